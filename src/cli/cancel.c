@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* `dtr cancel ID...`: cancels queued tasks and kills running ones. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "common/util.h"
+
+int cmd_cancel(int argc, char **argv)
+{
+    struct client_flags cf = {0};
+    const struct opt opts[] = {
+        CLIENT_OPTS(cf),
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+    };
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0;
+    struct client c = {.fd = -1};
+    struct buf b = BUF_INIT;
+    struct msg req, reply;
+    int rc = cli_parse("cancel", "cancel ID...", "Cancel tasks (running ones are killed).", opts,
+                       argc, argv, 0, pos, &npos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = EXIT_USAGE;
+    if (npos < 1) {
+        cli_error("cancel needs at least one task id");
+        goto out;
+    }
+    for (int i = 0; i < npos; i++)
+        if (!msg_id_valid(pos[i])) {
+            cli_error("'%s' is not a valid task id", pos[i]);
+            goto out;
+        }
+    if ((rc = client_open(&c, &cf)))
+        goto out;
+    memset(&req, 0, sizeof(req));
+    req.type = MSG_CANCEL;
+    req.ids = pos;
+    req.nids = (size_t)npos;
+    msg_encode(&b, &req);
+    if ((rc = client_call(&c, &b, MSG_CANCELLED, &reply)))
+        goto out;
+    for (size_t i = 0; i < reply.nids; i++)
+        printf("%s\n", reply.ids[i]);
+    if (reply.error) {
+        cli_error("the master refused: %s", reply.error);
+        rc = EXIT_REFUSED;
+    }
+    msg_release(&reply);
+out:
+    buf_release(&b);
+    client_close(&c);
+    free(pos);
+    return rc;
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/* The CLI's blocking connection to the master, and shared CLI helpers. */
+#include "cli/client.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/parse.h"
+#include "common/util.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define REPLY_TIMEOUT_MS 60000
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("dtr: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_parse(const char *cmd, const char *usage, const char *summary, const struct opt *opts,
+              int argc, char **argv, unsigned flags, char **pos, int *npos, int *dashdash)
+{
+    char err[512];
+    int rc = opts_parse(opts, argc, argv, flags, pos, npos, dashdash, err, sizeof(err));
+    if (rc == 1) {
+        opts_usage(stdout, usage, summary, opts);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "dtr %s: %s (see 'dtr %s --help')\n", cmd, err, cmd);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+static void find_master(const struct client_flags *f, char *out, size_t outlen)
+{
+    const char *env = getenv("DTR_MASTER");
+    if (f->master) {
+        snprintf(out, outlen, "%s", f->master);
+        return;
+    }
+    if (env && *env) {
+        snprintf(out, outlen, "%s", env);
+        return;
+    }
+    FILE *fp = fopen(".dtr/master.addr", "re");
+    if (fp) {
+        char line[300];
+        if (fgets(line, sizeof(line), fp)) {
+            line[strcspn(line, "\r\n")] = '\0';
+            snprintf(out, outlen, "%s", line);
+            fclose(fp);
+            return;
+        }
+        fclose(fp);
+    }
+    snprintf(out, outlen, "127.0.0.1:4999");
+}
+
+static int connect_to(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char ports[16];
+    int fd = -1, rc = -1;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(ports, sizeof(ports), "%d", port);
+    if ((rc = getaddrinfo(host, ports, &hints, &res)) != 0) {
+        snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    snprintf(err, errlen, "cannot connect");
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            continue;
+        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc < 0 && errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int soerr = 0;
+            socklen_t len = sizeof(soerr);
+            if (poll(&p, 1, CONNECT_TIMEOUT_MS) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)
+                rc = 0;
+            else
+                errno = soerr ? soerr : ETIMEDOUT;
+        }
+        if (rc == 0)
+            break;
+        snprintf(err, errlen, "%s", strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return fd;
+}
+
+int client_send(struct client *c, const struct buf *b)
+{
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t n = send(c->fd, b->data + off, b->len - off, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+            poll(&p, 1, 1000);
+            continue;
+        }
+        if (n <= 0) {
+            cli_error("lost the connection to the master at %s: %s", c->addr, strerror(errno));
+            return EXIT_UNREACHABLE;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads the next line, or returns an exit code. */
+static int read_line(struct client *c, char **line, size_t *len, int64_t timeout_ms)
+{
+    int64_t deadline = timeout_ms >= 0 ? clock_mono_ms() + timeout_ms : -1;
+    for (;;) {
+        int rc = frame_next(&c->rd, line, len);
+        if (rc == 1)
+            return 0;
+        if (rc < 0) {
+            cli_error("the master at %s sent a line longer than %zu bytes", c->addr, c->rd.max);
+            return EXIT_UNREACHABLE;
+        }
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - clock_mono_ms();
+            if (left <= 0)
+                return -ETIMEDOUT;
+            wait = (int)MIN(left, 1000000);
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int pr = poll(&p, 1, wait);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0)
+            continue;
+        char chunk[65536];
+        ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0) {
+            cli_error("the master at %s closed the connection", c->addr);
+            return EXIT_UNREACHABLE;
+        }
+        frame_push(&c->rd, chunk, (size_t)n);
+    }
+}
+
+int client_recv(struct client *c, struct msg *m, int64_t timeout_ms)
+{
+    char *line, err[512];
+    size_t len;
+    memset(m, 0, sizeof(*m));
+    int rc = read_line(c, &line, &len, timeout_ms);
+    if (rc)
+        return rc;
+    if (msg_parse(line, len, m, err, sizeof(err)) != 0) {
+        cli_error("bad reply from the master at %s: %s", c->addr, err);
+        return EXIT_UNREACHABLE;
+    }
+    if (m->type == MSG_ERROR) {
+        bool auth = strstr(m->error, "authentication failed") != NULL;
+        cli_error("%s%s", auth ? "" : "the master refused: ", m->error);
+        msg_release(m);
+        return auth ? EXIT_UNREACHABLE : EXIT_REFUSED;
+    }
+    return 0;
+}
+
+int client_call(struct client *c, const struct buf *req, enum msg_type want, struct msg *reply)
+{
+    int rc = client_send(c, req);
+    if (rc)
+        return rc;
+    rc = client_recv(c, reply, REPLY_TIMEOUT_MS);
+    if (rc == -ETIMEDOUT) {
+        cli_error("no reply from the master at %s within %ds", c->addr, REPLY_TIMEOUT_MS / 1000);
+        return EXIT_UNREACHABLE;
+    }
+    if (rc)
+        return rc;
+    if (reply->type != want) {
+        cli_error("unexpected '%s' reply from the master at %s", msg_type_name(reply->type),
+                  c->addr);
+        msg_release(reply);
+        return EXIT_UNREACHABLE;
+    }
+    return 0;
+}
+
+static int handshake(struct client *c)
+{
+    char nonce[AUTH_NONCE_HEX], proof[AUTH_PROOF_HEX], id[64];
+    struct buf b = BUF_INIT;
+    struct msg h;
+    int rc;
+    auth_nonce(nonce);
+    snprintf(id, sizeof(id), "client-%d", (int)getpid());
+    memset(&h, 0, sizeof(h));
+    h.type = MSG_HELLO;
+    h.proto = PROTO_VERSION;
+    h.role = (char *)"client";
+    h.id = id;
+    h.nonce = nonce;
+    msg_encode(&b, &h);
+    if ((rc = client_send(c, &b)))
+        goto out;
+    if ((rc = client_recv(c, &h, CONNECT_TIMEOUT_MS))) {
+        if (rc == -ETIMEDOUT) {
+            cli_error("%s did not answer the handshake (is it a dtr master?)", c->addr);
+            rc = EXIT_UNREACHABLE;
+        }
+        goto out;
+    }
+    rc = EXIT_UNREACHABLE;
+    if (h.type != MSG_HELLO || strcmp(h.role, "master")) {
+        cli_error("%s is not a dtr master (it answered '%s' as a %s)", c->addr,
+                  msg_type_name(h.type), h.role ? h.role : "?");
+    } else if (h.proof && !c->token) {
+        cli_error("the master at %s requires a token: pass --token-file FILE or set DTR_TOKEN",
+                  c->addr);
+    } else if (c->token && !h.proof) {
+        cli_error("the master at %s did not prove it knows the token; refusing to talk to it",
+                  c->addr);
+    } else if (c->token && !auth_verify(c->token, "acceptor", nonce, h.nonce, h.proof)) {
+        cli_error("authentication failed: the master at %s has a different token", c->addr);
+    } else {
+        rc = 0;
+        if (c->token) {
+            struct msg a;
+            memset(&a, 0, sizeof(a));
+            a.type = MSG_AUTH;
+            auth_proof(c->token, "dialer", nonce, h.nonce, proof);
+            a.proof = proof;
+            buf_reset(&b);
+            msg_encode(&b, &a);
+            rc = client_send(c, &b);
+        }
+    }
+    msg_release(&h);
+out:
+    buf_release(&b);
+    return rc;
+}
+
+int client_open(struct client *c, const struct client_flags *f)
+{
+    char host[ADDR_HOST_MAX], err[512];
+    int port;
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    frame_init(&c->rd, FRAME_MAX_LINE);
+    find_master(f, c->addr, sizeof(c->addr));
+    if (addr_parse(c->addr, host, sizeof(host), &port) != 0) {
+        cli_error("master address '%s' is not HOST:PORT", c->addr);
+        return EXIT_USAGE;
+    }
+    if (auth_init() != 0 || auth_load_token(f->token_file, &c->token, err, sizeof(err)) != 0) {
+        cli_error("%s", err);
+        return EXIT_USAGE;
+    }
+    c->fd = connect_to(host, port, err, sizeof(err));
+    if (c->fd < 0) {
+        cli_error("cannot reach the master at %s: %s (is 'dtr master' running? see --master)",
+                  c->addr, err);
+        return EXIT_UNREACHABLE;
+    }
+    return handshake(c);
+}
+
+void client_close(struct client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    frame_release(&c->rd);
+    free(c->token);
+    c->token = NULL;
+}

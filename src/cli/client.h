@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CLI's connection to the master: blocking sockets (a command makes a
+ * few requests and exits, so no event loop), the same handshake as every
+ * node, and request/reply helpers that map failures to exit codes.
+ */
+#ifndef DTR_CLI_CLIENT_H
+#define DTR_CLI_CLIENT_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/opts.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
+
+struct client {
+    int fd;
+    struct frame_reader rd;
+    char addr[300];
+    char *token;
+    int64_t deadline_ms; /* for the current read; 0 = none */
+};
+
+/* Flags every client command shares. */
+struct client_flags {
+    const char *master;
+    const char *token_file;
+};
+
+#define CLIENT_OPTS(f)                                                                         \
+    {"master", 0, OPT_STRING, &(f).master, "HOST:PORT",                                        \
+     "the master (default: $DTR_MASTER, .dtr/master.addr, 127.0.0.1:4999)", 0, 0},             \
+    {"token-file", 0, OPT_STRING, &(f).token_file, "FILE",                                    \
+     "shared secret (default: $DTR_TOKEN)", 0, 0}
+
+/* Finds the master, connects and authenticates. Returns 0 or an enum
+ * cli_exit code after printing what went wrong to stderr. */
+int client_open(struct client *c, const struct client_flags *f);
+void client_close(struct client *c);
+/* Sends whole lines. Returns 0 or EXIT_UNREACHABLE (printed). */
+int client_send(struct client *c, const struct buf *b);
+/*
+ * Reads the next message (timeout_ms < 0 waits forever; -ETIMEDOUT, with
+ * nothing printed, when it passes). An error reply is
+ * printed and returns EXIT_REFUSED (or EXIT_UNREACHABLE for an
+ * authentication failure); a lost connection returns EXIT_UNREACHABLE.
+ * Returns 0 with *m filled (release it).
+ */
+int client_recv(struct client *c, struct msg *m, int64_t timeout_ms);
+/* Sends a request and reads one reply of type `want`. */
+int client_call(struct client *c, const struct buf *req, enum msg_type want, struct msg *reply);
+
+/* Prints "dtr: MESSAGE" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parses flags for command `cmd`; prints help or the error. Returns -1 to
+ * continue, or the exit code to return now (0 for --help, 2 for errors). */
+int cli_parse(const char *cmd, const char *usage, const char *summary, const struct opt *opts,
+              int argc, char **argv, unsigned flags, char **pos, int *npos, int *dashdash);
+
+#endif
+
+/*
+ * Waits until the tasks (or all, when all is set) end, showing progress on
+ * stderr: a bar on a terminal, plain lines otherwise. timeout_ms < 0 waits
+ * forever. Returns EXIT_SUCCESS_ when all succeeded, EXIT_TASK_FAILED when
+ * any failed or was cancelled or the timeout passed, or a connection error.
+ */
+#include <stdbool.h>
+int cli_wait(struct client *c, char **ids, size_t n, bool all, int64_t timeout_ms);

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* `dtr master` and `dtr worker`: their flag tables, and the hand-off to the node. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "common/parse.h"
+#include "common/util.h"
+#include "master/master.h"
+#include "worker/worker.h"
+
+int cmd_master(int argc, char **argv)
+{
+    struct master_opts o = {
+        .host = "127.0.0.1",
+        .port = 4999,
+        .state_dir = ".dtr",
+        .log_dir = "logs",
+        .scan_interval_ms = 5000,
+        .heartbeat_ms = 1000,
+        .worker_timeout_ms = 5000,
+        .keep_finished_ms = 7LL * 24 * 3600 * 1000,
+    };
+    const struct opt opts[] = {
+        {"host", 0, OPT_STRING, &o.host, "HOST", "address to listen on (default 127.0.0.1)", 0, 0},
+        {"port", 0, OPT_INT, &o.port, "PORT",
+         "first port to try; the next 99 are tried too (default 4999)", 1, 65535},
+        {"state-dir", 0, OPT_STRING, &o.state_dir, "DIR",
+         "journal and master.addr live here (default .dtr)", 0, 0},
+        {"log-dir", 0, OPT_STRING, &o.log_dir, "DIR", "master.log goes here (default logs)", 0, 0},
+        {"discover", 0, OPT_LIST, &o.discover, "HOST:LO-HI",
+         "scan these ports for workers (repeatable)", 0, 0},
+        {"scan-interval", 0, OPT_DURATION, &o.scan_interval_ms, "DUR",
+         "time between discovery scans (default 5s)", 0, 0},
+        {"heartbeat", 0, OPT_DURATION, &o.heartbeat_ms, "DUR",
+         "how often each worker is pinged (default 1s)", 0, 0},
+        {"worker-timeout", 0, OPT_DURATION, &o.worker_timeout_ms, "DUR",
+         "a worker silent this long is declared dead (default 5s)", 0, 0},
+        {"keep-finished", 0, OPT_DURATION, &o.keep_finished_ms, "DUR",
+         "how long finished tasks stay queryable (default 7d = 168h)", 0, 0},
+        {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
+         "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
+        {"journal-in-memory", 0, OPT_BOOL, &o.in_memory, NULL,
+         "keep the journal in memory: nothing survives a restart (benchmarks)", 0, 0},
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+    };
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0;
+    int rc = cli_parse("master", "master [OPTIONS]",
+                       "Run the master: queue, schedule and journal tasks for the workers.",
+                       opts, argc, argv, 0, pos, &npos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = EXIT_USAGE;
+    if (npos) {
+        fprintf(stderr, "dtr master: unexpected argument '%s'\n", pos[0]);
+        goto out;
+    }
+    for (size_t i = 0; i < o.discover.len; i++) {
+        char host[ADDR_HOST_MAX];
+        int lo, hi;
+        if (addr_range_parse(o.discover.items[i], host, sizeof(host), &lo, &hi)) {
+            fprintf(stderr, "dtr master: --discover '%s' must be HOST:LO-HI\n",
+                    o.discover.items[i]);
+            goto out;
+        }
+    }
+    if (o.heartbeat_ms <= 0 || o.worker_timeout_ms <= 0 || o.scan_interval_ms <= 0) {
+        fprintf(stderr, "dtr master: --heartbeat, --worker-timeout and --scan-interval must be "
+                "positive\n");
+        goto out;
+    }
+    rc = master_run(&o);
+out:
+    opt_list_release(&o.discover);
+    free(pos);
+    return rc;
+}
+
+int cmd_worker(int argc, char **argv)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    struct worker_opts o = {
+        .host = "127.0.0.1",
+        .port_range = "5000-5100",
+        .slots = cpus > 0 ? cpus : 1,
+        .master_timeout_ms = 30000,
+        .log_dir = "logs",
+        .drain_timeout_ms = 30000,
+        .max_output = 1 << 20,
+    };
+    const struct opt opts[] = {
+        {"host", 0, OPT_STRING, &o.host, "HOST", "address to listen on (default 127.0.0.1)", 0, 0},
+        {"port-range", 0, OPT_STRING, &o.port_range, "LO-HI",
+         "bind the first free port in this range (default 5000-5100)", 0, 0},
+        {"master", 0, OPT_STRING, &o.master, "HOST:PORT",
+         "also dial this master (reconnects with backoff)", 0, 0},
+        {"id", 0, OPT_STRING, &o.id, "ID", "worker id (default HOSTNAME-PID)", 0, 0},
+        {"slots", 0, OPT_INT, &o.slots, "N", "tasks run at once (default: number of CPUs)", 1,
+         1024},
+        {"master-timeout", 0, OPT_DURATION, &o.master_timeout_ms, "DUR",
+         "exit with status 3 after this long without word from a master (default 30s; 0 = "
+         "never)", 0, 0},
+        {"log-dir", 0, OPT_STRING, &o.log_dir, "DIR", "worker-ID.log goes here (default logs)", 0,
+         0},
+        {"fail-rate", 0, OPT_DOUBLE, &o.fail_rate, "R",
+         "fail this fraction of attempts on purpose (default 0)", 0, 1},
+        {"drain-timeout", 0, OPT_DURATION, &o.drain_timeout_ms, "DUR",
+         "on SIGTERM, wait this long for running tasks before killing them (default 30s)", 0, 0},
+        {"max-output", 0, OPT_INT, &o.max_output, "BYTES",
+         "bytes of stdout and of stderr kept per attempt (default 1048576)", 0, 16 << 20},
+        {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
+         "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+    };
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0;
+    int rc = cli_parse("worker", "worker [OPTIONS]",
+                       "Run a worker: wait to be found by a master (or dial one) and run its "
+                       "tasks.", opts, argc, argv, 0, pos, &npos, NULL);
+    if (rc < 0 && npos) {
+        fprintf(stderr, "dtr worker: unexpected argument '%s'\n", pos[0]);
+        rc = EXIT_USAGE;
+    }
+    free(pos);
+    return rc >= 0 ? rc : worker_run(&o);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dtr result ID`: the task's stdout (or a built-in's result), or its whole
+ * record as one JSON object with --json. Exits 1 unless the task succeeded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "common/util.h"
+
+int cmd_result(int argc, char **argv)
+{
+    struct client_flags cf = {0};
+    bool json = false;
+    const struct opt opts[] = {
+        {"json", 0, OPT_BOOL, &json, NULL, "print the whole record as one JSON object", 0, 0},
+        CLIENT_OPTS(cf),
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+    };
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0;
+    struct client c = {.fd = -1};
+    struct buf b = BUF_INIT;
+    struct msg req, reply;
+    int rc = cli_parse("result", "result ID [--json]", "Show a task's result.", opts, argc, argv,
+                       0, pos, &npos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = EXIT_USAGE;
+    if (npos != 1) {
+        cli_error("result takes one task id (see 'dtr result --help')");
+        goto out;
+    }
+    if (!msg_id_valid(pos[0])) {
+        cli_error("'%s' is not a valid task id", pos[0]);
+        goto out;
+    }
+    if ((rc = client_open(&c, &cf)))
+        goto out;
+    memset(&req, 0, sizeof(req));
+    req.type = MSG_GET;
+    req.id = pos[0];
+    msg_encode(&b, &req);
+    if ((rc = client_call(&c, &b, MSG_TASK, &reply)))
+        goto out;
+    struct task_info *t = &reply.task;
+    if (json) {
+        buf_reset(&b);
+        task_info_encode(&b, t);
+        printf("%s\n", b.data);
+    } else if (t->out.result && strcmp(t->out.result, "null")) {
+        printf("%s\n", t->out.result);
+    } else if (t->out.out_len) {
+        fwrite(t->out.out, 1, t->out.out_len, stdout);
+    }
+    if (t->state == TASK_SUCCEEDED) {
+        rc = 0;
+    } else {
+        rc = EXIT_TASK_FAILED;
+        if (!json) {
+            if (task_state_terminal(t->state))
+                cli_error("task '%s' %s: %s", t->id, task_state_name(t->state),
+                          t->error ? t->error : "no error recorded");
+            else
+                cli_error("task '%s' is %s; it has no result yet", t->id,
+                          task_state_name(t->state));
+        }
+    }
+    msg_release(&reply);
+out:
+    buf_release(&b);
+    client_close(&c);
+    free(pos);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* `dtr status`: the workers and the task counts, as a table or one JSON object. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "common/clock.h"
+#include "common/util.h"
+
+int cmd_status(int argc, char **argv)
+{
+    struct client_flags cf = {0};
+    bool json = false;
+    const struct opt opts[] = {
+        {"json", 0, OPT_BOOL, &json, NULL, "print one JSON object", 0, 0},
+        CLIENT_OPTS(cf),
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+    };
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0;
+    struct client c = {.fd = -1};
+    struct msg reply;
+    struct buf b = BUF_INIT;
+    int rc = cli_parse("status", "status [--json]", "Show the workers and task counts.", opts,
+                       argc, argv, 0, pos, &npos, NULL);
+    if (rc >= 0)
+        goto out;
+    if (npos) {
+        cli_error("status takes no arguments (got '%s')", pos[0]);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if ((rc = client_open(&c, &cf)))
+        goto out;
+    buf_addstr(&b, "{\"type\":\"status\"}\n");
+    if ((rc = client_call(&c, &b, MSG_STATUS, &reply)))
+        goto out;
+    if (json) {
+        buf_reset(&b);
+        status_encode(&b, reply.workers, reply.nworkers, reply.counts);
+        printf("%s\n", b.data);
+    } else {
+        int64_t now = clock_wall_ms();
+        printf("master %s\n\n", c.addr);
+        printf("%-24s %-22s %5s %7s %8s %s\n", "WORKER", "ADDRESS", "SLOTS", "RUNNING", "DONE",
+               "LAST SEEN");
+        for (size_t i = 0; i < reply.nworkers; i++) {
+            struct worker_info *w = &reply.workers[i];
+            printf("%-24s %-22s %5d %7d %8" PRIu64 " %.1fs ago%s\n", w->id,
+                   w->addr ? w->addr : "-", w->slots, w->running, w->done,
+                   (double)(now - w->last_seen) / 1000.0, w->draining ? " (draining)" : "");
+        }
+        if (!reply.nworkers)
+            printf("(no workers)\n");
+        printf("\ntasks:");
+        for (int s = 0; s < TASK_NSTATES; s++)
+            printf("%s %s %" PRIu64, s ? "," : "", task_state_name((enum task_state)s),
+                   reply.counts[s]);
+        printf("\n");
+    }
+    msg_release(&reply);
+out:
+    buf_release(&b);
+    client_close(&c);
+    free(pos);
+    return rc;
+}

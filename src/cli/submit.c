@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dtr submit`: builds task specs from flags (one task, or one per --array
+ * index) or from a JSON Lines file, checks each with the same parser the
+ * master uses, and sends them in batches. Ids are printed only once the
+ * master has acknowledged them, which it does after its journal commit.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "common/parse.h"
+#include "common/util.h"
+
+#define SUBMIT_BATCH 10000
+
+struct submit_flags {
+    struct client_flags c;
+    const char *id, *kind, *payload, *file, *array, *cwd, *cmd;
+    int64_t priority, retries, timeout_ms;
+    bool wait;
+    struct opt_list env;
+    bool priority_set;
+};
+
+/* Appends s with every "{}" replaced by index (when index is given). */
+static void add_substituted(struct buf *b, const char *s, const char *index)
+{
+    struct buf tmp = BUF_INIT;
+    const char *p;
+    while (index && (p = strstr(s, "{}"))) {
+        buf_add(&tmp, s, (size_t)(p - s));
+        buf_addstr(&tmp, index);
+        s = p + 2;
+    }
+    buf_addstr(&tmp, s);
+    buf_add_json_cstr(b, tmp.data);
+    buf_release(&tmp);
+}
+
+/* One spec from the flags, as JSON, then checked by spec_parse(). */
+static int spec_from_flags(const struct submit_flags *f, char **args, int nargs, const char *index,
+                           struct task_spec *spec)
+{
+    struct buf j = BUF_INIT;
+    char err[512];
+    buf_addstr(&j, "{");
+    if (f->id) {
+        buf_addstr(&j, "\"id\":");
+        if (index) {
+            struct buf id = BUF_INIT;
+            buf_addf(&id, "%s-%s", f->id, index);
+            buf_add_json_cstr(&j, id.data);
+            buf_release(&id);
+        } else {
+            buf_add_json_cstr(&j, f->id);
+        }
+        buf_addch(&j, ',');
+    }
+    buf_addstr(&j, "\"kind\":");
+    buf_add_json_cstr(&j, f->kind ? f->kind : "exec");
+    if (nargs > 0) {
+        buf_addstr(&j, ",\"argv\":[");
+        for (int i = 0; i < nargs; i++) {
+            if (i)
+                buf_addch(&j, ',');
+            add_substituted(&j, args[i], index);
+        }
+        buf_addch(&j, ']');
+    }
+    if (f->cmd) {
+        buf_addstr(&j, ",\"cmd\":");
+        add_substituted(&j, f->cmd, index);
+    }
+    if (f->cwd) {
+        buf_addstr(&j, ",\"cwd\":");
+        buf_add_json_cstr(&j, f->cwd);
+    }
+    if (f->env.len) {
+        buf_addstr(&j, ",\"env\":{");
+        for (size_t i = 0; i < f->env.len; i++) {
+            const char *kv = f->env.items[i], *eq = strchr(kv, '=');
+            if (!eq || eq == kv) {
+                cli_error("--env '%s' must be NAME=VALUE", kv);
+                buf_release(&j);
+                return EXIT_USAGE;
+            }
+            if (i)
+                buf_addch(&j, ',');
+            buf_add_json_str(&j, kv, (size_t)(eq - kv));
+            buf_addch(&j, ':');
+            add_substituted(&j, eq + 1, index);
+        }
+        buf_addch(&j, '}');
+    }
+    if (f->payload)
+        buf_addf(&j, ",\"payload\":%s", f->payload);
+    buf_addf(&j, ",\"priority\":%" PRId64 ",\"max_retries\":%" PRId64, f->priority, f->retries);
+    if (f->timeout_ms)
+        buf_addf(&j, ",\"timeout\":%.3f", (double)f->timeout_ms / 1000.0);
+    buf_addch(&j, '}');
+    int rc = spec_parse(j.data, j.len, spec, err, sizeof(err));
+    buf_release(&j);
+    if (rc) {
+        cli_error("invalid task: %s", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Reads specs from a JSON Lines file ("-" = stdin). */
+static int specs_from_file(const char *path, struct task_spec **specs, size_t *n)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+    char *line = NULL, err[512];
+    size_t cap = 0, alloc = 0;
+    ssize_t len;
+    int lineno = 0, rc = 0;
+    if (!f) {
+        cli_error("cannot read '%s': %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\n' || *p == '\r' || *p == '\0' || *p == '#')
+            continue;
+        if (*n == alloc) {
+            alloc = alloc ? alloc * 2 : 64;
+            *specs = xrealloc(*specs, alloc * sizeof(**specs));
+        }
+        if (spec_parse(line, (size_t)len, &(*specs)[*n], err, sizeof(err)) != 0) {
+            cli_error("%s:%d: %s", path, lineno, err);
+            rc = EXIT_USAGE;
+            break;
+        }
+        (*n)++;
+    }
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    if (rc == 0 && *n == 0) {
+        cli_error("'%s' holds no tasks (one JSON object per line)", path);
+        rc = EXIT_USAGE;
+    }
+    return rc;
+}
+
+static int send_batches(struct client *c, struct task_spec *specs, size_t n, char ***ids,
+                        size_t *nids)
+{
+    struct buf b = BUF_INIT;
+    int rc = 0;
+    *ids = xcalloc(n + 1, sizeof(char *));
+    for (size_t off = 0; off < n && rc == 0; off += SUBMIT_BATCH) {
+        struct msg m, reply;
+        memset(&m, 0, sizeof(m));
+        m.type = MSG_SUBMIT;
+        m.specs = specs + off;
+        m.nspecs = MIN(n - off, SUBMIT_BATCH);
+        buf_reset(&b);
+        msg_encode(&b, &m);
+        if ((rc = client_call(c, &b, MSG_SUBMITTED, &reply)))
+            break;
+        for (size_t i = 0; i < reply.nids; i++) {
+            printf("%s\n", reply.ids[i]);
+            (*ids)[(*nids)++] = xstrdup(reply.ids[i]);
+        }
+        fflush(stdout);
+        msg_release(&reply);
+    }
+    buf_release(&b);
+    return rc;
+}
+
+int cmd_submit(int argc, char **argv)
+{
+    struct submit_flags f = {.priority = TASK_DEFAULT_PRIORITY, .retries = TASK_DEFAULT_RETRIES};
+    const struct opt opts[] = {
+        {"id", 0, OPT_STRING, &f.id, "ID", "task id (with --array: ID-INDEX)", 0, 0},
+        {"priority", 'p', OPT_PRIORITY, &f.priority, "PRIO",
+         "low, medium, high or an integer; higher runs first (default medium)", 0, 0},
+        {"retries", 'r', OPT_INT, &f.retries, "N",
+         "extra attempts after a failed first one (default 3)", 0, TASK_MAX_RETRIES},
+        {"timeout", 't', OPT_DURATION, &f.timeout_ms, "DUR", "per-attempt time limit", 0, 0},
+        {"kind", 'k', OPT_STRING, &f.kind, "KIND",
+         "exec (default), compute, transform, echo, sleep or noop", 0, 0},
+        {"payload", 0, OPT_STRING, &f.payload, "JSON", "input of a built-in kind", 0, 0},
+        {"cmd", 'c', OPT_STRING, &f.cmd, "CMD", "run CMD with /bin/sh -c instead of a program",
+         0, 0},
+        {"env", 'e', OPT_LIST, &f.env, "NAME=VALUE", "extra environment (repeatable)", 0, 0},
+        {"cwd", 0, OPT_STRING, &f.cwd, "DIR", "working directory of the task", 0, 0},
+        {"array", 'a', OPT_STRING, &f.array, "LO-HI",
+         "one task per index; {} in the arguments becomes the index", 0, 0},
+        {"file", 'f', OPT_STRING, &f.file, "FILE", "tasks as JSON Lines ('-' for stdin)", 0, 0},
+        {"wait", 'w', OPT_BOOL, &f.wait, NULL, "wait for the tasks to end (exit 1 if any failed)",
+         0, 0},
+        CLIENT_OPTS(f.c),
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+    };
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0, rc;
+    struct task_spec *specs = NULL;
+    size_t nspecs = 0, nids = 0;
+    char **ids = NULL;
+    struct client c = {.fd = -1};
+    rc = cli_parse("submit", "submit [OPTIONS] -- PROGRAM [ARGS...]",
+                   "Submit tasks; prints their ids once the master has stored them.", opts, argc,
+                   argv, OPTS_STOP_AT_POSITIONAL, pos, &npos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = EXIT_USAGE;
+    if (f.file) {
+        if (npos || f.array || f.cmd || f.id) {
+            cli_error("--file takes the tasks from the file; drop the program, --array, --cmd "
+                      "and --id");
+            goto out;
+        }
+        if ((rc = specs_from_file(f.file, &specs, &nspecs)))
+            goto out;
+    } else {
+        bool exec = !f.kind || !strcmp(f.kind, "exec");
+        if (exec && !npos && !f.cmd) {
+            cli_error("nothing to run: give a program after '--', --cmd, --kind or --file "
+                      "(see 'dtr submit --help')");
+            goto out;
+        }
+        if (!exec && !f.payload)
+            f.payload = "{}";
+        int lo = 0, hi = 0;
+        if (f.array && port_range_parse(f.array, &lo, &hi) != 0 &&
+            (sscanf(f.array, "%d-%d", &lo, &hi) != 2 || lo < 0 || hi < lo)) {
+            cli_error("--array '%s' must be LO-HI with 0 <= LO <= HI", f.array);
+            goto out;
+        }
+        if (f.array && hi - lo >= 10000000) {
+            cli_error("--array '%s' is too large (at most 10,000,000 tasks)", f.array);
+            goto out;
+        }
+        nspecs = f.array ? (size_t)(hi - lo + 1) : 1;
+        specs = xcalloc(nspecs, sizeof(*specs));
+        for (size_t i = 0; i < nspecs; i++) {
+            char index[24];
+            snprintf(index, sizeof(index), "%d", lo + (int)i);
+            if ((rc = spec_from_flags(&f, pos, npos, f.array ? index : NULL, &specs[i]))) {
+                nspecs = i;
+                goto out;
+            }
+        }
+    }
+    if ((rc = client_open(&c, &f.c)))
+        goto out;
+    if ((rc = send_batches(&c, specs, nspecs, &ids, &nids)))
+        goto out;
+    if (f.wait)
+        rc = cli_wait(&c, ids, nids, false, -1);
+out:
+    client_close(&c);
+    for (size_t i = 0; i < nspecs; i++)
+        spec_release(&specs[i]);
+    free(specs);
+    for (size_t i = 0; i < nids; i++)
+        free(ids[i]);
+    free(ids);
+    free(pos);
+    opt_list_release(&f.env);
+    return rc;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dtr wait`, and the waiting behind `submit --wait`: the master pushes
+ * progress as tasks end; we draw a bar on a terminal, or plain lines at most
+ * once a second otherwise, and exit 0 only when every task succeeded.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "common/clock.h"
+#include "common/util.h"
+
+static void draw(bool tty, const struct msg *p, int64_t started, bool final)
+{
+    double secs = (double)(clock_mono_ms() - started) / 1000.0;
+    double rate = secs > 0 ? (double)p->done / secs : 0;
+    char eta[32] = "-";
+    if (rate > 0 && p->done < p->total)
+        snprintf(eta, sizeof(eta), "%.0fs", (double)(p->total - p->done) / rate);
+    if (tty) {
+        int width = 30, fill = p->total ? (int)(width * p->done / p->total) : width;
+        char bar[64];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '-';
+        bar[width] = '\0';
+        fprintf(stderr, "\r[%s] %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s "
+                "\033[K%s", bar, p->done, p->total, p->failed, rate, eta, final ? "\n" : "");
+    } else {
+        fprintf(stderr, "%" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s\n",
+                p->done, p->total, p->failed, rate, eta);
+    }
+}
+
+int cli_wait(struct client *c, char **ids, size_t n, bool all, int64_t timeout_ms)
+{
+    struct buf b = BUF_INIT;
+    struct msg req, m;
+    int rc;
+    bool tty = isatty(STDERR_FILENO);
+    int64_t started = clock_mono_ms(), last_line = 0;
+    int64_t deadline = timeout_ms >= 0 ? started + timeout_ms : -1;
+    memset(&req, 0, sizeof(req));
+    req.type = MSG_WAIT;
+    req.ids = ids;
+    req.nids = n;
+    req.all = all;
+    msg_encode(&b, &req);
+    rc = client_send(c, &b);
+    buf_release(&b);
+    while (rc == 0) {
+        int64_t left = deadline >= 0 ? deadline - clock_mono_ms() : -1;
+        if (deadline >= 0 && left <= 0) {
+            if (tty)
+                fputc('\n', stderr);
+            cli_error("timed out waiting after %.1fs", (double)timeout_ms / 1000.0);
+            return EXIT_TASK_FAILED;
+        }
+        rc = client_recv(c, &m, deadline >= 0 ? MIN(left, 1000) : -1);
+        if (rc == -ETIMEDOUT) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            return rc;
+        if (m.type != MSG_PROGRESS) {
+            msg_release(&m);
+            continue;
+        }
+        int64_t now = clock_mono_ms();
+        if (tty || m.final || now - last_line >= 1000) {
+            draw(tty, &m, started, m.final);
+            last_line = now;
+        }
+        if (m.final) {
+            printf("%" PRIu64 " tasks: %" PRIu64 " succeeded, %" PRIu64 " failed or cancelled\n",
+                   m.total, m.done - m.failed, m.failed);
+            rc = m.failed ? EXIT_TASK_FAILED : 0;
+            msg_release(&m);
+            return rc;
+        }
+        msg_release(&m);
+    }
+    return rc;
+}
+
+int cmd_wait(int argc, char **argv)
+{
+    struct client_flags cf = {0};
+    bool all = false;
+    int64_t timeout_ms = -1;
+    const struct opt opts[] = {
+        {"all", 0, OPT_BOOL, &all, NULL, "wait until no task is queued or running", 0, 0},
+        {"timeout", 't', OPT_DURATION, &timeout_ms, "DUR", "give up after this long (exit 1)", 0,
+         0},
+        CLIENT_OPTS(cf),
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+    };
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0;
+    struct client c = {.fd = -1};
+    int rc = cli_parse("wait", "wait [ID...|--all] [--timeout DUR]",
+                       "Wait until tasks end; exit 0 when all succeeded, 1 otherwise.", opts,
+                       argc, argv, 0, pos, &npos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = EXIT_USAGE;
+    if (all && npos) {
+        cli_error("give task ids or --all, not both");
+        goto out;
+    }
+    for (int i = 0; i < npos; i++)
+        if (!msg_id_valid(pos[i])) {
+            cli_error("'%s' is not a valid task id", pos[i]);
+            goto out;
+        }
+    if ((rc = client_open(&c, &cf)))
+        goto out;
+    rc = cli_wait(&c, pos, (size_t)npos, all || npos == 0, timeout_ms);
+out:
+    client_close(&c);
+    free(pos);
+    return rc;
+}

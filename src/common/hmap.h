@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A hash map from string keys to items that contain their own key (a task
+ * and its id): open addressing with linear probing, so an entry costs one
+ * pointer. The map does not own the items.
+ */
+#ifndef DTR_COMMON_HMAP_H
+#define DTR_COMMON_HMAP_H
+
+#include <stddef.h>
+
+struct hmap {
+    void **slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t len;
+    const char *(*key)(const void *item);
+};
+
+void hmap_init(struct hmap *m, const char *(*key)(const void *item));
+void hmap_release(struct hmap *m);
+void *hmap_get(const struct hmap *m, const char *key);
+/* Adds item; an item with the same key must not be present. */
+void hmap_put(struct hmap *m, void *item);
+/* Removes and returns the item with key, or NULL. */
+void *hmap_del(struct hmap *m, const char *key);
+/* Iteration: for (size_t i = 0; i < m->cap; i++) if (m->slots[i]) ... */
+
+#endif

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parsers for user-typed values: durations, priorities, bounded integers and
+ * doubles, HOST:PORT and port ranges. Numbers are first matched against a
+ * strict decimal grammar and only then handed to strtoll/strtod, so the
+ * libc extras (leading blanks, hex, "inf", "nan") never get through.
+ */
+#include "common/parse.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/err.h"
+
+/* 100 years of 365 days: anything longer is a typo, and it keeps every
+ * deadline computed from a duration far away from int64 overflow. */
+#define DURATION_MAX_MS (100LL * 365 * 24 * 3600 * 1000)
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * Length of the decimal number at the start of s: an optional '-' (when
+ * allow_sign), digits with an optional fraction (at least one digit in all)
+ * and, when allow_exp, an exponent. Returns 0 when there is none.
+ */
+static size_t scan_decimal(const char *s, bool allow_sign, bool allow_exp)
+{
+    size_t i = 0, digits = 0;
+
+    if (allow_sign && s[i] == '-')
+        i++;
+    while (is_digit(s[i])) {
+        i++;
+        digits++;
+    }
+    if (s[i] == '.') {
+        i++;
+        while (is_digit(s[i])) {
+            i++;
+            digits++;
+        }
+    }
+    if (!digits)
+        return 0;
+    if (allow_exp && (s[i] == 'e' || s[i] == 'E')) {
+        size_t j = i + 1;
+        if (s[j] == '+' || s[j] == '-')
+            j++;
+        if (is_digit(s[j])) {
+            while (is_digit(s[j]))
+                j++;
+            i = j;
+        }
+    }
+    return i;
+}
+
+/* strtod over exactly the first len bytes of s, which scan_decimal() matched. */
+static int decimal_value(const char *s, size_t len, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (end != s + len)
+        return DTR_EINVAL;
+    /* ERANGE on underflow leaves a harmless tiny value; overflow gives inf. */
+    if (!isfinite(v))
+        return DTR_EINVAL;
+    *out = v;
+    return 0;
+}
+
+int duration_parse(const char *s, int64_t *ms)
+{
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {
+        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000},
+    };
+    size_t len;
+    double v;
+
+    if (!s)
+        return DTR_EINVAL;
+    /* No exponent: "1e3s" reads as a typo, not as 1000 seconds. */
+    len = scan_decimal(s, false, false);
+    if (!len || decimal_value(s, len, &v) < 0)
+        return DTR_EINVAL;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(s + len, units[i].suffix) != 0)
+            continue;
+        /* Compare before rounding so a huge value never reaches llround(). */
+        double total = v * units[i].mult;
+        if (!isfinite(total) || total > (double)DURATION_MAX_MS)
+            return DTR_EINVAL;
+        *ms = (int64_t)llround(total);
+        return 0;
+    }
+    return DTR_EINVAL;
+}
+
+int priority_parse(const char *s, int64_t *prio)
+{
+    static const struct {
+        const char *name;
+        int64_t value;
+    } names[] = {{"low", 1}, {"medium", 2}, {"high", 3}};
+
+    if (!s)
+        return DTR_EINVAL;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(s, names[i].name) == 0) {
+            *prio = names[i].value;
+            return 0;
+        }
+    }
+    return int_parse(s, INT32_MIN, INT32_MAX, prio);
+}
+
+int int_parse(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *p;
+    char *end;
+    long long v;
+
+    if (!s)
+        return DTR_EINVAL;
+    /* strtoll would skip blanks and take a '+': demand a plain "-?[0-9]+". */
+    p = s[0] == '-' ? s + 1 : s;
+    if (!is_digit(*p))
+        return DTR_EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno == ERANGE || *end != '\0')
+        return DTR_EINVAL;
+    if (v < min || v > max)
+        return DTR_EINVAL;
+    *out = v;
+    return 0;
+}
+
+int double_parse(const char *s, double min, double max, double *out)
+{
+    size_t len;
+    double v;
+
+    if (!s)
+        return DTR_EINVAL;
+    len = scan_decimal(s, true, true);
+    if (!len || s[len] != '\0' || decimal_value(s, len, &v) < 0)
+        return DTR_EINVAL;
+    if (v < min || v > max)
+        return DTR_EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Bytes a host name may never hold: blanks, control characters, brackets. */
+static bool host_char_ok(unsigned char c)
+{
+    return c > ' ' && c != 0x7f && c != '[' && c != ']';
+}
+
+/*
+ * Splits "HOST:REST" or "[V6]:REST". On success host and hostn delimit the
+ * bare host inside s and *rest points after the ':'.
+ */
+static int split_host(const char *s, const char **host, size_t *hostn, const char **rest)
+{
+    const char *colon;
+
+    if (!s)
+        return DTR_EINVAL;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return DTR_EINVAL;
+        *host = s + 1;
+        *hostn = (size_t)(close - *host);
+        colon = close + 1;
+        /* Brackets are for IPv6 literals only; "[name]:80" is a mistake. */
+        if (!memchr(*host, ':', *hostn))
+            return DTR_EINVAL;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return DTR_EINVAL;
+        *host = s;
+        *hostn = (size_t)(colon - s);
+        /* An unbracketed v6 address cannot be told apart from its port. */
+        if (memchr(s, ':', *hostn))
+            return DTR_EINVAL;
+    }
+    if (*hostn == 0)
+        return DTR_EINVAL;
+    for (size_t i = 0; i < *hostn; i++) {
+        if (!host_char_ok((unsigned char)(*host)[i]))
+            return DTR_EINVAL;
+    }
+    *rest = colon + 1;
+    return 0;
+}
+
+static int copy_host(const char *h, size_t n, char *host, size_t hostlen)
+{
+    if (!host || n >= hostlen)
+        return DTR_EINVAL;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    return 0;
+}
+
+int addr_parse(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *h, *rest;
+    size_t hn;
+    int64_t p;
+
+    if (split_host(s, &h, &hn, &rest) < 0 || int_parse(rest, 1, 65535, &p) < 0)
+        return DTR_EINVAL;
+    if (copy_host(h, hn, host, hostlen) < 0)
+        return DTR_EINVAL;
+    *port = (int)p;
+    return 0;
+}
+
+int port_range_parse(const char *s, int *lo, int *hi)
+{
+    char first[8];
+    const char *dash;
+    size_t n;
+    int64_t l, h;
+
+    if (!s)
+        return DTR_EINVAL;
+    dash = strchr(s, '-');
+    if (!dash)
+        return DTR_EINVAL;
+    /* A port has at most 5 digits; longer is refused before it is copied. */
+    n = (size_t)(dash - s);
+    if (n == 0 || n >= sizeof(first))
+        return DTR_EINVAL;
+    memcpy(first, s, n);
+    first[n] = '\0';
+    if (int_parse(first, 1, 65535, &l) < 0 || int_parse(dash + 1, 1, 65535, &h) < 0)
+        return DTR_EINVAL;
+    if (l > h)
+        return DTR_EINVAL;
+    *lo = (int)l;
+    *hi = (int)h;
+    return 0;
+}
+
+int addr_range_parse(const char *s, char *host, size_t hostlen, int *lo, int *hi)
+{
+    const char *h, *rest;
+    size_t hn;
+    int l, r;
+
+    if (split_host(s, &h, &hn, &rest) < 0 || port_range_parse(rest, &l, &r) < 0)
+        return DTR_EINVAL;
+    if (copy_host(h, hn, host, hostlen) < 0)
+        return DTR_EINVAL;
+    *lo = l;
+    *hi = r;
+    return 0;
+}

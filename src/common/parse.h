@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Parsers for the values users type: durations, priorities, addresses and
+ * port ranges. Pure; each returns 0 or DTR_EINVAL and never reads past s. */
+#ifndef DTR_COMMON_PARSE_H
+#define DTR_COMMON_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "500ms", "10s", "2m", "1h", or a bare number of seconds ("1.5"). Negative,
+ * empty, trailing garbage or overflow (> 100 years) are refused. */
+int duration_parse(const char *s, int64_t *ms);
+/* "low" (1), "medium" (2), "high" (3) or any integer in int32 range. */
+int priority_parse(const char *s, int64_t *prio);
+/* A base-10 integer in [min, max] with nothing after it. */
+int int_parse(const char *s, int64_t min, int64_t max, int64_t *out);
+/* A finite decimal number in [min, max]. */
+int double_parse(const char *s, double min, double max, double *out);
+
+#define ADDR_HOST_MAX 256
+/* "HOST:PORT" (HOST may be "[v6]"); port 1..65535. host gets the bare name. */
+int addr_parse(const char *s, char *host, size_t hostlen, int *port);
+/* "LO-HI" with 1 <= LO <= HI <= 65535. */
+int port_range_parse(const char *s, int *lo, int *hi);
+/* "HOST:LO-HI" (the --discover form). */
+int addr_range_parse(const char *s, char *host, size_t hostlen, int *lo, int *hi);
+
+#endif

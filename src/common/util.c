@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Allocation wrappers that die on exhaustion, and the DTR_BUG() reporter. */
+#include "common/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dtr_bug(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "BUG: %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+static void *check(void *p, size_t n)
+{
+    if (!p && n) {
+        fprintf(stderr, "dtr: out of memory allocating %zu bytes\n", n);
+        abort();
+    }
+    return p;
+}
+
+void *xmalloc(size_t n)
+{
+    return check(malloc(n ? n : 1), n);
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+    return check(calloc(nmemb ? nmemb : 1, size ? size : 1), nmemb * size);
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    return check(realloc(p, n ? n : 1), n);
+}
+
+char *xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    char *d = xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}

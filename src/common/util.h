@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DTR_COMMON_UTIL_H
+#define DTR_COMMON_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UNUSED __attribute__((unused))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* A programmer's mistake, never bad input: prints file:line and aborts. */
+#define DTR_BUG(...) dtr_bug(__FILE__, __LINE__, __VA_ARGS__)
+__attribute__((noreturn, format(printf, 3, 4))) void dtr_bug(const char *file, int line,
+                                                               const char *fmt, ...);
+
+/* Allocation that cannot fail: out of memory aborts with a message (git's xmalloc). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+#endif

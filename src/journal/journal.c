@@ -1,0 +1,892 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The journal: the master's durable record of every task, on SQLite.
+ *
+ * FILES
+ *
+ * A state dir holds master.lock and journal.db (plus SQLite's journal.db-wal
+ * and journal.db-shm while the database is open). master.lock is an empty
+ * file on which the open journal holds flock(LOCK_EX): a second master on the
+ * same dir is refused at journal_open() instead of interleaving its writes.
+ * The lock is released by the kernel when the process dies, so a crashed
+ * master never leaves a stale lock behind.
+ *
+ * SCHEMA (version 1; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
+ *
+ *   tasks(id TEXT PRIMARY KEY, seq, spec, priority, max_retries, state,
+ *         attempts, crashes, lease, worker, exit_code, error,
+ *         submitted_at, started_at, finished_at, not_before)
+ *       One row per task, every field of struct task except the in-memory
+ *       bookkeeping (heap_index and the list nodes). state is the integer
+ *       value of enum task_state; uint64 fields (seq, lease) are stored as
+ *       their int64 bit pattern. Times are wall-clock ms, 0 = not yet.
+ *       Index tasks_by_seq makes the startup load come out in submission
+ *       order without a sort; the partial index tasks_by_finished (only
+ *       finished tasks) makes pruning a range scan.
+ *   outputs(id TEXT PRIMARY KEY, out BLOB, out_truncated, err BLOB,
+ *           err_truncated, result TEXT)
+ *       The output of a task's last attempt. Kept out of struct task (and so
+ *       out of memory) because it can be large; read back on demand.
+ *   counters(name TEXT PRIMARY KEY, value INTEGER)
+ *       Small durable counters, e.g. the next lease and the next seq, so
+ *       that neither is ever handed out twice across restarts.
+ *
+ * PRAGMA application_id marks the file as a dtr journal, so that another
+ * program's SQLite database in the state dir is refused rather than written
+ * into.
+ *
+ * DURABILITY
+ *
+ * The database runs in WAL mode with synchronous=FULL: every COMMIT appends
+ * its pages to journal.db-wal and fsyncs it before returning. Writes are
+ * grouped: the first journal_save_task(), journal_save_output(),
+ * journal_delete_task(), journal_set_counter() or journal_prune() after a
+ * commit runs BEGIN IMMEDIATE, and journal_commit() runs COMMIT. The master
+ * calls journal_commit() once per loop turn, so one fsync covers all of that
+ * turn's writes. A write counts as durable exactly when the journal_commit()
+ * that follows it returns 0; until then it is visible to reads on the same
+ * handle but may vanish. If any write of a transaction fails, the whole
+ * transaction is poisoned: journal_commit() rolls it back and returns DTR_EIO
+ * naming the first failure, and nothing of that turn counts. The in-memory
+ * journal (dir == NULL) is never durable.
+ *
+ * RECOVERY
+ *
+ * After a crash (of the master or of the machine) journal_open() does:
+ *   1. Take master.lock. The previous owner is gone, so this succeeds.
+ *   2. Open journal.db. SQLite finds the WAL left behind and replays it: the
+ *      frames up to the last valid commit record (checksums intact) are
+ *      applied and anything after it, a commit that was never acknowledged,
+ *      is ignored. The database is then exactly as of the last
+ *      journal_commit() that returned 0.
+ *   3. Check the schema version; refuse a newer one, upgrade an older one
+ *      (in one transaction, so an interrupted upgrade is simply redone).
+ * The caller then reads everything back with journal_load() and the
+ * counters, and decides what to do with tasks that were running when the
+ * previous master died (their attempts were lost with it).
+ *
+ * ERRORS
+ *
+ * This module never logs: it returns DTR_EIO (or DTR_ENOENT) and, where the
+ * API has room for it, a message naming the file and SQLite's error.
+ *
+ * FAULT INJECTION (tests only)
+ *
+ * DTR_FAULT_JOURNAL_COMMIT=N in the environment, read once by
+ * journal_open(), makes the Nth call of journal_commit() that finds a
+ * transaction open fail as if the disk had refused it: the transaction is
+ * rolled back and DTR_EIO is returned with "injected fault" in err.
+ */
+#include "journal/journal.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "common/util.h"
+
+/*
+ * Schema version, stored in PRAGMA user_version. Each version has one step in
+ * migrations[] that upgrades the version before it; append, never edit a step
+ * that has been released.
+ *
+ * Changelog:
+ *   1  tasks, outputs, counters (dtr 0.1).
+ */
+#define JOURNAL_SCHEMA_VERSION 1
+
+/* PRAGMA application_id of a dtr journal: "DTRJ". */
+#define JOURNAL_APPLICATION_ID 0x4454524a
+
+/* Time SQLite waits on a lock held by someone else (an inspecting sqlite3
+ * shell, say; another master is kept out by master.lock). */
+#define JOURNAL_BUSY_TIMEOUT_MS 1000
+
+/* The WAL is truncated back to this after a checkpoint, so that one huge
+ * transaction does not leave a huge file behind. */
+#define JOURNAL_WAL_LIMIT (64 * 1024 * 1024)
+
+static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
+    /* 0 -> 1 */
+    "CREATE TABLE tasks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  spec TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  max_retries INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  crashes INTEGER NOT NULL,"
+    "  lease INTEGER NOT NULL,"
+    "  worker TEXT,"
+    "  exit_code INTEGER NOT NULL,"
+    "  error TEXT,"
+    "  submitted_at INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL,"
+    "  not_before INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX tasks_by_seq ON tasks(seq);"
+    "CREATE INDEX tasks_by_finished ON tasks(finished_at) WHERE finished_at > 0;"
+    "CREATE TABLE outputs ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  out BLOB,"
+    "  out_truncated INTEGER NOT NULL,"
+    "  err BLOB,"
+    "  err_truncated INTEGER NOT NULL,"
+    "  result TEXT"
+    ");"
+    "CREATE TABLE counters ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  value INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
+};
+
+/* Column order of TASK_COLUMNS, shared by the save and the load statements. */
+enum {
+    TC_ID,
+    TC_SEQ,
+    TC_SPEC,
+    TC_PRIORITY,
+    TC_MAX_RETRIES,
+    TC_STATE,
+    TC_ATTEMPTS,
+    TC_CRASHES,
+    TC_LEASE,
+    TC_WORKER,
+    TC_EXIT_CODE,
+    TC_ERROR,
+    TC_SUBMITTED_AT,
+    TC_STARTED_AT,
+    TC_FINISHED_AT,
+    TC_NOT_BEFORE,
+    TC_COUNT
+};
+
+#define TASK_COLUMNS                                                                           \
+    "id, seq, spec, priority, max_retries, state, attempts, crashes, lease, worker, "          \
+    "exit_code, error, submitted_at, started_at, finished_at, not_before"
+
+/* The prune condition: ?1 is the cutoff, ?2 the first terminal state. The
+ * literal "finished_at > 0" lets SQLite use the partial index. */
+#define PRUNE_WHERE "state >= ?2 AND finished_at > 0 AND finished_at < ?1"
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVE_TASK,
+    ST_SAVE_OUTPUT,
+    ST_DELETE_TASK,
+    ST_DELETE_OUTPUT,
+    ST_LOAD,
+    ST_GET_OUTPUT,
+    ST_TASK_EXISTS,
+    ST_GET_COUNTER,
+    ST_SET_COUNTER,
+    ST_PRUNE_OUTPUTS,
+    ST_PRUNE_TASKS,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVE_TASK] = "INSERT OR REPLACE INTO tasks (" TASK_COLUMNS ") "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                     "?16)",
+    [ST_SAVE_OUTPUT] = "INSERT OR REPLACE INTO outputs "
+                       "(id, out, out_truncated, err, err_truncated, result) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_DELETE_TASK] = "DELETE FROM tasks WHERE id = ?1",
+    [ST_DELETE_OUTPUT] = "DELETE FROM outputs WHERE id = ?1",
+    [ST_LOAD] = "SELECT " TASK_COLUMNS " FROM tasks ORDER BY seq",
+    [ST_GET_OUTPUT] = "SELECT out, out_truncated, err, err_truncated, result "
+                      "FROM outputs WHERE id = ?1",
+    [ST_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
+    [ST_GET_COUNTER] = "SELECT value FROM counters WHERE name = ?1",
+    [ST_SET_COUNTER] = "INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)",
+    [ST_PRUNE_OUTPUTS] = "DELETE FROM outputs WHERE id IN (SELECT id FROM tasks WHERE " PRUNE_WHERE
+                         ")",
+    [ST_PRUNE_TASKS] = "DELETE FROM tasks WHERE " PRUNE_WHERE,
+};
+
+struct journal {
+    sqlite3 *db;
+    char *path;  /* DIR/journal.db or ":memory:", for messages */
+    int lock_fd; /* holds flock on DIR/master.lock; -1 in memory */
+    sqlite3_stmt *st[ST_COUNT];
+
+    /* A write of the open transaction failed: journal_commit() must roll
+     * back and report tx_err instead of committing the rest. */
+    bool tx_failed;
+    char tx_err[512];
+
+    long fault_commit; /* DTR_FAULT_JOURNAL_COMMIT, 0 = off */
+    long commits;      /* journal_commit() calls that found a transaction */
+};
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
+                                                          const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = xmalloc(n);
+
+    snprintf(path, n, "%s/%s", dir, name);
+    return path;
+}
+
+/* mkdir -p: creates dir and its missing parents with mode 0755. */
+static int mkdir_p(const char *dir, char *err, size_t errlen)
+{
+    char *path;
+    struct stat sb;
+    int ret = 0;
+
+    if (!*dir) {
+        set_err(err, errlen, "the state dir is an empty path; give a directory in --state-dir");
+        return DTR_EINVAL;
+    }
+    path = xstrdup(dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            ret = -errno;
+            set_err(err, errlen, "cannot create state dir '%s' ('%s': %s)", dir, path,
+                    strerror(-ret));
+            goto out;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        ret = -errno;
+        set_err(err, errlen, "cannot create state dir '%s': %s", dir, strerror(-ret));
+        goto out;
+    }
+    if (stat(path, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+        set_err(err, errlen, "state dir '%s' is not a directory; use another --state-dir", dir);
+        ret = DTR_EIO;
+    }
+out:
+    free(path);
+    return ret;
+}
+
+static int take_lock(struct journal *j, const char *dir, char *err, size_t errlen)
+{
+    char *lock = path_join(dir, "master.lock");
+    int ret = 0;
+
+    j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (j->lock_fd < 0) {
+        set_err(err, errlen,
+                "cannot open lock '%s': %s; fix permissions or use another --state-dir", lock,
+                strerror(errno));
+        ret = DTR_EIO;
+        goto out;
+    }
+    if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            set_err(err, errlen,
+                    "state dir '%s' is in use by another master (lock '%s'); stop it or use "
+                    "another --state-dir",
+                    dir, lock);
+        else
+            set_err(err, errlen, "cannot lock '%s': %s", lock, strerror(errno));
+        ret = DTR_EIO;
+    }
+out:
+    free(lock);
+    return ret;
+}
+
+/* Describes the database's last error during open, with advice for the user. */
+static void open_error(struct journal *j, const char *doing, char *err, size_t errlen)
+{
+    int code = sqlite3_errcode(j->db) & 0xff;
+    int sys = sqlite3_system_errno(j->db);
+    const char *msg = sqlite3_errmsg(j->db);
+
+    if (sqlite3_extended_errcode(j->db) == SQLITE_READONLY_DIRECTORY) {
+        /* The WAL and shm files live next to the database. */
+        set_err(err, errlen,
+                "cannot write '%s': its directory is not writable (%s); fix its permissions "
+                "or use another --state-dir",
+                j->path, msg);
+        return;
+    }
+    switch (code) {
+    case SQLITE_NOTADB:
+        set_err(err, errlen,
+                "'%s' is not a dtr journal (%s); move it away or use another --state-dir", j->path,
+                msg);
+        break;
+    case SQLITE_READONLY:
+        set_err(err, errlen,
+                "'%s' is not writable (%s); fix its permissions or use another --state-dir",
+                j->path, msg);
+        break;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        set_err(err, errlen,
+                "cannot open '%s' (%s%s%s); check that it and its directory are writable or "
+                "use another --state-dir",
+                j->path, msg, sys ? ": " : "", sys ? strerror(sys) : "");
+        break;
+    case SQLITE_CORRUPT:
+        set_err(err, errlen, "'%s' is corrupt (%s); move it away or use another --state-dir",
+                j->path, msg);
+        break;
+    default:
+        set_err(err, errlen, "cannot %s '%s': %s", doing, j->path, msg);
+        break;
+    }
+}
+
+/* Runs a statement that returns at most one integer; *value stays when none. */
+static int query_int(struct journal *j, const char *sql, int64_t *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *value = sqlite3_column_int64(st, 0);
+            rc = sqlite3_step(st);
+        }
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    /* Finalizing after a failed step keeps the step's error in the handle. */
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int set_wal(struct journal *j, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = DTR_EIO;
+    int rc;
+
+    rc = sqlite3_prepare_v2(j->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        open_error(j, "open", err, errlen);
+        goto out;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || strcmp(mode, "wal") != 0) {
+        set_err(err, errlen,
+                "cannot switch '%s' to WAL mode (it stays in '%s' mode); use a local file "
+                "system for --state-dir",
+                j->path, mode ? mode : "unknown");
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int configure(struct journal *j, char *err, size_t errlen)
+{
+    char sql[128];
+
+    sqlite3_extended_result_codes(j->db, 1);
+    sqlite3_busy_timeout(j->db, JOURNAL_BUSY_TIMEOUT_MS);
+    /* A file we may not write is opened read-only without a word: say so now
+     * rather than at the first commit. */
+    if (sqlite3_db_readonly(j->db, "main") == 1) {
+        set_err(err, errlen,
+                "'%s' is not writable (opened read-only); fix its permissions or use another "
+                "--state-dir",
+                j->path);
+        return DTR_EIO;
+    }
+    if (j->lock_fd < 0)
+        return 0; /* in memory: nothing to make durable */
+    if (set_wal(j, err, errlen) < 0)
+        return DTR_EIO;
+    snprintf(sql, sizeof(sql), "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=%d",
+             JOURNAL_WAL_LIMIT);
+    if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        open_error(j, "configure", err, errlen);
+        return DTR_EIO;
+    }
+    return 0;
+}
+
+/*
+ * Checks that the file is a dtr journal we understand and brings its schema
+ * to JOURNAL_SCHEMA_VERSION. Runs in a write transaction even when there is
+ * nothing to upgrade, so a journal we cannot write is refused here, at
+ * startup, and not at the first commit.
+ */
+static int migrate(struct journal *j, char *err, size_t errlen)
+{
+    int64_t version = 0, app_id = 0, objects = 0;
+    char sql[128];
+    int ret = DTR_EIO;
+
+    if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        open_error(j, "open", err, errlen);
+        return DTR_EIO;
+    }
+    if (query_int(j, "PRAGMA user_version", &version) != SQLITE_OK ||
+        query_int(j, "PRAGMA application_id", &app_id) != SQLITE_OK ||
+        query_int(j, "SELECT count(*) FROM sqlite_master", &objects) != SQLITE_OK) {
+        open_error(j, "read", err, errlen);
+        goto out;
+    }
+    if ((version == 0 && objects > 0) || (version > 0 && app_id != JOURNAL_APPLICATION_ID)) {
+        set_err(err, errlen,
+                "'%s' is not a dtr journal (another program's SQLite database); move it away "
+                "or use another --state-dir",
+                j->path);
+        goto out;
+    }
+    if (version > JOURNAL_SCHEMA_VERSION) {
+        set_err(err, errlen,
+                "'%s' was written by a newer dtr (journal schema version %lld, this dtr knows "
+                "up to %d); upgrade dtr or use another --state-dir",
+                j->path, (long long)version, JOURNAL_SCHEMA_VERSION);
+        goto out;
+    }
+    for (int64_t v = version; v < JOURNAL_SCHEMA_VERSION; v++) {
+        if (sqlite3_exec(j->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
+            open_error(j, "upgrade", err, errlen);
+            goto out;
+        }
+    }
+    /* Written even when unchanged: this is the write that proves we can. */
+    snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d",
+             JOURNAL_APPLICATION_ID, JOURNAL_SCHEMA_VERSION);
+    if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        open_error(j, "write", err, errlen);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (!sqlite3_get_autocommit(j->db))
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
+
+static int prepare_all(struct journal *j, char *err, size_t errlen)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(j->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i],
+                               NULL) != SQLITE_OK) {
+            open_error(j, "prepare statements for", err, errlen);
+            return DTR_EIO;
+        }
+    }
+    return 0;
+}
+
+static void journal_free(struct journal *j)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(j->st[i]);
+    /* Closing checkpoints the WAL: do it while still holding the lock. */
+    sqlite3_close(j->db);
+    if (j->lock_fd >= 0)
+        close(j->lock_fd);
+    free(j->path);
+    free(j);
+}
+
+struct journal *journal_open(const char *dir, char *err, size_t errlen)
+{
+    struct journal *j = xcalloc(1, sizeof(*j));
+    const char *fault;
+    int rc;
+
+    j->lock_fd = -1;
+    if (dir) {
+        if (mkdir_p(dir, err, errlen) < 0 || take_lock(j, dir, err, errlen) < 0)
+            goto fail;
+        j->path = path_join(dir, "journal.db");
+    } else {
+        j->path = xstrdup(":memory:");
+    }
+
+    /* NOMUTEX: a journal belongs to the master's one loop thread. */
+    rc = sqlite3_open_v2(j->path, &j->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (!j->db) {
+            set_err(err, errlen, "cannot open '%s': %s", j->path, sqlite3_errstr(rc));
+            goto fail;
+        }
+        open_error(j, "open", err, errlen);
+        goto fail;
+    }
+    if (configure(j, err, errlen) < 0 || migrate(j, err, errlen) < 0 ||
+        prepare_all(j, err, errlen) < 0)
+        goto fail;
+
+    fault = getenv("DTR_FAULT_JOURNAL_COMMIT");
+    if (fault)
+        j->fault_commit = strtol(fault, NULL, 10);
+    return j;
+
+fail:
+    journal_free(j);
+    return NULL;
+}
+
+void journal_close(struct journal *j)
+{
+    if (!j)
+        return;
+    /* Nobody is left to tell about a failure: the rollback is all we can do. */
+    journal_commit(j, NULL, 0);
+    journal_free(j);
+}
+
+void task_output_release(struct task_output *o)
+{
+    if (!o)
+        return;
+    free(o->out);
+    free(o->err);
+    free(o->result);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Remembers the first failure of the open transaction and returns DTR_EIO. */
+static int write_failed(struct journal *j, const char *doing)
+{
+    if (!j->tx_failed) {
+        j->tx_failed = true;
+        snprintf(j->tx_err, sizeof(j->tx_err), "cannot %s in '%s': %s", doing, j->path,
+                 sqlite3_errmsg(j->db));
+    }
+    return DTR_EIO;
+}
+
+/* Steps a statement that returns no rows and readies it for the next use. */
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : DTR_EIO;
+}
+
+/* Every write goes through here: the transaction is opened on first use. */
+static int write_begin(struct journal *j)
+{
+    if (j->tx_failed)
+        return DTR_EIO; /* the transaction is lost; more writes cannot save it */
+    if (!sqlite3_get_autocommit(j->db))
+        return 0;
+    if (step_done(j->st[ST_BEGIN]) < 0)
+        return write_failed(j, "begin a transaction");
+    return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int col, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static void bind_blob_or_null(sqlite3_stmt *st, int col, const char *p, size_t len)
+{
+    /* A non-NULL pointer binds a blob even when len is 0, so "" stays "". */
+    if (p)
+        sqlite3_bind_blob64(st, col, p, len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+int journal_save_task(struct journal *j, const struct task *t)
+{
+    sqlite3_stmt *st = j->st[ST_SAVE_TASK];
+
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    /* Parameters are 1-based: column TC_x is parameter TC_x + 1. */
+    sqlite3_bind_text(st, TC_ID + 1, t->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, TC_SEQ + 1, (sqlite3_int64)t->seq);
+    sqlite3_bind_text(st, TC_SPEC + 1, t->spec, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, TC_PRIORITY + 1, t->priority);
+    sqlite3_bind_int(st, TC_MAX_RETRIES + 1, t->max_retries);
+    sqlite3_bind_int(st, TC_STATE + 1, (int)t->state);
+    sqlite3_bind_int(st, TC_ATTEMPTS + 1, t->attempts);
+    sqlite3_bind_int(st, TC_CRASHES + 1, t->crashes);
+    sqlite3_bind_int64(st, TC_LEASE + 1, (sqlite3_int64)t->lease);
+    bind_text_or_null(st, TC_WORKER + 1, t->worker);
+    sqlite3_bind_int(st, TC_EXIT_CODE + 1, t->exit_code);
+    bind_text_or_null(st, TC_ERROR + 1, t->error);
+    sqlite3_bind_int64(st, TC_SUBMITTED_AT + 1, t->submitted_at);
+    sqlite3_bind_int64(st, TC_STARTED_AT + 1, t->started_at);
+    sqlite3_bind_int64(st, TC_FINISHED_AT + 1, t->finished_at);
+    sqlite3_bind_int64(st, TC_NOT_BEFORE + 1, t->not_before);
+    if (step_done(st) < 0)
+        return write_failed(j, "save a task");
+    return 0;
+}
+
+int journal_save_output(struct journal *j, const char *task_id, const struct task_output *o)
+{
+    sqlite3_stmt *st = j->st[ST_SAVE_OUTPUT];
+
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC);
+    bind_blob_or_null(st, 2, o->out, o->out_len);
+    sqlite3_bind_int(st, 3, o->out_truncated);
+    bind_blob_or_null(st, 4, o->err, o->err_len);
+    sqlite3_bind_int(st, 5, o->err_truncated);
+    bind_text_or_null(st, 6, o->result);
+    if (step_done(st) < 0)
+        return write_failed(j, "save an output");
+    return 0;
+}
+
+int journal_delete_task(struct journal *j, const char *task_id)
+{
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    sqlite3_bind_text(j->st[ST_DELETE_OUTPUT], 1, task_id, -1, SQLITE_STATIC);
+    if (step_done(j->st[ST_DELETE_OUTPUT]) < 0)
+        return write_failed(j, "delete an output");
+    sqlite3_bind_text(j->st[ST_DELETE_TASK], 1, task_id, -1, SQLITE_STATIC);
+    if (step_done(j->st[ST_DELETE_TASK]) < 0)
+        return write_failed(j, "delete a task");
+    return 0;
+}
+
+int journal_set_counter(struct journal *j, const char *name, uint64_t value)
+{
+    sqlite3_stmt *st = j->st[ST_SET_COUNTER];
+
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)value);
+    if (step_done(st) < 0)
+        return write_failed(j, "save a counter");
+    return 0;
+}
+
+int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count)
+{
+    *count = 0;
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    for (int i = ST_PRUNE_OUTPUTS; i <= ST_PRUNE_TASKS; i++) {
+        sqlite3_bind_int64(j->st[i], 1, cutoff_ms);
+        sqlite3_bind_int(j->st[i], 2, TASK_SUCCEEDED);
+        if (step_done(j->st[i]) < 0)
+            return write_failed(j, "prune finished tasks");
+    }
+    /* Counts the rows of the last statement, the tasks delete. */
+    *count = (uint64_t)sqlite3_changes64(j->db);
+    return 0;
+}
+
+int journal_commit(struct journal *j, char *err, size_t errlen)
+{
+    int ret = 0;
+
+    if (j->tx_failed) {
+        set_err(err, errlen, "%s", j->tx_err);
+        ret = DTR_EIO;
+        goto rollback;
+    }
+    if (sqlite3_get_autocommit(j->db))
+        return 0; /* nothing pending */
+    if (j->fault_commit > 0 && ++j->commits == j->fault_commit) {
+        set_err(err, errlen, "cannot commit to '%s': injected fault", j->path);
+        ret = DTR_EIO;
+        goto rollback;
+    }
+    if (step_done(j->st[ST_COMMIT]) < 0) {
+        set_err(err, errlen, "cannot commit to '%s': %s", j->path, sqlite3_errmsg(j->db));
+        ret = DTR_EIO;
+        goto rollback;
+    }
+    return 0;
+
+rollback:
+    /* SQLite may already have rolled back (after an I/O error, say). */
+    if (!sqlite3_get_autocommit(j->db))
+        step_done(j->st[ST_ROLLBACK]);
+    j->tx_failed = false;
+    j->tx_err[0] = '\0';
+    return ret;
+}
+
+/* A heap copy of a text column, or NULL when the column is NULL. */
+static char *column_strdup(sqlite3_stmt *st, int col)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+
+    if (!s)
+        return NULL;
+    return xstrndup(s, (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* A NUL-terminated heap copy of a blob column; NULL when the column is NULL. */
+static char *column_blobdup(sqlite3_stmt *st, int col, size_t *len)
+{
+    const void *p;
+    size_t n;
+    char *copy;
+
+    *len = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return NULL;
+    p = sqlite3_column_blob(st, col);
+    n = (size_t)sqlite3_column_bytes(st, col);
+    copy = xmalloc(n + 1);
+    if (n)
+        memcpy(copy, p, n);
+    copy[n] = '\0';
+    *len = n;
+    return copy;
+}
+
+static struct task *task_from_row(sqlite3_stmt *st)
+{
+    struct task *t;
+    int64_t state = sqlite3_column_int64(st, TC_STATE);
+
+    /* Fields we cannot represent mean the file was damaged or tampered with. */
+    if (state < 0 || state >= TASK_NSTATES || sqlite3_column_type(st, TC_ID) == SQLITE_NULL ||
+        sqlite3_column_type(st, TC_SPEC) == SQLITE_NULL)
+        return NULL;
+    t = xcalloc(1, sizeof(*t));
+    t->id = column_strdup(st, TC_ID);
+    t->spec = column_strdup(st, TC_SPEC);
+    t->priority = sqlite3_column_int64(st, TC_PRIORITY);
+    t->seq = (uint64_t)sqlite3_column_int64(st, TC_SEQ);
+    t->max_retries = sqlite3_column_int(st, TC_MAX_RETRIES);
+    t->state = (enum task_state)state;
+    t->attempts = sqlite3_column_int(st, TC_ATTEMPTS);
+    t->crashes = sqlite3_column_int(st, TC_CRASHES);
+    t->lease = (uint64_t)sqlite3_column_int64(st, TC_LEASE);
+    t->worker = column_strdup(st, TC_WORKER);
+    t->exit_code = sqlite3_column_int(st, TC_EXIT_CODE);
+    t->error = column_strdup(st, TC_ERROR);
+    t->submitted_at = sqlite3_column_int64(st, TC_SUBMITTED_AT);
+    t->started_at = sqlite3_column_int64(st, TC_STARTED_AT);
+    t->finished_at = sqlite3_column_int64(st, TC_FINISHED_AT);
+    t->not_before = sqlite3_column_int64(st, TC_NOT_BEFORE);
+    t->heap_index = 0;
+    list_init(&t->worker_node);
+    list_init(&t->dirty_node);
+    return t;
+}
+
+int journal_load(struct journal *j, journal_load_fn fn, void *data)
+{
+    sqlite3_stmt *st = j->st[ST_LOAD];
+    struct task *t;
+    int ret = 0;
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        t = task_from_row(st);
+        if (!t) {
+            ret = DTR_EIO;
+            goto out;
+        }
+        ret = fn(t, data);
+        if (ret)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        ret = DTR_EIO;
+out:
+    sqlite3_reset(st);
+    return ret;
+}
+
+int journal_get_output(struct journal *j, const char *task_id, struct task_output *o)
+{
+    sqlite3_stmt *st = j->st[ST_GET_OUTPUT];
+    int ret = 0;
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        o->out = column_blobdup(st, 0, &o->out_len);
+        o->out_truncated = sqlite3_column_int(st, 1) != 0;
+        o->err = column_blobdup(st, 2, &o->err_len);
+        o->err_truncated = sqlite3_column_int(st, 3) != 0;
+        o->result = column_strdup(st, 4);
+    } else if (rc != SQLITE_DONE) {
+        ret = DTR_EIO;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return ret;
+
+    /* No output: fine for a known task that has not run yet. */
+    st = j->st[ST_TASK_EXISTS];
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        ret = DTR_ENOENT;
+    else if (rc != SQLITE_ROW)
+        ret = DTR_EIO;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int journal_get_counter(struct journal *j, const char *name, uint64_t *value)
+{
+    sqlite3_stmt *st = j->st[ST_GET_COUNTER];
+    int ret = 0;
+    int rc;
+
+    /* A counter never set reads as 0, so a fresh journal needs no seeding. */
+    *value = 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *value = (uint64_t)sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        ret = DTR_EIO;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}

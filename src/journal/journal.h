@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's durable record of every task, on SQLite in WAL mode. The only
+ * module that includes sqlite3.h.
+ *
+ * Writes are grouped: journal_save_*() open a transaction on first use and
+ * journal_commit() ends it. The master calls journal_commit() once per loop
+ * turn, before it sends any acknowledgement, so a task counts as accepted
+ * only once it is on disk (group commit). Reads on the same handle see the
+ * uncommitted writes of the current turn.
+ */
+#ifndef DTR_JOURNAL_JOURNAL_H
+#define DTR_JOURNAL_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched/task.h"
+
+struct journal;
+
+/* What an attempt produced, kept in the journal only (not in memory). */
+struct task_output {
+    char *out;
+    size_t out_len;
+    bool out_truncated;
+    char *err;
+    size_t err_len;
+    bool err_truncated;
+    char *result; /* JSON text of a built-in kind's result, or NULL */
+};
+
+void task_output_release(struct task_output *o);
+
+/*
+ * Opens (creating when needed) the journal in directory `dir`: creates the
+ * directory, takes an exclusive lock on DIR/master.lock so a second master on
+ * the same directory is refused, and opens DIR/journal.db. dir == NULL keeps
+ * the journal in memory (no durability; for benchmarks and tests).
+ * Returns NULL with a message in err that names the path and what to do.
+ */
+struct journal *journal_open(const char *dir, char *err, size_t errlen);
+/* Commits what is pending, closes, releases the lock. NULL is a no-op. */
+void journal_close(struct journal *j);
+
+/* Inserts or replaces every field of t (and its spec). */
+int journal_save_task(struct journal *j, const struct task *t);
+/* Stores the output of t's last attempt (replacing an earlier one). */
+int journal_save_output(struct journal *j, const char *task_id, const struct task_output *o);
+/* Deletes the task and its output. */
+int journal_delete_task(struct journal *j, const char *task_id);
+/*
+ * Commits the open transaction, if any. Returns 0, or DTR_EIO with a message
+ * in err; on failure the transaction is rolled back and nothing of it counts.
+ */
+int journal_commit(struct journal *j, char *err, size_t errlen);
+
+/*
+ * Calls fn for every stored task in submission (seq) order; fn takes
+ * ownership of the task. Stops and returns fn's value when it is non-zero.
+ */
+typedef int (*journal_load_fn)(struct task *t, void *data);
+int journal_load(struct journal *j, journal_load_fn fn, void *data);
+/* Fills *o with the stored output of task_id (all NULL/0 when none).
+ * Returns 0 or DTR_ENOENT. The caller releases *o. */
+int journal_get_output(struct journal *j, const char *task_id, struct task_output *o);
+
+/* Small durable counters (the next lease, the next seq). */
+int journal_get_counter(struct journal *j, const char *name, uint64_t *value);
+int journal_set_counter(struct journal *j, const char *name, uint64_t value);
+
+/* Deletes finished tasks whose finished_at is before cutoff_ms; returns how
+ * many were deleted in *count. */
+int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count);
+
+#endif

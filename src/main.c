@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dtr: a distributed task runner. Global flags and subcommand dispatch; the
+ * exit status of every command is decided here, from the command's return.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"master", cmd_master, "run the master (queue, scheduler, journal)"},
+    {"worker", cmd_worker, "run a worker that executes tasks"},
+    {"submit", cmd_submit, "submit tasks"},
+    {"status", cmd_status, "show workers and task counts"},
+    {"tasks", cmd_tasks, "list tasks"},
+    {"result", cmd_result, "show a task's result"},
+    {"wait", cmd_wait, "wait until tasks end"},
+    {"cancel", cmd_cancel, "cancel tasks"},
+    {"demo", cmd_demo, "start a master and 3 workers and run the walk-through"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dtr [--version] [--help] COMMAND [ARGS]\n\n"
+               "Run many tasks across a pool of machines; nothing accepted is lost.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'dtr help COMMAND' or 'dtr COMMAND --help' shows a command's flags.\n");
+}
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("dtr %s\n", DTR_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help")) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        const struct command *c = find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "dtr: unknown command '%s' (see 'dtr --help')\n", argv[2]);
+            return EXIT_USAGE;
+        }
+        char *help[] = {(char *)"--help", NULL};
+        return c->run(1, help);
+    }
+    if (cmd[0] == '-') {
+        fprintf(stderr, "dtr: unknown flag '%s' (see 'dtr --help')\n", cmd);
+        return EXIT_USAGE;
+    }
+    const struct command *c = find(cmd);
+    if (!c) {
+        fprintf(stderr, "dtr: unknown command '%s' (see 'dtr --help')\n", cmd);
+        return EXIT_USAGE;
+    }
+    return c->run(argc - 2, argv + 2);
+}

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client requests: submit, status, list, get, wait and cancel, and the
+ * waiters that report progress until their tasks end. Replies are queued on
+ * the connection and leave after the turn's journal commit.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "master/master.h"
+
+#define PROGRESS_EVERY_MS 200
+
+static void reply_error(struct conn *c, const char *text)
+{
+    struct buf *b = conn_out(c);
+    if (b)
+        msg_encode_error(b, text);
+}
+
+/* ---- submit ------------------------------------------------------------------ */
+
+static char *generate_id(struct master *m, uint64_t seq)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "t-%" PRIu64, seq);
+    for (uint64_t n = 1; hmap_get(&m->tasks, id); n++)
+        snprintf(id, sizeof(id), "t-%" PRIu64 "-%" PRIu64, seq, n);
+    return xstrdup(id);
+}
+
+static const char *str_key(const void *item)
+{
+    return item;
+}
+
+/* Returns 0 when no id in the batch is taken or repeated, else replies. */
+static int check_ids(struct master *m, struct conn *c, struct msg *msg)
+{
+    char err[512];
+    struct hmap seen;
+    int rc = 0;
+    hmap_init(&seen, str_key);
+    for (size_t i = 0; i < msg->nspecs && rc == 0; i++) {
+        char *id = msg->specs[i].id;
+        if (!id)
+            continue;
+        if (hmap_get(&m->tasks, id)) {
+            snprintf(err, sizeof(err), "task %zu: a task with id '%s' already exists; choose "
+                     "another id", i + 1, id);
+            rc = -1;
+        } else if (hmap_get(&seen, id)) {
+            snprintf(err, sizeof(err), "task %zu: id '%s' appears twice in this batch", i + 1,
+                     id);
+            rc = -1;
+        } else {
+            hmap_put(&seen, id);
+        }
+    }
+    hmap_release(&seen);
+    if (rc)
+        reply_error(c, err);
+    return rc;
+}
+
+static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
+{
+    /* A batch is accepted whole or not at all. */
+    if (check_ids(m, c, msg))
+        return;
+    struct buf *b = conn_out(c);
+    if (!b)
+        return;
+    int64_t now = clock_wall_ms();
+    struct buf spec = BUF_INIT;
+    buf_addstr(b, "{\"type\":\"submitted\",\"ids\":[");
+    for (size_t i = 0; i < msg->nspecs; i++) {
+        struct task_spec *s = &msg->specs[i];
+        uint64_t seq = m->next_seq++;
+        if (!s->id)
+            s->id = generate_id(m, seq);
+        buf_reset(&spec);
+        spec_encode(&spec, s);
+        struct task *t = task_new(xstrdup(s->id), xstrdup(spec.data), s->priority,
+                                  s->max_retries, seq, now);
+        hmap_put(&m->tasks, t);
+        m->counts[TASK_QUEUED]++;
+        queue_push(&m->queue, t, now);
+        master_task_save(m, t);
+        if (i)
+            buf_addch(b, ',');
+        buf_add_json_cstr(b, t->id);
+    }
+    buf_addstr(b, "]}\n");
+    buf_release(&spec);
+    m->dispatch_needed = true;
+    log_info("accepted tasks count=%zu peer=%s", msg->nspecs, c->peer);
+}
+
+/* ---- queries ------------------------------------------------------------------- */
+
+static void fill_info(struct task_info *ti, const struct task *t)
+{
+    memset(ti, 0, sizeof(*ti));
+    ti->id = t->id;
+    ti->state = t->state;
+    ti->kind = (char *)spec_kind(t->spec);
+    ti->priority = t->priority;
+    ti->attempts = t->attempts;
+    ti->max_retries = t->max_retries;
+    ti->crashes = t->crashes;
+    ti->worker = t->worker;
+    ti->exit_code = t->attempts && t->state != TASK_RUNNING ? t->exit_code : -1;
+    ti->error = t->error;
+    ti->submitted_at = t->submitted_at;
+    ti->started_at = t->started_at;
+    ti->finished_at = t->finished_at;
+}
+
+static void handle_status(struct master *m, struct conn *c)
+{
+    struct worker_info *wi = xcalloc(m->nworkers + 1, sizeof(*wi));
+    size_t n = 0;
+    for (struct list *p = m->workers.next; p != &m->workers; p = p->next) {
+        struct worker *w = list_entry(p, struct worker, node);
+        wi[n].id = w->id;
+        wi[n].addr = w->addr;
+        wi[n].slots = w->slots;
+        wi[n].running = w->running;
+        wi[n].done = w->done;
+        wi[n].last_seen = w->last_seen_wall;
+        wi[n].draining = w->draining;
+        n++;
+    }
+    struct buf *b = conn_out(c);
+    if (b) {
+        buf_addstr(b, "{\"type\":\"status\",\"status\":");
+        status_encode(b, wi, n, m->counts);
+        buf_addstr(b, "}\n");
+    }
+    free(wi);
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void handle_list(struct master *m, struct conn *c, int state)
+{
+    struct task **all = xcalloc(m->tasks.len + 1, sizeof(*all));
+    size_t n = 0;
+    for (size_t i = 0; i < m->tasks.cap; i++) {
+        struct task *t = m->tasks.slots[i];
+        if (t && (state < 0 || (int)t->state == state))
+            all[n++] = t;
+    }
+    qsort(all, n, sizeof(*all), cmp_seq);
+    struct buf *b = conn_out(c);
+    for (size_t i = 0; b && i < n; i++) {
+        struct task_info ti;
+        fill_info(&ti, all[i]);
+        buf_addstr(b, "{\"type\":\"task\",\"task\":");
+        task_info_encode(b, &ti);
+        buf_addstr(b, "}\n");
+    }
+    if (b)
+        buf_addstr(b, "{\"type\":\"end\"}\n");
+    free(all);
+}
+
+static void handle_get(struct master *m, struct conn *c, const char *id)
+{
+    char err[300];
+    struct task *t = hmap_get(&m->tasks, id);
+    if (!t) {
+        snprintf(err, sizeof(err), "unknown task '%s'", id);
+        reply_error(c, err);
+        return;
+    }
+    struct task_info ti;
+    fill_info(&ti, t);
+    ti.has_output = true;
+    if (journal_get_output(m->journal, t->id, &ti.out) != 0)
+        memset(&ti.out, 0, sizeof(ti.out));
+    struct buf *b = conn_out(c);
+    if (b) {
+        buf_addstr(b, "{\"type\":\"task\",\"task\":");
+        task_info_encode(b, &ti);
+        buf_addstr(b, "}\n");
+    }
+    task_output_release(&ti.out);
+}
+
+/* ---- cancel ------------------------------------------------------------------- */
+
+static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
+{
+    struct buf errs = BUF_INIT;
+    struct buf *b = conn_out(c);
+    if (!b)
+        return;
+    buf_addstr(b, "{\"type\":\"cancelled\",\"ids\":[");
+    size_t done = 0;
+    for (size_t i = 0; i < msg->nids; i++) {
+        struct task *t = hmap_get(&m->tasks, msg->ids[i]);
+        if (!t) {
+            buf_addf(&errs, "%sunknown task '%s'", errs.len ? "; " : "", msg->ids[i]);
+            continue;
+        }
+        if (task_state_terminal(t->state)) {
+            buf_addf(&errs, "%stask '%s' already %s", errs.len ? "; " : "", t->id,
+                     task_state_name(t->state));
+            continue;
+        }
+        if (t->state == TASK_QUEUED)
+            queue_remove(&m->queue, t);
+        else
+            workers_kill_attempt(m, t);
+        task_set_error(t, "cancelled");
+        master_task_transition(m, t, TASK_CANCELLED);
+        log_info("task cancelled task=%s peer=%s", t->id, c->peer);
+        if (done++)
+            buf_addch(b, ',');
+        buf_add_json_cstr(b, t->id);
+    }
+    buf_addch(b, ']');
+    if (errs.len) {
+        buf_addstr(b, ",\"error\":");
+        buf_add_json_cstr(b, errs.data);
+    }
+    buf_addstr(b, "}\n");
+    buf_release(&errs);
+}
+
+/* ---- wait ---------------------------------------------------------------------- */
+
+static const char *task_key(const void *item)
+{
+    return ((const struct task *)item)->id;
+}
+
+void waiter_free(struct waiter *w)
+{
+    hmap_release(&w->pending);
+    free(w);
+}
+
+static void handle_wait(struct master *m, struct conn *c, struct msg *msg)
+{
+    char err[300];
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    hmap_init(&w->pending, task_key);
+    w->conn = c;
+    w->all = msg->all;
+    for (size_t i = 0; i < msg->nids; i++) {
+        struct task *t = hmap_get(&m->tasks, msg->ids[i]);
+        if (!t) {
+            snprintf(err, sizeof(err), "unknown task '%s'", msg->ids[i]);
+            reply_error(c, err);
+            waiter_free(w);
+            return;
+        }
+        if (hmap_get(&w->pending, t->id))
+            continue;
+        w->total++;
+        if (task_state_terminal(t->state)) {
+            w->done++;
+            w->failed += t->state != TASK_SUCCEEDED;
+        } else {
+            hmap_put(&w->pending, t);
+        }
+    }
+    struct waiter *old = c->data;
+    if (old) {
+        list_del(&old->node);
+        waiter_free(old);
+    }
+    c->data = w;
+    w->dirty = true;
+    w->last_sent = -PROGRESS_EVERY_MS;
+    list_add_tail(&m->waiters, &w->node);
+}
+
+void waiters_task_ended(struct master *m, struct task *t)
+{
+    for (struct list *p = m->waiters.next; p != &m->waiters; p = p->next) {
+        struct waiter *w = list_entry(p, struct waiter, node);
+        if (w->all) {
+            w->dirty = true;
+        } else if (hmap_del(&w->pending, t->id)) {
+            w->done++;
+            w->failed += t->state != TASK_SUCCEEDED;
+            w->dirty = true;
+        }
+    }
+}
+
+void waiters_flush(struct master *m, int64_t now)
+{
+    struct list *p, *tmp;
+    list_for_each_safe(p, tmp, &m->waiters)
+    {
+        struct waiter *w = list_entry(p, struct waiter, node);
+        if (!w->dirty)
+            continue;
+        if (w->all) {
+            w->total = w->done = 0;
+            for (int s = 0; s < TASK_NSTATES; s++)
+                w->total += m->counts[s];
+            w->done = w->total - m->counts[TASK_QUEUED] - m->counts[TASK_RUNNING];
+            w->failed = m->counts[TASK_FAILED] + m->counts[TASK_CANCELLED];
+        }
+        bool final = w->done == w->total;
+        if (!final && now - w->last_sent < PROGRESS_EVERY_MS)
+            continue;
+        struct buf *b = conn_out(w->conn);
+        if (b)
+            buf_addf(b,
+                     "{\"type\":\"progress\",\"total\":%" PRIu64 ",\"done\":%" PRIu64
+                     ",\"failed\":%" PRIu64 "%s}\n",
+                     w->total, w->done, w->failed, final ? ",\"final\":true" : "");
+        w->dirty = false;
+        w->last_sent = now;
+        if (final) {
+            w->conn->data = NULL;
+            list_del(&w->node);
+            waiter_free(w);
+        }
+    }
+}
+
+void handlers_client_message(struct master *m, struct conn *c, struct msg *msg)
+{
+    switch (msg->type) {
+    case MSG_SUBMIT:
+        if (m->stopping)
+            reply_error(c, "the master is stopping; submit again once it is back");
+        else
+            handle_submit(m, c, msg);
+        break;
+    case MSG_STATUS:
+        handle_status(m, c);
+        break;
+    case MSG_LIST:
+        handle_list(m, c, msg->state);
+        break;
+    case MSG_GET:
+        handle_get(m, c, msg->id);
+        break;
+    case MSG_WAIT:
+        handle_wait(m, c, msg);
+        break;
+    case MSG_CANCEL:
+        handle_cancel(m, c, msg);
+        break;
+    case MSG_PING:
+        if (conn_out(c))
+            buf_addstr(conn_out(c), "{\"type\":\"pong\",\"busy\":0}\n");
+        break;
+    default:
+        conn_fail(c, "a client may not send '%s'", msg_type_name(msg->type));
+        break;
+    }
+}

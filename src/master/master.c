@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's wiring: start-up and recovery from the journal, the listener,
+ * the per-turn prepare step (dispatch, group commit, flush), the periodic
+ * tick, shutdown, and master_task_transition(), through which every task
+ * state change passes. Workers, client requests and discovery live in
+ * workers.c, handlers.c and discover.c.
+ */
+#include "master/master.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define TICK_MS 100
+#define PRUNE_EVERY_MS (60 * 1000)
+
+static const char *task_key(const void *item)
+{
+    return ((const struct task *)item)->id;
+}
+
+void master_journal_failed(struct master *m, const char *what)
+{
+    (void)m;
+    /* Fail-stop: nothing queued for sending this turn leaves the process,
+     * so no client or worker is told of a change that is not on disk. */
+    log_error("journal write failed; stopping without acknowledging error=%s", log_quote(what));
+    fprintf(stderr, "dtr master: journal write failed: %s\n", what);
+    fflush(NULL);
+    _exit(1);
+}
+
+void master_task_save(struct master *m, struct task *t)
+{
+    if (journal_save_task(m->journal, t) != 0)
+        master_journal_failed(m, "cannot save a task");
+}
+
+void master_task_transition(struct master *m, struct task *t, enum task_state to)
+{
+    enum task_state from = t->state;
+    int64_t now = clock_wall_ms();
+    if (task_set_state(t, to, now) != 0) {
+        log_error("refused illegal transition task=%s from=%s to=%s", t->id,
+                  task_state_name(from), task_state_name(to));
+        return;
+    }
+    m->counts[from]--;
+    m->counts[to]++;
+    if (from == TASK_RUNNING) {
+        struct worker *w = t->worker ? workers_find(m, t->worker) : NULL;
+        if (w && !list_empty(&t->worker_node)) {
+            list_del(&t->worker_node);
+            w->running--;
+        }
+        t->lease = 0;
+        m->dispatch_needed = true; /* a slot is free */
+    }
+    if (to == TASK_RUNNING) {
+        struct worker *w = workers_find(m, t->worker);
+        if (w) {
+            list_add_tail(&w->tasks, &t->worker_node);
+            w->running++;
+        }
+    }
+    if (to == TASK_QUEUED) {
+        queue_push(&m->queue, t, now);
+        m->dispatch_needed = true;
+    }
+    master_task_save(m, t);
+    if (task_state_terminal(to))
+        waiters_task_ended(m, t);
+}
+
+/* ---- recovery ------------------------------------------------------------- */
+
+static int load_task_cb(struct task *t, void *data)
+{
+    struct master *m = data;
+    if (hmap_get(&m->tasks, t->id)) {
+        task_free(t);
+        return 0;
+    }
+    hmap_put(&m->tasks, t);
+    m->counts[t->state]++;
+    if (t->seq >= m->next_seq)
+        m->next_seq = t->seq + 1;
+    if (t->lease >= m->next_lease)
+        m->next_lease = t->lease + 1;
+    if (t->state == TASK_QUEUED)
+        queue_push(&m->queue, t, clock_wall_ms());
+    else if (t->state == TASK_RUNNING)
+        workers_restore(m, t);
+    return 0;
+}
+
+static int recover(struct master *m, char *err, size_t errlen)
+{
+    uint64_t v = 0;
+    m->next_seq = m->next_lease = 1;
+    if (journal_get_counter(m->journal, "lease", &v) == 0 && v > m->next_lease)
+        m->next_lease = v;
+    if (journal_get_counter(m->journal, "seq", &v) == 0 && v > m->next_seq)
+        m->next_seq = v;
+    if (journal_load(m->journal, load_task_cb, m) != 0) {
+        snprintf(err, errlen, "cannot read the journal in '%s'", m->opts.state_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+static void persist_counters(struct master *m)
+{
+    static uint64_t saved_seq, saved_lease;
+    if (m->next_seq != saved_seq) {
+        journal_set_counter(m->journal, "seq", m->next_seq);
+        saved_seq = m->next_seq;
+    }
+    if (m->next_lease != saved_lease) {
+        journal_set_counter(m->journal, "lease", m->next_lease);
+        saved_lease = m->next_lease;
+    }
+}
+
+/* Runs once per loop turn, just before the loop blocks: everything handled
+ * in this turn is committed in one transaction, then the replies go out. */
+static void master_prepare_cb(uv_prepare_t *h)
+{
+    struct master *m = h->data;
+    char err[512];
+    if (m->dispatch_needed)
+        workers_dispatch(m);
+    workers_flush_control(m);
+    waiters_flush(m, (int64_t)uv_now(m->loop));
+    persist_counters(m);
+    if (journal_commit(m->journal, err, sizeof(err)) != 0)
+        master_journal_failed(m, err);
+    conn_hub_flush(&m->hub);
+}
+
+static void prune(struct master *m, int64_t now_wall)
+{
+    int64_t cutoff = now_wall - m->opts.keep_finished_ms;
+    uint64_t n = 0;
+    if (journal_prune(m->journal, cutoff, &n) != 0)
+        master_journal_failed(m, "cannot prune finished tasks");
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < m->tasks.cap; i++) {
+        struct task *t = m->tasks.slots[i];
+        if (t && task_state_terminal(t->state) && t->finished_at && t->finished_at < cutoff) {
+            hmap_del(&m->tasks, t->id);
+            m->counts[t->state]--;
+            task_free(t);
+            i--; /* the deletion may have shifted another item into slot i */
+        }
+    }
+    log_info("pruned finished tasks count=%" PRIu64, n);
+}
+
+static void master_tick_cb(uv_timer_t *h)
+{
+    struct master *m = h->data;
+    int64_t now = (int64_t)uv_now(m->loop);
+    int64_t wall = clock_wall_ms();
+    conn_hub_sweep(&m->hub);
+    workers_tick(m, now);
+    size_t before = queue_ready_len(&m->queue);
+    queue_promote(&m->queue, wall);
+    if (queue_ready_len(&m->queue) != before)
+        m->dispatch_needed = true;
+    if (m->opts.discover.len && now - m->last_scan >= m->opts.scan_interval_ms) {
+        m->last_scan = now;
+        discover_scan(m);
+    }
+    if (now - m->last_prune >= PRUNE_EVERY_MS) {
+        m->last_prune = now;
+        prune(m, wall);
+    }
+}
+
+static void master_stop(struct master *m, const char *why)
+{
+    char err[512];
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    log_info("stopping reason=%s", why);
+    conn_listener_close(&m->listener);
+    if (journal_commit(m->journal, err, sizeof(err)) != 0)
+        log_error("final journal commit failed error=%s", log_quote(err));
+    conn_hub_close_all(&m->hub, "master is stopping");
+    uv_timer_stop(&m->tick);
+    uv_prepare_stop(&m->prepare);
+    uv_close((uv_handle_t *)&m->tick, NULL);
+    uv_close((uv_handle_t *)&m->prepare, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+}
+
+static void master_signal_cb(uv_signal_t *h, int signum)
+{
+    struct master *m = h->data;
+    master_stop(m, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static int conn_ready_cb(struct conn *c, struct msg *hello, char *err, size_t errlen)
+{
+    struct master *m = c->hub->fill_data;
+    if (!strcmp(hello->role, "client")) {
+        c->data = NULL;
+        return 0;
+    }
+    return workers_register(m, c, hello, err, errlen);
+}
+
+static void conn_message_cb(struct conn *c, struct msg *msg)
+{
+    struct master *m = c->hub->fill_data;
+    if (!strcmp(c->peer_role, "client"))
+        handlers_client_message(m, c, msg);
+    else if (c->data)
+        workers_message(m, c->data, msg);
+}
+
+static void conn_closed_cb(struct conn *c)
+{
+    struct master *m = c->hub->fill_data;
+    if (!strcmp(c->peer_role, "client")) {
+        struct waiter *w = c->data;
+        if (w) {
+            list_del(&w->node);
+            waiter_free(w);
+        }
+    } else if (c->data) {
+        workers_conn_closed(m, c->data, c->reason);
+    }
+    c->data = NULL;
+}
+
+const struct conn_ops master_conn_ops = {
+    .ready = conn_ready_cb,
+    .message = conn_message_cb,
+    .closed = conn_closed_cb,
+};
+
+static int write_addr_file(const char *dir, const char *addr, char *err, size_t errlen)
+{
+    char path[900], tmp[1000];
+    snprintf(path, sizeof(path), "%s/master.addr", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "we");
+    if (!f || fprintf(f, "%s\n", addr) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int master_run(const struct master_opts *opts)
+{
+    struct master *m = xcalloc(1, sizeof(*m));
+    char err[1024];
+    int rc = 1;
+    m->opts = *opts;
+    m->loop = uv_default_loop();
+    hmap_init(&m->tasks, task_key);
+    queue_init(&m->queue);
+    list_init(&m->workers);
+    list_init(&m->waiters);
+    workers_init(m);
+
+    if (auth_init() != 0 || auth_load_token(opts->token_file, &m->token, err, sizeof(err))) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    if (log_open(opts->log_dir, "master.log", "master", err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    m->journal = journal_open(opts->in_memory ? NULL : opts->state_dir, err, sizeof(err));
+    if (!m->journal) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        log_error("cannot open the journal error=%s", log_quote(err));
+        goto out;
+    }
+    if (recover(m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+
+    static char id[300];
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(id, sizeof(id), "master-%s-%d", host, (int)getpid());
+    conn_hub_init(&m->hub, m->loop, "master", id, m->token);
+    m->hub.fill_data = m;
+    int hi = (int)MIN(opts->port + 99, 65535);
+    if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
+                    CONN_ROLE_WORKER | CONN_ROLE_CLIENT, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        log_error("cannot listen error=%s", log_quote(err));
+        goto out;
+    }
+    conn_listener_addr(&m->listener, m->addr, sizeof(m->addr));
+    if (mkdir(opts->state_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "dtr master: cannot create state dir '%s': %s\n", opts->state_dir,
+                strerror(errno));
+        goto out;
+    }
+    if (write_addr_file(opts->state_dir, m->addr, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    log_info("listening addr=%s state_dir=%s tasks=%zu queued=%" PRIu64 " running=%" PRIu64
+             " auth=%s", m->addr, opts->in_memory ? "(memory)" : opts->state_dir, m->tasks.len,
+             m->counts[TASK_QUEUED], m->counts[TASK_RUNNING], m->token ? "token" : "none");
+    printf("dtr master listening on %s\n", m->addr);
+    fflush(stdout);
+
+    uv_prepare_init(m->loop, &m->prepare);
+    m->prepare.data = m;
+    uv_prepare_start(&m->prepare, master_prepare_cb);
+    uv_timer_init(m->loop, &m->tick);
+    m->tick.data = m;
+    uv_timer_start(&m->tick, master_tick_cb, TICK_MS, TICK_MS);
+    uv_signal_init(m->loop, &m->sigint);
+    uv_signal_init(m->loop, &m->sigterm);
+    m->sigint.data = m->sigterm.data = m;
+    uv_signal_start(&m->sigint, master_signal_cb, SIGINT);
+    uv_signal_start(&m->sigterm, master_signal_cb, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+    m->last_scan = -opts->scan_interval_ms; /* scan at once */
+    m->last_prune = (int64_t)uv_now(m->loop);
+    m->dispatch_needed = true;
+
+    uv_run(m->loop, UV_RUN_DEFAULT);
+    log_info("stopped");
+    rc = 0;
+out:
+    journal_close(m->journal);
+    workers_free_all(m);
+    for (size_t i = 0; i < m->tasks.cap; i++)
+        if (m->tasks.slots[i])
+            task_free(m->tasks.slots[i]);
+    hmap_release(&m->tasks);
+    queue_release(&m->queue);
+    free(m->token);
+    free(m);
+    uv_loop_close(uv_default_loop());
+    log_close();
+    return rc;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master node: owns the task table, the queue, the journal and the
+ * worker registry, all driven from one libuv loop. Each loop turn ends in
+ * master_prepare_cb: dispatch, one journal commit, then one flush of every
+ * connection, so acknowledgements follow what they acknowledge onto disk.
+ */
+#ifndef DTR_MASTER_MASTER_H
+#define DTR_MASTER_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/hmap.h"
+#include "common/list.h"
+#include "common/opts.h"
+#include "journal/journal.h"
+#include "net/conn.h"
+#include "sched/queue.h"
+#include "sched/task.h"
+
+struct master_opts {
+    const char *host;
+    int64_t port;
+    const char *state_dir;
+    const char *log_dir;
+    struct opt_list discover;
+    int64_t scan_interval_ms;
+    int64_t heartbeat_ms;
+    int64_t worker_timeout_ms;
+    int64_t keep_finished_ms;
+    const char *token_file;
+    bool in_memory; /* --journal-in-memory: no durability (benchmarks) */
+    bool verbose;
+};
+
+/* A worker as the master knows it; lives from registration until declared
+ * dead (or it leaves with nothing running). */
+struct worker {
+    char *id;
+    char *addr;        /* where it listens ("host:port"), or NULL */
+    struct conn *conn; /* NULL while disconnected */
+    int slots;
+    int running;       /* tasks on the `tasks` list */
+    uint64_t done;
+    int64_t last_seen;      /* loop time, ms */
+    int64_t last_seen_wall; /* wall clock, ms */
+    bool draining;
+    struct list tasks; /* running tasks, through task->worker_node */
+    struct list node;  /* in master->workers */
+    struct buf acks;   /* leases to acknowledge this turn */
+    struct buf kills;  /* leases to stop this turn */
+    size_t nacks, nkills;
+};
+
+/* A client waiting for tasks to end (dtr wait). */
+struct waiter {
+    struct conn *conn;
+    bool all;
+    struct hmap pending; /* of struct task *, keyed by id, not yet ended */
+    uint64_t total, done, failed;
+    bool dirty;
+    int64_t last_sent;
+    struct list node;
+};
+
+struct master {
+    uv_loop_t *loop;
+    struct master_opts opts;
+    char *token;
+    char addr[300];
+    struct journal *journal;
+    struct conn_hub hub;
+    struct conn_listener listener;
+    uv_prepare_t prepare;
+    uv_timer_t tick;
+    uv_signal_t sigint, sigterm;
+
+    struct hmap tasks; /* every task in memory, by id */
+    struct queue queue;
+    uint64_t counts[TASK_NSTATES];
+    uint64_t next_seq, next_lease;
+
+    struct hmap worker_map; /* by id */
+    struct list workers;
+    size_t nworkers;
+    struct list waiters;
+
+    bool dispatch_needed;
+    bool stopping;
+    int64_t last_heartbeat, last_scan, last_prune;
+    int exit_code;
+};
+
+/* Runs a master until SIGINT/SIGTERM. Returns the process exit code. */
+int master_run(const struct master_opts *opts);
+
+/* ---- the one place task state changes, and its consequences (master.c) ---- */
+
+/*
+ * Moves t to `to`, keeps the counters and the queue right, journals it and
+ * tells waiters when it ended. Every state change goes through here.
+ */
+void master_task_transition(struct master *m, struct task *t, enum task_state to);
+/* Journals t's current fields (without a state change). */
+void master_task_save(struct master *m, struct task *t);
+/* A fatal journal error: stop the master without acknowledging anything. */
+void master_journal_failed(struct master *m, const char *what);
+
+/* ---- workers.c ---- */
+struct worker *workers_find(struct master *m, const char *id);
+/* A worker's hello was accepted on c. Returns 0, or non-zero with err. */
+int workers_register(struct master *m, struct conn *c, struct msg *hello, char *err,
+                     size_t errlen);
+void workers_conn_closed(struct master *m, struct worker *w, const char *reason);
+void workers_message(struct master *m, struct worker *w, struct msg *msg);
+/* Declares w dead: re-queues (or fails, past the crash limit) its tasks. */
+void worker_declare_dead(struct master *m, struct worker *w, const char *why);
+/* Heartbeats and timeouts; called from the tick. */
+void workers_tick(struct master *m, int64_t now);
+/* Hands queued tasks to workers with free slots, least loaded first. */
+void workers_dispatch(struct master *m);
+/* Queues the per-worker acks and kills gathered this turn. */
+void workers_flush_control(struct master *m);
+/* Asks the worker running t to stop that attempt (cancel). */
+void workers_kill_attempt(struct master *m, struct task *t);
+/* Re-creates disconnected workers for tasks recovered as running. */
+void workers_restore(struct master *m, struct task *t);
+void workers_init(struct master *m);
+void workers_free_all(struct master *m);
+
+/* ---- handlers.c: client requests ---- */
+void handlers_client_message(struct master *m, struct conn *c, struct msg *msg);
+void waiters_task_ended(struct master *m, struct task *t);
+void waiters_flush(struct master *m, int64_t now);
+void waiter_free(struct waiter *w);
+
+/* ---- discover.c ---- */
+void discover_scan(struct master *m);
+
+#endif

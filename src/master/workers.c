@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker registry: registration (dial-in or found by a scan) and the
+ * reconciliation of what a returning worker still runs, heartbeats, results,
+ * dispatch, and worker_declare_dead(), the one place a worker is declared
+ * dead and its attempts re-queued.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "master/master.h"
+
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS (60 * 1000)
+
+static const char *worker_key(const void *item)
+{
+    return ((const struct worker *)item)->id;
+}
+
+void workers_init(struct master *m)
+{
+    hmap_init(&m->worker_map, worker_key);
+}
+
+struct worker *workers_find(struct master *m, const char *id)
+{
+    return hmap_get(&m->worker_map, id);
+}
+
+static struct worker *worker_new(struct master *m, const char *id)
+{
+    struct worker *w = xcalloc(1, sizeof(*w));
+    w->id = xstrdup(id);
+    list_init(&w->tasks);
+    buf_init(&w->acks);
+    buf_init(&w->kills);
+    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen_wall = clock_wall_ms();
+    hmap_put(&m->worker_map, w);
+    list_add_tail(&m->workers, &w->node);
+    m->nworkers++;
+    return w;
+}
+
+static void worker_free(struct master *m, struct worker *w)
+{
+    hmap_del(&m->worker_map, w->id);
+    list_del(&w->node);
+    m->nworkers--;
+    buf_release(&w->acks);
+    buf_release(&w->kills);
+    free(w->id);
+    free(w->addr);
+    free(w);
+}
+
+void workers_free_all(struct master *m)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &m->workers)
+    {
+        struct worker *w = list_entry(pos, struct worker, node);
+        struct list *p2, *t2;
+        list_for_each_safe(p2, t2, &w->tasks) list_del(p2);
+        if (w->conn)
+            w->conn->data = NULL;
+        worker_free(m, w);
+    }
+    hmap_release(&m->worker_map);
+}
+
+static void add_lease(struct buf *b, size_t *n, uint64_t lease)
+{
+    buf_addf(b, "%s%" PRIu64, *n ? "," : "", lease);
+    (*n)++;
+}
+
+/* An attempt was lost with its worker: re-queue it without spending a
+ * retry, or fail the task once it has been lost TASK_CRASH_LIMIT times. */
+static void attempt_lost(struct master *m, struct task *t, const char *why)
+{
+    char err[512];
+    t->crashes++;
+    if (t->crashes >= TASK_CRASH_LIMIT) {
+        snprintf(err, sizeof(err), "lost its worker %d times (crash limit); last: worker '%s' %s",
+                 t->crashes, t->worker ? t->worker : "?", why);
+        task_set_error(t, err);
+        log_warn("task failed: crash limit reached task=%s crashes=%d", t->id, t->crashes);
+        master_task_transition(m, t, TASK_FAILED);
+        return;
+    }
+    snprintf(err, sizeof(err), "worker '%s' %s", t->worker ? t->worker : "?", why);
+    task_set_error(t, err);
+    log_info("re-queued task of a lost worker task=%s worker=%s crashes=%d", t->id,
+             t->worker ? t->worker : "?", t->crashes);
+    master_task_transition(m, t, TASK_QUEUED);
+}
+
+void worker_declare_dead(struct master *m, struct worker *w, const char *why)
+{
+    int n = w->running;
+    log_warn("worker declared dead id=%s reason=%s requeued=%d", w->id, log_quote(why), n);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->tasks)
+    {
+        attempt_lost(m, list_entry(pos, struct task, worker_node), "was declared dead");
+    }
+    if (w->conn) {
+        struct conn *c = w->conn;
+        w->conn = NULL;
+        c->data = NULL;
+        conn_close(c, why);
+    }
+    worker_free(m, w);
+}
+
+void workers_restore(struct master *m, struct task *t)
+{
+    struct worker *w = workers_find(m, t->worker ? t->worker : "?");
+    if (!w) {
+        w = worker_new(m, t->worker ? t->worker : "?");
+        /* Give it a scan interval on top of the worker timeout to come back
+         * and claim its tasks before they are re-queued. */
+        w->last_seen += m->opts.scan_interval_ms;
+    }
+    list_add_tail(&w->tasks, &t->worker_node);
+    w->running++;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The worker told us, in its hello, what it still holds: keep those
+ * attempts, re-queue ours it no longer has, stop the ones we gave away. */
+static int reconcile(struct master *m, struct worker *w, struct msg *hello)
+{
+    size_t n = hello->nrunning;
+    uint64_t *held = xcalloc(n + 1, sizeof(uint64_t));
+    int adopted = 0;
+    for (size_t i = 0; i < n; i++)
+        held[i] = hello->running[i].lease;
+    qsort(held, n, sizeof(uint64_t), cmp_u64);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->tasks)
+    {
+        struct task *t = list_entry(pos, struct task, worker_node);
+        if (bsearch(&t->lease, held, n, sizeof(uint64_t), cmp_u64))
+            adopted++;
+        else
+            attempt_lost(m, t, "came back without it");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct lease_ref *r = &hello->running[i];
+        struct task *t = hmap_get(&m->tasks, r->id);
+        if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
+            strcmp(t->worker, w->id)) {
+            log_info("stopping a superseded attempt on a returning worker task=%s lease=%" PRIu64
+                     " worker=%s", r->id, r->lease, w->id);
+            add_lease(&w->kills, &w->nkills, r->lease);
+        }
+    }
+    free(held);
+    return adopted;
+}
+
+int workers_register(struct master *m, struct conn *c, struct msg *hello, char *err,
+                     size_t errlen)
+{
+    struct worker *w = workers_find(m, hello->id);
+    if (w && w->conn) {
+        if (c->dialer) {
+            snprintf(err, errlen, "worker '%s' is already connected to this master", hello->id);
+            return -1;
+        }
+        struct conn *old = w->conn;
+        w->conn = NULL;
+        old->data = NULL;
+        conn_close(old, "replaced by a newer connection from the same worker");
+    }
+    if (!w)
+        w = worker_new(m, hello->id);
+    w->conn = c;
+    c->data = w;
+    w->slots = hello->slots;
+    w->draining = hello->draining;
+    free(w->addr);
+    w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
+    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen_wall = clock_wall_ms();
+    int adopted = reconcile(m, w, hello);
+    log_info("worker registered id=%s addr=%s slots=%d via=%s adopted=%d", w->id,
+             w->addr ? w->addr : "-", w->slots, c->dialer ? "scan" : "dial-in", adopted);
+    m->dispatch_needed = true;
+    return 0;
+}
+
+void workers_conn_closed(struct master *m, struct worker *w, const char *reason)
+{
+    w->conn = NULL;
+    if (w->running == 0) {
+        log_info("worker left id=%s reason=%s", w->id, log_quote(reason));
+        worker_free(m, w);
+        return;
+    }
+    log_warn("worker disconnected id=%s reason=%s running=%d; waiting for it to return",
+             w->id, log_quote(reason), w->running);
+}
+
+static void handle_result(struct master *m, struct worker *w, struct attempt_result *r)
+{
+    struct task *t = hmap_get(&m->tasks, r->id);
+    add_lease(&w->acks, &w->nacks, r->lease);
+    if (!t || t->state != TASK_RUNNING || t->lease != r->lease) {
+        log_info("discarded result of a superseded attempt task=%s lease=%" PRIu64 " worker=%s",
+                 r->id, r->lease, w->id);
+        return;
+    }
+    w->done++;
+    if (r->refused) {
+        t->attempts--;
+        master_task_transition(m, t, TASK_QUEUED);
+        return;
+    }
+    t->exit_code = r->exit_code;
+    task_set_error(t, r->ok ? NULL : r->error ? r->error : "attempt failed");
+    if (journal_save_output(m->journal, t->id, &r->out) != 0)
+        master_journal_failed(m, "cannot save a task's output");
+    if (r->ok) {
+        log_info("task succeeded task=%s attempt=%d worker=%s", t->id, r->attempt, w->id);
+        master_task_transition(m, t, TASK_SUCCEEDED);
+        return;
+    }
+    int failures = t->attempts - t->crashes;
+    if (failures <= t->max_retries) {
+        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+                                        (uint32_t)random());
+        t->not_before = clock_wall_ms() + delay;
+        log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
+                 " error=%s", t->id, r->attempt, w->id, delay, log_quote(t->error));
+        master_task_transition(m, t, TASK_QUEUED);
+        return;
+    }
+    char err[1024];
+    snprintf(err, sizeof(err), "failed after %d attempts; last: %s", failures,
+             r->error ? r->error : "attempt failed");
+    task_set_error(t, err);
+    log_warn("task failed task=%s attempts=%d worker=%s error=%s", t->id, t->attempts, w->id,
+             log_quote(r->error));
+    master_task_transition(m, t, TASK_FAILED);
+}
+
+void workers_message(struct master *m, struct worker *w, struct msg *msg)
+{
+    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen_wall = clock_wall_ms();
+    switch (msg->type) {
+    case MSG_PONG:
+    case MSG_ERROR:
+        break;
+    case MSG_RESULT:
+        handle_result(m, w, &msg->result);
+        break;
+    case MSG_DRAIN:
+        if (!w->draining)
+            log_info("worker draining id=%s running=%d", w->id, w->running);
+        w->draining = true;
+        break;
+    default:
+        conn_fail(w->conn, "a worker may not send '%s'", msg_type_name(msg->type));
+        break;
+    }
+}
+
+void workers_tick(struct master *m, int64_t now)
+{
+    bool ping = now - m->last_heartbeat >= m->opts.heartbeat_ms;
+    if (ping)
+        m->last_heartbeat = now;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &m->workers)
+    {
+        struct worker *w = list_entry(pos, struct worker, node);
+        if (now - w->last_seen > m->opts.worker_timeout_ms) {
+            char why[128];
+            snprintf(why, sizeof(why), "silent for %.1fs", (double)(now - w->last_seen) / 1000);
+            worker_declare_dead(m, w, why);
+            continue;
+        }
+        struct buf *b;
+        if (ping && w->conn && (b = conn_out(w->conn)))
+            buf_addstr(b, "{\"type\":\"ping\"}\n");
+    }
+}
+
+void workers_flush_control(struct master *m)
+{
+    struct list *pos;
+    for (pos = m->workers.next; pos != &m->workers; pos = pos->next) {
+        struct worker *w = list_entry(pos, struct worker, node);
+        struct buf *b = w->conn ? conn_out(w->conn) : NULL;
+        if (w->nacks && b)
+            buf_addf(b, "{\"type\":\"ack\",\"leases\":[%s]}\n", w->acks.data);
+        if (w->nkills && b)
+            buf_addf(b, "{\"type\":\"kill\",\"leases\":[%s]}\n", w->kills.data);
+        buf_reset(&w->acks);
+        buf_reset(&w->kills);
+        w->nacks = w->nkills = 0;
+    }
+}
+
+/* Asks the worker running t to stop it (cancel). */
+void workers_kill_attempt(struct master *m, struct task *t)
+{
+    struct worker *w = t->worker ? workers_find(m, t->worker) : NULL;
+    if (w && t->lease)
+        add_lease(&w->kills, &w->nkills, t->lease);
+}
+
+static int cmp_load(const void *a, const void *b)
+{
+    const struct worker *x = *(struct worker *const *)a, *y = *(struct worker *const *)b;
+    /* Lower running/slots first; compare by cross-multiplying. */
+    int64_t l = (int64_t)x->running * y->slots, r = (int64_t)y->running * x->slots;
+    return l < r ? -1 : l > r;
+}
+
+void workers_dispatch(struct master *m)
+{
+    m->dispatch_needed = false;
+    if (!queue_ready_len(&m->queue) || m->stopping)
+        return;
+    struct worker **ready = xcalloc(m->nworkers + 1, sizeof(*ready));
+    int *give = xcalloc(m->nworkers + 1, sizeof(int));
+    size_t n = 0;
+    struct list *pos;
+    for (pos = m->workers.next; pos != &m->workers; pos = pos->next) {
+        struct worker *w = list_entry(pos, struct worker, node);
+        if (w->conn && w->conn->state == CONN_READY && !w->draining && w->running < w->slots)
+            ready[n++] = w;
+    }
+    qsort(ready, n, sizeof(*ready), cmp_load);
+    /* Deal tasks round-robin, least loaded first, so load evens out. */
+    size_t avail = queue_ready_len(&m->queue), dealt = 0;
+    bool more = true;
+    while (more && dealt < avail) {
+        more = false;
+        for (size_t i = 0; i < n && dealt < avail; i++) {
+            if (ready[i]->running + give[i] < ready[i]->slots) {
+                give[i]++;
+                dealt++;
+                more = true;
+            }
+        }
+    }
+    int64_t now = clock_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        struct worker *w = ready[i];
+        struct buf *b = give[i] ? conn_out(w->conn) : NULL;
+        if (!b)
+            continue;
+        msg_run_begin(b);
+        for (int k = 0; k < give[i]; k++) {
+            struct task *t = queue_pop(&m->queue);
+            t->attempts++;
+            t->lease = m->next_lease++;
+            t->not_before = 0;
+            task_set_worker(t, w->id);
+            master_task_transition(m, t, TASK_RUNNING);
+            msg_run_add(b, k == 0, t->lease, t->attempts, t->spec);
+        }
+        msg_run_end(b);
+        log_debug("dispatched worker=%s tasks=%d", w->id, give[i]);
+    }
+    (void)now;
+    free(ready);
+    free(give);
+}

@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connections: libuv TCP streams with line framing, the handshake, a
+ * bounded write queue flushed in one write per turn, and one close path.
+ * It checks who the peer is; what the peer says afterwards is the owner's
+ * business (ops->message).
+ */
+#include "net/conn.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define READ_CHUNK (64 * 1024)
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void start_write(struct conn *c);
+
+void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
+                   const char *token)
+{
+    memset(hub, 0, sizeof(*hub));
+    hub->loop = loop;
+    hub->role = role;
+    hub->id = id;
+    hub->token = token;
+    hub->handshake_ms = 10000;
+    hub->max_conns = 20000;
+    list_init(&hub->all);
+    list_init(&hub->dirty);
+}
+
+static unsigned role_bit(const char *role)
+{
+    if (!strcmp(role, "master"))
+        return CONN_ROLE_MASTER;
+    if (!strcmp(role, "worker"))
+        return CONN_ROLE_WORKER;
+    if (!strcmp(role, "client"))
+        return CONN_ROLE_CLIENT;
+    return 0;
+}
+
+static struct conn *conn_new(struct conn_hub *hub, const struct conn_ops *ops, bool dialer)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->hub = hub;
+    c->ops = ops;
+    c->dialer = dialer;
+    c->state = dialer ? CONN_DIALING : CONN_HELLO;
+    frame_init(&c->rd, FRAME_MAX_HELLO);
+    buf_init(&c->out);
+    buf_init(&c->inflight);
+    list_init(&c->dirty_node);
+    list_add_tail(&hub->all, &c->node);
+    hub->count++;
+    c->deadline = (int64_t)uv_now(hub->loop) + hub->handshake_ms;
+    auth_nonce(c->nonce);
+    uv_tcp_init(hub->loop, &c->tcp);
+    c->tcp.data = c;
+    snprintf(c->peer, sizeof(c->peer), "?");
+    return c;
+}
+
+static void conn_free_cb(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    frame_release(&c->rd);
+    buf_release(&c->out);
+    buf_release(&c->inflight);
+    msg_release(&c->held_hello);
+    free(c);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    c->state = CONN_CLOSING;
+    if (reason && reason != c->reason_buf) {
+        snprintf(c->reason_buf, sizeof(c->reason_buf), "%s", reason);
+    }
+    c->reason = c->reason_buf;
+    list_del(&c->node);
+    list_del(&c->dirty_node);
+    c->hub->count--;
+    if (c->notified) {
+        c->notified = false;
+        c->ops->closed(c);
+    } else if (c->dialer && c->dial_fail) {
+        c->dial_fail(c->data, c->dial_host, c->dial_port, c->reason);
+    }
+    uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+}
+
+struct buf *conn_out(struct conn *c)
+{
+    if (c->state == CONN_CLOSING || c->close_when_flushed)
+        return NULL;
+    if (list_empty(&c->dirty_node))
+        list_add_tail(&c->hub->dirty, &c->dirty_node);
+    return &c->out;
+}
+
+void conn_fail(struct conn *c, const char *fmt, ...)
+{
+    if (c->state == CONN_CLOSING || c->close_when_flushed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->reason_buf, sizeof(c->reason_buf), fmt, ap);
+    va_end(ap);
+    c->reason = c->reason_buf;
+    msg_encode_error(&c->out, c->reason_buf);
+    c->close_when_flushed = true;
+    /* Stop reading: nothing more from this peer counts. Give the error a
+     * short time to leave, then close regardless (a peer that never reads
+     * cannot hold the connection open). */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->deadline = (int64_t)uv_now(c->hub->loop) + 2000;
+    if (c->notified) {
+        c->notified = false;
+        c->ops->closed(c);
+    }
+    start_write(c);
+}
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    c->writing = false;
+    buf_reset(&c->inflight);
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    if (c->out.len)
+        start_write(c);
+    else if (c->close_when_flushed)
+        conn_close(c, c->reason);
+}
+
+static void start_write(struct conn *c)
+{
+    if (c->writing || c->state == CONN_CLOSING || c->state == CONN_DIALING)
+        return;
+    if (!c->out.len) {
+        if (c->close_when_flushed)
+            conn_close(c, c->reason);
+        return;
+    }
+    /* Swap buffers: out keeps collecting while inflight is written. */
+    struct buf tmp = c->inflight;
+    c->inflight = c->out;
+    c->out = tmp;
+    buf_reset(&c->out);
+    uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
+    if (rc < 0) {
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    c->writing = true;
+}
+
+void conn_hub_flush(struct conn_hub *hub)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &hub->dirty)
+    {
+        struct conn *c = list_entry(pos, struct conn, dirty_node);
+        list_del(&c->dirty_node);
+        if (c->out.len + c->inflight.len > CONN_MAX_OUT) {
+            log_warn("closing connection peer=%s reason=\"peer is not reading its replies\"",
+                     c->peer);
+            conn_close(c, "peer is not reading");
+            continue;
+        }
+        start_write(c);
+    }
+}
+
+void conn_hub_sweep(struct conn_hub *hub)
+{
+    int64_t now = (int64_t)uv_now(hub->loop);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &hub->all)
+    {
+        struct conn *c = list_entry(pos, struct conn, node);
+        if ((c->close_when_flushed || c->state == CONN_DIALING) && now >= c->deadline) {
+            conn_close(c, c->state == CONN_DIALING ? "connect timed out" : c->reason);
+        } else if (c->state != CONN_READY && !c->close_when_flushed && now >= c->deadline) {
+            if (!c->dialer)
+                log_warn("closing connection peer=%s reason=\"no handshake within %lldms\"",
+                         c->peer, (long long)hub->handshake_ms);
+            conn_fail(c, "no handshake within %lld ms", (long long)hub->handshake_ms);
+        }
+    }
+}
+
+void conn_hub_close_all(struct conn_hub *hub, const char *reason)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &hub->all)
+    {
+        conn_close(list_entry(pos, struct conn, node), reason);
+    }
+}
+
+/* ---- handshake ------------------------------------------------------------ */
+
+static void send_hello(struct conn *c)
+{
+    struct msg h;
+    memset(&h, 0, sizeof(h));
+    h.type = MSG_HELLO;
+    h.proto = PROTO_VERSION;
+    h.role = (char *)c->hub->role;
+    h.id = (char *)c->hub->id;
+    h.nonce = c->nonce;
+    char proof[AUTH_PROOF_HEX];
+    if (!c->dialer && c->hub->token) {
+        auth_proof(c->hub->token, "acceptor", c->peer_nonce, c->nonce, proof);
+        h.proof = proof;
+    }
+    if (c->hub->fill_hello)
+        c->hub->fill_hello(&h, c->hub->fill_data);
+    msg_encode(&c->out, &h);
+    free(h.running); /* fill_hello allocates the array; its strings are borrowed */
+    start_write(c);
+}
+
+static void become_ready(struct conn *c, struct msg *hello)
+{
+    char why[256] = "";
+    c->state = CONN_READY;
+    frame_set_max(&c->rd, FRAME_MAX_LINE);
+    if (c->ops->ready(c, hello, why, sizeof(why)) != 0) {
+        conn_fail(c, "%s", why[0] ? why : "refused");
+        return;
+    }
+    c->notified = true;
+}
+
+/* Checks a hello from the peer; returns 0 or fails the connection. */
+static int check_hello(struct conn *c, struct msg *m)
+{
+    if (m->type == MSG_ERROR) {
+        log_warn("peer refused the connection peer=%s error=%s", c->peer, log_quote(m->error));
+        conn_close(c, m->error);
+        return -1;
+    }
+    if (m->type != MSG_HELLO) {
+        conn_fail(c, "expected a hello message first, got '%s'", msg_type_name(m->type));
+        return -1;
+    }
+    if (m->proto != PROTO_VERSION) {
+        conn_fail(c, "protocol version %d is not supported (this node speaks %d); "
+                  "run the same dtr version on every node", m->proto, PROTO_VERSION);
+        return -1;
+    }
+    unsigned bit = role_bit(m->role);
+    if (!(bit & c->accept_roles)) {
+        conn_fail(c, "a %s does not accept connections from a %s", c->hub->role, m->role);
+        return -1;
+    }
+    if (strlen(m->nonce) != AUTH_NONCE_HEX - 1) {
+        conn_fail(c, "field 'nonce' must be %d hex digits", AUTH_NONCE_HEX - 1);
+        return -1;
+    }
+    snprintf(c->peer_role, sizeof(c->peer_role), "%s", m->role);
+    snprintf(c->peer_nonce, sizeof(c->peer_nonce), "%s", m->nonce);
+    return 0;
+}
+
+static void handshake(struct conn *c, struct msg *m)
+{
+    const char *token = c->hub->token;
+    if (c->dialer) {
+        /* The acceptor's hello: it must prove the token when we have one. */
+        if (check_hello(c, m))
+            return;
+        if (token && !m->proof) {
+            log_warn("peer did not prove the token peer=%s", c->peer);
+            conn_fail(c, "authentication failed: this %s has a token but the %s did not prove "
+                      "it knows it", c->hub->role, m->role);
+            return;
+        }
+        if (!token && m->proof) {
+            conn_fail(c, "authentication failed: the %s requires a token (--token-file or "
+                      "DTR_TOKEN)", m->role);
+            return;
+        }
+        if (token && !auth_verify(token, "acceptor", c->nonce, c->peer_nonce, m->proof)) {
+            log_warn("peer proved a different token peer=%s", c->peer);
+            conn_fail(c, "authentication failed: the %s does not know our token", m->role);
+            return;
+        }
+        if (token) {
+            struct msg a;
+            char proof[AUTH_PROOF_HEX];
+            memset(&a, 0, sizeof(a));
+            a.type = MSG_AUTH;
+            auth_proof(token, "dialer", c->nonce, c->peer_nonce, proof);
+            a.proof = proof;
+            msg_encode(&c->out, &a);
+            start_write(c);
+        }
+        become_ready(c, m);
+        return;
+    }
+    if (c->state == CONN_HELLO) {
+        if (check_hello(c, m))
+            return;
+        send_hello(c);
+        if (!token) {
+            become_ready(c, m);
+            return;
+        }
+        c->held_hello = *m;
+        memset(m, 0, sizeof(*m));
+        c->state = CONN_AUTH;
+        return;
+    }
+    /* CONN_AUTH: the dialer's proof. */
+    if (m->type != MSG_AUTH || !auth_verify(token, "dialer", c->peer_nonce, c->nonce, m->proof)) {
+        log_warn("authentication failed peer=%s role=%s", c->peer, c->peer_role);
+        conn_fail(c, "authentication failed: wrong or missing token");
+        return;
+    }
+    become_ready(c, &c->held_hello);
+    msg_release(&c->held_hello);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    static char chunk[READ_CHUNK];
+    (void)h;
+    (void)suggested;
+    /* One process-wide buffer: read_cb copies what it needs before returning. */
+    *b = uv_buf_init(chunk, sizeof(chunk));
+}
+
+static void handle_line(struct conn *c, const char *line, size_t len)
+{
+    struct msg m;
+    char err[512];
+    if (len == 0)
+        return;
+    int rc = msg_parse(line, len, &m, err, sizeof(err));
+    if (rc) {
+        log_warn("bad message peer=%s error=%s", c->peer, log_quote(err));
+        conn_fail(c, "%s", err);
+        return;
+    }
+    if (c->state == CONN_READY) {
+        if (m.type == MSG_ERROR)
+            log_warn("peer reported an error peer=%s error=%s", c->peer, log_quote(m.error));
+        c->ops->message(c, &m);
+    } else {
+        handshake(c, &m);
+    }
+    msg_release(&m);
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    if (nread < 0) {
+        conn_close(c, nread == UV_EOF ? "connection closed by peer" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0 || c->state == CONN_CLOSING || c->close_when_flushed)
+        return;
+    frame_push(&c->rd, b->base, (size_t)nread);
+    for (;;) {
+        char *line;
+        size_t len;
+        int rc = frame_next(&c->rd, &line, &len);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            log_warn("line too long peer=%s limit=%zu", c->peer, c->rd.max);
+            conn_fail(c, "line longer than %zu bytes; closing", c->rd.max);
+            return;
+        }
+        handle_line(c, line, len);
+        if (c->state == CONN_CLOSING || c->close_when_flushed)
+            return;
+    }
+}
+
+static void describe_peer(struct conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+            uv_ip4_name(sin, host, sizeof(host));
+            port = ntohs(sin->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(sin6, host, sizeof(host));
+            port = ntohs(sin6->sin6_port);
+        }
+        snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    }
+}
+
+static void start_session(struct conn *c)
+{
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 30);
+    describe_peer(c);
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
+}
+
+/* ---- listening and dialing -------------------------------------------------- */
+
+static void accept_cb(uv_stream_t *server, int status)
+{
+    struct conn_listener *l = server->data;
+    if (status < 0)
+        return;
+    struct conn *c = conn_new(l->hub, l->ops, false);
+    c->accept_roles = l->accept_roles;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c, "accept failed");
+        return;
+    }
+    start_session(c);
+    if (l->hub->count > l->hub->max_conns) {
+        log_warn("refusing connection peer=%s reason=\"too many connections\" limit=%zu", c->peer,
+                 l->hub->max_conns);
+        conn_fail(c, "too many connections (limit %zu)", l->hub->max_conns);
+    }
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints, *res = NULL;
+    char ports[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(ports, sizeof(ports), "%d", port);
+    int rc = getaddrinfo(host, ports, &hints, &res);
+    if (rc != 0 || !res)
+        return UV_EAI_NONAME;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int conn_listen(struct conn_hub *hub, struct conn_listener *l, const char *host, int lo, int hi,
+                const struct conn_ops *ops, unsigned accept_roles, char *err, size_t errlen)
+{
+    int last = UV_EADDRINUSE;
+    l->hub = hub;
+    l->ops = ops;
+    l->accept_roles = accept_roles;
+    for (int port = lo; port <= hi; port++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (resolve(host, port, &ss, &len) < 0) {
+            snprintf(err, errlen, "cannot resolve host '%s'", host);
+            return UV_EAI_NONAME;
+        }
+        /* Bind with plain syscalls and hand the bound socket to libuv: the
+         * port we report is the one we hold, with no probe-then-bind race. */
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            last = -errno;
+            break;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+            last = -errno;
+            close(fd);
+            if (last == UV_EADDRINUSE || last == UV_EACCES)
+                continue;
+            break;
+        }
+        uv_tcp_init(hub->loop, &l->tcp);
+        l->tcp.data = l;
+        uv_tcp_open(&l->tcp, fd);
+        int rc = uv_listen((uv_stream_t *)&l->tcp, 1024, accept_cb);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
+            return rc;
+        }
+        l->port = port;
+        return 0;
+    }
+    if (lo == hi)
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, lo, uv_strerror(last));
+    else
+        snprintf(err, errlen, "no free port on %s from %d to %d (last error: %s); free one or "
+                 "choose another range", host, lo, hi, uv_strerror(last));
+    return last;
+}
+
+void conn_listener_addr(const struct conn_listener *l, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+        else
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+    }
+    if (strchr(host, ':'))
+        snprintf(out, outlen, "[%s]:%d", host, l->port);
+    else
+        snprintf(out, outlen, "%s:%d", host, l->port);
+}
+
+void conn_listener_close(struct conn_listener *l)
+{
+    if (!uv_is_closing((uv_handle_t *)&l->tcp))
+        uv_close((uv_handle_t *)&l->tcp, NULL);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    c->state = CONN_HELLO;
+    start_session(c);
+    send_hello(c);
+}
+
+struct conn *conn_dial(struct conn_hub *hub, const char *host, int port, unsigned expect_roles,
+                       const struct conn_ops *ops, void *data, int64_t timeout_ms,
+                       void (*fail)(void *data, const char *host, int port, const char *why),
+                       char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (resolve(host, port, &ss, &len) < 0) {
+        snprintf(err, errlen, "cannot resolve host '%s'", host);
+        return NULL;
+    }
+    struct conn *c = conn_new(hub, ops, true);
+    c->data = data;
+    c->accept_roles = expect_roles;
+    c->dial_fail = fail;
+    snprintf(c->dial_host, sizeof(c->dial_host), "%s", host);
+    c->dial_port = port;
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    c->deadline = (int64_t)uv_now(hub->loop) + timeout_ms;
+    c->connect_req.data = c;
+    int rc = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&ss, connect_cb);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, uv_strerror(rc));
+        c->dial_fail = NULL;
+        conn_close(c, err);
+        return NULL;
+    }
+    return c;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One connection to a peer over libuv TCP, whoever dialed it: line framing,
+ * the hello/auth handshake, and a write queue. The same code serves the
+ * master's and the worker's ends.
+ *
+ * Writes are not sent when queued: conn_hub_flush() sends every connection's
+ * pending bytes in one write each. The master calls it after its journal
+ * commit, so no acknowledgement leaves before what it acknowledges is on disk.
+ *
+ * Handshake (docs/protocol.md): the dialer sends hello (role, id, nonce);
+ * the acceptor answers hello (its nonce, and a proof when it has a token);
+ * with a token the dialer then sends auth (its proof). Until it completes a
+ * line may be at most FRAME_MAX_HELLO bytes and nothing else is accepted.
+ */
+#ifndef DTR_NET_CONN_H
+#define DTR_NET_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/auth.h"
+#include "common/buf.h"
+#include "common/list.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
+
+struct conn;
+
+struct conn_ops {
+    /* The peer proved itself; hello is its hello (the callee may steal
+     * fields). Return 0 to accept, or non-zero with a reason in err to
+     * refuse: the reason is sent and the connection closed. */
+    int (*ready)(struct conn *c, struct msg *hello, char *err, size_t errlen);
+    /* A message after the handshake; released after the call. */
+    void (*message)(struct conn *c, struct msg *m);
+    /* The connection is going away (c->reason says why). Called once, for
+     * connections that reached ready() and accepted. */
+    void (*closed)(struct conn *c);
+};
+
+/* Per-process set of connections and the identity used in handshakes. */
+struct conn_hub {
+    uv_loop_t *loop;
+    const char *role;  /* "master" or "worker" */
+    const char *id;    /* our id for hellos */
+    const char *token; /* shared secret, or NULL */
+    /* Adds the node's own fields to an outgoing hello (worker state). */
+    void (*fill_hello)(struct msg *hello, void *data);
+    void *fill_data;
+    int64_t handshake_ms; /* deadline for a handshake to complete */
+    struct list all;      /* every open conn */
+    struct list dirty;    /* conns with bytes to flush */
+    size_t count;
+    size_t max_conns; /* accepted connections beyond this are refused */
+};
+
+struct conn_listener {
+    uv_tcp_t tcp;
+    struct conn_hub *hub;
+    const struct conn_ops *ops;
+    unsigned accept_roles; /* bit mask of CONN_ROLE_* */
+    int port;
+};
+
+enum conn_role_bits { CONN_ROLE_MASTER = 1, CONN_ROLE_WORKER = 2, CONN_ROLE_CLIENT = 4 };
+
+enum conn_state { CONN_DIALING, CONN_HELLO, CONN_AUTH, CONN_READY, CONN_CLOSING };
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    struct conn_hub *hub;
+    const struct conn_ops *ops;
+    void *data; /* the owner's */
+    enum conn_state state;
+    bool dialer;
+    unsigned accept_roles;
+    char peer[64];     /* "host:port" for logs */
+    char peer_role[8]; /* after hello */
+    char nonce[AUTH_NONCE_HEX];
+    char peer_nonce[AUTH_NONCE_HEX];
+    struct msg held_hello; /* acceptor side: the dialer's hello until auth */
+    struct frame_reader rd;
+    struct buf out;      /* queued, not yet handed to libuv */
+    struct buf inflight; /* handed to libuv, until its callback */
+    bool writing;
+    bool close_when_flushed;
+    bool notified; /* ready() accepted: closed() is owed */
+    int64_t deadline; /* loop time (ms) by which the handshake must finish */
+    const char *reason;
+    char reason_buf[256];
+    void (*dial_fail)(void *data, const char *host, int port, const char *why);
+    char dial_host[256];
+    int dial_port;
+    struct list node;
+    struct list dirty_node;
+};
+
+void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
+                   const char *token);
+/* Sends every queued byte (one write per connection). */
+void conn_hub_flush(struct conn_hub *hub);
+/* Closes connections whose handshake missed its deadline. */
+void conn_hub_sweep(struct conn_hub *hub);
+/* Closes every connection (shutdown). */
+void conn_hub_close_all(struct conn_hub *hub, const char *reason);
+
+/*
+ * Binds the first free port from lo to hi on host and listens. Returns 0
+ * with l->port set, or a negative errno (UV_EADDRINUSE when every port was
+ * taken) with a message in err.
+ */
+int conn_listen(struct conn_hub *hub, struct conn_listener *l, const char *host, int lo, int hi,
+                const struct conn_ops *ops, unsigned accept_roles, char *err, size_t errlen);
+/* The bound address "host:port" of a listener. */
+void conn_listener_addr(const struct conn_listener *l, char *out, size_t outlen);
+void conn_listener_close(struct conn_listener *l);
+
+/*
+ * Dials host:port and runs the handshake, expecting a peer of role
+ * expect_roles. ops->ready() is called on success; on failure the conn
+ * closes without ready()/closed() and fail(data, reason) is called when set.
+ * Returns the conn (owned by the hub) or NULL with err.
+ */
+struct conn *conn_dial(struct conn_hub *hub, const char *host, int port, unsigned expect_roles,
+                       const struct conn_ops *ops, void *data, int64_t timeout_ms,
+                       void (*fail)(void *data, const char *host, int port, const char *why),
+                       char *err, size_t errlen);
+
+/* The output buffer to append whole lines to; the conn is flushed at the
+ * next conn_hub_flush(). NULL when the conn is closing (drop the bytes). */
+struct buf *conn_out(struct conn *c);
+/* Queues an error message, then closes once it is written (or soon). */
+void conn_fail(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Closes now; reason is kept for the closed() callback and logs. */
+void conn_close(struct conn *c, const char *reason);
+
+#define CONN_MAX_OUT (256u * 1024 * 1024)
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Line framing: the wire carries one JSON message per '\n'-terminated line.
+ * The reader collects bytes and hands out complete lines; a line longer than
+ * the limit in force is an error (the caller replies and closes). The limits
+ * below are the protocol's and are documented in docs/protocol.md.
+ */
+#ifndef DTR_PROTO_FRAME_H
+#define DTR_PROTO_FRAME_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+/* Before a peer has authenticated, a line may be at most this long. */
+#define FRAME_MAX_HELLO (64u * 1024)
+/* Any line after the handshake (a result carries two captured streams of up
+ * to 1 MiB each, which JSON escaping can grow up to six times). */
+#define FRAME_MAX_LINE (16u * 1024 * 1024)
+/* JSON nesting depth accepted by the decoder. */
+#define FRAME_MAX_DEPTH 32
+
+struct frame_reader {
+    struct buf buf;
+    size_t start; /* first byte not yet handed out */
+    size_t scan;  /* bytes before this hold no '\n' */
+    size_t max;   /* longest line accepted, without its '\n' */
+};
+
+void frame_init(struct frame_reader *fr, size_t max);
+void frame_release(struct frame_reader *fr);
+void frame_set_max(struct frame_reader *fr, size_t max);
+/* Appends received bytes. */
+void frame_push(struct frame_reader *fr, const char *data, size_t len);
+/*
+ * Returns the next complete line through *line and *len (without '\n' or a
+ * trailing '\r'; NUL-terminated; valid until the next frame_push), 1 when a
+ * line was returned, 0 when more bytes are needed, or DTR_EMSGSIZE when the
+ * pending line exceeds the limit.
+ */
+int frame_next(struct frame_reader *fr, char **line, size_t *len);
+
+#endif

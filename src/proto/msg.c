@@ -1,0 +1,1214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Decoding and encoding of every protocol message and task spec. Decoding
+ * uses json-c with a nesting limit and then checks each field's presence,
+ * type and bounds, refusing unknown fields; the error text names the field.
+ * Encoding writes JSON by hand into a buf (no intermediate objects), since it
+ * sits on the hot path of dispatch and results.
+ */
+#include "proto/msg.h"
+
+#include <json-c/json.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/parse.h"
+#include "common/util.h"
+#include "proto/frame.h"
+
+#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), DTR_EINVAL)
+
+static const char *const type_names[MSG_NTYPES] = {
+    [MSG_HELLO] = "hello",         [MSG_AUTH] = "auth",     [MSG_ERROR] = "error",
+    [MSG_PING] = "ping",           [MSG_PONG] = "pong",     [MSG_RUN] = "run",
+    [MSG_KILL] = "kill",           [MSG_ACK] = "ack",       [MSG_RESULT] = "result",
+    [MSG_DRAIN] = "drain",         [MSG_SUBMIT] = "submit", [MSG_SUBMITTED] = "submitted",
+    [MSG_STATUS] = "status",       [MSG_LIST] = "list",     [MSG_TASK] = "task",
+    [MSG_END] = "end",             [MSG_GET] = "get",       [MSG_WAIT] = "wait",
+    [MSG_PROGRESS] = "progress",   [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
+};
+
+static const char *const kind_names[] = {
+    [KIND_EXEC] = "exec", [KIND_COMPUTE] = "compute", [KIND_TRANSFORM] = "transform",
+    [KIND_ECHO] = "echo", [KIND_SLEEP] = "sleep",     [KIND_NOOP] = "noop",
+};
+
+const char *msg_type_name(enum msg_type t)
+{
+    return (unsigned)t < MSG_NTYPES ? type_names[t] : "?";
+}
+
+const char *task_kind_name(enum task_kind k)
+{
+    return (unsigned)k < ARRAY_SIZE(kind_names) ? kind_names[k] : "?";
+}
+
+int task_kind_parse(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(kind_names); i++)
+        if (!strcmp(name, kind_names[i]))
+            return (int)i;
+    return -1;
+}
+
+bool msg_id_valid(const char *id)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++, n++)
+        if (*p <= 0x20 || *p >= 0x7f)
+            return false;
+    return n >= 1 && n <= MSG_MAX_ID;
+}
+
+/* ---- decoding helpers ---------------------------------------------------- */
+
+static json_object *parse_json(const char *text, size_t len, char *err, size_t errlen)
+{
+    struct json_tokener *tok = json_tokener_new_ex(FRAME_MAX_DEPTH);
+    if (!tok) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t used = json_tokener_get_parse_end(tok);
+    if (!o || jerr != json_tokener_success) {
+        if (jerr == json_tokener_continue)
+            snprintf(err, errlen, "malformed JSON: unexpected end of input");
+        else
+            snprintf(err, errlen, "malformed JSON at byte %zu: %s", used,
+                     json_tokener_error_desc(jerr));
+        json_object_put(o);
+        o = NULL;
+    } else {
+        while (used < len && strchr(" \t\r\n", text[used]))
+            used++;
+        if (used < len) {
+            snprintf(err, errlen, "malformed JSON: trailing data at byte %zu", used);
+            json_object_put(o);
+            o = NULL;
+        }
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+static int check_keys(json_object *o, const char *const *allowed, const char *what, char *err,
+                      size_t errlen)
+{
+    int n = 0;
+    json_object_object_foreach(o, key, val)
+    {
+        (void)val;
+        if (++n > MSG_MAX_KEYS)
+            return ERR("%s has more than %d fields", what, MSG_MAX_KEYS);
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (!strcmp(key, *a)) {
+                ok = true;
+                break;
+            }
+        if (!ok)
+            return ERR("%s: unknown field '%s'", what, key);
+    }
+    return 0;
+}
+
+/* Looks up key; *v is NULL when absent or JSON null. */
+static json_object *field(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+        return NULL;
+    return v;
+}
+
+static int get_str(json_object *o, const char *key, bool required, size_t max, char **out,
+                   char *err, size_t errlen)
+{
+    json_object *v = field(o, key);
+    *out = NULL;
+    if (!v)
+        return required ? ERR("missing field '%s'", key) : 0;
+    if (!json_object_is_type(v, json_type_string))
+        return ERR("field '%s' must be a string", key);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n > max)
+        return ERR("field '%s' is longer than %zu bytes", key, max);
+    const char *s = json_object_get_string(v);
+    if (memchr(s, '\0', n))
+        return ERR("field '%s' must not contain NUL characters", key);
+    *out = xstrndup(s, n);
+    return 0;
+}
+
+/* Like get_str, for a binary-safe blob (captured output). */
+static int get_blob(json_object *o, const char *key, size_t max, char **out, size_t *outlen,
+                    char *err, size_t errlen)
+{
+    json_object *v = field(o, key);
+    *out = NULL;
+    *outlen = 0;
+    if (!v)
+        return 0;
+    if (!json_object_is_type(v, json_type_string))
+        return ERR("field '%s' must be a string", key);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n > max)
+        return ERR("field '%s' is longer than %zu bytes", key, max);
+    *out = xstrndup(json_object_get_string(v), n);
+    *outlen = n;
+    return 0;
+}
+
+static int get_int(json_object *o, const char *key, bool required, int64_t min, int64_t max,
+                   int64_t *out, char *err, size_t errlen)
+{
+    json_object *v = field(o, key);
+    if (!v)
+        return required ? ERR("missing field '%s'", key) : 0;
+    if (!json_object_is_type(v, json_type_int))
+        return ERR("field '%s' must be an integer", key);
+    errno = 0;
+    int64_t x = json_object_get_int64(v);
+    if (errno || x < min || x > max)
+        return ERR("field '%s' must be an integer from %" PRId64 " to %" PRId64, key, min, max);
+    *out = x;
+    return 0;
+}
+
+static int get_u64(json_object *o, const char *key, bool required, uint64_t *out, char *err,
+                   size_t errlen)
+{
+    int64_t x = 0;
+    int rc = get_int(o, key, required, 0, INT64_MAX, &x, err, errlen);
+    if (rc == 0 && field(o, key))
+        *out = (uint64_t)x;
+    return rc;
+}
+
+static int get_bool(json_object *o, const char *key, bool *out, char *err, size_t errlen)
+{
+    json_object *v = field(o, key);
+    if (!v)
+        return 0;
+    if (!json_object_is_type(v, json_type_boolean))
+        return ERR("field '%s' must be true or false", key);
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
+static int get_array(json_object *o, const char *key, bool required, size_t max,
+                     json_object **out, size_t *n, char *err, size_t errlen)
+{
+    json_object *v = field(o, key);
+    *out = NULL;
+    *n = 0;
+    if (!v)
+        return required ? ERR("missing field '%s'", key) : 0;
+    if (!json_object_is_type(v, json_type_array))
+        return ERR("field '%s' must be an array", key);
+    *n = json_object_array_length(v);
+    if (*n > max)
+        return ERR("field '%s' has more than %zu entries", key, max);
+    *out = v;
+    return 0;
+}
+
+static int get_ids(json_object *o, const char *key, bool required, char ***ids, size_t *nids,
+                   char *err, size_t errlen)
+{
+    json_object *a;
+    size_t n;
+    int rc = get_array(o, key, required, MSG_MAX_BATCH, &a, &n, err, errlen);
+    if (rc || !a)
+        return rc;
+    *ids = xcalloc(n + 1, sizeof(char *));
+    *nids = n;
+    for (size_t i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(v, json_type_string) || !msg_id_valid(json_object_get_string(v)))
+            return ERR("field '%s': entry %zu is not a valid id (1 to %d printable characters, "
+                       "no spaces)", key, i, MSG_MAX_ID);
+        (*ids)[i] = xstrdup(json_object_get_string(v));
+    }
+    return 0;
+}
+
+static int get_leases(json_object *o, const char *key, uint64_t **out, size_t *nout, char *err,
+                      size_t errlen)
+{
+    json_object *a;
+    size_t n;
+    int rc = get_array(o, key, true, MSG_MAX_BATCH, &a, &n, err, errlen);
+    if (rc)
+        return rc;
+    *out = xcalloc(n + 1, sizeof(uint64_t));
+    *nout = n;
+    for (size_t i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1)
+            return ERR("field '%s': entry %zu is not a lease number", key, i);
+        (*out)[i] = (uint64_t)json_object_get_int64(v);
+    }
+    return 0;
+}
+
+static char *to_json_text(json_object *v)
+{
+    return xstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static int get_time(json_object *o, const char *key, int64_t *out, char *err, size_t errlen)
+{
+    return get_int(o, key, false, 0, INT64_MAX / 4, out, err, errlen);
+}
+
+/* ---- task specs ---------------------------------------------------------- */
+
+void spec_release(struct task_spec *s)
+{
+    free(s->id);
+    for (size_t i = 0; i < s->argc; i++)
+        free(s->argv[i]);
+    free(s->argv);
+    free(s->cmd);
+    for (size_t i = 0; i < s->envc; i++)
+        free(s->env[i]);
+    free(s->env);
+    free(s->cwd);
+    free(s->payload);
+    memset(s, 0, sizeof(*s));
+}
+
+static bool all_numbers(json_object *a)
+{
+    size_t n = json_object_array_length(a);
+    for (size_t i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+            return false;
+    }
+    return true;
+}
+
+/* The built-in kinds read fixed payload fields: check them at submission so
+ * a typo is an error now, not a failed attempt later. */
+static int check_payload(enum task_kind kind, json_object *p, char *err, size_t errlen)
+{
+    json_object *v;
+    switch (kind) {
+    case KIND_COMPUTE:
+        v = p ? field(p, "numbers") : NULL;
+        if (!v || !json_object_is_type(v, json_type_array) || !all_numbers(v))
+            return ERR("field 'payload.numbers' must be an array of numbers for a compute task");
+        break;
+    case KIND_TRANSFORM:
+        v = p ? field(p, "data") : NULL;
+        if (!v || !json_object_is_type(v, json_type_string))
+            return ERR("field 'payload.data' must be a string for a transform task");
+        break;
+    case KIND_SLEEP:
+        v = p ? field(p, "seconds") : NULL;
+        if (!v || !(json_object_is_type(v, json_type_int) ||
+                    json_object_is_type(v, json_type_double)) ||
+            json_object_get_double(v) < 0 || json_object_get_double(v) > 86400 * 365)
+            return ERR("field 'payload.seconds' must be a number of seconds for a sleep task");
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"id",       "kind",        "argv",    "cmd",
+                                       "env",      "cwd",         "payload", "priority",
+                                       "max_retries", "timeout",  NULL};
+    int64_t x;
+    int rc;
+    memset(s, 0, sizeof(*s));
+    s->priority = TASK_DEFAULT_PRIORITY;
+    s->max_retries = TASK_DEFAULT_RETRIES;
+    if (!json_object_is_type(o, json_type_object))
+        return ERR("a task must be a JSON object");
+    if ((rc = check_keys(o, keys, "task", err, errlen)))
+        return rc;
+    if ((rc = get_str(o, "id", false, MSG_MAX_ID, &s->id, err, errlen)))
+        return rc;
+    if (s->id && !msg_id_valid(s->id))
+        return ERR("field 'id' must be 1 to %d printable characters without spaces", MSG_MAX_ID);
+
+    char *kind = NULL;
+    if ((rc = get_str(o, "kind", false, 32, &kind, err, errlen)))
+        return rc;
+    if (kind) {
+        int k = task_kind_parse(kind);
+        free(kind);
+        if (k < 0)
+            return ERR("field 'kind' must be one of exec, compute, transform, echo, sleep, noop");
+        s->kind = (enum task_kind)k;
+    }
+
+    json_object *argv;
+    size_t argc;
+    if ((rc = get_array(o, "argv", false, MSG_MAX_ARGV, &argv, &argc, err, errlen)))
+        return rc;
+    if (argv) {
+        if (argc == 0)
+            return ERR("field 'argv' must not be empty");
+        s->argv = xcalloc(argc + 1, sizeof(char *));
+        for (size_t i = 0; i < argc; i++) {
+            json_object *v = json_object_array_get_idx(argv, i);
+            if (!json_object_is_type(v, json_type_string) ||
+                (size_t)json_object_get_string_len(v) > MSG_MAX_STR ||
+                memchr(json_object_get_string(v), 0, (size_t)json_object_get_string_len(v)))
+                return ERR("field 'argv' must be an array of strings (entry %zu is not)", i);
+            s->argv[i] = xstrdup(json_object_get_string(v));
+            s->argc = i + 1;
+        }
+    }
+    if ((rc = get_str(o, "cmd", false, MSG_MAX_STR, &s->cmd, err, errlen)))
+        return rc;
+    if (s->kind == KIND_EXEC) {
+        if (!s->argv && (!s->cmd || !*s->cmd))
+            return ERR("an exec task needs field 'argv' (program and arguments) or 'cmd' "
+                       "(a shell command)");
+        if (s->argv && s->cmd)
+            return ERR("an exec task takes 'argv' or 'cmd', not both");
+    } else if (s->argv || s->cmd) {
+        return ERR("fields 'argv' and 'cmd' only apply to exec tasks, not '%s'",
+                   task_kind_name(s->kind));
+    }
+
+    json_object *env = field(o, "env");
+    if (env) {
+        if (!json_object_is_type(env, json_type_object))
+            return ERR("field 'env' must be an object of strings");
+        size_t n = (size_t)json_object_object_length(env);
+        if (n > MSG_MAX_ENV)
+            return ERR("field 'env' has more than %d entries", MSG_MAX_ENV);
+        s->env = xcalloc(n + 1, sizeof(char *));
+        json_object_object_foreach(env, key, val)
+        {
+            if (!*key || strchr(key, '=') || !json_object_is_type(val, json_type_string))
+                return ERR("field 'env' must map names (without '=') to strings");
+            const char *sv = json_object_get_string(val);
+            if (strlen(key) + strlen(sv) > MSG_MAX_STR)
+                return ERR("field 'env': entry '%s' is too long", key);
+            struct buf b = BUF_INIT;
+            buf_addf(&b, "%s=%s", key, sv);
+            s->env[s->envc++] = buf_detach(&b, NULL);
+        }
+    }
+    if ((rc = get_str(o, "cwd", false, 4096, &s->cwd, err, errlen)))
+        return rc;
+
+    json_object *payload = field(o, "payload");
+    if (payload) {
+        s->payload = to_json_text(payload);
+        if (strlen(s->payload) > MSG_MAX_STR)
+            return ERR("field 'payload' is larger than %u bytes", MSG_MAX_STR);
+    }
+    if ((rc = check_payload(s->kind, payload, err, errlen)))
+        return rc;
+
+    json_object *prio = field(o, "priority");
+    if (prio) {
+        if (json_object_is_type(prio, json_type_string)) {
+            if (priority_parse(json_object_get_string(prio), &s->priority))
+                return ERR("field 'priority' must be low, medium, high or an integer");
+        } else if ((rc = get_int(o, "priority", false, INT32_MIN, INT32_MAX, &s->priority, err,
+                                 errlen))) {
+            return ERR("field 'priority' must be low, medium, high or an integer");
+        }
+    }
+    x = s->max_retries;
+    if ((rc = get_int(o, "max_retries", false, 0, TASK_MAX_RETRIES, &x, err, errlen)))
+        return rc;
+    s->max_retries = (int)x;
+
+    json_object *to = field(o, "timeout");
+    if (to) {
+        if (json_object_is_type(to, json_type_string)) {
+            if (duration_parse(json_object_get_string(to), &s->timeout_ms) || !s->timeout_ms)
+                return ERR("field 'timeout' must be a positive duration (500ms, 10s, 2m, 1h)");
+        } else if (json_object_is_type(to, json_type_int) ||
+                   json_object_is_type(to, json_type_double)) {
+            double secs = json_object_get_double(to);
+            if (!(secs > 0 && secs < 86400.0 * 365))
+                return ERR("field 'timeout' must be a positive number of seconds");
+            s->timeout_ms = (int64_t)(secs * 1000 + 0.5);
+            if (s->timeout_ms == 0)
+                s->timeout_ms = 1;
+        } else {
+            return ERR("field 'timeout' must be a number of seconds or a duration");
+        }
+    }
+    return 0;
+}
+
+int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen)
+{
+    memset(spec, 0, sizeof(*spec));
+    json_object *o = parse_json(json, len, err, errlen);
+    if (!o)
+        return DTR_EINVAL;
+    int rc = spec_from_json(o, spec, err, errlen);
+    json_object_put(o);
+    if (rc)
+        spec_release(spec);
+    return rc;
+}
+
+void spec_encode(struct buf *b, const struct task_spec *s)
+{
+    buf_addstr(b, "{\"id\":");
+    buf_add_json_cstr(b, s->id);
+    buf_addf(b, ",\"kind\":\"%s\"", task_kind_name(s->kind));
+    if (s->argv) {
+        buf_addstr(b, ",\"argv\":[");
+        for (size_t i = 0; i < s->argc; i++) {
+            if (i)
+                buf_addch(b, ',');
+            buf_add_json_cstr(b, s->argv[i]);
+        }
+        buf_addch(b, ']');
+    }
+    if (s->cmd) {
+        buf_addstr(b, ",\"cmd\":");
+        buf_add_json_cstr(b, s->cmd);
+    }
+    if (s->env) {
+        buf_addstr(b, ",\"env\":{");
+        for (size_t i = 0; i < s->envc; i++) {
+            const char *eq = strchr(s->env[i], '=');
+            if (i)
+                buf_addch(b, ',');
+            buf_add_json_str(b, s->env[i], (size_t)(eq - s->env[i]));
+            buf_addch(b, ':');
+            buf_add_json_cstr(b, eq + 1);
+        }
+        buf_addch(b, '}');
+    }
+    if (s->cwd) {
+        buf_addstr(b, ",\"cwd\":");
+        buf_add_json_cstr(b, s->cwd);
+    }
+    if (s->payload) {
+        buf_addstr(b, ",\"payload\":");
+        buf_addstr(b, s->payload);
+    }
+    buf_addf(b, ",\"priority\":%" PRId64 ",\"max_retries\":%d", s->priority, s->max_retries);
+    if (s->timeout_ms)
+        buf_addf(b, ",\"timeout\":%.3f", (double)s->timeout_ms / 1000.0);
+    buf_addch(b, '}');
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+static void task_info_release(struct task_info *ti)
+{
+    free(ti->id);
+    free(ti->kind);
+    free(ti->worker);
+    free(ti->error);
+    task_output_release(&ti->out);
+}
+
+void msg_release(struct msg *m)
+{
+    free(m->role);
+    free(m->id);
+    free(m->nonce);
+    free(m->proof);
+    free(m->addr);
+    for (size_t i = 0; i < m->nrunning; i++)
+        free(m->running[i].id);
+    free(m->running);
+    free(m->error);
+    for (size_t i = 0; i < m->nruns; i++)
+        spec_release(&m->runs[i].spec);
+    free(m->runs);
+    free(m->leases);
+    free(m->result.id);
+    free(m->result.error);
+    task_output_release(&m->result.out);
+    for (size_t i = 0; i < m->nspecs; i++)
+        spec_release(&m->specs[i]);
+    free(m->specs);
+    for (size_t i = 0; i < m->nids; i++)
+        free(m->ids[i]);
+    free(m->ids);
+    task_info_release(&m->task);
+    for (size_t i = 0; i < m->nworkers; i++) {
+        free(m->workers[i].id);
+        free(m->workers[i].addr);
+    }
+    free(m->workers);
+    memset(m, 0, sizeof(*m));
+}
+
+static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"type", "proto", "role", "id",       "nonce",
+                                       "proof", "addr", "slots", "running", "draining",
+                                       "version", NULL};
+    int64_t x = 0;
+    int rc;
+    if ((rc = check_keys(o, keys, "hello", err, errlen)))
+        return rc;
+    if ((rc = get_int(o, "proto", true, 0, INT32_MAX, &x, err, errlen)))
+        return rc;
+    m->proto = (int)x;
+    if ((rc = get_str(o, "role", true, 16, &m->role, err, errlen)))
+        return rc;
+    if (strcmp(m->role, "master") && strcmp(m->role, "worker") && strcmp(m->role, "client"))
+        return ERR("field 'role' must be master, worker or client");
+    if ((rc = get_str(o, "id", false, MSG_MAX_ID, &m->id, err, errlen)))
+        return rc;
+    if (m->id && !msg_id_valid(m->id))
+        return ERR("field 'id' must be 1 to %d printable characters without spaces", MSG_MAX_ID);
+    if ((rc = get_str(o, "nonce", true, 128, &m->nonce, err, errlen)) ||
+        (rc = get_str(o, "proof", false, 128, &m->proof, err, errlen)) ||
+        (rc = get_str(o, "addr", false, 300, &m->addr, err, errlen)) ||
+        (rc = get_bool(o, "draining", &m->draining, err, errlen)))
+        return rc;
+    if (!strcmp(m->role, "worker")) {
+        if (!m->id)
+            return ERR("a worker's hello needs field 'id'");
+        if ((rc = get_int(o, "slots", true, 1, 1024, &x, err, errlen)))
+            return rc;
+        m->slots = (int)x;
+    }
+    json_object *a;
+    size_t n;
+    if ((rc = get_array(o, "running", false, MSG_MAX_BATCH, &a, &n, err, errlen)))
+        return rc;
+    if (a) {
+        m->running = xcalloc(n + 1, sizeof(*m->running));
+        for (size_t i = 0; i < n; i++) {
+            json_object *e = json_object_array_get_idx(a, i);
+            struct lease_ref *r = &m->running[i];
+            m->nrunning = i + 1;
+            if (!json_object_is_type(e, json_type_object))
+                return ERR("field 'running': entry %zu must be an object", i);
+            if ((rc = get_u64(e, "lease", true, &r->lease, err, errlen)) ||
+                (rc = get_str(e, "id", true, MSG_MAX_ID, &r->id, err, errlen)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int parse_run(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"type", "tasks", NULL};
+    static const char *const item_keys[] = {"lease", "attempt", "spec", NULL};
+    json_object *a;
+    size_t n;
+    int rc;
+    if ((rc = check_keys(o, keys, "run", err, errlen)) ||
+        (rc = get_array(o, "tasks", true, MSG_MAX_BATCH, &a, &n, err, errlen)))
+        return rc;
+    m->runs = xcalloc(n + 1, sizeof(*m->runs));
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(a, i);
+        struct run_item *r = &m->runs[i];
+        int64_t att = 0;
+        m->nruns = i + 1;
+        if (!json_object_is_type(e, json_type_object))
+            return ERR("run: entry %zu must be an object", i);
+        if ((rc = check_keys(e, item_keys, "run entry", err, errlen)) ||
+            (rc = get_u64(e, "lease", true, &r->lease, err, errlen)) ||
+            (rc = get_int(e, "attempt", true, 1, INT32_MAX, &att, err, errlen)))
+            return rc;
+        r->attempt = (int)att;
+        json_object *spec = field(e, "spec");
+        if (!spec)
+            return ERR("run: entry %zu: missing field 'spec'", i);
+        if ((rc = spec_from_json(spec, &r->spec, err, errlen)))
+            return rc;
+        if (!r->spec.id)
+            return ERR("run: entry %zu: the spec has no id", i);
+    }
+    return 0;
+}
+
+static int parse_output(json_object *o, struct task_output *out, char *err, size_t errlen)
+{
+    int rc;
+    if ((rc = get_blob(o, "stdout", FRAME_MAX_LINE, &out->out, &out->out_len, err, errlen)) ||
+        (rc = get_blob(o, "stderr", FRAME_MAX_LINE, &out->err, &out->err_len, err, errlen)) ||
+        (rc = get_bool(o, "stdout_truncated", &out->out_truncated, err, errlen)) ||
+        (rc = get_bool(o, "stderr_truncated", &out->err_truncated, err, errlen)))
+        return rc;
+    json_object *res = field(o, "result");
+    if (res)
+        out->result = to_json_text(res);
+    return 0;
+}
+
+static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    static const char *const keys[] = {
+        "type",   "lease",  "id",     "attempt",          "ok",
+        "refused", "exit_code", "signal", "error",       "stdout",
+        "stderr", "stdout_truncated", "stderr_truncated", "result", "started_at",
+        "finished_at", NULL};
+    struct attempt_result *r = &m->result;
+    int64_t x = 0;
+    int rc;
+    if ((rc = check_keys(o, keys, "result", err, errlen)) ||
+        (rc = get_u64(o, "lease", true, &r->lease, err, errlen)) ||
+        (rc = get_str(o, "id", true, MSG_MAX_ID, &r->id, err, errlen)) ||
+        (rc = get_int(o, "attempt", true, 1, INT32_MAX, &x, err, errlen)))
+        return rc;
+    r->attempt = (int)x;
+    x = -1;
+    if ((rc = get_bool(o, "ok", &r->ok, err, errlen)) ||
+        (rc = get_bool(o, "refused", &r->refused, err, errlen)) ||
+        (rc = get_int(o, "exit_code", false, -1, 255, &x, err, errlen)))
+        return rc;
+    r->exit_code = (int)x;
+    x = 0;
+    if ((rc = get_int(o, "signal", false, 0, 128, &x, err, errlen)))
+        return rc;
+    r->term_signal = (int)x;
+    if ((rc = get_str(o, "error", false, MSG_MAX_STR, &r->error, err, errlen)) ||
+        (rc = parse_output(o, &r->out, err, errlen)) ||
+        (rc = get_time(o, "started_at", &r->started_at, err, errlen)) ||
+        (rc = get_time(o, "finished_at", &r->finished_at, err, errlen)))
+        return rc;
+    return 0;
+}
+
+static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"type", "tasks", NULL};
+    json_object *a;
+    size_t n;
+    int rc;
+    if ((rc = check_keys(o, keys, "submit", err, errlen)) ||
+        (rc = get_array(o, "tasks", true, MSG_MAX_BATCH, &a, &n, err, errlen)))
+        return rc;
+    if (n == 0)
+        return ERR("submit: field 'tasks' is empty");
+    m->specs = xcalloc(n, sizeof(*m->specs));
+    for (size_t i = 0; i < n; i++) {
+        char why[512];
+        m->nspecs = i + 1;
+        if (spec_from_json(json_object_array_get_idx(a, i), &m->specs[i], why, sizeof(why)))
+            return ERR("task %zu: %s", i + 1, why);
+    }
+    return 0;
+}
+
+static int parse_task_info(json_object *o, struct task_info *ti, char *err, size_t errlen)
+{
+    int64_t x;
+    int rc;
+    char *state = NULL;
+    if (!json_object_is_type(o, json_type_object))
+        return ERR("field 'task' must be an object");
+    if ((rc = get_str(o, "id", true, MSG_MAX_ID, &ti->id, err, errlen)) ||
+        (rc = get_str(o, "state", true, 16, &state, err, errlen)))
+        return rc;
+    int s = task_state_parse(state);
+    free(state);
+    if (s < 0)
+        return ERR("field 'state' is not a task state");
+    ti->state = (enum task_state)s;
+    x = 0;
+    if ((rc = get_str(o, "kind", false, 32, &ti->kind, err, errlen)) ||
+        (rc = get_int(o, "priority", false, INT32_MIN, INT32_MAX, &x, err, errlen)))
+        return rc;
+    ti->priority = x;
+    x = 0;
+    if ((rc = get_int(o, "attempts", false, 0, INT32_MAX, &x, err, errlen)))
+        return rc;
+    ti->attempts = (int)x;
+    x = 0;
+    if ((rc = get_int(o, "max_retries", false, 0, INT32_MAX, &x, err, errlen)))
+        return rc;
+    ti->max_retries = (int)x;
+    x = 0;
+    if ((rc = get_int(o, "crashes", false, 0, INT32_MAX, &x, err, errlen)))
+        return rc;
+    ti->crashes = (int)x;
+    x = -1;
+    if ((rc = get_int(o, "exit_code", false, -1, 255, &x, err, errlen)))
+        return rc;
+    ti->exit_code = (int)x;
+    if ((rc = get_str(o, "worker", false, MSG_MAX_ID, &ti->worker, err, errlen)) ||
+        (rc = get_str(o, "error", false, MSG_MAX_STR, &ti->error, err, errlen)) ||
+        (rc = get_time(o, "submitted_ms", &ti->submitted_at, err, errlen)) ||
+        (rc = get_time(o, "started_ms", &ti->started_at, err, errlen)) ||
+        (rc = get_time(o, "finished_ms", &ti->finished_at, err, errlen)))
+        return rc;
+    json_object *dummy;
+    ti->has_output = json_object_object_get_ex(o, "stdout", &dummy);
+    return parse_output(o, &ti->out, err, errlen);
+}
+
+static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    json_object *a;
+    size_t n;
+    int rc;
+    if ((rc = get_array(o, "workers", true, 1000000, &a, &n, err, errlen)))
+        return rc;
+    m->workers = xcalloc(n + 1, sizeof(*m->workers));
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(a, i);
+        struct worker_info *w = &m->workers[i];
+        int64_t x = 0;
+        m->nworkers = i + 1;
+        if (!json_object_is_type(e, json_type_object))
+            return ERR("status: worker %zu must be an object", i);
+        if ((rc = get_str(e, "id", true, MSG_MAX_ID, &w->id, err, errlen)) ||
+            (rc = get_str(e, "addr", false, 300, &w->addr, err, errlen)) ||
+            (rc = get_int(e, "slots", false, 0, 1 << 20, &x, err, errlen)))
+            return rc;
+        w->slots = (int)x;
+        x = 0;
+        if ((rc = get_int(e, "running", false, 0, 1 << 20, &x, err, errlen)))
+            return rc;
+        w->running = (int)x;
+        if ((rc = get_u64(e, "done", false, &w->done, err, errlen)) ||
+            (rc = get_time(e, "last_seen_ms", &w->last_seen, err, errlen)) ||
+            (rc = get_bool(e, "draining", &w->draining, err, errlen)))
+            return rc;
+    }
+    json_object *t = field(o, "tasks");
+    if (!t || !json_object_is_type(t, json_type_object))
+        return ERR("status: missing object 'tasks'");
+    for (int s = 0; s < TASK_NSTATES; s++)
+        if ((rc = get_u64(t, task_state_name((enum task_state)s), false, &m->counts[s], err,
+                          errlen)))
+            return rc;
+    return 0;
+}
+
+static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    int rc;
+    int64_t x;
+    switch (m->type) {
+    case MSG_HELLO:
+        return parse_hello(o, m, err, errlen);
+    case MSG_AUTH:
+        return get_str(o, "proof", true, 128, &m->proof, err, errlen);
+    case MSG_ERROR:
+        return get_str(o, "error", true, MSG_MAX_STR, &m->error, err, errlen);
+    case MSG_PING:
+    case MSG_DRAIN:
+    case MSG_END:
+        return 0;
+    case MSG_STATUS:
+        /* the request is bare; the reply carries {"status":{...}} */
+        return field(o, "status") ? parse_status(field(o, "status"), m, err, errlen) : 0;
+    case MSG_PONG:
+        x = 0;
+        rc = get_int(o, "busy", false, 0, 1 << 20, &x, err, errlen);
+        m->busy = (int)x;
+        return rc;
+    case MSG_RUN:
+        return parse_run(o, m, err, errlen);
+    case MSG_KILL:
+    case MSG_ACK:
+        return get_leases(o, "leases", &m->leases, &m->nleases, err, errlen);
+    case MSG_RESULT:
+        return parse_result(o, m, err, errlen);
+    case MSG_SUBMIT:
+        return parse_submit(o, m, err, errlen);
+    case MSG_CANCELLED:
+        if ((rc = get_str(o, "error", false, MSG_MAX_STR, &m->error, err, errlen)))
+            return rc;
+        return get_ids(o, "ids", true, &m->ids, &m->nids, err, errlen);
+    case MSG_SUBMITTED:
+    case MSG_CANCEL:
+        return get_ids(o, "ids", true, &m->ids, &m->nids, err, errlen);
+    case MSG_WAIT:
+        if ((rc = get_bool(o, "all", &m->all, err, errlen)) ||
+            (rc = get_ids(o, "ids", !m->all, &m->ids, &m->nids, err, errlen)))
+            return rc;
+        return 0;
+    case MSG_LIST: {
+        char *state = NULL;
+        m->state = -1;
+        if ((rc = get_str(o, "state", false, 16, &state, err, errlen)))
+            return rc;
+        if (state) {
+            m->state = task_state_parse(state);
+            free(state);
+            if (m->state < 0)
+                return ERR("field 'state' must be queued, running, succeeded, failed or "
+                           "cancelled");
+        }
+        return 0;
+    }
+    case MSG_TASK:
+        return parse_task_info(field(o, "task") ? field(o, "task") : o, &m->task, err, errlen);
+    case MSG_GET:
+        if ((rc = get_str(o, "id", true, MSG_MAX_ID, &m->id, err, errlen)))
+            return rc;
+        return msg_id_valid(m->id) ? 0 : ERR("field 'id' is not a valid task id");
+    case MSG_PROGRESS:
+        if ((rc = get_u64(o, "total", true, &m->total, err, errlen)) ||
+            (rc = get_u64(o, "done", true, &m->done, err, errlen)) ||
+            (rc = get_u64(o, "failed", false, &m->failed, err, errlen)) ||
+            (rc = get_bool(o, "final", &m->final, err, errlen)))
+            return rc;
+        return 0;
+    case MSG_NTYPES:
+        break;
+    }
+    return ERR("unknown message type");
+}
+
+int msg_parse(const char *line, size_t len, struct msg *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    m->state = -1;
+    json_object *o = parse_json(line, len, err, errlen);
+    if (!o)
+        return DTR_EINVAL;
+    int rc = DTR_EINVAL;
+    if (!json_object_is_type(o, json_type_object)) {
+        snprintf(err, errlen, "a message must be a JSON object");
+        goto out;
+    }
+    json_object *t = field(o, "type");
+    if (!t || !json_object_is_type(t, json_type_string)) {
+        snprintf(err, errlen, "a message needs a string field 'type'");
+        goto out;
+    }
+    const char *name = json_object_get_string(t);
+    int type = -1;
+    for (int i = 0; i < MSG_NTYPES; i++)
+        if (!strcmp(name, type_names[i]))
+            type = i;
+    if (type < 0) {
+        snprintf(err, errlen, "unknown message type '%.40s'", name);
+        rc = DTR_EPROTO;
+        goto out;
+    }
+    m->type = (enum msg_type)type;
+    rc = parse_body(o, m, err, errlen);
+out:
+    json_object_put(o);
+    if (rc)
+        msg_release(m);
+    return rc;
+}
+
+/* ---- encoding ------------------------------------------------------------- */
+
+static void add_output(struct buf *b, const struct task_output *o)
+{
+    buf_addstr(b, ",\"stdout\":");
+    buf_add_json_str(b, o->out ? o->out : "", o->out_len);
+    buf_addstr(b, ",\"stderr\":");
+    buf_add_json_str(b, o->err ? o->err : "", o->err_len);
+    buf_addf(b, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s",
+             o->out_truncated ? "true" : "false", o->err_truncated ? "true" : "false");
+    buf_addstr(b, ",\"result\":");
+    buf_addstr(b, o->result ? o->result : "null");
+}
+
+static void add_time(struct buf *b, const char *key, int64_t ms)
+{
+    char iso[CLOCK_ISO_LEN + 8];
+    if (!ms) {
+        buf_addf(b, ",\"%s_at\":null", key);
+        return;
+    }
+    clock_iso8601(ms, iso, sizeof(iso));
+    buf_addf(b, ",\"%s_at\":\"%s\",\"%s_ms\":%" PRId64, key, iso, key, ms);
+}
+
+void task_info_encode(struct buf *b, const struct task_info *ti)
+{
+    buf_addstr(b, "{\"id\":");
+    buf_add_json_cstr(b, ti->id);
+    buf_addf(b, ",\"state\":\"%s\",\"kind\":", task_state_name(ti->state));
+    buf_add_json_cstr(b, ti->kind);
+    buf_addf(b, ",\"priority\":%" PRId64 ",\"attempts\":%d,\"max_retries\":%d,\"crashes\":%d",
+             ti->priority, ti->attempts, ti->max_retries, ti->crashes);
+    buf_addstr(b, ",\"worker\":");
+    buf_add_json_cstr(b, ti->worker);
+    if (ti->exit_code >= 0)
+        buf_addf(b, ",\"exit_code\":%d", ti->exit_code);
+    else
+        buf_addstr(b, ",\"exit_code\":null");
+    buf_addstr(b, ",\"error\":");
+    buf_add_json_cstr(b, ti->error);
+    add_time(b, "submitted", ti->submitted_at);
+    add_time(b, "started", ti->started_at);
+    add_time(b, "finished", ti->finished_at);
+    if (ti->has_output)
+        add_output(b, &ti->out);
+    buf_addch(b, '}');
+}
+
+void status_encode(struct buf *b, const struct worker_info *w, size_t n,
+                   const uint64_t counts[TASK_NSTATES])
+{
+    char iso[CLOCK_ISO_LEN + 8];
+    buf_addstr(b, "{\"workers\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_addch(b, ',');
+        buf_addstr(b, "{\"id\":");
+        buf_add_json_cstr(b, w[i].id);
+        buf_addstr(b, ",\"addr\":");
+        buf_add_json_cstr(b, w[i].addr);
+        clock_iso8601(w[i].last_seen, iso, sizeof(iso));
+        buf_addf(b,
+                 ",\"slots\":%d,\"running\":%d,\"done\":%" PRIu64 ",\"draining\":%s"
+                 ",\"last_seen\":\"%s\",\"last_seen_ms\":%" PRId64 "}",
+                 w[i].slots, w[i].running, w[i].done, w[i].draining ? "true" : "false", iso,
+                 w[i].last_seen);
+    }
+    buf_addstr(b, "],\"tasks\":{");
+    for (int s = 0; s < TASK_NSTATES; s++)
+        buf_addf(b, "%s\"%s\":%" PRIu64, s ? "," : "", task_state_name((enum task_state)s),
+                 counts[s]);
+    buf_addstr(b, "}}");
+}
+
+static void add_ids(struct buf *b, char *const *ids, size_t n)
+{
+    buf_addstr(b, ",\"ids\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_addch(b, ',');
+        buf_add_json_cstr(b, ids[i]);
+    }
+    buf_addch(b, ']');
+}
+
+static void add_leases(struct buf *b, const uint64_t *l, size_t n)
+{
+    buf_addstr(b, ",\"leases\":[");
+    for (size_t i = 0; i < n; i++)
+        buf_addf(b, "%s%" PRIu64, i ? "," : "", l[i]);
+    buf_addch(b, ']');
+}
+
+static void add_str_field(struct buf *b, const char *key, const char *val)
+{
+    if (!val)
+        return;
+    buf_addf(b, ",\"%s\":", key);
+    buf_add_json_cstr(b, val);
+}
+
+void msg_encode_error(struct buf *b, const char *text)
+{
+    buf_addstr(b, "{\"type\":\"error\",\"error\":");
+    buf_add_json_cstr(b, text);
+    buf_addstr(b, "}\n");
+}
+
+void msg_encode(struct buf *b, const struct msg *m)
+{
+    buf_addf(b, "{\"type\":\"%s\"", msg_type_name(m->type));
+    switch (m->type) {
+    case MSG_HELLO:
+        buf_addf(b, ",\"proto\":%d,\"version\":\"%s\"", m->proto, DTR_VERSION);
+        add_str_field(b, "role", m->role);
+        add_str_field(b, "id", m->id);
+        add_str_field(b, "nonce", m->nonce);
+        add_str_field(b, "proof", m->proof);
+        add_str_field(b, "addr", m->addr);
+        if (m->slots)
+            buf_addf(b, ",\"slots\":%d", m->slots);
+        if (m->draining)
+            buf_addstr(b, ",\"draining\":true");
+        if (m->running) {
+            buf_addstr(b, ",\"running\":[");
+            for (size_t i = 0; i < m->nrunning; i++) {
+                buf_addf(b, "%s{\"lease\":%" PRIu64 ",\"id\":", i ? "," : "",
+                         m->running[i].lease);
+                buf_add_json_cstr(b, m->running[i].id);
+                buf_addch(b, '}');
+            }
+            buf_addch(b, ']');
+        }
+        break;
+    case MSG_AUTH:
+        add_str_field(b, "proof", m->proof);
+        break;
+    case MSG_ERROR:
+        add_str_field(b, "error", m->error);
+        break;
+    case MSG_PONG:
+        buf_addf(b, ",\"busy\":%d", m->busy);
+        break;
+    case MSG_KILL:
+    case MSG_ACK:
+        add_leases(b, m->leases, m->nleases);
+        break;
+    case MSG_RESULT: {
+        const struct attempt_result *r = &m->result;
+        buf_addf(b, ",\"lease\":%" PRIu64 ",\"id\":", r->lease);
+        buf_add_json_cstr(b, r->id);
+        buf_addf(b, ",\"attempt\":%d,\"ok\":%s", r->attempt, r->ok ? "true" : "false");
+        if (r->refused)
+            buf_addstr(b, ",\"refused\":true");
+        buf_addf(b, ",\"exit_code\":%d,\"signal\":%d", r->exit_code, r->term_signal);
+        add_str_field(b, "error", r->error);
+        add_output(b, &r->out);
+        buf_addf(b, ",\"started_at\":%" PRId64 ",\"finished_at\":%" PRId64, r->started_at,
+                 r->finished_at);
+        break;
+    }
+    case MSG_SUBMIT:
+        buf_addstr(b, ",\"tasks\":[");
+        for (size_t i = 0; i < m->nspecs; i++) {
+            if (i)
+                buf_addch(b, ',');
+            spec_encode(b, &m->specs[i]);
+        }
+        buf_addch(b, ']');
+        break;
+    case MSG_SUBMITTED:
+    case MSG_CANCEL:
+    case MSG_CANCELLED:
+        add_ids(b, m->ids, m->nids);
+        if (m->type == MSG_CANCELLED)
+            add_str_field(b, "error", m->error);
+        break;
+    case MSG_WAIT:
+        if (m->all)
+            buf_addstr(b, ",\"all\":true");
+        else
+            add_ids(b, m->ids, m->nids);
+        break;
+    case MSG_LIST:
+        if (m->state >= 0)
+            buf_addf(b, ",\"state\":\"%s\"", task_state_name((enum task_state)m->state));
+        break;
+    case MSG_GET:
+        add_str_field(b, "id", m->id);
+        break;
+    case MSG_TASK:
+        buf_addstr(b, ",\"task\":");
+        task_info_encode(b, &m->task);
+        break;
+    case MSG_PROGRESS:
+        buf_addf(b, ",\"total\":%" PRIu64 ",\"done\":%" PRIu64 ",\"failed\":%" PRIu64, m->total,
+                 m->done, m->failed);
+        if (m->final)
+            buf_addstr(b, ",\"final\":true");
+        break;
+    case MSG_RUN:
+    case MSG_PING:
+    case MSG_DRAIN:
+    case MSG_END:
+    case MSG_STATUS:
+    case MSG_NTYPES:
+        break;
+    }
+    buf_addstr(b, "}\n");
+}
+
+void msg_run_begin(struct buf *b)
+{
+    buf_addstr(b, "{\"type\":\"run\",\"tasks\":[");
+}
+
+void msg_run_add(struct buf *b, bool first, uint64_t lease, int attempt, const char *spec_json)
+{
+    buf_addf(b, "%s{\"lease\":%" PRIu64 ",\"attempt\":%d,\"spec\":", first ? "" : ",", lease,
+             attempt);
+    buf_addstr(b, spec_json);
+    buf_addch(b, '}');
+}
+
+void msg_run_end(struct buf *b)
+{
+    buf_addstr(b, "]}\n");
+}
+
+const char *spec_kind(const char *canonical)
+{
+    /* spec_encode() writes the kind right after the id, and an escaped id
+     * cannot hold a bare quote, so the first match is the kind. */
+    const char *p = strstr(canonical, ",\"kind\":\"");
+    if (!p)
+        return "exec";
+    p += 9;
+    for (size_t i = 0; i < ARRAY_SIZE(kind_names); i++) {
+        size_t n = strlen(kind_names[i]);
+        if (!strncmp(p, kind_names[i], n) && p[n] == '"')
+            return kind_names[i];
+    }
+    return "exec";
+}
+
+int payload_eval(enum task_kind kind, const char *payload, char **result, int64_t *sleep_ms,
+                 char *err, size_t errlen)
+{
+    *result = NULL;
+    *sleep_ms = 0;
+    if (kind == KIND_NOOP) {
+        *result = xstrdup("null");
+        return 0;
+    }
+    if (kind == KIND_ECHO) {
+        *result = xstrdup(payload ? payload : "{}");
+        return 0;
+    }
+    json_object *o = parse_json(payload ? payload : "{}", payload ? strlen(payload) : 2, err,
+                                errlen);
+    if (!o)
+        return DTR_EINVAL;
+    int rc = check_payload(kind, o, err, errlen);
+    if (rc)
+        goto out;
+    struct buf b = BUF_INIT;
+    if (kind == KIND_COMPUTE) {
+        json_object *a = field(o, "numbers");
+        size_t n = json_object_array_length(a);
+        bool ints = true;
+        int64_t isum = 0;
+        double dsum = 0;
+        for (size_t i = 0; i < n; i++) {
+            json_object *v = json_object_array_get_idx(a, i);
+            int64_t x = json_object_get_int64(v);
+            if (!json_object_is_type(v, json_type_int) ||
+                __builtin_add_overflow(isum, x, &isum))
+                ints = false;
+            dsum += json_object_get_double(v);
+        }
+        if (ints)
+            buf_addf(&b, "%" PRId64, isum);
+        else
+            buf_addf(&b, "%.17g", dsum);
+    } else if (kind == KIND_TRANSFORM) {
+        json_object *d = field(o, "data");
+        size_t n = (size_t)json_object_get_string_len(d);
+        char *up = xstrndup(json_object_get_string(d), n);
+        for (size_t i = 0; i < n; i++)
+            if (up[i] >= 'a' && up[i] <= 'z')
+                up[i] = (char)(up[i] - 'a' + 'A');
+        buf_add_json_str(&b, up, n);
+        free(up);
+    } else if (kind == KIND_SLEEP) {
+        *sleep_ms = (int64_t)(json_object_get_double(field(o, "seconds")) * 1000 + 0.5);
+        buf_addstr(&b, "null");
+    }
+    *result = buf_detach(&b, NULL);
+out:
+    json_object_put(o);
+    return rc;
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Messages: JSON text <-> struct msg, with every field checked. Everything
+ * the network hands us passes through msg_parse() before any other code
+ * looks at it, and JSON library objects never leave msg.c. Every message and
+ * field is described in docs/protocol.md.
+ */
+#ifndef DTR_PROTO_MSG_H
+#define DTR_PROTO_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "journal/journal.h"
+#include "sched/task.h"
+
+/* Protocol version, sent in every hello.
+ * 1: first version. */
+#define PROTO_VERSION 1
+
+/* Field limits (see docs/protocol.md). */
+#define MSG_MAX_ID 128          /* task and worker ids, in bytes */
+#define MSG_MAX_ARGV 4096       /* argv entries */
+#define MSG_MAX_ENV 1024        /* env entries */
+#define MSG_MAX_STR (1u << 20)  /* cmd, cwd, an argv or env entry, an error text */
+#define MSG_MAX_BATCH 100000    /* tasks in one submit or run, ids in one request */
+#define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
+
+enum msg_type {
+    MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
+    MSG_AUTH,      /* dialer -> acceptor: proof of the shared token */
+    MSG_ERROR,     /* either way: what was wrong */
+    MSG_PING,      /* master -> worker */
+    MSG_PONG,      /* worker -> master */
+    MSG_RUN,       /* master -> worker: attempts to start */
+    MSG_KILL,      /* master -> worker: attempts to stop */
+    MSG_ACK,       /* master -> worker: results journaled, forget them */
+    MSG_RESULT,    /* worker -> master: an attempt ended */
+    MSG_DRAIN,     /* worker -> master: send no more work */
+    MSG_SUBMIT,    /* client -> master */
+    MSG_SUBMITTED, /* master -> client: ids, once durable */
+    MSG_STATUS,    /* client -> master, and the reply */
+    MSG_LIST,      /* client -> master: stream tasks */
+    MSG_TASK,      /* master -> client: one task's record */
+    MSG_END,       /* master -> client: end of a stream */
+    MSG_GET,       /* client -> master: one task's full result */
+    MSG_WAIT,      /* client -> master: report progress until these end */
+    MSG_PROGRESS,  /* master -> client */
+    MSG_CANCEL,    /* client -> master */
+    MSG_CANCELLED, /* master -> client */
+    MSG_NTYPES
+};
+
+enum task_kind { KIND_EXEC, KIND_COMPUTE, KIND_TRANSFORM, KIND_ECHO, KIND_SLEEP, KIND_NOOP };
+
+/* A validated task spec. Strings are heap-owned by the spec. */
+struct task_spec {
+    char *id; /* NULL: the master generates one */
+    enum task_kind kind;
+    char **argv; /* NULL-terminated, or NULL */
+    size_t argc;
+    char *cmd;
+    char **env; /* "KEY=VALUE", NULL-terminated, or NULL */
+    size_t envc;
+    char *cwd;
+    char *payload; /* JSON text; NULL means {} */
+    int64_t priority;
+    int max_retries;
+    int64_t timeout_ms; /* 0 = none */
+};
+
+struct lease_ref {
+    uint64_t lease;
+    char *id;
+};
+
+struct run_item {
+    uint64_t lease;
+    int attempt;
+    struct task_spec spec;
+};
+
+/* The end of one attempt, as a worker reports it. */
+struct attempt_result {
+    uint64_t lease;
+    char *id;
+    int attempt;
+    bool ok;
+    bool refused; /* never started (the worker is draining) */
+    int exit_code;
+    int term_signal;
+    char *error;
+    struct task_output out;
+    int64_t started_at, finished_at;
+};
+
+struct worker_info {
+    char *id;
+    char *addr;
+    int slots;
+    int running;
+    uint64_t done;
+    int64_t last_seen; /* wall ms */
+    bool draining;
+};
+
+/* One task as clients see it. */
+struct task_info {
+    char *id;
+    enum task_state state;
+    char *kind;
+    int64_t priority;
+    int attempts;
+    int max_retries;
+    int crashes;
+    char *worker;
+    int exit_code; /* -1: none */
+    char *error;
+    int64_t submitted_at, started_at, finished_at;
+    bool has_output; /* out below is filled (the get reply) */
+    struct task_output out;
+};
+
+struct msg {
+    enum msg_type type;
+    /* hello */
+    int proto;
+    char *role;
+    char *id;
+    char *nonce;
+    char *proof; /* hello (acceptor) and auth */
+    char *addr;
+    int slots;
+    bool draining;
+    struct lease_ref *running;
+    size_t nrunning;
+    /* error */
+    char *error;
+    /* run */
+    struct run_item *runs;
+    size_t nruns;
+    /* kill, ack */
+    uint64_t *leases;
+    size_t nleases;
+    /* result */
+    struct attempt_result result;
+    /* pong: slots busy */
+    int busy;
+    /* submit */
+    struct task_spec *specs;
+    size_t nspecs;
+    /* submitted, wait, cancel, cancelled: ids; wait: all */
+    char **ids;
+    size_t nids;
+    bool all;
+    /* list: the state asked for, or -1 for every state */
+    int state;
+    /* task, and get's reply */
+    struct task_info task;
+    /* status */
+    struct worker_info *workers;
+    size_t nworkers;
+    uint64_t counts[TASK_NSTATES];
+    /* progress */
+    uint64_t total, done, failed;
+    bool final;
+};
+
+/*
+ * Parses one line into *m (which the caller then releases with
+ * msg_release()). Returns 0, or DTR_EINVAL / DTR_EPROTO with one line in err
+ * that says what was wrong ("field 'slots' must be an integer from 1 to
+ * 1024"). `m` is zeroed first; on error nothing needs releasing.
+ */
+int msg_parse(const char *line, size_t len, struct msg *m, char *err, size_t errlen);
+void msg_release(struct msg *m);
+
+/* Appends m as one line (with '\n'). Only the fields of m's type are used.
+ * MSG_RUN is written with msg_run_*() instead. */
+void msg_encode(struct buf *b, const struct msg *m);
+/* Appends {"type":"error","error":TEXT}\n. */
+void msg_encode_error(struct buf *b, const char *text);
+/* A run message built from canonical spec JSON held by the master. */
+void msg_run_begin(struct buf *b);
+void msg_run_add(struct buf *b, bool first, uint64_t lease, int attempt, const char *spec_json);
+void msg_run_end(struct buf *b);
+/* Appends one task record (the object only, no newline): the form of `dtr
+ * tasks --json` lines and `dtr result --json`. */
+void task_info_encode(struct buf *b, const struct task_info *ti);
+/* Appends the status object: {"workers":[...],"tasks":{...}} (no newline). */
+void status_encode(struct buf *b, const struct worker_info *w, size_t n,
+                   const uint64_t counts[TASK_NSTATES]);
+
+/*
+ * Parses one user task spec (a line of a .jsonl file, or a submit element)
+ * into *spec. Returns 0, or DTR_EINVAL with a message naming the field.
+ */
+int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen);
+/* Appends the canonical JSON of spec (no newline): what the journal stores
+ * and the worker receives. */
+void spec_encode(struct buf *b, const struct task_spec *spec);
+void spec_release(struct task_spec *spec);
+const char *task_kind_name(enum task_kind k);
+/* The kind named in canonical spec JSON (from spec_encode), as a static string. */
+const char *spec_kind(const char *canonical);
+int task_kind_parse(const char *name);
+/*
+ * Runs a built-in kind's payload: sets *result to the result as JSON text
+ * (caller frees), or for sleep sets *sleep_ms (and *result to "null").
+ * Returns 0, or DTR_EINVAL with a message naming the payload field.
+ */
+int payload_eval(enum task_kind kind, const char *payload, char **result, int64_t *sleep_ms,
+                 char *err, size_t errlen);
+/* Checks an id: 1..MSG_MAX_ID printable, non-space ASCII characters. */
+bool msg_id_valid(const char *id);
+const char *msg_type_name(enum msg_type t);
+
+#endif

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ready queue: a binary heap of queued tasks, highest priority first and
+ * submission order (seq) within a priority. A second heap holds tasks waiting
+ * out a retry backoff, ordered by not_before. Both are O(log n) and store the
+ * position in task->heap_index so a task can be removed from the middle
+ * (cancel). Pure: no clock reads, times are passed in. The queue does not own
+ * the tasks.
+ */
+#ifndef DTR_SCHED_QUEUE_H
+#define DTR_SCHED_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched/task.h"
+
+struct heap {
+    struct task **items;
+    size_t len, cap;
+    /* true when a should come out before b */
+    int (*before)(const struct task *a, const struct task *b);
+};
+
+struct queue {
+    struct heap ready;   /* queued and due */
+    struct heap delayed; /* queued but not before t->not_before */
+};
+
+void queue_init(struct queue *q);
+void queue_release(struct queue *q);
+
+/* Adds a queued task: to the ready heap, or the delayed heap when
+ * t->not_before > now_ms. A task must not be added twice. */
+void queue_push(struct queue *q, struct task *t, int64_t now_ms);
+/* Highest-priority ready task, or NULL; the task stays queued. */
+struct task *queue_peek(const struct queue *q);
+/* Removes and returns the highest-priority ready task, or NULL. */
+struct task *queue_pop(struct queue *q);
+/* Removes t wherever it is (it must be in the queue). */
+void queue_remove(struct queue *q, struct task *t);
+/* Moves every delayed task that is due at now_ms into the ready heap. */
+void queue_promote(struct queue *q, int64_t now_ms);
+/* not_before of the earliest delayed task, or -1 when none waits. */
+int64_t queue_next_due(const struct queue *q);
+size_t queue_ready_len(const struct queue *q);
+size_t queue_len(const struct queue *q);
+
+#endif

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's view of a task: its spec (canonical JSON, opaque here), its
+ * place in the queue and the state of its current attempt. Outputs (stdout,
+ * stderr, result) are not kept here: they go straight to the journal.
+ *
+ * task_set_state() is the one place a task's state changes; it refuses the
+ * transitions that docs/task-states.dot does not draw.
+ */
+#ifndef DTR_SCHED_TASK_H
+#define DTR_SCHED_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/list.h"
+
+enum task_state {
+    TASK_QUEUED,
+    TASK_RUNNING,
+    TASK_SUCCEEDED,
+    TASK_FAILED,
+    TASK_CANCELLED,
+    TASK_NSTATES
+};
+
+#define TASK_DEFAULT_PRIORITY 2
+#define TASK_DEFAULT_RETRIES 3
+#define TASK_CRASH_LIMIT 5
+#define TASK_MAX_RETRIES 1000
+
+struct task {
+    char *id;
+    char *spec; /* canonical spec JSON from spec_encode(); trusted */
+    int64_t priority;
+    uint64_t seq; /* submission order: the tie-break within a priority */
+    int max_retries;
+
+    enum task_state state;
+    int attempts;   /* attempts started so far */
+    int crashes;    /* attempts lost with their worker (do not spend a retry) */
+    uint64_t lease; /* fences the current attempt; 0 when none is running */
+    char *worker;   /* worker id of the current or last attempt, or NULL */
+    int exit_code;  /* of the last finished attempt; -1 when none or killed */
+    char *error;    /* why the last attempt failed, or NULL */
+    int64_t submitted_at, started_at, finished_at; /* wall-clock ms; 0 = not yet */
+    int64_t not_before; /* wall-clock ms: retry backoff, not dispatched before this */
+
+    /* Bookkeeping owned by the queue and the master. */
+    size_t heap_index;        /* position in whichever heap holds the task */
+    struct list worker_node;  /* on its worker's running list while running */
+    struct list dirty_node;   /* on the master's unsaved list until journaled */
+};
+
+/* Allocates a queued task. Takes ownership of id and spec (heap strings). */
+struct task *task_new(char *id, char *spec, int64_t priority, int max_retries, uint64_t seq,
+                      int64_t now_ms);
+void task_free(struct task *t);
+
+const char *task_state_name(enum task_state s);
+/* Returns the state for a name ("queued", ...), or -1 when unknown. */
+int task_state_parse(const char *name);
+static inline bool task_state_terminal(enum task_state s)
+{
+    return s >= TASK_SUCCEEDED;
+}
+
+/*
+ * Moves t to state `to` at wall-clock time now_ms, stamping started_at or
+ * finished_at. Returns 0, or DTR_EINVAL when the transition is illegal (the
+ * task is unchanged). Legal: queued->running|cancelled|failed,
+ * running->queued|succeeded|failed|cancelled.
+ */
+int task_set_state(struct task *t, enum task_state to, int64_t now_ms);
+
+/* Replaces t->error (NULL clears it). */
+void task_set_error(struct task *t, const char *error);
+void task_set_worker(struct task *t, const char *worker_id);
+
+/*
+ * Retry backoff for the attempt that just failed (attempt is 1-based):
+ * base * 2^(attempt-1), capped at cap_ms, with up to 25% jitter taken from
+ * `random` (any uint32). Pure: the caller passes the randomness.
+ */
+int64_t task_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, uint32_t random);
+
+#endif

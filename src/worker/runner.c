@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Runs one exec task: posix_spawn()s it into a new process group with stdout
+ * and stderr on pipes that libuv reads, watches its exit through a pidfd (or
+ * a waitpid timer where the kernel has none), enforces the timeout with
+ * SIGTERM then SIGKILL to the group, and reports once every handle is closed.
+ */
+#include "worker/runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+/* uv.h pulls in sys/param.h, whose MIN and MAX clash with util.h's */
+#undef MIN
+#undef MAX
+#include "common/util.h"
+
+extern char **environ;
+
+#define DEFAULT_GRACE_MS 2000
+/* How long to wait for EOF once the child is gone: only a process that left
+ * the group (setsid) can still hold the pipes, and it must not stall the task. */
+#define DRAIN_MAX_MS 1000
+#define REAP_POLL_MS 10
+
+struct stream {
+    uv_pipe_t pipe;
+    struct buf buf;
+    bool eof;
+    bool truncated;
+};
+
+struct runner {
+    pid_t pid; /* also the process group id */
+    int pidfd; /* -1 when reap_timer watches the exit instead */
+    size_t capture_max;
+    uint64_t grace_ms;
+    runner_done_fn done;
+    void *data;
+
+    struct stream out;
+    struct stream err;
+    uv_poll_t exit_poll;   /* the pidfd turns readable when the child exits */
+    uv_timer_t reap_timer; /* without a pidfd: polls waitid() */
+    uv_timer_t timer;      /* the timeout, then the kill grace, then the drain limit */
+    int open_handles;      /* done runs when the last one has closed */
+
+    bool exited;
+    bool terminating;
+    bool finishing;
+    struct runner_result res;
+    /* libuv reads synchronously after alloc_cb, so both streams can share it */
+    char scratch[16384];
+};
+
+static void finish(struct runner *r);
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
+                                                          const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * The spawn file actions dup2 onto 0, 1 and 2 in turn; a pipe end that sits
+ * on one of those (the worker started with a standard fd closed) would be
+ * overwritten before its own dup2, so move such ends above stdio.
+ */
+static int move_above_stdio(int *fd)
+{
+    if (*fd > STDERR_FILENO)
+        return 0;
+    int nfd = fcntl(*fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    if (nfd < 0)
+        return errno;
+    close(*fd);
+    *fd = nfd;
+    return 0;
+}
+
+/* Returns 0 or an errno value. Both ends are close-on-exec so concurrent
+ * spawns in other threads never inherit them. */
+static int make_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return errno;
+    int e = move_above_stdio(&fds[0]);
+    if (!e)
+        e = move_above_stdio(&fds[1]);
+    if (e) {
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return e;
+}
+
+static bool valid_env_entry(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    return eq && eq != s;
+}
+
+/* Whether entry's name (up to '=') is set again by one of extra[from...]. */
+static bool overridden(const char *entry, const char *const *extra, size_t from)
+{
+    size_t n = strcspn(entry, "=");
+    for (size_t i = from; extra[i]; i++) {
+        if (strncmp(extra[i], entry, n) == 0 && extra[i][n] == '=')
+            return true;
+    }
+    return false;
+}
+
+/* The worker's environment plus extra; a later entry wins over an earlier one
+ * of the same name. Only the pointer array is allocated. */
+static char **build_env(const char *const *extra)
+{
+    size_t n = 0, m = 0, k = 0;
+    while (environ && environ[n])
+        n++;
+    while (extra[m])
+        m++;
+    char **envp = xmalloc((n + m + 1) * sizeof(*envp));
+    for (size_t i = 0; i < n; i++) {
+        if (!overridden(environ[i], extra, 0))
+            envp[k++] = environ[i];
+    }
+    for (size_t i = 0; i < m; i++) {
+        if (!overridden(extra[i], extra, i + 1))
+            envp[k++] = (char *)extra[i];
+    }
+    envp[k] = NULL;
+    return envp;
+}
+
+/* Returns 0 with *pid set, or the errno value of the failed step; with glibc
+ * that includes the child's chdir() and exec() failures. */
+static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t mask, defaults;
+    char **envp = environ;
+    int e;
+
+    e = posix_spawn_file_actions_init(&fa);
+    if (e)
+        return e;
+    e = posix_spawnattr_init(&attr);
+    if (e) {
+        posix_spawn_file_actions_destroy(&fa);
+        return e;
+    }
+
+    e = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (!e)
+        e = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+    if (!e)
+        e = posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
+    if (!e && spec->cwd)
+        e = posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
+
+    /* A group of its own, so the timeout reaches its grandchildren too; the
+     * worker may block or ignore signals (SIGPIPE) that the task must not. */
+    sigemptyset(&mask);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGCHLD);
+    sigaddset(&defaults, SIGHUP);
+    sigaddset(&defaults, SIGQUIT);
+    if (!e)
+        e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                POSIX_SPAWN_SETSIGDEF);
+    if (!e)
+        e = posix_spawnattr_setpgroup(&attr, 0);
+    if (!e)
+        e = posix_spawnattr_setsigmask(&attr, &mask);
+    if (!e)
+        e = posix_spawnattr_setsigdefault(&attr, &defaults);
+
+    if (!e && spec->env && spec->env[0])
+        envp = build_env(spec->env);
+
+    if (!e) {
+        if (spec->argv) {
+            e = posix_spawnp(pid, spec->argv[0], &fa, &attr, (char *const *)spec->argv, envp);
+        } else {
+            const char *sh_argv[] = {"/bin/sh", "-c", spec->cmd, NULL};
+            e = posix_spawn(pid, sh_argv[0], &fa, &attr, (char *const *)sh_argv, envp);
+        }
+    }
+
+    if (envp != environ)
+        free(envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return e;
+}
+
+/* Why dir cannot be the working directory, as an errno value, or 0. Used only
+ * after a failed spawn, to tell a bad cwd from a bad program. */
+static int dir_error(const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) < 0)
+        return errno;
+    if (!S_ISDIR(st.st_mode))
+        return ENOTDIR;
+    if (access(dir, X_OK) < 0)
+        return errno;
+    return 0;
+}
+
+/*
+ * Checks, without blocking, whether the child has exited, and reaps it if so.
+ * The group is killed before the reap: until then the zombie holds the pid,
+ * so the group id cannot have been reused by an unrelated process.
+ */
+static bool reap(struct runner *r)
+{
+    siginfo_t si;
+    int rc, status;
+    pid_t w = -1;
+
+    memset(&si, 0, sizeof(si));
+    do
+        rc = waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0 && si.si_pid == 0)
+        return false;
+
+    /* Also when waitid failed (ECHILD: SIGCHLD is ignored, or someone else
+     * reaped it): the child is gone, and grandchildren must not outlive it. */
+    kill(-r->pid, SIGKILL);
+    if (rc == 0) {
+        do
+            w = waitpid(r->pid, &status, WNOHANG);
+        while (w < 0 && errno == EINTR);
+    }
+    if (w == r->pid && WIFEXITED(status)) {
+        r->res.exit_code = WEXITSTATUS(status);
+    } else if (w == r->pid && WIFSIGNALED(status)) {
+        r->res.exit_code = -1;
+        r->res.term_signal = WTERMSIG(status);
+    } else {
+        r->res.exit_code = -1; /* the status was lost */
+    }
+    return true;
+}
+
+static bool output_done(const struct runner *r)
+{
+    return r->out.eof && r->err.eof;
+}
+
+static void drain_timer_cb(uv_timer_t *t)
+{
+    finish(t->data);
+}
+
+static void child_exited(struct runner *r)
+{
+    r->exited = true;
+    if (r->pidfd >= 0)
+        uv_poll_stop(&r->exit_poll);
+    uv_timer_stop(&r->reap_timer);
+    if (output_done(r)) {
+        finish(r);
+        return;
+    }
+    /* uv_timer_start() replaces whatever the timer was counting down */
+    uv_timer_start(&r->timer, drain_timer_cb, DRAIN_MAX_MS, 0);
+}
+
+static void reap_timer_cb(uv_timer_t *t)
+{
+    struct runner *r = t->data;
+
+    if (reap(r))
+        child_exited(r);
+}
+
+static void exit_poll_cb(uv_poll_t *h, int status, int events UNUSED)
+{
+    struct runner *r = h->data;
+
+    if (status < 0) {
+        /* libuv stopped watching the pidfd after an error: poll instead */
+        uv_poll_stop(h);
+        uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+    }
+    if (reap(r))
+        child_exited(r);
+}
+
+static void grace_timer_cb(uv_timer_t *t)
+{
+    struct runner *r = t->data;
+
+    if (!r->exited)
+        kill(-r->pid, SIGKILL);
+}
+
+/* SIGTERM to the group now, SIGKILL when it outlives the grace period. */
+static void terminate(struct runner *r)
+{
+    if (r->terminating || r->exited)
+        return;
+    r->terminating = true;
+    kill(-r->pid, SIGTERM);
+    uv_timer_start(&r->timer, grace_timer_cb, r->grace_ms, 0);
+}
+
+static void timeout_timer_cb(uv_timer_t *t)
+{
+    struct runner *r = t->data;
+
+    if (r->exited)
+        return;
+    r->res.timed_out = true;
+    terminate(r);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested UNUSED, uv_buf_t *b)
+{
+    struct runner *r = h->data;
+
+    *b = uv_buf_init(r->scratch, sizeof(r->scratch));
+}
+
+static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
+{
+    struct runner *r = h->data;
+    struct stream *s = container_of((uv_pipe_t *)h, struct stream, pipe);
+
+    if (nread > 0) {
+        /* Past the limit keep reading, so the child never blocks on a full pipe */
+        size_t keep = MIN((size_t)nread, r->capture_max - s->buf.len);
+        if (keep)
+            buf_add(&s->buf, b->base, keep);
+        if ((size_t)nread > keep)
+            s->truncated = true;
+        return;
+    }
+    if (nread == 0)
+        return; /* EAGAIN */
+    /* EOF, or a read error: nothing more will come either way */
+    uv_read_stop(h);
+    s->eof = true;
+    if (r->exited && output_done(r))
+        finish(r);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    struct runner *r = h->data;
+
+    if (h == (uv_handle_t *)&r->exit_poll) {
+        /* Only now: closing it earlier could let libuv, still holding the
+         * number, unregister another handle's fd that reused it. */
+        close(r->pidfd);
+        r->pidfd = -1;
+    }
+    if (--r->open_handles > 0)
+        return;
+
+    r->res.out = buf_detach(&r->out.buf, &r->res.out_len);
+    r->res.out_truncated = r->out.truncated;
+    r->res.err = buf_detach(&r->err.buf, &r->res.err_len);
+    r->res.err_truncated = r->err.truncated;
+    r->done(r, &r->res, r->data);
+    free(r);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, close_cb);
+}
+
+static void finish(struct runner *r)
+{
+    if (r->finishing)
+        return;
+    r->finishing = true;
+    close_handle((uv_handle_t *)&r->out.pipe);
+    close_handle((uv_handle_t *)&r->err.pipe);
+    if (r->pidfd >= 0)
+        close_handle((uv_handle_t *)&r->exit_poll);
+    close_handle((uv_handle_t *)&r->reap_timer);
+    close_handle((uv_handle_t *)&r->timer);
+}
+
+/* Takes ownership of fd. A failure here loses the stream's output but not
+ * the task, which already runs: the stream just counts as finished. */
+static void open_stream(uv_loop_t *loop, struct runner *r, struct stream *s, int fd)
+{
+    uv_pipe_init(loop, &s->pipe, 0);
+    s->pipe.data = r;
+    r->open_handles++;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (uv_pipe_open(&s->pipe, fd) < 0) {
+        close(fd);
+        s->eof = true;
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&s->pipe, alloc_cb, read_cb) < 0)
+        s->eof = true;
+}
+
+/* Watches the exit through a pidfd, or by polling where pidfd_open() is
+ * missing (ENOSYS before Linux 5.3) or fails for another reason. */
+static void watch_exit(uv_loop_t *loop, struct runner *r)
+{
+    r->pidfd = pidfd_open(r->pid, 0);
+    if (r->pidfd >= 0 && uv_poll_init(loop, &r->exit_poll, r->pidfd) < 0) {
+        close(r->pidfd);
+        r->pidfd = -1;
+    }
+    if (r->pidfd >= 0) {
+        r->exit_poll.data = r;
+        r->open_handles++;
+        if (uv_poll_start(&r->exit_poll, UV_READABLE, exit_poll_cb) == 0)
+            return;
+    }
+    uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+}
+
+struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, runner_done_fn done,
+                            void *data, char *err, size_t errlen)
+{
+    int out_fds[2], err_fds[2];
+    pid_t pid;
+    int e;
+
+    if (!loop || !spec || !done)
+        DTR_BUG("runner_start: loop, spec and done are required");
+    const char *prog = spec->argv ? spec->argv[0] : spec->cmd ? "/bin/sh" : NULL;
+    if (!prog) {
+        set_err(err, errlen, "no command to run");
+        return NULL;
+    }
+    for (size_t i = 0; spec->env && spec->env[i]; i++) {
+        if (!valid_env_entry(spec->env[i])) {
+            set_err(err, errlen, "invalid environment entry '%s' (want KEY=VALUE)",
+                    spec->env[i]);
+            return NULL;
+        }
+    }
+
+    e = make_pipe(out_fds);
+    if (!e) {
+        e = make_pipe(err_fds);
+        if (e) {
+            close(out_fds[0]);
+            close(out_fds[1]);
+        }
+    }
+    if (e) {
+        set_err(err, errlen, "cannot run '%s': cannot create pipe: %s", prog, strerror(e));
+        return NULL;
+    }
+
+    e = spawn_child(spec, out_fds[1], err_fds[1], &pid);
+    close(out_fds[1]);
+    close(err_fds[1]);
+    if (e) {
+        close(out_fds[0]);
+        close(err_fds[0]);
+        int de = spec->cwd ? dir_error(spec->cwd) : 0;
+        if (de)
+            set_err(err, errlen, "cannot change directory to '%s': %s", spec->cwd,
+                    strerror(de));
+        else
+            set_err(err, errlen, "cannot run '%s': %s", prog, strerror(e));
+        return NULL;
+    }
+
+    struct runner *r = xcalloc(1, sizeof(*r));
+    r->pid = pid;
+    r->capture_max = spec->capture_max;
+    r->grace_ms = spec->kill_grace_ms > 0 ? (uint64_t)spec->kill_grace_ms : DEFAULT_GRACE_MS;
+    r->done = done;
+    r->data = data;
+    buf_init(&r->out.buf);
+    buf_init(&r->err.buf);
+
+    open_stream(loop, r, &r->out, out_fds[0]);
+    open_stream(loop, r, &r->err, err_fds[0]);
+    uv_timer_init(loop, &r->reap_timer);
+    r->reap_timer.data = r;
+    uv_timer_init(loop, &r->timer);
+    r->timer.data = r;
+    r->open_handles += 2;
+    watch_exit(loop, r);
+    if (spec->timeout_ms > 0)
+        uv_timer_start(&r->timer, timeout_timer_cb, (uint64_t)spec->timeout_ms, 0);
+    return r;
+}
+
+void runner_kill(struct runner *r)
+{
+    if (r->exited || r->finishing)
+        return;
+    r->res.killed = true;
+    terminate(r);
+}
+
+int runner_pid(const struct runner *r)
+{
+    return r->pid;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Runs one exec task as a child process: posix_spawn (not uv_spawn, which
+ * forks and slows with the parent's size) into a new process group, its
+ * stdout and stderr pipes read by libuv, its exit watched through a pidfd.
+ * Output is captured up to a limit per stream; a timeout or runner_kill()
+ * sends SIGTERM to the whole group, then SIGKILL after a grace period, so no
+ * grandchild outlives its task.
+ */
+#ifndef DTR_WORKER_RUNNER_H
+#define DTR_WORKER_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct runner;
+
+struct runner_spec {
+    const char *const *argv; /* program and arguments, NULL-terminated; or NULL with cmd */
+    const char *cmd;         /* run as /bin/sh -c CMD when argv is NULL */
+    const char *const *env;  /* extra "KEY=VALUE" entries added to the worker's environment,
+                                NULL-terminated; may be NULL */
+    const char *cwd;         /* working directory, or NULL */
+    int64_t timeout_ms;      /* 0 = no timeout */
+    int64_t kill_grace_ms;   /* between SIGTERM and SIGKILL; 0 means 2000 */
+    size_t capture_max;      /* bytes kept per stream; the rest is counted as truncated */
+};
+
+struct runner_result {
+    int exit_code;   /* the exit status, or -1 when killed by a signal */
+    int term_signal; /* the signal that ended it, or 0 */
+    bool timed_out;  /* ended by the timeout */
+    bool killed;     /* ended by runner_kill() */
+    char *out;       /* captured stdout (NUL-terminated, may hold NULs) */
+    size_t out_len;
+    bool out_truncated;
+    char *err;
+    size_t err_len;
+    bool err_truncated;
+};
+
+/* Called once, after the process has exited and its output is drained.
+ * res->out and res->err belong to the callee (free them, or take them). The
+ * runner frees itself after the callback returns; do not touch it again. */
+typedef void (*runner_done_fn)(struct runner *r, struct runner_result *res, void *data);
+
+/*
+ * Starts spec. Returns the runner, or NULL when the process could not be
+ * started, with a message in err ("cannot run 'prog': No such file or
+ * directory"). The spec's strings are copied or no longer needed on return.
+ */
+struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, runner_done_fn done,
+                            void *data, char *err, size_t errlen);
+/* Ends the task early: SIGTERM to its group, SIGKILL after the grace period.
+ * done is still called, with killed set. */
+void runner_kill(struct runner *r);
+/* The child's pid (its process group id too). */
+int runner_pid(const struct runner *r);
+
+#endif

@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker node's wiring: the listener and the dial-in connection with
+ * reconnect backoff, the master session (run, kill, ack, ping), attempts
+ * (exec through runner.c, built-ins in-process), results kept until acked
+ * and re-sent to a returning master, draining, and self-termination.
+ */
+#include "worker/worker.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "common/util.h"
+#include "net/conn.h"
+#include "proto/msg.h"
+#include "worker/runner.h"
+
+#define TICK_MS 100
+#define REDIAL_MIN_MS 200
+#define REDIAL_MAX_MS 3000
+#define DRAIN_REPORT_GRACE_MS 10000
+
+struct node;
+
+/* One attempt running here. */
+struct attempt {
+    struct node *node;
+    uint64_t lease;
+    int number;
+    struct task_spec spec;
+    struct runner *runner;
+    uv_timer_t timer; /* sleep kind, and its timeout */
+    bool timer_used;
+    int64_t started_at;
+    int64_t sleep_ms;
+    struct list link;
+};
+
+/* A result not yet acknowledged by a master. */
+struct pending {
+    uint64_t lease;
+    char *id;
+    struct buf line;
+    struct list link;
+};
+
+struct node {
+    uv_loop_t *loop;
+    struct worker_opts opts;
+    char *token;
+    char id[MSG_MAX_ID + 1];
+    char node_name[MSG_MAX_ID + 16];
+    struct conn_hub hub;
+    struct conn_listener listener;
+    char addr[300];
+    struct conn *master; /* current master session, or NULL */
+    char master_id[300];
+    struct list attempts;
+    int nrunning;
+    struct list results;
+    size_t nresults;
+    int64_t last_word; /* loop ms of the last message from a master */
+    bool draining, drain_killed;
+    int64_t drain_started;
+    char mhost[ADDR_HOST_MAX];
+    int mport;
+    struct conn *dialing;
+    int64_t redial_at, backoff_ms;
+    uv_timer_t tick;
+    uv_prepare_t prepare;
+    uv_signal_t sigint, sigterm;
+};
+
+static void redial_later(struct node *n);
+
+/* ---- results --------------------------------------------------------------- */
+
+static void send_pending(struct node *n, struct pending *p)
+{
+    struct buf *b = n->master ? conn_out(n->master) : NULL;
+    if (b)
+        buf_add(b, p->line.data, p->line.len);
+}
+
+static void attempt_free(struct attempt *a)
+{
+    spec_release(&a->spec);
+    free(a);
+}
+
+static void attempt_timer_closed_cb(uv_handle_t *h)
+{
+    attempt_free(h->data);
+}
+
+/* Records the end of attempt a, queues its result, and frees a. */
+static void finish(struct attempt *a, bool ok, int exit_code, int sig, const char *error,
+                   struct task_output *out)
+{
+    struct node *n = a->node;
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_RESULT;
+    m.result.lease = a->lease;
+    m.result.id = a->spec.id;
+    m.result.attempt = a->number;
+    m.result.ok = ok;
+    m.result.exit_code = exit_code;
+    m.result.term_signal = sig;
+    m.result.error = (char *)error;
+    if (out)
+        m.result.out = *out;
+    m.result.started_at = a->started_at;
+    m.result.finished_at = clock_wall_ms();
+    struct pending *p = xcalloc(1, sizeof(*p));
+    p->lease = a->lease;
+    p->id = xstrdup(a->spec.id);
+    msg_encode(&p->line, &m);
+    list_add_tail(&n->results, &p->link);
+    n->nresults++;
+    send_pending(n, p);
+    if (ok)
+        log_info("attempt succeeded task=%s attempt=%d lease=%" PRIu64, a->spec.id, a->number,
+                 a->lease);
+    else
+        log_info("attempt failed task=%s attempt=%d lease=%" PRIu64 " error=%s", a->spec.id,
+                 a->number, a->lease, log_quote(error));
+    list_del(&a->link);
+    n->nrunning--;
+    if (a->timer_used)
+        uv_close((uv_handle_t *)&a->timer, attempt_timer_closed_cb);
+    else
+        attempt_free(a);
+}
+
+static void runner_done_cb(struct runner *r, struct runner_result *res, void *data)
+{
+    struct attempt *a = data;
+    char error[256] = "";
+    (void)r;
+    a->runner = NULL;
+    struct task_output out = {
+        .out = res->out, .out_len = res->out_len, .out_truncated = res->out_truncated,
+        .err = res->err, .err_len = res->err_len, .err_truncated = res->err_truncated,
+    };
+    bool ok = !res->timed_out && !res->killed && res->term_signal == 0 && res->exit_code == 0;
+    if (res->timed_out)
+        snprintf(error, sizeof(error), "timed out after %.3fs; killed", a->spec.timeout_ms / 1e3);
+    else if (res->killed)
+        snprintf(error, sizeof(error), "killed on request");
+    else if (res->term_signal)
+        snprintf(error, sizeof(error), "killed by signal %d (%s)", res->term_signal,
+                 strsignal(res->term_signal));
+    else if (res->exit_code != 0)
+        snprintf(error, sizeof(error), "exited with status %d", res->exit_code);
+    finish(a, ok, res->exit_code, res->term_signal, ok ? NULL : error, &out);
+    free(res->out);
+    free(res->err);
+}
+
+static void sleep_done_cb(uv_timer_t *t)
+{
+    struct attempt *a = t->data;
+    struct task_output out = {.result = (char *)"null"};
+    if (a->spec.timeout_ms && a->spec.timeout_ms < a->sleep_ms) {
+        char error[128];
+        snprintf(error, sizeof(error), "timed out after %.3fs", a->spec.timeout_ms / 1e3);
+        finish(a, false, -1, 0, error, NULL);
+        return;
+    }
+    finish(a, true, 0, 0, NULL, &out);
+}
+
+static void start_exec(struct attempt *a)
+{
+    struct node *n = a->node;
+    char err[512];
+    size_t extra = a->spec.envc;
+    const char **env = xcalloc(extra + 4, sizeof(char *));
+    char id_env[MSG_MAX_ID + 16], attempt_env[32], worker_env[MSG_MAX_ID + 16];
+    for (size_t i = 0; i < extra; i++)
+        env[i] = a->spec.env[i];
+    snprintf(id_env, sizeof(id_env), "DTR_TASK_ID=%s", a->spec.id);
+    snprintf(attempt_env, sizeof(attempt_env), "DTR_ATTEMPT=%d", a->number);
+    snprintf(worker_env, sizeof(worker_env), "DTR_WORKER_ID=%s", n->id);
+    env[extra] = id_env;
+    env[extra + 1] = attempt_env;
+    env[extra + 2] = worker_env;
+    struct runner_spec rs = {
+        .argv = (const char *const *)a->spec.argv,
+        .cmd = a->spec.cmd,
+        .env = env,
+        .cwd = a->spec.cwd,
+        .timeout_ms = a->spec.timeout_ms,
+        .capture_max = (size_t)n->opts.max_output,
+    };
+    a->runner = runner_start(n->loop, &rs, runner_done_cb, a, err, sizeof(err));
+    free(env);
+    if (!a->runner)
+        finish(a, false, 127, 0, err, NULL);
+}
+
+static void start_builtin(struct attempt *a)
+{
+    char err[512];
+    char *result = NULL;
+    int64_t sleep_ms = 0;
+    if (payload_eval(a->spec.kind, a->spec.payload, &result, &sleep_ms, err, sizeof(err))) {
+        finish(a, false, -1, 0, err, NULL);
+        return;
+    }
+    if (a->spec.kind == KIND_SLEEP) {
+        free(result);
+        a->sleep_ms = sleep_ms;
+        uv_timer_init(a->node->loop, &a->timer);
+        a->timer.data = a;
+        a->timer_used = true;
+        int64_t wait = sleep_ms;
+        if (a->spec.timeout_ms && a->spec.timeout_ms < wait)
+            wait = a->spec.timeout_ms;
+        uv_timer_start(&a->timer, sleep_done_cb, (uint64_t)wait, 0);
+        return;
+    }
+    struct task_output out = {.result = result};
+    finish(a, true, 0, 0, NULL, &out);
+    free(result);
+}
+
+static void start_attempt(struct node *n, struct run_item *item)
+{
+    struct attempt *a = xcalloc(1, sizeof(*a));
+    a->node = n;
+    a->lease = item->lease;
+    a->number = item->attempt;
+    a->spec = item->spec;
+    memset(&item->spec, 0, sizeof(item->spec)); /* taken */
+    a->started_at = clock_wall_ms();
+    list_add_tail(&n->attempts, &a->link);
+    n->nrunning++;
+    log_info("attempt started task=%s attempt=%d lease=%" PRIu64 " kind=%s", a->spec.id,
+             a->number, a->lease, task_kind_name(a->spec.kind));
+    if (n->opts.fail_rate > 0 && drand48() < n->opts.fail_rate) {
+        char error[96];
+        snprintf(error, sizeof(error), "injected failure (--fail-rate %g)", n->opts.fail_rate);
+        finish(a, false, -1, 0, error, NULL);
+        return;
+    }
+    if (a->spec.kind == KIND_EXEC)
+        start_exec(a);
+    else
+        start_builtin(a);
+}
+
+static void refuse(struct node *n, struct run_item *item)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_RESULT;
+    m.result.lease = item->lease;
+    m.result.id = item->spec.id;
+    m.result.attempt = item->attempt;
+    m.result.refused = true;
+    m.result.exit_code = -1;
+    m.result.error = (char *)"the worker is draining";
+    struct buf *b = conn_out(n->master);
+    if (b)
+        msg_encode(b, &m);
+}
+
+static struct attempt *find_attempt(struct node *n, uint64_t lease)
+{
+    for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
+        struct attempt *a = list_entry(p, struct attempt, link);
+        if (a->lease == lease)
+            return a;
+    }
+    return NULL;
+}
+
+static void kill_attempt(struct attempt *a)
+{
+    log_info("stopping attempt task=%s lease=%" PRIu64, a->spec.id, a->lease);
+    if (a->runner) {
+        runner_kill(a->runner);
+    } else if (a->timer_used) {
+        uv_timer_stop(&a->timer);
+        finish(a, false, -1, 0, "killed on request", NULL);
+    }
+}
+
+static void drop_acked(struct node *n, uint64_t lease)
+{
+    struct list *p, *tmp;
+    list_for_each_safe(p, tmp, &n->results)
+    {
+        struct pending *r = list_entry(p, struct pending, link);
+        if (r->lease == lease) {
+            list_del(&r->link);
+            n->nresults--;
+            buf_release(&r->line);
+            free(r->id);
+            free(r);
+            return;
+        }
+    }
+}
+
+/* ---- the master session --------------------------------------------------- */
+
+static void fill_hello(struct msg *h, void *data)
+{
+    struct node *n = data;
+    h->addr = n->addr;
+    h->slots = (int)n->opts.slots;
+    h->draining = n->draining;
+    /* What we hold: attempts running and results not yet acknowledged. */
+    h->running = xcalloc((size_t)n->nrunning + n->nresults + 1, sizeof(*h->running));
+    h->nrunning = 0;
+    for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
+        struct attempt *a = list_entry(p, struct attempt, link);
+        h->running[h->nrunning].lease = a->lease;
+        h->running[h->nrunning++].id = a->spec.id;
+    }
+    for (struct list *p = n->results.next; p != &n->results; p = p->next) {
+        struct pending *r = list_entry(p, struct pending, link);
+        h->running[h->nrunning].lease = r->lease;
+        h->running[h->nrunning++].id = r->id;
+    }
+}
+
+static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t errlen)
+{
+    struct node *n = c->hub->fill_data;
+    if (n->master && n->master != c) {
+        if (!strcmp(n->master_id, hello->id ? hello->id : "")) {
+            snprintf(err, errlen, "already connected to this master");
+            return -1;
+        }
+        struct conn *old = n->master;
+        n->master = NULL;
+        conn_close(old, "replaced by another master");
+    }
+    if (c == n->dialing)
+        n->dialing = NULL;
+    n->master = c;
+    snprintf(n->master_id, sizeof(n->master_id), "%s", hello->id ? hello->id : "?");
+    n->last_word = (int64_t)uv_now(n->loop);
+    n->backoff_ms = 0;
+    log_info("master connected master=%s peer=%s via=%s held=%d unacked=%zu", n->master_id,
+             c->peer, c->dialer ? "dial-in" : "scan", n->nrunning, n->nresults);
+    for (struct list *p = n->results.next; p != &n->results; p = p->next)
+        send_pending(n, list_entry(p, struct pending, link));
+    if (n->draining && conn_out(c))
+        buf_addstr(conn_out(c), "{\"type\":\"drain\"}\n");
+    return 0;
+}
+
+static void master_message_cb(struct conn *c, struct msg *m)
+{
+    struct node *n = c->hub->fill_data;
+    if (c != n->master)
+        return;
+    n->last_word = (int64_t)uv_now(n->loop);
+    switch (m->type) {
+    case MSG_PING: {
+        struct buf *b = conn_out(c);
+        if (b)
+            buf_addf(b, "{\"type\":\"pong\",\"busy\":%d}\n", n->nrunning);
+        break;
+    }
+    case MSG_RUN:
+        for (size_t i = 0; i < m->nruns; i++) {
+            if (n->draining || find_attempt(n, m->runs[i].lease))
+                refuse(n, &m->runs[i]);
+            else
+                start_attempt(n, &m->runs[i]);
+        }
+        break;
+    case MSG_KILL:
+        for (size_t i = 0; i < m->nleases; i++) {
+            struct attempt *a = find_attempt(n, m->leases[i]);
+            if (a)
+                kill_attempt(a);
+        }
+        break;
+    case MSG_ACK:
+        for (size_t i = 0; i < m->nleases; i++)
+            drop_acked(n, m->leases[i]);
+        break;
+    case MSG_ERROR:
+        break;
+    default:
+        conn_fail(c, "a master may not send '%s' to a worker", msg_type_name(m->type));
+        break;
+    }
+}
+
+static void master_closed_cb(struct conn *c)
+{
+    struct node *n = c->hub->fill_data;
+    if (c == n->dialing)
+        n->dialing = NULL;
+    if (c != n->master)
+        return;
+    n->master = NULL;
+    log_warn("lost the master master=%s reason=%s running=%d", n->master_id,
+             log_quote(c->reason), n->nrunning);
+    if (n->mport)
+        redial_later(n);
+}
+
+static const struct conn_ops master_ops = {
+    .ready = master_ready_cb,
+    .message = master_message_cb,
+    .closed = master_closed_cb,
+};
+
+static void dial_fail_cb(void *data, const char *host, int port, const char *why)
+{
+    struct node *n = data;
+    n->dialing = NULL;
+    log_info("cannot reach the master addr=%s:%d error=%s", host, port, log_quote(why));
+    redial_later(n);
+}
+
+static void redial_later(struct node *n)
+{
+    n->backoff_ms = n->backoff_ms ? MIN(n->backoff_ms * 2, REDIAL_MAX_MS) : REDIAL_MIN_MS;
+    n->redial_at = (int64_t)uv_now(n->loop) + n->backoff_ms + (int64_t)(drand48() * 100);
+}
+
+static void dial_master(struct node *n)
+{
+    char err[300];
+    n->redial_at = 0;
+    n->dialing = conn_dial(&n->hub, n->mhost, n->mport, CONN_ROLE_MASTER, &master_ops, n, 5000,
+                           dial_fail_cb, err, sizeof(err));
+    if (!n->dialing) {
+        log_warn("cannot dial the master error=%s", log_quote(err));
+        redial_later(n);
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static void kill_all_now(struct node *n)
+{
+    for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
+        struct attempt *a = list_entry(p, struct attempt, link);
+        if (a->runner)
+            kill(-runner_pid(a->runner), SIGKILL);
+    }
+}
+
+static void worker_tick_cb(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    int64_t now = (int64_t)uv_now(n->loop);
+    conn_hub_sweep(&n->hub);
+    if (n->opts.master_timeout_ms > 0 && now - n->last_word > n->opts.master_timeout_ms) {
+        log_error("no word from the master for %.1fs (--master-timeout); killing %d running "
+                  "tasks and exiting", (double)(now - n->last_word) / 1000, n->nrunning);
+        fprintf(stderr, "dtr worker %s: no word from the master for %.1fs; exiting\n", n->id,
+                (double)(now - n->last_word) / 1000);
+        kill_all_now(n);
+        log_close();
+        exit(3);
+    }
+    if (n->mport && !n->master && !n->dialing && n->redial_at && now >= n->redial_at)
+        dial_master(n);
+    if (!n->draining)
+        return;
+    if (!n->drain_killed && now - n->drain_started > n->opts.drain_timeout_ms &&
+        n->nrunning > 0) {
+        log_warn("drain timeout; killing running tasks count=%d", n->nrunning);
+        n->drain_killed = true;
+        for (struct list *p = n->attempts.next, *q; p != &n->attempts; p = q) {
+            q = p->next;
+            kill_attempt(list_entry(p, struct attempt, link));
+        }
+    }
+    bool reported = n->nresults == 0;
+    bool gave_up = now - n->drain_started > n->opts.drain_timeout_ms + DRAIN_REPORT_GRACE_MS;
+    if (n->nrunning == 0 && (reported || gave_up)) {
+        if (!reported)
+            log_warn("exiting with unreported results count=%zu (no master acknowledged them)",
+                     n->nresults);
+        log_info("drained; exiting");
+        log_close();
+        exit(0);
+    }
+}
+
+static void worker_signal_cb(uv_signal_t *s, int signum)
+{
+    struct node *n = s->data;
+    if (n->draining)
+        return;
+    n->draining = true;
+    n->drain_started = (int64_t)uv_now(n->loop);
+    log_info("draining signal=%s running=%d", signum == SIGINT ? "SIGINT" : "SIGTERM",
+             n->nrunning);
+    struct buf *b = n->master ? conn_out(n->master) : NULL;
+    if (b)
+        buf_addstr(b, "{\"type\":\"drain\"}\n");
+}
+
+static void worker_prepare_cb(uv_prepare_t *p)
+{
+    struct node *n = p->data;
+    conn_hub_flush(&n->hub);
+}
+
+int worker_run(const struct worker_opts *opts)
+{
+    struct node *n = xcalloc(1, sizeof(*n));
+    char err[1024], host[256] = "localhost";
+    int lo, hi, rc = 1;
+    n->opts = *opts;
+    n->loop = uv_default_loop();
+    list_init(&n->attempts);
+    list_init(&n->results);
+    srand48((long)getpid() ^ (long)clock_wall_ms());
+
+    gethostname(host, sizeof(host) - 1);
+    if (opts->id)
+        snprintf(n->id, sizeof(n->id), "%s", opts->id);
+    else
+        snprintf(n->id, sizeof(n->id), "%s-%d", host, (int)getpid());
+    if (!msg_id_valid(n->id)) {
+        fprintf(stderr, "dtr worker: --id '%s' must be 1 to %d printable characters without "
+                "spaces\n", n->id, MSG_MAX_ID);
+        goto out;
+    }
+    if (port_range_parse(opts->port_range, &lo, &hi)) {
+        fprintf(stderr, "dtr worker: --port-range '%s' must be LO-HI (e.g. 5000-5100)\n",
+                opts->port_range);
+        rc = 2;
+        goto out;
+    }
+    if (opts->master && addr_parse(opts->master, n->mhost, sizeof(n->mhost), &n->mport)) {
+        fprintf(stderr, "dtr worker: --master '%s' must be HOST:PORT\n", opts->master);
+        rc = 2;
+        goto out;
+    }
+    if (auth_init() != 0 || auth_load_token(opts->token_file, &n->token, err, sizeof(err))) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        goto out;
+    }
+    char file[MSG_MAX_ID + 32];
+    snprintf(file, sizeof(file), "worker-%s.log", n->id);
+    snprintf(n->node_name, sizeof(n->node_name), "worker-%s", n->id);
+    if (log_open(opts->log_dir, file, n->node_name, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        goto out;
+    }
+    conn_hub_init(&n->hub, n->loop, "worker", n->id, n->token);
+    n->hub.fill_hello = fill_hello;
+    n->hub.fill_data = n;
+    n->hub.max_conns = 64;
+    if (conn_listen(&n->hub, &n->listener, opts->host, lo, hi, &master_ops, CONN_ROLE_MASTER,
+                    err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        log_error("cannot listen error=%s", log_quote(err));
+        goto out;
+    }
+    conn_listener_addr(&n->listener, n->addr, sizeof(n->addr));
+    log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64, n->addr,
+             opts->slots, opts->master ? opts->master : "-", opts->master_timeout_ms);
+    printf("dtr worker %s listening on %s\n", n->id, n->addr);
+    fflush(stdout);
+
+    signal(SIGPIPE, SIG_IGN);
+    n->last_word = (int64_t)uv_now(n->loop);
+    uv_timer_init(n->loop, &n->tick);
+    n->tick.data = n;
+    uv_timer_start(&n->tick, worker_tick_cb, TICK_MS, TICK_MS);
+    uv_prepare_init(n->loop, &n->prepare);
+    n->prepare.data = n;
+    uv_prepare_start(&n->prepare, worker_prepare_cb);
+    uv_signal_init(n->loop, &n->sigint);
+    uv_signal_init(n->loop, &n->sigterm);
+    n->sigint.data = n->sigterm.data = n;
+    uv_signal_start(&n->sigint, worker_signal_cb, SIGINT);
+    uv_signal_start(&n->sigterm, worker_signal_cb, SIGTERM);
+    if (n->mport)
+        dial_master(n);
+    uv_run(n->loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    free(n->token);
+    free(n);
+    return rc;
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for common/parse: every parser against well-formed input, its
+ * bounds, and the malformed input users actually type. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "common/parse.h"
+#include "common/util.h"
+
+static void test_duration_ok(void **state UNUSED)
+{
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } cases[] = {
+        {"0", 0},          {"1", 1000},         {"1.5", 1500},      {"0.001", 1},
+        {"0.0004", 0},     {"0.0006", 1},       {".5", 500},        {"5.", 5000},
+        {"500ms", 500},    {"0ms", 0},          {"1.4ms", 1},       {"1.6ms", 2},
+        {"10s", 10000},    {"0.25s", 250},      {"2m", 120000},     {"1.5m", 90000},
+        {"1h", 3600000},   {"24h", 86400000},   {"007s", 7000},     {"1000000ms", 1000000},
+        {"876000h", 876000LL * 3600 * 1000}, /* exactly 100 years of 365 days */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        int64_t ms = -42;
+        if (duration_parse(cases[i].s, &ms) != 0)
+            fail_msg("duration_parse(\"%s\") failed", cases[i].s);
+        if (ms != cases[i].ms)
+            fail_msg("duration_parse(\"%s\") = %lld, want %lld", cases[i].s, (long long)ms,
+                     (long long)cases[i].ms);
+    }
+}
+
+static void test_duration_bad(void **state UNUSED)
+{
+    static const char *const bad[] = {
+        "",       "ms",     "s",       "h",        "-1",       "-1s",      "+1s",
+        "10x",    "10 s",   " 10s",    "10s ",     "10S",      "10sec",    "1h30m",
+        "1.2.3",  ".",      ".s",      "1e3",      "1e3s",     "0x10",     "0x10s",
+        "nan",    "NaN",    "inf",     "infs",     "-inf",     "INFINITY", "1,5",
+        "876001h", "3153600000001ms", "99999999999999999999", "1" "000000000000000000000000"
+        "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000s",
+        "10\n",   "10s\t",  "1s2",     "ms10",     "\x01",     "10mss",    "10m s",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        int64_t ms = 12345;
+        if (duration_parse(bad[i], &ms) != DTR_EINVAL)
+            fail_msg("duration_parse(\"%s\") accepted: %lld", bad[i], (long long)ms);
+        assert_int_equal(ms, 12345); /* untouched on failure */
+    }
+    assert_int_equal(duration_parse(NULL, &(int64_t){0}), DTR_EINVAL);
+}
+
+static void test_priority(void **state UNUSED)
+{
+    static const struct {
+        const char *s;
+        int64_t p;
+    } ok[] = {
+        {"low", 1},  {"medium", 2}, {"high", 3}, {"LOW", 1}, {"Medium", 2}, {"HiGh", 3},
+        {"0", 0},    {"7", 7},      {"-5", -5},  {"2147483647", INT32_MAX},
+        {"-2147483648", INT32_MIN},
+    };
+    static const char *const bad[] = {
+        "", "lo", "highest", " high", "high ", "2147483648", "-2147483649", "1.5", "+3",
+        "3x", "0x3", "urgent", "-", "9999999999999999999999",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+        int64_t p = -99;
+        if (priority_parse(ok[i].s, &p) != 0 || p != ok[i].p)
+            fail_msg("priority_parse(\"%s\") = %lld", ok[i].s, (long long)p);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        int64_t p = 77;
+        if (priority_parse(bad[i], &p) != DTR_EINVAL)
+            fail_msg("priority_parse(\"%s\") accepted", bad[i]);
+        assert_int_equal(p, 77);
+    }
+}
+
+static void test_int(void **state UNUSED)
+{
+    int64_t v = 0;
+
+    assert_int_equal(int_parse("0", 0, 10, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(int_parse("10", 0, 10, &v), 0);
+    assert_int_equal(v, 10);
+    assert_int_equal(int_parse("-3", -5, 5, &v), 0);
+    assert_int_equal(v, -3);
+    assert_int_equal(int_parse("010", 0, 100, &v), 0); /* base 10, not octal */
+    assert_int_equal(v, 10);
+    assert_int_equal(int_parse("9223372036854775807", INT64_MIN, INT64_MAX, &v), 0);
+    assert_true(v == INT64_MAX);
+    assert_int_equal(int_parse("-9223372036854775808", INT64_MIN, INT64_MAX, &v), 0);
+    assert_true(v == INT64_MIN);
+
+    static const char *const bad[] = {
+        "", "-", "+1", " 1", "1 ", "1x", "x1", "0x10", "1.0", "1e3", "--1", "- 1",
+        "9223372036854775808", "-9223372036854775809", "99999999999999999999999", "\t1",
+        "1\n", "١", /* Arabic-Indic digit one */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        v = 55;
+        if (int_parse(bad[i], INT64_MIN, INT64_MAX, &v) != DTR_EINVAL)
+            fail_msg("int_parse(\"%s\") accepted", bad[i]);
+        assert_int_equal(v, 55);
+    }
+    /* Bounds are inclusive and enforced. */
+    assert_int_equal(int_parse("11", 0, 10, &v), DTR_EINVAL);
+    assert_int_equal(int_parse("-1", 0, 10, &v), DTR_EINVAL);
+    assert_int_equal(int_parse("5", 6, 6, &v), DTR_EINVAL);
+    assert_int_equal(int_parse(NULL, 0, 10, &v), DTR_EINVAL);
+    assert_int_equal(v, 55);
+}
+
+static void test_double(void **state UNUSED)
+{
+    double d = 0;
+
+    assert_int_equal(double_parse("1.5", 0, 10, &d), 0);
+    assert_true(d == 1.5);
+    assert_int_equal(double_parse("-0.25", -1, 1, &d), 0);
+    assert_true(d == -0.25);
+    assert_int_equal(double_parse(".5", 0, 1, &d), 0);
+    assert_true(d == 0.5);
+    assert_int_equal(double_parse("5.", 0, 10, &d), 0);
+    assert_true(d == 5.0);
+    assert_int_equal(double_parse("1e3", 0, 1e4, &d), 0);
+    assert_true(d == 1000.0);
+    assert_int_equal(double_parse("2.5E-1", 0, 1, &d), 0);
+    assert_true(d == 0.25);
+    assert_int_equal(double_parse("10", 0, 10, &d), 0); /* inclusive max */
+    assert_true(d == 10.0);
+
+    static const char *const bad[] = {
+        "", ".", "-", "-.", "+1", " 1", "1 ", "1x", "nan", "NaN", "-nan", "inf", "-inf",
+        "infinity", "0x1p3", "0x10", "1e", "1e+", "1e-", "1e5000", "-1e5000", "1,5", "1.2.3",
+        "e5", "--1", "1e3.5",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        d = 42.0;
+        if (double_parse(bad[i], -1e308, 1e308, &d) != DTR_EINVAL)
+            fail_msg("double_parse(\"%s\") accepted", bad[i]);
+        assert_true(d == 42.0);
+    }
+    /* Overflow is refused even when the bounds are infinite. */
+    assert_int_equal(double_parse("1e999", -HUGE_VAL, HUGE_VAL, &d), DTR_EINVAL);
+    assert_int_equal(double_parse("-1e999", -HUGE_VAL, HUGE_VAL, &d), DTR_EINVAL);
+    assert_int_equal(double_parse("1" "0000000000000000000000000000000000000000000000000000"
+                                  "0000000000000000000000000000000000000000000000000000000000"
+                                  "0000000000000000000000000000000000000000000000000000000000"
+                                  "0000000000000000000000000000000000000000000000000000000000"
+                                  "0000000000000000000000000000000000000000000000000000000000"
+                                  "0000000000000000000000000000000000000000000000000000000000",
+                                  -HUGE_VAL, HUGE_VAL, &d),
+                     DTR_EINVAL);
+    /* Underflow is just a tiny number. */
+    assert_int_equal(double_parse("1e-400", -HUGE_VAL, HUGE_VAL, &d), 0);
+    assert_true(d >= 0 && d < 1e-300);
+    assert_int_equal(double_parse("10.01", 0, 10, &d), DTR_EINVAL);
+    assert_int_equal(double_parse("-0.01", 0, 10, &d), DTR_EINVAL);
+    assert_int_equal(double_parse(NULL, 0, 10, &d), DTR_EINVAL);
+}
+
+static void test_addr_ok(void **state UNUSED)
+{
+    static const struct {
+        const char *s, *host;
+        int port;
+    } ok[] = {
+        {"localhost:4999", "localhost", 4999},
+        {"127.0.0.1:1", "127.0.0.1", 1},
+        {"example.com:65535", "example.com", 65535},
+        {"[::1]:80", "::1", 80},
+        {"[fe80::1%eth0]:8080", "fe80::1%eth0", 8080},
+        {"[2001:db8::2]:443", "2001:db8::2", 443},
+        {"h:0080", "h", 80},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+        char host[ADDR_HOST_MAX];
+        int port = -1;
+        if (addr_parse(ok[i].s, host, sizeof(host), &port) != 0)
+            fail_msg("addr_parse(\"%s\") failed", ok[i].s);
+        assert_string_equal(host, ok[i].host);
+        assert_int_equal(port, ok[i].port);
+    }
+}
+
+static void test_addr_bad(void **state UNUSED)
+{
+    static const char *const bad[] = {
+        "",          "localhost",   "localhost:",   ":4999",       "localhost:0",
+        "host:65536", "host:-1",    "host:+80",     "host:80x",    "host: 80",
+        "host:80 ",  "ho st:80",    "host\t:80",    "::1:80",      "[::1]",
+        "[::1]80",   "[::1]:",      "[]:80",        "[::1:80",     "::1]:80",
+        "[host]:80", "[::1]:99999", "host:4999:1",  "ho[st:80",    "host]:80",
+        "host:1-5",  "host:0x50",   "\x01host:80",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        char host[ADDR_HOST_MAX] = "untouched";
+        int port = 7;
+        if (addr_parse(bad[i], host, sizeof(host), &port) != DTR_EINVAL)
+            fail_msg("addr_parse(\"%s\") accepted", bad[i]);
+        assert_string_equal(host, "untouched");
+        assert_int_equal(port, 7);
+    }
+    assert_int_equal(addr_parse(NULL, (char[8]){0}, 8, &(int){0}), DTR_EINVAL);
+}
+
+static void test_addr_hostlen(void **state UNUSED)
+{
+    char small[5];
+    int port = 0;
+
+    /* "abcd" needs 5 bytes with its NUL: fits exactly; "abcde" does not. */
+    assert_int_equal(addr_parse("abcd:1", small, sizeof(small), &port), 0);
+    assert_string_equal(small, "abcd");
+    assert_int_equal(addr_parse("abcde:1", small, sizeof(small), &port), DTR_EINVAL);
+    assert_int_equal(addr_parse("[::1234]:1", small, sizeof(small), &port), DTR_EINVAL);
+
+    char big[ADDR_HOST_MAX + 16];
+    memset(big, 'a', sizeof(big));
+    memcpy(big + ADDR_HOST_MAX + 8, ":80", 4);
+    char host[ADDR_HOST_MAX];
+    assert_int_equal(addr_parse(big, host, sizeof(host), &port), DTR_EINVAL);
+}
+
+static void test_port_range(void **state UNUSED)
+{
+    int lo = 0, hi = 0;
+
+    assert_int_equal(port_range_parse("4999-5010", &lo, &hi), 0);
+    assert_int_equal(lo, 4999);
+    assert_int_equal(hi, 5010);
+    assert_int_equal(port_range_parse("1-65535", &lo, &hi), 0);
+    assert_int_equal(lo, 1);
+    assert_int_equal(hi, 65535);
+    assert_int_equal(port_range_parse("80-80", &lo, &hi), 0);
+    assert_int_equal(lo, 80);
+    assert_int_equal(hi, 80);
+
+    static const char *const bad[] = {
+        "",       "-",        "80",        "80-",       "-80",      "0-10",      "10-0",
+        "20-10",  "1-65536",  "1--5",      "1- 5",      " 1-5",     "1-5 ",      "a-b",
+        "1-5-9",  "+1-5",     "1-+5",      "1.0-5",     "123456-7", "00000001-2", "1-0x10",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        lo = hi = 3;
+        if (port_range_parse(bad[i], &lo, &hi) != DTR_EINVAL)
+            fail_msg("port_range_parse(\"%s\") accepted", bad[i]);
+        assert_int_equal(lo, 3);
+        assert_int_equal(hi, 3);
+    }
+    assert_int_equal(port_range_parse(NULL, &lo, &hi), DTR_EINVAL);
+}
+
+static void test_addr_range(void **state UNUSED)
+{
+    char host[ADDR_HOST_MAX];
+    int lo = 0, hi = 0;
+
+    assert_int_equal(addr_range_parse("10.0.0.5:4999-5005", host, sizeof(host), &lo, &hi), 0);
+    assert_string_equal(host, "10.0.0.5");
+    assert_int_equal(lo, 4999);
+    assert_int_equal(hi, 5005);
+    assert_int_equal(addr_range_parse("[::1]:7000-7001", host, sizeof(host), &lo, &hi), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(lo, 7000);
+    assert_int_equal(hi, 7001);
+
+    static const char *const bad[] = {
+        "", "host", "host:", "host:4999", ":1-2", "host:2-1", "host:0-5", "::1:1-2",
+        "[::1]1-2", "host:1-70000", "host:1-2x", "ho st:1-2",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        lo = hi = 3;
+        snprintf(host, sizeof(host), "untouched");
+        if (addr_range_parse(bad[i], host, sizeof(host), &lo, &hi) != DTR_EINVAL)
+            fail_msg("addr_range_parse(\"%s\") accepted", bad[i]);
+        assert_string_equal(host, "untouched");
+        assert_int_equal(lo, 3);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duration_ok),  cmocka_unit_test(test_duration_bad),
+        cmocka_unit_test(test_priority),     cmocka_unit_test(test_int),
+        cmocka_unit_test(test_double),       cmocka_unit_test(test_addr_ok),
+        cmocka_unit_test(test_addr_bad),     cmocka_unit_test(test_addr_hostlen),
+        cmocka_unit_test(test_port_range),   cmocka_unit_test(test_addr_range),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

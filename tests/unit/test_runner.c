@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for the exec runner against real processes: output capture and its
+ * limit, exit codes and signals, environment and cwd, spawn errors, the
+ * timeout and runner_kill() sequences, and that no grandchild survives.
+ * Each test runs its own loop until done has been called, never a fixed sleep.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker/runner.h"
+/* uv.h pulls in sys/param.h, whose MIN and MAX clash with util.h's */
+#undef MIN
+#undef MAX
+#include "common/util.h"
+
+#define GUARD_MS 10000
+#define CONCURRENT 200
+
+struct outcome {
+    int calls;
+    struct runner_result res;
+};
+
+static void done_cb(struct runner *r UNUSED, struct runner_result *res, void *data)
+{
+    struct outcome *o = data;
+
+    /* A second call would leak the first strings; calls catches it anyway */
+    o->calls++;
+    o->res = *res;
+}
+
+static void outcome_free(struct outcome *o)
+{
+    free(o->res.out);
+    free(o->res.err);
+}
+
+static void guard_cb(uv_timer_t *t)
+{
+    bool *expired = t->data;
+
+    *expired = true;
+    uv_stop(t->loop);
+}
+
+/* Runs loop until *count reaches want; fails the test after GUARD_MS. */
+static void run_until(uv_loop_t *loop, const int *count, int want)
+{
+    uv_timer_t guard;
+    bool expired = false;
+
+    uv_timer_init(loop, &guard);
+    guard.data = &expired;
+    uv_timer_start(&guard, guard_cb, GUARD_MS, 0);
+    while (*count < want && !expired)
+        uv_run(loop, UV_RUN_ONCE);
+    if (expired)
+        fail_msg("the runner did not finish within %d ms", GUARD_MS);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static int open_fds(void)
+{
+    uv_fs_t req;
+    uv_dirent_t ent;
+    int n = 0;
+
+    if (uv_fs_scandir(NULL, &req, "/proc/self/fd", 0, NULL) < 0)
+        return -1;
+    while (uv_fs_scandir_next(&req, &ent) != UV_EOF)
+        n++;
+    uv_fs_req_cleanup(&req);
+    return n;
+}
+
+static int fds_at_setup;
+
+static int setup(void **state)
+{
+    uv_loop_t *loop = xmalloc(sizeof(*loop));
+
+    fds_at_setup = open_fds();
+    if (uv_loop_init(loop) != 0)
+        return -1;
+    *state = loop;
+    return 0;
+}
+
+/* Every runner must have closed all of its handles and fds by the time done ran. */
+static int teardown(void **state)
+{
+    uv_loop_t *loop = *state;
+    uv_timer_t guard;
+    bool expired = false;
+
+    /* Unreferenced, the guard ends the run only when a failed test left a
+     * runner behind; otherwise the loop empties at once. */
+    uv_timer_init(loop, &guard);
+    guard.data = &expired;
+    uv_timer_start(&guard, guard_cb, GUARD_MS, 0);
+    uv_unref((uv_handle_t *)&guard);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    int rc = uv_loop_close(loop);
+    if (rc != 0)
+        return -1; /* leaked on purpose: a runner may still use the loop */
+    free(loop);
+    if (open_fds() != fds_at_setup) {
+        fprintf(stderr, "teardown: %d fds open, %d before\n", open_fds(), fds_at_setup);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts spec and runs the loop until it is done; asserts the start worked. */
+static void run_spec(uv_loop_t *loop, const struct runner_spec *spec, struct outcome *o)
+{
+    char err[256] = "";
+
+    memset(o, 0, sizeof(*o));
+    struct runner *r = runner_start(loop, spec, done_cb, o, err, sizeof(err));
+    if (!r)
+        fail_msg("runner_start: %s", err);
+    assert_true(runner_pid(r) > 0);
+    run_until(loop, &o->calls, 1);
+    assert_int_equal(o->calls, 1);
+    assert_non_null(o->res.out);
+    assert_non_null(o->res.err);
+    assert_int_equal(o->res.out[o->res.out_len], '\0');
+    assert_int_equal(o->res.err[o->res.err_len], '\0');
+}
+
+static char *temp_path(void)
+{
+    char *path = xstrdup("/tmp/dtr-test-runner-XXXXXX");
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    close(fd);
+    return path;
+}
+
+static pid_t read_pid(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+
+    assert_non_null(f);
+    if (fscanf(f, "%d", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* Gone, or a zombie waiting for whoever inherited it to reap it. */
+static bool pid_dead(pid_t pid)
+{
+    char path[64], line[512];
+
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')');
+    return !p || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* SIGKILL is delivered asynchronously: give the kernel up to 2 s. */
+static bool wait_dead(pid_t pid)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+
+    for (int i = 0; i < 200; i++) {
+        if (pid_dead(pid))
+            return true;
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void test_argv_echo(void **state)
+{
+    const char *argv[] = {"echo", "hello", NULL};
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_int_equal(o.res.term_signal, 0);
+    assert_false(o.res.timed_out);
+    assert_false(o.res.killed);
+    assert_int_equal(o.res.out_len, 6);
+    assert_string_equal(o.res.out, "hello\n");
+    assert_int_equal(o.res.err_len, 0);
+    assert_string_equal(o.res.err, "");
+    assert_false(o.res.out_truncated);
+    outcome_free(&o);
+}
+
+static void test_cmd_streams_and_exit_code(void **state)
+{
+    struct runner_spec spec = {.cmd = "echo out; echo err >&2; exit 7", .capture_max = 4096};
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 7);
+    assert_int_equal(o.res.term_signal, 0);
+    assert_string_equal(o.res.out, "out\n");
+    assert_string_equal(o.res.err, "err\n");
+    outcome_free(&o);
+}
+
+static void test_env(void **state)
+{
+    const char *env[] = {"DTR_T_FOO=foo", "DTR_T_BAR=new", NULL};
+    struct runner_spec spec = {
+        .cmd = "printf %s \"$DTR_T_FOO/$DTR_T_BAR/$DTR_T_KEEP\"",
+        .env = env,
+        .capture_max = 4096,
+    };
+    struct outcome o;
+
+    /* extra entries are added to the worker's own, and override them */
+    setenv("DTR_T_BAR", "old", 1);
+    setenv("DTR_T_KEEP", "kept", 1);
+    run_spec(*state, &spec, &o);
+    unsetenv("DTR_T_BAR");
+    unsetenv("DTR_T_KEEP");
+    assert_int_equal(o.res.exit_code, 0);
+    assert_string_equal(o.res.out, "foo/new/kept");
+    outcome_free(&o);
+}
+
+static void test_cwd(void **state)
+{
+    struct runner_spec spec = {.cmd = "pwd", .cwd = "/tmp", .capture_max = 4096};
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_string_equal(o.res.out, "/tmp\n");
+    outcome_free(&o);
+}
+
+static void test_missing_program(void **state)
+{
+    const char *argv[] = {"dtr-no-such-program", NULL};
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    char err[256] = "";
+
+    assert_null(runner_start(*state, &spec, done_cb, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "'dtr-no-such-program'"));
+    assert_non_null(strstr(err, strerror(ENOENT)));
+}
+
+static void test_bad_cwd(void **state)
+{
+    const char *argv[] = {"true", NULL};
+    struct runner_spec spec = {.argv = argv, .cwd = "/dtr-no-such-dir", .capture_max = 4096};
+    char err[256] = "";
+
+    assert_null(runner_start(*state, &spec, done_cb, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot change directory to '/dtr-no-such-dir'"));
+    assert_non_null(strstr(err, strerror(ENOENT)));
+}
+
+static void test_capture_limit(void **state)
+{
+    /* Far more than a pipe holds: the child must not block once the cap is hit */
+    struct runner_spec spec = {
+        .cmd = "yes abcdefghi | head -c 100000; yes 0123 | head -c 70000 >&2",
+        .capture_max = 1000,
+    };
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_int_equal(o.res.out_len, 1000);
+    assert_true(o.res.out_truncated);
+    assert_int_equal(strlen(o.res.out), 1000);
+    assert_memory_equal(o.res.out, "abcdefghi\nabcdefghi\n", 20);
+    assert_int_equal(o.res.err_len, 1000);
+    assert_true(o.res.err_truncated);
+    assert_memory_equal(o.res.err, "0123\n0123\n", 10);
+    outcome_free(&o);
+}
+
+static void test_capture_exact_limit(void **state)
+{
+    struct runner_spec spec = {.cmd = "printf 12345", .capture_max = 5};
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.out_len, 5);
+    assert_false(o.res.out_truncated);
+    assert_string_equal(o.res.out, "12345");
+    outcome_free(&o);
+}
+
+static void test_binary_output(void **state)
+{
+    struct runner_spec spec = {.cmd = "printf 'a\\000b'", .capture_max = 100};
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.out_len, 3);
+    assert_memory_equal(o.res.out, "a\0b", 4);
+    outcome_free(&o);
+}
+
+/* The shell writes its background grandchild's pid to a file, then waits. With
+ * term_proof the grandchild shrugs off SIGTERM: the SIGKILL sent to the group
+ * once the shell has died must still reach it. */
+static void check_timeout_kills_group(uv_loop_t *loop, bool term_proof)
+{
+    char *path = temp_path();
+    char cmd[256];
+    struct runner_spec spec = {.cmd = cmd, .timeout_ms = 200, .capture_max = 4096};
+    struct outcome o;
+
+    if (term_proof)
+        snprintf(cmd, sizeof(cmd), "(trap '' TERM; exec sleep 100) & echo $! > %s; wait", path);
+    else
+        snprintf(cmd, sizeof(cmd), "sleep 100 & echo $! > %s; wait", path);
+    run_spec(loop, &spec, &o);
+    assert_true(o.res.timed_out);
+    assert_false(o.res.killed);
+    assert_int_equal(o.res.exit_code, -1);
+    assert_int_equal(o.res.term_signal, SIGTERM);
+    pid_t pid = read_pid(path);
+    bool dead = wait_dead(pid);
+    if (!dead)
+        kill(pid, SIGKILL);
+    assert_true(dead);
+    unlink(path);
+    free(path);
+    outcome_free(&o);
+}
+
+static void test_timeout_kills_group(void **state)
+{
+    check_timeout_kills_group(*state, false);
+}
+
+static void test_timeout_kills_term_ignoring_grandchild(void **state)
+{
+    check_timeout_kills_group(*state, true);
+}
+
+static void test_exit_kills_group(void **state)
+{
+    char *path = temp_path();
+    char cmd[256];
+    struct runner_spec spec = {.cmd = cmd, .capture_max = 4096};
+    struct outcome o;
+
+    snprintf(cmd, sizeof(cmd), "sleep 100 & echo $! > %s", path);
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_false(o.res.timed_out);
+    pid_t pid = read_pid(path);
+    bool dead = wait_dead(pid);
+    if (!dead)
+        kill(pid, SIGKILL);
+    assert_true(dead);
+    unlink(path);
+    free(path);
+    outcome_free(&o);
+}
+
+/* A process that left the group holds stdout open: done must still come,
+ * after the bounded drain, with what was written before. */
+static void test_escaped_holder(void **state)
+{
+    char *path = temp_path();
+    char cmd[256];
+    struct runner_spec spec = {.cmd = cmd, .capture_max = 4096};
+    struct outcome o;
+
+    /* The shell waits until the holder has left its group, or the group kill
+     * could catch it first. */
+    snprintf(cmd, sizeof(cmd),
+             "echo before; setsid sh -c 'echo $$ > %s; exec sleep 30' & "
+             "while [ ! -s %s ]; do sleep 0.01; done",
+             path, path);
+    run_spec(*state, &spec, &o);
+    pid_t pid = read_pid(path);
+    bool escaped = !pid_dead(pid);
+    kill(pid, SIGKILL);
+    assert_true(escaped);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_string_equal(o.res.out, "before\n");
+    unlink(path);
+    free(path);
+    outcome_free(&o);
+}
+
+static void test_term_ignored_gets_kill(void **state)
+{
+    struct runner_spec spec = {
+        .cmd = "trap '' TERM; sleep 100",
+        .timeout_ms = 100,
+        .kill_grace_ms = 200,
+        .capture_max = 4096,
+    };
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_true(o.res.timed_out);
+    assert_int_equal(o.res.exit_code, -1);
+    assert_int_equal(o.res.term_signal, SIGKILL);
+    outcome_free(&o);
+}
+
+static void test_runner_kill(void **state)
+{
+    const char *argv[] = {"sleep", "100", NULL};
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    struct outcome o = {0};
+    char err[256] = "";
+
+    struct runner *r = runner_start(*state, &spec, done_cb, &o, err, sizeof(err));
+    if (!r)
+        fail_msg("runner_start: %s", err);
+    runner_kill(r);
+    runner_kill(r); /* a second call changes nothing */
+    run_until(*state, &o.calls, 1);
+    assert_int_equal(o.calls, 1);
+    assert_true(o.res.killed);
+    assert_false(o.res.timed_out);
+    assert_int_equal(o.res.exit_code, -1);
+    assert_int_equal(o.res.term_signal, SIGTERM);
+    outcome_free(&o);
+}
+
+/* The worker ignores SIGPIPE and may block signals; its tasks must not inherit that. */
+static void test_signals_reset(void **state)
+{
+    const char *argv[] = {"grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status", NULL};
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
+    sigset_t block, old_mask;
+    struct outcome o;
+    unsigned long long blk = 1, ignored = 1;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGTERM);
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    sigprocmask(SIG_BLOCK, &block, &old_mask);
+    run_spec(*state, &spec, &o);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+
+    const char *p = strstr(o.res.out, "SigBlk:");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "SigBlk: %llx", &blk), 1);
+    p = strstr(o.res.out, "SigIgn:");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "SigIgn: %llx", &ignored), 1);
+    assert_int_equal(blk, 0);
+    assert_int_equal(ignored & (1ULL << (SIGPIPE - 1)), 0);
+    outcome_free(&o);
+}
+
+struct tally {
+    int calls;
+    int ok;
+};
+
+static void tally_cb(struct runner *r UNUSED, struct runner_result *res, void *data)
+{
+    struct tally *t = data;
+
+    t->calls++;
+    if (res->exit_code == 0 && res->term_signal == 0)
+        t->ok++;
+    free(res->out);
+    free(res->err);
+}
+
+static void test_many_concurrent(void **state)
+{
+    const char *argv[] = {"true", NULL};
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    struct tally t = {0};
+    char err[256];
+
+    for (int i = 0; i < CONCURRENT; i++) {
+        if (!runner_start(*state, &spec, tally_cb, &t, err, sizeof(err)))
+            fail_msg("runner_start #%d: %s", i, err);
+    }
+    run_until(*state, &t.calls, CONCURRENT);
+    assert_int_equal(t.calls, CONCURRENT);
+    assert_int_equal(t.ok, CONCURRENT);
+}
+
+/* libuv opens a few fds for good on its first loop: let that happen before
+ * the tests count fds. */
+static int group_setup(void **state UNUSED)
+{
+    uv_loop_t loop;
+
+    if (uv_loop_init(&loop) != 0)
+        return -1;
+    return uv_loop_close(&loop) == 0 ? 0 : -1;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_argv_echo),
+        T(test_cmd_streams_and_exit_code),
+        T(test_env),
+        T(test_cwd),
+        T(test_missing_program),
+        T(test_bad_cwd),
+        T(test_capture_limit),
+        T(test_capture_exact_limit),
+        T(test_binary_output),
+        T(test_timeout_kills_group),
+        T(test_timeout_kills_term_ignoring_grandchild),
+        T(test_exit_kills_group),
+        T(test_escaped_holder),
+        T(test_term_ignored_gets_kill),
+        T(test_runner_kill),
+        T(test_signals_reset),
+        T(test_many_concurrent),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
