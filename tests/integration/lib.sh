@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the integration tests: one temp dir per test, real
+# build/dtr processes on loopback, every PID recorded and killed on exit
+# (even on failure), bounded polling instead of sleeps, and a check that no
+# process printed a sanitizer report.
+#
+# Usage in a test script:
+#   . "$(dirname "$0")/lib.sh"
+#   start_master M --discover 127.0.0.1:$WLO-$WHI     # sets M_ADDR, M_PID
+#   start_worker W1 --master "$M_ADDR" --slots 2      # sets W1_ADDR, W1_PID
+#   dtr submit ... ; wait_for "description" 'shell condition' [timeout_s]
+#   pass "what was checked"   /   fail "what went wrong"
+#   finish                                             # prints "N passed, M failed"
+
+set -u
+DTR=${DTR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/dtr}
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/dtr-$TEST_NAME.XXXXXX")
+PIDS=()
+PASSED=0
+FAILED=0
+cd "$T" || exit 1
+
+# A private port block per test so parallel tests never meet: derived from
+# the test's PID, inside 20000-59999, 200 ports wide.
+PORT_BASE=$((20000 + ($$ % 200) * 200))
+MPORT=$PORT_BASE                  # masters try MPORT..MPORT+99
+WLO=$((PORT_BASE + 100))          # workers bind in WLO..WHI
+WHI=$((PORT_BASE + 199))
+export DTR_MASTER=""              # tests always say which master
+
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do
+        kill -9 "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/*.err \
+        >/dev/null 2>&1; then
+        echo "FAIL: sanitizer report in:" $(grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/*.err)
+        grep -h -A30 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/*.err | head -80
+        rc=1
+    fi
+    if [ "$rc" -eq 0 ] && [ -z "${KEEP:-}" ]; then
+        rm -rf "$T"
+    else
+        echo "(test files kept in $T)"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+fail() {
+    FAILED=$((FAILED + 1))
+    echo "FAIL: $*"
+    for f in "$T"/logs/*.log; do [ -f "$f" ] && { echo "--- tail $f"; tail -n 15 "$f"; }; done
+}
+# Ends the test: the closing line CI reads, and the exit status.
+finish() {
+    echo "$TEST_NAME: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+# Stops the test at once (a precondition failed).
+die() { fail "$*"; finish; }
+
+# wait_for DESCRIPTION CONDITION [TIMEOUT_SECONDS=20]: polls CONDITION (a shell
+# command string) every 50ms until it succeeds; fails the test on timeout.
+wait_for() {
+    local what=$1 cond=$2 limit=${3:-20}
+    local deadline=$((SECONDS + limit))
+    while ! eval "$cond" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            fail "timed out after ${limit}s waiting for: $what"
+            return 1
+        fi
+        sleep 0.05
+    done
+    return 0
+}
+
+# dtr ARGS...: the client, against the test's master unless --master is given.
+dtr() { "$DTR" "$@"; }
+
+# read_listen NAME: waits for NAME.out to hold the "listening on" line and
+# prints the address.
+read_listen() {
+    local name=$1
+    wait_for "$name to listen" "grep -q ' listening on ' '$T/$name.out'" 15 || return 1
+    sed -n 's/.* listening on \([^ ]*\)$/\1/p' "$T/$name.out" | head -n 1
+}
+
+# start_master NAME [FLAGS...]: sets NAME_ADDR and NAME_PID.
+start_master() {
+    local name=$1
+    shift
+    "$DTR" master --port "$MPORT" --state-dir "$T/state-$name" --log-dir "$T/logs" \
+        --heartbeat 200ms --worker-timeout 2s --scan-interval 500ms "$@" \
+        >"$T/$name.out" 2>"$T/$name.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    local addr
+    addr=$(read_listen "$name") || die "master $name did not start: $(cat "$T/$name.err")"
+    eval "${name}_PID=$pid ${name}_ADDR=$addr"
+    export DTR_MASTER=$addr
+}
+
+# start_worker NAME [FLAGS...]: the worker's id is NAME; sets NAME_ADDR, NAME_PID.
+start_worker() {
+    local name=$1
+    shift
+    "$DTR" worker --id "$name" --port-range "$WLO-$WHI" --log-dir "$T/logs" "$@" \
+        >"$T/$name.out" 2>"$T/$name.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    local addr
+    addr=$(read_listen "$name") || die "worker $name did not start: $(cat "$T/$name.err")"
+    eval "${name}_PID=$pid ${name}_ADDR=$addr"
+}
+
+# workers_registered N: true when the master lists at least N workers.
+workers_registered() {
+    [ "$(dtr status --json | grep -o '"id":' | wc -l)" -ge "$1" ]
+}
+
+# count_state STATE: how many tasks the master reports in STATE.
+count_state() {
+    dtr status --json | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
+}
+
+# is_dead PID: true once the process is gone (or a zombie).
+is_dead() {
+    ! kill -0 "$1" 2>/dev/null && return 0
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
