@@ -26,11 +26,12 @@ static void reply_error(struct conn *c, const char *text)
 
 /* ---- submit ------------------------------------------------------------------ */
 
-static char *generate_id(struct master *m, uint64_t seq)
+/* "t-SEQ", avoiding ids already taken and the explicit ids of this batch. */
+static char *generate_id(struct master *m, const struct hmap *batch, uint64_t seq)
 {
-    char id[32];
+    char id[48];
     snprintf(id, sizeof(id), "t-%" PRIu64, seq);
-    for (uint64_t n = 1; hmap_get(&m->tasks, id); n++)
+    for (uint64_t n = 1; hmap_get(&m->tasks, id) || hmap_get(batch, id); n++)
         snprintf(id, sizeof(id), "t-%" PRIu64 "-%" PRIu64, seq, n);
     return xstrdup(id);
 }
@@ -40,13 +41,13 @@ static const char *str_key(const void *item)
     return item;
 }
 
-/* Returns 0 when no id in the batch is taken or repeated, else replies. */
-static int check_ids(struct master *m, struct conn *c, struct msg *msg)
+/* Returns 0 when no id in the batch is taken or repeated, else replies.
+ * Fills *seen with the batch's explicit ids (release it either way). */
+static int check_ids(struct master *m, struct conn *c, struct msg *msg, struct hmap *seen_map)
 {
     char err[512];
-    struct hmap seen;
+    struct hmap *seen = seen_map;
     int rc = 0;
-    hmap_init(&seen, str_key);
     for (size_t i = 0; i < msg->nspecs && rc == 0; i++) {
         char *id = msg->specs[i].id;
         if (!id)
@@ -55,15 +56,14 @@ static int check_ids(struct master *m, struct conn *c, struct msg *msg)
             snprintf(err, sizeof(err), "task %zu: a task with id '%s' already exists; choose "
                      "another id", i + 1, id);
             rc = -1;
-        } else if (hmap_get(&seen, id)) {
+        } else if (hmap_get(seen, id)) {
             snprintf(err, sizeof(err), "task %zu: id '%s' appears twice in this batch", i + 1,
                      id);
             rc = -1;
         } else {
-            hmap_put(&seen, id);
+            hmap_put(seen, id);
         }
     }
-    hmap_release(&seen);
     if (rc)
         reply_error(c, err);
     return rc;
@@ -72,23 +72,41 @@ static int check_ids(struct master *m, struct conn *c, struct msg *msg)
 static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
 {
     /* A batch is accepted whole or not at all. */
-    if (check_ids(m, c, msg))
+    struct hmap batch;
+    hmap_init(&batch, str_key);
+    if (check_ids(m, c, msg, &batch) || !conn_out(c)) {
+        hmap_release(&batch);
         return;
-    struct buf *b = conn_out(c);
-    if (!b)
-        return;
+    }
+    /* Encode every spec first, so a batch with one oversized spec is
+     * refused whole before anything is stored. */
     int64_t now = clock_wall_ms();
+    uint64_t first_seq = m->next_seq;
+    char **json = xcalloc(msg->nspecs, sizeof(char *));
     struct buf spec = BUF_INIT;
+    for (size_t i = 0; i < msg->nspecs; i++) {
+        struct task_spec *s = &msg->specs[i];
+        if (!s->id)
+            s->id = generate_id(m, &batch, first_seq + i);
+        buf_reset(&spec);
+        spec_encode(&spec, s);
+        if (spec.len > MSG_MAX_SPEC) {
+            char err[300];
+            snprintf(err, sizeof(err), "task %zu: the spec is %zu bytes; the limit is %u", i + 1,
+                     spec.len, MSG_MAX_SPEC);
+            reply_error(c, err);
+            for (size_t k = 0; k < i; k++)
+                free(json[k]);
+            goto out;
+        }
+        json[i] = buf_detach(&spec, NULL);
+    }
+    struct buf *b = conn_out(c);
     buf_addstr(b, "{\"type\":\"submitted\",\"ids\":[");
     for (size_t i = 0; i < msg->nspecs; i++) {
         struct task_spec *s = &msg->specs[i];
-        uint64_t seq = m->next_seq++;
-        if (!s->id)
-            s->id = generate_id(m, seq);
-        buf_reset(&spec);
-        spec_encode(&spec, s);
-        struct task *t = task_new(xstrdup(s->id), xstrdup(spec.data), s->priority,
-                                  s->max_retries, seq, now);
+        struct task *t = task_new(xstrdup(s->id), json[i], s->priority, s->max_retries,
+                                  m->next_seq++, now);
         hmap_put(&m->tasks, t);
         m->counts[TASK_QUEUED]++;
         queue_push(&m->queue, t, now);
@@ -98,9 +116,12 @@ static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
         buf_add_json_cstr(b, t->id);
     }
     buf_addstr(b, "]}\n");
-    buf_release(&spec);
     m->dispatch_needed = true;
     log_info("accepted tasks count=%zu peer=%s", msg->nspecs, c->peer);
+out:
+    free(json);
+    buf_release(&spec);
+    hmap_release(&batch);
 }
 
 /* ---- queries ------------------------------------------------------------------- */

@@ -17,6 +17,9 @@
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS (60 * 1000)
+/* A spec is at most MSG_MAX_SPEC bytes, so a run line stays under
+ * RUN_LINE_SOFT_MAX + MSG_MAX_SPEC + a little, well within FRAME_MAX_LINE. */
+#define RUN_LINE_SOFT_MAX (4u << 20)
 
 static const char *worker_key(const void *item)
 {
@@ -361,26 +364,32 @@ void workers_dispatch(struct master *m)
             }
         }
     }
-    int64_t now = clock_wall_ms();
     for (size_t i = 0; i < n; i++) {
         struct worker *w = ready[i];
         struct buf *b = give[i] ? conn_out(w->conn) : NULL;
         if (!b)
             continue;
+        size_t start = b->len;
         msg_run_begin(b);
-        for (int k = 0; k < give[i]; k++) {
+        for (int k = 0, in_msg = 0; k < give[i]; k++, in_msg++) {
             struct task *t = queue_pop(&m->queue);
+            /* Keep every run line well under the frame limit. */
+            if (in_msg > 0 && b->len - start > RUN_LINE_SOFT_MAX) {
+                msg_run_end(b);
+                start = b->len;
+                msg_run_begin(b);
+                in_msg = 0;
+            }
             t->attempts++;
             t->lease = m->next_lease++;
             t->not_before = 0;
             task_set_worker(t, w->id);
             master_task_transition(m, t, TASK_RUNNING);
-            msg_run_add(b, k == 0, t->lease, t->attempts, t->spec);
+            msg_run_add(b, in_msg == 0, t->lease, t->attempts, t->spec);
         }
         msg_run_end(b);
         log_debug("dispatched worker=%s tasks=%d", w->id, give[i]);
     }
-    (void)now;
     free(ready);
     free(give);
 }

@@ -121,7 +121,9 @@ void conn_fail(struct conn *c, const char *fmt, ...)
     vsnprintf(c->reason_buf, sizeof(c->reason_buf), fmt, ap);
     va_end(ap);
     c->reason = c->reason_buf;
-    msg_encode_error(&c->out, c->reason_buf);
+    /* The error goes behind whatever is queued, and leaves with it at the
+     * next flush: never ahead of the journal commit. */
+    msg_encode_error(conn_out(c), c->reason_buf);
     c->close_when_flushed = true;
     /* Stop reading: nothing more from this peer counts. Give the error a
      * short time to leave, then close regardless (a peer that never reads
@@ -132,7 +134,6 @@ void conn_fail(struct conn *c, const char *fmt, ...)
         c->notified = false;
         c->ops->closed(c);
     }
-    start_write(c);
 }
 
 static void conn_write_cb(uv_write_t *req, int status)
@@ -146,9 +147,9 @@ static void conn_write_cb(uv_write_t *req, int status)
         conn_close(c, uv_strerror(status));
         return;
     }
-    if (c->out.len)
+    if (c->out_ready)
         start_write(c);
-    else if (c->close_when_flushed)
+    else if (c->close_when_flushed && !c->out.len)
         conn_close(c, c->reason);
 }
 
@@ -156,16 +157,23 @@ static void start_write(struct conn *c)
 {
     if (c->writing || c->state == CONN_CLOSING || c->state == CONN_DIALING)
         return;
-    if (!c->out.len) {
-        if (c->close_when_flushed)
+    if (!c->out_ready) {
+        if (c->close_when_flushed && !c->out.len)
             conn_close(c, c->reason);
         return;
     }
-    /* Swap buffers: out keeps collecting while inflight is written. */
-    struct buf tmp = c->inflight;
-    c->inflight = c->out;
-    c->out = tmp;
-    buf_reset(&c->out);
+    /* Only the released bytes leave; out keeps collecting behind them. */
+    if (c->out_ready == c->out.len) {
+        struct buf tmp = c->inflight;
+        c->inflight = c->out;
+        c->out = tmp;
+        buf_reset(&c->out);
+    } else {
+        buf_reset(&c->inflight);
+        buf_add(&c->inflight, c->out.data, c->out_ready);
+        buf_consume(&c->out, c->out_ready);
+    }
+    c->out_ready = 0;
     uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
     c->write_req.data = c;
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
@@ -189,6 +197,7 @@ void conn_hub_flush(struct conn_hub *hub)
             conn_close(c, "peer is not reading");
             continue;
         }
+        c->out_ready = c->out.len;
         start_write(c);
     }
 }
@@ -238,9 +247,8 @@ static void send_hello(struct conn *c)
     }
     if (c->hub->fill_hello)
         c->hub->fill_hello(&h, c->hub->fill_data);
-    msg_encode(&c->out, &h);
+    msg_encode(conn_out(c), &h);
     free(h.running); /* fill_hello allocates the array; its strings are borrowed */
-    start_write(c);
 }
 
 static void become_ready(struct conn *c, struct msg *hello)
@@ -316,8 +324,7 @@ static void handshake(struct conn *c, struct msg *m)
             a.type = MSG_AUTH;
             auth_proof(token, "dialer", c->nonce, c->peer_nonce, proof);
             a.proof = proof;
-            msg_encode(&c->out, &a);
-            start_write(c);
+            msg_encode(conn_out(c), &a);
         }
         become_ready(c, m);
         return;

@@ -4,9 +4,11 @@
  * the hello/auth handshake, and a write queue. The same code serves the
  * master's and the worker's ends.
  *
- * Writes are not sent when queued: conn_hub_flush() sends every connection's
- * pending bytes in one write each. The master calls it after its journal
- * commit, so no acknowledgement leaves before what it acknowledges is on disk.
+ * Writes are not sent when queued: conn_hub_flush() releases every
+ * connection's pending bytes, and nothing queued after that call leaves
+ * before the next one (a write completing early does not send them). The
+ * master calls it after its journal commit, so no acknowledgement leaves
+ * before what it acknowledges is on disk.
  *
  * Handshake (docs/protocol.md): the dialer sends hello (role, id, nonce);
  * the acceptor answers hello (its nonce, and a proof when it has a token);
@@ -85,6 +87,7 @@ struct conn {
     struct msg held_hello; /* acceptor side: the dialer's hello until auth */
     struct frame_reader rd;
     struct buf out;      /* queued, not yet handed to libuv */
+    size_t out_ready;    /* bytes of out that may leave: set by conn_hub_flush() only */
     struct buf inflight; /* handed to libuv, until its callback */
     bool writing;
     bool close_when_flushed;
@@ -133,7 +136,8 @@ struct conn *conn_dial(struct conn_hub *hub, const char *host, int port, unsigne
 /* The output buffer to append whole lines to; the conn is flushed at the
  * next conn_hub_flush(). NULL when the conn is closing (drop the bytes). */
 struct buf *conn_out(struct conn *c);
-/* Queues an error message, then closes once it is written (or soon). */
+/* Queues an error message and stops reading; the connection closes once the
+ * error is written at the next flush (or soon after, if the peer does not read). */
 void conn_fail(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Closes now; reason is kept for the closed() callback and logs. */
 void conn_close(struct conn *c, const char *reason);

@@ -28,6 +28,9 @@
 #define REDIAL_MIN_MS 200
 #define REDIAL_MAX_MS 3000
 #define DRAIN_REPORT_GRACE_MS 10000
+/* Attempts started per loop turn at most, so a large run message cannot
+ * keep the loop from answering pings (memcached's reqs_per_event). */
+#define STARTS_PER_TURN 32
 
 struct node;
 
@@ -64,8 +67,11 @@ struct node {
     char addr[300];
     struct conn *master; /* current master session, or NULL */
     char master_id[300];
-    struct list attempts;
+    struct list attempts; /* started */
     int nrunning;
+    struct list waiting;  /* received, not started yet */
+    int nwaiting;
+    uv_idle_t pump;       /* active while waiting attempts can start */
     struct list results;
     size_t nresults;
     int64_t last_word; /* loop ms of the last message from a master */
@@ -81,6 +87,7 @@ struct node {
 };
 
 static void redial_later(struct node *n);
+static void pump_cb(uv_idle_t *h);
 
 /* ---- results --------------------------------------------------------------- */
 
@@ -136,6 +143,8 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
                  a->number, a->lease, log_quote(error));
     list_del(&a->link);
     n->nrunning--;
+    if (n->nwaiting)
+        uv_idle_start(&n->pump, pump_cb);
     if (a->timer_used)
         uv_close((uv_handle_t *)&a->timer, attempt_timer_closed_cb);
     else
@@ -235,14 +244,8 @@ static void start_builtin(struct attempt *a)
     free(result);
 }
 
-static void start_attempt(struct node *n, struct run_item *item)
+static void start_attempt(struct node *n, struct attempt *a)
 {
-    struct attempt *a = xcalloc(1, sizeof(*a));
-    a->node = n;
-    a->lease = item->lease;
-    a->number = item->attempt;
-    a->spec = item->spec;
-    memset(&item->spec, 0, sizeof(item->spec)); /* taken */
     a->started_at = clock_wall_ms();
     list_add_tail(&n->attempts, &a->link);
     n->nrunning++;
@@ -260,25 +263,32 @@ static void start_attempt(struct node *n, struct run_item *item)
         start_builtin(a);
 }
 
-static void refuse(struct node *n, struct run_item *item)
+/* Reports an attempt this worker will not run (it is draining); the master
+ * re-queues it without counting an attempt. Kept until acknowledged like
+ * any result. */
+static void refuse(struct node *n, uint64_t lease, const char *id, int attempt)
 {
     struct msg m;
     memset(&m, 0, sizeof(m));
     m.type = MSG_RESULT;
-    m.result.lease = item->lease;
-    m.result.id = item->spec.id;
-    m.result.attempt = item->attempt;
+    m.result.lease = lease;
+    m.result.id = (char *)id;
+    m.result.attempt = attempt;
     m.result.refused = true;
     m.result.exit_code = -1;
     m.result.error = (char *)"the worker is draining";
-    struct buf *b = conn_out(n->master);
-    if (b)
-        msg_encode(b, &m);
+    struct pending *p = xcalloc(1, sizeof(*p));
+    p->lease = lease;
+    p->id = xstrdup(id);
+    msg_encode(&p->line, &m);
+    list_add_tail(&n->results, &p->link);
+    n->nresults++;
+    send_pending(n, p);
 }
 
-static struct attempt *find_attempt(struct node *n, uint64_t lease)
+static struct attempt *find_in(struct list *head, uint64_t lease)
 {
-    for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
+    for (struct list *p = head->next; p != head; p = p->next) {
         struct attempt *a = list_entry(p, struct attempt, link);
         if (a->lease == lease)
             return a;
@@ -286,10 +296,50 @@ static struct attempt *find_attempt(struct node *n, uint64_t lease)
     return NULL;
 }
 
+static struct attempt *find_attempt(struct node *n, uint64_t lease)
+{
+    struct attempt *a = find_in(&n->attempts, lease);
+    return a ? a : find_in(&n->waiting, lease);
+}
+
+/* Starts waiting attempts while slots are free, a bounded number per turn. */
+static void pump_cb(uv_idle_t *h)
+{
+    struct node *n = h->data;
+    for (int k = 0; k < STARTS_PER_TURN && n->nwaiting && n->nrunning < n->opts.slots; k++) {
+        struct attempt *a = list_entry(n->waiting.next, struct attempt, link);
+        list_del(&a->link);
+        n->nwaiting--;
+        start_attempt(n, a);
+    }
+    if (!n->nwaiting || n->nrunning >= n->opts.slots)
+        uv_idle_stop(&n->pump);
+}
+
+static void receive_attempt(struct node *n, struct run_item *item)
+{
+    struct attempt *a = xcalloc(1, sizeof(*a));
+    a->node = n;
+    a->lease = item->lease;
+    a->number = item->attempt;
+    a->spec = item->spec;
+    memset(&item->spec, 0, sizeof(item->spec)); /* taken */
+    list_add_tail(&n->waiting, &a->link);
+    n->nwaiting++;
+    uv_idle_start(&n->pump, pump_cb);
+}
+
 static void kill_attempt(struct attempt *a)
 {
     log_info("stopping attempt task=%s lease=%" PRIu64, a->spec.id, a->lease);
-    if (a->runner) {
+    if (!a->started_at) {
+        /* never started: move it to the running list so finish() can end it */
+        list_del(&a->link);
+        a->node->nwaiting--;
+        list_add_tail(&a->node->attempts, &a->link);
+        a->node->nrunning++;
+        finish(a, false, -1, 0, "killed on request", NULL);
+    } else if (a->runner) {
         runner_kill(a->runner);
     } else if (a->timer_used) {
         uv_timer_stop(&a->timer);
@@ -323,13 +373,16 @@ static void fill_hello(struct msg *h, void *data)
     h->slots = (int)n->opts.slots;
     h->draining = n->draining;
     /* What we hold: attempts running and results not yet acknowledged. */
-    h->running = xcalloc((size_t)n->nrunning + n->nresults + 1, sizeof(*h->running));
+    h->running = xcalloc((size_t)n->nrunning + (size_t)n->nwaiting + n->nresults + 1,
+                         sizeof(*h->running));
     h->nrunning = 0;
-    for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
-        struct attempt *a = list_entry(p, struct attempt, link);
-        h->running[h->nrunning].lease = a->lease;
-        h->running[h->nrunning++].id = a->spec.id;
-    }
+    struct list *lists[] = {&n->attempts, &n->waiting};
+    for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+        for (struct list *p = lists[i]->next; p != lists[i]; p = p->next) {
+            struct attempt *a = list_entry(p, struct attempt, link);
+            h->running[h->nrunning].lease = a->lease;
+            h->running[h->nrunning++].id = a->spec.id;
+        }
     for (struct list *p = n->results.next; p != &n->results; p = p->next) {
         struct pending *r = list_entry(p, struct pending, link);
         h->running[h->nrunning].lease = r->lease;
@@ -379,10 +432,13 @@ static void master_message_cb(struct conn *c, struct msg *m)
     }
     case MSG_RUN:
         for (size_t i = 0; i < m->nruns; i++) {
-            if (n->draining || find_attempt(n, m->runs[i].lease))
-                refuse(n, &m->runs[i]);
+            struct run_item *r = &m->runs[i];
+            if (find_attempt(n, r->lease))
+                continue; /* a duplicate of what we hold */
+            if (n->draining)
+                refuse(n, r->lease, r->spec.id, r->attempt);
             else
-                start_attempt(n, &m->runs[i]);
+                receive_attempt(n, r);
         }
         break;
     case MSG_KILL:
@@ -507,8 +563,16 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
         return;
     n->draining = true;
     n->drain_started = (int64_t)uv_now(n->loop);
-    log_info("draining signal=%s running=%d", signum == SIGINT ? "SIGINT" : "SIGTERM",
-             n->nrunning);
+    log_info("draining signal=%s running=%d waiting=%d",
+             signum == SIGINT ? "SIGINT" : "SIGTERM", n->nrunning, n->nwaiting);
+    /* Hand back what has not started. */
+    while (n->nwaiting) {
+        struct attempt *a = list_entry(n->waiting.next, struct attempt, link);
+        list_del(&a->link);
+        n->nwaiting--;
+        refuse(n, a->lease, a->spec.id, a->number);
+        attempt_free(a);
+    }
     struct buf *b = n->master ? conn_out(n->master) : NULL;
     if (b)
         buf_addstr(b, "{\"type\":\"drain\"}\n");
@@ -523,22 +587,28 @@ static void worker_prepare_cb(uv_prepare_t *p)
 int worker_run(const struct worker_opts *opts)
 {
     struct node *n = xcalloc(1, sizeof(*n));
-    char err[1024], host[256] = "localhost";
+    char err[1024], host[65] = "localhost";
     int lo, hi, rc = 1;
     n->opts = *opts;
     n->loop = uv_default_loop();
     list_init(&n->attempts);
+    list_init(&n->waiting);
     list_init(&n->results);
     srand48((long)getpid() ^ (long)clock_wall_ms());
 
     gethostname(host, sizeof(host) - 1);
+    if (opts->id && !msg_id_valid(opts->id)) {
+        fprintf(stderr, "dtr worker: --id '%s' must be 1 to %d printable characters without "
+                "spaces\n", opts->id, MSG_MAX_ID);
+        rc = 2;
+        goto out;
+    }
     if (opts->id)
         snprintf(n->id, sizeof(n->id), "%s", opts->id);
     else
-        snprintf(n->id, sizeof(n->id), "%s-%d", host, (int)getpid());
+        snprintf(n->id, sizeof(n->id), "%.60s-%d", host, (int)getpid());
     if (!msg_id_valid(n->id)) {
-        fprintf(stderr, "dtr worker: --id '%s' must be 1 to %d printable characters without "
-                "spaces\n", n->id, MSG_MAX_ID);
+        fprintf(stderr, "dtr worker: the default id '%s' is not valid; pass --id\n", n->id);
         goto out;
     }
     if (port_range_parse(opts->port_range, &lo, &hi)) {
@@ -584,6 +654,8 @@ int worker_run(const struct worker_opts *opts)
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
     uv_timer_start(&n->tick, worker_tick_cb, TICK_MS, TICK_MS);
+    uv_idle_init(n->loop, &n->pump);
+    n->pump.data = n;
     uv_prepare_init(n->loop, &n->prepare);
     n->prepare.data = n;
     uv_prepare_start(&n->prepare, worker_prepare_cb);
