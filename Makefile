@@ -42,3 +42,42 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-release
+
+# ---- fuzzing: libFuzzer targets from tests/fuzz/ (clang only) ----------------
+# `make fuzz` builds dtrcore with clang, coverage and ASan+UBSan, links each
+# tests/fuzz/fuzz_*.c with libFuzzer and runs it for FUZZ_SECONDS, seeded from
+# tests/fuzz/corpus/NAME/. New inputs go to $(FUZZ_BUILD)/corpus/NAME/ and a
+# crash input to $(FUZZ_BUILD)/crashes/: fix the bug, then copy the input into
+# tests/fuzz/corpus/NAME/ so the CTest replay keeps checking it.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_ARGS    ?=
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_LIBS     = $$(pkg-config --libs libuv json-c sqlite3 libsodium) -lm
+
+.PHONY: fuzz fuzz-deps fuzz-build
+
+fuzz-deps: deps
+	@CC_FUZZ=$(FUZZ_CC) sh scripts/install-fuzz-deps.sh
+
+fuzz-build: fuzz-deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=$(FUZZ_CC) -DCMAKE_BUILD_TYPE=Debug \
+	  -DDTR_SANITIZE=address,undefined -DDTR_WERROR=OFF \
+	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target dtrcore
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "linking $(FUZZ_BUILD)/$$t"; \
+	  $(FUZZ_CC) -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all tests/fuzz/$$t.c $(FUZZ_BUILD)/libdtrcore.a $(FUZZ_LIBS) \
+	    -o $(FUZZ_BUILD)/$$t || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crashes; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- $(FUZZ_ARGS) \
+	    $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done

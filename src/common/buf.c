@@ -60,7 +60,9 @@ void buf_addch(struct buf *b, char c)
     b->data[b->len] = '\0';
 }
 
-void buf_vaddf(struct buf *b, const char *fmt, va_list ap)
+/* fmt is checked where buf_addf() is called; the attribute says so, or
+ * clang's -Wformat-nonliteral (from -Wformat=2) fires on vsnprintf below. */
+__attribute__((format(printf, 2, 0))) void buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
     va_copy(cp, ap);

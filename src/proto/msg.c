@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,8 +67,53 @@ bool msg_id_valid(const char *id)
 
 /* ---- decoding helpers ---------------------------------------------------- */
 
+/*
+ * Offset of the first byte of text that is not valid UTF-8 (overlong forms,
+ * surrogates and code points past U+10FFFF included), or len when all is.
+ * json-c's own check lets those through, and buf_add_json_str() would turn
+ * them into U+FFFD on the way out, changing (and lengthening) what was sent.
+ */
+static size_t utf8_invalid_at(const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t n;
+        unsigned cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0)
+            n = 2, min = 0x80, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            n = 3, min = 0x800, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            n = 4, min = 0x10000, cp = c & 0x07;
+        else
+            return i;
+        if (n > len - i)
+            return i;
+        for (size_t k = 1; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
 static json_object *parse_json(const char *text, size_t len, char *err, size_t errlen)
 {
+    size_t bad = utf8_invalid_at(text, len);
+    if (bad < len) {
+        snprintf(err, errlen, "malformed JSON: invalid UTF-8 at byte %zu", bad);
+        return NULL;
+    }
     struct json_tokener *tok = json_tokener_new_ex(FRAME_MAX_DEPTH);
     if (!tok) {
         snprintf(err, errlen, "out of memory");
@@ -79,13 +125,16 @@ static json_object *parse_json(const char *text, size_t len, char *err, size_t e
     if (!o || jerr != json_tokener_success) {
         if (jerr == json_tokener_continue)
             snprintf(err, errlen, "malformed JSON: unexpected end of input");
+        else if (jerr == json_tokener_success) /* the text was "null" */
+            snprintf(err, errlen, "expected a JSON object, not null");
         else
             snprintf(err, errlen, "malformed JSON at byte %zu: %s", used,
                      json_tokener_error_desc(jerr));
         json_object_put(o);
         o = NULL;
     } else {
-        while (used < len && strchr(" \t\r\n", text[used]))
+        /* text[used] may be a NUL, which strchr() would find. */
+        while (used < len && text[used] && strchr(" \t\r\n", text[used]))
             used++;
         if (used < len) {
             snprintf(err, errlen, "malformed JSON: trailing data at byte %zu", used);
@@ -293,6 +342,9 @@ static bool all_numbers(json_object *a)
         json_object *v = json_object_array_get_idx(a, i);
         if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
             return false;
+        /* json-c reads NaN, Infinity and 1e400 as doubles; none is a number. */
+        if (!isfinite(json_object_get_double(v)))
+            return false;
     }
     return true;
 }
@@ -315,15 +367,57 @@ static int check_payload(enum task_kind kind, json_object *p, char *err, size_t 
         break;
     case KIND_SLEEP:
         v = p ? field(p, "seconds") : NULL;
+        /* Written so that NaN fails too. */
         if (!v || !(json_object_is_type(v, json_type_int) ||
                     json_object_is_type(v, json_type_double)) ||
-            json_object_get_double(v) < 0 || json_object_get_double(v) > 86400 * 365)
+            !(json_object_get_double(v) >= 0 && json_object_get_double(v) <= 86400 * 365))
             return ERR("field 'payload.seconds' must be a number of seconds for a sleep task");
         break;
     default:
         break;
     }
     return 0;
+}
+
+/*
+ * A spec travels inside submit (3 levels deep) and run (4 levels) messages,
+ * which the decoder takes only up to FRAME_MAX_DEPTH: a payload nested
+ * deeper than this could be accepted and then never reach a worker.
+ */
+#define PAYLOAD_MAX_DEPTH (FRAME_MAX_DEPTH - 8)
+
+/* Checks that v nests at most `depth` more levels and holds no NaN or
+ * infinity (json-c accepts them; other JSON readers of a result do not). */
+static int check_payload_value(json_object *v, int depth, char *err, size_t errlen)
+{
+    int rc;
+    switch (json_object_get_type(v)) {
+    case json_type_double:
+        if (!isfinite(json_object_get_double(v)))
+            return ERR("field 'payload' must not hold NaN or infinite numbers");
+        return 0;
+    case json_type_array:
+    case json_type_object:
+        if (depth == 0)
+            return ERR("field 'payload' nests deeper than %d levels", PAYLOAD_MAX_DEPTH);
+        if (json_object_is_type(v, json_type_array)) {
+            size_t n = json_object_array_length(v);
+            for (size_t i = 0; i < n; i++)
+                if ((rc = check_payload_value(json_object_array_get_idx(v, i), depth - 1, err,
+                                              errlen)))
+                    return rc;
+        } else {
+            json_object_object_foreach(v, key, val)
+            {
+                (void)key;
+                if ((rc = check_payload_value(val, depth - 1, err, errlen)))
+                    return rc;
+            }
+        }
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t errlen)
@@ -400,8 +494,11 @@ static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t
             if (!*key || strchr(key, '=') || !json_object_is_type(val, json_type_string))
                 return ERR("field 'env' must map names (without '=') to strings");
             const char *sv = json_object_get_string(val);
-            if (strlen(key) + strlen(sv) > MSG_MAX_STR)
-                return ERR("field 'env': entry '%s' is too long", key);
+            size_t svlen = (size_t)json_object_get_string_len(val);
+            if (memchr(sv, '\0', svlen))
+                return ERR("field 'env': entry '%.64s' must not contain NUL characters", key);
+            if (strlen(key) + svlen > MSG_MAX_STR)
+                return ERR("field 'env': entry '%.64s' is too long", key);
             struct buf b = BUF_INIT;
             buf_addf(&b, "%s=%s", key, sv);
             s->env[s->envc++] = buf_detach(&b, NULL);
@@ -411,13 +508,15 @@ static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t
         return rc;
 
     json_object *payload = field(o, "payload");
+    if ((rc = check_payload(s->kind, payload, err, errlen)))
+        return rc;
     if (payload) {
+        if ((rc = check_payload_value(payload, PAYLOAD_MAX_DEPTH, err, errlen)))
+            return rc;
         s->payload = to_json_text(payload);
         if (strlen(s->payload) > MSG_MAX_STR)
             return ERR("field 'payload' is larger than %u bytes", MSG_MAX_STR);
     }
-    if ((rc = check_payload(s->kind, payload, err, errlen)))
-        return rc;
 
     json_object *prio = field(o, "priority");
     if (prio) {
@@ -439,6 +538,10 @@ static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t
         if (json_object_is_type(to, json_type_string)) {
             if (duration_parse(json_object_get_string(to), &s->timeout_ms) || !s->timeout_ms)
                 return ERR("field 'timeout' must be a positive duration (500ms, 10s, 2m, 1h)");
+            /* The same bound as for a number: the canonical form writes
+             * seconds, and it must parse again. */
+            if (s->timeout_ms >= 86400LL * 365 * 1000)
+                return ERR("field 'timeout' must be shorter than 365 days");
         } else if (json_object_is_type(to, json_type_int) ||
                    json_object_is_type(to, json_type_double)) {
             double secs = json_object_get_double(to);
@@ -1190,10 +1293,16 @@ int payload_eval(enum task_kind kind, const char *payload, char **result, int64_
                 ints = false;
             dsum += json_object_get_double(v);
         }
-        if (ints)
+        if (ints) {
             buf_addf(&b, "%" PRId64, isum);
-        else
+        } else if (!isfinite(dsum)) {
+            /* "inf" is no JSON: the result message would not parse. */
+            rc = ERR("field 'payload.numbers' sums to more than a double holds");
+            buf_release(&b);
+            goto out;
+        } else {
             buf_addf(&b, "%.17g", dsum);
+        }
     } else if (kind == KIND_TRANSFORM) {
         json_object *d = field(o, "data");
         size_t n = (size_t)json_object_get_string_len(d);

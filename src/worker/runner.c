@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +22,6 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-/* uv.h pulls in sys/param.h, whose MIN and MAX clash with util.h's */
-#undef MIN
-#undef MAX
 #include "common/util.h"
 
 extern char **environ;
@@ -67,7 +64,7 @@ struct runner {
 
 static void finish(struct runner *r);
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
+static __attribute__((format(printf, 3, 4))) void set_err(char *err, size_t errlen,
                                                           const char *fmt, ...)
 {
     va_list ap;
@@ -419,7 +416,9 @@ static void open_stream(uv_loop_t *loop, struct runner *r, struct stream *s, int
     uv_pipe_init(loop, &s->pipe, 0);
     s->pipe.data = r;
     r->open_handles++;
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     if (uv_pipe_open(&s->pipe, fd) < 0) {
         close(fd);
         s->eof = true;

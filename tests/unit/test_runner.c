@@ -21,9 +21,6 @@
 #include <unistd.h>
 
 #include "worker/runner.h"
-/* uv.h pulls in sys/param.h, whose MIN and MAX clash with util.h's */
-#undef MIN
-#undef MAX
 #include "common/util.h"
 
 #define GUARD_MS 10000

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target for spec_parse(): a spec that parses must have a canonical
+ * encoding that parses to the same canonical encoding, and must survive the
+ * trips the system gives it: inside a submit (client to master), inside a
+ * run with an id (master to worker), and through payload_eval() into a
+ * result message (worker to master). spec_kind() must agree with the kind.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "fuzz.h"
+#include "proto/msg.h"
+
+/* msg_parse() of a line we built; it must succeed. */
+static void must_parse(const struct buf *b, struct msg *m)
+{
+    char err[512];
+    if (msg_parse(b->data, b->len, m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "message built from an accepted spec does not parse: %s\n%.2000s\n", err,
+                b->data);
+        FUZZ_CHECK(!"message parse");
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct task_spec s, s2;
+    struct buf c1 = BUF_INIT, c2 = BUF_INIT, line = BUF_INIT;
+    struct msg m;
+    char err[512];
+
+    if (spec_parse((const char *)data, size, &s, err, sizeof(err)) != 0) {
+        FUZZ_CHECK(strlen(err) > 0);
+        return 0;
+    }
+    spec_encode(&c1, &s);
+    if (spec_parse(c1.data, c1.len, &s2, err, sizeof(err)) != 0) {
+        fprintf(stderr, "canonical spec does not parse: %s\n%.2000s\n", err, c1.data);
+        FUZZ_CHECK(!"canonical parse");
+    }
+    spec_encode(&c2, &s2);
+    if (strcmp(c1.data, c2.data) != 0) {
+        fprintf(stderr, "canonical form is not stable:\n%.2000s\n%.2000s\n", c1.data, c2.data);
+        FUZZ_CHECK(!"canonical stable");
+    }
+    FUZZ_CHECK(strcmp(spec_kind(c1.data), task_kind_name(s.kind)) == 0);
+
+    /* Client to master. */
+    buf_addstr(&line, "{\"type\":\"submit\",\"tasks\":[");
+    buf_add(&line, c1.data, c1.len);
+    buf_addstr(&line, "]}");
+    must_parse(&line, &m);
+    FUZZ_CHECK(m.nspecs == 1);
+    msg_release(&m);
+
+    /* Master to worker: the master gives every task an id. */
+    if (!s2.id)
+        s2.id = strdup("fuzz-1");
+    FUZZ_CHECK(s2.id != NULL);
+    buf_reset(&c2);
+    spec_encode(&c2, &s2);
+    buf_reset(&line);
+    msg_run_begin(&line);
+    msg_run_add(&line, true, 1, 1, c2.data);
+    msg_run_end(&line);
+    must_parse(&line, &m);
+    FUZZ_CHECK(m.nruns == 1);
+    buf_reset(&c1);
+    spec_encode(&c1, &m.runs[0].spec);
+    FUZZ_CHECK(strcmp(c1.data, c2.data) == 0);
+    msg_release(&m);
+
+    /* Worker to master: a built-in kind's result. */
+    if (s.kind != KIND_EXEC) {
+        char *result = NULL;
+        int64_t sleep_ms = 0;
+        if (payload_eval(s.kind, s.payload, &result, &sleep_ms, err, sizeof(err)) == 0) {
+            struct msg r;
+            memset(&r, 0, sizeof(r));
+            r.type = MSG_RESULT;
+            r.result.lease = 1;
+            r.result.id = s2.id;
+            r.result.attempt = 1;
+            r.result.ok = true;
+            r.result.out.result = result;
+            FUZZ_CHECK(sleep_ms >= 0);
+            buf_reset(&line);
+            msg_encode(&line, &r);
+            must_parse(&line, &m);
+            msg_release(&m);
+            free(result);
+        } else {
+            FUZZ_CHECK(result == NULL);
+        }
+    }
+
+    spec_release(&s);
+    spec_release(&s2);
+    buf_release(&c1);
+    buf_release(&c2);
+    buf_release(&line);
+    return 0;
+}

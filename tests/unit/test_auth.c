@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for common/auth: proofs verify only with the same token, nonces,
+ * order and side; nonces are fresh; and the token loads from a file or from
+ * DTR_TOKEN with the documented errors. Files live in a per-run temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/auth.h"
+#include "common/util.h"
+
+static char tmpdir[] = "/tmp/dtr-test-auth-XXXXXX";
+
+static int setup(void **state UNUSED)
+{
+    if (auth_init() != 0 || !mkdtemp(tmpdir))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state UNUSED)
+{
+    static const char *const names[] = {"token", "empty", "blank", "nul", "big", "crlf"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+        unlink(path);
+    }
+    return rmdir(tmpdir);
+}
+
+/* Writes len bytes to tmpdir/name and returns the path (static storage). */
+static const char *write_file(const char *name, const char *data, size_t len)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static bool is_hex(const char *s, size_t len)
+{
+    if (strlen(s) != len)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+static void test_nonces(void **state UNUSED)
+{
+    char a[AUTH_NONCE_HEX], b[AUTH_NONCE_HEX];
+    auth_nonce(a);
+    auth_nonce(b);
+    assert_true(is_hex(a, AUTH_NONCE_HEX - 1));
+    assert_true(is_hex(b, AUTH_NONCE_HEX - 1));
+    assert_string_not_equal(a, b);
+    /* And never repeat over a few thousand draws. */
+    for (int i = 0; i < 2000; i++) {
+        auth_nonce(b);
+        assert_string_not_equal(a, b);
+    }
+}
+
+static void test_proof_shape_and_determinism(void **state UNUSED)
+{
+    char p1[AUTH_PROOF_HEX], p2[AUTH_PROOF_HEX];
+    auth_proof("secret", "dialer", "n1", "n2", p1);
+    auth_proof("secret", "dialer", "n1", "n2", p2);
+    assert_true(is_hex(p1, AUTH_PROOF_HEX - 1));
+    assert_string_equal(p1, p2);
+}
+
+static void test_verify(void **state UNUSED)
+{
+    char dn[AUTH_NONCE_HEX], an[AUTH_NONCE_HEX], proof[AUTH_PROOF_HEX];
+    auth_nonce(dn);
+    auth_nonce(an);
+    auth_proof("s3cret", "dialer", dn, an, proof);
+
+    assert_true(auth_verify("s3cret", "dialer", dn, an, proof));
+    /* Wrong token, including a prefix and an extension of the right one. */
+    assert_false(auth_verify("s3cre", "dialer", dn, an, proof));
+    assert_false(auth_verify("s3crets", "dialer", dn, an, proof));
+    assert_false(auth_verify("other", "dialer", dn, an, proof));
+    /* Swapped nonces: a proof is bound to which side chose which nonce. */
+    assert_false(auth_verify("s3cret", "dialer", an, dn, proof));
+    /* Wrong side: a dialer's proof reflected back is no acceptor proof. */
+    assert_false(auth_verify("s3cret", "acceptor", dn, an, proof));
+    /* Another handshake's nonce. */
+    char other[AUTH_NONCE_HEX];
+    auth_nonce(other);
+    assert_false(auth_verify("s3cret", "dialer", dn, other, proof));
+    assert_false(auth_verify("s3cret", "dialer", other, an, proof));
+}
+
+static void test_verify_malformed_proof(void **state UNUSED)
+{
+    char proof[AUTH_PROOF_HEX], bad[AUTH_PROOF_HEX + 1];
+    auth_proof("t", "acceptor", "a", "b", proof);
+    assert_true(auth_verify("t", "acceptor", "a", "b", proof));
+    assert_false(auth_verify("t", "acceptor", "a", "b", NULL));
+    assert_false(auth_verify("t", "acceptor", "a", "b", ""));
+    /* Truncated, extended, upper-cased, one digit flipped. */
+    memcpy(bad, proof, AUTH_PROOF_HEX);
+    bad[AUTH_PROOF_HEX - 2] = '\0';
+    assert_false(auth_verify("t", "acceptor", "a", "b", bad));
+    memcpy(bad, proof, AUTH_PROOF_HEX);
+    bad[AUTH_PROOF_HEX - 1] = '0';
+    bad[AUTH_PROOF_HEX] = '\0';
+    assert_false(auth_verify("t", "acceptor", "a", "b", bad));
+    for (size_t i = 0; i < AUTH_PROOF_HEX - 1; i++) {
+        memcpy(bad, proof, AUTH_PROOF_HEX);
+        bad[i] = bad[i] == '0' ? '1' : '0';
+        assert_false(auth_verify("t", "acceptor", "a", "b", bad));
+    }
+}
+
+/* The message is "side|dialer|acceptor": moving a '|' between fields must
+ * not give the same proof. */
+static void test_field_boundaries(void **state UNUSED)
+{
+    char p1[AUTH_PROOF_HEX], p2[AUTH_PROOF_HEX];
+    auth_proof("t", "dialer", "ab", "c", p1);
+    auth_proof("t", "dialer", "a", "bc", p2);
+    assert_string_not_equal(p1, p2);
+}
+
+static void test_load_from_file(void **state UNUSED)
+{
+    char err[256] = "";
+    char *tok = NULL;
+    const char *path = write_file("token", "hunter2\n", 8);
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), 0);
+    assert_string_equal(tok, "hunter2");
+    free(tok);
+
+    /* All trailing whitespace goes; leading and inner spaces stay. */
+    path = write_file("crlf", " a b \r\n\t \n", 10);
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), 0);
+    assert_string_equal(tok, " a b");
+    free(tok);
+
+    /* The file wins over the environment. */
+    setenv("DTR_TOKEN", "from-env", 1);
+    path = write_file("token", "from-file", 9);
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), 0);
+    assert_string_equal(tok, "from-file");
+    free(tok);
+    unsetenv("DTR_TOKEN");
+}
+
+static void test_load_from_env(void **state UNUSED)
+{
+    char err[256] = "";
+    char *tok = (char *)"sentinel";
+    setenv("DTR_TOKEN", "envtoken\n", 1);
+    assert_int_equal(auth_load_token(NULL, &tok, err, sizeof(err)), 0);
+    assert_string_equal(tok, "envtoken");
+    free(tok);
+
+    /* Neither set: no token, no error. */
+    unsetenv("DTR_TOKEN");
+    tok = (char *)"sentinel";
+    assert_int_equal(auth_load_token(NULL, &tok, err, sizeof(err)), 0);
+    assert_null(tok);
+    setenv("DTR_TOKEN", "", 1);
+    tok = (char *)"sentinel";
+    assert_int_equal(auth_load_token(NULL, &tok, err, sizeof(err)), 0);
+    assert_null(tok);
+
+    /* Only whitespace is an error, like an empty file. */
+    setenv("DTR_TOKEN", " \n", 1);
+    assert_int_equal(auth_load_token(NULL, &tok, err, sizeof(err)), -1);
+    assert_null(tok);
+    assert_non_null(strstr(err, "empty"));
+    unsetenv("DTR_TOKEN");
+}
+
+static void test_load_errors(void **state UNUSED)
+{
+    char err[512];
+    char *tok;
+    const char *path;
+    char missing[256];
+
+    snprintf(missing, sizeof(missing), "%s/does-not-exist", tmpdir);
+    err[0] = '\0';
+    assert_int_equal(auth_load_token(missing, &tok, err, sizeof(err)), -1);
+    assert_null(tok);
+    assert_non_null(strstr(err, missing)); /* names the file */
+    assert_non_null(strstr(err, "cannot read"));
+
+    path = write_file("empty", "", 0);
+    err[0] = '\0';
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), -1);
+    assert_null(tok);
+    assert_non_null(strstr(err, "empty"));
+    assert_non_null(strstr(err, path));
+
+    path = write_file("blank", "\n\n  \t\n", 6);
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), -1);
+    assert_null(tok);
+
+    path = write_file("nul", "ab\0cd\n", 6);
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), -1);
+    assert_null(tok);
+    assert_non_null(strstr(err, "binary"));
+
+    /* Over the 4096-byte limit. */
+    char big[5000];
+    memset(big, 'x', sizeof(big));
+    path = write_file("big", big, sizeof(big));
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), -1);
+    assert_null(tok);
+    assert_non_null(strstr(err, "too long"));
+    path = write_file("big", big, 4096);
+    assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), 0);
+    assert_int_equal(strlen(tok), 4096);
+    free(tok);
+
+    /* A directory is not a token file. */
+    err[0] = '\0';
+    assert_int_equal(auth_load_token(tmpdir, &tok, err, sizeof(err)), -1);
+    assert_null(tok);
+}
+
+/* The loaded token works for proofs: what a master and a worker that read
+ * the same file compute agrees. */
+static void test_loaded_token_proves(void **state UNUSED)
+{
+    char err[256];
+    char *a, *b;
+    char proof[AUTH_PROOF_HEX];
+    const char *path = write_file("token", "shared\n", 7);
+    assert_int_equal(auth_load_token(path, &a, err, sizeof(err)), 0);
+    setenv("DTR_TOKEN", "shared", 1);
+    assert_int_equal(auth_load_token(NULL, &b, err, sizeof(err)), 0);
+    unsetenv("DTR_TOKEN");
+    auth_proof(a, "dialer", "x", "y", proof);
+    assert_true(auth_verify(b, "dialer", "x", "y", proof));
+    free(a);
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nonces),
+        cmocka_unit_test(test_proof_shape_and_determinism),
+        cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_verify_malformed_proof),
+        cmocka_unit_test(test_field_boundaries),
+        cmocka_unit_test(test_load_from_file),
+        cmocka_unit_test(test_load_from_env),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_loaded_token_proves),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
