@@ -222,17 +222,18 @@ static void handle_result(struct master *m, struct worker *w, struct attempt_res
 {
     struct task *t = hmap_get(&m->tasks, r->id);
     add_lease(&w->acks, &w->nacks, r->lease);
-    if (!t || t->state != TASK_RUNNING || t->lease != r->lease) {
+    if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
+        strcmp(t->worker, w->id)) {
         log_info("discarded result of a superseded attempt task=%s lease=%" PRIu64 " worker=%s",
                  r->id, r->lease, w->id);
         return;
     }
-    w->done++;
     if (r->refused) {
         t->attempts--;
         master_task_transition(m, t, TASK_QUEUED);
         return;
     }
+    w->done++;
     t->exit_code = r->exit_code;
     task_set_error(t, r->ok ? NULL : r->error ? r->error : "attempt failed");
     if (journal_save_output(m->journal, t->id, &r->out) != 0)

@@ -285,7 +285,8 @@ static int check_hello(struct conn *c, struct msg *m)
         conn_fail(c, "a %s does not accept connections from a %s", c->hub->role, m->role);
         return -1;
     }
-    if (strlen(m->nonce) != AUTH_NONCE_HEX - 1) {
+    if (strlen(m->nonce) != AUTH_NONCE_HEX - 1 ||
+        strspn(m->nonce, "0123456789abcdefABCDEF") != AUTH_NONCE_HEX - 1) {
         conn_fail(c, "field 'nonce' must be %d hex digits", AUTH_NONCE_HEX - 1);
         return -1;
     }
@@ -308,6 +309,7 @@ static void handshake(struct conn *c, struct msg *m)
             return;
         }
         if (!token && m->proof) {
+            log_warn("peer requires a token we do not have peer=%s role=%s", c->peer, m->role);
             conn_fail(c, "authentication failed: the %s requires a token (--token-file or "
                       "DTR_TOKEN)", m->role);
             return;

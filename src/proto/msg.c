@@ -234,7 +234,9 @@ static int get_u64(json_object *o, const char *key, bool required, uint64_t *out
                    size_t errlen)
 {
     int64_t x = 0;
-    int rc = get_int(o, key, required, 0, INT64_MAX, &x, err, errlen);
+    /* leases start at 1: 0 means "none" in the master */
+    int64_t min = strcmp(key, "lease") ? 0 : 1;
+    int rc = get_int(o, key, required, min, INT64_MAX, &x, err, errlen);
     if (rc == 0 && field(o, key))
         *out = (uint64_t)x;
     return rc;
@@ -307,8 +309,74 @@ static int get_leases(json_object *o, const char *key, uint64_t **out, size_t *n
     return 0;
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Whether s is a number as JSON (RFC 8259) writes it. */
+static bool json_number_ok(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (is_digit(*s))
+        while (is_digit(*s))
+            s++;
+    else
+        return false;
+    if (*s == '.') {
+        if (!is_digit(*++s))
+            return false;
+        while (is_digit(*s))
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!is_digit(*s))
+            return false;
+        while (is_digit(*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
+/*
+ * json-c writes a double back as its source text, and it accepts source text
+ * that is no JSON: "01.5", "1.", "-.5", or "0318e" (kept as "0318", which
+ * reads back as the integer 318). Such doubles are written from their value
+ * instead, so that what we send is JSON and encodes the same way twice.
+ */
+static void fix_number_text(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_double:
+        if (!json_number_ok(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)))
+            json_object_set_serializer(v, NULL, NULL, NULL);
+        break;
+    case json_type_array:
+        for (size_t i = 0, n = json_object_array_length(v); i < n; i++)
+            fix_number_text(json_object_array_get_idx(v, i));
+        break;
+    case json_type_object: {
+        json_object_object_foreach(v, key, val)
+        {
+            (void)key;
+            fix_number_text(val);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
 static char *to_json_text(json_object *v)
 {
+    fix_number_text(v);
     return xstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
 }
@@ -773,6 +841,8 @@ static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
         (rc = get_str(o, "id", true, MSG_MAX_ID, &r->id, err, errlen)) ||
         (rc = get_int(o, "attempt", true, 1, INT32_MAX, &x, err, errlen)))
         return rc;
+    if (!msg_id_valid(r->id))
+        return ERR("field 'id' is not a valid task id");
     r->attempt = (int)x;
     x = -1;
     if ((rc = get_bool(o, "ok", &r->ok, err, errlen)) ||

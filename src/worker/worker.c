@@ -31,6 +31,9 @@
 /* Attempts started per loop turn at most, so a large run message cannot
  * keep the loop from answering pings (memcached's reqs_per_event). */
 #define STARTS_PER_TURN 32
+/* A master silent this long may be replaced by another (a restarted one
+ * whose old connection is half-open). */
+#define MASTER_STALE_MS 3000
 
 struct node;
 
@@ -396,6 +399,14 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
     if (n->master && n->master != c) {
         if (!strcmp(n->master_id, hello->id ? hello->id : "")) {
             snprintf(err, errlen, "already connected to this master");
+            return -1;
+        }
+        /* Two masters must not take a worker from each other: the current
+         * one keeps it while it is heard from. */
+        if ((int64_t)uv_now(n->loop) - n->last_word < MASTER_STALE_MS) {
+            log_warn("refused a second master master=%s peer=%s serving=%s",
+                     hello->id ? hello->id : "?", c->peer, n->master_id);
+            snprintf(err, errlen, "this worker is serving master '%s'", n->master_id);
             return -1;
         }
         struct conn *old = n->master;

@@ -79,8 +79,11 @@ def probe(addr, case, role):
         s.sendall(hello(role))
         lines, pre, how = read_lines(s, b"", time.time() + 5, want=1)
         out["hello_reply"] = lines[0] if lines else None
-        if how != "enough":
-            out.update(closed=how, secs=round(time.time() - t0, 3))
+        if len(lines) > 1 or how != "enough":
+            # Refused right after the hello (a worker that already serves a
+            # live master refuses a second one): the error follows the hello.
+            rest, _, how2 = read_lines(s, pre, time.time() + 8) if how == "enough" else ([], b"", how)
+            out.update(replies=lines[1:] + rest, closed=how2, secs=round(time.time() - t0, 3))
             return out
     try:
         s.sendall(payload(case))

@@ -78,6 +78,16 @@ rc=$?
 [ $rc -ne 0 ] && [ -s cancel5.err ] && pass "cancel of an already cancelled task reports an error (exit $rc)" ||
     fail "second cancel of long exited $rc, stderr '$(cat cancel5.err)'"
 
+# A running task that ignores SIGTERM is still killed (SIGKILL after the grace).
+dtr submit --id deaf --cwd "$T" -- sh -c 'trap "" TERM; echo $$ > deaf.pid; while :; do sleep 0.1; done' >/dev/null ||
+    fail "submit deaf"
+wait_for "deaf running" "[ -s '$T/deaf.pid' ]" 20
+dtr cancel deaf >cancel7.out 2>cancel7.err || fail "cancel deaf exited $?: $(cat cancel7.err)"
+wait_for "TERM-ignoring task killed" "is_dead $(cat deaf.pid 2>/dev/null || echo 0)" 15 &&
+    pass "a cancelled task that ignores SIGTERM is killed"
+dtr result deaf --json 2>/dev/null | grep -q '"state":"cancelled"' && pass "and ends cancelled" ||
+    fail "deaf: $(dtr result deaf --json 2>&1)"
+
 # A task waiting out its retry backoff can be cancelled too, and stays so.
 dtr submit --id bo --retries 5 -- sh -c "echo x >> '$T/bo.attempts'; exit 1" >/dev/null || fail "submit bo"
 wait_for "bo failed once and waits to retry" \

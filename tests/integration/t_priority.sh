@@ -71,4 +71,23 @@ if cmp -s order want_order.txt; then
 else
     fail "execution order: got '$(tr '\n' ' ' <order)', want '$(tr '\n' ' ' <want_order.txt)'"
 fi
+
+# A retried task keeps its place: R fails its first attempt and, once its
+# backoff (about 250ms) is over, runs before S2 and S3, submitted after it.
+# S1 runs for 800ms, well past the backoff.
+rm -f "$T/go" "$T/started"
+: >order2
+dtr submit --id blocker2 --cwd "$T" -- sh -c 'touch started; while [ ! -f go ]; do sleep 0.05; done' >/dev/null ||
+    fail "submit blocker2"
+wait_for "blocker2 running" "[ -f '$T/started' ]" || finish
+dtr submit --id R --retries 1 -- sh -c "echo R\$DTR_ATTEMPT >> '$T/order2'; [ \$DTR_ATTEMPT = 2 ]" >/dev/null ||
+    fail "submit R"
+dtr submit --id S1 -- sh -c "echo S1 >> '$T/order2'; sleep 0.8" >/dev/null || fail "submit S1"
+dtr submit --id S2 -- sh -c "echo S2 >> '$T/order2'" >/dev/null || fail "submit S2"
+dtr submit --id S3 -- sh -c "echo S3 >> '$T/order2'" >/dev/null || fail "submit S3"
+touch "$T/go"
+dtr wait R S1 S2 S3 --timeout 30s >wait2.out 2>&1 || fail "wait R S1 S2 S3: $(tail -1 wait2.out)"
+[ "$(tr '\n' ' ' <order2)" = "R1 S1 R2 S2 S3 " ] &&
+    pass "a retried task keeps its submission order: $(tr '\n' ' ' <order2)" ||
+    fail "retry order: got '$(tr '\n' ' ' <order2)', want 'R1 S1 R2 S2 S3 '"
 finish

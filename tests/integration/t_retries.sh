@@ -24,13 +24,14 @@ N=20
 dtr submit --master "$M1_ADDR" --id r --retries 10 --array "1-$N" -- sh -c 'echo ok-{}' >/dev/null ||
     fail "submit flaky tasks"
 dtr submit --master "$M2_ADDR" --id bad --retries 2 \
-    --cmd "echo \"\$DTR_ATTEMPT\" >> '$T/attempts'; exit 1" >/dev/null || fail "submit bad"
+    --cmd "echo \"\$DTR_ATTEMPT\" >> '$T/attempts'; echo \"attempt \$DTR_ATTEMPT\"; exit 1" >/dev/null ||
+    fail "submit bad"
 
 dtr wait --master "$M1_ADDR" --all --timeout 50s >wait1.out 2>&1
 rc=$?
 [ $rc -eq 0 ] && pass "wait --all exits 0: every flaky task ended succeeded" ||
     fail "wait --all exited $rc: $(tail -2 wait1.out)"
-dtr tasks --master "$M1_ADDR" --json >tasks1.json
+dtr tasks --master "$M1_ADDR" --json >tasks1.json 2>tasks1.err || fail "tasks --json exited $?: $(cat tasks1.err)"
 n=$(grep -c '"state":"succeeded"' tasks1.json)
 [ "$n" -eq $N ] && pass "$N of $N flaky tasks succeeded" || fail "$n of $N succeeded: $(grep -v '"state":"succeeded"' tasks1.json | head -2)"
 retried=$(sed -n 's/.*"attempts":\([0-9]*\).*/\1/p' tasks1.json | awk '$1 > 1' | wc -l)
@@ -51,6 +52,8 @@ rc=$?
 dtr result --master "$M2_ADDR" bad >result.out 2>result.err
 rc=$?
 [ $rc -eq 1 ] && pass "dtr result on the failed task exits 1" || fail "dtr result bad exited $rc"
+[ "$(cat result.out)" = "attempt 3" ] && pass "and prints the last attempt's stdout" ||
+    fail "dtr result bad printed '$(cat result.out)', want 'attempt 3'"
 dtr result --master "$M2_ADDR" bad --json >bad.json 2>/dev/null
 grep -q '"state":"failed"' bad.json && pass "always-failing task ends failed" || fail "state: $(cat bad.json)"
 grep -q '"attempts":3[,}]' bad.json && pass "it made exactly 3 attempts" || fail "attempts: $(cat bad.json)"

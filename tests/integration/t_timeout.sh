@@ -16,6 +16,10 @@ dtr submit --id deaf --timeout 500ms --retries 0 --cwd "$T" -- \
 # Retried timeouts: every attempt is limited.
 dtr submit --id twice --timeout 300ms --retries 1 -- sleep 100 >/dev/null || fail "submit twice"
 
+# Timeouts in a task file: a duration string and a number of seconds.
+printf '{"id":"f-str","argv":["sleep","100"],"timeout":"500ms","max_retries":0}\n{"id":"f-num","argv":["sleep","100"],"timeout":0.5,"max_retries":0}\n' |
+    dtr submit --file - >/dev/null || fail "submit the file tasks"
+
 wait_for "hung started" "[ -s '$T/child.pid' ] && [ -s '$T/sh.pid' ]" || finish
 child=$(cat child.pid)
 shpid=$(cat sh.pid)
@@ -51,6 +55,18 @@ grep -q '"state":"failed"' deaf.json && grep -iq '"error":"[^"]*time[ds]* *out' 
 dtr result twice --json >twice.json 2>/dev/null
 grep -q '"state":"failed"' twice.json && grep -q '"attempts":2[,}]' twice.json &&
     pass "a timed-out attempt is retried: 2 attempts with --retries 1" || fail "twice: $(cat twice.json)"
+
+dtr wait f-str f-num --timeout 20s >/dev/null 2>&1
+[ $? -eq 1 ] || fail "wait f-str f-num did not exit 1"
+for id in f-str f-num; do
+    dtr result $id --json >$id.json 2>/dev/null
+    s=$(date -d "$(sed -n 's/.*"started_at":"\([^"]*\)".*/\1/p' $id.json)" +%s%3N 2>/dev/null)
+    f=$(date -d "$(sed -n 's/.*"finished_at":"\([^"]*\)".*/\1/p' $id.json)" +%s%3N 2>/dev/null)
+    d=$((${f:-0} - ${s:-0}))
+    grep -q '"state":"failed"' $id.json && grep -iq '"error":"[^"]*time[ds]* *out' $id.json &&
+        [ $d -ge 400 ] && [ $d -lt 3000 ] && pass "file task $id: timeout honoured (${d}ms)" ||
+        fail "file task $id (${d}ms): $(cat $id.json)"
+done
 
 # No stray sleeps from the test's tasks remain.
 wait_for "no 'sleep 100' left from the worker" "! pgrep -P $W1_PID >/dev/null" 10 &&

@@ -791,6 +791,11 @@ static void test_spec_builtin_kinds(void **state UNUSED)
     assert_canon("{\"kind\":\"compute\",\"id\":\"c\",\"payload\": { \"numbers\" : [ 1 , 2.50 ] }}",
                  "{\"id\":\"c\",\"kind\":\"compute\",\"payload\":{\"numbers\":[1,2.50]},"
                  "\"priority\":2,\"max_retries\":3}");
+    /* json-c keeps a double's source text, some of which is no JSON: those
+     * are written from the value. */
+    assert_canon("{\"kind\":\"echo\",\"payload\":[01.5,1.,-.5,0318e,1e,2.50,-0.0,1E+2]}",
+                 "{\"id\":null,\"kind\":\"echo\",\"payload\":[1.5,1.0,-0.5,318.0,1,2.50,-0.0,1E+2],"
+                 "\"priority\":2,\"max_retries\":3}");
     assert_canon("{\"kind\":\"echo\",\"payload\":{\"s\":\"a/b\\n\\u00e9\\ud83d\\ude00\"}}",
                  "{\"id\":null,\"kind\":\"echo\","
                  "\"payload\":{\"s\":\"a/b\\n\xc3\xa9\xf0\x9f\x98\x80\"},"
@@ -1467,6 +1472,10 @@ static void test_msg_result_bad(void **state UNUSED)
     assert_int_equal(m.result.out.out_len, 3);
     assert_memory_equal(m.result.out.out, "a\0b", 3);
     assert_int_equal(m.result.exit_code, -1); /* absent */
+    msg_release(&m);
+    /* A result's JSON is re-serialised as JSON, numbers included. */
+    parse_ok(RES "\"lease\":1,\"id\":\"t\",\"attempt\":1,\"result\":{\"n\":[0318e,1.,7]}}", &m);
+    assert_string_equal(m.result.out.result, "{\"n\":[318.0,1.0,7]}");
     msg_release(&m);
 #undef RES
 }
