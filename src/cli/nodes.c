@@ -44,6 +44,9 @@ int cmd_master(int argc, char **argv)
          "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
         {"journal-in-memory", 0, OPT_BOOL, &o.in_memory, NULL,
          "keep the journal in memory: nothing survives a restart (benchmarks)", 0, 0},
+        {"insecure", 0, OPT_BOOL, &o.insecure, NULL,
+         "allow listening beyond loopback without a token", 0, 0},
+        {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -114,6 +117,9 @@ int cmd_worker(int argc, char **argv)
          1 << 20},
         {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
          "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
+        {"insecure", 0, OPT_BOOL, &o.insecure, NULL,
+         "allow listening beyond loopback without a token", 0, 0},
+        {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));

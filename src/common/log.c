@@ -178,8 +178,17 @@ static size_t format_line(char *out, size_t outlen, enum log_level lvl, const ch
     return (size_t)head + (size_t)body;
 }
 
+static enum log_level min_level = LOG_LVL_INFO;
+
+void log_set_level(enum log_level lvl)
+{
+    min_level = lvl;
+}
+
 void log_write(enum log_level lvl, const char *fmt, ...)
 {
+    if (lvl < min_level)
+        return;
     char stackbuf[LOG_LINE_STACK];
     char *line = stackbuf;
     size_t cap = sizeof(stackbuf), len;

@@ -17,8 +17,10 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
  * message in err. */
 int log_open(const char *dir, const char *file, const char *node, char *err, size_t errlen);
 void log_close(void);
-/* Also copy every line to stderr (for --verbose). */
+/* Also copy every line to stderr. */
 void log_set_stderr(int on);
+/* Drops lines below lvl (default LOG_LVL_INFO: per-task events are DEBUG). */
+void log_set_level(enum log_level lvl);
 
 __attribute__((format(printf, 2, 3))) void log_write(enum log_level lvl, const char *fmt, ...);
 #define log_debug(...) log_write(LOG_LVL_DEBUG, __VA_ARGS__)

@@ -289,6 +289,14 @@ int master_run(const struct master_opts *opts)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
+    if (!m->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
+        fprintf(stderr, "dtr master: refusing to listen on '%s' without a token: anyone who "
+                "can reach it could run commands on every worker; set --token-file or "
+                "DTR_TOKEN, or pass --insecure\n", opts->host);
+        goto out;
+    }
+    if (opts->verbose)
+        log_set_level(LOG_LVL_DEBUG);
     if (log_open(opts->log_dir, "master.log", "master", err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;

@@ -32,6 +32,7 @@ struct master_opts {
     int64_t keep_finished_ms;
     const char *token_file;
     bool in_memory; /* --journal-in-memory: no durability (benchmarks) */
+    bool insecure; /* may listen beyond loopback without a token */
     bool verbose;
 };
 

@@ -239,7 +239,7 @@ static void handle_result(struct master *m, struct worker *w, struct attempt_res
     if (journal_save_output(m->journal, t->id, &r->out) != 0)
         master_journal_failed(m, "cannot save a task's output");
     if (r->ok) {
-        log_info("task succeeded task=%s attempt=%d worker=%s", t->id, r->attempt, w->id);
+        log_debug("task succeeded task=%s attempt=%d worker=%s", t->id, r->attempt, w->id);
         master_task_transition(m, t, TASK_SUCCEEDED);
         return;
     }
@@ -389,7 +389,7 @@ void workers_dispatch(struct master *m)
             msg_run_add(b, in_msg == 0, t->lease, t->attempts, t->spec);
         }
         msg_run_end(b);
-        log_debug("dispatched worker=%s tasks=%d", w->id, give[i]);
+        log_info("dispatched worker=%s tasks=%d", w->id, give[i]);
     }
     free(ready);
     free(give);

@@ -595,3 +595,25 @@ struct conn *conn_dial(struct conn_hub *hub, const char *host, int port, unsigne
     }
     return c;
 }
+
+bool conn_host_is_loopback(const char *host)
+{
+    struct addrinfo hints, *res = NULL;
+    bool all = true;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return false;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET) {
+            uint32_t a = ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr);
+            all = all && (a >> 24) == 127;
+        } else if (ai->ai_family == AF_INET6) {
+            all = all && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+        } else {
+            all = false;
+        }
+    }
+    freeaddrinfo(res);
+    return all;
+}

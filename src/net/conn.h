@@ -144,4 +144,7 @@ void conn_close(struct conn *c, const char *reason);
 
 #define CONN_MAX_OUT (256u * 1024 * 1024)
 
+/* True when every address host resolves to is a loopback address. */
+bool conn_host_is_loopback(const char *host);
+
 #endif

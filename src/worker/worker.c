@@ -139,8 +139,8 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
     n->nresults++;
     send_pending(n, p);
     if (ok)
-        log_info("attempt succeeded task=%s attempt=%d lease=%" PRIu64, a->spec.id, a->number,
-                 a->lease);
+        log_debug("attempt succeeded task=%s attempt=%d lease=%" PRIu64, a->spec.id, a->number,
+                  a->lease);
     else
         log_info("attempt failed task=%s attempt=%d lease=%" PRIu64 " error=%s", a->spec.id,
                  a->number, a->lease, log_quote(error));
@@ -252,8 +252,8 @@ static void start_attempt(struct node *n, struct attempt *a)
     a->started_at = clock_wall_ms();
     list_add_tail(&n->attempts, &a->link);
     n->nrunning++;
-    log_info("attempt started task=%s attempt=%d lease=%" PRIu64 " kind=%s", a->spec.id,
-             a->number, a->lease, task_kind_name(a->spec.kind));
+    log_debug("attempt started task=%s attempt=%d lease=%" PRIu64 " kind=%s", a->spec.id,
+              a->number, a->lease, task_kind_name(a->spec.kind));
     if (n->opts.fail_rate > 0 && drand48() < n->opts.fail_rate) {
         char error[96];
         snprintf(error, sizeof(error), "injected failure (--fail-rate %g)", n->opts.fail_rate);
@@ -637,6 +637,14 @@ int worker_run(const struct worker_opts *opts)
         fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
     }
+    if (!n->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
+        fprintf(stderr, "dtr worker: refusing to listen on '%s' without a token: anyone who "
+                "can reach it could make it run commands; set --token-file or DTR_TOKEN, or "
+                "pass --insecure\n", opts->host);
+        goto out;
+    }
+    if (opts->verbose)
+        log_set_level(LOG_LVL_DEBUG);
     char file[MSG_MAX_ID + 32];
     snprintf(file, sizeof(file), "worker-%s.log", n->id);
     snprintf(n->node_name, sizeof(n->node_name), "worker-%s", n->id);

@@ -1343,6 +1343,9 @@ static void test_msg_hello_bad(void **state UNUSED)
                     "\"running\":[{\"lease\":-1,\"id\":\"t\"}]}",
               "'lease'");
     parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
+                    "\"running\":[{\"lease\":0,\"id\":\"t\"}]}",
+              "'lease'");
+    parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
                     "\"running\":[{\"lease\":1}]}",
               "'id'");
 
@@ -1443,6 +1446,9 @@ static void test_msg_result_bad(void **state UNUSED)
     } cases[] = {
         {RES "\"id\":\"t\",\"attempt\":1}", "'lease'"},
         {RES "\"lease\":-1,\"id\":\"t\",\"attempt\":1}", "'lease'"},
+        {RES "\"lease\":0,\"id\":\"t\",\"attempt\":1}", "'lease'"}, /* 0 is "no lease" */
+        {RES "\"lease\":1,\"id\":\"a b\",\"attempt\":1}", "'id'"},
+        {RES "\"lease\":1,\"id\":\"\",\"attempt\":1}", "'id'"},
         {RES "\"lease\":\"1\",\"id\":\"t\",\"attempt\":1}", "'lease'"},
         {RES "\"lease\":1.5,\"id\":\"t\",\"attempt\":1}", "'lease'"},
         {RES "\"lease\":[1],\"id\":\"t\",\"attempt\":1}", "'lease'"},

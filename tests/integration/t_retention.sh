@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# --keep-finished bounds how long finished tasks stay queryable: with 1s,
+# succeeded, failed and cancelled tasks disappear from `dtr tasks` and `dtr
+# result` answers exit 4 "unknown task" a little after they expire, both
+# while the master runs and across a restart (expired tasks are not served
+# again by a restarted master); the pruning reaches the journal. Queued and
+# running tasks, however old, are never pruned.
+#
+# Expected bound: a finished task is gone within PRUNE_SLACK seconds after it
+# expires (a master pruning every min(60s, keep-finished) and at start-up
+# meets it easily).
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+PRUNE_SLACK=10
+
+trap 'rc=$?; [ -d "$T" ] && : >"$T/release-all"; (exit $rc); cleanup' EXIT
+BLOCK='i=0
+while [ ! -e "$DTR_T/release-$DTR_TASK_ID" ] && [ ! -e "$DTR_T/release-all" ] && [ -d "$DTR_T" ]; do
+    i=$((i + 1)); [ "$i" -gt 1200 ] && exit 9; sleep 0.05
+done
+echo "out-$DTR_TASK_ID"'
+
+now_ms() { date +%s%3N; }
+# ids: the ids `dtr tasks` lists, sorted, on one line (fails if no answer).
+ids() {
+    dtr tasks --json >ids.tmp || return 1
+    "$PY" -c 'import json,sys
+print(" ".join(sorted(json.loads(l)["id"] for l in sys.stdin)))' <ids.tmp
+}
+# none_listed ID...: true when `dtr tasks` answers and lists none of them.
+none_listed() {
+    local have i
+    have=" $(ids) " || return 1
+    for i in "$@"; do
+        case "$have" in *" $i "*) return 1 ;; esac
+    done
+    return 0
+}
+# state_of ID: the task's state per `dtr tasks --json`, or "absent".
+state_of() {
+    dtr tasks --json | "$PY" -c 'import json,sys
+s = {json.loads(l)["id"]: json.loads(l)["state"] for l in sys.stdin}
+print(s.get(sys.argv[1], "absent"))' "$1"
+}
+# gone ID...: `dtr result ID` exits 4 saying "unknown task" for every one.
+gone() {
+    local i rc
+    for i in "$@"; do
+        dtr result "$i" >res.out 2>res.err
+        rc=$?
+        if [ "$rc" -ne 4 ] || ! grep -q "unknown task" res.err; then
+            echo "dtr result $i: exit $rc, stdout '$(cat res.out)', stderr '$(cat res.err)'"
+            return 1
+        fi
+    done
+    return 0
+}
+# finished_max ID...: the latest finished_ms of those tasks.
+finished_max() {
+    dtr tasks --json | "$PY" -c 'import json,sys
+ids = set(sys.argv[1:])
+print(max(json.loads(l).get("finished_ms", 0) for l in sys.stdin if json.loads(l)["id"] in ids))' "$@"
+}
+
+start_master M --keep-finished 1s
+MPORT_USED=${M_ADDR##*:}
+start_worker W1 --master "$M_ADDR" --slots 2
+wait_for "W1 registered" "workers_registered 1" || finish
+
+# ---- phase 1: pruning while the master runs
+t_submit=$(now_ms)
+dtr submit --id f-ok --retries 0 -- echo out-f-ok >/dev/null &&
+    dtr submit --id f-fail --retries 0 --cmd 'echo partial; exit 1' >/dev/null &&
+    dtr submit --id f-sum --kind compute --payload '{"numbers":[40,2]}' >/dev/null ||
+    die "submit failed"
+dtr wait f-ok f-fail f-sum --timeout 20s >/dev/null 2>&1
+out=$(dtr result f-ok 2>&1)
+rc=$?
+age=$(($(now_ms) - t_submit))
+if [ "$rc" -eq 0 ] && [ "$out" = out-f-ok ]; then
+    pass "f-ok is queryable right after it finished"
+elif [ "$age" -lt 900 ]; then
+    fail "f-ok was not queryable ${age}ms after its submission (keep-finished 1s): exit $rc, '$out'"
+else
+    echo "skipped: too slow (${age}ms) to check that f-ok is queryable before it expires"
+fi
+
+# Two blockers hold both slots; two tasks wait behind them; one is cancelled.
+dtr submit --id R1 --retries 0 -e DTR_T="$T" --cmd "$BLOCK" >/dev/null &&
+    dtr submit --id R2 --retries 0 -e DTR_T="$T" --cmd "$BLOCK" >/dev/null || die "submit R1/R2 failed"
+wait_for "R1 and R2 running" '[ "$(count_state running)" = 2 ]' || finish
+dtr submit --id q1 --priority low --retries 0 -- echo out-q1 >/dev/null &&
+    dtr submit --id q2 --priority low --retries 0 -- echo out-q2 >/dev/null &&
+    dtr submit --id f-can --retries 0 -- echo never >/dev/null || die "submit q1/q2/f-can failed"
+dtr cancel f-can >/dev/null 2>&1 || fail "dtr cancel f-can failed"
+[ "$(state_of f-can)" = cancelled ] || fail "f-can is $(state_of f-can), expected cancelled"
+t_fin=$(finished_max f-ok f-fail f-sum f-can)
+echo "phase 1: finished tasks f-ok f-fail f-sum f-can; R1 R2 running; q1 q2 queued"
+
+if wait_for "the finished tasks to be pruned (keep-finished 1s + ${PRUNE_SLACK}s)" \
+    "none_listed f-ok f-fail f-sum f-can" $((1 + PRUNE_SLACK)); then
+    pass "finished tasks gone from dtr tasks $(($(now_ms) - t_fin))ms after the last finished"
+    msg=$(gone f-ok f-fail f-sum f-can) && pass "dtr result exits 4 'unknown task' for the pruned tasks" ||
+        fail "$msg"
+    [ "$(ids)" = "R1 R2 q1 q2" ] && pass "running R1 R2 and queued q1 q2 (older than 1s) were not pruned" ||
+        fail "after pruning dtr tasks lists '$(ids)', expected 'R1 R2 q1 q2'"
+    st=$(dtr status --json)
+    echo "$st" | grep -q '"tasks":{"queued":2,"running":2,"succeeded":0,"failed":0,"cancelled":0}' &&
+        pass "status counts follow the pruning" || fail "status after pruning: $st"
+    grep -q "pruned finished tasks" "$T/logs/master.log" &&
+        pass "master log: $(grep "pruned finished tasks" "$T/logs/master.log" | head -n 1 | cut -d' ' -f3-)"
+else
+    echo "  (src/master/master.c prunes every PRUNE_EVERY_MS = 60 s regardless of --keep-finished)"
+    echo "  still listed: $(ids)"
+fi
+
+# ---- phase 2: a restart does not bring expired tasks back
+# The next slot goes to g-ok, then g-fail, then blocker R3 (priority 9) holds
+# it, so q1 and q2 (low) stay queued.
+dtr submit --id g-ok --priority 10 --retries 0 -- echo out-g-ok >/dev/null &&
+    dtr submit --id g-fail --priority 10 --retries 0 --cmd 'exit 3' >/dev/null &&
+    dtr submit --id R3 --priority 9 --retries 0 -e DTR_T="$T" --cmd "$BLOCK" >/dev/null &&
+    dtr submit --id g-can --priority 0 --retries 0 -- echo never >/dev/null || die "submit phase 2 failed"
+dtr cancel g-can >/dev/null 2>&1 || fail "dtr cancel g-can failed"
+: >release-R2
+wait_for "R2, g-ok, g-fail ended and R3 running" \
+    '[ "$(state_of R2)" = succeeded ] && [ "$(state_of g-ok)" = succeeded ] && [ "$(state_of g-fail)" = failed ] && [ "$(state_of R3)" = running ]' ||
+    finish
+[ "$(state_of q1)" = queued ] && [ "$(state_of q2)" = queued ] || fail "q1/q2 are $(state_of q1)/$(state_of q2), expected queued"
+t_fin=$(finished_max R2 g-ok g-fail g-can)
+kill -TERM "$M_PID"
+wait_for "the master to stop on SIGTERM" "is_dead $M_PID" 15 || finish
+wait "$M_PID"
+rc=$?
+[ "$rc" -eq 0 ] && pass "master stopped on SIGTERM (exit 0) before R2 g-ok g-fail g-can expired" ||
+    fail "master exited $rc on SIGTERM"
+# The master stays down until those finished tasks are past their expiry.
+wait_for "R2 g-ok g-fail g-can to expire" "[ \$(now_ms) -gt $((t_fin + 1300)) ]" 10
+mv M.out M-1.out
+mv M.err M-1.err
+start_master M --keep-finished 1s --port "$MPORT_USED" --state-dir "$T/state-M"
+[ "$M_ADDR" = "127.0.0.1:$MPORT_USED" ] || die "master restarted on $M_ADDR, expected port $MPORT_USED"
+if wait_for "the restarted master to drop the expired tasks" "none_listed R2 g-ok g-fail g-can" 3; then
+    pass "after the restart, the expired R2 g-ok g-fail g-can are not listed"
+    msg=$(gone R2 g-ok g-fail g-can) && pass "dtr result exits 4 'unknown task' for them" || fail "$msg"
+else
+    echo "  (no prune at master start-up: expired tasks are served again until the first prune, 60 s later)"
+    echo "  listed after the restart: $(ids)"
+fi
+wait_for "W1 back, adopting R1 and R3" "grep -q 'worker registered id=W1 .* adopted=2' '$T/logs/master.log'" 15 &&
+    pass "W1 came back and the master adopted R1 and R3"
+[ "$(state_of R1)" = running ] && [ "$(state_of R3)" = running ] &&
+    [ "$(state_of q1)" = queued ] && [ "$(state_of q2)" = queued ] &&
+    pass "running R1 R3 and queued q1 q2 survived the restart" ||
+    fail "after the restart: R1=$(state_of R1) R3=$(state_of R3) q1=$(state_of q1) q2=$(state_of q2)"
+
+# ---- phase 3: the long-lived tasks end, and then they expire too
+: >release-R1
+: >release-R3
+dtr wait R1 R3 q1 q2 --timeout 20s >wait3.out 2>&1 && pass "R1 R3 q1 q2 succeeded" ||
+    fail "dtr wait R1 R3 q1 q2 exited $?: $(tail -n 2 wait3.out)"
+if wait_for "every task to be pruned" "[ -z \"\$(ids)\" ] && [ -n \"\$(dtr status --json)\" ]" $((1 + PRUNE_SLACK)); then
+    pass "every finished task is gone; nothing is listed"
+    msg=$(gone R1 R3 q1 q2) && pass "dtr result exits 4 for R1 R3 q1 q2" || fail "$msg"
+    # The pruning reached the journal: a restart brings nothing back.
+    { kill -9 "$M_PID"; wait "$M_PID"; } 2>/dev/null
+    mv M.out M-2.out
+    mv M.err M-2.err
+    start_master M --keep-finished 1s --port "$MPORT_USED" --state-dir "$T/state-M"
+    [ -z "$(ids)" ] && [ "$(dtr status --json | grep -o '"tasks":{[^}]*}')" = \
+        '"tasks":{"queued":0,"running":0,"succeeded":0,"failed":0,"cancelled":0}' ] &&
+        pass "after SIGKILL and restart the journal holds no pruned task" ||
+        fail "after SIGKILL and restart: listed '$(ids)', status $(dtr status --json)"
+else
+    echo "  still listed: $(ids)"
+fi
+finish
