@@ -5,6 +5,7 @@
  * a file never interleave mid-line. Messages are kept to one line: embedded
  * CR/LF become spaces. Until log_open() succeeds, lines go to stderr.
  */
+#include "common/util.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -35,19 +36,6 @@ static char log_node[LOG_NODE_MAX] = "dtr";
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* mkdir -p with mode 0755. Returns 0 or a negative errno. */
 static int mkdir_p(const char *dir)
@@ -91,19 +79,19 @@ int log_open(const char *dir, const char *file, const char *node, char *err, siz
     int fd, rc;
 
     if (!dir || !file || !*file) {
-        set_err(err, errlen, "log: no directory or file name given");
+        err_set(err, errlen, "log: no directory or file name given");
         return -EINVAL;
     }
     rc = mkdir_p(dir);
     if (rc < 0) {
-        set_err(err, errlen, "cannot create log directory '%s': %s", dir, strerror(-rc));
+        err_set(err, errlen, "cannot create log directory '%s': %s", dir, strerror(-rc));
         return rc;
     }
     dn = strlen(dir);
     fn = strlen(file);
     path = malloc(dn + fn + 2);
     if (!path) {
-        set_err(err, errlen, "log: out of memory");
+        err_set(err, errlen, "log: out of memory");
         return -ENOMEM;
     }
     memcpy(path, dir, dn);
@@ -112,7 +100,7 @@ int log_open(const char *dir, const char *file, const char *node, char *err, siz
     fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "cannot open log file '%s': %s", path, strerror(errno));
+        err_set(err, errlen, "cannot open log file '%s': %s", path, strerror(errno));
         free(path);
         return rc;
     }

@@ -54,3 +54,13 @@ char *xstrndup(const char *s, size_t n)
     d[n] = '\0';
     return d;
 }
+
+void err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

@@ -20,6 +20,10 @@
 __attribute__((noreturn, format(printf, 3, 4))) void dtr_bug(const char *file, int line,
                                                                const char *fmt, ...);
 
+/* Writes a message into err (which may be NULL or errlen 0). */
+__attribute__((format(printf, 3, 4))) void err_set(char *err, size_t errlen, const char *fmt,
+                                                    ...);
+
 /* Allocation that cannot fail: out of memory aborts with a message (git's xmalloc). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);

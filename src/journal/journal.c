@@ -235,17 +235,6 @@ struct journal {
     long commits;      /* journal_commit() calls that found a transaction */
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -264,7 +253,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
     int ret = 0;
 
     if (!*dir) {
-        set_err(err, errlen, "the state dir is an empty path; give a directory in --state-dir");
+        err_set(err, errlen, "the state dir is an empty path; give a directory in --state-dir");
         return DTR_EINVAL;
     }
     path = xstrdup(dir);
@@ -274,7 +263,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
         *p = '\0';
         if (mkdir(path, 0755) < 0 && errno != EEXIST) {
             ret = -errno;
-            set_err(err, errlen, "cannot create state dir '%s' ('%s': %s)", dir, path,
+            err_set(err, errlen, "cannot create state dir '%s' ('%s': %s)", dir, path,
                     strerror(-ret));
             goto out;
         }
@@ -282,11 +271,11 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
     }
     if (mkdir(path, 0755) < 0 && errno != EEXIST) {
         ret = -errno;
-        set_err(err, errlen, "cannot create state dir '%s': %s", dir, strerror(-ret));
+        err_set(err, errlen, "cannot create state dir '%s': %s", dir, strerror(-ret));
         goto out;
     }
     if (stat(path, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-        set_err(err, errlen, "state dir '%s' is not a directory; use another --state-dir", dir);
+        err_set(err, errlen, "state dir '%s' is not a directory; use another --state-dir", dir);
         ret = DTR_EIO;
     }
 out:
@@ -301,7 +290,7 @@ static int take_lock(struct journal *j, const char *dir, char *err, size_t errle
 
     j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (j->lock_fd < 0) {
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "cannot open lock '%s': %s; fix permissions or use another --state-dir", lock,
                 strerror(errno));
         ret = DTR_EIO;
@@ -309,12 +298,12 @@ static int take_lock(struct journal *j, const char *dir, char *err, size_t errle
     }
     if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
-            set_err(err, errlen,
+            err_set(err, errlen,
                     "state dir '%s' is in use by another master (lock '%s'); stop it or use "
                     "another --state-dir",
                     dir, lock);
         else
-            set_err(err, errlen, "cannot lock '%s': %s", lock, strerror(errno));
+            err_set(err, errlen, "cannot lock '%s': %s", lock, strerror(errno));
         ret = DTR_EIO;
     }
 out:
@@ -331,7 +320,7 @@ static void open_error(struct journal *j, const char *doing, char *err, size_t e
 
     if (sqlite3_extended_errcode(j->db) == SQLITE_READONLY_DIRECTORY) {
         /* The WAL and shm files live next to the database. */
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "cannot write '%s': its directory is not writable (%s); fix its permissions "
                 "or use another --state-dir",
                 j->path, msg);
@@ -339,29 +328,29 @@ static void open_error(struct journal *j, const char *doing, char *err, size_t e
     }
     switch (code) {
     case SQLITE_NOTADB:
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "'%s' is not a dtr journal (%s); move it away or use another --state-dir", j->path,
                 msg);
         break;
     case SQLITE_READONLY:
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "'%s' is not writable (%s); fix its permissions or use another --state-dir",
                 j->path, msg);
         break;
     case SQLITE_CANTOPEN:
     case SQLITE_PERM:
     case SQLITE_AUTH:
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "cannot open '%s' (%s%s%s); check that it and its directory are writable or "
                 "use another --state-dir",
                 j->path, msg, sys ? ": " : "", sys ? strerror(sys) : "");
         break;
     case SQLITE_CORRUPT:
-        set_err(err, errlen, "'%s' is corrupt (%s); move it away or use another --state-dir",
+        err_set(err, errlen, "'%s' is corrupt (%s); move it away or use another --state-dir",
                 j->path, msg);
         break;
     default:
-        set_err(err, errlen, "cannot %s '%s': %s", doing, j->path, msg);
+        err_set(err, errlen, "cannot %s '%s': %s", doing, j->path, msg);
         break;
     }
 }
@@ -401,7 +390,7 @@ static int set_wal(struct journal *j, char *err, size_t errlen)
     }
     const char *mode = (const char *)sqlite3_column_text(st, 0);
     if (!mode || strcmp(mode, "wal") != 0) {
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "cannot switch '%s' to WAL mode (it stays in '%s' mode); use a local file "
                 "system for --state-dir",
                 j->path, mode ? mode : "unknown");
@@ -422,7 +411,7 @@ static int configure(struct journal *j, char *err, size_t errlen)
     /* A file we may not write is opened read-only without a word: say so now
      * rather than at the first commit. */
     if (sqlite3_db_readonly(j->db, "main") == 1) {
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "'%s' is not writable (opened read-only); fix its permissions or use another "
                 "--state-dir",
                 j->path);
@@ -464,14 +453,14 @@ static int migrate(struct journal *j, char *err, size_t errlen)
         goto out;
     }
     if ((version == 0 && objects > 0) || (version > 0 && app_id != JOURNAL_APPLICATION_ID)) {
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "'%s' is not a dtr journal (another program's SQLite database); move it away "
                 "or use another --state-dir",
                 j->path);
         goto out;
     }
     if (version > JOURNAL_SCHEMA_VERSION) {
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "'%s' was written by a newer dtr (journal schema version %lld, this dtr knows "
                 "up to %d); upgrade dtr or use another --state-dir",
                 j->path, (long long)version, JOURNAL_SCHEMA_VERSION);
@@ -542,7 +531,7 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (!j->db) {
-            set_err(err, errlen, "cannot open '%s': %s", j->path, sqlite3_errstr(rc));
+            err_set(err, errlen, "cannot open '%s': %s", j->path, sqlite3_errstr(rc));
             goto fail;
         }
         open_error(j, "open", err, errlen);
@@ -723,19 +712,19 @@ int journal_commit(struct journal *j, char *err, size_t errlen)
     int ret = 0;
 
     if (j->tx_failed) {
-        set_err(err, errlen, "%s", j->tx_err);
+        err_set(err, errlen, "%s", j->tx_err);
         ret = DTR_EIO;
         goto rollback;
     }
     if (sqlite3_get_autocommit(j->db))
         return 0; /* nothing pending */
     if (j->fault_commit > 0 && ++j->commits == j->fault_commit) {
-        set_err(err, errlen, "cannot commit to '%s': injected fault", j->path);
+        err_set(err, errlen, "cannot commit to '%s': injected fault", j->path);
         ret = DTR_EIO;
         goto rollback;
     }
     if (step_done(j->st[ST_COMMIT]) < 0) {
-        set_err(err, errlen, "cannot commit to '%s': %s", j->path, sqlite3_errmsg(j->db));
+        err_set(err, errlen, "cannot commit to '%s': %s", j->path, sqlite3_errmsg(j->db));
         ret = DTR_EIO;
         goto rollback;
     }

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/parse.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "proto/frame.h"
 
@@ -67,46 +68,9 @@ bool msg_id_valid(const char *id)
 
 /* ---- decoding helpers ---------------------------------------------------- */
 
-/*
- * Offset of the first byte of text that is not valid UTF-8 (overlong forms,
- * surrogates and code points past U+10FFFF included), or len when all is.
- * json-c's own check lets those through, and buf_add_json_str() would turn
- * them into U+FFFD on the way out, changing (and lengthening) what was sent.
- */
-static size_t utf8_invalid_at(const char *text, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)text;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t n;
-        unsigned cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0)
-            n = 2, min = 0x80, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0)
-            n = 3, min = 0x800, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0)
-            n = 4, min = 0x10000, cp = c & 0x07;
-        else
-            return i;
-        if (n > len - i)
-            return i;
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += n;
-    }
-    return len;
-}
-
+/* json-c's own UTF-8 check lets overlong forms and surrogates through, and
+ * buf_add_json_str() would turn them into U+FFFD on the way out, changing
+ * what was sent: refuse them on the way in. */
 static json_object *parse_json(const char *text, size_t len, char *err, size_t errlen)
 {
     size_t bad = utf8_invalid_at(text, len);
@@ -347,14 +311,17 @@ static bool json_number_ok(const char *s)
 /*
  * json-c writes a double back as its source text, and it accepts source text
  * that is no JSON: "01.5", "1.", "-.5", or "0318e" (kept as "0318", which
- * reads back as the integer 318). Such doubles are written from their value
- * instead, so that what we send is JSON and encodes the same way twice.
+ * reads back as the integer 318, and "1111111111111111111111e", which reads
+ * back as an integer clamped to 2^64-1). Such doubles are written from their
+ * value instead, so that what we send is JSON and encodes the same way twice.
  */
 static void fix_number_text(json_object *v)
 {
+    const char *text;
     switch (json_object_get_type(v)) {
     case json_type_double:
-        if (!json_number_ok(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)))
+        text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        if (!json_number_ok(text) || !strpbrk(text, ".eE"))
             json_object_set_serializer(v, NULL, NULL, NULL);
         break;
     case json_type_array:
@@ -1358,7 +1325,10 @@ int payload_eval(enum task_kind kind, const char *payload, char **result, int64_
         for (size_t i = 0; i < n; i++) {
             json_object *v = json_object_array_get_idx(a, i);
             int64_t x = json_object_get_int64(v);
-            if (!json_object_is_type(v, json_type_int) ||
+            /* json-c keeps integers up to 2^64-1, and get_int64() clamps
+             * those above INT64_MAX: sum them as doubles. */
+            bool big = x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX;
+            if (!json_object_is_type(v, json_type_int) || big ||
                 __builtin_add_overflow(isum, x, &isum))
                 ints = false;
             dsum += json_object_get_double(v);

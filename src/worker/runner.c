@@ -64,17 +64,6 @@ struct runner {
 
 static void finish(struct runner *r);
 
-static __attribute__((format(printf, 3, 4))) void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * The spawn file actions dup2 onto 0, 1 and 2 in turn; a pipe end that sits
@@ -457,12 +446,12 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
         DTR_BUG("runner_start: loop, spec and done are required");
     const char *prog = spec->argv ? spec->argv[0] : spec->cmd ? "/bin/sh" : NULL;
     if (!prog) {
-        set_err(err, errlen, "no command to run");
+        err_set(err, errlen, "no command to run");
         return NULL;
     }
     for (size_t i = 0; spec->env && spec->env[i]; i++) {
         if (!valid_env_entry(spec->env[i])) {
-            set_err(err, errlen, "invalid environment entry '%s' (want KEY=VALUE)",
+            err_set(err, errlen, "invalid environment entry '%s' (want KEY=VALUE)",
                     spec->env[i]);
             return NULL;
         }
@@ -477,7 +466,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
         }
     }
     if (e) {
-        set_err(err, errlen, "cannot run '%s': cannot create pipe: %s", prog, strerror(e));
+        err_set(err, errlen, "cannot run '%s': cannot create pipe: %s", prog, strerror(e));
         return NULL;
     }
 
@@ -489,10 +478,10 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
         close(err_fds[0]);
         int de = spec->cwd ? dir_error(spec->cwd) : 0;
         if (de)
-            set_err(err, errlen, "cannot change directory to '%s': %s", spec->cwd,
+            err_set(err, errlen, "cannot change directory to '%s': %s", spec->cwd,
                     strerror(de));
         else
-            set_err(err, errlen, "cannot run '%s': %s", prog, strerror(e));
+            err_set(err, errlen, "cannot run '%s': %s", prog, strerror(e));
         return NULL;
     }
 

@@ -151,6 +151,8 @@ static void test_open_and_format(void **state UNUSED)
     assert_int_equal(st.st_mode & 0777, 0755);
 
     clock_iso8601(clock_wall_ms(), before, sizeof(before));
+    log_debug("hidden: DEBUG is below the default level");
+    log_set_level(LOG_LVL_DEBUG);
     log_info("message key=%s", "value");
     log_debug("dbg");
     log_warn("careful");
@@ -160,8 +162,10 @@ static void test_open_and_format(void **state UNUSED)
     log_info("two\nlines\r\nhere");
     clock_iso8601(clock_wall_ms(), after, sizeof(after));
 
+    log_set_level(LOG_LVL_INFO);
     char *text = slurp(logpath);
     char *lines[8];
+    assert_null(strstr(text, "hidden"));
     assert_int_equal(split_lines(text, lines, 8), 5);
     for (int i = 0; i < 5; i++) {
         assert_line_format(lines[i]);

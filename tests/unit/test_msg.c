@@ -794,7 +794,12 @@ static void test_spec_builtin_kinds(void **state UNUSED)
     /* json-c keeps a double's source text, some of which is no JSON: those
      * are written from the value. */
     assert_canon("{\"kind\":\"echo\",\"payload\":[01.5,1.,-.5,0318e,1e,2.50,-0.0,1E+2]}",
-                 "{\"id\":null,\"kind\":\"echo\",\"payload\":[1.5,1.0,-0.5,318.0,1,2.50,-0.0,1E+2],"
+                 "{\"id\":null,\"kind\":\"echo\","
+                 "\"payload\":[1.5,1.0,-0.5,318.0,1.0,2.50,-0.0,1E+2],"
+                 "\"priority\":2,\"max_retries\":3}");
+    /* A double written like an integer would read back as a (clamped) one. */
+    assert_canon("{\"kind\":\"echo\",\"payload\":[1111111111111111111111111111118e]}",
+                 "{\"id\":null,\"kind\":\"echo\",\"payload\":[1.1111111111111111e+30],"
                  "\"priority\":2,\"max_retries\":3}");
     assert_canon("{\"kind\":\"echo\",\"payload\":{\"s\":\"a/b\\n\\u00e9\\ud83d\\ude00\"}}",
                  "{\"id\":null,\"kind\":\"echo\","
@@ -1568,6 +1573,10 @@ static void test_payload_compute(void **state UNUSED)
     eval_ok(KIND_COMPUTE, "{\"numbers\":[-9223372036854775808,-1]}", "-9.2233720368547758e+18");
     eval_ok(KIND_COMPUTE, "{\"numbers\":[9223372036854775807,1,-2]}", "9.2233720368547758e+18");
     eval_ok(KIND_COMPUTE, "{\"numbers\":[1e308,-1e308]}", "0");
+    /* Integers above INT64_MAX (json-c keeps them up to 2^64-1). */
+    eval_ok(KIND_COMPUTE, "{\"numbers\":[18446744073709551615]}", "1.8446744073709552e+19");
+    eval_ok(KIND_COMPUTE, "{\"numbers\":[9223372036854775808,-1]}", "9.2233720368547758e+18");
+    eval_ok(KIND_COMPUTE, "{\"numbers\":[9223372036854775807]}", "9223372036854775807");
     eval_ok(KIND_COMPUTE, "{\"numbers\":[1],\"other\":\"ignored\"}", "1");
     /* A sum that leaves the doubles is an error, never "inf" (not JSON). */
     eval_bad(KIND_COMPUTE, "{\"numbers\":[1e308,1e308]}", "'payload.numbers'");
