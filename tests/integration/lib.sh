@@ -99,7 +99,7 @@ start_master() {
     local name=$1
     shift
     "$DTR" master --port "$MPORT" --state-dir "$T/state-$name" --log-dir "$T/logs" \
-        --heartbeat 200ms --worker-timeout 2s --scan-interval 500ms "$@" \
+        --heartbeat 200ms --worker-timeout 3s --scan-interval 500ms "$@" \
         >"$T/$name.out" 2>"$T/$name.err" &
     local pid=$!
     PIDS+=("$pid")
