@@ -5,6 +5,7 @@
  * answers the handshake as a dtr worker. Anything else (a closed port, a web
  * server) fails its handshake and is forgotten until the next scan.
  */
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,10 @@ extern const struct conn_ops master_conn_ops;
 static int probe_ready_cb(struct conn *c, struct msg *hello, char *err, size_t errlen)
 {
     struct probe *p = c->data;
+    /* From here the conn is an ordinary worker connection: a refusal below
+     * closes it, and the probe must not be reported failed a second time. */
     c->data = NULL;
+    c->dial_fail = NULL;
     probe_done(p);
     c->ops = &master_conn_ops;
     return master_conn_ops.ready(c, hello, err, errlen);
@@ -81,6 +85,21 @@ static bool known_addr(struct master *m, const char *addr)
     return false;
 }
 
+/* The workers report numeric addresses: resolve the scanned host the same
+ * way, so a known worker is recognised and not dialed again. */
+static void numeric_host(const char *host, char *out, size_t outlen)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(out, outlen, "%s", host);
+    if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
+        getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)outlen, NULL, 0,
+                    NI_NUMERICHOST);
+        freeaddrinfo(res);
+    }
+}
+
 void discover_scan(struct master *m)
 {
     if (!probes.key)
@@ -88,8 +107,10 @@ void discover_scan(struct master *m)
     for (size_t i = 0; i < m->opts.discover.len; i++) {
         char host[ADDR_HOST_MAX], err[300];
         int lo, hi;
-        if (addr_range_parse(m->opts.discover.items[i], host, sizeof(host), &lo, &hi) != 0)
+        char name[ADDR_HOST_MAX];
+        if (addr_range_parse(m->opts.discover.items[i], name, sizeof(name), &lo, &hi) != 0)
             continue; /* checked at start-up */
+        numeric_host(name, host, sizeof(host));
         for (int port = lo; port <= hi; port++) {
             struct probe *p = xcalloc(1, sizeof(*p));
             snprintf(p->addr, sizeof(p->addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,

@@ -17,7 +17,8 @@ pid=$(cat long.pid)
 child=$(cat long.child)
 dtr tasks --json >before.json
 grep -q '"id":"long","state":"running"' before.json && grep -q '"id":"queued","state":"queued"' before.json &&
-    pass "long is running, queued is queued" || fail "before cancel: $(cat before.json)"
+    pass "long is running, queued is queued" ||
+    fail "before cancel (a task the worker has not started must show queued): $(sed -n 's/.*"id":"\([^"]*\)","state":"\([^"]*\)".*"attempts":\([0-9]*\).*/\1=\2 (attempts \3)/p' before.json | tr '\n' ' ')"
 
 # The queued ones first (two ids in one command): cancelling the running one
 # frees the slot.
@@ -36,7 +37,8 @@ dtr result long --json >long.json 2>/dev/null
 grep -q '"state":"cancelled"' long.json && pass "running task's state is cancelled" || fail "long: $(cat long.json)"
 dtr result queued --json >queued.json 2>/dev/null
 grep -q '"state":"cancelled"' queued.json && pass "queued task's state is cancelled" || fail "queued: $(cat queued.json)"
-grep -q '"attempts":0[,}]' queued.json && pass "the cancelled queued task made no attempt" || fail "queued: $(cat queued.json)"
+grep -q '"attempts":0[,}]' queued.json && pass "the cancelled queued task made no attempt" ||
+    fail "the cancelled queued task, which never ran, records an attempt: $(grep -o '"attempts":[0-9]*' queued.json), $(grep -o '"started_at":"[^"]*"' queued.json)"
 dtr result queued2 --json 2>/dev/null | grep -q '"state":"cancelled"' && pass "the second queued task is cancelled too" ||
     fail "queued2: $(dtr result queued2 --json 2>&1)"
 

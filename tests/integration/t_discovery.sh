@@ -109,6 +109,13 @@ for i in 1 2 3; do
 done
 wait_for "3 tasks running" '[ "$(count_state running)" = 3 ]' 20 &&
     pass "3 tasks run at once on 3 discovered 1-slot workers"
+dtr status --json >status1.json
+$PY -c '
+import json, sys
+d = json.load(sys.stdin)
+r = sorted((w["id"], w["running"]) for w in d["workers"])
+assert r == [("W1", 1), ("W2", 1), ("W3", 1)], r
+' <status1.json >check.out 2>&1 && pass "status shows running=1 on each worker" || fail "running per worker: $(cat check.out)"
 workers_of_running=$(dtr tasks --state running --json | sed -n 's/.*"worker":"\([^"]*\)".*/\1/p' | sort -u | tr '\n' ' ')
 [ "$workers_of_running" = "W1 W2 W3 " ] && pass "one running task per worker" ||
     fail "running tasks are on: '$workers_of_running'"
@@ -123,4 +130,45 @@ assert done == [("W1", 1, 0), ("W2", 1, 0), ("W3", 1, 0)], done
 assert d["tasks"]["succeeded"] == 3, d["tasks"]
 ' <status2.json >check.out 2>&1; then pass "status counts one done task per worker, 3 succeeded"
 else fail "status after tasks: $(cat check.out)"; fi
+
+# stays_up PID SECONDS: watches PID for that long; false as soon as it dies.
+# (A crash is checked for over a few scan intervals: there is no event that
+# says "no crash happened", so this is a bounded watch, not a wait.)
+stays_up() {
+    local end=$(($(date +%s%3N) + $2 * 1000))
+    while [ "$(date +%s%3N)" -lt $end ]; do
+        is_dead "$1" && return 1
+        sleep 0.1
+    done
+    return 0
+}
+
+# A second worker claiming the id W1 appears in the scanned range: the scan
+# must refuse it without harm, and the real W1 stays registered.
+start_worker DUP --id W1 --slots 1 --log-dir "$T/logs/dup"
+wait_for "the scan reached the duplicate" "grep -q 'master connected' '$T/logs/dup/worker-W1.log'" 10
+if stays_up "$M_PID" 2 && dtr status --json >status3.json 2>&1; then
+    pass "the master survives scanning a worker with a duplicate id"
+    registered=$($PY -c 'import json,sys; print(" ".join(sorted(w["id"] + "=" + w["addr"] for w in json.load(sys.stdin)["workers"])))' <status3.json)
+    [ "$registered" = "W1=$W1_ADDR W2=$W2_ADDR W3=$W3_ADDR" ] &&
+        pass "the duplicate is not registered; W1 keeps its address" || fail "registered after the duplicate: $registered"
+else
+    fail "the master died after a scan found a second worker with id W1: $(grep -h -m3 -E 'runtime error|ERROR|Segmentation' "$T"/M.err)"
+fi
+kill "$DUP_PID"
+wait_for "duplicate worker gone" "is_dead $DUP_PID" 10
+
+# The same workers found by a master scanning "localhost" instead of 127.0.0.1.
+kill "$M_PID"
+wait_for "first master gone" "is_dead $M_PID" 10 || finish
+start_master M2 --discover "localhost:$WLO-$WHI" --log-dir "$T/logs/m2"
+wait_for "3 workers discovered via localhost (or the master dead)" "workers_registered 3 || is_dead $M2_PID" 20 || finish
+is_dead "$M2_PID" || pass "a master scanning localhost:LO-HI registers the 3 workers"
+if ! is_dead "$M2_PID" && stays_up "$M2_PID" 2 && dtr status --json >status4.json 2>&1; then
+    n=$(grep -o '"id":"W[0-9]"' status4.json | wc -l)
+    [ "$n" -eq 3 ] && pass "the localhost-scanning master stays up over several scans with 3 workers" ||
+        fail "localhost master lists $n workers: $(cat status4.json)"
+else
+    fail "the localhost-scanning master died on a later scan: $(grep -h -m3 -E 'runtime error|ERROR|Segmentation' "$T"/M2.err)"
+fi
 finish

@@ -27,6 +27,12 @@ dtr submit --master "$M2_ADDR" --id bad --retries 2 \
     --cmd "echo \"\$DTR_ATTEMPT\" >> '$T/attempts'; echo \"attempt \$DTR_ATTEMPT\"; exit 1" >/dev/null ||
     fail "submit bad"
 
+# Other kinds of failed attempt: a signal (retried too), a program that does
+# not exist, a working directory that does not exist.
+dtr submit --master "$M2_ADDR" --id sig --retries 1 -- sh -c 'kill -9 $$' >/dev/null || fail "submit sig"
+dtr submit --master "$M2_ADDR" --id noprog --retries 0 -- /no/such/program >/dev/null || fail "submit noprog"
+dtr submit --master "$M2_ADDR" --id nocwd --retries 0 --cwd /no/such/dir -- true >/dev/null || fail "submit nocwd"
+
 dtr wait --master "$M1_ADDR" --all --timeout 50s >wait1.out 2>&1
 rc=$?
 [ $rc -eq 0 ] && pass "wait --all exits 0: every flaky task ended succeeded" ||
@@ -61,4 +67,15 @@ grep -q '"exit_code":1[,}]' bad.json && pass "its exit_code is 1" || fail "exit_
 grep -q '"error":"[^"]' bad.json && pass "it has an error message" || fail "no error: $(cat bad.json)"
 [ "$(tr '\n' ' ' <attempts)" = "1 2 3 " ] && pass "DTR_ATTEMPT was 1, 2, 3" ||
     fail "DTR_ATTEMPT values: '$(tr '\n' ' ' <attempts)'"
+dtr wait --master "$M2_ADDR" sig noprog nocwd --timeout 20s >/dev/null 2>&1
+[ $? -eq 1 ] || fail "wait sig noprog nocwd did not exit 1"
+dtr result --master "$M2_ADDR" sig --json >sig.json 2>/dev/null
+grep -q '"state":"failed"' sig.json && grep -q '"attempts":2[,}]' sig.json && grep -iq '"error":"[^"]*signal' sig.json &&
+    pass "an attempt killed by a signal fails, is retried, and the error names the signal" || fail "sig: $(cat sig.json)"
+dtr result --master "$M2_ADDR" noprog --json >noprog.json 2>/dev/null
+grep -q '"state":"failed"' noprog.json && grep -q '"error":"[^"]*/no/such/program' noprog.json &&
+    pass "a missing program fails with an error naming it" || fail "noprog: $(cat noprog.json)"
+dtr result --master "$M2_ADDR" nocwd --json >nocwd.json 2>/dev/null
+grep -q '"state":"failed"' nocwd.json && grep -q '"error":"[^"]*/no/such/dir' nocwd.json &&
+    pass "a missing --cwd fails with an error naming it" || fail "nocwd: $(cat nocwd.json)"
 finish
