@@ -99,7 +99,7 @@ start_master() {
     local name=$1
     shift
     "$DTR" master --port "$MPORT" --state-dir "$T/state-$name" --log-dir "$T/logs" \
-        --heartbeat 200ms --worker-timeout 3s --scan-interval 500ms "$@" \
+        --heartbeat 200ms --worker-timeout 3s --scan-interval 500ms --verbose "$@" \
         >"$T/$name.out" 2>"$T/$name.err" &
     local pid=$!
     PIDS+=("$pid")
@@ -113,7 +113,7 @@ start_master() {
 start_worker() {
     local name=$1
     shift
-    "$DTR" worker --id "$name" --port-range "$WLO-$WHI" --log-dir "$T/logs" "$@" \
+    "$DTR" worker --id "$name" --port-range "$WLO-$WHI" --log-dir "$T/logs" --verbose "$@" \
         >"$T/$name.out" 2>"$T/$name.err" &
     local pid=$!
     PIDS+=("$pid")
