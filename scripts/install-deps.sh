@@ -3,7 +3,8 @@
 # Installs the Debian packages dtr needs to build and test, when missing.
 set -e
 pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
-      libsodium-dev libcmocka-dev parallel iproute2 procps"
+      libsodium-dev libssl-dev openssl libcmocka-dev parallel iproute2 procps
+      nftables python3"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The CLI's blocking connection to the master, and shared CLI helpers. */
+/* The CLI's blocking connection to the master (TLS optional), and shared CLI helpers. */
 #include "cli/client.h"
 
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,9 +118,34 @@ static int connect_to(const char *host, int port, char *err, size_t errlen)
     return fd;
 }
 
+/* Sends through the TLS session; same contract as client_send. */
+static int tls_send(struct client *c, const struct buf *b)
+{
+    char err[256];
+    size_t off = 0;
+    while (off < b->len) {
+        short ev = 0;
+        /* A retry after "would block" must pass the same bytes (OpenSSL's rule): it does. */
+        ssize_t n = tls_sock_write(c->tls, b->data + off, b->len - off, &ev, err, sizeof(err));
+        if (n < 0) {
+            cli_error("lost the connection to the master at %s: %s", c->addr, err);
+            return EXIT_UNREACHABLE;
+        }
+        if (n == 0) {
+            struct pollfd p = {.fd = c->fd, .events = ev};
+            poll(&p, 1, 1000);
+            continue;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
 int client_send(struct client *c, const struct buf *b)
 {
     size_t off = 0;
+    if (c->tls)
+        return tls_send(c, b);
     while (off < b->len) {
         ssize_t n = send(c->fd, b->data + off, b->len - off, MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -155,20 +181,50 @@ static int read_line(struct client *c, char **line, size_t *len, int64_t timeout
                 return -ETIMEDOUT;
             wait = (int)MIN(left, 1000000);
         }
+        char chunk[65536];
+        ssize_t n;
+        if (c->tls) {
+            /* Read first: the session may hold decrypted bytes the socket no longer shows. */
+            char err[256];
+            short ev = 0;
+            n = tls_sock_read(c->tls, chunk, sizeof(chunk), &ev, err, sizeof(err));
+            if (n < 0) {
+                cli_error("TLS with the master at %s failed: %s", c->addr, err);
+                return EXIT_UNREACHABLE;
+            }
+            if (n == 0) {
+                struct pollfd p = {.fd = c->fd, .events = ev};
+                poll(&p, 1, wait);
+                continue;
+            }
+            frame_push(&c->rd, chunk, (size_t)n);
+            continue;
+        }
         struct pollfd p = {.fd = c->fd, .events = POLLIN};
         int pr = poll(&p, 1, wait);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr == 0)
             continue;
-        char chunk[65536];
-        ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
+        n = recv(c->fd, chunk, sizeof(chunk), 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
+        if (n <= 0 && !c->got_bytes) {
+            cli_error("the master at %s closed the connection without a word (does it "
+                      "require TLS? see --tls-ca)", c->addr);
+            return EXIT_UNREACHABLE;
+        }
         if (n <= 0) {
             cli_error("the master at %s closed the connection", c->addr);
             return EXIT_UNREACHABLE;
         }
+        /* A TLS record (handshake 0x16, alert 0x15) where a JSON line belongs. */
+        if (!c->got_bytes && (chunk[0] == 0x16 || chunk[0] == 0x15)) {
+            cli_error("the master at %s speaks TLS: pass --tls-ca, --tls-cert and --tls-key",
+                      c->addr);
+            return EXIT_UNREACHABLE;
+        }
+        c->got_bytes = true;
         frame_push(&c->rd, chunk, (size_t)n);
     }
 }
@@ -286,17 +342,35 @@ int client_open(struct client *c, const struct client_flags *f)
         cli_error("%s", err);
         return EXIT_USAGE;
     }
+    if (tls_ctx_new(f->tls_cert, f->tls_key, f->tls_ca, &c->tls_ctx, err, sizeof(err)) != 0) {
+        cli_error("%s", err);
+        return EXIT_USAGE;
+    }
     c->fd = connect_to(host, port, err, sizeof(err));
     if (c->fd < 0) {
         cli_error("cannot reach the master at %s: %s (is 'dtr master' running? see --master)",
                   c->addr, err);
         return EXIT_UNREACHABLE;
     }
+    if (c->tls_ctx) {
+        /* OpenSSL writes with write(), not send(MSG_NOSIGNAL): a master that
+         * hangs up must give an error, not a SIGPIPE. */
+        signal(SIGPIPE, SIG_IGN);
+        c->tls = tls_sock_connect(c->tls_ctx, c->fd, CONNECT_TIMEOUT_MS, err, sizeof(err));
+        if (!c->tls) {
+            cli_error("TLS handshake with the master at %s failed: %s", c->addr, err);
+            return EXIT_UNREACHABLE;
+        }
+    }
     return handshake(c);
 }
 
 void client_close(struct client *c)
 {
+    tls_sock_free(c->tls); /* before the socket closes: it sends close_notify */
+    c->tls = NULL;
+    tls_ctx_free(c->tls_ctx);
+    c->tls_ctx = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The CLI's connection to the master: blocking sockets (a command makes a
- * few requests and exits, so no event loop), the same handshake as every
- * node, and request/reply helpers that map failures to exit codes.
+ * few requests and exits, so no event loop), TLS on the socket when
+ * --tls-ca is given, the same handshake as every node, and request/reply
+ * helpers that map failures to exit codes.
  */
 #ifndef DTR_CLI_CLIENT_H
 #define DTR_CLI_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/buf.h"
 #include "common/opts.h"
+#include "net/tls.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
 
@@ -20,19 +23,24 @@ struct client {
     char addr[300];
     char *token;
     int64_t deadline_ms; /* for the current read; 0 = none */
+    struct tls_ctx *tls_ctx; /* NULL: plaintext */
+    struct tls_sock *tls;
+    bool got_bytes; /* something came from the master already */
 };
 
 /* Flags every client command shares. */
 struct client_flags {
     const char *master;
     const char *token_file;
+    const char *tls_cert, *tls_key, *tls_ca;
 };
 
 #define CLIENT_OPTS(f)                                                                         \
     {"master", 0, OPT_STRING, &(f).master, "HOST:PORT",                                        \
      "the master (default: $DTR_MASTER, .dtr/master.addr, 127.0.0.1:4999)", 0, 0},             \
     {"token-file", 0, OPT_STRING, &(f).token_file, "FILE",                                    \
-     "shared secret (default: $DTR_TOKEN)", 0, 0}
+     "shared secret (default: $DTR_TOKEN)", 0, 0},                                             \
+    TLS_OPTS((f).tls_cert, (f).tls_key, (f).tls_ca)
 
 /* Finds the master, connects and authenticates. Returns 0 or an enum
  * cli_exit code after printing what went wrong to stderr. */

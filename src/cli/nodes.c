@@ -9,6 +9,7 @@
 #include "common/parse.h"
 #include "common/util.h"
 #include "master/master.h"
+#include "net/tls.h"
 #include "worker/worker.h"
 
 int cmd_master(int argc, char **argv)
@@ -22,6 +23,7 @@ int cmd_master(int argc, char **argv)
         .heartbeat_ms = 1000,
         .worker_timeout_ms = 5000,
         .keep_finished_ms = 7LL * 24 * 3600 * 1000,
+        .prefetch = 0,
     };
     const struct opt opts[] = {
         {"host", 0, OPT_STRING, &o.host, "HOST", "address to listen on (default 127.0.0.1)", 0, 0},
@@ -42,10 +44,15 @@ int cmd_master(int argc, char **argv)
          "how long finished tasks stay queryable (default 7d = 168h)", 0, 0},
         {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
          "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
+        TLS_OPTS(o.tls_cert, o.tls_key, o.tls_ca),
         {"journal-in-memory", 0, OPT_BOOL, &o.in_memory, NULL,
          "keep the journal in memory: nothing survives a restart (benchmarks)", 0, 0},
         {"insecure", 0, OPT_BOOL, &o.insecure, NULL,
          "allow listening beyond loopback without a token", 0, 0},
+        {"prefetch", 0, OPT_INT, &o.prefetch, "N",
+         "lease up to N tasks per worker beyond its slots, so a freed slot need not wait "
+         "for the master; such tasks show as running and may start ahead of higher "
+         "priorities submitted later (default 0)", 0, 100000},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
@@ -69,6 +76,12 @@ int cmd_master(int argc, char **argv)
                     o.discover.items[i]);
             goto out;
         }
+    }
+    bool tls_on;
+    char err[300];
+    if (tls_flags_check(o.tls_cert, o.tls_key, o.tls_ca, &tls_on, err, sizeof(err))) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
     }
     if (o.heartbeat_ms <= 0 || o.worker_timeout_ms <= 0 || o.scan_interval_ms <= 0) {
         fprintf(stderr, "dtr master: --heartbeat, --worker-timeout and --scan-interval must be "
@@ -117,6 +130,7 @@ int cmd_worker(int argc, char **argv)
          1 << 20},
         {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
          "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
+        TLS_OPTS(o.tls_cert, o.tls_key, o.tls_ca),
         {"insecure", 0, OPT_BOOL, &o.insecure, NULL,
          "allow listening beyond loopback without a token", 0, 0},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
@@ -127,8 +141,14 @@ int cmd_worker(int argc, char **argv)
     int rc = cli_parse("worker", "worker [OPTIONS]",
                        "Run a worker: wait to be found by a master (or dial one) and run its "
                        "tasks.", opts, argc, argv, 0, pos, &npos, NULL);
+    bool tls_on;
+    char err[300];
     if (rc < 0 && npos) {
         fprintf(stderr, "dtr worker: unexpected argument '%s'\n", pos[0]);
+        rc = EXIT_USAGE;
+    } else if (rc < 0 && tls_flags_check(o.tls_cert, o.tls_key, o.tls_ca, &tls_on, err,
+                                         sizeof(err))) {
+        fprintf(stderr, "dtr worker: %s\n", err);
         rc = EXIT_USAGE;
     }
     free(pos);

@@ -404,8 +404,6 @@ out:
 
 static int configure(struct journal *j, char *err, size_t errlen)
 {
-    char sql[128];
-
     sqlite3_extended_result_codes(j->db, 1);
     sqlite3_busy_timeout(j->db, JOURNAL_BUSY_TIMEOUT_MS);
     /* A file we may not write is opened read-only without a word: say so now
@@ -417,6 +415,15 @@ static int configure(struct journal *j, char *err, size_t errlen)
                 j->path);
         return DTR_EIO;
     }
+    return 0;
+}
+
+/* WAL and full sync, once migrate() has made sure the file is ours: a
+ * foreign database is refused before anything about it changes. */
+static int make_durable(struct journal *j, char *err, size_t errlen)
+{
+    char sql[128];
+
     if (j->lock_fd < 0)
         return 0; /* in memory: nothing to make durable */
     if (set_wal(j, err, errlen) < 0)
@@ -538,7 +545,7 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         goto fail;
     }
     if (configure(j, err, errlen) < 0 || migrate(j, err, errlen) < 0 ||
-        prepare_all(j, err, errlen) < 0)
+        make_durable(j, err, errlen) < 0 || prepare_all(j, err, errlen) < 0)
         goto fail;
 
     fault = getenv("DTR_FAULT_JOURNAL_COMMIT");

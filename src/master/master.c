@@ -21,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "net/tls.h"
 
 #define TICK_MS 100
 #define PRUNE_EVERY_MS (60 * 1000)
@@ -186,7 +187,9 @@ static void master_tick_cb(uv_timer_t *h)
         m->last_scan = now;
         discover_scan(m);
     }
-    if (now - m->last_prune >= PRUNE_EVERY_MS) {
+    /* Prune at least as often as finished tasks expire, at most once a tick. */
+    int64_t every = MIN(PRUNE_EVERY_MS, MAX(m->opts.keep_finished_ms, TICK_MS));
+    if (now - m->last_prune >= every) {
         m->last_prune = now;
         prune(m, wall);
     }
@@ -289,6 +292,10 @@ int master_run(const struct master_opts *opts)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
+    if (tls_ctx_new(opts->tls_cert, opts->tls_key, opts->tls_ca, &m->tls, err, sizeof(err))) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
     if (!m->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
         fprintf(stderr, "dtr master: refusing to listen on '%s' without a token: anyone who "
                 "can reach it could run commands on every worker; set --token-file or "
@@ -311,12 +318,14 @@ int master_run(const struct master_opts *opts)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
+    prune(m, clock_wall_ms()); /* nothing expired is served after a restart */
 
     static char id[300];
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     snprintf(id, sizeof(id), "master-%s-%d", host, (int)getpid());
     conn_hub_init(&m->hub, m->loop, "master", id, m->token);
+    m->hub.tls = m->tls;
     m->hub.fill_data = m;
     int hi = (int)MIN(opts->port + 99, 65535);
     if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
@@ -336,8 +345,9 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     log_info("listening addr=%s state_dir=%s tasks=%zu queued=%" PRIu64 " running=%" PRIu64
-             " auth=%s", m->addr, opts->in_memory ? "(memory)" : opts->state_dir, m->tasks.len,
-             m->counts[TASK_QUEUED], m->counts[TASK_RUNNING], m->token ? "token" : "none");
+             " auth=%s tls=%s", m->addr, opts->in_memory ? "(memory)" : opts->state_dir,
+             m->tasks.len, m->counts[TASK_QUEUED], m->counts[TASK_RUNNING],
+             m->token ? "token" : "none", m->tls ? "on" : "off");
     printf("dtr master listening on %s\n", m->addr);
     fflush(stdout);
 
@@ -369,6 +379,7 @@ out:
     hmap_release(&m->tasks);
     queue_release(&m->queue);
     free(m->token);
+    tls_ctx_free(m->tls);
     free(m);
     uv_loop_close(uv_default_loop());
     log_close();

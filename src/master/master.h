@@ -30,7 +30,9 @@ struct master_opts {
     int64_t heartbeat_ms;
     int64_t worker_timeout_ms;
     int64_t keep_finished_ms;
+    int64_t prefetch; /* tasks leased to a worker beyond its slots (0: strict priorities) */
     const char *token_file;
+    const char *tls_cert, *tls_key, *tls_ca; /* TLS on when tls_ca is set */
     bool in_memory; /* --journal-in-memory: no durability (benchmarks) */
     bool insecure; /* may listen beyond loopback without a token */
     bool verbose;
@@ -70,6 +72,7 @@ struct master {
     uv_loop_t *loop;
     struct master_opts opts;
     char *token;
+    struct tls_ctx *tls; /* NULL: plaintext */
     char addr[300];
     struct journal *journal;
     struct conn_hub hub;

@@ -234,9 +234,15 @@ static void handle_result(struct master *m, struct worker *w, struct attempt_res
         return;
     }
     w->done++;
+    if (r->started_at > 0)
+        t->started_at = r->started_at; /* when it really started, not when it was sent */
     t->exit_code = r->exit_code;
     task_set_error(t, r->ok ? NULL : r->error ? r->error : "attempt failed");
-    if (journal_save_output(m->journal, t->id, &r->out) != 0)
+    /* An empty first attempt has nothing to store (noop tasks): skip the row.
+     * A later attempt always writes, replacing an earlier attempt's output. */
+    bool empty = !r->out.out_len && !r->out.err_len && !r->out.out_truncated &&
+                 !r->out.err_truncated && (!r->out.result || !strcmp(r->out.result, "null"));
+    if ((!empty || t->attempts > 1) && journal_save_output(m->journal, t->id, &r->out) != 0)
         master_journal_failed(m, "cannot save a task's output");
     if (r->ok) {
         log_debug("task succeeded task=%s attempt=%d worker=%s", t->id, r->attempt, w->id);
@@ -329,6 +335,14 @@ void workers_kill_attempt(struct master *m, struct task *t)
         add_lease(&w->kills, &w->nkills, t->lease);
 }
 
+/* How many attempts w may hold: its slots, plus --prefetch so that a slot
+ * that frees up starts the next task without a round trip to the master
+ * (at the price of strict priority order across the prefetched tasks). */
+static int capacity(const struct master *m, const struct worker *w)
+{
+    return w->slots + (int)m->opts.prefetch;
+}
+
 static int cmp_load(const void *a, const void *b)
 {
     const struct worker *x = *(struct worker *const *)a, *y = *(struct worker *const *)b;
@@ -348,7 +362,8 @@ void workers_dispatch(struct master *m)
     struct list *pos;
     for (pos = m->workers.next; pos != &m->workers; pos = pos->next) {
         struct worker *w = list_entry(pos, struct worker, node);
-        if (w->conn && w->conn->state == CONN_READY && !w->draining && w->running < w->slots)
+        if (w->conn && w->conn->state == CONN_READY && !w->draining &&
+            w->running < capacity(m, w))
             ready[n++] = w;
     }
     qsort(ready, n, sizeof(*ready), cmp_load);
@@ -358,7 +373,7 @@ void workers_dispatch(struct master *m)
     while (more && dealt < avail) {
         more = false;
         for (size_t i = 0; i < n && dealt < avail; i++) {
-            if (ready[i]->running + give[i] < ready[i]->slots) {
+            if (ready[i]->running + give[i] < capacity(m, ready[i])) {
                 give[i]++;
                 dealt++;
                 more = true;

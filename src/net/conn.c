@@ -3,7 +3,8 @@
  * Connections: libuv TCP streams with line framing, the handshake, a
  * bounded write queue flushed in one write per turn, and one close path.
  * It checks who the peer is; what the peer says afterwards is the owner's
- * business (ops->message).
+ * business (ops->message). With TLS on, the TLS session (net/tls.c) sits
+ * between the socket and everything else here; OpenSSL never sees the socket.
  */
 #include "net/conn.h"
 
@@ -20,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "net/tls.h"
 
 #define READ_CHUNK (64 * 1024)
 
@@ -57,7 +59,9 @@ static struct conn *conn_new(struct conn_hub *hub, const struct conn_ops *ops, b
     c->hub = hub;
     c->ops = ops;
     c->dialer = dialer;
-    c->state = dialer ? CONN_DIALING : CONN_HELLO;
+    c->state = dialer ? CONN_DIALING : hub->tls ? CONN_TLS : CONN_HELLO;
+    if (hub->tls)
+        c->tls = tls_conn_new(hub->tls, !dialer);
     frame_init(&c->rd, FRAME_MAX_HELLO);
     buf_init(&c->out);
     buf_init(&c->inflight);
@@ -79,6 +83,7 @@ static void conn_free_cb(uv_handle_t *h)
     buf_release(&c->out);
     buf_release(&c->inflight);
     msg_release(&c->held_hello);
+    tls_conn_free(c->tls);
     free(c);
 }
 
@@ -121,6 +126,11 @@ void conn_fail(struct conn *c, const char *fmt, ...)
     vsnprintf(c->reason_buf, sizeof(c->reason_buf), fmt, ap);
     va_end(ap);
     c->reason = c->reason_buf;
+    if (c->state == CONN_TLS) {
+        /* No word can reach the peer before the TLS handshake is done. */
+        conn_close(c, c->reason_buf);
+        return;
+    }
     /* The error goes behind whatever is queued, and leaves with it at the
      * next flush: never ahead of the journal commit. */
     msg_encode_error(conn_out(c), c->reason_buf);
@@ -147,33 +157,65 @@ static void conn_write_cb(uv_write_t *req, int status)
         conn_close(c, uv_strerror(status));
         return;
     }
-    if (c->out_ready)
+    if (c->out_ready || (c->tls && tls_conn_pending(c->tls)))
         start_write(c);
     else if (c->close_when_flushed && !c->out.len)
         conn_close(c, c->reason);
+}
+
+/*
+ * TLS: encrypts the released bytes (once the TLS handshake is done) and
+ * moves every TLS record waiting for the peer into inflight. Unreleased
+ * bytes stay in out as plaintext. Returns 0, or -1 after closing c.
+ */
+static int tls_seal(struct conn *c)
+{
+    char err[256];
+    if (c->out_ready && c->state != CONN_TLS) {
+        if (tls_conn_write(c->tls, c->out.data, c->out_ready, err, sizeof(err)) != 0) {
+            log_warn("TLS error peer=%s error=%s", c->peer, log_quote(err));
+            conn_close(c, err);
+            return -1;
+        }
+        buf_consume(&c->out, c->out_ready);
+        c->out_ready = 0;
+    }
+    buf_reset(&c->inflight);
+    tls_conn_take(c->tls, &c->inflight);
+    return 0;
 }
 
 static void start_write(struct conn *c)
 {
     if (c->writing || c->state == CONN_CLOSING || c->state == CONN_DIALING)
         return;
-    if (!c->out_ready) {
-        if (c->close_when_flushed && !c->out.len)
-            conn_close(c, c->reason);
-        return;
-    }
-    /* Only the released bytes leave; out keeps collecting behind them. */
-    if (c->out_ready == c->out.len) {
-        struct buf tmp = c->inflight;
-        c->inflight = c->out;
-        c->out = tmp;
-        buf_reset(&c->out);
+    if (c->tls) {
+        if (tls_seal(c) != 0)
+            return;
+        if (!c->inflight.len) {
+            if (c->close_when_flushed && !c->out.len)
+                conn_close(c, c->reason);
+            return;
+        }
     } else {
-        buf_reset(&c->inflight);
-        buf_add(&c->inflight, c->out.data, c->out_ready);
-        buf_consume(&c->out, c->out_ready);
+        if (!c->out_ready) {
+            if (c->close_when_flushed && !c->out.len)
+                conn_close(c, c->reason);
+            return;
+        }
+        /* Only the released bytes leave; out keeps collecting behind them. */
+        if (c->out_ready == c->out.len) {
+            struct buf tmp = c->inflight;
+            c->inflight = c->out;
+            c->out = tmp;
+            buf_reset(&c->out);
+        } else {
+            buf_reset(&c->inflight);
+            buf_add(&c->inflight, c->out.data, c->out_ready);
+            buf_consume(&c->out, c->out_ready);
+        }
+        c->out_ready = 0;
     }
-    c->out_ready = 0;
     uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
     c->write_req.data = c;
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
@@ -387,16 +429,125 @@ static void handle_line(struct conn *c, const char *line, size_t len)
     msg_release(&m);
 }
 
+/* ---- TLS ------------------------------------------------------------------- */
+
+/*
+ * The TLS session failed (a refused certificate, a peer without TLS...):
+ * logs it with the peer's address, sends the alert OpenSSL made, if any, and
+ * closes. Plaintext still queued can never leave, so it is dropped.
+ */
+static void tls_fail(struct conn *c, const char *why)
+{
+    log_warn("TLS %s failed peer=%s error=%s", c->state == CONN_READY ? "session" : "handshake",
+             c->peer, log_quote(why));
+    snprintf(c->reason_buf, sizeof(c->reason_buf), "TLS %s failed: %s",
+             c->state == CONN_READY ? "session" : "handshake", why);
+    c->reason = c->reason_buf;
+    if (c->notified) {
+        c->notified = false;
+        c->ops->closed(c);
+    }
+    buf_reset(&c->out);
+    c->out_ready = 0;
+    c->close_when_flushed = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->deadline = (int64_t)uv_now(c->hub->loop) + 2000;
+    start_write(c); /* the alert; closes at once when there is none */
+}
+
+/* The TLS handshake completed: the dtr handshake starts inside it. */
+static void tls_established(struct conn *c)
+{
+    c->state = CONN_HELLO;
+    log_debug("TLS established peer=%s", c->peer);
+    if (c->dialer)
+        send_hello(c);
+}
+
+/*
+ * Feeds ciphertext to the session, advances the TLS handshake, and pushes
+ * the plaintext into the frame reader. Returns 0 to go on with the lines, or
+ * -1 when c is closing. When the session ended after some plaintext, *end
+ * is set (its reason in why) so the caller handles those lines first.
+ */
+static int tls_input(struct conn *c, const char *data, size_t len, int *end, char *why,
+                     size_t whylen)
+{
+    static char plain[READ_CHUNK];
+    tls_conn_feed(c->tls, data, len);
+    if (c->state == CONN_TLS) {
+        int rc = tls_conn_handshake(c->tls, why, whylen);
+        if (rc < 0) {
+            tls_fail(c, why);
+            return -1;
+        }
+        if (rc == 1)
+            tls_established(c);
+        start_write(c); /* our handshake records; released plaintext, if any */
+        if (c->state == CONN_CLOSING)
+            return -1;
+        if (rc == 0)
+            return 0;
+    }
+    /* At most what was fed comes out (64 KiB a read), so this is bounded. */
+    for (;;) {
+        ssize_t n = tls_conn_read(c->tls, plain, sizeof(plain), why, whylen);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            *end = (int)n;
+            break;
+        }
+        frame_push(&c->rd, plain, (size_t)n);
+    }
+    return 0;
+}
+
+/*
+ * Without TLS: a peer whose first bytes are a TLS record (handshake 0x16,
+ * alert 0x15; no JSON line starts so) runs with TLS. Say so at once rather
+ * than wait for a line that never comes.
+ */
+static bool peer_speaks_tls(struct conn *c, const char *data, size_t len)
+{
+    if (c->state != CONN_HELLO || c->rd.buf.len || !len)
+        return false;
+    if ((unsigned char)data[0] != 0x16 && (unsigned char)data[0] != 0x15)
+        return false;
+    log_warn("peer speaks TLS but this node runs without it peer=%s", c->peer);
+    conn_close(c, "the peer speaks TLS; this node runs without --tls-ca");
+    return true;
+}
+
+/* Why the peer's end of the stream came, as far as we can tell. */
+static const char *eof_reason(const struct conn *c)
+{
+    if (c->state == CONN_TLS)
+        return "connection closed during the TLS handshake";
+    if (c->dialer && !c->tls && c->state == CONN_HELLO && !c->rd.buf.len)
+        return "connection closed by peer before any reply (does it require TLS?)";
+    return "connection closed by peer";
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
+    int tls_end = 0; /* the TLS session ended: after the lines before it */
+    char why[256] = "";
     if (nread < 0) {
-        conn_close(c, nread == UV_EOF ? "connection closed by peer" : uv_strerror((int)nread));
+        conn_close(c, nread == UV_EOF ? eof_reason(c) : uv_strerror((int)nread));
         return;
     }
     if (nread == 0 || c->state == CONN_CLOSING || c->close_when_flushed)
         return;
-    frame_push(&c->rd, b->base, (size_t)nread);
+    if (c->tls) {
+        if (tls_input(c, b->base, (size_t)nread, &tls_end, why, sizeof(why)) != 0)
+            return;
+    } else {
+        if (peer_speaks_tls(c, b->base, (size_t)nread))
+            return;
+        frame_push(&c->rd, b->base, (size_t)nread);
+    }
     for (;;) {
         char *line;
         size_t len;
@@ -412,6 +563,12 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         if (c->state == CONN_CLOSING || c->close_when_flushed)
             return;
     }
+    if (tls_end == -ECONNRESET)
+        conn_close(c, "connection closed by peer");
+    else if (tls_end)
+        tls_fail(c, why);
+    else if (c->tls && tls_conn_pending(c->tls))
+        start_write(c); /* something OpenSSL answered while reading */
 }
 
 static void describe_peer(struct conn *c)
@@ -561,8 +718,18 @@ static void connect_cb(uv_connect_t *req, int status)
         conn_close(c, uv_strerror(status));
         return;
     }
-    c->state = CONN_HELLO;
     start_session(c);
+    if (c->tls) {
+        /* Our ClientHello goes out now; hello follows the TLS handshake. */
+        char why[256];
+        c->state = CONN_TLS;
+        if (tls_conn_handshake(c->tls, why, sizeof(why)) < 0)
+            tls_fail(c, why);
+        else
+            start_write(c);
+        return;
+    }
+    c->state = CONN_HELLO;
     send_hello(c);
 }
 

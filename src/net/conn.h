@@ -10,6 +10,13 @@
  * master calls it after its journal commit, so no acknowledgement leaves
  * before what it acknowledges is on disk.
  *
+ * TLS (optional, hub->tls set): the TLS handshake runs first, and every
+ * byte of the dtr protocol then travels inside the session (net/tls.h).
+ * Released plaintext is encrypted when it leaves, so conn_hub_flush() keeps
+ * gating it; TLS handshake records and alerts carry no protocol data and are
+ * sent as soon as OpenSSL makes them. Nothing can be said to a peer before
+ * its TLS handshake completes, so a failure then closes at once.
+ *
  * Handshake (docs/protocol.md): the dialer sends hello (role, id, nonce);
  * the acceptor answers hello (its nonce, and a proof when it has a token);
  * with a token the dialer then sends auth (its proof). Until it completes a
@@ -29,6 +36,8 @@
 #include "proto/msg.h"
 
 struct conn;
+struct tls_ctx;
+struct tls_conn;
 
 struct conn_ops {
     /* The peer proved itself; hello is its hello (the callee may steal
@@ -48,6 +57,7 @@ struct conn_hub {
     const char *role;  /* "master" or "worker" */
     const char *id;    /* our id for hellos */
     const char *token; /* shared secret, or NULL */
+    struct tls_ctx *tls; /* TLS on every connection, or NULL; the owner's */
     /* Adds the node's own fields to an outgoing hello (worker state). */
     void (*fill_hello)(struct msg *hello, void *data);
     void *fill_data;
@@ -68,7 +78,8 @@ struct conn_listener {
 
 enum conn_role_bits { CONN_ROLE_MASTER = 1, CONN_ROLE_WORKER = 2, CONN_ROLE_CLIENT = 4 };
 
-enum conn_state { CONN_DIALING, CONN_HELLO, CONN_AUTH, CONN_READY, CONN_CLOSING };
+/* CONN_TLS: the TLS handshake, before hello (only with hub->tls). */
+enum conn_state { CONN_DIALING, CONN_TLS, CONN_HELLO, CONN_AUTH, CONN_READY, CONN_CLOSING };
 
 struct conn {
     uv_tcp_t tcp;
@@ -85,6 +96,7 @@ struct conn {
     char nonce[AUTH_NONCE_HEX];
     char peer_nonce[AUTH_NONCE_HEX];
     struct msg held_hello; /* acceptor side: the dialer's hello until auth */
+    struct tls_conn *tls;  /* the TLS session when hub->tls, else NULL */
     struct frame_reader rd;
     struct buf out;      /* queued, not yet handed to libuv */
     size_t out_ready;    /* bytes of out that may leave: set by conn_hub_flush() only */

@@ -21,6 +21,7 @@
 #include "common/parse.h"
 #include "common/util.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "proto/msg.h"
 #include "worker/runner.h"
 
@@ -63,6 +64,7 @@ struct node {
     uv_loop_t *loop;
     struct worker_opts opts;
     char *token;
+    struct tls_ctx *tls; /* NULL: plaintext */
     char id[MSG_MAX_ID + 1];
     char node_name[MSG_MAX_ID + 16];
     struct conn_hub hub;
@@ -637,6 +639,10 @@ int worker_run(const struct worker_opts *opts)
         fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
     }
+    if (tls_ctx_new(opts->tls_cert, opts->tls_key, opts->tls_ca, &n->tls, err, sizeof(err))) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        goto out;
+    }
     if (!n->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
         fprintf(stderr, "dtr worker: refusing to listen on '%s' without a token: anyone who "
                 "can reach it could make it run commands; set --token-file or DTR_TOKEN, or "
@@ -653,6 +659,7 @@ int worker_run(const struct worker_opts *opts)
         goto out;
     }
     conn_hub_init(&n->hub, n->loop, "worker", n->id, n->token);
+    n->hub.tls = n->tls;
     n->hub.fill_hello = fill_hello;
     n->hub.fill_data = n;
     n->hub.max_conns = 64;
@@ -663,8 +670,9 @@ int worker_run(const struct worker_opts *opts)
         goto out;
     }
     conn_listener_addr(&n->listener, n->addr, sizeof(n->addr));
-    log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64, n->addr,
-             opts->slots, opts->master ? opts->master : "-", opts->master_timeout_ms);
+    log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64
+             " tls=%s", n->addr, opts->slots, opts->master ? opts->master : "-",
+             opts->master_timeout_ms, n->tls ? "on" : "off");
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
 
@@ -689,6 +697,7 @@ int worker_run(const struct worker_opts *opts)
     rc = 0;
 out:
     free(n->token);
+    tls_ctx_free(n->tls);
     free(n);
     return rc;
 }

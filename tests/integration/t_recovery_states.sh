@@ -9,6 +9,12 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
+# A master that leases tasks beyond a worker's slots (--prefetch, default: as
+# many as its slots) would hand the "queued" tasks to the busy worker; keep
+# them in the master's queue, where priorities apply.
+NOPREFETCH=()
+"$DTR" master --help 2>/dev/null | grep -q -- '--prefetch' && NOPREFETCH=(--prefetch 0)
+
 # Blocked tasks wait for release-ID (or release-all, or the test dir going
 # away); the trap releases them so no orphan outlives the test.
 trap 'rc=$?; [ -d "$T" ] && : >"$T/release-all"; (exit $rc); cleanup' EXIT
@@ -26,7 +32,11 @@ QUICK='echo "$DTR_TASK_ID $DTR_ATTEMPT" >>"$DTR_T/runs.txt"; echo "$DTR_TASK_ID"
 : >order.txt
 
 # tasks_json FILE: dtr tasks --json into FILE (fails when the master does not answer).
-tasks_json() { dtr tasks --json >"$1.tmp" && mv "$1.tmp" "$1"; }
+tasks_json() {
+    dtr tasks --json >"$1.tmp" 2>"$1.err" && mv "$1.tmp" "$1" && return 0
+    echo "dtr tasks --json exited $?: $(cat "$1.err")"
+    return 1
+}
 # field ID FIELD: one field of one task from `dtr tasks --json` (Python repr).
 field() {
     dtr tasks --json | "$PY" -c 'import json,sys
@@ -43,7 +53,7 @@ for l in sys.stdin:
 }
 runs_of() { grep -c "^$1 " runs.txt; }
 
-start_master M
+start_master M "${NOPREFETCH[@]}"
 MPORT_USED=${M_ADDR##*:}
 start_worker W1 --master "$M_ADDR" --slots 2
 wait_for "W1 registered" "workers_registered 1" || finish
@@ -122,7 +132,7 @@ done
 pass "master killed with SIGKILL"
 mv M.out M-first.out
 mv M.err M-first.err
-start_master M --port "$MPORT_USED" --state-dir "$T/state-M"
+start_master M --port "$MPORT_USED" --state-dir "$T/state-M" "${NOPREFETCH[@]}"
 [ "$M_ADDR" = "127.0.0.1:$MPORT_USED" ] && pass "master restarted on the same port $MPORT_USED" ||
     die "restarted master listens on $M_ADDR, expected port $MPORT_USED"
 
@@ -269,7 +279,7 @@ done
 { kill -9 "$M_PID"; wait "$M_PID"; } 2>/dev/null
 mv M.out M-second.out
 mv M.err M-second.err
-start_master M --port "$MPORT_USED" --state-dir "$T/state-M"
+start_master M --port "$MPORT_USED" --state-dir "$T/state-M" "${NOPREFETCH[@]}"
 tasks_json final2.json || die "dtr tasks --json failed after the second restart"
 cmp -s final.json final2.json && pass "a second SIGKILL and restart changes no task record" ||
     fail "task records changed across the second restart: $(diff final.json final2.json | head -c 800)"

@@ -90,37 +90,43 @@ check_refused F "(b) another program's SQLite database as journal.db" "$T/state-
 cmp -s "$T/state-foreign/journal.db" "$T/foreign.orig" && pass "(b) the foreign database was left untouched" ||
     fail "(b) the master modified the foreign database"
 
-# ---- (c) a state dir the master may not write, as an unprivileged user
-as_nobody=""
-if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
-    grp=$(id -gn nobody 2>/dev/null || echo nogroup)
-    if command -v setpriv >/dev/null 2>&1; then
-        as_nobody="setpriv --reuid=nobody --regid=$grp --clear-groups"
-    elif command -v runuser >/dev/null 2>&1; then
-        as_nobody="runuser -u nobody --"
-    fi
-fi
-if [ -z "$as_nobody" ]; then
-    echo "skipped: (c) cannot run as an unprivileged user (uid $(id -u), no setpriv/runuser or no 'nobody')"
+# ---- (c) a state dir the master may not write, as an unprivileged user:
+# root drops to nobody (root would write anyway); anyone else runs as itself.
+AS=()
+can_c=1
+if [ "$(id -u)" -ne 0 ]; then
+    who="uid $(id -u)"
+elif id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; then
+    AS=(setpriv --reuid=nobody --regid="$(id -gn nobody 2>/dev/null || echo nogroup)" --clear-groups)
+    who=nobody
+elif id nobody >/dev/null 2>&1 && command -v runuser >/dev/null 2>&1; then
+    AS=(runuser -u nobody --)
+    who=nobody
 else
-    chmod 0711 "$T" # nobody may pass through the test dir, not list it
+    can_c=0
+    echo "skipped: (c) running as root without setpriv/runuser or a 'nobody' user"
+fi
+if [ "$can_c" -eq 1 ]; then
+    chmod 0711 "$T" # the unprivileged user may pass through the test dir, not list it
     NDTR=$DTR
-    if ! $as_nobody "$NDTR" --version >/dev/null 2>&1; then
-        cp "$DTR" "$T/dtr-nobody" && chmod 0755 "$T/dtr-nobody"
-        NDTR=$T/dtr-nobody
+    if ! "${AS[@]}" "$NDTR" --version >/dev/null 2>&1; then
+        cp "$DTR" "$T/dtr-copy" && chmod 0755 "$T/dtr-copy"
+        NDTR=$T/dtr-copy
     fi
-    mkdir -m 0777 "$T/logs-nobody"
-    if ! $as_nobody "$NDTR" --version >/dev/null 2>&1 || ! $as_nobody test -w "$T/logs-nobody"; then
-        echo "skipped: (c) nobody cannot run $NDTR or write $T/logs-nobody"
+    mkdir -m 0777 "$T/logs-unpriv"
+    if ! "${AS[@]}" "$NDTR" --version >/dev/null 2>&1 || ! "${AS[@]}" test -w "$T/logs-unpriv"; then
+        echo "skipped: (c) $who cannot run $NDTR or write $T/logs-unpriv"
+    elif [ "$who" != nobody ] && "${AS[@]}" sh -c "mkdir -m 0555 '$T/probe' && : >'$T/probe/x'" 2>/dev/null; then
+        echo "skipped: (c) $who can write into a mode 0555 dir (privileged?)"
     else
-        # (c1) an empty state dir owned by root, mode 0555.
+        # (c1) an empty state dir, mode 0555 (owned by root when run as root).
         mkdir "$T/ro-state"
         chmod 0555 "$T/ro-state"
-        refused RO $as_nobody "$NDTR" master --port "$MPORT" --state-dir "$T/ro-state" \
-            --log-dir "$T/logs-nobody"
-        check_refused RO "(c) read-only empty state dir, as nobody" "$T/ro-state"
-        # (c2) a state dir holding a journal (stopped cleanly) and a lock file that
-        # nobody may write, but the dir is read-only: SQLite cannot make its WAL.
+        refused RO "${AS[@]}" "$NDTR" master --port "$MPORT" --state-dir "$T/ro-state" \
+            --log-dir "$T/logs-unpriv"
+        check_refused RO "(c) read-only empty state dir, as $who" "$T/ro-state"
+        # (c2) a state dir holding a journal (stopped cleanly) and a lock file
+        # that may be written, in a read-only dir: SQLite cannot make its WAL.
         mkdir "$T/ro-state2"
         "$DTR" master --port "$MPORT" --state-dir "$T/ro-state2" --log-dir "$T/logs" \
             >"$T/R2.out" 2>"$T/R2.err" &
@@ -132,14 +138,16 @@ else
         wait "$r2"
         chmod 0666 "$T/ro-state2"/*
         chmod 0555 "$T/ro-state2"
-        refused RO2 $as_nobody "$NDTR" master --port "$MPORT" --state-dir "$T/ro-state2" \
-            --log-dir "$T/logs-nobody"
-        check_refused RO2 "(c) read-only state dir with writable journal.db and lock, as nobody" \
+        refused RO2 "${AS[@]}" "$NDTR" master --port "$MPORT" --state-dir "$T/ro-state2" \
+            --log-dir "$T/logs-unpriv"
+        check_refused RO2 "(c) read-only state dir with writable journal.db and lock, as $who" \
             "$T/ro-state2"
         # (c3) a state dir to be created under a read-only parent.
-        refused RO3 $as_nobody "$NDTR" master --port "$MPORT" --state-dir "$T/ro-state/sub" \
-            --log-dir "$T/logs-nobody"
-        check_refused RO3 "(c) state dir to create under a read-only parent, as nobody" "$T/ro-state/sub"
+        refused RO3 "${AS[@]}" "$NDTR" master --port "$MPORT" --state-dir "$T/ro-state/sub" \
+            --log-dir "$T/logs-unpriv"
+        check_refused RO3 "(c) state dir to create under a read-only parent, as $who" \
+            "$T/ro-state/sub"
+        chmod 0755 "$T/ro-state" "$T/ro-state2" # so that the test dir can be removed
     fi
     chmod 0700 "$T"
 fi

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for net/tls on memory buffers, no sockets: the flag rules, the
+ * context's errors naming the file, a mutual handshake and data both ways,
+ * and the refusals (a certificate of another CA, a peer trusting another CA,
+ * a peer without TLS). Keys and certificates are made here, in a temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/err.h"
+#include "common/util.h"
+#include "net/tls.h"
+
+static char tmpdir[] = "/tmp/dtr-test-tls-XXXXXX";
+static const char *const files[] = {"ca.pem",    "ca.key",    "node.pem", "node.key",
+                                    "other.pem", "other.key", "rogue.pem", "rogue.key",
+                                    "junk.pem"};
+
+static const char *path(const char *name)
+{
+    static char bufs[4][256];
+    static int next;
+    char *p = bufs[next++ % 4];
+    snprintf(p, 256, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static void write_key(const char *name, EVP_PKEY *k)
+{
+    FILE *f = fopen(path(name), "we");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+    fclose(f);
+}
+
+static void write_cert(const char *name, X509 *x)
+{
+    FILE *f = fopen(path(name), "we");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_X509(f, x), 1);
+    fclose(f);
+}
+
+/* A certificate for key named cn, signed by issuer (self-signed CA when NULL). */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key)
+{
+    static long serial = 1;
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+    if (!issuer) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx_nodb(&ctx);
+        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+                                                  "critical,CA:TRUE");
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
+    return x;
+}
+
+/* Writes NAME.pem and NAME.key; a CA when issuer is NULL. */
+static void make_pair(const char *name, X509 *issuer, EVP_PKEY *issuer_key, X509 **xo,
+                      EVP_PKEY **ko)
+{
+    char n[64];
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    X509 *x = make_cert(k, name, issuer, issuer_key);
+    snprintf(n, sizeof(n), "%s.pem", name);
+    write_cert(n, x);
+    snprintf(n, sizeof(n), "%s.key", name);
+    write_key(n, k);
+    *xo = x;
+    *ko = k;
+}
+
+static int setup(void **state UNUSED)
+{
+    X509 *ca, *other, *node, *rogue;
+    EVP_PKEY *cak, *otherk, *nodek, *roguek;
+    if (!mkdtemp(tmpdir))
+        return -1;
+    make_pair("ca", NULL, NULL, &ca, &cak);
+    make_pair("other", NULL, NULL, &other, &otherk);
+    make_pair("node", ca, cak, &node, &nodek);
+    make_pair("rogue", other, otherk, &rogue, &roguek);
+    FILE *f = fopen(path("junk.pem"), "we");
+    fputs("not a certificate\n", f);
+    fclose(f);
+    X509_free(ca);
+    X509_free(other);
+    X509_free(node);
+    X509_free(rogue);
+    EVP_PKEY_free(cak);
+    EVP_PKEY_free(otherk);
+    EVP_PKEY_free(nodek);
+    EVP_PKEY_free(roguek);
+    return 0;
+}
+
+static int teardown(void **state UNUSED)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+        unlink(path(files[i]));
+    return rmdir(tmpdir);
+}
+
+static void test_flags(void **state UNUSED)
+{
+    char err[256];
+    bool on = true;
+    assert_int_equal(tls_flags_check(NULL, NULL, NULL, &on, err, sizeof(err)), 0);
+    assert_false(on);
+    assert_int_equal(tls_flags_check("c", "k", "ca", &on, err, sizeof(err)), 0);
+    assert_true(on);
+    assert_int_equal(tls_flags_check("c", "k", NULL, &on, err, sizeof(err)), DTR_EINVAL);
+    assert_non_null(strstr(err, "need --tls-ca"));
+    assert_int_equal(tls_flags_check(NULL, NULL, "ca", &on, err, sizeof(err)), DTR_EINVAL);
+    assert_non_null(strstr(err, "--tls-cert and --tls-key"));
+    assert_int_equal(tls_flags_check("c", NULL, "ca", &on, err, sizeof(err)), DTR_EINVAL);
+    assert_false(on);
+}
+
+/* tls_ctx_new must fail and name `what` in its error. */
+static void ctx_fails(const char *cert, const char *key, const char *ca, const char *what)
+{
+    char err[512] = "";
+    struct tls_ctx *t = (struct tls_ctx *)1;
+    assert_int_equal(tls_ctx_new(cert, key, ca, &t, err, sizeof(err)), DTR_EINVAL);
+    assert_null(t);
+    if (!strstr(err, what))
+        fail_msg("error '%s' does not mention '%s'", err, what);
+}
+
+static void test_ctx_errors(void **state UNUSED)
+{
+    struct tls_ctx *t = (struct tls_ctx *)1;
+    char err[512];
+    assert_int_equal(tls_ctx_new(NULL, NULL, NULL, &t, err, sizeof(err)), 0);
+    assert_null(t); /* TLS off */
+    ctx_fails(path("missing.pem"), path("node.key"), path("ca.pem"), "missing.pem");
+    ctx_fails(path("node.pem"), path("node.key"), path("missing-ca.pem"), "missing-ca.pem");
+    ctx_fails(path("junk.pem"), path("node.key"), path("ca.pem"), "--tls-cert");
+    ctx_fails(path("node.pem"), path("junk.pem"), path("ca.pem"), "--tls-key");
+    ctx_fails(path("node.pem"), path("rogue.key"), path("ca.pem"), "is not the key of");
+    ctx_fails(path("node.pem"), path("node.key"), path("junk.pem"), "--tls-ca");
+    ctx_fails(path("node.pem"), path("node.key"), path("node.key"), "--tls-ca");
+    assert_int_equal(tls_ctx_new(path("node.pem"), path("node.key"), path("ca.pem"), &t, err,
+                                 sizeof(err)), 0);
+    assert_non_null(t);
+    tls_ctx_free(t);
+    tls_ctx_free(NULL);
+}
+
+/* Moves what from has for its peer into to. */
+static void pump(struct tls_conn *from, struct tls_conn *to)
+{
+    struct buf b = BUF_INIT;
+    tls_conn_take(from, &b);
+    assert_int_equal(tls_conn_pending(from), 0);
+    if (b.len)
+        tls_conn_feed(to, b.data, b.len);
+    buf_release(&b);
+}
+
+struct pair {
+    struct tls_ctx *cctx, *sctx;
+    struct tls_conn *cli, *srv;
+    int crc, src;
+    char cerr[256], serr[256];
+};
+
+static void pair_open(struct pair *p, const char *cname, const char *cca, const char *sname,
+                      const char *sca)
+{
+    char err[512], cert[64], key[64];
+    memset(p, 0, sizeof(*p));
+    snprintf(cert, sizeof(cert), "%s.pem", cname);
+    snprintf(key, sizeof(key), "%s.key", cname);
+    assert_int_equal(tls_ctx_new(path(cert), path(key), path(cca), &p->cctx, err, sizeof(err)), 0);
+    snprintf(cert, sizeof(cert), "%s.pem", sname);
+    snprintf(key, sizeof(key), "%s.key", sname);
+    assert_int_equal(tls_ctx_new(path(cert), path(key), path(sca), &p->sctx, err, sizeof(err)), 0);
+    p->cli = tls_conn_new(p->cctx, false);
+    p->srv = tls_conn_new(p->sctx, true);
+}
+
+/* Runs both handshakes until each is done or has failed. */
+static void pair_handshake(struct pair *p)
+{
+    for (int i = 0; i < 10 && !(p->crc == 1 && p->src == 1) && p->crc >= 0 && p->src >= 0; i++) {
+        if (p->crc == 0)
+            p->crc = tls_conn_handshake(p->cli, p->cerr, sizeof(p->cerr));
+        pump(p->cli, p->srv);
+        if (p->src == 0)
+            p->src = tls_conn_handshake(p->srv, p->serr, sizeof(p->serr));
+        pump(p->srv, p->cli);
+    }
+}
+
+static void pair_close(struct pair *p)
+{
+    tls_conn_free(p->cli);
+    tls_conn_free(p->srv);
+    tls_ctx_free(p->cctx);
+    tls_ctx_free(p->sctx);
+}
+
+static void test_handshake_and_data(void **state UNUSED)
+{
+    struct pair p;
+    char err[256], got[64];
+    pair_open(&p, "node", "ca.pem", "node", "ca.pem");
+    pair_handshake(&p);
+    assert_int_equal(p.crc, 1);
+    assert_int_equal(p.src, 1);
+    /* Nothing to read yet. */
+    assert_int_equal(tls_conn_read(p.srv, got, sizeof(got), err, sizeof(err)), 0);
+    assert_int_equal(tls_conn_write(p.cli, "hello\n", 6, err, sizeof(err)), 0);
+    assert_true(tls_conn_pending(p.cli) > 6); /* ciphertext, not the bytes */
+    pump(p.cli, p.srv);
+    assert_int_equal(tls_conn_read(p.srv, got, sizeof(got), err, sizeof(err)), 6);
+    assert_memory_equal(got, "hello\n", 6);
+    /* A large write arrives whole, over several records. */
+    size_t big = 200000;
+    char *data = xmalloc(big), *back = xmalloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)('a' + i % 26);
+    assert_int_equal(tls_conn_write(p.srv, data, big, err, sizeof(err)), 0);
+    pump(p.srv, p.cli);
+    size_t n = 0;
+    ssize_t r;
+    while ((r = tls_conn_read(p.cli, back + n, MIN(big - n, 65536), err, sizeof(err))) > 0)
+        n += (size_t)r;
+    assert_int_equal(r, 0);
+    assert_int_equal(n, big);
+    assert_memory_equal(data, back, big);
+    free(data);
+    free(back);
+    pair_close(&p);
+}
+
+static void test_client_from_another_ca(void **state UNUSED)
+{
+    struct pair p;
+    char err[256], got[16];
+    /* The client trusts our CA but holds a certificate of another one. */
+    pair_open(&p, "rogue", "ca.pem", "node", "ca.pem");
+    pair_handshake(&p);
+    assert_int_equal(p.src, DTR_EPROTO);
+    assert_non_null(strstr(p.serr, "certificate was refused"));
+    if (p.crc < 0) { /* TLS 1.2: the client learns during the handshake */
+        assert_non_null(strstr(p.cerr, "refused our certificate"));
+    } else { /* TLS 1.3: on its first read, from the server's alert */
+        assert_int_equal(tls_conn_read(p.cli, got, sizeof(got), err, sizeof(err)), DTR_EPROTO);
+        assert_non_null(strstr(err, "refused our certificate"));
+    }
+    pair_close(&p);
+}
+
+static void test_server_from_another_ca(void **state UNUSED)
+{
+    struct pair p;
+    /* The client only trusts the other CA: it refuses the server. */
+    pair_open(&p, "rogue", "other.pem", "node", "ca.pem");
+    pair_handshake(&p);
+    assert_int_equal(p.crc, DTR_EPROTO);
+    assert_non_null(strstr(p.cerr, "certificate was refused"));
+    assert_int_equal(p.src, DTR_EPROTO);
+    assert_non_null(strstr(p.serr, "refused our certificate"));
+    pair_close(&p);
+}
+
+static void test_plaintext_peer(void **state UNUSED)
+{
+    struct pair p;
+    const char *hello = "{\"type\":\"hello\",\"proto\":1}\n";
+    pair_open(&p, "node", "ca.pem", "node", "ca.pem");
+    tls_conn_feed(p.srv, hello, strlen(hello));
+    assert_int_equal(tls_conn_handshake(p.srv, p.serr, sizeof(p.serr)), DTR_EPROTO);
+    assert_non_null(strstr(p.serr, "does not speak TLS"));
+    pair_close(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_ctx_errors),
+        cmocka_unit_test(test_handshake_and_data),
+        cmocka_unit_test(test_client_from_another_ca),
+        cmocka_unit_test(test_server_from_another_ca),
+        cmocka_unit_test(test_plaintext_peer),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
