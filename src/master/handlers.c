@@ -174,8 +174,48 @@ static int cmp_seq(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+#define LIST_CHUNK 2000           /* task records per turn */
+#define LIST_WINDOW (1u << 20)    /* bytes a client may have unread before we pause */
+
+struct client_session *client_session_new(struct master *m, struct conn *c)
+{
+    struct client_session *cs = xcalloc(1, sizeof(*cs));
+    cs->conn = c;
+    list_add_tail(&m->clients, &cs->node);
+    return cs;
+}
+
+static void list_done(struct client_session *cs)
+{
+    for (size_t i = cs->list_pos; i < cs->list_len; i++)
+        free(cs->list_ids[i]);
+    free(cs->list_ids);
+    cs->list_ids = NULL;
+    cs->list_len = cs->list_pos = 0;
+}
+
+void client_session_free(struct client_session *cs)
+{
+    if (cs->waiter) {
+        list_del(&cs->waiter->node);
+        waiter_free(cs->waiter);
+    }
+    list_done(cs);
+    list_del(&cs->node);
+    cs->conn->data = NULL;
+    free(cs);
+}
+
+/* Takes a snapshot of the ids (tasks may be pruned while the listing
+ * streams) and lets listings_pump() send it a chunk at a time, so a million
+ * tasks never sit in one output buffer. */
 static void handle_list(struct master *m, struct conn *c, int state)
 {
+    struct client_session *cs = c->data;
+    if (cs->list_ids) {
+        reply_error(c, "a listing is already in progress on this connection");
+        return;
+    }
     struct task **all = xcalloc(m->tasks.len + 1, sizeof(*all));
     size_t n = 0;
     for (size_t i = 0; i < m->tasks.cap; i++) {
@@ -184,17 +224,46 @@ static void handle_list(struct master *m, struct conn *c, int state)
             all[n++] = t;
     }
     qsort(all, n, sizeof(*all), cmp_seq);
-    struct buf *b = conn_out(c);
-    for (size_t i = 0; b && i < n; i++) {
-        struct task_info ti;
-        fill_info(&ti, all[i]);
-        buf_addstr(b, "{\"type\":\"task\",\"task\":");
-        task_info_encode(b, &ti);
-        buf_addstr(b, "}\n");
-    }
-    if (b)
-        buf_addstr(b, "{\"type\":\"end\"}\n");
+    cs->list_ids = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        cs->list_ids[i] = xstrdup(all[i]->id);
+    cs->list_len = n;
+    cs->list_pos = 0;
+    cs->list_state = state;
     free(all);
+    if (n == 0 && conn_out(c)) {
+        buf_addstr(conn_out(c), "{\"type\":\"end\"}\n");
+        list_done(cs);
+    }
+}
+
+void listings_pump(struct master *m)
+{
+    for (struct list *p = m->clients.next; p != &m->clients; p = p->next) {
+        struct client_session *cs = list_entry(p, struct client_session, node);
+        struct conn *c = cs->conn;
+        if (!cs->list_ids || c->out.len + c->inflight.len > LIST_WINDOW)
+            continue;
+        struct buf *b = conn_out(c);
+        if (!b)
+            continue;
+        for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len; k++) {
+            char *id = cs->list_ids[cs->list_pos++];
+            struct task *t = hmap_get(&m->tasks, id);
+            free(id);
+            if (!t || (cs->list_state >= 0 && (int)t->state != cs->list_state))
+                continue; /* pruned or moved on since the snapshot */
+            struct task_info ti;
+            fill_info(&ti, t);
+            buf_addstr(b, "{\"type\":\"task\",\"task\":");
+            task_info_encode(b, &ti);
+            buf_addstr(b, "}\n");
+        }
+        if (cs->list_pos == cs->list_len) {
+            buf_addstr(b, "{\"type\":\"end\"}\n");
+            list_done(cs);
+        }
+    }
 }
 
 static void handle_get(struct master *m, struct conn *c, const char *id)
@@ -299,12 +368,13 @@ static void handle_wait(struct master *m, struct conn *c, struct msg *msg)
             hmap_put(&w->pending, t);
         }
     }
-    struct waiter *old = c->data;
-    if (old) {
-        list_del(&old->node);
-        waiter_free(old);
+    struct client_session *cs = c->data;
+    if (cs->waiter) {
+        list_del(&cs->waiter->node);
+        waiter_free(cs->waiter);
     }
-    c->data = w;
+    cs->waiter = w;
+    w->session = cs;
     w->dirty = true;
     w->last_sent = -PROGRESS_EVERY_MS;
     list_add_tail(&m->waiters, &w->node);
@@ -351,7 +421,7 @@ void waiters_flush(struct master *m, int64_t now)
         w->dirty = false;
         w->last_sent = now;
         if (final) {
-            w->conn->data = NULL;
+            w->session->waiter = NULL;
             list_del(&w->node);
             waiter_free(w);
         }

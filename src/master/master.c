@@ -146,6 +146,7 @@ static void master_prepare_cb(uv_prepare_t *h)
         workers_dispatch(m);
     workers_flush_control(m);
     waiters_flush(m, (int64_t)uv_now(m->loop));
+    listings_pump(m);
     persist_counters(m);
     if (journal_commit(m->journal, err, sizeof(err)) != 0)
         master_journal_failed(m, err);
@@ -226,7 +227,7 @@ static int conn_ready_cb(struct conn *c, struct msg *hello, char *err, size_t er
 {
     struct master *m = c->hub->fill_data;
     if (!strcmp(hello->role, "client")) {
-        c->data = NULL;
+        c->data = client_session_new(m, c);
         return 0;
     }
     return workers_register(m, c, hello, err, errlen);
@@ -245,11 +246,8 @@ static void conn_closed_cb(struct conn *c)
 {
     struct master *m = c->hub->fill_data;
     if (!strcmp(c->peer_role, "client")) {
-        struct waiter *w = c->data;
-        if (w) {
-            list_del(&w->node);
-            waiter_free(w);
-        }
+        if (c->data)
+            client_session_free(c->data);
     } else if (c->data) {
         workers_conn_closed(m, c->data, c->reason);
     }
@@ -286,6 +284,7 @@ int master_run(const struct master_opts *opts)
     queue_init(&m->queue);
     list_init(&m->workers);
     list_init(&m->waiters);
+    list_init(&m->clients);
     workers_init(m);
 
     if (auth_init() != 0 || auth_load_token(opts->token_file, &m->token, err, sizeof(err))) {

@@ -57,9 +57,20 @@ struct worker {
     size_t nacks, nkills;
 };
 
+/* A client connection's requests in progress. */
+struct client_session {
+    struct conn *conn;
+    struct waiter *waiter; /* dtr wait, or NULL */
+    char **list_ids;       /* dtr tasks: ids still to stream, in submission order */
+    size_t list_len, list_pos;
+    int list_state;        /* the state asked for, or -1 */
+    struct list node;      /* in master->clients */
+};
+
 /* A client waiting for tasks to end (dtr wait). */
 struct waiter {
     struct conn *conn;
+    struct client_session *session;
     bool all;
     struct hmap pending; /* of struct task *, keyed by id, not yet ended */
     uint64_t total, done, failed;
@@ -90,6 +101,7 @@ struct master {
     struct list workers;
     size_t nworkers;
     struct list waiters;
+    struct list clients; /* client sessions */
 
     bool dispatch_needed;
     bool stopping;
@@ -139,6 +151,10 @@ void handlers_client_message(struct master *m, struct conn *c, struct msg *msg);
 void waiters_task_ended(struct master *m, struct task *t);
 void waiters_flush(struct master *m, int64_t now);
 void waiter_free(struct waiter *w);
+/* Streams pending task listings, a chunk per turn while the client reads. */
+void listings_pump(struct master *m);
+struct client_session *client_session_new(struct master *m, struct conn *c);
+void client_session_free(struct client_session *cs);
 
 /* ---- discover.c ---- */
 void discover_scan(struct master *m);
