@@ -2,18 +2,24 @@
 /* Open-addressing string-keyed map; deletion shifts back, no tombstones. */
 #include "common/hmap.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 
-static uint64_t hash(const char *s)
+static uint32_t hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h ^ (h >> 29);
+    /* FNV's low bits vary little across ids like "t-1", "t-2": mix them
+     * (the 64-bit finalizer of MurmurHash3) before masking. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 void hmap_init(struct hmap *m, const char *(*key)(const void *item))
@@ -25,15 +31,18 @@ void hmap_init(struct hmap *m, const char *(*key)(const void *item))
 void hmap_release(struct hmap *m)
 {
     free(m->slots);
+    free(m->hashes);
     m->slots = NULL;
+    m->hashes = NULL;
     m->cap = m->len = 0;
 }
 
-static size_t find(const struct hmap *m, const char *key)
+/* The slot holding key (hash h), or the empty slot where it would go. */
+static size_t find(const struct hmap *m, const char *key, uint32_t h)
 {
     size_t mask = m->cap - 1;
-    size_t i = hash(key) & mask;
-    while (m->slots[i] && strcmp(m->key(m->slots[i]), key))
+    size_t i = h & mask;
+    while (m->slots[i] && (m->hashes[i] != h || strcmp(m->key(m->slots[i]), key)))
         i = (i + 1) & mask;
     return i;
 }
@@ -42,26 +51,38 @@ void *hmap_get(const struct hmap *m, const char *key)
 {
     if (!m->cap)
         return NULL;
-    return m->slots[find(m, key)];
+    return m->slots[find(m, key, hash(key))];
 }
 
 static void grow(struct hmap *m)
 {
     size_t oldcap = m->cap;
     void **old = m->slots;
+    uint32_t *oldh = m->hashes;
     m->cap = oldcap ? oldcap * 2 : 16;
     m->slots = xcalloc(m->cap, sizeof(void *));
-    for (size_t i = 0; i < oldcap; i++)
-        if (old[i])
-            m->slots[find(m, m->key(old[i]))] = old[i];
+    m->hashes = xcalloc(m->cap, sizeof(uint32_t));
+    for (size_t i = 0; i < oldcap; i++) {
+        if (!old[i])
+            continue;
+        size_t j = oldh[i] & (m->cap - 1);
+        while (m->slots[j])
+            j = (j + 1) & (m->cap - 1);
+        m->slots[j] = old[i];
+        m->hashes[j] = oldh[i];
+    }
     free(old);
+    free(oldh);
 }
 
 void hmap_put(struct hmap *m, void *item)
 {
     if ((m->len + 1) * 4 > m->cap * 3)
         grow(m);
-    m->slots[find(m, m->key(item))] = item;
+    uint32_t h = hash(m->key(item));
+    size_t i = find(m, m->key(item), h);
+    m->slots[i] = item;
+    m->hashes[i] = h;
     m->len++;
 }
 
@@ -70,7 +91,7 @@ void *hmap_del(struct hmap *m, const char *key)
     if (!m->cap)
         return NULL;
     size_t mask = m->cap - 1;
-    size_t i = find(m, key);
+    size_t i = find(m, key, hash(key));
     void *item = m->slots[i];
     if (!item)
         return NULL;
@@ -78,10 +99,11 @@ void *hmap_del(struct hmap *m, const char *key)
     m->len--;
     /* Shift back the run after the hole so every item stays reachable. */
     for (size_t j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
-        size_t home = hash(m->key(m->slots[j])) & mask;
+        size_t home = m->hashes[j] & mask;
         /* Move j into the hole i unless its home lies cyclically in (i, j]. */
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
             m->slots[i] = m->slots[j];
+            m->hashes[i] = m->hashes[j];
             m->slots[j] = NULL;
             i = j;
         }

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A hash map from string keys to items that contain their own key (a task
- * and its id): open addressing with linear probing, so an entry costs one
- * pointer. The map does not own the items.
+ * and its id): open addressing with linear probing. Each slot keeps the
+ * key's hash beside the pointer, so a probe touches an item only when the
+ * hashes match and growing never touches items at all. The map does not own
+ * the items.
  */
 #ifndef DTR_COMMON_HMAP_H
 #define DTR_COMMON_HMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct hmap {
     void **slots;
+    uint32_t *hashes;
     size_t cap; /* a power of two, or 0 */
     size_t len;
     const char *(*key)(const void *item);

@@ -785,12 +785,10 @@ static struct task *task_from_row(sqlite3_stmt *st)
     if (state < 0 || state >= TASK_NSTATES || sqlite3_column_type(st, TC_ID) == SQLITE_NULL ||
         sqlite3_column_type(st, TC_SPEC) == SQLITE_NULL)
         return NULL;
-    t = xcalloc(1, sizeof(*t));
-    t->id = column_strdup(st, TC_ID);
-    t->spec = column_strdup(st, TC_SPEC);
-    t->priority = sqlite3_column_int64(st, TC_PRIORITY);
-    t->seq = (uint64_t)sqlite3_column_int64(st, TC_SEQ);
-    t->max_retries = sqlite3_column_int(st, TC_MAX_RETRIES);
+    t = task_new((const char *)sqlite3_column_text(st, TC_ID),
+                 (const char *)sqlite3_column_text(st, TC_SPEC),
+                 sqlite3_column_int64(st, TC_PRIORITY), sqlite3_column_int(st, TC_MAX_RETRIES),
+                 (uint64_t)sqlite3_column_int64(st, TC_SEQ), 0);
     t->state = (enum task_state)state;
     t->attempts = sqlite3_column_int(st, TC_ATTEMPTS);
     t->crashes = sqlite3_column_int(st, TC_CRASHES);
@@ -802,9 +800,6 @@ static struct task *task_from_row(sqlite3_stmt *st)
     t->started_at = sqlite3_column_int64(st, TC_STARTED_AT);
     t->finished_at = sqlite3_column_int64(st, TC_FINISHED_AT);
     t->not_before = sqlite3_column_int64(st, TC_NOT_BEFORE);
-    t->heap_index = 0;
-    list_init(&t->worker_node);
-    list_init(&t->dirty_node);
     return t;
 }
 

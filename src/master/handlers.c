@@ -105,8 +105,9 @@ static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
     buf_addstr(b, "{\"type\":\"submitted\",\"ids\":[");
     for (size_t i = 0; i < msg->nspecs; i++) {
         struct task_spec *s = &msg->specs[i];
-        struct task *t = task_new(xstrdup(s->id), json[i], s->priority, s->max_retries,
+        struct task *t = task_new(s->id, json[i], s->priority, s->max_retries,
                                   m->next_seq++, now);
+        free(json[i]);
         hmap_put(&m->tasks, t);
         m->counts[TASK_QUEUED]++;
         queue_push(&m->queue, t, now);
@@ -129,7 +130,7 @@ out:
 static void fill_info(struct task_info *ti, const struct task *t)
 {
     memset(ti, 0, sizeof(*ti));
-    ti->id = t->id;
+    ti->id = (char *)t->id; /* borrowed: fill_info()'s output is never released */
     ti->state = t->state;
     ti->kind = (char *)spec_kind(t->spec);
     ti->priority = t->priority;

@@ -89,11 +89,7 @@ void master_task_transition(struct master *m, struct task *t, enum task_state to
 static int load_task_cb(struct task *t, void *data)
 {
     struct master *m = data;
-    if (hmap_get(&m->tasks, t->id)) {
-        task_free(t);
-        return 0;
-    }
-    hmap_put(&m->tasks, t);
+    hmap_put(&m->tasks, t); /* ids are the journal's primary key: no duplicates */
     m->counts[t->state]++;
     if (t->seq >= m->next_seq)
         m->next_seq = t->seq + 1;

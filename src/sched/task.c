@@ -27,13 +27,16 @@ static const bool legal[TASK_NSTATES][TASK_NSTATES] = {
                       [TASK_CANCELLED] = true},
 };
 
-struct task *task_new(char *id, char *spec, int64_t priority, int max_retries, uint64_t seq,
-                      int64_t now_ms)
+struct task *task_new(const char *id, const char *spec, int64_t priority, int max_retries,
+                      uint64_t seq, int64_t now_ms)
 {
-    struct task *t = xcalloc(1, sizeof(*t));
+    size_t idlen = strlen(id) + 1, speclen = strlen(spec) + 1;
+    struct task *t = xcalloc(1, sizeof(*t) + idlen + speclen);
 
-    t->id = id;
-    t->spec = spec;
+    memcpy(t->text, id, idlen);
+    memcpy(t->text + idlen, spec, speclen);
+    t->id = t->text;
+    t->spec = t->text + idlen;
     t->priority = priority;
     t->seq = seq;
     t->max_retries = max_retries;
@@ -43,18 +46,15 @@ struct task *task_new(char *id, char *spec, int64_t priority, int max_retries, u
     /* In no heap yet: an index no heap can hold. */
     t->heap_index = SIZE_MAX;
     list_init(&t->worker_node);
-    list_init(&t->dirty_node);
     return t;
 }
 
-/* The caller unlinks worker_node and dirty_node first: their list heads may
- * already be gone at shutdown, so they are not touched here. */
+/* The caller unlinks worker_node first: its list head may already be gone
+ * at shutdown, so it is not touched here. */
 void task_free(struct task *t)
 {
     if (!t)
         return;
-    free(t->id);
-    free(t->spec);
     free(t->worker);
     free(t->error);
     free(t);

@@ -31,8 +31,8 @@ enum task_state {
 #define TASK_MAX_RETRIES 1000
 
 struct task {
-    char *id;
-    char *spec; /* canonical spec JSON from spec_encode(); trusted */
+    const char *id;   /* points into this allocation (see task_new) */
+    const char *spec; /* canonical spec JSON from spec_encode(); trusted; same */
     int64_t priority;
     uint64_t seq; /* submission order: the tie-break within a priority */
     int max_retries;
@@ -50,12 +50,13 @@ struct task {
     /* Bookkeeping owned by the queue and the master. */
     size_t heap_index;        /* position in whichever heap holds the task */
     struct list worker_node;  /* on its worker's running list while running */
-    struct list dirty_node;   /* on the master's unsaved list until journaled */
+    char text[];              /* id and spec, NUL-terminated, back to back */
 };
 
-/* Allocates a queued task. Takes ownership of id and spec (heap strings). */
-struct task *task_new(char *id, char *spec, int64_t priority, int max_retries, uint64_t seq,
-                      int64_t now_ms);
+/* Allocates a queued task, copying id and spec into the same allocation
+ * (a million queued tasks are a million allocations, not three million). */
+struct task *task_new(const char *id, const char *spec, int64_t priority, int max_retries,
+                      uint64_t seq, int64_t now_ms);
 void task_free(struct task *t);
 
 const char *task_state_name(enum task_state s);

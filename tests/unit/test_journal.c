@@ -25,35 +25,16 @@
 #include "common/err.h"
 #include "journal/journal.h"
 
-/* The test's own task allocation (task.c may not be linked): the same
- * ownership as task_new()/task_free(), all strings on the heap. */
 static struct task *mk_task(const char *id, uint64_t seq)
 {
-    struct task *t = calloc(1, sizeof(*t));
-
+    struct task *t = task_new(id, "{\"cmd\":[\"true\"]}", 2, 3, seq, 1700000000000 + (int64_t)seq);
     assert_non_null(t);
-    t->id = strdup(id);
-    t->spec = strdup("{\"cmd\":[\"true\"]}");
-    t->priority = 2;
-    t->seq = seq;
-    t->max_retries = 3;
-    t->state = TASK_QUEUED;
-    t->exit_code = -1;
-    t->submitted_at = 1700000000000 + (int64_t)seq;
-    list_init(&t->worker_node);
-    list_init(&t->dirty_node);
     return t;
 }
 
 static void free_task(struct task *t)
 {
-    if (!t)
-        return;
-    free(t->id);
-    free(t->spec);
-    free(t->worker);
-    free(t->error);
-    free(t);
+    task_free(t);
 }
 
 static void set_str(char **field, const char *s)
@@ -231,7 +212,7 @@ static void test_roundtrip(void **state)
     t[2]->exit_code = 0;
     t[2]->started_at = 1700000001000;
     t[2]->finished_at = 1700000002000;
-    set_str(&t[2]->spec, "{\"cmd\":[\"sh\",\"-c\",\"echo 'h\\u00e9llo'\"],\"env\":{}}");
+    t[2]->spec = "{\"cmd\":[\"sh\",\"-c\",\"echo 'h\\u00e9llo'\"],\"env\":{}}";
 
     t[3] = mk_task("t-failed", 2);
     t[3]->state = TASK_FAILED;
@@ -267,7 +248,6 @@ static void test_roundtrip(void **state)
     for (size_t i = 0; i < c.n; i++) {
         assert_int_equal(c.t[i]->seq, i + 1);
         assert_true(list_empty(&c.t[i]->worker_node));
-        assert_true(list_empty(&c.t[i]->dirty_node));
     }
     for (int i = 0; i < 5; i++)
         assert_task_equal(find(&c, t[i]->id), t[i]);
@@ -405,7 +385,6 @@ static void test_failed_write_rolls_back_group(void **state)
     char err[512] = "";
     struct journal *j = open_ok(f->state);
 
-    free(bad->spec);
     bad->spec = NULL; /* violates NOT NULL */
     assert_int_equal(journal_save_task(j, a), 0);
     assert_int_equal(journal_save_task(j, bad), DTR_EIO);
@@ -768,9 +747,8 @@ static void test_throughput(void **state)
     size_t loaded = 0;
     double t0, t1, t2, t3, t4;
 
-    free(t->id);
     t->id = id; /* reused: saving copies nothing we keep */
-    set_str(&t->spec, "{\"cmd\":[\"sh\",\"-c\",\"make -C /src/project test TEST=unit/some_test\"],"
+    t->spec = ("{\"cmd\":[\"sh\",\"-c\",\"make -C /src/project test TEST=unit/some_test\"],"
                       "\"env\":{\"LANG\":\"C.UTF-8\"},\"timeout_ms\":600000,\"cwd\":\"/src\"}");
     t0 = now_s();
     for (int i = 0; i < N; i++) {

@@ -33,7 +33,7 @@ static struct task *mk(int64_t prio, uint64_t seq, int64_t not_before)
     struct task *t;
 
     snprintf(id, sizeof(id), "t%llu", (unsigned long long)seq);
-    t = task_new(xstrdup(id), xstrdup("{}"), prio, 3, seq, 0);
+    t = task_new(id, "{}", prio, 3, seq, 0);
     t->not_before = not_before;
     return t;
 }

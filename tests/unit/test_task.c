@@ -17,7 +17,7 @@
 
 static struct task *new_task(void)
 {
-    return task_new(xstrdup("t1"), xstrdup("{\"argv\":[\"true\"]}"), 3, 2, 17, 1000);
+    return task_new("t1", "{\"argv\":[\"true\"]}", 3, 2, 17, 1000);
 }
 
 static void test_new(void **state UNUSED)
@@ -41,7 +41,6 @@ static void test_new(void **state UNUSED)
     assert_int_equal(t->finished_at, 0);
     assert_int_equal(t->not_before, 0);
     assert_true(list_empty(&t->worker_node));
-    assert_true(list_empty(&t->dirty_node));
     task_free(t);
     task_free(NULL);
 }
