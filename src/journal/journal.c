@@ -13,16 +13,17 @@
  *
  * SCHEMA (version 1; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
  *
- *   tasks(id TEXT PRIMARY KEY, seq, spec, priority, max_retries, state,
+ *   tasks(id TEXT UNIQUE, seq INTEGER PRIMARY KEY, spec, priority, max_retries, state,
  *         attempts, crashes, lease, worker, exit_code, error,
  *         submitted_at, started_at, finished_at, not_before)
  *       One row per task, every field of struct task except the in-memory
  *       bookkeeping (heap_index and the list nodes). state is the integer
  *       value of enum task_state; uint64 fields (seq, lease) are stored as
  *       their int64 bit pattern. Times are wall-clock ms, 0 = not yet.
- *       Index tasks_by_seq makes the startup load come out in submission
- *       order without a sort; the partial index tasks_by_finished (only
- *       finished tasks) makes pruning a range scan.
+ *       seq is the rowid: the startup load comes out in submission order
+ *       without a sort, and a state change is an upsert that rewrites the
+ *       row in place; the partial index tasks_by_finished (only finished
+ *       tasks) makes pruning a range scan.
  *   outputs(id TEXT PRIMARY KEY, out BLOB, out_truncated, err BLOB,
  *           err_truncated, result TEXT)
  *       The output of a task's last attempt. Kept out of struct task (and so
@@ -117,8 +118,8 @@
 static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
     /* 0 -> 1 */
     "CREATE TABLE tasks ("
-    "  id TEXT PRIMARY KEY NOT NULL,"
-    "  seq INTEGER NOT NULL,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  seq INTEGER PRIMARY KEY," /* the rowid: a state change updates the row in place */
     "  spec TEXT NOT NULL,"
     "  priority INTEGER NOT NULL,"
     "  max_retries INTEGER NOT NULL,"
@@ -134,7 +135,6 @@ static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
     "  finished_at INTEGER NOT NULL,"
     "  not_before INTEGER NOT NULL"
     ");"
-    "CREATE INDEX tasks_by_seq ON tasks(seq);"
     "CREATE INDEX tasks_by_finished ON tasks(finished_at) WHERE finished_at > 0;"
     "CREATE TABLE outputs ("
     "  id TEXT PRIMARY KEY NOT NULL,"
@@ -201,9 +201,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_SAVE_TASK] = "INSERT OR REPLACE INTO tasks (" TASK_COLUMNS ") "
+    /* An upsert on the rowid: a state change rewrites one row and touches no
+     * index but finished_at's (INSERT OR REPLACE would delete and re-insert). */
+    [ST_SAVE_TASK] = "INSERT INTO tasks (" TASK_COLUMNS ") "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                     "?16)",
+                     "?16) ON CONFLICT(seq) DO UPDATE SET spec = excluded.spec, "
+                     "priority = excluded.priority, max_retries = excluded.max_retries, "
+                     "state = excluded.state, attempts = excluded.attempts, "
+                     "crashes = excluded.crashes, lease = excluded.lease, "
+                     "worker = excluded.worker, exit_code = excluded.exit_code, "
+                     "error = excluded.error, submitted_at = excluded.submitted_at, "
+                     "started_at = excluded.started_at, finished_at = excluded.finished_at, "
+                     "not_before = excluded.not_before",
     [ST_SAVE_OUTPUT] = "INSERT OR REPLACE INTO outputs "
                        "(id, out, out_truncated, err, err_truncated, result) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
