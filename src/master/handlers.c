@@ -458,6 +458,8 @@ void handlers_client_message(struct master *m, struct conn *c, struct msg *msg)
             buf_addstr(conn_out(c), "{\"type\":\"pong\",\"busy\":0}\n");
         break;
     default:
+        log_warn("refused a client message peer=%s type=%s", c->peer,
+                 msg_type_name(msg->type));
         conn_fail(c, "a client may not send '%s'", msg_type_name(msg->type));
         break;
     }

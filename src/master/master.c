@@ -322,6 +322,7 @@ int master_run(const struct master_opts *opts)
     conn_hub_init(&m->hub, m->loop, "master", id, m->token);
     m->hub.tls = m->tls;
     m->hub.fill_data = m;
+    conn_hub_fit_fd_limit(&m->hub, 64);
     int hi = (int)MIN(opts->port + 99, 65535);
     if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
                     CONN_ROLE_WORKER | CONN_ROLE_CLIENT, err, sizeof(err)) != 0) {

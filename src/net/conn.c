@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -226,6 +227,21 @@ static void start_write(struct conn *c)
     c->writing = true;
 }
 
+void conn_hub_fit_fd_limit(struct conn_hub *hub, size_t reserve)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    size_t usable = rl.rlim_cur > reserve + 16 ? (size_t)rl.rlim_cur - reserve : 16;
+    if (hub->max_conns > usable)
+        hub->max_conns = usable;
+}
+
 void conn_hub_flush(struct conn_hub *hub)
 {
     struct list *pos, *tmp;
@@ -318,12 +334,14 @@ static int check_hello(struct conn *c, struct msg *m)
         return -1;
     }
     if (m->proto != PROTO_VERSION) {
+        log_warn("refused a peer speaking protocol version %d peer=%s", m->proto, c->peer);
         conn_fail(c, "protocol version %d is not supported (this node speaks %d); "
                   "run the same dtr version on every node", m->proto, PROTO_VERSION);
         return -1;
     }
     unsigned bit = role_bit(m->role);
     if (!(bit & c->accept_roles)) {
+        log_warn("refused a peer in the wrong role peer=%s role=%s", c->peer, m->role);
         conn_fail(c, "a %s does not accept connections from a %s", c->hub->role, m->role);
         return -1;
     }
@@ -604,8 +622,15 @@ static void start_session(struct conn *c)
 static void accept_cb(uv_stream_t *server, int status)
 {
     struct conn_listener *l = server->data;
-    if (status < 0)
+    if (status < 0) {
+        int64_t now = (int64_t)uv_now(l->hub->loop);
+        if (now - l->hub->last_accept_warning >= 1000) {
+            l->hub->last_accept_warning = now;
+            log_warn("cannot accept a connection error=%s open=%zu", uv_strerror(status),
+                     l->hub->count);
+        }
         return;
+    }
     struct conn *c = conn_new(l->hub, l->ops, false);
     c->accept_roles = l->accept_roles;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {

@@ -66,6 +66,7 @@ struct conn_hub {
     struct list dirty;    /* conns with bytes to flush */
     size_t count;
     size_t max_conns; /* accepted connections beyond this are refused */
+    int64_t last_accept_warning; /* loop time, to rate-limit accept errors */
 };
 
 struct conn_listener {
@@ -116,6 +117,13 @@ struct conn {
 
 void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
                    const char *token);
+/*
+ * Raises this process's open-file limit to its hard limit and keeps
+ * hub->max_conns below it, leaving `reserve` descriptors for everything else
+ * (journal, logs, task pipes), so a flood of connections is refused with an
+ * error instead of starving the node of descriptors.
+ */
+void conn_hub_fit_fd_limit(struct conn_hub *hub, size_t reserve);
 /* Sends every queued byte (one write per connection). */
 void conn_hub_flush(struct conn_hub *hub);
 /* Closes connections whose handshake missed its deadline. */
