@@ -38,7 +38,7 @@ asan: deps $(ASAN_BUILD)/Makefile
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j $(JOBS) $(CTEST_ARGS)
 
 bench: deps
-	sh bench/run.sh
+	sh bench/run.sh $(BENCH)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-release
@@ -81,3 +81,18 @@ fuzz: fuzz-build
 	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- $(FUZZ_ARGS) \
 	    $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# ---- chaos: fault injection across network namespaces (root, iproute2, nftables)
+# `make chaos SEED=N DURATION=SECS` runs tests/chaos/run.sh long: a randomized
+# schedule of worker kills, freezes, partitions (short and past the master
+# timeout), master kills, full disks and loss bursts over lossy links, drawn
+# from SEED (random when not given; printed so a failure can be replayed),
+# then tests/chaos/check.py checks the invariants and prints the summary.
+# The short fixed schedule runs in CTest as tests/integration/t_chaos_short.sh.
+SEED     ?=
+DURATION ?= 120
+
+.PHONY: chaos
+
+chaos: build
+	DTR=$(BUILD)/dtr bash tests/chaos/run.sh long "$(SEED)" "$(DURATION)"
