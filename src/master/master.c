@@ -175,7 +175,13 @@ static void master_tick_cb(uv_timer_t *h)
     int64_t now = (int64_t)uv_now(m->loop);
     int64_t wall = clock_wall_ms();
     conn_hub_sweep(&m->hub);
-    workers_tick(m, now);
+    /* Visiting every worker costs with 10,000 of them: do it twice per
+     * heartbeat, between every tick and every half second. */
+    int64_t sweep_every = MIN(MAX(m->opts.heartbeat_ms / 2, TICK_MS), 500);
+    if (now - m->last_workers_tick >= sweep_every) {
+        m->last_workers_tick = now;
+        workers_tick(m, now);
+    }
     size_t before = queue_ready_len(&m->queue);
     queue_promote(&m->queue, wall);
     if (queue_ready_len(&m->queue) != before)

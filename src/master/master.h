@@ -55,6 +55,7 @@ struct worker {
     struct buf acks;   /* leases to acknowledge this turn */
     struct buf kills;  /* leases to stop this turn */
     size_t nacks, nkills;
+    struct list control_node; /* in master->control while acks or kills wait */
 };
 
 /* A client connection's requests in progress. */
@@ -100,12 +101,13 @@ struct master {
     struct hmap worker_map; /* by id */
     struct list workers;
     size_t nworkers;
+    struct list control; /* workers with acks or kills to send this turn */
     struct list waiters;
     struct list clients; /* client sessions */
 
     bool dispatch_needed;
     bool stopping;
-    int64_t last_heartbeat, last_scan, last_prune;
+    int64_t last_heartbeat, last_scan, last_prune, last_workers_tick;
     int exit_code;
 };
 

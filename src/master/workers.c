@@ -29,6 +29,7 @@ static const char *worker_key(const void *item)
 void workers_init(struct master *m)
 {
     hmap_init(&m->worker_map, worker_key);
+    list_init(&m->control);
 }
 
 struct worker *workers_find(struct master *m, const char *id)
@@ -41,6 +42,7 @@ static struct worker *worker_new(struct master *m, const char *id)
     struct worker *w = xcalloc(1, sizeof(*w));
     w->id = xstrdup(id);
     list_init(&w->tasks);
+    list_init(&w->control_node);
     buf_init(&w->acks);
     buf_init(&w->kills);
     w->last_seen = (int64_t)uv_now(m->loop);
@@ -55,6 +57,7 @@ static void worker_free(struct master *m, struct worker *w)
 {
     hmap_del(&m->worker_map, w->id);
     list_del(&w->node);
+    list_del(&w->control_node);
     m->nworkers--;
     buf_release(&w->acks);
     buf_release(&w->kills);
@@ -78,10 +81,14 @@ void workers_free_all(struct master *m)
     hmap_release(&m->worker_map);
 }
 
-static void add_lease(struct buf *b, size_t *n, uint64_t lease)
+static void add_lease(struct master *m, struct worker *w, struct buf *b, size_t *n,
+                      uint64_t lease)
 {
     buf_addf(b, "%s%" PRIu64, *n ? "," : "", lease);
     (*n)++;
+    /* Only workers with something to send are visited at flush time. */
+    if (list_empty(&w->control_node))
+        list_add_tail(&m->control, &w->control_node);
 }
 
 /* An attempt was lost with its worker: re-queue it without spending a
@@ -168,7 +175,7 @@ static int reconcile(struct master *m, struct worker *w, struct msg *hello)
             strcmp(t->worker, w->id)) {
             log_info("stopping a superseded attempt on a returning worker task=%s lease=%" PRIu64
                      " worker=%s", r->id, r->lease, w->id);
-            add_lease(&w->kills, &w->nkills, r->lease);
+            add_lease(m, w, &w->kills, &w->nkills, r->lease);
         }
     }
     free(held);
@@ -221,7 +228,7 @@ void workers_conn_closed(struct master *m, struct worker *w, const char *reason)
 static void handle_result(struct master *m, struct worker *w, struct attempt_result *r)
 {
     struct task *t = hmap_get(&m->tasks, r->id);
-    add_lease(&w->acks, &w->nacks, r->lease);
+    add_lease(m, w, &w->acks, &w->nacks, r->lease);
     if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
         strcmp(t->worker, w->id)) {
         log_info("discarded result of a superseded attempt task=%s lease=%" PRIu64 " worker=%s",
@@ -313,9 +320,11 @@ void workers_tick(struct master *m, int64_t now)
 
 void workers_flush_control(struct master *m)
 {
-    struct list *pos;
-    for (pos = m->workers.next; pos != &m->workers; pos = pos->next) {
-        struct worker *w = list_entry(pos, struct worker, node);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &m->control)
+    {
+        struct worker *w = list_entry(pos, struct worker, control_node);
+        list_del(&w->control_node);
         struct buf *b = w->conn ? conn_out(w->conn) : NULL;
         if (w->nacks && b)
             buf_addf(b, "{\"type\":\"ack\",\"leases\":[%s]}\n", w->acks.data);
@@ -332,7 +341,7 @@ void workers_kill_attempt(struct master *m, struct task *t)
 {
     struct worker *w = t->worker ? workers_find(m, t->worker) : NULL;
     if (w && t->lease)
-        add_lease(&w->kills, &w->nkills, t->lease);
+        add_lease(m, w, &w->kills, &w->nkills, t->lease);
 }
 
 /* How many attempts w may hold: its slots, plus --prefetch so that a slot
