@@ -1,0 +1,638 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# dtr benchmark suite (issue 6): speed and scale, with peers side by side.
+#
+#   sh bench/run.sh [exec] [sched] [latency] [workers] [memory]
+#   BENCH_QUICK=1 sh bench/run.sh ...      fewer repetitions, smaller counts
+#
+# Builds a release binary (build-release/), runs each selected benchmark
+# several times and prints, for each figure, the median and the min-max of
+# the runs and its ratio to a baseline measured in the same run; then a
+# summary with the targets of the issue. Benchmarks only: nothing asserts a
+# speed, and the exit status says only whether the suite itself could run.
+# Everything listens on 127.0.0.1. Every process this script starts is
+# stopped by its PID on exit (trap), and its scratch dir is removed (set
+# BENCH_KEEP=1 to keep it). See bench/README.md for the details and knobs.
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+
+BUILD=${BENCH_BUILD:-build-release}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+QUICK=${BENCH_QUICK:-0}
+ALL="exec sched latency workers memory"
+
+# ---- sizes ---------------------------------------------------------------------
+if [ "$QUICK" = 1 ]; then
+    REPS=${BENCH_REPS:-2}
+    EXEC_N=${BENCH_EXEC_N:-300}         # /bin/true tasks (dtr, raw loop, xargs)
+    PAR_N=${BENCH_PARALLEL_N:-100}      # GNU parallel is slow: fewer jobs, rate compared
+    SCHED_N=${BENCH_SCHED_N:-20000}     # noop tasks per scheduler run
+    LAT_N=${BENCH_LAT_N:-200}           # sequential submit+wait rounds
+    WORKERS_LIST=${BENCH_WORKERS:-"100 1000"}
+    IDLE_S=${BENCH_IDLE_S:-3}           # seconds per idle-CPU window
+    DISPATCH_N=${BENCH_DISPATCH_N:-20000}
+    MEM_N=${BENCH_MEM_N:-100000}
+else
+    REPS=${BENCH_REPS:-3}
+    EXEC_N=${BENCH_EXEC_N:-5000}
+    PAR_N=${BENCH_PARALLEL_N:-200}
+    SCHED_N=${BENCH_SCHED_N:-200000}
+    LAT_N=${BENCH_LAT_N:-1000}
+    WORKERS_LIST=${BENCH_WORKERS:-"1000 10000"}
+    IDLE_S=${BENCH_IDLE_S:-10}
+    DISPATCH_N=${BENCH_DISPATCH_N:-50000}
+    MEM_N=${BENCH_MEM_N:-1000000}
+fi
+PORT=${BENCH_PORT:-47000}               # masters try PORT..PORT+99
+WPORTS=${BENCH_WORKER_PORTS:-47200-47399}
+WAIT_TIMEOUT=${BENCH_WAIT_TIMEOUT:-900} # seconds, for any one `dtr wait`
+
+# ---- arguments -------------------------------------------------------------------
+SEL=""
+for a in "$@"; do
+    case " $ALL " in
+    *" $a "*) SEL="$SEL $a" ;;
+    *)
+        echo "usage: sh bench/run.sh [$(echo $ALL | sed 's/ /] [/g')]" >&2
+        echo "unknown benchmark '$a'" >&2
+        exit 2
+        ;;
+    esac
+done
+[ -n "$SEL" ] || SEL=$ALL
+selected() { case " $SEL " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ---- processes and cleanup -------------------------------------------------------
+PIDS=""
+WORK=""
+MPID="" LPID="" WPIDS="" MADDR=""
+
+# Stops one process we started: SIGTERM, up to 10 s, then SIGKILL.
+stop_pid() {
+    _sp_p=$1
+    [ -n "$_sp_p" ] || return 0
+    if kill -0 "$_sp_p" 2>/dev/null; then
+        kill -TERM "$_sp_p" 2>/dev/null
+        _sp_i=0
+        while kill -0 "$_sp_p" 2>/dev/null && [ $_sp_i -lt 100 ]; do
+            # a zombie child counts as alive for kill -0; reap it if it is one
+            if [ "$(awk '{print $3}' /proc/"$_sp_p"/stat 2>/dev/null)" = Z ]; then break; fi
+            sleep 0.1
+            _sp_i=$((_sp_i + 1))
+        done
+        kill -0 "$_sp_p" 2>/dev/null && kill -KILL "$_sp_p" 2>/dev/null
+    fi
+    wait "$_sp_p" 2>/dev/null
+    _sp_np=""
+    for _sp_q in $PIDS; do [ "$_sp_q" = "$_sp_p" ] || _sp_np="$_sp_np $_sp_q"; done
+    PIDS=$_sp_np
+    return 0
+}
+
+cleanup() {
+    trap - EXIT INT TERM
+    for _p in $PIDS; do kill -TERM "$_p" 2>/dev/null; done
+    for _p in $PIDS; do stop_pid "$_p"; done
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "${BENCH_KEEP:-0}" = 1 ]; then
+            echo "bench: kept $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+# ---- build -------------------------------------------------------------------------
+# bench/CMakeLists.txt adds the project as a subdirectory, so dtr is built as
+# usual (Release) and the benchmark programs link dtrcore like the tests do.
+echo "== build: $BUILD (Release) =="
+if [ -f "$BUILD/CMakeCache.txt" ] &&
+    ! grep -q "^CMAKE_HOME_DIRECTORY:INTERNAL=$ROOT/bench\$" "$BUILD/CMakeCache.txt"; then
+    echo "bench: $BUILD was configured from another source dir; reconfiguring it"
+    rm -rf "$BUILD"
+fi
+mkdir -p "$BUILD"
+cmake -S bench -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDTR_WERROR=OFF >"$BUILD/bench-cmake.log" 2>&1 ||
+    { cat "$BUILD/bench-cmake.log"; die "cmake configure failed"; }
+cmake --build "$BUILD" -j "$(nproc)" --target dtr bench_tools >"$BUILD/bench-build.log" 2>&1 ||
+    { tail -30 "$BUILD/bench-build.log"; die "build failed"; }
+DTR=$BUILD/dtr
+B=$BUILD/bench
+[ -x "$DTR" ] && [ -x "$B/loadgen" ] || die "the build left no $DTR or $B/loadgen"
+
+WORK=$(mktemp -d "$BUILD/bench-run.XXXXXX") || die "mktemp failed"
+RESULTS=$WORK/results
+: >"$RESULTS"
+HZ=$(getconf CLK_TCK)
+# Many simulated workers need many descriptors in the master and in loadgen.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+
+# ---- helpers -----------------------------------------------------------------------
+now_ns() { date +%s%N; }
+# elapsed seconds between two now_ns values
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'; }
+# N / seconds
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print "nan" }'; }
+# a / b
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "" && a != "-") printf "%.3f", a / b; else print "-" }'; }
+# field K=V from a line of key=value pairs
+field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+# CPU ticks (user + system) of a process
+cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat 2>/dev/null || echo 0; }
+# ns spent waiting to run (runnable, but the CPUs were busy): 0 without schedstats
+runq_ns() { awk '{ print $2 }' /proc/"$1"/schedstat 2>/dev/null || echo 0; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status 2>/dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' /proc/"$1"/status 2>/dev/null || echo 0; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# median min max of the numbers given
+stats() {
+    [ $# -gt 0 ] || { echo "- - -"; return; }
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        function f(x,  a) { a = x < 0 ? -x : x; if (a >= 100) return sprintf("%.0f", x); if (a >= 10) return sprintf("%.1f", x); if (a >= 1) return sprintf("%.2f", x); return sprintf("%.3g", x) }
+        END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+              printf "%s %s %s\n", f(m), f(v[1]), f(v[NR]) }'
+}
+median() { stats "$@" | cut -d' ' -f1; }
+
+# record KEY VALUE: one measurement of a figure
+record() { echo "$1 $2" >>"$RESULTS"; }
+values() { awk -v k="$1" '$1 == k { printf "%s ", $2 }' "$RESULTS"; }
+
+# pair_ratios KEY BASEKEY: the run-by-run ratios KEY/BASEKEY when both were
+# measured in every run (the i-th value of each comes from run i); else nothing.
+pair_ratios() {
+    awk -v k="$1" -v b="$2" '$1 == k { a[++na] = $2 } $1 == b { c[++nc] = $2 }
+        END { if (na != nc || na == 0) exit; for (i = 1; i <= na; i++) if (c[i] > 0) printf "%.3f ", a[i] / c[i] }' "$RESULTS"
+}
+# ratio_text KEY BASEKEY: "median (min-max)" of the paired ratios, or the
+# ratio of the medians when the runs cannot be paired (marked "of medians")
+ratio_text() {
+    _rt_v=$(pair_ratios "$1" "$2")
+    if [ -n "$_rt_v" ]; then
+        # shellcheck disable=SC2086
+        stats $_rt_v | awk '{ printf "%sx (%s-%s)", $1, $2, $3 }'
+    else
+        printf '%sx (of medians)' "$(ratio "$(median $(values "$1"))" "$(median $(values "$2"))")"
+    fi
+}
+# ratio_med KEY BASEKEY: just the median ratio (for the summary)
+ratio_med() {
+    _rm_v=$(pair_ratios "$1" "$2")
+    if [ -n "$_rm_v" ]; then median $_rm_v; else ratio "$(median $(values "$1"))" "$(median $(values "$2"))"; fi
+}
+
+# ratio_mm KEY BASEKEY: "min-max" of the paired ratios, or nothing
+ratio_mm() {
+    _rr_v=$(pair_ratios "$1" "$2")
+    [ -z "$_rr_v" ] || stats $_rr_v | awk '{ print $2 "-" $3 }'
+}
+
+# show KEY LABEL UNIT [BASEKEY BASENAME]: prints the figure's line; with a
+# base, also the ratio to it, run by run: median (min-max)
+show() {
+    _sh_v=$(values "$1")
+    # shellcheck disable=SC2086
+    set -- "$1" "$2" "$3" "${4:-}" "${5:-}" $(stats $_sh_v)
+    _sh_n=$(echo $_sh_v | wc -w)
+    _sh_x=""
+    [ -z "$4" ] || _sh_x="  = $(ratio_text "$1" "$4") $5"
+    printf '  %-46s %12s %-7s (%s-%s, n=%s)%s\n' "$2" "$6" "$3" "$7" "$8" "$_sh_n" "$_sh_x"
+}
+
+# Starts a master; sets MPID and MADDR. start_master DIR [FLAGS...]
+start_master() {
+    _sm_d=$1
+    shift
+    mkdir -p "$_sm_d"
+    "$DTR" master --port "$PORT" --state-dir "$_sm_d/state" --log-dir "$_sm_d/logs" "$@" \
+        >>"$_sm_d/master.out" 2>>"$_sm_d/master.err" &
+    MPID=$!
+    PIDS="$PIDS $MPID"
+    wait_line "$_sm_d/master.out" "listening" 300 || {
+        cat "$_sm_d/master.err" >&2
+        die "the master did not start"
+    }
+    MADDR=$(cat "$_sm_d/state/master.addr")
+}
+
+# wait_line FILE TEXT TENTHS: waits up to TENTHS/10 s until FILE holds TEXT;
+# polls every 10 ms. Returns 1 on timeout.
+wait_line() {
+    _wl_i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        _wl_i=$((_wl_i + 1))
+        [ $_wl_i -le $(($3 * 10)) ] || return 1
+        sleep 0.01
+    done
+    return 0
+}
+
+# count_workers: workers the master lists whose id starts with $1
+count_workers() {
+    "$DTR" status --json --master "$MADDR" 2>/dev/null | grep -o "\"id\":\"$1[^\"]*\"" | wc -l
+}
+
+# wait_workers PREFIX N: until the master lists N such workers (60 s at most)
+wait_workers() {
+    _ww_i=0
+    while [ "$(count_workers "$1")" -lt "$2" ]; do
+        _ww_i=$((_ww_i + 1))
+        [ $_ww_i -le 600 ] || die "only $(count_workers "$1") of $2 workers registered"
+        sleep 0.1
+    done
+}
+
+# Starts N real workers dialing $MADDR; their PIDs go to WPIDS.
+start_workers() {
+    _sw_n=$1 _sw_slots=$2 _sw_d=$3
+    WPIDS=""
+    _sw_k=1
+    while [ $_sw_k -le "$_sw_n" ]; do
+        "$DTR" worker --master "$MADDR" --id "bw$_sw_k" --slots "$_sw_slots" --port-range "$WPORTS" \
+            --log-dir "$_sw_d/logs" --master-timeout 60s >>"$_sw_d/worker.out" 2>&1 &
+        WPIDS="$WPIDS $!"
+        PIDS="$PIDS $!"
+        _sw_k=$((_sw_k + 1))
+    done
+    wait_workers bw "$_sw_n"
+}
+
+stop_workers() { for _sx_p in $WPIDS; do stop_pid "$_sx_p"; done; WPIDS=""; }
+
+# Starts loadgen; sets LPID and waits for its ready line. start_loadgen DIR ARGS...
+start_loadgen() {
+    _sl_d=$1
+    shift
+    : >"$_sl_d/loadgen.out"
+    "$B/loadgen" --master "$MADDR" "$@" >"$_sl_d/loadgen.out" 2>>"$_sl_d/loadgen.err" &
+    LPID=$!
+    PIDS="$PIDS $LPID"
+    wait_line "$_sl_d/loadgen.out" "^ready" 1500 || die "loadgen did not get ready"
+    _sl_rl=$(grep '^ready' "$_sl_d/loadgen.out")
+    [ "$(field failed "$_sl_rl")" = 0 ] || echo "  note: loadgen: $_sl_rl (see $_sl_d/loadgen.err)"
+}
+
+# submit_wait N DIR [submit flags]: submits N tasks (--array 1-N) and waits for
+# all; sets T_SUBMIT and T_TOTAL (seconds), CPU (master CPU %, one core =
+# 100) and RUNQ (% of the time the master was runnable but waited for a CPU
+# that other processes held). Returns 1 if anything failed.
+submit_wait() {
+    _su_n=$1 _su_d=$2
+    shift 2
+    _su_c0=$(cpu_ticks "$MPID") _su_q0=$(runq_ns "$MPID")
+    _su_t0=$(now_ns)
+    "$DTR" submit --master "$MADDR" --array "1-$_su_n" "$@" >/dev/null 2>>"$_su_d/client.err" ||
+        { echo "  run failed: submit (see $_su_d/client.err)"; return 1; }
+    _su_t1=$(now_ns)
+    "$DTR" wait --all --master "$MADDR" --timeout "${WAIT_TIMEOUT}s" >/dev/null 2>>"$_su_d/client.err" ||
+        { echo "  run failed: wait (see $_su_d/client.err)"; return 1; }
+    _su_t2=$(now_ns)
+    _su_c1=$(cpu_ticks "$MPID") _su_q1=$(runq_ns "$MPID")
+    T_SUBMIT=$(secs "$_su_t0" "$_su_t1")
+    T_TOTAL=$(secs "$_su_t0" "$_su_t2")
+    CPU=$(awk -v c="$((_su_c1 - _su_c0))" -v hz="$HZ" -v t="$T_TOTAL" 'BEGIN { printf "%.0f", 100 * c / hz / t }')
+    RUNQ=$(awk -v q0="$_su_q0" -v q1="$_su_q1" -v t="$T_TOTAL" 'BEGIN { printf "%.0f", (q1 - q0) / 1e7 / t }')
+    return 0
+}
+
+header() {
+    echo
+    echo "== $* =="
+    echo "  (load average at start: $(load))"
+}
+
+echo "bench: $(nproc) CPUs, load average $(load), RLIMIT_NOFILE $NOFILE, reps $REPS$([ "$QUICK" = 1 ] && echo ', quick mode')"
+if command -v git >/dev/null 2>&1 && git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    echo "bench: source $(git -C "$ROOT" log -1 --format='%h (%cd)' --date=iso)," \
+        "$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt | wc -l) changed file(s) under src/ not committed"
+fi
+echo "bench: scratch dir $WORK"
+T_START=$(now_ns)
+
+# ---- 1. exec throughput ----------------------------------------------------------------
+bench_exec() {
+    header "exec: $EXEC_N x /bin/true, 2 at a time (GNU parallel: $PAR_N jobs)"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _d=$WORK/exec$_r
+        mkdir -p "$_d"
+        _l=$("$B/spawn_loop" "$EXEC_N" 2) || die "spawn_loop failed"
+        record exec.raw "$(field rate "$_l")"
+
+        start_master "$_d"
+        start_workers 1 2 "$_d"
+        if submit_wait "$EXEC_N" "$_d" -- /bin/true; then
+            record exec.dtr "$(rate "$EXEC_N" "$T_TOTAL")"
+            _dtr="$(rate "$EXEC_N" "$T_TOTAL")/s (master CPU ${CPU}%, waiting for a CPU ${RUNQ}%)"
+        else
+            _dtr=failed
+        fi
+        stop_workers
+        stop_pid "$MPID"
+
+        _t0=$(now_ns)
+        seq "$EXEC_N" | xargs -P2 -n1 /bin/true || die "xargs failed"
+        _t1=$(now_ns)
+        record exec.xargs "$(rate "$EXEC_N" "$(secs "$_t0" "$_t1")")"
+
+        if command -v parallel >/dev/null 2>&1; then
+            _t0=$(now_ns)
+            seq "$PAR_N" | parallel --will-cite -j2 /bin/true >/dev/null 2>&1 ||
+                die "GNU parallel failed"
+            _t1=$(now_ns)
+            record exec.parallel "$(rate "$PAR_N" "$(secs "$_t0" "$_t1")")"
+        fi
+        echo "  run $_r: raw $(field rate "$_l")/s, dtr $_dtr, load $(load)"
+        _r=$((_r + 1))
+    done
+    show exec.raw "raw posix_spawn+waitpid loop, 2 at once" tasks/s
+    show exec.dtr "dtr: master + 1 worker --slots 2" tasks/s exec.raw "raw loop"
+    show exec.xargs "xargs -P2" tasks/s exec.raw "raw loop"
+    show exec.parallel "GNU parallel -j2 ($PAR_N jobs)" tasks/s exec.raw "raw loop"
+}
+
+# ---- 2. scheduler throughput -----------------------------------------------------------
+# sched_case REP KEY LABEL MODE COUNT SLOTS [master flags]: one run.
+# MODE real: COUNT dtr worker processes; MODE sim: loadgen with COUNT workers.
+sched_case() {
+    _r=$1 _key=$2 _label=$3 _mode=$4 _cnt=$5 _slots=$6
+    shift 6
+    _d=$WORK/$_key.$_r
+    mkdir -p "$_d"
+    start_master "$_d" "$@"
+    if [ "$_mode" = real ]; then
+        start_workers "$_cnt" "$_slots" "$_d"
+    else
+        start_loadgen "$_d" --workers "$_cnt" --slots "$_slots" --time 3000
+    fi
+    if submit_wait "$SCHED_N" "$_d" --kind noop; then
+        record "$_key" "$(rate "$SCHED_N" "$T_TOTAL")"
+        record "$_key.submit" "$(rate "$SCHED_N" "$T_SUBMIT")"
+        record "$_key.cpu" "$CPU"
+        record "$_key.runq" "$RUNQ"
+        echo "  run $_r, $_label: $(rate "$SCHED_N" "$T_TOTAL") tasks/s end to end" \
+            "(submit alone $(rate "$SCHED_N" "$T_SUBMIT")/s; master CPU ${CPU}% of a core," \
+            "runnable but waiting for a CPU ${RUNQ}%), load $(load)"
+    fi
+    if [ "$_mode" = real ]; then stop_workers; else stop_pid "$LPID"; fi
+    stop_pid "$MPID"
+    rm -rf "$_d/state"
+}
+
+bench_sched() {
+    header "scheduler: $SCHED_N noop tasks (submit --array, batches of 10000), then wait --all"
+    # The set-ups take turns within each run, so that a change in the
+    # machine's load hits all of them alike and the ratios stay paired.
+    _sr=1
+    while [ $_sr -le "$REPS" ]; do
+        sched_case $_sr sched.durable "2 workers x 1000 slots" real 2 1000
+        sched_case $_sr sched.memory "2 workers x 1000 slots, --journal-in-memory" real 2 1000 \
+            --journal-in-memory
+        sched_case $_sr sched.w64 "64 workers (loadgen) x 32 slots" sim 64 32
+        sched_case $_sr sched.w1000 "1000 workers (loadgen) x 2 slots" sim 1000 2
+        _sr=$((_sr + 1))
+    done
+    show sched.durable "2 workers, journal on (tasks/s)" tasks/s
+    show sched.memory "2 workers, --journal-in-memory" tasks/s sched.durable "durable"
+    show sched.w64 "64 workers (loadgen), journal on" tasks/s sched.durable "2 workers"
+    show sched.w1000 "1000 workers (loadgen), journal on" tasks/s sched.durable "2 workers"
+    show sched.durable.submit "  submit alone, journal on" tasks/s
+    show sched.memory.submit "  submit alone, in memory" tasks/s sched.durable.submit "durable"
+    show sched.durable.cpu "  master CPU during the durable run" "%core"
+    show sched.memory.cpu "  master CPU during the in-memory run" "%core"
+    show sched.durable.runq "  master waiting for a CPU, durable run" "%time"
+}
+
+# ---- 3. latency -------------------------------------------------------------------------
+bench_latency() {
+    header "latency: one noop submitted and awaited, $LAT_N times in sequence"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _d=$WORK/latency$_r
+        mkdir -p "$_d"
+        _pp=$("$B/pingpong" 10000) || die "pingpong failed"
+        _sq=$("$B/sqlite_commit" "$_d" 300) || die "sqlite_commit failed"
+        start_master "$_d"
+        start_workers 1 2 "$_d"
+        _lt=$("$B/latency" --master "$MADDR" -n "$LAT_N" 2>>"$_d/client.err")
+        _ok=$?
+        stop_workers
+        stop_pid "$MPID"
+        _rtt=$(awk -v u="$(field p50_us "$_pp")" 'BEGIN { printf "%.4f", u / 1000 }')
+        _com=$(awk -v u="$(field p50_us "$_sq")" 'BEGIN { printf "%.4f", u / 1000 }')
+        record lat.rtt "$_rtt"
+        record lat.commit "$_com"
+        record lat.base "$(awk -v a="$_rtt" -v b="$_com" 'BEGIN { printf "%.4f", a + b }')"
+        if [ $_ok = 0 ]; then
+            record lat.p50 "$(field p50_ms "$_lt")"
+            record lat.p99 "$(field p99_ms "$_lt")"
+            record lat.submit "$(field submit_p50_ms "$_lt")"
+            record lat.run "$(field run_p50_ms "$_lt")"
+            echo "  run $_r: dtr $_lt"
+        else
+            echo "  run $_r: latency failed (see $_d/client.err)"
+        fi
+        echo "  run $_r: rtt $_pp"
+        echo "  run $_r: commit $_sq, load $(load)"
+        _r=$((_r + 1))
+    done
+    show lat.rtt "loopback TCP round trip, p50" ms
+    show lat.commit "lone SQLite WAL FULL commit, p50" ms
+    show lat.base "baseline: round trip + commit" ms
+    show lat.p50 "dtr submit -> final progress, p50" ms lat.base "baseline"
+    show lat.p99 "dtr submit -> final progress, p99" ms lat.base "baseline"
+    show lat.submit "  of which submit -> submitted, p50" ms lat.commit "commit"
+    show lat.run "  of which wait -> final, p50" ms lat.commit "commit"
+}
+
+# ---- 4. many workers ---------------------------------------------------------------------
+bench_workers() {
+    for _wn in $WORKERS_LIST; do
+        if [ $((_wn + 200)) -gt "$NOFILE" ]; then
+            echo "  skipping $_wn workers: RLIMIT_NOFILE is $NOFILE"
+            continue
+        fi
+        header "many workers: $_wn simulated workers (loadgen), heartbeat 1s, worker-timeout 5s"
+        _d=$WORK/workers$_wn
+        mkdir -p "$_d"
+        start_master "$_d" --heartbeat 1s --worker-timeout 5s
+        _t0=$(now_ns)
+        start_loadgen "$_d" --workers "$_wn" --slots 1 --time 3000 --mute-count "$REPS" \
+            --mute-after 1 --mute-gap 1 --mute-on-signal 1
+        _t1=$(now_ns)
+        wait_workers lg- "$_wn"
+        echo "  $_wn workers connected and registered in $(secs "$_t0" "$(now_ns)") s" \
+            "(loadgen: $(grep '^ready' "$_d/loadgen.out"))"
+        record "w$_wn.connect" "$(secs "$_t0" "$_t1")"
+        sleep 2
+        _r=1
+        while [ $_r -le "$REPS" ]; do
+            _c0=$(cpu_ticks "$MPID") _l0=$(cpu_ticks "$LPID") _t0=$(now_ns)
+            sleep "$IDLE_S"
+            _c1=$(cpu_ticks "$MPID") _l1=$(cpu_ticks "$LPID") _t1=$(now_ns)
+            _s=$(secs "$_t0" "$_t1")
+            _m=$(awk -v c="$((_c1 - _c0))" -v hz="$HZ" -v t="$_s" 'BEGIN { printf "%.1f", 100 * c / hz / t }')
+            _g=$(awk -v c="$((_l1 - _l0))" -v hz="$HZ" -v t="$_s" 'BEGIN { printf "%.1f", 100 * c / hz / t }')
+            record "w$_wn.idle" "$_m"
+            record "w$_wn.lgidle" "$_g"
+            echo "  idle window $_r (${IDLE_S}s): master ${_m}% of a core, loadgen ${_g}%, load $(load)"
+            _r=$((_r + 1))
+        done
+        echo "  master RSS with $_wn workers: $(rss_kb "$MPID") kB"
+        _r=1
+        while [ $_r -le "$REPS" ]; do
+            if submit_wait "$DISPATCH_N" "$_d" --kind noop; then
+                record "w$_wn.dispatch" "$(rate "$DISPATCH_N" "$T_TOTAL")"
+                echo "  dispatch run $_r: $DISPATCH_N noop tasks, $(rate "$DISPATCH_N" "$T_TOTAL") tasks/s" \
+                    "end to end (master CPU ${CPU}%, waiting for a CPU ${RUNQ}%), load $(load)"
+            fi
+            _r=$((_r + 1))
+        done
+        # dead-worker detection: loadgen mutes lg-0, lg-1, ... one at a time
+        kill -USR1 "$LPID"
+        _i=0
+        while [ "$(grep -c '^dead' "$_d/loadgen.out")" -lt "$REPS" ] && [ $_i -lt $((REPS * 150)) ]; do
+            sleep 0.1
+            _i=$((_i + 1))
+        done
+        for _v in $(sed -n 's/^dead .* ms=\([0-9]*\) .*/\1/p' "$_d/loadgen.out"); do
+            record "w$_wn.dead" "$(awk -v v="$_v" 'BEGIN { printf "%.3f", v / 1000 }')"
+        done
+        for _v in $(sed -n 's/^dead .*silent_ms=\([0-9]*\).*/\1/p' "$_d/loadgen.out"); do
+            record "w$_wn.silent" "$(awk -v v="$_v" 'BEGIN { printf "%.3f", v / 1000 }')"
+        done
+        grep '^dead' "$_d/loadgen.out" | sed 's/^/  /'
+        echo "  master.log: $(grep -c 'worker declared dead' "$_d/logs/master.log") 'worker declared dead' lines"
+        stop_pid "$LPID"
+        grep '^done' "$_d/loadgen.out" | sed 's/^/  loadgen /'
+        stop_pid "$MPID"
+        show "w$_wn.idle" "master CPU at idle, $_wn workers" "%core"
+        show "w$_wn.lgidle" "loadgen CPU at idle (for reference)" "%core"
+        show "w$_wn.dispatch" "dispatch, $_wn workers x 1 slot" tasks/s
+        show "w$_wn.dead" "dead worker: mute -> declared dead" s
+        show "w$_wn.silent" "dead worker: last pong -> declared dead" s
+    done
+}
+
+# ---- 5. memory and recovery -----------------------------------------------------------------
+bench_memory() {
+    header "memory and recovery: $MEM_N queued noop tasks, no workers"
+    _d=$WORK/memory
+    mkdir -p "$_d"
+    start_master "$_d"
+    sleep 1
+    _r0=$(rss_kb "$MPID")
+    _t0=$(now_ns)
+    "$DTR" submit --master "$MADDR" --kind noop --array "1-$MEM_N" >/dev/null 2>>"$_d/client.err" ||
+        die "submitting $MEM_N tasks failed (see $_d/client.err)"
+    _t1=$(now_ns)
+    sleep 1
+    _r1=$(rss_kb "$MPID")
+    _bpt=$(awk -v a="$_r0" -v b="$_r1" -v n="$MEM_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+    record mem.bpt "$_bpt"
+    echo "  RSS before ${_r0} kB, after ${_r1} kB (peak $(hwm_kb "$MPID") kB): $_bpt bytes/task;" \
+        "submitted in $(secs "$_t0" "$_t1") s ($(rate "$MEM_N" "$(secs "$_t0" "$_t1")")/s)"
+    stop_pid "$MPID"
+    echo "  journal: $(du -sk "$_d/state" | cut -f1) kB on disk"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        : >"$_d/master.out"
+        _t0=$(now_ns)
+        start_master "$_d"
+        _t1=$(now_ns)
+        record mem.restart "$(secs "$_t0" "$_t1")"
+        sleep 1
+        _r2=$(rss_kb "$MPID")
+        _b2=$(awk -v a="$_r0" -v b="$_r2" -v n="$MEM_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+        record mem.bpt_restart "$_b2"
+        echo "  restart $_r: listening after $(secs "$_t0" "$_t1") s; RSS then ${_r2} kB ($_b2 bytes/task)," \
+            "load $(load)"
+        stop_pid "$MPID"
+        _r=$((_r + 1))
+    done
+    show mem.bpt "master RSS per queued task" bytes
+    show mem.bpt_restart "  the same after a restart (recovered)" bytes
+    show mem.restart "restart with $MEM_N tasks until listening" s
+}
+
+for b in $ALL; do
+    selected "$b" || continue
+    case $b in
+    exec) bench_exec ;;
+    sched) bench_sched ;;
+    latency) bench_latency ;;
+    workers) bench_workers ;;
+    memory) bench_memory ;;
+    esac
+done
+
+# ---- summary ------------------------------------------------------------------------------------
+# line LABEL VALUE UNIT MINMAX TARGET-TEXT STATUS
+sline() { printf '%-50s %12s %-9s %-19s %-34s %s\n' "$1" "$2" "$3" "$4" "$5" "$6"; }
+# check VALUE OP LIMIT -> ok / MISS / -
+check() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+    if (v == "" || v == "-" || v == "nan") { print "-"; exit }
+    ok = (op == ">=") ? (v + 0 >= l + 0) : (v + 0 <= l + 0); print ok ? "ok" : "MISS" }'; }
+mm() { _mm_s=$(stats $(values "$1")); echo "$_mm_s" | awk '{ print $2 "-" $3 }'; }
+med() { _md_v=$(values "$1"); [ -n "$_md_v" ] && median $_md_v || echo -; }
+
+echo
+echo "== summary: median of $REPS runs (min-max); ratios against baselines measured in this run =="
+echo "   (targets are the issue's; nothing here asserts them; load average now $(load))"
+sline "figure" "median" "unit" "min-max" "target" ""
+if selected exec; then
+    _raw=$(med exec.raw) _dtr=$(med exec.dtr)
+    _x=$(ratio_med exec.dtr exec.raw)
+    sline "exec: raw posix_spawn loop (-P2), baseline" "$_raw" tasks/s "$(mm exec.raw)" "" ""
+    sline "exec: dtr, $EXEC_N x /bin/true" "$_dtr" tasks/s "$(mm exec.dtr)" "" ""
+    sline "exec: dtr / raw loop" "$_x" x "$(ratio_mm exec.dtr exec.raw)" ">= 0.9x raw loop" "$(check "$_x" ">=" 0.9)"
+    sline "exec: xargs -P2 / raw loop" "$(ratio_med exec.xargs exec.raw)" x "$(ratio_mm exec.xargs exec.raw)" "(peer)" ""
+    sline "exec: GNU parallel -j2 / raw loop" "$(ratio_med exec.parallel exec.raw)" x "$(ratio_mm exec.parallel exec.raw)" "(peer)" ""
+fi
+if selected sched; then
+    _d=$(med sched.durable)
+    sline "scheduler: 2 workers, journal on" "$_d" tasks/s "$(mm sched.durable)" ">= 100000 tasks/s durable" "$(check "$_d" ">=" 100000)"
+    sline "scheduler: 2 workers, journal in memory" "$(med sched.memory)" tasks/s "$(mm sched.memory)" "" ""
+    sline "scheduler: durable / in memory (journal cost)" "$(ratio_med sched.durable sched.memory)" x "$(ratio_mm sched.durable sched.memory)" "" ""
+    sline "scheduler: 64 workers, journal on" "$(med sched.w64)" tasks/s "$(mm sched.w64)" "" ""
+    sline "scheduler: 1000 workers, journal on" "$(med sched.w1000)" tasks/s "$(mm sched.w1000)" "" ""
+fi
+if selected latency; then
+    _p=$(med lat.p50) _b=$(med lat.base)
+    _x=$(ratio_med lat.p50 lat.base)
+    sline "latency: loopback RTT p50" "$(med lat.rtt)" ms "$(mm lat.rtt)" "" ""
+    sline "latency: lone WAL FULL commit p50" "$(med lat.commit)" ms "$(mm lat.commit)" "" ""
+    sline "latency: dtr p50" "$_p" ms "$(mm lat.p50)" "" ""
+    sline "latency: dtr p99" "$(med lat.p99)" ms "$(mm lat.p99)" "" ""
+    sline "latency: dtr p50 / (RTT + commit)" "$_x" x "$(ratio_mm lat.p50 lat.base)" "<= 8x" "$(check "$_x" "<=" 8)"
+fi
+if selected workers; then
+    for _n in $WORKERS_LIST; do
+        [ -n "$(values "w$_n.idle")" ] || continue
+        _t="" _s=""
+        if [ "$_n" = 10000 ]; then _t="<= 10% of one core at idle"; _s=$(check "$(med "w$_n.idle")" "<=" 10); fi
+        sline "workers: master CPU idle, $_n heartbeating" "$(med "w$_n.idle")" "%core" "$(mm "w$_n.idle")" "$_t" "$_s"
+        sline "workers: dispatch, $_n workers" "$(med "w$_n.dispatch")" tasks/s "$(mm "w$_n.dispatch")" "" ""
+        sline "workers: dead worker detected, $_n workers" "$(med "w$_n.dead")" s "$(mm "w$_n.dead")" "(--worker-timeout 5s)" ""
+    done
+fi
+if selected memory; then
+    _b=$(med mem.bpt) _rs=$(med mem.restart)
+    sline "memory: bytes per queued task" "$_b" bytes "$(mm mem.bpt)" "<= 300 bytes" "$(check "$_b" "<=" 300)"
+    sline "memory: bytes per task, after a restart" "$(med mem.bpt_restart)" bytes "$(mm mem.bpt_restart)" "" ""
+    sline "memory: restart with $MEM_N tasks" "$_rs" s "$(mm mem.restart)" "<= 3 s (with 1M tasks)" "$(check "$_rs" "<=" 3)"
+fi
+echo "bench: done in $(secs "$T_START" "$(now_ns)") s"
