@@ -78,14 +78,14 @@ static json_object *parse_json(const char *text, size_t len, char *err, size_t e
         snprintf(err, errlen, "malformed JSON: invalid UTF-8 at byte %zu", bad);
         return NULL;
     }
-    /* One parser per process, reset for each message: every node runs one
-     * loop on one thread, and a fresh parser per message showed in profiles. */
-    static struct json_tokener *tok;
-    if (!tok && !(tok = json_tokener_new_ex(FRAME_MAX_DEPTH))) {
+    /* A fresh parser per message: json-c 0.16's json_tokener_reset() keeps
+     * a pending UTF-16 surrogate from an earlier failed parse, which then
+     * corrupts the next string (found by fuzz_msg). */
+    struct json_tokener *tok = json_tokener_new_ex(FRAME_MAX_DEPTH);
+    if (!tok) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    json_tokener_reset(tok);
     json_object *o = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);
@@ -109,6 +109,7 @@ static json_object *parse_json(const char *text, size_t len, char *err, size_t e
             o = NULL;
         }
     }
+    json_tokener_free(tok);
     return o;
 }
 
