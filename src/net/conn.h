@@ -64,6 +64,7 @@ struct conn_hub {
     int64_t handshake_ms; /* deadline for a handshake to complete */
     struct list all;      /* every open conn */
     struct list dirty;    /* conns with bytes to flush */
+    struct list timed;    /* conns with a deadline: not ready yet, or closing */
     size_t count;
     size_t max_conns; /* accepted connections beyond this are refused */
     int64_t last_accept_warning; /* loop time, to rate-limit accept errors */
@@ -113,6 +114,7 @@ struct conn {
     int dial_port;
     struct list node;
     struct list dirty_node;
+    struct list timed_node;
 };
 
 void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
