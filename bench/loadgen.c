@@ -9,8 +9,11 @@
  *
  * Each simulated worker is one TCP connection to the master (epoll, one
  * thread) that does the real handshake (hello: role worker, id P-INDEX, a
- * fresh nonce, slots S, an empty running list; no token), answers every
- * ping with a pong, and "runs" every entry of every run instantly: it
+ * fresh nonce, slots S, an empty running list; no token), beats like a
+ * real worker (a pong every heartbeat_ms named in the master's hello, or a
+ * ping when it has heard nothing from the master for 5 s, as a worker with
+ * the default --master-timeout does), answers every ping with a pong, and
+ * "runs" every entry of every run instantly: it
  * replies with a result ok:true, result:null (what a real worker sends for
  * a noop) for each entry, all of a run in one write. Acks and kills are
  * counted and otherwise ignored.
@@ -76,7 +79,12 @@ struct sim {
     size_t out_off;
     double muted_at;
     double last_sent; /* when we last sent it anything */
+    double last_heard; /* when the master last sent us anything */
+    double next_beat;
 };
+
+#define ASK_AFTER_S 5.0 /* what a worker with --master-timeout 30s does */
+static double beat_s = 1.0; /* the master's hello says */
 
 static struct sim *sims;
 static int nsims, slots = 1, epfd;
@@ -358,6 +366,8 @@ static void slow_line(int i, const char *line, size_t len, int64_t now)
         buf_addstr(&s->out, "{\"type\":\"pong\",\"busy\":0}\n");
         n_pings++;
         break;
+    case MSG_PONG: /* the answer to our ping */
+        break;
     case MSG_ACK:
         n_acks++;
         break;
@@ -395,6 +405,8 @@ static void ready_line(int i, const char *line, size_t len, int64_t now)
     if (len == 15 && !memcmp(line, "{\"type\":\"ping\"}", 15)) {
         buf_addstr(&s->out, "{\"type\":\"pong\",\"busy\":0}\n");
         n_pings++;
+    } else if (len > 14 && !memcmp(line, "{\"type\":\"pong\"", 14)) {
+        /* the answer to our ping */
     } else if (len > 22 && !memcmp(line, "{\"type\":\"ack\",\"leases\":", 23)) {
         n_acks++;
     } else if (!fast_run(line, len, &s->out, now)) {
@@ -418,6 +430,10 @@ static void hello_line(int i, const char *line, size_t len)
     if (m.type == MSG_HELLO && m.role && !strcmp(m.role, "master") && !m.proof) {
         s->st = S_READY;
         n_ready++;
+        if (m.heartbeat_ms)
+            beat_s = (double)m.heartbeat_ms / 1000;
+        s->last_heard = now_s();
+        s->next_beat = s->last_heard + beat_s;
     } else {
         fprintf(stderr, "loadgen: %s: handshake refused: %s\n", id,
                 m.type == MSG_ERROR ? m.error : "not a master hello (or it wants a token)");
@@ -457,6 +473,7 @@ static void on_readable(int i, double now, int64_t wall, char *chunk)
         }
         if (s->st == S_MUTED)
             continue; /* silent: read and forget */
+        s->last_heard = now;
         frame_push(&s->rd, chunk, (size_t)n);
         if ((size_t)n < RECV_CHUNK)
             break;
@@ -483,6 +500,24 @@ static void on_readable(int i, double now, int64_t wall, char *chunk)
     }
     if (s->st == S_READY && s->out.len > s->out_off)
         sim_flush(i);
+}
+
+/* Heartbeats of every ready worker that is due. */
+static void beat_all(double now)
+{
+    for (int i = 0; i < nsims; i++) {
+        struct sim *s = &sims[i];
+        if (s->st != S_READY || now < s->next_beat)
+            continue;
+        s->next_beat = now + beat_s;
+        if (now - s->last_heard >= ASK_AFTER_S) {
+            buf_addstr(&s->out, "{\"type\":\"ping\"}\n");
+            s->last_heard = now; /* one ask per ASK_AFTER_S */
+        } else {
+            buf_addstr(&s->out, "{\"type\":\"pong\",\"busy\":0}\n");
+        }
+        sim_flush(i);
+    }
 }
 
 static void on_writable(int i)
@@ -647,6 +682,7 @@ int main(int argc, char **argv)
                 }
             }
         }
+        beat_all(now);
         int n = epoll_wait(epfd, evs, 1024, 50);
         if (n < 0 && errno != EINTR) {
             perror("loadgen: epoll_wait");

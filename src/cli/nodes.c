@@ -88,6 +88,11 @@ int cmd_master(int argc, char **argv)
                 "positive\n");
         goto out;
     }
+    if (o.heartbeat_ms < MSG_MIN_HEARTBEAT_MS || o.heartbeat_ms > MSG_MAX_HEARTBEAT_MS) {
+        fprintf(stderr, "dtr master: --heartbeat must be between %dms and %dh\n",
+                MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS / 3600000);
+        goto out;
+    }
     rc = master_run(&o);
 out:
     opt_list_release(&o.discover);

@@ -169,6 +169,13 @@ static void prune(struct master *m, int64_t now_wall)
     log_info("pruned finished tasks count=%" PRIu64, n);
 }
 
+/* Workers beat on their own at the interval the master's hello names. */
+static void fill_hello(struct msg *h, void *data)
+{
+    const struct master *m = data;
+    h->heartbeat_ms = m->opts.heartbeat_ms;
+}
+
 static void master_tick_cb(uv_timer_t *h)
 {
     struct master *m = h->data;
@@ -328,6 +335,7 @@ int master_run(const struct master_opts *opts)
     conn_hub_init(&m->hub, m->loop, "master", id, m->token);
     m->hub.tls = m->tls;
     m->hub.fill_data = m;
+    m->hub.fill_hello = fill_hello;
     conn_hub_fit_fd_limit(&m->hub, 64);
     int hi = (int)MIN(opts->port + 99, 65535);
     if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,

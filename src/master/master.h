@@ -107,7 +107,7 @@ struct master {
 
     bool dispatch_needed;
     bool stopping;
-    int64_t last_heartbeat, last_scan, last_prune, last_workers_tick;
+    int64_t last_scan, last_prune, last_workers_tick;
     int exit_code;
 };
 

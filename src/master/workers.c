@@ -280,9 +280,15 @@ void workers_message(struct master *m, struct worker *w, struct msg *msg)
     w->last_seen = (int64_t)uv_now(m->loop);
     w->last_seen_wall = clock_wall_ms();
     switch (msg->type) {
-    case MSG_PONG:
+    case MSG_PONG: /* its heartbeat */
     case MSG_ERROR:
         break;
+    case MSG_PING: { /* it has not heard from us for a while */
+        struct buf *b = w->conn ? conn_out(w->conn) : NULL;
+        if (b)
+            buf_addstr(b, "{\"type\":\"pong\",\"busy\":0}\n");
+        break;
+    }
     case MSG_RESULT:
         handle_result(m, w, &msg->result);
         break;
@@ -297,11 +303,10 @@ void workers_message(struct master *m, struct worker *w, struct msg *msg)
     }
 }
 
+/* Where a worker is found dead: silent past --worker-timeout. Workers beat
+ * on their own every --heartbeat, so nothing is sent here. */
 void workers_tick(struct master *m, int64_t now)
 {
-    bool ping = now - m->last_heartbeat >= m->opts.heartbeat_ms;
-    if (ping)
-        m->last_heartbeat = now;
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &m->workers)
     {
@@ -310,11 +315,7 @@ void workers_tick(struct master *m, int64_t now)
             char why[128];
             snprintf(why, sizeof(why), "silent for %.1fs", (double)(now - w->last_seen) / 1000);
             worker_declare_dead(m, w, why);
-            continue;
         }
-        struct buf *b;
-        if (ping && w->conn && (b = conn_out(w->conn)))
-            buf_addstr(b, "{\"type\":\"ping\"}\n");
     }
 }
 

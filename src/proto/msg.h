@@ -27,6 +27,8 @@
 #define MSG_MAX_STR (1u << 20)  /* cmd, cwd, an argv or env entry, an error text */
 #define MSG_MAX_BATCH 100000    /* tasks in one submit or run, ids in one request */
 #define MSG_MAX_SPEC (4u << 20) /* a task spec in canonical form, in bytes */
+#define MSG_MIN_HEARTBEAT_MS 10 /* a master's --heartbeat */
+#define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
 
 enum msg_type {
@@ -135,6 +137,7 @@ struct msg {
     char *addr;
     int slots;
     bool draining;
+    int64_t heartbeat_ms; /* a master's hello: how often workers beat; 0: absent */
     struct lease_ref *running;
     size_t nrunning;
     /* error */

@@ -32,8 +32,12 @@
 /* Attempts started per loop turn at most, so a large run message cannot
  * keep the loop from answering pings (memcached's reqs_per_event). */
 #define STARTS_PER_TURN 32
-/* A master silent this long may be replaced by another (a restarted one
- * whose old connection is half-open). */
+/* How often to beat when the master's hello names no interval. */
+#define DEFAULT_HEARTBEAT_MS 1000
+/* Asking the master for an answer at least this often (see ask_after). */
+#define ASK_MAX_MS 5000
+/* A master that has not answered an ask this long after it was due may be
+ * replaced by another (a restarted one whose old connection is half-open). */
 #define MASTER_STALE_MS 3000
 
 struct node;
@@ -80,6 +84,7 @@ struct node {
     struct list results;
     size_t nresults;
     int64_t last_word; /* loop ms of the last message from a master */
+    int64_t heartbeat_ms, last_beat, last_ask;
     bool draining, drain_killed;
     int64_t drain_started;
     char mhost[ADDR_HOST_MAX];
@@ -395,6 +400,38 @@ static void fill_hello(struct msg *h, void *data)
     }
 }
 
+/*
+ * With no word from the master for this long, the next beat asks for an
+ * answer. A quarter of --master-timeout leaves three more asks before the
+ * worker gives up; an idle master then writes to each worker every few
+ * seconds instead of every beat, which halves its traffic with 10,000 idle
+ * workers.
+ */
+static int64_t ask_after(const struct node *n)
+{
+    int64_t t = n->opts.master_timeout_ms > 0 ? n->opts.master_timeout_ms / 4 : ASK_MAX_MS;
+    return MIN(t, ASK_MAX_MS);
+}
+
+/* The heartbeat: a pong every --heartbeat of the master, or a ping when
+ * we need to hear from it (the master answers a ping with a pong). */
+static void heartbeat(struct node *n, int64_t now)
+{
+    struct buf *b = n->master ? conn_out(n->master) : NULL;
+    if (!b)
+        return;
+    bool ask = now - n->last_word >= ask_after(n) && now - n->last_ask >= ask_after(n);
+    if (!ask && now - n->last_beat < n->heartbeat_ms)
+        return;
+    n->last_beat = now;
+    if (ask) {
+        n->last_ask = now;
+        buf_addstr(b, "{\"type\":\"ping\"}\n");
+    } else {
+        buf_addf(b, "{\"type\":\"pong\",\"busy\":%d}\n", n->nrunning);
+    }
+}
+
 static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t errlen)
 {
     struct node *n = c->hub->fill_data;
@@ -405,7 +442,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
         }
         /* Two masters must not take a worker from each other: the current
          * one keeps it while it is heard from. */
-        if ((int64_t)uv_now(n->loop) - n->last_word < MASTER_STALE_MS) {
+        if ((int64_t)uv_now(n->loop) - n->last_word < ask_after(n) + MASTER_STALE_MS) {
             log_warn("refused a second master master=%s peer=%s serving=%s",
                      hello->id ? hello->id : "?", c->peer, n->master_id);
             snprintf(err, errlen, "this worker is serving master '%s'", n->master_id);
@@ -419,7 +456,8 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
         n->dialing = NULL;
     n->master = c;
     snprintf(n->master_id, sizeof(n->master_id), "%s", hello->id ? hello->id : "?");
-    n->last_word = (int64_t)uv_now(n->loop);
+    n->last_word = n->last_beat = n->last_ask = (int64_t)uv_now(n->loop);
+    n->heartbeat_ms = hello->heartbeat_ms ? hello->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
     n->backoff_ms = 0;
     log_info("master connected master=%s peer=%s via=%s held=%d unacked=%zu", n->master_id,
              c->peer, c->dialer ? "dial-in" : "scan", n->nrunning, n->nresults);
@@ -443,6 +481,8 @@ static void master_message_cb(struct conn *c, struct msg *m)
             buf_addf(b, "{\"type\":\"pong\",\"busy\":%d}\n", n->nrunning);
         break;
     }
+    case MSG_PONG: /* the answer to our ping: last_word is all it is for */
+        break;
     case MSG_RUN:
         for (size_t i = 0; i < m->nruns; i++) {
             struct run_item *r = &m->runs[i];
@@ -535,6 +575,7 @@ static void worker_tick_cb(uv_timer_t *t)
     struct node *n = t->data;
     int64_t now = (int64_t)uv_now(n->loop);
     conn_hub_sweep(&n->hub);
+    heartbeat(n, now);
     if (n->opts.master_timeout_ms > 0 && now - n->last_word > n->opts.master_timeout_ms) {
         log_error("no word from the master for %.1fs (--master-timeout); killing %d running "
                   "tasks and exiting", (double)(now - n->last_word) / 1000, n->nrunning);

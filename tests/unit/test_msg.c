@@ -1375,6 +1375,38 @@ static void test_msg_hello_bad(void **state UNUSED)
 #undef HELLO
 }
 
+/* Heartbeats take a shortcut past the JSON parser; what it accepts must be
+ * what the full path would, and anything else must still reach that. */
+static void test_msg_heartbeat_lines(void **state UNUSED)
+{
+    struct msg m;
+    parse_ok("{\"type\":\"ping\"}", &m);
+    assert_int_equal(m.type, MSG_PING);
+    msg_release(&m);
+    static const struct {
+        const char *line;
+        int busy;
+    } pongs[] = {
+        {"{\"type\":\"pong\",\"busy\":0}", 0},
+        {"{\"type\":\"pong\",\"busy\":7}", 7},
+        {"{\"type\":\"pong\",\"busy\":1048576}", 1048576},
+        {"{\"type\":\"pong\",\"busy\":  12 }", 12},   /* the full path */
+        {"{\"busy\":3,\"type\":\"pong\"}", 3},        /* the full path */
+        {"{\"type\":\"pong\"}", 0},                    /* busy is optional */
+        {"{\"type\": \"ping\"}", -1},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(pongs); i++) {
+        parse_ok(pongs[i].line, &m);
+        assert_int_equal(m.type, pongs[i].busy < 0 ? MSG_PING : MSG_PONG);
+        if (pongs[i].busy >= 0)
+            assert_int_equal(m.busy, pongs[i].busy);
+        msg_release(&m);
+    }
+    parse_bad("{\"type\":\"pong\",\"busy\":}", "");
+    parse_bad("{\"type\":\"pong\",\"busy\":1", "");
+    parse_bad("{\"type\":\"pong\",\"busy\":1x}", "");
+}
+
 static void test_msg_bodies_bad(void **state UNUSED)
 {
     static const struct {
@@ -1388,6 +1420,9 @@ static void test_msg_bodies_bad(void **state UNUSED)
         {"{\"type\":\"error\",\"error\":\"a\\u0000b\"}", "'error'"},
         {"{\"type\":\"pong\",\"busy\":-1}", "'busy'"},
         {"{\"type\":\"pong\",\"busy\":\"2\"}", "'busy'"},
+        {"{\"type\":\"pong\",\"busy\":1048577}", "'busy'"},
+        {"{\"type\":\"pong\",\"busy\":99999999}", "'busy'"},
+        {"{\"type\":\"pong\",\"busy\":1e3}", "'busy'"},
         {"{\"type\":\"kill\"}", "'leases'"},
         {"{\"type\":\"kill\",\"leases\":1}", "'leases'"},
         {"{\"type\":\"kill\",\"leases\":[0]}", "'leases'"},
@@ -1916,6 +1951,7 @@ int main(void)
         cmocka_unit_test(test_spec_utf8),
         cmocka_unit_test(test_msg_envelope),
         cmocka_unit_test(test_msg_hello_bad),
+        cmocka_unit_test(test_msg_heartbeat_lines),
         cmocka_unit_test(test_msg_bodies_bad),
         cmocka_unit_test(test_msg_result_bad),
         cmocka_unit_test(test_msg_batch_limit),

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Heartbeats (docs/protocol.md, "Heartbeats"): workers beat on their own at
+# the interval the master's hello names, and ask for an answer (a ping) only
+# when they have not heard from the master for a quarter of --master-timeout.
+#   1. On the wire, against a scripted master that names heartbeat_ms 300 and
+#      answers pings: the worker sends pongs about every 300 ms, a ping once
+#      it has heard nothing for 500 ms (--master-timeout 2s), and once the
+#      master stops answering it exits 3 after its 2 s.
+#   2. A real, idle master and a worker with short timeouts on both sides
+#      (--worker-timeout 1s, --master-timeout 1s) keep each other for 4 s:
+#      nobody is declared dead, nobody reconnects.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+
+cat >fake_master.py <<'EOF'
+import json, os, select, socket, sys, time
+
+port_lo, port_hi, answer_for = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+for port in range(port_lo, port_hi + 1):
+    try:
+        srv.bind(("127.0.0.1", port))
+        break
+    except OSError:
+        continue
+srv.listen(1)
+print("dtr master listening on 127.0.0.1:%d" % port, flush=True)
+srv.settimeout(20)
+s, _ = srv.accept()
+buf = b""
+def lines(deadline):
+    global buf
+    while time.time() < deadline:
+        while b"\n" in buf:
+            l, buf = buf.split(b"\n", 1)
+            yield l
+        if not select.select([s], [], [], max(0.0, deadline - time.time()))[0]:
+            continue
+        chunk = s.recv(65536)
+        if not chunk:
+            print("eof at %.2f" % (time.time() - t0), flush=True)
+            return
+        buf += chunk
+t0 = time.time()
+hello = None
+for l in lines(t0 + 10):
+    hello = json.loads(l)
+    break
+assert hello and hello["type"] == "hello" and hello["role"] == "worker", hello
+s.sendall((json.dumps({"type": "hello", "proto": 1, "version": "0.1.0", "role": "master",
+                       "id": "fake-master", "nonce": os.urandom(32).hex(),
+                       "heartbeat_ms": 300}) + "\n").encode())
+t0 = time.time()
+for l in lines(t0 + answer_for + 10):
+    m = json.loads(l)
+    now = time.time() - t0
+    answered = now < answer_for and m["type"] == "ping"
+    print("%s at %.2f%s" % (m["type"], now, " answered" if answered else ""), flush=True)
+    if answered:
+        s.sendall(b'{"type":"pong","busy":0}\n')
+EOF
+
+# --- 1. the wire ---------------------------------------------------------------
+$PY fake_master.py "$MPORT" "$((MPORT + 99))" 3 >FM.out 2>FM.err &
+FM_PID=$!
+PIDS+=("$FM_PID")
+FM_ADDR=$(read_listen FM) || die "fake master did not start: $(cat FM.err)"
+start_worker W1 --master "$FM_ADDR" --slots 1 --master-timeout 2s
+wait_for "the worker to give up on the silent master" "is_dead $W1_PID" 20 || finish
+wait "$W1_PID"
+rc=$?
+[ "$rc" -eq 3 ] && pass "worker exited 3 once the master stopped answering" ||
+    fail "worker exited $rc, expected 3"
+wait_for "the fake master to see the end" "grep -q '^eof' FM.out" 10 || finish
+
+pongs=$(grep -c '^pong' FM.out)
+pings=$(grep -c '^ping' FM.out)
+answered=$(grep -c 'answered' FM.out)
+eof_at=$(sed -n 's/^eof at //p' FM.out)
+# For 3 s the master answers every ping; it says nothing else. The worker
+# beats every 300 ms (about 10 beats) and asks every 500 ms of silence.
+[ "$pongs" -ge 5 ] && pass "the worker beat on its own: $pongs pongs" ||
+    fail "only $pongs pongs in $(cat FM.out | tr '\n' ' ')"
+[ "$answered" -ge 3 ] && pass "it asked for an answer $answered times while the master answered" ||
+    fail "only $answered answered pings: $(cat FM.out | tr '\n' ' ')"
+# Between two asks the worker must have heard nothing for 500 ms.
+first_ping=$(awk '/^ping/ {print $3; exit}' FM.out)
+awk -v f="$first_ping" 'BEGIN { exit !(f >= 0.45 && f < 3) }' &&
+    pass "first ask after ${first_ping}s of silence (a quarter of --master-timeout 2s)" ||
+    fail "first ask at ${first_ping}s, expected about 0.5 s"
+# The worker gives up 2 s (its --master-timeout) after the last answer.
+last_answer=$(awk '/answered/ {t = $3} END {print t}' FM.out)
+awk -v e="$eof_at" -v a="$last_answer" 'BEGIN { exit !(e >= a + 1.9 && e < a + 6) }' &&
+    pass "worker gave up at ${eof_at}s, 2 s after the last answer at ${last_answer}s" ||
+    fail "worker gave up at ${eof_at}s; the last answer was at ${last_answer}s"
+grep -q 'no word from the master' W1.err && pass "worker stderr says why" ||
+    fail "worker stderr: $(cat W1.err)"
+
+# --- 2. a real idle master ---------------------------------------------------------
+start_master M --worker-timeout 1s
+start_worker W2 --master "$M_ADDR" --slots 1 --master-timeout 1s
+wait_for "W2 registered" "workers_registered 1" || finish
+# A window of four times both timeouts, with nothing else happening.
+sleep 4
+kill -0 "$W2_PID" 2>/dev/null && pass "the worker is still running after 4 s of idling" ||
+    fail "the worker exited: $(cat W2.err)"
+workers_registered 1 && pass "the master still lists the worker" ||
+    fail "the worker is gone from the master"
+if grep -q 'declared dead' logs/master.log; then
+    fail "a worker was declared dead: $(grep 'declared dead' logs/master.log)"
+else
+    pass "nobody was declared dead"
+fi
+n=$(grep -c 'master connected' logs/worker-W2.log)
+[ "$n" -eq 1 ] && pass "the worker connected once" || fail "the worker connected $n times"
+finish
