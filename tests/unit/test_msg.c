@@ -1377,6 +1377,100 @@ static void test_msg_hello_bad(void **state UNUSED)
 
 /* Heartbeats take a shortcut past the JSON parser; what it accepts must be
  * what the full path would, and anything else must still reach that. */
+/* Result lines in the workers' own spelling take a shortcut past json-c.
+ * Each line here is parsed as it is and again with a space after the '{',
+ * which no shortcut accepts: both must agree, field by field. */
+static void test_msg_result_fast_path_agrees(void **state UNUSED)
+{
+#define R(rest) "{\"type\":\"result\"," rest
+    static const char *const lines[] = {
+        R("\"lease\":5,\"id\":\"t-1\",\"attempt\":1,\"ok\":true,\"exit_code\":-1,"
+          "\"started_at\":1700000000000,\"finished_at\":1700000000001}"),
+        R("\"lease\":7,\"id\":\"x\",\"attempt\":3,\"ok\":false,\"refused\":true,"
+          "\"exit_code\":-1,\"signal\":9,\"started_at\":0,\"finished_at\":0}"),
+        R("\"lease\":9223372036854775807,\"id\":\"a\",\"attempt\":2147483647,\"ok\":true,"
+          "\"exit_code\":255,\"signal\":128,\"started_at\":2305843009213693951,"
+          "\"finished_at\":1}"),
+        R("\"lease\":9223372036854775808,\"id\":\"a\",\"attempt\":1,\"ok\":true,"
+          "\"exit_code\":0,\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":99999999999999999999999,\"id\":\"a\",\"attempt\":1,\"ok\":true,"
+          "\"exit_code\":0,\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":0,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":2147483648,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":0,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":256,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":-2,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":-0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"signal\":129,\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":2305843009213693952,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1.5,\"finished_at\":1}"),
+        R("\"lease\":01,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a b\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"\\u0041\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1,\"x\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}x"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":1,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":1}"),
+        R("\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true,\"exit_code\":0,"
+          "\"started_at\":1,\"finished_at\":"),
+    };
+#undef R
+    char id129[160];
+    memset(id129, 'i', 129);
+    id129[129] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(lines) + 2; i++) {
+        char line[512], slow[520], e1[512], e2[512];
+        if (i < ARRAY_SIZE(lines))
+            snprintf(line, sizeof(line), "%s", lines[i]);
+        else /* ids of 128 and 129 bytes */
+            snprintf(line, sizeof(line),
+                     "{\"type\":\"result\",\"lease\":1,\"id\":\"%s\",\"attempt\":1,"
+                     "\"ok\":true,\"exit_code\":0,\"started_at\":1,\"finished_at\":1}",
+                     id129 + (i == ARRAY_SIZE(lines)));
+        snprintf(slow, sizeof(slow), "{ %s", line + 1);
+        struct msg a, b;
+        int ra = msg_parse(line, strlen(line), &a, e1, sizeof(e1));
+        int rb = msg_parse(slow, strlen(slow), &b, e2, sizeof(e2));
+        if ((ra == 0) != (rb == 0))
+            fail_msg("line %zu: %s gives %d (%s), the full path %d (%s)", i, line, ra,
+                     ra ? e1 : "ok", rb, rb ? e2 : "ok");
+        if (ra == 0) {
+            assert_int_equal(a.type, b.type);
+            assert_int_equal(a.result.lease, b.result.lease);
+            assert_string_equal(a.result.id, b.result.id);
+            assert_int_equal(a.result.attempt, b.result.attempt);
+            assert_int_equal(a.result.ok, b.result.ok);
+            assert_int_equal(a.result.refused, b.result.refused);
+            assert_int_equal(a.result.exit_code, b.result.exit_code);
+            assert_int_equal(a.result.term_signal, b.result.term_signal);
+            assert_int_equal(a.result.started_at, b.result.started_at);
+            assert_int_equal(a.result.finished_at, b.result.finished_at);
+            assert_null(a.result.error);
+            assert_null(b.result.error);
+            assert_null(a.result.out.result);
+            assert_null(b.result.out.result);
+            msg_release(&a);
+            msg_release(&b);
+        }
+    }
+}
+
 static void test_msg_heartbeat_lines(void **state UNUSED)
 {
     struct msg m;
@@ -1952,6 +2046,7 @@ int main(void)
         cmocka_unit_test(test_msg_envelope),
         cmocka_unit_test(test_msg_hello_bad),
         cmocka_unit_test(test_msg_heartbeat_lines),
+        cmocka_unit_test(test_msg_result_fast_path_agrees),
         cmocka_unit_test(test_msg_bodies_bad),
         cmocka_unit_test(test_msg_result_bad),
         cmocka_unit_test(test_msg_batch_limit),
