@@ -30,5 +30,7 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* Tunes malloc for the master, which parses and frees messages in bursts. */
+void heap_tune_for_bursts(void);
 
 #endif

@@ -10,7 +10,6 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,15 +284,7 @@ static int write_addr_file(const char *dir, const char *addr, char *err, size_t 
 
 int master_run(const struct master_opts *opts)
 {
-    /* The master allocates and frees in bursts (a submit of 10,000 specs is
-     * parsed, stored and freed in one turn). By default glibc hands the freed
-     * top of the heap back and the next burst faults it in again: half the
-     * page faults, and a quarter of the CPU, of a 200,000-task submit.
-     * Fast bins only defer the work of freeing json-c's many small objects
-     * to a costly consolidation when the next large block is asked for. */
-    mallopt(M_TOP_PAD, 16 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    mallopt(M_MXFAST, 0);
+    heap_tune_for_bursts();
     struct master *m = xcalloc(1, sizeof(*m));
     char err[1024];
     int rc = 1;

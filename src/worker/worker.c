@@ -17,6 +17,7 @@
 
 #include "common/auth.h"
 #include "common/clock.h"
+#include "common/hmap.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
@@ -54,6 +55,7 @@ struct attempt {
     int64_t started_at;
     int64_t sleep_ms;
     struct list link;
+    char key[24]; /* the lease in decimal: n->by_lease finds it */
 };
 
 /* A result not yet acknowledged by a master. */
@@ -79,6 +81,7 @@ struct node {
     struct list attempts; /* started */
     int nrunning;
     struct list waiting;  /* received, not started yet */
+    struct hmap by_lease; /* every attempt in attempts or waiting */
     int nwaiting;
     uv_idle_t pump;       /* active while waiting attempts can start */
     struct list results;
@@ -152,6 +155,7 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
         log_info("attempt failed task=%s attempt=%d lease=%" PRIu64 " error=%s", a->spec.id,
                  a->number, a->lease, log_quote(error));
     list_del(&a->link);
+    hmap_del(&n->by_lease, a->key);
     n->nrunning--;
     if (n->nwaiting)
         uv_idle_start(&n->pump, pump_cb);
@@ -296,20 +300,18 @@ static void refuse(struct node *n, uint64_t lease, const char *id, int attempt)
     send_pending(n, p);
 }
 
-static struct attempt *find_in(struct list *head, uint64_t lease)
+static const char *attempt_key(const void *item)
 {
-    for (struct list *p = head->next; p != head; p = p->next) {
-        struct attempt *a = list_entry(p, struct attempt, link);
-        if (a->lease == lease)
-            return a;
-    }
-    return NULL;
+    return ((const struct attempt *)item)->key;
 }
 
+/* The attempt with this lease, running or waiting; a run of 1000 tasks to
+ * a worker with 1000 slots must not walk the lists 1000 times. */
 static struct attempt *find_attempt(struct node *n, uint64_t lease)
 {
-    struct attempt *a = find_in(&n->attempts, lease);
-    return a ? a : find_in(&n->waiting, lease);
+    char key[24];
+    snprintf(key, sizeof(key), "%" PRIu64, lease);
+    return hmap_get(&n->by_lease, key);
 }
 
 /* Starts waiting attempts while slots are free, a bounded number per turn. */
@@ -334,6 +336,8 @@ static void receive_attempt(struct node *n, struct run_item *item)
     a->number = item->attempt;
     a->spec = item->spec;
     memset(&item->spec, 0, sizeof(item->spec)); /* taken */
+    snprintf(a->key, sizeof(a->key), "%" PRIu64, a->lease);
+    hmap_put(&n->by_lease, a);
     list_add_tail(&n->waiting, &a->link);
     n->nwaiting++;
     uv_idle_start(&n->pump, pump_cb);
@@ -623,6 +627,7 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
     while (n->nwaiting) {
         struct attempt *a = list_entry(n->waiting.next, struct attempt, link);
         list_del(&a->link);
+        hmap_del(&n->by_lease, a->key);
         n->nwaiting--;
         refuse(n, a->lease, a->spec.id, a->number);
         attempt_free(a);
@@ -647,6 +652,7 @@ int worker_run(const struct worker_opts *opts)
     n->loop = uv_default_loop();
     list_init(&n->attempts);
     list_init(&n->waiting);
+    hmap_init(&n->by_lease, attempt_key);
     list_init(&n->results);
     srand48((long)getpid() ^ (long)clock_wall_ms());
 
