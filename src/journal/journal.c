@@ -184,6 +184,8 @@ enum stmt_id {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_SAVE_TASK,
+    ST_UPDATE_TASK,
+    ST_UPDATE_LIVE_TASK,
     ST_SAVE_OUTPUT,
     ST_DELETE_TASK,
     ST_DELETE_OUTPUT,
@@ -213,6 +215,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "error = excluded.error, submitted_at = excluded.submitted_at, "
                      "started_at = excluded.started_at, finished_at = excluded.finished_at, "
                      "not_before = excluded.not_before",
+    /* A state change: only what a state change can alter, found by rowid,
+     * without the upsert's failed insert or rebinding the spec. */
+    [ST_UPDATE_TASK] = "UPDATE tasks SET state = ?1, attempts = ?2, crashes = ?3, lease = ?4, "
+                       "worker = ?5, exit_code = ?6, error = ?7, started_at = ?8, "
+                       "finished_at = ?9, not_before = ?10 WHERE seq = ?11",
+    /* The same for a task not finished: finished_at stays 0, and leaving it
+     * out spares SQLite the partial index on it (a third of an update). */
+    [ST_UPDATE_LIVE_TASK] = "UPDATE tasks SET state = ?1, attempts = ?2, crashes = ?3, "
+                            "lease = ?4, worker = ?5, exit_code = ?6, error = ?7, "
+                            "started_at = ?8, not_before = ?10 WHERE seq = ?11",
     [ST_SAVE_OUTPUT] = "INSERT OR REPLACE INTO outputs "
                        "(id, out, out_truncated, err, err_truncated, result) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -668,6 +680,32 @@ int journal_save_task(struct journal *j, const struct task *t)
     sqlite3_bind_int64(st, TC_NOT_BEFORE + 1, t->not_before);
     if (step_done(st) < 0)
         return write_failed(j, "save a task");
+    return 0;
+}
+
+int journal_update_task(struct journal *j, const struct task *t)
+{
+    bool live = !task_state_terminal(t->state) && !t->finished_at;
+    sqlite3_stmt *st = j->st[live ? ST_UPDATE_LIVE_TASK : ST_UPDATE_TASK];
+
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    sqlite3_bind_int(st, 1, (int)t->state);
+    sqlite3_bind_int(st, 2, t->attempts);
+    sqlite3_bind_int(st, 3, t->crashes);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)t->lease);
+    bind_text_or_null(st, 5, t->worker);
+    sqlite3_bind_int(st, 6, t->exit_code);
+    bind_text_or_null(st, 7, t->error);
+    sqlite3_bind_int64(st, 8, t->started_at);
+    if (!live)
+        sqlite3_bind_int64(st, 9, t->finished_at);
+    sqlite3_bind_int64(st, 10, t->not_before);
+    sqlite3_bind_int64(st, 11, (sqlite3_int64)t->seq);
+    if (step_done(st) < 0)
+        return write_failed(j, "save a task");
+    if (sqlite3_changes(j->db) == 0)
+        return journal_save_task(j, t); /* not stored yet: the whole row */
     return 0;
 }
 

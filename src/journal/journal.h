@@ -46,6 +46,8 @@ void journal_close(struct journal *j);
 
 /* Inserts or replaces every field of t (and its spec). */
 int journal_save_task(struct journal *j, const struct task *t);
+/* Saves what a state change alters of a stored t (all of t if not stored). */
+int journal_update_task(struct journal *j, const struct task *t);
 /* Stores the output of t's last attempt (replacing an earlier one). */
 int journal_save_output(struct journal *j, const char *task_id, const struct task_output *o);
 /* Deletes the task and its output. */

@@ -79,7 +79,8 @@ void master_task_transition(struct master *m, struct task *t, enum task_state to
         queue_push(&m->queue, t, now);
         m->dispatch_needed = true;
     }
-    master_task_save(m, t);
+    if (journal_update_task(m->journal, t) != 0)
+        master_journal_failed(m, "cannot save a task");
     if (task_state_terminal(to))
         waiters_task_ended(m, t);
 }

@@ -291,6 +291,39 @@ static void test_roundtrip(void **state)
     assert_int_equal(c.n, 5);
     assert_task_equal(find(&c, "t-queued"), t[0]);
 
+    /* A state change saves what a state change alters, in place. */
+    t[1]->state = TASK_SUCCEEDED;
+    t[1]->lease = 0;
+    t[1]->exit_code = 0;
+    t[1]->finished_at = 1700000005000;
+    t[1]->not_before = 1700000006000;
+    set_str(&t[1]->worker, "w3");
+    set_str(&t[1]->error, "last words");
+    t[1]->attempts = 3;
+    t[1]->crashes = 2;
+    assert_int_equal(journal_update_task(j, t[1]), 0);
+    /* ... also for a task not finished (a retry waiting out its backoff). */
+    t[0]->state = TASK_QUEUED;
+    t[0]->attempts = 2;
+    t[0]->lease = 0;
+    t[0]->not_before = 1700000007000;
+    set_str(&t[0]->worker, "w9");
+    set_str(&t[0]->error, "exit status 2");
+    assert_int_equal(journal_update_task(j, t[0]), 0);
+    /* ... and the whole task when it is not stored yet. */
+    struct task *fresh = mk_task("t-fresh", 6);
+    fresh->state = TASK_RUNNING;
+    fresh->lease = 99;
+    assert_int_equal(journal_update_task(j, fresh), 0);
+    commit_ok(j);
+    collected_release(&c);
+    assert_int_equal(journal_load(j, collect, &c), 0);
+    assert_int_equal(c.n, 6);
+    assert_task_equal(find(&c, "t-running"), t[1]);
+    assert_task_equal(find(&c, "t-queued"), t[0]);
+    assert_task_equal(find(&c, "t-fresh"), fresh);
+    free_task(fresh);
+
     collected_release(&c);
     for (int i = 0; i < 5; i++)
         free_task(t[i]);
