@@ -253,9 +253,12 @@ int client_recv(struct client *c, struct msg *m, int64_t timeout_ms)
 int client_call(struct client *c, const struct buf *req, enum msg_type want, struct msg *reply)
 {
     int rc = client_send(c, req);
-    if (rc)
-        return rc;
-    rc = client_recv(c, reply, REPLY_TIMEOUT_MS);
+    return rc ? rc : client_expect(c, want, reply);
+}
+
+int client_expect(struct client *c, enum msg_type want, struct msg *reply)
+{
+    int rc = client_recv(c, reply, REPLY_TIMEOUT_MS);
     if (rc == -ETIMEDOUT) {
         cli_error("no reply from the master at %s within %ds", c->addr, REPLY_TIMEOUT_MS / 1000);
         return EXIT_UNREACHABLE;

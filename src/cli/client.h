@@ -58,6 +58,8 @@ int client_send(struct client *c, const struct buf *b);
 int client_recv(struct client *c, struct msg *m, int64_t timeout_ms);
 /* Sends a request and reads one reply of type `want`. */
 int client_call(struct client *c, const struct buf *req, enum msg_type want, struct msg *reply);
+/* Reads one reply of type `want` to a request sent before. */
+int client_expect(struct client *c, enum msg_type want, struct msg *reply);
 
 /* Prints "dtr: MESSAGE" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

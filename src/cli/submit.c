@@ -17,6 +17,7 @@
 #include "common/util.h"
 
 #define SUBMIT_BATCH 10000
+#define SUBMIT_WINDOW 2 /* batches in flight: one parsed while one commits */
 
 struct submit_flags {
     struct client_flags c;
@@ -152,22 +153,45 @@ static int specs_from_file(const char *path, struct task_spec **specs, size_t *n
     return rc;
 }
 
+static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_t k)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_SUBMIT;
+    m.specs = specs + k * SUBMIT_BATCH;
+    m.nspecs = MIN(n - k * SUBMIT_BATCH, SUBMIT_BATCH);
+    buf_reset(b);
+    msg_encode(b, &m);
+}
+
+/*
+ * Sends the specs in batches, two in flight: the master parses one while
+ * its journal writer commits the other. Replies come in order. After a
+ * refused batch nothing more is sent, but the batch already on its way may
+ * still be accepted: its ids are printed all the same.
+ */
 static int send_batches(struct client *c, struct task_spec *specs, size_t n, char ***ids,
                         size_t *nids)
 {
     struct buf b = BUF_INIT;
+    size_t nbatches = (n + SUBMIT_BATCH - 1) / SUBMIT_BATCH, sent = 0;
     int rc = 0;
     *ids = xcalloc(n + 1, sizeof(char *));
-    for (size_t off = 0; off < n && rc == 0; off += SUBMIT_BATCH) {
-        struct msg m, reply;
-        memset(&m, 0, sizeof(m));
-        m.type = MSG_SUBMIT;
-        m.specs = specs + off;
-        m.nspecs = MIN(n - off, SUBMIT_BATCH);
-        buf_reset(&b);
-        msg_encode(&b, &m);
-        if ((rc = client_call(c, &b, MSG_SUBMITTED, &reply)))
+    for (size_t k = 0; k < nbatches; k++) {
+        while (rc == 0 && sent < nbatches && sent < k + SUBMIT_WINDOW) {
+            encode_batch(&b, specs, n, sent);
+            if ((rc = client_send(c, &b)))
+                break;
+            sent++;
+        }
+        if (k >= sent)
             break;
+        struct msg reply;
+        int brc = client_expect(c, MSG_SUBMITTED, &reply);
+        if (brc) {
+            rc = rc ? rc : brc;
+            continue;
+        }
         for (size_t i = 0; i < reply.nids; i++) {
             printf("%s\n", reply.ids[i]);
             (*ids)[(*nids)++] = xstrdup(reply.ids[i]);

@@ -279,6 +279,7 @@ static void handle_get(struct master *m, struct conn *c, const char *id)
     struct task_info ti;
     fill_info(&ti, t);
     ti.has_output = true;
+    master_journal_sync(m); /* the output may still be on its way to disk */
     if (journal_get_output(m->journal, t->id, &ti.out) != 0)
         memset(&ti.out, 0, sizeof(ti.out));
     struct buf *b = conn_out(c);

@@ -44,8 +44,16 @@ void master_journal_failed(struct master *m, const char *what)
 
 void master_task_save(struct master *m, struct task *t)
 {
-    if (journal_save_task(m->journal, t) != 0)
-        master_journal_failed(m, "cannot save a task");
+    jwriter_save_task(m->writer, t);
+}
+
+/* Waits until every journal write so far is on disk; the journal may then
+ * be read (or pruned) directly. */
+void master_journal_sync(struct master *m)
+{
+    char err[512];
+    if (!jwriter_drain(m->writer, err, sizeof(err)))
+        master_journal_failed(m, err);
 }
 
 void master_task_transition(struct master *m, struct task *t, enum task_state to)
@@ -79,8 +87,7 @@ void master_task_transition(struct master *m, struct task *t, enum task_state to
         queue_push(&m->queue, t, now);
         m->dispatch_needed = true;
     }
-    if (journal_update_task(m->journal, t) != 0)
-        master_journal_failed(m, "cannot save a task");
+    jwriter_update_task(m->writer, t);
     if (task_state_terminal(to))
         waiters_task_ended(m, t);
 }
@@ -124,37 +131,61 @@ static void persist_counters(struct master *m)
 {
     static uint64_t saved_seq, saved_lease;
     if (m->next_seq != saved_seq) {
-        journal_set_counter(m->journal, "seq", m->next_seq);
+        jwriter_set_counter(m->writer, "seq", m->next_seq);
         saved_seq = m->next_seq;
     }
     if (m->next_lease != saved_lease) {
-        journal_set_counter(m->journal, "lease", m->next_lease);
+        jwriter_set_counter(m->writer, "lease", m->next_lease);
         saved_lease = m->next_lease;
     }
 }
 
+/* Lets out every reply whose journal writes are on disk. */
+static void release_durable(struct master *m)
+{
+    char err[512];
+    uint64_t done;
+    if (!jwriter_done(m->writer, &done, err, sizeof(err)))
+        master_journal_failed(m, err);
+    conn_hub_release(&m->hub, done);
+}
+
+static void journal_done_cb(uv_async_t *h)
+{
+    release_durable(h->data);
+}
+
+/* Called by the writer thread after each commit. */
+static void wake_loop(void *data)
+{
+    struct master *m = data;
+    uv_async_send(&m->journal_done);
+}
+
 /* Runs once per loop turn, just before the loop blocks: everything handled
- * in this turn is committed in one transaction, then the replies go out. */
+ * in this turn goes to the journal writer as one batch, and the replies of
+ * the turn wait for its commit. */
 static void master_prepare_cb(uv_prepare_t *h)
 {
     struct master *m = h->data;
-    char err[512];
     if (m->dispatch_needed)
         workers_dispatch(m);
     workers_flush_control(m);
     waiters_flush(m, (int64_t)uv_now(m->loop));
     listings_pump(m);
     persist_counters(m);
-    if (journal_commit(m->journal, err, sizeof(err)) != 0)
-        master_journal_failed(m, err);
-    conn_hub_flush(&m->hub);
+    conn_hub_hold(&m->hub, jwriter_handoff(m->writer));
+    release_durable(m);
 }
 
 static void prune(struct master *m, int64_t now_wall)
 {
     int64_t cutoff = now_wall - m->opts.keep_finished_ms;
     uint64_t n = 0;
-    if (journal_prune(m->journal, cutoff, &n) != 0)
+    char err[512];
+    master_journal_sync(m);
+    if (journal_prune(m->journal, cutoff, &n) != 0 ||
+        journal_commit(m->journal, err, sizeof(err)) != 0)
         master_journal_failed(m, "cannot prune finished tasks");
     if (n == 0)
         return;
@@ -214,7 +245,7 @@ static void master_stop(struct master *m, const char *why)
     m->stopping = true;
     log_info("stopping reason=%s", why);
     conn_listener_close(&m->listener);
-    if (journal_commit(m->journal, err, sizeof(err)) != 0)
+    if (!jwriter_drain(m->writer, err, sizeof(err)))
         log_error("final journal commit failed error=%s", log_quote(err));
     conn_hub_close_all(&m->hub, "master is stopping");
     uv_timer_stop(&m->tick);
@@ -223,6 +254,7 @@ static void master_stop(struct master *m, const char *why)
     uv_close((uv_handle_t *)&m->prepare, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->journal_done, NULL);
 }
 
 static void master_signal_cb(uv_signal_t *h, int signum)
@@ -324,6 +356,9 @@ int master_run(const struct master_opts *opts)
         log_error("cannot open the journal error=%s", log_quote(err));
         goto out;
     }
+    uv_async_init(m->loop, &m->journal_done, journal_done_cb);
+    m->journal_done.data = m;
+    m->writer = jwriter_start(m->journal, wake_loop, m);
     if (recover(m, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
@@ -383,6 +418,7 @@ int master_run(const struct master_opts *opts)
     log_info("stopped");
     rc = 0;
 out:
+    jwriter_stop(m->writer);
     journal_close(m->journal);
     workers_free_all(m);
     for (size_t i = 0; i < m->tasks.cap; i++)

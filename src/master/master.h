@@ -2,8 +2,10 @@
 /*
  * The master node: owns the task table, the queue, the journal and the
  * worker registry, all driven from one libuv loop. Each loop turn ends in
- * master_prepare_cb: dispatch, one journal commit, then one flush of every
- * connection, so acknowledgements follow what they acknowledge onto disk.
+ * master_prepare_cb: dispatch, then the turn's journal writes go to the
+ * writer thread as one batch, and every reply of the turn is held until
+ * that batch is committed, so acknowledgements follow what they acknowledge
+ * onto disk while the loop goes on with the next turn.
  */
 #ifndef DTR_MASTER_MASTER_H
 #define DTR_MASTER_MASTER_H
@@ -16,6 +18,7 @@
 #include "common/list.h"
 #include "common/opts.h"
 #include "journal/journal.h"
+#include "journal/writer.h"
 #include "net/conn.h"
 #include "sched/queue.h"
 #include "sched/task.h"
@@ -87,6 +90,8 @@ struct master {
     struct tls_ctx *tls; /* NULL: plaintext */
     char addr[300];
     struct journal *journal;
+    struct jwriter *writer; /* applies and commits the journal writes */
+    uv_async_t journal_done; /* the writer committed (or failed) */
     struct conn_hub hub;
     struct conn_listener listener;
     uv_prepare_t prepare;
@@ -123,6 +128,8 @@ int master_run(const struct master_opts *opts);
 void master_task_transition(struct master *m, struct task *t, enum task_state to);
 /* Journals t's current fields (without a state change). */
 void master_task_save(struct master *m, struct task *t);
+/* Waits until the journal writer has committed everything recorded so far. */
+void master_journal_sync(struct master *m);
 /* A fatal journal error: stop the master without acknowledging anything. */
 void master_journal_failed(struct master *m, const char *what);
 

@@ -249,8 +249,8 @@ static void handle_result(struct master *m, struct worker *w, struct attempt_res
      * A later attempt always writes, replacing an earlier attempt's output. */
     bool empty = !r->out.out_len && !r->out.err_len && !r->out.out_truncated &&
                  !r->out.err_truncated && (!r->out.result || !strcmp(r->out.result, "null"));
-    if ((!empty || t->attempts > 1) && journal_save_output(m->journal, t->id, &r->out) != 0)
-        master_journal_failed(m, "cannot save a task's output");
+    if (!empty || t->attempts > 1)
+        jwriter_save_output(m->writer, t->id, &r->out);
     if (r->ok) {
         log_debug("task succeeded task=%s attempt=%d worker=%s", t->id, r->attempt, w->id);
         master_task_transition(m, t, TASK_SUCCEEDED);

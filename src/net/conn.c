@@ -42,6 +42,7 @@ void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, cons
     list_init(&hub->all);
     list_init(&hub->dirty);
     list_init(&hub->timed);
+    list_init(&hub->held);
 }
 
 static unsigned role_bit(const char *role)
@@ -70,6 +71,7 @@ static struct conn *conn_new(struct conn_hub *hub, const struct conn_ops *ops, b
     list_init(&c->dirty_node);
     list_add_tail(&hub->all, &c->node);
     list_add_tail(&hub->timed, &c->timed_node);
+    list_init(&c->held_node);
     hub->count++;
     c->deadline = (int64_t)uv_now(hub->loop) + hub->handshake_ms;
     auth_nonce(c->nonce);
@@ -102,6 +104,7 @@ void conn_close(struct conn *c, const char *reason)
     list_del(&c->node);
     list_del(&c->dirty_node);
     list_del(&c->timed_node);
+    list_del(&c->held_node);
     c->hub->count--;
     if (c->notified) {
         c->notified = false;
@@ -187,6 +190,7 @@ static int tls_seal(struct conn *c)
             return -1;
         }
         buf_consume(&c->out, c->out_ready);
+        c->out_taken += c->out_ready;
         c->out_ready = 0;
     }
     buf_reset(&c->inflight);
@@ -205,6 +209,7 @@ static bool take_outgoing(struct conn *c)
     if (!c->out_ready)
         return false;
     /* Only the released bytes leave; out keeps collecting behind them. */
+    c->out_taken += c->out_ready;
     if (c->out_ready == c->out.len) {
         struct buf tmp = c->inflight;
         c->inflight = c->out;
@@ -289,6 +294,61 @@ void conn_hub_flush(struct conn_hub *hub)
             continue;
         }
         c->out_ready = c->out.len;
+        start_write(c);
+    }
+}
+
+void conn_hub_hold(struct conn_hub *hub, uint64_t epoch)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &hub->dirty)
+    {
+        struct conn *c = list_entry(pos, struct conn, dirty_node);
+        list_del(&c->dirty_node);
+        if (c->out.len + c->inflight.len > CONN_MAX_OUT) {
+            log_warn("closing connection peer=%s reason=\"peer is not reading its replies\"",
+                     c->peer);
+            conn_close(c, "peer is not reading");
+            continue;
+        }
+        uint64_t end = c->out_taken + c->out.len;
+        int last = c->nmarks - 1;
+        if (last >= 0 && c->mark_pos[last] == end)
+            continue; /* nothing queued since */
+        if (c->nmarks == CONN_MARKS) {
+            c->mark_epoch[last] = epoch; /* later, for the earlier bytes too */
+            c->mark_pos[last] = end;
+        } else {
+            c->mark_epoch[c->nmarks] = epoch;
+            c->mark_pos[c->nmarks++] = end;
+        }
+        if (list_empty(&c->held_node))
+            list_add_tail(&hub->held, &c->held_node);
+    }
+}
+
+void conn_hub_release(struct conn_hub *hub, uint64_t done)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &hub->held)
+    {
+        struct conn *c = list_entry(pos, struct conn, held_node);
+        int k = 0;
+        while (k < c->nmarks && c->mark_epoch[k] <= done)
+            k++;
+        if (k == 0)
+            continue;
+        uint64_t end = c->mark_pos[k - 1];
+        memmove(c->mark_epoch, c->mark_epoch + k, (size_t)(c->nmarks - k) * sizeof(uint64_t));
+        memmove(c->mark_pos, c->mark_pos + k, (size_t)(c->nmarks - k) * sizeof(uint64_t));
+        c->nmarks -= k;
+        if (!c->nmarks)
+            list_del(&c->held_node);
+        /* What out holds up to end may leave (less if a failure dropped it). */
+        size_t ready = end > c->out_taken ? (size_t)(end - c->out_taken) : 0;
+        ready = MIN(ready, c->out.len);
+        if (ready > c->out_ready)
+            c->out_ready = ready;
         start_write(c);
     }
 }
@@ -499,6 +559,7 @@ static void tls_fail(struct conn *c, const char *why)
         c->notified = false;
         c->ops->closed(c);
     }
+    c->out_taken += c->out.len;
     buf_reset(&c->out);
     c->out_ready = 0;
     c->close_when_flushed = true;

@@ -65,6 +65,7 @@ struct conn_hub {
     struct list all;      /* every open conn */
     struct list dirty;    /* conns with bytes to flush */
     struct list timed;    /* conns with a deadline: not ready yet, or closing */
+    struct list held;     /* conns with bytes held until an epoch is durable */
     size_t count;
     size_t max_conns; /* accepted connections beyond this are refused */
     int64_t last_accept_warning; /* loop time, to rate-limit accept errors */
@@ -82,6 +83,8 @@ enum conn_role_bits { CONN_ROLE_MASTER = 1, CONN_ROLE_WORKER = 2, CONN_ROLE_CLIE
 
 /* CONN_TLS: the TLS handshake, before hello (only with hub->tls). */
 enum conn_state { CONN_DIALING, CONN_TLS, CONN_HELLO, CONN_AUTH, CONN_READY, CONN_CLOSING };
+
+#define CONN_MARKS 4 /* held epochs per connection; more are merged into the last */
 
 struct conn {
     uv_tcp_t tcp;
@@ -101,7 +104,13 @@ struct conn {
     struct tls_conn *tls;  /* the TLS session when hub->tls, else NULL */
     struct frame_reader rd;
     struct buf out;      /* queued, not yet handed to libuv */
-    size_t out_ready;    /* bytes of out that may leave: set by conn_hub_flush() only */
+    size_t out_ready;    /* bytes of out that may leave: set by conn_hub_flush() and
+                            conn_hub_release() only */
+    uint64_t out_taken;  /* bytes ever moved out of out: out's start, as a position */
+    /* Held bytes: up to mark_pos[i] (a position) may leave once epoch
+     * mark_epoch[i] is durable; oldest first. */
+    uint64_t mark_epoch[CONN_MARKS], mark_pos[CONN_MARKS];
+    int nmarks;
     struct buf inflight; /* handed to libuv, until its callback */
     bool writing;
     bool close_when_flushed;
@@ -115,6 +124,7 @@ struct conn {
     struct list node;
     struct list dirty_node;
     struct list timed_node;
+    struct list held_node;
 };
 
 void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
@@ -128,6 +138,13 @@ void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, cons
 void conn_hub_fit_fd_limit(struct conn_hub *hub, size_t reserve);
 /* Sends every queued byte (one write per connection). */
 void conn_hub_flush(struct conn_hub *hub);
+/*
+ * The master's pipelined form of conn_hub_flush(): bytes queued so far may
+ * leave once `epoch` is durable (conn_hub_hold), and conn_hub_release() lets
+ * out everything held for epochs up to `done`. Epochs only grow.
+ */
+void conn_hub_hold(struct conn_hub *hub, uint64_t epoch);
+void conn_hub_release(struct conn_hub *hub, uint64_t done);
 /* Closes connections whose handshake missed its deadline. */
 void conn_hub_sweep(struct conn_hub *hub);
 /* Closes every connection (shutdown). */
