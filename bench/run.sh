@@ -393,7 +393,7 @@ sched_case() {
 }
 
 bench_sched() {
-    header "scheduler: $SCHED_N noop tasks (submit --array, batches of 10000), then wait --all"
+    header "scheduler: $SCHED_N noop tasks (submit --array, batches of 2000), then wait --all"
     # The set-ups take turns within each run, so that a change in the
     # machine's load hits all of them alike and the ratios stay paired.
     _sr=1

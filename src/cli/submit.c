@@ -16,8 +16,8 @@
 #include "common/parse.h"
 #include "common/util.h"
 
-#define SUBMIT_BATCH 10000
-#define SUBMIT_WINDOW 2 /* batches in flight: one parsed while one commits */
+#define SUBMIT_BATCH 2000
+#define SUBMIT_WINDOW 4 /* batches in flight (see send_batches) */
 
 struct submit_flags {
     struct client_flags c;
@@ -165,10 +165,11 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
 }
 
 /*
- * Sends the specs in batches, two in flight: the master parses one while
- * its journal writer commits the other. Replies come in order. After a
- * refused batch nothing more is sent, but the batch already on its way may
- * still be accepted: its ids are printed all the same.
+ * Sends the specs in batches, SUBMIT_WINDOW in flight: the master parses
+ * one while its journal writer commits another, and dispatches between
+ * batches small enough to keep the workers fed. Replies come in order.
+ * After a refused batch nothing more is sent, but batches already on their
+ * way may still be accepted: their ids are printed all the same.
  */
 static int send_batches(struct client *c, struct task_spec *specs, size_t n, char ***ids,
                         size_t *nids)
