@@ -4,10 +4,11 @@
  * module that includes sqlite3.h.
  *
  * Writes are grouped: journal_save_*() open a transaction on first use and
- * journal_commit() ends it. The master calls journal_commit() once per loop
- * turn, before it sends any acknowledgement, so a task counts as accepted
- * only once it is on disk (group commit). Reads on the same handle see the
- * uncommitted writes of the current turn.
+ * journal_commit() ends it. The master's journal writer thread (writer.h)
+ * makes these calls for each batch of loop turns, and the master sends no
+ * acknowledgement before that commit, so a task counts as accepted only once
+ * it is on disk (group commit). Reads on the same handle see the uncommitted
+ * writes. A journal is used by one thread at a time.
  */
 #ifndef DTR_JOURNAL_JOURNAL_H
 #define DTR_JOURNAL_JOURNAL_H
