@@ -1471,6 +1471,155 @@ static void test_msg_result_fast_path_agrees(void **state UNUSED)
     }
 }
 
+static void assert_spec_same(const struct task_spec *a, const struct task_spec *b)
+{
+    if (a->id || b->id)
+        assert_string_equal(a->id, b->id);
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->argc, b->argc);
+    for (size_t i = 0; i < a->argc; i++)
+        assert_string_equal(a->argv[i], b->argv[i]);
+    assert_true((a->argv == NULL) == (b->argv == NULL));
+    const char *const pairs[][2] = {{a->cmd, b->cmd}, {a->cwd, b->cwd}, {a->payload, b->payload}};
+    for (size_t i = 0; i < ARRAY_SIZE(pairs); i++)
+        if (pairs[i][0] || pairs[i][1])
+            assert_string_equal(pairs[i][0], pairs[i][1]);
+    assert_int_equal(a->envc, b->envc);
+    assert_int_equal(a->priority, b->priority);
+    assert_int_equal(a->max_retries, b->max_retries);
+    assert_int_equal(a->timeout_ms, b->timeout_ms);
+}
+
+/* Submit and run lines in dtr's own spelling skip json-c too; as for
+ * results, each line is parsed as it is and with a space after its '{'. */
+static void test_msg_specs_fast_path_agrees(void **state UNUSED)
+{
+#define NOOP(id, rest) "{\"id\":" id ",\"kind\":\"noop\"" rest "}"
+#define PR ",\"priority\":2,\"max_retries\":3"
+    static const char *const lines[] = {
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"payload\":{}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"payload\":{ }" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"payload\":{\"a\":1}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":\"x\",\"kind\":\"exec\",\"argv\":[\"a\"],"
+        "\"payload\":{},\"priority\":-5,\"max_retries\":0}]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"a\"", PR) "," NOOP("\"b-2\"", PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":\"x\",\"kind\":\"exec\",\"argv\":[\"/bin/echo\","
+        "\"two words\",\"\"],\"priority\":-5,\"max_retries\":0}]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":2147483647,"
+                                                    "\"max_retries\":1000") "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":-2147483648,"
+                                                    "\"max_retries\":1") "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":2147483648,"
+                                                    "\"max_retries\":1") "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":1,"
+                                                    "\"max_retries\":1001") "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"a b\"", PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"\"", PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"\\u0041\"", PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":null,\"kind\":\"exec\",\"argv\":[],"
+        "\"priority\":2,\"max_retries\":3}]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":null,\"kind\":\"exec\","
+        "\"priority\":2,\"max_retries\":3}]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":null,\"kind\":\"noop\",\"argv\":[\"x\"],"
+        "\"priority\":2,\"max_retries\":3}]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":null,\"kind\":\"compute\","
+        "\"priority\":2,\"max_retries\":3}]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR) "]}x",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR) ",]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":2") "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR ",\"timeout\":1.5") "]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":\"e\",\"kind\":\"exec\",\"argv\":[\"a\"],"
+        "\"cwd\":\"/tmp\",\"priority\":2,\"max_retries\":3}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("\"a\"", PR)
+        "},{\"lease\":9223372036854775807,\"attempt\":2147483647,\"spec\":{\"id\":\"b\","
+        "\"kind\":\"exec\",\"argv\":[\"/bin/true\"],\"priority\":0,\"max_retries\":3}}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":0,\"attempt\":1,\"spec\":" NOOP("\"a\"", PR) "}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":0,\"spec\":" NOOP("\"a\"", PR) "}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("null", PR) "}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("\"a\"", PR)
+        ",\"x\":1}]}",
+    };
+#undef NOOP
+#undef PR
+    for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
+        char slow[1024], e1[512], e2[512];
+        const char *line = lines[i];
+        snprintf(slow, sizeof(slow), "{ %s", line + 1);
+        struct msg a, b;
+        int ra = msg_parse(line, strlen(line), &a, e1, sizeof(e1));
+        int rb = msg_parse(slow, strlen(slow), &b, e2, sizeof(e2));
+        if ((ra == 0) != (rb == 0))
+            fail_msg("line %zu: %s gives %d (%s), the full path %d (%s)", i, line, ra,
+                     ra ? e1 : "ok", rb, rb ? e2 : "ok");
+        if (ra)
+            continue;
+        assert_int_equal(a.type, b.type);
+        assert_int_equal(a.nspecs, b.nspecs);
+        for (size_t k = 0; k < a.nspecs; k++)
+            assert_spec_same(&a.specs[k], &b.specs[k]);
+        assert_int_equal(a.nruns, b.nruns);
+        for (size_t k = 0; k < a.nruns; k++) {
+            assert_int_equal(a.runs[k].lease, b.runs[k].lease);
+            assert_int_equal(a.runs[k].attempt, b.runs[k].attempt);
+            assert_spec_same(&a.runs[k].spec, &b.runs[k].spec);
+        }
+        msg_release(&a);
+        msg_release(&b);
+    }
+}
+
+/* What spec_encode() and msg_run_add() write takes the shortcut and comes
+ * back the same (a thousand tasks in one submit and one run). */
+static void test_msg_specs_fast_path_roundtrip(void **state UNUSED)
+{
+    struct msg in = {.type = MSG_SUBMIT}, out;
+    struct task_spec specs[1000];
+    memset(specs, 0, sizeof(specs));
+    char *argv[] = {(char *)"/bin/echo", (char *)"hello world", NULL};
+    char ids[1000][16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "t-%d", i);
+        specs[i].id = i % 3 ? ids[i] : NULL;
+        specs[i].kind = i % 2 ? KIND_EXEC : KIND_NOOP;
+        if (i % 2) {
+            specs[i].argv = argv;
+            specs[i].argc = 2;
+        }
+        specs[i].priority = i - 500;
+        specs[i].max_retries = i % 7;
+        specs[i].payload = i % 4 == 0 ? (char *)"{}" : NULL;
+    }
+    in.specs = specs;
+    in.nspecs = 1000;
+    encode_parse(&in, &out);
+    assert_int_equal(out.nspecs, 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_spec_same(&out.specs[i], &specs[i]);
+    msg_release(&out);
+
+    struct buf b = BUF_INIT;
+    buf_addstr(&b, "{\"type\":\"run\",\"tasks\":[");
+    for (int i = 1; i < 1000; i += 3) {
+        struct buf sj = BUF_INIT;
+        spec_encode(&sj, &specs[i]);
+        msg_run_add(&b, i == 1, (uint64_t)i * 7, i % 5 + 1, sj.data);
+        buf_release(&sj);
+    }
+    msg_run_end(&b);
+    char why[512];
+    assert_int_equal(msg_parse(b.data, b.len - 1, &out, why, sizeof(why)), 0);
+    assert_int_equal(out.nruns, 333);
+    for (int i = 1, k = 0; i < 1000; i += 3, k++) {
+        assert_int_equal(out.runs[k].lease, (uint64_t)i * 7);
+        assert_int_equal(out.runs[k].attempt, i % 5 + 1);
+        assert_spec_same(&out.runs[k].spec, &specs[i]);
+    }
+    msg_release(&out);
+    buf_release(&b);
+}
+
 static void test_msg_heartbeat_lines(void **state UNUSED)
 {
     struct msg m;
@@ -2046,6 +2195,8 @@ int main(void)
         cmocka_unit_test(test_msg_envelope),
         cmocka_unit_test(test_msg_hello_bad),
         cmocka_unit_test(test_msg_heartbeat_lines),
+        cmocka_unit_test(test_msg_specs_fast_path_agrees),
+        cmocka_unit_test(test_msg_specs_fast_path_roundtrip),
         cmocka_unit_test(test_msg_result_fast_path_agrees),
         cmocka_unit_test(test_msg_bodies_bad),
         cmocka_unit_test(test_msg_result_bad),
