@@ -11,7 +11,7 @@
  * thread) that does the real handshake (hello: role worker, id P-INDEX, a
  * fresh nonce, slots S, an empty running list; no token), beats like a
  * real worker (a pong every heartbeat_ms named in the master's hello, or a
- * ping when it has heard nothing from the master for 5 s, as a worker with
+ * ping when it has heard nothing from the master for 3.75 s, as a worker with
  * the default --master-timeout does), answers every ping with a pong, and
  * "runs" every entry of every run instantly: it
  * replies with a result ok:true, result:null (what a real worker sends for
@@ -83,7 +83,7 @@ struct sim {
     double next_beat;
 };
 
-#define ASK_AFTER_S 5.0 /* what a worker with --master-timeout 30s does */
+#define ASK_AFTER_S 3.75 /* what a worker with --master-timeout 30s does */
 static double beat_s = 1.0; /* the master's hello says */
 
 static struct sim *sims;

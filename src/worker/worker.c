@@ -87,6 +87,11 @@ struct node {
     struct list results;
     size_t nresults;
     int64_t last_word; /* loop ms of the last message from a master */
+    /* Loop ms since when the master has failed to answer: the first
+     * unanswered ask, the loss of the connection, or the start; 0 while it
+     * answers. --master-timeout counts from here, so a worker never gives
+     * up on a master that was merely quiet before it became unreachable. */
+    int64_t deaf_since;
     int64_t heartbeat_ms, last_beat, last_ask;
     bool draining, drain_killed;
     int64_t drain_started;
@@ -406,14 +411,14 @@ static void fill_hello(struct msg *h, void *data)
 
 /*
  * With no word from the master for this long, the next beat asks for an
- * answer. A quarter of --master-timeout leaves three more asks before the
- * worker gives up; an idle master then writes to each worker every few
- * seconds instead of every beat, which halves its traffic with 10,000 idle
- * workers.
+ * answer. An idle master then writes to each worker every few seconds
+ * instead of every beat, which keeps it under a tenth of a core with 10,000
+ * idle workers. An eighth of --master-timeout bounds how much later than
+ * --master-timeout after the master became unreachable the worker gives up.
  */
 static int64_t ask_after(const struct node *n)
 {
-    int64_t t = n->opts.master_timeout_ms > 0 ? n->opts.master_timeout_ms / 4 : ASK_MAX_MS;
+    int64_t t = n->opts.master_timeout_ms > 0 ? n->opts.master_timeout_ms / 8 : ASK_MAX_MS;
     return MIN(t, ASK_MAX_MS);
 }
 
@@ -430,6 +435,8 @@ static void heartbeat(struct node *n, int64_t now)
     n->last_beat = now;
     if (ask) {
         n->last_ask = now;
+        if (!n->deaf_since)
+            n->deaf_since = now; /* until the answer */
         buf_addstr(b, "{\"type\":\"ping\"}\n");
     } else {
         buf_addf(b, "{\"type\":\"pong\",\"busy\":%d}\n", n->nrunning);
@@ -461,6 +468,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
     n->master = c;
     snprintf(n->master_id, sizeof(n->master_id), "%s", hello->id ? hello->id : "?");
     n->last_word = n->last_beat = n->last_ask = (int64_t)uv_now(n->loop);
+    n->deaf_since = 0;
     n->heartbeat_ms = hello->heartbeat_ms ? hello->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
     n->backoff_ms = 0;
     log_info("master connected master=%s peer=%s via=%s held=%d unacked=%zu", n->master_id,
@@ -478,6 +486,7 @@ static void master_message_cb(struct conn *c, struct msg *m)
     if (c != n->master)
         return;
     n->last_word = (int64_t)uv_now(n->loop);
+    n->deaf_since = 0;
     switch (m->type) {
     case MSG_PING: {
         struct buf *b = conn_out(c);
@@ -525,6 +534,8 @@ static void master_closed_cb(struct conn *c)
     if (c != n->master)
         return;
     n->master = NULL;
+    if (!n->deaf_since)
+        n->deaf_since = (int64_t)uv_now(n->loop);
     log_warn("lost the master master=%s reason=%s running=%d", n->master_id,
              log_quote(c->reason), n->nrunning);
     if (n->mport)
@@ -580,7 +591,8 @@ static void worker_tick_cb(uv_timer_t *t)
     int64_t now = (int64_t)uv_now(n->loop);
     conn_hub_sweep(&n->hub);
     heartbeat(n, now);
-    if (n->opts.master_timeout_ms > 0 && now - n->last_word > n->opts.master_timeout_ms) {
+    if (n->opts.master_timeout_ms > 0 && n->deaf_since &&
+        now - n->deaf_since > n->opts.master_timeout_ms) {
         log_error("no word from the master for %.1fs (--master-timeout); killing %d running "
                   "tasks and exiting", (double)(now - n->last_word) / 1000, n->nrunning);
         fprintf(stderr, "dtr worker %s: no word from the master for %.1fs; exiting\n", n->id,
@@ -726,7 +738,7 @@ int worker_run(const struct worker_opts *opts)
     fflush(stdout);
 
     signal(SIGPIPE, SIG_IGN);
-    n->last_word = (int64_t)uv_now(n->loop);
+    n->last_word = n->deaf_since = (int64_t)uv_now(n->loop);
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
     uv_timer_start(&n->tick, worker_tick_cb, TICK_MS, TICK_MS);

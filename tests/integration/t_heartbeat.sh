@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Heartbeats (docs/protocol.md, "Heartbeats"): workers beat on their own at
 # the interval the master's hello names, and ask for an answer (a ping) only
-# when they have not heard from the master for a quarter of --master-timeout.
-#   1. On the wire, against a scripted master that names heartbeat_ms 300 and
-#      answers pings: the worker sends pongs about every 300 ms, a ping once
-#      it has heard nothing for 500 ms (--master-timeout 2s), and once the
-#      master stops answering it exits 3 after its 2 s.
+# when they have not heard from the master for an eighth of --master-timeout;
+# --master-timeout runs from the first unanswered ask.
+#   1. On the wire, against a scripted master that names heartbeat_ms 100 and
+#      answers pings: the worker sends pongs about every 100 ms, a ping once
+#      it has heard nothing for 250 ms (--master-timeout 2s), and once the
+#      master stops answering it exits 3 2 s after its first unanswered ping.
 #   2. A real, idle master and a worker with short timeouts on both sides
 #      (--worker-timeout 1s, --master-timeout 1s) keep each other for 4 s:
 #      nobody is declared dead, nobody reconnects.
@@ -50,7 +51,7 @@ for l in lines(t0 + 10):
 assert hello and hello["type"] == "hello" and hello["role"] == "worker", hello
 s.sendall((json.dumps({"type": "hello", "proto": 1, "version": "0.1.0", "role": "master",
                        "id": "fake-master", "nonce": os.urandom(32).hex(),
-                       "heartbeat_ms": 300}) + "\n").encode())
+                       "heartbeat_ms": 100}) + "\n").encode())
 t0 = time.time()
 for l in lines(t0 + answer_for + 10):
     m = json.loads(l)
@@ -79,17 +80,18 @@ pings=$(grep -c '^ping' FM.out)
 answered=$(grep -c 'answered' FM.out)
 eof_at=$(sed -n 's/^eof at //p' FM.out)
 # For 3 s the master answers every ping; it says nothing else. The worker
-# beats every 300 ms (about 10 beats) and asks every 500 ms of silence.
+# beats every 100 ms and asks after 250 ms of silence.
 [ "$pongs" -ge 5 ] && pass "the worker beat on its own: $pongs pongs" ||
     fail "only $pongs pongs in $(cat FM.out | tr '\n' ' ')"
 [ "$answered" -ge 3 ] && pass "it asked for an answer $answered times while the master answered" ||
     fail "only $answered answered pings: $(cat FM.out | tr '\n' ' ')"
-# Between two asks the worker must have heard nothing for 500 ms.
+# Before asking the worker must have heard nothing for 250 ms.
 first_ping=$(awk '/^ping/ {print $3; exit}' FM.out)
-awk -v f="$first_ping" 'BEGIN { exit !(f >= 0.45 && f < 3) }' &&
-    pass "first ask after ${first_ping}s of silence (a quarter of --master-timeout 2s)" ||
-    fail "first ask at ${first_ping}s, expected about 0.5 s"
-# The worker gives up 2 s (its --master-timeout) after the last answer.
+awk -v f="$first_ping" 'BEGIN { exit !(f >= 0.2 && f < 3) }' &&
+    pass "first ask after ${first_ping}s of silence (an eighth of --master-timeout 2s)" ||
+    fail "first ask at ${first_ping}s, expected about 0.25 s"
+# The worker gives up 2 s (its --master-timeout) after its first unanswered
+# ask, which comes 250 ms or more after the last answer.
 last_answer=$(awk '/answered/ {t = $3} END {print t}' FM.out)
 awk -v e="$eof_at" -v a="$last_answer" 'BEGIN { exit !(e >= a + 1.9 && e < a + 6) }' &&
     pass "worker gave up at ${eof_at}s, 2 s after the last answer at ${last_answer}s" ||
