@@ -280,19 +280,26 @@ void conn_hub_fit_fd_limit(struct conn_hub *hub, size_t reserve)
         hub->max_conns = usable;
 }
 
+/* Takes c off the dirty list. False when it has more queued than a peer
+ * that reads would ever leave unread: it is closed then. */
+static bool take_dirty(struct conn *c)
+{
+    list_del(&c->dirty_node);
+    if (c->out.len + c->inflight.len <= CONN_MAX_OUT)
+        return true;
+    log_warn("closing connection peer=%s reason=\"peer is not reading its replies\"", c->peer);
+    conn_close(c, "peer is not reading");
+    return false;
+}
+
 void conn_hub_flush(struct conn_hub *hub)
 {
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &hub->dirty)
     {
         struct conn *c = list_entry(pos, struct conn, dirty_node);
-        list_del(&c->dirty_node);
-        if (c->out.len + c->inflight.len > CONN_MAX_OUT) {
-            log_warn("closing connection peer=%s reason=\"peer is not reading its replies\"",
-                     c->peer);
-            conn_close(c, "peer is not reading");
+        if (!take_dirty(c))
             continue;
-        }
         c->out_ready = c->out.len;
         start_write(c);
     }
@@ -304,13 +311,8 @@ void conn_hub_hold(struct conn_hub *hub, uint64_t epoch)
     list_for_each_safe(pos, tmp, &hub->dirty)
     {
         struct conn *c = list_entry(pos, struct conn, dirty_node);
-        list_del(&c->dirty_node);
-        if (c->out.len + c->inflight.len > CONN_MAX_OUT) {
-            log_warn("closing connection peer=%s reason=\"peer is not reading its replies\"",
-                     c->peer);
-            conn_close(c, "peer is not reading");
+        if (!take_dirty(c))
             continue;
-        }
         uint64_t end = c->out_taken + c->out.len;
         int last = c->nmarks - 1;
         if (last >= 0 && c->mark_pos[last] == end)
