@@ -24,24 +24,11 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "samples.h"
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, long n, double p)
-{
-    long i = (long)((double)n * p);
-    return v[i < n ? i : n - 1];
+    return mono_us() / 1e3;
 }
 
 /* One round; returns 0 and the two durations, or an exit code. */
@@ -136,13 +123,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "latency: stopped with status %d\n", rc);
         return 1;
     }
-    qsort(tot, (size_t)n, sizeof(double), cmp_d);
-    qsort(sub, (size_t)n, sizeof(double), cmp_d);
-    qsort(run, (size_t)n, sizeof(double), cmp_d);
+    samples_sort(tot, n);
+    samples_sort(sub, n);
+    samples_sort(run, n);
     printf("n=%ld p50_ms=%.3f p99_ms=%.3f min_ms=%.3f max_ms=%.3f mean_ms=%.3f "
            "submit_p50_ms=%.3f submit_p99_ms=%.3f run_p50_ms=%.3f run_p99_ms=%.3f\n",
-           n, pct(tot, n, 0.5), pct(tot, n, 0.99), tot[0], tot[n - 1], sum / (double)n,
-           pct(sub, n, 0.5), pct(sub, n, 0.99), pct(run, n, 0.5), pct(run, n, 0.99));
+           n, samples_pct(tot, n, 0.5), samples_pct(tot, n, 0.99), tot[0], tot[n - 1],
+           sum / (double)n, samples_pct(sub, n, 0.5), samples_pct(sub, n, 0.99),
+           samples_pct(run, n, 0.5), samples_pct(run, n, 0.99));
     free(tot);
     free(sub);
     free(run);

@@ -24,18 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "samples.h"
 
 static int read_full(int fd, char *p, size_t n)
 {
@@ -100,19 +89,15 @@ int main(int argc, char **argv)
         if (write(fd, msg, sizeof(msg)) != sizeof(msg) || read_full(fd, back, sizeof(back)))
             goto fail;
     for (long i = 0; i < n; i++) {
-        double t0 = now_us();
+        double t0 = mono_us();
         if (write(fd, msg, sizeof(msg)) != sizeof(msg) || read_full(fd, back, sizeof(back)))
             goto fail;
-        t[i] = now_us() - t0;
+        t[i] = mono_us() - t0;
     }
     close(fd);
     waitpid(child, NULL, 0);
-    double sum = 0;
-    for (long i = 0; i < n; i++)
-        sum += t[i];
-    qsort(t, (size_t)n, sizeof(double), cmp_d);
-    printf("n=%ld p50_us=%.1f p99_us=%.1f min_us=%.1f max_us=%.1f mean_us=%.1f\n", n,
-           t[n / 2], t[(long)((double)n * 0.99)], t[0], t[n - 1], sum / (double)n);
+    samples_print(t, n, "us", 1);
+    printf("\n");
     free(t);
     return 0;
 fail:

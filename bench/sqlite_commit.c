@@ -20,18 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "samples.h"
 
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -80,7 +69,7 @@ int main(int argc, char **argv)
     for (long i = -5; i < n; i++) { /* five warm-up commits */
         char id[32];
         snprintf(id, sizeof(id), "t-%ld", i + 10);
-        double t0 = now_us();
+        double t0 = mono_us();
         if (exec(db, "BEGIN IMMEDIATE"))
             return 1;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -98,17 +87,13 @@ int main(int argc, char **argv)
         if (exec(db, "COMMIT"))
             return 1;
         if (i >= 0)
-            t[i] = now_us() - t0;
+            t[i] = mono_us() - t0;
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
     unlink(path);
-    double sum = 0;
-    for (long i = 0; i < n; i++)
-        sum += t[i];
-    qsort(t, (size_t)n, sizeof(double), cmp_d);
-    printf("n=%ld p50_us=%.1f p99_us=%.1f min_us=%.1f max_us=%.1f mean_us=%.1f\n", n,
-           t[n / 2], t[(long)((double)n * 0.99)], t[0], t[n - 1], sum / (double)n);
+    samples_print(t, n, "us", 1);
+    printf("\n");
     free(t);
     return 0;
 }
