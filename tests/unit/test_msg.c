@@ -1377,6 +1377,23 @@ static void test_msg_hello_bad(void **state UNUSED)
 
 /* Heartbeats take a shortcut past the JSON parser; what it accepts must be
  * what the full path would, and anything else must still reach that. */
+/*
+ * Parses line as it is (a shortcut may take it) into *a, and with a space
+ * after its '{' (only the full parser takes that) into *b; both must succeed
+ * or fail alike. Returns true when both parsed (release both then).
+ */
+static bool parse_both_ways(const char *line, struct msg *a, struct msg *b)
+{
+    char slow[1024], e1[512], e2[512];
+    snprintf(slow, sizeof(slow), "{ %s", line + 1);
+    int ra = msg_parse(line, strlen(line), a, e1, sizeof(e1));
+    int rb = msg_parse(slow, strlen(slow), b, e2, sizeof(e2));
+    if ((ra == 0) != (rb == 0))
+        fail_msg("%s gives %d (%s), the full path %d (%s)", line, ra, ra ? e1 : "ok", rb,
+                 rb ? e2 : "ok");
+    return ra == 0;
+}
+
 /* Result lines in the workers' own spelling take a shortcut past json-c.
  * Each line here is parsed as it is and again with a space after the '{',
  * which no shortcut accepts: both must agree, field by field. */
@@ -1435,7 +1452,7 @@ static void test_msg_result_fast_path_agrees(void **state UNUSED)
     memset(id129, 'i', 129);
     id129[129] = '\0';
     for (size_t i = 0; i < ARRAY_SIZE(lines) + 2; i++) {
-        char line[512], slow[520], e1[512], e2[512];
+        char line[512];
         if (i < ARRAY_SIZE(lines))
             snprintf(line, sizeof(line), "%s", lines[i]);
         else /* ids of 128 and 129 bytes */
@@ -1443,14 +1460,8 @@ static void test_msg_result_fast_path_agrees(void **state UNUSED)
                      "{\"type\":\"result\",\"lease\":1,\"id\":\"%s\",\"attempt\":1,"
                      "\"ok\":true,\"exit_code\":0,\"started_at\":1,\"finished_at\":1}",
                      id129 + (i == ARRAY_SIZE(lines)));
-        snprintf(slow, sizeof(slow), "{ %s", line + 1);
         struct msg a, b;
-        int ra = msg_parse(line, strlen(line), &a, e1, sizeof(e1));
-        int rb = msg_parse(slow, strlen(slow), &b, e2, sizeof(e2));
-        if ((ra == 0) != (rb == 0))
-            fail_msg("line %zu: %s gives %d (%s), the full path %d (%s)", i, line, ra,
-                     ra ? e1 : "ok", rb, rb ? e2 : "ok");
-        if (ra == 0) {
+        if (parse_both_ways(line, &a, &b)) {
             assert_int_equal(a.type, b.type);
             assert_int_equal(a.result.lease, b.result.lease);
             assert_string_equal(a.result.id, b.result.id);
@@ -1544,16 +1555,8 @@ static void test_msg_specs_fast_path_agrees(void **state UNUSED)
 #undef NOOP
 #undef PR
     for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
-        char slow[1024], e1[512], e2[512];
-        const char *line = lines[i];
-        snprintf(slow, sizeof(slow), "{ %s", line + 1);
         struct msg a, b;
-        int ra = msg_parse(line, strlen(line), &a, e1, sizeof(e1));
-        int rb = msg_parse(slow, strlen(slow), &b, e2, sizeof(e2));
-        if ((ra == 0) != (rb == 0))
-            fail_msg("line %zu: %s gives %d (%s), the full path %d (%s)", i, line, ra,
-                     ra ? e1 : "ok", rb, rb ? e2 : "ok");
-        if (ra)
+        if (!parse_both_ways(lines[i], &a, &b))
             continue;
         assert_int_equal(a.type, b.type);
         assert_int_equal(a.nspecs, b.nspecs);
