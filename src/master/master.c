@@ -184,9 +184,10 @@ static void prune(struct master *m, int64_t now_wall)
     uint64_t n = 0;
     char err[512];
     master_journal_sync(m);
-    if (journal_prune(m->journal, cutoff, &n) != 0 ||
-        journal_commit(m->journal, err, sizeof(err)) != 0)
+    if (journal_prune(m->journal, cutoff, &n) != 0)
         master_journal_failed(m, "cannot prune finished tasks");
+    if (journal_commit(m->journal, err, sizeof(err)) != 0)
+        master_journal_failed(m, err);
     if (n == 0)
         return;
     for (size_t i = 0; i < m->tasks.cap; i++) {

@@ -37,7 +37,7 @@
 #define DEFAULT_HEARTBEAT_MS 1000
 /* Asking the master for an answer at least this often (see ask_after). */
 #define ASK_MAX_MS 5000
-/* A master that has not answered an ask this long after it was due may be
+/* A master that has not answered for this long (see deaf_since) may be
  * replaced by another (a restarted one whose old connection is half-open). */
 #define MASTER_STALE_MS 3000
 
@@ -453,7 +453,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
         }
         /* Two masters must not take a worker from each other: the current
          * one keeps it while it is heard from. */
-        if ((int64_t)uv_now(n->loop) - n->last_word < ask_after(n) + MASTER_STALE_MS) {
+        if (!n->deaf_since || (int64_t)uv_now(n->loop) - n->deaf_since < MASTER_STALE_MS) {
             log_warn("refused a second master master=%s peer=%s serving=%s",
                      hello->id ? hello->id : "?", c->peer, n->master_id);
             snprintf(err, errlen, "this worker is serving master '%s'", n->master_id);
