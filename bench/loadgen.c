@@ -187,7 +187,6 @@ static void send_hello(int i)
 {
     struct sim *s = &sims[i];
     char id[64], nonce[AUTH_NONCE_HEX];
-    struct lease_ref none;
     struct msg h;
     sim_id(i, id, sizeof(id));
     auth_nonce(nonce);
@@ -198,9 +197,9 @@ static void send_hello(int i)
     h.id = id;
     h.nonce = nonce;
     h.slots = slots;
-    h.running = &none; /* non-NULL: "running":[] */
-    h.nrunning = 0;
     msg_encode(&s->out, &h);
+    /* Nothing held: the master may send work once it reads this. */
+    buf_addstr(&s->out, "{\"type\":\"held\",\"attempts\":[]}\n");
     s->st = S_HELLO;
     sim_flush(i);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -274,12 +275,50 @@ int client_expect(struct client *c, enum msg_type want, struct msg *reply)
     return 0;
 }
 
+/* Reads the master's next handshake line, keeping its raw bytes for the
+ * transcript. Returns 0 or an exit code; an error line is printed. */
+static int handshake_line(struct client *c, struct msg *m, unsigned char hash[AUTH_HASH_BYTES])
+{
+    char *line, err[512];
+    size_t len;
+    memset(m, 0, sizeof(*m));
+    int rc = read_line(c, &line, &len, CONNECT_TIMEOUT_MS);
+    if (rc == -ETIMEDOUT) {
+        cli_error("%s did not answer the handshake (is it a dtr master?)", c->addr);
+        return EXIT_UNREACHABLE;
+    }
+    if (rc)
+        return rc;
+    if (hash)
+        auth_hash_line(hash, line, len);
+    if (msg_parse(line, len, m, err, sizeof(err)) != 0) {
+        cli_error("%s is not a dtr master of this version (%s)", c->addr, err);
+        return EXIT_UNREACHABLE;
+    }
+    if (m->type == MSG_ERROR) {
+        cli_error("%s", m->error);
+        rc = strstr(m->error, "authentication") ? EXIT_UNREACHABLE : EXIT_REFUSED;
+        msg_release(m);
+        return rc;
+    }
+    return 0;
+}
+
+/* The dialer's side of the handshake (docs/protocol.md, section 3), with
+ * the same proofs and token rule as the nodes (common/auth.h). */
 static int handshake(struct client *c)
 {
     char nonce[AUTH_NONCE_HEX], proof[AUTH_PROOF_HEX], id[64];
+    struct auth_transcript tr;
     struct buf b = BUF_INIT;
-    struct msg h;
+    struct msg h, a;
     int rc;
+    memset(&tr, 0, sizeof(tr));
+    memset(&a, 0, sizeof(a));
+    if (c->tls && tls_sock_binding(c->tls, tr.channel) != 0) {
+        cli_error("TLS with the master at %s gave no channel binding", c->addr);
+        return EXIT_UNREACHABLE;
+    }
     auth_nonce(nonce);
     snprintf(id, sizeof(id), "client-%d", (int)getpid());
     memset(&h, 0, sizeof(h));
@@ -288,43 +327,60 @@ static int handshake(struct client *c)
     h.role = (char *)"client";
     h.id = id;
     h.nonce = nonce;
+    h.auth = c->token != NULL;
     msg_encode(&b, &h);
-    if ((rc = client_send(c, &b)))
+    auth_hash_line(tr.dialer_hello, b.data, b.len - 1);
+    if ((rc = client_send(c, &b)) || (rc = handshake_line(c, &h, tr.acceptor_hello)))
         goto out;
-    if ((rc = client_recv(c, &h, CONNECT_TIMEOUT_MS))) {
-        if (rc == -ETIMEDOUT) {
-            cli_error("%s did not answer the handshake (is it a dtr master?)", c->addr);
-            rc = EXIT_UNREACHABLE;
-        }
-        goto out;
-    }
     rc = EXIT_UNREACHABLE;
     if (h.type != MSG_HELLO || strcmp(h.role, "master")) {
         cli_error("%s is not a dtr master (it answered '%s' as a %s)", c->addr,
                   msg_type_name(h.type), h.role ? h.role : "?");
-    } else if (h.proof && !c->token) {
+        goto out;
+    }
+    if (h.proto != PROTO_VERSION) {
+        cli_error("the master at %s speaks protocol version %d, this dtr speaks %d: run the "
+                  "same dtr version everywhere", c->addr, h.proto, PROTO_VERSION);
+        goto out;
+    }
+    if (!strcasecmp(h.nonce, nonce)) {
+        cli_error("%s answered with our own nonce: a relayed handshake; refusing to talk to it",
+                  c->addr);
+        goto out;
+    }
+    switch (auth_match_tokens(c->token, h.auth)) {
+    case AUTH_OPEN:
+        rc = 0;
+        goto out;
+    case AUTH_PEER_WANTS_TOKEN:
         cli_error("the master at %s requires a token: pass --token-file FILE or set DTR_TOKEN",
                   c->addr);
-    } else if (c->token && !h.proof) {
+        goto out;
+    case AUTH_PEER_HAS_NO_TOKEN:
         cli_error("the master at %s did not prove it knows the token; refusing to talk to it",
                   c->addr);
-    } else if (c->token && !auth_verify(c->token, "acceptor", nonce, h.nonce, h.proof)) {
-        cli_error("authentication failed: the master at %s has a different token", c->addr);
-    } else {
-        rc = 0;
-        if (c->token) {
-            struct msg a;
-            memset(&a, 0, sizeof(a));
-            a.type = MSG_AUTH;
-            auth_proof(c->token, "dialer", nonce, h.nonce, proof);
-            a.proof = proof;
-            buf_reset(&b);
-            msg_encode(&b, &a);
-            rc = client_send(c, &b);
-        }
+        goto out;
+    case AUTH_PROVE:
+        break;
     }
-    msg_release(&h);
+    if ((rc = handshake_line(c, &a, NULL)))
+        goto out;
+    rc = EXIT_UNREACHABLE;
+    if (a.type != MSG_AUTH || !auth_verify(c->token, AUTH_ACCEPTOR, &tr, a.proof)) {
+        cli_error("authentication failed: the master at %s has a different token", c->addr);
+        goto out;
+    }
+    memset(&a, 0, sizeof(a));
+    a.type = MSG_AUTH;
+    auth_proof(c->token, AUTH_DIALER, &tr, proof);
+    a.proof = proof;
+    buf_reset(&b);
+    msg_encode(&b, &a);
+    a.proof = NULL;
+    rc = client_send(c, &b);
 out:
+    msg_release(&a);
+    msg_release(&h);
     buf_release(&b);
     return rc;
 }

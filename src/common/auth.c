@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Nonces, HMAC proofs and token loading for the handshake. Holds no state. */
+/* Nonces, transcript-bound HMAC proofs and token loading for the handshake. Holds no state. */
 #include "common/auth.h"
 
 #include <errno.h>
@@ -25,32 +25,50 @@ void auth_nonce(char out[AUTH_NONCE_HEX])
     sodium_bin2hex(out, AUTH_NONCE_HEX, raw, sizeof(raw));
 }
 
-void auth_proof(const char *token, const char *side, const char *dialer_nonce,
-                const char *acceptor_nonce, char out[AUTH_PROOF_HEX])
+void auth_hash_line(unsigned char out[AUTH_HASH_BYTES], const char *line, size_t len)
 {
+    crypto_hash_sha256(out, (const unsigned char *)line, len);
+}
+
+void auth_proof(const char *token, enum auth_side side, const struct auth_transcript *t,
+                char out[AUTH_PROOF_HEX])
+{
+    static const char label[] = "dtr-auth-2"; /* the NUL goes in too */
+    const char *name = side == AUTH_DIALER ? "dialer" : "acceptor";
     unsigned char key[crypto_auth_hmacsha256_KEYBYTES];
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
     /* Hash the token into a fixed-size key so any token length works. */
     crypto_hash_sha256(key, (const unsigned char *)token, strlen(token));
     crypto_auth_hmacsha256_init(&st, key, sizeof(key));
-    struct buf msg = BUF_INIT;
-    buf_addf(&msg, "dtr-auth-1|%s|%s|%s", side, dialer_nonce, acceptor_nonce);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg.data, msg.len);
+    /* Fixed-size fields after two NUL-terminated labels: no two inputs
+     * run together into the same text. */
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)label, sizeof(label));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)name, strlen(name) + 1);
+    crypto_auth_hmacsha256_update(&st, t->dialer_hello, sizeof(t->dialer_hello));
+    crypto_auth_hmacsha256_update(&st, t->acceptor_hello, sizeof(t->acceptor_hello));
+    crypto_auth_hmacsha256_update(&st, t->channel, sizeof(t->channel));
     crypto_auth_hmacsha256_final(&st, mac);
-    buf_release(&msg);
     sodium_bin2hex(out, AUTH_PROOF_HEX, mac, sizeof(mac));
     sodium_memzero(key, sizeof(key));
+    sodium_memzero(&st, sizeof(st));
 }
 
-bool auth_verify(const char *token, const char *side, const char *dialer_nonce,
-                 const char *acceptor_nonce, const char *proof)
+bool auth_verify(const char *token, enum auth_side side, const struct auth_transcript *t,
+                 const char *proof)
 {
     char want[AUTH_PROOF_HEX];
     if (!proof || strlen(proof) != AUTH_PROOF_HEX - 1)
         return false;
-    auth_proof(token, side, dialer_nonce, acceptor_nonce, want);
+    auth_proof(token, side, t, want);
     return sodium_memcmp(want, proof, AUTH_PROOF_HEX - 1) == 0;
+}
+
+enum auth_match auth_match_tokens(const char *token, bool peer_has_token)
+{
+    if (!token)
+        return peer_has_token ? AUTH_PEER_WANTS_TOKEN : AUTH_OPEN;
+    return peer_has_token ? AUTH_PROVE : AUTH_PEER_HAS_NO_TOKEN;
 }
 
 int auth_load_token(const char *file, char **token, char *err, size_t errlen)

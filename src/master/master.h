@@ -53,6 +53,12 @@ struct worker {
     int64_t last_seen;      /* loop time, ms */
     int64_t last_seen_wall; /* wall clock, ms */
     bool draining;
+    /* After registering, until its last held message: the leases it says it
+     * holds (sorted at the end); nothing is dispatched to it meanwhile. */
+    bool reconciling;
+    int64_t registered_at; /* loop time, ms */
+    uint64_t *held;
+    size_t nheld, held_cap;
     struct list tasks; /* running tasks, through task->worker_node */
     struct list node;  /* in master->workers */
     struct buf acks;   /* leases to acknowledge this turn */

@@ -20,6 +20,9 @@
 /* A spec is at most MSG_MAX_SPEC bytes, so a run line stays under
  * RUN_LINE_SOFT_MAX + MSG_MAX_SPEC + a little, well within FRAME_MAX_LINE. */
 #define RUN_LINE_SOFT_MAX (4u << 20)
+/* Leases a returning worker may list in its held messages, in all: far
+ * beyond slots + prefetch + unacknowledged results of a real worker. */
+#define WORKER_MAX_HELD 1000000
 
 static const char *worker_key(const void *item)
 {
@@ -61,6 +64,7 @@ static void worker_free(struct master *m, struct worker *w)
     m->nworkers--;
     buf_release(&w->acks);
     buf_release(&w->kills);
+    free(w->held);
     free(w->id);
     free(w->addr);
     free(w);
@@ -149,28 +153,22 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The worker told us, in its hello, what it still holds: keep those
- * attempts, re-queue ours it no longer has, stop the ones we gave away. */
-static int reconcile(struct master *m, struct worker *w, struct msg *hello)
+/* One held message: remember the leases, and stop at once the attempts we
+ * gave to someone else meanwhile (or never gave). */
+static int take_held(struct master *m, struct worker *w, const struct msg *msg)
 {
-    size_t n = hello->nrunning;
-    uint64_t *held = xcalloc(n + 1, sizeof(uint64_t));
-    int adopted = 0;
-    for (size_t i = 0; i < n; i++)
-        held[i] = hello->running[i].lease;
-    qsort(held, n, sizeof(uint64_t), cmp_u64);
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->tasks)
-    {
-        struct task *t = list_entry(pos, struct task, worker_node);
-        if (bsearch(&t->lease, held, n, sizeof(uint64_t), cmp_u64))
-            adopted++;
-        else
-            attempt_lost(m, t, "came back without it");
+    if (w->nheld + msg->nheld > WORKER_MAX_HELD) {
+        conn_fail(w->conn, "held: more than %d attempts in all", WORKER_MAX_HELD);
+        return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct lease_ref *r = &hello->running[i];
+    if (w->nheld + msg->nheld > w->held_cap) {
+        w->held_cap = MAX(w->held_cap * 2, w->nheld + msg->nheld);
+        w->held = xrealloc(w->held, w->held_cap * sizeof(*w->held));
+    }
+    for (size_t i = 0; i < msg->nheld; i++) {
+        const struct lease_ref *r = &msg->held[i];
         struct task *t = hmap_get(&m->tasks, r->id);
+        w->held[w->nheld++] = r->lease;
         if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
             strcmp(t->worker, w->id)) {
             log_info("stopping a superseded attempt on a returning worker task=%s lease=%" PRIu64
@@ -178,8 +176,30 @@ static int reconcile(struct master *m, struct worker *w, struct msg *hello)
             add_lease(m, w, &w->kills, &w->nkills, r->lease);
         }
     }
-    free(held);
-    return adopted;
+    return 0;
+}
+
+/* The worker's last held message came: keep the attempts it holds, and
+ * re-queue ours it no longer has. Then it may take new work. */
+static void reconcile(struct master *m, struct worker *w)
+{
+    int adopted = 0;
+    qsort(w->held, w->nheld, sizeof(uint64_t), cmp_u64);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->tasks)
+    {
+        struct task *t = list_entry(pos, struct task, worker_node);
+        if (bsearch(&t->lease, w->held, w->nheld, sizeof(uint64_t), cmp_u64))
+            adopted++;
+        else
+            attempt_lost(m, t, "came back without it");
+    }
+    log_info("worker reconciled id=%s held=%zu adopted=%d", w->id, w->nheld, adopted);
+    free(w->held);
+    w->held = NULL;
+    w->nheld = w->held_cap = 0;
+    w->reconciling = false;
+    m->dispatch_needed = true;
 }
 
 int workers_register(struct master *m, struct conn *c, struct msg *hello, char *err,
@@ -206,16 +226,20 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
     w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
     w->last_seen = (int64_t)uv_now(m->loop);
     w->last_seen_wall = clock_wall_ms();
-    int adopted = reconcile(m, w, hello);
-    log_info("worker registered id=%s addr=%s slots=%d via=%s adopted=%d", w->id,
-             w->addr ? w->addr : "-", w->slots, c->dialer ? "scan" : "dial-in", adopted);
-    m->dispatch_needed = true;
+    /* What it holds comes next, in held messages. */
+    w->reconciling = true;
+    w->registered_at = w->last_seen;
+    w->nheld = 0;
+    log_info("worker registered id=%s addr=%s slots=%d via=%s", w->id, w->addr ? w->addr : "-",
+             w->slots, c->dialer ? "scan" : "dial-in");
     return 0;
 }
 
 void workers_conn_closed(struct master *m, struct worker *w, const char *reason)
 {
     w->conn = NULL;
+    w->reconciling = false; /* it lists everything again when it returns */
+    w->nheld = 0;
     if (w->running == 0) {
         log_info("worker left id=%s reason=%s", w->id, log_quote(reason));
         worker_free(m, w);
@@ -292,6 +316,14 @@ void workers_message(struct master *m, struct worker *w, struct msg *msg)
     case MSG_RESULT:
         handle_result(m, w, &msg->result);
         break;
+    case MSG_HELD:
+        if (!w->reconciling) {
+            conn_fail(w->conn, "held: only after the handshake, until one without 'more'");
+            break;
+        }
+        if (take_held(m, w, msg) == 0 && !msg->more)
+            reconcile(m, w);
+        break;
     case MSG_DRAIN:
         if (!w->draining)
             log_info("worker draining id=%s running=%d", w->id, w->running);
@@ -311,6 +343,10 @@ void workers_tick(struct master *m, int64_t now)
     list_for_each_safe(pos, tmp, &m->workers)
     {
         struct worker *w = list_entry(pos, struct worker, node);
+        if (w->reconciling && w->conn && now - w->registered_at > m->opts.worker_timeout_ms) {
+            worker_declare_dead(m, w, "did not finish listing what it holds");
+            continue;
+        }
         if (now - w->last_seen > m->opts.worker_timeout_ms) {
             char why[128];
             snprintf(why, sizeof(why), "silent for %.1fs", (double)(now - w->last_seen) / 1000);
@@ -372,7 +408,7 @@ void workers_dispatch(struct master *m)
     struct list *pos;
     for (pos = m->workers.next; pos != &m->workers; pos = pos->next) {
         struct worker *w = list_entry(pos, struct worker, node);
-        if (w->conn && w->conn->state == CONN_READY && !w->draining &&
+        if (w->conn && w->conn->state == CONN_READY && !w->draining && !w->reconciling &&
             w->running < capacity(m, w))
             ready[n++] = w;
     }

@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "common/util.h"
 #include "net/tls.h"
 
@@ -384,6 +386,25 @@ void conn_hub_close_all(struct conn_hub *hub, const char *reason)
 
 /* ---- handshake ------------------------------------------------------------ */
 
+/* Hashes the line msg_encode() just appended to b at `from` (without its
+ * newline) into the transcript. */
+static void hash_sent(struct conn *c, const struct buf *b, size_t from)
+{
+    unsigned char *slot = c->dialer ? c->transcript.dialer_hello : c->transcript.acceptor_hello;
+    auth_hash_line(slot, b->data + from, b->len - from - 1);
+}
+
+static void send_auth(struct conn *c)
+{
+    struct msg a;
+    char proof[AUTH_PROOF_HEX];
+    memset(&a, 0, sizeof(a));
+    a.type = MSG_AUTH;
+    auth_proof(c->hub->token, c->dialer ? AUTH_DIALER : AUTH_ACCEPTOR, &c->transcript, proof);
+    a.proof = proof;
+    msg_encode(conn_out(c), &a);
+}
+
 static void send_hello(struct conn *c)
 {
     struct msg h;
@@ -393,15 +414,13 @@ static void send_hello(struct conn *c)
     h.role = (char *)c->hub->role;
     h.id = (char *)c->hub->id;
     h.nonce = c->nonce;
-    char proof[AUTH_PROOF_HEX];
-    if (!c->dialer && c->hub->token) {
-        auth_proof(c->hub->token, "acceptor", c->peer_nonce, c->nonce, proof);
-        h.proof = proof;
-    }
+    h.auth = c->hub->token != NULL;
     if (c->hub->fill_hello)
         c->hub->fill_hello(&h, c->hub->fill_data);
-    msg_encode(conn_out(c), &h);
-    free(h.running); /* fill_hello allocates the array; its strings are borrowed */
+    struct buf *b = conn_out(c);
+    size_t from = b->len;
+    msg_encode(b, &h);
+    hash_sent(c, b, from);
 }
 
 static void become_ready(struct conn *c, struct msg *hello)
@@ -417,8 +436,39 @@ static void become_ready(struct conn *c, struct msg *hello)
     c->notified = true;
 }
 
-/* Checks a hello from the peer; returns 0 or fails the connection. */
-static int check_hello(struct conn *c, struct msg *m)
+/* True when one of this node's own open handshakes uses `nonce`: a peer
+ * that sends it back is relaying our own hello or proof to us. */
+static bool own_nonce(const struct conn_hub *hub, const char *nonce)
+{
+    for (const struct list *p = hub->timed.next; p != &hub->timed; p = p->next) {
+        const struct conn *o = list_entry(p, const struct conn, timed_node);
+        if (o->state != CONN_READY && !strcasecmp(o->nonce, nonce))
+            return true;
+    }
+    return false;
+}
+
+/* Refuses a handshake: the log says `event` (rate-limited per source), the
+ * peer gets the error text. */
+static void refuse(struct conn *c, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(struct conn *c, const char *event, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    log_warn("%s peer=%s role=%s error=%s", event, c->peer, c->peer_role[0] ? c->peer_role : "?",
+             log_quote(text));
+    conn_fail(c, "%s", text);
+}
+
+/*
+ * Checks a hello from the peer and adds it to the transcript; returns 0 or
+ * fails the connection.
+ */
+static int check_hello(struct conn *c, struct msg *m, const char *line, size_t len)
 {
     if (m->type == MSG_ERROR) {
         log_warn("peer refused the connection peer=%s error=%s", c->peer, log_quote(m->error));
@@ -426,71 +476,99 @@ static int check_hello(struct conn *c, struct msg *m)
         return -1;
     }
     if (m->type != MSG_HELLO) {
-        conn_fail(c, "expected a hello message first, got '%s'", msg_type_name(m->type));
+        refuse(c, "refused a peer without a hello", "expected a hello message first, got '%s'", msg_type_name(m->type));
         return -1;
     }
     if (m->proto != PROTO_VERSION) {
-        log_warn("refused a peer speaking protocol version %d peer=%s", m->proto, c->peer);
-        conn_fail(c, "protocol version %d is not supported (this node speaks %d); "
-                  "run the same dtr version on every node", m->proto, PROTO_VERSION);
+        refuse(c, "refused a peer speaking another protocol version",
+               "protocol version %d is not supported (this node speaks %d); run the same dtr "
+               "version on every node", m->proto, PROTO_VERSION);
         return -1;
     }
-    unsigned bit = role_bit(m->role);
-    if (!(bit & c->accept_roles)) {
-        log_warn("refused a peer in the wrong role peer=%s role=%s", c->peer, m->role);
-        conn_fail(c, "a %s does not accept connections from a %s", c->hub->role, m->role);
+    snprintf(c->peer_role, sizeof(c->peer_role), "%s", m->role);
+    if (!(role_bit(m->role) & c->accept_roles)) {
+        refuse(c, "refused a peer in the wrong role", "a %s does not accept connections from a %s", c->hub->role,
+               m->role);
         return -1;
     }
     if (strlen(m->nonce) != AUTH_NONCE_HEX - 1 ||
         strspn(m->nonce, "0123456789abcdefABCDEF") != AUTH_NONCE_HEX - 1) {
-        conn_fail(c, "field 'nonce' must be %d hex digits", AUTH_NONCE_HEX - 1);
+        refuse(c, "refused a malformed nonce", "field 'nonce' must be %d hex digits", AUTH_NONCE_HEX - 1);
         return -1;
     }
-    snprintf(c->peer_role, sizeof(c->peer_role), "%s", m->role);
+    if (own_nonce(c->hub, m->nonce)) {
+        refuse(c, "refused a relayed handshake (the peer sent a nonce of our own)",
+               "authentication failed: the peer relays another handshake of this %s",
+               c->hub->role);
+        return -1;
+    }
     snprintf(c->peer_nonce, sizeof(c->peer_nonce), "%s", m->nonce);
+    auth_hash_line(c->dialer ? c->transcript.acceptor_hello : c->transcript.dialer_hello, line,
+                   len);
     return 0;
 }
 
-static void handshake(struct conn *c, struct msg *m)
+/*
+ * A dialer that scanned for this peer (it did not know who would answer)
+ * refuses one that says it listens on another port: whoever answered is
+ * relaying the handshake of a node elsewhere.
+ */
+static int check_dialed_addr(struct conn *c, const struct msg *m)
+{
+    char host[300];
+    int port;
+    if (!c->dialer || !m->addr || !c->dial_port)
+        return 0;
+    if (addr_parse(m->addr, host, sizeof(host), &port) == 0 && port == c->dial_port)
+        return 0;
+    refuse(c, "refused a relayed handshake (the peer says it listens elsewhere)",
+           "authentication failed: dialed port %d but the %s says it listens on '%s' (a relay, "
+           "or a port forward: run the %s on the port that is dialed)", c->dial_port, m->role,
+           m->addr, m->role);
+    return -1;
+}
+
+/* The token rule for the peer's hello; returns 0 to go on, or fails c. */
+static int match_tokens(struct conn *c, const struct msg *m)
+{
+    switch (auth_match_tokens(c->hub->token, m->auth)) {
+    case AUTH_OPEN:
+    case AUTH_PROVE:
+        return 0;
+    case AUTH_PEER_WANTS_TOKEN:
+        refuse(c, "peer requires a token we do not have",
+               "authentication failed: the %s requires a token (--token-file or DTR_TOKEN)",
+               m->role);
+        return -1;
+    case AUTH_PEER_HAS_NO_TOKEN:
+        if (!c->dialer)
+            refuse(c, "authentication failed",
+                   "authentication failed: this %s requires a token (--token-file or "
+                   "DTR_TOKEN)", c->hub->role);
+        else
+            refuse(c, "peer did not prove the token",
+                   "authentication failed: this %s has a token but the %s did not prove it "
+                   "knows it", c->hub->role, m->role);
+        return -1;
+    }
+    return -1;
+}
+
+static void handshake(struct conn *c, struct msg *m, const char *line, size_t len)
 {
     const char *token = c->hub->token;
-    if (c->dialer) {
-        /* The acceptor's hello: it must prove the token when we have one. */
-        if (check_hello(c, m))
-            return;
-        if (token && !m->proof) {
-            log_warn("peer did not prove the token peer=%s", c->peer);
-            conn_fail(c, "authentication failed: this %s has a token but the %s did not prove "
-                      "it knows it", c->hub->role, m->role);
-            return;
-        }
-        if (!token && m->proof) {
-            log_warn("peer requires a token we do not have peer=%s role=%s", c->peer, m->role);
-            conn_fail(c, "authentication failed: the %s requires a token (--token-file or "
-                      "DTR_TOKEN)", m->role);
-            return;
-        }
-        if (token && !auth_verify(token, "acceptor", c->nonce, c->peer_nonce, m->proof)) {
-            log_warn("peer proved a different token peer=%s", c->peer);
-            conn_fail(c, "authentication failed: the %s does not know our token", m->role);
-            return;
-        }
-        if (token) {
-            struct msg a;
-            char proof[AUTH_PROOF_HEX];
-            memset(&a, 0, sizeof(a));
-            a.type = MSG_AUTH;
-            auth_proof(token, "dialer", c->nonce, c->peer_nonce, proof);
-            a.proof = proof;
-            msg_encode(conn_out(c), &a);
-        }
-        become_ready(c, m);
-        return;
-    }
     if (c->state == CONN_HELLO) {
-        if (check_hello(c, m))
+        if (check_hello(c, m, line, len) || check_dialed_addr(c, m))
             return;
-        send_hello(c);
+        /* An acceptor without a token answers one that has one: the dialer
+         * says why it hangs up, in its own words. */
+        if ((c->dialer || token) && match_tokens(c, m))
+            return;
+        if (!c->dialer) {
+            send_hello(c);
+            if (token)
+                send_auth(c); /* the acceptor proves first */
+        }
         if (!token) {
             become_ready(c, m);
             return;
@@ -500,12 +578,23 @@ static void handshake(struct conn *c, struct msg *m)
         c->state = CONN_AUTH;
         return;
     }
-    /* CONN_AUTH: the dialer's proof. */
-    if (m->type != MSG_AUTH || !auth_verify(token, "dialer", c->peer_nonce, c->nonce, m->proof)) {
-        log_warn("authentication failed peer=%s role=%s", c->peer, c->peer_role);
-        conn_fail(c, "authentication failed: wrong or missing token");
+    /* CONN_AUTH: the peer's proof. */
+    if (m->type == MSG_ERROR && c->dialer) {
+        log_warn("peer refused the connection peer=%s error=%s", c->peer, log_quote(m->error));
+        conn_close(c, m->error);
         return;
     }
+    enum auth_side side = c->dialer ? AUTH_ACCEPTOR : AUTH_DIALER;
+    if (m->type != MSG_AUTH || !auth_verify(token, side, &c->transcript, m->proof)) {
+        if (c->dialer)
+            refuse(c, "peer proved a different token",
+                   "authentication failed: the %s does not know our token", c->peer_role);
+        else
+            refuse(c, "authentication failed", "authentication failed: wrong or missing token");
+        return;
+    }
+    if (c->dialer)
+        send_auth(c);
     become_ready(c, &c->held_hello);
     msg_release(&c->held_hello);
 }
@@ -538,7 +627,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
             log_warn("peer reported an error peer=%s error=%s", c->peer, log_quote(m.error));
         c->ops->message(c, &m);
     } else {
-        handshake(c, &m);
+        handshake(c, &m, line, len);
     }
     msg_release(&m);
 }
@@ -574,6 +663,10 @@ static void tls_fail(struct conn *c, const char *why)
 static void tls_established(struct conn *c)
 {
     c->state = CONN_HELLO;
+    if (tls_conn_binding(c->tls, c->transcript.channel) != 0) {
+        tls_fail(c, "no channel binding from the TLS session");
+        return;
+    }
     log_debug("TLS established peer=%s", c->peer);
     if (c->dialer)
         send_hello(c);
@@ -599,7 +692,7 @@ static int tls_input(struct conn *c, const char *data, size_t len, int *end, cha
         if (rc == 1)
             tls_established(c);
         start_write(c); /* our handshake records; released plaintext, if any */
-        if (c->state == CONN_CLOSING)
+        if (c->state == CONN_CLOSING || c->close_when_flushed)
             return -1;
         if (rc == 0)
             return 0;

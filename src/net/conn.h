@@ -18,9 +18,12 @@
  * its TLS handshake completes, so a failure then closes at once.
  *
  * Handshake (docs/protocol.md): the dialer sends hello (role, id, nonce);
- * the acceptor answers hello (its nonce, and a proof when it has a token);
- * with a token the dialer then sends auth (its proof). Until it completes a
- * line may be at most FRAME_MAX_HELLO bytes and nothing else is accepted.
+ * the acceptor answers hello (its nonce), and with a token an auth line
+ * with its proof; the dialer checks it and sends its own auth. Proofs are
+ * bound to both hellos as sent and to the TLS session (common/auth.h). A
+ * hello carrying a nonce this node itself has out on an open handshake is
+ * refused: that is a relay. Until the handshake completes a line may be at
+ * most FRAME_MAX_HELLO bytes and nothing else is accepted.
  */
 #ifndef DTR_NET_CONN_H
 #define DTR_NET_CONN_H
@@ -100,7 +103,8 @@ struct conn {
     char peer_role[8]; /* after hello */
     char nonce[AUTH_NONCE_HEX];
     char peer_nonce[AUTH_NONCE_HEX];
-    struct msg held_hello; /* acceptor side: the dialer's hello until auth */
+    struct auth_transcript transcript; /* what the proofs are bound to */
+    struct msg held_hello; /* the peer's hello, until its proof arrives */
     struct tls_conn *tls;  /* the TLS session when hub->tls, else NULL */
     struct frame_reader rd;
     struct buf out;      /* queued, not yet handed to libuv */

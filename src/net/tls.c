@@ -321,6 +321,25 @@ int tls_conn_write(struct tls_conn *tc, const void *data, size_t len, char *err,
     return DTR_EPROTO;
 }
 
+/* Both ends of one session, and only they, derive the same value (RFC 5705;
+ * TLS 1.3, or 1.2 with the extended master secret OpenSSL always offers). */
+static int export_binding(SSL *ssl, unsigned char out[TLS_BINDING_BYTES])
+{
+    static const char label[] = "EXPORTER-dtr-auth";
+    return SSL_export_keying_material(ssl, out, TLS_BINDING_BYTES, label, sizeof(label) - 1,
+                                      NULL, 0, 0) == 1 ? 0 : DTR_EPROTO;
+}
+
+int tls_conn_binding(struct tls_conn *tc, unsigned char out[TLS_BINDING_BYTES])
+{
+    return export_binding(tc->ssl, out);
+}
+
+int tls_sock_binding(struct tls_sock *s, unsigned char out[TLS_BINDING_BYTES])
+{
+    return export_binding(s->ssl, out);
+}
+
 size_t tls_conn_pending(struct tls_conn *tc)
 {
     return BIO_ctrl_pending(tc->wbio);

@@ -86,6 +86,16 @@ ssize_t tls_conn_read(struct tls_conn *tc, void *dst, size_t cap, char *err, siz
 /* Encrypts len bytes of plaintext (handshake complete). Returns 0, or
  * DTR_EPROTO with err. */
 int tls_conn_write(struct tls_conn *tc, const void *data, size_t len, char *err, size_t errlen);
+/*
+ * The session's channel binding: 32 bytes that both ends of this TLS
+ * session, and no other session, derive (a TLS exporter). The token
+ * handshake binds its proofs to it, so a proof cannot be relayed from one
+ * TLS session into another. Returns 0, or DTR_EPROTO before the handshake
+ * is complete.
+ */
+#define TLS_BINDING_BYTES 32
+int tls_conn_binding(struct tls_conn *tc, unsigned char out[TLS_BINDING_BYTES]);
+int tls_sock_binding(struct tls_sock *s, unsigned char out[TLS_BINDING_BYTES]);
 /* Bytes of ciphertext waiting to be sent to the peer. */
 size_t tls_conn_pending(struct tls_conn *tc);
 /* Moves every waiting byte of ciphertext to the end of out. */

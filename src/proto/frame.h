@@ -12,10 +12,11 @@
 
 #include "common/buf.h"
 
-/* Before a peer has authenticated, a line may be at most this long. A
- * worker's hello lists the leases it holds (up to 1024 slots plus unacked
- * results, about 100 bytes each), hence more than a few KiB. */
-#define FRAME_MAX_HELLO (1024u * 1024)
+/* Before a peer has authenticated, a line may be at most this long: a
+ * hello is well under 1 KiB (what a worker holds travels after the
+ * handshake, in held messages), so an unproven peer cannot make a node hold
+ * much. */
+#define FRAME_MAX_HELLO (16u * 1024)
 /* Any line after the handshake (a result carries two captured streams of up
  * to 1 MiB each, which JSON escaping can grow up to six times). */
 #define FRAME_MAX_LINE (16u * 1024 * 1024)

@@ -32,6 +32,7 @@ static const char *const type_names[MSG_NTYPES] = {
     [MSG_STATUS] = "status",       [MSG_LIST] = "list",     [MSG_TASK] = "task",
     [MSG_END] = "end",             [MSG_GET] = "get",       [MSG_WAIT] = "wait",
     [MSG_PROGRESS] = "progress",   [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
+    [MSG_HELD] = "held",
 };
 
 static const char *const kind_names[] = {
@@ -670,9 +671,9 @@ void msg_release(struct msg *m)
     free(m->nonce);
     free(m->proof);
     free(m->addr);
-    for (size_t i = 0; i < m->nrunning; i++)
-        free(m->running[i].id);
-    free(m->running);
+    for (size_t i = 0; i < m->nheld; i++)
+        free(m->held[i].id);
+    free(m->held);
     free(m->error);
     for (size_t i = 0; i < m->nruns; i++)
         spec_release(&m->runs[i].spec);
@@ -698,9 +699,9 @@ void msg_release(struct msg *m)
 
 static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"type", "proto", "role", "id",       "nonce",
-                                       "proof", "addr", "slots", "running", "draining",
-                                       "version", "heartbeat_ms", NULL};
+    static const char *const keys[] = {"type",     "proto",   "role",         "id",
+                                       "nonce",    "auth",    "addr",         "slots",
+                                       "draining", "version", "heartbeat_ms", NULL};
     int64_t x = 0;
     int rc;
     if ((rc = check_keys(o, keys, "hello", err, errlen)))
@@ -717,7 +718,7 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
     if (m->id && !msg_id_valid(m->id))
         return ERR("field 'id' must be 1 to %d printable characters without spaces", MSG_MAX_ID);
     if ((rc = get_str(o, "nonce", true, 128, &m->nonce, err, errlen)) ||
-        (rc = get_str(o, "proof", false, 128, &m->proof, err, errlen)) ||
+        (rc = get_bool(o, "auth", &m->auth, err, errlen)) ||
         (rc = get_str(o, "addr", false, 300, &m->addr, err, errlen)) ||
         (rc = get_bool(o, "draining", &m->draining, err, errlen)))
         return rc;
@@ -728,25 +729,32 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
             return rc;
         m->slots = (int)x;
     }
-    if ((rc = get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
-                      &m->heartbeat_ms, err, errlen)))
-        return rc;
+    return get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
+                   &m->heartbeat_ms, err, errlen);
+}
+
+static int parse_held(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"type", "attempts", "more", NULL};
+    static const char *const item_keys[] = {"lease", "id", NULL};
     json_object *a;
     size_t n;
-    if ((rc = get_array(o, "running", false, MSG_MAX_BATCH, &a, &n, err, errlen)))
+    int rc;
+    if ((rc = check_keys(o, keys, "held", err, errlen)) ||
+        (rc = get_bool(o, "more", &m->more, err, errlen)) ||
+        (rc = get_array(o, "attempts", true, MSG_MAX_BATCH, &a, &n, err, errlen)))
         return rc;
-    if (a) {
-        m->running = xcalloc(n + 1, sizeof(*m->running));
-        for (size_t i = 0; i < n; i++) {
-            json_object *e = json_object_array_get_idx(a, i);
-            struct lease_ref *r = &m->running[i];
-            m->nrunning = i + 1;
-            if (!json_object_is_type(e, json_type_object))
-                return ERR("field 'running': entry %zu must be an object", i);
-            if ((rc = get_u64(e, "lease", true, &r->lease, err, errlen)) ||
-                (rc = get_str(e, "id", true, MSG_MAX_ID, &r->id, err, errlen)))
-                return rc;
-        }
+    m->held = xcalloc(n + 1, sizeof(*m->held));
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(a, i);
+        struct lease_ref *r = &m->held[i];
+        m->nheld = i + 1;
+        if (!json_object_is_type(e, json_type_object))
+            return ERR("field 'attempts': entry %zu must be an object", i);
+        if ((rc = check_keys(e, item_keys, "held entry", err, errlen)) ||
+            (rc = get_u64(e, "lease", true, &r->lease, err, errlen)) ||
+            (rc = get_str(e, "id", true, MSG_MAX_ID, &r->id, err, errlen)))
+            return rc;
     }
     return 0;
 }
@@ -949,8 +957,14 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
     switch (m->type) {
     case MSG_HELLO:
         return parse_hello(o, m, err, errlen);
-    case MSG_AUTH:
+    case MSG_AUTH: {
+        static const char *const keys[] = {"type", "proof", NULL};
+        if ((rc = check_keys(o, keys, "auth", err, errlen)))
+            return rc;
         return get_str(o, "proof", true, 128, &m->proof, err, errlen);
+    }
+    case MSG_HELD:
+        return parse_held(o, m, err, errlen);
     case MSG_ERROR:
         return get_str(o, "error", true, MSG_MAX_STR, &m->error, err, errlen);
     case MSG_PING:
@@ -1452,7 +1466,8 @@ void msg_encode(struct buf *b, const struct msg *m)
         add_str_field(b, "role", m->role);
         add_str_field(b, "id", m->id);
         add_str_field(b, "nonce", m->nonce);
-        add_str_field(b, "proof", m->proof);
+        if (m->auth)
+            buf_addstr(b, ",\"auth\":true");
         add_str_field(b, "addr", m->addr);
         if (m->slots)
             buf_addf(b, ",\"slots\":%d", m->slots);
@@ -1460,16 +1475,17 @@ void msg_encode(struct buf *b, const struct msg *m)
             buf_addstr(b, ",\"draining\":true");
         if (m->heartbeat_ms)
             buf_addf(b, ",\"heartbeat_ms\":%" PRId64, m->heartbeat_ms);
-        if (m->running) {
-            buf_addstr(b, ",\"running\":[");
-            for (size_t i = 0; i < m->nrunning; i++) {
-                buf_addf(b, "%s{\"lease\":%" PRIu64 ",\"id\":", i ? "," : "",
-                         m->running[i].lease);
-                buf_add_json_cstr(b, m->running[i].id);
-                buf_addch(b, '}');
-            }
-            buf_addch(b, ']');
+        break;
+    case MSG_HELD:
+        buf_addstr(b, ",\"attempts\":[");
+        for (size_t i = 0; i < m->nheld; i++) {
+            buf_addf(b, "%s{\"lease\":%" PRIu64 ",\"id\":", i ? "," : "", m->held[i].lease);
+            buf_add_json_cstr(b, m->held[i].id);
+            buf_addch(b, '}');
         }
+        buf_addch(b, ']');
+        if (m->more)
+            buf_addstr(b, ",\"more\":true");
         break;
     case MSG_AUTH:
         add_str_field(b, "proof", m->proof);

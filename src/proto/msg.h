@@ -17,8 +17,12 @@
 #include "sched/task.h"
 
 /* Protocol version, sent in every hello.
- * 1: first version. */
-#define PROTO_VERSION 1
+ * 1: first version.
+ * 2: proofs bind the whole handshake (both hellos as sent, the TLS session);
+ *    the acceptor proves in an auth line of its own; hello says "auth" when
+ *    its sender has a token; a worker lists what it holds in held messages
+ *    after the handshake instead of in its hello. */
+#define PROTO_VERSION 2
 
 /* Field limits (see docs/protocol.md). */
 #define MSG_MAX_ID 128          /* task and worker ids, in bytes */
@@ -33,7 +37,7 @@
 
 enum msg_type {
     MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
-    MSG_AUTH,      /* dialer -> acceptor: proof of the shared token */
+    MSG_AUTH,      /* both ways: proof of the shared token, acceptor first */
     MSG_ERROR,     /* either way: what was wrong */
     MSG_PING,      /* master -> worker */
     MSG_PONG,      /* worker -> master */
@@ -53,6 +57,7 @@ enum msg_type {
     MSG_PROGRESS,  /* master -> client */
     MSG_CANCEL,    /* client -> master */
     MSG_CANCELLED, /* master -> client */
+    MSG_HELD,      /* worker -> master, after the handshake: what it holds */
     MSG_NTYPES
 };
 
@@ -133,13 +138,17 @@ struct msg {
     char *role;
     char *id;
     char *nonce;
-    char *proof; /* hello (acceptor) and auth */
+    bool auth; /* hello: the sender has a token, and proves it with an auth line */
+    char *proof; /* auth */
     char *addr;
     int slots;
     bool draining;
     int64_t heartbeat_ms; /* a master's hello: how often workers beat; 0: absent */
-    struct lease_ref *running;
-    size_t nrunning;
+    /* held: attempts the worker runs or holds results of; more: another
+     * held message follows */
+    struct lease_ref *held;
+    size_t nheld;
+    bool more;
     /* error */
     char *error;
     /* run */

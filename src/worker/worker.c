@@ -33,6 +33,8 @@
 /* Attempts started per loop turn at most, so a large run message cannot
  * keep the loop from answering pings (memcached's reqs_per_event). */
 #define STARTS_PER_TURN 32
+/* Entries per held message: about 160 KiB with the longest ids. */
+#define HELD_CHUNK 1000
 /* How often to beat when the master's hello names no interval. */
 #define DEFAULT_HEARTBEAT_MS 1000
 /* Asking the master for an answer at least this often (see ask_after). */
@@ -391,22 +393,42 @@ static void fill_hello(struct msg *h, void *data)
     h->addr = n->addr;
     h->slots = (int)n->opts.slots;
     h->draining = n->draining;
-    /* What we hold: attempts running and results not yet acknowledged. */
-    h->running = xcalloc((size_t)n->nrunning + (size_t)n->nwaiting + n->nresults + 1,
-                         sizeof(*h->running));
-    h->nrunning = 0;
-    struct list *lists[] = {&n->attempts, &n->waiting};
+}
+
+/* Lists what we hold (attempts running or waiting to start, and results
+ * not yet acknowledged) in held messages of at most HELD_CHUNK entries, the
+ * last without "more". Sent once the master has proven itself, never in
+ * the hello, so no peer learns it before the handshake completes. */
+static void send_held(struct node *n, struct conn *c)
+{
+    struct buf *b = conn_out(c);
+    if (!b)
+        return;
+    struct msg h;
+    memset(&h, 0, sizeof(h));
+    h.type = MSG_HELD;
+    h.held = xcalloc(HELD_CHUNK, sizeof(*h.held));
+    struct list *lists[] = {&n->attempts, &n->waiting, &n->results};
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
         for (struct list *p = lists[i]->next; p != lists[i]; p = p->next) {
-            struct attempt *a = list_entry(p, struct attempt, link);
-            h->running[h->nrunning].lease = a->lease;
-            h->running[h->nrunning++].id = a->spec.id;
+            if (h.nheld == HELD_CHUNK) {
+                h.more = true;
+                msg_encode(b, &h);
+                h.nheld = 0;
+            }
+            if (i < 2) {
+                struct attempt *a = list_entry(p, struct attempt, link);
+                h.held[h.nheld].lease = a->lease;
+                h.held[h.nheld++].id = a->spec.id;
+            } else {
+                struct pending *r = list_entry(p, struct pending, link);
+                h.held[h.nheld].lease = r->lease;
+                h.held[h.nheld++].id = r->id;
+            }
         }
-    for (struct list *p = n->results.next; p != &n->results; p = p->next) {
-        struct pending *r = list_entry(p, struct pending, link);
-        h->running[h->nrunning].lease = r->lease;
-        h->running[h->nrunning++].id = r->id;
-    }
+    h.more = false;
+    msg_encode(b, &h);
+    free(h.held); /* the ids are borrowed */
 }
 
 /*
@@ -473,6 +495,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
     n->backoff_ms = 0;
     log_info("master connected master=%s peer=%s via=%s held=%d unacked=%zu", n->master_id,
              c->peer, c->dialer ? "dial-in" : "scan", n->nrunning, n->nresults);
+    send_held(n, c);
     for (struct list *p = n->results.next; p != &n->results; p = p->next)
         send_pending(n, list_entry(p, struct pending, link));
     if (n->draining && conn_out(c))

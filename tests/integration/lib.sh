@@ -14,6 +14,8 @@
 
 set -u
 DTR=${DTR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/dtr}
+# Hand-made peers in Python speak the protocol through dtrwire.py, beside this file.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/dtr-$TEST_NAME.XXXXXX")
 PIDS=()

@@ -14,7 +14,7 @@
 #      master started with the common default soft fd limit of 1024 (4b);
 #   5. 100000 '[' and a 20 MiB line after authenticating as a client;
 #   6. a rogue master with the wrong token dialing a worker, and a worker with
-#      the right token speaking protocol version 2.
+#      the right token speaking the next protocol version.
 # In the end every task succeeded on its first attempt, with its own output,
 # and every node stops cleanly on SIGTERM (so sanitizer builds check leaks).
 . "$(dirname "$0")/lib.sh"
@@ -30,87 +30,13 @@ cat >atk.py <<'EOF'
 import hashlib, hmac, json, os, resource, select, selectors, socket, subprocess, sys
 import threading, time
 
-def load_token(path):
-    with open(path) as f:
-        return f.read().rstrip(" \t\r\n")
-
-def proof(token, side, nd, na):
-    key = hashlib.sha256(token.encode()).digest()
-    text = ("dtr-auth-1|%s|%s|%s" % (side, nd, na)).encode()
-    return hmac.new(key, text, hashlib.sha256).hexdigest()
-
-def enc(obj):
-    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-
-class Bad(Exception):
-    pass
-
-class Peer:
-    def __init__(self, addr):
-        host, port = addr.rsplit(":", 1)
-        self.s = socket.create_connection((host, int(port)), timeout=10)
-        self.local = "%s:%d" % self.s.getsockname()[:2]
-        self.buf, self.how = b"", None
-
-    def send(self, data):
-        if not isinstance(data, bytes):
-            data = enc(data)
-        self.s.sendall(data)
-        return data
-
-    def line(self, timeout=5.0):
-        """The next line, or None (end of stream or timeout)."""
-        end = time.time() + timeout
-        while b"\n" not in self.buf and self.how is None:
-            left = end - time.time()
-            if left <= 0 or not select.select([self.s], [], [], left)[0]:
-                return None
-            try:
-                chunk = self.s.recv(1 << 16)
-            except ConnectionResetError:
-                chunk, self.how = b"", "reset"
-            if not chunk:
-                self.how = self.how or "eof"
-            self.buf += chunk
-        if b"\n" in self.buf:
-            l, self.buf = self.buf.split(b"\n", 1)
-            return l.decode("utf-8", "replace")
-        return None
-
-    def msg(self, timeout=5.0):
-        l = self.line(timeout)
-        if l is None:
-            return None
-        try:
-            return json.loads(l)
-        except ValueError:
-            return {"unparsable": l[:200]}
-
-    def rest(self, timeout=8.0, skip=()):
-        """Every message until the stream ends (or the deadline)."""
-        out, end = [], time.time() + timeout
-        while True:
-            m = self.msg(max(0.0, end - time.time()))
-            if m is None:
-                break
-            if m.get("type") not in skip:
-                out.append(m)
-        return out, (self.how or "open after %.0fs" % timeout)
+from dtrwire import PROTO, Bad, Peer, dial, enc, hello, load_token, nonce, proof
 
 def handshake(p, role, token, ident, extra=None):
     """The dialer side with a token: returns (bytes sent, acceptor hello)."""
-    nd = os.urandom(32).hex()
-    h = {"type": "hello", "proto": 1, "version": "0.1.0", "role": role, "id": ident,
-         "nonce": nd}
-    h.update(extra or {})
-    sent = p.send(h)
-    r = p.msg()
-    if not r or r.get("type") != "hello":
-        raise Bad("no hello from the acceptor: %r" % (r,))
-    if r.get("proof") != proof(token, "acceptor", nd, r["nonce"]):
-        raise Bad("the acceptor's proof does not verify: %r" % (r,))
-    sent += p.send({"type": "auth", "proof": proof(token, "dialer", nd, r["nonce"])})
-    return sent, r
+    start = len(p.sent)
+    r = dial(p, role, ident, token, **(extra or {}))
+    return bytes(p.sent[start:]), r
 
 def client_ready(addr, token):
     """An authenticated client connection, proven so by a ping/pong."""
@@ -150,7 +76,7 @@ def replay(addr, recorded, first_hello):
         raise Bad("replay: no hello from the master first: %r" % (h,))
     if h.get("nonce") == first_hello.get("nonce"):
         raise Bad("replay: the master reused its nonce %s" % h.get("nonce"))
-    msgs, err, how = refused(p, "authentication")
+    msgs, err, how = refused(p, "authentication", skip=("auth",))
     if len(msgs) != 1:
         raise Bad("replay: replies besides the error: %r" % msgs[:-1])
     return p.local, err, how
@@ -229,7 +155,8 @@ def case_rogue_worker(addr, token, *targets):
     others or by nobody, waits for their ack, then sends garbage."""
     p = Peer(addr)
     handshake(p, "worker", token, "rogue-worker",
-              {"addr": "127.0.0.1:9", "slots": 1, "draining": True, "running": []})
+              {"addr": "127.0.0.1:9", "slots": 1, "draining": True})
+    p.send({"type": "held", "attempts": []})
     want = set()
     for t in targets:
         tid, lease = t.rsplit(":", 1)
@@ -285,14 +212,17 @@ def case_huge(addr, token):
 def case_rogue_master(addr, wrong_token, marker):
     """A master that only has a wrong token dials a worker and tries a run."""
     p = Peer(addr)
-    nd = os.urandom(32).hex()
-    p.send({"type": "hello", "proto": 1, "role": "master", "id": "rogue-master", "nonce": nd})
-    h = p.msg()
-    if not h or h.get("type") != "hello" or h.get("role") != "worker" or not h.get("proof"):
-        raise Bad("no worker hello with a proof: %r" % (h,))
-    if h["proof"] == proof(wrong_token, "acceptor", nd, h["nonce"]):
+    mine = p.send(hello("master", "rogue-master", wrong_token))[:-1]
+    theirs = p.raw_line()
+    h = json.loads(theirs) if theirs else None
+    a = p.msg()
+    if not h or h.get("type") != "hello" or h.get("role") != "worker" or not h.get("auth"):
+        raise Bad("no worker hello saying it has a token: %r" % (h,))
+    if not a or a.get("type") != "auth":
+        raise Bad("no proof from the worker: %r" % (a,))
+    if a["proof"] == proof(wrong_token, "acceptor", mine, theirs):
         raise Bad("the worker's proof verifies with the wrong token")
-    p.send({"type": "auth", "proof": proof(wrong_token, "dialer", nd, h["nonce"])})
+    p.send({"type": "auth", "proof": proof(wrong_token, "dialer", mine, theirs)})
     try:
         p.send({"type": "run", "tasks": [{"lease": 424242, "attempt": 1, "spec": {
             "id": "rogue-run", "kind": "exec", "argv": ["touch", marker],
@@ -304,10 +234,10 @@ def case_rogue_master(addr, wrong_token, marker):
         raise Bad("replies besides the error: %r" % msgs[:-1])
     return "error=%r closed (%s)" % (err, how), p.local
 
-def case_proto2(addr, token):
+def case_proto_next(addr, token):
     p = Peer(addr)
-    p.send({"type": "hello", "proto": 2, "version": "9.9.9", "role": "worker", "id": "v2-worker",
-            "nonce": os.urandom(32).hex(), "addr": "127.0.0.1:9", "slots": 1, "running": []})
+    p.send(hello("worker", "v3-worker", token, proto=PROTO + 1, version="9.9.9",
+                 addr="127.0.0.1:9", slots=1))
     msgs, err, how = refused(p, "protocol version")
     if len(msgs) != 1:
         raise Bad("replies besides the error (the master said hello?): %r" % msgs[:-1])
@@ -380,7 +310,7 @@ if __name__ == "__main__":
     fn = {"replay_py": case_replay_py, "replay_cli": case_replay_cli,
           "client_sends": case_client_sends, "rogue_worker": case_rogue_worker,
           "nested": case_nested, "huge": case_huge, "rogue_master": case_rogue_master,
-          "proto2": case_proto2}[case]
+          "proto-next": case_proto_next}[case]
     try:
         verdict, local = fn(addr, token, *args)
     except (Bad, OSError, ValueError, KeyError) as e:
@@ -551,7 +481,7 @@ if attack rogue-master rogue_master "$W2_ADDR" "$T/wrong" "$T/rogue-ran"; then
         "grep -q 'authentication failed peer=$PEER role=master' '$w2log'" 10 &&
         pass "W2 log: $(grep -m1 "authentication failed peer=$PEER" "$w2log" | cut -d' ' -f3-)"
 fi
-attack proto-2 proto2 "$M_ADDR" "$T/token"
+attack proto-next proto-next "$M_ADDR" "$T/token"
 
 # The idle connections: each closed by the master at its handshake deadline
 # (10 s from accept, checked every 100 ms) with an error line.

@@ -98,13 +98,15 @@ wait_for "M3 to exit" "is_dead $M3_PID" 15
 # straight after hello, and after an auth with a made-up proof.
 cat >rogue.py <<'EOF'
 import json, os, select, socket, sys, time
+from dtrwire import enc, hello
 host, port = sys.argv[1].rsplit(":", 1)
 marker, mode = sys.argv[2], sys.argv[3]
 s = socket.create_connection((host, int(port)), timeout=10)
 def send(o):
-    s.sendall((json.dumps(o) + "\n").encode())
-send({"type": "hello", "proto": 1, "role": "master", "id": "rogue-" + mode,
-      "nonce": os.urandom(32).hex()})
+    s.sendall(enc(o))
+# noauth: a hello without a token; auth: one that claims a token, then a
+# made-up proof.
+send(hello("master", "rogue-" + mode, token=(mode == "auth")))
 if mode == "auth":
     time.sleep(0.1)
     send({"type": "auth", "proof": "0" * 64})
@@ -129,7 +131,7 @@ while time.time() < end:
         break
     data += chunk
 lines = [l for l in data.decode("utf-8", "replace").split("\n") if l]
-print(json.dumps({"lines": lines, "closed": how}))
+print(json.dumps({"mode": mode, "lines": lines, "closed": how}))
 EOF
 for mode in noauth auth; do
     "$PY" rogue.py "$W1_ADDR" "$T/rogue-$mode-ran" "$mode" >rogue-$mode.json 2>rogue-$mode.err ||
@@ -138,8 +140,12 @@ for mode in noauth auth; do
 import json, sys
 r = json.load(open(sys.argv[1]))
 lines = [json.loads(l) for l in r["lines"]]
-ok = (len(lines) == 2 and lines[0].get("type") == "hello" and lines[0].get("proof")
-      and lines[1].get("type") == "error" and "authentication failed" in lines[1].get("error", "")
+# With a claimed token the worker says hello and proves itself first; without
+# one it refuses at once. Either way the last word is the refusal.
+want = ["hello", "auth", "error"] if r["mode"] == "auth" else ["error"]
+ok = ([l.get("type") for l in lines] == want
+      and (len(lines) == 1 or lines[0].get("auth") is True)
+      and "authentication failed" in lines[-1].get("error", "")
       and r["closed"] in ("eof", "reset"))
 print(lines[-1].get("error") if ok else json.dumps(r)[:600])
 sys.exit(0 if ok else 1)

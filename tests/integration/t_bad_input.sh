@@ -13,11 +13,10 @@ PY=/usr/bin/python3
 # probe.py HOST:PORT hold N SECONDS READYFILE: holds N silent connections.
 cat >probe.py <<'EOF'
 import json, os, select, socket, sys, time
+import dtrwire
 
 def hello(role):
-    h = {"type": "hello", "proto": 1, "role": role, "id": "probe-%d" % os.getpid(),
-         "nonce": os.urandom(32).hex()}
-    return (json.dumps(h) + "\n").encode()
+    return dtrwire.enc(dtrwire.hello(role, "probe-%d" % os.getpid()))
 
 def connect(addr):
     host, port = addr.rsplit(":", 1)

@@ -49,9 +49,8 @@ for l in lines(t0 + 10):
     hello = json.loads(l)
     break
 assert hello and hello["type"] == "hello" and hello["role"] == "worker", hello
-s.sendall((json.dumps({"type": "hello", "proto": 1, "version": "0.1.0", "role": "master",
-                       "id": "fake-master", "nonce": os.urandom(32).hex(),
-                       "heartbeat_ms": 100}) + "\n").encode())
+import dtrwire
+s.sendall(dtrwire.enc(dtrwire.hello("master", "fake-master", heartbeat_ms=100)))
 t0 = time.time()
 for l in lines(t0 + answer_for + 10):
     m = json.loads(l)

@@ -138,8 +138,8 @@ start_master M --port "$MPORT_USED" --state-dir "$T/state-M" "${NOPREFETCH[@]}"
 
 # The worker dials back in and declares both blockers: the master adopts them.
 wait_for "W1 re-registered adopting 2 attempts" \
-    "grep -q 'worker registered id=W1 .* adopted=2' '$T/logs/master.log'" 20 &&
-    pass "master log: $(grep 'worker registered id=W1 .* adopted=2' "$T/logs/master.log" | tail -n 1 | cut -d' ' -f3-)"
+    "grep -q 'worker reconciled id=W1 .* adopted=2' '$T/logs/master.log'" 20 &&
+    pass "master log: $(grep 'worker reconciled id=W1 .* adopted=2' "$T/logs/master.log" | tail -n 1 | cut -d' ' -f3-)"
 
 tasks_json after.json || die "dtr tasks --json failed after the restart"
 "$PY" - before.json after.json <<'EOF' >after.check 2>&1

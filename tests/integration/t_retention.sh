@@ -173,7 +173,7 @@ else
     echo "  (no prune at master start-up: expired tasks are served again until the first prune, 60 s later)"
     echo "  listed after the restart: $(ids)"
 fi
-wait_for "W1 back, adopting R1 and R3" "grep -q 'worker registered id=W1 .* adopted=2' '$T/logs/master.log'" 15 &&
+wait_for "W1 back, adopting R1 and R3" "grep -q 'worker reconciled id=W1 .* adopted=2' '$T/logs/master.log'" 15 &&
     pass "W1 came back and the master adopted R1 and R3"
 [ "$(state_of R1)" = running ] && [ "$(state_of R3)" = running ] &&
     [ "$(state_of q1)" = queued ] && [ "$(state_of q2)" = queued ] &&

@@ -74,68 +74,98 @@ static void test_nonces(void **state UNUSED)
     }
 }
 
+/* A transcript of two made-up hellos, without TLS. */
+static struct auth_transcript transcript(const char *dialer_line, const char *acceptor_line)
+{
+    struct auth_transcript t;
+    memset(&t, 0, sizeof(t));
+    auth_hash_line(t.dialer_hello, dialer_line, strlen(dialer_line));
+    auth_hash_line(t.acceptor_hello, acceptor_line, strlen(acceptor_line));
+    return t;
+}
+
 static void test_proof_shape_and_determinism(void **state UNUSED)
 {
     char p1[AUTH_PROOF_HEX], p2[AUTH_PROOF_HEX];
-    auth_proof("secret", "dialer", "n1", "n2", p1);
-    auth_proof("secret", "dialer", "n1", "n2", p2);
+    struct auth_transcript t = transcript("{\"type\":\"hello\"}", "{\"type\":\"hello\",\"x\":1}");
+    auth_proof("secret", AUTH_DIALER, &t, p1);
+    auth_proof("secret", AUTH_DIALER, &t, p2);
     assert_true(is_hex(p1, AUTH_PROOF_HEX - 1));
     assert_string_equal(p1, p2);
 }
 
 static void test_verify(void **state UNUSED)
 {
-    char dn[AUTH_NONCE_HEX], an[AUTH_NONCE_HEX], proof[AUTH_PROOF_HEX];
-    auth_nonce(dn);
-    auth_nonce(an);
-    auth_proof("s3cret", "dialer", dn, an, proof);
+    char proof[AUTH_PROOF_HEX];
+    struct auth_transcript t = transcript("{\"role\":\"client\",\"nonce\":\"aa\"}",
+                                          "{\"role\":\"master\",\"nonce\":\"bb\"}");
+    auth_proof("s3cret", AUTH_DIALER, &t, proof);
 
-    assert_true(auth_verify("s3cret", "dialer", dn, an, proof));
+    assert_true(auth_verify("s3cret", AUTH_DIALER, &t, proof));
     /* Wrong token, including a prefix and an extension of the right one. */
-    assert_false(auth_verify("s3cre", "dialer", dn, an, proof));
-    assert_false(auth_verify("s3crets", "dialer", dn, an, proof));
-    assert_false(auth_verify("other", "dialer", dn, an, proof));
-    /* Swapped nonces: a proof is bound to which side chose which nonce. */
-    assert_false(auth_verify("s3cret", "dialer", an, dn, proof));
+    assert_false(auth_verify("s3cre", AUTH_DIALER, &t, proof));
+    assert_false(auth_verify("s3crets", AUTH_DIALER, &t, proof));
+    assert_false(auth_verify("other", AUTH_DIALER, &t, proof));
     /* Wrong side: a dialer's proof reflected back is no acceptor proof. */
-    assert_false(auth_verify("s3cret", "acceptor", dn, an, proof));
-    /* Another handshake's nonce. */
-    char other[AUTH_NONCE_HEX];
-    auth_nonce(other);
-    assert_false(auth_verify("s3cret", "dialer", dn, other, proof));
-    assert_false(auth_verify("s3cret", "dialer", other, an, proof));
+    assert_false(auth_verify("s3cret", AUTH_ACCEPTOR, &t, proof));
+    /* The hellos swapped: a proof is bound to who sent which. */
+    struct auth_transcript swapped = transcript("{\"role\":\"master\",\"nonce\":\"bb\"}",
+                                                "{\"role\":\"client\",\"nonce\":\"aa\"}");
+    assert_false(auth_verify("s3cret", AUTH_DIALER, &swapped, proof));
+    /* Any other byte anywhere in the transcript: another hello (a relay
+     * that changed a role, an id or a nonce) or another TLS session. */
+    for (size_t i = 0; i < 3 * AUTH_HASH_BYTES; i++) {
+        struct auth_transcript o = t;
+        unsigned char *bytes = i < AUTH_HASH_BYTES       ? o.dialer_hello
+                               : i < 2 * AUTH_HASH_BYTES ? o.acceptor_hello
+                                                         : o.channel;
+        bytes[i % AUTH_HASH_BYTES] ^= 1;
+        assert_false(auth_verify("s3cret", AUTH_DIALER, &o, proof));
+    }
 }
 
 static void test_verify_malformed_proof(void **state UNUSED)
 {
     char proof[AUTH_PROOF_HEX], bad[AUTH_PROOF_HEX + 1];
-    auth_proof("t", "acceptor", "a", "b", proof);
-    assert_true(auth_verify("t", "acceptor", "a", "b", proof));
-    assert_false(auth_verify("t", "acceptor", "a", "b", NULL));
-    assert_false(auth_verify("t", "acceptor", "a", "b", ""));
+    struct auth_transcript t = transcript("a", "b");
+    auth_proof("t", AUTH_ACCEPTOR, &t, proof);
+    assert_true(auth_verify("t", AUTH_ACCEPTOR, &t, proof));
+    assert_false(auth_verify("t", AUTH_ACCEPTOR, &t, NULL));
+    assert_false(auth_verify("t", AUTH_ACCEPTOR, &t, ""));
     /* Truncated, extended, upper-cased, one digit flipped. */
     memcpy(bad, proof, AUTH_PROOF_HEX);
     bad[AUTH_PROOF_HEX - 2] = '\0';
-    assert_false(auth_verify("t", "acceptor", "a", "b", bad));
+    assert_false(auth_verify("t", AUTH_ACCEPTOR, &t, bad));
     memcpy(bad, proof, AUTH_PROOF_HEX);
     bad[AUTH_PROOF_HEX - 1] = '0';
     bad[AUTH_PROOF_HEX] = '\0';
-    assert_false(auth_verify("t", "acceptor", "a", "b", bad));
+    assert_false(auth_verify("t", AUTH_ACCEPTOR, &t, bad));
     for (size_t i = 0; i < AUTH_PROOF_HEX - 1; i++) {
         memcpy(bad, proof, AUTH_PROOF_HEX);
         bad[i] = bad[i] == '0' ? '1' : '0';
-        assert_false(auth_verify("t", "acceptor", "a", "b", bad));
+        assert_false(auth_verify("t", AUTH_ACCEPTOR, &t, bad));
     }
 }
 
-/* The message is "side|dialer|acceptor": moving a '|' between fields must
- * not give the same proof. */
+/* Hellos are hashed whole: lines that differ anywhere hash apart, and a
+ * line is not the same as the line with its newline. */
 static void test_field_boundaries(void **state UNUSED)
 {
-    char p1[AUTH_PROOF_HEX], p2[AUTH_PROOF_HEX];
-    auth_proof("t", "dialer", "ab", "c", p1);
-    auth_proof("t", "dialer", "a", "bc", p2);
-    assert_string_not_equal(p1, p2);
+    unsigned char h1[AUTH_HASH_BYTES], h2[AUTH_HASH_BYTES];
+    auth_hash_line(h1, "ab|c", 4);
+    auth_hash_line(h2, "a|bc", 4);
+    assert_memory_not_equal(h1, h2, AUTH_HASH_BYTES);
+    auth_hash_line(h2, "ab|c\n", 5);
+    assert_memory_not_equal(h1, h2, AUTH_HASH_BYTES);
+}
+
+/* The token rule: a token on one side only always fails. */
+static void test_match_tokens(void **state UNUSED)
+{
+    assert_int_equal(auth_match_tokens(NULL, false), AUTH_OPEN);
+    assert_int_equal(auth_match_tokens("t", true), AUTH_PROVE);
+    assert_int_equal(auth_match_tokens(NULL, true), AUTH_PEER_WANTS_TOKEN);
+    assert_int_equal(auth_match_tokens("t", false), AUTH_PEER_HAS_NO_TOKEN);
 }
 
 static void test_load_from_file(void **state UNUSED)
@@ -249,8 +279,9 @@ static void test_loaded_token_proves(void **state UNUSED)
     setenv("DTR_TOKEN", "shared", 1);
     assert_int_equal(auth_load_token(NULL, &b, err, sizeof(err)), 0);
     unsetenv("DTR_TOKEN");
-    auth_proof(a, "dialer", "x", "y", proof);
-    assert_true(auth_verify(b, "dialer", "x", "y", proof));
+    struct auth_transcript t = transcript("x", "y");
+    auth_proof(a, AUTH_DIALER, &t, proof);
+    assert_true(auth_verify(b, AUTH_DIALER, &t, proof));
     free(a);
     free(b);
 }
@@ -263,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_verify_malformed_proof),
         cmocka_unit_test(test_field_boundaries),
+        cmocka_unit_test(test_match_tokens),
         cmocka_unit_test(test_load_from_file),
         cmocka_unit_test(test_load_from_env),
         cmocka_unit_test(test_load_errors),

@@ -156,7 +156,6 @@ static char *repeat(char c, size_t n)
 
 static void test_roundtrip_hello(void **state UNUSED)
 {
-    struct lease_ref running[] = {{7, (char *)"t-1"}, {9, (char *)"t-2"}};
     struct msg in = {.type = MSG_HELLO};
     struct msg out;
 
@@ -167,52 +166,30 @@ static void test_roundtrip_hello(void **state UNUSED)
     in.addr = (char *)"127.0.0.1:5001";
     in.slots = 4;
     in.draining = true;
-    in.running = running;
-    in.nrunning = 2;
     encode_parse(&in, &out);
     assert_int_equal(out.proto, PROTO_VERSION);
     assert_string_equal(out.role, "worker");
     assert_string_equal(out.id, "w1");
     assert_string_equal(out.nonce, "abcdef0123");
-    assert_null(out.proof);
+    assert_false(out.auth);
     assert_string_equal(out.addr, "127.0.0.1:5001");
     assert_int_equal(out.slots, 4);
     assert_true(out.draining);
-    assert_int_equal(out.nrunning, 2);
-    assert_int_equal(out.running[0].lease, 7);
-    assert_string_equal(out.running[0].id, "t-1");
-    assert_int_equal(out.running[1].lease, 9);
-    assert_string_equal(out.running[1].id, "t-2");
     msg_release(&out);
 
-    /* The acceptor's reply: a master with a proof, no slots. */
+    /* The acceptor's reply: a master with a token, no slots. */
     memset(&in, 0, sizeof(in));
     in.type = MSG_HELLO;
     in.proto = PROTO_VERSION;
     in.role = (char *)"master";
     in.nonce = (char *)"n2";
-    in.proof = (char *)"0123456789abcdef";
+    in.auth = true;
     encode_parse(&in, &out);
     assert_string_equal(out.role, "master");
     assert_null(out.id);
-    assert_string_equal(out.proof, "0123456789abcdef");
+    assert_true(out.auth);
     assert_int_equal(out.slots, 0);
     assert_false(out.draining);
-    assert_null(out.running);
-    msg_release(&out);
-
-    /* A worker with nothing running still says so. */
-    memset(&in, 0, sizeof(in));
-    in.type = MSG_HELLO;
-    in.proto = PROTO_VERSION;
-    in.role = (char *)"worker";
-    in.id = (char *)"w2";
-    in.nonce = (char *)"n";
-    in.slots = 1;
-    in.running = running;
-    in.nrunning = 0;
-    encode_parse(&in, &out);
-    assert_int_equal(out.nrunning, 0);
     msg_release(&out);
 
     /* A client. */
@@ -223,6 +200,32 @@ static void test_roundtrip_hello(void **state UNUSED)
     in.nonce = (char *)"n3";
     encode_parse(&in, &out);
     assert_string_equal(out.role, "client");
+    msg_release(&out);
+}
+
+static void test_roundtrip_held(void **state UNUSED)
+{
+    struct lease_ref held[] = {{7, (char *)"t-1"}, {9, (char *)"t-2"}};
+    struct msg in = {.type = MSG_HELD};
+    struct msg out;
+    in.held = held;
+    in.nheld = 2;
+    in.more = true;
+    encode_parse(&in, &out);
+    assert_int_equal(out.nheld, 2);
+    assert_int_equal(out.held[0].lease, 7);
+    assert_string_equal(out.held[0].id, "t-1");
+    assert_int_equal(out.held[1].lease, 9);
+    assert_string_equal(out.held[1].id, "t-2");
+    assert_true(out.more);
+    msg_release(&out);
+
+    /* The last one, possibly empty, says no more. */
+    in.nheld = 0;
+    in.more = false;
+    encode_parse(&in, &out);
+    assert_int_equal(out.nheld, 0);
+    assert_false(out.more);
     msg_release(&out);
 }
 
@@ -1301,9 +1304,9 @@ static void test_msg_hello_bad(void **state UNUSED)
     parse_ok(HELLO "\"proto\":1,\"role\":\"client\",\"nonce\":\"n\"}", &m);
     msg_release(&m);
     parse_ok(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":1024,"
-                   "\"version\":\"0.1.0\",\"addr\":\"h:1\","
-                   "\"running\":[{\"lease\":1,\"id\":\"t\"}]}",
+                   "\"version\":\"0.1.0\",\"addr\":\"h:1\",\"auth\":true}",
              &m);
+    assert_true(m.auth);
     assert_int_equal(m.slots, 1024);
     msg_release(&m);
 
@@ -1335,24 +1338,26 @@ static void test_msg_hello_bad(void **state UNUSED)
               "'slots'");
     parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":-4}",
               "'slots'");
+    /* What a worker holds travels after the handshake, never in a hello. */
     parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
-                    "\"running\":{}}",
+                    "\"running\":[]}",
               "'running'");
-    parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
-                    "\"running\":[5]}",
-              "'running'");
-    parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
-                    "\"running\":[{\"id\":\"t\"}]}",
-              "'lease'");
-    parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
-                    "\"running\":[{\"lease\":-1,\"id\":\"t\"}]}",
-              "'lease'");
-    parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
-                    "\"running\":[{\"lease\":0,\"id\":\"t\"}]}",
-              "'lease'");
-    parse_bad(HELLO "\"proto\":1,\"role\":\"worker\",\"id\":\"w\",\"nonce\":\"n\",\"slots\":2,"
-                    "\"running\":[{\"lease\":1}]}",
-              "'id'");
+    parse_bad(HELLO "\"proto\":1,\"role\":\"client\",\"nonce\":\"n\",\"auth\":1}", "'auth'");
+#define HELD "{\"type\":\"held\","
+    parse_ok(HELD "\"attempts\":[{\"lease\":1,\"id\":\"t\"}],\"more\":true}", &m);
+    msg_release(&m);
+    parse_bad("{\"type\":\"held\"}", "'attempts'");
+    parse_bad(HELD "\"attempts\":{}}", "'attempts'");
+    parse_bad(HELD "\"attempts\":[5]}", "'attempts'");
+    parse_bad(HELD "\"attempts\":[{\"id\":\"t\"}]}", "'lease'");
+    parse_bad(HELD "\"attempts\":[{\"lease\":-1,\"id\":\"t\"}]}", "'lease'");
+    parse_bad(HELD "\"attempts\":[{\"lease\":0,\"id\":\"t\"}]}", "'lease'");
+    parse_bad(HELD "\"attempts\":[{\"lease\":1}]}", "'id'");
+    parse_bad(HELD "\"attempts\":[{\"lease\":1,\"id\":\"t\",\"x\":1}]}", "'x'");
+    parse_bad(HELD "\"attempts\":[],\"more\":1}", "'more'");
+    parse_bad(HELD "\"attempts\":[],\"extra\":1}", "'extra'");
+    parse_bad("{\"type\":\"auth\",\"proof\":\"p\",\"extra\":1}", "'extra'");
+#undef HELD
 
     /* Over the size limits of the fields. */
     struct buf b = BUF_INIT;
@@ -2171,6 +2176,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_hello),
+        cmocka_unit_test(test_roundtrip_held),
         cmocka_unit_test(test_roundtrip_simple),
         cmocka_unit_test(test_roundtrip_error_helper),
         cmocka_unit_test(test_roundtrip_leases),

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A worker holding 100,000 leases comes back to a restarted master. It lists
+# them after the handshake, in held messages of 1000, so its hello stays
+# small: the master registers it, adopts all 100,000 attempts (re-queues
+# none), and the worker stays. (When they travelled in the hello, a worker
+# holding ~9,000 leases with long ids was refused on every reconnect.)
+. "$(dirname "$0")/lib.sh"
+
+N=100000
+start_master M --prefetch "$N" --worker-timeout 10s
+start_worker W1 --master "$M_ADDR" --slots 1 --master-timeout 0
+# Long ids (100 bytes) so the list is about 12 MB, far past any hello limit.
+pad=$(printf 'x%.0s' $(seq 1 90))
+seq 1 "$N" | sed "s/.*/{\"id\":\"$pad-&\",\"kind\":\"sleep\",\"payload\":{\"seconds\":600}}/" >tasks.jsonl
+dtr submit --file tasks.jsonl >ids.txt || die "submit failed"
+[ "$(wc -l <ids.txt)" = "$N" ] && pass "$N tasks accepted" || fail "accepted $(wc -l <ids.txt)"
+wait_for "all $N leased to W1" "[ \"\$(count_state running)\" = $N ]" 120 || finish
+
+kill -9 "$M_PID"
+wait "$M_PID" 2>/dev/null # reaped: every thread gone, the state dir lock released
+start_master M2 --prefetch "$N" --worker-timeout 10s --state-dir "$T/state-M"
+wait_for "W1 back, listing what it holds" \
+    "grep -q 'worker reconciled id=W1 held=$N adopted=$N' '$T/logs/master.log'" 120 &&
+    pass "master log: $(grep -m1 'worker reconciled id=W1' "$T/logs/master.log" | cut -d' ' -f3-)"
+[ "$(count_state running)" = "$N" ] && [ "$(count_state queued)" = 0 ] &&
+    pass "all $N attempts adopted, none re-queued" ||
+    fail "after the restart: $(dtr status --json | head -c 400)"
+! grep -q 're-queued task of a lost worker\|worker declared dead' "$T/logs/master.log" &&
+    pass "no task re-queued, no worker declared dead" ||
+    fail "$(grep -m3 're-queued\|declared dead' "$T/logs/master.log")"
+grep -q "held message\|held=" "$T/logs/master.log" && kill -0 "$W1_PID" &&
+    pass "W1 still connected" || fail "W1 left"
+finish
