@@ -11,6 +11,14 @@
  * The lock is released by the kernel when the process dies, so a crashed
  * master never leaves a stale lock behind.
  *
+ * The journal holds every task's spec (its environment, say) and output, so
+ * it is private: a state dir we create is 0700, and master.lock and
+ * journal.db are created 0600 (SQLite gives the -wal and -shm files the mode
+ * of journal.db). Files of ours left with group or other bits (by an older
+ * dtr) are set to 0600 at open, once journal.db proved to be a dtr journal.
+ * An existing state dir keeps its mode: it may be shared on purpose, and the
+ * files in it are private anyway (the master warns).
+ *
  * SCHEMA (version 1; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
  *
  *   tasks(id TEXT UNIQUE, seq INTEGER PRIMARY KEY, spec, priority, max_retries, state,
@@ -110,6 +118,10 @@
 /* Time SQLite waits on a lock held by someone else (an inspecting sqlite3
  * shell, say; another master is kept out by master.lock). */
 #define JOURNAL_BUSY_TIMEOUT_MS 1000
+
+/* Modes of what journal_open() creates (see FILES). */
+#define JOURNAL_DIR_MODE 0700
+#define JOURNAL_FILE_MODE 0600
 
 /* The WAL is truncated back to this after a checkpoint, so that one huge
  * transaction does not leave a huge file behind. */
@@ -268,7 +280,8 @@ static char *path_join(const char *dir, const char *name)
     return path;
 }
 
-/* mkdir -p: creates dir and its missing parents with mode 0755. */
+/* mkdir -p: creates dir with JOURNAL_DIR_MODE and its missing parents with
+ * mode 0755 (as `mkdir -p -m 0700` does). */
 static int mkdir_p(const char *dir, char *err, size_t errlen)
 {
     char *path;
@@ -292,7 +305,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
         }
         *p = '/';
     }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+    if (mkdir(path, JOURNAL_DIR_MODE) < 0 && errno != EEXIST) {
         ret = -errno;
         err_set(err, errlen, "cannot create state dir '%s': %s", dir, strerror(-ret));
         goto out;
@@ -311,7 +324,7 @@ static int take_lock(struct journal *j, const char *dir, char *err, size_t errle
     char *lock = path_join(dir, "master.lock");
     int ret = 0;
 
-    j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, JOURNAL_FILE_MODE);
     if (j->lock_fd < 0) {
         err_set(err, errlen,
                 "cannot open lock '%s': %s; fix permissions or use another --state-dir", lock,
@@ -331,6 +344,52 @@ static int take_lock(struct journal *j, const char *dir, char *err, size_t errle
     }
 out:
     free(lock);
+    return ret;
+}
+
+/*
+ * Creates journal.db empty with JOURNAL_FILE_MODE when it does not exist
+ * (SQLite would create it 0644, less the umask, and the -wal after it); an
+ * empty file is an empty database to SQLite. Any other failure is left for
+ * sqlite3_open_v2() to report, in its words.
+ */
+static void create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, JOURNAL_FILE_MODE);
+
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Sets a regular file of ours that group or others may use to mode 0600 (or
+ * less); a missing file, or one owned by someone else, is left alone. */
+static int make_private(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || !(sb.st_mode & 077) ||
+        sb.st_uid != geteuid())
+        return 0;
+    if (chmod(path, sb.st_mode & 0700) < 0) {
+        err_set(err, errlen, "cannot make '%s' private (mode %04o): %s; run chmod 600 '%s'",
+                path, (unsigned)(sb.st_mode & 07777), strerror(errno), path);
+        return DTR_EIO;
+    }
+    return 0;
+}
+
+/* Makes master.lock, journal.db and SQLite's files beside it private. */
+static int make_files_private(const char *dir, char *err, size_t errlen)
+{
+    static const char *const names[] = {"master.lock", "journal.db", "journal.db-wal",
+                                        "journal.db-shm", "journal.db-journal"};
+    int ret = 0;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && ret == 0; i++) {
+        char *path = path_join(dir, names[i]);
+        ret = make_private(path, err, errlen);
+        free(path);
+    }
     return ret;
 }
 
@@ -564,6 +623,7 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         if (mkdir_p(dir, err, errlen) < 0 || take_lock(j, dir, err, errlen) < 0)
             goto fail;
         j->path = path_join(dir, "journal.db");
+        create_private(j->path);
     } else {
         j->path = xstrdup(":memory:");
     }
@@ -579,7 +639,10 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         open_error(j, "open", err, errlen);
         goto fail;
     }
+    /* Files are made private only once migrate() has shown journal.db is
+     * ours: another program's database is refused untouched. */
     if (configure(j, err, errlen) < 0 || migrate(j, err, errlen) < 0 ||
+        (dir && make_files_private(dir, err, errlen) < 0) ||
         make_durable(j, err, errlen) < 0 || prepare_all(j, err, errlen) < 0)
         goto fail;
 
