@@ -77,7 +77,10 @@
  * ERRORS
  *
  * This module never logs: it returns DTR_EIO (or DTR_ENOENT) and, where the
- * API has room for it, a message naming the file and SQLite's error.
+ * API has room for it, a message naming the file and SQLite's error, with
+ * the system's cause when SQLite's words hide it: a full disk is "no space
+ * left on device" (or "disk quota exceeded") and says to free space, even
+ * when SQLite reports it as a "disk I/O error" (the -shm file cannot grow).
  *
  * FAULT INJECTION (tests only)
  *
@@ -88,6 +91,8 @@
  */
 #include "journal/journal.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -393,12 +398,50 @@ static int make_files_private(const char *dir, char *err, size_t errlen)
     return ret;
 }
 
+/*
+ * The system's words for the failure behind SQLite's last error, or NULL:
+ * SQLite says "disk I/O error" for a full disk when the -shm file cannot
+ * grow (SQLITE_IOERR_SHMSIZE, errno ENOSPC), which tells nobody what to do.
+ * Sets *full when the cause is a full disk or quota.
+ */
+static const char *system_cause(struct journal *j, bool *full)
+{
+    int code = sqlite3_errcode(j->db) & 0xff;
+    int sys = sqlite3_system_errno(j->db);
+
+    *full = false;
+    if (code == SQLITE_FULL || ((code == SQLITE_IOERR || code == SQLITE_CANTOPEN) &&
+                                (sys == ENOSPC || sys == EDQUOT))) {
+        *full = true;
+        return sys == EDQUOT ? "disk quota exceeded" : "no space left on device";
+    }
+    /* errno is only that of this error for the codes that come from a
+     * system call; strerror()'s capital is dropped for our message style. */
+    if (sys && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN)) {
+        static char buf[128];
+        snprintf(buf, sizeof(buf), "%s", strerror(sys));
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+        return buf;
+    }
+    return NULL;
+}
+
 /* Describes the database's last error during open, with advice for the user. */
 static void open_error(struct journal *j, const char *doing, char *err, size_t errlen)
 {
     int code = sqlite3_errcode(j->db) & 0xff;
     int sys = sqlite3_system_errno(j->db);
     const char *msg = sqlite3_errmsg(j->db);
+    bool full;
+    const char *cause = system_cause(j, &full);
+
+    if (full) {
+        err_set(err, errlen,
+                "cannot write '%s' (or its -wal or -shm file): %s (%s); free space on its file "
+                "system or use another --state-dir",
+                j->path, cause, msg);
+        return;
+    }
 
     if (sqlite3_extended_errcode(j->db) == SQLITE_READONLY_DIRECTORY) {
         /* The WAL and shm files live next to the database. */
@@ -432,7 +475,10 @@ static void open_error(struct journal *j, const char *doing, char *err, size_t e
                 j->path, msg);
         break;
     default:
-        err_set(err, errlen, "cannot %s '%s': %s", doing, j->path, msg);
+        if (cause)
+            err_set(err, errlen, "cannot %s '%s': %s (%s)", doing, j->path, cause, msg);
+        else
+            err_set(err, errlen, "cannot %s '%s': %s", doing, j->path, msg);
         break;
     }
 }
@@ -675,13 +721,28 @@ void task_output_release(struct task_output *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* "cannot DOING PREP 'path': why", with the system's cause when there is
+ * one, and what to do when the disk is full. */
+static void write_error(struct journal *j, char *err, size_t errlen, const char *doing,
+                        const char *prep)
+{
+    bool full;
+    const char *cause = system_cause(j, &full);
+
+    if (cause)
+        err_set(err, errlen, "cannot %s %s '%s': %s (%s)%s", doing, prep, j->path, cause,
+                sqlite3_errmsg(j->db), full ? "; free space on its file system" : "");
+    else
+        err_set(err, errlen, "cannot %s %s '%s': %s", doing, prep, j->path,
+                sqlite3_errmsg(j->db));
+}
+
 /* Remembers the first failure of the open transaction and returns DTR_EIO. */
 static int write_failed(struct journal *j, const char *doing)
 {
     if (!j->tx_failed) {
         j->tx_failed = true;
-        snprintf(j->tx_err, sizeof(j->tx_err), "cannot %s in '%s': %s", doing, j->path,
-                 sqlite3_errmsg(j->db));
+        write_error(j, j->tx_err, sizeof(j->tx_err), doing, "in");
     }
     return DTR_EIO;
 }
@@ -855,7 +916,7 @@ int journal_commit(struct journal *j, char *err, size_t errlen)
         goto rollback;
     }
     if (step_done(j->st[ST_COMMIT]) < 0) {
-        err_set(err, errlen, "cannot commit to '%s': %s", j->path, sqlite3_errmsg(j->db));
+        write_error(j, err, errlen, "commit", "to");
         ret = DTR_EIO;
         goto rollback;
     }
