@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/buf.h"
 #include "common/util.h"
@@ -71,6 +72,27 @@ enum auth_match auth_match_tokens(const char *token, bool peer_has_token)
     return peer_has_token ? AUTH_PROVE : AUTH_PEER_HAS_NO_TOKEN;
 }
 
+/*
+ * Refuses a token file that group or others may read or write, as ssh does
+ * with keys: the token lets its holder run commands on every worker, and a
+ * file anyone may write lets anyone choose it. Checked on the open file, so
+ * the file checked is the file read.
+ */
+static int token_file_shared(FILE *f, const char *file, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        snprintf(err, errlen, "cannot read token file '%s': %s", file, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode) || !(sb.st_mode & 077))
+        return 0; /* a pipe or a device (say /dev/stdin) has no mode to trust */
+    snprintf(err, errlen, "token file '%s' is %s by others (mode %04o); run chmod 600 '%s'", file,
+             sb.st_mode & 044 ? "readable" : sb.st_mode & 022 ? "writable" : "usable",
+             (unsigned)(sb.st_mode & 07777), file);
+    return -1;
+}
+
 int auth_load_token(const char *file, char **token, char *err, size_t errlen)
 {
     *token = NULL;
@@ -79,6 +101,10 @@ int auth_load_token(const char *file, char **token, char *err, size_t errlen)
         FILE *f = fopen(file, "re");
         if (!f) {
             snprintf(err, errlen, "cannot read token file '%s': %s", file, strerror(errno));
+            return -1;
+        }
+        if (token_file_shared(f, file, err, errlen)) {
+            fclose(f);
             return -1;
         }
         char chunk[512];

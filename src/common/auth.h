@@ -64,7 +64,8 @@ enum auth_match auth_match_tokens(const char *token, bool peer_has_token);
  * Reads the token: from `file` when given, else from the DTR_TOKEN
  * environment variable; trailing whitespace is dropped. *token is NULL when
  * neither is set. Returns 0, or -1 with a message in err (unreadable or empty
- * file). The caller frees *token.
+ * file, or a regular file that group or others may read, write or execute:
+ * mode & 077, refused as ssh refuses such keys). The caller frees *token.
  */
 int auth_load_token(const char *file, char **token, char *err, size_t errlen);
 

@@ -1,24 +1,43 @@
 /* SPDX-License-Identifier: MIT */
-/* Open-addressing string-keyed map; deletion shifts back, no tombstones. */
+/* Open-addressing string-keyed map; deletion shifts back, no tombstones; a
+ * keyed hash (SipHash-2-4, random key per process) against hash flooding. */
 #include "common/hmap.h"
 
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 
+/*
+ * The key of the hash, random per process. Task and worker ids come from the
+ * network: with a fixed hash anyone can compute ids whose slots pile into
+ * one probe run and make every insert walk it (100,000 such ids stalled the
+ * master's loop for seconds). SipHash-2-4 under a secret key leaves nothing
+ * to compute ids against.
+ */
+static unsigned char hash_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t hash_key_once = PTHREAD_ONCE_INIT;
+
+static void hash_key_init(void)
+{
+    /* sodium_init() picks the random source; a libsodium that cannot start
+     * cannot give the key either, and a fixed key would be the old hole. */
+    if (sodium_init() < 0) {
+        fprintf(stderr, "dtr: cannot initialise libsodium for the hash map key\n");
+        abort();
+    }
+    randombytes_buf(hash_key, sizeof(hash_key));
+}
+
 static uint32_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    /* FNV's low bits vary little across ids like "t-1", "t-2": mix them
-     * (the 64-bit finalizer of MurmurHash3) before masking. */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
+    unsigned char out[crypto_shorthash_BYTES];
+    uint64_t h;
+    crypto_shorthash(out, (const unsigned char *)s, strlen(s), hash_key);
+    memcpy(&h, out, sizeof(h));
     return (uint32_t)h;
 }
 
@@ -26,6 +45,8 @@ void hmap_init(struct hmap *m, const char *(*key)(const void *item))
 {
     memset(m, 0, sizeof(*m));
     m->key = key;
+    /* Every map is initialised before its first hash: the key is set here. */
+    pthread_once(&hash_key_once, hash_key_init);
 }
 
 void hmap_release(struct hmap *m)

@@ -4,7 +4,9 @@
  * and its id): open addressing with linear probing. Each slot keeps the
  * key's hash beside the pointer, so a probe touches an item only when the
  * hashes match and growing never touches items at all. The map does not own
- * the items.
+ * the items. Keys come from the network, so the hash is SipHash-2-4 under a
+ * key drawn at random once per process (the first hmap_init() draws it):
+ * nobody can compute keys that pile into one probe run.
  */
 #ifndef DTR_COMMON_HMAP_H
 #define DTR_COMMON_HMAP_H
@@ -20,6 +22,8 @@ struct hmap {
     const char *(*key)(const void *item);
 };
 
+/* Must run before any other call on m (it also sets the process's hash key;
+ * safe from any thread). */
 void hmap_init(struct hmap *m, const char *(*key)(const void *item));
 void hmap_release(struct hmap *m);
 void *hmap_get(const struct hmap *m, const char *key);

@@ -97,7 +97,7 @@ int log_open(const char *dir, const char *file, const char *node, char *err, siz
     memcpy(path, dir, dn);
     path[dn] = '/';
     memcpy(path + dn + 1, file, fn + 1);
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
         rc = -errno;
         err_set(err, errlen, "cannot open log file '%s': %s", path, strerror(errno));

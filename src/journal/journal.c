@@ -11,6 +11,14 @@
  * The lock is released by the kernel when the process dies, so a crashed
  * master never leaves a stale lock behind.
  *
+ * The journal holds every task's spec (its environment, say) and output, so
+ * it is private: a state dir we create is 0700, and master.lock and
+ * journal.db are created 0600 (SQLite gives the -wal and -shm files the mode
+ * of journal.db). Files of ours left with group or other bits (by an older
+ * dtr) are set to 0600 at open, once journal.db proved to be a dtr journal.
+ * An existing state dir keeps its mode: it may be shared on purpose, and the
+ * files in it are private anyway (the master warns).
+ *
  * SCHEMA (version 1; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
  *
  *   tasks(id TEXT UNIQUE, seq INTEGER PRIMARY KEY, spec, priority, max_retries, state,
@@ -69,7 +77,10 @@
  * ERRORS
  *
  * This module never logs: it returns DTR_EIO (or DTR_ENOENT) and, where the
- * API has room for it, a message naming the file and SQLite's error.
+ * API has room for it, a message naming the file and SQLite's error, with
+ * the system's cause when SQLite's words hide it: a full disk is "no space
+ * left on device" (or "disk quota exceeded") and says to free space, even
+ * when SQLite reports it as a "disk I/O error" (the -shm file cannot grow).
  *
  * FAULT INJECTION (tests only)
  *
@@ -80,6 +91,8 @@
  */
 #include "journal/journal.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -110,6 +123,10 @@
 /* Time SQLite waits on a lock held by someone else (an inspecting sqlite3
  * shell, say; another master is kept out by master.lock). */
 #define JOURNAL_BUSY_TIMEOUT_MS 1000
+
+/* Modes of what journal_open() creates (see FILES). */
+#define JOURNAL_DIR_MODE 0700
+#define JOURNAL_FILE_MODE 0600
 
 /* The WAL is truncated back to this after a checkpoint, so that one huge
  * transaction does not leave a huge file behind. */
@@ -268,7 +285,8 @@ static char *path_join(const char *dir, const char *name)
     return path;
 }
 
-/* mkdir -p: creates dir and its missing parents with mode 0755. */
+/* mkdir -p: creates dir with JOURNAL_DIR_MODE and its missing parents with
+ * mode 0755 (as `mkdir -p -m 0700` does). */
 static int mkdir_p(const char *dir, char *err, size_t errlen)
 {
     char *path;
@@ -292,7 +310,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
         }
         *p = '/';
     }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+    if (mkdir(path, JOURNAL_DIR_MODE) < 0 && errno != EEXIST) {
         ret = -errno;
         err_set(err, errlen, "cannot create state dir '%s': %s", dir, strerror(-ret));
         goto out;
@@ -311,7 +329,7 @@ static int take_lock(struct journal *j, const char *dir, char *err, size_t errle
     char *lock = path_join(dir, "master.lock");
     int ret = 0;
 
-    j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, JOURNAL_FILE_MODE);
     if (j->lock_fd < 0) {
         err_set(err, errlen,
                 "cannot open lock '%s': %s; fix permissions or use another --state-dir", lock,
@@ -334,12 +352,96 @@ out:
     return ret;
 }
 
+/*
+ * Creates journal.db empty with JOURNAL_FILE_MODE when it does not exist
+ * (SQLite would create it 0644, less the umask, and the -wal after it); an
+ * empty file is an empty database to SQLite. Any other failure is left for
+ * sqlite3_open_v2() to report, in its words.
+ */
+static void create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, JOURNAL_FILE_MODE);
+
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Sets a regular file of ours that group or others may use to mode 0600 (or
+ * less); a missing file, or one owned by someone else, is left alone. */
+static int make_private(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || !(sb.st_mode & 077) ||
+        sb.st_uid != geteuid())
+        return 0;
+    if (chmod(path, sb.st_mode & 0700) < 0) {
+        err_set(err, errlen, "cannot make '%s' private (mode %04o): %s; run chmod 600 '%s'",
+                path, (unsigned)(sb.st_mode & 07777), strerror(errno), path);
+        return DTR_EIO;
+    }
+    return 0;
+}
+
+/* Makes master.lock, journal.db and SQLite's files beside it private. */
+static int make_files_private(const char *dir, char *err, size_t errlen)
+{
+    static const char *const names[] = {"master.lock", "journal.db", "journal.db-wal",
+                                        "journal.db-shm", "journal.db-journal"};
+    int ret = 0;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && ret == 0; i++) {
+        char *path = path_join(dir, names[i]);
+        ret = make_private(path, err, errlen);
+        free(path);
+    }
+    return ret;
+}
+
+/*
+ * The system's words for the failure behind SQLite's last error, or NULL:
+ * SQLite says "disk I/O error" for a full disk when the -shm file cannot
+ * grow (SQLITE_IOERR_SHMSIZE, errno ENOSPC), which tells nobody what to do.
+ * Sets *full when the cause is a full disk or quota.
+ */
+static const char *system_cause(struct journal *j, bool *full)
+{
+    int code = sqlite3_errcode(j->db) & 0xff;
+    int sys = sqlite3_system_errno(j->db);
+
+    *full = false;
+    if (code == SQLITE_FULL || ((code == SQLITE_IOERR || code == SQLITE_CANTOPEN) &&
+                                (sys == ENOSPC || sys == EDQUOT))) {
+        *full = true;
+        return sys == EDQUOT ? "disk quota exceeded" : "no space left on device";
+    }
+    /* errno is only that of this error for the codes that come from a
+     * system call; strerror()'s capital is dropped for our message style. */
+    if (sys && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN)) {
+        static char buf[128];
+        snprintf(buf, sizeof(buf), "%s", strerror(sys));
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+        return buf;
+    }
+    return NULL;
+}
+
 /* Describes the database's last error during open, with advice for the user. */
 static void open_error(struct journal *j, const char *doing, char *err, size_t errlen)
 {
     int code = sqlite3_errcode(j->db) & 0xff;
     int sys = sqlite3_system_errno(j->db);
     const char *msg = sqlite3_errmsg(j->db);
+    bool full;
+    const char *cause = system_cause(j, &full);
+
+    if (full) {
+        err_set(err, errlen,
+                "cannot write '%s' (or its -wal or -shm file): %s (%s); free space on its file "
+                "system or use another --state-dir",
+                j->path, cause, msg);
+        return;
+    }
 
     if (sqlite3_extended_errcode(j->db) == SQLITE_READONLY_DIRECTORY) {
         /* The WAL and shm files live next to the database. */
@@ -373,7 +475,10 @@ static void open_error(struct journal *j, const char *doing, char *err, size_t e
                 j->path, msg);
         break;
     default:
-        err_set(err, errlen, "cannot %s '%s': %s", doing, j->path, msg);
+        if (cause)
+            err_set(err, errlen, "cannot %s '%s': %s (%s)", doing, j->path, cause, msg);
+        else
+            err_set(err, errlen, "cannot %s '%s': %s", doing, j->path, msg);
         break;
     }
 }
@@ -564,6 +669,7 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         if (mkdir_p(dir, err, errlen) < 0 || take_lock(j, dir, err, errlen) < 0)
             goto fail;
         j->path = path_join(dir, "journal.db");
+        create_private(j->path);
     } else {
         j->path = xstrdup(":memory:");
     }
@@ -579,7 +685,10 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         open_error(j, "open", err, errlen);
         goto fail;
     }
+    /* Files are made private only once migrate() has shown journal.db is
+     * ours: another program's database is refused untouched. */
     if (configure(j, err, errlen) < 0 || migrate(j, err, errlen) < 0 ||
+        (dir && make_files_private(dir, err, errlen) < 0) ||
         make_durable(j, err, errlen) < 0 || prepare_all(j, err, errlen) < 0)
         goto fail;
 
@@ -612,13 +721,28 @@ void task_output_release(struct task_output *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* "cannot DOING PREP 'path': why", with the system's cause when there is
+ * one, and what to do when the disk is full. */
+static void write_error(struct journal *j, char *err, size_t errlen, const char *doing,
+                        const char *prep)
+{
+    bool full;
+    const char *cause = system_cause(j, &full);
+
+    if (cause)
+        err_set(err, errlen, "cannot %s %s '%s': %s (%s)%s", doing, prep, j->path, cause,
+                sqlite3_errmsg(j->db), full ? "; free space on its file system" : "");
+    else
+        err_set(err, errlen, "cannot %s %s '%s': %s", doing, prep, j->path,
+                sqlite3_errmsg(j->db));
+}
+
 /* Remembers the first failure of the open transaction and returns DTR_EIO. */
 static int write_failed(struct journal *j, const char *doing)
 {
     if (!j->tx_failed) {
         j->tx_failed = true;
-        snprintf(j->tx_err, sizeof(j->tx_err), "cannot %s in '%s': %s", doing, j->path,
-                 sqlite3_errmsg(j->db));
+        write_error(j, j->tx_err, sizeof(j->tx_err), doing, "in");
     }
     return DTR_EIO;
 }
@@ -792,7 +916,7 @@ int journal_commit(struct journal *j, char *err, size_t errlen)
         goto rollback;
     }
     if (step_done(j->st[ST_COMMIT]) < 0) {
-        err_set(err, errlen, "cannot commit to '%s': %s", j->path, sqlite3_errmsg(j->db));
+        write_error(j, err, errlen, "commit", "to");
         ret = DTR_EIO;
         goto rollback;
     }

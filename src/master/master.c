@@ -308,12 +308,33 @@ static int write_addr_file(const char *dir, const char *addr, char *err, size_t 
     char path[900], tmp[1000];
     snprintf(path, sizeof(path), "%s/master.addr", dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "we");
+    /* 0600 like the journal beside it (the rename keeps the mode); a stale
+     * temporary file of a dead master with our pid would keep its own. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f || fprintf(f, "%s\n", addr) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
         return -1;
     }
     return 0;
+}
+
+/* The journal's files are 0600 whatever the dir's mode (journal.c), but a
+ * dir others may enter shows their names and sizes; one made by hand may be
+ * shared on purpose, so it is not changed: say so once. */
+static void warn_open_state_dir(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !(sb.st_mode & 077))
+        return;
+    log_warn("state dir is open to others dir=%s mode=%04o", log_quote(dir),
+             (unsigned)(sb.st_mode & 07777));
+    fprintf(stderr, "dtr master: state dir '%s' is open to others (mode %04o); its files are "
+            "private (0600), but run chmod 700 '%s' to hide them too\n", dir,
+            (unsigned)(sb.st_mode & 07777), dir);
 }
 
 int master_run(const struct master_opts *opts)
@@ -333,6 +354,7 @@ int master_run(const struct master_opts *opts)
 
     if (auth_init() != 0 || auth_load_token(opts->token_file, &m->token, err, sizeof(err))) {
         fprintf(stderr, "dtr master: %s\n", err);
+        rc = 2; /* a token file to fix: a usage error, as in the CLI */
         goto out;
     }
     if (tls_ctx_new(opts->tls_cert, opts->tls_key, opts->tls_ca, &m->tls, err, sizeof(err))) {
@@ -383,11 +405,12 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     conn_listener_addr(&m->listener, m->addr, sizeof(m->addr));
-    if (mkdir(opts->state_dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(opts->state_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "dtr master: cannot create state dir '%s': %s\n", opts->state_dir,
                 strerror(errno));
         goto out;
     }
+    warn_open_state_dir(opts->state_dir);
     if (write_addr_file(opts->state_dir, m->addr, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;

@@ -169,6 +169,32 @@ void tls_ctx_free(struct tls_ctx *t)
 }
 
 /*
+ * What to check when our verification of the peer's certificate failed with
+ * X509_V_ERR_x: a wrong CA, a date, or something else about the certificate.
+ * "is it signed by the CA" for an expired certificate sent people hunting
+ * for the wrong problem.
+ */
+static const char *verify_hint(long v)
+{
+    switch (v) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "it or a CA above it has expired: renew it, or check this machine's clock";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "it or a CA above it is not valid yet: check the clocks of both machines";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+        return "is it signed by the CA of --tls-ca?";
+    default:
+        return "check it against the README's recipe for node certificates";
+    }
+}
+
+/*
  * Describes why an SSL call failed, in words that say what to check. Clears
  * OpenSSL's error queue.
  */
@@ -196,10 +222,14 @@ static void describe(SSL *ssl, int ret, char *err, size_t errlen)
     switch (ERR_GET_REASON(e)) {
     case SSL_R_CERTIFICATE_VERIFY_FAILED: {
         long v = SSL_get_verify_result(ssl);
-        snprintf(err, errlen, "the peer's certificate was refused: %s (is it signed by the CA "
-                 "of --tls-ca?)", X509_verify_cert_error_string(v));
+        snprintf(err, errlen, "the peer's certificate was refused: %s (%s)",
+                 X509_verify_cert_error_string(v), verify_hint(v));
         break;
     }
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+        snprintf(err, errlen, "the peer refused our certificate (%s); has --tls-cert expired? "
+                 "renew it, or check the clocks of both machines", text);
+        break;
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
         snprintf(err, errlen, "the peer sent no certificate");
         break;
@@ -207,11 +237,12 @@ static void describe(SSL *ssl, int ret, char *err, size_t errlen)
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
     case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
     case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
     case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        /* A peer that finds our certificate not valid yet says only "bad
+         * certificate": the dates are worth a look too. */
         snprintf(err, errlen, "the peer refused our certificate (%s); is --tls-cert signed by "
-                 "the CA the peer trusts?", text);
+                 "the CA the peer trusts, and within its dates?", text);
         break;
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_HTTP_REQUEST:

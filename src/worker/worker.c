@@ -719,6 +719,7 @@ int worker_run(const struct worker_opts *opts)
     }
     if (auth_init() != 0 || auth_load_token(opts->token_file, &n->token, err, sizeof(err))) {
         fprintf(stderr, "dtr worker: %s\n", err);
+        rc = 2; /* a token file to fix: a usage error, as in the CLI */
         goto out;
     }
     if (tls_ctx_new(opts->tls_cert, opts->tls_key, opts->tls_ca, &n->tls, err, sizeof(err))) {

@@ -110,6 +110,7 @@ ch_net_up master=2 w1=11 w2=12 w3=13 || { echo "chaos: cannot build the test net
 MIP=${CH_ADDR[master]}
 MADDR="$MIP:$MPORT"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN/token"
+chmod 600 "$RUN/token" # dtr refuses a token file others may read
 export DTR_TOKEN
 DTR_TOKEN=$(cat "$RUN/token")
 export DTR_MASTER=""

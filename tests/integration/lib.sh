@@ -13,6 +13,9 @@
 #   finish                                             # prints "N passed, M failed"
 
 set -u
+# Files the tests write are private: dtr refuses a token file that others
+# may read (ssh-style), and every test writes its tokens with plain printf.
+umask 077
 DTR=${DTR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/dtr}
 # Hand-made peers in Python speak the protocol through dtrwire.py, beside this file.
 export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"

@@ -2,6 +2,7 @@
 /* Unit tests for common/auth: proofs verify only with the same token, nonces,
  * order and side; nonces are fresh; and the token loads from a file or from
  * DTR_TOKEN with the documented errors. Files live in a per-run temp dir. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -37,12 +39,16 @@ static int teardown(void **state UNUSED)
     return rmdir(tmpdir);
 }
 
-/* Writes len bytes to tmpdir/name and returns the path (static storage). */
+/* Writes len bytes to tmpdir/name, mode 0600 (a token file others may read
+ * is refused), and returns the path (static storage). */
 static const char *write_file(const char *name, const char *data, size_t len)
 {
     static char path[256];
     snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "we");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fchmod(fd, 0600), 0);
+    FILE *f = fdopen(fd, "w");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
@@ -267,6 +273,43 @@ static void test_load_errors(void **state UNUSED)
     assert_null(tok);
 }
 
+/* A token file that group or others may read or write is refused, naming
+ * the file, its mode and the fix, as ssh refuses such keys; 0600 and 0400
+ * are fine. */
+static void test_load_refuses_shared_file(void **state UNUSED)
+{
+    static const struct {
+        mode_t mode;
+        const char *words;
+    } refused[] = {
+        {0644, "readable by others (mode 0644)"}, {0640, "readable by others (mode 0640)"},
+        {0604, "readable by others (mode 0604)"}, {0660, "readable by others (mode 0660)"},
+        {0620, "writable by others (mode 0620)"}, {0602, "writable by others (mode 0602)"},
+        {0610, "usable by others (mode 0610)"},   {0666, "readable by others (mode 0666)"},
+    };
+    char err[512], want[512];
+    char *tok;
+    const char *path = write_file("token", "secret\n", 7);
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        assert_int_equal(chmod(path, refused[i].mode), 0);
+        err[0] = '\0';
+        tok = (char *)"unset";
+        assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), -1);
+        assert_null(tok);
+        snprintf(want, sizeof(want), "token file '%s' is %s; run chmod 600 '%s'", path,
+                 refused[i].words, path);
+        assert_string_equal(err, want);
+    }
+    static const mode_t fine[] = {0600, 0400, 0700};
+    for (size_t i = 0; i < ARRAY_SIZE(fine); i++) {
+        assert_int_equal(chmod(path, fine[i]), 0);
+        assert_int_equal(auth_load_token(path, &tok, err, sizeof(err)), 0);
+        assert_string_equal(tok, "secret");
+        free(tok);
+    }
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
 /* The loaded token works for proofs: what a master and a worker that read
  * the same file compute agrees. */
 static void test_loaded_token_proves(void **state UNUSED)
@@ -298,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_load_from_file),
         cmocka_unit_test(test_load_from_env),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_refuses_shared_file),
         cmocka_unit_test(test_loaded_token_proves),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for common/hmap: put/get/del against a reference array with
  * thousands of keys, deletions in random order (every remaining key must
- * still be found after each backward shift), growth, and wrap-around runs. */
+ * still be found after each backward shift), growth, wrap-around runs, and
+ * ids crafted against the old unkeyed hash (hash flooding). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -274,6 +275,91 @@ static void test_iteration(void **state UNUSED)
     free(it);
 }
 
+/* The map's hash before it had a key (FNV-1a and MurmurHash3's finalizer):
+ * anyone could compute ids against it. Kept here to make such ids. */
+static uint32_t unkeyed_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
+}
+
+/* How far the item in slot i sits from its home slot. */
+static size_t displacement(const struct hmap *m, size_t i)
+{
+    return (i - (m->hashes[i] & (m->cap - 1))) & (m->cap - 1);
+}
+
+/*
+ * Hash flooding: 100,000 ids whose unkeyed hashes all have their homes in
+ * the first 2^14 of 2^18 slots (and so in the first slots of every smaller
+ * table) made one probe run of 100,000 items, and each insert walked it.
+ * With the keyed hash they must spread like any ids: the longest probe
+ * stays short.
+ */
+static void test_flood_ids_spread(void **state UNUSED)
+{
+    enum { N = 100000 };
+    const uint32_t crowd = ((1u << 18) - 1) & ~((1u << 14) - 1);
+    struct item *it = xcalloc(N, sizeof(*it));
+    struct hmap m;
+    size_t n = 0, worst = 0, total = 0, unkeyed_worst = 0;
+    for (uint64_t k = 0; n < N; k++) {
+        snprintf(it[n].key, sizeof(it[n].key), "f%llx", (unsigned long long)k);
+        if (!(unkeyed_hash(it[n].key) & crowd))
+            n++;
+    }
+    hmap_init(&m, item_key);
+    for (size_t i = 0; i < N; i++)
+        hmap_put(&m, &it[i]);
+    for (size_t i = 0; i < m.cap; i++) {
+        if (!m.slots[i])
+            continue;
+        size_t d = displacement(&m, i);
+        total += d;
+        worst = MAX(worst, d);
+    }
+    for (size_t i = 0; i < N; i++)
+        assert_ptr_equal(hmap_get(&m, it[i].key), &it[i]);
+    /* The same ids under the unkeyed hash, for the record: their homes all
+     * lie in the first 2^14 slots, so the last one sits about N - 2^14 away. */
+    for (size_t i = 0; i < N; i++)
+        unkeyed_worst = MAX(unkeyed_worst, (size_t)(unkeyed_hash(it[i].key) & (m.cap - 1)));
+    print_message("cap %zu: longest probe %zu, mean %.2f (unkeyed: homes all below %zu)\n",
+                  m.cap, worst, (double)total / N, unkeyed_worst + 1);
+    /* At this fill (under 0.4) random homes give a mean below 1 and a
+     * longest probe of a few dozen; the flood gave tens of thousands. */
+    assert_true(total < 2 * (size_t)N);
+    assert_true(worst < 500);
+    hmap_release(&m);
+    free(it);
+}
+
+/* Two processes hash differently: a key is drawn per process. Here, at
+ * least, the hash is not the unkeyed one. */
+static void test_hash_is_keyed(void **state UNUSED)
+{
+    enum { N = 64 };
+    struct item *it = make_items(N, "t-");
+    struct hmap m;
+    int same = 0;
+    hmap_init(&m, item_key);
+    for (size_t i = 0; i < N; i++)
+        hmap_put(&m, &it[i]);
+    for (size_t i = 0; i < m.cap; i++)
+        if (m.slots[i] && m.hashes[i] == unkeyed_hash(((struct item *)m.slots[i])->key))
+            same++;
+    assert_int_equal(same, 0);
+    hmap_release(&m);
+    free(it);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +370,8 @@ int main(void)
         cmocka_unit_test(test_random_mixed),
         cmocka_unit_test(test_delete_each_position),
         cmocka_unit_test(test_iteration),
+        cmocka_unit_test(test_flood_ids_spread),
+        cmocka_unit_test(test_hash_is_keyed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
