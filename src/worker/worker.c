@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "proto/msg.h"
+#include "worker/guard.h"
 #include "worker/runner.h"
 
 #define TICK_MS 100
@@ -71,6 +72,7 @@ struct node {
     struct worker_opts opts;
     char *token;
     struct tls_ctx *tls; /* NULL: plaintext */
+    struct guard *guard; /* kills the tasks' groups if we die */
     char id[MSG_MAX_ID + 1];
     char node_name[MSG_MAX_ID + 16];
     struct conn_hub hub;
@@ -230,6 +232,7 @@ static void start_exec(struct attempt *a)
         .cwd = a->spec.cwd,
         .timeout_ms = a->spec.timeout_ms,
         .capture_max = (size_t)n->opts.max_output,
+        .guard = n->guard,
     };
     a->runner = runner_start(n->loop, &rs, runner_done_cb, a, err, sizeof(err));
     free(env);
@@ -590,6 +593,7 @@ static void worker_tick_cb(uv_timer_t *t)
     struct node *n = t->data;
     int64_t now = (int64_t)uv_now(n->loop);
     conn_hub_sweep(&n->hub);
+    guard_reap(n->guard);
     heartbeat(n, now);
     if (n->opts.master_timeout_ms > 0 && n->deaf_since &&
         now - n->deaf_since > n->opts.master_timeout_ms) {
@@ -717,6 +721,13 @@ int worker_run(const struct worker_opts *opts)
         fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
     }
+    signal(SIGPIPE, SIG_IGN);
+    n->guard = guard_start(opts->log_dir, n->id, err, sizeof(err));
+    if (!n->guard) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        log_error("cannot start error=%s", log_quote(err));
+        goto out;
+    }
     conn_hub_init(&n->hub, n->loop, "worker", n->id, n->token);
     n->hub.tls = n->tls;
     n->hub.fill_hello = fill_hello;
@@ -737,7 +748,6 @@ int worker_run(const struct worker_opts *opts)
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
 
-    signal(SIGPIPE, SIG_IGN);
     n->last_word = n->deaf_since = (int64_t)uv_now(n->loop);
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
@@ -757,6 +767,7 @@ int worker_run(const struct worker_opts *opts)
     uv_run(n->loop, UV_RUN_DEFAULT);
     rc = 0;
 out:
+    guard_free(n->guard);
     free(n->token);
     tls_ctx_free(n->tls);
     free(n);

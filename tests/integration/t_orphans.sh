@@ -71,9 +71,13 @@ grep -q 'guard killed' "$T/logs/worker-A.log" &&
 start_worker B --master "$M_ADDR" --slots 2
 wait_for "worker B registered" "dtr status --json | grep -q '\"id\":\"B\"'" || finish
 dtr submit --id orphan-b --retries 0 -- sh -c "$(orphan_task b)" >/dev/null || die "submit orphan-b"
-wait_for "orphan-b wrote its 3 pids" "[ \$(wc -l <'$T/pids-b' 2>/dev/null || echo 0) -ge 3 ]" ||
-    finish
-head -n 3 pids-b >snap-b
+# orphan-c's shell will be gone before the restart: a group without a leader.
+dtr submit --id orphan-c --retries 0 -- sh -c "$(orphan_task c)" >/dev/null || die "submit orphan-c"
+for x in b c; do
+    wait_for "orphan-$x wrote its 3 pids" "[ \$(wc -l <'$T/pids-$x' 2>/dev/null || echo 0) -ge 3 ]" ||
+        finish
+    head -n 3 "pids-$x" >"snap-$x"
+done
 guard=$(guard_of "$B_PID")
 if [ -n "$guard" ]; then
     PIDS+=("$guard")
@@ -83,13 +87,22 @@ fi
 kill -9 "$B_PID"
 wait "$B_PID" 2>/dev/null
 [ -n "$guard" ] && kill -9 "$guard"
-dtr cancel orphan-b >/dev/null 2>&1
+dtr cancel orphan-b orphan-c >/dev/null 2>&1
 wait_for "B's guard to be gone" "[ -z '$guard' ] || is_dead '$guard'" 10 || finish
-none_dead snap-b && pass "with worker B and its guard killed, orphan-b's processes survive" ||
-    die "orphan-b's processes died with worker B and its guard; nothing left to test"
+none_dead snap-b && none_dead snap-c &&
+    pass "with worker B and its guard killed, the tasks' processes survive" ||
+    die "the tasks' processes died with worker B and its guard; nothing left to test"
+csh=$(sed -n 3p snap-c)
+kill -9 "$csh"
+wait_for "orphan-c's shell to be gone" "is_dead $csh" 10 || finish
+sed 3d snap-c >snap-c-left
 start_worker B --master "$M_ADDR" --slots 2
 if wait_for "the restarted worker B to kill orphan-b's processes" "all_dead '$T/snap-b'" 10; then
     pass "the restarted worker B killed what its previous instance left behind"
+fi
+if wait_for "the restarted worker B to kill orphan-c's leaderless sleeps" \
+    "all_dead '$T/snap-c-left'" 10; then
+    pass "... and the processes of a group whose leader had exited"
 fi
 grep -q 'killed a task group left by a previous instance' "$T/logs/worker-B.log" &&
     pass "worker-B.log: $(grep -m1 'killed a task group left' "$T/logs/worker-B.log" | cut -d' ' -f3-)" ||
