@@ -653,6 +653,24 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
         buf_addstr(b, "{\"type\":\"drain\"}\n");
 }
 
+/*
+ * Takes the secret variable name out of the environment that every task
+ * inherits, and wipes its bytes where they lie: the original block is what
+ * /proc/PID/environ shows, and a task runs as our user and can read ours.
+ */
+static void scrub_env(const char *name)
+{
+    size_t n = strlen(name), k = 0;
+    char *found[8];
+    for (char **e = environ; e && *e && k < ARRAY_SIZE(found); e++) {
+        if (!strncmp(*e, name, n) && (*e)[n] == '=')
+            found[k++] = *e;
+    }
+    unsetenv(name); /* drops every pointer to it, leaves the bytes */
+    for (size_t i = 0; i < k; i++)
+        memset(found[i], 0, strlen(found[i]));
+}
+
 static void worker_prepare_cb(uv_prepare_t *p)
 {
     struct node *n = p->data;
@@ -702,6 +720,8 @@ int worker_run(const struct worker_opts *opts)
         fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
     }
+    /* Loaded (or unused, with --token-file): no task may inherit it. */
+    scrub_env("DTR_TOKEN");
     if (tls_ctx_new(opts->tls_cert, opts->tls_key, opts->tls_ca, &n->tls, err, sizeof(err))) {
         fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
