@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "worker/guard.h"
 
 struct command {
     const char *name;
@@ -72,6 +73,10 @@ int main(int argc, char **argv)
         char *help[] = {(char *)"--help", NULL};
         return c->run(1, help);
     }
+    /* Internal: the process that kills a dead worker's tasks (worker/guard.c);
+     * not listed in the usage. */
+    if (!strcmp(cmd, "__guard"))
+        return guard_main(argc - 1, argv + 1);
     if (cmd[0] == '-') {
         fprintf(stderr, "dtr: unknown flag '%s' (see 'dtr --help')\n", cmd);
         return EXIT_USAGE;

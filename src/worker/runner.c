@@ -4,6 +4,8 @@
  * and stderr on pipes that libuv reads, watches its exit through a pidfd (or
  * a waitpid timer where the kernel has none), enforces the timeout with
  * SIGTERM then SIGKILL to the group, and reports once every handle is closed.
+ * The group's start and end go to the worker's guard (guard.c), which kills
+ * the group if the worker dies first.
  */
 #include "worker/runner.h"
 
@@ -23,6 +25,7 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "worker/guard.h"
 
 extern char **environ;
 
@@ -44,6 +47,7 @@ struct runner {
     int pidfd; /* -1 when reap_timer watches the exit instead */
     size_t capture_max;
     uint64_t grace_ms;
+    struct guard *guard; /* told when the group starts and ends, or NULL */
     runner_done_fn done;
     void *data;
 
@@ -239,6 +243,7 @@ static bool reap(struct runner *r)
     /* Also when waitid failed (ECHILD: SIGCHLD is ignored, or someone else
      * reaped it): the child is gone, and grandchildren must not outlive it. */
     kill(-r->pid, SIGKILL);
+    guard_task_ended(r->guard, r->pid);
     if (rc == 0) {
         do
             w = waitpid(r->pid, &status, WNOHANG);
@@ -470,7 +475,10 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
         return NULL;
     }
 
+    int64_t t0 = spec->guard ? guard_now() : 0;
     e = spawn_child(spec, out_fds[1], err_fds[1], &pid);
+    if (!e)
+        guard_task_started(spec->guard, pid, t0, spec->guard ? guard_now() : 0);
     close(out_fds[1]);
     close(err_fds[1]);
     if (e) {
@@ -489,6 +497,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     r->pid = pid;
     r->capture_max = spec->capture_max;
     r->grace_ms = spec->kill_grace_ms > 0 ? (uint64_t)spec->kill_grace_ms : DEFAULT_GRACE_MS;
+    r->guard = spec->guard;
     r->done = done;
     r->data = data;
     buf_init(&r->out.buf);

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 struct runner;
+struct guard;
 
 struct runner_spec {
     const char *const *argv; /* program and arguments, NULL-terminated; or NULL with cmd */
@@ -26,6 +27,7 @@ struct runner_spec {
     int64_t timeout_ms;      /* 0 = no timeout */
     int64_t kill_grace_ms;   /* between SIGTERM and SIGKILL; 0 means 2000 */
     size_t capture_max;      /* bytes kept per stream; the rest is counted as truncated */
+    struct guard *guard;     /* kills the task's group if the worker dies; may be NULL */
 };
 
 struct runner_result {

@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "proto/msg.h"
+#include "worker/guard.h"
 #include "worker/runner.h"
 
 #define TICK_MS 100
@@ -73,6 +74,7 @@ struct node {
     struct worker_opts opts;
     char *token;
     struct tls_ctx *tls; /* NULL: plaintext */
+    struct guard *guard; /* kills the tasks' groups if we die */
     char id[MSG_MAX_ID + 1];
     char node_name[MSG_MAX_ID + 16];
     struct conn_hub hub;
@@ -232,6 +234,7 @@ static void start_exec(struct attempt *a)
         .cwd = a->spec.cwd,
         .timeout_ms = a->spec.timeout_ms,
         .capture_max = (size_t)n->opts.max_output,
+        .guard = n->guard,
     };
     a->runner = runner_start(n->loop, &rs, runner_done_cb, a, err, sizeof(err));
     free(env);
@@ -613,6 +616,7 @@ static void worker_tick_cb(uv_timer_t *t)
     struct node *n = t->data;
     int64_t now = (int64_t)uv_now(n->loop);
     conn_hub_sweep(&n->hub);
+    guard_reap(n->guard);
     heartbeat(n, now);
     if (n->opts.master_timeout_ms > 0 && n->deaf_since &&
         now - n->deaf_since > n->opts.master_timeout_ms) {
@@ -672,6 +676,24 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
         buf_addstr(b, "{\"type\":\"drain\"}\n");
 }
 
+/*
+ * Takes the secret variable name out of the environment that every task
+ * inherits, and wipes its bytes where they lie: the original block is what
+ * /proc/PID/environ shows, and a task runs as our user and can read ours.
+ */
+static void scrub_env(const char *name)
+{
+    size_t n = strlen(name), k = 0;
+    char *found[8];
+    for (char **e = environ; e && *e && k < ARRAY_SIZE(found); e++) {
+        if (!strncmp(*e, name, n) && (*e)[n] == '=')
+            found[k++] = *e;
+    }
+    unsetenv(name); /* drops every pointer to it, leaves the bytes */
+    for (size_t i = 0; i < k; i++)
+        memset(found[i], 0, strlen(found[i]));
+}
+
 static void worker_prepare_cb(uv_prepare_t *p)
 {
     struct node *n = p->data;
@@ -722,6 +744,8 @@ int worker_run(const struct worker_opts *opts)
         rc = 2; /* a token file to fix: a usage error, as in the CLI */
         goto out;
     }
+    /* Loaded (or unused, with --token-file): no task may inherit it. */
+    scrub_env("DTR_TOKEN");
     if (tls_ctx_new(opts->tls_cert, opts->tls_key, opts->tls_ca, &n->tls, err, sizeof(err))) {
         fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
@@ -739,6 +763,13 @@ int worker_run(const struct worker_opts *opts)
     snprintf(n->node_name, sizeof(n->node_name), "worker-%s", n->id);
     if (log_open(opts->log_dir, file, n->node_name, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr worker: %s\n", err);
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    n->guard = guard_start(opts->log_dir, n->id, err, sizeof(err));
+    if (!n->guard) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        log_error("cannot start error=%s", log_quote(err));
         goto out;
     }
     conn_hub_init(&n->hub, n->loop, "worker", n->id, n->token);
@@ -761,7 +792,6 @@ int worker_run(const struct worker_opts *opts)
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
 
-    signal(SIGPIPE, SIG_IGN);
     n->last_word = n->deaf_since = (int64_t)uv_now(n->loop);
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
@@ -781,6 +811,7 @@ int worker_run(const struct worker_opts *opts)
     uv_run(n->loop, UV_RUN_DEFAULT);
     rc = 0;
 out:
+    guard_free(n->guard);
     free(n->token);
     tls_ctx_free(n->tls);
     free(n);

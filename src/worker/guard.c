@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The task guard (see guard.h for why): the worker's side (subreaper, the
+ * pipe to the guard, reaping adopted children, killing what a previous
+ * instance left behind) and the guard process, 'dtr __guard'. It does not
+ * contain tasks that leave their process group (setsid): cgroups would.
+ *
+ * Pipe lines, worker to guard: "+ PGID LO HI\n" when a task starts (LO..HI:
+ * the clock ticks since boot within which its leader started, as in field 22
+ * of /proc/PID/stat), "- PGID\n" when it has ended. The pids file is the
+ * header "dtr-pids 1 BOOT_ID\n" then the same lines, appended by the guard
+ * and compacted when dead lines outnumber live ones. It is not fsynced: it
+ * only has to outlive processes, not the machine (a reboot ends the tasks).
+ */
+#include "worker/guard.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+
+extern char **environ;
+
+#define PIDS_HEADER "dtr-pids 1"
+/* The most of a pids file read at start: 1024 slots of live lines fit many
+ * times over; a longer file is cut, never trusted blindly (see leader_is). */
+#define PIDS_READ_MAX (1 << 20)
+/* How long a starting worker waits for the lock of a previous instance's
+ * guard, which releases it once it has killed that instance's tasks. */
+#define LOCK_WAIT_MS 3000
+/* Children reaped per call at most (memcached's reqs_per_event). */
+#define REAP_MAX 256
+/* The pipe and the file sit above stdio and the guard's fd 3. */
+#define FD_MIN 4
+#define GUARD_FD_RECORD 3
+
+struct entry {
+    pid_t pgid;
+    int64_t lo, hi; /* clock ticks since boot */
+};
+
+struct set {
+    struct entry *v;
+    size_t n, cap;
+};
+
+struct guard {
+    pid_t pid;  /* the guard process, or 0 when it has to be (re)started */
+    int wfd;    /* our end of its pipe, or -1 */
+    int rec_fd; /* the locked pids file, or -1 when another instance holds it */
+    char *log_dir, *id;
+    char boot[64];
+    bool restart_failed; /* logged once, retried every tick */
+    struct set tasks; /* running task groups, to replay to a restarted guard */
+};
+
+/* ---- small helpers shared by both sides ---------------------------------- */
+
+static struct entry *set_find(struct set *s, pid_t pgid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].pgid == pgid)
+            return &s->v[i];
+    return NULL;
+}
+
+static void set_add(struct set *s, struct entry e)
+{
+    struct entry *old = set_find(s, e.pgid);
+    if (old) {
+        *old = e;
+        return;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->n++] = e;
+}
+
+static void set_del(struct set *s, pid_t pgid)
+{
+    struct entry *e = set_find(s, pgid);
+    if (e)
+        *e = s->v[--s->n];
+}
+
+/* Applies one pipe or file line to s. Returns false for a line it does not
+ * know (ignored: a torn last line, or the tail of a compaction cut short). */
+static bool apply_line(struct set *s, const char *line)
+{
+    struct entry e = {0};
+    int pgid;
+    if (sscanf(line, "+ %d %" SCNd64 " %" SCNd64, &pgid, &e.lo, &e.hi) == 3 && pgid > 1) {
+        e.pgid = pgid;
+        set_add(s, e);
+        return true;
+    }
+    if (sscanf(line, "- %d", &pgid) == 1) {
+        set_del(s, pgid);
+        return true;
+    }
+    return false;
+}
+
+/* Moves fd to FD_MIN or above, close-on-exec. Returns the fd or -1. */
+static int fd_above(int fd)
+{
+    if (fd < 0 || fd >= FD_MIN)
+        return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, FD_MIN);
+    close(fd);
+    return nfd;
+}
+
+static void read_boot_id(char *out, size_t len)
+{
+    snprintf(out, len, "unknown");
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!f)
+        return;
+    char line[64];
+    if (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n ")] = '\0';
+        if (*line)
+            snprintf(out, len, "%s", line);
+    }
+    fclose(f);
+}
+
+static long ticks_per_sec(void)
+{
+    static long hz;
+    if (!hz) {
+        hz = sysconf(_SC_CLK_TCK);
+        if (hz <= 0)
+            hz = 100;
+    }
+    return hz;
+}
+
+int64_t guard_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the worker's side ------------------------------------------------------- */
+
+static void send_line(struct guard *g, const char *line, size_t len)
+{
+    /* Blocking: the guard reads as fast as it can, and a line is shorter
+     * than PIPE_BUF, so it arrives whole. */
+    while (g->wfd >= 0 && len) {
+        ssize_t w = write(g->wfd, line, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            /* EPIPE: the guard died; guard_reap() restarts it and replays */
+            close(g->wfd);
+            g->wfd = -1;
+            return;
+        }
+        line += w;
+        len -= (size_t)w;
+    }
+}
+
+static void send_entry(struct guard *g, const struct entry *e)
+{
+    char line[96];
+    int len = snprintf(line, sizeof(line), "+ %d %" PRId64 " %" PRId64 "\n", (int)e->pgid, e->lo,
+                       e->hi);
+    send_line(g, line, (size_t)len);
+}
+
+void guard_task_started(struct guard *g, pid_t pgid, int64_t t0, int64_t t1)
+{
+    if (!g)
+        return;
+    int64_t per = 1000000000 / ticks_per_sec();
+    /* /proc's start time is the fork's boot-time clock rounded down to a
+     * tick; t0 <= fork <= t1, so it falls in [t0/per, t1/per]. */
+    struct entry e = {.pgid = pgid, .lo = t0 / per, .hi = t1 / per};
+    set_add(&g->tasks, e);
+    send_entry(g, &e);
+}
+
+void guard_task_ended(struct guard *g, pid_t pgid)
+{
+    if (!g)
+        return;
+    char line[32];
+    int len = snprintf(line, sizeof(line), "- %d\n", (int)pgid);
+    set_del(&g->tasks, pgid);
+    send_line(g, line, (size_t)len);
+}
+
+/* Starts the guard process. Returns 0 or an errno value. */
+static int spawn_guard(struct guard *g)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none;
+    int p[2], e;
+    char wpid[24];
+
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return errno;
+    p[0] = fd_above(p[0]);
+    p[1] = fd_above(p[1]);
+    if (p[0] < 0 || p[1] < 0) {
+        e = errno;
+        if (p[0] >= 0)
+            close(p[0]);
+        if (p[1] >= 0)
+            close(p[1]);
+        return e;
+    }
+    snprintf(wpid, sizeof(wpid), "%d", (int)getpid());
+    const char *argv[] = {"dtr", "__guard", wpid, g->log_dir, g->id, g->boot,
+                          g->rec_fd >= 0 ? "1" : "0", NULL};
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    e = posix_spawn_file_actions_adddup2(&fa, p[0], STDIN_FILENO);
+    if (!e)
+        e = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    if (!e && g->rec_fd >= 0)
+        e = posix_spawn_file_actions_adddup2(&fa, g->rec_fd, GUARD_FD_RECORD);
+    if (!e)
+        e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    if (!e)
+        e = posix_spawnattr_setsigmask(&attr, &none);
+    if (!e)
+        e = posix_spawn(&g->pid, "/proc/self/exe", &fa, &attr, (char *const *)argv, environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[0]);
+    if (e) {
+        close(p[1]);
+        g->pid = 0;
+        return e;
+    }
+    g->wfd = p[1];
+    for (size_t i = 0; i < g->tasks.n; i++)
+        send_entry(g, &g->tasks.v[i]);
+    return 0;
+}
+
+/* Fields of /proc/PID/stat. Returns false when there is no such process. */
+static bool read_stat(pid_t pid, char *state, pid_t *pgrp, int64_t *start)
+{
+    char path[48], text[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = '\0';
+    /* comm may hold spaces and parentheses: fields resume after the last ')' */
+    char *p = strrchr(text, ')');
+    int pg;
+    unsigned long long st;
+    if (!p || sscanf(p + 1, " %c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                            "%*d %*d %llu", state, &pg, &st) != 3)
+        return false;
+    *pgrp = pg;
+    *start = (int64_t)st;
+    return true;
+}
+
+/* Whether /proc/PID/environ holds the entry want ("DTR_WORKER_ID=ID"). */
+static bool environ_has(pid_t pid, const char *want)
+{
+    char path[48];
+    struct buf b = BUF_INIT;
+    bool found = false;
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char chunk[4096];
+    ssize_t n;
+    while (b.len < PIDS_READ_MAX && (n = read(fd, chunk, sizeof(chunk))) > 0)
+        buf_add(&b, chunk, (size_t)n);
+    close(fd);
+    for (size_t i = 0; i < b.len && !found; i += strlen(b.data + i) + 1)
+        found = !strcmp(b.data + i, want);
+    buf_release(&b);
+    return found;
+}
+
+/*
+ * Kills the groups in s left by a previous instance. A group whose leader
+ * lives is killed only when the leader's start time is the recorded one: a
+ * pid number is not reused while any process of its group lives, so a live
+ * process with that pid and another start time means the group is gone. A
+ * group whose leader has exited is found by scanning /proc, and only those
+ * of its processes that started after the leader and still carry this
+ * worker's DTR_WORKER_ID are killed.
+ */
+static void kill_leftovers(struct set *s, const char *id)
+{
+    struct set leaderless = {0};
+    char state;
+    pid_t pgrp;
+    int64_t start;
+
+    for (size_t i = 0; i < s->n; i++) {
+        const struct entry *e = &s->v[i];
+        if (!read_stat(e->pgid, &state, &pgrp, &start)) {
+            set_add(&leaderless, *e);
+        } else if (pgrp == e->pgid && start >= e->lo && start <= e->hi) {
+            kill(-e->pgid, SIGKILL);
+            log_warn("killed a task group left by a previous instance pgid=%d", (int)e->pgid);
+        } else {
+            log_debug("not killing pgid=%d: its pid now belongs to another process",
+                      (int)e->pgid);
+        }
+    }
+    if (!leaderless.n)
+        return;
+    char want[300];
+    snprintf(want, sizeof(want), "DTR_WORKER_ID=%s", id);
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 1 || pid == getpid())
+            continue;
+        if (!read_stat((pid_t)pid, &state, &pgrp, &start) || state == 'Z')
+            continue;
+        struct entry *e = set_find(&leaderless, pgrp);
+        if (e && start >= e->lo && environ_has((pid_t)pid, want)) {
+            kill((pid_t)pid, SIGKILL);
+            log_warn("killed a task group left by a previous instance pgid=%d pid=%ld "
+                     "(its leader had exited)", (int)pgrp, pid);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(leaderless.v);
+}
+
+/* Reads the pids file a previous instance left and kills what it lists. */
+static void clean_previous(struct guard *g)
+{
+    struct buf b = BUF_INIT;
+    struct set s = {0};
+    char chunk[4096];
+    ssize_t n;
+    while (b.len < PIDS_READ_MAX && (n = pread(g->rec_fd, chunk, sizeof(chunk), (off_t)b.len)) > 0)
+        buf_add(&b, chunk, (size_t)n);
+    char header[128];
+    snprintf(header, sizeof(header), PIDS_HEADER " %s\n", g->boot);
+    if (b.len > strlen(header) && !strncmp(b.data, header, strlen(header))) {
+        char *line = b.data + strlen(header);
+        while (*line) {
+            char *nl = strchr(line, '\n');
+            if (!nl)
+                break; /* torn */
+            *nl = '\0';
+            apply_line(&s, line);
+            line = nl + 1;
+        }
+    }
+    kill_leftovers(&s, g->id);
+    free(s.v);
+    buf_release(&b);
+}
+
+/* Opens and locks LOG_DIR/worker-ID.pids; -1 when another live worker with
+ * this id holds it past LOCK_WAIT_MS. */
+static int lock_record(const char *log_dir, const char *id)
+{
+    struct buf path = BUF_INIT;
+    buf_addf(&path, "%s/worker-%s.pids", log_dir, id);
+    int fd = fd_above(open(path.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd < 0) {
+        log_warn("cannot open '%s': %s; a restarted worker will not find this one's tasks",
+                 path.data, strerror(errno));
+        buf_release(&path);
+        return -1;
+    }
+    for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            log_warn("cannot lock '%s': %s", path.data, strerror(errno));
+            close(fd);
+            fd = -1;
+            break;
+        }
+        if (waited >= LOCK_WAIT_MS) {
+            log_warn("another worker with id '%s' runs here (it holds '%s'); its tasks are left "
+                     "alone and this one's are not recorded; give each worker its own --id",
+                     id, path.data);
+            close(fd);
+            fd = -1;
+            break;
+        }
+        struct timespec ten_ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ten_ms, NULL);
+    }
+    buf_release(&path);
+    return fd;
+}
+
+struct guard *guard_start(const char *log_dir, const char *id, char *err, size_t errlen)
+{
+    struct guard *g = xcalloc(1, sizeof(*g));
+    g->wfd = -1;
+    g->log_dir = xstrdup(log_dir);
+    g->id = xstrdup(id);
+    read_boot_id(g->boot, sizeof(g->boot));
+    /* Orphaned grandchildren of tasks become ours, not init's, while we
+     * live: still in their task's group, and reaped by guard_reap(). */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_warn("cannot become a child subreaper: %s", strerror(errno));
+    g->rec_fd = lock_record(log_dir, id);
+    if (g->rec_fd >= 0)
+        clean_previous(g);
+    int e = spawn_guard(g);
+    if (e) {
+        err_set(err, errlen, "cannot start the task guard '/proc/self/exe __guard': %s",
+                strerror(e));
+        guard_free(g);
+        return NULL;
+    }
+    log_debug("task guard started pid=%d record=%s", (int)g->pid,
+              g->rec_fd >= 0 ? "yes" : "no");
+    return g;
+}
+
+void guard_free(struct guard *g)
+{
+    if (!g)
+        return;
+    if (g->wfd >= 0)
+        close(g->wfd);
+    if (g->rec_fd >= 0)
+        close(g->rec_fd);
+    free(g->tasks.v);
+    free(g->log_dir);
+    free(g->id);
+    free(g);
+}
+
+void guard_reap(struct guard *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < REAP_MAX; i++) {
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+            break;
+        if (set_find(&g->tasks, si.si_pid))
+            break; /* a task leader: its runner reaps it, and then we go on */
+        waitpid(si.si_pid, NULL, WNOHANG);
+        if (si.si_pid == g->pid) {
+            log_warn("the task guard exited pid=%d; restarting it", (int)g->pid);
+            g->pid = 0;
+        }
+    }
+    if (g->pid)
+        return;
+    if (g->wfd >= 0)
+        close(g->wfd);
+    g->wfd = -1;
+    int e = spawn_guard(g);
+    if (e && !g->restart_failed)
+        log_error("cannot restart the task guard; tasks will outlive a killed worker "
+                  "error=%s", log_quote(strerror(e)));
+    else if (!e && g->restart_failed)
+        log_info("task guard restarted pid=%d", (int)g->pid);
+    g->restart_failed = e != 0;
+}
+
+/* ---- the guard process ----------------------------------------------------- */
+
+struct record {
+    int fd;
+    off_t end;
+    size_t lines; /* entry lines in the file, live or dead */
+    char header[128];
+};
+
+static void record_rewrite(struct record *rec, const struct set *s)
+{
+    struct buf b = BUF_INIT;
+    buf_addstr(&b, rec->header);
+    for (size_t i = 0; i < s->n; i++)
+        buf_addf(&b, "+ %d %" PRId64 " %" PRId64 "\n", (int)s->v[i].pgid, s->v[i].lo,
+                 s->v[i].hi);
+    /* Written over the old content, then cut: a guard killed in between
+     * leaves old lines after the new ones, which replay to a superset. */
+    if (pwrite(rec->fd, b.data, b.len, 0) == (ssize_t)b.len && ftruncate(rec->fd, (off_t)b.len) == 0)
+        rec->end = (off_t)b.len;
+    rec->lines = s->n;
+    buf_release(&b);
+}
+
+static void record_line(struct record *rec, const struct set *s, const char *line, size_t len)
+{
+    if (rec->fd < 0)
+        return;
+    if (++rec->lines > 2 * s->n + 64) {
+        record_rewrite(rec, s);
+        return;
+    }
+    if (pwrite(rec->fd, line, len, rec->end) == (ssize_t)len)
+        rec->end += (off_t)len;
+}
+
+int guard_main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "dtr __guard: an internal command that 'dtr worker' starts\n");
+        return 2;
+    }
+    pid_t worker = (pid_t)atoi(argv[1]);
+    struct record rec = {.fd = !strcmp(argv[5], "1") ? GUARD_FD_RECORD : -1};
+    struct set s = {0};
+    char err[512], file[400], node[300];
+
+    /* Signals aimed at the worker's process group (^C, a shell's kill %1)
+     * must leave the guard alive until the worker has gone. */
+    int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
+    for (size_t i = 0; i < ARRAY_SIZE(ignored); i++)
+        signal(ignored[i], SIG_IGN);
+    /* Belt and braces beside the pipe's EOF (which a leaked write end could
+     * hold off): SIGUSR1 when the worker dies. */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    int sfd = signalfd(-1, &usr1, SFD_CLOEXEC);
+    prctl(PR_SET_PDEATHSIG, SIGUSR1);
+    prctl(PR_SET_NAME, "dtr-guard"); /* not "exe", after /proc/self/exe */
+
+    snprintf(file, sizeof(file), "worker-%s.log", argv[3]);
+    snprintf(node, sizeof(node), "worker-%s", argv[3]);
+    if (log_open(argv[2], file, node, err, sizeof(err)) != 0)
+        fprintf(stderr, "dtr __guard: %s\n", err);
+    if (rec.fd >= 0) {
+        snprintf(rec.header, sizeof(rec.header), PIDS_HEADER " %s\n", argv[4]);
+        record_rewrite(&rec, &s);
+    }
+
+    char in[4096];
+    size_t have = 0;
+    bool alive = getppid() == worker;
+    while (alive) {
+        struct pollfd pf[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
+                               {.fd = sfd, .events = POLLIN}};
+        if (poll(pf, sfd >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (sfd >= 0 && pf[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) < 0 || getppid() != worker)
+                break;
+        }
+        if (!pf[0].revents)
+            continue;
+        ssize_t n = read(STDIN_FILENO, in + have, sizeof(in) - have);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* EOF: the worker is gone */
+        have += (size_t)n;
+        char *line = in, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t)(line - in)))) {
+            *nl = '\0';
+            if (apply_line(&s, line)) {
+                *nl = '\n';
+                record_line(&rec, &s, line, (size_t)(nl - line) + 1);
+            }
+            line = nl + 1;
+        }
+        have -= (size_t)(line - in);
+        memmove(in, line, have);
+        if (have == sizeof(in))
+            have = 0; /* no line is this long: drop the garbage */
+    }
+
+    struct buf killed = BUF_INIT;
+    for (size_t i = 0; i < s.n; i++) {
+        if (kill(-s.v[i].pgid, SIGKILL) == 0)
+            buf_addf(&killed, "%s%d", killed.len ? "," : "", (int)s.v[i].pgid);
+    }
+    if (killed.len)
+        log_warn("guard killed task groups of a dead worker worker_pid=%d pgids=%s", (int)worker,
+                 killed.data);
+    if (rec.fd >= 0 && ftruncate(rec.fd, 0) < 0)
+        log_warn("cannot empty the pids file error=%s", log_quote(strerror(errno)));
+    buf_release(&killed);
+    free(s.v);
+    log_close();
+    return 0;
+}
