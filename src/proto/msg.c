@@ -8,9 +8,11 @@
  */
 #include "proto/msg.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <inttypes.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -178,6 +180,44 @@ static int get_blob(json_object *o, const char *key, size_t max, char **out, siz
         return ERR("field '%s' is longer than %zu bytes", key, max);
     *out = xstrndup(json_object_get_string(v), n);
     *outlen = n;
+    return 0;
+}
+
+/*
+ * One captured stream (docs/protocol.md, "Output"): KEY_b64, when present,
+ * holds the exact bytes in standard base64 and wins (a KEY beside it is a
+ * display copy); otherwise the JSON string KEY holds them.
+ */
+static int get_stream(json_object *o, const char *key, char **out, size_t *outlen, char *err,
+                      size_t errlen)
+{
+    char b64key[32];
+    snprintf(b64key, sizeof(b64key), "%s_b64", key);
+    json_object *v = field(o, b64key);
+    if (!v)
+        return get_blob(o, key, FRAME_MAX_LINE, out, outlen, err, errlen);
+    *out = NULL;
+    *outlen = 0;
+    json_object *shown = field(o, key);
+    if (shown && !json_object_is_type(shown, json_type_string))
+        return ERR("field '%s' must be a string", key);
+    if (!json_object_is_type(v, json_type_string))
+        return ERR("field '%s' must be a base64 string", b64key);
+    size_t n = (size_t)json_object_get_string_len(v), got = 0;
+    if (n > FRAME_MAX_LINE)
+        return ERR("field '%s' is longer than %u bytes", b64key, FRAME_MAX_LINE);
+    const char *text = json_object_get_string(v), *end = NULL;
+    char *bin = xmalloc(n / 4 * 3 + 4);
+    /* Strict: padding required, no blanks, no stray bits, nothing after. */
+    if (sodium_base642bin((unsigned char *)bin, n / 4 * 3 + 3, text, n, NULL, &got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != text + n) {
+        free(bin);
+        return ERR("field '%s' must be standard base64 with padding (RFC 4648)", b64key);
+    }
+    bin[got] = '\0';
+    *out = bin;
+    *outlen = got;
     return 0;
 }
 
@@ -788,8 +828,8 @@ static int parse_run(json_object *o, struct msg *m, char *err, size_t errlen)
 static int parse_output(json_object *o, struct task_output *out, char *err, size_t errlen)
 {
     int rc;
-    if ((rc = get_blob(o, "stdout", FRAME_MAX_LINE, &out->out, &out->out_len, err, errlen)) ||
-        (rc = get_blob(o, "stderr", FRAME_MAX_LINE, &out->err, &out->err_len, err, errlen)) ||
+    if ((rc = get_stream(o, "stdout", &out->out, &out->out_len, err, errlen)) ||
+        (rc = get_stream(o, "stderr", &out->err, &out->err_len, err, errlen)) ||
         (rc = get_bool(o, "stdout_truncated", &out->out_truncated, err, errlen)) ||
         (rc = get_bool(o, "stderr_truncated", &out->err_truncated, err, errlen)))
         return rc;
@@ -805,7 +845,7 @@ static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
         "type",   "lease",  "id",     "attempt",          "ok",
         "refused", "exit_code", "signal", "error",       "stdout",
         "stderr", "stdout_truncated", "stderr_truncated", "result", "started_at",
-        "finished_at", NULL};
+        "finished_at", "stdout_b64", "stderr_b64", NULL};
     struct attempt_result *r = &m->result;
     int64_t x = 0;
     int rc;
@@ -899,7 +939,8 @@ static int parse_task_info(json_object *o, struct task_info *ti, char *err, size
         (rc = get_time(o, "finished_ms", &ti->finished_at, err, errlen)))
         return rc;
     json_object *dummy;
-    ti->has_output = json_object_object_get_ex(o, "stdout", &dummy);
+    ti->has_output = json_object_object_get_ex(o, "stdout", &dummy) ||
+                     json_object_object_get_ex(o, "stdout_b64", &dummy);
     return parse_output(o, &ti->out, err, errlen);
 }
 
@@ -1314,12 +1355,37 @@ out:
 
 /* ---- encoding ------------------------------------------------------------- */
 
-static void add_output(struct buf *b, const struct task_output *o)
+/*
+ * One captured stream (docs/protocol.md, "Output"): bytes that are valid
+ * UTF-8 travel as the JSON string NAME; others as NAME_b64, their exact
+ * bytes in standard base64, since a JSON string cannot carry them. With
+ * display (`dtr result --json`), NAME is written either way, invalid bytes
+ * replaced by U+FFFD, for readers that only show it. Valid output, the
+ * common case, is read once, as before.
+ */
+static void add_stream(struct buf *b, const char *name, const char *p, size_t n, bool display)
 {
-    buf_addstr(b, ",\"stdout\":");
-    buf_add_json_str(b, o->out ? o->out : "", o->out_len);
-    buf_addstr(b, ",\"stderr\":");
-    buf_add_json_str(b, o->err ? o->err : "", o->err_len);
+    size_t mark = b->len;
+    buf_addf(b, ",\"%s\":", name);
+    if (buf_add_json_str(b, p ? p : "", n) == 0)
+        return;
+    if (!display) {
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+    size_t enc = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    buf_addf(b, ",\"%s_b64\":\"", name);
+    buf_grow(b, enc);
+    sodium_bin2base64(b->data + b->len, enc, (const unsigned char *)p, n,
+                      sodium_base64_VARIANT_ORIGINAL);
+    b->len += enc - 1; /* enc counts the NUL */
+    buf_addch(b, '"');
+}
+
+static void add_output(struct buf *b, const struct task_output *o, bool display)
+{
+    add_stream(b, "stdout", o->out, o->out_len, display);
+    add_stream(b, "stderr", o->err, o->err_len, display);
     buf_addf(b, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s",
              o->out_truncated ? "true" : "false", o->err_truncated ? "true" : "false");
     buf_addstr(b, ",\"result\":");
@@ -1330,14 +1396,10 @@ static void add_output(struct buf *b, const struct task_output *o)
  * decoder assumes (a noop's result is then half as many fields to parse). */
 static void add_output_compact(struct buf *b, const struct task_output *o)
 {
-    if (o->out_len) {
-        buf_addstr(b, ",\"stdout\":");
-        buf_add_json_str(b, o->out, o->out_len);
-    }
-    if (o->err_len) {
-        buf_addstr(b, ",\"stderr\":");
-        buf_add_json_str(b, o->err, o->err_len);
-    }
+    if (o->out_len)
+        add_stream(b, "stdout", o->out, o->out_len, false);
+    if (o->err_len)
+        add_stream(b, "stderr", o->err, o->err_len, false);
     if (o->out_truncated)
         buf_addstr(b, ",\"stdout_truncated\":true");
     if (o->err_truncated)
@@ -1359,7 +1421,7 @@ static void add_time(struct buf *b, const char *key, int64_t ms)
     buf_addf(b, ",\"%s_at\":\"%s\",\"%s_ms\":%" PRId64, key, iso, key, ms);
 }
 
-void task_info_encode(struct buf *b, const struct task_info *ti)
+static void encode_task_info(struct buf *b, const struct task_info *ti, bool display)
 {
     buf_addstr(b, "{\"id\":");
     buf_add_json_cstr(b, ti->id);
@@ -1379,8 +1441,18 @@ void task_info_encode(struct buf *b, const struct task_info *ti)
     add_time(b, "started", ti->started_at);
     add_time(b, "finished", ti->finished_at);
     if (ti->has_output)
-        add_output(b, &ti->out);
+        add_output(b, &ti->out, display);
     buf_addch(b, '}');
+}
+
+void task_info_encode(struct buf *b, const struct task_info *ti)
+{
+    encode_task_info(b, ti, false);
+}
+
+void task_info_encode_display(struct buf *b, const struct task_info *ti)
+{
+    encode_task_info(b, ti, true);
 }
 
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,

@@ -1772,6 +1772,132 @@ static void test_msg_result_bad(void **state UNUSED)
 #undef RES
 }
 
+/* A result line for output bytes (len n) and its parse: the stream travels
+ * as the string "stdout" when valid UTF-8, else as "stdout_b64" only. */
+static void result_with_output(const char *bytes, size_t n, bool want_b64)
+{
+    struct msg in = {.type = MSG_RESULT}, out;
+    struct buf b = BUF_INIT;
+    in.result.lease = 1;
+    in.result.id = (char *)"t";
+    in.result.attempt = 1;
+    in.result.out.out = (char *)bytes;
+    in.result.out.out_len = n;
+    in.result.out.err = (char *)bytes;
+    in.result.out.err_len = n;
+    msg_encode(&b, &in);
+    json_object *o = strict_json(b.data, b.len - 1);
+    assert_int_equal(json_object_object_get_ex(o, "stdout_b64", NULL), want_b64);
+    assert_int_equal(json_object_object_get_ex(o, "stderr_b64", NULL), want_b64);
+    assert_int_equal(json_object_object_get_ex(o, "stdout", NULL), !want_b64);
+    json_object_put(o);
+    assert_null(strstr(b.data, "\\ufffd"));
+    parse_ok_n(b.data, b.len - 1, &out);
+    assert_int_equal(out.result.out.out_len, n);
+    assert_memory_equal(out.result.out.out, bytes, n);
+    assert_int_equal(out.result.out.err_len, n);
+    assert_memory_equal(out.result.out.err, bytes, n);
+    msg_release(&out);
+    buf_release(&b);
+}
+
+static void test_msg_binary_output(void **state UNUSED)
+{
+    static const char bin[] = {'\xff', '\0', 'a', '\xc3', '(', '\x80', '\n', '\xed', '\xa0',
+                               '\x80'};
+    result_with_output(bin, sizeof(bin), true);
+    result_with_output("\xc3\xa9t\xc3\xa9\0\n", 7, false);
+    result_with_output("\x80", 1, true);
+    for (size_t n = 1; n <= 5; n++) /* every padding */
+        result_with_output("\xfe\xfe\xfe\xfe\xfe", n, true);
+    /* 256 KiB of every byte value. */
+    char *big = xmalloc(256 * 1024);
+    for (size_t i = 0; i < 256 * 1024; i++)
+        big[i] = (char)(i * 7 + i / 256);
+    result_with_output(big, 256 * 1024, true);
+
+    /* The get reply carries the same rule; the display form for `dtr result
+     * --json` always has "stdout" (U+FFFD for bad bytes) and adds
+     * "stdout_b64", and still parses back to the exact bytes. */
+    struct task_info ti = {.id = (char *)"t", .state = TASK_SUCCEEDED, .exit_code = 0,
+                           .has_output = true};
+    ti.out.out = (char *)bin;
+    ti.out.out_len = sizeof(bin);
+    ti.out.err = (char *)"ok";
+    ti.out.err_len = 2;
+    for (int display = 0; display < 2; display++) {
+        struct buf b = BUF_INIT;
+        struct msg m;
+        buf_addstr(&b, "{\"type\":\"task\",\"task\":");
+        if (display)
+            task_info_encode_display(&b, &ti);
+        else
+            task_info_encode(&b, &ti);
+        buf_addch(&b, '}');
+        json_object *o = strict_json(b.data, b.len), *t = NULL, *v = NULL;
+        assert_true(json_object_object_get_ex(o, "task", &t));
+        assert_int_equal(json_object_object_get_ex(t, "stdout", &v), display);
+        if (display) {
+            assert_true(json_object_is_type(v, json_type_string));
+            assert_non_null(strstr(json_object_get_string(v), "\xef\xbf\xbd")); /* U+FFFD */
+        }
+        assert_true(json_object_object_get_ex(t, "stdout_b64", &v));
+        assert_string_equal(json_object_get_string(v), "/wBhwyiACu2ggA==");
+        assert_true(json_object_object_get_ex(t, "stderr", &v));
+        assert_string_equal(json_object_get_string(v), "ok");
+        assert_false(json_object_object_get_ex(t, "stderr_b64", NULL));
+        json_object_put(o);
+        parse_ok(b.data, &m);
+        assert_true(m.task.has_output);
+        assert_int_equal(m.task.out.out_len, sizeof(bin));
+        assert_memory_equal(m.task.out.out, bin, sizeof(bin));
+        assert_string_equal(m.task.out.err, "ok");
+        msg_release(&m);
+        buf_release(&b);
+    }
+    free(big);
+}
+
+static void test_msg_binary_output_bad(void **state UNUSED)
+{
+#define RES "{\"type\":\"result\",\"lease\":1,\"id\":\"t\",\"attempt\":1,"
+    static const struct {
+        const char *json;
+        const char *field;
+    } cases[] = {
+        {RES "\"stdout_b64\":5}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":[\"QQ==\"]}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"QQ\"}", "'stdout_b64'"},      /* padding missing */
+        {RES "\"stdout_b64\":\"QR==\"}", "'stdout_b64'"},    /* stray bits */
+        {RES "\"stdout_b64\":\"QQ==QQ==\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"QQ== \"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\" QQ==\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"Q\\nQ==\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"QQ=\\u0000\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"-_8=\"}", "'stdout_b64'"},     /* the URL alphabet */
+        {RES "\"stdout_b64\":\"A\"}", "'stdout_b64'"},
+        {RES "\"stderr_b64\":\"@@@@\"}", "'stderr_b64'"},
+        {RES "\"stdout_b64\":\"QQ==\",\"stdout\":1}", "'stdout'"},
+        {RES "\"stdout_64\":\"QQ==\"}", "'stdout_64'"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        parse_bad(cases[i].json, cases[i].field);
+    struct msg m;
+    /* Empty, and a display copy beside the bytes: the bytes win. */
+    parse_ok(RES "\"stdout_b64\":\"\",\"stderr\":\"shown\",\"stderr_b64\":\"AP8=\"}", &m);
+    assert_int_equal(m.result.out.out_len, 0);
+    assert_int_equal(m.result.out.err_len, 2);
+    assert_memory_equal(m.result.out.err, "\0\xff", 2);
+    msg_release(&m);
+    parse_bad("{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"stdout_b64\":\"*\"}}",
+              "'stdout_b64'");
+    parse_ok("{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"stdout_b64\":\"\"}}",
+             &m);
+    assert_true(m.task.has_output);
+    msg_release(&m);
+#undef RES
+}
+
 /* Arrays at MSG_MAX_BATCH pass and one more is refused. */
 static void test_msg_batch_limit(void **state UNUSED)
 {
@@ -2204,6 +2330,8 @@ int main(void)
         cmocka_unit_test(test_msg_bodies_bad),
         cmocka_unit_test(test_msg_result_bad),
         cmocka_unit_test(test_msg_batch_limit),
+        cmocka_unit_test(test_msg_binary_output),
+        cmocka_unit_test(test_msg_binary_output_bad),
         cmocka_unit_test(test_payload_compute),
         cmocka_unit_test(test_payload_transform),
         cmocka_unit_test(test_payload_echo_noop_sleep),
