@@ -70,6 +70,76 @@ bool msg_id_valid(const char *id)
 
 /* ---- decoding helpers ---------------------------------------------------- */
 
+/*
+ * json-c cuts an object key at an escaped NUL ("A\u0000B" is read as "A"),
+ * so such a key would silently become another name (an env variable, a
+ * payload field): refuse it, naming the field that holds it
+ * ("tasks[1].env"). text is JSON that json-c accepted, so it nests at most
+ * FRAME_MAX_DEPTH levels. The scan runs only when the text holds "\u0000".
+ */
+static int check_nul_keys(const char *text, size_t len, char *err, size_t errlen)
+{
+    struct {
+        bool array;
+        size_t index;  /* an array's current element */
+        const char *p; /* an object's last key, raw */
+        size_t n;
+    } lvl[FRAME_MAX_DEPTH + 2];
+    int depth = 0;
+    if (!memmem(text, len, "\\u0000", 6))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '{' || c == '[') {
+            if (depth == FRAME_MAX_DEPTH + 1)
+                return ERR("malformed JSON: nested too deeply");
+            depth++;
+            lvl[depth].array = c == '[';
+            lvl[depth].index = 0;
+            lvl[depth].p = NULL;
+            lvl[depth].n = 0;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        } else if (c == ',' && depth > 0) {
+            lvl[depth].index++;
+        } else if (c == '"') {
+            size_t start = ++i;
+            bool nul = false;
+            for (; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\') {
+                    nul |= len - i >= 6 && !memcmp(text + i, "\\u0000", 6);
+                    i++;
+                }
+            size_t end = i, j = i + 1;
+            while (j < len && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' ||
+                               text[j] == '\n'))
+                j++;
+            if (j >= len || text[j] != ':' || depth == 0)
+                continue; /* a value, not a key */
+            if (nul && depth == 1)
+                return ERR("a field name holds a NUL character (\\u0000): names must not "
+                           "contain NUL");
+            if (nul) {
+                struct buf path = BUF_INIT;
+                for (int d = 1; d < depth; d++)
+                    if (lvl[d].array)
+                        buf_addf(&path, "[%zu]", lvl[d].index);
+                    else
+                        buf_addf(&path, "%s%.*s", d > 1 ? "." : "", (int)MIN(lvl[d].n, 40),
+                                 lvl[d].p);
+                int rc = ERR("field '%s' holds a name with a NUL character (\\u0000): names "
+                             "must not contain NUL",
+                             path.data);
+                buf_release(&path);
+                return rc;
+            }
+            lvl[depth].p = text + start;
+            lvl[depth].n = end - start;
+        }
+    }
+    return 0;
+}
+
 /* json-c's own UTF-8 check lets overlong forms and surrogates through, and
  * buf_add_json_str() would turn them into U+FFFD on the way out, changing
  * what was sent: refuse them on the way in. */
@@ -107,6 +177,9 @@ static json_object *parse_json(const char *text, size_t len, char *err, size_t e
             used++;
         if (used < len) {
             snprintf(err, errlen, "malformed JSON: trailing data at byte %zu", used);
+            json_object_put(o);
+            o = NULL;
+        } else if (check_nul_keys(text, len, err, errlen)) {
             json_object_put(o);
             o = NULL;
         }

@@ -1772,6 +1772,46 @@ static void test_msg_result_bad(void **state UNUSED)
 #undef RES
 }
 
+/* Only a key with an escaped NUL is refused: not a value, not an escaped
+ * backslash before "u0000". */
+static void test_msg_nul_keys(void **state UNUSED)
+{
+    struct task_spec s;
+    struct msg m;
+    spec_ok("{\"kind\":\"transform\",\"payload\":{\"data\":\"a\\u0000b\"}}", &s);
+    spec_release(&s);
+    spec_ok("{\"cmd\":\"x\",\"env\":{\"A\\\\u0000\":\"\\\\u0000\"}}", &s);
+    assert_string_equal(s.env[0], "A\\u0000=\\u0000");
+    spec_release(&s);
+    spec_ok("{\"kind\":\"echo\",\"payload\":{\"a\":\"\\u0000\\\":\"}}", &s); /* a value */
+    spec_release(&s);
+    parse_ok("{\"type\":\"result\",\"lease\":1,\"id\":\"t\",\"attempt\":1,\"stdout\":\"x\\u0000y\"}",
+             &m);
+    assert_int_equal(m.result.out.out_len, 3);
+    msg_release(&m);
+    /* json-c would cut "A\u0000B" to "A": refused before any field is read,
+     * naming where the key is. */
+    static const struct {
+        const char *json;
+        const char *field;
+    } cases[] = {
+        {"{\"cmd\":\"x\",\"env\":{\"A\\u0000B\":\"1\"}}", "field 'env' holds a name with a NUL"},
+        {"{\"cmd\":\"x\",\"env\":{\"\\u0000\":\"1\"}}", "'env'"},
+        {"{\"cmd\":\"x\",\"env\":{\"B\":\"2\", \"A\\u0000\" : \"1\"}}", "'env'"},
+        {"{\"kind\":\"echo\",\"payload\":{\"a\\u0000b\":1}}", "'payload'"},
+        {"{\"kind\":\"echo\",\"payload\":{\"x\":[1,\"s,[\",{\"k\\u0000\":1}]}}", "'payload.x[2]'"},
+        {"{\"cmd\\u0000\":\"x\"}", "a field name holds a NUL"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct buf b = BUF_INIT;
+        spec_bad(cases[i].json, cases[i].field);
+        buf_addf(&b, "{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"ok\"},%s]}", cases[i].json);
+        parse_bad(b.data, i < 5 ? "field 'tasks[1]." : "field 'tasks[1]'");
+        buf_release(&b);
+    }
+    parse_bad("{\"type\\u0000\":\"ping\"}", "a field name holds a NUL character");
+}
+
 /* A result line for output bytes (len n) and its parse: the stream travels
  * as the string "stdout" when valid UTF-8, else as "stdout_b64" only. */
 static void result_with_output(const char *bytes, size_t n, bool want_b64)
@@ -2330,6 +2370,7 @@ int main(void)
         cmocka_unit_test(test_msg_bodies_bad),
         cmocka_unit_test(test_msg_result_bad),
         cmocka_unit_test(test_msg_batch_limit),
+        cmocka_unit_test(test_msg_nul_keys),
         cmocka_unit_test(test_msg_binary_output),
         cmocka_unit_test(test_msg_binary_output_bad),
         cmocka_unit_test(test_payload_compute),
