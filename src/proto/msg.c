@@ -304,6 +304,10 @@ static int get_int(json_object *o, const char *key, bool required, int64_t min, 
         return ERR("field '%s' must be an integer", key);
     errno = 0;
     int64_t x = json_object_get_int64(v);
+    /* json-c keeps integers up to 2^64-1 and get_int64() saturates those
+     * above INT64_MAX: out of range, not INT64_MAX. */
+    if (x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
+        errno = ERANGE;
     if (errno || x < min || x > max)
         return ERR("field '%s' must be an integer from %" PRId64 " to %" PRId64, key, min, max);
     *out = x;
@@ -382,7 +386,8 @@ static int get_leases(json_object *o, const char *key, uint64_t **out, size_t *n
     *nout = n;
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(a, i);
-        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1)
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
+            json_object_get_uint64(v) > (uint64_t)INT64_MAX) /* clamped by json-c */
             return ERR("field '%s': entry %zu is not a lease number", key, i);
         (*out)[i] = (uint64_t)json_object_get_int64(v);
     }
@@ -537,12 +542,50 @@ static int check_payload(enum task_kind kind, json_object *p, char *err, size_t 
  */
 #define PAYLOAD_MAX_DEPTH (FRAME_MAX_DEPTH - 8)
 
+/* Where check_payload_value() is, for its error text: "payload.a[2].b". */
+struct json_path {
+    char s[160];
+    size_t len;
+};
+
+/* Appends ".key" or "[index]" (key NULL) to p, cut short when full; returns
+ * the length to restore afterwards. */
+static size_t path_push(struct json_path *p, const char *key, size_t index)
+{
+    size_t old = p->len;
+    int n = key ? snprintf(p->s + old, sizeof(p->s) - old, ".%.40s", key)
+                : snprintf(p->s + old, sizeof(p->s) - old, "[%zu]", index);
+    p->len = n < 0 ? old : MIN(old + (size_t)n, sizeof(p->s) - 1);
+    return old;
+}
+
+/*
+ * json-c saturates integers past 64 bits instead of failing: 2^64 and more
+ * read as 2^64-1, -2^63-1 and less as -2^63. So a payload (at submission)
+ * may hold integers from -(2^63-1) to 2^63-1 only: -2^63 itself cannot be
+ * told from the numbers clamped to it.
+ */
+static bool int_out_of_range(json_object *v)
+{
+    int64_t x = json_object_get_int64(v);
+    return x == INT64_MIN || (x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX);
+}
+
 /* Checks that v nests at most `depth` more levels and holds no NaN or
- * infinity (json-c accepts them; other JSON readers of a result do not). */
-static int check_payload_value(json_object *v, int depth, char *err, size_t errlen)
+ * infinity (json-c accepts them; other JSON readers of a result do not),
+ * nor, when check_ints, an integer json-c clamped (see int_out_of_range). */
+static int check_payload_value(json_object *v, int depth, bool check_ints, struct json_path *path,
+                               char *err, size_t errlen)
 {
     int rc;
     switch (json_object_get_type(v)) {
+    case json_type_int:
+        if (check_ints && int_out_of_range(v))
+            return ERR("field '%s' is an integer outside the 64-bit range (-%" PRId64 " to %" PRId64
+                       "); write it with a fraction or an exponent (1e20) for a floating-point "
+                       "number",
+                       path->s, INT64_MAX, INT64_MAX);
+        return 0;
     case json_type_double:
         if (!isfinite(json_object_get_double(v)))
             return ERR("field 'payload' must not hold NaN or infinite numbers");
@@ -553,16 +596,20 @@ static int check_payload_value(json_object *v, int depth, char *err, size_t errl
             return ERR("field 'payload' nests deeper than %d levels", PAYLOAD_MAX_DEPTH);
         if (json_object_is_type(v, json_type_array)) {
             size_t n = json_object_array_length(v);
-            for (size_t i = 0; i < n; i++)
-                if ((rc = check_payload_value(json_object_array_get_idx(v, i), depth - 1, err,
-                                              errlen)))
+            for (size_t i = 0; i < n; i++) {
+                size_t old = path_push(path, NULL, i);
+                if ((rc = check_payload_value(json_object_array_get_idx(v, i), depth - 1,
+                                              check_ints, path, err, errlen)))
                     return rc;
+                path->s[path->len = old] = '\0';
+            }
         } else {
             json_object_object_foreach(v, key, val)
             {
-                (void)key;
-                if ((rc = check_payload_value(val, depth - 1, err, errlen)))
+                size_t old = path_push(path, key, 0);
+                if ((rc = check_payload_value(val, depth - 1, check_ints, path, err, errlen)))
                     return rc;
+                path->s[path->len = old] = '\0';
             }
         }
         return 0;
@@ -571,7 +618,14 @@ static int check_payload_value(json_object *v, int depth, char *err, size_t errl
     }
 }
 
-static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t errlen)
+/*
+ * submit: the spec comes from a user (a submit message, a .jsonl line), not
+ * from the master's journal (a run message), and gets the checks added after
+ * specs were first stored: a run must still carry what an older master
+ * accepted.
+ */
+static int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err,
+                          size_t errlen)
 {
     static const char *const keys[] = {"id",       "kind",        "argv",    "cmd",
                                        "env",      "cwd",         "payload", "priority",
@@ -662,7 +716,8 @@ static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t
     if ((rc = check_payload(s->kind, payload, err, errlen)))
         return rc;
     if (payload) {
-        if ((rc = check_payload_value(payload, PAYLOAD_MAX_DEPTH, err, errlen)))
+        struct json_path path = {"payload", 7};
+        if ((rc = check_payload_value(payload, PAYLOAD_MAX_DEPTH, submit, &path, err, errlen)))
             return rc;
         s->payload = to_json_text(payload);
         if (strlen(s->payload) > MSG_MAX_STR)
@@ -714,7 +769,7 @@ int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, 
     json_object *o = parse_json(json, len, err, errlen);
     if (!o)
         return DTR_EINVAL;
-    int rc = spec_from_json(o, spec, err, errlen);
+    int rc = spec_from_json(o, spec, true, err, errlen);
     json_object_put(o);
     if (rc)
         spec_release(spec);
@@ -890,7 +945,7 @@ static int parse_run(json_object *o, struct msg *m, char *err, size_t errlen)
         json_object *spec = field(e, "spec");
         if (!spec)
             return ERR("run: entry %zu: missing field 'spec'", i);
-        if ((rc = spec_from_json(spec, &r->spec, err, errlen)))
+        if ((rc = spec_from_json(spec, &r->spec, false, err, errlen)))
             return rc;
         if (!r->spec.id)
             return ERR("run: entry %zu: the spec has no id", i);
@@ -963,7 +1018,8 @@ static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         char why[512];
         m->nspecs = i + 1;
-        if (spec_from_json(json_object_array_get_idx(a, i), &m->specs[i], why, sizeof(why)))
+        if (spec_from_json(json_object_array_get_idx(a, i), &m->specs[i], true, why,
+                           sizeof(why)))
             return ERR("task %zu: %s", i + 1, why);
     }
     return 0;

@@ -993,6 +993,24 @@ static const struct {
     {"{\"cmd\":\"x\",\"timeout\":\"\"}", "'timeout'"},
     {"{\"cmd\":\"x\",\"timeout\":\"10 s\"}", "'timeout'"},
     {"{\"cmd\":\"x\",\"timeout\":\"1d\"}", "'timeout'"},
+    /* payload integers past 64 bits: json-c clamps them */
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[18446744073709551616]}}",
+     "'payload.numbers[0]' is an integer outside the 64-bit range"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[1,18446744073709551615]}}",
+     "'payload.numbers[1]'"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[9223372036854775808]}}",
+     "'payload.numbers[0]'"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[-9223372036854775809]}}",
+     "'payload.numbers[0]'"},
+    /* -2^63 cannot be told from what json-c clamps to it */
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[-9223372036854775808]}}",
+     "'payload.numbers[0]'"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[1e3,-99999999999999999999999]}}",
+     "'payload.numbers[1]'"},
+    {"{\"kind\":\"echo\",\"payload\":{\"a\":{\"b\":[1,{\"c\":18446744073709551616}]}}}",
+     "'payload.a.b[1].c'"},
+    {"{\"kind\":\"echo\",\"payload\":99999999999999999999}", "'payload'"},
+    {"{\"cmd\":\"x\",\"max_retries\":18446744073709551616}", "'max_retries'"},
     /* Durations are capped like numbers (365 days), so the canonical form,
      * which writes seconds, always parses again. */
     {"{\"cmd\":\"x\",\"timeout\":\"8760h\"}", "'timeout'"},
@@ -1772,6 +1790,40 @@ static void test_msg_result_bad(void **state UNUSED)
 #undef RES
 }
 
+/* Integers that json-c would clamp are refused wherever they would change
+ * meaning, while the edges of the range still pass exactly. */
+static void test_spec_int_range(void **state UNUSED)
+{
+    struct task_spec s;
+    struct msg m;
+    spec_ok("{\"kind\":\"compute\",\"payload\":{\"numbers\":"
+            "[9223372036854775807,-9223372036854775807,1.8e19,-1e300]}}",
+            &s);
+    assert_string_equal(s.payload, "{\"numbers\":[9223372036854775807,-9223372036854775807,"
+                                   "1.8e19,-1e300]}");
+    spec_release(&s);
+    /* A submit names the task, then the field. */
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"x\"},{\"kind\":\"compute\","
+              "\"payload\":{\"numbers\":[18446744073709551616]}}]}",
+              "task 2: field 'payload.numbers[0]' is an integer outside the 64-bit range");
+    /* A run carries the master's canonical specs: what an older master
+     * accepted (and json-c clamped) still reaches the worker. */
+    parse_ok("{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":{\"id\":\"t\","
+             "\"kind\":\"compute\",\"payload\":{\"numbers\":[18446744073709551615]},"
+             "\"priority\":2,\"max_retries\":3}}]}",
+             &m);
+    assert_string_equal(m.runs[0].spec.payload, "{\"numbers\":[18446744073709551615]}");
+    msg_release(&m);
+    /* Protocol integers: 2^64 is not INT64_MAX. */
+    parse_bad("{\"type\":\"result\",\"lease\":18446744073709551616,\"id\":\"t\",\"attempt\":1}",
+              "'lease'");
+    parse_bad("{\"type\":\"progress\",\"total\":18446744073709551615,\"done\":1}", "'total'");
+    parse_bad("{\"type\":\"ack\",\"leases\":[1,18446744073709551616]}", "'leases'");
+    parse_ok("{\"type\":\"progress\",\"total\":9223372036854775807,\"done\":1}", &m);
+    assert_true(m.total == (uint64_t)INT64_MAX);
+    msg_release(&m);
+}
+
 /* Only a key with an escaped NUL is refused: not a value, not an escaped
  * backslash before "u0000". */
 static void test_msg_nul_keys(void **state UNUSED)
@@ -2370,6 +2422,7 @@ int main(void)
         cmocka_unit_test(test_msg_bodies_bad),
         cmocka_unit_test(test_msg_result_bad),
         cmocka_unit_test(test_msg_batch_limit),
+        cmocka_unit_test(test_spec_int_range),
         cmocka_unit_test(test_msg_nul_keys),
         cmocka_unit_test(test_msg_binary_output),
         cmocka_unit_test(test_msg_binary_output_bad),
