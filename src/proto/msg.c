@@ -739,11 +739,16 @@ static int spec_from_json(json_object *o, struct task_spec *s, bool submit, char
         return rc;
     s->max_retries = (int)x;
 
+    /* One rule with `dtr submit --timeout`: a timeout is rounded to whole
+     * milliseconds and must then be positive; no timeout is spelled by
+     * leaving the field out (or null). */
     json_object *to = field(o, "timeout");
     if (to) {
         if (json_object_is_type(to, json_type_string)) {
-            if (duration_parse(json_object_get_string(to), &s->timeout_ms) || !s->timeout_ms)
+            if (duration_parse(json_object_get_string(to), &s->timeout_ms))
                 return ERR("field 'timeout' must be a positive duration (500ms, 10s, 2m, 1h)");
+            if (!s->timeout_ms)
+                return ERR("field 'timeout' " TIMEOUT_RULE);
             /* The same bound as for a number: the canonical form writes
              * seconds, and it must parse again. */
             if (s->timeout_ms >= 86400LL * 365 * 1000)
@@ -751,11 +756,13 @@ static int spec_from_json(json_object *o, struct task_spec *s, bool submit, char
         } else if (json_object_is_type(to, json_type_int) ||
                    json_object_is_type(to, json_type_double)) {
             double secs = json_object_get_double(to);
+            if (secs == 0)
+                return ERR("field 'timeout' " TIMEOUT_RULE);
             if (!(secs > 0 && secs < 86400.0 * 365))
                 return ERR("field 'timeout' must be a positive number of seconds");
             s->timeout_ms = (int64_t)(secs * 1000 + 0.5);
             if (s->timeout_ms == 0)
-                s->timeout_ms = 1;
+                return ERR("field 'timeout' " TIMEOUT_RULE);
         } else {
             return ERR("field 'timeout' must be a number of seconds or a duration");
         }

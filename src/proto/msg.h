@@ -31,6 +31,11 @@
 #define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
 
+/* The rule for a task's timeout, in the spec and on the command line, as
+ * the error texts state it after the field's or flag's name: rounded to
+ * whole milliseconds, it must be at least 1 ms. */
+#define TIMEOUT_RULE "must be positive (omit it for no timeout); it is rounded to whole ms"
+
 enum msg_type {
     MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
     MSG_AUTH,      /* dialer -> acceptor: proof of the shared token */

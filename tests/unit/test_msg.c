@@ -719,8 +719,9 @@ static void test_spec_timeout(void **state UNUSED)
         const char *canonical; /* the "timeout" member of the canonical form */
     } cases[] = {
         {"10", 10000, "10.000"},         {"1.5", 1500, "1.500"},
-        {"0.001", 1, "0.001"},           {"0.0001", 1, "0.001"}, /* rounds up to 1 ms */
-        {"1e-9", 1, "0.001"},            {"2.0004", 2000, "2.000"},
+        {"0.001", 1, "0.001"},           {"0.0005", 1, "0.001"}, /* rounds to 1 ms */
+        {"5e-4", 1, "0.001"},            {"2.0004", 2000, "2.000"},
+        {"\"0.5ms\"", 1, "0.001"},
         {"\"500ms\"", 500, "0.500"},     {"\"10s\"", 10000, "10.000"},
         {"\"2m\"", 120000, "120.000"},   {"\"1h\"", 3600000, "3600.000"},
         {"\"1.5\"", 1500, "1.500"},      {"\"1ms\"", 1, "0.001"},
@@ -993,6 +994,14 @@ static const struct {
     {"{\"cmd\":\"x\",\"timeout\":\"\"}", "'timeout'"},
     {"{\"cmd\":\"x\",\"timeout\":\"10 s\"}", "'timeout'"},
     {"{\"cmd\":\"x\",\"timeout\":\"1d\"}", "'timeout'"},
+    /* One rule with `submit --timeout`: what rounds to 0 ms is refused (it
+     * once meant 1 ms here and "no timeout" on the command line). */
+    {"{\"cmd\":\"x\",\"timeout\":0.0001}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":0.00049}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":1e-9}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":0}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":\"0ms\"}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":\"0.4ms\"}", "omit it for no timeout"},
     /* payload integers past 64 bits: json-c clamps them */
     {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[18446744073709551616]}}",
      "'payload.numbers[0]' is an integer outside the 64-bit range"},
