@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `dtr result ID`: the task's stdout (or a built-in's result), or its whole
- * record as one JSON object with --json. Exits 1 unless the task succeeded.
+ * `dtr result ID`: the task's stdout, its exact bytes (or a built-in's
+ * result), or its whole record as one JSON object with --json. Exits 1
+ * unless the task succeeded. A stream cut at the worker's capture limit is
+ * noted on stderr, so a short output is never taken for the whole.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +51,20 @@ int cmd_result(int argc, char **argv)
     struct task_info *t = &reply.task;
     if (json) {
         buf_reset(&b);
-        task_info_encode(&b, t);
+        task_info_encode_display(&b, t);
         printf("%s\n", b.data);
     } else if (t->out.result && strcmp(t->out.result, "null")) {
         printf("%s\n", t->out.result);
     } else if (t->out.out_len) {
         fwrite(t->out.out, 1, t->out.out_len, stdout);
     }
+    fflush(stdout);
+    if (t->out.out_truncated)
+        fprintf(stderr, "note: stdout of task '%s' was truncated at %zu bytes\n", t->id,
+                t->out.out_len);
+    if (t->out.err_truncated)
+        fprintf(stderr, "note: stderr of task '%s' was truncated at %zu bytes\n", t->id,
+                t->out.err_len);
     if (t->state == TASK_SUCCEEDED) {
         rc = 0;
     } else {

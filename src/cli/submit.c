@@ -206,14 +206,17 @@ static int send_batches(struct client *c, struct task_spec *specs, size_t n, cha
 
 int cmd_submit(int argc, char **argv)
 {
-    struct submit_flags f = {.priority = TASK_DEFAULT_PRIORITY, .retries = TASK_DEFAULT_RETRIES};
+    /* timeout_ms -1: not given (no timeout); 0 from the flag is refused. */
+    struct submit_flags f = {
+        .priority = TASK_DEFAULT_PRIORITY, .retries = TASK_DEFAULT_RETRIES, .timeout_ms = -1};
     const struct opt opts[] = {
         {"id", 0, OPT_STRING, &f.id, "ID", "task id (with --array: ID-INDEX)", 0, 0},
         {"priority", 'p', OPT_PRIORITY, &f.priority, "PRIO",
          "low, medium, high or an integer; higher runs first (default medium)", 0, 0},
         {"retries", 'r', OPT_INT, &f.retries, "N",
          "extra attempts after a failed first one (default 3)", 0, TASK_MAX_RETRIES},
-        {"timeout", 't', OPT_DURATION, &f.timeout_ms, "DUR", "per-attempt time limit", 0, 0},
+        {"timeout", 't', OPT_DURATION, &f.timeout_ms, "DUR",
+         "per-attempt time limit, at least 1ms (0 is refused: omit it for no timeout)", 0, 0},
         {"kind", 'k', OPT_STRING, &f.kind, "KIND",
          "exec (default), compute, transform, echo, sleep or noop", 0, 0},
         {"payload", 0, OPT_STRING, &f.payload, "JSON", "input of a built-in kind", 0, 0},
@@ -241,6 +244,13 @@ int cmd_submit(int argc, char **argv)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
+    if (f.timeout_ms == 0) {
+        /* The spec's rule (msg.h): "-t 0" never means "no timeout". */
+        cli_error("--timeout " TIMEOUT_RULE);
+        goto out;
+    }
+    if (f.timeout_ms < 0)
+        f.timeout_ms = 0;
     if (f.file) {
         if (npos || f.array || f.cmd || f.id) {
             cli_error("--file takes the tasks from the file; drop the program, --array, --cmd "

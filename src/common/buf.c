@@ -109,12 +109,14 @@ char *buf_detach(struct buf *b, size_t *len)
     return s;
 }
 
-/* Invalid UTF-8 (task output may be binary) becomes U+FFFD so that every
- * message we write is valid JSON for any reader. */
-void buf_add_json_str(struct buf *b, const char *s, size_t len)
+/* Invalid UTF-8 becomes U+FFFD so that every message we write is valid JSON
+ * for any reader; the count returned lets a caller that must keep the bytes
+ * (task output) send them another way instead. */
+size_t buf_add_json_str(struct buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
+    size_t replaced = 0;
     buf_grow(b, len + 2);
     buf_addch(b, '"');
     size_t i = 0;
@@ -132,6 +134,7 @@ void buf_add_json_str(struct buf *b, const char *s, size_t len)
             size_t n = utf8_seq_len(p + i, len - i);
             if (n == 0) {
                 buf_addstr(b, "\\ufffd");
+                replaced++;
                 i++;
             } else {
                 buf_add(b, p + i, n);
@@ -153,6 +156,7 @@ void buf_add_json_str(struct buf *b, const char *s, size_t len)
         i++;
     }
     buf_addch(b, '"');
+    return replaced;
 }
 
 void buf_add_json_cstr(struct buf *b, const char *s)

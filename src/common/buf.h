@@ -33,8 +33,10 @@ void buf_vaddf(struct buf *b, const char *fmt, va_list ap);
 void buf_consume(struct buf *b, size_t n);
 /* Returns the string and leaves b empty; the caller frees the result. */
 char *buf_detach(struct buf *b, size_t *len);
-/* Appends s (len bytes, may hold NULs) as a quoted, escaped JSON string. */
-void buf_add_json_str(struct buf *b, const char *s, size_t len);
+/* Appends s (len bytes, may hold NULs) as a quoted, escaped JSON string.
+ * Bytes that are not valid UTF-8 become U+FFFD; returns how many were
+ * replaced (0: the string carries s exactly). */
+size_t buf_add_json_str(struct buf *b, const char *s, size_t len);
 /* Appends a quoted JSON string for a NUL-terminated s, or null when s is NULL. */
 void buf_add_json_cstr(struct buf *b, const char *s);
 

@@ -35,7 +35,10 @@
  *   outputs(id TEXT PRIMARY KEY, out BLOB, out_truncated, err BLOB,
  *           err_truncated, result TEXT)
  *       The output of a task's last attempt. Kept out of struct task (and so
- *       out of memory) because it can be large; read back on demand.
+ *       out of memory) because it can be large; read back on demand. out
+ *       and err are bound and read as blobs: the exact bytes, NULs and
+ *       non-UTF-8 included (so since version 1; binary output needs no
+ *       migration, and rows of older dtrs read back as they were written).
  *   counters(name TEXT PRIMARY KEY, value INTEGER)
  *       Small durable counters, e.g. the next lease and the next seq, so
  *       that neither is ever handed out twice across restarts.

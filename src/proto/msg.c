@@ -8,9 +8,11 @@
  */
 #include "proto/msg.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <inttypes.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +71,76 @@ bool msg_id_valid(const char *id)
 
 /* ---- decoding helpers ---------------------------------------------------- */
 
+/*
+ * json-c cuts an object key at an escaped NUL ("A\u0000B" is read as "A"),
+ * so such a key would silently become another name (an env variable, a
+ * payload field): refuse it, naming the field that holds it
+ * ("tasks[1].env"). text is JSON that json-c accepted, so it nests at most
+ * FRAME_MAX_DEPTH levels. The scan runs only when the text holds "\u0000".
+ */
+static int check_nul_keys(const char *text, size_t len, char *err, size_t errlen)
+{
+    struct {
+        bool array;
+        size_t index;  /* an array's current element */
+        const char *p; /* an object's last key, raw */
+        size_t n;
+    } lvl[FRAME_MAX_DEPTH + 2];
+    int depth = 0;
+    if (!memmem(text, len, "\\u0000", 6))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '{' || c == '[') {
+            if (depth == FRAME_MAX_DEPTH + 1)
+                return ERR("malformed JSON: nested too deeply");
+            depth++;
+            lvl[depth].array = c == '[';
+            lvl[depth].index = 0;
+            lvl[depth].p = NULL;
+            lvl[depth].n = 0;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        } else if (c == ',' && depth > 0) {
+            lvl[depth].index++;
+        } else if (c == '"') {
+            size_t start = ++i;
+            bool nul = false;
+            for (; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\') {
+                    nul |= len - i >= 6 && !memcmp(text + i, "\\u0000", 6);
+                    i++;
+                }
+            size_t end = i, j = i + 1;
+            while (j < len && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' ||
+                               text[j] == '\n'))
+                j++;
+            if (j >= len || text[j] != ':' || depth == 0)
+                continue; /* a value, not a key */
+            if (nul && depth == 1)
+                return ERR("a field name holds a NUL character (\\u0000): names must not "
+                           "contain NUL");
+            if (nul) {
+                struct buf path = BUF_INIT;
+                for (int d = 1; d < depth; d++)
+                    if (lvl[d].array)
+                        buf_addf(&path, "[%zu]", lvl[d].index);
+                    else
+                        buf_addf(&path, "%s%.*s", d > 1 ? "." : "", (int)MIN(lvl[d].n, 40),
+                                 lvl[d].p);
+                int rc = ERR("field '%s' holds a name with a NUL character (\\u0000): names "
+                             "must not contain NUL",
+                             path.data);
+                buf_release(&path);
+                return rc;
+            }
+            lvl[depth].p = text + start;
+            lvl[depth].n = end - start;
+        }
+    }
+    return 0;
+}
+
 /* json-c's own UTF-8 check lets overlong forms and surrogates through, and
  * buf_add_json_str() would turn them into U+FFFD on the way out, changing
  * what was sent: refuse them on the way in. */
@@ -106,6 +178,9 @@ static json_object *parse_json(const char *text, size_t len, char *err, size_t e
             used++;
         if (used < len) {
             snprintf(err, errlen, "malformed JSON: trailing data at byte %zu", used);
+            json_object_put(o);
+            o = NULL;
+        } else if (check_nul_keys(text, len, err, errlen)) {
             json_object_put(o);
             o = NULL;
         }
@@ -182,6 +257,44 @@ static int get_blob(json_object *o, const char *key, size_t max, char **out, siz
     return 0;
 }
 
+/*
+ * One captured stream (docs/protocol.md, "Output"): KEY_b64, when present,
+ * holds the exact bytes in standard base64 and wins (a KEY beside it is a
+ * display copy); otherwise the JSON string KEY holds them.
+ */
+static int get_stream(json_object *o, const char *key, char **out, size_t *outlen, char *err,
+                      size_t errlen)
+{
+    char b64key[32];
+    snprintf(b64key, sizeof(b64key), "%s_b64", key);
+    json_object *v = field(o, b64key);
+    if (!v)
+        return get_blob(o, key, FRAME_MAX_LINE, out, outlen, err, errlen);
+    *out = NULL;
+    *outlen = 0;
+    json_object *shown = field(o, key);
+    if (shown && !json_object_is_type(shown, json_type_string))
+        return ERR("field '%s' must be a string", key);
+    if (!json_object_is_type(v, json_type_string))
+        return ERR("field '%s' must be a base64 string", b64key);
+    size_t n = (size_t)json_object_get_string_len(v), got = 0;
+    if (n > FRAME_MAX_LINE)
+        return ERR("field '%s' is longer than %u bytes", b64key, FRAME_MAX_LINE);
+    const char *text = json_object_get_string(v), *end = NULL;
+    char *bin = xmalloc(n / 4 * 3 + 4);
+    /* Strict: padding required, no blanks, no stray bits, nothing after. */
+    if (sodium_base642bin((unsigned char *)bin, n / 4 * 3 + 3, text, n, NULL, &got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != text + n) {
+        free(bin);
+        return ERR("field '%s' must be standard base64 with padding (RFC 4648)", b64key);
+    }
+    bin[got] = '\0';
+    *out = bin;
+    *outlen = got;
+    return 0;
+}
+
 static int get_int(json_object *o, const char *key, bool required, int64_t min, int64_t max,
                    int64_t *out, char *err, size_t errlen)
 {
@@ -192,6 +305,10 @@ static int get_int(json_object *o, const char *key, bool required, int64_t min, 
         return ERR("field '%s' must be an integer", key);
     errno = 0;
     int64_t x = json_object_get_int64(v);
+    /* json-c keeps integers up to 2^64-1 and get_int64() saturates those
+     * above INT64_MAX: out of range, not INT64_MAX. */
+    if (x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
+        errno = ERANGE;
     if (errno || x < min || x > max)
         return ERR("field '%s' must be an integer from %" PRId64 " to %" PRId64, key, min, max);
     *out = x;
@@ -270,7 +387,8 @@ static int get_leases(json_object *o, const char *key, uint64_t **out, size_t *n
     *nout = n;
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(a, i);
-        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1)
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
+            json_object_get_uint64(v) > (uint64_t)INT64_MAX) /* clamped by json-c */
             return ERR("field '%s': entry %zu is not a lease number", key, i);
         (*out)[i] = (uint64_t)json_object_get_int64(v);
     }
@@ -425,12 +543,50 @@ static int check_payload(enum task_kind kind, json_object *p, char *err, size_t 
  */
 #define PAYLOAD_MAX_DEPTH (FRAME_MAX_DEPTH - 8)
 
+/* Where check_payload_value() is, for its error text: "payload.a[2].b". */
+struct json_path {
+    char s[160];
+    size_t len;
+};
+
+/* Appends ".key" or "[index]" (key NULL) to p, cut short when full; returns
+ * the length to restore afterwards. */
+static size_t path_push(struct json_path *p, const char *key, size_t index)
+{
+    size_t old = p->len;
+    int n = key ? snprintf(p->s + old, sizeof(p->s) - old, ".%.40s", key)
+                : snprintf(p->s + old, sizeof(p->s) - old, "[%zu]", index);
+    p->len = n < 0 ? old : MIN(old + (size_t)n, sizeof(p->s) - 1);
+    return old;
+}
+
+/*
+ * json-c saturates integers past 64 bits instead of failing: 2^64 and more
+ * read as 2^64-1, -2^63-1 and less as -2^63. So a payload (at submission)
+ * may hold integers from -(2^63-1) to 2^63-1 only: -2^63 itself cannot be
+ * told from the numbers clamped to it.
+ */
+static bool int_out_of_range(json_object *v)
+{
+    int64_t x = json_object_get_int64(v);
+    return x == INT64_MIN || (x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX);
+}
+
 /* Checks that v nests at most `depth` more levels and holds no NaN or
- * infinity (json-c accepts them; other JSON readers of a result do not). */
-static int check_payload_value(json_object *v, int depth, char *err, size_t errlen)
+ * infinity (json-c accepts them; other JSON readers of a result do not),
+ * nor, when check_ints, an integer json-c clamped (see int_out_of_range). */
+static int check_payload_value(json_object *v, int depth, bool check_ints, struct json_path *path,
+                               char *err, size_t errlen)
 {
     int rc;
     switch (json_object_get_type(v)) {
+    case json_type_int:
+        if (check_ints && int_out_of_range(v))
+            return ERR("field '%s' is an integer outside the 64-bit range (-%" PRId64 " to %" PRId64
+                       "); write it with a fraction or an exponent (1e20) for a floating-point "
+                       "number",
+                       path->s, INT64_MAX, INT64_MAX);
+        return 0;
     case json_type_double:
         if (!isfinite(json_object_get_double(v)))
             return ERR("field 'payload' must not hold NaN or infinite numbers");
@@ -441,16 +597,20 @@ static int check_payload_value(json_object *v, int depth, char *err, size_t errl
             return ERR("field 'payload' nests deeper than %d levels", PAYLOAD_MAX_DEPTH);
         if (json_object_is_type(v, json_type_array)) {
             size_t n = json_object_array_length(v);
-            for (size_t i = 0; i < n; i++)
-                if ((rc = check_payload_value(json_object_array_get_idx(v, i), depth - 1, err,
-                                              errlen)))
+            for (size_t i = 0; i < n; i++) {
+                size_t old = path_push(path, NULL, i);
+                if ((rc = check_payload_value(json_object_array_get_idx(v, i), depth - 1,
+                                              check_ints, path, err, errlen)))
                     return rc;
+                path->s[path->len = old] = '\0';
+            }
         } else {
             json_object_object_foreach(v, key, val)
             {
-                (void)key;
-                if ((rc = check_payload_value(val, depth - 1, err, errlen)))
+                size_t old = path_push(path, key, 0);
+                if ((rc = check_payload_value(val, depth - 1, check_ints, path, err, errlen)))
                     return rc;
+                path->s[path->len = old] = '\0';
             }
         }
         return 0;
@@ -459,7 +619,14 @@ static int check_payload_value(json_object *v, int depth, char *err, size_t errl
     }
 }
 
-static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t errlen)
+/*
+ * submit: the spec comes from a user (a submit message, a .jsonl line), not
+ * from the master's journal (a run message), and gets the checks added after
+ * specs were first stored: a run must still carry what an older master
+ * accepted.
+ */
+static int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err,
+                          size_t errlen)
 {
     static const char *const keys[] = {"id",       "kind",        "argv",    "cmd",
                                        "env",      "cwd",         "payload", "priority",
@@ -550,7 +717,8 @@ static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t
     if ((rc = check_payload(s->kind, payload, err, errlen)))
         return rc;
     if (payload) {
-        if ((rc = check_payload_value(payload, PAYLOAD_MAX_DEPTH, err, errlen)))
+        struct json_path path = {"payload", 7};
+        if ((rc = check_payload_value(payload, PAYLOAD_MAX_DEPTH, submit, &path, err, errlen)))
             return rc;
         s->payload = to_json_text(payload);
         if (strlen(s->payload) > MSG_MAX_STR)
@@ -572,11 +740,16 @@ static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t
         return rc;
     s->max_retries = (int)x;
 
+    /* One rule with `dtr submit --timeout`: a timeout is rounded to whole
+     * milliseconds and must then be positive; no timeout is spelled by
+     * leaving the field out (or null). */
     json_object *to = field(o, "timeout");
     if (to) {
         if (json_object_is_type(to, json_type_string)) {
-            if (duration_parse(json_object_get_string(to), &s->timeout_ms) || !s->timeout_ms)
+            if (duration_parse(json_object_get_string(to), &s->timeout_ms))
                 return ERR("field 'timeout' must be a positive duration (500ms, 10s, 2m, 1h)");
+            if (!s->timeout_ms)
+                return ERR("field 'timeout' " TIMEOUT_RULE);
             /* The same bound as for a number: the canonical form writes
              * seconds, and it must parse again. */
             if (s->timeout_ms >= 86400LL * 365 * 1000)
@@ -584,11 +757,13 @@ static int spec_from_json(json_object *o, struct task_spec *s, char *err, size_t
         } else if (json_object_is_type(to, json_type_int) ||
                    json_object_is_type(to, json_type_double)) {
             double secs = json_object_get_double(to);
+            if (secs == 0)
+                return ERR("field 'timeout' " TIMEOUT_RULE);
             if (!(secs > 0 && secs < 86400.0 * 365))
                 return ERR("field 'timeout' must be a positive number of seconds");
             s->timeout_ms = (int64_t)(secs * 1000 + 0.5);
             if (s->timeout_ms == 0)
-                s->timeout_ms = 1;
+                return ERR("field 'timeout' " TIMEOUT_RULE);
         } else {
             return ERR("field 'timeout' must be a number of seconds or a duration");
         }
@@ -602,7 +777,7 @@ int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, 
     json_object *o = parse_json(json, len, err, errlen);
     if (!o)
         return DTR_EINVAL;
-    int rc = spec_from_json(o, spec, err, errlen);
+    int rc = spec_from_json(o, spec, true, err, errlen);
     json_object_put(o);
     if (rc)
         spec_release(spec);
@@ -785,7 +960,7 @@ static int parse_run(json_object *o, struct msg *m, char *err, size_t errlen)
         json_object *spec = field(e, "spec");
         if (!spec)
             return ERR("run: entry %zu: missing field 'spec'", i);
-        if ((rc = spec_from_json(spec, &r->spec, err, errlen)))
+        if ((rc = spec_from_json(spec, &r->spec, false, err, errlen)))
             return rc;
         if (!r->spec.id)
             return ERR("run: entry %zu: the spec has no id", i);
@@ -796,8 +971,8 @@ static int parse_run(json_object *o, struct msg *m, char *err, size_t errlen)
 static int parse_output(json_object *o, struct task_output *out, char *err, size_t errlen)
 {
     int rc;
-    if ((rc = get_blob(o, "stdout", FRAME_MAX_LINE, &out->out, &out->out_len, err, errlen)) ||
-        (rc = get_blob(o, "stderr", FRAME_MAX_LINE, &out->err, &out->err_len, err, errlen)) ||
+    if ((rc = get_stream(o, "stdout", &out->out, &out->out_len, err, errlen)) ||
+        (rc = get_stream(o, "stderr", &out->err, &out->err_len, err, errlen)) ||
         (rc = get_bool(o, "stdout_truncated", &out->out_truncated, err, errlen)) ||
         (rc = get_bool(o, "stderr_truncated", &out->err_truncated, err, errlen)))
         return rc;
@@ -813,7 +988,7 @@ static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
         "type",   "lease",  "id",     "attempt",          "ok",
         "refused", "exit_code", "signal", "error",       "stdout",
         "stderr", "stdout_truncated", "stderr_truncated", "result", "started_at",
-        "finished_at", NULL};
+        "finished_at", "stdout_b64", "stderr_b64", NULL};
     struct attempt_result *r = &m->result;
     int64_t x = 0;
     int rc;
@@ -858,7 +1033,8 @@ static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         char why[512];
         m->nspecs = i + 1;
-        if (spec_from_json(json_object_array_get_idx(a, i), &m->specs[i], why, sizeof(why)))
+        if (spec_from_json(json_object_array_get_idx(a, i), &m->specs[i], true, why,
+                           sizeof(why)))
             return ERR("task %zu: %s", i + 1, why);
     }
     return 0;
@@ -907,7 +1083,8 @@ static int parse_task_info(json_object *o, struct task_info *ti, char *err, size
         (rc = get_time(o, "finished_ms", &ti->finished_at, err, errlen)))
         return rc;
     json_object *dummy;
-    ti->has_output = json_object_object_get_ex(o, "stdout", &dummy);
+    ti->has_output = json_object_object_get_ex(o, "stdout", &dummy) ||
+                     json_object_object_get_ex(o, "stdout_b64", &dummy);
     return parse_output(o, &ti->out, err, errlen);
 }
 
@@ -1328,12 +1505,37 @@ out:
 
 /* ---- encoding ------------------------------------------------------------- */
 
-static void add_output(struct buf *b, const struct task_output *o)
+/*
+ * One captured stream (docs/protocol.md, "Output"): bytes that are valid
+ * UTF-8 travel as the JSON string NAME; others as NAME_b64, their exact
+ * bytes in standard base64, since a JSON string cannot carry them. With
+ * display (`dtr result --json`), NAME is written either way, invalid bytes
+ * replaced by U+FFFD, for readers that only show it. Valid output, the
+ * common case, is read once, as before.
+ */
+static void add_stream(struct buf *b, const char *name, const char *p, size_t n, bool display)
 {
-    buf_addstr(b, ",\"stdout\":");
-    buf_add_json_str(b, o->out ? o->out : "", o->out_len);
-    buf_addstr(b, ",\"stderr\":");
-    buf_add_json_str(b, o->err ? o->err : "", o->err_len);
+    size_t mark = b->len;
+    buf_addf(b, ",\"%s\":", name);
+    if (buf_add_json_str(b, p ? p : "", n) == 0)
+        return;
+    if (!display) {
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+    size_t enc = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    buf_addf(b, ",\"%s_b64\":\"", name);
+    buf_grow(b, enc);
+    sodium_bin2base64(b->data + b->len, enc, (const unsigned char *)p, n,
+                      sodium_base64_VARIANT_ORIGINAL);
+    b->len += enc - 1; /* enc counts the NUL */
+    buf_addch(b, '"');
+}
+
+static void add_output(struct buf *b, const struct task_output *o, bool display)
+{
+    add_stream(b, "stdout", o->out, o->out_len, display);
+    add_stream(b, "stderr", o->err, o->err_len, display);
     buf_addf(b, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s",
              o->out_truncated ? "true" : "false", o->err_truncated ? "true" : "false");
     buf_addstr(b, ",\"result\":");
@@ -1344,14 +1546,10 @@ static void add_output(struct buf *b, const struct task_output *o)
  * decoder assumes (a noop's result is then half as many fields to parse). */
 static void add_output_compact(struct buf *b, const struct task_output *o)
 {
-    if (o->out_len) {
-        buf_addstr(b, ",\"stdout\":");
-        buf_add_json_str(b, o->out, o->out_len);
-    }
-    if (o->err_len) {
-        buf_addstr(b, ",\"stderr\":");
-        buf_add_json_str(b, o->err, o->err_len);
-    }
+    if (o->out_len)
+        add_stream(b, "stdout", o->out, o->out_len, false);
+    if (o->err_len)
+        add_stream(b, "stderr", o->err, o->err_len, false);
     if (o->out_truncated)
         buf_addstr(b, ",\"stdout_truncated\":true");
     if (o->err_truncated)
@@ -1373,7 +1571,7 @@ static void add_time(struct buf *b, const char *key, int64_t ms)
     buf_addf(b, ",\"%s_at\":\"%s\",\"%s_ms\":%" PRId64, key, iso, key, ms);
 }
 
-void task_info_encode(struct buf *b, const struct task_info *ti)
+static void encode_task_info(struct buf *b, const struct task_info *ti, bool display)
 {
     buf_addstr(b, "{\"id\":");
     buf_add_json_cstr(b, ti->id);
@@ -1393,8 +1591,18 @@ void task_info_encode(struct buf *b, const struct task_info *ti)
     add_time(b, "started", ti->started_at);
     add_time(b, "finished", ti->finished_at);
     if (ti->has_output)
-        add_output(b, &ti->out);
+        add_output(b, &ti->out, display);
     buf_addch(b, '}');
+}
+
+void task_info_encode(struct buf *b, const struct task_info *ti)
+{
+    encode_task_info(b, ti, false);
+}
+
+void task_info_encode_display(struct buf *b, const struct task_info *ti)
+{
+    encode_task_info(b, ti, true);
 }
 
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,

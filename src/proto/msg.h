@@ -35,6 +35,11 @@
 #define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
 
+/* The rule for a task's timeout, in the spec and on the command line, as
+ * the error texts state it after the field's or flag's name: rounded to
+ * whole milliseconds, it must be at least 1 ms. */
+#define TIMEOUT_RULE "must be positive (omit it for no timeout); it is rounded to whole ms"
+
 enum msg_type {
     MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
     MSG_AUTH,      /* both ways: proof of the shared token, acceptor first */
@@ -200,8 +205,14 @@ void msg_run_begin(struct buf *b);
 void msg_run_add(struct buf *b, bool first, uint64_t lease, int attempt, const char *spec_json);
 void msg_run_end(struct buf *b);
 /* Appends one task record (the object only, no newline): the form of `dtr
- * tasks --json` lines and `dtr result --json`. */
+ * tasks --json` lines and of the get reply. A captured stream that is not
+ * valid UTF-8 is written as stdout_b64/stderr_b64 instead of stdout/stderr
+ * (docs/protocol.md, "Output"). */
 void task_info_encode(struct buf *b, const struct task_info *ti);
+/* The same for `dtr result --json`: stdout and stderr are always strings
+ * (invalid UTF-8 replaced by U+FFFD), and the _b64 fields are added beside
+ * them when a stream is not valid UTF-8. It parses back to the same bytes. */
+void task_info_encode_display(struct buf *b, const struct task_info *ti);
 /* Appends the status object: {"workers":[...],"tasks":{...}} (no newline). */
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                    const uint64_t counts[TASK_NSTATES]);

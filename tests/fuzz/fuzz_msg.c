@@ -4,7 +4,9 @@
  * what parses must encode (as its sender would: msg_encode(), or the
  * msg_run_*() calls for a run) to one line that parses again, and encoding
  * that must give the same line (the encoding is a fixed point). A status
- * reply is also re-encoded with status_encode(). And the shortcuts past
+ * reply is also re-encoded with status_encode(), and a task record with
+ * task_info_encode_display() (`dtr result --json`), which must read back to
+ * the same record, output bytes included. And the shortcuts past
  * json-c for dtr's own spelling must agree with the full parser: the input
  * with a space after its '{' (which no shortcut takes) must parse or fail
  * alike, and encode to the same line.
@@ -105,6 +107,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf_addstr(&b1, "}\n");
         reparse(&b1, &m3);
         FUZZ_CHECK(m3.nworkers == m.nworkers);
+        msg_release(&m3);
+    }
+
+    if (m.type == MSG_TASK) {
+        buf_reset(&b1);
+        buf_addstr(&b1, "{\"type\":\"task\",\"task\":");
+        task_info_encode_display(&b1, &m.task);
+        buf_addstr(&b1, "}\n");
+        reparse(&b1, &m3);
+        buf_reset(&b1);
+        encode(&b1, &m3);
+        if (b1.len != b2.len || memcmp(b1.data, b2.data, b1.len) != 0) {
+            fprintf(stderr, "the display form reads back differently:\n%.2000s%.2000s", b2.data,
+                    b1.data);
+            FUZZ_CHECK(!"display");
+        }
         msg_release(&m3);
     }
 

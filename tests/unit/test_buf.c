@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "common/buf.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 #define FFFD "\xef\xbf\xbd"
@@ -140,7 +141,14 @@ static void check_json(const char *in, size_t inlen, const char *want_text, cons
                        size_t wantlen)
 {
     struct buf b = BUF_INIT;
-    buf_add_json_str(&b, in, inlen);
+    size_t replaced = buf_add_json_str(&b, in, inlen);
+    /* The count says whether the string carries in exactly: each U+FFFD in
+     * the output stands for one byte of in. */
+    size_t fffd = 0;
+    for (const char *p = b.data; (p = strstr(p, "\\ufffd")); p++)
+        fffd++;
+    assert_int_equal(replaced, fffd);
+    assert_int_equal(replaced == 0, wantlen == inlen && !memcmp(want, in, inlen));
     if (want_text)
         assert_string_equal(b.data, want_text);
     struct json_tokener *tok = json_tokener_new();
@@ -263,10 +271,12 @@ static void test_json_random_bytes(void **state UNUSED)
             in[i] = (unsigned char)x;
         }
         buf_reset(&b);
-        buf_add_json_str(&b, (const char *)in, n);
+        size_t replaced = buf_add_json_str(&b, (const char *)in, n);
         json_object *o = json_tokener_parse(b.data);
         if (!o || !json_object_is_type(o, json_type_string))
             fail_msg("round %d: escaped text does not parse: %s", round, b.data);
+        /* Nothing replaced exactly when the input was valid UTF-8. */
+        assert_int_equal(replaced == 0, utf8_invalid_at((const char *)in, n) == n);
         json_object_put(o);
     }
     buf_release(&b);

@@ -722,8 +722,9 @@ static void test_spec_timeout(void **state UNUSED)
         const char *canonical; /* the "timeout" member of the canonical form */
     } cases[] = {
         {"10", 10000, "10.000"},         {"1.5", 1500, "1.500"},
-        {"0.001", 1, "0.001"},           {"0.0001", 1, "0.001"}, /* rounds up to 1 ms */
-        {"1e-9", 1, "0.001"},            {"2.0004", 2000, "2.000"},
+        {"0.001", 1, "0.001"},           {"0.0005", 1, "0.001"}, /* rounds to 1 ms */
+        {"5e-4", 1, "0.001"},            {"2.0004", 2000, "2.000"},
+        {"\"0.5ms\"", 1, "0.001"},
         {"\"500ms\"", 500, "0.500"},     {"\"10s\"", 10000, "10.000"},
         {"\"2m\"", 120000, "120.000"},   {"\"1h\"", 3600000, "3600.000"},
         {"\"1.5\"", 1500, "1.500"},      {"\"1ms\"", 1, "0.001"},
@@ -996,6 +997,32 @@ static const struct {
     {"{\"cmd\":\"x\",\"timeout\":\"\"}", "'timeout'"},
     {"{\"cmd\":\"x\",\"timeout\":\"10 s\"}", "'timeout'"},
     {"{\"cmd\":\"x\",\"timeout\":\"1d\"}", "'timeout'"},
+    /* One rule with `submit --timeout`: what rounds to 0 ms is refused (it
+     * once meant 1 ms here and "no timeout" on the command line). */
+    {"{\"cmd\":\"x\",\"timeout\":0.0001}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":0.00049}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":1e-9}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":0}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":\"0ms\"}", "omit it for no timeout"},
+    {"{\"cmd\":\"x\",\"timeout\":\"0.4ms\"}", "omit it for no timeout"},
+    /* payload integers past 64 bits: json-c clamps them */
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[18446744073709551616]}}",
+     "'payload.numbers[0]' is an integer outside the 64-bit range"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[1,18446744073709551615]}}",
+     "'payload.numbers[1]'"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[9223372036854775808]}}",
+     "'payload.numbers[0]'"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[-9223372036854775809]}}",
+     "'payload.numbers[0]'"},
+    /* -2^63 cannot be told from what json-c clamps to it */
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[-9223372036854775808]}}",
+     "'payload.numbers[0]'"},
+    {"{\"kind\":\"compute\",\"payload\":{\"numbers\":[1e3,-99999999999999999999999]}}",
+     "'payload.numbers[1]'"},
+    {"{\"kind\":\"echo\",\"payload\":{\"a\":{\"b\":[1,{\"c\":18446744073709551616}]}}}",
+     "'payload.a.b[1].c'"},
+    {"{\"kind\":\"echo\",\"payload\":99999999999999999999}", "'payload'"},
+    {"{\"cmd\":\"x\",\"max_retries\":18446744073709551616}", "'max_retries'"},
     /* Durations are capped like numbers (365 days), so the canonical form,
      * which writes seconds, always parses again. */
     {"{\"cmd\":\"x\",\"timeout\":\"8760h\"}", "'timeout'"},
@@ -1777,6 +1804,206 @@ static void test_msg_result_bad(void **state UNUSED)
 #undef RES
 }
 
+/* Integers that json-c would clamp are refused wherever they would change
+ * meaning, while the edges of the range still pass exactly. */
+static void test_spec_int_range(void **state UNUSED)
+{
+    struct task_spec s;
+    struct msg m;
+    spec_ok("{\"kind\":\"compute\",\"payload\":{\"numbers\":"
+            "[9223372036854775807,-9223372036854775807,1.8e19,-1e300]}}",
+            &s);
+    assert_string_equal(s.payload, "{\"numbers\":[9223372036854775807,-9223372036854775807,"
+                                   "1.8e19,-1e300]}");
+    spec_release(&s);
+    /* A submit names the task, then the field. */
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"x\"},{\"kind\":\"compute\","
+              "\"payload\":{\"numbers\":[18446744073709551616]}}]}",
+              "task 2: field 'payload.numbers[0]' is an integer outside the 64-bit range");
+    /* A run carries the master's canonical specs: what an older master
+     * accepted (and json-c clamped) still reaches the worker. */
+    parse_ok("{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":{\"id\":\"t\","
+             "\"kind\":\"compute\",\"payload\":{\"numbers\":[18446744073709551615]},"
+             "\"priority\":2,\"max_retries\":3}}]}",
+             &m);
+    assert_string_equal(m.runs[0].spec.payload, "{\"numbers\":[18446744073709551615]}");
+    msg_release(&m);
+    /* Protocol integers: 2^64 is not INT64_MAX. */
+    parse_bad("{\"type\":\"result\",\"lease\":18446744073709551616,\"id\":\"t\",\"attempt\":1}",
+              "'lease'");
+    parse_bad("{\"type\":\"progress\",\"total\":18446744073709551615,\"done\":1}", "'total'");
+    parse_bad("{\"type\":\"ack\",\"leases\":[1,18446744073709551616]}", "'leases'");
+    parse_ok("{\"type\":\"progress\",\"total\":9223372036854775807,\"done\":1}", &m);
+    assert_true(m.total == (uint64_t)INT64_MAX);
+    msg_release(&m);
+}
+
+/* Only a key with an escaped NUL is refused: not a value, not an escaped
+ * backslash before "u0000". */
+static void test_msg_nul_keys(void **state UNUSED)
+{
+    struct task_spec s;
+    struct msg m;
+    spec_ok("{\"kind\":\"transform\",\"payload\":{\"data\":\"a\\u0000b\"}}", &s);
+    spec_release(&s);
+    spec_ok("{\"cmd\":\"x\",\"env\":{\"A\\\\u0000\":\"\\\\u0000\"}}", &s);
+    assert_string_equal(s.env[0], "A\\u0000=\\u0000");
+    spec_release(&s);
+    spec_ok("{\"kind\":\"echo\",\"payload\":{\"a\":\"\\u0000\\\":\"}}", &s); /* a value */
+    spec_release(&s);
+    parse_ok("{\"type\":\"result\",\"lease\":1,\"id\":\"t\",\"attempt\":1,\"stdout\":\"x\\u0000y\"}",
+             &m);
+    assert_int_equal(m.result.out.out_len, 3);
+    msg_release(&m);
+    /* json-c would cut "A\u0000B" to "A": refused before any field is read,
+     * naming where the key is. */
+    static const struct {
+        const char *json;
+        const char *field;
+    } cases[] = {
+        {"{\"cmd\":\"x\",\"env\":{\"A\\u0000B\":\"1\"}}", "field 'env' holds a name with a NUL"},
+        {"{\"cmd\":\"x\",\"env\":{\"\\u0000\":\"1\"}}", "'env'"},
+        {"{\"cmd\":\"x\",\"env\":{\"B\":\"2\", \"A\\u0000\" : \"1\"}}", "'env'"},
+        {"{\"kind\":\"echo\",\"payload\":{\"a\\u0000b\":1}}", "'payload'"},
+        {"{\"kind\":\"echo\",\"payload\":{\"x\":[1,\"s,[\",{\"k\\u0000\":1}]}}", "'payload.x[2]'"},
+        {"{\"cmd\\u0000\":\"x\"}", "a field name holds a NUL"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct buf b = BUF_INIT;
+        spec_bad(cases[i].json, cases[i].field);
+        buf_addf(&b, "{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"ok\"},%s]}", cases[i].json);
+        parse_bad(b.data, i < 5 ? "field 'tasks[1]." : "field 'tasks[1]'");
+        buf_release(&b);
+    }
+    parse_bad("{\"type\\u0000\":\"ping\"}", "a field name holds a NUL character");
+}
+
+/* A result line for output bytes (len n) and its parse: the stream travels
+ * as the string "stdout" when valid UTF-8, else as "stdout_b64" only. */
+static void result_with_output(const char *bytes, size_t n, bool want_b64)
+{
+    struct msg in = {.type = MSG_RESULT}, out;
+    struct buf b = BUF_INIT;
+    in.result.lease = 1;
+    in.result.id = (char *)"t";
+    in.result.attempt = 1;
+    in.result.out.out = (char *)bytes;
+    in.result.out.out_len = n;
+    in.result.out.err = (char *)bytes;
+    in.result.out.err_len = n;
+    msg_encode(&b, &in);
+    json_object *o = strict_json(b.data, b.len - 1);
+    assert_int_equal(json_object_object_get_ex(o, "stdout_b64", NULL), want_b64);
+    assert_int_equal(json_object_object_get_ex(o, "stderr_b64", NULL), want_b64);
+    assert_int_equal(json_object_object_get_ex(o, "stdout", NULL), !want_b64);
+    json_object_put(o);
+    assert_null(strstr(b.data, "\\ufffd"));
+    parse_ok_n(b.data, b.len - 1, &out);
+    assert_int_equal(out.result.out.out_len, n);
+    assert_memory_equal(out.result.out.out, bytes, n);
+    assert_int_equal(out.result.out.err_len, n);
+    assert_memory_equal(out.result.out.err, bytes, n);
+    msg_release(&out);
+    buf_release(&b);
+}
+
+static void test_msg_binary_output(void **state UNUSED)
+{
+    static const char bin[] = {'\xff', '\0', 'a', '\xc3', '(', '\x80', '\n', '\xed', '\xa0',
+                               '\x80'};
+    result_with_output(bin, sizeof(bin), true);
+    result_with_output("\xc3\xa9t\xc3\xa9\0\n", 7, false);
+    result_with_output("\x80", 1, true);
+    for (size_t n = 1; n <= 5; n++) /* every padding */
+        result_with_output("\xfe\xfe\xfe\xfe\xfe", n, true);
+    /* 256 KiB of every byte value. */
+    char *big = xmalloc(256 * 1024);
+    for (size_t i = 0; i < 256 * 1024; i++)
+        big[i] = (char)(i * 7 + i / 256);
+    result_with_output(big, 256 * 1024, true);
+
+    /* The get reply carries the same rule; the display form for `dtr result
+     * --json` always has "stdout" (U+FFFD for bad bytes) and adds
+     * "stdout_b64", and still parses back to the exact bytes. */
+    struct task_info ti = {.id = (char *)"t", .state = TASK_SUCCEEDED, .exit_code = 0,
+                           .has_output = true};
+    ti.out.out = (char *)bin;
+    ti.out.out_len = sizeof(bin);
+    ti.out.err = (char *)"ok";
+    ti.out.err_len = 2;
+    for (int display = 0; display < 2; display++) {
+        struct buf b = BUF_INIT;
+        struct msg m;
+        buf_addstr(&b, "{\"type\":\"task\",\"task\":");
+        if (display)
+            task_info_encode_display(&b, &ti);
+        else
+            task_info_encode(&b, &ti);
+        buf_addch(&b, '}');
+        json_object *o = strict_json(b.data, b.len), *t = NULL, *v = NULL;
+        assert_true(json_object_object_get_ex(o, "task", &t));
+        assert_int_equal(json_object_object_get_ex(t, "stdout", &v), display);
+        if (display) {
+            assert_true(json_object_is_type(v, json_type_string));
+            assert_non_null(strstr(json_object_get_string(v), "\xef\xbf\xbd")); /* U+FFFD */
+        }
+        assert_true(json_object_object_get_ex(t, "stdout_b64", &v));
+        assert_string_equal(json_object_get_string(v), "/wBhwyiACu2ggA==");
+        assert_true(json_object_object_get_ex(t, "stderr", &v));
+        assert_string_equal(json_object_get_string(v), "ok");
+        assert_false(json_object_object_get_ex(t, "stderr_b64", NULL));
+        json_object_put(o);
+        parse_ok(b.data, &m);
+        assert_true(m.task.has_output);
+        assert_int_equal(m.task.out.out_len, sizeof(bin));
+        assert_memory_equal(m.task.out.out, bin, sizeof(bin));
+        assert_string_equal(m.task.out.err, "ok");
+        msg_release(&m);
+        buf_release(&b);
+    }
+    free(big);
+}
+
+static void test_msg_binary_output_bad(void **state UNUSED)
+{
+#define RES "{\"type\":\"result\",\"lease\":1,\"id\":\"t\",\"attempt\":1,"
+    static const struct {
+        const char *json;
+        const char *field;
+    } cases[] = {
+        {RES "\"stdout_b64\":5}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":[\"QQ==\"]}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"QQ\"}", "'stdout_b64'"},      /* padding missing */
+        {RES "\"stdout_b64\":\"QR==\"}", "'stdout_b64'"},    /* stray bits */
+        {RES "\"stdout_b64\":\"QQ==QQ==\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"QQ== \"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\" QQ==\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"Q\\nQ==\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"QQ=\\u0000\"}", "'stdout_b64'"},
+        {RES "\"stdout_b64\":\"-_8=\"}", "'stdout_b64'"},     /* the URL alphabet */
+        {RES "\"stdout_b64\":\"A\"}", "'stdout_b64'"},
+        {RES "\"stderr_b64\":\"@@@@\"}", "'stderr_b64'"},
+        {RES "\"stdout_b64\":\"QQ==\",\"stdout\":1}", "'stdout'"},
+        {RES "\"stdout_64\":\"QQ==\"}", "'stdout_64'"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        parse_bad(cases[i].json, cases[i].field);
+    struct msg m;
+    /* Empty, and a display copy beside the bytes: the bytes win. */
+    parse_ok(RES "\"stdout_b64\":\"\",\"stderr\":\"shown\",\"stderr_b64\":\"AP8=\"}", &m);
+    assert_int_equal(m.result.out.out_len, 0);
+    assert_int_equal(m.result.out.err_len, 2);
+    assert_memory_equal(m.result.out.err, "\0\xff", 2);
+    msg_release(&m);
+    parse_bad("{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"stdout_b64\":\"*\"}}",
+              "'stdout_b64'");
+    parse_ok("{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"stdout_b64\":\"\"}}",
+             &m);
+    assert_true(m.task.has_output);
+    msg_release(&m);
+#undef RES
+}
+
 /* Arrays at MSG_MAX_BATCH pass and one more is refused. */
 static void test_msg_batch_limit(void **state UNUSED)
 {
@@ -2210,6 +2437,10 @@ int main(void)
         cmocka_unit_test(test_msg_bodies_bad),
         cmocka_unit_test(test_msg_result_bad),
         cmocka_unit_test(test_msg_batch_limit),
+        cmocka_unit_test(test_spec_int_range),
+        cmocka_unit_test(test_msg_nul_keys),
+        cmocka_unit_test(test_msg_binary_output),
+        cmocka_unit_test(test_msg_binary_output_bad),
         cmocka_unit_test(test_payload_compute),
         cmocka_unit_test(test_payload_transform),
         cmocka_unit_test(test_payload_echo_noop_sleep),
