@@ -1584,6 +1584,22 @@ const char *spec_kind(const char *canonical)
     return "exec";
 }
 
+int64_t spec_timeout_ms(const char *canonical)
+{
+    /* spec_encode() ends with the integer max_retries and then, when set,
+     * ,"timeout":S.SSS}: the last ':' belongs to one of those two. */
+    static const char key[] = "\"timeout\"";
+    const size_t klen = sizeof(key) - 1;
+    const char *colon = strrchr(canonical, ':');
+    if (!colon || (size_t)(colon - canonical) < klen || memcmp(colon - klen, key, klen))
+        return 0;
+    char *end;
+    double s = strtod(colon + 1, &end);
+    if (end == colon + 1 || *end != '}' || !(s > 0) || s > 366.0 * 86400)
+        return 0;
+    return (int64_t)llround(s * 1000.0);
+}
+
 int payload_eval(enum task_kind kind, const char *payload, char **result, int64_t *sleep_ms,
                  char *err, size_t errlen)
 {

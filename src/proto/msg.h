@@ -210,6 +210,8 @@ const char *task_kind_name(enum task_kind k);
 /* The kind named in canonical spec JSON (from spec_encode), as a static string. */
 const char *spec_kind(const char *canonical);
 int task_kind_parse(const char *name);
+/* The timeout in canonical spec JSON (from spec_encode), in ms; 0 when none. */
+int64_t spec_timeout_ms(const char *canonical);
 /*
  * Runs a built-in kind's payload: sets *result to the result as JSON text
  * (caller frees), or for sleep sets *sleep_ms (and *result to "null").
