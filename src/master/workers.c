@@ -17,6 +17,9 @@
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS (60 * 1000)
+/* The least time past its timeout before the master expires an attempt
+ * (see workers_timeout_grace_ms). */
+#define TIMEOUT_GRACE_MIN_MS 5000
 /* A spec is at most MSG_MAX_SPEC bytes, so a run line stays under
  * RUN_LINE_SOFT_MAX + MSG_MAX_SPEC + a little, well within FRAME_MAX_LINE. */
 #define RUN_LINE_SOFT_MAX (4u << 20)
@@ -45,7 +48,7 @@ static struct worker *worker_new(struct master *m, const char *id)
     list_init(&w->control_node);
     buf_init(&w->acks);
     buf_init(&w->kills);
-    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen = m->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     hmap_put(&m->worker_map, w);
     list_add_tail(&m->workers, &w->node);
@@ -204,7 +207,7 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
     w->draining = hello->draining;
     free(w->addr);
     w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
-    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen = m->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     int adopted = reconcile(m, w, hello);
     log_info("worker registered id=%s addr=%s slots=%d via=%s adopted=%d", w->id,
@@ -223,6 +226,29 @@ void workers_conn_closed(struct master *m, struct worker *w, const char *reason)
     }
     log_warn("worker disconnected id=%s reason=%s running=%d; waiting for it to return",
              w->id, log_quote(reason), w->running);
+}
+
+/* The current attempt of running task t failed with `error` (already set
+ * as t->error): retry after a backoff while retries are left, else fail. */
+static void attempt_failed(struct master *m, struct task *t, const char *error)
+{
+    int failures = t->attempts - t->crashes;
+    if (failures <= t->max_retries) {
+        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+                                        (uint32_t)random());
+        t->not_before = clock_wall_ms() + delay;
+        log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
+                 " error=%s", t->id, t->attempts, t->worker ? t->worker : "?", delay,
+                 log_quote(t->error));
+        master_task_transition(m, t, TASK_QUEUED);
+        return;
+    }
+    char err[1024];
+    snprintf(err, sizeof(err), "failed after %d attempts; last: %s", failures, error);
+    task_set_error(t, err);
+    log_warn("task failed task=%s attempts=%d worker=%s error=%s", t->id, t->attempts,
+             t->worker ? t->worker : "?", log_quote(error));
+    master_task_transition(m, t, TASK_FAILED);
 }
 
 static void handle_result(struct master *m, struct worker *w, struct attempt_result *r)
@@ -256,28 +282,12 @@ static void handle_result(struct master *m, struct worker *w, struct attempt_res
         master_task_transition(m, t, TASK_SUCCEEDED);
         return;
     }
-    int failures = t->attempts - t->crashes;
-    if (failures <= t->max_retries) {
-        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
-                                        (uint32_t)random());
-        t->not_before = clock_wall_ms() + delay;
-        log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
-                 " error=%s", t->id, r->attempt, w->id, delay, log_quote(t->error));
-        master_task_transition(m, t, TASK_QUEUED);
-        return;
-    }
-    char err[1024];
-    snprintf(err, sizeof(err), "failed after %d attempts; last: %s", failures,
-             r->error ? r->error : "attempt failed");
-    task_set_error(t, err);
-    log_warn("task failed task=%s attempts=%d worker=%s error=%s", t->id, t->attempts, w->id,
-             log_quote(r->error));
-    master_task_transition(m, t, TASK_FAILED);
+    attempt_failed(m, t, r->error ? r->error : "attempt failed");
 }
 
 void workers_message(struct master *m, struct worker *w, struct msg *msg)
 {
-    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen = m->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     switch (msg->type) {
     case MSG_PONG: /* its heartbeat */
@@ -316,6 +326,44 @@ void workers_tick(struct master *m, int64_t now)
             snprintf(why, sizeof(why), "silent for %.1fs", (double)(now - w->last_seen) / 1000);
             worker_declare_dead(m, w, why);
         }
+    }
+}
+
+/*
+ * The grace past a task's timeout before the master expires the attempt
+ * itself. The worker enforces the timeout first (SIGTERM at the timeout,
+ * SIGKILL 2 s later, then the result at once), so the master steps in only
+ * when that report is overdue: 5 s covers the kill grace, the reaping and a
+ * loaded worker; 2 heartbeats keep it above the pace at which a worker under
+ * a slow --heartbeat is heard from. A worker that goes silent altogether is
+ * declared dead after --worker-timeout instead.
+ */
+int64_t workers_timeout_grace_ms(const struct master *m)
+{
+    return MAX(TIMEOUT_GRACE_MIN_MS, 2 * m->opts.heartbeat_ms);
+}
+
+/* Attempts past their timeout plus the grace whose worker never reported
+ * them (a hung or lying worker that still beats): the master records a
+ * timed-out failure, which revokes the lease (a late result is discarded as
+ * superseded), asks the worker to kill it, and retries by the same rules as
+ * a timeout the worker reported. Only the earliest deadlines are looked at. */
+void workers_expire(struct master *m, int64_t now)
+{
+    struct task *t;
+    while ((t = deadlines_first(&m->deadlines)) && t->deadline <= now) {
+        deadlines_remove(&m->deadlines, t);
+        char error[160];
+        int64_t timeout = spec_timeout_ms(t->spec);
+        snprintf(error, sizeof(error), "timed out after %.3fs; expired by the master (no result "
+                 "from the worker %.1fs past the timeout)", (double)timeout / 1000,
+                 (double)workers_timeout_grace_ms(m) / 1000);
+        log_warn("expired an attempt past its timeout task=%s lease=%" PRIu64 " worker=%s",
+                 t->id, t->lease, t->worker ? t->worker : "?");
+        workers_kill_attempt(m, t);
+        t->exit_code = -1;
+        task_set_error(t, error);
+        attempt_failed(m, t, error);
     }
 }
 
