@@ -52,6 +52,7 @@ struct worker {
     uint64_t done;
     int64_t last_seen;      /* listening time (master->listen_ms), ms */
     int64_t last_seen_wall; /* wall clock, ms */
+    char *instance;         /* its process's secret from a dial-in hello, or NULL */
     bool draining;
     struct list tasks; /* running tasks, through task->worker_node */
     struct list node;  /* in master->workers */

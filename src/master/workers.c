@@ -66,6 +66,7 @@ static void worker_free(struct master *m, struct worker *w)
     buf_release(&w->kills);
     free(w->id);
     free(w->addr);
+    free(w->instance);
     free(w);
 }
 
@@ -152,9 +153,22 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* An attempt that a worker process came back without, in the same
+ * instance: it keeps every attempt it received until its result is
+ * acknowledged, so the run never reached it (it crossed a cut). Nothing
+ * ran and nothing crashed: back to the queue as if never dispatched. */
+static void attempt_unreached(struct master *m, struct task *t)
+{
+    log_info("re-queued an attempt that never reached its worker task=%s worker=%s lease=%" PRIu64,
+             t->id, t->worker ? t->worker : "?", t->lease);
+    t->attempts--;
+    master_task_transition(m, t, TASK_QUEUED);
+}
+
 /* The worker told us, in its hello, what it still holds: keep those
- * attempts, re-queue ours it no longer has, stop the ones we gave away. */
-static int reconcile(struct master *m, struct worker *w, struct msg *hello)
+ * attempts, re-queue ours it no longer has, stop the ones we gave away.
+ * same_instance: the hello comes from the process we gave them to. */
+static int reconcile(struct master *m, struct worker *w, struct msg *hello, bool same_instance)
 {
     size_t n = hello->nrunning;
     uint64_t *held = xcalloc(n + 1, sizeof(uint64_t));
@@ -168,6 +182,8 @@ static int reconcile(struct master *m, struct worker *w, struct msg *hello)
         struct task *t = list_entry(pos, struct task, worker_node);
         if (bsearch(&t->lease, held, n, sizeof(uint64_t), cmp_u64))
             adopted++;
+        else if (same_instance)
+            attempt_unreached(m, t);
         else
             attempt_lost(m, t, "came back without it");
     }
@@ -185,13 +201,37 @@ static int reconcile(struct master *m, struct worker *w, struct msg *hello)
     return adopted;
 }
 
+/* Compares two instance secrets (validated: MSG_INSTANCE_HEX digits each)
+ * in time that does not depend on where they differ. */
+static bool instance_equal(const char *a, const char *b)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < MSG_INSTANCE_HEX; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 int workers_register(struct master *m, struct conn *c, struct msg *hello, char *err,
                      size_t errlen)
 {
     struct worker *w = workers_find(m, hello->id);
+    /* The same worker process: only it and this master know its instance
+     * (a worker sends it only in hellos to a master it dialed). */
+    bool same = w && w->instance && hello->instance && instance_equal(w->instance, hello->instance);
     if (w && w->conn) {
-        if (c->dialer) {
+        if (c->dialer && hello->addr && w->addr && !strcmp(hello->addr, w->addr)) {
             snprintf(err, errlen, "worker '%s' is already connected to this master", hello->id);
+            return -1;
+        }
+        /* A second session for a live worker only replaces the first when
+         * it proves to come from the same process; anyone else (another
+         * worker given the same --id, a token holder) would otherwise evict
+         * it and have its attempts counted as crashes. */
+        if (!same) {
+            log_warn("refused a second session for a live worker id=%s peer=%s connected_from=%s",
+                     hello->id, c->peer, w->conn->peer);
+            snprintf(err, errlen, "worker id '%s' is already connected from %s; give each "
+                     "worker its own --id", hello->id, w->conn->peer);
             return -1;
         }
         struct conn *old = w->conn;
@@ -207,11 +247,13 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
     w->draining = hello->draining;
     free(w->addr);
     w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
+    free(w->instance);
+    w->instance = hello->instance ? xstrdup(hello->instance) : NULL;
     w->last_seen = m->listen_ms;
     w->last_seen_wall = clock_wall_ms();
-    int adopted = reconcile(m, w, hello);
-    log_info("worker registered id=%s addr=%s slots=%d via=%s adopted=%d", w->id,
-             w->addr ? w->addr : "-", w->slots, c->dialer ? "scan" : "dial-in", adopted);
+    int adopted = reconcile(m, w, hello, same);
+    log_info("worker registered id=%s addr=%s slots=%d via=%s adopted=%d same_instance=%d", w->id,
+             w->addr ? w->addr : "-", w->slots, c->dialer ? "scan" : "dial-in", adopted, same);
     m->dispatch_needed = true;
     return 0;
 }

@@ -398,6 +398,7 @@ static void send_hello(struct conn *c)
         auth_proof(c->hub->token, "acceptor", c->peer_nonce, c->nonce, proof);
         h.proof = proof;
     }
+    h.to_acceptor = c->dialer;
     if (c->hub->fill_hello)
         c->hub->fill_hello(&h, c->hub->fill_data);
     msg_encode(conn_out(c), &h);

@@ -670,6 +670,7 @@ void msg_release(struct msg *m)
     free(m->nonce);
     free(m->proof);
     free(m->addr);
+    free(m->instance);
     for (size_t i = 0; i < m->nrunning; i++)
         free(m->running[i].id);
     free(m->running);
@@ -700,7 +701,7 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
 {
     static const char *const keys[] = {"type", "proto", "role", "id",       "nonce",
                                        "proof", "addr", "slots", "running", "draining",
-                                       "version", "heartbeat_ms", NULL};
+                                       "version", "heartbeat_ms", "instance", NULL};
     int64_t x = 0;
     int rc;
     if ((rc = check_keys(o, keys, "hello", err, errlen)))
@@ -731,6 +732,11 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
     if ((rc = get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
                       &m->heartbeat_ms, err, errlen)))
         return rc;
+    if ((rc = get_str(o, "instance", false, MSG_INSTANCE_HEX, &m->instance, err, errlen)))
+        return rc;
+    if (m->instance && (strlen(m->instance) != MSG_INSTANCE_HEX ||
+                        strspn(m->instance, "0123456789abcdef") != MSG_INSTANCE_HEX))
+        return ERR("field 'instance' must be %d lowercase hex digits", MSG_INSTANCE_HEX);
     json_object *a;
     size_t n;
     if ((rc = get_array(o, "running", false, MSG_MAX_BATCH, &a, &n, err, errlen)))
@@ -1460,6 +1466,7 @@ void msg_encode(struct buf *b, const struct msg *m)
             buf_addstr(b, ",\"draining\":true");
         if (m->heartbeat_ms)
             buf_addf(b, ",\"heartbeat_ms\":%" PRId64, m->heartbeat_ms);
+        add_str_field(b, "instance", m->instance);
         if (m->running) {
             buf_addstr(b, ",\"running\":[");
             for (size_t i = 0; i < m->nrunning; i++) {

@@ -30,6 +30,7 @@
 #define MSG_MIN_HEARTBEAT_MS 10 /* a master's --heartbeat */
 #define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
+#define MSG_INSTANCE_HEX 32     /* a worker's instance: 128 random bits in hex */
 
 enum msg_type {
     MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
@@ -138,6 +139,13 @@ struct msg {
     int slots;
     bool draining;
     int64_t heartbeat_ms; /* a master's hello: how often workers beat; 0: absent */
+    /* A worker's hello to a master it dialed: a secret random per process
+     * (MSG_INSTANCE_HEX hex digits) that proves a new session comes from the
+     * same process. NULL: absent. */
+    char *instance;
+    /* Not on the wire: set by conn.c for fill_hello when the hello goes to
+     * the peer we dialed (the dialer's hello goes out before any proof). */
+    bool to_acceptor;
     struct lease_ref *running;
     size_t nrunning;
     /* error */
