@@ -24,6 +24,11 @@
 #include "net/tls.h"
 
 #define TICK_MS 100
+/* The most one loop turn adds to the listening clock (master_check_cb): a
+ * turn is normally the poll (at most a tick) plus a few ms of callbacks;
+ * anything longer is a stall (a stopped process, a slow disk, a long
+ * callback) during which the master was not listening. */
+#define LISTEN_STEP_MAX_MS 250
 #define PRUNE_EVERY_MS (60 * 1000)
 
 static const char *task_key(const void *item)
@@ -56,6 +61,16 @@ void master_journal_sync(struct master *m)
         master_journal_failed(m, err);
 }
 
+/* Gives a running attempt with a timeout (ms, from now) its deadline: the
+ * timeout plus the grace, in listening time. */
+static void set_deadline(struct master *m, struct task *t, int64_t timeout_ms)
+{
+    if (timeout_ms <= 0)
+        return;
+    t->deadline = m->listen_ms + timeout_ms + workers_timeout_grace_ms(m);
+    deadlines_add(&m->deadlines, t);
+}
+
 void master_task_transition(struct master *m, struct task *t, enum task_state to)
 {
     enum task_state from = t->state;
@@ -73,6 +88,8 @@ void master_task_transition(struct master *m, struct task *t, enum task_state to
             list_del(&t->worker_node);
             w->running--;
         }
+        deadlines_remove(&m->deadlines, t);
+        t->deadline = 0;
         t->lease = 0;
         m->dispatch_needed = true; /* a slot is free */
     }
@@ -82,6 +99,7 @@ void master_task_transition(struct master *m, struct task *t, enum task_state to
             list_add_tail(&w->tasks, &t->worker_node);
             w->running++;
         }
+        set_deadline(m, t, spec_timeout_ms(t->spec));
     }
     if (to == TASK_QUEUED) {
         queue_push(&m->queue, t, now);
@@ -105,8 +123,14 @@ static int load_task_cb(struct task *t, void *data)
         m->next_lease = t->lease + 1;
     if (t->state == TASK_QUEUED)
         queue_push(&m->queue, t, clock_wall_ms());
-    else if (t->state == TASK_RUNNING)
+    else if (t->state == TASK_RUNNING) {
         workers_restore(m, t);
+        /* What is left of its timeout since it was dispatched (wall clock:
+         * the only clock that survives the restart), from now. */
+        int64_t timeout = spec_timeout_ms(t->spec);
+        if (timeout > 0)
+            set_deadline(m, t, MAX(1, t->started_at + timeout - clock_wall_ms()));
+    }
     return 0;
 }
 
@@ -209,6 +233,26 @@ static void fill_hello(struct msg *h, void *data)
     h->heartbeat_ms = m->opts.heartbeat_ms;
 }
 
+/*
+ * Runs right after every poll for I/O, once the read callbacks of that poll
+ * have run, whatever the libuv version (1.44 runs timers before the poll,
+ * later versions after it), and is the only place the listening clock
+ * advances. So by the time a stall shows on the clock, every line that was
+ * waiting in a socket when the loop came back has been read, and the stall
+ * shows as one LISTEN_STEP_MAX_MS at most: a worker whose beats were held
+ * up (both processes paused, a worker's lines behind a stalled master) gets
+ * a fair chance to be heard after it. Silence (workers_tick) and attempt
+ * deadlines (workers_expire) are judged on this clock only.
+ */
+static void master_check_cb(uv_check_t *h)
+{
+    struct master *m = h->data;
+    int64_t now = (int64_t)uv_now(m->loop); /* updated right after the poll */
+    int64_t step = now - m->listen_last;
+    m->listen_last = now;
+    m->listen_ms += MIN(MAX(step, 0), LISTEN_STEP_MAX_MS);
+}
+
 static void master_tick_cb(uv_timer_t *h)
 {
     struct master *m = h->data;
@@ -220,8 +264,9 @@ static void master_tick_cb(uv_timer_t *h)
     int64_t sweep_every = MIN(MAX(m->opts.heartbeat_ms / 2, TICK_MS), 500);
     if (now - m->last_workers_tick >= sweep_every) {
         m->last_workers_tick = now;
-        workers_tick(m, now);
+        workers_tick(m, m->listen_ms);
     }
+    workers_expire(m, m->listen_ms);
     size_t before = queue_ready_len(&m->queue);
     queue_promote(&m->queue, wall);
     if (queue_ready_len(&m->queue) != before)
@@ -251,8 +296,10 @@ static void master_stop(struct master *m, const char *why)
     conn_hub_close_all(&m->hub, "master is stopping");
     uv_timer_stop(&m->tick);
     uv_prepare_stop(&m->prepare);
+    uv_check_stop(&m->check);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->prepare, NULL);
+    uv_close((uv_handle_t *)&m->check, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->journal_done, NULL);
@@ -347,6 +394,8 @@ int master_run(const struct master_opts *opts)
     m->loop = uv_default_loop();
     hmap_init(&m->tasks, task_key);
     queue_init(&m->queue);
+    deadlines_init(&m->deadlines);
+    m->listen_ms = m->listen_last = (int64_t)uv_now(m->loop);
     list_init(&m->workers);
     list_init(&m->waiters);
     list_init(&m->clients);
@@ -425,6 +474,9 @@ int master_run(const struct master_opts *opts)
     uv_prepare_init(m->loop, &m->prepare);
     m->prepare.data = m;
     uv_prepare_start(&m->prepare, master_prepare_cb);
+    uv_check_init(m->loop, &m->check);
+    m->check.data = m;
+    uv_check_start(&m->check, master_check_cb);
     uv_timer_init(m->loop, &m->tick);
     m->tick.data = m;
     uv_timer_start(&m->tick, master_tick_cb, TICK_MS, TICK_MS);
@@ -450,6 +502,7 @@ out:
             task_free(m->tasks.slots[i]);
     hmap_release(&m->tasks);
     queue_release(&m->queue);
+    deadlines_release(&m->deadlines);
     free(m->token);
     tls_ctx_free(m->tls);
     free(m);

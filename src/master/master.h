@@ -50,12 +50,14 @@ struct worker {
     int slots;
     int running;       /* tasks on the `tasks` list */
     uint64_t done;
-    int64_t last_seen;      /* loop time, ms */
+    int64_t last_seen;      /* listening time (master->listen_ms), ms */
     int64_t last_seen_wall; /* wall clock, ms */
+    char *instance;         /* its process's secret from a dial-in hello, or NULL */
     bool draining;
     /* After registering, until its last held message: the leases it says it
      * holds (sorted at the end); nothing is dispatched to it meanwhile. */
     bool reconciling;
+    bool same_instance; /* it proved to be the process we knew: see reconcile() */
     int64_t registered_at; /* loop time, ms */
     uint64_t *held;
     size_t nheld, held_cap;
@@ -101,6 +103,7 @@ struct master {
     struct conn_hub hub;
     struct conn_listener listener;
     uv_prepare_t prepare;
+    uv_check_t check; /* right after each poll for I/O: advances listen_ms */
     uv_timer_t tick;
     uv_signal_t sigint, sigterm;
 
@@ -115,6 +118,15 @@ struct master {
     struct list control; /* workers with acks or kills to send this turn */
     struct list waiters;
     struct list clients; /* client sessions */
+
+    /*
+     * The listening clock (ms): the time the loop was able to listen, which
+     * advances only right after a poll for I/O, by at most LISTEN_STEP_MAX_MS
+     * a loop turn. A worker's silence and an attempt's deadline are judged
+     * on it, never on wall or loop time (see master_check_cb).
+     */
+    int64_t listen_ms, listen_last;
+    struct deadlines deadlines; /* running attempts with a timeout */
 
     bool dispatch_needed;
     bool stopping;
@@ -148,8 +160,14 @@ void workers_conn_closed(struct master *m, struct worker *w, const char *reason)
 void workers_message(struct master *m, struct worker *w, struct msg *msg);
 /* Declares w dead: re-queues (or fails, past the crash limit) its tasks. */
 void worker_declare_dead(struct master *m, struct worker *w, const char *why);
-/* Heartbeats and timeouts; called from the tick. */
+/* Declares dead the workers silent past --worker-timeout of listening time
+ * (now: master->listen_ms); called from the tick. */
 void workers_tick(struct master *m, int64_t now);
+/* Expires the attempts running past their timeout plus a grace (now:
+ * master->listen_ms); called from the tick. */
+void workers_expire(struct master *m, int64_t now);
+/* How long after its timeout the master expires an attempt itself. */
+int64_t workers_timeout_grace_ms(const struct master *m);
 /* Hands queued tasks to workers with free slots, least loaded first. */
 void workers_dispatch(struct master *m);
 /* Queues the per-worker acks and kills gathered this turn. */

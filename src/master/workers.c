@@ -17,6 +17,9 @@
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS (60 * 1000)
+/* The least time past its timeout before the master expires an attempt
+ * (see workers_timeout_grace_ms). */
+#define TIMEOUT_GRACE_MIN_MS 5000
 /* A spec is at most MSG_MAX_SPEC bytes, so a run line stays under
  * RUN_LINE_SOFT_MAX + MSG_MAX_SPEC + a little, well within FRAME_MAX_LINE. */
 #define RUN_LINE_SOFT_MAX (4u << 20)
@@ -48,7 +51,7 @@ static struct worker *worker_new(struct master *m, const char *id)
     list_init(&w->control_node);
     buf_init(&w->acks);
     buf_init(&w->kills);
-    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen = m->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     hmap_put(&m->worker_map, w);
     list_add_tail(&m->workers, &w->node);
@@ -67,6 +70,7 @@ static void worker_free(struct master *m, struct worker *w)
     free(w->held);
     free(w->id);
     free(w->addr);
+    free(w->instance);
     free(w);
 }
 
@@ -153,6 +157,18 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* An attempt that a worker process came back without, in the same
+ * instance: it keeps every attempt it received until its result is
+ * acknowledged, so the run never reached it (it crossed a cut). Nothing
+ * ran and nothing crashed: back to the queue as if never dispatched. */
+static void attempt_unreached(struct master *m, struct task *t)
+{
+    log_info("re-queued an attempt that never reached its worker task=%s worker=%s lease=%" PRIu64,
+             t->id, t->worker ? t->worker : "?", t->lease);
+    t->attempts--;
+    master_task_transition(m, t, TASK_QUEUED);
+}
+
 /* One held message: remember the leases, and stop at once the attempts we
  * gave to someone else meanwhile (or never gave). */
 static int take_held(struct master *m, struct worker *w, const struct msg *msg)
@@ -180,7 +196,8 @@ static int take_held(struct master *m, struct worker *w, const struct msg *msg)
 }
 
 /* The worker's last held message came: keep the attempts it holds, and
- * re-queue ours it no longer has. Then it may take new work. */
+ * re-queue ours it no longer has (without a crash when the same process
+ * came back: those never reached it). Then it may take new work. */
 static void reconcile(struct master *m, struct worker *w)
 {
     int adopted = 0;
@@ -191,10 +208,13 @@ static void reconcile(struct master *m, struct worker *w)
         struct task *t = list_entry(pos, struct task, worker_node);
         if (bsearch(&t->lease, w->held, w->nheld, sizeof(uint64_t), cmp_u64))
             adopted++;
+        else if (w->same_instance)
+            attempt_unreached(m, t);
         else
             attempt_lost(m, t, "came back without it");
     }
-    log_info("worker reconciled id=%s held=%zu adopted=%d", w->id, w->nheld, adopted);
+    log_info("worker reconciled id=%s held=%zu adopted=%d same_instance=%d", w->id, w->nheld,
+             adopted, w->same_instance);
     free(w->held);
     w->held = NULL;
     w->nheld = w->held_cap = 0;
@@ -202,13 +222,37 @@ static void reconcile(struct master *m, struct worker *w)
     m->dispatch_needed = true;
 }
 
+/* Compares two instance secrets (validated: MSG_INSTANCE_HEX digits each)
+ * in time that does not depend on where they differ. */
+static bool instance_equal(const char *a, const char *b)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < MSG_INSTANCE_HEX; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 int workers_register(struct master *m, struct conn *c, struct msg *hello, char *err,
                      size_t errlen)
 {
     struct worker *w = workers_find(m, hello->id);
+    /* The same worker process: only it and this master know its instance
+     * (a worker sends it only in hellos to a master it dialed). */
+    bool same = w && w->instance && hello->instance && instance_equal(w->instance, hello->instance);
     if (w && w->conn) {
-        if (c->dialer) {
+        if (c->dialer && hello->addr && w->addr && !strcmp(hello->addr, w->addr)) {
             snprintf(err, errlen, "worker '%s' is already connected to this master", hello->id);
+            return -1;
+        }
+        /* A second session for a live worker only replaces the first when
+         * it proves to come from the same process; anyone else (another
+         * worker given the same --id, a token holder) would otherwise evict
+         * it and have its attempts counted as crashes. */
+        if (!same) {
+            log_warn("refused a second session for a live worker id=%s peer=%s connected_from=%s",
+                     hello->id, c->peer, w->conn->peer);
+            snprintf(err, errlen, "worker id '%s' is already connected from %s; give each "
+                     "worker its own --id", hello->id, w->conn->peer);
             return -1;
         }
         struct conn *old = w->conn;
@@ -224,14 +268,17 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
     w->draining = hello->draining;
     free(w->addr);
     w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
-    w->last_seen = (int64_t)uv_now(m->loop);
+    free(w->instance);
+    w->instance = hello->instance ? xstrdup(hello->instance) : NULL;
+    w->last_seen = m->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     /* What it holds comes next, in held messages. */
     w->reconciling = true;
+    w->same_instance = same;
     w->registered_at = w->last_seen;
     w->nheld = 0;
-    log_info("worker registered id=%s addr=%s slots=%d via=%s", w->id, w->addr ? w->addr : "-",
-             w->slots, c->dialer ? "scan" : "dial-in");
+    log_info("worker registered id=%s addr=%s slots=%d via=%s same_instance=%d", w->id,
+             w->addr ? w->addr : "-", w->slots, c->dialer ? "scan" : "dial-in", same);
     return 0;
 }
 
@@ -247,6 +294,29 @@ void workers_conn_closed(struct master *m, struct worker *w, const char *reason)
     }
     log_warn("worker disconnected id=%s reason=%s running=%d; waiting for it to return",
              w->id, log_quote(reason), w->running);
+}
+
+/* The current attempt of running task t failed with `error` (already set
+ * as t->error): retry after a backoff while retries are left, else fail. */
+static void attempt_failed(struct master *m, struct task *t, const char *error)
+{
+    int failures = t->attempts - t->crashes;
+    if (failures <= t->max_retries) {
+        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+                                        (uint32_t)random());
+        t->not_before = clock_wall_ms() + delay;
+        log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
+                 " error=%s", t->id, t->attempts, t->worker ? t->worker : "?", delay,
+                 log_quote(t->error));
+        master_task_transition(m, t, TASK_QUEUED);
+        return;
+    }
+    char err[1024];
+    snprintf(err, sizeof(err), "failed after %d attempts; last: %s", failures, error);
+    task_set_error(t, err);
+    log_warn("task failed task=%s attempts=%d worker=%s error=%s", t->id, t->attempts,
+             t->worker ? t->worker : "?", log_quote(error));
+    master_task_transition(m, t, TASK_FAILED);
 }
 
 static void handle_result(struct master *m, struct worker *w, struct attempt_result *r)
@@ -280,28 +350,12 @@ static void handle_result(struct master *m, struct worker *w, struct attempt_res
         master_task_transition(m, t, TASK_SUCCEEDED);
         return;
     }
-    int failures = t->attempts - t->crashes;
-    if (failures <= t->max_retries) {
-        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
-                                        (uint32_t)random());
-        t->not_before = clock_wall_ms() + delay;
-        log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
-                 " error=%s", t->id, r->attempt, w->id, delay, log_quote(t->error));
-        master_task_transition(m, t, TASK_QUEUED);
-        return;
-    }
-    char err[1024];
-    snprintf(err, sizeof(err), "failed after %d attempts; last: %s", failures,
-             r->error ? r->error : "attempt failed");
-    task_set_error(t, err);
-    log_warn("task failed task=%s attempts=%d worker=%s error=%s", t->id, t->attempts, w->id,
-             log_quote(r->error));
-    master_task_transition(m, t, TASK_FAILED);
+    attempt_failed(m, t, r->error ? r->error : "attempt failed");
 }
 
 void workers_message(struct master *m, struct worker *w, struct msg *msg)
 {
-    w->last_seen = (int64_t)uv_now(m->loop);
+    w->last_seen = m->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     switch (msg->type) {
     case MSG_PONG: /* its heartbeat */
@@ -352,6 +406,44 @@ void workers_tick(struct master *m, int64_t now)
             snprintf(why, sizeof(why), "silent for %.1fs", (double)(now - w->last_seen) / 1000);
             worker_declare_dead(m, w, why);
         }
+    }
+}
+
+/*
+ * The grace past a task's timeout before the master expires the attempt
+ * itself. The worker enforces the timeout first (SIGTERM at the timeout,
+ * SIGKILL 2 s later, then the result at once), so the master steps in only
+ * when that report is overdue: 5 s covers the kill grace, the reaping and a
+ * loaded worker; 2 heartbeats keep it above the pace at which a worker under
+ * a slow --heartbeat is heard from. A worker that goes silent altogether is
+ * declared dead after --worker-timeout instead.
+ */
+int64_t workers_timeout_grace_ms(const struct master *m)
+{
+    return MAX(TIMEOUT_GRACE_MIN_MS, 2 * m->opts.heartbeat_ms);
+}
+
+/* Attempts past their timeout plus the grace whose worker never reported
+ * them (a hung or lying worker that still beats): the master records a
+ * timed-out failure, which revokes the lease (a late result is discarded as
+ * superseded), asks the worker to kill it, and retries by the same rules as
+ * a timeout the worker reported. Only the earliest deadlines are looked at. */
+void workers_expire(struct master *m, int64_t now)
+{
+    struct task *t;
+    while ((t = deadlines_first(&m->deadlines)) && t->deadline <= now) {
+        deadlines_remove(&m->deadlines, t);
+        char error[160];
+        int64_t timeout = spec_timeout_ms(t->spec);
+        snprintf(error, sizeof(error), "timed out after %.3fs; expired by the master (no result "
+                 "from the worker %.1fs past the timeout)", (double)timeout / 1000,
+                 (double)workers_timeout_grace_ms(m) / 1000);
+        log_warn("expired an attempt past its timeout task=%s lease=%" PRIu64 " worker=%s",
+                 t->id, t->lease, t->worker ? t->worker : "?");
+        workers_kill_attempt(m, t);
+        t->exit_code = -1;
+        task_set_error(t, error);
+        attempt_failed(m, t, error);
     }
 }
 

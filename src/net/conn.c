@@ -415,6 +415,7 @@ static void send_hello(struct conn *c)
     h.id = (char *)c->hub->id;
     h.nonce = c->nonce;
     h.auth = c->hub->token != NULL;
+    h.to_acceptor = c->dialer;
     if (c->hub->fill_hello)
         c->hub->fill_hello(&h, c->hub->fill_data);
     struct buf *b = conn_out(c);

@@ -846,6 +846,7 @@ void msg_release(struct msg *m)
     free(m->nonce);
     free(m->proof);
     free(m->addr);
+    free(m->instance);
     for (size_t i = 0; i < m->nheld; i++)
         free(m->held[i].id);
     free(m->held);
@@ -876,7 +877,8 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
 {
     static const char *const keys[] = {"type",     "proto",   "role",         "id",
                                        "nonce",    "auth",    "addr",         "slots",
-                                       "draining", "version", "heartbeat_ms", NULL};
+                                       "draining", "version", "heartbeat_ms", "instance",
+                                       NULL};
     int64_t x = 0;
     int rc;
     if ((rc = check_keys(o, keys, "hello", err, errlen)))
@@ -904,8 +906,15 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
             return rc;
         m->slots = (int)x;
     }
-    return get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
-                   &m->heartbeat_ms, err, errlen);
+    if ((rc = get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
+                      &m->heartbeat_ms, err, errlen)))
+        return rc;
+    if ((rc = get_str(o, "instance", false, MSG_INSTANCE_HEX, &m->instance, err, errlen)))
+        return rc;
+    if (m->instance && (strlen(m->instance) != MSG_INSTANCE_HEX ||
+                        strspn(m->instance, "0123456789abcdef") != MSG_INSTANCE_HEX))
+        return ERR("field 'instance' must be %d lowercase hex digits", MSG_INSTANCE_HEX);
+    return 0;
 }
 
 static int parse_held(json_object *o, struct msg *m, char *err, size_t errlen)
@@ -1683,6 +1692,7 @@ void msg_encode(struct buf *b, const struct msg *m)
             buf_addstr(b, ",\"draining\":true");
         if (m->heartbeat_ms)
             buf_addf(b, ",\"heartbeat_ms\":%" PRId64, m->heartbeat_ms);
+        add_str_field(b, "instance", m->instance);
         break;
     case MSG_HELD:
         buf_addstr(b, ",\"attempts\":[");
@@ -1806,6 +1816,22 @@ const char *spec_kind(const char *canonical)
             return kind_names[i];
     }
     return "exec";
+}
+
+int64_t spec_timeout_ms(const char *canonical)
+{
+    /* spec_encode() ends with the integer max_retries and then, when set,
+     * ,"timeout":S.SSS}: the last ':' belongs to one of those two. */
+    static const char key[] = "\"timeout\"";
+    const size_t klen = sizeof(key) - 1;
+    const char *colon = strrchr(canonical, ':');
+    if (!colon || (size_t)(colon - canonical) < klen || memcmp(colon - klen, key, klen))
+        return 0;
+    char *end;
+    double s = strtod(colon + 1, &end);
+    if (end == colon + 1 || *end != '}' || !(s > 0) || s > 366.0 * 86400)
+        return 0;
+    return (int64_t)llround(s * 1000.0);
 }
 
 int payload_eval(enum task_kind kind, const char *payload, char **result, int64_t *sleep_ms,

@@ -34,6 +34,7 @@
 #define MSG_MIN_HEARTBEAT_MS 10 /* a master's --heartbeat */
 #define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
+#define MSG_INSTANCE_HEX 32     /* a worker's instance: 128 random bits in hex */
 
 /* The rule for a task's timeout, in the spec and on the command line, as
  * the error texts state it after the field's or flag's name: rounded to
@@ -154,6 +155,13 @@ struct msg {
     struct lease_ref *held;
     size_t nheld;
     bool more;
+    /* A worker's hello to a master it dialed: a secret random per process
+     * (MSG_INSTANCE_HEX hex digits) that proves a new session comes from the
+     * same process. NULL: absent. */
+    char *instance;
+    /* Not on the wire: set by conn.c for fill_hello when the hello goes to
+     * the peer we dialed. */
+    bool to_acceptor;
     /* error */
     char *error;
     /* run */
@@ -230,6 +238,8 @@ const char *task_kind_name(enum task_kind k);
 /* The kind named in canonical spec JSON (from spec_encode), as a static string. */
 const char *spec_kind(const char *canonical);
 int task_kind_parse(const char *name);
+/* The timeout in canonical spec JSON (from spec_encode), in ms; 0 when none. */
+int64_t spec_timeout_ms(const char *canonical);
 /*
  * Runs a built-in kind's payload: sets *result to the result as JSON text
  * (caller frees), or for sleep sets *sleep_ms (and *result to "null").

@@ -175,3 +175,41 @@ size_t queue_len(const struct queue *q)
 {
     return q->ready.len + q->delayed.len;
 }
+
+/* ---- deadlines ------------------------------------------------------------ */
+
+static int deadline_before(const struct task *a, const struct task *b)
+{
+    return a->deadline < b->deadline;
+}
+
+void deadlines_init(struct deadlines *d)
+{
+    heap_init(&d->heap, deadline_before);
+}
+
+void deadlines_release(struct deadlines *d)
+{
+    free(d->heap.items);
+    deadlines_init(d);
+}
+
+void deadlines_add(struct deadlines *d, struct task *t)
+{
+    if (heap_holds(&d->heap, t))
+        DTR_BUG("task %s given two deadlines", t->id ? t->id : "?");
+    heap_push(&d->heap, t);
+}
+
+bool deadlines_remove(struct deadlines *d, struct task *t)
+{
+    if (!heap_holds(&d->heap, t))
+        return false;
+    heap_remove_at(&d->heap, t->heap_index);
+    return true;
+}
+
+struct task *deadlines_first(const struct deadlines *d)
+{
+    return d->heap.len ? d->heap.items[0] : NULL;
+}

@@ -10,6 +10,7 @@
 #ifndef DTR_SCHED_QUEUE_H
 #define DTR_SCHED_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,12 @@ struct heap {
 struct queue {
     struct heap ready;   /* queued and due */
     struct heap delayed; /* queued but not before t->not_before */
+};
+
+/* Running attempts with a deadline (task->deadline), earliest first. It
+ * shares task->heap_index with the queue, which never holds a running task. */
+struct deadlines {
+    struct heap heap;
 };
 
 void queue_init(struct queue *q);
@@ -45,5 +52,14 @@ void queue_promote(struct queue *q, int64_t now_ms);
 int64_t queue_next_due(const struct queue *q);
 size_t queue_ready_len(const struct queue *q);
 size_t queue_len(const struct queue *q);
+
+void deadlines_init(struct deadlines *d);
+void deadlines_release(struct deadlines *d);
+/* Adds t by t->deadline; t must not be held yet. */
+void deadlines_add(struct deadlines *d, struct task *t);
+/* Removes t when d holds it; returns whether it did. */
+bool deadlines_remove(struct deadlines *d, struct task *t);
+/* The attempt with the earliest deadline, or NULL. */
+struct task *deadlines_first(const struct deadlines *d);
 
 #endif

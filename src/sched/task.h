@@ -46,6 +46,8 @@ struct task {
     char *error;    /* why the last attempt failed, or NULL */
     int64_t submitted_at, started_at, finished_at; /* wall-clock ms; 0 = not yet */
     int64_t not_before; /* wall-clock ms: retry backoff, not dispatched before this */
+    int64_t deadline;   /* running: the master's listening ms past which it expires
+                         * the attempt (timeout plus a grace); 0 = none */
 
     /* Bookkeeping owned by the queue and the master. */
     size_t heap_index;        /* position in whichever heap holds the task */

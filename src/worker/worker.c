@@ -76,6 +76,9 @@ struct node {
     struct tls_ctx *tls; /* NULL: plaintext */
     struct guard *guard; /* kills the tasks' groups if we die */
     char id[MSG_MAX_ID + 1];
+    /* 128 random bits, new in each process: proves to the master that a new
+     * session comes from this process (docs/protocol.md, hello). */
+    char instance[MSG_INSTANCE_HEX + 1];
     char node_name[MSG_MAX_ID + 16];
     struct conn_hub hub;
     struct conn_listener listener;
@@ -396,6 +399,11 @@ static void fill_hello(struct msg *h, void *data)
     h->addr = n->addr;
     h->slots = (int)n->opts.slots;
     h->draining = n->draining;
+    /* Only to a master we dialed: a worker's own hello to a dialer goes out
+     * before the dialer proves anything, and whoever learns the instance
+     * could take over this worker's session. */
+    if (h->to_acceptor)
+        h->instance = n->instance;
 }
 
 /* Lists what we hold (attempts running or waiting to start, and results
@@ -750,6 +758,9 @@ int worker_run(const struct worker_opts *opts)
         fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
     }
+    char random[AUTH_NONCE_HEX];
+    auth_nonce(random); /* 256 random bits in lowercase hex: keep 128 */
+    snprintf(n->instance, sizeof(n->instance), "%.*s", MSG_INSTANCE_HEX, random);
     if (!n->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
         fprintf(stderr, "dtr worker: refusing to listen on '%s' without a token: anyone who "
                 "can reach it could make it run commands; set --token-file or DTR_TOKEN, or "
