@@ -132,8 +132,8 @@ host, port = sys.argv[1].rsplit(":", 1)
 for line in sys.argv[2:]:  # one connection each: an error reply closes it
     s = socket.create_connection((host, int(port)), timeout=10)
     f = s.makefile("rb")
-    hello = {"type": "hello", "proto": 1, "role": "client", "nonce": os.urandom(32).hex()}
-    s.sendall((json.dumps(hello) + "\n").encode())
+    import dtrwire
+    s.sendall(dtrwire.enc(dtrwire.hello("client", "raw-submit")))
     assert json.loads(f.readline())["type"] == "hello"
     s.sendall(b'{"type":"submit","tasks":[' + line.encode() + b']}\n')
     print(f.readline().decode().strip())

@@ -16,8 +16,9 @@ host, port = sys.argv[1].rsplit(":", 1)
 s = socket.create_connection((host, int(port)), timeout=10)
 def send(obj):
     s.sendall((json.dumps(obj, separators=(",", ":")) + "\n").encode())
-send({"type": "hello", "proto": 1, "role": "worker", "id": "hung", "slots": 2,
-      "nonce": os.urandom(32).hex(), "running": []})
+import dtrwire
+send(dtrwire.hello("worker", "hung", slots=2))
+send({"type": "held", "attempts": []})
 buf, beat, ids = b"", 0.0, {}
 while True:
     if time.time() - beat >= 0.2:  # beats, like a live worker

@@ -51,38 +51,16 @@ grep -q 'declared dead\|replaced by a newer connection' logs/master.log &&
 
 # --- 2. on the wire ------------------------------------------------------------------
 cat >fake.py <<'EOF'
-import hashlib, hmac, json, os, select, socket, sys, time
+import json, os, sys, time
+import dtrwire
+from dtrwire import Peer as WirePeer
 
 addr, token = sys.argv[1], os.environ["DTR_TOKEN"]
-host, port = addr.rsplit(":", 1)
 
-def proof(side, nd, na):
-    key = hashlib.sha256(token.encode()).digest()
-    return hmac.new(key, ("dtr-auth-1|%s|%s|%s" % (side, nd, na)).encode(),
-                    hashlib.sha256).hexdigest()
-
-class Peer:
-    def __init__(self):
-        self.s = socket.create_connection((host, int(port)), timeout=10)
-        self.buf, self.eof = b"", False
-    def send(self, obj):
-        self.s.sendall((json.dumps(obj, separators=(",", ":")) + "\n").encode())
-    def msg(self, timeout=5.0):
-        end = time.time() + timeout
-        while b"\n" not in self.buf and not self.eof:
-            left = end - time.time()
-            if left <= 0 or not select.select([self.s], [], [], left)[0]:
-                return None
-            try:
-                chunk = self.s.recv(65536)
-            except ConnectionResetError:
-                chunk = b""
-            self.eof = not chunk
-            self.buf += chunk
-        if b"\n" not in self.buf:
-            return None
-        l, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(l)
+class Peer(WirePeer):
+    def __init__(self, where=None):
+        WirePeer.__init__(self, where or addr)
+    eof = property(lambda self: self.how is not None)
     def until(self, kind, timeout=5.0):
         """The next message of this type, skipping others; None at the end."""
         end = time.time() + timeout
@@ -96,20 +74,19 @@ class Peer:
 
 def connect(role, ident, extra=None):
     p = Peer()
-    nd = os.urandom(32).hex()
-    h = {"type": "hello", "proto": 1, "role": role, "id": ident, "nonce": nd}
-    h.update(extra or {})
-    p.send(h)
-    r = p.msg()
-    assert r and r["type"] == "hello" and r["proof"] == proof("acceptor", nd, r["nonce"]), r
-    p.send({"type": "auth", "proof": proof("dialer", nd, r["nonce"])})
+    dtrwire.dial(p, role, ident, token, **(extra or {}))
     return p
 
 def worker(instance, running=(), **kw):
-    extra = {"slots": 1, "running": [{"lease": l, "id": i} for l, i in running]}
+    extra = {"slots": 1}
     if instance is not None:
         extra["instance"] = instance
-    return connect("worker", "F", dict(extra, **kw))
+    p = connect("worker", "F", dict(extra, **kw))
+    try:  # what it holds, right after the handshake (a refused one is closing)
+        p.send({"type": "held", "attempts": [{"lease": l, "id": i} for l, i in running]})
+    except OSError:
+        pass
+    return p
 
 def alive(p):
     """The session answers a ping: it was registered and is still open."""
@@ -157,8 +134,7 @@ check(ok, "a hello for live F without an instance is refused: %r" % (last,))
 check(alive(one), "F's first session is still alive")
 for inst_bad in ("xyz", "AB" * 16, "0" * 33):
     bad = Peer()  # refused at once: the hello does not decode
-    bad.send({"type": "hello", "proto": 1, "role": "worker", "id": "F", "slots": 1,
-              "nonce": os.urandom(32).hex(), "instance": inst_bad})
+    bad.send(dtrwire.hello("worker", "F", token, slots=1, instance=inst_bad))
     ok, last = closed_with(bad, "field 'instance'")
     check(ok, "a malformed instance %r is refused: %r" % (inst_bad, last))
 
@@ -189,10 +165,8 @@ check(t["state"] == "succeeded" and t["attempts"] == 1 and t["crashes"] == 0,
 
 # A worker's instance goes only to a master it dialed: its own hello to a
 # dialer (here a "master" that proves nothing) must not carry it.
-host, port = sys.argv[2].rsplit(":", 1)
-probe = Peer()
-probe.send({"type": "hello", "proto": 1, "role": "master", "id": "probe",
-            "nonce": os.urandom(32).hex()})
+probe = Peer(sys.argv[2])
+probe.send(dtrwire.hello("master", "probe", token))
 h = probe.msg()
 check(h is not None and h.get("type") == "hello" and h.get("role") == "worker" and
       "instance" not in h, "a worker's hello to a dialer has no instance: %r" % (h,))
