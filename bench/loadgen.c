@@ -569,7 +569,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *master = NULL;
-    int batch = 256, mute_count = 0, mute_wait_signal = 0;
+    /* Handshakes in flight: at most the master's CONN_MAX_PREAUTH_PER_SOURCE,
+     * since every simulated worker comes from the same address. */
+    int batch = 64, mute_count = 0, mute_wait_signal = 0;
     double run_time = 600, mute_after = 2, mute_gap = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

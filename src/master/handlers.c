@@ -276,18 +276,22 @@ static void handle_get(struct master *m, struct conn *c, const char *id)
         reply_error(c, err);
         return;
     }
+    /* Check first that the reply can go anywhere: reading and escaping two
+     * captured streams costs up to 12 MB. How many such replies a client
+     * may have unsent is bounded by the connection's back-pressure
+     * (CONN_OUT_HIGH): it handles no further request until they drain. */
+    struct buf *b = conn_out(c);
+    if (!b)
+        return;
     struct task_info ti;
     fill_info(&ti, t);
     ti.has_output = true;
     master_journal_sync(m); /* the output may still be on its way to disk */
     if (journal_get_output(m->journal, t->id, &ti.out) != 0)
         memset(&ti.out, 0, sizeof(ti.out));
-    struct buf *b = conn_out(c);
-    if (b) {
-        buf_addstr(b, "{\"type\":\"task\",\"task\":");
-        task_info_encode(b, &ti);
-        buf_addstr(b, "}\n");
-    }
+    buf_addstr(b, "{\"type\":\"task\",\"task\":");
+    task_info_encode(b, &ti);
+    buf_addstr(b, "}\n");
     task_output_release(&ti.out);
 }
 

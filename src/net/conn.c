@@ -9,6 +9,7 @@
 #include "net/conn.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -27,9 +28,14 @@
 #include "net/tls.h"
 
 #define READ_CHUNK (64 * 1024)
+/* An output buffer larger than this is freed once written. */
+#define KEEP_OUT_BYTES (1024 * 1024)
 
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void start_write(struct conn *c);
+static void preauth_leave(struct conn *c);
+static void input_account(struct conn *c);
 
 void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
                    const char *token)
@@ -45,6 +51,7 @@ void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, cons
     list_init(&hub->dirty);
     list_init(&hub->timed);
     list_init(&hub->held);
+    list_init(&hub->resume);
 }
 
 static unsigned role_bit(const char *role)
@@ -56,6 +63,105 @@ static unsigned role_bit(const char *role)
     if (!strcmp(role, "client"))
         return CONN_ROLE_CLIENT;
     return 0;
+}
+
+/* ---- sources: unauthenticated connections and log limits --------------------- */
+
+static uint32_t source_hash(const unsigned char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h;
+}
+
+/* The slot of key in hub->sources, or a free slot for it when add is set
+ * (count 0: the caller claims it by counting); NULL when there is none. */
+static struct conn_source *source_find(struct conn_hub *hub, const unsigned char *key, bool add)
+{
+    size_t mask = CONN_SOURCE_SLOTS - 1, i = source_hash(key) & mask;
+    for (size_t n = 0; n < CONN_SOURCE_SLOTS; n++, i = (i + 1) & mask) {
+        struct conn_source *e = &hub->sources[i];
+        if (!e->count) {
+            if (!add)
+                return NULL;
+            memcpy(e->key, key, sizeof(e->key));
+            return e;
+        }
+        if (!memcmp(e->key, key, sizeof(e->key)))
+            return e;
+    }
+    return NULL;
+}
+
+/* Frees e (its count just fell to 0), shifting back the entries after it
+ * that probed past it (linear probing without tombstones, Knuth's R). */
+static void source_remove(struct conn_hub *hub, struct conn_source *e)
+{
+    size_t mask = CONN_SOURCE_SLOTS - 1, i = (size_t)(e - hub->sources), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        struct conn_source *f = &hub->sources[j];
+        if (!f->count)
+            return;
+        size_t k = source_hash(f->key) & mask;
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue; /* f's home lies between the hole and f: it stays */
+        hub->sources[i] = *f;
+        f->count = 0;
+        i = j;
+    }
+}
+
+/* c (accepted, not yet authenticated) no longer counts against its source. */
+static void preauth_leave(struct conn *c)
+{
+    if (!c->counted)
+        return;
+    c->counted = false;
+    c->hub->preauth--;
+    struct conn_source *e = source_find(c->hub, c->source, false);
+    if (e && --e->count == 0)
+        source_remove(c->hub, e);
+}
+
+static void log_summary(struct conn_hub *hub, struct conn_log_slot *s)
+{
+    log_warn("suppressed log lines about unauthenticated peers source=%s count=%" PRIu32
+             " seconds=1", s->host, s->suppressed);
+    s->suppressed = 0;
+    hub->suppressing--;
+}
+
+bool conn_may_log(struct conn *c)
+{
+    if (c->dialer || c->authed)
+        return true;
+    struct conn_hub *hub = c->hub;
+    struct conn_log_slot *s = &hub->log_slots[source_hash(c->source) & (CONN_LOG_SLOTS - 1)];
+    int64_t now = (int64_t)uv_now(hub->loop);
+    if (now - s->window >= 1000) {
+        if (s->suppressed)
+            log_summary(hub, s);
+        s->window = now;
+        s->logged = 0;
+        snprintf(s->host, sizeof(s->host), "%s", c->host);
+    }
+    if (s->logged < CONN_LOG_PER_SOURCE) {
+        s->logged++;
+        return true;
+    }
+    if (!s->suppressed++)
+        hub->suppressing++;
+    return false;
+}
+
+/* Keeps hub->input_total up to date with what c's reader holds. */
+static void input_account(struct conn *c)
+{
+    size_t held = frame_held(&c->rd);
+    c->hub->input_total = c->hub->input_total - c->input_counted + held;
+    c->input_counted = held;
 }
 
 static struct conn *conn_new(struct conn_hub *hub, const struct conn_ops *ops, bool dialer)
@@ -74,6 +180,7 @@ static struct conn *conn_new(struct conn_hub *hub, const struct conn_ops *ops, b
     list_add_tail(&hub->all, &c->node);
     list_add_tail(&hub->timed, &c->timed_node);
     list_init(&c->held_node);
+    list_init(&c->resume_node);
     hub->count++;
     c->deadline = (int64_t)uv_now(hub->loop) + hub->handshake_ms;
     auth_nonce(c->nonce);
@@ -107,7 +214,11 @@ void conn_close(struct conn *c, const char *reason)
     list_del(&c->dirty_node);
     list_del(&c->timed_node);
     list_del(&c->held_node);
+    list_del(&c->resume_node);
     c->hub->count--;
+    preauth_leave(c);
+    frame_release(&c->rd);
+    input_account(c);
     if (c->notified) {
         c->notified = false;
         c->ops->closed(c);
@@ -152,6 +263,10 @@ void conn_fail(struct conn *c, const char *fmt, ...)
      * next flush: never ahead of the journal commit. */
     msg_encode_error(conn_out(c), c->reason_buf);
     c->close_when_flushed = true;
+    preauth_leave(c); /* it can no longer authenticate */
+    /* Nothing more is read or handled: give back what the reader holds. */
+    frame_release(&c->rd);
+    input_account(c);
     /* Stop reading: nothing more from this peer counts. Give the error a
      * short time to leave, then close regardless (a peer that never reads
      * cannot hold the connection open). */
@@ -163,17 +278,27 @@ void conn_fail(struct conn *c, const char *fmt, ...)
     }
 }
 
+/* Empties inflight; a large buffer is freed rather than kept for later. */
+static void drop_inflight(struct conn *c)
+{
+    if (c->inflight.cap > KEEP_OUT_BYTES)
+        buf_release(&c->inflight);
+    else
+        buf_reset(&c->inflight);
+}
+
 static void conn_write_cb(uv_write_t *req, int status)
 {
     struct conn *c = req->data;
     c->writing = false;
-    buf_reset(&c->inflight);
+    drop_inflight(c);
     if (c->state == CONN_CLOSING)
         return;
     if (status < 0) {
         conn_close(c, uv_strerror(status));
         return;
     }
+    c->progress = (int64_t)uv_now(c->hub->loop);
     start_write(c);
 }
 
@@ -232,7 +357,7 @@ static bool take_outgoing(struct conn *c)
  * (an epoll_ctl per message), which at 10,000 idle workers was a third of
  * the master's system calls. Only a remainder goes through uv_write.
  */
-static void start_write(struct conn *c)
+static void send_released(struct conn *c)
 {
     for (;;) {
         if (c->writing || c->state == CONN_CLOSING || c->state == CONN_DIALING)
@@ -248,8 +373,10 @@ static void start_write(struct conn *c)
             conn_close(c, uv_strerror(n));
             return;
         }
+        if (n > 0)
+            c->progress = (int64_t)uv_now(c->hub->loop);
         if (n == (int)b.len) {
-            buf_reset(&c->inflight);
+            drop_inflight(c);
             continue;
         }
         if (n > 0) {
@@ -265,6 +392,93 @@ static void start_write(struct conn *c)
         c->writing = true;
         return;
     }
+}
+
+/* ---- back-pressure ------------------------------------------------------------ */
+
+/* Replies not yet sent: queued (held or released) and being written. */
+static size_t out_pending(const struct conn *c)
+{
+    return c->out.len + c->inflight.len;
+}
+
+/* Stops reading c and handling its lines until its output drains. A paused
+ * conn is watched by conn_hub_sweep() (CONN_STALL_MS without progress). */
+static void pause_reading(struct conn *c)
+{
+    c->paused = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->progress = (int64_t)uv_now(c->hub->loop);
+    if (c->state == CONN_READY && list_empty(&c->timed_node))
+        list_add_tail(&c->hub->timed, &c->timed_node);
+}
+
+static bool handle_lines(struct conn *c);
+
+/* Lets a resumed conn handle the lines it has buffered, then read again. */
+static void resume_reading(struct conn *c)
+{
+    if (c->state == CONN_CLOSING || c->close_when_flushed || !c->paused)
+        return;
+    c->paused = false;
+    if (c->state == CONN_READY)
+        list_del(&c->timed_node);
+    if (!handle_lines(c))
+        return;
+    input_account(c);
+    if (c->paused)
+        return;
+    frame_shrink(&c->rd);
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
+}
+
+/* The idle handle: resumes the conns whose output drained. It runs before
+ * the prepare step of the same turn, so their replies are held as usual. */
+static void resume_cb(uv_idle_t *h)
+{
+    struct conn_hub *hub = h->data;
+    struct list batch;
+    /* Take the list as it is: a conn may be queued again while this runs. */
+    batch.next = hub->resume.next;
+    batch.prev = hub->resume.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    list_init(&hub->resume);
+    while (!list_empty(&batch)) {
+        struct conn *c = list_entry(batch.next, struct conn, resume_node);
+        list_del(&c->resume_node);
+        c->resuming = false;
+        resume_reading(c);
+    }
+    if (list_empty(&hub->resume))
+        uv_idle_stop(h);
+}
+
+/* After c's output shrank: a paused conn at or below CONN_OUT_LOW is
+ * resumed from the idle handle, never from inside a write or release. */
+static void maybe_resume(struct conn *c)
+{
+    struct conn_hub *hub = c->hub;
+    if (c->resuming || c->state == CONN_CLOSING || c->close_when_flushed ||
+        out_pending(c) > CONN_OUT_LOW)
+        return;
+    if (!hub->idle_init) {
+        uv_idle_init(hub->loop, &hub->idle);
+        hub->idle.data = hub;
+        hub->idle_init = true;
+    }
+    if (uv_is_closing((uv_handle_t *)&hub->idle))
+        return;
+    c->resuming = true;
+    list_add_tail(&hub->resume, &c->resume_node);
+    uv_idle_start(&hub->idle, resume_cb);
+}
+
+static void start_write(struct conn *c)
+{
+    send_released(c);
+    if (c->paused)
+        maybe_resume(c);
 }
 
 void conn_hub_fit_fd_limit(struct conn_hub *hub, size_t reserve)
@@ -367,10 +581,22 @@ void conn_hub_sweep(struct conn_hub *hub)
         if ((c->close_when_flushed || c->state == CONN_DIALING) && now >= c->deadline) {
             conn_close(c, c->state == CONN_DIALING ? "connect timed out" : c->reason);
         } else if (c->state != CONN_READY && !c->close_when_flushed && now >= c->deadline) {
-            if (!c->dialer)
+            if (!c->dialer && conn_may_log(c))
                 log_warn("closing connection peer=%s reason=\"no handshake within %lldms\"",
                          c->peer, (long long)hub->handshake_ms);
             conn_fail(c, "no handshake within %lld ms", (long long)hub->handshake_ms);
+        } else if (c->paused && c->state == CONN_READY && !c->close_when_flushed &&
+                   now - c->progress >= CONN_STALL_MS) {
+            log_warn("closing connection peer=%s reason=\"peer is not reading its replies\" "
+                     "unsent=%zu", c->peer, out_pending(c));
+            conn_close(c, "peer is not reading");
+        }
+    }
+    if (hub->suppressing) {
+        for (size_t i = 0; i < CONN_LOG_SLOTS; i++) {
+            struct conn_log_slot *s = &hub->log_slots[i];
+            if (s->suppressed && now - s->window >= 1000)
+                log_summary(hub, s);
         }
     }
 }
@@ -382,6 +608,8 @@ void conn_hub_close_all(struct conn_hub *hub, const char *reason)
     {
         conn_close(list_entry(pos, struct conn, node), reason);
     }
+    if (hub->idle_init && !uv_is_closing((uv_handle_t *)&hub->idle))
+        uv_close((uv_handle_t *)&hub->idle, NULL);
 }
 
 /* ---- handshake ------------------------------------------------------------ */
@@ -460,8 +688,9 @@ static void refuse(struct conn *c, const char *event, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    log_warn("%s peer=%s role=%s error=%s", event, c->peer, c->peer_role[0] ? c->peer_role : "?",
-             log_quote(text));
+    if (conn_may_log(c))
+        log_warn("%s peer=%s role=%s error=%s", event, c->peer,
+                 c->peer_role[0] ? c->peer_role : "?", log_quote(text));
     conn_fail(c, "%s", text);
 }
 
@@ -472,7 +701,9 @@ static void refuse(struct conn *c, const char *event, const char *fmt, ...)
 static int check_hello(struct conn *c, struct msg *m, const char *line, size_t len)
 {
     if (m->type == MSG_ERROR) {
-        log_warn("peer refused the connection peer=%s error=%s", c->peer, log_quote(m->error));
+        if (conn_may_log(c))
+            log_warn("peer refused the connection peer=%s error=%s", c->peer,
+                     log_quote(m->error));
         conn_close(c, m->error);
         return -1;
     }
@@ -581,7 +812,9 @@ static void handshake(struct conn *c, struct msg *m, const char *line, size_t le
     }
     /* CONN_AUTH: the peer's proof. */
     if (m->type == MSG_ERROR && c->dialer) {
-        log_warn("peer refused the connection peer=%s error=%s", c->peer, log_quote(m->error));
+        if (conn_may_log(c))
+            log_warn("peer refused the connection peer=%s error=%s", c->peer,
+                     log_quote(m->error));
         conn_close(c, m->error);
         return;
     }
@@ -619,7 +852,8 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         return;
     int rc = msg_parse(line, len, &m, err, sizeof(err));
     if (rc) {
-        log_warn("bad message peer=%s error=%s", c->peer, log_quote(err));
+        if (conn_may_log(c))
+            log_warn("bad message peer=%s error=%s", c->peer, log_quote(err));
         conn_fail(c, "%s", err);
         return;
     }
@@ -629,8 +863,46 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         c->ops->message(c, &m);
     } else {
         handshake(c, &m, line, len);
+        if (c->state == CONN_READY && !c->authed) {
+            /* Authenticated: the peer no longer counts as unknown, and a
+             * client's requests are paced by their replies. */
+            c->authed = true;
+            preauth_leave(c);
+            c->paced = !c->dialer && !strcmp(c->peer_role, "client");
+        }
     }
     msg_release(&m);
+}
+
+/*
+ * Handles the lines c's frame reader holds until it needs more bytes, or c
+ * fails or closes (returns false), or, for a paced conn, its unsent output
+ * passes CONN_OUT_HIGH: c is then paused, the rest left in the reader. The
+ * check before every line bounds what one callback can make (memcached's
+ * reqs_per_event): a read full of requests for big replies builds one.
+ */
+static bool handle_lines(struct conn *c)
+{
+    for (;;) {
+        if (c->paced && out_pending(c) > CONN_OUT_HIGH) {
+            pause_reading(c);
+            return true;
+        }
+        char *line;
+        size_t len;
+        int rc = frame_next(&c->rd, &line, &len);
+        if (rc == 0)
+            return true;
+        if (rc < 0) {
+            if (conn_may_log(c))
+                log_warn("line too long peer=%s limit=%zu", c->peer, c->rd.max);
+            conn_fail(c, "line longer than %zu bytes; closing", c->rd.max);
+            return false;
+        }
+        handle_line(c, line, len);
+        if (c->state == CONN_CLOSING || c->close_when_flushed)
+            return false;
+    }
 }
 
 /* ---- TLS ------------------------------------------------------------------- */
@@ -642,8 +914,9 @@ static void handle_line(struct conn *c, const char *line, size_t len)
  */
 static void tls_fail(struct conn *c, const char *why)
 {
-    log_warn("TLS %s failed peer=%s error=%s", c->state == CONN_READY ? "session" : "handshake",
-             c->peer, log_quote(why));
+    if (conn_may_log(c))
+        log_warn("TLS %s failed peer=%s error=%s",
+                 c->state == CONN_READY ? "session" : "handshake", c->peer, log_quote(why));
     snprintf(c->reason_buf, sizeof(c->reason_buf), "TLS %s failed: %s",
              c->state == CONN_READY ? "session" : "handshake", why);
     c->reason = c->reason_buf;
@@ -723,7 +996,8 @@ static bool peer_speaks_tls(struct conn *c, const char *data, size_t len)
         return false;
     if ((unsigned char)data[0] != 0x16 && (unsigned char)data[0] != 0x15)
         return false;
-    log_warn("peer speaks TLS but this node runs without it peer=%s", c->peer);
+    if (conn_may_log(c))
+        log_warn("peer speaks TLS but this node runs without it peer=%s", c->peer);
     conn_close(c, "the peer speaks TLS; this node runs without --tls-ca");
     return true;
 }
@@ -757,21 +1031,24 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             return;
         frame_push(&c->rd, b->base, (size_t)nread);
     }
-    for (;;) {
-        char *line;
-        size_t len;
-        int rc = frame_next(&c->rd, &line, &len);
-        if (rc == 0)
-            break;
-        if (rc < 0) {
-            log_warn("line too long peer=%s limit=%zu", c->peer, c->rd.max);
-            conn_fail(c, "line longer than %zu bytes; closing", c->rd.max);
-            return;
-        }
-        handle_line(c, line, len);
-        if (c->state == CONN_CLOSING || c->close_when_flushed)
-            return;
+    size_t before = c->input_counted;
+    if (!handle_lines(c))
+        return;
+    input_account(c);
+    if (c->input_counted > before && c->hub->input_total > CONN_MAX_INPUT_TOTAL) {
+        /* This read grew what the node holds past its budget: this peer
+         * goes, not the ones whose lines are complete. */
+        if (conn_may_log(c))
+            log_warn("closing connection peer=%s reason=\"unprocessed input of all peers over "
+                     "its limit\" held=%zu limit=%u", c->peer, c->input_counted,
+                     CONN_MAX_INPUT_TOTAL);
+        conn_fail(c, "the %s holds too many bytes of unfinished lines from its peers (limit %u "
+                  "in all); send shorter lines or try again later", c->hub->role,
+                  CONN_MAX_INPUT_TOTAL);
+        return;
     }
+    if (!c->paused)
+        frame_shrink(&c->rd);
     if (tls_end == -ECONNRESET)
         conn_close(c, "connection closed by peer");
     else if (tls_end)
@@ -791,12 +1068,19 @@ static void describe_peer(struct conn *c)
             struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
             uv_ip4_name(sin, host, sizeof(host));
             port = ntohs(sin->sin_port);
+            /* The source key: IPv4 as ::ffff:a.b.c.d */
+            c->source[10] = c->source[11] = 0xff;
+            memcpy(c->source + 12, &sin->sin_addr, 4);
         } else if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
             uv_ip6_name(sin6, host, sizeof(host));
             port = ntohs(sin6->sin6_port);
+            /* An IPv6 host usually owns its whole /64: that is one source. */
+            bool mapped = IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr);
+            memcpy(c->source, &sin6->sin6_addr, mapped ? 16 : 8);
         }
         snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+        snprintf(c->host, sizeof(c->host), "%s", host);
     }
 }
 
@@ -809,6 +1093,69 @@ static void start_session(struct conn *c)
 }
 
 /* ---- listening and dialing -------------------------------------------------- */
+
+/* The oldest unauthenticated conn (from source key, or from any source when
+ * key is NULL) if it has waited CONN_PREAUTH_EVICT_MS; else NULL. hub->timed
+ * holds them in the order they were accepted. */
+static struct conn *preauth_oldest(struct conn_hub *hub, const unsigned char *key)
+{
+    for (struct list *p = hub->timed.next; p != &hub->timed; p = p->next) {
+        struct conn *o = list_entry(p, struct conn, timed_node);
+        if (!o->counted || (key && memcmp(o->source, key, sizeof(o->source))))
+            continue;
+        if ((int64_t)uv_now(hub->loop) - o->accepted_at < CONN_PREAUTH_EVICT_MS)
+            return NULL;
+        return o;
+    }
+    return NULL;
+}
+
+/*
+ * Until it authenticates a peer is unknown: caps how many such connections
+ * one source, and all sources, hold open. At a cap the oldest one makes room
+ * if it has waited long enough, else c is refused. Returns false when c was.
+ */
+static bool preauth_admit(struct conn *c)
+{
+    struct conn_hub *hub = c->hub;
+    struct conn_source *e = source_find(hub, c->source, false);
+    if (e && e->count >= CONN_MAX_PREAUTH_PER_SOURCE) {
+        struct conn *o = preauth_oldest(hub, c->source);
+        struct conn *who = o ? o : c;
+        if (conn_may_log(who))
+            log_warn("%s connection peer=%s reason=\"too many unauthenticated connections from "
+                     "this source\" limit=%d", o ? "closing" : "refusing", who->peer,
+                     CONN_MAX_PREAUTH_PER_SOURCE);
+        conn_fail(who, "too many connections from '%s' waiting for their handshake (limit %d)%s",
+                  who->host, CONN_MAX_PREAUTH_PER_SOURCE,
+                  o ? "; this one waited longest: finish the handshake sooner"
+                    : "; finish or close them, then try again");
+        if (!o)
+            return false;
+    }
+    if (hub->preauth >= CONN_MAX_PREAUTH) {
+        struct conn *o = preauth_oldest(hub, NULL);
+        struct conn *who = o ? o : c;
+        if (conn_may_log(who))
+            log_warn("%s connection peer=%s reason=\"too many unauthenticated connections\" "
+                     "limit=%d", o ? "closing" : "refusing", who->peer, CONN_MAX_PREAUTH);
+        conn_fail(who, "too many connections waiting for their handshake (limit %d)%s",
+                  CONN_MAX_PREAUTH, o ? "; this one waited longest: finish the handshake sooner"
+                                      : "; try again later");
+        if (!o)
+            return false;
+    }
+    /* Found again: making room may have moved entries of the table. */
+    e = source_find(hub, c->source, true);
+    if (!e) { /* cannot happen: the table has room for every counted source */
+        conn_fail(c, "too many connections waiting for their handshake; try again later");
+        return false;
+    }
+    e->count++;
+    hub->preauth++;
+    c->counted = true;
+    return true;
+}
 
 static void accept_cb(uv_stream_t *server, int status)
 {
@@ -829,11 +1176,16 @@ static void accept_cb(uv_stream_t *server, int status)
         return;
     }
     start_session(c);
-    if (l->hub->count > l->hub->max_conns) {
-        log_warn("refusing connection peer=%s reason=\"too many connections\" limit=%zu", c->peer,
-                 l->hub->max_conns);
-        conn_fail(c, "too many connections (limit %zu)", l->hub->max_conns);
+    struct conn_hub *hub = l->hub;
+    if (hub->count > hub->max_conns) {
+        if (conn_may_log(c))
+            log_warn("refusing connection peer=%s reason=\"too many connections\" limit=%zu",
+                     c->peer, hub->max_conns);
+        conn_fail(c, "too many connections (limit %zu)", hub->max_conns);
+        return;
     }
+    c->accepted_at = (int64_t)uv_now(hub->loop);
+    preauth_admit(c);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)

@@ -39,6 +39,7 @@
 #include "proto/msg.h"
 
 struct conn;
+struct conn_hub;
 struct tls_ctx;
 struct tls_conn;
 
@@ -52,6 +53,48 @@ struct conn_ops {
     /* The connection is going away (c->reason says why). Called once, for
      * connections that reached ready() and accepted. */
     void (*closed)(struct conn *c);
+};
+
+/*
+ * Limits on what peers may make a node hold (docs/protocol.md, "Limits").
+ *
+ * Back-pressure: a client connection whose replies not yet sent (queued,
+ * held for the journal, or being written) pass CONN_OUT_HIGH bytes is paused:
+ * nothing more is read from it and the lines already read wait, until fewer
+ * than CONN_OUT_LOW bytes are left. A connection paused for CONN_STALL_MS
+ * without a byte leaving is closed (its peer does not read).
+ */
+#define CONN_OUT_HIGH (4u * 1024 * 1024)
+#define CONN_OUT_LOW (1u * 1024 * 1024)
+#define CONN_STALL_MS 60000
+/* Accepted connections not yet authenticated (TLS, hello or auth pending):
+ * from one source (an IPv4 address, an IPv6 /64) and in all. At a cap, a new
+ * connection closes the oldest such one if it has waited CONN_PREAUTH_EVICT_MS
+ * (idle sockets cannot lock newcomers out), else it is refused itself. */
+#define CONN_MAX_PREAUTH_PER_SOURCE 64
+#define CONN_MAX_PREAUTH 1024
+#define CONN_PREAUTH_EVICT_MS 1000
+/* Bytes received but not yet handled (partial lines, lines waiting behind a
+ * pause) across every connection of a hub. */
+#define CONN_MAX_INPUT_TOTAL (256u * 1024 * 1024)
+/* Log lines about unauthenticated peers of one source per second; the rest
+ * are counted and summed up in one line when the second is over. */
+#define CONN_LOG_PER_SOURCE 10
+
+#define CONN_SOURCE_SLOTS 2048 /* power of two, at least 2 * CONN_MAX_PREAUTH */
+#define CONN_LOG_SLOTS 256     /* power of two; sources sharing a slot share a limit */
+
+/* Unauthenticated connections from one source (key: see conn_source_key). */
+struct conn_source {
+    unsigned char key[16];
+    uint32_t count; /* 0: the slot is free */
+};
+
+/* One log rate-limit window. */
+struct conn_log_slot {
+    int64_t window; /* loop time (ms) the current second began */
+    uint32_t logged, suppressed;
+    char host[48]; /* the source that opened the window, for the summary */
 };
 
 /* Per-process set of connections and the identity used in handshakes. */
@@ -72,6 +115,14 @@ struct conn_hub {
     size_t count;
     size_t max_conns; /* accepted connections beyond this are refused */
     int64_t last_accept_warning; /* loop time, to rate-limit accept errors */
+    size_t preauth;      /* accepted connections not yet authenticated */
+    size_t input_total;  /* bytes held in the frame readers of all connections */
+    struct list resume;  /* paused conns whose output drained: handled from idle */
+    uv_idle_t idle;      /* runs the resume list; initialised on first use */
+    bool idle_init;
+    uint32_t suppressing; /* log slots with suppressed lines to sum up */
+    struct conn_source sources[CONN_SOURCE_SLOTS];
+    struct conn_log_slot log_slots[CONN_LOG_SLOTS];
 };
 
 struct conn_listener {
@@ -100,6 +151,17 @@ struct conn {
     bool dialer;
     unsigned accept_roles;
     char peer[64];     /* "host:port" for logs */
+    char host[48];     /* the peer's address alone */
+    unsigned char source[16]; /* the peer's source key (accepted conns) */
+    bool counted;      /* counted in hub->preauth and its source: may still
+                          authenticate */
+    int64_t accepted_at; /* loop time (ms) */
+    bool authed;       /* reached CONN_READY once */
+    bool paced;        /* a client: back-pressure applies */
+    bool paused;       /* reading paused until the output drains */
+    bool resuming;     /* on hub->resume */
+    size_t input_counted; /* this conn's share of hub->input_total */
+    int64_t progress;  /* loop time the output last moved (while paused) */
     char peer_role[8]; /* after hello */
     char nonce[AUTH_NONCE_HEX];
     char peer_nonce[AUTH_NONCE_HEX];
@@ -129,6 +191,7 @@ struct conn {
     struct list dirty_node;
     struct list timed_node;
     struct list held_node;
+    struct list resume_node;
 };
 
 void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
@@ -184,6 +247,15 @@ struct buf *conn_out(struct conn *c);
 void conn_fail(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Closes now; reason is kept for the closed() callback and logs. */
 void conn_close(struct conn *c, const char *reason);
+/*
+ * Whether a log line about c may be written now. Always true for a peer that
+ * authenticated and for connections we dialed; for an unauthenticated peer,
+ * at most CONN_LOG_PER_SOURCE lines per second per source address (sources
+ * may share a limit), the rest counted and summed up in one line ("suppressed
+ * log lines about unauthenticated peers") once the second is over. Call it
+ * once per line: `if (conn_may_log(c)) log_warn(...)`.
+ */
+bool conn_may_log(struct conn *c);
 
 #define CONN_MAX_OUT (256u * 1024 * 1024)
 

@@ -62,3 +62,11 @@ int frame_next(struct frame_reader *fr, char **line, size_t *len)
     fr->start = fr->scan = (size_t)(nl - base) + 1;
     return 1;
 }
+
+void frame_shrink(struct frame_reader *fr)
+{
+    if (fr->start == fr->buf.len && fr->buf.cap > FRAME_KEEP_BYTES) {
+        buf_release(&fr->buf);
+        fr->start = fr->scan = 0;
+    }
+}

@@ -23,6 +23,10 @@
 /* JSON nesting depth accepted by the decoder. */
 #define FRAME_MAX_DEPTH 32
 
+/* A frame reader's buffer larger than this is freed once it is empty, so a
+ * peer that sent one long line does not keep its memory. */
+#define FRAME_KEEP_BYTES (256u * 1024)
+
 struct frame_reader {
     struct buf buf;
     size_t start; /* first byte not yet handed out */
@@ -42,5 +46,13 @@ void frame_push(struct frame_reader *fr, const char *data, size_t len);
  * pending line exceeds the limit.
  */
 int frame_next(struct frame_reader *fr, char **line, size_t *len);
+/* Bytes received and not yet handed out: a partial line, and complete lines
+ * frame_next() has not returned yet. */
+static inline size_t frame_held(const struct frame_reader *fr)
+{
+    return fr->buf.len - fr->start;
+}
+/* Frees the buffer when it holds nothing and is larger than FRAME_KEEP_BYTES. */
+void frame_shrink(struct frame_reader *fr);
 
 #endif
