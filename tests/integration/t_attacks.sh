@@ -275,7 +275,12 @@ def case_idle(addr, n, ready):
     while len(opened) < n and time.time() - t0 < 20:
         for _ in range(min(50, n - len(opened))):
             try:
-                s = socket.create_connection((host, int(port)), timeout=5)
+                # From 127.0.0.2 up, 60 a source: under the master's limit of
+                # 64 unauthenticated connections per source, and apart from
+                # the CLI's 127.0.0.1.
+                src = "127.0.0.%d" % (2 + len(opened) // 60)
+                s = socket.create_connection((host, int(port)), timeout=5,
+                                             source_address=(src, 0))
             except OSError as e:
                 errors.append(type(e).__name__)
                 continue
@@ -293,10 +298,15 @@ def case_idle(addr, n, ready):
     with_error = sum(1 for s in closed
                      if data.get(s, b"").startswith(b'{"type":"error"')
                      and b"no handshake" in data.get(s, b""))
+    # Past the limit of unauthenticated connections in all (1024), the
+    # oldest make room for the newest, also with an error.
+    evicted = sum(1 for s in closed
+                  if data.get(s, b"").startswith(b'{"type":"error"')
+                  and b"too many connections waiting" in data.get(s, b""))
     sample = next((data[s].decode("utf-8", "replace")[:150] for s in closed if data.get(s)), "")
     return {"wanted": n, "opened": len(opened), "open_secs": round(opened and
             max(opened.values()) - t0 or 0, 2), "connect_errors": errors[:5],
-            "closed_by_node": len(closed), "error_replies": with_error,
+            "closed_by_node": len(closed), "error_replies": with_error, "evicted": evicted,
             "min_life": round(life[0], 2) if life else None,
             "max_life": round(life[-1], 2) if life else None, "sample": sample}
 
@@ -503,12 +513,12 @@ if [ -n "$M2_IDLE_PID" ]; then
     if "$PY" - idle-M2.json <<'EOF' >idle-M2.verdict; then
 import json, sys
 r = json.load(open(sys.argv[1]))
-ok = (r["opened"] == r["wanted"] == r["closed_by_node"] == r["error_replies"]
-      and r["min_life"] >= 9.5 and r["max_life"] <= 13.0)
+ok = (r["opened"] == r["wanted"] == r["closed_by_node"] == r["error_replies"] + r["evicted"]
+      and r["evicted"] <= 100 and r["max_life"] <= 13.0)
 print(json.dumps(r))
 sys.exit(0 if ok else 1)
 EOF
-        pass "M2 closed all 1100 idle connections at the deadline with an error: $(cat idle-M2.verdict)"
+        pass "M2 closed all 1100 idle connections with an error (at the deadline, or to make room past 1024): $(cat idle-M2.verdict)"
     else
         fail "M2 (soft fd limit 1024) idle connections: $(cat idle-M2.verdict) $(tail -n 3 idle-M2.err)"
     fi
@@ -517,9 +527,18 @@ EOF
     rc=$?
     [ "$rc" = 0 ] && pass "M2 stopped on SIGTERM: exit 0" || fail "M2 exited $rc on SIGTERM: $(tail -n 3 M2.err)"
 fi
+# Logged, rate-limited per source: some lines, and the rest counted in
+# "suppressed" summaries.
+n_quiet() {
+    sed -n 's/.*suppressed log lines about unauthenticated peers source=127\.0\.0\.[0-9]* count=\([0-9]*\).*/\1/p' "$mlog" |
+        awk '{n += $1} END {print n + 0}'
+}
 n_idle=$(($(grep -c 'no handshake within' "$mlog") - idle_before))
-[ "$n_idle" -ge 1000 ] && pass "master log: $n_idle x $(grep -m1 'no handshake within' "$mlog" | cut -d' ' -f3-)" ||
-    fail "master log has $n_idle 'no handshake' lines, not 1000"
+wait_for "the last summaries of suppressed lines" "[ \$((n_idle + \$(n_quiet))) -ge 1000 ]" 5
+n_quiet=$(n_quiet)
+[ "$n_idle" -ge 1 ] && [ $((n_idle + n_quiet)) -ge 1000 ] && [ "$n_idle" -lt 1000 ] &&
+    pass "master log: $n_idle x $(grep -m1 'no handshake within' "$mlog" | cut -d' ' -f3-), $n_quiet more counted in summaries" ||
+    fail "master log has $n_idle 'no handshake' lines and $n_quiet suppressed, not 1000 in all"
 wait_for "the master's fd count to return to $FD_BASE" "[ \$(fd_count) -le $FD_BASE ]" 15 &&
     pass "master fds back to baseline: $FD_BASE -> $fd_peak -> $(fd_count)" ||
     { ls -l "/proc/$M_PID/fd" >fds-end.txt 2>&1; fail "master fds: base $FD_BASE, now $(fd_count) (see fds-end.txt)"; }

@@ -30,13 +30,11 @@ PARTS=" ${FLOOD_PARTS:-1 2 3} "
 
 cat >flood.py <<'EOF'
 import json, os, resource, selectors, socket, sys, time
-
-def enc(o):
-    return (json.dumps(o, separators=(",", ":")) + "\n").encode()
+import dtrwire
+from dtrwire import enc
 
 def hello():
-    return enc({"type": "hello", "proto": 1, "version": "0.1.0", "role": "client",
-                "id": "flood", "nonce": os.urandom(32).hex()})
+    return enc(dtrwire.hello("client", "flood"))
 
 def connect(addr, src="127.0.0.1"):
     host, port = addr.rsplit(":", 1)
