@@ -201,12 +201,13 @@ static int take_held(struct master *m, struct worker *w, const struct msg *msg)
 static void reconcile(struct master *m, struct worker *w)
 {
     int adopted = 0;
-    qsort(w->held, w->nheld, sizeof(uint64_t), cmp_u64);
+    if (w->nheld) /* held is NULL when nothing was listed */
+        qsort(w->held, w->nheld, sizeof(uint64_t), cmp_u64);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &w->tasks)
     {
         struct task *t = list_entry(pos, struct task, worker_node);
-        if (bsearch(&t->lease, w->held, w->nheld, sizeof(uint64_t), cmp_u64))
+        if (w->nheld && bsearch(&t->lease, w->held, w->nheld, sizeof(uint64_t), cmp_u64))
             adopted++;
         else if (w->same_instance)
             attempt_unreached(m, t);
