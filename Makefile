@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build demo test unit asan bench clean
+.PHONY: all deps build demo test unit asan bench clean format format-check
 
 all: build
 
@@ -42,6 +42,17 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-release
+
+# ---- formatting: .clang-format over every C file in the tree -------------------
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	@command -v clang-format >/dev/null || sh scripts/install-deps.sh clang-format
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@command -v clang-format >/dev/null || sh scripts/install-deps.sh clang-format
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files formatted"
 
 # ---- fuzzing: libFuzzer targets from tests/fuzz/ (clang only) ----------------
 # `make fuzz` builds dtrcore with clang, coverage and ASan+UBSan, links each

@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Installs the Debian packages dtr needs to build and test, when missing.
+# Installs the Debian packages dtr needs to build and test, when missing,
+# and any packages named as arguments (say, clang-format for `make format`).
 set -e
 pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
       libsodium-dev libssl-dev openssl libcmocka-dev parallel iproute2 procps
-      nftables python3"
+      nftables python3 $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
