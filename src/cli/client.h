@@ -67,14 +67,12 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * continue, or the exit code to return now (0 for --help, 2 for errors). */
 int cli_parse(const char *cmd, const char *usage, const char *summary, const struct opt *opts,
               int argc, char **argv, unsigned flags, char **pos, int *npos, int *dashdash);
-
-#endif
-
 /*
  * Waits until the tasks (or all, when all is set) end, showing progress on
  * stderr: a bar on a terminal, plain lines otherwise. timeout_ms < 0 waits
  * forever. Returns EXIT_SUCCESS_ when all succeeded, EXIT_TASK_FAILED when
  * any failed or was cancelled or the timeout passed, or a connection error.
  */
-#include <stdbool.h>
 int cli_wait(struct client *c, char **ids, size_t n, bool all, int64_t timeout_ms);
+
+#endif
