@@ -370,13 +370,10 @@ static int handshake(struct client *c)
         cli_error("authentication failed: the master at %s has a different token", c->addr);
         goto out;
     }
-    memset(&a, 0, sizeof(a));
-    a.type = MSG_AUTH;
+    struct msg mine = {.type = MSG_AUTH, .proof = proof};
     auth_proof(c->token, AUTH_DIALER, &tr, proof);
-    a.proof = proof;
     buf_reset(&b);
-    msg_encode(&b, &a);
-    a.proof = NULL;
+    msg_encode(&b, &mine);
     rc = client_send(c, &b);
 out:
     msg_release(&a);
