@@ -22,13 +22,14 @@ printf 'only the cluster knows this\n' >token
 chmod 600 token
 
 cat >relay.py <<'EOF'
-"""relay.py MODE LISTEN_PORT TARGET MARKER [TARGET2]: one relay attack;
-prints a JSON verdict: whether the attacker got a session, and what it saw."""
+"""relay.py MODE TARGET MARKER: one relay attack on a free port of its own
+(printed first: "listening PORT"); then prints a JSON verdict: whether the
+attacker got a session, and what it saw."""
 import hashlib, hmac, json, os, socket, sys, time
 import dtrwire
 from dtrwire import Peer, enc
 
-mode, port, target, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+mode, target, marker = sys.argv[1], sys.argv[2], sys.argv[3]
 seen = []
 if target.startswith("@"):  # a file that will hold the address (master.addr)
     target_file = target[1:]
@@ -52,10 +53,11 @@ def finish(session):
 
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
+ls.bind(("127.0.0.1", 0))
+port = ls.getsockname()[1]
 ls.listen(4)
 ls.settimeout(30)
-print("listening", flush=True)
+print("listening %d" % port, flush=True)
 victim_dialer = Peer(sock=ls.accept()[0])  # the node that dialed us
 hd_raw, hd = recv(victim_dialer, "dialer hello")
 v = hd.get("proto")
@@ -128,14 +130,16 @@ l, m = recv(other, "target after run", 3)
 finish(m.get("type") != "error" and other.how is None)
 EOF
 
-# attack NAME MODE PORT TARGET: starts relay.py listening on PORT; the caller
-# then starts the node that will dial it; attack_verdict NAME reads the result.
+# attack NAME MODE TARGET: starts relay.py on a free port, sets PORT to it;
+# the caller then starts the node that will dial it; attack_verdict NAME
+# reads the result.
 attack() {
     local name=$1
-    "$PY" relay.py "$2" "$3" "$4" "$T/ran-$name" >"relay-$name.out" 2>"relay-$name.err" &
+    "$PY" relay.py "$2" "$3" "$T/ran-$name" >"relay-$name.out" 2>"relay-$name.err" &
     PIDS+=($!)
     eval "RELAY_$name=$!"
-    wait_for "relay $name to listen" "grep -q listening relay-$name.out" 10
+    wait_for "relay $name to listen" "grep -q '^listening' relay-$name.out" 10 || finish
+    PORT=$(sed -n 's/^listening //p' "relay-$name.out")
 }
 attack_verdict() {
     local name=$1 pid
@@ -151,10 +155,9 @@ attack_verdict() {
 export DTR_TOKEN=""
 # 1 and 1b: the master's own scan dials the attacker, who turns to the same
 # master as a client.
-port=$WHI
 for name in scan_nonce scan_fresh; do
-    attack "$name" "scan-${name#scan_}" "$port" "@$T/state-$name/master.addr"
-    start_master "$name" --token-file token --discover "127.0.0.1:$port-$port" \
+    attack "$name" "scan-${name#scan_}" "@$T/state-$name/master.addr"
+    start_master "$name" --token-file token --discover "127.0.0.1:$PORT-$PORT" \
         --scan-interval 200ms
     attack_verdict "$name"
     grep -q "refused a relayed handshake\|peer proved a different token" "$T/logs/master.log" &&
@@ -166,13 +169,12 @@ for name in scan_nonce scan_fresh; do
     kill -TERM "$pid"
     wait_for "master $name to stop" "is_dead $pid" 10
     rm -f "$T/logs/master.log"
-    port=$((port - 1))
 done
 
 # 2. A worker dials the attacker, who was first at the master's address.
-attack worker_nonce worker-nonce "$port" "@$T/W1.out"
+attack worker_nonce worker-nonce "@$T/W1.out"
 "$DTR" worker --id W1 --port-range "$WLO-$((WLO + 20))" --log-dir "$T/logs" --verbose \
-    --token-file token --master "127.0.0.1:$port" >"$T/W1.out" 2>"$T/W1.err" &
+    --token-file token --master "127.0.0.1:$PORT" >"$T/W1.out" 2>"$T/W1.err" &
 PIDS+=($!)
 W1_PID=$!
 W1_ADDR=$(read_listen W1) || die "worker W1 did not start: $(cat W1.err)"
@@ -181,12 +183,11 @@ wait_for "W1 to log the refusal" "grep -q 'refused a relayed handshake' '$T/logs
     pass "W1 logged: $(grep -m1 'refused a relayed' "$T/logs/worker-W1.log" | cut -d' ' -f3-)"
 kill -0 "$W1_PID" && ! grep -q "master connected master=relay" "$T/logs/worker-W1.log" &&
     pass "W1 has no master from the relay" || fail "W1 took the relay as its master"
-port=$((port - 1))
 
 # 3. The master's scan, relayed byte for byte to a worker outside the range.
 start_worker W2 --token-file token --master-timeout 0
-attack scan_transparent scan-transparent "$port" "$W2_ADDR"
-start_master M3 --token-file token --discover "127.0.0.1:$port-$port" --scan-interval 200ms
+attack scan_transparent scan-transparent "$W2_ADDR"
+start_master M3 --token-file token --discover "127.0.0.1:$PORT-$PORT" --scan-interval 200ms
 attack_verdict scan_transparent
 grep -q "refused a relayed handshake" "$T/logs/master.log" &&
     pass "master logged: $(grep -m1 'refused a relayed' "$T/logs/master.log" | cut -d' ' -f3-)" ||
