@@ -23,7 +23,9 @@
  * bound to both hellos as sent and to the TLS session (common/auth.h). A
  * hello carrying a nonce this node itself has out on an open handshake is
  * refused: that is a relay. Until the handshake completes a line may be at
- * most FRAME_MAX_HELLO bytes and nothing else is accepted.
+ * most FRAME_MAX_HELLO bytes and nothing else is accepted. The steps are
+ * net/handshake.c's (shared with the CLI); conn.c feeds it lines, sends its
+ * answers, and logs and refuses when it fails.
  */
 #ifndef DTR_NET_CONN_H
 #define DTR_NET_CONN_H
