@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "net/handshake.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define REPLY_TIMEOUT_MS 60000
@@ -275,109 +276,121 @@ int client_expect(struct client *c, enum msg_type want, struct msg *reply)
     return 0;
 }
 
-/* Reads the master's next handshake line, keeping its raw bytes for the
- * transcript. Returns 0 or an exit code; an error line is printed. */
-static int handshake_line(struct client *c, struct msg *m, unsigned char hash[AUTH_HASH_BYTES])
+/* Reads the master's next handshake line into m, and its raw bytes for the
+ * transcript into *line. Returns 0 or an exit code (printed). */
+static int handshake_line(struct client *c, struct msg *m, char **line, size_t *len)
 {
-    char *line, err[512];
-    size_t len;
+    char err[512];
     memset(m, 0, sizeof(*m));
-    int rc = read_line(c, &line, &len, CONNECT_TIMEOUT_MS);
+    int rc = read_line(c, line, len, CONNECT_TIMEOUT_MS);
     if (rc == -ETIMEDOUT) {
         cli_error("%s did not answer the handshake (is it a dtr master?)", c->addr);
         return EXIT_UNREACHABLE;
     }
     if (rc)
         return rc;
-    if (hash)
-        auth_hash_line(hash, line, len);
-    if (msg_parse(line, len, m, err, sizeof(err)) != 0) {
+    if (msg_parse(*line, *len, m, err, sizeof(err)) != 0) {
         cli_error("%s is not a dtr master of this version (%s)", c->addr, err);
         return EXIT_UNREACHABLE;
-    }
-    if (m->type == MSG_ERROR) {
-        cli_error("%s", m->error);
-        rc = strstr(m->error, "authentication") ? EXIT_UNREACHABLE : EXIT_REFUSED;
-        msg_release(m);
-        return rc;
     }
     return 0;
 }
 
-/* The dialer's side of the handshake (docs/protocol.md, section 3), with
- * the same proofs and token rule as the nodes (common/auth.h). */
-static int handshake(struct client *c)
+/* Says, in the CLI's words, why the handshake failed; m is the master's
+ * line that made it fail. Returns the exit code. */
+static int handshake_failed(struct client *c, const struct handshake *h, const struct msg *m)
 {
-    char nonce[AUTH_NONCE_HEX], proof[AUTH_PROOF_HEX], id[64];
-    struct auth_transcript tr;
-    struct buf b = BUF_INIT;
-    struct msg h, a;
-    int rc;
-    memset(&tr, 0, sizeof(tr));
-    memset(&a, 0, sizeof(a));
-    if (c->tls && tls_sock_binding(c->tls, tr.channel) != 0) {
-        cli_error("TLS with the master at %s gave no channel binding", c->addr);
-        return EXIT_UNREACHABLE;
-    }
-    auth_nonce(nonce);
-    snprintf(id, sizeof(id), "client-%d", (int)getpid());
-    memset(&h, 0, sizeof(h));
-    h.type = MSG_HELLO;
-    h.proto = PROTO_VERSION;
-    h.role = (char *)"client";
-    h.id = id;
-    h.nonce = nonce;
-    h.auth = c->token != NULL;
-    msg_encode(&b, &h);
-    auth_hash_line(tr.dialer_hello, b.data, b.len - 1);
-    if ((rc = client_send(c, &b)) || (rc = handshake_line(c, &h, tr.acceptor_hello)))
-        goto out;
-    rc = EXIT_UNREACHABLE;
-    if (h.type != MSG_HELLO || strcmp(h.role, "master")) {
-        cli_error("%s is not a dtr master (it answered '%s' as a %s)", c->addr,
-                  msg_type_name(h.type), h.role ? h.role : "?");
-        goto out;
-    }
-    if (h.proto != PROTO_VERSION) {
-        cli_error("the master at %s speaks protocol version %d, this dtr speaks %d: run the "
-                  "same dtr version everywhere", c->addr, h.proto, PROTO_VERSION);
-        goto out;
-    }
-    if (!strcasecmp(h.nonce, nonce)) {
+    switch (h->error_code) {
+    case HANDSHAKE_ERR_PEER:
+        cli_error("%s", h->error);
+        return h->auth ? EXIT_UNREACHABLE : EXIT_REFUSED;
+    case HANDSHAKE_ERR_NOT_HELLO:
+    case HANDSHAKE_ERR_VERSION:
+    case HANDSHAKE_ERR_ROLE:
+        if (m->type != MSG_HELLO || strcmp(m->role, "master"))
+            cli_error("%s is not a dtr master (it answered '%s' as a %s)", c->addr,
+                      msg_type_name(m->type), m->role ? m->role : "?");
+        else
+            cli_error("the master at %s speaks protocol version %d, this dtr speaks %d: run the "
+                      "same dtr version everywhere", c->addr, m->proto, PROTO_VERSION);
+        break;
+    case HANDSHAKE_ERR_NONCE:
+        cli_error("%s is not a dtr master of this version (%s)", c->addr, h->error);
+        break;
+    case HANDSHAKE_ERR_RELAY:
         cli_error("%s answered with our own nonce: a relayed handshake; refusing to talk to it",
                   c->addr);
-        goto out;
-    }
-    switch (auth_match_tokens(c->token, h.auth)) {
-    case AUTH_OPEN:
-        rc = 0;
-        goto out;
-    case AUTH_PEER_WANTS_TOKEN:
+        break;
+    case HANDSHAKE_ERR_PEER_WANTS_TOKEN:
         cli_error("the master at %s requires a token: pass --token-file FILE or set DTR_TOKEN",
                   c->addr);
-        goto out;
-    case AUTH_PEER_HAS_NO_TOKEN:
+        break;
+    case HANDSHAKE_ERR_PEER_HAS_NO_TOKEN:
         cli_error("the master at %s did not prove it knows the token; refusing to talk to it",
                   c->addr);
-        goto out;
-    case AUTH_PROVE:
+        break;
+    case HANDSHAKE_ERR_PROOF:
+        cli_error("authentication failed: the master at %s has a different token", c->addr);
+        break;
+    case HANDSHAKE_ERR_NONE:
+    case HANDSHAKE_ERR_DIALED_PORT:
+        cli_error("the master at %s refused the handshake: %s", c->addr, h->error);
         break;
     }
-    if ((rc = handshake_line(c, &a, NULL)))
-        goto out;
-    rc = EXIT_UNREACHABLE;
-    if (a.type != MSG_AUTH || !auth_verify(c->token, AUTH_ACCEPTOR, &tr, a.proof)) {
-        cli_error("authentication failed: the master at %s has a different token", c->addr);
-        goto out;
+    return EXIT_UNREACHABLE;
+}
+
+/* The dialer's side of the handshake (docs/protocol.md, section 3), driving
+ * the same state machine as the nodes (net/handshake.h). */
+static int handshake(struct client *c)
+{
+    char nonce[AUTH_NONCE_HEX], id[64];
+    unsigned char channel[AUTH_HASH_BYTES];
+    struct handshake h;
+    struct buf b = BUF_INIT;
+    struct msg m;
+    int rc;
+    memset(&m, 0, sizeof(m));
+    snprintf(id, sizeof(id), "client-%d", (int)getpid());
+    struct handshake_config cfg = {
+        .dialer = true,
+        .role = "client",
+        .id = id,
+        .token = c->token,
+        .accept_roles = HANDSHAKE_ROLE_MASTER,
+    };
+    auth_nonce(nonce);
+    handshake_init(&h, &cfg, nonce);
+    if (c->tls) {
+        if (tls_sock_binding(c->tls, channel) != 0) {
+            cli_error("TLS with the master at %s gave no channel binding", c->addr);
+            rc = EXIT_UNREACHABLE;
+            goto out;
+        }
+        handshake_set_channel(&h, channel);
     }
-    struct msg mine = {.type = MSG_AUTH, .proof = proof};
-    auth_proof(c->token, AUTH_DIALER, &tr, proof);
-    buf_reset(&b);
-    msg_encode(&b, &mine);
-    rc = client_send(c, &b);
+    handshake_start(&h, &b);
+    for (;;) {
+        if (b.len && (rc = client_send(c, &b)))
+            goto out;
+        buf_reset(&b);
+        if (h.step == HANDSHAKE_DONE) {
+            rc = 0;
+            goto out;
+        }
+        char *line;
+        size_t len;
+        msg_release(&m);
+        if ((rc = handshake_line(c, &m, &line, &len)))
+            goto out;
+        if (handshake_input(&h, &m, line, len, &b) == HANDSHAKE_FAIL) {
+            rc = handshake_failed(c, &h, &m);
+            goto out;
+        }
+    }
 out:
-    msg_release(&a);
-    msg_release(&h);
+    msg_release(&m);
+    handshake_release(&h);
     buf_release(&b);
     return rc;
 }

@@ -50,10 +50,8 @@ static int probe_ready_cb(struct conn *c, struct msg *hello, char *err, size_t e
     struct probe *p = c->data;
     /* From here the conn is an ordinary worker connection: a refusal below
      * closes it, and the probe must not be reported failed a second time. */
-    c->data = NULL;
-    c->dial_fail = NULL;
+    conn_hand_over(c, &master_conn_ops, NULL);
     probe_done(p);
-    c->ops = &master_conn_ops;
     return master_conn_ops.ready(c, hello, err, errlen);
 }
 

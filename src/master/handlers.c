@@ -118,7 +118,7 @@ static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
     }
     buf_addstr(b, "]}\n");
     m->dispatch_needed = true;
-    log_info("accepted tasks count=%zu peer=%s", msg->nspecs, c->peer);
+    log_info("accepted tasks count=%zu peer=%s", msg->nspecs, conn_peer(c));
 out:
     free(json);
     buf_release(&spec);
@@ -243,7 +243,7 @@ void listings_pump(struct master *m)
     for (struct list *p = m->clients.next; p != &m->clients; p = p->next) {
         struct client_session *cs = list_entry(p, struct client_session, node);
         struct conn *c = cs->conn;
-        if (!cs->list_ids || c->out.len + c->inflight.len > LIST_WINDOW)
+        if (!cs->list_ids || conn_pending_bytes(c) > LIST_WINDOW)
             continue;
         struct buf *b = conn_out(c);
         if (!b)
@@ -322,7 +322,7 @@ static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
             workers_kill_attempt(m, t);
         task_set_error(t, "cancelled");
         master_task_transition(m, t, TASK_CANCELLED);
-        log_info("task cancelled task=%s peer=%s", t->id, c->peer);
+        log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
         if (done++)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
@@ -463,7 +463,7 @@ void handlers_client_message(struct master *m, struct conn *c, struct msg *msg)
             buf_addstr(conn_out(c), "{\"type\":\"pong\",\"busy\":0}\n");
         break;
     default:
-        log_warn("refused a client message peer=%s type=%s", c->peer,
+        log_warn("refused a client message peer=%s type=%s", conn_peer(c),
                  msg_type_name(msg->type));
         conn_fail(c, "a client may not send '%s'", msg_type_name(msg->type));
         break;

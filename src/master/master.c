@@ -315,7 +315,7 @@ static void master_signal_cb(uv_signal_t *h, int signum)
 
 static int conn_ready_cb(struct conn *c, struct msg *hello, char *err, size_t errlen)
 {
-    struct master *m = c->hub->fill_data;
+    struct master *m = conn_hub_owner(c);
     if (!strcmp(hello->role, "client")) {
         c->data = client_session_new(m, c);
         return 0;
@@ -325,8 +325,8 @@ static int conn_ready_cb(struct conn *c, struct msg *hello, char *err, size_t er
 
 static void conn_message_cb(struct conn *c, struct msg *msg)
 {
-    struct master *m = c->hub->fill_data;
-    if (!strcmp(c->peer_role, "client"))
+    struct master *m = conn_hub_owner(c);
+    if (!strcmp(conn_peer_role(c), "client"))
         handlers_client_message(m, c, msg);
     else if (c->data)
         workers_message(m, c->data, msg);
@@ -334,12 +334,12 @@ static void conn_message_cb(struct conn *c, struct msg *msg)
 
 static void conn_closed_cb(struct conn *c)
 {
-    struct master *m = c->hub->fill_data;
-    if (!strcmp(c->peer_role, "client")) {
+    struct master *m = conn_hub_owner(c);
+    if (!strcmp(conn_peer_role(c), "client")) {
         if (c->data)
             client_session_free(c->data);
     } else if (c->data) {
-        workers_conn_closed(m, c->data, c->reason);
+        workers_conn_closed(m, c->data, conn_reason(c));
     }
     c->data = NULL;
 }
@@ -443,7 +443,7 @@ int master_run(const struct master_opts *opts)
     snprintf(id, sizeof(id), "master-%s-%d", host, (int)getpid());
     conn_hub_init(&m->hub, m->loop, "master", id, m->token);
     m->hub.tls = m->tls;
-    m->hub.fill_data = m;
+    m->hub.owner = m;
     m->hub.fill_hello = fill_hello;
     conn_hub_fit_fd_limit(&m->hub, 64);
     int hi = (int)MIN(opts->port + 99, 65535);

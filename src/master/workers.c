@@ -241,7 +241,7 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
      * (a worker sends it only in hellos to a master it dialed). */
     bool same = w && w->instance && hello->instance && instance_equal(w->instance, hello->instance);
     if (w && w->conn) {
-        if (c->dialer && hello->addr && w->addr && !strcmp(hello->addr, w->addr)) {
+        if (conn_is_dialer(c) && hello->addr && w->addr && !strcmp(hello->addr, w->addr)) {
             snprintf(err, errlen, "worker '%s' is already connected to this master", hello->id);
             return -1;
         }
@@ -251,9 +251,9 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
          * it and have its attempts counted as crashes. */
         if (!same) {
             log_warn("refused a second session for a live worker id=%s peer=%s connected_from=%s",
-                     hello->id, c->peer, w->conn->peer);
+                     hello->id, conn_peer(c), conn_peer(w->conn));
             snprintf(err, errlen, "worker id '%s' is already connected from %s; give each "
-                     "worker its own --id", hello->id, w->conn->peer);
+                     "worker its own --id", hello->id, conn_peer(w->conn));
             return -1;
         }
         struct conn *old = w->conn;
@@ -279,7 +279,7 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
     w->registered_at = w->last_seen;
     w->nheld = 0;
     log_info("worker registered id=%s addr=%s slots=%d via=%s same_instance=%d", w->id,
-             w->addr ? w->addr : "-", w->slots, c->dialer ? "scan" : "dial-in", same);
+             w->addr ? w->addr : "-", w->slots, conn_is_dialer(c) ? "scan" : "dial-in", same);
     return 0;
 }
 
@@ -501,7 +501,7 @@ void workers_dispatch(struct master *m)
     struct list *pos;
     for (pos = m->workers.next; pos != &m->workers; pos = pos->next) {
         struct worker *w = list_entry(pos, struct worker, node);
-        if (w->conn && w->conn->state == CONN_READY && !w->draining && !w->reconciling &&
+        if (w->conn && conn_is_ready(w->conn) && !w->draining && !w->reconciling &&
             w->running < capacity(m, w))
             ready[n++] = w;
     }

@@ -54,17 +54,6 @@ void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, cons
     list_init(&hub->resume);
 }
 
-static unsigned role_bit(const char *role)
-{
-    if (!strcmp(role, "master"))
-        return CONN_ROLE_MASTER;
-    if (!strcmp(role, "worker"))
-        return CONN_ROLE_WORKER;
-    if (!strcmp(role, "client"))
-        return CONN_ROLE_CLIENT;
-    return 0;
-}
-
 /* ---- sources: unauthenticated connections and log limits --------------------- */
 
 static uint32_t source_hash(const unsigned char *key)
@@ -183,7 +172,6 @@ static struct conn *conn_new(struct conn_hub *hub, const struct conn_ops *ops, b
     list_init(&c->resume_node);
     hub->count++;
     c->deadline = (int64_t)uv_now(hub->loop) + hub->handshake_ms;
-    auth_nonce(c->nonce);
     uv_tcp_init(hub->loop, &c->tcp);
     c->tcp.data = c;
     snprintf(c->peer, sizeof(c->peer), "?");
@@ -196,7 +184,7 @@ static void conn_free_cb(uv_handle_t *h)
     frame_release(&c->rd);
     buf_release(&c->out);
     buf_release(&c->inflight);
-    msg_release(&c->held_hello);
+    handshake_release(&c->hs);
     tls_conn_free(c->tls);
     free(c);
 }
@@ -243,6 +231,43 @@ struct buf *conn_out(struct conn *c)
     if (list_empty(&c->dirty_node))
         list_add_tail(&c->hub->dirty, &c->dirty_node);
     return &c->out;
+}
+
+const char *conn_peer(const struct conn *c)
+{
+    return c->peer;
+}
+
+const char *conn_peer_role(const struct conn *c)
+{
+    return c->hs.peer_role;
+}
+
+bool conn_is_ready(const struct conn *c)
+{
+    return c->state == CONN_READY;
+}
+
+bool conn_is_dialer(const struct conn *c)
+{
+    return c->dialer;
+}
+
+const char *conn_reason(const struct conn *c)
+{
+    return c->reason ? c->reason : "";
+}
+
+void *conn_hub_owner(const struct conn *c)
+{
+    return c->hub->owner;
+}
+
+void conn_hand_over(struct conn *c, const struct conn_ops *ops, void *data)
+{
+    c->ops = ops;
+    c->data = data;
+    c->dial_fail = NULL;
 }
 
 void conn_fail(struct conn *c, const char *fmt, ...)
@@ -396,8 +421,7 @@ static void send_released(struct conn *c)
 
 /* ---- back-pressure ------------------------------------------------------------ */
 
-/* Replies not yet sent: queued (held or released) and being written. */
-static size_t out_pending(const struct conn *c)
+size_t conn_pending_bytes(const struct conn *c)
 {
     return c->out.len + c->inflight.len;
 }
@@ -460,7 +484,7 @@ static void maybe_resume(struct conn *c)
 {
     struct conn_hub *hub = c->hub;
     if (c->resuming || c->state == CONN_CLOSING || c->close_when_flushed ||
-        out_pending(c) > CONN_OUT_LOW)
+        conn_pending_bytes(c) > CONN_OUT_LOW)
         return;
     if (!hub->idle_init) {
         uv_idle_init(hub->loop, &hub->idle);
@@ -588,7 +612,7 @@ void conn_hub_sweep(struct conn_hub *hub)
         } else if (c->paused && c->state == CONN_READY && !c->close_when_flushed &&
                    now - c->progress >= CONN_STALL_MS) {
             log_warn("closing connection peer=%s reason=\"peer is not reading its replies\" "
-                     "unsent=%zu", c->peer, out_pending(c));
+                     "unsent=%zu", c->peer, conn_pending_bytes(c));
             conn_close(c, "peer is not reading");
         }
     }
@@ -614,42 +638,44 @@ void conn_hub_close_all(struct conn_hub *hub, const char *reason)
 
 /* ---- handshake ------------------------------------------------------------ */
 
-/* Hashes the line msg_encode() just appended to b at `from` (without its
- * newline) into the transcript. */
-static void hash_sent(struct conn *c, const struct buf *b, size_t from)
+/* True when one of this node's own open handshakes uses `nonce`: a peer
+ * that sends it back is relaying our own hello or proof to us. */
+static bool own_nonce(const char *nonce, void *data)
 {
-    unsigned char *slot = c->dialer ? c->transcript.dialer_hello : c->transcript.acceptor_hello;
-    auth_hash_line(slot, b->data + from, b->len - from - 1);
+    const struct conn_hub *hub = data;
+    for (const struct list *p = hub->timed.next; p != &hub->timed; p = p->next) {
+        const struct conn *o = list_entry(p, const struct conn, timed_node);
+        if (o->state != CONN_READY && !strcasecmp(o->hs.nonce, nonce))
+            return true;
+    }
+    return false;
 }
 
-static void send_auth(struct conn *c)
+/* Sets up c's handshake (net/handshake.h) once the roles it accepts and the
+ * port it dialed are known. */
+static void handshake_setup(struct conn *c)
 {
-    struct msg a;
-    char proof[AUTH_PROOF_HEX];
-    memset(&a, 0, sizeof(a));
-    a.type = MSG_AUTH;
-    auth_proof(c->hub->token, c->dialer ? AUTH_DIALER : AUTH_ACCEPTOR, &c->transcript, proof);
-    a.proof = proof;
-    msg_encode(conn_out(c), &a);
+    struct conn_hub *hub = c->hub;
+    struct handshake_config cfg = {
+        .dialer = c->dialer,
+        .role = hub->role,
+        .id = hub->id,
+        .token = hub->token,
+        .accept_roles = c->accept_roles,
+        .dial_port = c->dial_port,
+        .fill_hello = hub->fill_hello,
+        .fill_data = hub->owner,
+        .own_nonce = own_nonce,
+        .own_nonce_data = hub,
+    };
+    char nonce[AUTH_NONCE_HEX];
+    auth_nonce(nonce);
+    handshake_init(&c->hs, &cfg, nonce);
 }
 
 static void send_hello(struct conn *c)
 {
-    struct msg h;
-    memset(&h, 0, sizeof(h));
-    h.type = MSG_HELLO;
-    h.proto = PROTO_VERSION;
-    h.role = (char *)c->hub->role;
-    h.id = (char *)c->hub->id;
-    h.nonce = c->nonce;
-    h.auth = c->hub->token != NULL;
-    h.to_acceptor = c->dialer;
-    if (c->hub->fill_hello)
-        c->hub->fill_hello(&h, c->hub->fill_data);
-    struct buf *b = conn_out(c);
-    size_t from = b->len;
-    msg_encode(b, &h);
-    hash_sent(c, b, from);
+    handshake_start(&c->hs, conn_out(c));
 }
 
 static void become_ready(struct conn *c, struct msg *hello)
@@ -665,172 +691,40 @@ static void become_ready(struct conn *c, struct msg *hello)
     c->notified = true;
 }
 
-/* True when one of this node's own open handshakes uses `nonce`: a peer
- * that sends it back is relaying our own hello or proof to us. */
-static bool own_nonce(const struct conn_hub *hub, const char *nonce)
-{
-    for (const struct list *p = hub->timed.next; p != &hub->timed; p = p->next) {
-        const struct conn *o = list_entry(p, const struct conn, timed_node);
-        if (o->state != CONN_READY && !strcasecmp(o->nonce, nonce))
-            return true;
-    }
-    return false;
-}
-
-/* Refuses a handshake: the log says `event` (rate-limited per source), the
- * peer gets the error text. */
-static void refuse(struct conn *c, const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void refuse(struct conn *c, const char *event, const char *fmt, ...)
-{
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    if (conn_may_log(c))
-        log_warn("%s peer=%s role=%s error=%s", event, c->peer,
-                 c->peer_role[0] ? c->peer_role : "?", log_quote(text));
-    conn_fail(c, "%s", text);
-}
-
-/*
- * Checks a hello from the peer and adds it to the transcript; returns 0 or
- * fails the connection.
- */
-static int check_hello(struct conn *c, struct msg *m, const char *line, size_t len)
-{
-    if (m->type == MSG_ERROR) {
-        if (conn_may_log(c))
-            log_warn("peer refused the connection peer=%s error=%s", c->peer,
-                     log_quote(m->error));
-        conn_close(c, m->error);
-        return -1;
-    }
-    if (m->type != MSG_HELLO) {
-        refuse(c, "refused a peer without a hello", "expected a hello message first, got '%s'", msg_type_name(m->type));
-        return -1;
-    }
-    if (m->proto != PROTO_VERSION) {
-        refuse(c, "refused a peer speaking another protocol version",
-               "protocol version %d is not supported (this node speaks %d); run the same dtr "
-               "version on every node", m->proto, PROTO_VERSION);
-        return -1;
-    }
-    snprintf(c->peer_role, sizeof(c->peer_role), "%s", m->role);
-    if (!(role_bit(m->role) & c->accept_roles)) {
-        refuse(c, "refused a peer in the wrong role", "a %s does not accept connections from a %s", c->hub->role,
-               m->role);
-        return -1;
-    }
-    if (strlen(m->nonce) != AUTH_NONCE_HEX - 1 ||
-        strspn(m->nonce, "0123456789abcdefABCDEF") != AUTH_NONCE_HEX - 1) {
-        refuse(c, "refused a malformed nonce", "field 'nonce' must be %d hex digits", AUTH_NONCE_HEX - 1);
-        return -1;
-    }
-    if (own_nonce(c->hub, m->nonce)) {
-        refuse(c, "refused a relayed handshake (the peer sent a nonce of our own)",
-               "authentication failed: the peer relays another handshake of this %s",
-               c->hub->role);
-        return -1;
-    }
-    snprintf(c->peer_nonce, sizeof(c->peer_nonce), "%s", m->nonce);
-    auth_hash_line(c->dialer ? c->transcript.acceptor_hello : c->transcript.dialer_hello, line,
-                   len);
-    return 0;
-}
-
-/*
- * A dialer that scanned for this peer (it did not know who would answer)
- * refuses one that says it listens on another port: whoever answered is
- * relaying the handshake of a node elsewhere.
- */
-static int check_dialed_addr(struct conn *c, const struct msg *m)
-{
-    char host[300];
-    int port;
-    if (!c->dialer || !m->addr || !c->dial_port)
-        return 0;
-    if (addr_parse(m->addr, host, sizeof(host), &port) == 0 && port == c->dial_port)
-        return 0;
-    refuse(c, "refused a relayed handshake (the peer says it listens elsewhere)",
-           "authentication failed: dialed port %d but the %s says it listens on '%s' (a relay, "
-           "or a port forward: run the %s on the port that is dialed)", c->dial_port, m->role,
-           m->addr, m->role);
-    return -1;
-}
-
-/* The token rule for the peer's hello; returns 0 to go on, or fails c. */
-static int match_tokens(struct conn *c, const struct msg *m)
-{
-    switch (auth_match_tokens(c->hub->token, m->auth)) {
-    case AUTH_OPEN:
-    case AUTH_PROVE:
-        return 0;
-    case AUTH_PEER_WANTS_TOKEN:
-        refuse(c, "peer requires a token we do not have",
-               "authentication failed: the %s requires a token (--token-file or DTR_TOKEN)",
-               m->role);
-        return -1;
-    case AUTH_PEER_HAS_NO_TOKEN:
-        if (!c->dialer)
-            refuse(c, "authentication failed",
-                   "authentication failed: this %s requires a token (--token-file or "
-                   "DTR_TOKEN)", c->hub->role);
-        else
-            refuse(c, "peer did not prove the token",
-                   "authentication failed: this %s has a token but the %s did not prove it "
-                   "knows it", c->hub->role, m->role);
-        return -1;
-    }
-    return -1;
-}
-
+/* Feeds one line to the handshake and acts on its answer: sends what it
+ * made, logs and refuses, or hands the peer's hello to ops->ready(). */
 static void handshake(struct conn *c, struct msg *m, const char *line, size_t len)
 {
-    const char *token = c->hub->token;
-    if (c->state == CONN_HELLO) {
-        if (check_hello(c, m, line, len) || check_dialed_addr(c, m))
-            return;
-        /* An acceptor without a token answers one that has one: the dialer
-         * says why it hangs up, in its own words. */
-        if ((c->dialer || token) && match_tokens(c, m))
-            return;
-        if (!c->dialer) {
-            send_hello(c);
-            if (token)
-                send_auth(c); /* the acceptor proves first */
-        }
-        if (!token) {
-            become_ready(c, m);
-            return;
-        }
-        c->held_hello = *m;
-        memset(m, 0, sizeof(*m));
-        c->state = CONN_AUTH;
+    struct handshake *h = &c->hs;
+    struct buf out = BUF_INIT;
+    enum handshake_result r = handshake_input(h, m, line, len, &out);
+    /* Through a scratch buffer: a line that makes no answer must not put c
+     * on the dirty list. */
+    if (out.len)
+        buf_add(conn_out(c), out.data, out.len);
+    buf_release(&out);
+    switch (r) {
+    case HANDSHAKE_WAIT:
+        if (h->step == HANDSHAKE_AUTH)
+            c->state = CONN_AUTH;
         return;
+    case HANDSHAKE_OK:
+        become_ready(c, &h->peer_hello);
+        msg_release(&h->peer_hello);
+        return;
+    case HANDSHAKE_FAIL:
+        break;
     }
-    /* CONN_AUTH: the peer's proof. */
-    if (m->type == MSG_ERROR && c->dialer) {
+    if (h->error_code == HANDSHAKE_ERR_PEER) {
         if (conn_may_log(c))
-            log_warn("peer refused the connection peer=%s error=%s", c->peer,
-                     log_quote(m->error));
-        conn_close(c, m->error);
+            log_warn("%s peer=%s error=%s", h->event, c->peer, log_quote(h->error));
+        conn_close(c, h->error);
         return;
     }
-    enum auth_side side = c->dialer ? AUTH_ACCEPTOR : AUTH_DIALER;
-    if (m->type != MSG_AUTH || !auth_verify(token, side, &c->transcript, m->proof)) {
-        if (c->dialer)
-            refuse(c, "peer proved a different token",
-                   "authentication failed: the %s does not know our token", c->peer_role);
-        else
-            refuse(c, "authentication failed", "authentication failed: wrong or missing token");
-        return;
-    }
-    if (c->dialer)
-        send_auth(c);
-    become_ready(c, &c->held_hello);
-    msg_release(&c->held_hello);
+    if (conn_may_log(c))
+        log_warn("%s peer=%s role=%s error=%s", h->event, c->peer,
+                 h->peer_role[0] ? h->peer_role : "?", log_quote(h->error));
+    conn_fail(c, "%s", h->error);
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -868,7 +762,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
              * client's requests are paced by their replies. */
             c->authed = true;
             preauth_leave(c);
-            c->paced = !c->dialer && !strcmp(c->peer_role, "client");
+            c->paced = !c->dialer && !strcmp(c->hs.peer_role, "client");
         }
     }
     msg_release(&m);
@@ -884,7 +778,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 static bool handle_lines(struct conn *c)
 {
     for (;;) {
-        if (c->paced && out_pending(c) > CONN_OUT_HIGH) {
+        if (c->paced && conn_pending_bytes(c) > CONN_OUT_HIGH) {
             pause_reading(c);
             return true;
         }
@@ -936,11 +830,13 @@ static void tls_fail(struct conn *c, const char *why)
 /* The TLS handshake completed: the dtr handshake starts inside it. */
 static void tls_established(struct conn *c)
 {
+    unsigned char channel[AUTH_HASH_BYTES];
     c->state = CONN_HELLO;
-    if (tls_conn_binding(c->tls, c->transcript.channel) != 0) {
+    if (tls_conn_binding(c->tls, channel) != 0) {
         tls_fail(c, "no channel binding from the TLS session");
         return;
     }
+    handshake_set_channel(&c->hs, channel);
     log_debug("TLS established peer=%s", c->peer);
     if (c->dialer)
         send_hello(c);
@@ -1171,6 +1067,7 @@ static void accept_cb(uv_stream_t *server, int status)
     }
     struct conn *c = conn_new(l->hub, l->ops, false);
     c->accept_roles = l->accept_roles;
+    handshake_setup(c);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         conn_close(c, "accept failed");
         return;
@@ -1318,6 +1215,7 @@ struct conn *conn_dial(struct conn_hub *hub, const char *host, int port, unsigne
     c->dial_fail = fail;
     snprintf(c->dial_host, sizeof(c->dial_host), "%s", host);
     c->dial_port = port;
+    handshake_setup(c);
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
     c->deadline = (int64_t)uv_now(hub->loop) + timeout_ms;
     c->connect_req.data = c;

@@ -23,7 +23,9 @@
  * bound to both hellos as sent and to the TLS session (common/auth.h). A
  * hello carrying a nonce this node itself has out on an open handshake is
  * refused: that is a relay. Until the handshake completes a line may be at
- * most FRAME_MAX_HELLO bytes and nothing else is accepted.
+ * most FRAME_MAX_HELLO bytes and nothing else is accepted. The steps are
+ * net/handshake.c's (shared with the CLI); conn.c feeds it lines, sends its
+ * answers, and logs and refuses when it fails.
  */
 #ifndef DTR_NET_CONN_H
 #define DTR_NET_CONN_H
@@ -35,6 +37,7 @@
 #include "common/auth.h"
 #include "common/buf.h"
 #include "common/list.h"
+#include "net/handshake.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
 
@@ -50,7 +53,7 @@ struct conn_ops {
     int (*ready)(struct conn *c, struct msg *hello, char *err, size_t errlen);
     /* A message after the handshake; released after the call. */
     void (*message)(struct conn *c, struct msg *m);
-    /* The connection is going away (c->reason says why). Called once, for
+    /* The connection is going away (conn_reason() says why). Called once, for
      * connections that reached ready() and accepted. */
     void (*closed)(struct conn *c);
 };
@@ -97,23 +100,30 @@ struct conn_log_slot {
     char host[48]; /* the source that opened the window, for the summary */
 };
 
-/* Per-process set of connections and the identity used in handshakes. */
+/*
+ * Per-process set of connections and the identity used in handshakes.
+ * Public: the fields above the private mark, set by the node after
+ * conn_hub_init() and before the first listen or dial. The rest is net/conn.c's.
+ */
 struct conn_hub {
-    uv_loop_t *loop;
-    const char *role;  /* "master" or "worker" */
-    const char *id;    /* our id for hellos */
-    const char *token; /* shared secret, or NULL */
+    uv_loop_t *loop;   /* read-only */
+    const char *role;  /* read-only: "master" or "worker" */
+    const char *id;    /* read-only: our id for hellos */
+    const char *token; /* read-only: shared secret, or NULL */
     struct tls_ctx *tls; /* TLS on every connection, or NULL; the owner's */
-    /* Adds the node's own fields to an outgoing hello (worker state). */
-    void (*fill_hello)(struct msg *hello, void *data);
-    void *fill_data;
+    /* Adds the node's own fields to an outgoing hello (worker state); gets
+     * the hub's owner. */
+    void (*fill_hello)(struct msg *hello, void *owner);
+    void *owner;          /* the node this hub belongs to: see conn_hub_owner() */
     int64_t handshake_ms; /* deadline for a handshake to complete */
+    size_t max_conns; /* accepted connections beyond this are refused */
+
+    /* private: */
     struct list all;      /* every open conn */
     struct list dirty;    /* conns with bytes to flush */
     struct list timed;    /* conns with a deadline: not ready yet, or closing */
     struct list held;     /* conns with bytes held until an epoch is durable */
     size_t count;
-    size_t max_conns; /* accepted connections beyond this are refused */
     int64_t last_accept_warning; /* loop time, to rate-limit accept errors */
     size_t preauth;      /* accepted connections not yet authenticated */
     size_t input_total;  /* bytes held in the frame readers of all connections */
@@ -133,20 +143,34 @@ struct conn_listener {
     int port;
 };
 
-enum conn_role_bits { CONN_ROLE_MASTER = 1, CONN_ROLE_WORKER = 2, CONN_ROLE_CLIENT = 4 };
+enum conn_role_bits {
+    CONN_ROLE_MASTER = HANDSHAKE_ROLE_MASTER,
+    CONN_ROLE_WORKER = HANDSHAKE_ROLE_WORKER,
+    CONN_ROLE_CLIENT = HANDSHAKE_ROLE_CLIENT,
+};
 
 /* CONN_TLS: the TLS handshake, before hello (only with hub->tls). */
 enum conn_state { CONN_DIALING, CONN_TLS, CONN_HELLO, CONN_AUTH, CONN_READY, CONN_CLOSING };
 
 #define CONN_MARKS 4 /* held epochs per connection; more are merged into the last */
 
+/*
+ * One connection. Only `data` is public (the owner's, as in libuv); every
+ * other field is private to net/conn.c and read from outside through the
+ * accessors below. Fields are marked the way libuv's uv.h marks its own, by a
+ * "private" section rather than PRIVATE_ names: conn.c keeps its plain names
+ * (no churn in the one file that uses them), and a reader of this header
+ * sees at once where the public face ends.
+ */
 struct conn {
+    void *data; /* public: the owner's */
+
+    /* private: net/conn.c only */
     uv_tcp_t tcp;
     uv_connect_t connect_req;
     uv_write_t write_req;
     struct conn_hub *hub;
     const struct conn_ops *ops;
-    void *data; /* the owner's */
     enum conn_state state;
     bool dialer;
     unsigned accept_roles;
@@ -162,11 +186,7 @@ struct conn {
     bool resuming;     /* on hub->resume */
     size_t input_counted; /* this conn's share of hub->input_total */
     int64_t progress;  /* loop time the output last moved (while paused) */
-    char peer_role[8]; /* after hello */
-    char nonce[AUTH_NONCE_HEX];
-    char peer_nonce[AUTH_NONCE_HEX];
-    struct auth_transcript transcript; /* what the proofs are bound to */
-    struct msg held_hello; /* the peer's hello, until its proof arrives */
+    struct handshake hs; /* nonces, transcript, the peer's role and hello */
     struct tls_conn *tls;  /* the TLS session when hub->tls, else NULL */
     struct frame_reader rd;
     struct buf out;      /* queued, not yet handed to libuv */
@@ -193,6 +213,30 @@ struct conn {
     struct list held_node;
     struct list resume_node;
 };
+
+/* ---- the public face of a conn ---------------------------------------------- */
+
+/* "host:port" of the peer, for logs ("?" until known). */
+const char *conn_peer(const struct conn *c);
+/* The role the peer's hello named ("master", "worker", "client"), "" before. */
+const char *conn_peer_role(const struct conn *c);
+/* True once the handshake completed, until conn_close() (a conn that failed
+ * stays ready until its error is written and it closes). */
+bool conn_is_ready(const struct conn *c);
+/* True when this node dialed the connection (a worker's dial, a probe). */
+bool conn_is_dialer(const struct conn *c);
+/* Replies not yet sent: queued (held or released) and being written. */
+size_t conn_pending_bytes(const struct conn *c);
+/* Why the connection closed or failed (for closed() callbacks), "" before. */
+const char *conn_reason(const struct conn *c);
+/* The owner of c's hub (hub->owner: the master or the worker node). */
+void *conn_hub_owner(const struct conn *c);
+/*
+ * Hands c to another owner: ops and data are replaced, and the dial's fail
+ * callback will no longer be called (a probe that became a worker's
+ * connection). Call it from ops->ready() or later.
+ */
+void conn_hand_over(struct conn *c, const struct conn_ops *ops, void *data);
 
 void conn_hub_init(struct conn_hub *hub, uv_loop_t *loop, const char *role, const char *id,
                    const char *token);

@@ -478,7 +478,7 @@ static void heartbeat(struct node *n, int64_t now)
 
 static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t errlen)
 {
-    struct node *n = c->hub->fill_data;
+    struct node *n = conn_hub_owner(c);
     if (n->master && n->master != c) {
         if (!strcmp(n->master_id, hello->id ? hello->id : "")) {
             snprintf(err, errlen, "already connected to this master");
@@ -488,7 +488,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
          * one keeps it while it is heard from. */
         if (!n->deaf_since || (int64_t)uv_now(n->loop) - n->deaf_since < MASTER_STALE_MS) {
             log_warn("refused a second master master=%s peer=%s serving=%s",
-                     hello->id ? hello->id : "?", c->peer, n->master_id);
+                     hello->id ? hello->id : "?", conn_peer(c), n->master_id);
             snprintf(err, errlen, "this worker is serving master '%s'", n->master_id);
             return -1;
         }
@@ -505,7 +505,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
     n->heartbeat_ms = hello->heartbeat_ms ? hello->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
     n->backoff_ms = 0;
     log_info("master connected master=%s peer=%s via=%s held=%d unacked=%zu", n->master_id,
-             c->peer, c->dialer ? "dial-in" : "scan", n->nrunning, n->nresults);
+             conn_peer(c), conn_is_dialer(c) ? "dial-in" : "scan", n->nrunning, n->nresults);
     send_held(n, c);
     for (struct list *p = n->results.next; p != &n->results; p = p->next)
         send_pending(n, list_entry(p, struct pending, link));
@@ -516,7 +516,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
 
 static void master_message_cb(struct conn *c, struct msg *m)
 {
-    struct node *n = c->hub->fill_data;
+    struct node *n = conn_hub_owner(c);
     if (c != n->master)
         return;
     n->last_word = (int64_t)uv_now(n->loop);
@@ -562,7 +562,7 @@ static void master_message_cb(struct conn *c, struct msg *m)
 
 static void master_closed_cb(struct conn *c)
 {
-    struct node *n = c->hub->fill_data;
+    struct node *n = conn_hub_owner(c);
     if (c == n->dialing)
         n->dialing = NULL;
     if (c != n->master)
@@ -571,7 +571,7 @@ static void master_closed_cb(struct conn *c)
     if (!n->deaf_since)
         n->deaf_since = (int64_t)uv_now(n->loop);
     log_warn("lost the master master=%s reason=%s running=%d", n->master_id,
-             log_quote(c->reason), n->nrunning);
+             log_quote(conn_reason(c)), n->nrunning);
     if (n->mport)
         redial_later(n);
 }
@@ -786,7 +786,7 @@ int worker_run(const struct worker_opts *opts)
     conn_hub_init(&n->hub, n->loop, "worker", n->id, n->token);
     n->hub.tls = n->tls;
     n->hub.fill_hello = fill_hello;
-    n->hub.fill_data = n;
+    n->hub.owner = n;
     n->hub.max_conns = 64;
     /* each running task holds about four descriptors (two pipes, a pidfd) */
     conn_hub_fit_fd_limit(&n->hub, 64 + 4 * (size_t)opts->slots);
