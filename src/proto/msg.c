@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Messages: decoding of every message type with json-c, each field checked
- * for presence, type and bounds; and encoding by hand
+ * for presence, type and bounds, unknown fields refused; and encoding by hand
  * into a buf. Task specs are spec.c's, the JSON getters json.c's, and the
  * shortcuts for dtr's own hot lines (with their encoders) fast.c's.
  */
@@ -258,13 +258,25 @@ static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
     return 0;
 }
 
-static int parse_task_info(json_object *o, struct task_info *ti, char *err, size_t errlen)
+/* A task record's fields (encode_task_info()), after "type" for the flat
+ * form of a task message. */
+static const char *const task_keys[] = {
+    "type",         "id",          "state",       "kind",        "priority",
+    "attempts",     "max_retries", "crashes",     "worker",      "exit_code",
+    "error",        "submitted_at", "submitted_ms", "started_at", "started_ms",
+    "finished_at",  "finished_ms", "stdout",      "stderr",      "stdout_b64",
+    "stderr_b64",   "stdout_truncated", "stderr_truncated", "result", NULL};
+
+static int parse_task_info(json_object *o, const char *const *keys, struct task_info *ti,
+                           char *err, size_t errlen)
 {
     int64_t x;
     int rc;
     char *state = NULL;
     if (!json_object_is_type(o, json_type_object))
         return ERR("field 'task' must be an object");
+    if ((rc = pjson_check_keys(o, keys, "task", err, errlen)))
+        return rc;
     if ((rc = pjson_get_str(o, "id", true, MSG_MAX_ID, &ti->id, err, errlen)) ||
         (rc = pjson_get_str(o, "state", true, 16, &state, err, errlen)))
         return rc;
@@ -308,10 +320,18 @@ static int parse_task_info(json_object *o, struct task_info *ti, char *err, size
 
 static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
 {
+    static const char *const keys[] = {"workers", "tasks", NULL};
+    static const char *const worker_keys[] = {"id",       "addr",      "slots",        "running",
+                                              "done",     "draining",  "last_seen",
+                                              "last_seen_ms", NULL};
+    const char *state_keys[TASK_NSTATES + 1];
     json_object *a;
     size_t n;
     int rc;
-    if ((rc = pjson_get_array(o, "workers", true, 1000000, &a, &n, err, errlen)))
+    if (!json_object_is_type(o, json_type_object))
+        return ERR("field 'status' must be an object");
+    if ((rc = pjson_check_keys(o, keys, "status", err, errlen)) ||
+        (rc = pjson_get_array(o, "workers", true, 1000000, &a, &n, err, errlen)))
         return rc;
     m->workers = xcalloc(n + 1, sizeof(*m->workers));
     for (size_t i = 0; i < n; i++) {
@@ -321,6 +341,8 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
         m->nworkers = i + 1;
         if (!json_object_is_type(e, json_type_object))
             return ERR("status: worker %zu must be an object", i);
+        if ((rc = pjson_check_keys(e, worker_keys, "status worker", err, errlen)))
+            return rc;
         if ((rc = pjson_get_str(e, "id", true, MSG_MAX_ID, &w->id, err, errlen)) ||
             (rc = pjson_get_str(e, "addr", false, 300, &w->addr, err, errlen)) ||
             (rc = pjson_get_int(e, "slots", false, 0, 1 << 20, &x, err, errlen)))
@@ -339,16 +361,55 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
     if (!t || !json_object_is_type(t, json_type_object))
         return ERR("status: missing object 'tasks'");
     for (int s = 0; s < TASK_NSTATES; s++)
+        state_keys[s] = task_state_name((enum task_state)s);
+    state_keys[TASK_NSTATES] = NULL;
+    if ((rc = pjson_check_keys(t, state_keys, "status tasks", err, errlen)))
+        return rc;
+    for (int s = 0; s < TASK_NSTATES; s++)
         if ((rc = pjson_get_u64(t, task_state_name((enum task_state)s), false, &m->counts[s], err,
                           errlen)))
             return rc;
     return 0;
 }
 
+/*
+ * The fields of each message whose parse_*() function does not list its
+ * own. One rule for every message (docs/protocol.md, section 1): a field
+ * the receiver does not know is refused, never skipped, so a typo or a
+ * newer peer's field is an error the sender sees.
+ */
+#define KEYS(...) ((const char *const[]){"type", __VA_ARGS__})
+static const char *const *const body_keys[MSG_NTYPES] = {
+    [MSG_ERROR] = KEYS("error", NULL),
+    [MSG_PING] = KEYS(NULL),
+    [MSG_PONG] = KEYS("busy", NULL),
+    [MSG_KILL] = KEYS("leases", NULL),
+    [MSG_ACK] = KEYS("leases", NULL),
+    [MSG_DRAIN] = KEYS(NULL),
+    [MSG_SUBMITTED] = KEYS("ids", NULL),
+    [MSG_STATUS] = KEYS("status", NULL),
+    [MSG_LIST] = KEYS("state", NULL),
+    [MSG_END] = KEYS(NULL),
+    [MSG_GET] = KEYS("id", NULL),
+    [MSG_WAIT] = KEYS("ids", "all", NULL),
+    [MSG_CANCEL] = KEYS("ids", NULL),
+    [MSG_CANCELLED] = KEYS("ids", "error", NULL),
+    [MSG_PROGRESS] = KEYS("total", "done", "failed", "final", NULL),
+};
+#undef KEYS
+
 static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
 {
     int rc;
     int64_t x;
+    if (body_keys[m->type] &&
+        (rc = pjson_check_keys(o, body_keys[m->type], msg_type_name(m->type), err, errlen)))
+        return rc;
+    if (m->type == MSG_TASK && pjson_field(o, "task")) {
+        static const char *const keys[] = {"type", "task", NULL};
+        if ((rc = pjson_check_keys(o, keys, "task", err, errlen)))
+            return rc;
+    }
     switch (m->type) {
     case MSG_HELLO:
         return parse_hello(o, m, err, errlen);
@@ -411,8 +472,10 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
         return 0;
     }
     case MSG_TASK:
-        return parse_task_info(pjson_field(o, "task") ? pjson_field(o, "task") : o, &m->task, err,
-                               errlen);
+        /* {"type":"task","task":{RECORD}}, or the record's fields beside "type" */
+        if (!pjson_field(o, "task"))
+            return parse_task_info(o, task_keys, &m->task, err, errlen);
+        return parse_task_info(pjson_field(o, "task"), task_keys + 1, &m->task, err, errlen);
     case MSG_GET:
         if ((rc = pjson_get_str(o, "id", true, MSG_MAX_ID, &m->id, err, errlen)))
             return rc;

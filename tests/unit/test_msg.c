@@ -2,7 +2,7 @@
 /*
  * Unit tests for proto/msg.c: encode/parse round trips of every message
  * type, run messages built from canonical specs, malformed envelopes and
- * bodies, the encoders of single lines, and the task and status records
+ * bodies, the one rule for unknown fields, and the task and status records
  * clients print.
  */
 #include <setjmp.h>
@@ -531,9 +531,13 @@ static void test_msg_envelope(void **state UNUSED)
     assert_int_equal(m.type, MSG_PING);
     msg_release(&m);
 
-    /* Nesting: FRAME_MAX_DEPTH levels decode, one more does not. */
+    /* Nesting: FRAME_MAX_DEPTH levels decode, one more does not. (In a
+     * result's "result", which takes any JSON: a ping refuses the unknown
+     * field "x" this test once used.) */
+    static const char deep[] = "{\"type\":\"result\",\"lease\":1,\"id\":\"a\",\"attempt\":1,"
+                               "\"result\":";
     struct buf b = BUF_INIT;
-    buf_addstr(&b, "{\"type\":\"ping\",\"x\":");
+    buf_addstr(&b, deep);
     for (int i = 0; i < FRAME_MAX_DEPTH - 1; i++)
         buf_addch(&b, '[');
     for (int i = 0; i < FRAME_MAX_DEPTH - 1; i++)
@@ -542,7 +546,7 @@ static void test_msg_envelope(void **state UNUSED)
     parse_ok(b.data, &m);
     msg_release(&m);
     buf_reset(&b);
-    buf_addstr(&b, "{\"type\":\"ping\",\"x\":");
+    buf_addstr(&b, deep);
     for (int i = 0; i < FRAME_MAX_DEPTH; i++)
         buf_addch(&b, '[');
     for (int i = 0; i < FRAME_MAX_DEPTH; i++)
@@ -991,6 +995,104 @@ static void test_status_encode(void **state UNUSED)
     buf_release(&b);
 }
 
+/* ---- one rule for unknown fields ---------------------------------------------- */
+
+/* Every message type, as a valid line whose last '}' closes the message:
+ * with ,"zz":1 added there it must be refused, naming the field. */
+static void test_msg_unknown_fields(void **state UNUSED)
+{
+    static const char *const lines[] = {
+        "{\"type\":\"hello\",\"proto\":2,\"role\":\"client\",\"nonce\":\"n\"}",
+        "{\"type\":\"auth\",\"proof\":\"p\"}",
+        "{\"type\":\"error\",\"error\":\"e\"}",
+        "{\"type\":\"ping\"}",
+        "{\"type\":\"pong\",\"busy\":1}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":{\"id\":\"a\","
+        "\"kind\":\"noop\"}}]}",
+        "{\"type\":\"kill\",\"leases\":[1]}",
+        "{\"type\":\"ack\",\"leases\":[1,2]}",
+        "{\"type\":\"result\",\"lease\":1,\"id\":\"a\",\"attempt\":1,\"ok\":true}",
+        "{\"type\":\"drain\"}",
+        "{\"type\":\"submit\",\"tasks\":[{\"kind\":\"noop\"}]}",
+        "{\"type\":\"submitted\",\"ids\":[\"a\"]}",
+        "{\"type\":\"status\"}",
+        "{\"type\":\"status\",\"status\":{\"workers\":[{\"id\":\"w\"}],\"tasks\":{\"queued\":1}}}",
+        "{\"type\":\"list\",\"state\":\"queued\"}",
+        "{\"type\":\"task\",\"task\":{\"id\":\"a\",\"state\":\"queued\"}}",
+        "{\"type\":\"task\",\"id\":\"a\",\"state\":\"queued\"}",
+        "{\"type\":\"end\"}",
+        "{\"type\":\"get\",\"id\":\"a\"}",
+        "{\"type\":\"wait\",\"ids\":[\"a\"]}",
+        "{\"type\":\"wait\",\"all\":true}",
+        "{\"type\":\"progress\",\"total\":2,\"done\":1,\"failed\":0,\"final\":false}",
+        "{\"type\":\"cancel\",\"ids\":[\"a\"]}",
+        "{\"type\":\"cancelled\",\"ids\":[\"a\"],\"error\":\"e\"}",
+        "{\"type\":\"held\",\"attempts\":[{\"lease\":1,\"id\":\"a\"}],\"more\":true}",
+    };
+    bool seen[MSG_NTYPES] = {false};
+    struct buf b = BUF_INIT;
+    for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
+        struct msg m;
+        parse_ok(lines[i], &m);
+        seen[m.type] = true;
+        char what[64];
+        snprintf(what, sizeof(what), "%s: unknown field 'zz'", msg_type_name(m.type));
+        msg_release(&m);
+        buf_reset(&b);
+        buf_add(&b, lines[i], strlen(lines[i]) - 1);
+        buf_addstr(&b, ",\"zz\":1}");
+        parse_bad(b.data, what);
+        /* null counts as absent, but the name is still unknown */
+        buf_reset(&b);
+        buf_add(&b, lines[i], strlen(lines[i]) - 1);
+        buf_addstr(&b, ",\"zz\":null}");
+        parse_bad(b.data, what);
+    }
+    for (int t = 0; t < MSG_NTYPES; t++)
+        if (!seen[t])
+            fail_msg("no line of type '%s' in the table", msg_type_name((enum msg_type)t));
+    buf_release(&b);
+
+    /* The objects inside a message, under the same rule. */
+    static const struct {
+        const char *line, *needle;
+    } inner[] = {
+        {"{\"type\":\"held\",\"attempts\":[{\"lease\":1,\"id\":\"a\",\"zz\":1}]}",
+         "held entry: unknown field 'zz'"},
+        {"{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"zz\":1,\"spec\":{\"id\":\"a\","
+         "\"kind\":\"noop\"}}]}", "run entry: unknown field 'zz'"},
+        {"{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":{\"id\":\"a\","
+         "\"kind\":\"noop\",\"zz\":1}}]}", "task: unknown field 'zz'"},
+        {"{\"type\":\"submit\",\"tasks\":[{\"kind\":\"noop\",\"zz\":1}]}",
+         "task: unknown field 'zz'"},
+        {"{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{},\"zz\":1}}",
+         "status: unknown field 'zz'"},
+        {"{\"type\":\"status\",\"status\":{\"workers\":[{\"id\":\"w\",\"zz\":1}],\"tasks\":{}}}",
+         "status worker: unknown field 'zz'"},
+        {"{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{\"zz\":1}}}",
+         "status tasks: unknown field 'zz'"},
+        {"{\"type\":\"task\",\"task\":{\"id\":\"a\",\"state\":\"queued\",\"zz\":1}}",
+         "task: unknown field 'zz'"},
+        /* "type" belongs to the message, not to a wrapped record */
+        {"{\"type\":\"task\",\"task\":{\"type\":\"task\",\"id\":\"a\",\"state\":\"queued\"}}",
+         "task: unknown field 'type'"},
+        /* a wrapped record leaves nothing else beside it */
+        {"{\"type\":\"task\",\"task\":{\"id\":\"a\",\"state\":\"queued\"},\"id\":\"a\"}",
+         "task: unknown field 'id'"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(inner); i++)
+        parse_bad(inner[i].line, inner[i].needle);
+
+    /* Names of the sender's choosing stay free: payload, env, result. */
+    struct msg m;
+    parse_ok("{\"type\":\"submit\",\"tasks\":[{\"kind\":\"echo\",\"payload\":{\"zz\":1},"
+             "\"env\":{\"ZZ\":\"1\"}}]}", &m);
+    msg_release(&m);
+    parse_ok("{\"type\":\"result\",\"lease\":1,\"id\":\"a\",\"attempt\":1,\"result\":{\"zz\":1}}",
+             &m);
+    msg_release(&m);
+}
+
 /* The encoders for lines without a shortcut write what msg_encode() writes
  * for the same message, and it parses back. */
 static void test_msg_line_encoders(void **state UNUSED)
@@ -1079,6 +1181,7 @@ int main(void)
         cmocka_unit_test(test_id_valid),
         cmocka_unit_test(test_task_info_encode),
         cmocka_unit_test(test_status_encode),
+        cmocka_unit_test(test_msg_unknown_fields),
         cmocka_unit_test(test_msg_line_encoders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
