@@ -98,7 +98,7 @@ static int spawn_node(struct child *k, const char *name, const char *const args[
 static int wait_for_workers(struct client *c, int want)
 {
     struct buf req = BUF_INIT;
-    buf_addstr(&req, "{\"type\":\"status\"}\n");
+    msg_encode(&req, &(struct msg){.type = MSG_STATUS});
     int64_t deadline = clock_mono_ms() + START_TIMEOUT_MS;
     int rc = -1;
     while (clock_mono_ms() < deadline) {
@@ -188,7 +188,7 @@ int cmd_demo(int argc, char **argv)
 
     printf("== submitting 15 tasks: 10 compute (high/medium), 5 transform (low)\n");
     static const char *words[] = {"alpha", "bravo", "charlie", "delta", "echo"};
-    buf_addstr(&b, "{\"type\":\"submit\",\"tasks\":[");
+    struct task_spec specs[15];
     for (int i = 0; i < 15; i++) {
         struct demo_task *t = &tasks[i];
         char id[16];
@@ -207,10 +207,11 @@ int cmd_demo(int argc, char **argv)
         }
         ids[i] = xstrdup(id);
         t->id = ids[i];
-        buf_addf(&b, "%s{\"id\":\"%s\",\"kind\":\"%s\",\"priority\":\"%s\",\"max_retries\":8,"
-                 "\"payload\":%s}", i ? "," : "", t->id, t->kind, t->priority, t->payload);
+        specs[i] = (struct task_spec){.id = ids[i], .payload = t->payload, .max_retries = 8};
+        specs[i].kind = i < 10 ? KIND_COMPUTE : KIND_TRANSFORM;
+        priority_parse(t->priority, &specs[i].priority);
     }
-    buf_addstr(&b, "]}\n");
+    msg_encode_submit(&b, specs, 15);
     if (client_call(&c, &b, MSG_SUBMITTED, &m) != 0)
         goto out_ids;
     msg_release(&m);
@@ -221,7 +222,7 @@ int cmd_demo(int argc, char **argv)
     int attempts = 0, ok = 0;
     for (int i = 0; i < 15; i++) {
         buf_reset(&b);
-        buf_addf(&b, "{\"type\":\"get\",\"id\":\"%s\"}\n", ids[i]);
+        msg_encode(&b, &(struct msg){.type = MSG_GET, .id = ids[i]});
         if (client_call(&c, &b, MSG_TASK, &m) != 0)
             goto out_ids;
         printf("%-12s %-10s %-7s %-10s %8d %-10s %s\n", m.task.id, tasks[i].kind,
@@ -232,7 +233,7 @@ int cmd_demo(int argc, char **argv)
         msg_release(&m);
     }
     buf_reset(&b);
-    buf_addstr(&b, "{\"type\":\"status\"}\n");
+    msg_encode(&b, &(struct msg){.type = MSG_STATUS});
     if (client_call(&c, &b, MSG_STATUS, &m) != 0)
         goto out_ids;
     printf("\n== statistics\n  tasks: 15, succeeded: %d, failed: %d\n", ok, 15 - ok);

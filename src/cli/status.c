@@ -35,7 +35,7 @@ int cmd_status(int argc, char **argv)
     }
     if ((rc = client_open(&c, &cf)))
         goto out;
-    buf_addstr(&b, "{\"type\":\"status\"}\n");
+    msg_encode(&b, &(struct msg){.type = MSG_STATUS});
     if ((rc = client_call(&c, &b, MSG_STATUS, &reply)))
         goto out;
     if (json) {

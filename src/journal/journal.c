@@ -714,16 +714,6 @@ void journal_close(struct journal *j)
     journal_free(j);
 }
 
-void task_output_release(struct task_output *o)
-{
-    if (!o)
-        return;
-    free(o->out);
-    free(o->err);
-    free(o->result);
-    memset(o, 0, sizeof(*o));
-}
-
 /* "cannot DOING PREP 'path': why", with the system's cause when there is
  * one, and what to do when the disk is full. */
 static void write_error(struct journal *j, char *err, size_t errlen, const char *doing,

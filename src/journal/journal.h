@@ -17,22 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sched/output.h"
 #include "sched/task.h"
 
 struct journal;
-
-/* What an attempt produced, kept in the journal only (not in memory). */
-struct task_output {
-    char *out;
-    size_t out_len;
-    bool out_truncated;
-    char *err;
-    size_t err_len;
-    bool err_truncated;
-    char *result; /* JSON text of a built-in kind's result, or NULL */
-};
-
-void task_output_release(struct task_output *o);
 
 /*
  * Opens (creating when needed) the journal in directory `dir`: creates the

@@ -102,7 +102,7 @@ static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
         json[i] = buf_detach(&spec, NULL);
     }
     struct buf *b = conn_out(c);
-    buf_addstr(b, "{\"type\":\"submitted\",\"ids\":[");
+    msg_ids_begin(b, MSG_SUBMITTED);
     for (size_t i = 0; i < msg->nspecs; i++) {
         struct task_spec *s = &msg->specs[i];
         struct task *t = task_new(s->id, json[i], s->priority, s->max_retries,
@@ -116,7 +116,7 @@ static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
     }
-    buf_addstr(b, "]}\n");
+    msg_ids_end(b, NULL);
     m->dispatch_needed = true;
     log_info("accepted tasks count=%zu peer=%s", msg->nspecs, conn_peer(c));
 out:
@@ -162,9 +162,7 @@ static void handle_status(struct master *m, struct conn *c)
     }
     struct buf *b = conn_out(c);
     if (b) {
-        buf_addstr(b, "{\"type\":\"status\",\"status\":");
-        status_encode(b, wi, n, m->counts);
-        buf_addstr(b, "}\n");
+        msg_encode_status(b, wi, n, m->counts);
     }
     free(wi);
 }
@@ -233,7 +231,7 @@ static void handle_list(struct master *m, struct conn *c, int state)
     cs->list_state = state;
     free(all);
     if (n == 0 && conn_out(c)) {
-        buf_addstr(conn_out(c), "{\"type\":\"end\"}\n");
+        msg_encode_end(conn_out(c));
         list_done(cs);
     }
 }
@@ -256,12 +254,10 @@ void listings_pump(struct master *m)
                 continue; /* pruned or moved on since the snapshot */
             struct task_info ti;
             fill_info(&ti, t);
-            buf_addstr(b, "{\"type\":\"task\",\"task\":");
-            task_info_encode(b, &ti);
-            buf_addstr(b, "}\n");
+            msg_encode_task(b, &ti);
         }
         if (cs->list_pos == cs->list_len) {
-            buf_addstr(b, "{\"type\":\"end\"}\n");
+            msg_encode_end(b);
             list_done(cs);
         }
     }
@@ -289,9 +285,7 @@ static void handle_get(struct master *m, struct conn *c, const char *id)
     master_journal_sync(m); /* the output may still be on its way to disk */
     if (journal_get_output(m->journal, t->id, &ti.out) != 0)
         memset(&ti.out, 0, sizeof(ti.out));
-    buf_addstr(b, "{\"type\":\"task\",\"task\":");
-    task_info_encode(b, &ti);
-    buf_addstr(b, "}\n");
+    msg_encode_task(b, &ti);
     task_output_release(&ti.out);
 }
 
@@ -303,7 +297,7 @@ static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
     struct buf *b = conn_out(c);
     if (!b)
         return;
-    buf_addstr(b, "{\"type\":\"cancelled\",\"ids\":[");
+    msg_ids_begin(b, MSG_CANCELLED);
     size_t done = 0;
     for (size_t i = 0; i < msg->nids; i++) {
         struct task *t = hmap_get(&m->tasks, msg->ids[i]);
@@ -327,12 +321,7 @@ static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
     }
-    buf_addch(b, ']');
-    if (errs.len) {
-        buf_addstr(b, ",\"error\":");
-        buf_add_json_cstr(b, errs.data);
-    }
-    buf_addstr(b, "}\n");
+    msg_ids_end(b, errs.len ? errs.data : NULL);
     buf_release(&errs);
 }
 
@@ -420,10 +409,7 @@ void waiters_flush(struct master *m, int64_t now)
             continue;
         struct buf *b = conn_out(w->conn);
         if (b)
-            buf_addf(b,
-                     "{\"type\":\"progress\",\"total\":%" PRIu64 ",\"done\":%" PRIu64
-                     ",\"failed\":%" PRIu64 "%s}\n",
-                     w->total, w->done, w->failed, final ? ",\"final\":true" : "");
+            msg_encode_progress(b, w->total, w->done, w->failed, final);
         w->dirty = false;
         w->last_sent = now;
         if (final) {
@@ -460,7 +446,7 @@ void handlers_client_message(struct master *m, struct conn *c, struct msg *msg)
         break;
     case MSG_PING:
         if (conn_out(c))
-            buf_addstr(conn_out(c), "{\"type\":\"pong\",\"busy\":0}\n");
+            msg_encode_pong(conn_out(c), 0);
         break;
     default:
         log_warn("refused a client message peer=%s type=%s", conn_peer(c),

@@ -92,7 +92,7 @@ void workers_free_all(struct master *m)
 static void add_lease(struct master *m, struct worker *w, struct buf *b, size_t *n,
                       uint64_t lease)
 {
-    buf_addf(b, "%s%" PRIu64, *n ? "," : "", lease);
+    msg_leases_add(b, lease);
     (*n)++;
     /* Only workers with something to send are visited at flush time. */
     if (list_empty(&w->control_node))
@@ -365,7 +365,7 @@ void workers_message(struct master *m, struct worker *w, struct msg *msg)
     case MSG_PING: { /* it has not heard from us for a while */
         struct buf *b = w->conn ? conn_out(w->conn) : NULL;
         if (b)
-            buf_addstr(b, "{\"type\":\"pong\",\"busy\":0}\n");
+            msg_encode_pong(b, 0);
         break;
     }
     case MSG_RESULT:
@@ -457,9 +457,9 @@ void workers_flush_control(struct master *m)
         list_del(&w->control_node);
         struct buf *b = w->conn ? conn_out(w->conn) : NULL;
         if (w->nacks && b)
-            buf_addf(b, "{\"type\":\"ack\",\"leases\":[%s]}\n", w->acks.data);
+            msg_encode_leases(b, MSG_ACK, w->acks.data);
         if (w->nkills && b)
-            buf_addf(b, "{\"type\":\"kill\",\"leases\":[%s]}\n", w->kills.data);
+            msg_encode_leases(b, MSG_KILL, w->kills.data);
         buf_reset(&w->acks);
         buf_reset(&w->kills);
         w->nacks = w->nkills = 0;

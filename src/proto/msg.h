@@ -2,8 +2,9 @@
 /*
  * Messages: JSON text <-> struct msg, with every field checked. Everything
  * the network hands us passes through msg_parse() before any other code
- * looks at it, and JSON library objects never leave msg.c. Every message and
- * field is described in docs/protocol.md.
+ * looks at it, and JSON library objects never leave proto/. Every line dtr
+ * sends is written by an encoder declared here. Every message and field is
+ * described in docs/protocol.md.
  */
 #ifndef DTR_PROTO_MSG_H
 #define DTR_PROTO_MSG_H
@@ -13,7 +14,8 @@
 #include <stdint.h>
 
 #include "common/buf.h"
-#include "journal/journal.h"
+#include "proto/spec.h"
+#include "sched/output.h"
 #include "sched/task.h"
 
 /* Protocol version, sent in every hello.
@@ -35,11 +37,6 @@
 #define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
 #define MSG_INSTANCE_HEX 32     /* a worker's instance: 128 random bits in hex */
-
-/* The rule for a task's timeout, in the spec and on the command line, as
- * the error texts state it after the field's or flag's name: rounded to
- * whole milliseconds, it must be at least 1 ms. */
-#define TIMEOUT_RULE "must be positive (omit it for no timeout); it is rounded to whole ms"
 
 enum msg_type {
     MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
@@ -65,24 +62,6 @@ enum msg_type {
     MSG_CANCELLED, /* master -> client */
     MSG_HELD,      /* worker -> master, after the handshake: what it holds */
     MSG_NTYPES
-};
-
-enum task_kind { KIND_EXEC, KIND_COMPUTE, KIND_TRANSFORM, KIND_ECHO, KIND_SLEEP, KIND_NOOP };
-
-/* A validated task spec. Strings are heap-owned by the spec. */
-struct task_spec {
-    char *id; /* NULL: the master generates one */
-    enum task_kind kind;
-    char **argv; /* NULL-terminated, or NULL */
-    size_t argc;
-    char *cmd;
-    char **env; /* "KEY=VALUE", NULL-terminated, or NULL */
-    size_t envc;
-    char *cwd;
-    char *payload; /* JSON text; NULL means {} */
-    int64_t priority;
-    int max_retries;
-    int64_t timeout_ms; /* 0 = none */
 };
 
 struct lease_ref {
@@ -206,12 +185,71 @@ void msg_release(struct msg *m);
 /* Appends m as one line (with '\n'). Only the fields of m's type are used.
  * MSG_RUN is written with msg_run_*() instead. */
 void msg_encode(struct buf *b, const struct msg *m);
-/* Appends {"type":"error","error":TEXT}\n. */
+
+/*
+ * Encoders for single lines, for callers that have no struct msg at hand.
+ * Each appends one whole line (with '\n') to b, and none allocates beyond
+ * growing b. Strings are escaped as JSON.
+ */
+/* {"type":"error","error":TEXT} */
 void msg_encode_error(struct buf *b, const char *text);
-/* A run message built from canonical spec JSON held by the master. */
+/* {"type":"drain"} */
+void msg_encode_drain(struct buf *b);
+/* {"type":"end"}: the end of a listing */
+void msg_encode_end(struct buf *b);
+/* {"type":"task","task":RECORD}: a listing's line, or the get reply */
+void msg_encode_task(struct buf *b, const struct task_info *ti);
+/* {"type":"status","status":{...}}: the status reply (status_encode()) */
+void msg_encode_status(struct buf *b, const struct worker_info *w, size_t n,
+                       const uint64_t counts[TASK_NSTATES]);
+/* {"type":"progress",...}: ,"final":true is written only when final */
+void msg_encode_progress(struct buf *b, uint64_t total, uint64_t done, uint64_t failed,
+                         bool final);
+/*
+ * A submitted or cancelled reply written while its ids are decided:
+ * msg_ids_begin(b, MSG_SUBMITTED), then each id as a JSON string with ','
+ * between them (buf_add_json_cstr()), then msg_ids_end(b, error), which adds
+ * "error" unless it is NULL.
+ */
+void msg_ids_begin(struct buf *b, enum msg_type type);
+void msg_ids_end(struct buf *b, const char *error);
+/*
+ * An ack or kill (type MSG_ACK or MSG_KILL) from a list of leases gathered
+ * as text: msg_leases_add() appends one lease to `list` (with a ',' when it
+ * is not empty), msg_encode_leases() writes {"type":T,"leases":[LIST]}.
+ * The master gathers one list per worker and flushes it once per turn.
+ */
+void msg_leases_add(struct buf *list, uint64_t lease);
+void msg_encode_leases(struct buf *b, enum msg_type type, const char *list);
+
+/*
+ * Hot lines, written in fast.c beside msg_parse_fast(), which reads exactly
+ * this spelling back without json-c (tests/unit/test_fast.c checks each
+ * pair). msg_encode() uses them for the same types.
+ */
+/* {"type":"ping"} */
+void msg_encode_ping(struct buf *b);
+/* {"type":"pong","busy":N} */
+void msg_encode_pong(struct buf *b, int busy);
+/* {"type":"result",...}: fields at their defaults are left out */
+void msg_encode_result(struct buf *b, const struct attempt_result *r);
+/* {"type":"submit","tasks":[SPEC,...]} with spec_encode()'s spelling */
+void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n);
+/* A run message built from canonical spec JSON held by the master:
+ * msg_run_begin(), msg_run_add() per attempt (first for the first),
+ * msg_run_end(). */
 void msg_run_begin(struct buf *b);
 void msg_run_add(struct buf *b, bool first, uint64_t lease, int attempt, const char *spec_json);
 void msg_run_end(struct buf *b);
+/*
+ * The shortcut alone: parses line into *m (zeroed and with m->state = -1 by
+ * the caller, as msg_parse() does) when it is spelled exactly as the hot
+ * encoders above write it, and returns true; otherwise returns false with
+ * *m untouched. msg_parse() tries it first; tests and fuzzing call it to
+ * compare with the full parser.
+ */
+bool msg_parse_fast(const char *line, size_t len, struct msg *m);
+
 /* Appends one task record (the object only, no newline): the form of `dtr
  * tasks --json` lines and of the get reply. A captured stream that is not
  * valid UTF-8 is written as stdout_b64/stderr_b64 instead of stdout/stderr
@@ -225,28 +263,6 @@ void task_info_encode_display(struct buf *b, const struct task_info *ti);
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                    const uint64_t counts[TASK_NSTATES]);
 
-/*
- * Parses one user task spec (a line of a .jsonl file, or a submit element)
- * into *spec. Returns 0, or DTR_EINVAL with a message naming the field.
- */
-int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen);
-/* Appends the canonical JSON of spec (no newline): what the journal stores
- * and the worker receives. */
-void spec_encode(struct buf *b, const struct task_spec *spec);
-void spec_release(struct task_spec *spec);
-const char *task_kind_name(enum task_kind k);
-/* The kind named in canonical spec JSON (from spec_encode), as a static string. */
-const char *spec_kind(const char *canonical);
-int task_kind_parse(const char *name);
-/* The timeout in canonical spec JSON (from spec_encode), in ms; 0 when none. */
-int64_t spec_timeout_ms(const char *canonical);
-/*
- * Runs a built-in kind's payload: sets *result to the result as JSON text
- * (caller frees), or for sleep sets *sleep_ms (and *result to "null").
- * Returns 0, or DTR_EINVAL with a message naming the payload field.
- */
-int payload_eval(enum task_kind kind, const char *payload, char **result, int64_t *sleep_ms,
-                 char *err, size_t errlen);
 /* Checks an id: 1..MSG_MAX_ID printable, non-space ASCII characters. */
 bool msg_id_valid(const char *id);
 const char *msg_type_name(enum msg_type t);

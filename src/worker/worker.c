@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "proto/msg.h"
+#include "worker/builtin.h"
 #include "worker/guard.h"
 #include "worker/runner.h"
 
@@ -470,9 +471,9 @@ static void heartbeat(struct node *n, int64_t now)
         n->last_ask = now;
         if (!n->deaf_since)
             n->deaf_since = now; /* until the answer */
-        buf_addstr(b, "{\"type\":\"ping\"}\n");
+        msg_encode_ping(b);
     } else {
-        buf_addf(b, "{\"type\":\"pong\",\"busy\":%d}\n", n->nrunning);
+        msg_encode_pong(b, n->nrunning);
     }
 }
 
@@ -510,7 +511,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
     for (struct list *p = n->results.next; p != &n->results; p = p->next)
         send_pending(n, list_entry(p, struct pending, link));
     if (n->draining && conn_out(c))
-        buf_addstr(conn_out(c), "{\"type\":\"drain\"}\n");
+        msg_encode_drain(conn_out(c));
     return 0;
 }
 
@@ -525,7 +526,7 @@ static void master_message_cb(struct conn *c, struct msg *m)
     case MSG_PING: {
         struct buf *b = conn_out(c);
         if (b)
-            buf_addf(b, "{\"type\":\"pong\",\"busy\":%d}\n", n->nrunning);
+            msg_encode_pong(b, n->nrunning);
         break;
     }
     case MSG_PONG: /* the answer to our ping: last_word is all it is for */
@@ -681,7 +682,7 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
     }
     struct buf *b = n->master ? conn_out(n->master) : NULL;
     if (b)
-        buf_addstr(b, "{\"type\":\"drain\"}\n");
+        msg_encode_drain(b);
 }
 
 /*

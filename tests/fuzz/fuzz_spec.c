@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "fuzz.h"
 #include "proto/msg.h"
+#include "worker/builtin.h"
 
 /* msg_parse() of a line we built; it must succeed. */
 static void must_parse(const struct buf *b, struct msg *m)

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shortcuts past json-c for lines dtr writes itself on hot paths
+ * (heartbeats, results, noop and exec specs in submit and run), each beside
+ * the encoder whose exact spelling it reads. Any other spelling falls back
+ * to msg.c's full parser, which decides; a shortcut never refuses a line.
+ */
+#include "proto/msg.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "proto/json_internal.h"
+
+/* Heartbeats as dtr writes and reads them; other spellings take the full path. */
+#define PING_LINE "{\"type\":\"ping\"}"
+#define PONG_HEAD "{\"type\":\"pong\",\"busy\":"
+
+/* ---- heartbeats ----------------------------------------------------------- */
+
+/*
+ * Heartbeat lines, exactly as dtr nodes write them, skip the JSON parser:
+ * 10,000 workers send 10,000 a second, and json-c allocates a parser and a
+ * hash table for each. Any other spelling takes the full path.
+ */
+static bool parse_heartbeat(const char *line, size_t len, struct msg *m)
+{
+    static const char ping[] = PING_LINE, pong[] = PONG_HEAD;
+    const size_t p = sizeof(pong) - 1;
+    if (len == sizeof(ping) - 1 && !memcmp(line, ping, len)) {
+        m->type = MSG_PING;
+        return true;
+    }
+    /* busy: 1 to 7 digits, no leading zero, at most 1 << 20 */
+    if (len < p + 2 || len > p + 8 || memcmp(line, pong, p) || line[len - 1] != '}')
+        return false;
+    if (line[p] == '0' && len - 1 - p > 1)
+        return false;
+    int busy = 0;
+    for (size_t i = p; i < len - 1; i++) {
+        if (line[i] < '0' || line[i] > '9')
+            return false;
+        busy = busy * 10 + (line[i] - '0');
+    }
+    if (busy > 1 << 20)
+        return false;
+    m->type = MSG_PONG;
+    m->busy = busy;
+    return true;
+}
+
+void msg_encode_ping(struct buf *b)
+{
+    buf_addstr(b, PING_LINE "\n");
+}
+
+void msg_encode_pong(struct buf *b, int busy)
+{
+    buf_addf(b, PONG_HEAD "%d}\n", busy);
+}
+
+/* ---- results -------------------------------------------------------------- */
+
+/* A cursor over one line, for parse_result_fast(). */
+struct scan {
+    const char *p, *end;
+};
+
+static bool scan_lit(struct scan *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n))
+        return false;
+    s->p += n;
+    return true;
+}
+
+/* A decimal in [min, max], spelled as JSON spells integers. */
+static bool scan_int(struct scan *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *q = s->p;
+    bool neg = q < s->end && *q == '-';
+    q += neg;
+    if (q >= s->end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < s->end && q[1] >= '0' &&
+                                                q[1] <= '9'))
+        return false;
+    uint64_t v = 0;
+    for (; q < s->end && *q >= '0' && *q <= '9'; q++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false; /* far out of any range below */
+        v = v * 10 + (uint64_t)(*q - '0');
+    }
+    if (q < s->end && (*q == '.' || *q == 'e' || *q == 'E'))
+        return false;
+    if (v > (uint64_t)INT64_MAX)
+        return false;
+    int64_t x = neg ? -(int64_t)v : (int64_t)v;
+    if (x < min || x > max)
+        return false;
+    *out = x;
+    s->p = q;
+    return true;
+}
+
+/*
+ * A result line exactly as dtr workers write it for an attempt without
+ * output or error (every noop, most exec tasks): lease, id, attempt, ok,
+ * [refused], exit_code, [signal], started_at, finished_at, in that order,
+ * with plain ASCII ids. It skips json-c, which spent 40% of the master's
+ * time on results with its hash table per object. The checks are those of
+ * parse_result() in msg.c; anything else falls back to the full path.
+ */
+static bool parse_result_fast(const char *line, size_t len, struct msg *m)
+{
+    struct scan s = {line, line + len};
+    struct attempt_result *r = &m->result;
+    int64_t lease, attempt, code, sig = 0, started, finished;
+    if (!scan_lit(&s, "{\"type\":\"result\",\"lease\":") ||
+        !scan_int(&s, 1, INT64_MAX, &lease) || !scan_lit(&s, ",\"id\":\""))
+        return false;
+    const char *id = s.p;
+    while (s.p < s.end && *s.p > 0x20 && *s.p < 0x7f && *s.p != '"' && *s.p != '\\')
+        s.p++;
+    size_t idlen = (size_t)(s.p - id);
+    if (idlen < 1 || idlen > MSG_MAX_ID || !scan_lit(&s, "\",\"attempt\":") ||
+        !scan_int(&s, 1, INT32_MAX, &attempt) || !scan_lit(&s, ",\"ok\":"))
+        return false;
+    bool ok = scan_lit(&s, "true");
+    if (!ok && !scan_lit(&s, "false"))
+        return false;
+    bool refused = scan_lit(&s, ",\"refused\":true");
+    if (!scan_lit(&s, ",\"exit_code\":") || !scan_int(&s, -1, 255, &code))
+        return false;
+    if (scan_lit(&s, ",\"signal\":") && !scan_int(&s, 0, 128, &sig))
+        return false;
+    if (!scan_lit(&s, ",\"started_at\":") || !scan_int(&s, 0, INT64_MAX / 4, &started) ||
+        !scan_lit(&s, ",\"finished_at\":") || !scan_int(&s, 0, INT64_MAX / 4, &finished) ||
+        !scan_lit(&s, "}") || s.p != s.end)
+        return false;
+    m->type = MSG_RESULT;
+    r->lease = (uint64_t)lease;
+    r->id = xstrndup(id, idlen);
+    r->attempt = (int)attempt;
+    r->ok = ok;
+    r->refused = refused;
+    r->exit_code = (int)code;
+    r->term_signal = (int)sig;
+    r->started_at = started;
+    r->finished_at = finished;
+    return true;
+}
+
+/* The same fields for a worker's result line, leaving out the defaults the
+ * decoder assumes (a noop's result is then half as many fields to parse). */
+static void add_output_compact(struct buf *b, const struct task_output *o)
+{
+    if (o->out_len)
+        pjson_add_stream(b, "stdout", o->out, o->out_len, false);
+    if (o->err_len)
+        pjson_add_stream(b, "stderr", o->err, o->err_len, false);
+    if (o->out_truncated)
+        buf_addstr(b, ",\"stdout_truncated\":true");
+    if (o->err_truncated)
+        buf_addstr(b, ",\"stderr_truncated\":true");
+    if (o->result && strcmp(o->result, "null")) {
+        buf_addstr(b, ",\"result\":");
+        buf_addstr(b, o->result);
+    }
+}
+/* The writing side of parse_result_fast() (and of parse_result() for the
+ * rest): the order of the fields here is the order it scans. */
+void msg_encode_result(struct buf *b, const struct attempt_result *r)
+{
+    buf_addf(b, "{\"type\":\"result\",\"lease\":%" PRIu64 ",\"id\":", r->lease);
+    buf_add_json_cstr(b, r->id);
+    buf_addf(b, ",\"attempt\":%d,\"ok\":%s", r->attempt, r->ok ? "true" : "false");
+    if (r->refused)
+        buf_addstr(b, ",\"refused\":true");
+    buf_addf(b, ",\"exit_code\":%d", r->exit_code);
+    if (r->term_signal)
+        buf_addf(b, ",\"signal\":%d", r->term_signal);
+    if (r->error) {
+        buf_addstr(b, ",\"error\":");
+        buf_add_json_cstr(b, r->error);
+    }
+    add_output_compact(b, &r->out);
+    buf_addf(b, ",\"started_at\":%" PRId64 ",\"finished_at\":%" PRId64 "}\n", r->started_at,
+             r->finished_at);
+}
+
+/* ---- submit and run -------------------------------------------------------- */
+
+/* A JSON string without escapes, of printable ASCII only (which is also
+ * valid UTF-8 and holds no NUL): the span between the quotes. */
+static bool scan_plain_str(struct scan *s, const char **p, size_t *n)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    const char *q = s->p + 1;
+    while (q < s->end && *q >= 0x20 && *q < 0x7f && *q != '"' && *q != '\\')
+        q++;
+    if (q >= s->end || *q != '"')
+        return false;
+    *p = s->p + 1;
+    *n = (size_t)(q - *p);
+    s->p = q + 1;
+    return true;
+}
+
+/*
+ * A task spec exactly as spec_encode() writes it, in its two common shapes:
+ * a noop, or an exec with argv, with plain ASCII strings, no cmd, env, cwd
+ * or timeout, and no payload but an empty one. The checks are those of
+ * spec_from_json() in spec.c for those fields. Returns false (with *out
+ * released) to send the line down the full path, which decides.
+ */
+static bool scan_spec(struct scan *s, struct task_spec *out)
+{
+    const char *p;
+    size_t n;
+    int64_t prio, retries;
+    memset(out, 0, sizeof(*out));
+    if (!scan_lit(s, "{\"id\":"))
+        return false;
+    if (!scan_lit(s, "null")) {
+        if (!scan_plain_str(s, &p, &n) || n < 1 || n > MSG_MAX_ID || memchr(p, ' ', n))
+            return false;
+        out->id = xstrndup(p, n);
+    }
+    if (scan_lit(s, ",\"kind\":\"noop\"")) {
+        out->kind = KIND_NOOP;
+    } else if (scan_lit(s, ",\"kind\":\"exec\",\"argv\":[")) {
+        out->kind = KIND_EXEC;
+        size_t cap = 0;
+        do {
+            if (out->argc == MSG_MAX_ARGV || !scan_plain_str(s, &p, &n) || n > MSG_MAX_STR)
+                goto fail;
+            if (out->argc + 1 >= cap) {
+                cap = cap ? cap * 2 : 4;
+                out->argv = xrealloc(out->argv, cap * sizeof(char *));
+            }
+            out->argv[out->argc++] = xstrndup(p, n);
+            out->argv[out->argc] = NULL;
+        } while (scan_lit(s, ","));
+        if (!scan_lit(s, "]"))
+            goto fail;
+    } else {
+        goto fail;
+    }
+    if (scan_lit(s, ",\"payload\":{}")) /* what the CLI gives a built-in kind */
+        out->payload = xstrdup("{}");
+    if (!scan_lit(s, ",\"priority\":") || !scan_int(s, INT32_MIN, INT32_MAX, &prio) ||
+        !scan_lit(s, ",\"max_retries\":") || !scan_int(s, 0, TASK_MAX_RETRIES, &retries) ||
+        !scan_lit(s, "}"))
+        goto fail;
+    out->priority = prio;
+    out->max_retries = (int)retries;
+    return true;
+fail:
+    spec_release(out);
+    return false;
+}
+
+/*
+ * Submit and run messages as dtr itself writes them, with every spec in a
+ * shape scan_spec() takes: json-c built a hash table per spec and freed it
+ * again, a third of the master's time while it takes a submission. Anything
+ * else falls back to the full path.
+ */
+static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
+{
+    struct scan s = {line, line + len};
+    bool run = scan_lit(&s, "{\"type\":\"run\",\"tasks\":[");
+    if (!run && !scan_lit(&s, "{\"type\":\"submit\",\"tasks\":["))
+        return false;
+    struct task_spec *specs = NULL;
+    struct run_item *runs = NULL;
+    size_t n = 0, cap = 0;
+    do {
+        if (n == MSG_MAX_BATCH)
+            goto fail;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            if (run)
+                runs = xrealloc(runs, cap * sizeof(*runs));
+            else
+                specs = xrealloc(specs, cap * sizeof(*specs));
+        }
+        if (run) {
+            struct run_item *r = &runs[n];
+            int64_t lease, attempt;
+            if (!scan_lit(&s, "{\"lease\":") || !scan_int(&s, 1, INT64_MAX, &lease) ||
+                !scan_lit(&s, ",\"attempt\":") || !scan_int(&s, 1, INT32_MAX, &attempt) ||
+                !scan_lit(&s, ",\"spec\":") || !scan_spec(&s, &r->spec))
+                goto fail;
+            n++;
+            r->lease = (uint64_t)lease;
+            r->attempt = (int)attempt;
+            if (!r->spec.id || !scan_lit(&s, "}"))
+                goto fail;
+        } else {
+            if (!scan_spec(&s, &specs[n]))
+                goto fail;
+            n++;
+        }
+    } while (scan_lit(&s, ","));
+    if (!scan_lit(&s, "]}") || s.p != s.end)
+        goto fail;
+    if (run) {
+        m->type = MSG_RUN;
+        m->runs = runs;
+        m->nruns = n;
+    } else {
+        m->type = MSG_SUBMIT;
+        m->specs = specs;
+        m->nspecs = n;
+    }
+    return true;
+fail:
+    for (size_t i = 0; i < n; i++)
+        spec_release(run ? &runs[i].spec : &specs[i]);
+    free(runs);
+    free(specs);
+    return false;
+}
+
+/* The writing side of parse_specs_fast() for submit; run is written by
+ * msg_run_*() below. */
+void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n)
+{
+    buf_addstr(b, "{\"type\":\"submit\",\"tasks\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_addch(b, ',');
+        spec_encode(b, &specs[i]);
+    }
+    buf_addstr(b, "]}\n");
+}
+
+void msg_run_begin(struct buf *b)
+{
+    buf_addstr(b, "{\"type\":\"run\",\"tasks\":[");
+}
+
+void msg_run_add(struct buf *b, bool first, uint64_t lease, int attempt, const char *spec_json)
+{
+    buf_addf(b, "%s{\"lease\":%" PRIu64 ",\"attempt\":%d,\"spec\":", first ? "" : ",", lease,
+             attempt);
+    buf_addstr(b, spec_json);
+    buf_addch(b, '}');
+}
+
+void msg_run_end(struct buf *b)
+{
+    buf_addstr(b, "]}\n");
+}
+
+bool msg_parse_fast(const char *line, size_t len, struct msg *m)
+{
+    return parse_heartbeat(line, len, m) || parse_result_fast(line, len, m) ||
+           parse_specs_fast(line, len, m);
+}

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Task specs: the user's JSON (a .jsonl line, a submit element) checked
+ * field by field, the canonical form the journal stores and workers receive,
+ * and the built-in kinds' payloads decoded into plain C for the worker.
+ * Running a built-in kind is the worker's (worker/builtin.c); reading specs
+ * inside messages is msg.c's and fast.c's.
+ */
+#include "proto/spec.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/parse.h"
+#include "common/util.h"
+#include "proto/frame.h"
+#include "proto/json_internal.h"
+
+static const char *const kind_names[] = {
+    [KIND_EXEC] = "exec", [KIND_COMPUTE] = "compute", [KIND_TRANSFORM] = "transform",
+    [KIND_ECHO] = "echo", [KIND_SLEEP] = "sleep",     [KIND_NOOP] = "noop",
+};
+const char *task_kind_name(enum task_kind k)
+{
+    return (unsigned)k < ARRAY_SIZE(kind_names) ? kind_names[k] : "?";
+}
+
+int task_kind_parse(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(kind_names); i++)
+        if (!strcmp(name, kind_names[i]))
+            return (int)i;
+    return -1;
+}
+/* ---- task specs ---------------------------------------------------------- */
+
+void spec_release(struct task_spec *s)
+{
+    free(s->id);
+    for (size_t i = 0; i < s->argc; i++)
+        free(s->argv[i]);
+    free(s->argv);
+    free(s->cmd);
+    for (size_t i = 0; i < s->envc; i++)
+        free(s->env[i]);
+    free(s->env);
+    free(s->cwd);
+    free(s->payload);
+    memset(s, 0, sizeof(*s));
+}
+
+static bool all_numbers(json_object *a)
+{
+    size_t n = json_object_array_length(a);
+    for (size_t i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+            return false;
+        /* json-c reads NaN, Infinity and 1e400 as doubles; none is a number. */
+        if (!isfinite(json_object_get_double(v)))
+            return false;
+    }
+    return true;
+}
+
+/* The built-in kinds read fixed payload fields: check them at submission so
+ * a typo is an error now, not a failed attempt later. */
+static int check_payload(enum task_kind kind, json_object *p, char *err, size_t errlen)
+{
+    json_object *v;
+    switch (kind) {
+    case KIND_COMPUTE:
+        v = p ? pjson_field(p, "numbers") : NULL;
+        if (!v || !json_object_is_type(v, json_type_array) || !all_numbers(v))
+            return ERR("field 'payload.numbers' must be an array of numbers for a compute task");
+        break;
+    case KIND_TRANSFORM:
+        v = p ? pjson_field(p, "data") : NULL;
+        if (!v || !json_object_is_type(v, json_type_string))
+            return ERR("field 'payload.data' must be a string for a transform task");
+        break;
+    case KIND_SLEEP:
+        v = p ? pjson_field(p, "seconds") : NULL;
+        /* Written so that NaN fails too. */
+        if (!v || !(json_object_is_type(v, json_type_int) ||
+                    json_object_is_type(v, json_type_double)) ||
+            !(json_object_get_double(v) >= 0 && json_object_get_double(v) <= 86400 * 365))
+            return ERR("field 'payload.seconds' must be a number of seconds for a sleep task");
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/*
+ * A spec travels inside submit (3 levels deep) and run (4 levels) messages,
+ * which the decoder takes only up to FRAME_MAX_DEPTH: a payload nested
+ * deeper than this could be accepted and then never reach a worker.
+ */
+#define PAYLOAD_MAX_DEPTH (FRAME_MAX_DEPTH - 8)
+
+/* Where check_payload_value() is, for its error text: "payload.a[2].b". */
+struct json_path {
+    char s[160];
+    size_t len;
+};
+
+/* Appends ".key" or "[index]" (key NULL) to p, cut short when full; returns
+ * the length to restore afterwards. */
+static size_t path_push(struct json_path *p, const char *key, size_t index)
+{
+    size_t old = p->len;
+    int n = key ? snprintf(p->s + old, sizeof(p->s) - old, ".%.40s", key)
+                : snprintf(p->s + old, sizeof(p->s) - old, "[%zu]", index);
+    p->len = n < 0 ? old : MIN(old + (size_t)n, sizeof(p->s) - 1);
+    return old;
+}
+
+/*
+ * json-c saturates integers past 64 bits instead of failing: 2^64 and more
+ * read as 2^64-1, -2^63-1 and less as -2^63. So a payload (at submission)
+ * may hold integers from -(2^63-1) to 2^63-1 only: -2^63 itself cannot be
+ * told from the numbers clamped to it.
+ */
+static bool int_out_of_range(json_object *v)
+{
+    int64_t x = json_object_get_int64(v);
+    return x == INT64_MIN || (x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX);
+}
+
+/* Checks that v nests at most `depth` more levels and holds no NaN or
+ * infinity (json-c accepts them; other JSON readers of a result do not),
+ * nor, when check_ints, an integer json-c clamped (see int_out_of_range). */
+static int check_payload_value(json_object *v, int depth, bool check_ints, struct json_path *path,
+                               char *err, size_t errlen)
+{
+    int rc;
+    switch (json_object_get_type(v)) {
+    case json_type_int:
+        if (check_ints && int_out_of_range(v))
+            return ERR("field '%s' is an integer outside the 64-bit range (-%" PRId64 " to %" PRId64
+                       "); write it with a fraction or an exponent (1e20) for a floating-point "
+                       "number",
+                       path->s, INT64_MAX, INT64_MAX);
+        return 0;
+    case json_type_double:
+        if (!isfinite(json_object_get_double(v)))
+            return ERR("field 'payload' must not hold NaN or infinite numbers");
+        return 0;
+    case json_type_array:
+    case json_type_object:
+        if (depth == 0)
+            return ERR("field 'payload' nests deeper than %d levels", PAYLOAD_MAX_DEPTH);
+        if (json_object_is_type(v, json_type_array)) {
+            size_t n = json_object_array_length(v);
+            for (size_t i = 0; i < n; i++) {
+                size_t old = path_push(path, NULL, i);
+                if ((rc = check_payload_value(json_object_array_get_idx(v, i), depth - 1,
+                                              check_ints, path, err, errlen)))
+                    return rc;
+                path->s[path->len = old] = '\0';
+            }
+        } else {
+            json_object_object_foreach(v, key, val)
+            {
+                size_t old = path_push(path, key, 0);
+                if ((rc = check_payload_value(val, depth - 1, check_ints, path, err, errlen)))
+                    return rc;
+                path->s[path->len = old] = '\0';
+            }
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * submit: the spec comes from a user (a submit message, a .jsonl line), not
+ * from the master's journal (a run message), and gets the checks added after
+ * specs were first stored: a run must still carry what an older master
+ * accepted.
+ */
+int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"id",       "kind",        "argv",    "cmd",
+                                       "env",      "cwd",         "payload", "priority",
+                                       "max_retries", "timeout",  NULL};
+    int64_t x;
+    int rc;
+    memset(s, 0, sizeof(*s));
+    s->priority = TASK_DEFAULT_PRIORITY;
+    s->max_retries = TASK_DEFAULT_RETRIES;
+    if (!json_object_is_type(o, json_type_object))
+        return ERR("a task must be a JSON object");
+    if ((rc = pjson_check_keys(o, keys, "task", err, errlen)))
+        return rc;
+    if ((rc = pjson_get_str(o, "id", false, MSG_MAX_ID, &s->id, err, errlen)))
+        return rc;
+    if (s->id && !msg_id_valid(s->id))
+        return ERR("field 'id' must be 1 to %d printable characters without spaces", MSG_MAX_ID);
+
+    char *kind = NULL;
+    if ((rc = pjson_get_str(o, "kind", false, 32, &kind, err, errlen)))
+        return rc;
+    if (kind) {
+        int k = task_kind_parse(kind);
+        free(kind);
+        if (k < 0)
+            return ERR("field 'kind' must be one of exec, compute, transform, echo, sleep, noop");
+        s->kind = (enum task_kind)k;
+    }
+
+    json_object *argv;
+    size_t argc;
+    if ((rc = pjson_get_array(o, "argv", false, MSG_MAX_ARGV, &argv, &argc, err, errlen)))
+        return rc;
+    if (argv) {
+        if (argc == 0)
+            return ERR("field 'argv' must not be empty");
+        s->argv = xcalloc(argc + 1, sizeof(char *));
+        for (size_t i = 0; i < argc; i++) {
+            json_object *v = json_object_array_get_idx(argv, i);
+            if (!json_object_is_type(v, json_type_string) ||
+                (size_t)json_object_get_string_len(v) > MSG_MAX_STR ||
+                memchr(json_object_get_string(v), 0, (size_t)json_object_get_string_len(v)))
+                return ERR("field 'argv' must be an array of strings (entry %zu is not)", i);
+            s->argv[i] = xstrdup(json_object_get_string(v));
+            s->argc = i + 1;
+        }
+    }
+    if ((rc = pjson_get_str(o, "cmd", false, MSG_MAX_STR, &s->cmd, err, errlen)))
+        return rc;
+    if (s->kind == KIND_EXEC) {
+        if (!s->argv && (!s->cmd || !*s->cmd))
+            return ERR("an exec task needs field 'argv' (program and arguments) or 'cmd' "
+                       "(a shell command)");
+        if (s->argv && s->cmd)
+            return ERR("an exec task takes 'argv' or 'cmd', not both");
+    } else if (s->argv || s->cmd) {
+        return ERR("fields 'argv' and 'cmd' only apply to exec tasks, not '%s'",
+                   task_kind_name(s->kind));
+    }
+
+    json_object *env = pjson_field(o, "env");
+    if (env) {
+        if (!json_object_is_type(env, json_type_object))
+            return ERR("field 'env' must be an object of strings");
+        size_t n = (size_t)json_object_object_length(env);
+        if (n > MSG_MAX_ENV)
+            return ERR("field 'env' has more than %d entries", MSG_MAX_ENV);
+        s->env = xcalloc(n + 1, sizeof(char *));
+        json_object_object_foreach(env, key, val)
+        {
+            if (!*key || strchr(key, '=') || !json_object_is_type(val, json_type_string))
+                return ERR("field 'env' must map names (without '=') to strings");
+            const char *sv = json_object_get_string(val);
+            size_t svlen = (size_t)json_object_get_string_len(val);
+            if (memchr(sv, '\0', svlen))
+                return ERR("field 'env': entry '%.64s' must not contain NUL characters", key);
+            if (strlen(key) + svlen > MSG_MAX_STR)
+                return ERR("field 'env': entry '%.64s' is too long", key);
+            struct buf b = BUF_INIT;
+            buf_addf(&b, "%s=%s", key, sv);
+            s->env[s->envc++] = buf_detach(&b, NULL);
+        }
+    }
+    if ((rc = pjson_get_str(o, "cwd", false, 4096, &s->cwd, err, errlen)))
+        return rc;
+
+    json_object *payload = pjson_field(o, "payload");
+    if ((rc = check_payload(s->kind, payload, err, errlen)))
+        return rc;
+    if (payload) {
+        struct json_path path = {"payload", 7};
+        if ((rc = check_payload_value(payload, PAYLOAD_MAX_DEPTH, submit, &path, err, errlen)))
+            return rc;
+        s->payload = pjson_to_text(payload);
+        if (strlen(s->payload) > MSG_MAX_STR)
+            return ERR("field 'payload' is larger than %u bytes", MSG_MAX_STR);
+    }
+
+    json_object *prio = pjson_field(o, "priority");
+    if (prio) {
+        if (json_object_is_type(prio, json_type_string)) {
+            if (priority_parse(json_object_get_string(prio), &s->priority))
+                return ERR("field 'priority' must be low, medium, high or an integer");
+        } else if ((rc = pjson_get_int(o, "priority", false, INT32_MIN, INT32_MAX, &s->priority,
+                                       err, errlen))) {
+            return ERR("field 'priority' must be low, medium, high or an integer");
+        }
+    }
+    x = s->max_retries;
+    if ((rc = pjson_get_int(o, "max_retries", false, 0, TASK_MAX_RETRIES, &x, err, errlen)))
+        return rc;
+    s->max_retries = (int)x;
+
+    /* One rule with `dtr submit --timeout`: a timeout is rounded to whole
+     * milliseconds and must then be positive; no timeout is spelled by
+     * leaving the field out (or null). */
+    json_object *to = pjson_field(o, "timeout");
+    if (to) {
+        if (json_object_is_type(to, json_type_string)) {
+            if (duration_parse(json_object_get_string(to), &s->timeout_ms))
+                return ERR("field 'timeout' must be a positive duration (500ms, 10s, 2m, 1h)");
+            if (!s->timeout_ms)
+                return ERR("field 'timeout' " TIMEOUT_RULE);
+            /* The same bound as for a number: the canonical form writes
+             * seconds, and it must parse again. */
+            if (s->timeout_ms >= 86400LL * 365 * 1000)
+                return ERR("field 'timeout' must be shorter than 365 days");
+        } else if (json_object_is_type(to, json_type_int) ||
+                   json_object_is_type(to, json_type_double)) {
+            double secs = json_object_get_double(to);
+            if (secs == 0)
+                return ERR("field 'timeout' " TIMEOUT_RULE);
+            if (!(secs > 0 && secs < 86400.0 * 365))
+                return ERR("field 'timeout' must be a positive number of seconds");
+            s->timeout_ms = (int64_t)(secs * 1000 + 0.5);
+            if (s->timeout_ms == 0)
+                return ERR("field 'timeout' " TIMEOUT_RULE);
+        } else {
+            return ERR("field 'timeout' must be a number of seconds or a duration");
+        }
+    }
+    return 0;
+}
+
+int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen)
+{
+    memset(spec, 0, sizeof(*spec));
+    json_object *o = pjson_parse(json, len, err, errlen);
+    if (!o)
+        return DTR_EINVAL;
+    int rc = spec_from_json(o, spec, true, err, errlen);
+    json_object_put(o);
+    if (rc)
+        spec_release(spec);
+    return rc;
+}
+
+void spec_encode(struct buf *b, const struct task_spec *s)
+{
+    buf_addstr(b, "{\"id\":");
+    buf_add_json_cstr(b, s->id);
+    buf_addf(b, ",\"kind\":\"%s\"", task_kind_name(s->kind));
+    if (s->argv) {
+        buf_addstr(b, ",\"argv\":[");
+        for (size_t i = 0; i < s->argc; i++) {
+            if (i)
+                buf_addch(b, ',');
+            buf_add_json_cstr(b, s->argv[i]);
+        }
+        buf_addch(b, ']');
+    }
+    if (s->cmd) {
+        buf_addstr(b, ",\"cmd\":");
+        buf_add_json_cstr(b, s->cmd);
+    }
+    if (s->env) {
+        buf_addstr(b, ",\"env\":{");
+        for (size_t i = 0; i < s->envc; i++) {
+            const char *eq = strchr(s->env[i], '=');
+            if (i)
+                buf_addch(b, ',');
+            buf_add_json_str(b, s->env[i], (size_t)(eq - s->env[i]));
+            buf_addch(b, ':');
+            buf_add_json_cstr(b, eq + 1);
+        }
+        buf_addch(b, '}');
+    }
+    if (s->cwd) {
+        buf_addstr(b, ",\"cwd\":");
+        buf_add_json_cstr(b, s->cwd);
+    }
+    if (s->payload) {
+        buf_addstr(b, ",\"payload\":");
+        buf_addstr(b, s->payload);
+    }
+    buf_addf(b, ",\"priority\":%" PRId64 ",\"max_retries\":%d", s->priority, s->max_retries);
+    if (s->timeout_ms)
+        buf_addf(b, ",\"timeout\":%.3f", (double)s->timeout_ms / 1000.0);
+    buf_addch(b, '}');
+}
+const char *spec_kind(const char *canonical)
+{
+    /* spec_encode() writes the kind right after the id, and an escaped id
+     * cannot hold a bare quote, so the first match is the kind. */
+    const char *p = strstr(canonical, ",\"kind\":\"");
+    if (!p)
+        return "exec";
+    p += 9;
+    for (size_t i = 0; i < ARRAY_SIZE(kind_names); i++) {
+        size_t n = strlen(kind_names[i]);
+        if (!strncmp(p, kind_names[i], n) && p[n] == '"')
+            return kind_names[i];
+    }
+    return "exec";
+}
+
+int64_t spec_timeout_ms(const char *canonical)
+{
+    /* spec_encode() ends with the integer max_retries and then, when set,
+     * ,"timeout":S.SSS}: the last ':' belongs to one of those two. */
+    static const char key[] = "\"timeout\"";
+    const size_t klen = sizeof(key) - 1;
+    const char *colon = strrchr(canonical, ':');
+    if (!colon || (size_t)(colon - canonical) < klen || memcmp(colon - klen, key, klen))
+        return 0;
+    char *end;
+    double s = strtod(colon + 1, &end);
+    if (end == colon + 1 || *end != '}' || !(s > 0) || s > 366.0 * 86400)
+        return 0;
+    return (int64_t)llround(s * 1000.0);
+}
+
+void payload_args_release(struct payload_args *a)
+{
+    free(a->numbers);
+    free(a->data);
+    memset(a, 0, sizeof(*a));
+}
+
+int payload_decode(enum task_kind kind, const char *payload, struct payload_args *a, char *err,
+                   size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    json_object *o = pjson_parse(payload ? payload : "{}", payload ? strlen(payload) : 2, err,
+                                 errlen);
+    if (!o)
+        return DTR_EINVAL;
+    int rc = check_payload(kind, o, err, errlen);
+    if (rc)
+        goto out;
+    if (kind == KIND_COMPUTE) {
+        json_object *arr = pjson_field(o, "numbers");
+        size_t n = json_object_array_length(arr);
+        a->numbers = xcalloc(n + 1, sizeof(*a->numbers));
+        a->nnumbers = n;
+        for (size_t i = 0; i < n; i++) {
+            json_object *v = json_object_array_get_idx(arr, i);
+            int64_t x = json_object_get_int64(v);
+            /* json-c keeps integers up to 2^64-1, and get_int64() clamps
+             * those above INT64_MAX: they count as doubles. */
+            bool big = x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX;
+            a->numbers[i].is_int = json_object_is_type(v, json_type_int) && !big;
+            a->numbers[i].i = x;
+            a->numbers[i].d = json_object_get_double(v);
+        }
+    } else if (kind == KIND_TRANSFORM) {
+        json_object *d = pjson_field(o, "data");
+        a->data_len = (size_t)json_object_get_string_len(d);
+        a->data = xstrndup(json_object_get_string(d), a->data_len);
+    } else if (kind == KIND_SLEEP) {
+        a->seconds = json_object_get_double(pjson_field(o, "seconds"));
+    }
+out:
+    json_object_put(o);
+    return rc;
+}

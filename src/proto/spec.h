@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Task specs: what a user submits, checked field by field, and the canonical
+ * JSON the journal stores and a worker receives (docs/protocol.md, "Task
+ * specs"). Field limits are in msg.h, which includes this file.
+ */
+#ifndef DTR_PROTO_SPEC_H
+#define DTR_PROTO_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* The rule for a task's timeout, in the spec and on the command line, as
+ * the error texts state it after the field's or flag's name: rounded to
+ * whole milliseconds, it must be at least 1 ms. */
+#define TIMEOUT_RULE "must be positive (omit it for no timeout); it is rounded to whole ms"
+
+enum task_kind { KIND_EXEC, KIND_COMPUTE, KIND_TRANSFORM, KIND_ECHO, KIND_SLEEP, KIND_NOOP };
+
+/* A validated task spec. Strings are heap-owned by the spec. */
+struct task_spec {
+    char *id; /* NULL: the master generates one */
+    enum task_kind kind;
+    char **argv; /* NULL-terminated, or NULL */
+    size_t argc;
+    char *cmd;
+    char **env; /* "KEY=VALUE", NULL-terminated, or NULL */
+    size_t envc;
+    char *cwd;
+    char *payload; /* JSON text; NULL means {} */
+    int64_t priority;
+    int max_retries;
+    int64_t timeout_ms; /* 0 = none */
+};
+
+/*
+ * Parses one user task spec (a line of a .jsonl file, or a submit element)
+ * into *spec. Returns 0, or DTR_EINVAL with a message naming the field.
+ */
+int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen);
+/* Appends the canonical JSON of spec (no newline): what the journal stores
+ * and the worker receives. fast.c's scan_spec() reads this exact spelling
+ * back: change both together (tests/unit/test_fast.c). */
+void spec_encode(struct buf *b, const struct task_spec *spec);
+void spec_release(struct task_spec *spec);
+const char *task_kind_name(enum task_kind k);
+/* The kind named in canonical spec JSON (from spec_encode), as a static string. */
+const char *spec_kind(const char *canonical);
+int task_kind_parse(const char *name);
+/* The timeout in canonical spec JSON (from spec_encode), in ms; 0 when none. */
+int64_t spec_timeout_ms(const char *canonical);
+
+/* One number of a compute payload: an integer json-c holds exactly (i), or
+ * not (d only). d is set either way. */
+struct payload_number {
+    bool is_int;
+    int64_t i;
+    double d;
+};
+
+/* A built-in kind's payload fields, decoded by payload_decode(). */
+struct payload_args {
+    struct payload_number *numbers; /* compute: payload.numbers */
+    size_t nnumbers;
+    char *data; /* transform: payload.data, data_len bytes (may hold NUL) */
+    size_t data_len;
+    double seconds; /* sleep: payload.seconds */
+};
+
+/*
+ * Decodes the payload (JSON text; NULL means {}) of a built-in kind into *a,
+ * with the checks spec_parse() makes at submission. Returns 0, or DTR_EINVAL
+ * with a message naming the payload field. Release *a with
+ * payload_args_release() either way. Running the kind is the worker's
+ * (worker/builtin.h).
+ */
+int payload_decode(enum task_kind kind, const char *payload, struct payload_args *a, char *err,
+                   size_t errlen);
+void payload_args_release(struct payload_args *a);
+
+#endif
