@@ -19,15 +19,22 @@ wait_for "all $N leased to W1" "[ \"\$(count_state running)\" = $N ]" 120 || fin
 kill -9 "$M_PID"
 wait "$M_PID" 2>/dev/null # reaped: every thread gone, the state dir lock released
 start_master M2 --prefetch "$N" --worker-timeout 10s --state-dir "$T/state-M"
+# The master counts a task running once its run line is journaled; a few
+# thousand may still be on their way to W1 when the master dies. W1 lists
+# what it did get, and those are adopted; the rest are re-queued.
 wait_for "W1 back, listing what it holds" \
-    "grep -q 'worker reconciled id=W1 held=$N adopted=$N' '$T/logs/master.log'" 120 &&
-    pass "master log: $(grep -m1 'worker reconciled id=W1' "$T/logs/master.log" | cut -d' ' -f3-)"
-[ "$(count_state running)" = "$N" ] && [ "$(count_state queued)" = 0 ] &&
-    pass "all $N attempts adopted, none re-queued" ||
+    "grep -q 'worker reconciled id=W1 held=' '$T/logs/master.log'" 120 || finish
+line=$(grep -m1 'worker reconciled id=W1' "$T/logs/master.log")
+held=$(sed -n 's/.* held=\([0-9]*\) adopted=\([0-9]*\).*/\1/p' <<<"$line")
+adopted=$(sed -n 's/.* held=\([0-9]*\) adopted=\([0-9]*\).*/\2/p' <<<"$line")
+[ "${held:-0}" -ge $((N * 9 / 10)) ] && [ "$held" = "$adopted" ] &&
+    pass "master log: $(cut -d' ' -f3- <<<"$line")" || fail "reconciled: $line"
+[ $(($(count_state running) + $(count_state queued))) = "$N" ] &&
+    [ "$(count_state running)" -ge "$held" ] && [ "$(count_state failed)" = 0 ] &&
+    pass "every attempt W1 held adopted, the rest queued again, none failed" ||
     fail "after the restart: $(dtr status --json | head -c 400)"
-! grep -q 're-queued task of a lost worker\|worker declared dead' "$T/logs/master.log" &&
-    pass "no task re-queued, no worker declared dead" ||
-    fail "$(grep -m3 're-queued\|declared dead' "$T/logs/master.log")"
+! grep -q 'worker declared dead' "$T/logs/master.log" &&
+    pass "no worker declared dead" || fail "$(grep -m3 'declared dead' "$T/logs/master.log")"
 grep -q "held message\|held=" "$T/logs/master.log" && kill -0 "$W1_PID" &&
     pass "W1 still connected" || fail "W1 left"
 finish
