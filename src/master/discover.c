@@ -43,8 +43,6 @@ static void probe_fail_cb(void *data, const char *host, int port, const char *wh
     probe_done(data);
 }
 
-extern const struct conn_ops master_conn_ops;
-
 static int probe_ready_cb(struct conn *c, struct msg *hello, char *err, size_t errlen)
 {
     struct probe *p = c->data;
@@ -75,7 +73,7 @@ static bool known_addr(struct master *m, const char *addr)
 {
     if (!strcmp(addr, m->addr))
         return true;
-    for (struct list *p = m->workers.next; p != &m->workers; p = p->next) {
+    for (struct list *p = m->workers.all.next; p != &m->workers.all; p = p->next) {
         struct worker *w = list_entry(p, struct worker, node);
         if (w->conn && w->addr && !strcmp(w->addr, addr))
             return true;

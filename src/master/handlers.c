@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Client requests: submit, status, list, get, wait and cancel, and the
- * waiters that report progress until their tasks end. Replies are queued on
- * the connection and leave after the turn's journal commit.
+ * waiters that report progress until their tasks end (they learn it from
+ * the task table's ended list). Tasks change only through tasks.c. Replies
+ * are queued on the connection and leave after the turn's journal commit.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "master/master.h"
+#include "master/handlers.h"
 
 #define PROGRESS_EVERY_MS 200
 
@@ -27,11 +28,11 @@ static void reply_error(struct conn *c, const char *text)
 /* ---- submit ------------------------------------------------------------------ */
 
 /* "t-SEQ", avoiding ids already taken and the explicit ids of this batch. */
-static char *generate_id(struct master *m, const struct hmap *batch, uint64_t seq)
+static char *generate_id(struct handlers *h, const struct hmap *batch, uint64_t seq)
 {
     char id[48];
     snprintf(id, sizeof(id), "t-%" PRIu64, seq);
-    for (uint64_t n = 1; hmap_get(&m->tasks, id) || hmap_get(batch, id); n++)
+    for (uint64_t n = 1; tasks_find(h->tasks, id) || hmap_get(batch, id); n++)
         snprintf(id, sizeof(id), "t-%" PRIu64 "-%" PRIu64, seq, n);
     return xstrdup(id);
 }
@@ -43,7 +44,7 @@ static const char *str_key(const void *item)
 
 /* Returns 0 when no id in the batch is taken or repeated, else replies.
  * Fills *seen with the batch's explicit ids (release it either way). */
-static int check_ids(struct master *m, struct conn *c, struct msg *msg, struct hmap *seen_map)
+static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct hmap *seen_map)
 {
     char err[512];
     struct hmap *seen = seen_map;
@@ -52,7 +53,7 @@ static int check_ids(struct master *m, struct conn *c, struct msg *msg, struct h
         char *id = msg->specs[i].id;
         if (!id)
             continue;
-        if (hmap_get(&m->tasks, id)) {
+        if (tasks_find(h->tasks, id)) {
             snprintf(err, sizeof(err), "task %zu: a task with id '%s' already exists; choose "
                      "another id", i + 1, id);
             rc = -1;
@@ -69,25 +70,25 @@ static int check_ids(struct master *m, struct conn *c, struct msg *msg, struct h
     return rc;
 }
 
-static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
+static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
 {
     /* A batch is accepted whole or not at all. */
     struct hmap batch;
     hmap_init(&batch, str_key);
-    if (check_ids(m, c, msg, &batch) || !conn_out(c)) {
+    if (check_ids(h, c, msg, &batch) || !conn_out(c)) {
         hmap_release(&batch);
         return;
     }
     /* Encode every spec first, so a batch with one oversized spec is
      * refused whole before anything is stored. */
     int64_t now = clock_wall_ms();
-    uint64_t first_seq = m->next_seq;
+    uint64_t first_seq = h->tasks->next_seq;
     char **json = xcalloc(msg->nspecs, sizeof(char *));
     struct buf spec = BUF_INIT;
     for (size_t i = 0; i < msg->nspecs; i++) {
         struct task_spec *s = &msg->specs[i];
         if (!s->id)
-            s->id = generate_id(m, &batch, first_seq + i);
+            s->id = generate_id(h, &batch, first_seq + i);
         buf_reset(&spec);
         spec_encode(&spec, s);
         if (spec.len > MSG_MAX_SPEC) {
@@ -105,19 +106,13 @@ static void handle_submit(struct master *m, struct conn *c, struct msg *msg)
     msg_ids_begin(b, MSG_SUBMITTED);
     for (size_t i = 0; i < msg->nspecs; i++) {
         struct task_spec *s = &msg->specs[i];
-        struct task *t = task_new(s->id, json[i], s->priority, s->max_retries,
-                                  m->next_seq++, now);
+        struct task *t = tasks_add(h->tasks, s->id, json[i], s->priority, s->max_retries, now);
         free(json[i]);
-        hmap_put(&m->tasks, t);
-        m->counts[TASK_QUEUED]++;
-        queue_push(&m->queue, t, now);
-        master_task_save(m, t);
         if (i)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
     }
     msg_ids_end(b, NULL);
-    m->dispatch_needed = true;
     log_info("accepted tasks count=%zu peer=%s", msg->nspecs, conn_peer(c));
 out:
     free(json);
@@ -145,11 +140,11 @@ static void fill_info(struct task_info *ti, const struct task *t)
     ti->finished_at = t->finished_at;
 }
 
-static void handle_status(struct master *m, struct conn *c)
+static void handle_status(struct handlers *h, struct conn *c)
 {
-    struct worker_info *wi = xcalloc(m->nworkers + 1, sizeof(*wi));
+    struct worker_info *wi = xcalloc(h->workers->n + 1, sizeof(*wi));
     size_t n = 0;
-    for (struct list *p = m->workers.next; p != &m->workers; p = p->next) {
+    for (struct list *p = h->workers->all.next; p != &h->workers->all; p = p->next) {
         struct worker *w = list_entry(p, struct worker, node);
         wi[n].id = w->id;
         wi[n].addr = w->addr;
@@ -162,25 +157,28 @@ static void handle_status(struct master *m, struct conn *c)
     }
     struct buf *b = conn_out(c);
     if (b) {
-        msg_encode_status(b, wi, n, m->counts);
+        msg_encode_status(b, wi, n, h->tasks->counts);
     }
     free(wi);
-}
-
-static int cmp_seq(const void *a, const void *b)
-{
-    const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 #define LIST_CHUNK 2000           /* task records per turn */
 #define LIST_WINDOW (1u << 20)    /* bytes a client may have unread before we pause */
 
-struct client_session *client_session_new(struct master *m, struct conn *c)
+void handlers_init(struct handlers *h, struct tasks *ts, struct workers *ws)
+{
+    memset(h, 0, sizeof(*h));
+    list_init(&h->sessions);
+    list_init(&h->waiters);
+    h->tasks = ts;
+    h->workers = ws;
+}
+
+struct client_session *client_session_new(struct handlers *h, struct conn *c)
 {
     struct client_session *cs = xcalloc(1, sizeof(*cs));
     cs->conn = c;
-    list_add_tail(&m->clients, &cs->node);
+    list_add_tail(&h->sessions, &cs->node);
     return cs;
 }
 
@@ -191,6 +189,18 @@ static void list_done(struct client_session *cs)
     free(cs->list_ids);
     cs->list_ids = NULL;
     cs->list_len = cs->list_pos = 0;
+}
+
+/* Waiters keep the tasks they wait for by id. */
+static const char *task_key(const void *item)
+{
+    return ((const struct task *)item)->id;
+}
+
+static void waiter_free(struct waiter *w)
+{
+    hmap_release(&w->pending);
+    free(w);
 }
 
 void client_session_free(struct client_session *cs)
@@ -208,21 +218,15 @@ void client_session_free(struct client_session *cs)
 /* Takes a snapshot of the ids (tasks may be pruned while the listing
  * streams) and lets listings_pump() send it a chunk at a time, so a million
  * tasks never sit in one output buffer. */
-static void handle_list(struct master *m, struct conn *c, int state)
+static void handle_list(struct handlers *h, struct conn *c, int state)
 {
     struct client_session *cs = c->data;
     if (cs->list_ids) {
         reply_error(c, "a listing is already in progress on this connection");
         return;
     }
-    struct task **all = xcalloc(m->tasks.len + 1, sizeof(*all));
-    size_t n = 0;
-    for (size_t i = 0; i < m->tasks.cap; i++) {
-        struct task *t = m->tasks.slots[i];
-        if (t && (state < 0 || (int)t->state == state))
-            all[n++] = t;
-    }
-    qsort(all, n, sizeof(*all), cmp_seq);
+    size_t n;
+    struct task **all = tasks_list(h->tasks, state, &n);
     cs->list_ids = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
         cs->list_ids[i] = xstrdup(all[i]->id);
@@ -236,9 +240,9 @@ static void handle_list(struct master *m, struct conn *c, int state)
     }
 }
 
-void listings_pump(struct master *m)
+void listings_pump(struct handlers *h)
 {
-    for (struct list *p = m->clients.next; p != &m->clients; p = p->next) {
+    for (struct list *p = h->sessions.next; p != &h->sessions; p = p->next) {
         struct client_session *cs = list_entry(p, struct client_session, node);
         struct conn *c = cs->conn;
         if (!cs->list_ids || conn_pending_bytes(c) > LIST_WINDOW)
@@ -248,7 +252,7 @@ void listings_pump(struct master *m)
             continue;
         for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len; k++) {
             char *id = cs->list_ids[cs->list_pos++];
-            struct task *t = hmap_get(&m->tasks, id);
+            struct task *t = tasks_find(h->tasks, id);
             free(id);
             if (!t || (cs->list_state >= 0 && (int)t->state != cs->list_state))
                 continue; /* pruned or moved on since the snapshot */
@@ -263,10 +267,10 @@ void listings_pump(struct master *m)
     }
 }
 
-static void handle_get(struct master *m, struct conn *c, const char *id)
+static void handle_get(struct handlers *h, struct conn *c, const char *id)
 {
     char err[300];
-    struct task *t = hmap_get(&m->tasks, id);
+    struct task *t = tasks_find(h->tasks, id);
     if (!t) {
         snprintf(err, sizeof(err), "unknown task '%s'", id);
         reply_error(c, err);
@@ -282,16 +286,14 @@ static void handle_get(struct master *m, struct conn *c, const char *id)
     struct task_info ti;
     fill_info(&ti, t);
     ti.has_output = true;
-    master_journal_sync(m); /* the output may still be on its way to disk */
-    if (journal_get_output(m->journal, t->id, &ti.out) != 0)
-        memset(&ti.out, 0, sizeof(ti.out));
+    tasks_get_output(h->tasks, t, &ti.out);
     msg_encode_task(b, &ti);
     task_output_release(&ti.out);
 }
 
 /* ---- cancel ------------------------------------------------------------------- */
 
-static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
+static void handle_cancel(struct handlers *h, struct conn *c, struct msg *msg)
 {
     struct buf errs = BUF_INIT;
     struct buf *b = conn_out(c);
@@ -300,7 +302,7 @@ static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
     msg_ids_begin(b, MSG_CANCELLED);
     size_t done = 0;
     for (size_t i = 0; i < msg->nids; i++) {
-        struct task *t = hmap_get(&m->tasks, msg->ids[i]);
+        struct task *t = tasks_find(h->tasks, msg->ids[i]);
         if (!t) {
             buf_addf(&errs, "%sunknown task '%s'", errs.len ? "; " : "", msg->ids[i]);
             continue;
@@ -310,12 +312,9 @@ static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
                      task_state_name(t->state));
             continue;
         }
-        if (t->state == TASK_QUEUED)
-            queue_remove(&m->queue, t);
-        else
-            workers_kill_attempt(m, t);
-        task_set_error(t, "cancelled");
-        master_task_transition(m, t, TASK_CANCELLED);
+        if (t->state == TASK_RUNNING)
+            workers_cancel_attempt(h->workers, t);
+        tasks_cancel(h->tasks, t);
         log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
         if (done++)
             buf_addch(b, ',');
@@ -327,18 +326,7 @@ static void handle_cancel(struct master *m, struct conn *c, struct msg *msg)
 
 /* ---- wait ---------------------------------------------------------------------- */
 
-static const char *task_key(const void *item)
-{
-    return ((const struct task *)item)->id;
-}
-
-void waiter_free(struct waiter *w)
-{
-    hmap_release(&w->pending);
-    free(w);
-}
-
-static void handle_wait(struct master *m, struct conn *c, struct msg *msg)
+static void handle_wait(struct handlers *h, struct conn *c, struct msg *msg)
 {
     char err[300];
     struct waiter *w = xcalloc(1, sizeof(*w));
@@ -346,7 +334,7 @@ static void handle_wait(struct master *m, struct conn *c, struct msg *msg)
     w->conn = c;
     w->all = msg->all;
     for (size_t i = 0; i < msg->nids; i++) {
-        struct task *t = hmap_get(&m->tasks, msg->ids[i]);
+        struct task *t = tasks_find(h->tasks, msg->ids[i]);
         if (!t) {
             snprintf(err, sizeof(err), "unknown task '%s'", msg->ids[i]);
             reply_error(c, err);
@@ -372,12 +360,12 @@ static void handle_wait(struct master *m, struct conn *c, struct msg *msg)
     w->session = cs;
     w->dirty = true;
     w->last_sent = -PROGRESS_EVERY_MS;
-    list_add_tail(&m->waiters, &w->node);
+    list_add_tail(&h->waiters, &w->node);
 }
 
-void waiters_task_ended(struct master *m, struct task *t)
+static void waiters_task_ended(struct handlers *h, struct task *t)
 {
-    for (struct list *p = m->waiters.next; p != &m->waiters; p = p->next) {
+    for (struct list *p = h->waiters.next; p != &h->waiters; p = p->next) {
         struct waiter *w = list_entry(p, struct waiter, node);
         if (w->all) {
             w->dirty = true;
@@ -389,10 +377,14 @@ void waiters_task_ended(struct master *m, struct task *t)
     }
 }
 
-void waiters_flush(struct master *m, int64_t now)
+void waiters_flush(struct handlers *h, int64_t now)
 {
+    const uint64_t *counts = h->tasks->counts;
+    struct task *t;
+    while ((t = tasks_take_ended(h->tasks)))
+        waiters_task_ended(h, t);
     struct list *p, *tmp;
-    list_for_each_safe(p, tmp, &m->waiters)
+    list_for_each_safe(p, tmp, &h->waiters)
     {
         struct waiter *w = list_entry(p, struct waiter, node);
         if (!w->dirty)
@@ -400,9 +392,9 @@ void waiters_flush(struct master *m, int64_t now)
         if (w->all) {
             w->total = w->done = 0;
             for (int s = 0; s < TASK_NSTATES; s++)
-                w->total += m->counts[s];
-            w->done = w->total - m->counts[TASK_QUEUED] - m->counts[TASK_RUNNING];
-            w->failed = m->counts[TASK_FAILED] + m->counts[TASK_CANCELLED];
+                w->total += counts[s];
+            w->done = w->total - counts[TASK_QUEUED] - counts[TASK_RUNNING];
+            w->failed = counts[TASK_FAILED] + counts[TASK_CANCELLED];
         }
         bool final = w->done == w->total;
         if (!final && now - w->last_sent < PROGRESS_EVERY_MS)
@@ -420,29 +412,29 @@ void waiters_flush(struct master *m, int64_t now)
     }
 }
 
-void handlers_client_message(struct master *m, struct conn *c, struct msg *msg)
+void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg)
 {
     switch (msg->type) {
     case MSG_SUBMIT:
-        if (m->stopping)
+        if (h->stopping)
             reply_error(c, "the master is stopping; submit again once it is back");
         else
-            handle_submit(m, c, msg);
+            handle_submit(h, c, msg);
         break;
     case MSG_STATUS:
-        handle_status(m, c);
+        handle_status(h, c);
         break;
     case MSG_LIST:
-        handle_list(m, c, msg->state);
+        handle_list(h, c, msg->state);
         break;
     case MSG_GET:
-        handle_get(m, c, msg->id);
+        handle_get(h, c, msg->id);
         break;
     case MSG_WAIT:
-        handle_wait(m, c, msg);
+        handle_wait(h, c, msg);
         break;
     case MSG_CANCEL:
-        handle_cancel(m, c, msg);
+        handle_cancel(h, c, msg);
         break;
     case MSG_PING:
         if (conn_out(c))

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The master's wiring: start-up and recovery from the journal, the listener,
- * the per-turn prepare step (dispatch, group commit, flush), the periodic
- * tick, shutdown, and master_task_transition(), through which every task
- * state change passes. Workers, client requests and discovery live in
- * workers.c, handlers.c and discover.c.
+ * The master's wiring: start-up and recovery from the journal, the listener
+ * and its connection callbacks, the per-turn prepare step (dispatch, group
+ * commit, flush), the periodic tick, signals and shutdown. It changes no
+ * task itself: the task table is tasks.c, workers and client requests are
+ * workers.c and handlers.c, scans are discover.c.
  */
 #include "master/master.h"
 
@@ -24,145 +24,25 @@
 #include "net/tls.h"
 
 #define TICK_MS 100
-/* The most one loop turn adds to the listening clock (master_check_cb): a
- * turn is normally the poll (at most a tick) plus a few ms of callbacks;
- * anything longer is a stall (a stopped process, a slow disk, a long
- * callback) during which the master was not listening. */
-#define LISTEN_STEP_MAX_MS 250
 #define PRUNE_EVERY_MS (60 * 1000)
-
-static const char *task_key(const void *item)
-{
-    return ((const struct task *)item)->id;
-}
-
-void master_journal_failed(struct master *m, const char *what)
-{
-    (void)m;
-    /* Fail-stop: nothing queued for sending this turn leaves the process,
-     * so no client or worker is told of a change that is not on disk. */
-    log_error("journal write failed; stopping without acknowledging error=%s", log_quote(what));
-    fprintf(stderr, "dtr master: journal write failed: %s\n", what);
-    fflush(NULL);
-    _exit(1);
-}
-
-void master_task_save(struct master *m, struct task *t)
-{
-    jwriter_save_task(m->writer, t);
-}
-
-/* Waits until every journal write so far is on disk; the journal may then
- * be read (or pruned) directly. */
-void master_journal_sync(struct master *m)
-{
-    char err[512];
-    if (!jwriter_drain(m->writer, err, sizeof(err)))
-        master_journal_failed(m, err);
-}
-
-/* Gives a running attempt with a timeout (ms, from now) its deadline: the
- * timeout plus the grace, in listening time. */
-static void set_deadline(struct master *m, struct task *t, int64_t timeout_ms)
-{
-    if (timeout_ms <= 0)
-        return;
-    t->deadline = m->listen_ms + timeout_ms + workers_timeout_grace_ms(m);
-    deadlines_add(&m->deadlines, t);
-}
-
-void master_task_transition(struct master *m, struct task *t, enum task_state to)
-{
-    enum task_state from = t->state;
-    int64_t now = clock_wall_ms();
-    if (task_set_state(t, to, now) != 0) {
-        log_error("refused illegal transition task=%s from=%s to=%s", t->id,
-                  task_state_name(from), task_state_name(to));
-        return;
-    }
-    m->counts[from]--;
-    m->counts[to]++;
-    if (from == TASK_RUNNING) {
-        struct worker *w = t->worker ? workers_find(m, t->worker) : NULL;
-        if (w && !list_empty(&t->worker_node)) {
-            list_del(&t->worker_node);
-            w->running--;
-        }
-        deadlines_remove(&m->deadlines, t);
-        t->deadline = 0;
-        t->lease = 0;
-        m->dispatch_needed = true; /* a slot is free */
-    }
-    if (to == TASK_RUNNING) {
-        struct worker *w = workers_find(m, t->worker);
-        if (w) {
-            list_add_tail(&w->tasks, &t->worker_node);
-            w->running++;
-        }
-        set_deadline(m, t, spec_timeout_ms(t->spec));
-    }
-    if (to == TASK_QUEUED) {
-        queue_push(&m->queue, t, now);
-        m->dispatch_needed = true;
-    }
-    jwriter_update_task(m->writer, t);
-    if (task_state_terminal(to))
-        waiters_task_ended(m, t);
-}
 
 /* ---- recovery ------------------------------------------------------------- */
 
-static int load_task_cb(struct task *t, void *data)
-{
-    struct master *m = data;
-    hmap_put(&m->tasks, t); /* ids are the journal's primary key: no duplicates */
-    m->counts[t->state]++;
-    if (t->seq >= m->next_seq)
-        m->next_seq = t->seq + 1;
-    if (t->lease >= m->next_lease)
-        m->next_lease = t->lease + 1;
-    if (t->state == TASK_QUEUED)
-        queue_push(&m->queue, t, clock_wall_ms());
-    else if (t->state == TASK_RUNNING) {
-        workers_restore(m, t);
-        /* What is left of its timeout since it was dispatched (wall clock:
-         * the only clock that survives the restart), from now. */
-        int64_t timeout = spec_timeout_ms(t->spec);
-        if (timeout > 0)
-            set_deadline(m, t, MAX(1, t->started_at + timeout - clock_wall_ms()));
-    }
-    return 0;
-}
-
 static int recover(struct master *m, char *err, size_t errlen)
 {
-    uint64_t v = 0;
-    m->next_seq = m->next_lease = 1;
-    if (journal_get_counter(m->journal, "lease", &v) == 0 && v > m->next_lease)
-        m->next_lease = v;
-    if (journal_get_counter(m->journal, "seq", &v) == 0 && v > m->next_seq)
-        m->next_seq = v;
-    if (journal_load(m->journal, load_task_cb, m) != 0) {
+    if (tasks_load(&m->tasks, m->journal, m->writer, m->workers.listen_ms) != 0) {
         snprintf(err, errlen, "cannot read the journal in '%s'", m->opts.state_dir);
         return -1;
     }
+    size_t n;
+    struct task **running = tasks_list(&m->tasks, TASK_RUNNING, &n);
+    for (size_t i = 0; i < n; i++)
+        workers_restore(&m->workers, running[i]);
+    free(running);
     return 0;
 }
 
 /* ---- the loop ------------------------------------------------------------- */
-
-static void persist_counters(struct master *m)
-{
-    static uint64_t saved_seq, saved_lease;
-    if (m->next_seq != saved_seq) {
-        jwriter_set_counter(m->writer, "seq", m->next_seq);
-        saved_seq = m->next_seq;
-    }
-    if (m->next_lease != saved_lease) {
-        jwriter_set_counter(m->writer, "lease", m->next_lease);
-        saved_lease = m->next_lease;
-    }
-}
 
 /* Lets out every reply whose journal writes are on disk. */
 static void release_durable(struct master *m)
@@ -170,7 +50,7 @@ static void release_durable(struct master *m)
     char err[512];
     uint64_t done;
     if (!jwriter_done(m->writer, &done, err, sizeof(err)))
-        master_journal_failed(m, err);
+        tasks_journal_failed(err);
     conn_hub_release(&m->hub, done);
 }
 
@@ -192,38 +72,14 @@ static void wake_loop(void *data)
 static void master_prepare_cb(uv_prepare_t *h)
 {
     struct master *m = h->data;
-    if (m->dispatch_needed)
-        workers_dispatch(m);
-    workers_flush_control(m);
-    waiters_flush(m, (int64_t)uv_now(m->loop));
-    listings_pump(m);
-    persist_counters(m);
+    if (m->tasks.dispatch_needed)
+        workers_dispatch(&m->workers);
+    workers_flush_control(&m->workers);
+    waiters_flush(&m->handlers, (int64_t)uv_now(m->loop));
+    listings_pump(&m->handlers);
+    tasks_save_counters(&m->tasks);
     conn_hub_hold(&m->hub, jwriter_handoff(m->writer));
     release_durable(m);
-}
-
-static void prune(struct master *m, int64_t now_wall)
-{
-    int64_t cutoff = now_wall - m->opts.keep_finished_ms;
-    uint64_t n = 0;
-    char err[512];
-    master_journal_sync(m);
-    if (journal_prune(m->journal, cutoff, &n) != 0)
-        master_journal_failed(m, "cannot prune finished tasks");
-    if (journal_commit(m->journal, err, sizeof(err)) != 0)
-        master_journal_failed(m, err);
-    if (n == 0)
-        return;
-    for (size_t i = 0; i < m->tasks.cap; i++) {
-        struct task *t = m->tasks.slots[i];
-        if (t && task_state_terminal(t->state) && t->finished_at && t->finished_at < cutoff) {
-            hmap_del(&m->tasks, t->id);
-            m->counts[t->state]--;
-            task_free(t);
-            i--; /* the deletion may have shifted another item into slot i */
-        }
-    }
-    log_info("pruned finished tasks count=%" PRIu64, n);
 }
 
 /* Workers beat on their own at the interval the master's hello names. */
@@ -247,10 +103,7 @@ static void fill_hello(struct msg *h, void *data)
 static void master_check_cb(uv_check_t *h)
 {
     struct master *m = h->data;
-    int64_t now = (int64_t)uv_now(m->loop); /* updated right after the poll */
-    int64_t step = now - m->listen_last;
-    m->listen_last = now;
-    m->listen_ms += MIN(MAX(step, 0), LISTEN_STEP_MAX_MS);
+    workers_listened(&m->workers, (int64_t)uv_now(m->loop)); /* updated right after the poll */
 }
 
 static void master_tick_cb(uv_timer_t *h)
@@ -264,13 +117,10 @@ static void master_tick_cb(uv_timer_t *h)
     int64_t sweep_every = MIN(MAX(m->opts.heartbeat_ms / 2, TICK_MS), 500);
     if (now - m->last_workers_tick >= sweep_every) {
         m->last_workers_tick = now;
-        workers_tick(m, m->listen_ms);
+        workers_tick(&m->workers);
     }
-    workers_expire(m, m->listen_ms);
-    size_t before = queue_ready_len(&m->queue);
-    queue_promote(&m->queue, wall);
-    if (queue_ready_len(&m->queue) != before)
-        m->dispatch_needed = true;
+    workers_expire(&m->workers);
+    tasks_promote(&m->tasks, wall);
     if (m->opts.discover.len && now - m->last_scan >= m->opts.scan_interval_ms) {
         m->last_scan = now;
         discover_scan(m);
@@ -279,7 +129,7 @@ static void master_tick_cb(uv_timer_t *h)
     int64_t every = MIN(PRUNE_EVERY_MS, MAX(m->opts.keep_finished_ms, TICK_MS));
     if (now - m->last_prune >= every) {
         m->last_prune = now;
-        prune(m, wall);
+        tasks_prune(&m->tasks, wall, m->opts.keep_finished_ms);
     }
 }
 
@@ -289,6 +139,7 @@ static void master_stop(struct master *m, const char *why)
     if (m->stopping)
         return;
     m->stopping = true;
+    m->handlers.stopping = true;
     log_info("stopping reason=%s", why);
     conn_listener_close(&m->listener);
     if (!jwriter_drain(m->writer, err, sizeof(err)))
@@ -317,19 +168,19 @@ static int conn_ready_cb(struct conn *c, struct msg *hello, char *err, size_t er
 {
     struct master *m = conn_hub_owner(c);
     if (!strcmp(hello->role, "client")) {
-        c->data = client_session_new(m, c);
+        c->data = client_session_new(&m->handlers, c);
         return 0;
     }
-    return workers_register(m, c, hello, err, errlen);
+    return workers_register(&m->workers, c, hello, err, errlen);
 }
 
 static void conn_message_cb(struct conn *c, struct msg *msg)
 {
     struct master *m = conn_hub_owner(c);
     if (!strcmp(conn_peer_role(c), "client"))
-        handlers_client_message(m, c, msg);
+        handlers_client_message(&m->handlers, c, msg);
     else if (c->data)
-        workers_message(m, c->data, msg);
+        workers_message(&m->workers, c->data, msg);
 }
 
 static void conn_closed_cb(struct conn *c)
@@ -339,7 +190,7 @@ static void conn_closed_cb(struct conn *c)
         if (c->data)
             client_session_free(c->data);
     } else if (c->data) {
-        workers_conn_closed(m, c->data, conn_reason(c));
+        workers_conn_closed(&m->workers, c->data, conn_reason(c));
     }
     c->data = NULL;
 }
@@ -392,14 +243,15 @@ int master_run(const struct master_opts *opts)
     int rc = 1;
     m->opts = *opts;
     m->loop = uv_default_loop();
-    hmap_init(&m->tasks, task_key);
-    queue_init(&m->queue);
-    deadlines_init(&m->deadlines);
-    m->listen_ms = m->listen_last = (int64_t)uv_now(m->loop);
-    list_init(&m->workers);
-    list_init(&m->waiters);
-    list_init(&m->clients);
-    workers_init(m);
+    struct workers_opts wopts = {
+        .heartbeat_ms = opts->heartbeat_ms,
+        .worker_timeout_ms = opts->worker_timeout_ms,
+        .scan_interval_ms = opts->scan_interval_ms,
+        .prefetch = opts->prefetch,
+    };
+    tasks_init(&m->tasks, workers_timeout_grace_ms(&wopts));
+    workers_init(&m->workers, &wopts, &m->tasks, (int64_t)uv_now(m->loop));
+    handlers_init(&m->handlers, &m->tasks, &m->workers);
 
     if (auth_init() != 0 || auth_load_token(opts->token_file, &m->token, err, sizeof(err))) {
         fprintf(stderr, "dtr master: %s\n", err);
@@ -435,13 +287,13 @@ int master_run(const struct master_opts *opts)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
-    prune(m, clock_wall_ms()); /* nothing expired is served after a restart */
+    /* nothing expired is served after a restart */
+    tasks_prune(&m->tasks, clock_wall_ms(), opts->keep_finished_ms);
 
-    static char id[300];
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
-    snprintf(id, sizeof(id), "master-%s-%d", host, (int)getpid());
-    conn_hub_init(&m->hub, m->loop, "master", id, m->token);
+    snprintf(m->id, sizeof(m->id), "master-%s-%d", host, (int)getpid());
+    conn_hub_init(&m->hub, m->loop, "master", m->id, m->token);
     m->hub.tls = m->tls;
     m->hub.owner = m;
     m->hub.fill_hello = fill_hello;
@@ -466,7 +318,7 @@ int master_run(const struct master_opts *opts)
     }
     log_info("listening addr=%s state_dir=%s tasks=%zu queued=%" PRIu64 " running=%" PRIu64
              " auth=%s tls=%s", m->addr, opts->in_memory ? "(memory)" : opts->state_dir,
-             m->tasks.len, m->counts[TASK_QUEUED], m->counts[TASK_RUNNING],
+             m->tasks.map.len, m->tasks.counts[TASK_QUEUED], m->tasks.counts[TASK_RUNNING],
              m->token ? "token" : "none", m->tls ? "on" : "off");
     printf("dtr master listening on %s\n", m->addr);
     fflush(stdout);
@@ -488,7 +340,7 @@ int master_run(const struct master_opts *opts)
     signal(SIGPIPE, SIG_IGN);
     m->last_scan = -opts->scan_interval_ms; /* scan at once */
     m->last_prune = (int64_t)uv_now(m->loop);
-    m->dispatch_needed = true;
+    m->tasks.dispatch_needed = true;
 
     uv_run(m->loop, UV_RUN_DEFAULT);
     log_info("stopped");
@@ -496,13 +348,8 @@ int master_run(const struct master_opts *opts)
 out:
     jwriter_stop(m->writer);
     journal_close(m->journal);
-    workers_free_all(m);
-    for (size_t i = 0; i < m->tasks.cap; i++)
-        if (m->tasks.slots[i])
-            task_free(m->tasks.slots[i]);
-    hmap_release(&m->tasks);
-    queue_release(&m->queue);
-    deadlines_release(&m->deadlines);
+    workers_free_all(&m->workers);
+    tasks_release(&m->tasks);
     free(m->token);
     tls_ctx_free(m->tls);
     free(m);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The worker registry: registration (dial-in or found by a scan) and the
- * reconciliation of what a returning worker still runs, heartbeats, results,
- * dispatch, and worker_declare_dead(), the one place a worker is declared
- * dead and its attempts re-queued.
+ * reconciliation of what a returning worker still runs, heartbeats and the
+ * listening clock, results, dispatch, master-enforced timeouts, and
+ * worker_declare_dead(), the one place a worker is declared dead. Tasks
+ * change only through tasks.c; here attempts are attached to and detached
+ * from their workers.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,10 +15,13 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "master/master.h"
+#include "master/workers.h"
 
-#define BACKOFF_BASE_MS 250
-#define BACKOFF_CAP_MS (60 * 1000)
+/* The most one loop turn adds to the listening clock (workers_listened): a
+ * turn is normally the poll (at most a tick) plus a few ms of callbacks;
+ * anything longer is a stall (a stopped process, a slow disk, a long
+ * callback) during which the master was not listening. */
+#define LISTEN_STEP_MAX_MS 250
 /* The least time past its timeout before the master expires an attempt
  * (see workers_timeout_grace_ms). */
 #define TIMEOUT_GRACE_MIN_MS 5000
@@ -32,18 +37,49 @@ static const char *worker_key(const void *item)
     return ((const struct worker *)item)->id;
 }
 
-void workers_init(struct master *m)
+void workers_init(struct workers *ws, const struct workers_opts *opts, struct tasks *ts,
+                  int64_t loop_now)
 {
-    hmap_init(&m->worker_map, worker_key);
-    list_init(&m->control);
+    memset(ws, 0, sizeof(*ws));
+    hmap_init(&ws->map, worker_key);
+    list_init(&ws->all);
+    list_init(&ws->control);
+    ws->opts = *opts;
+    ws->tasks = ts;
+    ws->listen_ms = ws->listen_last = loop_now;
 }
 
-struct worker *workers_find(struct master *m, const char *id)
+void workers_listened(struct workers *ws, int64_t loop_now)
 {
-    return hmap_get(&m->worker_map, id);
+    int64_t step = loop_now - ws->listen_last;
+    ws->listen_last = loop_now;
+    ws->listen_ms += MIN(MAX(step, 0), LISTEN_STEP_MAX_MS);
 }
 
-static struct worker *worker_new(struct master *m, const char *id)
+struct worker *workers_find(struct workers *ws, const char *id)
+{
+    return hmap_get(&ws->map, id);
+}
+
+/* Attempts are attached here and detached before their task leaves running
+ * (tasks_transition() checks). */
+static void attach(struct worker *w, struct task *t)
+{
+    list_add_tail(&w->tasks, &t->worker_node);
+    w->running++;
+}
+
+static void detach(struct workers *ws, struct task *t)
+{
+    struct worker *w = t->worker ? workers_find(ws, t->worker) : NULL;
+    if (list_empty(&t->worker_node))
+        return;
+    list_del(&t->worker_node);
+    if (w)
+        w->running--;
+}
+
+static struct worker *worker_new(struct workers *ws, const char *id)
 {
     struct worker *w = xcalloc(1, sizeof(*w));
     w->id = xstrdup(id);
@@ -51,20 +87,20 @@ static struct worker *worker_new(struct master *m, const char *id)
     list_init(&w->control_node);
     buf_init(&w->acks);
     buf_init(&w->kills);
-    w->last_seen = m->listen_ms;
+    w->last_seen = ws->listen_ms;
     w->last_seen_wall = clock_wall_ms();
-    hmap_put(&m->worker_map, w);
-    list_add_tail(&m->workers, &w->node);
-    m->nworkers++;
+    hmap_put(&ws->map, w);
+    list_add_tail(&ws->all, &w->node);
+    ws->n++;
     return w;
 }
 
-static void worker_free(struct master *m, struct worker *w)
+static void worker_free(struct workers *ws, struct worker *w)
 {
-    hmap_del(&m->worker_map, w->id);
+    hmap_del(&ws->map, w->id);
     list_del(&w->node);
     list_del(&w->control_node);
-    m->nworkers--;
+    ws->n--;
     buf_release(&w->acks);
     buf_release(&w->kills);
     free(w->held);
@@ -74,60 +110,47 @@ static void worker_free(struct master *m, struct worker *w)
     free(w);
 }
 
-void workers_free_all(struct master *m)
+void workers_free_all(struct workers *ws)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &m->workers)
+    list_for_each_safe(pos, tmp, &ws->all)
     {
         struct worker *w = list_entry(pos, struct worker, node);
         struct list *p2, *t2;
         list_for_each_safe(p2, t2, &w->tasks) list_del(p2);
         if (w->conn)
             w->conn->data = NULL;
-        worker_free(m, w);
+        worker_free(ws, w);
     }
-    hmap_release(&m->worker_map);
+    hmap_release(&ws->map);
 }
 
-static void add_lease(struct master *m, struct worker *w, struct buf *b, size_t *n,
+static void add_lease(struct workers *ws, struct worker *w, struct buf *b, size_t *n,
                       uint64_t lease)
 {
     msg_leases_add(b, lease);
     (*n)++;
     /* Only workers with something to send are visited at flush time. */
     if (list_empty(&w->control_node))
-        list_add_tail(&m->control, &w->control_node);
+        list_add_tail(&ws->control, &w->control_node);
 }
 
-/* An attempt was lost with its worker: re-queue it without spending a
- * retry, or fail the task once it has been lost TASK_CRASH_LIMIT times. */
-static void attempt_lost(struct master *m, struct task *t, const char *why)
+/* An attempt was lost with its worker: re-queued without spending a retry,
+ * or failed once it has been lost TASK_CRASH_LIMIT times. */
+static void attempt_lost(struct workers *ws, struct task *t, const char *why)
 {
-    char err[512];
-    t->crashes++;
-    if (t->crashes >= TASK_CRASH_LIMIT) {
-        snprintf(err, sizeof(err), "lost its worker %d times (crash limit); last: worker '%s' %s",
-                 t->crashes, t->worker ? t->worker : "?", why);
-        task_set_error(t, err);
-        log_warn("task failed: crash limit reached task=%s crashes=%d", t->id, t->crashes);
-        master_task_transition(m, t, TASK_FAILED);
-        return;
-    }
-    snprintf(err, sizeof(err), "worker '%s' %s", t->worker ? t->worker : "?", why);
-    task_set_error(t, err);
-    log_info("re-queued task of a lost worker task=%s worker=%s crashes=%d", t->id,
-             t->worker ? t->worker : "?", t->crashes);
-    master_task_transition(m, t, TASK_QUEUED);
+    detach(ws, t);
+    tasks_attempt_lost(ws->tasks, t, why);
 }
 
-void worker_declare_dead(struct master *m, struct worker *w, const char *why)
+void worker_declare_dead(struct workers *ws, struct worker *w, const char *why)
 {
     int n = w->running;
     log_warn("worker declared dead id=%s reason=%s requeued=%d", w->id, log_quote(why), n);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &w->tasks)
     {
-        attempt_lost(m, list_entry(pos, struct task, worker_node), "was declared dead");
+        attempt_lost(ws, list_entry(pos, struct task, worker_node), "was declared dead");
     }
     if (w->conn) {
         struct conn *c = w->conn;
@@ -135,20 +158,19 @@ void worker_declare_dead(struct master *m, struct worker *w, const char *why)
         c->data = NULL;
         conn_close(c, why);
     }
-    worker_free(m, w);
+    worker_free(ws, w);
 }
 
-void workers_restore(struct master *m, struct task *t)
+void workers_restore(struct workers *ws, struct task *t)
 {
-    struct worker *w = workers_find(m, t->worker ? t->worker : "?");
+    struct worker *w = workers_find(ws, t->worker ? t->worker : "?");
     if (!w) {
-        w = worker_new(m, t->worker ? t->worker : "?");
+        w = worker_new(ws, t->worker ? t->worker : "?");
         /* Give it a scan interval on top of the worker timeout to come back
          * and claim its tasks before they are re-queued. */
-        w->last_seen += m->opts.scan_interval_ms;
+        w->last_seen += ws->opts.scan_interval_ms;
     }
-    list_add_tail(&w->tasks, &t->worker_node);
-    w->running++;
+    attach(w, t);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -161,17 +183,17 @@ static int cmp_u64(const void *a, const void *b)
  * instance: it keeps every attempt it received until its result is
  * acknowledged, so the run never reached it (it crossed a cut). Nothing
  * ran and nothing crashed: back to the queue as if never dispatched. */
-static void attempt_unreached(struct master *m, struct task *t)
+static void attempt_unreached(struct workers *ws, struct task *t)
 {
     log_info("re-queued an attempt that never reached its worker task=%s worker=%s lease=%" PRIu64,
              t->id, t->worker ? t->worker : "?", t->lease);
-    t->attempts--;
-    master_task_transition(m, t, TASK_QUEUED);
+    detach(ws, t);
+    tasks_attempt_undone(ws->tasks, t);
 }
 
 /* One held message: remember the leases, and stop at once the attempts we
  * gave to someone else meanwhile (or never gave). */
-static int take_held(struct master *m, struct worker *w, const struct msg *msg)
+static int take_held(struct workers *ws, struct worker *w, const struct msg *msg)
 {
     if (w->nheld + msg->nheld > WORKER_MAX_HELD) {
         conn_fail(w->conn, "held: more than %d attempts in all", WORKER_MAX_HELD);
@@ -183,13 +205,13 @@ static int take_held(struct master *m, struct worker *w, const struct msg *msg)
     }
     for (size_t i = 0; i < msg->nheld; i++) {
         const struct lease_ref *r = &msg->held[i];
-        struct task *t = hmap_get(&m->tasks, r->id);
+        struct task *t = tasks_find(ws->tasks, r->id);
         w->held[w->nheld++] = r->lease;
         if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
             strcmp(t->worker, w->id)) {
             log_info("stopping a superseded attempt on a returning worker task=%s lease=%" PRIu64
                      " worker=%s", r->id, r->lease, w->id);
-            add_lease(m, w, &w->kills, &w->nkills, r->lease);
+            add_lease(ws, w, &w->kills, &w->nkills, r->lease);
         }
     }
     return 0;
@@ -198,7 +220,7 @@ static int take_held(struct master *m, struct worker *w, const struct msg *msg)
 /* The worker's last held message came: keep the attempts it holds, and
  * re-queue ours it no longer has (without a crash when the same process
  * came back: those never reached it). Then it may take new work. */
-static void reconcile(struct master *m, struct worker *w)
+static void reconcile(struct workers *ws, struct worker *w)
 {
     int adopted = 0;
     if (w->nheld) /* held is NULL when nothing was listed */
@@ -210,9 +232,9 @@ static void reconcile(struct master *m, struct worker *w)
         if (w->nheld && bsearch(&t->lease, w->held, w->nheld, sizeof(uint64_t), cmp_u64))
             adopted++;
         else if (w->same_instance)
-            attempt_unreached(m, t);
+            attempt_unreached(ws, t);
         else
-            attempt_lost(m, t, "came back without it");
+            attempt_lost(ws, t, "came back without it");
     }
     log_info("worker reconciled id=%s held=%zu adopted=%d same_instance=%d", w->id, w->nheld,
              adopted, w->same_instance);
@@ -220,7 +242,7 @@ static void reconcile(struct master *m, struct worker *w)
     w->held = NULL;
     w->nheld = w->held_cap = 0;
     w->reconciling = false;
-    m->dispatch_needed = true;
+    ws->tasks->dispatch_needed = true;
 }
 
 /* Compares two instance secrets (validated: MSG_INSTANCE_HEX digits each)
@@ -233,10 +255,10 @@ static bool instance_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-int workers_register(struct master *m, struct conn *c, struct msg *hello, char *err,
+int workers_register(struct workers *ws, struct conn *c, struct msg *hello, char *err,
                      size_t errlen)
 {
-    struct worker *w = workers_find(m, hello->id);
+    struct worker *w = workers_find(ws, hello->id);
     /* The same worker process: only it and this master know its instance
      * (a worker sends it only in hellos to a master it dialed). */
     bool same = w && w->instance && hello->instance && instance_equal(w->instance, hello->instance);
@@ -262,7 +284,7 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
         conn_close(old, "replaced by a newer connection from the same worker");
     }
     if (!w)
-        w = worker_new(m, hello->id);
+        w = worker_new(ws, hello->id);
     w->conn = c;
     c->data = w;
     w->slots = hello->slots;
@@ -271,7 +293,7 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
     w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
     free(w->instance);
     w->instance = hello->instance ? xstrdup(hello->instance) : NULL;
-    w->last_seen = m->listen_ms;
+    w->last_seen = ws->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     /* What it holds comes next, in held messages. */
     w->reconciling = true;
@@ -283,80 +305,42 @@ int workers_register(struct master *m, struct conn *c, struct msg *hello, char *
     return 0;
 }
 
-void workers_conn_closed(struct master *m, struct worker *w, const char *reason)
+void workers_conn_closed(struct workers *ws, struct worker *w, const char *reason)
 {
     w->conn = NULL;
     w->reconciling = false; /* it lists everything again when it returns */
     w->nheld = 0;
     if (w->running == 0) {
         log_info("worker left id=%s reason=%s", w->id, log_quote(reason));
-        worker_free(m, w);
+        worker_free(ws, w);
         return;
     }
     log_warn("worker disconnected id=%s reason=%s running=%d; waiting for it to return",
              w->id, log_quote(reason), w->running);
 }
 
-/* The current attempt of running task t failed with `error` (already set
- * as t->error): retry after a backoff while retries are left, else fail. */
-static void attempt_failed(struct master *m, struct task *t, const char *error)
+static void handle_result(struct workers *ws, struct worker *w, struct attempt_result *r)
 {
-    int failures = t->attempts - t->crashes;
-    if (failures <= t->max_retries) {
-        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
-                                        (uint32_t)random());
-        t->not_before = clock_wall_ms() + delay;
-        log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
-                 " error=%s", t->id, t->attempts, t->worker ? t->worker : "?", delay,
-                 log_quote(t->error));
-        master_task_transition(m, t, TASK_QUEUED);
-        return;
-    }
-    char err[1024];
-    snprintf(err, sizeof(err), "failed after %d attempts; last: %s", failures, error);
-    task_set_error(t, err);
-    log_warn("task failed task=%s attempts=%d worker=%s error=%s", t->id, t->attempts,
-             t->worker ? t->worker : "?", log_quote(error));
-    master_task_transition(m, t, TASK_FAILED);
-}
-
-static void handle_result(struct master *m, struct worker *w, struct attempt_result *r)
-{
-    struct task *t = hmap_get(&m->tasks, r->id);
-    add_lease(m, w, &w->acks, &w->nacks, r->lease);
+    struct task *t = tasks_find(ws->tasks, r->id);
+    add_lease(ws, w, &w->acks, &w->nacks, r->lease);
     if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
         strcmp(t->worker, w->id)) {
         log_info("discarded result of a superseded attempt task=%s lease=%" PRIu64 " worker=%s",
                  r->id, r->lease, w->id);
         return;
     }
+    detach(ws, t);
     if (r->refused) {
-        t->attempts--;
-        master_task_transition(m, t, TASK_QUEUED);
+        tasks_attempt_undone(ws->tasks, t);
         return;
     }
     w->done++;
-    if (r->started_at > 0)
-        t->started_at = r->started_at; /* when it really started, not when it was sent */
-    t->exit_code = r->exit_code;
-    task_set_error(t, r->ok ? NULL : r->error ? r->error : "attempt failed");
-    /* An empty first attempt has nothing to store (noop tasks): skip the row.
-     * A later attempt always writes, replacing an earlier attempt's output. */
-    bool empty = !r->out.out_len && !r->out.err_len && !r->out.out_truncated &&
-                 !r->out.err_truncated && (!r->out.result || !strcmp(r->out.result, "null"));
-    if (!empty || t->attempts > 1)
-        jwriter_save_output(m->writer, t->id, &r->out);
-    if (r->ok) {
-        log_debug("task succeeded task=%s attempt=%d worker=%s", t->id, r->attempt, w->id);
-        master_task_transition(m, t, TASK_SUCCEEDED);
-        return;
-    }
-    attempt_failed(m, t, r->error ? r->error : "attempt failed");
+    tasks_attempt_result(ws->tasks, t, r);
 }
 
-void workers_message(struct master *m, struct worker *w, struct msg *msg)
+void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
 {
-    w->last_seen = m->listen_ms;
+    w->last_seen = ws->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     switch (msg->type) {
     case MSG_PONG: /* its heartbeat */
@@ -369,15 +353,15 @@ void workers_message(struct master *m, struct worker *w, struct msg *msg)
         break;
     }
     case MSG_RESULT:
-        handle_result(m, w, &msg->result);
+        handle_result(ws, w, &msg->result);
         break;
     case MSG_HELD:
         if (!w->reconciling) {
             conn_fail(w->conn, "held: only after the handshake, until one without 'more'");
             break;
         }
-        if (take_held(m, w, msg) == 0 && !msg->more)
-            reconcile(m, w);
+        if (take_held(ws, w, msg) == 0 && !msg->more)
+            reconcile(ws, w);
         break;
     case MSG_DRAIN:
         if (!w->draining)
@@ -392,20 +376,21 @@ void workers_message(struct master *m, struct worker *w, struct msg *msg)
 
 /* Where a worker is found dead: silent past --worker-timeout. Workers beat
  * on their own every --heartbeat, so nothing is sent here. */
-void workers_tick(struct master *m, int64_t now)
+void workers_tick(struct workers *ws)
 {
+    int64_t now = ws->listen_ms;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &m->workers)
+    list_for_each_safe(pos, tmp, &ws->all)
     {
         struct worker *w = list_entry(pos, struct worker, node);
-        if (w->reconciling && w->conn && now - w->registered_at > m->opts.worker_timeout_ms) {
-            worker_declare_dead(m, w, "did not finish listing what it holds");
+        if (w->reconciling && w->conn && now - w->registered_at > ws->opts.worker_timeout_ms) {
+            worker_declare_dead(ws, w, "did not finish listing what it holds");
             continue;
         }
-        if (now - w->last_seen > m->opts.worker_timeout_ms) {
+        if (now - w->last_seen > ws->opts.worker_timeout_ms) {
             char why[128];
             snprintf(why, sizeof(why), "silent for %.1fs", (double)(now - w->last_seen) / 1000);
-            worker_declare_dead(m, w, why);
+            worker_declare_dead(ws, w, why);
         }
     }
 }
@@ -419,9 +404,17 @@ void workers_tick(struct master *m, int64_t now)
  * a slow --heartbeat is heard from. A worker that goes silent altogether is
  * declared dead after --worker-timeout instead.
  */
-int64_t workers_timeout_grace_ms(const struct master *m)
+int64_t workers_timeout_grace_ms(const struct workers_opts *opts)
 {
-    return MAX(TIMEOUT_GRACE_MIN_MS, 2 * m->opts.heartbeat_ms);
+    return MAX(TIMEOUT_GRACE_MIN_MS, 2 * opts->heartbeat_ms);
+}
+
+/* Asks the worker running t to stop it. */
+static void kill_attempt(struct workers *ws, struct task *t)
+{
+    struct worker *w = t->worker ? workers_find(ws, t->worker) : NULL;
+    if (w && t->lease)
+        add_lease(ws, w, &w->kills, &w->nkills, t->lease);
 }
 
 /* Attempts past their timeout plus the grace whose worker never reported
@@ -429,29 +422,27 @@ int64_t workers_timeout_grace_ms(const struct master *m)
  * timed-out failure, which revokes the lease (a late result is discarded as
  * superseded), asks the worker to kill it, and retries by the same rules as
  * a timeout the worker reported. Only the earliest deadlines are looked at. */
-void workers_expire(struct master *m, int64_t now)
+void workers_expire(struct workers *ws)
 {
     struct task *t;
-    while ((t = deadlines_first(&m->deadlines)) && t->deadline <= now) {
-        deadlines_remove(&m->deadlines, t);
+    while ((t = tasks_expired(ws->tasks, ws->listen_ms))) {
         char error[160];
         int64_t timeout = spec_timeout_ms(t->spec);
         snprintf(error, sizeof(error), "timed out after %.3fs; expired by the master (no result "
                  "from the worker %.1fs past the timeout)", (double)timeout / 1000,
-                 (double)workers_timeout_grace_ms(m) / 1000);
+                 (double)workers_timeout_grace_ms(&ws->opts) / 1000);
         log_warn("expired an attempt past its timeout task=%s lease=%" PRIu64 " worker=%s",
                  t->id, t->lease, t->worker ? t->worker : "?");
-        workers_kill_attempt(m, t);
-        t->exit_code = -1;
-        task_set_error(t, error);
-        attempt_failed(m, t, error);
+        kill_attempt(ws, t);
+        detach(ws, t);
+        tasks_attempt_expired(ws->tasks, t, error);
     }
 }
 
-void workers_flush_control(struct master *m)
+void workers_flush_control(struct workers *ws)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &m->control)
+    list_for_each_safe(pos, tmp, &ws->control)
     {
         struct worker *w = list_entry(pos, struct worker, control_node);
         list_del(&w->control_node);
@@ -466,20 +457,18 @@ void workers_flush_control(struct master *m)
     }
 }
 
-/* Asks the worker running t to stop it (cancel). */
-void workers_kill_attempt(struct master *m, struct task *t)
+void workers_cancel_attempt(struct workers *ws, struct task *t)
 {
-    struct worker *w = t->worker ? workers_find(m, t->worker) : NULL;
-    if (w && t->lease)
-        add_lease(m, w, &w->kills, &w->nkills, t->lease);
+    kill_attempt(ws, t);
+    detach(ws, t);
 }
 
 /* How many attempts w may hold: its slots, plus --prefetch so that a slot
  * that frees up starts the next task without a round trip to the master
  * (at the price of strict priority order across the prefetched tasks). */
-static int capacity(const struct master *m, const struct worker *w)
+static int capacity(const struct workers *ws, const struct worker *w)
 {
-    return w->slots + (int)m->opts.prefetch;
+    return w->slots + (int)ws->opts.prefetch;
 }
 
 static int cmp_load(const void *a, const void *b)
@@ -490,29 +479,29 @@ static int cmp_load(const void *a, const void *b)
     return l < r ? -1 : l > r;
 }
 
-void workers_dispatch(struct master *m)
+void workers_dispatch(struct workers *ws)
 {
-    m->dispatch_needed = false;
-    if (!queue_ready_len(&m->queue) || m->stopping)
+    ws->tasks->dispatch_needed = false;
+    if (!tasks_ready(ws->tasks))
         return;
-    struct worker **ready = xcalloc(m->nworkers + 1, sizeof(*ready));
-    int *give = xcalloc(m->nworkers + 1, sizeof(int));
+    struct worker **ready = xcalloc(ws->n + 1, sizeof(*ready));
+    int *give = xcalloc(ws->n + 1, sizeof(int));
     size_t n = 0;
     struct list *pos;
-    for (pos = m->workers.next; pos != &m->workers; pos = pos->next) {
+    for (pos = ws->all.next; pos != &ws->all; pos = pos->next) {
         struct worker *w = list_entry(pos, struct worker, node);
         if (w->conn && conn_is_ready(w->conn) && !w->draining && !w->reconciling &&
-            w->running < capacity(m, w))
+            w->running < capacity(ws, w))
             ready[n++] = w;
     }
     qsort(ready, n, sizeof(*ready), cmp_load);
     /* Deal tasks round-robin, least loaded first, so load evens out. */
-    size_t avail = queue_ready_len(&m->queue), dealt = 0;
+    size_t avail = tasks_ready(ws->tasks), dealt = 0;
     bool more = true;
     while (more && dealt < avail) {
         more = false;
         for (size_t i = 0; i < n && dealt < avail; i++) {
-            if (ready[i]->running + give[i] < capacity(m, ready[i])) {
+            if (ready[i]->running + give[i] < capacity(ws, ready[i])) {
                 give[i]++;
                 dealt++;
                 more = true;
@@ -527,7 +516,6 @@ void workers_dispatch(struct master *m)
         size_t start = b->len;
         msg_run_begin(b);
         for (int k = 0, in_msg = 0; k < give[i]; k++, in_msg++) {
-            struct task *t = queue_pop(&m->queue);
             /* Keep every run line well under the frame limit. */
             if (in_msg > 0 && b->len - start > RUN_LINE_SOFT_MAX) {
                 msg_run_end(b);
@@ -535,11 +523,8 @@ void workers_dispatch(struct master *m)
                 msg_run_begin(b);
                 in_msg = 0;
             }
-            t->attempts++;
-            t->lease = m->next_lease++;
-            t->not_before = 0;
-            task_set_worker(t, w->id);
-            master_task_transition(m, t, TASK_RUNNING);
+            struct task *t = tasks_dispatch(ws->tasks, w->id, ws->listen_ms);
+            attach(w, t);
             msg_run_add(b, in_msg == 0, t->lease, t->attempts, t->spec);
         }
         msg_run_end(b);

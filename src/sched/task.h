@@ -49,9 +49,12 @@ struct task {
     int64_t deadline;   /* running: the master's listening ms past which it expires
                          * the attempt (timeout plus a grace); 0 = none */
 
-    /* Bookkeeping owned by the queue and the master. */
+    /* Bookkeeping owned by the queue and the master's task table. */
     size_t heap_index;        /* position in whichever heap holds the task */
-    struct list worker_node;  /* on its worker's running list while running */
+    /* While running: on its worker's list (master/workers.c). Once ended:
+     * on the task table's ended list until the waiters drain it
+     * (master/tasks.c). A task is never on both. */
+    struct list worker_node;
     char text[];              /* id and spec, NUL-terminated, back to back */
 };
 

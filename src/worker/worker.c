@@ -72,6 +72,7 @@ struct pending {
 
 struct node {
     uv_loop_t *loop;
+    int exit_code; /* what worker_run returns once the tick stopped the loop */
     struct worker_opts opts;
     char *token;
     struct tls_ctx *tls; /* NULL: plaintext */
@@ -620,6 +621,16 @@ static void kill_all_now(struct node *n)
     }
 }
 
+/* Ends the loop so that worker_run() returns `code` to main (the exit code is
+ * chosen there, not in a callback). Nothing more is sent: the prepare step
+ * that flushes the connections stops too. */
+static void stop_loop(struct node *n, int code)
+{
+    n->exit_code = code;
+    uv_prepare_stop(&n->prepare);
+    uv_stop(n->loop);
+}
+
 static void worker_tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -634,8 +645,8 @@ static void worker_tick_cb(uv_timer_t *t)
         fprintf(stderr, "dtr worker %s: no word from the master for %.1fs; exiting\n", n->id,
                 (double)(now - n->last_word) / 1000);
         kill_all_now(n);
-        log_close();
-        exit(3);
+        stop_loop(n, 3);
+        return;
     }
     if (n->mport && !n->master && !n->dialing && n->redial_at && now >= n->redial_at)
         dial_master(n);
@@ -657,8 +668,7 @@ static void worker_tick_cb(uv_timer_t *t)
             log_warn("exiting with unreported results count=%zu (no master acknowledged them)",
                      n->nresults);
         log_info("drained; exiting");
-        log_close();
-        exit(0);
+        stop_loop(n, 0);
     }
 }
 
@@ -821,7 +831,10 @@ int worker_run(const struct worker_opts *opts)
     if (n->mport)
         dial_master(n);
     uv_run(n->loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = n->exit_code;
+    if (rc == 3)
+        kill_all_now(n); /* anything the loop's last turn started */
+    log_close();
 out:
     guard_free(n->guard);
     free(n->token);

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's client side: one session per client connection, its
+ * requests (submit, status, list, get, wait, cancel) and the waiters of
+ * dtr wait. Tasks change only through the task table (tasks.h).
+ */
+#ifndef DTR_MASTER_HANDLERS_H
+#define DTR_MASTER_HANDLERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/hmap.h"
+#include "common/list.h"
+#include "master/tasks.h"
+#include "master/workers.h"
+#include "net/conn.h"
+#include "proto/msg.h"
+
+/* A client connection's requests in progress. */
+struct client_session {
+    struct conn *conn;
+    struct waiter *waiter; /* dtr wait, or NULL */
+    char **list_ids;       /* dtr tasks: ids still to stream, in submission order */
+    size_t list_len, list_pos;
+    int list_state;        /* the state asked for, or -1 */
+    struct list node;      /* in handlers->sessions */
+};
+
+/* A client waiting for tasks to end (dtr wait). */
+struct waiter {
+    struct conn *conn;
+    struct client_session *session;
+    bool all;
+    struct hmap pending; /* of struct task *, keyed by id, not yet ended */
+    uint64_t total, done, failed;
+    bool dirty;
+    int64_t last_sent;
+    struct list node; /* in handlers->waiters */
+};
+
+struct handlers {
+    struct list sessions;
+    struct list waiters;
+    struct tasks *tasks;
+    struct workers *workers; /* for status and cancel */
+    bool stopping;           /* set by the master: submit is refused */
+};
+
+void handlers_init(struct handlers *h, struct tasks *ts, struct workers *ws);
+/* A client's request on c (whose data is its session). */
+void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg);
+/* Once a turn: drains the table's ended list into the waiters and sends
+ * their progress (now: loop time, ms). */
+void waiters_flush(struct handlers *h, int64_t now);
+/* Streams pending task listings, a chunk per turn while the client reads. */
+void listings_pump(struct handlers *h);
+struct client_session *client_session_new(struct handlers *h, struct conn *c);
+void client_session_free(struct client_session *cs);
+
+#endif

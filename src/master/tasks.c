@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The task table and the only code that changes a task once it exists: its
+ * state (through tasks_transition()), its attempt fields, the counters, the
+ * queue and the deadlines, and what of it the journal records. It does not
+ * know workers or clients: workers.c attaches and detaches attempts, and the
+ * waiters in handlers.c drain the list of tasks that ended.
+ */
+#include "master/tasks.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS (60 * 1000)
+
+static const char *task_key(const void *item)
+{
+    return ((const struct task *)item)->id;
+}
+
+void tasks_journal_failed(const char *what)
+{
+    /* Fail-stop: nothing queued for sending this turn leaves the process,
+     * so no client or worker is told of a change that is not on disk. No
+     * return to main: its exit path would run the loop's close callbacks,
+     * which flush what is held. */
+    log_error("journal write failed; stopping without acknowledging error=%s", log_quote(what));
+    fprintf(stderr, "dtr master: journal write failed: %s\n", what);
+    fflush(NULL);
+    _exit(1);
+}
+
+void tasks_init(struct tasks *ts, int64_t grace_ms)
+{
+    memset(ts, 0, sizeof(*ts));
+    hmap_init(&ts->map, task_key);
+    queue_init(&ts->queue);
+    deadlines_init(&ts->deadlines);
+    list_init(&ts->ended);
+    ts->next_seq = ts->next_lease = 1;
+    ts->grace_ms = grace_ms;
+}
+
+void tasks_release(struct tasks *ts)
+{
+    for (size_t i = 0; i < ts->map.cap; i++)
+        if (ts->map.slots[i])
+            task_free(ts->map.slots[i]);
+    hmap_release(&ts->map);
+    queue_release(&ts->queue);
+    deadlines_release(&ts->deadlines);
+}
+
+void tasks_sync(struct tasks *ts)
+{
+    char err[512];
+    if (!jwriter_drain(ts->writer, err, sizeof(err)))
+        tasks_journal_failed(err);
+}
+
+/* Gives a running attempt with a timeout (ms, from listen_now) its deadline:
+ * the timeout plus the grace, in listening time. */
+static void set_deadline(struct tasks *ts, struct task *t, int64_t listen_now, int64_t timeout_ms)
+{
+    if (timeout_ms <= 0)
+        return;
+    t->deadline = listen_now + timeout_ms + ts->grace_ms;
+    deadlines_add(&ts->deadlines, t);
+}
+
+/* ---- recovery and submit -------------------------------------------------- */
+
+struct load_ctx {
+    struct tasks *ts;
+    int64_t listen_now;
+};
+
+static int load_task_cb(struct task *t, void *data)
+{
+    struct load_ctx *ctx = data;
+    struct tasks *ts = ctx->ts;
+    hmap_put(&ts->map, t); /* ids are the journal's primary key: no duplicates */
+    ts->counts[t->state]++;
+    if (t->seq >= ts->next_seq)
+        ts->next_seq = t->seq + 1;
+    if (t->lease >= ts->next_lease)
+        ts->next_lease = t->lease + 1;
+    if (t->state == TASK_QUEUED) {
+        queue_push(&ts->queue, t, clock_wall_ms());
+    } else if (t->state == TASK_RUNNING) {
+        /* What is left of its timeout since it was dispatched (wall clock:
+         * the only clock that survives the restart), from now. */
+        int64_t timeout = spec_timeout_ms(t->spec);
+        if (timeout > 0)
+            set_deadline(ts, t, ctx->listen_now,
+                         MAX(1, t->started_at + timeout - clock_wall_ms()));
+    }
+    return 0;
+}
+
+int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t listen_now)
+{
+    uint64_t v = 0;
+    struct load_ctx ctx = {ts, listen_now};
+    ts->journal = j;
+    ts->writer = w;
+    if (journal_get_counter(ts->journal, "lease", &v) == 0 && v > ts->next_lease)
+        ts->next_lease = v;
+    if (journal_get_counter(ts->journal, "seq", &v) == 0 && v > ts->next_seq)
+        ts->next_seq = v;
+    return journal_load(ts->journal, load_task_cb, &ctx) == 0 ? 0 : -1;
+}
+
+struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64_t priority,
+                       int max_retries, int64_t now_wall)
+{
+    struct task *t = task_new(id, spec, priority, max_retries, ts->next_seq++, now_wall);
+    hmap_put(&ts->map, t);
+    ts->counts[TASK_QUEUED]++;
+    queue_push(&ts->queue, t, now_wall);
+    jwriter_save_task(ts->writer, t);
+    ts->dispatch_needed = true;
+    return t;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+struct task *tasks_find(const struct tasks *ts, const char *id)
+{
+    return hmap_get(&ts->map, id);
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct task **tasks_list(const struct tasks *ts, int state, size_t *n)
+{
+    struct task **all = xcalloc(ts->map.len + 1, sizeof(*all));
+    *n = 0;
+    for (size_t i = 0; i < ts->map.cap; i++) {
+        struct task *t = ts->map.slots[i];
+        if (t && (state < 0 || (int)t->state == state))
+            all[(*n)++] = t;
+    }
+    qsort(all, *n, sizeof(*all), cmp_seq);
+    return all;
+}
+
+size_t tasks_ready(const struct tasks *ts)
+{
+    return queue_ready_len(&ts->queue);
+}
+
+/* ---- the transition ------------------------------------------------------- */
+
+int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
+{
+    enum task_state from = t->state;
+    int64_t now = clock_wall_ms();
+    if (from == TASK_RUNNING && !list_empty(&t->worker_node))
+        DTR_BUG("task %s leaves running while still on a worker", t->id);
+    if (task_set_state(t, to, now) != 0) {
+        log_error("refused illegal transition task=%s from=%s to=%s", t->id,
+                  task_state_name(from), task_state_name(to));
+        return DTR_EINVAL;
+    }
+    ts->counts[from]--;
+    ts->counts[to]++;
+    if (from == TASK_QUEUED)
+        queue_remove(&ts->queue, t);
+    if (from == TASK_RUNNING) {
+        deadlines_remove(&ts->deadlines, t);
+        t->deadline = 0;
+        t->lease = 0;
+        ts->dispatch_needed = true; /* a slot is free */
+    }
+    if (to == TASK_QUEUED) {
+        queue_push(&ts->queue, t, now);
+        ts->dispatch_needed = true;
+    }
+    jwriter_update_task(ts->writer, t);
+    /* A task ends once (terminal states have no way out), and it is on no
+     * worker by now, so its worker_node is free to hold it here. */
+    if (task_state_terminal(to))
+        list_add_tail(&ts->ended, &t->worker_node);
+    return 0;
+}
+
+struct task *tasks_take_ended(struct tasks *ts)
+{
+    if (list_empty(&ts->ended))
+        return NULL;
+    struct task *t = list_entry(ts->ended.next, struct task, worker_node);
+    list_del(&t->worker_node);
+    return t;
+}
+
+/* ---- attempts ------------------------------------------------------------- */
+
+struct task *tasks_dispatch(struct tasks *ts, const char *worker_id, int64_t listen_now)
+{
+    struct task *t = queue_peek(&ts->queue);
+    if (!t)
+        return NULL;
+    t->attempts++;
+    t->lease = ts->next_lease++;
+    t->not_before = 0;
+    task_set_worker(t, worker_id);
+    tasks_transition(ts, t, TASK_RUNNING);
+    set_deadline(ts, t, listen_now, spec_timeout_ms(t->spec));
+    return t;
+}
+
+void tasks_attempt_undone(struct tasks *ts, struct task *t)
+{
+    t->attempts--;
+    tasks_transition(ts, t, TASK_QUEUED);
+}
+
+void tasks_attempt_lost(struct tasks *ts, struct task *t, const char *why)
+{
+    char err[512];
+    t->crashes++;
+    if (t->crashes >= TASK_CRASH_LIMIT) {
+        snprintf(err, sizeof(err), "lost its worker %d times (crash limit); last: worker '%s' %s",
+                 t->crashes, t->worker ? t->worker : "?", why);
+        task_set_error(t, err);
+        log_warn("task failed: crash limit reached task=%s crashes=%d", t->id, t->crashes);
+        tasks_transition(ts, t, TASK_FAILED);
+        return;
+    }
+    snprintf(err, sizeof(err), "worker '%s' %s", t->worker ? t->worker : "?", why);
+    task_set_error(t, err);
+    log_info("re-queued task of a lost worker task=%s worker=%s crashes=%d", t->id,
+             t->worker ? t->worker : "?", t->crashes);
+    tasks_transition(ts, t, TASK_QUEUED);
+}
+
+/* The current attempt of running task t failed with `error` (already set
+ * as t->error): retry after a backoff while retries are left, else fail. */
+static void attempt_failed(struct tasks *ts, struct task *t, const char *error)
+{
+    int failures = t->attempts - t->crashes;
+    if (failures <= t->max_retries) {
+        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+                                        (uint32_t)random());
+        t->not_before = clock_wall_ms() + delay;
+        log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
+                 " error=%s", t->id, t->attempts, t->worker ? t->worker : "?", delay,
+                 log_quote(t->error));
+        tasks_transition(ts, t, TASK_QUEUED);
+        return;
+    }
+    char err[1024];
+    snprintf(err, sizeof(err), "failed after %d attempts; last: %s", failures, error);
+    task_set_error(t, err);
+    log_warn("task failed task=%s attempts=%d worker=%s error=%s", t->id, t->attempts,
+             t->worker ? t->worker : "?", log_quote(error));
+    tasks_transition(ts, t, TASK_FAILED);
+}
+
+void tasks_attempt_result(struct tasks *ts, struct task *t, const struct attempt_result *r)
+{
+    if (r->started_at > 0)
+        t->started_at = r->started_at; /* when it really started, not when it was sent */
+    t->exit_code = r->exit_code;
+    task_set_error(t, r->ok ? NULL : r->error ? r->error : "attempt failed");
+    /* An empty first attempt has nothing to store (noop tasks): skip the row.
+     * A later attempt always writes, replacing an earlier attempt's output. */
+    bool empty = !r->out.out_len && !r->out.err_len && !r->out.out_truncated &&
+                 !r->out.err_truncated && (!r->out.result || !strcmp(r->out.result, "null"));
+    if (!empty || t->attempts > 1)
+        jwriter_save_output(ts->writer, t->id, &r->out);
+    if (r->ok) {
+        log_debug("task succeeded task=%s attempt=%d worker=%s", t->id, r->attempt,
+                  t->worker ? t->worker : "?");
+        tasks_transition(ts, t, TASK_SUCCEEDED);
+        return;
+    }
+    attempt_failed(ts, t, r->error ? r->error : "attempt failed");
+}
+
+void tasks_attempt_expired(struct tasks *ts, struct task *t, const char *error)
+{
+    t->exit_code = -1;
+    task_set_error(t, error);
+    attempt_failed(ts, t, error);
+}
+
+void tasks_cancel(struct tasks *ts, struct task *t)
+{
+    task_set_error(t, "cancelled");
+    tasks_transition(ts, t, TASK_CANCELLED);
+}
+
+/* ---- time ----------------------------------------------------------------- */
+
+void tasks_promote(struct tasks *ts, int64_t now_wall)
+{
+    size_t before = queue_ready_len(&ts->queue);
+    queue_promote(&ts->queue, now_wall);
+    if (queue_ready_len(&ts->queue) != before)
+        ts->dispatch_needed = true;
+}
+
+struct task *tasks_expired(struct tasks *ts, int64_t now)
+{
+    struct task *t = deadlines_first(&ts->deadlines);
+    if (!t || t->deadline > now)
+        return NULL;
+    deadlines_remove(&ts->deadlines, t);
+    return t;
+}
+
+/* ---- the journal ---------------------------------------------------------- */
+
+void tasks_save_counters(struct tasks *ts)
+{
+    if (ts->next_seq != ts->saved_seq) {
+        jwriter_set_counter(ts->writer, "seq", ts->next_seq);
+        ts->saved_seq = ts->next_seq;
+    }
+    if (ts->next_lease != ts->saved_lease) {
+        jwriter_set_counter(ts->writer, "lease", ts->next_lease);
+        ts->saved_lease = ts->next_lease;
+    }
+}
+
+void tasks_get_output(struct tasks *ts, const struct task *t, struct task_output *o)
+{
+    tasks_sync(ts); /* the output may still be on its way to disk */
+    if (journal_get_output(ts->journal, t->id, o) != 0)
+        memset(o, 0, sizeof(*o));
+}
+
+void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
+{
+    int64_t cutoff = now_wall - keep_ms;
+    uint64_t n = 0;
+    char err[512];
+    tasks_sync(ts);
+    if (journal_prune(ts->journal, cutoff, &n) != 0)
+        tasks_journal_failed("cannot prune finished tasks");
+    if (journal_commit(ts->journal, err, sizeof(err)) != 0)
+        tasks_journal_failed(err);
+    if (n == 0 && !ts->prune_kept)
+        return;
+    /* Collect first, delete after: deleting from the map while walking its
+     * slots would move items under the walk. A task still on the ended list
+     * stays until the waiters have seen it (the next prune takes it). */
+    struct task **old = xcalloc(ts->map.len + 1, sizeof(*old));
+    size_t nold = 0;
+    ts->prune_kept = false;
+    for (size_t i = 0; i < ts->map.cap; i++) {
+        struct task *t = ts->map.slots[i];
+        if (!t || !task_state_terminal(t->state) || !t->finished_at || t->finished_at >= cutoff)
+            continue;
+        if (list_empty(&t->worker_node))
+            old[nold++] = t;
+        else
+            ts->prune_kept = true;
+    }
+    for (size_t i = 0; i < nold; i++) {
+        hmap_del(&ts->map, old[i]->id);
+        ts->counts[old[i]->state]--;
+        task_free(old[i]);
+    }
+    free(old);
+    if (n)
+        log_info("pruned finished tasks count=%" PRIu64, n);
+}

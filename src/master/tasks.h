@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's task table: every task in memory by id, the queue, the
+ * deadlines of running attempts, the per-state counters and the sequence
+ * numbers (seq, lease). Its functions are the only doors through which a
+ * task, a counter or the queue changes, and every change is journaled
+ * through the writer here. It knows nothing of workers, clients or sockets:
+ * what a change means for them it leaves for the caller to read (a task
+ * that ended goes on the ended list; dispatch_needed says work can move).
+ */
+#ifndef DTR_MASTER_TASKS_H
+#define DTR_MASTER_TASKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hmap.h"
+#include "common/list.h"
+#include "journal/journal.h"
+#include "journal/writer.h"
+#include "proto/msg.h"
+#include "sched/queue.h"
+#include "sched/task.h"
+
+struct tasks {
+    /* Read-only outside tasks.c. */
+    struct hmap map;                /* every task in memory, by id */
+    uint64_t counts[TASK_NSTATES]; /* tasks in memory per state */
+    uint64_t next_seq;             /* the seq the next task added gets */
+    /* Set here when a task was queued or a slot freed, and by whoever
+     * else makes work possible; workers_dispatch() clears it. */
+    bool dispatch_needed;
+
+    /* Private. */
+    struct queue queue;
+    struct deadlines deadlines; /* running attempts with a timeout */
+    uint64_t next_lease;
+    uint64_t saved_seq, saved_lease; /* last journaled by tasks_save_counters */
+    struct list ended;               /* through task->worker_node: see tasks_take_ended */
+    bool prune_kept;                 /* the last prune left ended tasks in memory */
+    int64_t grace_ms;
+    struct journal *journal;
+    struct jwriter *writer;
+};
+
+/*
+ * Sets up an empty table. grace_ms is what a running attempt gets past its
+ * timeout before its deadline passes (workers_timeout_grace_ms()).
+ */
+void tasks_init(struct tasks *ts, int64_t grace_ms);
+/* Frees every task in the table. Workers must have unlinked theirs. */
+void tasks_release(struct tasks *ts);
+
+/*
+ * Start-up recovery: loads every task of journal j (queued tasks back into
+ * the queue; running ones keep what is left of their timeout, from
+ * listen_now on the listening clock) and the sequence numbers; from then on
+ * the table records its changes through j's writer w (neither is owned).
+ * Returns 0, or -1 when the journal cannot be read. The caller attaches the
+ * running tasks to their workers (tasks_list(ts, TASK_RUNNING, ...)).
+ */
+int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t listen_now);
+
+/*
+ * Submit: adds a queued task with the next seq, copying id and spec
+ * (canonical JSON). The id must not be in the table. Returns the task, which
+ * the table owns.
+ */
+struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64_t priority,
+                       int max_retries, int64_t now_wall);
+
+/* The task with this id, or NULL. */
+struct task *tasks_find(const struct tasks *ts, const char *id);
+/* The tasks in state `state` (-1: all), in submission order, as an array of
+ * *n borrowed pointers that the caller frees (never NULL). */
+struct task **tasks_list(const struct tasks *ts, int state, size_t *n);
+/* Queued tasks whose backoff is over. */
+size_t tasks_ready(const struct tasks *ts);
+
+/*
+ * The one place a task changes state: checks the move (task_set_state()),
+ * keeps the counters right, takes the task out of the queue when it leaves
+ * `queued` and puts it back when it returns, revokes the lease and the
+ * deadline when it leaves `running`, and journals it. A task that ends goes
+ * on the ended list. A task leaving `running` must have been detached from
+ * its worker first (workers.c). Returns 0, or DTR_EINVAL (logged) when the
+ * move is illegal and nothing changed.
+ */
+int tasks_transition(struct tasks *ts, struct task *t, enum task_state to);
+
+/*
+ * Starts an attempt of the first ready task on worker worker_id: a fresh
+ * lease, one more attempt, the deadline of its timeout from listen_now.
+ * Returns the task, now running, or NULL when none is ready. The caller
+ * attaches it to the worker.
+ */
+struct task *tasks_dispatch(struct tasks *ts, const char *worker_id, int64_t listen_now);
+/* The running attempt never ran (refused by its worker, or it never reached
+ * it): it does not count; back to the queue. */
+void tasks_attempt_undone(struct tasks *ts, struct task *t);
+/* The running attempt was lost with its worker (`why` ends the error):
+ * re-queued without spending a retry, or failed at TASK_CRASH_LIMIT. */
+void tasks_attempt_lost(struct tasks *ts, struct task *t, const char *why);
+/* The worker reported the running attempt's result r (its output goes to
+ * the journal): succeeded, or retried or failed by the retry rules. */
+void tasks_attempt_result(struct tasks *ts, struct task *t, const struct attempt_result *r);
+/* The master expired the running attempt with `error`: a failed attempt. */
+void tasks_attempt_expired(struct tasks *ts, struct task *t, const char *error);
+/* Cancels a queued or running (detached) task. */
+void tasks_cancel(struct tasks *ts, struct task *t);
+
+/* Moves the queued tasks whose backoff is over at now_wall to the ready
+ * queue (and asks for a dispatch when any moved). */
+void tasks_promote(struct tasks *ts, int64_t now_wall);
+/* Takes out and returns the running attempt with the earliest deadline when
+ * that deadline is at or before now (listening clock), else NULL. */
+struct task *tasks_expired(struct tasks *ts, int64_t now);
+
+/*
+ * Takes the next task off the ended list (the tasks that ended since the
+ * list was last drained, oldest first), or NULL. Waiters drain it every
+ * turn; until they have, an ended task is kept from pruning.
+ */
+struct task *tasks_take_ended(struct tasks *ts);
+
+/* Deletes the tasks that ended before now_wall - keep_ms, from the journal
+ * and from memory. Runs on the loop thread after draining the writer. */
+void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms);
+
+/* Journals the sequence numbers if they moved (once a turn). */
+void tasks_save_counters(struct tasks *ts);
+/* Fills *o with t's stored output, once everything recorded is on disk;
+ * all empty when there is none. The caller releases *o. */
+void tasks_get_output(struct tasks *ts, const struct task *t, struct task_output *o);
+/* Waits until the writer has committed everything recorded so far. */
+void tasks_sync(struct tasks *ts);
+
+/* The journal cannot be written: stops the process at once (_exit(1)), so
+ * nothing held for the failed commit is ever acknowledged. */
+void tasks_journal_failed(const char *what);
+
+#endif

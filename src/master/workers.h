@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's worker registry: the workers it knows, the attempts each
+ * runs, the listening clock their silence is judged on, dispatch, and
+ * worker_declare_dead(). Tasks change only through the task table
+ * (tasks.h); the registry attaches and detaches their attempts.
+ */
+#ifndef DTR_MASTER_WORKERS_H
+#define DTR_MASTER_WORKERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/hmap.h"
+#include "common/list.h"
+#include "master/tasks.h"
+#include "net/conn.h"
+#include "proto/msg.h"
+
+/* A worker as the master knows it; lives from registration until declared
+ * dead (or it leaves with nothing running). */
+struct worker {
+    char *id;
+    char *addr;        /* where it listens ("host:port"), or NULL */
+    struct conn *conn; /* NULL while disconnected */
+    int slots;
+    int running;       /* tasks on the `tasks` list */
+    uint64_t done;
+    int64_t last_seen;      /* listening time (workers->listen_ms), ms */
+    int64_t last_seen_wall; /* wall clock, ms */
+    char *instance;         /* its process's secret from a dial-in hello, or NULL */
+    bool draining;
+    /* After registering, until its last held message: the leases it says it
+     * holds (sorted at the end); nothing is dispatched to it meanwhile. */
+    bool reconciling;
+    bool same_instance; /* it proved to be the process we knew: see reconcile() */
+    int64_t registered_at; /* listening time, ms */
+    uint64_t *held;
+    size_t nheld, held_cap;
+    struct list tasks; /* running tasks, through task->worker_node */
+    struct list node;  /* in workers->all */
+    struct buf acks;   /* leases to acknowledge this turn */
+    struct buf kills;  /* leases to stop this turn */
+    size_t nacks, nkills;
+    struct list control_node; /* in workers->control while acks or kills wait */
+};
+
+struct workers_opts {
+    int64_t heartbeat_ms;
+    int64_t worker_timeout_ms;
+    int64_t scan_interval_ms;
+    int64_t prefetch; /* tasks leased to a worker beyond its slots (0: strict priorities) */
+};
+
+struct workers {
+    /* Read-only outside workers.c. */
+    struct list all; /* every worker, in registration order */
+    size_t n;
+    /*
+     * The listening clock (ms): the time the loop was able to listen, which
+     * advances only right after a poll for I/O (workers_listened()), by at
+     * most LISTEN_STEP_MAX_MS a loop turn. A worker's silence and an
+     * attempt's deadline are judged on it, never on wall or loop time.
+     */
+    int64_t listen_ms;
+
+    /* Private. */
+    int64_t listen_last;
+    struct hmap map;     /* by id */
+    struct list control; /* workers with acks or kills to send this turn */
+    struct workers_opts opts;
+    struct tasks *tasks;
+};
+
+/* An empty registry over task table ts; loop_now is the loop's time, where
+ * the listening clock starts. */
+void workers_init(struct workers *ws, const struct workers_opts *opts, struct tasks *ts,
+                  int64_t loop_now);
+/* Frees every worker (their tasks stay in the table, unlinked). */
+void workers_free_all(struct workers *ws);
+
+/* Advances the listening clock after a poll for I/O (loop_now: the loop's
+ * time, just updated). */
+void workers_listened(struct workers *ws, int64_t loop_now);
+/* How long after its timeout the master expires an attempt itself. */
+int64_t workers_timeout_grace_ms(const struct workers_opts *opts);
+
+struct worker *workers_find(struct workers *ws, const char *id);
+/* A worker's hello was accepted on c. Returns 0, or non-zero with err. */
+int workers_register(struct workers *ws, struct conn *c, struct msg *hello, char *err,
+                     size_t errlen);
+void workers_conn_closed(struct workers *ws, struct worker *w, const char *reason);
+void workers_message(struct workers *ws, struct worker *w, struct msg *msg);
+/* Declares w dead: re-queues (or fails, past the crash limit) its tasks. */
+void worker_declare_dead(struct workers *ws, struct worker *w, const char *why);
+/* Declares dead the workers silent past --worker-timeout of listening time;
+ * called from the tick. */
+void workers_tick(struct workers *ws);
+/* Expires the attempts running past their timeout plus a grace (listening
+ * time); called from the tick. */
+void workers_expire(struct workers *ws);
+/* Hands ready tasks to workers with free slots, least loaded first. */
+void workers_dispatch(struct workers *ws);
+/* Queues the per-worker acks and kills gathered this turn. */
+void workers_flush_control(struct workers *ws);
+/* Cancel: asks the worker running t to stop that attempt and detaches it;
+ * the caller then ends the task (tasks_cancel()). */
+void workers_cancel_attempt(struct workers *ws, struct task *t);
+/* Re-creates disconnected workers for tasks recovered as running. */
+void workers_restore(struct workers *ws, struct task *t);
+
+#endif

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the master's task table (src/master/tasks.c) without a
+ * loop: an in-memory journal and its writer thread stand behind it. They
+ * check the counters and queue membership through every door, the ended
+ * list the waiters drain, deadlines, and pruning. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "master/tasks.h"
+
+struct fixture {
+    struct journal *j;
+    struct jwriter *w;
+    struct tasks ts;
+};
+
+static void wake(void *data)
+{
+    (void)data;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char err[256];
+    f->j = journal_open(NULL, err, sizeof(err));
+    assert_non_null(f->j);
+    f->w = jwriter_start(f->j, wake, NULL);
+    tasks_init(&f->ts, 5000);
+    assert_int_equal(tasks_load(&f->ts, f->j, f->w, 0), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    /* Nothing holds the tasks on a worker list here: unlink the ended ones. */
+    while (tasks_take_ended(&f->ts))
+        ;
+    jwriter_stop(f->w);
+    journal_close(f->j);
+    tasks_release(&f->ts);
+    free(f);
+    return 0;
+}
+
+static const char *canonical(const char *user_spec, struct buf *b)
+{
+    struct task_spec s;
+    char err[256];
+    assert_int_equal(spec_parse(user_spec, strlen(user_spec), &s, err, sizeof(err)), 0);
+    buf_reset(b);
+    spec_encode(b, &s);
+    spec_release(&s);
+    return b->data;
+}
+
+static struct task *add(struct tasks *ts, const char *id)
+{
+    struct buf b = BUF_INIT;
+    struct task *t = tasks_add(ts, id, canonical("{\"argv\":[\"true\"]}", &b), 2, 3,
+                               clock_wall_ms());
+    buf_release(&b);
+    return t;
+}
+
+static void assert_counts(const struct tasks *ts, uint64_t q, uint64_t r, uint64_t s,
+                          uint64_t f, uint64_t c)
+{
+    assert_int_equal(ts->counts[TASK_QUEUED], q);
+    assert_int_equal(ts->counts[TASK_RUNNING], r);
+    assert_int_equal(ts->counts[TASK_SUCCEEDED], s);
+    assert_int_equal(ts->counts[TASK_FAILED], f);
+    assert_int_equal(ts->counts[TASK_CANCELLED], c);
+}
+
+static void test_add_dispatch_succeed(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct task *a = add(ts, "a"), *b = add(ts, "b");
+    assert_int_equal(a->seq + 1, b->seq);
+    assert_ptr_equal(tasks_find(ts, "a"), a);
+    assert_true(ts->dispatch_needed);
+    assert_counts(ts, 2, 0, 0, 0, 0);
+    assert_int_equal(tasks_ready(ts), 2);
+
+    /* Submission order within a priority; the queue loses what it hands out. */
+    struct task *t = tasks_dispatch(ts, "w1", 100);
+    assert_ptr_equal(t, a);
+    assert_int_equal(a->state, TASK_RUNNING);
+    assert_int_equal(a->attempts, 1);
+    assert_true(a->lease > 0);
+    assert_string_equal(a->worker, "w1");
+    assert_int_equal(tasks_ready(ts), 1);
+    assert_counts(ts, 1, 1, 0, 0, 0);
+    assert_null(tasks_take_ended(ts));
+
+    struct attempt_result r = {.lease = a->lease, .attempt = 1, .ok = true};
+    tasks_attempt_result(ts, a, &r);
+    assert_int_equal(a->state, TASK_SUCCEEDED);
+    assert_int_equal(a->lease, 0);
+    assert_counts(ts, 1, 0, 1, 0, 0);
+    assert_ptr_equal(tasks_take_ended(ts), a);
+    assert_null(tasks_take_ended(ts));
+}
+
+static void test_cancel_leaves_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct task *a = add(ts, "a");
+    add(ts, "b");
+    tasks_cancel(ts, a);
+    assert_int_equal(a->state, TASK_CANCELLED);
+    assert_string_equal(a->error, "cancelled");
+    assert_int_equal(tasks_ready(ts), 1);
+    assert_counts(ts, 1, 0, 0, 0, 1);
+    assert_string_equal(tasks_dispatch(ts, "w1", 0)->id, "b");
+    assert_null(tasks_dispatch(ts, "w1", 0));
+    assert_ptr_equal(tasks_take_ended(ts), a);
+}
+
+static void test_illegal_changes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct task *a = add(ts, "a");
+    tasks_cancel(ts, a);
+    assert_int_equal(tasks_transition(ts, a, TASK_QUEUED), DTR_EINVAL);
+    assert_int_equal(a->state, TASK_CANCELLED);
+    assert_counts(ts, 0, 0, 0, 0, 1);
+    assert_int_equal(tasks_ready(ts), 0);
+}
+
+static void test_undone_and_lost(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct task *a = add(ts, "a");
+
+    /* Refused or never reached: the attempt does not count. */
+    tasks_dispatch(ts, "w1", 0);
+    tasks_attempt_undone(ts, a);
+    assert_int_equal(a->attempts, 0);
+    assert_int_equal(a->state, TASK_QUEUED);
+    assert_int_equal(tasks_ready(ts), 1);
+
+    /* Lost with its worker: re-queued until the crash limit, then failed. */
+    for (int i = 1; i < TASK_CRASH_LIMIT; i++) {
+        assert_ptr_equal(tasks_dispatch(ts, "w1", 0), a);
+        tasks_attempt_lost(ts, a, "was declared dead");
+        assert_int_equal(a->state, TASK_QUEUED);
+        assert_int_equal(a->crashes, i);
+        assert_counts(ts, 1, 0, 0, 0, 0);
+    }
+    assert_ptr_equal(tasks_dispatch(ts, "w1", 0), a);
+    tasks_attempt_lost(ts, a, "was declared dead");
+    assert_int_equal(a->state, TASK_FAILED);
+    assert_counts(ts, 0, 0, 0, 1, 0);
+    assert_int_equal(tasks_ready(ts), 0);
+    assert_ptr_equal(tasks_take_ended(ts), a);
+}
+
+static void test_failed_attempt_backs_off(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct task *a = add(ts, "a");
+    tasks_dispatch(ts, "w1", 0);
+    char error[] = "exit status 2";
+    struct attempt_result r = {.lease = a->lease, .attempt = 1, .exit_code = 2, .error = error};
+    tasks_attempt_result(ts, a, &r);
+    /* Queued again, but waiting out its backoff: not ready yet. */
+    assert_int_equal(a->state, TASK_QUEUED);
+    assert_int_equal(a->exit_code, 2);
+    assert_true(a->not_before > 0);
+    assert_int_equal(tasks_ready(ts), 0);
+    tasks_promote(ts, a->not_before);
+    assert_int_equal(tasks_ready(ts), 1);
+    assert_null(tasks_take_ended(ts));
+}
+
+static void test_deadline_expires(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct buf b = BUF_INIT;
+    struct task *a = tasks_add(ts, "a", canonical("{\"argv\":[\"true\"],\"timeout\":\"2s\"}", &b),
+                               2, 0, clock_wall_ms());
+    buf_release(&b);
+    tasks_dispatch(ts, "w1", 1000);
+    /* The timeout plus the grace, on the listening clock. */
+    assert_int_equal(a->deadline, 1000 + 2000 + 5000);
+    assert_null(tasks_expired(ts, 7999));
+    assert_ptr_equal(tasks_expired(ts, 8000), a);
+    assert_null(tasks_expired(ts, 9000));
+    tasks_attempt_expired(ts, a, "timed out");
+    assert_int_equal(a->state, TASK_FAILED); /* no retries left */
+    assert_int_equal(a->exit_code, -1);
+    assert_int_equal(a->deadline, 0);
+    assert_ptr_equal(tasks_take_ended(ts), a);
+}
+
+static void test_prune_waits_for_waiters(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct task *a = add(ts, "a"), *b = add(ts, "b");
+    add(ts, "c");
+    tasks_cancel(ts, a);
+    tasks_cancel(ts, b);
+    assert_ptr_equal(tasks_take_ended(ts), a); /* b is not drained yet */
+    int64_t later = clock_wall_ms() + 10000;
+
+    tasks_prune(ts, later, 1000);
+    assert_null(tasks_find(ts, "a"));
+    assert_ptr_equal(tasks_find(ts, "b"), b);
+    assert_non_null(tasks_find(ts, "c")); /* not finished */
+    assert_counts(ts, 1, 0, 0, 0, 1);
+
+    /* Once drained, the next prune takes it, though the journal had
+     * nothing left to delete. */
+    assert_ptr_equal(tasks_take_ended(ts), b);
+    tasks_prune(ts, later, 1000);
+    assert_null(tasks_find(ts, "b"));
+    assert_counts(ts, 1, 0, 0, 0, 0);
+    assert_int_equal(ts->map.len, 1);
+
+    /* Nothing old enough: nothing goes. */
+    struct task *c = tasks_find(ts, "c");
+    tasks_cancel(ts, c);
+    assert_ptr_equal(tasks_take_ended(ts), c);
+    tasks_prune(ts, later, 60000);
+    assert_ptr_equal(tasks_find(ts, "c"), c);
+}
+
+static void test_list_in_submission_order(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    char id[16];
+    for (int i = 0; i < 50; i++) {
+        snprintf(id, sizeof(id), "t%d", (i * 17) % 50);
+        add(ts, id);
+    }
+    tasks_dispatch(ts, "w1", 0);
+    size_t n;
+    struct task **all = tasks_list(ts, -1, &n);
+    assert_int_equal(n, 50);
+    for (size_t i = 1; i < n; i++)
+        assert_true(all[i - 1]->seq < all[i]->seq);
+    free(all);
+    all = tasks_list(ts, TASK_RUNNING, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(all[0]->id, "t0");
+    free(all);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_dispatch_succeed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_leaves_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_illegal_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undone_and_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_attempt_backs_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_expires, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_waits_for_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_in_submission_order, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
