@@ -134,6 +134,17 @@ json_object *pjson_parse(const char *text, size_t len, char *err, size_t errlen)
     return o;
 }
 
+json_object *pjson_entry(json_object *a, size_t i, const char *entry, const char *const *allowed,
+                         const char *what, char *err, size_t errlen)
+{
+    json_object *e = json_object_array_get_idx(a, i);
+    if (!json_object_is_type(e, json_type_object)) {
+        snprintf(err, errlen, "%s %zu must be an object", entry, i);
+        return NULL;
+    }
+    return pjson_check_keys(e, allowed, what, err, errlen) ? NULL : e;
+}
+
 int pjson_check_keys(json_object *o, const char *const *allowed, const char *what, char *err,
                      size_t errlen)
 {

@@ -37,6 +37,13 @@ json_object *pjson_parse(const char *text, size_t len, char *err, size_t errlen)
  */
 int pjson_check_keys(json_object *o, const char *const *allowed, const char *what, char *err,
                      size_t errlen);
+/*
+ * Entry i of array a, which must be an object with only the fields in
+ * `allowed`: borrowed, or NULL with err set ("ENTRY i must be an object",
+ * or pjson_check_keys's error naming `what`).
+ */
+json_object *pjson_entry(json_object *a, size_t i, const char *entry, const char *const *allowed,
+                         const char *what, char *err, size_t errlen);
 /* The value of key, borrowed from o; NULL when absent or JSON null. */
 json_object *pjson_field(json_object *o, const char *key);
 /* A string of at most max bytes without NUL; *out is a new copy (caller frees). */

@@ -139,13 +139,13 @@ static int parse_held(json_object *o, struct msg *m, char *err, size_t errlen)
         return rc;
     m->held = xcalloc(n + 1, sizeof(*m->held));
     for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(a, i);
+        json_object *e = pjson_entry(a, i, "field 'attempts': entry", item_keys, "held entry",
+                                     err, errlen);
         struct lease_ref *r = &m->held[i];
         m->nheld = i + 1;
-        if (!json_object_is_type(e, json_type_object))
-            return ERR("field 'attempts': entry %zu must be an object", i);
-        if ((rc = pjson_check_keys(e, item_keys, "held entry", err, errlen)) ||
-            (rc = pjson_get_u64(e, "lease", true, &r->lease, err, errlen)) ||
+        if (!e)
+            return DTR_EINVAL;
+        if ((rc = pjson_get_u64(e, "lease", true, &r->lease, err, errlen)) ||
             (rc = pjson_get_str(e, "id", true, MSG_MAX_ID, &r->id, err, errlen)))
             return rc;
     }
@@ -164,14 +164,13 @@ static int parse_run(json_object *o, struct msg *m, char *err, size_t errlen)
         return rc;
     m->runs = xcalloc(n + 1, sizeof(*m->runs));
     for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(a, i);
+        json_object *e = pjson_entry(a, i, "run: entry", item_keys, "run entry", err, errlen);
         struct run_item *r = &m->runs[i];
         int64_t att = 0;
         m->nruns = i + 1;
-        if (!json_object_is_type(e, json_type_object))
-            return ERR("run: entry %zu must be an object", i);
-        if ((rc = pjson_check_keys(e, item_keys, "run entry", err, errlen)) ||
-            (rc = pjson_get_u64(e, "lease", true, &r->lease, err, errlen)) ||
+        if (!e)
+            return DTR_EINVAL;
+        if ((rc = pjson_get_u64(e, "lease", true, &r->lease, err, errlen)) ||
             (rc = pjson_get_int(e, "attempt", true, 1, INT32_MAX, &att, err, errlen)))
             return rc;
         r->attempt = (int)att;
@@ -335,14 +334,13 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
         return rc;
     m->workers = xcalloc(n + 1, sizeof(*m->workers));
     for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(a, i);
+        json_object *e =
+            pjson_entry(a, i, "status: worker", worker_keys, "status worker", err, errlen);
         struct worker_info *w = &m->workers[i];
         int64_t x = 0;
         m->nworkers = i + 1;
-        if (!json_object_is_type(e, json_type_object))
-            return ERR("status: worker %zu must be an object", i);
-        if ((rc = pjson_check_keys(e, worker_keys, "status worker", err, errlen)))
-            return rc;
+        if (!e)
+            return DTR_EINVAL;
         if ((rc = pjson_get_str(e, "id", true, MSG_MAX_ID, &w->id, err, errlen)) ||
             (rc = pjson_get_str(e, "addr", false, 300, &w->addr, err, errlen)) ||
             (rc = pjson_get_int(e, "slots", false, 0, 1 << 20, &x, err, errlen)))
