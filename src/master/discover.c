@@ -17,10 +17,10 @@
 
 #define PROBE_TIMEOUT_MS 2000
 
-/* Addresses with a probe in flight, so a slow port is not dialed twice. */
-static struct hmap probes;
-
+/* A probe in flight, in m->probes by address, so a slow port is not
+ * dialed twice. */
 struct probe {
+    struct master *m;
     char addr[ADDR_HOST_MAX + 8];
 };
 
@@ -31,7 +31,7 @@ static const char *probe_key(const void *item)
 
 static void probe_done(struct probe *p)
 {
-    hmap_del(&probes, p->addr);
+    hmap_del(&p->m->probes, p->addr);
     free(p);
 }
 
@@ -96,10 +96,18 @@ static void numeric_host(const char *host, char *out, size_t outlen)
     }
 }
 
+void discover_init(struct master *m)
+{
+    hmap_init(&m->probes, probe_key);
+}
+
+void discover_release(struct master *m)
+{
+    hmap_release(&m->probes);
+}
+
 void discover_scan(struct master *m)
 {
-    if (!probes.key)
-        hmap_init(&probes, probe_key);
     for (size_t i = 0; i < m->opts.discover.len; i++) {
         char host[ADDR_HOST_MAX], err[300];
         int lo, hi;
@@ -111,11 +119,12 @@ void discover_scan(struct master *m)
             struct probe *p = xcalloc(1, sizeof(*p));
             snprintf(p->addr, sizeof(p->addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
                      port);
-            if (known_addr(m, p->addr) || hmap_get(&probes, p->addr)) {
+            p->m = m;
+            if (known_addr(m, p->addr) || hmap_get(&m->probes, p->addr)) {
                 free(p);
                 continue;
             }
-            hmap_put(&probes, p);
+            hmap_put(&m->probes, p);
             if (!conn_dial(&m->hub, host, port, CONN_ROLE_WORKER, &probe_ops, p,
                            PROBE_TIMEOUT_MS, probe_fail_cb, err, sizeof(err))) {
                 log_warn("cannot scan addr=%s error=%s", p->addr, log_quote(err));

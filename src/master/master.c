@@ -252,6 +252,7 @@ int master_run(const struct master_opts *opts)
     tasks_init(&m->tasks, workers_timeout_grace_ms(&wopts));
     workers_init(&m->workers, &wopts, &m->tasks, (int64_t)uv_now(m->loop));
     handlers_init(&m->handlers, &m->tasks, &m->workers);
+    discover_init(m);
 
     if (auth_init() != 0 || auth_load_token(opts->token_file, &m->token, err, sizeof(err))) {
         fprintf(stderr, "dtr master: %s\n", err);
@@ -349,6 +350,7 @@ out:
     jwriter_stop(m->writer);
     journal_close(m->journal);
     workers_free_all(&m->workers);
+    discover_release(m);
     tasks_release(&m->tasks);
     free(m->token);
     tls_ctx_free(m->tls);

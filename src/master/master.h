@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/hmap.h"
 #include "common/opts.h"
 #include "journal/journal.h"
 #include "journal/writer.h"
@@ -61,6 +62,8 @@ struct master {
     struct workers workers;   /* the registry and the listening clock */
     struct handlers handlers; /* client sessions and waiters */
 
+    struct hmap probes; /* discover.c: addresses with a probe in flight */
+
     bool stopping;
     int64_t last_scan, last_prune, last_workers_tick;
     char id[300]; /* "master-HOST-PID", in its hellos */
@@ -74,6 +77,10 @@ int master_run(const struct master_opts *opts);
 extern const struct conn_ops master_conn_ops;
 
 /* ---- discover.c ---- */
+void discover_init(struct master *m);
+/* Dials every --discover port that is not a known worker or in flight. */
 void discover_scan(struct master *m);
+/* After the hub closed every connection (which ends every probe). */
+void discover_release(struct master *m);
 
 #endif
