@@ -729,13 +729,17 @@ static void handshake(struct conn *c, struct msg *m, const char *line, size_t le
 
 /* ---- reading -------------------------------------------------------------- */
 
+/* One read buffer and one plaintext buffer for the process: a node runs one
+ * loop on one thread, and each read is consumed (copied into the frame
+ * reader) before the next begins. */
+static char read_chunk[READ_CHUNK];
+static char tls_plain[READ_CHUNK];
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-    static char chunk[READ_CHUNK];
     (void)h;
     (void)suggested;
-    /* One process-wide buffer: read_cb copies what it needs before returning. */
-    *b = uv_buf_init(chunk, sizeof(chunk));
+    *b = uv_buf_init(read_chunk, sizeof(read_chunk));
 }
 
 static void handle_line(struct conn *c, const char *line, size_t len)
@@ -851,7 +855,6 @@ static void tls_established(struct conn *c)
 static int tls_input(struct conn *c, const char *data, size_t len, int *end, char *why,
                      size_t whylen)
 {
-    static char plain[READ_CHUNK];
     tls_conn_feed(c->tls, data, len);
     if (c->state == CONN_TLS) {
         int rc = tls_conn_handshake(c->tls, why, whylen);
@@ -869,14 +872,14 @@ static int tls_input(struct conn *c, const char *data, size_t len, int *end, cha
     }
     /* At most what was fed comes out (64 KiB a read), so this is bounded. */
     for (;;) {
-        ssize_t n = tls_conn_read(c->tls, plain, sizeof(plain), why, whylen);
+        ssize_t n = tls_conn_read(c->tls, tls_plain, sizeof(tls_plain), why, whylen);
         if (n == 0)
             break;
         if (n < 0) {
             *end = (int)n;
             break;
         }
-        frame_push(&c->rd, plain, (size_t)n);
+        frame_push(&c->rd, tls_plain, (size_t)n);
     }
     return 0;
 }

@@ -145,9 +145,10 @@ static void read_boot_id(char *out, size_t len)
     fclose(f);
 }
 
+static long hz; /* clock ticks a second, read once */
+
 static long ticks_per_sec(void)
 {
-    static long hz;
     if (!hz) {
         hz = sysconf(_SC_CLK_TCK);
         if (hz <= 0)
