@@ -40,11 +40,17 @@ void jwriter_update_task(struct jwriter *w, const struct task *t);
 void jwriter_save_output(struct jwriter *w, const char *task_id, const struct task_output *o);
 void jwriter_set_counter(struct jwriter *w, const char *name, uint64_t value);
 
+/* A batch of more writes than this always goes to the thread. */
+#define JWRITER_INLINE_MAX_OPS 64
+
 /*
  * Closes the open batch and returns the epoch that must be on disk before
  * anything decided in this turn may be told: the new batch's, or when the
- * turn wrote nothing, the newest one handed off before. Waits while the
- * thread is far behind (backpressure on the loop).
+ * turn wrote nothing, the newest one handed off before. At light load (the
+ * thread idle, at most JWRITER_INLINE_MAX_OPS writes, few handed off lately)
+ * it applies and commits the batch itself, on the caller's thread, before
+ * returning (wake() is not called then). Waits while the thread is far
+ * behind (backpressure on the loop).
  */
 uint64_t jwriter_handoff(struct jwriter *w);
 /* The newest epoch on disk; false with a message in err once a commit has
