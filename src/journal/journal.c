@@ -24,14 +24,16 @@
  *   tasks(id TEXT UNIQUE, seq INTEGER PRIMARY KEY, spec, priority, max_retries, state,
  *         attempts, crashes, lease, worker, exit_code, error,
  *         submitted_at, started_at, finished_at, not_before)
- *       One row per task, every field of struct task except the in-memory
- *       bookkeeping (heap_index and the list nodes). state is the integer
+ *       One row per task: struct journal_row, every field of struct task
+ *       except the in-memory bookkeeping (deadline, heap_index, the list
+ *       node); task_columns[] maps fields to columns. state is the integer
  *       value of enum task_state; uint64 fields (seq, lease) are stored as
  *       their int64 bit pattern. Times are wall-clock ms, 0 = not yet.
  *       seq is the rowid: the startup load comes out in submission order
- *       without a sort, and a state change is an upsert that rewrites the
- *       row in place; the partial index tasks_by_finished (only finished
- *       tasks) makes pruning a range scan.
+ *       without a sort, and a state change is an UPDATE of the columns it
+ *       may alter, found by rowid (an upsert of the whole row when the row
+ *       is not stored yet); the partial index tasks_by_finished (only
+ *       finished tasks) makes pruning a range scan.
  *   outputs(id TEXT PRIMARY KEY, out BLOB, out_truncated, err BLOB,
  *           err_truncated, result TEXT)
  *       The output of a task's last attempt. Kept out of struct task (and so
@@ -51,16 +53,29 @@
  *
  * The database runs in WAL mode with synchronous=FULL: every COMMIT appends
  * its pages to journal.db-wal and fsyncs it before returning. Writes are
- * grouped: the first journal_save_task(), journal_save_output(),
+ * grouped: the first journal_save_*(), journal_update_*(),
  * journal_delete_task(), journal_set_counter() or journal_prune() after a
- * commit runs BEGIN IMMEDIATE, and journal_commit() runs COMMIT. The master
- * calls journal_commit() once per loop turn, so one fsync covers all of that
- * turn's writes. A write counts as durable exactly when the journal_commit()
- * that follows it returns 0; until then it is visible to reads on the same
- * handle but may vanish. If any write of a transaction fails, the whole
- * transaction is poisoned: journal_commit() rolls it back and returns DTR_EIO
- * naming the first failure, and nothing of that turn counts. The in-memory
- * journal (dir == NULL) is never durable.
+ * commit runs BEGIN IMMEDIATE, and journal_commit() runs COMMIT. A write
+ * counts as durable exactly when the journal_commit() that follows it
+ * returns 0; until then it is visible to reads on the same handle but may
+ * vanish. If any write of a transaction fails, the whole transaction is
+ * poisoned: journal_commit() rolls it back and returns DTR_EIO naming the
+ * first failure, and nothing of it counts. The in-memory journal
+ * (dir == NULL) is never durable.
+ *
+ * In the master these calls come from the journal writer (writer.c). The
+ * loop records each turn's writes into a batch, and at the end of the turn
+ * (master_prepare_cb) jwriter_handoff() numbers it with an epoch. The
+ * writer thread applies every batch handed off since it last looked in one
+ * transaction and commits it, so one fsync covers several turns when the
+ * disk is slow. At light load (the thread idle, a batch of at most 64
+ * writes, fewer than 2000 writes handed off in the last 100 ms) the loop
+ * thread applies and commits the batch itself, inside jwriter_handoff().
+ * Replies wait until jwriter_done() reports their turn's epoch on disk; a
+ * failed commit stops the master without releasing them. Recovery, reads
+ * and pruning run on the loop thread while the writer is idle: before the
+ * first hand-off, or after jwriter_drain(). So one thread at a time uses a
+ * journal, and the writer's mutex orders the hand-overs.
  *
  * RECOVERY
  *
@@ -827,7 +842,8 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         j->path = xstrdup(":memory:");
     }
 
-    /* NOMUTEX: a journal belongs to the master's one loop thread. */
+    /* NOMUTEX: one thread at a time uses a journal (see DURABILITY), and
+     * the journal writer's mutex orders the hand-overs. */
     rc = sqlite3_open_v2(j->path, &j->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

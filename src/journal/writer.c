@@ -3,7 +3,8 @@
  * The journal writer thread (see writer.h). The loop and the thread share
  * only the queue of handed-off batches and the counters below, under one
  * mutex; a batch belongs to the loop until it is handed off and to the
- * thread after.
+ * thread after, and the journal to whoever set busy (the thread, or the
+ * loop committing inline), or to the loop while the thread is idle.
  */
 #include "journal/writer.h"
 

@@ -11,7 +11,9 @@
  * from its own thread. jwriter_done() tells the loop which epochs are on
  * disk: replies that depend on a batch leave only then (conn_hub_hold and
  * conn_hub_release), so nothing is acknowledged before it is durable, while
- * the loop already works on the next turn.
+ * the loop already works on the next turn. At light load the loop commits a
+ * small batch itself instead (see jwriter_handoff()). A failed commit is
+ * final: no later epoch is ever reported on disk.
  *
  * Everything else that touches the journal (reads, pruning, recovery) runs
  * on the loop thread after jwriter_drain(), which waits until every batch is
