@@ -24,14 +24,16 @@
  *   tasks(id TEXT UNIQUE, seq INTEGER PRIMARY KEY, spec, priority, max_retries, state,
  *         attempts, crashes, lease, worker, exit_code, error,
  *         submitted_at, started_at, finished_at, not_before)
- *       One row per task, every field of struct task except the in-memory
- *       bookkeeping (heap_index and the list nodes). state is the integer
+ *       One row per task: struct journal_row, every field of struct task
+ *       except the in-memory bookkeeping (deadline, heap_index, the list
+ *       node); task_columns[] maps fields to columns. state is the integer
  *       value of enum task_state; uint64 fields (seq, lease) are stored as
  *       their int64 bit pattern. Times are wall-clock ms, 0 = not yet.
  *       seq is the rowid: the startup load comes out in submission order
- *       without a sort, and a state change is an upsert that rewrites the
- *       row in place; the partial index tasks_by_finished (only finished
- *       tasks) makes pruning a range scan.
+ *       without a sort, and a state change is an UPDATE of the columns it
+ *       may alter, found by rowid (an upsert of the whole row when the row
+ *       is not stored yet); the partial index tasks_by_finished (only
+ *       finished tasks) makes pruning a range scan.
  *   outputs(id TEXT PRIMARY KEY, out BLOB, out_truncated, err BLOB,
  *           err_truncated, result TEXT)
  *       The output of a task's last attempt. Kept out of struct task (and so
@@ -51,16 +53,29 @@
  *
  * The database runs in WAL mode with synchronous=FULL: every COMMIT appends
  * its pages to journal.db-wal and fsyncs it before returning. Writes are
- * grouped: the first journal_save_task(), journal_save_output(),
+ * grouped: the first journal_save_*(), journal_update_*(),
  * journal_delete_task(), journal_set_counter() or journal_prune() after a
- * commit runs BEGIN IMMEDIATE, and journal_commit() runs COMMIT. The master
- * calls journal_commit() once per loop turn, so one fsync covers all of that
- * turn's writes. A write counts as durable exactly when the journal_commit()
- * that follows it returns 0; until then it is visible to reads on the same
- * handle but may vanish. If any write of a transaction fails, the whole
- * transaction is poisoned: journal_commit() rolls it back and returns DTR_EIO
- * naming the first failure, and nothing of that turn counts. The in-memory
- * journal (dir == NULL) is never durable.
+ * commit runs BEGIN IMMEDIATE, and journal_commit() runs COMMIT. A write
+ * counts as durable exactly when the journal_commit() that follows it
+ * returns 0; until then it is visible to reads on the same handle but may
+ * vanish. If any write of a transaction fails, the whole transaction is
+ * poisoned: journal_commit() rolls it back and returns DTR_EIO naming the
+ * first failure, and nothing of it counts. The in-memory journal
+ * (dir == NULL) is never durable.
+ *
+ * In the master these calls come from the journal writer (writer.c). The
+ * loop records each turn's writes into a batch, and at the end of the turn
+ * (master_prepare_cb) jwriter_handoff() numbers it with an epoch. The
+ * writer thread applies every batch handed off since it last looked in one
+ * transaction and commits it, so one fsync covers several turns when the
+ * disk is slow. At light load (the thread idle, a batch of at most 64
+ * writes, fewer than 2000 writes handed off in the last 100 ms) the loop
+ * thread applies and commits the batch itself, inside jwriter_handoff().
+ * Replies wait until jwriter_done() reports their turn's epoch on disk; a
+ * failed commit stops the master without releasing them. Recovery, reads
+ * and pruning run on the loop thread while the writer is idle: before the
+ * first hand-off, or after jwriter_drain(). So one thread at a time uses a
+ * journal, and the writer's mutex orders the hand-overs.
  *
  * RECOVERY
  *
@@ -107,6 +122,7 @@
 
 #include <sqlite3.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/util.h"
 
@@ -172,30 +188,119 @@ static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
     ") WITHOUT ROWID;",
 };
 
-/* Column order of TASK_COLUMNS, shared by the save and the load statements. */
-enum {
-    TC_ID,
-    TC_SEQ,
-    TC_SPEC,
-    TC_PRIORITY,
-    TC_MAX_RETRIES,
-    TC_STATE,
-    TC_ATTEMPTS,
-    TC_CRASHES,
-    TC_LEASE,
-    TC_WORKER,
-    TC_EXIT_CODE,
-    TC_ERROR,
-    TC_SUBMITTED_AT,
-    TC_STARTED_AT,
-    TC_FINISHED_AT,
-    TC_NOT_BEFORE,
-    TC_COUNT
+/*
+ * The columns of the tasks table and the fields of struct journal_row they
+ * hold: the one list from which rows are bound and loaded and the SQL of the
+ * save, update and load statements is written (build_task_sql()). Column i
+ * is parameter i + 1 of every statement on the table. uint64 fields are
+ * COL_INT64: stored as their int64 bit pattern.
+ */
+enum col_type { COL_TEXT, COL_INT, COL_INT64 };
+
+enum col_flags {
+    COL_ROWID = 1 << 0,    /* seq: the key of a state change and of the upsert */
+    COL_KEY = 1 << 1,      /* never rewritten once the row exists */
+    COL_CHANGES = 1 << 2,  /* a state change may alter it: in the update statements */
+    COL_FINISHED = 1 << 3, /* nonzero only once finished: left out of a live task's update */
 };
 
-#define TASK_COLUMNS                                                                           \
-    "id, seq, spec, priority, max_retries, state, attempts, crashes, lease, worker, "          \
-    "exit_code, error, submitted_at, started_at, finished_at, not_before"
+struct column {
+    const char *name;
+    enum col_type type;
+    size_t offset; /* of the field in struct journal_row */
+    unsigned flags;
+};
+
+#define COL_SIZE(type)                                                                         \
+    ((type) == COL_TEXT ? sizeof(char *) : (type) == COL_INT ? sizeof(int) : sizeof(int64_t))
+
+/* A column of field; the build fails when the field's size is not its type's. */
+#define COLUMN(field, type, flags)                                                             \
+    {#field, type,                                                                             \
+     offsetof(struct journal_row, field) +                                                     \
+         0 * sizeof(struct {                                                                   \
+             _Static_assert(sizeof(((struct journal_row *)0)->field) == COL_SIZE(type),        \
+                            "journal_row." #field " does not have the size of its column");    \
+             int unused;                                                                       \
+         }),                                                                                   \
+     flags}
+
+static const struct column task_columns[] = {
+    COLUMN(id, COL_TEXT, COL_KEY),
+    COLUMN(seq, COL_INT64, COL_KEY | COL_ROWID),
+    COLUMN(spec, COL_TEXT, 0),
+    COLUMN(priority, COL_INT64, 0),
+    COLUMN(max_retries, COL_INT, 0),
+    COLUMN(state, COL_INT64, COL_CHANGES),
+    COLUMN(attempts, COL_INT, COL_CHANGES),
+    COLUMN(crashes, COL_INT, COL_CHANGES),
+    COLUMN(lease, COL_INT64, COL_CHANGES),
+    COLUMN(worker, COL_TEXT, COL_CHANGES),
+    COLUMN(exit_code, COL_INT, COL_CHANGES),
+    COLUMN(error, COL_TEXT, COL_CHANGES),
+    COLUMN(submitted_at, COL_INT64, 0),
+    COLUMN(started_at, COL_INT64, COL_CHANGES),
+    COLUMN(finished_at, COL_INT64, COL_CHANGES | COL_FINISHED),
+    COLUMN(not_before, COL_INT64, COL_CHANGES),
+};
+
+#define TASK_NCOLUMNS (sizeof(task_columns) / sizeof(task_columns[0]))
+
+void journal_row_from_task(struct journal_row *r, const struct task *t)
+{
+    r->id = t->id;
+    r->seq = t->seq;
+    r->spec = t->spec;
+    r->priority = t->priority;
+    r->max_retries = t->max_retries;
+    r->state = t->state;
+    r->attempts = t->attempts;
+    r->crashes = t->crashes;
+    r->lease = t->lease;
+    r->worker = t->worker;
+    r->exit_code = t->exit_code;
+    r->error = t->error;
+    r->submitted_at = t->submitted_at;
+    r->started_at = t->started_at;
+    r->finished_at = t->finished_at;
+    r->not_before = t->not_before;
+}
+
+struct task *journal_row_new_task(const struct journal_row *r)
+{
+    struct task *t;
+
+    if (!r->id || !r->spec || r->state < 0 || r->state >= TASK_NSTATES)
+        return NULL;
+    t = task_new(r->id, r->spec, r->priority, r->max_retries, r->seq, 0);
+    t->state = (enum task_state)r->state;
+    t->attempts = r->attempts;
+    t->crashes = r->crashes;
+    t->lease = r->lease;
+    t->worker = r->worker ? xstrdup(r->worker) : NULL;
+    t->exit_code = r->exit_code;
+    t->error = r->error ? xstrdup(r->error) : NULL;
+    t->submitted_at = r->submitted_at;
+    t->started_at = r->started_at;
+    t->finished_at = r->finished_at;
+    t->not_before = r->not_before;
+    return t;
+}
+
+/* The field of r that column c holds. */
+#define FIELD(r, c) ((const char *)(r) + (c)->offset)
+
+void journal_row_keep(struct journal_row *r, const char *(*keep)(const char *s, void *data),
+                      void *data)
+{
+    for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
+        const struct column *c = &task_columns[i];
+        const char **s = (const char **)((char *)r + c->offset);
+
+        if (c->type == COL_TEXT && *s)
+            *s = keep(*s, data);
+    }
+}
 
 /* The prune condition: ?1 is the cutoff, ?2 the first terminal state. The
  * literal "finished_at > 0" lets SQLite use the partial index. */
@@ -225,34 +330,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    /* An upsert on the rowid: a state change rewrites one row and touches no
-     * index but finished_at's (INSERT OR REPLACE would delete and re-insert). */
-    [ST_SAVE_TASK] = "INSERT INTO tasks (" TASK_COLUMNS ") "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                     "?16) ON CONFLICT(seq) DO UPDATE SET spec = excluded.spec, "
-                     "priority = excluded.priority, max_retries = excluded.max_retries, "
-                     "state = excluded.state, attempts = excluded.attempts, "
-                     "crashes = excluded.crashes, lease = excluded.lease, "
-                     "worker = excluded.worker, exit_code = excluded.exit_code, "
-                     "error = excluded.error, submitted_at = excluded.submitted_at, "
-                     "started_at = excluded.started_at, finished_at = excluded.finished_at, "
-                     "not_before = excluded.not_before",
-    /* A state change: only what a state change can alter, found by rowid,
-     * without the upsert's failed insert or rebinding the spec. */
-    [ST_UPDATE_TASK] = "UPDATE tasks SET state = ?1, attempts = ?2, crashes = ?3, lease = ?4, "
-                       "worker = ?5, exit_code = ?6, error = ?7, started_at = ?8, "
-                       "finished_at = ?9, not_before = ?10 WHERE seq = ?11",
-    /* The same for a task not finished: finished_at stays 0, and leaving it
-     * out spares SQLite the partial index on it (a third of an update). */
-    [ST_UPDATE_LIVE_TASK] = "UPDATE tasks SET state = ?1, attempts = ?2, crashes = ?3, "
-                            "lease = ?4, worker = ?5, exit_code = ?6, error = ?7, "
-                            "started_at = ?8, not_before = ?10 WHERE seq = ?11",
+    /* ST_SAVE_TASK, ST_UPDATE_TASK, ST_UPDATE_LIVE_TASK and ST_LOAD are
+     * written from task_columns[] by build_task_sql(). */
     [ST_SAVE_OUTPUT] = "INSERT OR REPLACE INTO outputs "
                        "(id, out, out_truncated, err, err_truncated, result) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_DELETE_TASK] = "DELETE FROM tasks WHERE id = ?1",
     [ST_DELETE_OUTPUT] = "DELETE FROM outputs WHERE id = ?1",
-    [ST_LOAD] = "SELECT " TASK_COLUMNS " FROM tasks ORDER BY seq",
     [ST_GET_OUTPUT] = "SELECT out, out_truncated, err, err_truncated, result "
                       "FROM outputs WHERE id = ?1",
     [ST_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
@@ -637,11 +721,92 @@ out:
     return ret;
 }
 
+/*
+ * The SQL of the statements on the tasks table, written from task_columns[].
+ * For the columns of schema version 1 they read:
+ *
+ *   ST_SAVE_TASK, an upsert on the rowid: saving a stored task rewrites one
+ *   row and touches no index but finished_at's (INSERT OR REPLACE would
+ *   delete and re-insert).
+ *       INSERT INTO tasks (id, seq, spec, ..., not_before)
+ *       VALUES (?1, ?2, ?3, ..., ?16) ON CONFLICT(seq) DO UPDATE SET
+ *       spec = excluded.spec, ..., not_before = excluded.not_before
+ *   ST_UPDATE_TASK, a state change: only what a state change can alter,
+ *   found by rowid, without the upsert's failed insert or rebinding the spec.
+ *       UPDATE tasks SET state = ?6, attempts = ?7, ..., finished_at = ?15,
+ *       not_before = ?16 WHERE seq = ?2
+ *   ST_UPDATE_LIVE_TASK, the same for a task not finished: finished_at stays
+ *   0, and leaving it out spares SQLite the partial index on it (a third of
+ *   an update).
+ *   ST_LOAD, in submission order without a sort:
+ *       SELECT id, seq, spec, ..., not_before FROM tasks ORDER BY seq
+ *
+ * Returns NULL for any other statement (stmt_sql[] has it); caller frees.
+ */
+static char *build_task_sql(enum stmt_id id)
+{
+    struct buf sql = BUF_INIT;
+    const char *rowid = NULL;
+    size_t rowid_param = 0;
+    const char *sep = "";
+
+    for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
+        if (task_columns[i].flags & COL_ROWID) {
+            rowid = task_columns[i].name;
+            rowid_param = i + 1;
+        }
+    }
+    switch (id) {
+    case ST_SAVE_TASK:
+        buf_addstr(&sql, "INSERT INTO tasks (");
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+            buf_addf(&sql, "%s%s", i ? ", " : "", task_columns[i].name);
+        buf_addstr(&sql, ") VALUES (");
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+            buf_addf(&sql, "%s?%zu", i ? ", " : "", i + 1);
+        buf_addf(&sql, ") ON CONFLICT(%s) DO UPDATE SET ", rowid);
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
+            if (task_columns[i].flags & COL_KEY)
+                continue;
+            buf_addf(&sql, "%s%s = excluded.%s", sep, task_columns[i].name,
+                     task_columns[i].name);
+            sep = ", ";
+        }
+        break;
+    case ST_UPDATE_TASK:
+    case ST_UPDATE_LIVE_TASK:
+        buf_addstr(&sql, "UPDATE tasks SET ");
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
+            unsigned f = task_columns[i].flags;
+
+            if (!(f & COL_CHANGES) || (id == ST_UPDATE_LIVE_TASK && (f & COL_FINISHED)))
+                continue;
+            buf_addf(&sql, "%s%s = ?%zu", sep, task_columns[i].name, i + 1);
+            sep = ", ";
+        }
+        buf_addf(&sql, " WHERE %s = ?%zu", rowid, rowid_param);
+        break;
+    case ST_LOAD:
+        buf_addstr(&sql, "SELECT ");
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+            buf_addf(&sql, "%s%s", i ? ", " : "", task_columns[i].name);
+        buf_addf(&sql, " FROM tasks ORDER BY %s", rowid);
+        break;
+    default:
+        return NULL;
+    }
+    return buf_detach(&sql, NULL);
+}
+
 static int prepare_all(struct journal *j, char *err, size_t errlen)
 {
     for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(j->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i],
-                               NULL) != SQLITE_OK) {
+        char *built = build_task_sql((enum stmt_id)i);
+        int rc = sqlite3_prepare_v3(j->db, built ? built : stmt_sql[i], -1,
+                                    SQLITE_PREPARE_PERSISTENT, &j->st[i], NULL);
+
+        free(built);
+        if (rc != SQLITE_OK) {
             open_error(j, "prepare statements for", err, errlen);
             return DTR_EIO;
         }
@@ -677,7 +842,8 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         j->path = xstrdup(":memory:");
     }
 
-    /* NOMUTEX: a journal belongs to the master's one loop thread. */
+    /* NOMUTEX: one thread at a time uses a journal (see DURABILITY), and
+     * the journal writer's mutex orders the hand-overs. */
     rc = sqlite3_open_v2(j->path, &j->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -779,58 +945,74 @@ static void bind_blob_or_null(sqlite3_stmt *st, int col, const char *p, size_t l
         sqlite3_bind_null(st, col);
 }
 
-int journal_save_task(struct journal *j, const struct task *t)
+/* Binds column i of the tasks table to parameter i + 1 of st. */
+static void bind_column(sqlite3_stmt *st, const struct journal_row *r, size_t i)
+{
+    const struct column *c = &task_columns[i];
+    const char *field = FIELD(r, c);
+    int param = (int)i + 1;
+
+    switch (c->type) {
+    case COL_TEXT:
+        bind_text_or_null(st, param, *(const char *const *)field);
+        break;
+    case COL_INT:
+        sqlite3_bind_int(st, param, *(const int *)field);
+        break;
+    case COL_INT64:
+        sqlite3_bind_int64(st, param, *(const int64_t *)field);
+        break;
+    }
+}
+
+int journal_save_row(struct journal *j, const struct journal_row *r)
 {
     sqlite3_stmt *st = j->st[ST_SAVE_TASK];
 
     if (write_begin(j) < 0)
         return DTR_EIO;
-    /* Parameters are 1-based: column TC_x is parameter TC_x + 1. */
-    sqlite3_bind_text(st, TC_ID + 1, t->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, TC_SEQ + 1, (sqlite3_int64)t->seq);
-    sqlite3_bind_text(st, TC_SPEC + 1, t->spec, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, TC_PRIORITY + 1, t->priority);
-    sqlite3_bind_int(st, TC_MAX_RETRIES + 1, t->max_retries);
-    sqlite3_bind_int(st, TC_STATE + 1, (int)t->state);
-    sqlite3_bind_int(st, TC_ATTEMPTS + 1, t->attempts);
-    sqlite3_bind_int(st, TC_CRASHES + 1, t->crashes);
-    sqlite3_bind_int64(st, TC_LEASE + 1, (sqlite3_int64)t->lease);
-    bind_text_or_null(st, TC_WORKER + 1, t->worker);
-    sqlite3_bind_int(st, TC_EXIT_CODE + 1, t->exit_code);
-    bind_text_or_null(st, TC_ERROR + 1, t->error);
-    sqlite3_bind_int64(st, TC_SUBMITTED_AT + 1, t->submitted_at);
-    sqlite3_bind_int64(st, TC_STARTED_AT + 1, t->started_at);
-    sqlite3_bind_int64(st, TC_FINISHED_AT + 1, t->finished_at);
-    sqlite3_bind_int64(st, TC_NOT_BEFORE + 1, t->not_before);
+    for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+        bind_column(st, r, i);
     if (step_done(st) < 0)
         return write_failed(j, "save a task");
     return 0;
 }
 
-int journal_update_task(struct journal *j, const struct task *t)
+int journal_update_row(struct journal *j, const struct journal_row *r)
 {
-    bool live = !task_state_terminal(t->state) && !t->finished_at;
+    bool live = !task_state_terminal((enum task_state)r->state) && !r->finished_at;
     sqlite3_stmt *st = j->st[live ? ST_UPDATE_LIVE_TASK : ST_UPDATE_TASK];
 
     if (write_begin(j) < 0)
         return DTR_EIO;
-    sqlite3_bind_int(st, 1, (int)t->state);
-    sqlite3_bind_int(st, 2, t->attempts);
-    sqlite3_bind_int(st, 3, t->crashes);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)t->lease);
-    bind_text_or_null(st, 5, t->worker);
-    sqlite3_bind_int(st, 6, t->exit_code);
-    bind_text_or_null(st, 7, t->error);
-    sqlite3_bind_int64(st, 8, t->started_at);
-    if (!live)
-        sqlite3_bind_int64(st, 9, t->finished_at);
-    sqlite3_bind_int64(st, 10, t->not_before);
-    sqlite3_bind_int64(st, 11, (sqlite3_int64)t->seq);
+    for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
+        unsigned f = task_columns[i].flags;
+
+        /* The parameters of the statement build_task_sql() wrote. */
+        if ((f & COL_ROWID) || ((f & COL_CHANGES) && !(live && (f & COL_FINISHED))))
+            bind_column(st, r, i);
+    }
     if (step_done(st) < 0)
         return write_failed(j, "save a task");
     if (sqlite3_changes(j->db) == 0)
-        return journal_save_task(j, t); /* not stored yet: the whole row */
+        return journal_save_row(j, r); /* not stored yet: the whole row */
     return 0;
+}
+
+int journal_save_task(struct journal *j, const struct task *t)
+{
+    struct journal_row r;
+
+    journal_row_from_task(&r, t);
+    return journal_save_row(j, &r);
+}
+
+int journal_update_task(struct journal *j, const struct task *t)
+{
+    struct journal_row r;
+
+    journal_row_from_task(&r, t);
+    return journal_update_row(j, &r);
 }
 
 int journal_save_output(struct journal *j, const char *task_id, const struct task_output *o)
@@ -954,42 +1136,39 @@ static char *column_blobdup(sqlite3_stmt *st, int col, size_t *len)
     return copy;
 }
 
-static struct task *task_from_row(sqlite3_stmt *st)
+/* Reads column i of the tasks table, as st returned it, into r (strings
+ * point into st until its next step). */
+static void load_column(sqlite3_stmt *st, struct journal_row *r, size_t i)
 {
-    struct task *t;
-    int64_t state = sqlite3_column_int64(st, TC_STATE);
+    const struct column *c = &task_columns[i];
+    char *field = (char *)r + c->offset;
 
-    /* Fields we cannot represent mean the file was damaged or tampered with. */
-    if (state < 0 || state >= TASK_NSTATES || sqlite3_column_type(st, TC_ID) == SQLITE_NULL ||
-        sqlite3_column_type(st, TC_SPEC) == SQLITE_NULL)
-        return NULL;
-    t = task_new((const char *)sqlite3_column_text(st, TC_ID),
-                 (const char *)sqlite3_column_text(st, TC_SPEC),
-                 sqlite3_column_int64(st, TC_PRIORITY), sqlite3_column_int(st, TC_MAX_RETRIES),
-                 (uint64_t)sqlite3_column_int64(st, TC_SEQ), 0);
-    t->state = (enum task_state)state;
-    t->attempts = sqlite3_column_int(st, TC_ATTEMPTS);
-    t->crashes = sqlite3_column_int(st, TC_CRASHES);
-    t->lease = (uint64_t)sqlite3_column_int64(st, TC_LEASE);
-    t->worker = column_strdup(st, TC_WORKER);
-    t->exit_code = sqlite3_column_int(st, TC_EXIT_CODE);
-    t->error = column_strdup(st, TC_ERROR);
-    t->submitted_at = sqlite3_column_int64(st, TC_SUBMITTED_AT);
-    t->started_at = sqlite3_column_int64(st, TC_STARTED_AT);
-    t->finished_at = sqlite3_column_int64(st, TC_FINISHED_AT);
-    t->not_before = sqlite3_column_int64(st, TC_NOT_BEFORE);
-    return t;
+    switch (c->type) {
+    case COL_TEXT:
+        *(const char **)field = (const char *)sqlite3_column_text(st, (int)i);
+        break;
+    case COL_INT:
+        *(int *)field = sqlite3_column_int(st, (int)i);
+        break;
+    case COL_INT64:
+        *(int64_t *)field = sqlite3_column_int64(st, (int)i);
+        break;
+    }
 }
 
 int journal_load(struct journal *j, journal_load_fn fn, void *data)
 {
     sqlite3_stmt *st = j->st[ST_LOAD];
+    struct journal_row r;
     struct task *t;
     int ret = 0;
     int rc;
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        t = task_from_row(st);
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+            load_column(st, &r, i);
+        /* A row we cannot represent means the file was damaged or tampered with. */
+        t = journal_row_new_task(&r);
         if (!t) {
             ret = DTR_EIO;
             goto out;

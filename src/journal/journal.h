@@ -33,9 +33,52 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen);
 /* Commits what is pending, closes, releases the lock. NULL is a no-op. */
 void journal_close(struct journal *j);
 
-/* Inserts or replaces every field of t (and its spec). */
+/*
+ * A task as the journal stores it: its persistent fields, one per column of
+ * the tasks table, and what the journal writer records of a task. Every
+ * field of struct task but the in-memory bookkeeping (deadline, heap_index,
+ * worker_node). Strings are borrowed, NULL when absent; state is an
+ * enum task_state value.
+ *
+ * A new persistent field of struct task is added here, in
+ * journal_row_from_task() and journal_row_new_task(), and as one line of
+ * task_columns[] in journal.c (with a schema migration that adds its
+ * column): binding, loading and the SQL all follow that list.
+ */
+struct journal_row {
+    const char *id;
+    uint64_t seq; /* the rowid */
+    const char *spec;
+    int64_t priority;
+    int max_retries;
+    int64_t state; /* read wide, so that a damaged value cannot pass for a state */
+    int attempts;
+    int crashes;
+    uint64_t lease;
+    const char *worker;
+    int exit_code;
+    const char *error;
+    int64_t submitted_at, started_at, finished_at, not_before;
+};
+
+/* Fills *r from t; r's strings point into t (valid while t is unchanged). */
+void journal_row_from_task(struct journal_row *r, const struct task *t);
+/* A new task (task_new(), then every other field) from a row, copying its
+ * strings; the caller frees it. NULL when the row cannot be a task (no id
+ * or spec, an unknown state): a damaged or tampered file. */
+struct task *journal_row_new_task(const struct journal_row *r);
+/* Replaces each non-NULL string of r by keep(string, data), for a caller that
+ * keeps r beyond the task it came from (the journal writer's copies). */
+void journal_row_keep(struct journal_row *r, const char *(*keep)(const char *s, void *data),
+                      void *data);
+
+/* Inserts or replaces every field of r (and its spec). */
+int journal_save_row(struct journal *j, const struct journal_row *r);
+/* Saves what a state change alters of a stored row, found by its seq (all
+ * of r if not stored). */
+int journal_update_row(struct journal *j, const struct journal_row *r);
+/* The same for a task: journal_save_row() or journal_update_row() of its row. */
 int journal_save_task(struct journal *j, const struct task *t);
-/* Saves what a state change alters of a stored t (all of t if not stored). */
 int journal_update_task(struct journal *j, const struct task *t);
 /* Stores the output of t's last attempt (replacing an earlier one). */
 int journal_save_output(struct journal *j, const char *task_id, const struct task_output *o);

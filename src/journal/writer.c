@@ -3,7 +3,8 @@
  * The journal writer thread (see writer.h). The loop and the thread share
  * only the queue of handed-off batches and the counters below, under one
  * mutex; a batch belongs to the loop until it is handed off and to the
- * thread after.
+ * thread after, and the journal to whoever set busy (the thread, or the
+ * loop committing inline), or to the loop while the thread is idle.
  */
 #include "journal/writer.h"
 
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/buf.h"
 #include "common/clock.h"
 #include "common/util.h"
 
@@ -23,35 +23,49 @@
  * thread existed: handing one over costs two thread switches and a wake-up
  * per reply, which at a few hundred exec tasks a second was 40% of the
  * master's CPU and a third of a task's latency. Light: the thread is idle,
- * the batch has at most INLINE_MAX_OPS writes, and fewer than
+ * the batch has at most JWRITER_INLINE_MAX_OPS writes, and fewer than
  * INLINE_MAX_RATE writes were handed off in the last INLINE_WINDOW_MS.
  */
-#define INLINE_MAX_OPS 64
 #define INLINE_WINDOW_MS 100
 #define INLINE_MAX_RATE 2000
 
-#define NONE SIZE_MAX /* an absent string */
+/* A batch copies its strings into blocks that double from TEXT_BLOCK_MIN
+ * to TEXT_BLOCK_MAX bytes (a longer string gets a block of its own): a
+ * batch of one write stays small, and a big one allocates once per many
+ * writes. */
+#define TEXT_BLOCK_MIN 1024
+#define TEXT_BLOCK_MAX 65536
 
 enum op_kind { OP_SAVE_TASK, OP_UPDATE_TASK, OP_SAVE_OUTPUT, OP_SET_COUNTER };
 
-/* One recorded write. Strings are offsets into the batch's text. */
+/* One recorded write. Its strings point into the batch's text blocks. */
 struct op {
     enum op_kind kind;
-    /* tasks (the counter's value is in seq) */
-    uint64_t seq, lease;
-    int64_t priority, submitted_at, started_at, finished_at, not_before;
-    int max_retries, state, attempts, crashes, exit_code;
-    size_t id, spec, worker, error; /* id: also the output's task and the counter's name */
-    /* outputs */
-    size_t out, out_len, err, err_len, result;
-    bool out_truncated, err_truncated;
+    union {
+        struct journal_row row; /* OP_SAVE_TASK, OP_UPDATE_TASK */
+        struct {
+            const char *task_id;
+            struct task_output out;
+        } output; /* OP_SAVE_OUTPUT */
+        struct {
+            const char *name;
+            uint64_t value;
+        } counter; /* OP_SET_COUNTER */
+    } u;
+};
+
+/* Text copied into a batch; blocks never move, so ops may point into them. */
+struct text_block {
+    struct text_block *next;
+    size_t used, size;
+    char data[];
 };
 
 struct batch {
     uint64_t epoch;
     struct op *ops;
     size_t n, cap;
-    struct buf text;
+    struct text_block *text; /* the newest block first */
     struct batch *next;
 };
 
@@ -76,57 +90,28 @@ struct jwriter {
 
 static void batch_free(struct batch *b)
 {
+    while (b->text) {
+        struct text_block *next = b->text->next;
+        free(b->text);
+        b->text = next;
+    }
     free(b->ops);
-    buf_release(&b->text);
     free(b);
 }
 
 /* ---- the thread ------------------------------------------------------------ */
 
-static const char *text(const struct batch *b, size_t off)
-{
-    return off == NONE ? NULL : b->text.data + off;
-}
-
-static int apply_op(struct journal *j, const struct batch *b, const struct op *o)
+static int apply_op(struct journal *j, const struct op *o)
 {
     switch (o->kind) {
     case OP_SAVE_TASK:
-    case OP_UPDATE_TASK: {
-        struct task t;
-        memset(&t, 0, sizeof(t));
-        t.id = text(b, o->id);
-        t.spec = text(b, o->spec);
-        t.priority = o->priority;
-        t.seq = o->seq;
-        t.max_retries = o->max_retries;
-        t.state = (enum task_state)o->state;
-        t.attempts = o->attempts;
-        t.crashes = o->crashes;
-        t.lease = o->lease;
-        t.worker = (char *)text(b, o->worker);
-        t.exit_code = o->exit_code;
-        t.error = (char *)text(b, o->error);
-        t.submitted_at = o->submitted_at;
-        t.started_at = o->started_at;
-        t.finished_at = o->finished_at;
-        t.not_before = o->not_before;
-        return o->kind == OP_SAVE_TASK ? journal_save_task(j, &t) : journal_update_task(j, &t);
-    }
-    case OP_SAVE_OUTPUT: {
-        struct task_output out = {
-            .out = (char *)text(b, o->out),
-            .out_len = o->out_len,
-            .out_truncated = o->out_truncated,
-            .err = (char *)text(b, o->err),
-            .err_len = o->err_len,
-            .err_truncated = o->err_truncated,
-            .result = (char *)text(b, o->result),
-        };
-        return journal_save_output(j, text(b, o->id), &out);
-    }
+        return journal_save_row(j, &o->u.row);
+    case OP_UPDATE_TASK:
+        return journal_update_row(j, &o->u.row);
+    case OP_SAVE_OUTPUT:
+        return journal_save_output(j, o->u.output.task_id, &o->u.output.out);
     case OP_SET_COUNTER:
-        return journal_set_counter(j, text(b, o->id), o->seq);
+        return journal_set_counter(j, o->u.counter.name, o->u.counter.value);
     }
     return 0;
 }
@@ -138,7 +123,7 @@ static int apply_all(struct journal *j, struct batch *list, bool failed, char *e
     int rc = 0;
     for (struct batch *b = list; b; b = b->next)
         for (size_t i = 0; i < b->n && !failed && rc == 0; i++)
-            rc = apply_op(j, b, &b->ops[i]);
+            rc = apply_op(j, &b->ops[i]);
     /* A failed write leaves the transaction failed: the commit reports it
      * and rolls back. After a failure nothing more is applied. */
     if (!failed)
@@ -250,44 +235,41 @@ static struct op *new_op(struct jwriter *w, enum op_kind kind)
     return o;
 }
 
-/* Copies len bytes and a NUL into the open batch; NONE for NULL. */
-static size_t add_text(struct jwriter *w, const char *s, size_t len)
+/* Copies len bytes and a NUL into the open batch; NULL for NULL. */
+static char *add_text(struct jwriter *w, const char *s, size_t len)
 {
     if (!s)
-        return NONE;
-    struct buf *t = &w->open->text;
-    size_t off = t->len;
-    buf_add(t, s, len);
-    buf_addch(t, '\0');
-    return off;
+        return NULL;
+    struct batch *b = w->open;
+    struct text_block *t = b->text;
+    if (!t || t->size - t->used < len + 1) {
+        size_t size = t ? MIN(2 * t->size, TEXT_BLOCK_MAX) : TEXT_BLOCK_MIN;
+        size = MAX(size, len + 1);
+        t = xmalloc(sizeof(*t) + size);
+        t->used = 0;
+        t->size = size;
+        t->next = b->text;
+        b->text = t;
+    }
+    char *copy = t->data + t->used;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    t->used += len + 1;
+    return copy;
 }
 
-static size_t add_str(struct jwriter *w, const char *s)
+static const char *keep_str(const char *s, void *data)
 {
-    return add_text(w, s, s ? strlen(s) : 0);
+    return add_text(data, s, strlen(s));
 }
 
 static void record_task(struct jwriter *w, enum op_kind kind, const struct task *t)
 {
     struct op *o = new_op(w, kind);
-    o->seq = t->seq;
-    o->lease = t->lease;
-    o->priority = t->priority;
-    o->submitted_at = t->submitted_at;
-    o->started_at = t->started_at;
-    o->finished_at = t->finished_at;
-    o->not_before = t->not_before;
-    o->max_retries = t->max_retries;
-    o->state = (int)t->state;
-    o->attempts = t->attempts;
-    o->crashes = t->crashes;
-    o->exit_code = t->exit_code;
+    journal_row_from_task(&o->u.row, t);
     /* The spec goes along with updates too: the journal stores the whole
      * task if it finds no row to update. */
-    o->id = add_str(w, t->id);
-    o->spec = add_str(w, t->spec);
-    o->worker = add_str(w, t->worker);
-    o->error = add_str(w, t->error);
+    journal_row_keep(&o->u.row, keep_str, w);
 }
 
 void jwriter_save_task(struct jwriter *w, const struct task *t)
@@ -303,24 +285,25 @@ void jwriter_update_task(struct jwriter *w, const struct task *t)
 void jwriter_save_output(struct jwriter *w, const char *task_id, const struct task_output *out)
 {
     struct op *o = new_op(w, OP_SAVE_OUTPUT);
-    o->id = add_str(w, task_id);
-    o->out = add_text(w, out->out, out->out_len);
-    o->out_len = out->out_len;
-    o->out_truncated = out->out_truncated;
-    o->err = add_text(w, out->err, out->err_len);
-    o->err_len = out->err_len;
-    o->err_truncated = out->err_truncated;
-    o->result = add_str(w, out->result);
+    struct task_output *c = &o->u.output.out;
+    o->u.output.task_id = add_text(w, task_id, strlen(task_id));
+    c->out = add_text(w, out->out, out->out_len);
+    c->out_len = out->out_len;
+    c->out_truncated = out->out_truncated;
+    c->err = add_text(w, out->err, out->err_len);
+    c->err_len = out->err_len;
+    c->err_truncated = out->err_truncated;
+    c->result = add_text(w, out->result, out->result ? strlen(out->result) : 0);
 }
 
 void jwriter_set_counter(struct jwriter *w, const char *name, uint64_t value)
 {
     struct op *o = new_op(w, OP_SET_COUNTER);
-    o->id = add_str(w, name);
-    o->seq = value;
+    o->u.counter.name = add_text(w, name, strlen(name));
+    o->u.counter.value = value;
 }
 
-/* True when the loop should commit b itself (see INLINE_MAX_OPS). */
+/* True when the loop should commit b itself (see INLINE_MAX_RATE). */
 static bool light_load(struct jwriter *w, const struct batch *b)
 {
     int64_t now = clock_mono_ms();
@@ -330,7 +313,7 @@ static bool light_load(struct jwriter *w, const struct batch *b)
         w->window_start = now;
     }
     w->window_ops += b->n;
-    return b->n <= INLINE_MAX_OPS && w->window_ops + w->last_window_ops < INLINE_MAX_RATE;
+    return b->n <= JWRITER_INLINE_MAX_OPS && w->window_ops + w->last_window_ops < INLINE_MAX_RATE;
 }
 
 uint64_t jwriter_handoff(struct jwriter *w)

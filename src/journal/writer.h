@@ -11,7 +11,9 @@
  * from its own thread. jwriter_done() tells the loop which epochs are on
  * disk: replies that depend on a batch leave only then (conn_hub_hold and
  * conn_hub_release), so nothing is acknowledged before it is durable, while
- * the loop already works on the next turn.
+ * the loop already works on the next turn. At light load the loop commits a
+ * small batch itself instead (see jwriter_handoff()). A failed commit is
+ * final: no later epoch is ever reported on disk.
  *
  * Everything else that touches the journal (reads, pruning, recovery) runs
  * on the loop thread after jwriter_drain(), which waits until every batch is
@@ -40,11 +42,17 @@ void jwriter_update_task(struct jwriter *w, const struct task *t);
 void jwriter_save_output(struct jwriter *w, const char *task_id, const struct task_output *o);
 void jwriter_set_counter(struct jwriter *w, const char *name, uint64_t value);
 
+/* A batch of more writes than this always goes to the thread. */
+#define JWRITER_INLINE_MAX_OPS 64
+
 /*
  * Closes the open batch and returns the epoch that must be on disk before
  * anything decided in this turn may be told: the new batch's, or when the
- * turn wrote nothing, the newest one handed off before. Waits while the
- * thread is far behind (backpressure on the loop).
+ * turn wrote nothing, the newest one handed off before. At light load (the
+ * thread idle, at most JWRITER_INLINE_MAX_OPS writes, few handed off lately)
+ * it applies and commits the batch itself, on the caller's thread, before
+ * returning (wake() is not called then). Waits while the thread is far
+ * behind (backpressure on the loop).
  */
 uint64_t jwriter_handoff(struct jwriter *w);
 /* The newest epoch on disk; false with a message in err once a commit has

@@ -823,6 +823,62 @@ static void test_throughput(void **state)
     journal_close(j);
 }
 
+/* A row carries every persistent field from a task and back; a row that
+ * cannot be a task is refused. Rows saved and updated directly are what the
+ * journal writer does. */
+static void test_row(void **state)
+{
+    struct fixture *f = *state;
+    struct task *t = mk_task("r", 9), *back;
+    struct journal_row r;
+    struct collected c = {0};
+    struct journal *j;
+
+    t->state = TASK_RUNNING;
+    t->attempts = 2;
+    t->crashes = 1;
+    t->lease = UINT64_MAX;
+    set_str(&t->worker, "w1");
+    t->exit_code = 4;
+    set_str(&t->error, "lost");
+    t->started_at = 1700000001000;
+    t->not_before = 1700000000500;
+    t->priority = -3;
+    t->max_retries = 7;
+    journal_row_from_task(&r, t);
+    back = journal_row_new_task(&r);
+    assert_non_null(back);
+    assert_task_equal(back, t);
+    free_task(back);
+
+    r.state = TASK_NSTATES;
+    assert_null(journal_row_new_task(&r));
+    r.state = (int64_t)1 << 32; /* would read as 0 through an int */
+    assert_null(journal_row_new_task(&r));
+    r.state = TASK_RUNNING;
+    r.spec = NULL;
+    assert_null(journal_row_new_task(&r));
+    r.spec = t->spec;
+
+    /* An update of a row not stored stores all of it; a second one alters
+     * what a state change alters. */
+    j = open_ok(f->state);
+    assert_int_equal(journal_update_row(j, &r), 0);
+    assert_int_equal(task_set_state(t, TASK_SUCCEEDED, 1700000002000), 0);
+    journal_row_from_task(&r, t);
+    assert_int_equal(journal_update_row(j, &r), 0);
+    commit_ok(j);
+    journal_close(j);
+
+    j = open_ok(f->state);
+    assert_int_equal(journal_load(j, collect, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_task_equal(c.t[0], t);
+    collected_release(&c);
+    journal_close(j);
+    free_task(t);
+}
+
 #define DIR_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown_dir)
 
 int main(void)
@@ -840,6 +896,7 @@ int main(void)
         DIR_TEST(test_counters),
         DIR_TEST(test_prune),
         DIR_TEST(test_delete_task),
+        DIR_TEST(test_row),
         cmocka_unit_test(test_load_stops),
         cmocka_unit_test(test_in_memory),
         DIR_TEST(test_throughput),
