@@ -78,12 +78,12 @@ struct sim {
     struct buf out;
     size_t out_off;
     double muted_at;
-    double last_sent; /* when we last sent it anything */
+    double last_sent;  /* when we last sent it anything */
     double last_heard; /* when the master last sent us anything */
     double next_beat;
 };
 
-#define ASK_AFTER_S 3.75 /* what a worker with --master-timeout 30s does */
+#define ASK_AFTER_S 3.75    /* what a worker with --master-timeout 30s does */
 static double beat_s = 1.0; /* the master's hello says */
 
 static struct sim *sims;
@@ -153,8 +153,7 @@ static void sim_flush(int i)
 {
     struct sim *s = &sims[i];
     while (s->out_off < s->out.len) {
-        ssize_t n = send(s->fd, s->out.data + s->out_off, s->out.len - s->out_off,
-                         MSG_NOSIGNAL);
+        ssize_t n = send(s->fd, s->out.data + s->out_off, s->out.len - s->out_off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
@@ -378,8 +377,7 @@ static void slow_line(int i, const char *line, size_t len, int64_t now)
             struct buf idb = BUF_INIT;
             buf_add_json_cstr(&idb, m.runs[k].spec.id ? m.runs[k].spec.id : "?");
             /* strip the quotes buf_add_json_cstr wrote */
-            add_result(&s->out, m.runs[k].lease, idb.data + 1, idb.len - 2, m.runs[k].attempt,
-                       now);
+            add_result(&s->out, m.runs[k].lease, idb.data + 1, idb.len - 2, m.runs[k].attempt, now);
             buf_release(&idb);
         }
         n_runs++;
@@ -601,9 +599,9 @@ int main(int argc, char **argv)
             usage();
         i++;
     }
-    if (!master || nsims < 1 || nsims > MAX_WORKERS || slots < 1 || slots > 1024 ||
-        batch < 1 || run_time <= 0 || run_time > 3600 || mute_count < 0 ||
-        mute_count > nsims || mute_after < 0 || mute_gap < 0)
+    if (!master || nsims < 1 || nsims > MAX_WORKERS || slots < 1 || slots > 1024 || batch < 1 ||
+        run_time <= 0 || run_time > 3600 || mute_count < 0 || mute_count > nsims ||
+        mute_after < 0 || mute_gap < 0)
         usage();
     if (parse_master(master) != 0) {
         fprintf(stderr, "loadgen: cannot resolve '%s'\n", master);

@@ -58,8 +58,7 @@ int main(int argc, char **argv)
                  "spec TEXT, state INTEGER, lease INTEGER, worker TEXT, submitted_at INTEGER)"))
         return 1;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT OR REPLACE INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                            -1, &st, NULL) != SQLITE_OK) {
         fprintf(stderr, "sqlite_commit: prepare: %s\n", sqlite3_errmsg(db));
         return 1;

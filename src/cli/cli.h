@@ -8,10 +8,10 @@
 
 enum cli_exit {
     EXIT_SUCCESS_ = 0,
-    EXIT_TASK_FAILED = 1,  /* a task failed or was cancelled */
-    EXIT_USAGE = 2,        /* bad command line */
-    EXIT_UNREACHABLE = 3,  /* cannot reach or authenticate with the master */
-    EXIT_REFUSED = 4,      /* the master refused the request */
+    EXIT_TASK_FAILED = 1, /* a task failed or was cancelled */
+    EXIT_USAGE = 2,       /* bad command line */
+    EXIT_UNREACHABLE = 3, /* cannot reach or authenticate with the master */
+    EXIT_REFUSED = 4,     /* the master refused the request */
 };
 
 int cmd_master(int argc, char **argv);

@@ -213,7 +213,8 @@ static int read_line(struct client *c, char **line, size_t *len, int64_t timeout
             continue;
         if (n <= 0 && !c->got_bytes) {
             cli_error("the master at %s closed the connection without a word (does it "
-                      "require TLS? see --tls-ca)", c->addr);
+                      "require TLS? see --tls-ca)",
+                      c->addr);
             return EXIT_UNREACHABLE;
         }
         if (n <= 0) {
@@ -312,7 +313,8 @@ static int handshake_failed(struct client *c, const struct handshake *h, const s
                       msg_type_name(m->type), m->role ? m->role : "?");
         else
             cli_error("the master at %s speaks protocol version %d, this dtr speaks %d: run the "
-                      "same dtr version everywhere", c->addr, m->proto, PROTO_VERSION);
+                      "same dtr version everywhere",
+                      c->addr, m->proto, PROTO_VERSION);
         break;
     case HANDSHAKE_ERR_NONCE:
         cli_error("%s is not a dtr master of this version (%s)", c->addr, h->error);

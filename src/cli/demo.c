@@ -157,9 +157,12 @@ int cmd_demo(int argc, char **argv)
     for (int i = 0; i < NWORKERS; i++) {
         char id[16];
         snprintf(id, sizeof(id), "worker-%d", i + 1);
-        const char *args[] = {"dtr", "worker", "--id", id, "--slots", "2", "--fail-rate",
-                        rates[i], "--master-timeout", "3s", "--log-dir", "logs",
-                        "--port-range", "5000-5100", NULL};
+        /* A flag and its value a pair. */
+        /* clang-format off */
+        const char *args[] = {"dtr", "worker", "--id", id, "--slots", "2",
+                              "--fail-rate", rates[i], "--master-timeout", "3s",
+                              "--log-dir", "logs", "--port-range", "5000-5100", NULL};
+        /* clang-format on */
         if (spawn_node(&kids[i], id, args) != 0)
             goto out;
         char host[ADDR_HOST_MAX];
@@ -172,9 +175,11 @@ int cmd_demo(int argc, char **argv)
     char discover[64];
     snprintf(discover, sizeof(discover), "127.0.0.1:%d-%d", lo, hi);
     printf("== starting the master; it discovers workers by scanning %s\n", discover);
-    const char *margs[] = {"dtr", "master", "--port", "4999", "--state-dir", state, "--log-dir", "logs",
-                     "--discover", discover, "--scan-interval", "1s", "--heartbeat", "500ms",
-                     NULL};
+    /* clang-format off */
+    const char *margs[] = {"dtr", "master", "--port", "4999", "--state-dir", state,
+                           "--log-dir", "logs", "--discover", discover,
+                           "--scan-interval", "1s", "--heartbeat", "500ms", NULL};
+    /* clang-format on */
     if (spawn_node(&kids[NWORKERS], "master", margs) != 0)
         goto out;
     struct client_flags cf = {.master = kids[NWORKERS].addr};
@@ -195,8 +200,8 @@ int cmd_demo(int argc, char **argv)
         if (i < 10) {
             t->kind = "compute";
             t->priority = i < 5 ? "high" : "medium";
-            snprintf(t->payload, sizeof(t->payload), "{\"numbers\":[%d,%d,%d,%d]}", i, i * 2,
-                     i * 3, 10 + i);
+            snprintf(t->payload, sizeof(t->payload), "{\"numbers\":[%d,%d,%d,%d]}", i, i * 2, i * 3,
+                     10 + i);
             snprintf(id, sizeof(id), "compute-%d", i + 1);
         } else {
             t->kind = "transform";
@@ -217,17 +222,17 @@ int cmd_demo(int argc, char **argv)
     msg_release(&m);
     int wrc = cli_wait(&c, ids, 15, false, 60000);
 
-    printf("\n== results\n%-12s %-10s %-7s %-10s %8s %-10s %s\n", "TASK", "KIND", "PRIO",
-           "STATE", "ATTEMPTS", "WORKER", "RESULT");
+    printf("\n== results\n%-12s %-10s %-7s %-10s %8s %-10s %s\n", "TASK", "KIND", "PRIO", "STATE",
+           "ATTEMPTS", "WORKER", "RESULT");
     int attempts = 0, ok = 0;
     for (int i = 0; i < 15; i++) {
         buf_reset(&b);
         msg_encode(&b, &(struct msg){.type = MSG_GET, .id = ids[i]});
         if (client_call(&c, &b, MSG_TASK, &m) != 0)
             goto out_ids;
-        printf("%-12s %-10s %-7s %-10s %8d %-10s %s\n", m.task.id, tasks[i].kind,
-               tasks[i].priority, task_state_name(m.task.state), m.task.attempts,
-               m.task.worker ? m.task.worker : "-", m.task.out.result ? m.task.out.result : "-");
+        printf("%-12s %-10s %-7s %-10s %8d %-10s %s\n", m.task.id, tasks[i].kind, tasks[i].priority,
+               task_state_name(m.task.state), m.task.attempts, m.task.worker ? m.task.worker : "-",
+               m.task.out.result ? m.task.out.result : "-");
         attempts += m.task.attempts;
         ok += m.task.state == TASK_SUCCEEDED;
         msg_release(&m);
@@ -264,8 +269,7 @@ int cmd_demo(int argc, char **argv)
         }
         kids[i].pid = 0;
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        printf("  %s noticed the master was gone and exited with status %d\n", kids[i].name,
-               code);
+        printf("  %s noticed the master was gone and exited with status %d\n", kids[i].name, code);
         workers_ok = workers_ok && code == 3;
     }
     printf("\nlogs: logs/master.log, logs/worker-1.log ... logs/worker-3.log\n");

@@ -52,15 +52,16 @@ int cmd_master(int argc, char **argv)
         {"prefetch", 0, OPT_INT, &o.prefetch, "N",
          "lease up to N tasks per worker beyond its slots, so a freed slot need not wait "
          "for the master; such tasks show as running and may start ahead of higher "
-         "priorities submitted later (default 0)", 0, 100000},
+         "priorities submitted later (default 0)",
+         0, 100000},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
     int npos = 0;
     int rc = cli_parse("master", "master [OPTIONS]",
-                       "Run the master: queue, schedule and journal tasks for the workers.",
-                       opts, argc, argv, 0, pos, &npos, NULL);
+                       "Run the master: queue, schedule and journal tasks for the workers.", opts,
+                       argc, argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
@@ -85,7 +86,7 @@ int cmd_master(int argc, char **argv)
     }
     if (o.heartbeat_ms <= 0 || o.worker_timeout_ms <= 0 || o.scan_interval_ms <= 0) {
         fprintf(stderr, "dtr master: --heartbeat, --worker-timeout and --scan-interval must be "
-                "positive\n");
+                        "positive\n");
         goto out;
     }
     if (o.heartbeat_ms < MSG_MIN_HEARTBEAT_MS || o.heartbeat_ms > MSG_MAX_HEARTBEAT_MS) {
@@ -123,7 +124,8 @@ int cmd_worker(int argc, char **argv)
          1024},
         {"master-timeout", 0, OPT_DURATION, &o.master_timeout_ms, "DUR",
          "exit with status 3 after this long without word from a master (default 30s; 0 = "
-         "never)", 0, 0},
+         "never)",
+         0, 0},
         {"log-dir", 0, OPT_STRING, &o.log_dir, "DIR", "worker-ID.log goes here (default logs)", 0,
          0},
         {"fail-rate", 0, OPT_DOUBLE, &o.fail_rate, "R",
@@ -131,8 +133,7 @@ int cmd_worker(int argc, char **argv)
         {"drain-timeout", 0, OPT_DURATION, &o.drain_timeout_ms, "DUR",
          "on SIGTERM, wait this long for running tasks before killing them (default 30s)", 0, 0},
         {"max-output", 0, OPT_INT, &o.max_output, "BYTES",
-         "bytes of stdout and of stderr kept per attempt (default and most 1048576)", 0,
-         1 << 20},
+         "bytes of stdout and of stderr kept per attempt (default and most 1048576)", 0, 1 << 20},
         {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
          "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
         TLS_OPTS(o.tls_cert, o.tls_key, o.tls_ca),
@@ -145,14 +146,15 @@ int cmd_worker(int argc, char **argv)
     int npos = 0;
     int rc = cli_parse("worker", "worker [OPTIONS]",
                        "Run a worker: wait to be found by a master (or dial one) and run its "
-                       "tasks.", opts, argc, argv, 0, pos, &npos, NULL);
+                       "tasks.",
+                       opts, argc, argv, 0, pos, &npos, NULL);
     bool tls_on;
     char err[300];
     if (rc < 0 && npos) {
         fprintf(stderr, "dtr worker: unexpected argument '%s'\n", pos[0]);
         rc = EXIT_USAGE;
-    } else if (rc < 0 && tls_flags_check(o.tls_cert, o.tls_key, o.tls_ca, &tls_on, err,
-                                         sizeof(err))) {
+    } else if (rc < 0 &&
+               tls_flags_check(o.tls_cert, o.tls_key, o.tls_ca, &tls_on, err, sizeof(err))) {
         fprintf(stderr, "dtr worker: %s\n", err);
         rc = EXIT_USAGE;
     }

@@ -27,8 +27,8 @@ int cmd_result(int argc, char **argv)
     struct client c = {.fd = -1};
     struct buf b = BUF_INIT;
     struct msg req, reply;
-    int rc = cli_parse("result", "result ID [--json]", "Show a task's result.", opts, argc, argv,
-                       0, pos, &npos, NULL);
+    int rc = cli_parse("result", "result ID [--json]", "Show a task's result.", opts, argc, argv, 0,
+                       pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;

@@ -24,8 +24,8 @@ int cmd_status(int argc, char **argv)
     struct client c = {.fd = -1};
     struct msg reply;
     struct buf b = BUF_INIT;
-    int rc = cli_parse("status", "status [--json]", "Show the workers and task counts.", opts,
-                       argc, argv, 0, pos, &npos, NULL);
+    int rc = cli_parse("status", "status [--json]", "Show the workers and task counts.", opts, argc,
+                       argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     if (npos) {
@@ -49,9 +49,9 @@ int cmd_status(int argc, char **argv)
                "LAST SEEN");
         for (size_t i = 0; i < reply.nworkers; i++) {
             struct worker_info *w = &reply.workers[i];
-            printf("%-24s %-22s %5d %7d %8" PRIu64 " %.1fs ago%s\n", w->id,
-                   w->addr ? w->addr : "-", w->slots, w->running, w->done,
-                   (double)(now - w->last_seen) / 1000.0, w->draining ? " (draining)" : "");
+            printf("%-24s %-22s %5d %7d %8" PRIu64 " %.1fs ago%s\n", w->id, w->addr ? w->addr : "-",
+                   w->slots, w->running, w->done, (double)(now - w->last_seen) / 1000.0,
+                   w->draining ? " (draining)" : "");
         }
         if (!reply.nworkers)
             printf("(no workers)\n");

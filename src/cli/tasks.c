@@ -26,8 +26,8 @@ int cmd_tasks(int argc, char **argv)
     struct client c = {.fd = -1};
     struct buf b = BUF_INIT;
     struct msg req, m;
-    int rc = cli_parse("tasks", "tasks [--state STATE] [--json]", "List tasks.", opts, argc,
-                       argv, 0, pos, &npos, NULL);
+    int rc = cli_parse("tasks", "tasks [--state STATE] [--json]", "List tasks.", opts, argc, argv,
+                       0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
@@ -75,8 +75,8 @@ int cmd_tasks(int argc, char **argv)
             char code[16] = "-";
             if (t->exit_code >= 0)
                 snprintf(code, sizeof(code), "%d", t->exit_code);
-            printf("%-24s %-10s %8d %-20s %4s %s\n", t->id, task_state_name(t->state),
-                   t->attempts, t->worker ? t->worker : "-", code, t->error ? t->error : "");
+            printf("%-24s %-10s %8d %-20s %4s %s\n", t->id, task_state_name(t->state), t->attempts,
+                   t->worker ? t->worker : "-", code, t->error ? t->error : "");
         }
         msg_release(&m);
     }

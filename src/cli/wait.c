@@ -29,8 +29,10 @@ static void draw(bool tty, const struct msg *p, int64_t started, bool final)
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '-';
         bar[width] = '\0';
-        fprintf(stderr, "\r[%s] %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s "
-                "\033[K%s", bar, p->done, p->total, p->failed, rate, eta, final ? "\n" : "");
+        fprintf(stderr,
+                "\r[%s] %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s "
+                "\033[K%s",
+                bar, p->done, p->total, p->failed, rate, eta, final ? "\n" : "");
     } else {
         fprintf(stderr, "%" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s\n",
                 p->done, p->total, p->failed, rate, eta);
@@ -105,8 +107,8 @@ int cmd_wait(int argc, char **argv)
     int npos = 0;
     struct client c = {.fd = -1};
     int rc = cli_parse("wait", "wait [ID...|--all] [--timeout DUR]",
-                       "Wait until tasks end; exit 0 when all succeeded, 1 otherwise.", opts,
-                       argc, argv, 0, pos, &npos, NULL);
+                       "Wait until tasks end; exit 0 when all succeeded, 1 otherwise.", opts, argc,
+                       argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;

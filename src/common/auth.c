@@ -88,7 +88,9 @@ static int token_file_shared(FILE *f, const char *file, char *err, size_t errlen
     if (!S_ISREG(sb.st_mode) || !(sb.st_mode & 077))
         return 0; /* a pipe or a device (say /dev/stdin) has no mode to trust */
     snprintf(err, errlen, "token file '%s' is %s by others (mode %04o); run chmod 600 '%s'", file,
-             sb.st_mode & 044 ? "readable" : sb.st_mode & 022 ? "writable" : "usable",
+             sb.st_mode & 044   ? "readable"
+             : sb.st_mode & 022 ? "writable"
+                                : "usable",
              (unsigned)(sb.st_mode & 07777), file);
     return -1;
 }

@@ -143,11 +143,21 @@ size_t buf_add_json_str(struct buf *b, const char *s, size_t len)
             continue;
         }
         switch (c) {
-        case '"': buf_addstr(b, "\\\""); break;
-        case '\\': buf_addstr(b, "\\\\"); break;
-        case '\n': buf_addstr(b, "\\n"); break;
-        case '\r': buf_addstr(b, "\\r"); break;
-        case '\t': buf_addstr(b, "\\t"); break;
+        case '"':
+            buf_addstr(b, "\\\"");
+            break;
+        case '\\':
+            buf_addstr(b, "\\\\");
+            break;
+        case '\n':
+            buf_addstr(b, "\\n");
+            break;
+        case '\r':
+            buf_addstr(b, "\\r");
+            break;
+        case '\t':
+            buf_addstr(b, "\\t");
+            break;
         default: {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             buf_add(b, esc, sizeof(esc));

@@ -9,7 +9,7 @@
 
 #include <errno.h>
 
-#define DTR_EINVAL (-EINVAL)     /* malformed input */
+#define DTR_EINVAL (-EINVAL) /* malformed input */
 #define DTR_ENOMEM (-ENOMEM)
 #define DTR_EMSGSIZE (-EMSGSIZE) /* a line or field over its limit */
 #define DTR_EPROTO (-EPROTO)     /* a peer broke the protocol */

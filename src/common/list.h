@@ -36,9 +36,12 @@ static inline void list_del(struct list *n)
     list_init(n);
 }
 
+/* clang-format 14 takes (ptr) - x for a cast. */
+/* clang-format off */
 #define list_entry(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+/* clang-format on */
 /* Safe against removal of the current node. */
-#define list_for_each_safe(pos, tmp, head)                                                     \
+#define list_for_each_safe(pos, tmp, head)                                                         \
     for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
 
 #endif

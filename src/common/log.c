@@ -36,7 +36,6 @@ static char log_node[LOG_NODE_MAX] = "dtr";
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-
 /* mkdir -p with mode 0755. Returns 0 or a negative errno. */
 static int mkdir_p(const char *dir)
 {
@@ -143,11 +142,10 @@ static void write_all(int fd, const char *line, size_t len)
 
 /* Formats "TIME LEVEL NODE " then the message into out (size outlen) and
  * returns the full length the line needs, excluding the newline and NUL. */
-static size_t format_line(char *out, size_t outlen, enum log_level lvl, const char *fmt,
-                          va_list ap) __attribute__((format(printf, 4, 0)));
+static size_t format_line(char *out, size_t outlen, enum log_level lvl, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
-static size_t format_line(char *out, size_t outlen, enum log_level lvl, const char *fmt,
-                          va_list ap)
+static size_t format_line(char *out, size_t outlen, enum log_level lvl, const char *fmt, va_list ap)
 {
     char ts[CLOCK_ISO_LEN];
     const char *name;

@@ -110,8 +110,8 @@ static int set_value(const struct opt *o, const char *v, char *err, size_t errle
     case OPT_DURATION:
         if (duration_parse(v, o->dst) < 0)
             return fail(err, errlen,
-                        "--%s: '%s' is not a duration (use 500ms, 10s, 2m, 1h or seconds)",
-                        o->name, v);
+                        "--%s: '%s' is not a duration (use 500ms, 10s, 2m, 1h or seconds)", o->name,
+                        v);
         return 0;
     case OPT_PRIORITY:
         if (priority_parse(v, o->dst) < 0)
@@ -123,8 +123,8 @@ static int set_value(const struct opt *o, const char *v, char *err, size_t errle
     DTR_BUG("flag --%s has unknown type %d", o->name, (int)o->type);
 }
 
-int opts_parse(const struct opt *opts, int argc, char **argv, unsigned flags, char **pos,
-               int *npos, int *dashdash, char *err, size_t errlen)
+int opts_parse(const struct opt *opts, int argc, char **argv, unsigned flags, char **pos, int *npos,
+               int *dashdash, char *err, size_t errlen)
 {
     int n = 0;
     int i;

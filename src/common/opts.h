@@ -27,13 +27,13 @@ struct opt_list {
 };
 
 struct opt {
-    const char *name;    /* long name without dashes: "port" for --port */
-    char short_name;     /* 0 when none */
+    const char *name; /* long name without dashes: "port" for --port */
+    char short_name;  /* 0 when none */
     enum opt_type type;
     void *dst;
-    const char *arg;     /* value placeholder for help ("N", "DUR"); NULL for bools */
-    const char *help;    /* one line; mention the default */
-    double min, max;     /* for OPT_INT and OPT_DOUBLE; both 0 = unbounded */
+    const char *arg;  /* value placeholder for help ("N", "DUR"); NULL for bools */
+    const char *help; /* one line; mention the default */
+    double min, max;  /* for OPT_INT and OPT_DOUBLE; both 0 = unbounded */
 };
 
 enum opts_flags {
@@ -51,8 +51,8 @@ enum opts_flags {
  * Sets *dashdash to the index in pos[] of the first argument after "--", or
  * -1 when there was none (dashdash may be NULL).
  */
-int opts_parse(const struct opt *opts, int argc, char **argv, unsigned flags, char **pos,
-               int *npos, int *dashdash, char *err, size_t errlen);
+int opts_parse(const struct opt *opts, int argc, char **argv, unsigned flags, char **pos, int *npos,
+               int *dashdash, char *err, size_t errlen);
 /* Prints "usage: dtr USAGE", the summary, then one line per flag. */
 void opts_usage(FILE *f, const char *usage, const char *summary, const struct opt *opts);
 void opt_list_release(struct opt_list *l);

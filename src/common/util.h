@@ -13,16 +13,15 @@
 #ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #endif
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* A programmer's mistake, never bad input: prints file:line and aborts. */
 #define DTR_BUG(...) dtr_bug(__FILE__, __LINE__, __VA_ARGS__)
 __attribute__((noreturn, format(printf, 3, 4))) void dtr_bug(const char *file, int line,
-                                                               const char *fmt, ...);
+                                                             const char *fmt, ...);
 
 /* Writes a message into err (which may be NULL or errlen 0). */
-__attribute__((format(printf, 3, 4))) void err_set(char *err, size_t errlen, const char *fmt,
-                                                    ...);
+__attribute__((format(printf, 3, 4))) void err_set(char *err, size_t errlen, const char *fmt, ...);
 
 /* Allocation that cannot fail: out of memory aborts with a message (git's xmalloc). */
 void *xmalloc(size_t n);

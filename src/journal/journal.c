@@ -211,19 +211,21 @@ struct column {
     unsigned flags;
 };
 
-#define COL_SIZE(type)                                                                         \
+#define COL_SIZE(type)                                                                             \
     ((type) == COL_TEXT ? sizeof(char *) : (type) == COL_INT ? sizeof(int) : sizeof(int64_t))
 
 /* A column of field; the build fails when the field's size is not its type's. */
-#define COLUMN(field, type, flags)                                                             \
-    {#field, type,                                                                             \
-     offsetof(struct journal_row, field) +                                                     \
-         0 * sizeof(struct {                                                                   \
-             _Static_assert(sizeof(((struct journal_row *)0)->field) == COL_SIZE(type),        \
-                            "journal_row." #field " does not have the size of its column");    \
-             int unused;                                                                       \
-         }),                                                                                   \
-     flags}
+#define COLUMN(field, type, flags)                                                                 \
+    {                                                                                              \
+#field, type,                                                                              \
+            offsetof(struct journal_row, field) +                                                  \
+                0 * sizeof(struct {                                                                \
+                    _Static_assert(sizeof(((struct journal_row *)0)->field) == COL_SIZE(type),     \
+                                   "journal_row." #field " does not have the size of its column"); \
+                    int unused;                                                                    \
+                }),                                                                                \
+            flags                                                                                  \
+    }
 
 static const struct column task_columns[] = {
     COLUMN(id, COL_TEXT, COL_KEY),
@@ -342,8 +344,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
     [ST_GET_COUNTER] = "SELECT value FROM counters WHERE name = ?1",
     [ST_SET_COUNTER] = "INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)",
-    [ST_PRUNE_OUTPUTS] = "DELETE FROM outputs WHERE id IN (SELECT id FROM tasks WHERE " PRUNE_WHERE
-                         ")",
+    [ST_PRUNE_OUTPUTS] =
+        "DELETE FROM outputs WHERE id IN (SELECT id FROM tasks WHERE " PRUNE_WHERE ")",
     [ST_PRUNE_TASKS] = "DELETE FROM tasks WHERE " PRUNE_WHERE,
 };
 
@@ -361,7 +363,6 @@ struct journal {
     long fault_commit; /* DTR_FAULT_JOURNAL_COMMIT, 0 = off */
     long commits;      /* journal_commit() calls that found a transaction */
 };
-
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -463,8 +464,8 @@ static int make_private(const char *path, char *err, size_t errlen)
         sb.st_uid != geteuid())
         return 0;
     if (chmod(path, sb.st_mode & 0700) < 0) {
-        err_set(err, errlen, "cannot make '%s' private (mode %04o): %s; run chmod 600 '%s'",
-                path, (unsigned)(sb.st_mode & 07777), strerror(errno), path);
+        err_set(err, errlen, "cannot make '%s' private (mode %04o): %s; run chmod 600 '%s'", path,
+                (unsigned)(sb.st_mode & 07777), strerror(errno), path);
         return DTR_EIO;
     }
     return 0;
@@ -497,8 +498,8 @@ static const char *system_cause(struct journal *j, bool *full)
     int sys = sqlite3_system_errno(j->db);
 
     *full = false;
-    if (code == SQLITE_FULL || ((code == SQLITE_IOERR || code == SQLITE_CANTOPEN) &&
-                                (sys == ENOSPC || sys == EDQUOT))) {
+    if (code == SQLITE_FULL ||
+        ((code == SQLITE_IOERR || code == SQLITE_CANTOPEN) && (sys == ENOSPC || sys == EDQUOT))) {
         *full = true;
         return sys == EDQUOT ? "disk quota exceeded" : "no space left on device";
     }
@@ -768,8 +769,7 @@ static char *build_task_sql(enum stmt_id id)
         for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
             if (task_columns[i].flags & COL_KEY)
                 continue;
-            buf_addf(&sql, "%s%s = excluded.%s", sep, task_columns[i].name,
-                     task_columns[i].name);
+            buf_addf(&sql, "%s%s = excluded.%s", sep, task_columns[i].name, task_columns[i].name);
             sep = ", ";
         }
         break;
@@ -857,8 +857,8 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
     /* Files are made private only once migrate() has shown journal.db is
      * ours: another program's database is refused untouched. */
     if (configure(j, err, errlen) < 0 || migrate(j, err, errlen) < 0 ||
-        (dir && make_files_private(dir, err, errlen) < 0) ||
-        make_durable(j, err, errlen) < 0 || prepare_all(j, err, errlen) < 0)
+        (dir && make_files_private(dir, err, errlen) < 0) || make_durable(j, err, errlen) < 0 ||
+        prepare_all(j, err, errlen) < 0)
         goto fail;
 
     fault = getenv("DTR_FAULT_JOURNAL_COMMIT");
@@ -892,8 +892,7 @@ static void write_error(struct journal *j, char *err, size_t errlen, const char 
         err_set(err, errlen, "cannot %s %s '%s': %s (%s)%s", doing, prep, j->path, cause,
                 sqlite3_errmsg(j->db), full ? "; free space on its file system" : "");
     else
-        err_set(err, errlen, "cannot %s %s '%s': %s", doing, prep, j->path,
-                sqlite3_errmsg(j->db));
+        err_set(err, errlen, "cannot %s %s '%s': %s", doing, prep, j->path, sqlite3_errmsg(j->db));
 }
 
 /* Remembers the first failure of the open transaction and returns DTR_EIO. */

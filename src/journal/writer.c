@@ -74,13 +74,13 @@ struct jwriter {
     void (*wake)(void *data);
     void *data;
     pthread_t thread;
-    struct batch *open; /* the loop's, being recorded */
+    struct batch *open;   /* the loop's, being recorded */
     int64_t window_start; /* the loop's: writes handed off since then */
     size_t window_ops, last_window_ops;
 
     pthread_mutex_t mu;
-    pthread_cond_t work; /* the thread waits for batches (or stop) */
-    pthread_cond_t idle; /* the loop waits for progress */
+    pthread_cond_t work;       /* the thread waits for batches (or stop) */
+    pthread_cond_t idle;       /* the loop waits for progress */
     struct batch *head, *tail; /* handed off, not taken up yet */
     size_t queued_ops;
     uint64_t handed, done; /* epochs: the newest handed off, on disk */
@@ -194,8 +194,7 @@ struct jwriter *jwriter_start(struct journal *j, void (*wake)(void *data), void 
     pthread_cond_init(&w->idle, NULL);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
     if (rc != 0) {
-        fprintf(stderr, "dtr master: cannot start the journal writer thread: %s\n",
-                strerror(rc));
+        fprintf(stderr, "dtr master: cannot start the journal writer thread: %s\n", strerror(rc));
         exit(1);
     }
     return w;

@@ -90,8 +90,7 @@ static void numeric_host(const char *host, char *out, size_t outlen)
     hints.ai_socktype = SOCK_STREAM;
     snprintf(out, outlen, "%s", host);
     if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
-        getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)outlen, NULL, 0,
-                    NI_NUMERICHOST);
+        getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)outlen, NULL, 0, NI_NUMERICHOST);
         freeaddrinfo(res);
     }
 }
@@ -117,16 +116,15 @@ void discover_scan(struct master *m)
         numeric_host(name, host, sizeof(host));
         for (int port = lo; port <= hi; port++) {
             struct probe *p = xcalloc(1, sizeof(*p));
-            snprintf(p->addr, sizeof(p->addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
-                     port);
+            snprintf(p->addr, sizeof(p->addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
             p->m = m;
             if (known_addr(m, p->addr) || hmap_get(&m->probes, p->addr)) {
                 free(p);
                 continue;
             }
             hmap_put(&m->probes, p);
-            if (!conn_dial(&m->hub, host, port, CONN_ROLE_WORKER, &probe_ops, p,
-                           PROBE_TIMEOUT_MS, probe_fail_cb, err, sizeof(err))) {
+            if (!conn_dial(&m->hub, host, port, CONN_ROLE_WORKER, &probe_ops, p, PROBE_TIMEOUT_MS,
+                           probe_fail_cb, err, sizeof(err))) {
                 log_warn("cannot scan addr=%s error=%s", p->addr, log_quote(err));
                 probe_done(p);
             }

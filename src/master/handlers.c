@@ -54,12 +54,13 @@ static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct
         if (!id)
             continue;
         if (tasks_find(h->tasks, id)) {
-            snprintf(err, sizeof(err), "task %zu: a task with id '%s' already exists; choose "
-                     "another id", i + 1, id);
+            snprintf(err, sizeof(err),
+                     "task %zu: a task with id '%s' already exists; choose "
+                     "another id",
+                     i + 1, id);
             rc = -1;
         } else if (hmap_get(seen, id)) {
-            snprintf(err, sizeof(err), "task %zu: id '%s' appears twice in this batch", i + 1,
-                     id);
+            snprintf(err, sizeof(err), "task %zu: id '%s' appears twice in this batch", i + 1, id);
             rc = -1;
         } else {
             hmap_put(seen, id);
@@ -162,8 +163,8 @@ static void handle_status(struct handlers *h, struct conn *c)
     free(wi);
 }
 
-#define LIST_CHUNK 2000           /* task records per turn */
-#define LIST_WINDOW (1u << 20)    /* bytes a client may have unread before we pause */
+#define LIST_CHUNK 2000        /* task records per turn */
+#define LIST_WINDOW (1u << 20) /* bytes a client may have unread before we pause */
 
 void handlers_init(struct handlers *h, struct tasks *ts, struct workers *ws)
 {

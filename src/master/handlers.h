@@ -23,8 +23,8 @@ struct client_session {
     struct waiter *waiter; /* dtr wait, or NULL */
     char **list_ids;       /* dtr tasks: ids still to stream, in submission order */
     size_t list_len, list_pos;
-    int list_state;        /* the state asked for, or -1 */
-    struct list node;      /* in handlers->sessions */
+    int list_state;   /* the state asked for, or -1 */
+    struct list node; /* in handlers->sessions */
 };
 
 /* A client waiting for tasks to end (dtr wait). */

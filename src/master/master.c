@@ -230,9 +230,10 @@ static void warn_open_state_dir(const char *dir)
         return;
     log_warn("state dir is open to others dir=%s mode=%04o", log_quote(dir),
              (unsigned)(sb.st_mode & 07777));
-    fprintf(stderr, "dtr master: state dir '%s' is open to others (mode %04o); its files are "
-            "private (0600), but run chmod 700 '%s' to hide them too\n", dir,
-            (unsigned)(sb.st_mode & 07777), dir);
+    fprintf(stderr,
+            "dtr master: state dir '%s' is open to others (mode %04o); its files are "
+            "private (0600), but run chmod 700 '%s' to hide them too\n",
+            dir, (unsigned)(sb.st_mode & 07777), dir);
 }
 
 int master_run(const struct master_opts *opts)
@@ -264,9 +265,11 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     if (!m->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
-        fprintf(stderr, "dtr master: refusing to listen on '%s' without a token: anyone who "
+        fprintf(stderr,
+                "dtr master: refusing to listen on '%s' without a token: anyone who "
                 "can reach it could run commands on every worker; set --token-file or "
-                "DTR_TOKEN, or pass --insecure\n", opts->host);
+                "DTR_TOKEN, or pass --insecure\n",
+                opts->host);
         goto out;
     }
     if (opts->verbose)
@@ -318,8 +321,9 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     log_info("listening addr=%s state_dir=%s tasks=%zu queued=%" PRIu64 " running=%" PRIu64
-             " auth=%s tls=%s", m->addr, opts->in_memory ? "(memory)" : opts->state_dir,
-             m->tasks.map.len, m->tasks.counts[TASK_QUEUED], m->tasks.counts[TASK_RUNNING],
+             " auth=%s tls=%s",
+             m->addr, opts->in_memory ? "(memory)" : opts->state_dir, m->tasks.map.len,
+             m->tasks.counts[TASK_QUEUED], m->tasks.counts[TASK_RUNNING],
              m->token ? "token" : "none", m->tls ? "on" : "off");
     printf("dtr master listening on %s\n", m->addr);
     fflush(stdout);

@@ -37,8 +37,8 @@ struct master_opts {
     int64_t prefetch; /* tasks leased to a worker beyond its slots (0: strict priorities) */
     const char *token_file;
     const char *tls_cert, *tls_key, *tls_ca; /* TLS on when tls_ca is set */
-    bool in_memory; /* --journal-in-memory: no durability (benchmarks) */
-    bool insecure; /* may listen beyond loopback without a token */
+    bool in_memory;                          /* --journal-in-memory: no durability (benchmarks) */
+    bool insecure;                           /* may listen beyond loopback without a token */
     bool verbose;
 };
 
@@ -49,7 +49,7 @@ struct master {
     struct tls_ctx *tls; /* NULL: plaintext */
     char addr[300];
     struct journal *journal;
-    struct jwriter *writer; /* applies and commits the journal writes */
+    struct jwriter *writer;  /* applies and commits the journal writes */
     uv_async_t journal_done; /* the writer committed (or failed) */
     struct conn_hub hub;
     struct conn_listener listener;

@@ -101,8 +101,7 @@ static int load_task_cb(struct task *t, void *data)
          * the only clock that survives the restart), from now. */
         int64_t timeout = spec_timeout_ms(t->spec);
         if (timeout > 0)
-            set_deadline(ts, t, ctx->listen_now,
-                         MAX(1, t->started_at + timeout - clock_wall_ms()));
+            set_deadline(ts, t, ctx->listen_now, MAX(1, t->started_at + timeout - clock_wall_ms()));
     }
     return 0;
 }
@@ -172,8 +171,8 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
     if (from == TASK_RUNNING && !list_empty(&t->worker_node))
         DTR_BUG("task %s leaves running while still on a worker", t->id);
     if (task_set_state(t, to, now) != 0) {
-        log_error("refused illegal transition task=%s from=%s to=%s", t->id,
-                  task_state_name(from), task_state_name(to));
+        log_error("refused illegal transition task=%s from=%s to=%s", t->id, task_state_name(from),
+                  task_state_name(to));
         return DTR_EINVAL;
     }
     ts->counts[from]--;
@@ -254,12 +253,12 @@ static void attempt_failed(struct tasks *ts, struct task *t, const char *error)
 {
     int failures = t->attempts - t->crashes;
     if (failures <= t->max_retries) {
-        int64_t delay = task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
-                                        (uint32_t)random());
+        int64_t delay =
+            task_backoff_ms(failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS, (uint32_t)random());
         t->not_before = clock_wall_ms() + delay;
         log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
-                 " error=%s", t->id, t->attempts, t->worker ? t->worker : "?", delay,
-                 log_quote(t->error));
+                 " error=%s",
+                 t->id, t->attempts, t->worker ? t->worker : "?", delay, log_quote(t->error));
         tasks_transition(ts, t, TASK_QUEUED);
         return;
     }

@@ -25,7 +25,7 @@
 
 struct tasks {
     /* Read-only outside tasks.c. */
-    struct hmap map;                /* every task in memory, by id */
+    struct hmap map;               /* every task in memory, by id */
     uint64_t counts[TASK_NSTATES]; /* tasks in memory per state */
     uint64_t next_seq;             /* the seq the next task added gets */
     /* Set here when a task was queued or a slot freed, and by whoever

@@ -210,7 +210,8 @@ static int take_held(struct workers *ws, struct worker *w, const struct msg *msg
         if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
             strcmp(t->worker, w->id)) {
             log_info("stopping a superseded attempt on a returning worker task=%s lease=%" PRIu64
-                     " worker=%s", r->id, r->lease, w->id);
+                     " worker=%s",
+                     r->id, r->lease, w->id);
             add_lease(ws, w, &w->kills, &w->nkills, r->lease);
         }
     }
@@ -274,8 +275,10 @@ int workers_register(struct workers *ws, struct conn *c, struct msg *hello, char
         if (!same) {
             log_warn("refused a second session for a live worker id=%s peer=%s connected_from=%s",
                      hello->id, conn_peer(c), conn_peer(w->conn));
-            snprintf(err, errlen, "worker id '%s' is already connected from %s; give each "
-                     "worker its own --id", hello->id, conn_peer(w->conn));
+            snprintf(err, errlen,
+                     "worker id '%s' is already connected from %s; give each "
+                     "worker its own --id",
+                     hello->id, conn_peer(w->conn));
             return -1;
         }
         struct conn *old = w->conn;
@@ -315,8 +318,8 @@ void workers_conn_closed(struct workers *ws, struct worker *w, const char *reaso
         worker_free(ws, w);
         return;
     }
-    log_warn("worker disconnected id=%s reason=%s running=%d; waiting for it to return",
-             w->id, log_quote(reason), w->running);
+    log_warn("worker disconnected id=%s reason=%s running=%d; waiting for it to return", w->id,
+             log_quote(reason), w->running);
 }
 
 static void handle_result(struct workers *ws, struct worker *w, struct attempt_result *r)
@@ -428,11 +431,12 @@ void workers_expire(struct workers *ws)
     while ((t = tasks_expired(ws->tasks, ws->listen_ms))) {
         char error[160];
         int64_t timeout = spec_timeout_ms(t->spec);
-        snprintf(error, sizeof(error), "timed out after %.3fs; expired by the master (no result "
-                 "from the worker %.1fs past the timeout)", (double)timeout / 1000,
-                 (double)workers_timeout_grace_ms(&ws->opts) / 1000);
-        log_warn("expired an attempt past its timeout task=%s lease=%" PRIu64 " worker=%s",
-                 t->id, t->lease, t->worker ? t->worker : "?");
+        snprintf(error, sizeof(error),
+                 "timed out after %.3fs; expired by the master (no result "
+                 "from the worker %.1fs past the timeout)",
+                 (double)timeout / 1000, (double)workers_timeout_grace_ms(&ws->opts) / 1000);
+        log_warn("expired an attempt past its timeout task=%s lease=%" PRIu64 " worker=%s", t->id,
+                 t->lease, t->worker ? t->worker : "?");
         kill_attempt(ws, t);
         detach(ws, t);
         tasks_attempt_expired(ws->tasks, t, error);

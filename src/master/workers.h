@@ -25,7 +25,7 @@ struct worker {
     char *addr;        /* where it listens ("host:port"), or NULL */
     struct conn *conn; /* NULL while disconnected */
     int slots;
-    int running;       /* tasks on the `tasks` list */
+    int running; /* tasks on the `tasks` list */
     uint64_t done;
     int64_t last_seen;      /* listening time (workers->listen_ms), ms */
     int64_t last_seen_wall; /* wall clock, ms */
@@ -34,7 +34,7 @@ struct worker {
     /* After registering, until its last held message: the leases it says it
      * holds (sorted at the end); nothing is dispatched to it meanwhile. */
     bool reconciling;
-    bool same_instance; /* it proved to be the process we knew: see reconcile() */
+    bool same_instance;    /* it proved to be the process we knew: see reconcile() */
     int64_t registered_at; /* listening time, ms */
     uint64_t *held;
     size_t nheld, held_cap;

@@ -117,7 +117,8 @@ static void preauth_leave(struct conn *c)
 static void log_summary(struct conn_hub *hub, struct conn_log_slot *s)
 {
     log_warn("suppressed log lines about unauthenticated peers source=%s count=%" PRIu32
-             " seconds=1", s->host, s->suppressed);
+             " seconds=1",
+             s->host, s->suppressed);
     s->suppressed = 0;
     hub->suppressing--;
 }
@@ -612,7 +613,8 @@ void conn_hub_sweep(struct conn_hub *hub)
         } else if (c->paused && c->state == CONN_READY && !c->close_when_flushed &&
                    now - c->progress >= CONN_STALL_MS) {
             log_warn("closing connection peer=%s reason=\"peer is not reading its replies\" "
-                     "unsent=%zu", c->peer, conn_pending_bytes(c));
+                     "unsent=%zu",
+                     c->peer, conn_pending_bytes(c));
             conn_close(c, "peer is not reading");
         }
     }
@@ -813,8 +815,8 @@ static bool handle_lines(struct conn *c)
 static void tls_fail(struct conn *c, const char *why)
 {
     if (conn_may_log(c))
-        log_warn("TLS %s failed peer=%s error=%s",
-                 c->state == CONN_READY ? "session" : "handshake", c->peer, log_quote(why));
+        log_warn("TLS %s failed peer=%s error=%s", c->state == CONN_READY ? "session" : "handshake",
+                 c->peer, log_quote(why));
     snprintf(c->reason_buf, sizeof(c->reason_buf), "TLS %s failed: %s",
              c->state == CONN_READY ? "session" : "handshake", why);
     c->reason = c->reason_buf;
@@ -939,11 +941,12 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
          * goes, not the ones whose lines are complete. */
         if (conn_may_log(c))
             log_warn("closing connection peer=%s reason=\"unprocessed input of all peers over "
-                     "its limit\" held=%zu limit=%u", c->peer, c->input_counted,
-                     CONN_MAX_INPUT_TOTAL);
-        conn_fail(c, "the %s holds too many bytes of unfinished lines from its peers (limit %u "
-                  "in all); send shorter lines or try again later", c->hub->role,
-                  CONN_MAX_INPUT_TOTAL);
+                     "its limit\" held=%zu limit=%u",
+                     c->peer, c->input_counted, CONN_MAX_INPUT_TOTAL);
+        conn_fail(c,
+                  "the %s holds too many bytes of unfinished lines from its peers (limit %u "
+                  "in all); send shorter lines or try again later",
+                  c->hub->role, CONN_MAX_INPUT_TOTAL);
         return;
     }
     if (!c->paused)
@@ -1023,8 +1026,8 @@ static bool preauth_admit(struct conn *c)
         struct conn *who = o ? o : c;
         if (conn_may_log(who))
             log_warn("%s connection peer=%s reason=\"too many unauthenticated connections from "
-                     "this source\" limit=%d", o ? "closing" : "refusing", who->peer,
-                     CONN_MAX_PREAUTH_PER_SOURCE);
+                     "this source\" limit=%d",
+                     o ? "closing" : "refusing", who->peer, CONN_MAX_PREAUTH_PER_SOURCE);
         conn_fail(who, "too many connections from '%s' waiting for their handshake (limit %d)%s",
                   who->host, CONN_MAX_PREAUTH_PER_SOURCE,
                   o ? "; this one waited longest: finish the handshake sooner"
@@ -1037,10 +1040,11 @@ static bool preauth_admit(struct conn *c)
         struct conn *who = o ? o : c;
         if (conn_may_log(who))
             log_warn("%s connection peer=%s reason=\"too many unauthenticated connections\" "
-                     "limit=%d", o ? "closing" : "refusing", who->peer, CONN_MAX_PREAUTH);
-        conn_fail(who, "too many connections waiting for their handshake (limit %d)%s",
-                  CONN_MAX_PREAUTH, o ? "; this one waited longest: finish the handshake sooner"
-                                      : "; try again later");
+                     "limit=%d",
+                     o ? "closing" : "refusing", who->peer, CONN_MAX_PREAUTH);
+        conn_fail(
+            who, "too many connections waiting for their handshake (limit %d)%s", CONN_MAX_PREAUTH,
+            o ? "; this one waited longest: finish the handshake sooner" : "; try again later");
         if (!o)
             return false;
     }
@@ -1149,8 +1153,10 @@ int conn_listen(struct conn_hub *hub, struct conn_listener *l, const char *host,
     if (lo == hi)
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host, lo, uv_strerror(last));
     else
-        snprintf(err, errlen, "no free port on %s from %d to %d (last error: %s); free one or "
-                 "choose another range", host, lo, hi, uv_strerror(last));
+        snprintf(err, errlen,
+                 "no free port on %s from %d to %d (last error: %s); free one or "
+                 "choose another range",
+                 host, lo, hi, uv_strerror(last));
     return last;
 }
 

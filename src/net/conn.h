@@ -106,29 +106,29 @@ struct conn_log_slot {
  * conn_hub_init() and before the first listen or dial. The rest is net/conn.c's.
  */
 struct conn_hub {
-    uv_loop_t *loop;   /* read-only */
-    const char *role;  /* read-only: "master" or "worker" */
-    const char *id;    /* read-only: our id for hellos */
-    const char *token; /* read-only: shared secret, or NULL */
+    uv_loop_t *loop;     /* read-only */
+    const char *role;    /* read-only: "master" or "worker" */
+    const char *id;      /* read-only: our id for hellos */
+    const char *token;   /* read-only: shared secret, or NULL */
     struct tls_ctx *tls; /* TLS on every connection, or NULL; the owner's */
     /* Adds the node's own fields to an outgoing hello (worker state); gets
      * the hub's owner. */
     void (*fill_hello)(struct msg *hello, void *owner);
     void *owner;          /* the node this hub belongs to: see conn_hub_owner() */
     int64_t handshake_ms; /* deadline for a handshake to complete */
-    size_t max_conns; /* accepted connections beyond this are refused */
+    size_t max_conns;     /* accepted connections beyond this are refused */
 
     /* private: */
-    struct list all;      /* every open conn */
-    struct list dirty;    /* conns with bytes to flush */
-    struct list timed;    /* conns with a deadline: not ready yet, or closing */
-    struct list held;     /* conns with bytes held until an epoch is durable */
+    struct list all;   /* every open conn */
+    struct list dirty; /* conns with bytes to flush */
+    struct list timed; /* conns with a deadline: not ready yet, or closing */
+    struct list held;  /* conns with bytes held until an epoch is durable */
     size_t count;
     int64_t last_accept_warning; /* loop time, to rate-limit accept errors */
-    size_t preauth;      /* accepted connections not yet authenticated */
-    size_t input_total;  /* bytes held in the frame readers of all connections */
-    struct list resume;  /* paused conns whose output drained: handled from idle */
-    uv_idle_t idle;      /* runs the resume list; initialised on first use */
+    size_t preauth;              /* accepted connections not yet authenticated */
+    size_t input_total;          /* bytes held in the frame readers of all connections */
+    struct list resume;          /* paused conns whose output drained: handled from idle */
+    uv_idle_t idle;              /* runs the resume list; initialised on first use */
     bool idle_init;
     uint32_t suppressing; /* log slots with suppressed lines to sum up */
     struct conn_source sources[CONN_SOURCE_SLOTS];
@@ -174,25 +174,25 @@ struct conn {
     enum conn_state state;
     bool dialer;
     unsigned accept_roles;
-    char peer[64];     /* "host:port" for logs */
-    char host[48];     /* the peer's address alone */
+    char peer[64];            /* "host:port" for logs */
+    char host[48];            /* the peer's address alone */
     unsigned char source[16]; /* the peer's source key (accepted conns) */
-    bool counted;      /* counted in hub->preauth and its source: may still
+    bool counted;             /* counted in hub->preauth and its source: may still
                           authenticate */
-    int64_t accepted_at; /* loop time (ms) */
-    bool authed;       /* reached CONN_READY once */
-    bool paced;        /* a client: back-pressure applies */
-    bool paused;       /* reading paused until the output drains */
-    bool resuming;     /* on hub->resume */
-    size_t input_counted; /* this conn's share of hub->input_total */
-    int64_t progress;  /* loop time the output last moved (while paused) */
-    struct handshake hs; /* nonces, transcript, the peer's role and hello */
-    struct tls_conn *tls;  /* the TLS session when hub->tls, else NULL */
+    int64_t accepted_at;      /* loop time (ms) */
+    bool authed;              /* reached CONN_READY once */
+    bool paced;               /* a client: back-pressure applies */
+    bool paused;              /* reading paused until the output drains */
+    bool resuming;            /* on hub->resume */
+    size_t input_counted;     /* this conn's share of hub->input_total */
+    int64_t progress;         /* loop time the output last moved (while paused) */
+    struct handshake hs;      /* nonces, transcript, the peer's role and hello */
+    struct tls_conn *tls;     /* the TLS session when hub->tls, else NULL */
     struct frame_reader rd;
-    struct buf out;      /* queued, not yet handed to libuv */
-    size_t out_ready;    /* bytes of out that may leave: set by conn_hub_flush() and
+    struct buf out;     /* queued, not yet handed to libuv */
+    size_t out_ready;   /* bytes of out that may leave: set by conn_hub_flush() and
                             conn_hub_release() only */
-    uint64_t out_taken;  /* bytes ever moved out of out: out's start, as a position */
+    uint64_t out_taken; /* bytes ever moved out of out: out's start, as a position */
     /* Held bytes: up to mark_pos[i] (a position) may leave once epoch
      * mark_epoch[i] is durable; oldest first. */
     uint64_t mark_epoch[CONN_MARKS], mark_pos[CONN_MARKS];
@@ -200,7 +200,7 @@ struct conn {
     struct buf inflight; /* handed to libuv, until its callback */
     bool writing;
     bool close_when_flushed;
-    bool notified; /* ready() accepted: closed() is owed */
+    bool notified;    /* ready() accepted: closed() is owed */
     int64_t deadline; /* loop time (ms) by which the handshake must finish */
     const char *reason;
     char reason_buf[256];

@@ -62,8 +62,7 @@ static void send_hello(struct handshake *h, struct buf *out)
         h->cfg.fill_hello(&m, h->cfg.fill_data);
     size_t from = out->len;
     msg_encode(out, &m);
-    unsigned char *slot =
-        h->cfg.dialer ? h->transcript.dialer_hello : h->transcript.acceptor_hello;
+    unsigned char *slot = h->cfg.dialer ? h->transcript.dialer_hello : h->transcript.acceptor_hello;
     auth_hash_line(slot, out->data + from, out->len - from - 1);
 }
 
@@ -112,8 +111,8 @@ static bool own_nonce(const struct handshake *h, const char *nonce)
 
 /* Checks the peer's hello (protocol.md, section 3, step 2 and 4); on success
  * it joins the transcript. */
-static enum handshake_result check_hello(struct handshake *h, const struct msg *m,
-                                         const char *line, size_t len)
+static enum handshake_result check_hello(struct handshake *h, const struct msg *m, const char *line,
+                                         size_t len)
 {
     const char *role = h->cfg.role;
     if (m->type == MSG_ERROR)
@@ -125,7 +124,8 @@ static enum handshake_result check_hello(struct handshake *h, const struct msg *
         return fail(h, HANDSHAKE_ERR_VERSION, false,
                     "refused a peer speaking another protocol version",
                     "protocol version %d is not supported (this node speaks %d); run the same "
-                    "dtr version on every node", m->proto, PROTO_VERSION);
+                    "dtr version on every node",
+                    m->proto, PROTO_VERSION);
     snprintf(h->peer_role, sizeof(h->peer_role), "%s", m->role);
     if (!(handshake_role_bit(m->role) & h->cfg.accept_roles))
         return fail(h, HANDSHAKE_ERR_ROLE, false, "refused a peer in the wrong role",
@@ -138,8 +138,8 @@ static enum handshake_result check_hello(struct handshake *h, const struct msg *
         return fail(h, HANDSHAKE_ERR_RELAY, true,
                     "refused a relayed handshake (the peer sent a nonce of our own)",
                     "authentication failed: the peer relays another handshake of this %s", role);
-    auth_hash_line(h->cfg.dialer ? h->transcript.acceptor_hello : h->transcript.dialer_hello,
-                   line, len);
+    auth_hash_line(h->cfg.dialer ? h->transcript.acceptor_hello : h->transcript.dialer_hello, line,
+                   len);
     return HANDSHAKE_WAIT;
 }
 
@@ -171,18 +171,20 @@ static enum handshake_result match_tokens(struct handshake *h, const struct msg 
     case AUTH_PROVE:
         return HANDSHAKE_WAIT;
     case AUTH_PEER_WANTS_TOKEN:
-        return fail(h, HANDSHAKE_ERR_PEER_WANTS_TOKEN, true,
-                    "peer requires a token we do not have",
+        return fail(h, HANDSHAKE_ERR_PEER_WANTS_TOKEN, true, "peer requires a token we do not have",
                     "authentication failed: the %s requires a token (--token-file or "
-                    "DTR_TOKEN)", m->role);
+                    "DTR_TOKEN)",
+                    m->role);
     case AUTH_PEER_HAS_NO_TOKEN:
         if (!h->cfg.dialer)
             return fail(h, HANDSHAKE_ERR_PEER_HAS_NO_TOKEN, true, "authentication failed",
                         "authentication failed: this %s requires a token (--token-file or "
-                        "DTR_TOKEN)", h->cfg.role);
+                        "DTR_TOKEN)",
+                        h->cfg.role);
         return fail(h, HANDSHAKE_ERR_PEER_HAS_NO_TOKEN, true, "peer did not prove the token",
                     "authentication failed: this %s has a token but the %s did not prove it "
-                    "knows it", h->cfg.role, m->role);
+                    "knows it",
+                    h->cfg.role, m->role);
     }
     return fail(h, HANDSHAKE_ERR_PEER_HAS_NO_TOKEN, true, "authentication failed",
                 "authentication failed");

@@ -65,16 +65,16 @@ enum handshake_result {
 /* Why a handshake failed; the CLI words each in its own way. */
 enum handshake_error {
     HANDSHAKE_ERR_NONE = 0,
-    HANDSHAKE_ERR_PEER,            /* the peer sent an error line (its text in error) */
-    HANDSHAKE_ERR_NOT_HELLO,       /* the first line is not a hello */
-    HANDSHAKE_ERR_VERSION,         /* another protocol version */
-    HANDSHAKE_ERR_ROLE,            /* a role we do not accept */
-    HANDSHAKE_ERR_NONCE,           /* a malformed nonce */
-    HANDSHAKE_ERR_RELAY,           /* our own nonce came back */
-    HANDSHAKE_ERR_DIALED_PORT,     /* a probe's peer says it listens elsewhere */
-    HANDSHAKE_ERR_PEER_WANTS_TOKEN, /* the peer has a token, we have none */
+    HANDSHAKE_ERR_PEER,              /* the peer sent an error line (its text in error) */
+    HANDSHAKE_ERR_NOT_HELLO,         /* the first line is not a hello */
+    HANDSHAKE_ERR_VERSION,           /* another protocol version */
+    HANDSHAKE_ERR_ROLE,              /* a role we do not accept */
+    HANDSHAKE_ERR_NONCE,             /* a malformed nonce */
+    HANDSHAKE_ERR_RELAY,             /* our own nonce came back */
+    HANDSHAKE_ERR_DIALED_PORT,       /* a probe's peer says it listens elsewhere */
+    HANDSHAKE_ERR_PEER_WANTS_TOKEN,  /* the peer has a token, we have none */
     HANDSHAKE_ERR_PEER_HAS_NO_TOKEN, /* we have a token, the peer has none */
-    HANDSHAKE_ERR_PROOF,           /* a wrong, missing or malformed proof */
+    HANDSHAKE_ERR_PROOF,             /* a wrong, missing or malformed proof */
 };
 
 struct handshake {

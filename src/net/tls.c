@@ -43,12 +43,14 @@ int tls_flags_check(const char *cert, const char *key, const char *ca, bool *tls
     if (!cert && !key && !ca)
         return 0;
     if (!ca) {
-        snprintf(err, errlen, "--tls-cert and --tls-key need --tls-ca (the CA that signs every "
+        snprintf(err, errlen,
+                 "--tls-cert and --tls-key need --tls-ca (the CA that signs every "
                  "peer's certificate)");
         return DTR_EINVAL;
     }
     if (!cert || !key) {
-        snprintf(err, errlen, "--tls-ca needs --tls-cert and --tls-key: with TLS every node and "
+        snprintf(err, errlen,
+                 "--tls-ca needs --tls-cert and --tls-key: with TLS every node and "
                  "client presents a certificate");
         return DTR_EINVAL;
     }
@@ -71,8 +73,7 @@ static const char *queued_error(char *buf, size_t len)
     return buf;
 }
 
-static int no_passphrase_cb(UNUSED char *buf, UNUSED int size, UNUSED int rwflag,
-                            UNUSED void *data)
+static int no_passphrase_cb(UNUSED char *buf, UNUSED int size, UNUSED int rwflag, UNUSED void *data)
 {
     return 0; /* never prompt on a terminal: an encrypted key just fails to load */
 }
@@ -88,8 +89,8 @@ static int check_readable(const char *flag, const char *path, char *err, size_t 
     return 0;
 }
 
-int tls_ctx_new(const char *cert, const char *key, const char *ca, struct tls_ctx **out,
-                char *err, size_t errlen)
+int tls_ctx_new(const char *cert, const char *key, const char *ca, struct tls_ctx **out, char *err,
+                size_t errlen)
 {
     char why[256];
     bool on;
@@ -124,8 +125,10 @@ int tls_ctx_new(const char *cert, const char *key, const char *ca, struct tls_ct
             snprintf(err, errlen, "--tls-key '%s' is not the key of --tls-cert '%s'", key, cert);
             goto out;
         }
-        snprintf(err, errlen, "--tls-key '%s' holds no usable private key (PEM, not encrypted): "
-                 "%s", key, queued_error(why, sizeof(why)));
+        snprintf(err, errlen,
+                 "--tls-key '%s' holds no usable private key (PEM, not encrypted): "
+                 "%s",
+                 key, queued_error(why, sizeof(why)));
         goto out;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -227,8 +230,10 @@ static void describe(SSL *ssl, int ret, char *err, size_t errlen)
         break;
     }
     case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-        snprintf(err, errlen, "the peer refused our certificate (%s); has --tls-cert expired? "
-                 "renew it, or check the clocks of both machines", text);
+        snprintf(err, errlen,
+                 "the peer refused our certificate (%s); has --tls-cert expired? "
+                 "renew it, or check the clocks of both machines",
+                 text);
         break;
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
         snprintf(err, errlen, "the peer sent no certificate");
@@ -241,8 +246,10 @@ static void describe(SSL *ssl, int ret, char *err, size_t errlen)
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
         /* A peer that finds our certificate not valid yet says only "bad
          * certificate": the dates are worth a look too. */
-        snprintf(err, errlen, "the peer refused our certificate (%s); is --tls-cert signed by "
-                 "the CA the peer trusts, and within its dates?", text);
+        snprintf(err, errlen,
+                 "the peer refused our certificate (%s); is --tls-cert signed by "
+                 "the CA the peer trusts, and within its dates?",
+                 text);
         break;
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_HTTP_REQUEST:
@@ -256,7 +263,8 @@ static void describe(SSL *ssl, int ret, char *err, size_t errlen)
         if (SSL_is_init_finished(ssl))
             snprintf(err, errlen, "the peer closed the connection");
         else
-            snprintf(err, errlen, "the peer closed the connection during the TLS handshake "
+            snprintf(err, errlen,
+                     "the peer closed the connection during the TLS handshake "
                      "(does it run without --tls-ca?)");
         break;
     case SSL_R_UNSUPPORTED_PROTOCOL:
@@ -357,8 +365,10 @@ int tls_conn_write(struct tls_conn *tc, const void *data, size_t len, char *err,
 static int export_binding(SSL *ssl, unsigned char out[TLS_BINDING_BYTES])
 {
     static const char label[] = "EXPORTER-dtr-auth";
-    return SSL_export_keying_material(ssl, out, TLS_BINDING_BYTES, label, sizeof(label) - 1,
-                                      NULL, 0, 0) == 1 ? 0 : DTR_EPROTO;
+    return SSL_export_keying_material(ssl, out, TLS_BINDING_BYTES, label, sizeof(label) - 1, NULL,
+                                      0, 0) == 1
+               ? 0
+               : DTR_EPROTO;
 }
 
 int tls_conn_binding(struct tls_conn *tc, unsigned char out[TLS_BINDING_BYTES])

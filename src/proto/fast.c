@@ -82,8 +82,8 @@ static bool scan_int(struct scan *s, int64_t min, int64_t max, int64_t *out)
     const char *q = s->p;
     bool neg = q < s->end && *q == '-';
     q += neg;
-    if (q >= s->end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < s->end && q[1] >= '0' &&
-                                                q[1] <= '9'))
+    if (q >= s->end || *q < '0' || *q > '9' ||
+        (*q == '0' && q + 1 < s->end && q[1] >= '0' && q[1] <= '9'))
         return false;
     uint64_t v = 0;
     for (; q < s->end && *q >= '0' && *q <= '9'; q++) {
@@ -116,11 +116,11 @@ static bool parse_result_fast(const char *line, size_t len, struct msg *m)
     struct scan s = {line, line + len};
     struct attempt_result *r = &m->result;
     int64_t lease, attempt, code, sig = 0, started, finished;
-    if (!scan_lit(&s, "{\"type\":\"result\",\"lease\":") ||
-        !scan_int(&s, 1, INT64_MAX, &lease) || !scan_lit(&s, ",\"id\":\""))
+    if (!scan_lit(&s, "{\"type\":\"result\",\"lease\":") || !scan_int(&s, 1, INT64_MAX, &lease) ||
+        !scan_lit(&s, ",\"id\":\""))
         return false;
     const char *id = s.p;
-    while (s.p < s.end && *s.p > 0x20 && *s.p < 0x7f && *s.p != '"' && *s.p != '\\')
+    while (s.p<s.end && * s.p> 0x20 && *s.p < 0x7f && *s.p != '"' && *s.p != '\\')
         s.p++;
     size_t idlen = (size_t)(s.p - id);
     if (idlen < 1 || idlen > MSG_MAX_ID || !scan_lit(&s, "\",\"attempt\":") ||

@@ -57,8 +57,8 @@ static int check_nul_keys(const char *text, size_t len, char *err, size_t errlen
                     i++;
                 }
             size_t end = i, j = i + 1;
-            while (j < len && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' ||
-                               text[j] == '\n'))
+            while (j < len &&
+                   (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n'))
                 j++;
             if (j >= len || text[j] != ':' || depth == 0)
                 continue; /* a value, not a key */
@@ -175,8 +175,8 @@ json_object *pjson_field(json_object *o, const char *key)
     return v;
 }
 
-int pjson_get_str(json_object *o, const char *key, bool required, size_t max, char **out,
-                  char *err, size_t errlen)
+int pjson_get_str(json_object *o, const char *key, bool required, size_t max, char **out, char *err,
+                  size_t errlen)
 {
     json_object *v = pjson_field(o, key);
     *out = NULL;
@@ -294,8 +294,8 @@ int pjson_get_bool(json_object *o, const char *key, bool *out, char *err, size_t
     return 0;
 }
 
-int pjson_get_array(json_object *o, const char *key, bool required, size_t max,
-                    json_object **out, size_t *n, char *err, size_t errlen)
+int pjson_get_array(json_object *o, const char *key, bool required, size_t max, json_object **out,
+                    size_t *n, char *err, size_t errlen)
 {
     json_object *v = pjson_field(o, key);
     *out = NULL;
@@ -325,7 +325,8 @@ int pjson_get_ids(json_object *o, const char *key, bool required, char ***ids, s
         json_object *v = json_object_array_get_idx(a, i);
         if (!json_object_is_type(v, json_type_string) || !msg_id_valid(json_object_get_string(v)))
             return ERR("field '%s': entry %zu is not a valid id (1 to %d printable characters, "
-                       "no spaces)", key, i, MSG_MAX_ID);
+                       "no spaces)",
+                       key, i, MSG_MAX_ID);
         (*ids)[i] = xstrdup(json_object_get_string(v));
     }
     return 0;
@@ -422,8 +423,8 @@ static void fix_number_text(json_object *v)
 char *pjson_to_text(json_object *v)
 {
     fix_number_text(v);
-    return xstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+    return xstrdup(
+        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 int pjson_get_time(json_object *o, const char *key, int64_t *out, char *err, size_t errlen)

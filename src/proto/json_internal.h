@@ -47,8 +47,8 @@ json_object *pjson_entry(json_object *a, size_t i, const char *entry, const char
 /* The value of key, borrowed from o; NULL when absent or JSON null. */
 json_object *pjson_field(json_object *o, const char *key);
 /* A string of at most max bytes without NUL; *out is a new copy (caller frees). */
-int pjson_get_str(json_object *o, const char *key, bool required, size_t max, char **out,
-                  char *err, size_t errlen);
+int pjson_get_str(json_object *o, const char *key, bool required, size_t max, char **out, char *err,
+                  size_t errlen);
 /* A captured stream: KEY_b64 (exact bytes in base64) wins over KEY; *out is
  * a new NUL-terminated copy of *outlen bytes (caller frees). */
 int pjson_get_stream(json_object *o, const char *key, char **out, size_t *outlen, char *err,
@@ -61,8 +61,8 @@ int pjson_get_u64(json_object *o, const char *key, bool required, uint64_t *out,
                   size_t errlen);
 int pjson_get_bool(json_object *o, const char *key, bool *out, char *err, size_t errlen);
 /* An array of at most max entries, borrowed from o into *out (NULL when absent). */
-int pjson_get_array(json_object *o, const char *key, bool required, size_t max,
-                    json_object **out, size_t *n, char *err, size_t errlen);
+int pjson_get_array(json_object *o, const char *key, bool required, size_t max, json_object **out,
+                    size_t *n, char *err, size_t errlen);
 /* An array of valid ids (msg_id_valid); *ids is NULL-terminated and the
  * caller frees it, with its entries, even on error. */
 int pjson_get_ids(json_object *o, const char *key, bool required, char ***ids, size_t *nids,

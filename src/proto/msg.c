@@ -16,13 +16,13 @@
 #include "proto/json_internal.h"
 
 static const char *const type_names[MSG_NTYPES] = {
-    [MSG_HELLO] = "hello",         [MSG_AUTH] = "auth",     [MSG_ERROR] = "error",
-    [MSG_PING] = "ping",           [MSG_PONG] = "pong",     [MSG_RUN] = "run",
-    [MSG_KILL] = "kill",           [MSG_ACK] = "ack",       [MSG_RESULT] = "result",
-    [MSG_DRAIN] = "drain",         [MSG_SUBMIT] = "submit", [MSG_SUBMITTED] = "submitted",
-    [MSG_STATUS] = "status",       [MSG_LIST] = "list",     [MSG_TASK] = "task",
-    [MSG_END] = "end",             [MSG_GET] = "get",       [MSG_WAIT] = "wait",
-    [MSG_PROGRESS] = "progress",   [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
+    [MSG_HELLO] = "hello",       [MSG_AUTH] = "auth",     [MSG_ERROR] = "error",
+    [MSG_PING] = "ping",         [MSG_PONG] = "pong",     [MSG_RUN] = "run",
+    [MSG_KILL] = "kill",         [MSG_ACK] = "ack",       [MSG_RESULT] = "result",
+    [MSG_DRAIN] = "drain",       [MSG_SUBMIT] = "submit", [MSG_SUBMITTED] = "submitted",
+    [MSG_STATUS] = "status",     [MSG_LIST] = "list",     [MSG_TASK] = "task",
+    [MSG_END] = "end",           [MSG_GET] = "get",       [MSG_WAIT] = "wait",
+    [MSG_PROGRESS] = "progress", [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
     [MSG_HELD] = "held",
 };
 const char *msg_type_name(enum msg_type t)
@@ -84,10 +84,9 @@ void msg_release(struct msg *m)
 
 static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"type",     "proto",   "role",         "id",
-                                       "nonce",    "auth",    "addr",         "slots",
-                                       "draining", "version", "heartbeat_ms", "instance",
-                                       NULL};
+    static const char *const keys[] = {"type",         "proto",    "role",  "id",       "nonce",
+                                       "auth",         "addr",     "slots", "draining", "version",
+                                       "heartbeat_ms", "instance", NULL};
     int64_t x = 0;
     int rc;
     if ((rc = pjson_check_keys(o, keys, "hello", err, errlen)))
@@ -116,7 +115,7 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
         m->slots = (int)x;
     }
     if ((rc = pjson_get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
-                      &m->heartbeat_ms, err, errlen)))
+                            &m->heartbeat_ms, err, errlen)))
         return rc;
     if ((rc = pjson_get_str(o, "instance", false, MSG_INSTANCE_HEX, &m->instance, err, errlen)))
         return rc;
@@ -139,8 +138,8 @@ static int parse_held(json_object *o, struct msg *m, char *err, size_t errlen)
         return rc;
     m->held = xcalloc(n + 1, sizeof(*m->held));
     for (size_t i = 0; i < n; i++) {
-        json_object *e = pjson_entry(a, i, "field 'attempts': entry", item_keys, "held entry",
-                                     err, errlen);
+        json_object *e =
+            pjson_entry(a, i, "field 'attempts': entry", item_keys, "held entry", err, errlen);
         struct lease_ref *r = &m->held[i];
         m->nheld = i + 1;
         if (!e)
@@ -201,11 +200,25 @@ static int parse_output(json_object *o, struct task_output *out, char *err, size
 
 static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "type",   "lease",  "id",     "attempt",          "ok",
-        "refused", "exit_code", "signal", "error",       "stdout",
-        "stderr", "stdout_truncated", "stderr_truncated", "result", "started_at",
-        "finished_at", "stdout_b64", "stderr_b64", NULL};
+    static const char *const keys[] = {"type",
+                                       "lease",
+                                       "id",
+                                       "attempt",
+                                       "ok",
+                                       "refused",
+                                       "exit_code",
+                                       "signal",
+                                       "error",
+                                       "stdout",
+                                       "stderr",
+                                       "stdout_truncated",
+                                       "stderr_truncated",
+                                       "result",
+                                       "started_at",
+                                       "finished_at",
+                                       "stdout_b64",
+                                       "stderr_b64",
+                                       NULL};
     struct attempt_result *r = &m->result;
     int64_t x = 0;
     int rc;
@@ -250,8 +263,7 @@ static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         char why[512];
         m->nspecs = i + 1;
-        if (spec_from_json(json_object_array_get_idx(a, i), &m->specs[i], true, why,
-                           sizeof(why)))
+        if (spec_from_json(json_object_array_get_idx(a, i), &m->specs[i], true, why, sizeof(why)))
             return ERR("task %zu: %s", i + 1, why);
     }
     return 0;
@@ -259,15 +271,34 @@ static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
 
 /* A task record's fields (encode_task_info()), after "type" for the flat
  * form of a task message. */
-static const char *const task_keys[] = {
-    "type",         "id",          "state",       "kind",        "priority",
-    "attempts",     "max_retries", "crashes",     "worker",      "exit_code",
-    "error",        "submitted_at", "submitted_ms", "started_at", "started_ms",
-    "finished_at",  "finished_ms", "stdout",      "stderr",      "stdout_b64",
-    "stderr_b64",   "stdout_truncated", "stderr_truncated", "result", NULL};
+static const char *const task_keys[] = {"type",
+                                        "id",
+                                        "state",
+                                        "kind",
+                                        "priority",
+                                        "attempts",
+                                        "max_retries",
+                                        "crashes",
+                                        "worker",
+                                        "exit_code",
+                                        "error",
+                                        "submitted_at",
+                                        "submitted_ms",
+                                        "started_at",
+                                        "started_ms",
+                                        "finished_at",
+                                        "finished_ms",
+                                        "stdout",
+                                        "stderr",
+                                        "stdout_b64",
+                                        "stderr_b64",
+                                        "stdout_truncated",
+                                        "stderr_truncated",
+                                        "result",
+                                        NULL};
 
-static int parse_task_info(json_object *o, const char *const *keys, struct task_info *ti,
-                           char *err, size_t errlen)
+static int parse_task_info(json_object *o, const char *const *keys, struct task_info *ti, char *err,
+                           size_t errlen)
 {
     int64_t x;
     int rc;
@@ -320,9 +351,8 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
 static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
 {
     static const char *const keys[] = {"workers", "tasks", NULL};
-    static const char *const worker_keys[] = {"id",       "addr",      "slots",        "running",
-                                              "done",     "draining",  "last_seen",
-                                              "last_seen_ms", NULL};
+    static const char *const worker_keys[] = {
+        "id", "addr", "slots", "running", "done", "draining", "last_seen", "last_seen_ms", NULL};
     const char *state_keys[TASK_NSTATES + 1];
     json_object *a;
     size_t n;
@@ -365,7 +395,7 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
         return rc;
     for (int s = 0; s < TASK_NSTATES; s++)
         if ((rc = pjson_get_u64(t, task_state_name((enum task_state)s), false, &m->counts[s], err,
-                          errlen)))
+                                errlen)))
             return rc;
     return 0;
 }
@@ -680,12 +710,11 @@ void msg_encode_status(struct buf *b, const struct worker_info *w, size_t n,
     buf_addstr(b, "}\n");
 }
 
-void msg_encode_progress(struct buf *b, uint64_t total, uint64_t done, uint64_t failed,
-                         bool final)
+void msg_encode_progress(struct buf *b, uint64_t total, uint64_t done, uint64_t failed, bool final)
 {
     buf_addf(b,
-             "{\"type\":\"progress\",\"total\":%" PRIu64 ",\"done\":%" PRIu64
-             ",\"failed\":%" PRIu64 "%s}\n",
+             "{\"type\":\"progress\",\"total\":%" PRIu64 ",\"done\":%" PRIu64 ",\"failed\":%" PRIu64
+             "%s}\n",
              total, done, failed, final ? ",\"final\":true" : "");
 }
 
@@ -789,8 +818,8 @@ void msg_encode(struct buf *b, const struct msg *m)
         if (m->final)
             buf_addstr(b, ",\"final\":true");
         break;
-    case MSG_RUN:    /* msg_run_*() */
-    case MSG_PING:   /* written above */
+    case MSG_RUN:  /* msg_run_*() */
+    case MSG_PING: /* written above */
     case MSG_PONG:
     case MSG_RESULT:
     case MSG_SUBMIT:

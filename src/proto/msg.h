@@ -35,8 +35,8 @@
 #define MSG_MAX_SPEC (4u << 20) /* a task spec in canonical form, in bytes */
 #define MSG_MIN_HEARTBEAT_MS 10 /* a master's --heartbeat */
 #define MSG_MAX_HEARTBEAT_MS 3600000
-#define MSG_MAX_KEYS 64         /* fields in one object (payload excepted) */
-#define MSG_INSTANCE_HEX 32     /* a worker's instance: 128 random bits in hex */
+#define MSG_MAX_KEYS 64     /* fields in one object (payload excepted) */
+#define MSG_INSTANCE_HEX 32 /* a worker's instance: 128 random bits in hex */
 
 enum msg_type {
     MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
@@ -123,7 +123,7 @@ struct msg {
     char *role;
     char *id;
     char *nonce;
-    bool auth; /* hello: the sender has a token, and proves it with an auth line */
+    bool auth;   /* hello: the sender has a token, and proves it with an auth line */
     char *proof; /* auth */
     char *addr;
     int slots;
@@ -203,8 +203,7 @@ void msg_encode_task(struct buf *b, const struct task_info *ti);
 void msg_encode_status(struct buf *b, const struct worker_info *w, size_t n,
                        const uint64_t counts[TASK_NSTATES]);
 /* {"type":"progress",...}: ,"final":true is written only when final */
-void msg_encode_progress(struct buf *b, uint64_t total, uint64_t done, uint64_t failed,
-                         bool final);
+void msg_encode_progress(struct buf *b, uint64_t total, uint64_t done, uint64_t failed, bool final);
 /*
  * A submitted or cancelled reply written while its ids are decided:
  * msg_ids_begin(b, MSG_SUBMITTED), then each id as a JSON string with ','

@@ -83,8 +83,8 @@ static int check_payload(enum task_kind kind, json_object *p, char *err, size_t 
     case KIND_SLEEP:
         v = p ? pjson_field(p, "seconds") : NULL;
         /* Written so that NaN fails too. */
-        if (!v || !(json_object_is_type(v, json_type_int) ||
-                    json_object_is_type(v, json_type_double)) ||
+        if (!v ||
+            !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
             !(json_object_get_double(v) >= 0 && json_object_get_double(v) <= 86400 * 365))
             return ERR("field 'payload.seconds' must be a number of seconds for a sleep task");
         break;
@@ -185,9 +185,9 @@ static int check_payload_value(json_object *v, int depth, bool check_ints, struc
  */
 int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id",       "kind",        "argv",    "cmd",
-                                       "env",      "cwd",         "payload", "priority",
-                                       "max_retries", "timeout",  NULL};
+    static const char *const keys[] = {"id",          "kind",    "argv",    "cmd",
+                                       "env",         "cwd",     "payload", "priority",
+                                       "max_retries", "timeout", NULL};
     int64_t x;
     int rc;
     memset(s, 0, sizeof(*s));
@@ -427,8 +427,8 @@ int payload_decode(enum task_kind kind, const char *payload, struct payload_args
                    size_t errlen)
 {
     memset(a, 0, sizeof(*a));
-    json_object *o = pjson_parse(payload ? payload : "{}", payload ? strlen(payload) : 2, err,
-                                 errlen);
+    json_object *o =
+        pjson_parse(payload ? payload : "{}", payload ? strlen(payload) : 2, err, errlen);
     if (!o)
         return DTR_EINVAL;
     int rc = check_payload(kind, o, err, errlen);

@@ -15,15 +15,16 @@
 #include "common/util.h"
 
 static const char *const state_names[TASK_NSTATES] = {
-    [TASK_QUEUED] = "queued",       [TASK_RUNNING] = "running",
-    [TASK_SUCCEEDED] = "succeeded", [TASK_FAILED] = "failed",
-    [TASK_CANCELLED] = "cancelled",
+    [TASK_QUEUED] = "queued", [TASK_RUNNING] = "running",     [TASK_SUCCEEDED] = "succeeded",
+    [TASK_FAILED] = "failed", [TASK_CANCELLED] = "cancelled",
 };
 
 /* legal[from][to]; terminal states have no way out. */
 static const bool legal[TASK_NSTATES][TASK_NSTATES] = {
     [TASK_QUEUED] = {[TASK_RUNNING] = true, [TASK_CANCELLED] = true, [TASK_FAILED] = true},
-    [TASK_RUNNING] = {[TASK_QUEUED] = true, [TASK_SUCCEEDED] = true, [TASK_FAILED] = true,
+    [TASK_RUNNING] = {[TASK_QUEUED] = true,
+                      [TASK_SUCCEEDED] = true,
+                      [TASK_FAILED] = true,
                       [TASK_CANCELLED] = true},
 };
 

@@ -50,12 +50,12 @@ struct task {
                          * the attempt (timeout plus a grace); 0 = none */
 
     /* Bookkeeping owned by the queue and the master's task table. */
-    size_t heap_index;        /* position in whichever heap holds the task */
+    size_t heap_index; /* position in whichever heap holds the task */
     /* While running: on its worker's list (master/workers.c). Once ended:
      * on the task table's ended list until the waiters drain it
      * (master/tasks.c). A task is never on both. */
     struct list worker_node;
-    char text[];              /* id and spec, NUL-terminated, back to back */
+    char text[]; /* id and spec, NUL-terminated, back to back */
 };
 
 /* Allocates a queued task, copying id and spec into the same allocation

@@ -68,7 +68,7 @@ struct guard {
     char *log_dir, *id;
     char boot[64];
     bool restart_failed; /* logged once, retried every tick */
-    struct set tasks; /* running task groups, to replay to a restarted guard */
+    struct set tasks;    /* running task groups, to replay to a restarted guard */
 };
 
 /* ---- small helpers shared by both sides ---------------------------------- */
@@ -188,8 +188,8 @@ static void send_line(struct guard *g, const char *line, size_t len)
 static void send_entry(struct guard *g, const struct entry *e)
 {
     char line[96];
-    int len = snprintf(line, sizeof(line), "+ %d %" PRId64 " %" PRId64 "\n", (int)e->pgid, e->lo,
-                       e->hi);
+    int len =
+        snprintf(line, sizeof(line), "+ %d %" PRId64 " %" PRId64 "\n", (int)e->pgid, e->lo, e->hi);
     send_line(g, line, (size_t)len);
 }
 
@@ -237,8 +237,8 @@ static int spawn_guard(struct guard *g)
         return e;
     }
     snprintf(wpid, sizeof(wpid), "%d", (int)getpid());
-    const char *argv[] = {"dtr", "__guard", wpid, g->log_dir, g->id, g->boot,
-                          g->rec_fd >= 0 ? "1" : "0", NULL};
+    const char *argv[] = {
+        "dtr", "__guard", wpid, g->log_dir, g->id, g->boot, g->rec_fd >= 0 ? "1" : "0", NULL};
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     sigemptyset(&none);
@@ -284,8 +284,10 @@ static bool read_stat(pid_t pid, char *state, pid_t *pgrp, int64_t *start)
     char *p = strrchr(text, ')');
     int pg;
     unsigned long long st;
-    if (!p || sscanf(p + 1, " %c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-                            "%*d %*d %llu", state, &pg, &st) != 3)
+    if (!p || sscanf(p + 1,
+                     " %c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                     "%*d %*d %llu",
+                     state, &pg, &st) != 3)
         return false;
     *pgrp = pg;
     *start = (int64_t)st;
@@ -337,8 +339,7 @@ static void kill_leftovers(struct set *s, const char *id)
             kill(-e->pgid, SIGKILL);
             log_warn("killed a task group left by a previous instance pgid=%d", (int)e->pgid);
         } else {
-            log_debug("not killing pgid=%d: its pid now belongs to another process",
-                      (int)e->pgid);
+            log_debug("not killing pgid=%d: its pid now belongs to another process", (int)e->pgid);
         }
     }
     if (!leaderless.n)
@@ -358,7 +359,8 @@ static void kill_leftovers(struct set *s, const char *id)
         if (e && start >= e->lo && environ_has((pid_t)pid, want)) {
             kill((pid_t)pid, SIGKILL);
             log_warn("killed a task group left by a previous instance pgid=%d pid=%ld "
-                     "(its leader had exited)", (int)pgrp, pid);
+                     "(its leader had exited)",
+                     (int)pgrp, pid);
         }
     }
     if (d)
@@ -449,8 +451,7 @@ struct guard *guard_start(const char *log_dir, const char *id, char *err, size_t
         guard_free(g);
         return NULL;
     }
-    log_debug("task guard started pid=%d record=%s", (int)g->pid,
-              g->rec_fd >= 0 ? "yes" : "no");
+    log_debug("task guard started pid=%d record=%s", (int)g->pid, g->rec_fd >= 0 ? "yes" : "no");
     return g;
 }
 
@@ -493,7 +494,8 @@ void guard_reap(struct guard *g)
     int e = spawn_guard(g);
     if (e && !g->restart_failed)
         log_error("cannot restart the task guard; tasks will outlive a killed worker "
-                  "error=%s", log_quote(strerror(e)));
+                  "error=%s",
+                  log_quote(strerror(e)));
     else if (!e && g->restart_failed)
         log_info("task guard restarted pid=%d", (int)g->pid);
     g->restart_failed = e != 0;
@@ -513,11 +515,11 @@ static void record_rewrite(struct record *rec, const struct set *s)
     struct buf b = BUF_INIT;
     buf_addstr(&b, rec->header);
     for (size_t i = 0; i < s->n; i++)
-        buf_addf(&b, "+ %d %" PRId64 " %" PRId64 "\n", (int)s->v[i].pgid, s->v[i].lo,
-                 s->v[i].hi);
+        buf_addf(&b, "+ %d %" PRId64 " %" PRId64 "\n", (int)s->v[i].pgid, s->v[i].lo, s->v[i].hi);
     /* Written over the old content, then cut: a guard killed in between
      * leaves old lines after the new ones, which replay to a superset. */
-    if (pwrite(rec->fd, b.data, b.len, 0) == (ssize_t)b.len && ftruncate(rec->fd, (off_t)b.len) == 0)
+    if (pwrite(rec->fd, b.data, b.len, 0) == (ssize_t)b.len &&
+        ftruncate(rec->fd, (off_t)b.len) == 0)
         rec->end = (off_t)b.len;
     rec->lines = s->n;
     buf_release(&b);

@@ -68,7 +68,6 @@ struct runner {
 
 static void finish(struct runner *r);
 
-
 /*
  * The spawn file actions dup2 onto 0, 1 and 2 in turn; a pipe end that sits
  * on one of those (the worker started with a standard fd closed) would be
@@ -456,8 +455,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     }
     for (size_t i = 0; spec->env && spec->env[i]; i++) {
         if (!valid_env_entry(spec->env[i])) {
-            err_set(err, errlen, "invalid environment entry '%s' (want KEY=VALUE)",
-                    spec->env[i]);
+            err_set(err, errlen, "invalid environment entry '%s' (want KEY=VALUE)", spec->env[i]);
             return NULL;
         }
     }
@@ -486,8 +484,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
         close(err_fds[0]);
         int de = spec->cwd ? dir_error(spec->cwd) : 0;
         if (de)
-            err_set(err, errlen, "cannot change directory to '%s': %s", spec->cwd,
-                    strerror(de));
+            err_set(err, errlen, "cannot change directory to '%s': %s", spec->cwd, strerror(de));
         else
             err_set(err, errlen, "cannot run '%s': %s", prog, strerror(e));
         return NULL;

@@ -92,7 +92,7 @@ struct node {
     struct list waiting;  /* received, not started yet */
     struct hmap by_lease; /* every attempt in attempts or waiting */
     int nwaiting;
-    uv_idle_t pump;       /* active while waiting attempts can start */
+    uv_idle_t pump; /* active while waiting attempts can start */
     struct list results;
     size_t nresults;
     int64_t last_word; /* loop ms of the last message from a master */
@@ -186,8 +186,12 @@ static void runner_done_cb(struct runner *r, struct runner_result *res, void *da
     (void)r;
     a->runner = NULL;
     struct task_output out = {
-        .out = res->out, .out_len = res->out_len, .out_truncated = res->out_truncated,
-        .err = res->err, .err_len = res->err_len, .err_truncated = res->err_truncated,
+        .out = res->out,
+        .out_len = res->out_len,
+        .out_truncated = res->out_truncated,
+        .err = res->err,
+        .err_len = res->err_len,
+        .err_truncated = res->err_truncated,
     };
     bool ok = !res->timed_out && !res->killed && res->term_signal == 0 && res->exit_code == 0;
     if (res->timed_out)
@@ -278,8 +282,8 @@ static void start_attempt(struct node *n, struct attempt *a)
     a->started_at = clock_wall_ms();
     list_add_tail(&n->attempts, &a->link);
     n->nrunning++;
-    log_debug("attempt started task=%s attempt=%d lease=%" PRIu64 " kind=%s", a->spec.id,
-              a->number, a->lease, task_kind_name(a->spec.kind));
+    log_debug("attempt started task=%s attempt=%d lease=%" PRIu64 " kind=%s", a->spec.id, a->number,
+              a->lease, task_kind_name(a->spec.kind));
     if (n->opts.fail_rate > 0 && drand48() < n->opts.fail_rate) {
         char error[96];
         snprintf(error, sizeof(error), "injected failure (--fail-rate %g)", n->opts.fail_rate);
@@ -641,7 +645,8 @@ static void worker_tick_cb(uv_timer_t *t)
     if (n->opts.master_timeout_ms > 0 && n->deaf_since &&
         now - n->deaf_since > n->opts.master_timeout_ms) {
         log_error("no word from the master for %.1fs (--master-timeout); killing %d running "
-                  "tasks and exiting", (double)(now - n->last_word) / 1000, n->nrunning);
+                  "tasks and exiting",
+                  (double)(now - n->last_word) / 1000, n->nrunning);
         fprintf(stderr, "dtr worker %s: no word from the master for %.1fs; exiting\n", n->id,
                 (double)(now - n->last_word) / 1000);
         kill_all_now(n);
@@ -652,8 +657,7 @@ static void worker_tick_cb(uv_timer_t *t)
         dial_master(n);
     if (!n->draining)
         return;
-    if (!n->drain_killed && now - n->drain_started > n->opts.drain_timeout_ms &&
-        n->nrunning > 0) {
+    if (!n->drain_killed && now - n->drain_started > n->opts.drain_timeout_ms && n->nrunning > 0) {
         log_warn("drain timeout; killing running tasks count=%d", n->nrunning);
         n->drain_killed = true;
         for (struct list *p = n->attempts.next, *q; p != &n->attempts; p = q) {
@@ -679,8 +683,8 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
         return;
     n->draining = true;
     n->drain_started = (int64_t)uv_now(n->loop);
-    log_info("draining signal=%s running=%d waiting=%d",
-             signum == SIGINT ? "SIGINT" : "SIGTERM", n->nrunning, n->nwaiting);
+    log_info("draining signal=%s running=%d waiting=%d", signum == SIGINT ? "SIGINT" : "SIGTERM",
+             n->nrunning, n->nwaiting);
     /* Hand back what has not started. */
     while (n->nwaiting) {
         struct attempt *a = list_entry(n->waiting.next, struct attempt, link);
@@ -734,8 +738,10 @@ int worker_run(const struct worker_opts *opts)
 
     gethostname(host, sizeof(host) - 1);
     if (opts->id && !msg_id_valid(opts->id)) {
-        fprintf(stderr, "dtr worker: --id '%s' must be 1 to %d printable characters without "
-                "spaces\n", opts->id, MSG_MAX_ID);
+        fprintf(stderr,
+                "dtr worker: --id '%s' must be 1 to %d printable characters without "
+                "spaces\n",
+                opts->id, MSG_MAX_ID);
         rc = 2;
         goto out;
     }
@@ -773,9 +779,11 @@ int worker_run(const struct worker_opts *opts)
     auth_nonce(random); /* 256 random bits in lowercase hex: keep 128 */
     snprintf(n->instance, sizeof(n->instance), "%.*s", MSG_INSTANCE_HEX, random);
     if (!n->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
-        fprintf(stderr, "dtr worker: refusing to listen on '%s' without a token: anyone who "
+        fprintf(stderr,
+                "dtr worker: refusing to listen on '%s' without a token: anyone who "
                 "can reach it could make it run commands; set --token-file or DTR_TOKEN, or "
-                "pass --insecure\n", opts->host);
+                "pass --insecure\n",
+                opts->host);
         goto out;
     }
     if (opts->verbose)
@@ -801,16 +809,16 @@ int worker_run(const struct worker_opts *opts)
     n->hub.max_conns = 64;
     /* each running task holds about four descriptors (two pipes, a pidfd) */
     conn_hub_fit_fd_limit(&n->hub, 64 + 4 * (size_t)opts->slots);
-    if (conn_listen(&n->hub, &n->listener, opts->host, lo, hi, &master_ops, CONN_ROLE_MASTER,
-                    err, sizeof(err)) != 0) {
+    if (conn_listen(&n->hub, &n->listener, opts->host, lo, hi, &master_ops, CONN_ROLE_MASTER, err,
+                    sizeof(err)) != 0) {
         fprintf(stderr, "dtr worker: %s\n", err);
         log_error("cannot listen error=%s", log_quote(err));
         goto out;
     }
     conn_listener_addr(&n->listener, n->addr, sizeof(n->addr));
-    log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64
-             " tls=%s", n->addr, opts->slots, opts->master ? opts->master : "-",
-             opts->master_timeout_ms, n->tls ? "on" : "off");
+    log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64 " tls=%s",
+             n->addr, opts->slots, opts->master ? opts->master : "-", opts->master_timeout_ms,
+             n->tls ? "on" : "off");
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
 

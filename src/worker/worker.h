@@ -24,7 +24,7 @@ struct worker_opts {
     int64_t max_output; /* bytes captured per stream */
     const char *token_file;
     const char *tls_cert, *tls_key, *tls_ca; /* TLS on when tls_ca is set */
-    bool insecure; /* may listen beyond loopback without a token */
+    bool insecure;                           /* may listen beyond loopback without a token */
     bool verbose;
 };
 

@@ -14,14 +14,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A failed property is a crash, so that libFuzzer saves the input. */
-#define FUZZ_CHECK(cond)                                                                         \
-    do {                                                                                         \
-        if (!(cond))                                                                             \
-            fuzz_fail(__FILE__, __LINE__, #cond);                                                \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fuzz_fail(__FILE__, __LINE__, #cond);                                                  \
     } while (0)
 
-__attribute__((noreturn)) static inline void fuzz_fail(const char *file, int line,
-                                                        const char *what)
+__attribute__((noreturn)) static inline void fuzz_fail(const char *file, int line, const char *what)
 {
     fprintf(stderr, "%s:%d: property failed: %s\n", file, line, what);
     abort();

@@ -148,5 +148,4 @@ static inline char *repeat(char c, size_t n)
     return s;
 }
 
-
 #endif

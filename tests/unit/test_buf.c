@@ -229,29 +229,29 @@ static void test_json_invalid_utf8(void **state UNUSED)
         const char *in;
         const char *out; /* decoded */
     } cases[] = {
-        {"\x80", FFFD},                           /* lone continuation byte */
+        {"\x80", FFFD}, /* lone continuation byte */
         {"\xbf", FFFD},
         {"a\x80z", "a" FFFD "z"},
-        {"\xc0\x80", FFFD FFFD},                  /* overlong NUL */
-        {"\xc1\xbf", FFFD FFFD},                  /* overlong '\x7f' */
-        {"\xe0\x80\x80", FFFD FFFD FFFD},         /* overlong 3-byte */
-        {"\xe0\x9f\xbf", FFFD FFFD FFFD},         /* overlong U+07FF */
-        {"\xf0\x80\x80\x80", FFFD FFFD FFFD FFFD}, /* overlong 4-byte */
-        {"\xf0\x8f\xbf\xbf", FFFD FFFD FFFD FFFD}, /* overlong U+FFFF */
-        {"\xed\xa0\x80", FFFD FFFD FFFD},         /* U+D800, a surrogate */
-        {"\xed\xbf\xbf", FFFD FFFD FFFD},         /* U+DFFF */
+        {"\xc0\x80", FFFD FFFD},                                     /* overlong NUL */
+        {"\xc1\xbf", FFFD FFFD},                                     /* overlong '\x7f' */
+        {"\xe0\x80\x80", FFFD FFFD FFFD},                            /* overlong 3-byte */
+        {"\xe0\x9f\xbf", FFFD FFFD FFFD},                            /* overlong U+07FF */
+        {"\xf0\x80\x80\x80", FFFD FFFD FFFD FFFD},                   /* overlong 4-byte */
+        {"\xf0\x8f\xbf\xbf", FFFD FFFD FFFD FFFD},                   /* overlong U+FFFF */
+        {"\xed\xa0\x80", FFFD FFFD FFFD},                            /* U+D800, a surrogate */
+        {"\xed\xbf\xbf", FFFD FFFD FFFD},                            /* U+DFFF */
         {"\xed\xa0\xbd\xed\xb8\x80", FFFD FFFD FFFD FFFD FFFD FFFD}, /* CESU pair */
-        {"\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD}, /* U+110000, past the end */
+        {"\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD},                   /* U+110000, past the end */
         {"\xf5\x80\x80\x80", FFFD FFFD FFFD FFFD},
         {"\xf8\x88\x80\x80\x80", FFFD FFFD FFFD FFFD FFFD}, /* old 5-byte form */
         {"\xfe", FFFD},
         {"\xff", FFFD},
-        {"\xc3", FFFD},                           /* truncated at the end */
+        {"\xc3", FFFD}, /* truncated at the end */
         {"\xe2\x82", FFFD FFFD},
         {"\xf0\x9f\x98", FFFD FFFD FFFD},
-        {"\xe2\x82x", FFFD FFFD "x"},             /* truncated mid-string */
-        {"\xc3\"", FFFD "\""},                    /* a quote is no continuation */
-        {"\xc3\xa9\xa9", "\xc3\xa9" FFFD},        /* one continuation too many */
+        {"\xe2\x82x", FFFD FFFD "x"},      /* truncated mid-string */
+        {"\xc3\"", FFFD "\""},             /* a quote is no continuation */
+        {"\xc3\xa9\xa9", "\xc3\xa9" FFFD}, /* one continuation too many */
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
         check_json(cases[i].in, strlen(cases[i].in), NULL, cases[i].out, strlen(cases[i].out));
@@ -308,20 +308,13 @@ static void test_json_appends(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init_empty),
-        cmocka_unit_test(test_add_and_grow),
-        cmocka_unit_test(test_grow_reserves),
-        cmocka_unit_test(test_addf),
-        cmocka_unit_test(test_consume),
-        cmocka_unit_test(test_detach),
-        cmocka_unit_test(test_json_plain),
-        cmocka_unit_test(test_json_escapes),
-        cmocka_unit_test(test_json_all_controls),
-        cmocka_unit_test(test_json_embedded_nul),
-        cmocka_unit_test(test_json_valid_utf8),
-        cmocka_unit_test(test_json_invalid_utf8),
-        cmocka_unit_test(test_json_random_bytes),
-        cmocka_unit_test(test_json_cstr),
+        cmocka_unit_test(test_init_empty),        cmocka_unit_test(test_add_and_grow),
+        cmocka_unit_test(test_grow_reserves),     cmocka_unit_test(test_addf),
+        cmocka_unit_test(test_consume),           cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_json_plain),        cmocka_unit_test(test_json_escapes),
+        cmocka_unit_test(test_json_all_controls), cmocka_unit_test(test_json_embedded_nul),
+        cmocka_unit_test(test_json_valid_utf8),   cmocka_unit_test(test_json_invalid_utf8),
+        cmocka_unit_test(test_json_random_bytes), cmocka_unit_test(test_json_cstr),
         cmocka_unit_test(test_json_appends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

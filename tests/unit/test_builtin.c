@@ -29,8 +29,7 @@ static void eval_ok(enum task_kind kind, const char *payload, const char *want)
         fail_msg("payload_eval(%s, %s) = %d: %s", task_kind_name(kind), payload, rc, err);
     assert_non_null(result);
     if (strcmp(result, want))
-        fail_msg("payload_eval(%s, %s) = %s, want %s", task_kind_name(kind), payload, result,
-                 want);
+        fail_msg("payload_eval(%s, %s) = %s, want %s", task_kind_name(kind), payload, result, want);
     json_object_put(strict_json(result, strlen(result)));
     assert_int_equal(sleep_ms, 0);
     free(result);
@@ -43,8 +42,7 @@ static void eval_bad(enum task_kind kind, const char *payload, const char *field
     snprintf(err, sizeof(err), "(untouched)");
     int rc = payload_eval(kind, payload, &result, &sleep_ms, err, sizeof(err));
     if (rc != DTR_EINVAL)
-        fail_msg("payload_eval(%s, %s) = %d, want DTR_EINVAL", task_kind_name(kind), payload,
-                 rc);
+        fail_msg("payload_eval(%s, %s) = %d, want DTR_EINVAL", task_kind_name(kind), payload, rc);
     assert_null(result);
     if (!strstr(err, field))
         fail_msg("payload_eval(%s, %s): error \"%s\" does not mention %s", task_kind_name(kind),
@@ -107,16 +105,15 @@ static void test_payload_echo_noop_sleep(void **state UNUSED)
         const char *payload;
         int64_t ms;
     } sleeps[] = {
-        {"{\"seconds\":0}", 0},        {"{\"seconds\":1}", 1000},
-        {"{\"seconds\":1.5}", 1500},   {"{\"seconds\":0.0004}", 0},
-        {"{\"seconds\":0.0005}", 1},   {"{\"seconds\":31536000}", 31536000000LL},
+        {"{\"seconds\":0}", 0},      {"{\"seconds\":1}", 1000},
+        {"{\"seconds\":1.5}", 1500}, {"{\"seconds\":0.0004}", 0},
+        {"{\"seconds\":0.0005}", 1}, {"{\"seconds\":31536000}", 31536000000LL},
     };
     for (size_t i = 0; i < ARRAY_SIZE(sleeps); i++) {
         char *result = NULL;
         int64_t ms = -1;
-        assert_int_equal(payload_eval(KIND_SLEEP, sleeps[i].payload, &result, &ms, err,
-                                      sizeof(err)),
-                         0);
+        assert_int_equal(
+            payload_eval(KIND_SLEEP, sleeps[i].payload, &result, &ms, err, sizeof(err)), 0);
         assert_string_equal(result, "null");
         assert_int_equal(ms, sleeps[i].ms);
         free(result);

@@ -35,7 +35,7 @@ struct fixture {
     struct conn_listener l;
     struct conn *c; /* the accepted end, once ready */
     int ready, closed;
-    int fd; /* the peer */
+    int fd;            /* the peer */
     uint64_t sent_pos; /* c->out_taken when the test body began */
 };
 

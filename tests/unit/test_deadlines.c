@@ -111,9 +111,11 @@ static void test_spec_timeout(void **state)
                      (int64_t)8000 * 3600 * 1000);
     /* A payload or an id that spells a timeout is not one. */
     assert_int_equal(timeout_of("{\"id\":\"x\\\"timeout\\\":9}\",\"kind\":\"echo\","
-                                "\"payload\":{\"timeout\":9}}"), 0);
+                                "\"payload\":{\"timeout\":9}}"),
+                     0);
     assert_int_equal(timeout_of("{\"kind\":\"echo\",\"payload\":{\"timeout\":9},"
-                                "\"timeout\":\"3s\"}"), 3000);
+                                "\"timeout\":\"3s\"}"),
+                     3000);
     assert_int_equal(spec_timeout_ms(""), 0);
     assert_int_equal(spec_timeout_ms("{\"timeout\":x}"), 0);
 }

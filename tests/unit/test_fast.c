@@ -154,13 +154,13 @@ static void test_msg_specs_fast_path_agrees(void **state UNUSED)
         "{\"type\":\"submit\",\"tasks\":[{\"id\":\"x\",\"kind\":\"exec\",\"argv\":[\"/bin/echo\","
         "\"two words\",\"\"],\"priority\":-5,\"max_retries\":0}]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":2147483647,"
-                                                    "\"max_retries\":1000") "]}",
+                                                        "\"max_retries\":1000") "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":-2147483648,"
-                                                    "\"max_retries\":1") "]}",
+                                                        "\"max_retries\":1") "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":2147483648,"
-                                                    "\"max_retries\":1") "]}",
+                                                        "\"max_retries\":1") "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":1,"
-                                                    "\"max_retries\":1001") "]}",
+                                                        "\"max_retries\":1001") "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("\"a b\"", PR) "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("\"\"", PR) "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("\"\\u0041\"", PR) "]}",
@@ -179,14 +179,15 @@ static void test_msg_specs_fast_path_agrees(void **state UNUSED)
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR ",\"timeout\":1.5") "]}",
         "{\"type\":\"submit\",\"tasks\":[{\"id\":\"e\",\"kind\":\"exec\",\"argv\":[\"a\"],"
         "\"cwd\":\"/tmp\",\"priority\":2,\"max_retries\":3}]}",
-        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("\"a\"", PR)
-        "},{\"lease\":9223372036854775807,\"attempt\":2147483647,\"spec\":{\"id\":\"b\","
-        "\"kind\":\"exec\",\"argv\":[\"/bin/true\"],\"priority\":0,\"max_retries\":3}}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP(
+            "\"a\"",
+            PR) "},{\"lease\":9223372036854775807,\"attempt\":2147483647,\"spec\":{\"id\":\"b\","
+                "\"kind\":\"exec\",\"argv\":[\"/bin/true\"],\"priority\":0,\"max_retries\":3}}]}",
         "{\"type\":\"run\",\"tasks\":[{\"lease\":0,\"attempt\":1,\"spec\":" NOOP("\"a\"", PR) "}]}",
         "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":0,\"spec\":" NOOP("\"a\"", PR) "}]}",
         "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("null", PR) "}]}",
-        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("\"a\"", PR)
-        ",\"x\":1}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("\"a\"",
+                                                                                 PR) ",\"x\":1}]}",
     };
 #undef NOOP
 #undef PR
@@ -272,9 +273,9 @@ static void test_msg_heartbeat_lines(void **state UNUSED)
         {"{\"type\":\"pong\",\"busy\":0}", 0},
         {"{\"type\":\"pong\",\"busy\":7}", 7},
         {"{\"type\":\"pong\",\"busy\":1048576}", 1048576},
-        {"{\"type\":\"pong\",\"busy\":  12 }", 12},   /* the full path */
-        {"{\"busy\":3,\"type\":\"pong\"}", 3},        /* the full path */
-        {"{\"type\":\"pong\"}", 0},                    /* busy is optional */
+        {"{\"type\":\"pong\",\"busy\":  12 }", 12}, /* the full path */
+        {"{\"busy\":3,\"type\":\"pong\"}", 3},      /* the full path */
+        {"{\"type\":\"pong\"}", 0},                 /* busy is optional */
         {"{\"type\": \"ping\"}", -1},
     };
     for (size_t i = 0; i < ARRAY_SIZE(pongs); i++) {
@@ -385,21 +386,39 @@ static void test_pair_result(void **state UNUSED)
         struct attempt_result r;
         bool fast;
     } cases[] = {
-        {{.lease = 1, .id = (char *)"t", .attempt = 1, .ok = true, .started_at = 5,
-          .finished_at = 6}, true},
-        {{.lease = 7, .id = (char *)"job-2", .attempt = 3, .refused = true, .exit_code = -1},
+        {{.lease = 1,
+          .id = (char *)"t",
+          .attempt = 1,
+          .ok = true,
+          .started_at = 5,
+          .finished_at = 6},
          true},
-        {{.lease = INT64_MAX, .id = (char *)"x", .attempt = INT32_MAX, .exit_code = -1,
-          .term_signal = 9, .started_at = 1, .finished_at = 2}, true},
+        {{.lease = 7, .id = (char *)"job-2", .attempt = 3, .refused = true, .exit_code = -1}, true},
+        {{.lease = INT64_MAX,
+          .id = (char *)"x",
+          .attempt = INT32_MAX,
+          .exit_code = -1,
+          .term_signal = 9,
+          .started_at = 1,
+          .finished_at = 2},
+         true},
         {{.lease = 2, .id = (char *)"y", .attempt = 1, .exit_code = 255}, true},
         /* Output, an error or a result: the full path. */
-        {{.lease = 3, .id = (char *)"z", .attempt = 1, .ok = true,
-          .out = {.out = (char *)"hi\n", .out_len = 3}}, false},
+        {{.lease = 3,
+          .id = (char *)"z",
+          .attempt = 1,
+          .ok = true,
+          .out = {.out = (char *)"hi\n", .out_len = 3}},
+         false},
         {{.lease = 3, .id = (char *)"z", .attempt = 1, .error = (char *)"timed out"}, false},
         {{.lease = 3, .id = (char *)"z", .attempt = 1, .ok = true, .out = {.result = (char *)"42"}},
          false},
-        {{.lease = 3, .id = (char *)"z", .attempt = 1, .ok = true,
-          .out = {.err = (char *)"\xff", .err_len = 1, .err_truncated = true}}, false},
+        {{.lease = 3,
+          .id = (char *)"z",
+          .attempt = 1,
+          .ok = true,
+          .out = {.err = (char *)"\xff", .err_len = 1, .err_truncated = true}},
+         false},
         /* An id the shortcut does not take (it needs escaping). */
         {{.lease = 4, .id = (char *)"a\"b", .attempt = 1}, false},
     };
@@ -424,14 +443,18 @@ static struct task_spec pair_specs(size_t i)
     case 0:
         return (struct task_spec){.kind = KIND_NOOP, .priority = 0, .max_retries = 3};
     case 1:
-        return (struct task_spec){.id = (char *)"n-1", .kind = KIND_NOOP,
-                                  .payload = (char *)"{}", .priority = -5};
+        return (struct task_spec){
+            .id = (char *)"n-1", .kind = KIND_NOOP, .payload = (char *)"{}", .priority = -5};
     case 2:
-        return (struct task_spec){.id = (char *)"e-1", .kind = KIND_EXEC, .argv = argv,
-                                  .argc = 2, .priority = 100, .max_retries = 1000};
+        return (struct task_spec){.id = (char *)"e-1",
+                                  .kind = KIND_EXEC,
+                                  .argv = argv,
+                                  .argc = 2,
+                                  .priority = 100,
+                                  .max_retries = 1000};
     default: /* env: the full path */
-        return (struct task_spec){.id = (char *)"e-2", .kind = KIND_EXEC, .argv = argv,
-                                  .argc = 2, .env = env, .envc = 1};
+        return (struct task_spec){
+            .id = (char *)"e-2", .kind = KIND_EXEC, .argv = argv, .argc = 2, .env = env, .envc = 1};
     }
 }
 

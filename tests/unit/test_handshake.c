@@ -430,7 +430,8 @@ static void test_relayed_nonce(void **state)
     refused(false, &m, HANDSHAKE_ERR_RELAY);
     others_nonce = NULL;
     /* A dialer meeting its own nonce. */
-    hello_msg(&m, "master", "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD", false);
+    hello_msg(&m, "master", "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD",
+              false);
     h = refused(true, &m, HANDSHAKE_ERR_RELAY);
     assert_string_equal(h.error, "authentication failed: the peer relays another handshake of "
                                  "this worker");
@@ -499,8 +500,10 @@ static void test_wrong_version(void **state)
     m.proto = PROTO_VERSION + 1;
     struct handshake h = refused(false, &m, HANDSHAKE_ERR_VERSION);
     char want[256];
-    snprintf(want, sizeof(want), "protocol version %d is not supported (this node speaks %d); "
-             "run the same dtr version on every node", PROTO_VERSION + 1, PROTO_VERSION);
+    snprintf(want, sizeof(want),
+             "protocol version %d is not supported (this node speaks %d); "
+             "run the same dtr version on every node",
+             PROTO_VERSION + 1, PROTO_VERSION);
     assert_string_equal(h.error, want);
     assert_string_equal(h.event, "refused a peer speaking another protocol version");
 }

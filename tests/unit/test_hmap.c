@@ -331,8 +331,8 @@ static void test_flood_ids_spread(void **state UNUSED)
      * lie in the first 2^14 slots, so the last one sits about N - 2^14 away. */
     for (size_t i = 0; i < N; i++)
         unkeyed_worst = MAX(unkeyed_worst, (size_t)(unkeyed_hash(it[i].key) & (m.cap - 1)));
-    print_message("cap %zu: longest probe %zu, mean %.2f (unkeyed: homes all below %zu)\n",
-                  m.cap, worst, (double)total / N, unkeyed_worst + 1);
+    print_message("cap %zu: longest probe %zu, mean %.2f (unkeyed: homes all below %zu)\n", m.cap,
+                  worst, (double)total / N, unkeyed_worst + 1);
     /* At this fill (under 0.4) random homes give a mean below 1 and a
      * longest probe of a few dozen; the flood gave tens of thousands. */
     assert_true(total < 2 * (size_t)N);
@@ -363,14 +363,10 @@ static void test_hash_is_keyed(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_growth),
-        cmocka_unit_test(test_random_delete_all),
-        cmocka_unit_test(test_random_mixed),
-        cmocka_unit_test(test_delete_each_position),
-        cmocka_unit_test(test_iteration),
-        cmocka_unit_test(test_flood_ids_spread),
+        cmocka_unit_test(test_empty),         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_growth),        cmocka_unit_test(test_random_delete_all),
+        cmocka_unit_test(test_random_mixed),  cmocka_unit_test(test_delete_each_position),
+        cmocka_unit_test(test_iteration),     cmocka_unit_test(test_flood_ids_spread),
         cmocka_unit_test(test_hash_is_keyed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -655,8 +655,7 @@ static void test_prune(void **state)
     assert_int_equal(c.n, 5);
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         assert_true((find(&c, rows[i].id) == NULL) == rows[i].pruned);
-        assert_int_equal(journal_get_output(j, rows[i].id, &got),
-                         rows[i].pruned ? DTR_ENOENT : 0);
+        assert_int_equal(journal_get_output(j, rows[i].id, &got), rows[i].pruned ? DTR_ENOENT : 0);
         task_output_release(&got);
     }
     collected_release(&c);
@@ -782,7 +781,7 @@ static void test_throughput(void **state)
 
     t->id = id; /* reused: saving copies nothing we keep */
     t->spec = ("{\"cmd\":[\"sh\",\"-c\",\"make -C /src/project test TEST=unit/some_test\"],"
-                      "\"env\":{\"LANG\":\"C.UTF-8\"},\"timeout_ms\":600000,\"cwd\":\"/src\"}");
+               "\"env\":{\"LANG\":\"C.UTF-8\"},\"timeout_ms\":600000,\"cwd\":\"/src\"}");
     t0 = now_s();
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof(id), "01HZX%011d", i);

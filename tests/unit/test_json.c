@@ -21,16 +21,32 @@
 static void test_spec_bad_json(void **state UNUSED)
 {
     static const char *const trailing[] = {
-        "{\"cmd\":\"x\"} x", "{\"cmd\":\"x\"}{}", "{\"cmd\":\"x\"},", "{\"cmd\":\"x\"}]",
+        "{\"cmd\":\"x\"} x",
+        "{\"cmd\":\"x\"}{}",
+        "{\"cmd\":\"x\"},",
+        "{\"cmd\":\"x\"}]",
         "{\"cmd\":\"x\"}\n{\"cmd\":\"y\"}",
     };
     static const char *const truncated[] = {
-        "", "   ", "{", "{\"cmd\"", "{\"cmd\":", "{\"cmd\":\"x\"", "{\"cmd\":\"x",
-        "{\"argv\":[\"a\",", "{\"cmd\":\"x\\",
+        "",
+        "   ",
+        "{",
+        "{\"cmd\"",
+        "{\"cmd\":",
+        "{\"cmd\":\"x\"",
+        "{\"cmd\":\"x",
+        "{\"argv\":[\"a\",",
+        "{\"cmd\":\"x\\",
     };
     static const char *const broken[] = {
-        "{cmd:\"x\"}", "{\"cmd\" \"x\"}", "{\"cmd\":\"x\"\"y\"}", "{\"cmd\":x}", "}",
-        "{\"cmd\":\"\\q\"}", "{\"cmd\":\"\\u12\"}", "{\"cmd\":tru}",
+        "{cmd:\"x\"}",
+        "{\"cmd\" \"x\"}",
+        "{\"cmd\":\"x\"\"y\"}",
+        "{\"cmd\":x}",
+        "}",
+        "{\"cmd\":\"\\q\"}",
+        "{\"cmd\":\"\\u12\"}",
+        "{\"cmd\":tru}",
         "{\"cmd\":\"x\"} //", /* json-c reads comments: this one never ends */
     };
     for (size_t i = 0; i < ARRAY_SIZE(trailing); i++)
@@ -60,20 +76,20 @@ static void test_spec_utf8(void **state UNUSED)
 {
     static const char *const bad[] = {
         "{\"cmd\":\"\x80\"}",
-        "{\"cmd\":\"caf\xe9\"}",               /* Latin-1 */
-        "{\"cmd\":\"\xc0\x80\"}",              /* overlong NUL */
-        "{\"cmd\":\"\xe0\x80\xaf\"}",          /* overlong '/' */
-        "{\"cmd\":\"\xed\xa0\x80\"}",          /* UTF-8-encoded surrogate */
-        "{\"cmd\":\"\xf4\x90\x80\x80\"}",      /* past U+10FFFF */
+        "{\"cmd\":\"caf\xe9\"}",          /* Latin-1 */
+        "{\"cmd\":\"\xc0\x80\"}",         /* overlong NUL */
+        "{\"cmd\":\"\xe0\x80\xaf\"}",     /* overlong '/' */
+        "{\"cmd\":\"\xed\xa0\x80\"}",     /* UTF-8-encoded surrogate */
+        "{\"cmd\":\"\xf4\x90\x80\x80\"}", /* past U+10FFFF */
         "{\"cmd\":\"\xff\"}",
-        "{\"cmd\":\"\xe2\x82\"}",              /* truncated */
+        "{\"cmd\":\"\xe2\x82\"}", /* truncated */
         "{\"argv\":[\"\xc3\"]}",
         "{\"cmd\":\"x\",\"env\":{\"K\":\"\xfe\"}}",
         "{\"cmd\":\"x\",\"env\":{\"\xfe\":\"v\"}}",
         "{\"cmd\":\"x\",\"cwd\":\"/tmp/\xe9t\xe9\"}",
         "{\"kind\":\"echo\",\"payload\":{\"\x80\":1}}",
         "{\"kind\":\"transform\",\"payload\":{\"data\":\"\xc3\x28\"}}",
-        "\xef\xbb\xbf{\"cmd\":\"x\"}",          /* a BOM is not JSON either */
+        "\xef\xbb\xbf{\"cmd\":\"x\"}", /* a BOM is not JSON either */
     };
     struct task_spec s;
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
@@ -105,8 +121,9 @@ static void test_msg_nul_keys(void **state UNUSED)
     spec_release(&s);
     spec_ok("{\"kind\":\"echo\",\"payload\":{\"a\":\"\\u0000\\\":\"}}", &s); /* a value */
     spec_release(&s);
-    parse_ok("{\"type\":\"result\",\"lease\":1,\"id\":\"t\",\"attempt\":1,\"stdout\":\"x\\u0000y\"}",
-             &m);
+    parse_ok(
+        "{\"type\":\"result\",\"lease\":1,\"id\":\"t\",\"attempt\":1,\"stdout\":\"x\\u0000y\"}",
+        &m);
     assert_int_equal(m.result.out.out_len, 3);
     msg_release(&m);
     /* json-c would cut "A\u0000B" to "A": refused before any field is read,
@@ -163,8 +180,8 @@ static void result_with_output(const char *bytes, size_t n, bool want_b64)
 
 static void test_msg_binary_output(void **state UNUSED)
 {
-    static const char bin[] = {'\xff', '\0', 'a', '\xc3', '(', '\x80', '\n', '\xed', '\xa0',
-                               '\x80'};
+    static const char bin[] = {'\xff', '\0', 'a',    '\xc3', '(',
+                               '\x80', '\n', '\xed', '\xa0', '\x80'};
     result_with_output(bin, sizeof(bin), true);
     result_with_output("\xc3\xa9t\xc3\xa9\0\n", 7, false);
     result_with_output("\x80", 1, true);
@@ -179,8 +196,8 @@ static void test_msg_binary_output(void **state UNUSED)
     /* The get reply carries the same rule; the display form for `dtr result
      * --json` always has "stdout" (U+FFFD for bad bytes) and adds
      * "stdout_b64", and still parses back to the exact bytes. */
-    struct task_info ti = {.id = (char *)"t", .state = TASK_SUCCEEDED, .exit_code = 0,
-                           .has_output = true};
+    struct task_info ti = {
+        .id = (char *)"t", .state = TASK_SUCCEEDED, .exit_code = 0, .has_output = true};
     ti.out.out = (char *)bin;
     ti.out.out_len = sizeof(bin);
     ti.out.err = (char *)"ok";
@@ -227,14 +244,14 @@ static void test_msg_binary_output_bad(void **state UNUSED)
     } cases[] = {
         {RES "\"stdout_b64\":5}", "'stdout_b64'"},
         {RES "\"stdout_b64\":[\"QQ==\"]}", "'stdout_b64'"},
-        {RES "\"stdout_b64\":\"QQ\"}", "'stdout_b64'"},      /* padding missing */
-        {RES "\"stdout_b64\":\"QR==\"}", "'stdout_b64'"},    /* stray bits */
+        {RES "\"stdout_b64\":\"QQ\"}", "'stdout_b64'"},   /* padding missing */
+        {RES "\"stdout_b64\":\"QR==\"}", "'stdout_b64'"}, /* stray bits */
         {RES "\"stdout_b64\":\"QQ==QQ==\"}", "'stdout_b64'"},
         {RES "\"stdout_b64\":\"QQ== \"}", "'stdout_b64'"},
         {RES "\"stdout_b64\":\" QQ==\"}", "'stdout_b64'"},
         {RES "\"stdout_b64\":\"Q\\nQ==\"}", "'stdout_b64'"},
         {RES "\"stdout_b64\":\"QQ=\\u0000\"}", "'stdout_b64'"},
-        {RES "\"stdout_b64\":\"-_8=\"}", "'stdout_b64'"},     /* the URL alphabet */
+        {RES "\"stdout_b64\":\"-_8=\"}", "'stdout_b64'"}, /* the URL alphabet */
         {RES "\"stdout_b64\":\"A\"}", "'stdout_b64'"},
         {RES "\"stderr_b64\":\"@@@@\"}", "'stderr_b64'"},
         {RES "\"stdout_b64\":\"QQ==\",\"stdout\":1}", "'stdout'"},
@@ -249,8 +266,9 @@ static void test_msg_binary_output_bad(void **state UNUSED)
     assert_int_equal(m.result.out.err_len, 2);
     assert_memory_equal(m.result.out.err, "\0\xff", 2);
     msg_release(&m);
-    parse_bad("{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"stdout_b64\":\"*\"}}",
-              "'stdout_b64'");
+    parse_bad(
+        "{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"stdout_b64\":\"*\"}}",
+        "'stdout_b64'");
     parse_ok("{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"stdout_b64\":\"\"}}",
              &m);
     assert_true(m.task.has_output);
@@ -262,10 +280,8 @@ static void test_msg_binary_output_bad(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_bad_json),
-        cmocka_unit_test(test_spec_utf8),
-        cmocka_unit_test(test_msg_nul_keys),
-        cmocka_unit_test(test_msg_binary_output),
+        cmocka_unit_test(test_spec_bad_json),         cmocka_unit_test(test_spec_utf8),
+        cmocka_unit_test(test_msg_nul_keys),          cmocka_unit_test(test_msg_binary_output),
         cmocka_unit_test(test_msg_binary_output_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

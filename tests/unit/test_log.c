@@ -23,8 +23,8 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define LINE_RE                                                                                \
-    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "                      \
+#define LINE_RE                                                                                    \
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "                          \
     "(DEBUG|INFO|WARN|ERROR) [^ ]+ .*$"
 
 static char tmpdir[PATH_MAX];
@@ -333,8 +333,7 @@ static void test_concurrent_writers(void **state UNUSED)
         int p, n;
         char padc;
         assert_line_format(lines[i]);
-        if (sscanf(lines[i] + CLOCK_ISO_LEN, "INFO worker-%d line n=%d pad=%c", &p, &n,
-                   &padc) != 3)
+        if (sscanf(lines[i] + CLOCK_ISO_LEN, "INFO worker-%d line n=%d pad=%c", &p, &n, &padc) != 3)
             fail_msg("unexpected line '%s'", lines[i]);
         assert_true(p >= 0 && p < PROCS);
         /* Each writer's lines arrive whole and in its own order. */

@@ -709,8 +709,7 @@ static void test_msg_bodies_bad(void **state UNUSED)
         {"{\"type\":\"status\",\"status\":{\"workers\":[]}}", "'tasks'"},
         {"{\"type\":\"status\",\"status\":{\"workers\":[1],\"tasks\":{}}}", "worker 0"},
         {"{\"type\":\"status\",\"status\":{\"workers\":[{}],\"tasks\":{}}}", "'id'"},
-        {"{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{\"queued\":-1}}}",
-         "'queued'"},
+        {"{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{\"queued\":-1}}}", "'queued'"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
         parse_bad(cases[i].json, cases[i].field);
@@ -857,8 +856,8 @@ static const char *obj_str(json_object *o, const char *key)
 static void test_task_info_encode(void **state UNUSED)
 {
     static const char *const required[] = {
-        "id", "state", "attempts", "worker", "exit_code", "stdout", "stderr", "result",
-        "error", "submitted_at", "started_at", "finished_at",
+        "id",     "state",  "attempts", "worker",       "exit_code",  "stdout",
+        "stderr", "result", "error",    "submitted_at", "started_at", "finished_at",
     };
     struct task_info ti = {0};
     struct buf b = BUF_INIT;
@@ -931,8 +930,7 @@ static void test_task_info_encode(void **state UNUSED)
 
 static void test_status_encode(void **state UNUSED)
 {
-    static const char *const required[] = {"id", "addr", "slots", "running", "done",
-                                            "last_seen"};
+    static const char *const required[] = {"id", "addr", "slots", "running", "done", "last_seen"};
     struct worker_info w[2] = {
         {(char *)"w1", (char *)"127.0.0.1:5001", 4, 2, 17, 1700000000123, false},
         {(char *)"w\"2", NULL, 1, 0, 0, 1700000000000, true},
@@ -1060,9 +1058,11 @@ static void test_msg_unknown_fields(void **state UNUSED)
         {"{\"type\":\"held\",\"attempts\":[{\"lease\":1,\"id\":\"a\",\"zz\":1}]}",
          "held entry: unknown field 'zz'"},
         {"{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"zz\":1,\"spec\":{\"id\":\"a\","
-         "\"kind\":\"noop\"}}]}", "run entry: unknown field 'zz'"},
+         "\"kind\":\"noop\"}}]}",
+         "run entry: unknown field 'zz'"},
         {"{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":{\"id\":\"a\","
-         "\"kind\":\"noop\",\"zz\":1}}]}", "task: unknown field 'zz'"},
+         "\"kind\":\"noop\",\"zz\":1}}]}",
+         "task: unknown field 'zz'"},
         {"{\"type\":\"submit\",\"tasks\":[{\"kind\":\"noop\",\"zz\":1}]}",
          "task: unknown field 'zz'"},
         {"{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{},\"zz\":1}}",
@@ -1086,7 +1086,8 @@ static void test_msg_unknown_fields(void **state UNUSED)
     /* Names of the sender's choosing stay free: payload, env, result. */
     struct msg m;
     parse_ok("{\"type\":\"submit\",\"tasks\":[{\"kind\":\"echo\",\"payload\":{\"zz\":1},"
-             "\"env\":{\"ZZ\":\"1\"}}]}", &m);
+             "\"env\":{\"ZZ\":\"1\"}}]}",
+             &m);
     msg_release(&m);
     parse_ok("{\"type\":\"result\",\"lease\":1,\"id\":\"a\",\"attempt\":1,\"result\":{\"zz\":1}}",
              &m);
@@ -1109,8 +1110,8 @@ static void test_msg_line_encoders(void **state UNUSED)
     msg_encode_progress(&b, 5, 3, 1, false);
     msg_encode(&want, &(struct msg){.type = MSG_PROGRESS, .total = 5, .done = 3, .failed = 1});
     msg_encode_progress(&b, 5, 5, 2, true);
-    msg_encode(&want, &(struct msg){.type = MSG_PROGRESS, .total = 5, .done = 5, .failed = 2,
-                                    .final = true});
+    msg_encode(&want, &(struct msg){
+                          .type = MSG_PROGRESS, .total = 5, .done = 5, .failed = 2, .final = true});
     msg_ids_begin(&b, MSG_SUBMITTED);
     buf_add_json_cstr(&b, ids[0]);
     buf_addch(&b, ',');
@@ -1128,8 +1129,11 @@ static void test_msg_line_encoders(void **state UNUSED)
     msg_encode_leases(&b, MSG_KILL, list.data);
     msg_encode(&want, &(struct msg){.type = MSG_KILL, .leases = leases, .nleases = 3});
     buf_release(&list);
-    struct task_info ti = {.id = (char *)"t", .state = TASK_RUNNING, .kind = (char *)"exec",
-                           .exit_code = -1, .submitted_at = 1700000000000};
+    struct task_info ti = {.id = (char *)"t",
+                           .state = TASK_RUNNING,
+                           .kind = (char *)"exec",
+                           .exit_code = -1,
+                           .submitted_at = 1700000000000};
     msg_encode_task(&b, &ti);
     msg_encode(&want, &(struct msg){.type = MSG_TASK, .task = ti});
     assert_string_equal(b.data, want.data);
@@ -1143,8 +1147,12 @@ static void test_msg_line_encoders(void **state UNUSED)
     assert_int_equal(n, 9);
 
     /* The status reply wraps status_encode(). */
-    struct worker_info w = {.id = (char *)"w1", .addr = (char *)"127.0.0.1:5000", .slots = 4,
-                            .running = 1, .done = 9, .last_seen = 1700000000000};
+    struct worker_info w = {.id = (char *)"w1",
+                            .addr = (char *)"127.0.0.1:5000",
+                            .slots = 4,
+                            .running = 1,
+                            .done = 9,
+                            .last_seen = 1700000000000};
     uint64_t counts[TASK_NSTATES] = {1, 2, 3, 4, 5};
     buf_reset(&b);
     msg_encode_status(&b, &w, 1, counts);

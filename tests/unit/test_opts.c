@@ -28,21 +28,49 @@ static struct {
 
 static const struct opt table[] = {
     {.name = "json", .type = OPT_BOOL, .dst = &v.json, .help = "print JSON"},
-    {.name = "verbose", .short_name = 'v', .type = OPT_BOOL, .dst = &v.verbose,
+    {.name = "verbose",
+     .short_name = 'v',
+     .type = OPT_BOOL,
+     .dst = &v.verbose,
      .help = "also log to stderr"},
-    {.name = "name", .short_name = 'n', .type = OPT_STRING, .dst = &v.name, .arg = "NAME",
+    {.name = "name",
+     .short_name = 'n',
+     .type = OPT_STRING,
+     .dst = &v.name,
+     .arg = "NAME",
      .help = "task name"},
-    {.name = "tag", .short_name = 't', .type = OPT_LIST, .dst = &v.tags, .arg = "TAG",
+    {.name = "tag",
+     .short_name = 't',
+     .type = OPT_LIST,
+     .dst = &v.tags,
+     .arg = "TAG",
      .help = "add a tag (repeatable)"},
-    {.name = "port", .short_name = 'p', .type = OPT_INT, .dst = &v.port, .arg = "N",
-     .help = "first port to try (default 4999)", .min = 1, .max = 65535},
+    {.name = "port",
+     .short_name = 'p',
+     .type = OPT_INT,
+     .dst = &v.port,
+     .arg = "N",
+     .help = "first port to try (default 4999)",
+     .min = 1,
+     .max = 65535},
     {.name = "count", .type = OPT_INT, .dst = &v.count, .arg = "N", .help = "unbounded"},
-    {.name = "ratio", .type = OPT_DOUBLE, .dst = &v.ratio, .arg = "R", .help = "a ratio",
-     .min = 0, .max = 1},
+    {.name = "ratio",
+     .type = OPT_DOUBLE,
+     .dst = &v.ratio,
+     .arg = "R",
+     .help = "a ratio",
+     .min = 0,
+     .max = 1},
     {.name = "any", .type = OPT_DOUBLE, .dst = &v.any, .arg = "X", .help = "any number"},
-    {.name = "timeout", .type = OPT_DURATION, .dst = &v.timeout, .arg = "DUR",
+    {.name = "timeout",
+     .type = OPT_DURATION,
+     .dst = &v.timeout,
+     .arg = "DUR",
      .help = "give up after DUR (default 10s)"},
-    {.name = "priority", .type = OPT_PRIORITY, .dst = &v.priority, .arg = "P",
+    {.name = "priority",
+     .type = OPT_PRIORITY,
+     .dst = &v.priority,
+     .arg = "P",
      .help = "low, medium, high or a number"},
     {.name = NULL},
 };
@@ -86,12 +114,12 @@ static void run(struct result *r, unsigned flags, ...)
                        sizeof(r->err));
 }
 
-#define EXPECT_ERR(want, ...)                                                                  \
-    do {                                                                                       \
-        struct result r_;                                                                      \
-        run(&r_, 0, __VA_ARGS__, NULL);                                                        \
-        assert_int_equal(r_.rc, DTR_EINVAL);                                                   \
-        assert_string_equal(r_.err, want);                                                     \
+#define EXPECT_ERR(want, ...)                                                                      \
+    do {                                                                                           \
+        struct result r_;                                                                          \
+        run(&r_, 0, __VA_ARGS__, NULL);                                                            \
+        assert_int_equal(r_.rc, DTR_EINVAL);                                                       \
+        assert_string_equal(r_.err, want);                                                         \
     } while (0)
 
 static void test_long_forms(void **state UNUSED)
@@ -329,8 +357,7 @@ static void test_errors(void **state UNUSED)
                "--timeout", "-1s");
     EXPECT_ERR("--timeout: 'ms' is not a duration (use 500ms, 10s, 2m, 1h or seconds)",
                "--timeout=ms");
-    EXPECT_ERR("--timeout: '' is not a duration (use 500ms, 10s, 2m, 1h or seconds)",
-               "--timeout=");
+    EXPECT_ERR("--timeout: '' is not a duration (use 500ms, 10s, 2m, 1h or seconds)", "--timeout=");
     EXPECT_ERR("--priority: 'urgent' is not a priority (use low, medium, high or an integer)",
                "--priority", "urgent");
     EXPECT_ERR("--priority: '3000000000' is not a priority (use low, medium, high or an "
@@ -346,8 +373,7 @@ static void test_error_truncation(void **state UNUSED)
     char *argv[] = {(char *)(uintptr_t) "--a-rather-long-unknown-flag"};
 
     memset(err, 'x', sizeof(err));
-    assert_int_equal(opts_parse(table, 1, argv, 0, pos, &npos, NULL, err, sizeof(err)),
-                     DTR_EINVAL);
+    assert_int_equal(opts_parse(table, 1, argv, 0, pos, &npos, NULL, err, sizeof(err)), DTR_EINVAL);
     assert_int_equal(strlen(err), sizeof(err) - 1);
     /* No error buffer at all is allowed too. */
     assert_int_equal(opts_parse(table, 1, argv, 0, pos, &npos, NULL, NULL, 0), DTR_EINVAL);
@@ -384,7 +410,10 @@ static void test_usage(void **state UNUSED)
     static bool b;
     static const char *s;
     static const struct opt wide[] = {
-        {.name = "a-very-long-flag-name", .type = OPT_STRING, .dst = &s, .arg = "VALUE",
+        {.name = "a-very-long-flag-name",
+         .type = OPT_STRING,
+         .dst = &s,
+         .arg = "VALUE",
          .help = "wide"},
         {.name = "x", .type = OPT_BOOL, .dst = &b, .help = "narrow"},
         {.name = NULL},

@@ -21,11 +21,26 @@ static void test_duration_ok(void **state UNUSED)
         const char *s;
         int64_t ms;
     } cases[] = {
-        {"0", 0},          {"1", 1000},         {"1.5", 1500},      {"0.001", 1},
-        {"0.0004", 0},     {"0.0006", 1},       {".5", 500},        {"5.", 5000},
-        {"500ms", 500},    {"0ms", 0},          {"1.4ms", 1},       {"1.6ms", 2},
-        {"10s", 10000},    {"0.25s", 250},      {"2m", 120000},     {"1.5m", 90000},
-        {"1h", 3600000},   {"24h", 86400000},   {"007s", 7000},     {"1000000ms", 1000000},
+        {"0", 0},
+        {"1", 1000},
+        {"1.5", 1500},
+        {"0.001", 1},
+        {"0.0004", 0},
+        {"0.0006", 1},
+        {".5", 500},
+        {"5.", 5000},
+        {"500ms", 500},
+        {"0ms", 0},
+        {"1.4ms", 1},
+        {"1.6ms", 2},
+        {"10s", 10000},
+        {"0.25s", 250},
+        {"2m", 120000},
+        {"1.5m", 90000},
+        {"1h", 3600000},
+        {"24h", 86400000},
+        {"007s", 7000},
+        {"1000000ms", 1000000},
         {"876000h", 876000LL * 3600 * 1000}, /* exactly 100 years of 365 days */
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -41,16 +56,50 @@ static void test_duration_ok(void **state UNUSED)
 static void test_duration_bad(void **state UNUSED)
 {
     static const char *const bad[] = {
-        "",       "ms",     "s",       "h",        "-1",       "-1s",      "+1s",
-        "10x",    "10 s",   " 10s",    "10s ",     "10S",      "10sec",    "1h30m",
-        "1.2.3",  ".",      ".s",      "1e3",      "1e3s",     "0x10",     "0x10s",
-        "nan",    "NaN",    "inf",     "infs",     "-inf",     "INFINITY", "1,5",
-        "876001h", "3153600000001ms", "99999999999999999999", "1" "000000000000000000000000"
+        "",
+        "ms",
+        "s",
+        "h",
+        "-1",
+        "-1s",
+        "+1s",
+        "10x",
+        "10 s",
+        " 10s",
+        "10s ",
+        "10S",
+        "10sec",
+        "1h30m",
+        "1.2.3",
+        ".",
+        ".s",
+        "1e3",
+        "1e3s",
+        "0x10",
+        "0x10s",
+        "nan",
+        "NaN",
+        "inf",
+        "infs",
+        "-inf",
+        "INFINITY",
+        "1,5",
+        "876001h",
+        "3153600000001ms",
+        "99999999999999999999",
+        "1"
+        "000000000000000000000000"
         "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
         "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
         "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
         "0000000000000000000000000000000000000000000000000000000000000000000000000000s",
-        "10\n",   "10s\t",  "1s2",     "ms10",     "\x01",     "10mss",    "10m s",
+        "10\n",
+        "10s\t",
+        "1s2",
+        "ms10",
+        "\x01",
+        "10mss",
+        "10m s",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         int64_t ms = 12345;
@@ -67,13 +116,21 @@ static void test_priority(void **state UNUSED)
         const char *s;
         int64_t p;
     } ok[] = {
-        {"low", 1},  {"medium", 2}, {"high", 3}, {"LOW", 1}, {"Medium", 2}, {"HiGh", 3},
-        {"0", 0},    {"7", 7},      {"-5", -5},  {"2147483647", INT32_MAX},
+        {"low", 1},
+        {"medium", 2},
+        {"high", 3},
+        {"LOW", 1},
+        {"Medium", 2},
+        {"HiGh", 3},
+        {"0", 0},
+        {"7", 7},
+        {"-5", -5},
+        {"2147483647", INT32_MAX},
         {"-2147483648", INT32_MIN},
     };
     static const char *const bad[] = {
-        "", "lo", "highest", " high", "high ", "2147483648", "-2147483649", "1.5", "+3",
-        "3x", "0x3", "urgent", "-", "9999999999999999999999",
+        "",    "lo", "highest", " high", "high ",  "2147483648", "-2147483649",
+        "1.5", "+3", "3x",      "0x3",   "urgent", "-",          "9999999999999999999999",
     };
     for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
         int64_t p = -99;
@@ -106,9 +163,24 @@ static void test_int(void **state UNUSED)
     assert_true(v == INT64_MIN);
 
     static const char *const bad[] = {
-        "", "-", "+1", " 1", "1 ", "1x", "x1", "0x10", "1.0", "1e3", "--1", "- 1",
-        "9223372036854775808", "-9223372036854775809", "99999999999999999999999", "\t1",
-        "1\n", "١", /* Arabic-Indic digit one */
+        "",
+        "-",
+        "+1",
+        " 1",
+        "1 ",
+        "1x",
+        "x1",
+        "0x10",
+        "1.0",
+        "1e3",
+        "--1",
+        "- 1",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999999",
+        "\t1",
+        "1\n",
+        "١", /* Arabic-Indic digit one */
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         v = 55;
@@ -144,9 +216,9 @@ static void test_double(void **state UNUSED)
     assert_true(d == 10.0);
 
     static const char *const bad[] = {
-        "", ".", "-", "-.", "+1", " 1", "1 ", "1x", "nan", "NaN", "-nan", "inf", "-inf",
-        "infinity", "0x1p3", "0x10", "1e", "1e+", "1e-", "1e5000", "-1e5000", "1,5", "1.2.3",
-        "e5", "--1", "1e3.5",
+        "",    ".",      "-",       "-.",   "+1",       " 1",    "1 ",   "1x",    "nan",
+        "NaN", "-nan",   "inf",     "-inf", "infinity", "0x1p3", "0x10", "1e",    "1e+",
+        "1e-", "1e5000", "-1e5000", "1,5",  "1.2.3",    "e5",    "--1",  "1e3.5",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         d = 42.0;
@@ -157,7 +229,8 @@ static void test_double(void **state UNUSED)
     /* Overflow is refused even when the bounds are infinite. */
     assert_int_equal(double_parse("1e999", -HUGE_VAL, HUGE_VAL, &d), DTR_EINVAL);
     assert_int_equal(double_parse("-1e999", -HUGE_VAL, HUGE_VAL, &d), DTR_EINVAL);
-    assert_int_equal(double_parse("1" "0000000000000000000000000000000000000000000000000000"
+    assert_int_equal(double_parse("1"
+                                  "0000000000000000000000000000000000000000000000000000"
                                   "0000000000000000000000000000000000000000000000000000000000"
                                   "0000000000000000000000000000000000000000000000000000000000"
                                   "0000000000000000000000000000000000000000000000000000000000"
@@ -200,12 +273,11 @@ static void test_addr_ok(void **state UNUSED)
 static void test_addr_bad(void **state UNUSED)
 {
     static const char *const bad[] = {
-        "",          "localhost",   "localhost:",   ":4999",       "localhost:0",
-        "host:65536", "host:-1",    "host:+80",     "host:80x",    "host: 80",
-        "host:80 ",  "ho st:80",    "host\t:80",    "::1:80",      "[::1]",
-        "[::1]80",   "[::1]:",      "[]:80",        "[::1:80",     "::1]:80",
-        "[host]:80", "[::1]:99999", "host:4999:1",  "ho[st:80",    "host]:80",
-        "host:1-5",  "host:0x50",   "\x01host:80",
+        "",          "localhost", "localhost:", ":4999",       "localhost:0", "host:65536",
+        "host:-1",   "host:+80",  "host:80x",   "host: 80",    "host:80 ",    "ho st:80",
+        "host\t:80", "::1:80",    "[::1]",      "[::1]80",     "[::1]:",      "[]:80",
+        "[::1:80",   "::1]:80",   "[host]:80",  "[::1]:99999", "host:4999:1", "ho[st:80",
+        "host]:80",  "host:1-5",  "host:0x50",  "\x01host:80",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         char host[ADDR_HOST_MAX] = "untouched";
@@ -251,9 +323,9 @@ static void test_port_range(void **state UNUSED)
     assert_int_equal(hi, 80);
 
     static const char *const bad[] = {
-        "",       "-",        "80",        "80-",       "-80",      "0-10",      "10-0",
-        "20-10",  "1-65536",  "1--5",      "1- 5",      " 1-5",     "1-5 ",      "a-b",
-        "1-5-9",  "+1-5",     "1-+5",      "1.0-5",     "123456-7", "00000001-2", "1-0x10",
+        "",      "-",       "80",   "80-",   "-80",      "0-10",       "10-0",
+        "20-10", "1-65536", "1--5", "1- 5",  " 1-5",     "1-5 ",       "a-b",
+        "1-5-9", "+1-5",    "1-+5", "1.0-5", "123456-7", "00000001-2", "1-0x10",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         lo = hi = 3;
@@ -280,8 +352,8 @@ static void test_addr_range(void **state UNUSED)
     assert_int_equal(hi, 7001);
 
     static const char *const bad[] = {
-        "", "host", "host:", "host:4999", ":1-2", "host:2-1", "host:0-5", "::1:1-2",
-        "[::1]1-2", "host:1-70000", "host:1-2x", "ho st:1-2",
+        "",         "host",    "host:",    "host:4999",    ":1-2",      "host:2-1",
+        "host:0-5", "::1:1-2", "[::1]1-2", "host:1-70000", "host:1-2x", "ho st:1-2",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         lo = hi = 3;
@@ -296,11 +368,11 @@ static void test_addr_range(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_ok),  cmocka_unit_test(test_duration_bad),
-        cmocka_unit_test(test_priority),     cmocka_unit_test(test_int),
-        cmocka_unit_test(test_double),       cmocka_unit_test(test_addr_ok),
-        cmocka_unit_test(test_addr_bad),     cmocka_unit_test(test_addr_hostlen),
-        cmocka_unit_test(test_port_range),   cmocka_unit_test(test_addr_range),
+        cmocka_unit_test(test_duration_ok), cmocka_unit_test(test_duration_bad),
+        cmocka_unit_test(test_priority),    cmocka_unit_test(test_int),
+        cmocka_unit_test(test_double),      cmocka_unit_test(test_addr_ok),
+        cmocka_unit_test(test_addr_bad),    cmocka_unit_test(test_addr_hostlen),
+        cmocka_unit_test(test_port_range),  cmocka_unit_test(test_addr_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,8 +144,8 @@ static void test_random_against_reference(void **state UNUSED)
         for (int i = 0; i < N; i++) {
             struct task *p = queue_pop(&q);
             if (p != ref[i])
-                fail_msg("round %d pop %d: got seq %llu prio %lld, want seq %llu prio %lld",
-                         round, i, (unsigned long long)p->seq, (long long)p->priority,
+                fail_msg("round %d pop %d: got seq %llu prio %lld, want seq %llu prio %lld", round,
+                         i, (unsigned long long)p->seq, (long long)p->priority,
                          (unsigned long long)ref[i]->seq, (long long)ref[i]->priority);
             if (i % 97 == 0)
                 check_queue(&q);
@@ -214,10 +214,10 @@ static void test_remove_middle(void **state UNUSED)
 static void test_delayed(void **state UNUSED)
 {
     struct queue q;
-    struct task *now = mk(1, 1, 100);    /* due exactly now: ready */
-    struct task *past = mk(1, 2, 50);    /* overdue: ready */
-    struct task *late = mk(3, 3, 300);   /* waits longest */
-    struct task *soon = mk(1, 4, 200);   /* waits */
+    struct task *now = mk(1, 1, 100);     /* due exactly now: ready */
+    struct task *past = mk(1, 2, 50);     /* overdue: ready */
+    struct task *late = mk(3, 3, 300);    /* waits longest */
+    struct task *soon = mk(1, 4, 200);    /* waits */
     struct task *soon_hi = mk(2, 5, 200); /* same time, higher priority */
 
     queue_init(&q);

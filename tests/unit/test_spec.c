@@ -84,10 +84,18 @@ static void test_spec_priority(void **state UNUSED)
         const char *json;
         int64_t want;
     } cases[] = {
-        {"\"low\"", 1},           {"\"medium\"", 2}, {"\"high\"", 3},
-        {"\"HIGH\"", 3},          {"\"Low\"", 1},    {"0", 0},
-        {"-5", -5},               {"100", 100},      {"2147483647", INT32_MAX},
-        {"-2147483648", INT32_MIN}, {"\"42\"", 42},  {"\"-3\"", -3},
+        {"\"low\"", 1},
+        {"\"medium\"", 2},
+        {"\"high\"", 3},
+        {"\"HIGH\"", 3},
+        {"\"Low\"", 1},
+        {"0", 0},
+        {"-5", -5},
+        {"100", 100},
+        {"2147483647", INT32_MAX},
+        {"-2147483648", INT32_MIN},
+        {"\"42\"", 42},
+        {"\"-3\"", -3},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         char json[128];
@@ -109,13 +117,19 @@ static void test_spec_timeout(void **state UNUSED)
         int64_t ms;
         const char *canonical; /* the "timeout" member of the canonical form */
     } cases[] = {
-        {"10", 10000, "10.000"},         {"1.5", 1500, "1.500"},
-        {"0.001", 1, "0.001"},           {"0.0005", 1, "0.001"}, /* rounds to 1 ms */
-        {"5e-4", 1, "0.001"},            {"2.0004", 2000, "2.000"},
+        {"10", 10000, "10.000"},
+        {"1.5", 1500, "1.500"},
+        {"0.001", 1, "0.001"},
+        {"0.0005", 1, "0.001"}, /* rounds to 1 ms */
+        {"5e-4", 1, "0.001"},
+        {"2.0004", 2000, "2.000"},
         {"\"0.5ms\"", 1, "0.001"},
-        {"\"500ms\"", 500, "0.500"},     {"\"10s\"", 10000, "10.000"},
-        {"\"2m\"", 120000, "120.000"},   {"\"1h\"", 3600000, "3600.000"},
-        {"\"1.5\"", 1500, "1.500"},      {"\"1ms\"", 1, "0.001"},
+        {"\"500ms\"", 500, "0.500"},
+        {"\"10s\"", 10000, "10.000"},
+        {"\"2m\"", 120000, "120.000"},
+        {"\"1h\"", 3600000, "3600.000"},
+        {"\"1.5\"", 1500, "1.500"},
+        {"\"1ms\"", 1, "0.001"},
         {"31535999.999", 31535999999LL, "31535999.999"},
         {"\"8759h\"", 8759LL * 3600000, "31532400.000"},
     };
@@ -564,8 +578,8 @@ static void test_spec_nesting(void **state UNUSED)
         } else {
             assert_int_equal(rc, DTR_EINVAL);
             if (!strstr(err, "'payload'") && !strstr(err, "nesting"))
-                fail_msg("depth %d: error \"%s\" names neither the field nor the nesting",
-                         depth, err);
+                fail_msg("depth %d: error \"%s\" names neither the field nor the nesting", depth,
+                         err);
             assert_true(depth > 8);
         }
     }
@@ -652,20 +666,13 @@ static void test_spec_kind(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_defaults),
-        cmocka_unit_test(test_spec_full_exec),
-        cmocka_unit_test(test_spec_priority),
-        cmocka_unit_test(test_spec_timeout),
-        cmocka_unit_test(test_spec_retries),
-        cmocka_unit_test(test_spec_builtin_kinds),
-        cmocka_unit_test(test_spec_ids),
-        cmocka_unit_test(test_spec_limits_ok),
-        cmocka_unit_test(test_spec_not_object),
-        cmocka_unit_test(test_spec_malformed_fields),
-        cmocka_unit_test(test_submit_malformed),
-        cmocka_unit_test(test_spec_too_big),
-        cmocka_unit_test(test_spec_nesting),
-        cmocka_unit_test(test_spec_int_range),
+        cmocka_unit_test(test_spec_defaults),    cmocka_unit_test(test_spec_full_exec),
+        cmocka_unit_test(test_spec_priority),    cmocka_unit_test(test_spec_timeout),
+        cmocka_unit_test(test_spec_retries),     cmocka_unit_test(test_spec_builtin_kinds),
+        cmocka_unit_test(test_spec_ids),         cmocka_unit_test(test_spec_limits_ok),
+        cmocka_unit_test(test_spec_not_object),  cmocka_unit_test(test_spec_malformed_fields),
+        cmocka_unit_test(test_submit_malformed), cmocka_unit_test(test_spec_too_big),
+        cmocka_unit_test(test_spec_nesting),     cmocka_unit_test(test_spec_int_range),
         cmocka_unit_test(test_spec_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

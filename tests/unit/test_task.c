@@ -60,7 +60,7 @@ static void test_state_names(void **state UNUSED)
     assert_int_equal(task_state_parse("canceled"), -1);
     assert_int_equal(task_state_parse(NULL), -1);
     assert_string_equal(task_state_name(TASK_NSTATES), "unknown");
-    assert_string_equal(task_state_name((enum task_state)-1), "unknown");
+    assert_string_equal(task_state_name((enum task_state) - 1), "unknown");
 
     assert_false(task_state_terminal(TASK_QUEUED));
     assert_false(task_state_terminal(TASK_RUNNING));
@@ -108,9 +108,9 @@ static void test_transition_table(void **state UNUSED)
                 assert_int_equal(t->state, to);
                 /* Entering RUNNING stamps started_at; a terminal state finished_at. */
                 assert_int_equal(t->started_at, to == TASK_RUNNING ? 5000 : before.started_at);
-                assert_int_equal(t->finished_at,
-                                 task_state_terminal((enum task_state)to) ? 5000
-                                                                          : before.finished_at);
+                assert_int_equal(t->finished_at, task_state_terminal((enum task_state)to)
+                                                     ? 5000
+                                                     : before.finished_at);
             } else {
                 if (rc != DTR_EINVAL)
                     fail_msg("%s -> %s allowed", task_state_name((enum task_state)from),
@@ -134,7 +134,7 @@ static void test_transition_out_of_range(void **state UNUSED)
     struct task *t = new_task();
 
     assert_int_equal(task_set_state(t, TASK_NSTATES, 1), DTR_EINVAL);
-    assert_int_equal(task_set_state(t, (enum task_state)-1, 1), DTR_EINVAL);
+    assert_int_equal(task_set_state(t, (enum task_state) - 1, 1), DTR_EINVAL);
     assert_int_equal(t->state, TASK_QUEUED);
     task_free(t);
 }

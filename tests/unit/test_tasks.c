@@ -70,14 +70,14 @@ static const char *canonical(const char *user_spec, struct buf *b)
 static struct task *add(struct tasks *ts, const char *id)
 {
     struct buf b = BUF_INIT;
-    struct task *t = tasks_add(ts, id, canonical("{\"argv\":[\"true\"]}", &b), 2, 3,
-                               clock_wall_ms());
+    struct task *t =
+        tasks_add(ts, id, canonical("{\"argv\":[\"true\"]}", &b), 2, 3, clock_wall_ms());
     buf_release(&b);
     return t;
 }
 
-static void assert_counts(const struct tasks *ts, uint64_t q, uint64_t r, uint64_t s,
-                          uint64_t f, uint64_t c)
+static void assert_counts(const struct tasks *ts, uint64_t q, uint64_t r, uint64_t s, uint64_t f,
+                          uint64_t c)
 {
     assert_int_equal(ts->counts[TASK_QUEUED], q);
     assert_int_equal(ts->counts[TASK_RUNNING], r);

@@ -24,9 +24,8 @@
 #include "net/tls.h"
 
 static char tmpdir[] = "/tmp/dtr-test-tls-XXXXXX";
-static const char *const files[] = {"ca.pem",    "ca.key",    "node.pem", "node.key",
-                                    "other.pem", "other.key", "rogue.pem", "rogue.key",
-                                    "junk.pem"};
+static const char *const files[] = {"ca.pem",    "ca.key",    "node.pem",  "node.key", "other.pem",
+                                    "other.key", "rogue.pem", "rogue.key", "junk.pem"};
 
 static const char *path(const char *name)
 {
@@ -70,8 +69,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
         X509V3_CTX ctx;
         X509V3_set_ctx_nodb(&ctx);
         X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
-                                                  "critical,CA:TRUE");
+        X509_EXTENSION *ext =
+            X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
         X509_add_ext(x, ext, -1);
         X509_EXTENSION_free(ext);
     }
@@ -166,8 +165,8 @@ static void test_ctx_errors(void **state UNUSED)
     ctx_fails(path("node.pem"), path("rogue.key"), path("ca.pem"), "is not the key of");
     ctx_fails(path("node.pem"), path("node.key"), path("junk.pem"), "--tls-ca");
     ctx_fails(path("node.pem"), path("node.key"), path("node.key"), "--tls-ca");
-    assert_int_equal(tls_ctx_new(path("node.pem"), path("node.key"), path("ca.pem"), &t, err,
-                                 sizeof(err)), 0);
+    assert_int_equal(
+        tls_ctx_new(path("node.pem"), path("node.key"), path("ca.pem"), &t, err, sizeof(err)), 0);
     assert_non_null(t);
     tls_ctx_free(t);
     tls_ctx_free(NULL);

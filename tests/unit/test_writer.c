@@ -60,8 +60,8 @@ static int setup(void **state)
     for (int i = 0; i < NTASKS; i++) {
         char id[32];
         snprintf(id, sizeof(id), "t%d", i);
-        f->tasks[i] = task_new(id, "{\"cmd\":[\"true\"]}", 2, 3, (uint64_t)i + 1,
-                               1700000000000 + i);
+        f->tasks[i] =
+            task_new(id, "{\"cmd\":[\"true\"]}", 2, 3, (uint64_t)i + 1, 1700000000000 + i);
     }
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cond, NULL);
@@ -427,10 +427,8 @@ static void test_stop_commits_recorded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_batches_in_order),
-        TEST(test_epochs_and_group_commit),
-        TEST(test_light_load_commits_inline),
-        TEST(test_failed_commit_is_fail_stop),
+        TEST(test_batches_in_order),          TEST(test_epochs_and_group_commit),
+        TEST(test_light_load_commits_inline), TEST(test_failed_commit_is_fail_stop),
         TEST(test_stop_commits_recorded),
     };
 
