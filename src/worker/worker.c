@@ -844,6 +844,7 @@ int worker_run(const struct worker_opts *opts)
         kill_all_now(n); /* anything the loop's last turn started */
     log_close();
 out:
+    hmap_release(&n->by_lease);
     guard_free(n->guard);
     free(n->token);
     tls_ctx_free(n->tls);
