@@ -380,6 +380,15 @@ static void kill_attempt(struct attempt *a)
     }
 }
 
+static void pending_free(struct node *n, struct pending *r)
+{
+    list_del(&r->link);
+    n->nresults--;
+    buf_release(&r->line);
+    free(r->id);
+    free(r);
+}
+
 static void drop_acked(struct node *n, uint64_t lease)
 {
     struct list *p, *tmp;
@@ -387,13 +396,27 @@ static void drop_acked(struct node *n, uint64_t lease)
     {
         struct pending *r = list_entry(p, struct pending, link);
         if (r->lease == lease) {
-            list_del(&r->link);
-            n->nresults--;
-            buf_release(&r->line);
-            free(r->id);
-            free(r);
+            pending_free(n, r);
             return;
         }
+    }
+}
+
+/* On the way out after the loop stopped: what only the node still points
+ * to. Running attempts keep their handles in the loop, which is not run
+ * again. */
+static void forget_held(struct node *n)
+{
+    struct list *p, *tmp;
+    list_for_each_safe(p, tmp, &n->results)
+    {
+        pending_free(n, list_entry(p, struct pending, link));
+    }
+    list_for_each_safe(p, tmp, &n->waiting)
+    {
+        struct attempt *a = list_entry(p, struct attempt, link);
+        list_del(&a->link);
+        attempt_free(a);
     }
 }
 
@@ -842,6 +865,7 @@ int worker_run(const struct worker_opts *opts)
     rc = n->exit_code;
     if (rc == 3)
         kill_all_now(n); /* anything the loop's last turn started */
+    forget_held(n);
     log_close();
 out:
     hmap_release(&n->by_lease);
