@@ -183,7 +183,8 @@ static void *writer_main(void *arg)
 
 /* ---- the loop's side ------------------------------------------------------- */
 
-struct jwriter *jwriter_start(struct journal *j, void (*wake)(void *data), void *data)
+struct jwriter *jwriter_start(struct journal *j, void (*wake)(void *data), void *data, char *err,
+                              size_t errlen)
 {
     struct jwriter *w = xcalloc(1, sizeof(*w));
     w->j = j;
@@ -194,8 +195,12 @@ struct jwriter *jwriter_start(struct journal *j, void (*wake)(void *data), void 
     pthread_cond_init(&w->idle, NULL);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
     if (rc != 0) {
-        fprintf(stderr, "dtr master: cannot start the journal writer thread: %s\n", strerror(rc));
-        exit(1);
+        snprintf(err, errlen, "cannot start the journal writer thread: %s", strerror(rc));
+        pthread_cond_destroy(&w->idle);
+        pthread_cond_destroy(&w->work);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return NULL;
     }
     return w;
 }

@@ -31,8 +31,10 @@
 struct jwriter;
 
 /* Starts the thread over j (which it then owns for writing). wake(data) is
- * called from the writer thread after each commit or failure. */
-struct jwriter *jwriter_start(struct journal *j, void (*wake)(void *data), void *data);
+ * called from the writer thread after each commit or failure. Returns NULL
+ * with a message in err when the thread cannot be started. */
+struct jwriter *jwriter_start(struct journal *j, void (*wake)(void *data), void *data, char *err,
+                              size_t errlen);
 /* Drains, stops and joins the thread. NULL is a no-op. */
 void jwriter_stop(struct jwriter *w);
 

@@ -286,8 +286,8 @@ int master_run(const struct master_opts *opts)
     }
     uv_async_init(m->loop, &m->journal_done, journal_done_cb);
     m->journal_done.data = m;
-    m->writer = jwriter_start(m->journal, wake_loop, m);
-    if (recover(m, err, sizeof(err)) != 0) {
+    m->writer = jwriter_start(m->journal, wake_loop, m, err, sizeof(err));
+    if (!m->writer || recover(m, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }

@@ -36,7 +36,7 @@ static int setup(void **state)
     char err[256];
     f->j = journal_open(NULL, err, sizeof(err));
     assert_non_null(f->j);
-    f->w = jwriter_start(f->j, wake, NULL);
+    f->w = jwriter_start(f->j, wake, NULL, NULL, 0);
     tasks_init(&f->ts, 5000);
     assert_int_equal(tasks_load(&f->ts, f->j, f->w, 0), 0);
     *state = f;

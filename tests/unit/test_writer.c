@@ -250,7 +250,7 @@ static void test_batches_in_order(void **state)
 {
     struct fixture *f = *state;
     struct journal *j = open_ok(f->state);
-    struct jwriter *w = jwriter_start(j, wake, f);
+    struct jwriter *w = jwriter_start(j, wake, f, NULL, 0);
     static char bytes[] = "hi\0there", result[] = "{\"n\":1}";
     struct task_output out = {.out = bytes, .out_len = 8, .result = result};
     struct task_output got;
@@ -294,7 +294,7 @@ static void test_epochs_and_group_commit(void **state)
 {
     struct fixture *f = *state;
     struct journal *j = open_ok(f->state);
-    struct jwriter *w = jwriter_start(j, wake, f);
+    struct jwriter *w = jwriter_start(j, wake, f, NULL, 0);
     uint64_t e1, e2, e3, e4;
 
     /* Hold the thread in wake() after its first commit. */
@@ -336,7 +336,7 @@ static void test_light_load_commits_inline(void **state)
 {
     struct fixture *f = *state;
     struct journal *j = open_ok(f->state);
-    struct jwriter *w = jwriter_start(j, wake, f);
+    struct jwriter *w = jwriter_start(j, wake, f, NULL, 0);
     uint64_t e1;
 
     jwriter_save_task(w, f->tasks[0]);
@@ -358,7 +358,7 @@ static void test_failed_commit_is_fail_stop(void **state)
 {
     struct fixture *f = *state;
     struct journal *j = open_faulty(f->state, 3);
-    struct jwriter *w = jwriter_start(j, wake, f);
+    struct jwriter *w = jwriter_start(j, wake, f, NULL, 0);
     char err[512] = "";
     uint64_t e1, e2, e4, epoch = 0;
 
@@ -411,7 +411,7 @@ static void test_stop_commits_recorded(void **state)
 {
     struct fixture *f = *state;
     struct journal *j = open_ok(f->state);
-    struct jwriter *w = jwriter_start(j, wake, f);
+    struct jwriter *w = jwriter_start(j, wake, f, NULL, 0);
 
     save_all(f, w);
     jwriter_set_counter(w, "c", 5);
