@@ -8,6 +8,7 @@
 #include "common/parse.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include "common/err.h"
+#include "common/util.h"
 
 /* 100 years of 365 days: anything longer is a typo, and it keeps every
  * deadline computed from a duration far away from int64 overflow. */
@@ -273,5 +275,114 @@ int addr_range_parse(const char *s, char *host, size_t hostlen, int *lo, int *hi
         return DTR_EINVAL;
     *lo = l;
     *hi = r;
+    return 0;
+}
+
+/* ---- --array ------------------------------------------------------------ */
+
+#define AERR(...) (snprintf(err, errlen, __VA_ARGS__), DTR_EINVAL)
+
+/* One index of an array item: digits only, at most ARRAY_MAX_INDEX. */
+static int array_number(const char *p, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+    if (len == 0)
+        return DTR_EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_digit(p[i]))
+            return DTR_EINVAL;
+        v = v * 10 + (p[i] - '0');
+        if (v > ARRAY_MAX_INDEX)
+            return DTR_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The item [p, p+len): "N", "A-B" or "A-B:S", as lo, hi and step. */
+static int array_item(const char *p, size_t len, int64_t *lo, int64_t *hi, int64_t *step, char *err,
+                      size_t errlen)
+{
+    const char *end = p + len, *dash = memchr(p, '-', len), *colon = memchr(p, ':', len);
+    const char *lo_end = dash ? dash : colon ? colon : end;
+    const char *hi_end = colon ? colon : end;
+    if (len == 0)
+        return AERR("an empty item (give N, A-B or A-B:S between the commas)");
+    if (len > 64)
+        return AERR("'%.32s...' is not an item (N, A-B or A-B:S)", p);
+    if (colon && (!dash || colon < dash))
+        return AERR("'%.*s': a step needs a range (A-B:S)", (int)len, p);
+    if (lo_end == p || (dash && hi_end == dash + 1) || (colon && end == colon + 1))
+        return AERR("'%.*s' lacks a number (give N, A-B or A-B:S, from 0 to %d)", (int)len, p,
+                    ARRAY_MAX_INDEX);
+    if (array_number(p, (size_t)(lo_end - p), lo))
+        return AERR("'%.*s' in '%.*s' is not a number from 0 to %d", (int)(lo_end - p), p, (int)len,
+                    p, ARRAY_MAX_INDEX);
+    *hi = *lo;
+    *step = 1;
+    if (dash && array_number(dash + 1, (size_t)(hi_end - dash - 1), hi))
+        return AERR("'%.*s' in '%.*s' is not a number from 0 to %d", (int)(hi_end - dash - 1),
+                    dash + 1, (int)len, p, ARRAY_MAX_INDEX);
+    if (colon && (array_number(colon + 1, (size_t)(end - colon - 1), step) || *step < 1))
+        return AERR("'%.*s' in '%.*s' is not a step (a number from 1 to %d)",
+                    (int)(end - colon - 1), colon + 1, (int)len, p, ARRAY_MAX_INDEX);
+    if (*hi < *lo)
+        return AERR("'%.*s' runs backwards (A-B needs A <= B)", (int)len, p);
+    return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errlen)
+{
+    int64_t lo, hi, step;
+    uint64_t total = 0;
+    int rc;
+    *idx = NULL;
+    *n = 0;
+    const char *pct = strchr(s, '%');
+    if (pct)
+        return AERR("'%.32s': the throttle (%%N) is not supported yet", pct);
+    if (!*s)
+        return AERR("empty (give N, A-B, A-B:S or a list of them: 1,5,9-12)");
+    /* Count first, so a huge spec is refused before anything is allocated. */
+    for (const char *p = s;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if ((rc = array_item(p, len, &lo, &hi, &step, err, errlen)))
+            return rc;
+        total += (uint64_t)((hi - lo) / step) + 1;
+        if (total > ARRAY_MAX_TASKS)
+            return AERR("'%.*s' makes more than %d tasks in all", (int)MIN(len, 64), p,
+                        ARRAY_MAX_TASKS);
+        if (!comma)
+            break;
+        p = comma;
+    }
+    int *v = xcalloc((size_t)total, sizeof(int));
+    size_t k = 0;
+    for (const char *p = s;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        array_item(p, len, &lo, &hi, &step, err, errlen);
+        for (int64_t i = lo; i <= hi; i += step)
+            v[k++] = (int)i;
+        if (!comma)
+            break;
+        p = comma;
+    }
+    qsort(v, k, sizeof(int), cmp_int);
+    for (size_t i = 1; i < k; i++)
+        if (v[i] == v[i - 1]) {
+            snprintf(err, errlen, "index %d is given twice", v[i]);
+            free(v);
+            return DTR_EINVAL;
+        }
+    *idx = v;
+    *n = k;
     return 0;
 }

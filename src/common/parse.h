@@ -25,4 +25,18 @@ int port_range_parse(const char *s, int *lo, int *hi);
 /* "HOST:LO-HI" (the --discover form). */
 int addr_range_parse(const char *s, char *host, size_t hostlen, int *lo, int *hi);
 
+/* Array indices run from 0 to ARRAY_MAX_INDEX; one spec makes at most
+ * ARRAY_MAX_TASKS tasks. */
+#define ARRAY_MAX_INDEX 2147483647
+#define ARRAY_MAX_TASKS 10000000
+/*
+ * Slurm's --array spelling without the throttle: items separated by commas,
+ * each "N", "A-B" (A <= B) or "A-B:S" (every S-th index from A up to B).
+ * On success *idx (caller frees) holds the *n indices in ascending order.
+ * An index given twice is refused, as is "%N" (the throttle, not supported
+ * yet). Otherwise DTR_EINVAL, *idx NULL, and one line in err naming the
+ * offending part ("'x' in '9-x' is not a number").
+ */
+int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errlen);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -365,6 +366,101 @@ static void test_addr_range(void **state UNUSED)
     }
 }
 
+/* ---- --array -------------------------------------------------------------- */
+
+static void test_array_ok(void **state UNUSED)
+{
+    static const struct {
+        const char *s;
+        const char *want;
+    } cases[] = {
+        {"5", "5"},
+        {"0", "0"},
+        {"1-3", "1 2 3"},
+        {"3-3", "3"},
+        {"0-30:10", "0 10 20 30"},
+        {"0-31:10", "0 10 20 30"},
+        {"1-2:5", "1"},
+        {"1,5,9-12", "1 5 9 10 11 12"},
+        {"9-12,5,1", "1 5 9 10 11 12"},
+        {"1-7:3,20,0", "0 1 4 7 20"},
+        {"007", "7"},
+        {"2147483647", "2147483647"},
+        {"2147483646-2147483647", "2147483646 2147483647"},
+        {"0-2147483647:2147483647", "0 2147483647"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char err[256] = "", got[256] = "";
+        int *idx;
+        size_t n, len = 0;
+        if (array_spec_parse(cases[i].s, &idx, &n, err, sizeof(err)))
+            fail_msg("array_spec_parse(\"%s\"): %s", cases[i].s, err);
+        for (size_t k = 0; k < n; k++)
+            len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%d", k ? " " : "", idx[k]);
+        if (strcmp(got, cases[i].want))
+            fail_msg("array_spec_parse(\"%s\") = %s, want %s", cases[i].s, got, cases[i].want);
+        free(idx);
+    }
+    /* The bound: exactly ARRAY_MAX_TASKS is fine. */
+    int *idx;
+    size_t n;
+    char err[256];
+    assert_int_equal(array_spec_parse("1-10000000", &idx, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, ARRAY_MAX_TASKS);
+    assert_int_equal(idx[n - 1], 10000000);
+    free(idx);
+}
+
+static void test_array_bad(void **state UNUSED)
+{
+    static const struct {
+        const char *s;
+        const char *err; /* the whole one-line error */
+    } cases[] = {
+        {"", "empty (give N, A-B, A-B:S or a list of them: 1,5,9-12)"},
+        {"9-x", "'x' in '9-x' is not a number from 0 to 2147483647"},
+        {"x", "'x' in 'x' is not a number from 0 to 2147483647"},
+        {"1-5,a-7", "'a' in 'a-7' is not a number from 0 to 2147483647"},
+        {" 1", "' 1' in ' 1' is not a number from 0 to 2147483647"},
+        {"+1", "'+1' in '+1' is not a number from 0 to 2147483647"},
+        {"1-2-3", "'2-3' in '1-2-3' is not a number from 0 to 2147483647"},
+        {"2147483648", "'2147483648' in '2147483648' is not a number from 0 to 2147483647"},
+        {"1-99999999999999999999", "'99999999999999999999' in '1-99999999999999999999' is not a "
+                                   "number from 0 to 2147483647"},
+        {"-3", "'-3' lacks a number (give N, A-B or A-B:S, from 0 to 2147483647)"},
+        {"3-", "'3-' lacks a number (give N, A-B or A-B:S, from 0 to 2147483647)"},
+        {"1-5:", "'1-5:' lacks a number (give N, A-B or A-B:S, from 0 to 2147483647)"},
+        {"1-5:0", "'0' in '1-5:0' is not a step (a number from 1 to 2147483647)"},
+        {"1-5:2:3", "'2:3' in '1-5:2:3' is not a step (a number from 1 to 2147483647)"},
+        {"1-5:x", "'x' in '1-5:x' is not a step (a number from 1 to 2147483647)"},
+        {"5:2", "'5:2': a step needs a range (A-B:S)"},
+        {"1:2-5", "'1:2-5': a step needs a range (A-B:S)"},
+        {"5-1", "'5-1' runs backwards (A-B needs A <= B)"},
+        {"1,,2", "an empty item (give N, A-B or A-B:S between the commas)"},
+        {",1", "an empty item (give N, A-B or A-B:S between the commas)"},
+        {"1,", "an empty item (give N, A-B or A-B:S between the commas)"},
+        {"1-3,2", "index 2 is given twice"},
+        {"0-10:2,4-5", "index 4 is given twice"},
+        {"1,1", "index 1 is given twice"},
+        {"0-10000000", "'0-10000000' makes more than 10000000 tasks in all"},
+        {"1-5000000,5000001-10000001", "'5000001-10000001' makes more than 10000000 tasks in all"},
+        {"0-2147483647", "'0-2147483647' makes more than 10000000 tasks in all"},
+        {"1-100%10", "'%10': the throttle (%N) is not supported yet"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char err[256] = "(untouched)";
+        int *idx = (int *)&err; /* must come back NULL */
+        size_t n = 99;
+        if (array_spec_parse(cases[i].s, &idx, &n, err, sizeof(err)) != DTR_EINVAL)
+            fail_msg("array_spec_parse(\"%s\") accepted", cases[i].s);
+        if (strcmp(err, cases[i].err))
+            fail_msg("array_spec_parse(\"%s\"): \"%s\", want \"%s\"", cases[i].s, err,
+                     cases[i].err);
+        assert_null(idx);
+        assert_int_equal(n, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_double),      cmocka_unit_test(test_addr_ok),
         cmocka_unit_test(test_addr_bad),    cmocka_unit_test(test_addr_hostlen),
         cmocka_unit_test(test_port_range),  cmocka_unit_test(test_addr_range),
+        cmocka_unit_test(test_array_ok),    cmocka_unit_test(test_array_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

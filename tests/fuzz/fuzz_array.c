@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target for array_spec_parse() (`dtr submit --array`): any text is
+ * either refused with a one-line error and nothing allocated, or gives at
+ * most ARRAY_MAX_TASKS indices, ascending without repeats, in range.
+ */
+#include <string.h>
+
+#include "common/parse.h"
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[256] = "";
+    int *idx;
+    size_t n;
+    if (size > 4096)
+        return 0; /* a command-line flag */
+    char *s = malloc(size + 1);
+    FUZZ_CHECK(s != NULL);
+    memcpy(s, data, size);
+    s[size] = '\0';
+    if (array_spec_parse(s, &idx, &n, err, sizeof(err)) != 0) {
+        FUZZ_CHECK(idx == NULL && n == 0);
+        FUZZ_CHECK(strlen(err) > 0 && !strchr(err, '\n'));
+    } else {
+        FUZZ_CHECK(n >= 1 && n <= ARRAY_MAX_TASKS);
+        for (size_t i = 0; i < n; i++)
+            FUZZ_CHECK(idx[i] >= 0 && (i == 0 || idx[i] > idx[i - 1]));
+        free(idx);
+    }
+    free(s);
+    return 0;
+}
