@@ -24,7 +24,7 @@ struct submit_flags {
     const char *id, *kind, *payload, *file, *array, *cwd, *cmd;
     int64_t priority, retries, timeout_ms;
     bool wait;
-    struct opt_list env;
+    struct opt_list env, labels;
     bool priority_set;
 };
 
@@ -41,6 +41,39 @@ static void add_substituted(struct buf *b, const char *s, const char *index)
     buf_addstr(&tmp, s);
     buf_add_json_cstr(b, tmp.data);
     buf_release(&tmp);
+}
+
+/* ,"labels":{...} from --label KEY=VALUE flags, checked by check_labels(). */
+static void add_labels(struct buf *j, const struct opt_list *l)
+{
+    buf_addstr(j, ",\"labels\":{");
+    for (size_t i = 0; i < l->len; i++) {
+        const char *kv = l->items[i], *eq = strchr(kv, '=');
+        if (i)
+            buf_addch(j, ',');
+        buf_add_json_str(j, kv, (size_t)(eq - kv));
+        buf_addch(j, ':');
+        buf_add_json_cstr(j, eq + 1);
+    }
+    buf_addch(j, '}');
+}
+
+/* --label flags are KEY=VALUE, each key once; the spec parser checks the rest. */
+static int check_labels(const struct opt_list *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        const char *kv = l->items[i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            cli_error("--label '%s' must be KEY=VALUE", kv);
+            return EXIT_USAGE;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strncmp(l->items[k], kv, (size_t)(eq - kv) + 1)) {
+                cli_error("--label: key '%.*s' is given twice", (int)(eq - kv), kv);
+                return EXIT_USAGE;
+            }
+    }
+    return 0;
 }
 
 /* One spec from the flags, as JSON, then checked by spec_parse(). */
@@ -98,6 +131,8 @@ static int spec_from_flags(const struct submit_flags *f, char **args, int nargs,
         }
         buf_addch(&j, '}');
     }
+    if (f->labels.len)
+        add_labels(&j, &f->labels);
     if (f->payload)
         buf_addf(&j, ",\"payload\":%s", f->payload);
     buf_addf(&j, ",\"priority\":%" PRId64 ",\"max_retries\":%" PRId64, f->priority, f->retries);
@@ -235,6 +270,10 @@ int cmd_submit(int argc, char **argv)
          0},
         {"env", 'e', OPT_LIST, &f.env, "NAME=VALUE", "extra environment (repeatable)", 0, 0},
         {"cwd", 0, OPT_STRING, &f.cwd, "DIR", "working directory of the task", 0, 0},
+        {"label", 'l', OPT_LIST, &f.labels, "KEY=VALUE",
+         "a label (repeatable, at most 32; keys and values up to 256 bytes); 'dtr tasks --label' "
+         "filters on them",
+         0, 0},
         {"array", 'a', OPT_STRING, &f.array, "SPEC",
          "one task per index: N, A-B, A-B:S (every S-th) or a list of them (1,5,9-12); "
          "{} in the arguments becomes the index (the throttle %N is not supported yet)",
@@ -264,7 +303,14 @@ int cmd_submit(int argc, char **argv)
     }
     if (f.timeout_ms < 0)
         f.timeout_ms = 0;
+    if (check_labels(&f.labels))
+        goto out;
     if (f.file) {
+        if (f.labels.len) {
+            cli_error("--file takes the tasks from the file; give each its \"labels\" there "
+                      "instead of --label");
+            goto out;
+        }
         if (npos || f.array || f.cmd || f.id) {
             cli_error("--file takes the tasks from the file; drop the program, --array, --cmd "
                       "and --id");
@@ -314,5 +360,6 @@ out:
     free(ids);
     free(pos);
     opt_list_release(&f.env);
+    opt_list_release(&f.labels);
     return rc;
 }

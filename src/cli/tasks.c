@@ -9,14 +9,60 @@
 #include "cli/client.h"
 #include "common/util.h"
 
+/* req's labels from --label KEY=VALUE flags (borrowed), checked by parsing
+ * the request as the master will: the same limits, the same words. */
+static int label_filter(struct msg *req, const struct opt_list *l)
+{
+    char err[512];
+    struct buf b = BUF_INIT;
+    struct msg check;
+    int rc = 0;
+    for (size_t i = 0; i < l->len; i++) {
+        const char *kv = l->items[i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            cli_error("--label '%s' must be KEY=VALUE", kv);
+            return EXIT_USAGE;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strncmp(l->items[k], kv, (size_t)(eq - kv) + 1)) {
+                cli_error("--label: key '%.*s' is given twice", (int)(eq - kv), kv);
+                return EXIT_USAGE;
+            }
+    }
+    req->labels = (char **)l->items;
+    req->nlabels = l->len;
+    msg_encode(&b, req);
+    if (msg_parse(b.data, b.len - 1, &check, err, sizeof(err))) {
+        cli_error("--label: %s", err);
+        rc = EXIT_USAGE;
+    } else {
+        msg_release(&check);
+    }
+    buf_release(&b);
+    return rc;
+}
+
+/* The LABELS column: "KEY=VALUE,KEY=VALUE" or "-". */
+static void print_labels(const struct task_info *t)
+{
+    struct buf b = BUF_INIT;
+    for (size_t i = 0; i < t->nlabel_list; i++)
+        buf_addf(&b, "%s%s", i ? "," : "", t->label_list[i]);
+    printf("%-16s", b.len ? b.data : "-");
+    buf_release(&b);
+}
+
 int cmd_tasks(int argc, char **argv)
 {
     struct client_flags cf = {0};
     bool json = false;
     const char *state = NULL;
+    struct opt_list labels = {0};
     const struct opt opts[] = {
         {"state", 's', OPT_STRING, &state, "STATE",
          "only tasks in this state (queued, running, succeeded, failed, cancelled)", 0, 0},
+        {"label", 'l', OPT_LIST, &labels, "KEY=VALUE",
+         "only tasks with this label (repeatable: all must match)", 0, 0},
         {"json", 0, OPT_BOOL, &json, NULL, "print JSON Lines: one object per task", 0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
@@ -26,8 +72,8 @@ int cmd_tasks(int argc, char **argv)
     struct client c = {.fd = -1};
     struct buf b = BUF_INIT;
     struct msg req, m;
-    int rc = cli_parse("tasks", "tasks [--state STATE] [--json]", "List tasks.", opts, argc, argv,
-                       0, pos, &npos, NULL);
+    int rc = cli_parse("tasks", "tasks [--state STATE] [--label KEY=VALUE]... [--json]",
+                       "List tasks.", opts, argc, argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
@@ -42,14 +88,16 @@ int cmd_tasks(int argc, char **argv)
         cli_error("--state '%s' must be queued, running, succeeded, failed or cancelled", state);
         goto out;
     }
+    if (labels.len && label_filter(&req, &labels))
+        goto out;
     if ((rc = client_open(&c, &cf)))
         goto out;
     msg_encode(&b, &req);
     if ((rc = client_send(&c, &b)))
         goto out;
     if (!json)
-        printf("%-24s %-10s %8s %-20s %4s %s\n", "ID", "STATE", "ATTEMPTS", "WORKER", "EXIT",
-               "ERROR");
+        printf("%-24s %-10s %8s %-20s %4s %-16s %s\n", "ID", "STATE", "ATTEMPTS", "WORKER", "EXIT",
+               "LABELS", "ERROR");
     while ((rc = client_recv(&c, &m, 60000)) == 0 || rc == -ETIMEDOUT) {
         if (rc) {
             cli_error("no reply from the master at %s within 60s", c.addr);
@@ -75,8 +123,10 @@ int cmd_tasks(int argc, char **argv)
             char code[16] = "-";
             if (t->exit_code >= 0)
                 snprintf(code, sizeof(code), "%d", t->exit_code);
-            printf("%-24s %-10s %8d %-20s %4s %s\n", t->id, task_state_name(t->state), t->attempts,
-                   t->worker ? t->worker : "-", code, t->error ? t->error : "");
+            printf("%-24s %-10s %8d %-20s %4s ", t->id, task_state_name(t->state), t->attempts,
+                   t->worker ? t->worker : "-", code);
+            print_labels(t);
+            printf(" %s\n", t->error ? t->error : "");
         }
         msg_release(&m);
     }
@@ -84,5 +134,6 @@ out:
     buf_release(&b);
     client_close(&c);
     free(pos);
+    opt_list_release(&labels);
     return rc;
 }

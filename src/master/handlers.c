@@ -139,6 +139,7 @@ static void fill_info(struct task_info *ti, const struct task *t)
     ti->submitted_at = t->submitted_at;
     ti->started_at = t->started_at;
     ti->finished_at = t->finished_at;
+    ti->labels = (char *)spec_labels(t->spec, &ti->labels_len);
 }
 
 static void handle_status(struct handlers *h, struct conn *c)
@@ -216,11 +217,36 @@ void client_session_free(struct client_session *cs)
     free(cs);
 }
 
+/* The list request's labels as the pairs labels_match() compares. */
+static char **label_filter(const struct msg *msg)
+{
+    char **want = xcalloc(msg->nlabels + 1, sizeof(char *));
+    for (size_t i = 0; i < msg->nlabels; i++) {
+        struct buf b = BUF_INIT;
+        labels_pair_encode(&b, msg->labels[i]);
+        want[i] = buf_detach(&b, NULL);
+    }
+    return want;
+}
+
+/* Whether task t carries every label of the filter (labels never change,
+ * so the snapshot applies it once, reading them from the stored spec). */
+static bool labels_wanted(const struct task *t, char **want, size_t nwant)
+{
+    size_t len;
+    const char *obj;
+    if (!nwant)
+        return true;
+    obj = spec_labels(t->spec, &len);
+    return obj && labels_match(obj, len, want, nwant);
+}
+
 /* Takes a snapshot of the ids (tasks may be pruned while the listing
  * streams) and lets listings_pump() send it a chunk at a time, so a million
  * tasks never sit in one output buffer. */
-static void handle_list(struct handlers *h, struct conn *c, int state)
+static void handle_list(struct handlers *h, struct conn *c, const struct msg *msg)
 {
+    int state = msg->state;
     struct client_session *cs = c->data;
     if (cs->list_ids) {
         reply_error(c, "a listing is already in progress on this connection");
@@ -228,9 +254,16 @@ static void handle_list(struct handlers *h, struct conn *c, int state)
     }
     size_t n;
     struct task **all = tasks_list(h->tasks, state, &n);
+    char **want = label_filter(msg);
+    size_t k = 0;
     cs->list_ids = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
-        cs->list_ids[i] = xstrdup(all[i]->id);
+        if (labels_wanted(all[i], want, msg->nlabels))
+            cs->list_ids[k++] = xstrdup(all[i]->id);
+    for (size_t i = 0; i < msg->nlabels; i++)
+        free(want[i]);
+    free(want);
+    n = k;
     cs->list_len = n;
     cs->list_pos = 0;
     cs->list_state = state;
@@ -426,7 +459,7 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         handle_status(h, c);
         break;
     case MSG_LIST:
-        handle_list(h, c, msg->state);
+        handle_list(h, c, msg);
         break;
     case MSG_GET:
         handle_get(h, c, msg->id);

@@ -83,6 +83,13 @@ char *pjson_to_text(json_object *v);
  */
 void pjson_add_stream(struct buf *b, const char *name, const char *p, size_t n, bool display);
 
+/* An object of labels (spec.c: at most MSG_MAX_LABELS, keys and values strings
+ * of at most MSG_MAX_LABEL bytes, keys non-empty without '=', neither with
+ * control characters) into "KEY=VALUE" strings sorted by key, NULL-terminated;
+ * `field` names it in err. The caller frees *out (with its strings) even on
+ * error. */
+int labels_from_json(json_object *o, const char *field, char ***out, size_t *n, char *err,
+                     size_t errlen);
 /* Reads one spec object (spec.c); submit adds the checks for user input.
  * On error the caller releases *s. */
 int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, size_t errlen);

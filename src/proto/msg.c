@@ -45,7 +45,18 @@ static void task_info_release(struct task_info *ti)
     free(ti->kind);
     free(ti->worker);
     free(ti->error);
+    free(ti->labels);
+    for (size_t i = 0; i < ti->nlabel_list; i++)
+        free(ti->label_list[i]);
+    free(ti->label_list);
     task_output_release(&ti->out);
+}
+
+static void labels_release(char **labels, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(labels[i]);
+    free(labels);
 }
 
 void msg_release(struct msg *m)
@@ -74,6 +85,7 @@ void msg_release(struct msg *m)
         free(m->ids[i]);
     free(m->ids);
     task_info_release(&m->task);
+    labels_release(m->labels, m->nlabels);
     for (size_t i = 0; i < m->nworkers; i++) {
         free(m->workers[i].id);
         free(m->workers[i].addr);
@@ -295,6 +307,7 @@ static const char *const task_keys[] = {"type",
                                         "stdout_truncated",
                                         "stderr_truncated",
                                         "result",
+                                        "labels",
                                         NULL};
 
 static int parse_task_info(json_object *o, const char *const *keys, struct task_info *ti, char *err,
@@ -343,6 +356,15 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
         (rc = pjson_get_time(o, "finished_ms", &ti->finished_at, err, errlen)))
         return rc;
     json_object *dummy;
+    json_object *labels = pjson_field(o, "labels");
+    if (labels) {
+        if ((rc = labels_from_json(labels, "labels", &ti->label_list, &ti->nlabel_list, err,
+                                   errlen)))
+            return rc;
+        struct buf b = BUF_INIT;
+        labels_encode(&b, ti->label_list, ti->nlabel_list);
+        ti->labels = buf_detach(&b, &ti->labels_len);
+    }
     ti->has_output = json_object_object_get_ex(o, "stdout", &dummy) ||
                      json_object_object_get_ex(o, "stdout_b64", &dummy);
     return parse_output(o, &ti->out, err, errlen);
@@ -416,7 +438,7 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_DRAIN] = KEYS(NULL),
     [MSG_SUBMITTED] = KEYS("ids", NULL),
     [MSG_STATUS] = KEYS("status", NULL),
-    [MSG_LIST] = KEYS("state", NULL),
+    [MSG_LIST] = KEYS("state", "labels", NULL),
     [MSG_END] = KEYS(NULL),
     [MSG_GET] = KEYS("id", NULL),
     [MSG_WAIT] = KEYS("ids", "all", NULL),
@@ -497,6 +519,9 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
                 return ERR("field 'state' must be queued, running, succeeded, failed or "
                            "cancelled");
         }
+        json_object *labels = pjson_field(o, "labels");
+        if (labels)
+            return labels_from_json(labels, "labels", &m->labels, &m->nlabels, err, errlen);
         return 0;
     }
     case MSG_TASK:
@@ -600,6 +625,11 @@ static void encode_task_info(struct buf *b, const struct task_info *ti, bool dis
     add_time(b, "submitted", ti->submitted_at);
     add_time(b, "started", ti->started_at);
     add_time(b, "finished", ti->finished_at);
+    buf_addstr(b, ",\"labels\":");
+    if (ti->labels)
+        buf_add(b, ti->labels, ti->labels_len);
+    else
+        buf_addstr(b, "{}");
     if (ti->has_output)
         add_output(b, &ti->out, display);
     buf_addch(b, '}');
@@ -804,6 +834,10 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_LIST:
         if (m->state >= 0)
             buf_addf(b, ",\"state\":\"%s\"", task_state_name((enum task_state)m->state));
+        if (m->nlabels) {
+            buf_addstr(b, ",\"labels\":");
+            labels_encode(b, m->labels, m->nlabels);
+        }
         break;
     case MSG_GET:
         add_str_field(b, "id", m->id);

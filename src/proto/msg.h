@@ -36,6 +36,8 @@
 #define MSG_MIN_HEARTBEAT_MS 10 /* a master's --heartbeat */
 #define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64     /* fields in one object (payload excepted) */
+#define MSG_MAX_LABELS 32   /* labels of one task, or of one list filter */
+#define MSG_MAX_LABEL 256   /* a label's key or value, in bytes */
 #define MSG_INSTANCE_HEX 32 /* a worker's instance: 128 random bits in hex */
 
 enum msg_type {
@@ -114,6 +116,14 @@ struct task_info {
     int64_t submitted_at, started_at, finished_at;
     bool has_output; /* out below is filled (the get reply) */
     struct task_output out;
+    /* The canonical labels object ({"KEY":"VALUE",...}, labels_encode()),
+     * labels_len bytes; NULL: none, written as {} */
+    char *labels;
+    size_t labels_len;
+    /* The same labels as "KEY=VALUE" sorted by key: filled by msg_parse()
+     * only (for display), never written */
+    char **label_list;
+    size_t nlabel_list;
 };
 
 struct msg {
@@ -162,6 +172,9 @@ struct msg {
     bool all;
     /* list: the state asked for, or -1 for every state */
     int state;
+    /* list: only tasks with all these labels ("KEY=VALUE", sorted by key) */
+    char **labels;
+    size_t nlabels;
     /* task, and get's reply */
     struct task_info task;
     /* status */

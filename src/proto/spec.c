@@ -47,6 +47,9 @@ void spec_release(struct task_spec *s)
     free(s->env);
     free(s->cwd);
     free(s->payload);
+    for (size_t i = 0; i < s->nlabels; i++)
+        free(s->labels[i]);
+    free(s->labels);
     memset(s, 0, sizeof(*s));
 }
 
@@ -187,7 +190,7 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
 {
     static const char *const keys[] = {"id",          "kind",    "argv",    "cmd",
                                        "env",         "cwd",     "payload", "priority",
-                                       "max_retries", "timeout", NULL};
+                                       "max_retries", "timeout", "labels",  NULL};
     int64_t x;
     int rc;
     memset(s, 0, sizeof(*s));
@@ -269,6 +272,9 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
     }
     if ((rc = pjson_get_str(o, "cwd", false, 4096, &s->cwd, err, errlen)))
         return rc;
+    json_object *labels = pjson_field(o, "labels");
+    if (labels && (rc = labels_from_json(labels, "labels", &s->labels, &s->nlabels, err, errlen)))
+        return rc;
 
     json_object *payload = pjson_field(o, "payload");
     if ((rc = check_payload(s->kind, payload, err, errlen)))
@@ -346,6 +352,11 @@ void spec_encode(struct buf *b, const struct task_spec *s)
     buf_addstr(b, "{\"id\":");
     buf_add_json_cstr(b, s->id);
     buf_addf(b, ",\"kind\":\"%s\"", task_kind_name(s->kind));
+    if (s->labels) {
+        /* Right after the kind, where spec_labels() looks for them. */
+        buf_addstr(b, ",\"labels\":");
+        labels_encode(b, s->labels, s->nlabels);
+    }
     if (s->argv) {
         buf_addstr(b, ",\"argv\":[");
         for (size_t i = 0; i < s->argc; i++) {
@@ -414,6 +425,134 @@ int64_t spec_timeout_ms(const char *canonical)
     if (end == colon + 1 || *end != '}' || !(s > 0) || s > 366.0 * 86400)
         return 0;
     return (int64_t)llround(s * 1000.0);
+}
+
+/* ---- labels -------------------------------------------------------------- */
+
+static bool has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return true;
+    return false;
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t nx = strcspn(x, "="), ny = strcspn(y, "=");
+    int c = memcmp(x, y, MIN(nx, ny));
+    return c ? c : (nx > ny) - (nx < ny);
+}
+
+int labels_from_json(json_object *o, const char *field, char ***out, size_t *n, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json_object_is_type(o, json_type_object))
+        return ERR("field '%s' must be an object of strings", field);
+    size_t len = (size_t)json_object_object_length(o);
+    if (len > MSG_MAX_LABELS)
+        return ERR("field '%s' has %zu labels; the limit is %d", field, len, MSG_MAX_LABELS);
+    if (len == 0)
+        return 0;
+    *out = xcalloc(len + 1, sizeof(char *));
+    json_object_object_foreach(o, key, val)
+    {
+        size_t klen = strlen(key);
+        if (!klen || klen > MSG_MAX_LABEL || strchr(key, '=') || has_control(key, klen))
+            return ERR("field '%s': key '%.64s' must be 1 to %d bytes without '=' or control "
+                       "characters",
+                       field, key, MSG_MAX_LABEL);
+        if (!json_object_is_type(val, json_type_string))
+            return ERR("field '%s': the value of '%.64s' must be a string", field, key);
+        const char *v = json_object_get_string(val);
+        size_t vlen = (size_t)json_object_get_string_len(val);
+        if (vlen > MSG_MAX_LABEL || has_control(v, vlen))
+            return ERR("field '%s': the value of '%.64s' must be at most %d bytes without control "
+                       "characters",
+                       field, key, MSG_MAX_LABEL);
+        struct buf b = BUF_INIT;
+        buf_addf(&b, "%s=%s", key, v);
+        (*out)[(*n)++] = buf_detach(&b, NULL);
+    }
+    qsort(*out, *n, sizeof(char *), cmp_label);
+    for (size_t i = 1; i < *n; i++)
+        if (!cmp_label(&(*out)[i - 1], &(*out)[i])) /* a key cut short at a NUL */
+            return ERR("field '%s' holds the key '%.64s' twice", field, (*out)[i]);
+    return 0;
+}
+
+void labels_pair_encode(struct buf *b, const char *label)
+{
+    const char *eq = strchr(label, '=');
+    buf_add_json_str(b, label, (size_t)(eq - label));
+    buf_addch(b, ':');
+    buf_add_json_cstr(b, eq + 1);
+}
+
+void labels_encode(struct buf *b, char *const *labels, size_t n)
+{
+    buf_addch(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_addch(b, ',');
+        labels_pair_encode(b, labels[i]);
+    }
+    buf_addch(b, '}');
+}
+
+/* The end of the JSON string starting at p (a '"'), one past its closing
+ * quote, or NULL when end comes first. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+const char *spec_labels(const char *canonical, size_t *len)
+{
+    static const char key[] = ",\"labels\":{";
+    const char *p = strstr(canonical, ",\"kind\":\"");
+    if (!p || !(p = strchr(p + 9, '"')) || strncmp(p + 1, key, sizeof(key) - 1))
+        return NULL;
+    const char *start = p + sizeof(key) - 1, *end = start + strlen(start);
+    /* Pairs of strings up to the closing brace. */
+    for (p = start + 1; p < end && *p != '}';) {
+        if (*p == ',' || *p == ':')
+            p++;
+        else if (*p != '"' || !(p = skip_string(p, end)))
+            return NULL;
+    }
+    if (p >= end)
+        return NULL;
+    *len = (size_t)(p + 1 - start);
+    return start;
+}
+
+bool labels_match(const char *obj, size_t len, char *const *want, size_t nwant)
+{
+    const char *end = obj + len;
+    size_t found = 0;
+    for (size_t i = 0; i < nwant; i++) {
+        bool hit = false;
+        /* Each pair of obj: from its key's quote to its value's closing quote. */
+        for (const char *p = obj + 1; p < end && *p == '"' && !hit;) {
+            const char *k = skip_string(p, end), *v;
+            if (!k || k >= end || *k != ':' || !(v = skip_string(k + 1, end)))
+                return false;
+            hit = (size_t)(v - p) == strlen(want[i]) && !memcmp(p, want[i], (size_t)(v - p));
+            p = v < end && *v == ',' ? v + 1 : v;
+        }
+        found += hit;
+    }
+    return found == nwant;
 }
 
 void payload_args_release(struct payload_args *a)

@@ -34,6 +34,8 @@ struct task_spec {
     int64_t priority;
     int max_retries;
     int64_t timeout_ms; /* 0 = none */
+    char **labels;      /* "KEY=VALUE" sorted by key, NULL-terminated, or NULL */
+    size_t nlabels;
 };
 
 /*
@@ -52,6 +54,20 @@ const char *spec_kind(const char *canonical);
 int task_kind_parse(const char *name);
 /* The timeout in canonical spec JSON (from spec_encode), in ms; 0 when none. */
 int64_t spec_timeout_ms(const char *canonical);
+
+/*
+ * Labels ("KEY=VALUE", sorted by key, as task_spec.labels holds them).
+ * labels_encode() appends the canonical object {"KEY":"VALUE",...}.
+ * spec_labels() finds that object in canonical spec JSON (from spec_encode):
+ * a pointer to its '{' and its length in *len, or NULL when the spec has
+ * none. labels_match() says whether the object obj (len bytes, as
+ * spec_labels() found it) holds every pair of `want`, each written as
+ * labels_encode() writes one pair: "KEY":"VALUE" (labels_pair_encode()).
+ */
+void labels_encode(struct buf *b, char *const *labels, size_t n);
+void labels_pair_encode(struct buf *b, const char *label);
+const char *spec_labels(const char *canonical, size_t *len);
+bool labels_match(const char *obj, size_t len, char *const *want, size_t nwant);
 
 /* One number of a compute payload: an integer json-c holds exactly (i), or
  * not (d only). d is set either way. */

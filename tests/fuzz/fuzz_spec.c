@@ -4,7 +4,8 @@
  * encoding that parses to the same canonical encoding, and must survive the
  * trips the system gives it: inside a submit (client to master), inside a
  * run with an id (master to worker), and through payload_eval() into a
- * result message (worker to master). spec_kind() must agree with the kind.
+ * result message (worker to master). spec_kind() must agree with the kind,
+ * spec_labels() must find exactly the labels, and every label must match.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -23,6 +24,29 @@ static void must_parse(const struct buf *b, struct msg *m)
                 b->data);
         FUZZ_CHECK(!"message parse");
     }
+}
+
+/* The master reads labels from canonical text: spec_labels() must find the
+ * object labels_encode() wrote, and labels_match() every pair of it. */
+static void check_labels(const struct task_spec *s, const char *canonical)
+{
+    size_t len = 0;
+    const char *obj = spec_labels(canonical, &len);
+    FUZZ_CHECK((obj != NULL) == (s->nlabels > 0));
+    if (!obj)
+        return;
+    struct buf want = BUF_INIT, pair = BUF_INIT;
+    labels_encode(&want, s->labels, s->nlabels);
+    FUZZ_CHECK(want.len == len && memcmp(want.data, obj, len) == 0);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        buf_reset(&pair);
+        labels_pair_encode(&pair, s->labels[i]);
+        char *one[] = {pair.data};
+        FUZZ_CHECK(labels_match(obj, len, one, 1));
+    }
+    FUZZ_CHECK(labels_match(obj, len, s->labels, 0));
+    buf_release(&want);
+    buf_release(&pair);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -47,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(!"canonical stable");
     }
     FUZZ_CHECK(strcmp(spec_kind(c1.data), task_kind_name(s.kind)) == 0);
+    check_labels(&s, c1.data);
 
     /* Client to master. */
     buf_addstr(&line, "{\"type\":\"submit\",\"tasks\":[");

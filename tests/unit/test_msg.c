@@ -1166,6 +1166,46 @@ static void test_msg_line_encoders(void **state UNUSED)
     buf_release(&b);
 }
 
+/* The list filter and a task record's labels, both ways, and refusals. */
+static void test_msg_labels(void **state UNUSED)
+{
+    struct msg in, out;
+    char *want[] = {(char *)"team=a", (char *)"env=x \"y\"", NULL};
+    memset(&in, 0, sizeof(in));
+    in.type = MSG_LIST;
+    in.state = TASK_QUEUED;
+    in.labels = want;
+    in.nlabels = 2;
+    encode_parse(&in, &out);
+    assert_int_equal(out.state, TASK_QUEUED);
+    assert_int_equal(out.nlabels, 2);
+    assert_string_equal(out.labels[0], "env=x \"y\""); /* sorted */
+    assert_string_equal(out.labels[1], "team=a");
+    msg_release(&out);
+
+    parse_bad("{\"type\":\"list\",\"labels\":[\"a=b\"]}", "field 'labels' must be an object");
+    parse_bad("{\"type\":\"list\",\"labels\":{\"a\":2}}", "the value of 'a' must be a string");
+    parse_bad("{\"type\":\"list\",\"labels\":{\"a=\":\"b\"}}", "without '='");
+    parse_bad("{\"type\":\"list\",\"label\":{}}", "label");
+
+    parse_ok(
+        "{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"labels\":{\"b\":\"2\","
+        "\"a\":\"1\"}}}",
+        &out);
+    assert_int_equal(out.task.nlabel_list, 2);
+    assert_string_equal(out.task.label_list[0], "a=1");
+    assert_string_equal(out.task.labels, "{\"a\":\"1\",\"b\":\"2\"}");
+    assert_int_equal(out.task.labels_len, strlen(out.task.labels));
+    struct buf b = BUF_INIT;
+    task_info_encode(&b, &out.task);
+    assert_non_null(strstr(b.data, ",\"labels\":{\"a\":\"1\",\"b\":\"2\"}"));
+    buf_release(&b);
+    msg_release(&out);
+    parse_bad(
+        "{\"type\":\"task\",\"task\":{\"id\":\"t\",\"state\":\"queued\",\"labels\":{\"a\":1}}}",
+        "must be a string");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1191,6 +1231,7 @@ int main(void)
         cmocka_unit_test(test_status_encode),
         cmocka_unit_test(test_msg_unknown_fields),
         cmocka_unit_test(test_msg_line_encoders),
+        cmocka_unit_test(test_msg_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

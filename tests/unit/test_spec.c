@@ -663,6 +663,124 @@ static void test_spec_kind(void **state UNUSED)
     assert_string_equal(spec_kind("{\"id\":null,\"kind\":\"noopx\"}"), "exec");
 }
 
+/* ---- labels ---------------------------------------------------------------- */
+
+static void test_spec_labels_ok(void **state UNUSED)
+{
+    struct task_spec s;
+    spec_ok("{\"kind\":\"noop\",\"labels\":{\"team\":\"a\",\"env\":\"prod\",\"e\":\"\"}}", &s);
+    assert_int_equal(s.nlabels, 3);
+    assert_string_equal(s.labels[0], "e=");
+    assert_string_equal(s.labels[1], "env=prod");
+    assert_string_equal(s.labels[2], "team=a");
+    assert_null(s.labels[3]);
+    spec_release(&s);
+    /* Sorted by key, right after the kind; {} and null mean none. */
+    assert_canon(
+        "{\"kind\":\"noop\",\"labels\":{\"team\":\"a\",\"env\":\"x=y \\\"q\\\"\"}}",
+        "{\"id\":null,\"kind\":\"noop\",\"labels\":{\"env\":\"x=y \\\"q\\\"\",\"team\":\"a\"},"
+        "\"priority\":2,\"max_retries\":3}");
+    assert_canon("{\"kind\":\"noop\",\"labels\":{}}",
+                 "{\"id\":null,\"kind\":\"noop\",\"priority\":2,\"max_retries\":3}");
+    assert_canon("{\"kind\":\"noop\",\"labels\":null}",
+                 "{\"id\":null,\"kind\":\"noop\",\"priority\":2,\"max_retries\":3}");
+    /* Keys ordered by bytes, "a" before "a-b" before "ab". */
+    assert_canon(
+        "{\"kind\":\"noop\",\"labels\":{\"ab\":\"1\",\"a\":\"2\",\"a-b\":\"3\"}}",
+        "{\"id\":null,\"kind\":\"noop\",\"labels\":{\"a\":\"2\",\"a-b\":\"3\",\"ab\":\"1\"},"
+        "\"priority\":2,\"max_retries\":3}");
+
+    /* The limits themselves: 32 labels, 256-byte keys and values. */
+    struct buf b = BUF_INIT;
+    buf_addstr(&b, "{\"kind\":\"noop\",\"labels\":{");
+    for (int i = 0; i < MSG_MAX_LABELS; i++)
+        buf_addf(&b, "%s\"%0*d\":\"%0*d\"", i ? "," : "", MSG_MAX_LABEL, i, MSG_MAX_LABEL, i);
+    buf_addstr(&b, "}}");
+    spec_ok(b.data, &s);
+    assert_int_equal(s.nlabels, MSG_MAX_LABELS);
+    spec_release(&s);
+    buf_release(&b);
+}
+
+static void test_spec_labels_bad(void **state UNUSED)
+{
+    spec_bad("{\"kind\":\"noop\",\"labels\":[]}", "field 'labels' must be an object");
+    spec_bad("{\"kind\":\"noop\",\"labels\":\"a=b\"}", "field 'labels' must be an object");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a\":1}}", "the value of 'a' must be a string");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a\":null}}", "the value of 'a' must be a string");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a\":{}}}", "the value of 'a' must be a string");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"\":\"x\"}}", "key '' must be 1 to 256 bytes");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a=b\":\"x\"}}", "without '='");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a\\nb\":\"x\"}}", "control characters");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a\":\"x\\ty\"}}", "control characters");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a\":\"x\\u0000y\"}}", "control characters");
+    spec_bad("{\"kind\":\"noop\",\"labels\":{\"a\\u0000b\":\"x\",\"a\":\"y\"}}", "NUL");
+
+    struct buf b = BUF_INIT;
+    buf_addstr(&b, "{\"kind\":\"noop\",\"labels\":{");
+    for (int i = 0; i <= MSG_MAX_LABELS; i++)
+        buf_addf(&b, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    buf_addstr(&b, "}}");
+    spec_bad(b.data, "33 labels; the limit is 32");
+    buf_reset(&b);
+    buf_addf(&b, "{\"kind\":\"noop\",\"labels\":{\"%0*d\":\"v\"}}", MSG_MAX_LABEL + 1, 7);
+    spec_bad(b.data, "must be 1 to 256 bytes");
+    buf_reset(&b);
+    buf_addf(&b, "{\"kind\":\"noop\",\"labels\":{\"k\":\"%0*d\"}}", MSG_MAX_LABEL + 1, 7);
+    spec_bad(b.data, "at most 256 bytes");
+    buf_release(&b);
+}
+
+/* spec_labels() finds the object in canonical text; labels_match() wants
+ * every pair of a filter. */
+static void test_spec_labels_find_match(void **state UNUSED)
+{
+    char *c = canon("{\"id\":\"x\\\",\\\"labels\\\":{\",\"kind\":\"noop\",\"labels\":{\"t\":\"a,"
+                    "\\\"b\\\":\\\"c\","
+                    "\"u\":\"}\"},\"payload\":{\"labels\":{\"t\":\"z\"}}}");
+    size_t len;
+    const char *o = spec_labels(c, &len);
+    assert_non_null(o);
+    assert_int_equal(len, strlen("{\"t\":\"a,\\\"b\\\":\\\"c\",\"u\":\"}\"}"));
+    assert_memory_equal(o, "{\"t\":\"a,\\\"b\\\":\\\"c\",\"u\":\"}\"}", len);
+
+    static const struct {
+        const char *want[3];
+        bool match;
+    } cases[] = {
+        {{"t=a,\"b\":\"c", NULL}, true},
+        {{"u=}", NULL}, true},
+        {{"u=}", "t=a,\"b\":\"c", NULL}, true},
+        {{"b=c", NULL}, false}, /* inside a value */
+        {{"t=a", NULL}, false},
+        {{"t=z", NULL}, false}, /* the payload's */
+        {{"u=}", "t=b", NULL}, false},
+        {{"v=", NULL}, false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *want[3] = {0};
+        size_t n = 0;
+        for (; cases[i].want[n]; n++) {
+            struct buf b = BUF_INIT;
+            labels_pair_encode(&b, cases[i].want[n]);
+            want[n] = buf_detach(&b, NULL);
+        }
+        if (labels_match(o, len, want, n) != cases[i].match)
+            fail_msg("case %zu: labels_match(%.*s, %s) != %d", i, (int)len, o, cases[i].want[0],
+                     cases[i].match);
+        for (size_t k = 0; k < n; k++)
+            free(want[k]);
+    }
+    free(c);
+
+    c = canon("{\"kind\":\"noop\"}");
+    assert_null(spec_labels(c, &len));
+    free(c);
+    assert_null(spec_labels("", &len));
+    assert_null(spec_labels("{\"id\":null,\"kind\":\"noop\",\"labels\":{\"a\":\"b", &len));
+    assert_null(spec_labels("{\"id\":null,\"kind\":\"noop\",\"labels\":{\"a\":\"b\\\"}", &len));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,7 +791,8 @@ int main(void)
         cmocka_unit_test(test_spec_not_object),  cmocka_unit_test(test_spec_malformed_fields),
         cmocka_unit_test(test_submit_malformed), cmocka_unit_test(test_spec_too_big),
         cmocka_unit_test(test_spec_nesting),     cmocka_unit_test(test_spec_int_range),
-        cmocka_unit_test(test_spec_kind),
+        cmocka_unit_test(test_spec_kind),        cmocka_unit_test(test_spec_labels_ok),
+        cmocka_unit_test(test_spec_labels_bad),  cmocka_unit_test(test_spec_labels_find_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
