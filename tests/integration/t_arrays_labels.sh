@@ -2,7 +2,8 @@
 # Arrays in Slurm's spelling (steps, lists) and labels: the right ids and
 # {} substitutions, bad specs refused with exit 2 and nothing stored, labels
 # round-tripped through tasks --json and result --json, and the master's
-# `tasks --label` filter returning exactly the matching tasks.
+# `tasks --label` filter returning exactly the matching tasks, also after a
+# restart of the master.
 . "$(dirname "$0")/lib.sh"
 
 start_master M
@@ -112,9 +113,47 @@ dtr result --json st-0 | grep -q '"labels":{}' && pass "a task without labels sh
 dtr tasks --label team=b | grep -q '^L3-1 .*env=prod,team=b' && pass "plain tasks shows the labels column" ||
     fail "plain tasks: $(dtr tasks --label team=b)"
 
+# Labels live in the stored spec: a master restarted on its journal has them.
+kill -9 "$M_PID"
+wait "$M_PID" 2>/dev/null
+mv M.out M-first.out
+mv M.err M-first.err
+start_master M --state-dir "$T/state-M"
+[ "$(ids --label team=a)" = "L1 L2 L4 " ] && pass "after a restart --label team=a still lists L1 L2 L4" ||
+    fail "after a restart --label team=a lists '$(ids --label team=a)'"
+dtr result --json L1 | grep -qF '"labels":{"env":"prod","note":"x \"y\"=z","team":"a"}' &&
+    pass "after a restart result --json shows L1's labels" || fail "after a restart: $(dtr result --json L1)"
+
 dtr tasks --label nokv >o 2>e
 [ $? -eq 2 ] && grep -q "must be KEY=VALUE" e && pass "tasks --label nokv: exit 2" || fail "tasks --label nokv: $(cat e)"
 dtr tasks "${many[@]}" --label k33=v >o 2>e
 [ $? -eq 2 ] && grep -q "the limit is 32" e && pass "tasks with 33 labels: exit 2 ($(cat e))" ||
     fail "tasks with 33 labels: $(cat e)"
+# A hand-made client: bad label filters and specs get an error, and the
+# master lives on.
+before=$(dtr tasks | wc -l)
+/usr/bin/python3 - "$M_ADDR" >wire.out 2>&1 <<'PY'
+import sys
+import dtrwire
+bad = [
+    {"type": "list", "labels": {"a": 1}},
+    {"type": "list", "labels": ["a=b"]},
+    {"type": "list", "labels": {"a=b": "c"}},
+    {"type": "list", "labels": {"k%d" % i: "v" for i in range(33)}},
+    {"type": "list", "labels": {"k": "v" * 257}},
+    {"type": "submit", "tasks": [{"kind": "noop", "labels": {"": "x"}}]},
+    {"type": "submit", "tasks": [{"kind": "noop", "labels": {"a": "x\ny"}}]},
+]
+for m in bad:
+    p = dtrwire.Peer(sys.argv[1])
+    dtrwire.dial(p, "client", "wire-client")
+    p.send(m)
+    r = p.msg()
+    assert r and r.get("type") == "error" and "labels" in r.get("error", ""), (m, r)
+    print(r["error"])
+    p.close()
+PY
+[ $? -eq 0 ] && pass "bad labels over the wire get errors: $(head -1 wire.out)" || fail "wire: $(cat wire.out)"
+[ "$(dtr tasks | wc -l)" -eq "$before" ] && kill -0 "$M_PID" && pass "the master lives on, nothing stored" ||
+    fail "after the wire probes: $(dtr tasks | wc -l) lines, $before before"
 finish
