@@ -26,7 +26,55 @@ struct submit_flags {
     bool wait;
     struct opt_list env;
     bool priority_set;
+    struct opt_list after, after_any; /* each entry a comma list of ids */
 };
+
+/* Appends ,"key":[ids...] for the comma lists of l (nothing when empty). */
+static void add_id_lists(struct buf *j, const char *key, const struct opt_list *l)
+{
+    bool first = true;
+    for (size_t i = 0; i < l->len; i++) {
+        char *copy = xstrdup(l->items[i]), *save = NULL;
+        for (char *id = strtok_r(copy, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+            buf_addf(j, first ? ",\"%s\":[" : ",", key);
+            buf_add_json_cstr(j, id);
+            first = false;
+        }
+        free(copy);
+    }
+    if (!first)
+        buf_addch(j, ']');
+}
+
+/* Adds the ids of the comma lists of l to *ids (those not already in
+ * *ids or in other: the spec refuses an id twice). Returns 0, or -1 for an
+ * invalid id (printed). */
+static int merge_ids(char ***ids, size_t *n, char **other, size_t nother, const struct opt_list *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        char *copy = xstrdup(l->items[i]), *save = NULL;
+        for (char *id = strtok_r(copy, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+            if (!msg_id_valid(id)) {
+                cli_error("'%s' is not a task id (1 to %d printable characters, no spaces)", id,
+                          MSG_MAX_ID);
+                free(copy);
+                return -1;
+            }
+            bool dup = false;
+            for (size_t k = 0; k < *n && !dup; k++)
+                dup = !strcmp((*ids)[k], id);
+            for (size_t k = 0; k < nother && !dup; k++)
+                dup = !strcmp(other[k], id);
+            if (dup)
+                continue;
+            *ids = xrealloc(*ids, (*n + 2) * sizeof(char *));
+            (*ids)[(*n)++] = xstrdup(id);
+            (*ids)[*n] = NULL;
+        }
+        free(copy);
+    }
+    return 0;
+}
 
 /* Appends s with every "{}" replaced by index (when index is given). */
 static void add_substituted(struct buf *b, const char *s, const char *index)
@@ -100,6 +148,8 @@ static int spec_from_flags(const struct submit_flags *f, char **args, int nargs,
     }
     if (f->payload)
         buf_addf(&j, ",\"payload\":%s", f->payload);
+    add_id_lists(&j, "after", &f->after);
+    add_id_lists(&j, "after_any", &f->after_any);
     buf_addf(&j, ",\"priority\":%" PRId64 ",\"max_retries\":%" PRId64, f->priority, f->retries);
     if (f->timeout_ms)
         buf_addf(&j, ",\"timeout\":%.3f", (double)f->timeout_ms / 1000.0);
@@ -227,6 +277,10 @@ int cmd_submit(int argc, char **argv)
         {"array", 'a', OPT_STRING, &f.array, "LO-HI",
          "one task per index; {} in the arguments becomes the index", 0, 0},
         {"file", 'f', OPT_STRING, &f.file, "FILE", "tasks as JSON Lines ('-' for stdin)", 0, 0},
+        {"after", 0, OPT_LIST, &f.after, "ID[,ID...]",
+         "run only once these tasks have succeeded (repeatable)", 0, 0},
+        {"after-any", 0, OPT_LIST, &f.after_any, "ID[,ID...]",
+         "run only once these tasks have ended, however (repeatable)", 0, 0},
         {"wait", 'w', OPT_BOOL, &f.wait, NULL, "wait for the tasks to end (exit 1 if any failed)",
          0, 0},
         CLIENT_OPTS(f.c),
@@ -259,6 +313,20 @@ int cmd_submit(int argc, char **argv)
         }
         if ((rc = specs_from_file(f.file, &specs, &nspecs)))
             goto out;
+        /* The flags add to each task's own lists (the master checks the ids). */
+        for (size_t i = 0; i < nspecs && (f.after.len || f.after_any.len); i++) {
+            struct task_spec *sp = &specs[i];
+            rc = EXIT_USAGE;
+            if (merge_ids(&sp->after, &sp->nafter, sp->after_any, sp->nafter_any, &f.after) ||
+                merge_ids(&sp->after_any, &sp->nafter_any, sp->after, sp->nafter, &f.after_any))
+                goto out;
+            if (sp->nafter + sp->nafter_any > MSG_MAX_DEPS) {
+                cli_error("task %zu of '%s' would depend on more than %d tasks", i + 1, f.file,
+                          MSG_MAX_DEPS);
+                goto out;
+            }
+            rc = 0;
+        }
     } else {
         bool exec = !f.kind || !strcmp(f.kind, "exec");
         if (exec && !npos && !f.cmd) {
@@ -305,5 +373,7 @@ out:
     free(ids);
     free(pos);
     opt_list_release(&f.env);
+    opt_list_release(&f.after);
+    opt_list_release(&f.after_any);
     return rc;
 }

@@ -16,7 +16,7 @@ int cmd_tasks(int argc, char **argv)
     const char *state = NULL;
     const struct opt opts[] = {
         {"state", 's', OPT_STRING, &state, "STATE",
-         "only tasks in this state (queued, running, succeeded, failed, cancelled)", 0, 0},
+         "only tasks in this state (blocked, queued, running, succeeded, failed, cancelled)", 0, 0},
         {"json", 0, OPT_BOOL, &json, NULL, "print JSON Lines: one object per task", 0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
@@ -39,7 +39,8 @@ int cmd_tasks(int argc, char **argv)
     req.type = MSG_LIST;
     req.state = -1;
     if (state && (req.state = task_state_parse(state)) < 0) {
-        cli_error("--state '%s' must be queued, running, succeeded, failed or cancelled", state);
+        cli_error("--state '%s' must be blocked, queued, running, succeeded, failed or cancelled",
+                  state);
         goto out;
     }
     if ((rc = client_open(&c, &cf)))

@@ -34,6 +34,13 @@ struct task_spec {
     int64_t priority;
     int max_retries;
     int64_t timeout_ms; /* 0 = none */
+    /* Dependencies: task ids that must succeed (after), or end in any way
+     * (after_any), before this task runs. NULL-terminated, or NULL; no id
+     * twice, none in both; at most MSG_MAX_DEPS together. */
+    char **after;
+    size_t nafter;
+    char **after_any;
+    size_t nafter_any;
 };
 
 /*
@@ -52,6 +59,16 @@ const char *spec_kind(const char *canonical);
 int task_kind_parse(const char *name);
 /* The timeout in canonical spec JSON (from spec_encode), in ms; 0 when none. */
 int64_t spec_timeout_ms(const char *canonical);
+
+/*
+ * The dependencies in canonical spec JSON (from spec_encode): fills
+ * *after and *after_any (NULL-terminated arrays the caller frees with
+ * spec_free_ids(), NULL when empty) and their lengths. Returns 0, or -1
+ * when the text is not a spec (nothing to free then).
+ */
+int spec_deps(const char *canonical, char ***after, size_t *nafter, char ***after_any,
+              size_t *nafter_any);
+void spec_free_ids(char **ids, size_t n);
 
 /* One number of a compute payload: an integer json-c holds exactly (i), or
  * not (d only). d is set either way. */
