@@ -221,7 +221,7 @@ static void dependency_failed(struct tasks *ts, struct task *t, const struct tas
         snprintf(err, sizeof(err), "dependency %s %s", dep->id,
                  dep->state == TASK_CANCELLED ? "was cancelled" : "failed");
     task_set_error(t, err);
-    log_info("task cancelled: a dependency did not succeed task=%s dependency=%s", t->id, dep_id);
+    log_debug("task cancelled: a dependency did not succeed task=%s dependency=%s", t->id, dep_id);
     tasks_transition(ts, t, TASK_CANCELLED);
 }
 
