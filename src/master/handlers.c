@@ -123,7 +123,7 @@ static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
             if (s->id && !strcmp(d, s->id)) {
                 snprintf(err, sizeof(err), "dependency of task '%s' on itself; drop it", d);
                 rc = -1;
-            } else if (!hmap_get(&byid, d) && !tasks_find(h->tasks, d)) {
+            } else if (!hmap_get(&byid, d) && !tasks_find_stored(h->tasks, d)) {
                 snprintf(err, sizeof(err),
                          "dependency '%s' of task %zu%s%s%s is unknown: no such task in the "
                          "master or in this batch",

@@ -304,6 +304,14 @@ struct task *tasks_find(const struct tasks *ts, const char *id)
     return hmap_get(&ts->map, id);
 }
 
+struct task *tasks_find_stored(const struct tasks *ts, const char *id)
+{
+    struct task *t = hmap_get(&ts->map, id);
+    if (t && task_state_terminal(t->state) && t->finished_at < ts->pruned_before)
+        return NULL;
+    return t;
+}
+
 static int cmp_seq(const void *a, const void *b)
 {
     const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
@@ -522,6 +530,7 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
         tasks_journal_failed("cannot prune finished tasks");
     if (journal_commit(ts->journal, err, sizeof(err)) != 0)
         tasks_journal_failed(err);
+    ts->pruned_before = MAX(ts->pruned_before, cutoff);
     if (n == 0 && !ts->prune_kept)
         return;
     /* Collect first, delete after: deleting from the map while walking its

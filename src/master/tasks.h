@@ -39,6 +39,7 @@ struct tasks {
     uint64_t saved_seq, saved_lease; /* last journaled by tasks_save_counters */
     struct list ended;               /* through task->worker_node: see tasks_take_ended */
     bool prune_kept;                 /* the last prune left ended tasks in memory */
+    int64_t pruned_before;           /* the journal holds no task that ended before this */
     int64_t grace_ms;
     struct journal *journal;
     struct jwriter *writer;
@@ -97,6 +98,9 @@ void tasks_link(struct tasks *ts, struct task *t);
 
 /* The task with this id, or NULL. */
 struct task *tasks_find(const struct tasks *ts, const char *id);
+/* The same, but NULL for a task already pruned from the journal and only
+ * kept in memory a while longer: what a new dependency may name. */
+struct task *tasks_find_stored(const struct tasks *ts, const char *id);
 /* The tasks in state `state` (-1: all), in submission order, as an array of
  * *n borrowed pointers that the caller frees (never NULL). */
 struct task **tasks_list(const struct tasks *ts, int state, size_t *n);

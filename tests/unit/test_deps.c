@@ -312,6 +312,8 @@ static void test_cancel_blocked_and_dependency(void **state)
     drain_ended(ts);
     tasks_prune(ts, clock_wall_ms() + 10000, 1000);
     assert_ptr_equal(tasks_find(ts, "b"), b);
+    assert_null(tasks_find_stored(ts, "b")); /* gone from the journal: unknown to submit */
+    assert_ptr_equal(tasks_find_stored(ts, "a"), a);
     assert_null(tasks_find(ts, "c"));
     tasks_cancel(ts, a);
     assert_int_equal(d->state, TASK_CANCELLED);
