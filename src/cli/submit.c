@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "common/hmap.h"
 #include "common/parse.h"
 #include "common/util.h"
 
@@ -203,6 +204,124 @@ static int specs_from_file(const char *path, struct task_spec **specs, size_t *n
     return rc;
 }
 
+struct file_node {
+    const char *id;
+    size_t i;
+};
+
+static const char *file_node_key(const void *item)
+{
+    return ((const struct file_node *)item)->id;
+}
+
+static const char *dep_of(const struct task_spec *s, size_t k)
+{
+    return k < s->nafter ? s->after[k] : s->after_any[k - s->nafter];
+}
+
+/*
+ * A file larger than one batch goes out in several, and the master knows
+ * only what earlier batches brought: so a task must not come before a task
+ * of the file it depends on. When one does, the specs are put in
+ * dependency order (Kahn's algorithm, file order among the ready ones); a
+ * cycle, which the master could not see whole, is named here (exit 2).
+ * O(tasks + edges). Returns 0 or EXIT_USAGE.
+ */
+static int order_by_deps(const char *path, struct task_spec *specs, size_t n)
+{
+    struct file_node *nodes = xcalloc(n + 1, sizeof(*nodes));
+    struct hmap byid;
+    hmap_init(&byid, file_node_key);
+    for (size_t i = 0; i < n; i++)
+        if (specs[i].id && !hmap_get(&byid, specs[i].id)) {
+            nodes[i] = (struct file_node){specs[i].id, i};
+            hmap_put(&byid, &nodes[i]);
+        }
+    /* In-file edges dep -> dependent, as lists: first[dep], next[edge]. */
+    size_t *indeg = xcalloc(n + 1, sizeof(size_t)), *first = xcalloc(n + 1, sizeof(size_t));
+    size_t nedges = 0, cap = 0, *to = NULL, *next = NULL;
+    bool forward = false;
+    for (size_t i = 0; i < n; i++)
+        first[i] = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < specs[i].nafter + specs[i].nafter_any; k++) {
+            struct file_node *d = hmap_get(&byid, dep_of(&specs[i], k));
+            if (!d || d->i == i)
+                continue; /* a task of the master, or itself: the master's to judge */
+            forward |= d->i > i;
+            if (nedges == cap) {
+                cap = cap ? cap * 2 : 64;
+                to = xrealloc(to, cap * sizeof(size_t));
+                next = xrealloc(next, cap * sizeof(size_t));
+            }
+            to[nedges] = i;
+            next[nedges] = first[d->i];
+            first[d->i] = nedges++;
+            indeg[i]++;
+        }
+    }
+    int rc = 0;
+    if (!forward)
+        goto out;
+    size_t *order = xcalloc(n + 1, sizeof(size_t)), len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!indeg[i])
+            order[len++] = i;
+    for (size_t h = 0; h < len; h++)
+        for (size_t e = first[order[h]]; e != SIZE_MAX; e = next[e])
+            if (--indeg[to[e]] == 0)
+                order[len++] = to[e];
+    if (len < n) {
+        /* What is left all waits on itself: from any of it, follow a
+         * dependency still left until a task repeats; that is a cycle. */
+        size_t cur = 0, *seen = xcalloc(n + 1, sizeof(size_t)), step = 0;
+        while (!indeg[cur])
+            cur++;
+        while (!seen[cur]) {
+            seen[cur] = ++step;
+            for (size_t k = 0; k < specs[cur].nafter + specs[cur].nafter_any; k++) {
+                struct file_node *d = hmap_get(&byid, dep_of(&specs[cur], k));
+                if (d && d->i != cur && indeg[d->i]) {
+                    cur = d->i;
+                    break;
+                }
+            }
+        }
+        struct buf b = BUF_INIT;
+        size_t start = cur;
+        do {
+            buf_addf(&b, "%s -> ", specs[cur].id);
+            for (size_t k = 0; k < specs[cur].nafter + specs[cur].nafter_any; k++) {
+                struct file_node *d = hmap_get(&byid, dep_of(&specs[cur], k));
+                if (d && d->i != cur && indeg[d->i]) { /* the same step as above */
+                    cur = d->i;
+                    break;
+                }
+            }
+        } while (cur != start && b.len < 800);
+        buf_addstr(&b, cur == start ? specs[start].id : "...");
+        cli_error("%s: dependency cycle: %s", path, b.data);
+        buf_release(&b);
+        free(seen);
+        rc = EXIT_USAGE;
+    } else {
+        struct task_spec *sorted = xcalloc(n + 1, sizeof(*sorted));
+        for (size_t i = 0; i < n; i++)
+            sorted[i] = specs[order[i]];
+        memcpy(specs, sorted, n * sizeof(*specs));
+        free(sorted);
+    }
+    free(order);
+out:
+    free(to);
+    free(next);
+    free(first);
+    free(indeg);
+    hmap_release(&byid);
+    free(nodes);
+    return rc;
+}
+
 static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_t k)
 {
     struct msg m;
@@ -327,6 +446,8 @@ int cmd_submit(int argc, char **argv)
             }
             rc = 0;
         }
+        if (nspecs > SUBMIT_BATCH && (rc = order_by_deps(f.file, specs, nspecs)))
+            goto out;
     } else {
         bool exec = !f.kind || !strcmp(f.kind, "exec");
         if (exec && !npos && !f.cmd) {

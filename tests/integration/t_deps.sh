@@ -118,6 +118,30 @@ dtr submit --after 'bad id' -- true >/dev/null 2>badid.err
 [ "$(dtr tasks | wc -l)" = "$before" ] && pass "refused batches stored nothing" ||
     fail "task count $before became $(dtr tasks | wc -l)"
 
+# ---- a file larger than one submit batch (2000), dependents first
+"$PY" -c 'import json
+for i in range(2500): print(json.dumps({"id": "p-%d" % i, "kind": "noop", "after": ["q-%d" % i]}))
+for i in range(2500): print(json.dumps({"id": "q-%d" % i, "kind": "noop"}))' >big.jsonl
+dtr submit --file big.jsonl >big.ids 2>big.err
+rc=$?
+[ $rc -eq 0 ] && [ "$(wc -l <big.ids)" = 5000 ] && [ "$(sort big.ids | uniq | wc -l)" = 5000 ] &&
+    pass "a 5000-task file naming later tasks goes out in dependency order" ||
+    fail "big file: exit $rc, $(wc -l <big.ids) ids, $(cat big.err)"
+dtr wait p-0 p-2499 q-0 >/dev/null 2>&1 && pass "its tasks ran" || fail "big file tasks did not succeed"
+"$PY" -c 'import json
+print(json.dumps({"id": "y-0", "kind": "noop", "after": ["y-1"]}))
+for i in range(1, 2500): print(json.dumps({"id": "y-%d" % i, "kind": "noop"}))
+print(json.dumps({"id": "y-last", "kind": "noop", "after": ["y-0"]}))
+print(json.dumps({"id": "y-1-dup", "kind": "noop"}))' >bigcycle.jsonl
+sed -i 's/{"id": "y-1", "kind": "noop"}/{"id": "y-1", "kind": "noop", "after": ["y-last"]}/' bigcycle.jsonl
+before=$(dtr tasks | wc -l)
+dtr submit --file bigcycle.jsonl >/dev/null 2>bigcycle.err
+rc=$?
+[ $rc -eq 2 ] && grep -q "dependency cycle: y-0 -> y-1 -> y-last -> y-0" bigcycle.err &&
+    [ "$(dtr tasks | wc -l)" = "$before" ] &&
+    pass "a cycle in a file of several batches is named by dtr submit, nothing sent, exit 2" ||
+    fail "big cycle: exit $rc, $(cat bigcycle.err)"
+
 # ---- cancel a blocked task, and a dependency of blocked tasks
 dtr submit --id k-gate -- sh -c "while [ ! -e '$T/open' ]; do sleep 0.05; done" >/dev/null
 dtr submit --id k-a --after k-gate -- true >/dev/null
