@@ -246,9 +246,13 @@ int client_recv(struct client *c, struct msg *m, int64_t timeout_ms)
     }
     if (m->type == MSG_ERROR) {
         bool auth = strstr(m->error, "authentication failed") != NULL;
+        /* A submit naming an unknown dependency, a cycle or the task
+         * itself is a usage error, exit 2 (the Workflows issue), though
+         * only the master can tell. */
+        bool deps = !strncmp(m->error, "dependency", 10);
         cli_error("%s%s", auth ? "" : "the master refused: ", m->error);
         msg_release(m);
-        return auth ? EXIT_UNREACHABLE : EXIT_REFUSED;
+        return auth ? EXIT_UNREACHABLE : deps ? EXIT_USAGE : EXIT_REFUSED;
     }
     return 0;
 }

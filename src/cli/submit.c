@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "common/hmap.h"
 #include "common/parse.h"
 #include "common/util.h"
 
@@ -26,7 +27,55 @@ struct submit_flags {
     bool wait;
     struct opt_list env, labels;
     bool priority_set;
+    struct opt_list after, after_any; /* each entry a comma list of ids */
 };
+
+/* Appends ,"key":[ids...] for the comma lists of l (nothing when empty). */
+static void add_id_lists(struct buf *j, const char *key, const struct opt_list *l)
+{
+    bool first = true;
+    for (size_t i = 0; i < l->len; i++) {
+        char *copy = xstrdup(l->items[i]), *save = NULL;
+        for (char *id = strtok_r(copy, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+            buf_addf(j, first ? ",\"%s\":[" : ",", key);
+            buf_add_json_cstr(j, id);
+            first = false;
+        }
+        free(copy);
+    }
+    if (!first)
+        buf_addch(j, ']');
+}
+
+/* Adds the ids of the comma lists of l to *ids (those not already in
+ * *ids or in other: the spec refuses an id twice). Returns 0, or -1 for an
+ * invalid id (printed). */
+static int merge_ids(char ***ids, size_t *n, char **other, size_t nother, const struct opt_list *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        char *copy = xstrdup(l->items[i]), *save = NULL;
+        for (char *id = strtok_r(copy, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+            if (!msg_id_valid(id)) {
+                cli_error("'%s' is not a task id (1 to %d printable characters, no spaces)", id,
+                          MSG_MAX_ID);
+                free(copy);
+                return -1;
+            }
+            bool dup = false;
+            for (size_t k = 0; k < *n && !dup; k++)
+                dup = !strcmp((*ids)[k], id);
+            for (size_t k = 0; k < nother && !dup; k++)
+                dup = !strcmp(other[k], id);
+            if (dup)
+                continue;
+            *ids = xrealloc(*ids, (*n + 2) * sizeof(char *));
+            (*ids)[(*n)++] = xstrdup(id);
+            (*ids)[*n] = NULL;
+        }
+        free(copy);
+    }
+    return 0;
+}
 
 /* Appends s with every "{}" replaced by index (when index is given). */
 static void add_substituted(struct buf *b, const char *s, const char *index)
@@ -135,6 +184,8 @@ static int spec_from_flags(const struct submit_flags *f, char **args, int nargs,
         add_labels(&j, &f->labels);
     if (f->payload)
         buf_addf(&j, ",\"payload\":%s", f->payload);
+    add_id_lists(&j, "after", &f->after);
+    add_id_lists(&j, "after_any", &f->after_any);
     buf_addf(&j, ",\"priority\":%" PRId64 ",\"max_retries\":%" PRId64, f->priority, f->retries);
     if (f->timeout_ms)
         buf_addf(&j, ",\"timeout\":%.3f", (double)f->timeout_ms / 1000.0);
@@ -196,6 +247,124 @@ static int specs_from_file(const char *path, struct task_spec **specs, size_t *n
         cli_error("'%s' holds no tasks (one JSON object per line)", path);
         rc = EXIT_USAGE;
     }
+    return rc;
+}
+
+struct file_node {
+    const char *id;
+    size_t i;
+};
+
+static const char *file_node_key(const void *item)
+{
+    return ((const struct file_node *)item)->id;
+}
+
+static const char *dep_of(const struct task_spec *s, size_t k)
+{
+    return k < s->nafter ? s->after[k] : s->after_any[k - s->nafter];
+}
+
+/*
+ * A file larger than one batch goes out in several, and the master knows
+ * only what earlier batches brought: so a task must not come before a task
+ * of the file it depends on. When one does, the specs are put in
+ * dependency order (Kahn's algorithm, file order among the ready ones); a
+ * cycle, which the master could not see whole, is named here (exit 2).
+ * O(tasks + edges). Returns 0 or EXIT_USAGE.
+ */
+static int order_by_deps(const char *path, struct task_spec *specs, size_t n)
+{
+    struct file_node *nodes = xcalloc(n + 1, sizeof(*nodes));
+    struct hmap byid;
+    hmap_init(&byid, file_node_key);
+    for (size_t i = 0; i < n; i++)
+        if (specs[i].id && !hmap_get(&byid, specs[i].id)) {
+            nodes[i] = (struct file_node){specs[i].id, i};
+            hmap_put(&byid, &nodes[i]);
+        }
+    /* In-file edges dep -> dependent, as lists: first[dep], next[edge]. */
+    size_t *indeg = xcalloc(n + 1, sizeof(size_t)), *first = xcalloc(n + 1, sizeof(size_t));
+    size_t nedges = 0, cap = 0, *to = NULL, *next = NULL;
+    bool forward = false;
+    for (size_t i = 0; i < n; i++)
+        first[i] = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < specs[i].nafter + specs[i].nafter_any; k++) {
+            struct file_node *d = hmap_get(&byid, dep_of(&specs[i], k));
+            if (!d || d->i == i)
+                continue; /* a task of the master, or itself: the master's to judge */
+            forward |= d->i > i;
+            if (nedges == cap) {
+                cap = cap ? cap * 2 : 64;
+                to = xrealloc(to, cap * sizeof(size_t));
+                next = xrealloc(next, cap * sizeof(size_t));
+            }
+            to[nedges] = i;
+            next[nedges] = first[d->i];
+            first[d->i] = nedges++;
+            indeg[i]++;
+        }
+    }
+    int rc = 0;
+    if (!forward)
+        goto out;
+    size_t *order = xcalloc(n + 1, sizeof(size_t)), len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!indeg[i])
+            order[len++] = i;
+    for (size_t h = 0; h < len; h++)
+        for (size_t e = first[order[h]]; e != SIZE_MAX; e = next[e])
+            if (--indeg[to[e]] == 0)
+                order[len++] = to[e];
+    if (len < n) {
+        /* What is left all waits on itself: from any of it, follow a
+         * dependency still left until a task repeats; that is a cycle. */
+        size_t cur = 0, *seen = xcalloc(n + 1, sizeof(size_t)), step = 0;
+        while (!indeg[cur])
+            cur++;
+        while (!seen[cur]) {
+            seen[cur] = ++step;
+            for (size_t k = 0; k < specs[cur].nafter + specs[cur].nafter_any; k++) {
+                struct file_node *d = hmap_get(&byid, dep_of(&specs[cur], k));
+                if (d && d->i != cur && indeg[d->i]) {
+                    cur = d->i;
+                    break;
+                }
+            }
+        }
+        struct buf b = BUF_INIT;
+        size_t start = cur;
+        do {
+            buf_addf(&b, "%s -> ", specs[cur].id);
+            for (size_t k = 0; k < specs[cur].nafter + specs[cur].nafter_any; k++) {
+                struct file_node *d = hmap_get(&byid, dep_of(&specs[cur], k));
+                if (d && d->i != cur && indeg[d->i]) { /* the same step as above */
+                    cur = d->i;
+                    break;
+                }
+            }
+        } while (cur != start && b.len < 800);
+        buf_addstr(&b, cur == start ? specs[start].id : "...");
+        cli_error("%s: dependency cycle: %s", path, b.data);
+        buf_release(&b);
+        free(seen);
+        rc = EXIT_USAGE;
+    } else {
+        struct task_spec *sorted = xcalloc(n + 1, sizeof(*sorted));
+        for (size_t i = 0; i < n; i++)
+            sorted[i] = specs[order[i]];
+        memcpy(specs, sorted, n * sizeof(*specs));
+        free(sorted);
+    }
+    free(order);
+out:
+    free(to);
+    free(next);
+    free(first);
+    free(indeg);
+    hmap_release(&byid);
+    free(nodes);
     return rc;
 }
 
@@ -279,6 +448,10 @@ int cmd_submit(int argc, char **argv)
          "{} in the arguments becomes the index (the throttle %N is not supported yet)",
          0, 0},
         {"file", 'f', OPT_STRING, &f.file, "FILE", "tasks as JSON Lines ('-' for stdin)", 0, 0},
+        {"after", 0, OPT_LIST, &f.after, "ID[,ID...]",
+         "run only once these tasks have succeeded (repeatable)", 0, 0},
+        {"after-any", 0, OPT_LIST, &f.after_any, "ID[,ID...]",
+         "run only once these tasks have ended, however (repeatable)", 0, 0},
         {"wait", 'w', OPT_BOOL, &f.wait, NULL, "wait for the tasks to end (exit 1 if any failed)",
          0, 0},
         CLIENT_OPTS(f.c),
@@ -317,6 +490,22 @@ int cmd_submit(int argc, char **argv)
             goto out;
         }
         if ((rc = specs_from_file(f.file, &specs, &nspecs)))
+            goto out;
+        /* The flags add to each task's own lists (the master checks the ids). */
+        for (size_t i = 0; i < nspecs && (f.after.len || f.after_any.len); i++) {
+            struct task_spec *sp = &specs[i];
+            rc = EXIT_USAGE;
+            if (merge_ids(&sp->after, &sp->nafter, sp->after_any, sp->nafter_any, &f.after) ||
+                merge_ids(&sp->after_any, &sp->nafter_any, sp->after, sp->nafter, &f.after_any))
+                goto out;
+            if (sp->nafter + sp->nafter_any > MSG_MAX_DEPS) {
+                cli_error("task %zu of '%s' would depend on more than %d tasks", i + 1, f.file,
+                          MSG_MAX_DEPS);
+                goto out;
+            }
+            rc = 0;
+        }
+        if (nspecs > SUBMIT_BATCH && (rc = order_by_deps(f.file, specs, nspecs)))
             goto out;
     } else {
         bool exec = !f.kind || !strcmp(f.kind, "exec");
@@ -361,5 +550,7 @@ out:
     free(pos);
     opt_list_release(&f.env);
     opt_list_release(&f.labels);
+    opt_list_release(&f.after);
+    opt_list_release(&f.after_any);
     return rc;
 }

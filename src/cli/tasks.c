@@ -60,7 +60,7 @@ int cmd_tasks(int argc, char **argv)
     struct opt_list labels = {0};
     const struct opt opts[] = {
         {"state", 's', OPT_STRING, &state, "STATE",
-         "only tasks in this state (queued, running, succeeded, failed, cancelled)", 0, 0},
+         "only tasks in this state (blocked, queued, running, succeeded, failed, cancelled)", 0, 0},
         {"label", 'l', OPT_LIST, &labels, "KEY=VALUE",
          "only tasks with this label (repeatable: all must match)", 0, 0},
         {"json", 0, OPT_BOOL, &json, NULL, "print JSON Lines: one object per task", 0, 0},
@@ -85,7 +85,8 @@ int cmd_tasks(int argc, char **argv)
     req.type = MSG_LIST;
     req.state = -1;
     if (state && (req.state = task_state_parse(state)) < 0) {
-        cli_error("--state '%s' must be queued, running, succeeded, failed or cancelled", state);
+        cli_error("--state '%s' must be blocked, queued, running, succeeded, failed or cancelled",
+                  state);
         goto out;
     }
     if (labels.len && label_filter(&req, &labels))

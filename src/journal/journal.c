@@ -304,9 +304,10 @@ void journal_row_keep(struct journal_row *r, const char *(*keep)(const char *s, 
     }
 }
 
-/* The prune condition: ?1 is the cutoff, ?2 the first terminal state. The
- * literal "finished_at > 0" lets SQLite use the partial index. */
-#define PRUNE_WHERE "state >= ?2 AND finished_at > 0 AND finished_at < ?1"
+/* The prune condition: ?1 is the cutoff, ?2 the first terminal state, ?3
+ * the last (blocked comes after them). The literal "finished_at > 0" lets
+ * SQLite use the partial index. */
+#define PRUNE_WHERE "state >= ?2 AND state <= ?3 AND finished_at > 0 AND finished_at < ?1"
 
 enum stmt_id {
     ST_BEGIN,
@@ -1065,6 +1066,7 @@ int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count)
     for (int i = ST_PRUNE_OUTPUTS; i <= ST_PRUNE_TASKS; i++) {
         sqlite3_bind_int64(j->st[i], 1, cutoff_ms);
         sqlite3_bind_int(j->st[i], 2, TASK_SUCCEEDED);
+        sqlite3_bind_int(j->st[i], 3, TASK_CANCELLED);
         if (step_done(j->st[i]) < 0)
             return write_failed(j, "prune finished tasks");
     }

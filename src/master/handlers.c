@@ -71,12 +71,126 @@ static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct
     return rc;
 }
 
+/* A task of the batch in the dependency check (check_deps). */
+struct dep_node {
+    const char *id;
+    size_t spec;   /* index in the batch */
+    size_t next;   /* DFS: the next dependency to follow */
+    int color;     /* 0 unseen, 1 on the DFS stack, 2 done */
+    size_t parent; /* DFS: the node we came from */
+};
+
+static const char *dep_node_key(const void *item)
+{
+    return ((const struct dep_node *)item)->id;
+}
+
+static const char *spec_dep(const struct task_spec *s, size_t i)
+{
+    return i < s->nafter ? s->after[i] : s->after_any[i - s->nafter];
+}
+
+/*
+ * Returns 0 when every dependency of the batch names a task in the master
+ * or in the batch (by explicit id), none names its own task, and the
+ * batch's own edges form no cycle (tasks in the master cannot depend on
+ * new ones, so a cycle lies within the batch); else replies with an error
+ * that begins with "dependency" (the CLI exits 2 on it). O(edges).
+ */
+static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
+{
+    char err[1024];
+    int rc = 0;
+    size_t nnodes = 0;
+    for (size_t i = 0; i < msg->nspecs; i++)
+        if (msg->specs[i].nafter + msg->specs[i].nafter_any)
+            nnodes++;
+    if (!nnodes)
+        return 0;
+    struct dep_node *nodes = xcalloc(msg->nspecs, sizeof(*nodes));
+    struct hmap byid;
+    hmap_init(&byid, dep_node_key);
+    for (size_t i = 0; i < msg->nspecs; i++) {
+        nodes[i].id = msg->specs[i].id;
+        nodes[i].spec = i;
+        if (nodes[i].id)
+            hmap_put(&byid, &nodes[i]);
+    }
+    for (size_t i = 0; i < msg->nspecs && !rc; i++) {
+        const struct task_spec *s = &msg->specs[i];
+        for (size_t k = 0; k < s->nafter + s->nafter_any && !rc; k++) {
+            const char *d = spec_dep(s, k);
+            if (s->id && !strcmp(d, s->id)) {
+                snprintf(err, sizeof(err), "dependency of task '%s' on itself; drop it", d);
+                rc = -1;
+            } else if (!hmap_get(&byid, d) && !tasks_find_stored(h->tasks, d)) {
+                snprintf(err, sizeof(err),
+                         "dependency '%s' of task %zu%s%s%s is unknown: no such task in the "
+                         "master or in this batch",
+                         d, i + 1, s->id ? " ('" : "", s->id ? s->id : "", s->id ? "')" : "");
+                rc = -1;
+            }
+        }
+    }
+    /* Iterative DFS over the batch's own edges; a grey node reached again
+     * closes a cycle, which the parent links spell backwards. */
+    for (size_t root = 0; root < msg->nspecs && !rc; root++) {
+        if (!nodes[root].id || nodes[root].color)
+            continue;
+        size_t cur = root;
+        nodes[cur].color = 1;
+        nodes[cur].parent = SIZE_MAX;
+        while (cur != SIZE_MAX && !rc) {
+            const struct task_spec *s = &msg->specs[cur];
+            if (nodes[cur].next == s->nafter + s->nafter_any) {
+                nodes[cur].color = 2;
+                cur = nodes[cur].parent;
+                continue;
+            }
+            struct dep_node *d = hmap_get(&byid, spec_dep(s, nodes[cur].next++));
+            if (!d || d->color == 2)
+                continue;
+            if (d->color == 0) {
+                d->color = 1;
+                d->parent = cur;
+                cur = d->spec;
+                continue;
+            }
+            /* d is on the stack: d -> ... -> cur -> d, read from cur back. */
+            size_t len = 0, *path = xcalloc(msg->nspecs + 1, sizeof(size_t));
+            for (size_t p = cur; p != d->spec; p = nodes[p].parent)
+                path[len++] = p;
+            path[len++] = d->spec;
+            struct buf b = BUF_INIT;
+            buf_addstr(&b, "dependency cycle: ");
+            for (size_t k = len; k-- > 0;) {
+                buf_addstr(&b, nodes[path[k]].id);
+                buf_addstr(&b, " -> ");
+                if (b.len > 700) {
+                    buf_addstr(&b, "... -> ");
+                    break;
+                }
+            }
+            buf_addstr(&b, d->id);
+            snprintf(err, sizeof(err), "%s", b.data);
+            buf_release(&b);
+            free(path);
+            rc = -1;
+        }
+    }
+    hmap_release(&byid);
+    free(nodes);
+    if (rc)
+        reply_error(c, err);
+    return rc;
+}
+
 static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
 {
     /* A batch is accepted whole or not at all. */
     struct hmap batch;
     hmap_init(&batch, str_key);
-    if (check_ids(h, c, msg, &batch) || !conn_out(c)) {
+    if (check_ids(h, c, msg, &batch) || check_deps(h, c, msg) || !conn_out(c)) {
         hmap_release(&batch);
         return;
     }
@@ -105,15 +219,27 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
     }
     struct buf *b = conn_out(c);
     msg_ids_begin(b, MSG_SUBMITTED);
+    struct task **blocked = xcalloc(msg->nspecs, sizeof(*blocked));
+    size_t nblocked = 0;
     for (size_t i = 0; i < msg->nspecs; i++) {
         struct task_spec *s = &msg->specs[i];
-        struct task *t = tasks_add(h->tasks, s->id, json[i], s->priority, s->max_retries, now);
+        bool deps = s->nafter + s->nafter_any > 0;
+        struct task *t =
+            deps ? tasks_add_blocked(h->tasks, s->id, json[i], s->priority, s->max_retries, now)
+                 : tasks_add(h->tasks, s->id, json[i], s->priority, s->max_retries, now);
         free(json[i]);
+        if (deps)
+            blocked[nblocked++] = t;
         if (i)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
     }
     msg_ids_end(b, NULL);
+    /* Every task of the batch is in: a dependency may come later in it. */
+    for (size_t i = 0; i < nblocked; i++)
+        if (blocked[i]->state == TASK_BLOCKED) /* not cancelled by an earlier one */
+            tasks_link(h->tasks, blocked[i]);
+    free(blocked);
     log_info("accepted tasks count=%zu peer=%s", msg->nspecs, conn_peer(c));
 out:
     free(json);
@@ -427,7 +553,7 @@ void waiters_flush(struct handlers *h, int64_t now)
             w->total = w->done = 0;
             for (int s = 0; s < TASK_NSTATES; s++)
                 w->total += counts[s];
-            w->done = w->total - counts[TASK_QUEUED] - counts[TASK_RUNNING];
+            w->done = w->total - counts[TASK_QUEUED] - counts[TASK_RUNNING] - counts[TASK_BLOCKED];
             w->failed = counts[TASK_FAILED] + counts[TASK_CANCELLED];
         }
         bool final = w->done == w->total;

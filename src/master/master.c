@@ -321,10 +321,10 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     log_info("listening addr=%s state_dir=%s tasks=%zu queued=%" PRIu64 " running=%" PRIu64
-             " auth=%s tls=%s",
+             " blocked=%" PRIu64 " auth=%s tls=%s",
              m->addr, opts->in_memory ? "(memory)" : opts->state_dir, m->tasks.map.len,
              m->tasks.counts[TASK_QUEUED], m->tasks.counts[TASK_RUNNING],
-             m->token ? "token" : "none", m->tls ? "on" : "off");
+             m->tasks.counts[TASK_BLOCKED], m->token ? "token" : "none", m->tls ? "on" : "off");
     printf("dtr master listening on %s\n", m->addr);
     fflush(stdout);
 

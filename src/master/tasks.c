@@ -27,6 +27,25 @@ static const char *task_key(const void *item)
     return ((const struct task *)item)->id;
 }
 
+/* One edge seen from the task waited for: 16 bytes. */
+struct dependent {
+    struct task *t;
+    bool any; /* after_any: any end releases it */
+};
+
+/* The blocked tasks waiting for the task named `id` (borrowed from it: it
+ * is live, so in the table, as long as anyone waits for it). */
+struct dependents {
+    const char *id;
+    struct dependent *v;
+    uint32_t n, cap;
+};
+
+static const char *dependents_key(const void *item)
+{
+    return ((const struct dependents *)item)->id;
+}
+
 void tasks_journal_failed(const char *what)
 {
     /* Fail-stop: nothing queued for sending this turn leaves the process,
@@ -46,6 +65,7 @@ void tasks_init(struct tasks *ts, int64_t grace_ms)
     queue_init(&ts->queue);
     deadlines_init(&ts->deadlines);
     list_init(&ts->ended);
+    hmap_init(&ts->dependents, dependents_key);
     ts->next_seq = ts->next_lease = 1;
     ts->grace_ms = grace_ms;
 }
@@ -56,6 +76,16 @@ void tasks_release(struct tasks *ts)
         if (ts->map.slots[i])
             task_free(ts->map.slots[i]);
     hmap_release(&ts->map);
+    for (size_t i = 0; i < ts->dependents.cap; i++) {
+        struct dependents *d = ts->dependents.slots[i];
+        if (d) {
+            free(d->v);
+            free(d);
+        }
+    }
+    hmap_release(&ts->dependents);
+    free(ts->dep_work);
+    free(ts->loaded_blocked);
     queue_release(&ts->queue);
     deadlines_release(&ts->deadlines);
 }
@@ -102,6 +132,14 @@ static int load_task_cb(struct task *t, void *data)
         int64_t timeout = spec_timeout_ms(t->spec);
         if (timeout > 0)
             set_deadline(ts, t, ctx->listen_now, MAX(1, t->started_at + timeout - clock_wall_ms()));
+    } else if (t->state == TASK_BLOCKED) {
+        /* Linked once every task is in: its dependencies may come later. */
+        if (ts->nloaded_blocked == ts->loaded_blocked_cap) {
+            ts->loaded_blocked_cap = ts->loaded_blocked_cap ? ts->loaded_blocked_cap * 2 : 64;
+            ts->loaded_blocked =
+                xrealloc(ts->loaded_blocked, ts->loaded_blocked_cap * sizeof(*ts->loaded_blocked));
+        }
+        ts->loaded_blocked[ts->nloaded_blocked++] = t;
     }
     return 0;
 }
@@ -116,7 +154,17 @@ int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t l
         ts->next_lease = v;
     if (journal_get_counter(ts->journal, "seq", &v) == 0 && v > ts->next_seq)
         ts->next_seq = v;
-    return journal_load(ts->journal, load_task_cb, &ctx) == 0 ? 0 : -1;
+    if (journal_load(ts->journal, load_task_cb, &ctx) != 0)
+        return -1;
+    /* In submission order, so what a restart settles (a dependency that
+     * ended or is gone) it settles the same way every time. */
+    for (size_t i = 0; i < ts->nloaded_blocked; i++)
+        if (ts->loaded_blocked[i]->state == TASK_BLOCKED)
+            tasks_link(ts, ts->loaded_blocked[i]);
+    free(ts->loaded_blocked);
+    ts->loaded_blocked = NULL;
+    ts->nloaded_blocked = ts->loaded_blocked_cap = 0;
+    return 0;
 }
 
 struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64_t priority,
@@ -131,11 +179,137 @@ struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64
     return t;
 }
 
+struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spec, int64_t priority,
+                               int max_retries, int64_t now_wall)
+{
+    struct task *t = task_new(id, spec, priority, max_retries, ts->next_seq++, now_wall);
+    t->state = TASK_BLOCKED;
+    hmap_put(&ts->map, t);
+    ts->counts[TASK_BLOCKED]++;
+    jwriter_save_task(ts->writer, t);
+    return t;
+}
+
+/* ---- dependencies --------------------------------------------------------- */
+
+static void add_dependent(struct tasks *ts, struct task *dep, struct task *t, bool any)
+{
+    struct dependents *d = hmap_get(&ts->dependents, dep->id);
+    if (!d) {
+        d = xcalloc(1, sizeof(*d));
+        d->id = dep->id;
+        hmap_put(&ts->dependents, d);
+    }
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 2;
+        d->v = xrealloc(d->v, d->cap * sizeof(*d->v));
+    }
+    d->v[d->n++] = (struct dependent){t, any};
+    t->dep_refs++;
+    t->unmet++;
+}
+
+/* Cancels blocked task t because its dependency dep ended badly (dep NULL:
+ * it is not in the table; its id is dep_id). */
+static void dependency_failed(struct tasks *ts, struct task *t, const struct task *dep,
+                              const char *dep_id)
+{
+    char err[300];
+    if (!dep)
+        snprintf(err, sizeof(err), "dependency %s is unknown (pruned?)", dep_id);
+    else
+        snprintf(err, sizeof(err), "dependency %s %s", dep->id,
+                 dep->state == TASK_CANCELLED ? "was cancelled" : "failed");
+    task_set_error(t, err);
+    log_debug("task cancelled: a dependency did not succeed task=%s dependency=%s", t->id, dep_id);
+    tasks_transition(ts, t, TASK_CANCELLED);
+}
+
+void tasks_link(struct tasks *ts, struct task *t)
+{
+    char **after, **after_any;
+    size_t nafter, nafter_any;
+    const struct task *bad = NULL;
+    const char *bad_id = NULL;
+    if (t->state != TASK_BLOCKED)
+        DTR_BUG("task %s linked while %s", t->id, task_state_name(t->state));
+    if (spec_deps(t->spec, &after, &nafter, &after_any, &nafter_any) != 0)
+        DTR_BUG("task %s: the dependencies of its spec cannot be read", t->id);
+    for (size_t i = 0; i < nafter + nafter_any; i++) {
+        bool any = i >= nafter;
+        const char *id = any ? after_any[i - nafter] : after[i];
+        struct task *dep = tasks_find(ts, id);
+        if (!dep) {
+            if (!bad_id)
+                bad_id = id;
+        } else if (!task_state_terminal(dep->state)) {
+            add_dependent(ts, dep, t, any);
+        } else if (!any && dep->state != TASK_SUCCEEDED && !bad_id) {
+            bad = dep;
+            bad_id = id;
+        }
+    }
+    if (bad_id)
+        dependency_failed(ts, t, bad, bad_id);
+    else if (t->unmet == 0)
+        tasks_transition(ts, t, TASK_QUEUED);
+    spec_free_ids(after, nafter);
+    spec_free_ids(after_any, nafter_any);
+}
+
+/*
+ * Task t ended for good: settles the tasks that wait for it, and theirs in
+ * turn when that ends them, through a work list rather than recursion (a
+ * chain of a million tasks must not need a million stack frames). Each
+ * edge is visited once: O(edges), never a scan of the table.
+ */
+static void dependency_ended(struct tasks *ts, struct task *t)
+{
+    if (ts->dep_work_len == ts->dep_work_cap) {
+        ts->dep_work_cap = ts->dep_work_cap ? ts->dep_work_cap * 2 : 16;
+        ts->dep_work = xrealloc(ts->dep_work, ts->dep_work_cap * sizeof(*ts->dep_work));
+    }
+    ts->dep_work[ts->dep_work_len++] = t;
+    if (ts->dep_walking)
+        return; /* the walk below takes it */
+    ts->dep_walking = true;
+    for (size_t k = 0; k < ts->dep_work_len; k++) {
+        struct task *dep = ts->dep_work[k];
+        struct dependents *d = hmap_del(&ts->dependents, dep->id);
+        if (!d)
+            continue;
+        for (uint32_t i = 0; i < d->n; i++) {
+            struct task *w = d->v[i].t;
+            w->dep_refs--;
+            if (w->state != TASK_BLOCKED)
+                continue; /* cancelled already, by another dependency or a user */
+            if (dep->state == TASK_SUCCEEDED || d->v[i].any) {
+                if (--w->unmet == 0)
+                    tasks_transition(ts, w, TASK_QUEUED); /* keeps its priority and seq */
+            } else {
+                dependency_failed(ts, w, dep, dep->id); /* appends w to the work list */
+            }
+        }
+        free(d->v);
+        free(d);
+    }
+    ts->dep_work_len = 0;
+    ts->dep_walking = false;
+}
+
 /* ---- reading -------------------------------------------------------------- */
 
 struct task *tasks_find(const struct tasks *ts, const char *id)
 {
     return hmap_get(&ts->map, id);
+}
+
+struct task *tasks_find_stored(const struct tasks *ts, const char *id)
+{
+    struct task *t = hmap_get(&ts->map, id);
+    if (t && task_state_terminal(t->state) && t->finished_at < ts->pruned_before)
+        return NULL;
+    return t;
 }
 
 static int cmp_seq(const void *a, const void *b)
@@ -192,8 +366,10 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
     jwriter_update_task(ts->writer, t);
     /* A task ends once (terminal states have no way out), and it is on no
      * worker by now, so its worker_node is free to hold it here. */
-    if (task_state_terminal(to))
+    if (task_state_terminal(to)) {
         list_add_tail(&ts->ended, &t->worker_node);
+        dependency_ended(ts, t);
+    }
     return 0;
 }
 
@@ -354,6 +530,7 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
         tasks_journal_failed("cannot prune finished tasks");
     if (journal_commit(ts->journal, err, sizeof(err)) != 0)
         tasks_journal_failed(err);
+    ts->pruned_before = MAX(ts->pruned_before, cutoff);
     if (n == 0 && !ts->prune_kept)
         return;
     /* Collect first, delete after: deleting from the map while walking its
@@ -366,7 +543,8 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
         struct task *t = ts->map.slots[i];
         if (!t || !task_state_terminal(t->state) || !t->finished_at || t->finished_at >= cutoff)
             continue;
-        if (list_empty(&t->worker_node))
+        /* Still on a live task's list of dependents: freed by a later prune. */
+        if (list_empty(&t->worker_node) && !t->dep_refs)
             old[nold++] = t;
         else
             ts->prune_kept = true;

@@ -39,9 +39,19 @@ struct tasks {
     uint64_t saved_seq, saved_lease; /* last journaled by tasks_save_counters */
     struct list ended;               /* through task->worker_node: see tasks_take_ended */
     bool prune_kept;                 /* the last prune left ended tasks in memory */
+    int64_t pruned_before;           /* the journal holds no task that ended before this */
     int64_t grace_ms;
     struct journal *journal;
     struct jwriter *writer;
+    /* The dependency graph: for each live task that blocked tasks wait
+     * for, the list of them (struct dependents, keyed by the borrowed id
+     * of the task waited for). Rebuilt from the specs on load. */
+    struct hmap dependents;
+    struct task **dep_work; /* tasks that ended, whose dependents are next */
+    size_t dep_work_len, dep_work_cap;
+    bool dep_walking;
+    struct task **loaded_blocked; /* during tasks_load only */
+    size_t nloaded_blocked, loaded_blocked_cap;
 };
 
 /*
@@ -70,8 +80,27 @@ int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t l
 struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64_t priority,
                        int max_retries, int64_t now_wall);
 
+/*
+ * Submit of a task with dependencies: adds it blocked, like tasks_add.
+ * Once every task of its batch is added, tasks_link() it.
+ */
+struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spec, int64_t priority,
+                               int max_retries, int64_t now_wall);
+/*
+ * Links blocked task t to the dependencies its spec names (every one of
+ * them must be in the table, or t is cancelled as depending on an unknown
+ * task): a dependency that already succeeded (or, for after_any, ended) is
+ * met; one that failed or was cancelled cancels t, with its dependents;
+ * when none is left unmet t is queued. tasks_load() links the tasks it
+ * loads blocked itself.
+ */
+void tasks_link(struct tasks *ts, struct task *t);
+
 /* The task with this id, or NULL. */
 struct task *tasks_find(const struct tasks *ts, const char *id);
+/* The same, but NULL for a task already pruned from the journal and only
+ * kept in memory a while longer: what a new dependency may name. */
+struct task *tasks_find_stored(const struct tasks *ts, const char *id);
 /* The tasks in state `state` (-1: all), in submission order, as an array of
  * *n borrowed pointers that the caller frees (never NULL). */
 struct task **tasks_list(const struct tasks *ts, int state, size_t *n);

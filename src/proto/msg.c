@@ -516,7 +516,7 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
             m->state = task_state_parse(state);
             free(state);
             if (m->state < 0)
-                return ERR("field 'state' must be queued, running, succeeded, failed or "
+                return ERR("field 'state' must be blocked, queued, running, succeeded, failed or "
                            "cancelled");
         }
         json_object *labels = pjson_field(o, "labels");

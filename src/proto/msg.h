@@ -33,6 +33,7 @@
 #define MSG_MAX_STR (1u << 20)  /* cmd, cwd, an argv or env entry, an error text */
 #define MSG_MAX_BATCH 100000    /* tasks in one submit or run, ids in one request */
 #define MSG_MAX_SPEC (4u << 20) /* a task spec in canonical form, in bytes */
+#define MSG_MAX_DEPS 10000      /* ids in a spec's after and after_any together */
 #define MSG_MIN_HEARTBEAT_MS 10 /* a master's --heartbeat */
 #define MSG_MAX_HEARTBEAT_MS 3600000
 #define MSG_MAX_KEYS 64     /* fields in one object (payload excepted) */

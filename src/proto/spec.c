@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/hmap.h"
 #include "common/parse.h"
 #include "common/util.h"
 #include "proto/frame.h"
@@ -50,7 +51,67 @@ void spec_release(struct task_spec *s)
     for (size_t i = 0; i < s->nlabels; i++)
         free(s->labels[i]);
     free(s->labels);
+    spec_free_ids(s->after, s->nafter);
+    spec_free_ids(s->after_any, s->nafter_any);
     memset(s, 0, sizeof(*s));
+}
+
+void spec_free_ids(char **ids, size_t n)
+{
+    if (!ids)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+static const char *id_key(const void *item)
+{
+    return item;
+}
+
+/* Reads the dependency lists of o into s: valid ids, none twice, none in
+ * both lists, at most MSG_MAX_DEPS in all. */
+static int get_deps(json_object *o, struct task_spec *s, char *err, size_t errlen)
+{
+    int rc;
+    if ((rc = pjson_get_ids(o, "after", false, &s->after, &s->nafter, err, errlen)) ||
+        (rc = pjson_get_ids(o, "after_any", false, &s->after_any, &s->nafter_any, err, errlen)))
+        return rc;
+    if (s->after && !s->nafter) { /* [] is no list: one canonical form */
+        free(s->after);
+        s->after = NULL;
+    }
+    if (s->after_any && !s->nafter_any) {
+        free(s->after_any);
+        s->after_any = NULL;
+    }
+    if (s->nafter + s->nafter_any > MSG_MAX_DEPS)
+        return ERR("fields 'after' and 'after_any' name %zu tasks; a task may depend on at most %d",
+                   s->nafter + s->nafter_any, MSG_MAX_DEPS);
+    if (s->nafter + s->nafter_any < 2)
+        return 0;
+    struct hmap seen;
+    hmap_init(&seen, id_key);
+    rc = 0;
+    for (size_t i = 0; i < s->nafter + s->nafter_any && !rc; i++) {
+        char *id = i < s->nafter ? s->after[i] : s->after_any[i - s->nafter];
+        const char *field = i < s->nafter ? "after" : "after_any";
+        const char *other = hmap_get(&seen, id);
+        if (!other) {
+            hmap_put(&seen, id);
+            continue;
+        }
+        bool in_after = false;
+        for (size_t k = 0; k < s->nafter && !in_after; k++)
+            in_after = s->after[k] == other;
+        if (in_after && i >= s->nafter)
+            rc = ERR("task '%.128s' is in both 'after' and 'after_any'; name it once", id);
+        else
+            rc = ERR("field '%s' names task '%.128s' twice", field, id);
+    }
+    hmap_release(&seen);
+    return rc;
 }
 
 static bool all_numbers(json_object *a)
@@ -188,9 +249,9 @@ static int check_payload_value(json_object *v, int depth, bool check_ints, struc
  */
 int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id",          "kind",    "argv",    "cmd",
-                                       "env",         "cwd",     "payload", "priority",
-                                       "max_retries", "timeout", "labels",  NULL};
+    static const char *const keys[] = {"id",     "kind",    "argv",      "cmd",         "env",
+                                       "cwd",    "payload", "priority",  "max_retries", "timeout",
+                                       "labels", "after",   "after_any", NULL};
     int64_t x;
     int rc;
     memset(s, 0, sizeof(*s));
@@ -331,7 +392,7 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
             return ERR("field 'timeout' must be a number of seconds or a duration");
         }
     }
-    return 0;
+    return get_deps(o, s, err, errlen);
 }
 
 int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen)
@@ -347,13 +408,29 @@ int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, 
     return rc;
 }
 
+static void encode_ids(struct buf *b, const char *key, char **ids, size_t n)
+{
+    buf_addstr(b, key);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_addch(b, ',');
+        buf_add_json_cstr(b, ids[i]);
+    }
+    buf_addch(b, ']');
+}
+
 void spec_encode(struct buf *b, const struct task_spec *s)
 {
     buf_addstr(b, "{\"id\":");
     buf_add_json_cstr(b, s->id);
     buf_addf(b, ",\"kind\":\"%s\"", task_kind_name(s->kind));
+    /* Right after the kind, where spec_deps() reads them, then the labels,
+     * where spec_labels() looks for them. */
+    if (s->after)
+        encode_ids(b, ",\"after\":[", s->after, s->nafter);
+    if (s->after_any)
+        encode_ids(b, ",\"after_any\":[", s->after_any, s->nafter_any);
     if (s->labels) {
-        /* Right after the kind, where spec_labels() looks for them. */
         buf_addstr(b, ",\"labels\":");
         labels_encode(b, s->labels, s->nlabels);
     }
@@ -409,6 +486,95 @@ const char *spec_kind(const char *canonical)
             return kind_names[i];
     }
     return "exec";
+}
+
+/* Reads the JSON string at *p as spec_encode() writes an id (printable
+ * ASCII, '"' and '\\' escaped) into a new string; advances *p past it. */
+static char *scan_id(const char **p)
+{
+    const char *q = *p;
+    if (*q++ != '"')
+        return NULL;
+    struct buf b = BUF_INIT;
+    for (; *q != '"'; q++) {
+        if (*q <= 0x20 || *q >= 0x7f)
+            goto fail;
+        if (*q == '\\') {
+            q++;
+            if (*q != '"' && *q != '\\' && *q != '/')
+                goto fail;
+        }
+        buf_addch(&b, *q);
+        if (b.len > MSG_MAX_ID)
+            goto fail;
+    }
+    if (!b.len)
+        goto fail;
+    *p = q + 1;
+    return buf_detach(&b, NULL);
+fail:
+    buf_release(&b);
+    return NULL;
+}
+
+/* Reads `key` and then a list of ids at *p, when there. Returns 0, or -1. */
+static int scan_ids(const char **p, const char *key, char ***ids, size_t *n)
+{
+    size_t klen = strlen(key), cap = 0;
+    if (strncmp(*p, key, klen))
+        return 0;
+    const char *q = *p + klen;
+    do {
+        if (*n == MSG_MAX_DEPS)
+            return -1;
+        char *id = scan_id(&q);
+        if (!id)
+            return -1;
+        if (*n + 1 >= cap) {
+            cap = cap ? cap * 2 : 4;
+            *ids = xrealloc(*ids, cap * sizeof(char *));
+        }
+        (*ids)[(*n)++] = id;
+        (*ids)[*n] = NULL;
+    } while (*q == ',' && q++);
+    if (*q != ']')
+        return -1;
+    *p = q + 1;
+    return 0;
+}
+
+int spec_deps(const char *canonical, char ***after, size_t *nafter, char ***after_any,
+              size_t *nafter_any)
+{
+    *after = *after_any = NULL;
+    *nafter = *nafter_any = 0;
+    const char *p = canonical;
+    if (strncmp(p, "{\"id\":", 6))
+        return -1;
+    p += 6;
+    if (!strncmp(p, "null", 4)) {
+        p += 4;
+    } else {
+        char *id = scan_id(&p);
+        if (!id)
+            return -1;
+        free(id);
+    }
+    if (strncmp(p, ",\"kind\":\"", 9))
+        return -1;
+    p = strchr(p + 9, '"');
+    if (!p)
+        return -1;
+    p++;
+    if (scan_ids(&p, ",\"after\":[", after, nafter) ||
+        scan_ids(&p, ",\"after_any\":[", after_any, nafter_any)) {
+        spec_free_ids(*after, *nafter);
+        spec_free_ids(*after_any, *nafter_any);
+        *after = *after_any = NULL;
+        *nafter = *nafter_any = 0;
+        return -1;
+    }
+    return 0;
 }
 
 int64_t spec_timeout_ms(const char *canonical)
@@ -519,10 +685,30 @@ static const char *skip_string(const char *p, const char *end)
 const char *spec_labels(const char *canonical, size_t *len)
 {
     static const char key[] = ",\"labels\":{";
+    static const char *const deps[] = {",\"after\":[", ",\"after_any\":["};
     const char *p = strstr(canonical, ",\"kind\":\"");
-    if (!p || !(p = strchr(p + 9, '"')) || strncmp(p + 1, key, sizeof(key) - 1))
+    if (!p || !(p = strchr(p + 9, '"')))
         return NULL;
-    const char *start = p + sizeof(key) - 1, *end = start + strlen(start);
+    const char *end = p + strlen(p);
+    p++;
+    /* The dependency lists come first (spec_encode()): arrays of strings. */
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(deps[i]);
+        if (strncmp(p, deps[i], n))
+            continue;
+        for (p += n; p < end && *p != ']';) {
+            if (*p == ',')
+                p++;
+            else if (*p != '"' || !(p = skip_string(p, end)))
+                return NULL;
+        }
+        if (p >= end)
+            return NULL;
+        p++;
+    }
+    if (strncmp(p, key, sizeof(key) - 1))
+        return NULL;
+    const char *start = p + sizeof(key) - 2;
     /* Pairs of strings up to the closing brace. */
     for (p = start + 1; p < end && *p != '}';) {
         if (*p == ',' || *p == ':')

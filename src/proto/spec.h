@@ -36,6 +36,13 @@ struct task_spec {
     int64_t timeout_ms; /* 0 = none */
     char **labels;      /* "KEY=VALUE" sorted by key, NULL-terminated, or NULL */
     size_t nlabels;
+    /* Dependencies: task ids that must succeed (after), or end in any way
+     * (after_any), before this task runs. NULL-terminated, or NULL; no id
+     * twice, none in both; at most MSG_MAX_DEPS together. */
+    char **after;
+    size_t nafter;
+    char **after_any;
+    size_t nafter_any;
 };
 
 /*
@@ -68,6 +75,16 @@ void labels_encode(struct buf *b, char *const *labels, size_t n);
 void labels_pair_encode(struct buf *b, const char *label);
 const char *spec_labels(const char *canonical, size_t *len);
 bool labels_match(const char *obj, size_t len, char *const *want, size_t nwant);
+
+/*
+ * The dependencies in canonical spec JSON (from spec_encode): fills
+ * *after and *after_any (NULL-terminated arrays the caller frees with
+ * spec_free_ids(), NULL when empty) and their lengths. Returns 0, or -1
+ * when the text is not a spec (nothing to free then).
+ */
+int spec_deps(const char *canonical, char ***after, size_t *nafter, char ***after_any,
+              size_t *nafter_any);
+void spec_free_ids(char **ids, size_t n);
 
 /* One number of a compute payload: an integer json-c holds exactly (i), or
  * not (d only). d is set either way. */

@@ -16,7 +16,7 @@
 
 static const char *const state_names[TASK_NSTATES] = {
     [TASK_QUEUED] = "queued", [TASK_RUNNING] = "running",     [TASK_SUCCEEDED] = "succeeded",
-    [TASK_FAILED] = "failed", [TASK_CANCELLED] = "cancelled",
+    [TASK_FAILED] = "failed", [TASK_CANCELLED] = "cancelled", [TASK_BLOCKED] = "blocked",
 };
 
 /* legal[from][to]; terminal states have no way out. */
@@ -26,6 +26,7 @@ static const bool legal[TASK_NSTATES][TASK_NSTATES] = {
                       [TASK_SUCCEEDED] = true,
                       [TASK_FAILED] = true,
                       [TASK_CANCELLED] = true},
+    [TASK_BLOCKED] = {[TASK_QUEUED] = true, [TASK_CANCELLED] = true},
 };
 
 struct task *task_new(const char *id, const char *spec, int64_t priority, int max_retries,

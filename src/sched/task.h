@@ -22,6 +22,9 @@ enum task_state {
     TASK_SUCCEEDED,
     TASK_FAILED,
     TASK_CANCELLED,
+    /* Waits for its dependencies (spec fields after, after_any). Last, so
+     * the journal's integers for the other states stay what they were. */
+    TASK_BLOCKED,
     TASK_NSTATES
 };
 
@@ -51,6 +54,11 @@ struct task {
 
     /* Bookkeeping owned by the queue and the master's task table. */
     size_t heap_index; /* position in whichever heap holds the task */
+    /* Dependencies (master/tasks.c): while blocked, the dependencies not
+     * yet met; and how many dependents lists of live tasks point here (a
+     * task is kept in memory until none does). */
+    uint32_t unmet;
+    uint32_t dep_refs;
     /* While running: on its worker's list (master/workers.c). Once ended:
      * on the task table's ended list until the waiters drain it
      * (master/tasks.c). A task is never on both. */
@@ -69,14 +77,14 @@ const char *task_state_name(enum task_state s);
 int task_state_parse(const char *name);
 static inline bool task_state_terminal(enum task_state s)
 {
-    return s >= TASK_SUCCEEDED;
+    return s >= TASK_SUCCEEDED && s <= TASK_CANCELLED;
 }
 
 /*
  * Moves t to state `to` at wall-clock time now_ms, stamping started_at or
  * finished_at. Returns 0, or DTR_EINVAL when the transition is illegal (the
  * task is unchanged). Legal: queued->running|cancelled|failed,
- * running->queued|succeeded|failed|cancelled.
+ * running->queued|succeeded|failed|cancelled, blocked->queued|cancelled.
  */
 int task_set_state(struct task *t, enum task_state to, int64_t now_ms);
 

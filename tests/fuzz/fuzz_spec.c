@@ -73,6 +73,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(strcmp(spec_kind(c1.data), task_kind_name(s.kind)) == 0);
     check_labels(&s, c1.data);
 
+    /* spec_deps() reads back exactly the dependencies the spec holds. */
+    char **after, **after_any;
+    size_t nafter, nafter_any;
+    FUZZ_CHECK(spec_deps(c1.data, &after, &nafter, &after_any, &nafter_any) == 0);
+    FUZZ_CHECK(nafter == s.nafter && nafter_any == s.nafter_any);
+    for (size_t i = 0; i < nafter; i++)
+        FUZZ_CHECK(strcmp(after[i], s.after[i]) == 0);
+    for (size_t i = 0; i < nafter_any; i++)
+        FUZZ_CHECK(strcmp(after_any[i], s.after_any[i]) == 0);
+    spec_free_ids(after, nafter);
+    spec_free_ids(after_any, nafter_any);
+
     /* Client to master. */
     buf_addstr(&line, "{\"type\":\"submit\",\"tasks\":[");
     buf_add(&line, c1.data, c1.len);

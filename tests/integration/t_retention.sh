@@ -111,7 +111,7 @@ if wait_for "the finished tasks to be pruned (keep-finished 1s + ${PRUNE_SLACK}s
     [ "$(ids)" = "R1 R2 q1 q2" ] && pass "running R1 R2 and queued q1 q2 (older than 1s) were not pruned" ||
         fail "after pruning dtr tasks lists '$(ids)', expected 'R1 R2 q1 q2'"
     st=$(dtr status --json)
-    echo "$st" | grep -q '"tasks":{"queued":2,"running":2,"succeeded":0,"failed":0,"cancelled":0}' &&
+    echo "$st" | grep -q '"tasks":{"queued":2,"running":2,"succeeded":0,"failed":0,"cancelled":0,"blocked":0}' &&
         pass "status counts follow the pruning" || fail "status after pruning: $st"
     grep -q "pruned finished tasks" "$T/logs/master.log" &&
         pass "master log: $(grep "pruned finished tasks" "$T/logs/master.log" | head -n 1 | cut -d' ' -f3-)"
@@ -194,7 +194,7 @@ if wait_for "every task to be pruned" "[ -z \"\$(ids)\" ] && [ -n \"\$(dtr statu
     mv M.err M-2.err
     start_master M --keep-finished 1s --port "$MPORT_USED" --state-dir "$T/state-M" "${NOPREFETCH[@]}"
     [ -z "$(ids)" ] && [ "$(dtr status --json | grep -o '"tasks":{[^}]*}')" = \
-        '"tasks":{"queued":0,"running":0,"succeeded":0,"failed":0,"cancelled":0}' ] &&
+        '"tasks":{"queued":0,"running":0,"succeeded":0,"failed":0,"cancelled":0,"blocked":0}' ] &&
         pass "after SIGKILL and restart the journal holds no pruned task" ||
         fail "after SIGKILL and restart: listed '$(ids)', status $(dtr status --json)"
 else

@@ -47,8 +47,8 @@ static void test_new(void **state UNUSED)
 
 static void test_state_names(void **state UNUSED)
 {
-    static const char *const names[TASK_NSTATES] = {"queued", "running", "succeeded", "failed",
-                                                    "cancelled"};
+    static const char *const names[TASK_NSTATES] = {"queued", "running",   "succeeded",
+                                                    "failed", "cancelled", "blocked"};
     for (int s = 0; s < TASK_NSTATES; s++) {
         assert_string_equal(task_state_name((enum task_state)s), names[s]);
         assert_int_equal(task_state_parse(names[s]), s);
@@ -67,6 +67,10 @@ static void test_state_names(void **state UNUSED)
     assert_true(task_state_terminal(TASK_SUCCEEDED));
     assert_true(task_state_terminal(TASK_FAILED));
     assert_true(task_state_terminal(TASK_CANCELLED));
+    assert_false(task_state_terminal(TASK_BLOCKED));
+    /* The journal stores these integers: they never change. */
+    assert_int_equal(TASK_CANCELLED, 4);
+    assert_int_equal(TASK_BLOCKED, 5);
 }
 
 /* Builds a task in state `from` through legal moves, stamping at `at`. */
@@ -76,6 +80,10 @@ static struct task *task_in(enum task_state from, int64_t at)
 
     if (from == TASK_QUEUED)
         return t;
+    if (from == TASK_BLOCKED) {
+        t->state = TASK_BLOCKED; /* as tasks_add_blocked() makes it */
+        return t;
+    }
     assert_int_equal(task_set_state(t, TASK_RUNNING, at), 0);
     if (from != TASK_RUNNING)
         assert_int_equal(task_set_state(t, from, at), 0);
@@ -86,12 +94,13 @@ static void test_transition_table(void **state UNUSED)
 {
     /* The whole of docs/task-states.dot, written out by hand. */
     static const bool want[TASK_NSTATES][TASK_NSTATES] = {
-        /*                queued running succeeded failed cancelled */
-        [TASK_QUEUED] = {false, true, false, true, true},
-        [TASK_RUNNING] = {true, false, true, true, true},
-        [TASK_SUCCEEDED] = {false, false, false, false, false},
-        [TASK_FAILED] = {false, false, false, false, false},
-        [TASK_CANCELLED] = {false, false, false, false, false},
+        /*                queued running succeeded failed cancelled blocked */
+        [TASK_QUEUED] = {false, true, false, true, true, false},
+        [TASK_RUNNING] = {true, false, true, true, true, false},
+        [TASK_SUCCEEDED] = {false, false, false, false, false, false},
+        [TASK_FAILED] = {false, false, false, false, false, false},
+        [TASK_CANCELLED] = {false, false, false, false, false, false},
+        [TASK_BLOCKED] = {true, false, false, false, true, false},
     };
     int checked = 0;
 
