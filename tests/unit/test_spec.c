@@ -733,6 +733,28 @@ static void test_spec_labels_bad(void **state UNUSED)
 
 /* spec_labels() finds the object in canonical text; labels_match() wants
  * every pair of a filter. */
+/* Dependencies and labels together: each reader finds its own field in the
+ * canonical text, where spec_encode() writes the lists first. */
+static void test_spec_deps_and_labels(void **state UNUSED)
+{
+    char *c = canon("{\"id\":\"x\",\"kind\":\"noop\",\"labels\":{\"stage\":\"2\"},"
+                    "\"after\":[\"a\",\"b]\\\"\"],\"after_any\":[\"c\"]}");
+    size_t len;
+    const char *o = spec_labels(c, &len);
+    assert_non_null(o);
+    assert_memory_equal(o, "{\"stage\":\"2\"}", len);
+    char **after, **any;
+    size_t nafter, nany;
+    assert_int_equal(spec_deps(c, &after, &nafter, &any, &nany), 0);
+    assert_int_equal(nafter, 2);
+    assert_string_equal(after[1], "b]\"");
+    assert_int_equal(nany, 1);
+    assert_string_equal(any[0], "c");
+    spec_free_ids(after, nafter);
+    spec_free_ids(any, nany);
+    free(c);
+}
+
 static void test_spec_labels_find_match(void **state UNUSED)
 {
     char *c = canon("{\"id\":\"x\\\",\\\"labels\\\":{\",\"kind\":\"noop\",\"labels\":{\"t\":\"a,"
@@ -784,15 +806,25 @@ static void test_spec_labels_find_match(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_defaults),    cmocka_unit_test(test_spec_full_exec),
-        cmocka_unit_test(test_spec_priority),    cmocka_unit_test(test_spec_timeout),
-        cmocka_unit_test(test_spec_retries),     cmocka_unit_test(test_spec_builtin_kinds),
-        cmocka_unit_test(test_spec_ids),         cmocka_unit_test(test_spec_limits_ok),
-        cmocka_unit_test(test_spec_not_object),  cmocka_unit_test(test_spec_malformed_fields),
-        cmocka_unit_test(test_submit_malformed), cmocka_unit_test(test_spec_too_big),
-        cmocka_unit_test(test_spec_nesting),     cmocka_unit_test(test_spec_int_range),
-        cmocka_unit_test(test_spec_kind),        cmocka_unit_test(test_spec_labels_ok),
-        cmocka_unit_test(test_spec_labels_bad),  cmocka_unit_test(test_spec_labels_find_match),
+        cmocka_unit_test(test_spec_defaults),
+        cmocka_unit_test(test_spec_full_exec),
+        cmocka_unit_test(test_spec_priority),
+        cmocka_unit_test(test_spec_timeout),
+        cmocka_unit_test(test_spec_retries),
+        cmocka_unit_test(test_spec_builtin_kinds),
+        cmocka_unit_test(test_spec_ids),
+        cmocka_unit_test(test_spec_limits_ok),
+        cmocka_unit_test(test_spec_not_object),
+        cmocka_unit_test(test_spec_malformed_fields),
+        cmocka_unit_test(test_submit_malformed),
+        cmocka_unit_test(test_spec_too_big),
+        cmocka_unit_test(test_spec_nesting),
+        cmocka_unit_test(test_spec_int_range),
+        cmocka_unit_test(test_spec_kind),
+        cmocka_unit_test(test_spec_labels_ok),
+        cmocka_unit_test(test_spec_labels_bad),
+        cmocka_unit_test(test_spec_labels_find_match),
+        cmocka_unit_test(test_spec_deps_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
