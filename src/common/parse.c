@@ -344,6 +344,13 @@ int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errl
     int rc;
     *idx = NULL;
     *n = 0;
+    /* Printable ASCII only, so the errors below, which quote the spec,
+     * never carry a control character or broken UTF-8. */
+    for (size_t i = 0; s[i]; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+            return AERR("character %zu (0x%02x) is not allowed: give N, A-B or A-B:S, or a "
+                        "list of them (1,5,9-12)",
+                        i + 1, (unsigned char)s[i]);
     const char *pct = strchr(s, '%');
     if (pct)
         return AERR("'%.32s': the throttle (%%N) is not supported yet", pct);

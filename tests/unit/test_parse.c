@@ -418,6 +418,10 @@ static void test_array_bad(void **state UNUSED)
         const char *err; /* the whole one-line error */
     } cases[] = {
         {"", "empty (give N, A-B, A-B:S or a list of them: 1,5,9-12)"},
+        {"1,5,\n9",
+         "character 5 (0x0a) is not allowed: give N, A-B or A-B:S, or a list of them (1,5,9-12)"},
+        {"1-\xff",
+         "character 3 (0xff) is not allowed: give N, A-B or A-B:S, or a list of them (1,5,9-12)"},
         {"9-x", "'x' in '9-x' is not a number from 0 to 2147483647"},
         {"x", "'x' in 'x' is not a number from 0 to 2147483647"},
         {"1-5,a-7", "'a' in 'a-7' is not a number from 0 to 2147483647"},
