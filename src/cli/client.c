@@ -453,3 +453,20 @@ void client_close(struct client *c)
     free(c->token);
     c->token = NULL;
 }
+
+int cli_check_labels(const struct opt_list *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        const char *kv = l->items[i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            cli_error("--label '%s' must be KEY=VALUE", kv);
+            return EXIT_USAGE;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strncmp(l->items[k], kv, (size_t)(eq - kv) + 1)) {
+                cli_error("--label: key '%.*s' is given twice", (int)(eq - kv), kv);
+                return EXIT_USAGE;
+            }
+    }
+    return 0;
+}

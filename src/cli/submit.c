@@ -92,7 +92,7 @@ static void add_substituted(struct buf *b, const char *s, const char *index)
     buf_release(&tmp);
 }
 
-/* ,"labels":{...} from --label KEY=VALUE flags, checked by check_labels(). */
+/* ,"labels":{...} from --label KEY=VALUE flags, checked by cli_check_labels(). */
 static void add_labels(struct buf *j, const struct opt_list *l)
 {
     buf_addstr(j, ",\"labels\":{");
@@ -105,24 +105,6 @@ static void add_labels(struct buf *j, const struct opt_list *l)
         buf_add_json_cstr(j, eq + 1);
     }
     buf_addch(j, '}');
-}
-
-/* --label flags are KEY=VALUE, each key once; the spec parser checks the rest. */
-static int check_labels(const struct opt_list *l)
-{
-    for (size_t i = 0; i < l->len; i++) {
-        const char *kv = l->items[i], *eq = strchr(kv, '=');
-        if (!eq || eq == kv) {
-            cli_error("--label '%s' must be KEY=VALUE", kv);
-            return EXIT_USAGE;
-        }
-        for (size_t k = 0; k < i; k++)
-            if (!strncmp(l->items[k], kv, (size_t)(eq - kv) + 1)) {
-                cli_error("--label: key '%.*s' is given twice", (int)(eq - kv), kv);
-                return EXIT_USAGE;
-            }
-    }
-    return 0;
 }
 
 /* One spec from the flags, as JSON, then checked by spec_parse(). */
@@ -476,7 +458,7 @@ int cmd_submit(int argc, char **argv)
     }
     if (f.timeout_ms < 0)
         f.timeout_ms = 0;
-    if (check_labels(&f.labels))
+    if (cli_check_labels(&f.labels))
         goto out;
     if (f.file) {
         if (f.labels.len) {

@@ -17,18 +17,8 @@ static int label_filter(struct msg *req, const struct opt_list *l)
     struct buf b = BUF_INIT;
     struct msg check;
     int rc = 0;
-    for (size_t i = 0; i < l->len; i++) {
-        const char *kv = l->items[i], *eq = strchr(kv, '=');
-        if (!eq || eq == kv) {
-            cli_error("--label '%s' must be KEY=VALUE", kv);
-            return EXIT_USAGE;
-        }
-        for (size_t k = 0; k < i; k++)
-            if (!strncmp(l->items[k], kv, (size_t)(eq - kv) + 1)) {
-                cli_error("--label: key '%.*s' is given twice", (int)(eq - kv), kv);
-                return EXIT_USAGE;
-            }
-    }
+    if ((rc = cli_check_labels(l)))
+        return rc;
     req->labels = (char **)l->items;
     req->nlabels = l->len;
     msg_encode(&b, req);

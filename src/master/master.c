@@ -264,12 +264,9 @@ int master_run(const struct master_opts *opts)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
-    if (!m->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
-        fprintf(stderr,
-                "dtr master: refusing to listen on '%s' without a token: anyone who "
-                "can reach it could run commands on every worker; set --token-file or "
-                "DTR_TOKEN, or pass --insecure\n",
-                opts->host);
+    if (conn_check_exposure(opts->host, m->token, opts->insecure, "run commands on every worker",
+                            err, sizeof(err))) {
+        fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
     if (opts->verbose)

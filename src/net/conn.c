@@ -1238,6 +1238,18 @@ struct conn *conn_dial(struct conn_hub *hub, const char *host, int port, unsigne
     return c;
 }
 
+int conn_check_exposure(const char *host, bool has_token, bool insecure, const char *harm,
+                        char *err, size_t errlen)
+{
+    if (has_token || insecure || conn_host_is_loopback(host))
+        return 0;
+    snprintf(err, errlen,
+             "refusing to listen on '%s' without a token: anyone who can reach it could %s; set "
+             "--token-file or DTR_TOKEN, or pass --insecure",
+             host, harm);
+    return DTR_EINVAL;
+}
+
 bool conn_host_is_loopback(const char *host)
 {
     struct addrinfo hints, *res = NULL;

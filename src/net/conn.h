@@ -303,6 +303,13 @@ bool conn_may_log(struct conn *c);
 
 #define CONN_MAX_OUT (256u * 1024 * 1024)
 
+/*
+ * The rule for listening beyond loopback: refused without a token unless
+ * insecure. Returns 0, or DTR_EINVAL with the refusal in err; `harm` says
+ * what an anonymous peer could do ("run commands on every worker").
+ */
+int conn_check_exposure(const char *host, bool has_token, bool insecure, const char *harm,
+                        char *err, size_t errlen);
 /* True when every address host resolves to is a loopback address. */
 bool conn_host_is_loopback(const char *host);
 

@@ -801,12 +801,9 @@ int worker_run(const struct worker_opts *opts)
     char random[AUTH_NONCE_HEX];
     auth_nonce(random); /* 256 random bits in lowercase hex: keep 128 */
     snprintf(n->instance, sizeof(n->instance), "%.*s", MSG_INSTANCE_HEX, random);
-    if (!n->token && !opts->insecure && !conn_host_is_loopback(opts->host)) {
-        fprintf(stderr,
-                "dtr worker: refusing to listen on '%s' without a token: anyone who "
-                "can reach it could make it run commands; set --token-file or DTR_TOKEN, or "
-                "pass --insecure\n",
-                opts->host);
+    if (conn_check_exposure(opts->host, n->token, opts->insecure, "make it run commands", err,
+                            sizeof(err))) {
+        fprintf(stderr, "dtr worker: %s\n", err);
         goto out;
     }
     if (opts->verbose)
