@@ -3,7 +3,7 @@
 #
 # dtr benchmark suite (issue 6): speed and scale, with peers side by side.
 #
-#   sh bench/run.sh [exec] [sched] [latency] [workers] [memory]
+#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory]
 #   BENCH_QUICK=1 sh bench/run.sh ...      fewer repetitions, smaller counts
 #
 # Builds a release binary (build-release/), runs each selected benchmark
@@ -23,7 +23,7 @@ cd "$ROOT" || exit 1
 BUILD=${BENCH_BUILD:-build-release}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-0}
-ALL="exec sched latency workers memory"
+ALL="exec sched workflow latency workers memory"
 
 # ---- sizes ---------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -36,6 +36,9 @@ if [ "$QUICK" = 1 ]; then
     IDLE_S=${BENCH_IDLE_S:-3}           # seconds per idle-CPU window
     DISPATCH_N=${BENCH_DISPATCH_N:-20000}
     MEM_N=${BENCH_MEM_N:-100000}
+    WF_CHAINS=${BENCH_WF_CHAINS:-100}   # workflow: chains of the fan-out
+    WF_LEN=${BENCH_WF_LEN:-50}          # workflow: noop tasks per chain
+    CHAIN_N=${BENCH_CHAIN_N:-1000}      # workflow: links of the long chain
 else
     REPS=${BENCH_REPS:-3}
     EXEC_N=${BENCH_EXEC_N:-5000}
@@ -46,6 +49,9 @@ else
     IDLE_S=${BENCH_IDLE_S:-10}
     DISPATCH_N=${BENCH_DISPATCH_N:-50000}
     MEM_N=${BENCH_MEM_N:-1000000}
+    WF_CHAINS=${BENCH_WF_CHAINS:-1000}
+    WF_LEN=${BENCH_WF_LEN:-100}
+    CHAIN_N=${BENCH_CHAIN_N:-10000}
 fi
 PORT=${BENCH_PORT:-47000}               # masters try PORT..PORT+99
 WPORTS=${BENCH_WORKER_PORTS:-47200-47399}
@@ -285,16 +291,17 @@ start_loadgen() {
     [ "$(field failed "$_sl_rl")" = 0 ] || echo "  note: loadgen: $_sl_rl (see $_sl_d/loadgen.err)"
 }
 
-# submit_wait N DIR [submit flags]: submits N tasks (--array 1-N) and waits for
-# all; sets T_SUBMIT and T_TOTAL (seconds), CPU (master CPU %, one core =
+# submit_wait N DIR [submit flags]: submits N tasks (--array 1-N; N 0: no
+# --array, the flags say what, e.g. --file) and waits for all; sets T_SUBMIT and T_TOTAL (seconds), CPU (master CPU %, one core =
 # 100) and RUNQ (% of the time the master was runnable but waited for a CPU
 # that other processes held). Returns 1 if anything failed.
 submit_wait() {
     _su_n=$1 _su_d=$2
     shift 2
+    [ "$_su_n" = 0 ] || set -- --array "1-$_su_n" "$@"
     _su_c0=$(cpu_ticks "$MPID") _su_q0=$(runq_ns "$MPID")
     _su_t0=$(now_ns)
-    "$DTR" submit --master "$MADDR" --array "1-$_su_n" "$@" >/dev/null 2>>"$_su_d/client.err" ||
+    "$DTR" submit --master "$MADDR" "$@" >/dev/null 2>>"$_su_d/client.err" ||
         { echo "  run failed: submit (see $_su_d/client.err)"; return 1; }
     _su_t1=$(now_ns)
     "$DTR" wait --all --master "$MADDR" --timeout "${WAIT_TIMEOUT}s" >/dev/null 2>>"$_su_d/client.err" ||
@@ -427,6 +434,75 @@ bench_sched() {
     show sched.durable.cpu "  master CPU during the durable run" "%core"
     show sched.memory.cpu "  master CPU during the in-memory run" "%core"
     show sched.durable.runq "  master waiting for a CPU, durable run" "%time"
+}
+
+# ---- 2b. workflows: a DAG and a long chain ------------------------------------------------
+# wf_case REP KEY LABEL FILE N [master flags]: one run on a fresh master with 2
+# real workers x 1000 slots (as sched.durable): `submit --file FILE`, then
+# `wait --all`.
+wf_case() {
+    _r=$1 _key=$2 _label=$3 _file=$4 _n=$5
+    shift 5
+    _d=$WORK/$_key.$_r
+    mkdir -p "$_d"
+    start_master "$_d" "$@"
+    start_workers 2 1000 "$_d"
+    if submit_wait 0 "$_d" --file "$_file"; then
+        record "$_key" "$(rate "$_n" "$T_TOTAL")"
+        record "$_key.us" "$(awk -v t="$T_TOTAL" -v n="$_n" 'BEGIN { printf "%.1f", t * 1e6 / n }')"
+        record "$_key.submit" "$(rate "$_n" "$T_SUBMIT")"
+        # every task must have succeeded, or the figure means nothing
+        _ns=$("$DTR" status --json --master "$MADDR" 2>/dev/null | sed -n 's/.*"succeeded":\([0-9]*\).*/\1/p')
+        [ "$_ns" = "$_n" ] || echo "  note: $_label: $_ns of $_n tasks succeeded"
+        echo "  run $_r, $_label: $T_TOTAL s end to end, $(rate "$_n" "$T_TOTAL") tasks/s" \
+            "(submit alone $T_SUBMIT s; master CPU ${CPU}% of a core, runnable but waiting" \
+            "for a CPU ${RUNQ}%), load $(load)"
+    fi
+    stop_workers
+    stop_pid "$MPID"
+    rm -rf "$_d/state"
+}
+
+bench_workflow() {
+    WF_N=$((WF_CHAINS * WF_LEN + 2))
+    header "workflow: a $WF_N-task noop DAG (1 root, $WF_CHAINS chains of $WF_LEN, 1 fan-in)" \
+        "and $WF_N independent noops, both by submit --file; a chain of $CHAIN_N noops"
+    # The files, written once, in dependency order (each task after the
+    # tasks it names, so `submit --file` sends its batches as they come).
+    awk -v c="$WF_CHAINS" -v l="$WF_LEN" 'BEGIN {
+        print "{\"id\":\"root\",\"kind\":\"noop\"}"
+        for (i = 1; i <= c; i++)
+            for (j = 1; j <= l; j++) {
+                dep = "root"
+                if (j > 1) dep = "c" i "-" (j - 1)
+                printf "{\"id\":\"c%d-%d\",\"kind\":\"noop\",\"after\":[\"%s\"]}\n", i, j, dep
+            }
+        printf "{\"id\":\"fanin\",\"kind\":\"noop\",\"after\":["
+        sep = ""
+        for (i = 1; i <= c; i++) { printf "%s\"c%d-%d\"", sep, i, l; sep = "," }
+        print "]}"
+    }' >"$WORK/dag.jsonl"
+    awk -v n="$WF_N" 'BEGIN { for (i = 1; i <= n; i++) printf "{\"id\":\"t%d\",\"kind\":\"noop\"}\n", i }' \
+        >"$WORK/flat.jsonl"
+    awk -v n="$CHAIN_N" 'BEGIN {
+        print "{\"id\":\"k1\",\"kind\":\"noop\"}"
+        for (i = 2; i <= n; i++) printf "{\"id\":\"k%d\",\"kind\":\"noop\",\"after\":[\"k%d\"]}\n", i, i - 1
+    }' >"$WORK/chain.jsonl"
+    _wr=1
+    while [ $_wr -le "$REPS" ]; do
+        wf_case $_wr wf.flat "$WF_N independent noops" "$WORK/flat.jsonl" "$WF_N"
+        wf_case $_wr wf.dag "$WF_N-task DAG" "$WORK/dag.jsonl" "$WF_N"
+        wf_case $_wr wf.dagmem "$WF_N-task DAG, --journal-in-memory" "$WORK/dag.jsonl" "$WF_N" \
+            --journal-in-memory
+        wf_case $_wr wf.chain "chain of $CHAIN_N" "$WORK/chain.jsonl" "$CHAIN_N"
+        _wr=$((_wr + 1))
+    done
+    show wf.flat "$WF_N independent noops (submit --file)" tasks/s
+    show wf.dag "$WF_N-task DAG, journal on" tasks/s wf.flat "independent"
+    show wf.dagmem "$WF_N-task DAG, --journal-in-memory" tasks/s wf.dag "durable"
+    show wf.dag.submit "  submit alone, DAG" tasks/s wf.flat.submit "independent"
+    show wf.chain.us "chain of $CHAIN_N: time per link" us
+    show wf.chain "  the same as tasks/s" tasks/s
 }
 
 # ---- 3. latency -------------------------------------------------------------------------
@@ -586,6 +662,7 @@ for b in $ALL; do
     case $b in
     exec) bench_exec ;;
     sched) bench_sched ;;
+    workflow) bench_workflow ;;
     latency) bench_latency ;;
     workers) bench_workers ;;
     memory) bench_memory ;;
@@ -623,6 +700,14 @@ if selected sched; then
     sline "scheduler: durable / in memory (journal cost)" "$(ratio_med sched.durable sched.memory)" x "$(ratio_mm sched.durable sched.memory)" "" ""
     sline "scheduler: 64 workers, journal on" "$(med sched.w64)" tasks/s "$(mm sched.w64)" "" ""
     sline "scheduler: 1000 workers, journal on" "$(med sched.w1000)" tasks/s "$(mm sched.w1000)" "" ""
+fi
+if selected workflow; then
+    _d=$(med wf.dag)
+    sline "workflow: $WF_N independent noops (--file)" "$(med wf.flat)" tasks/s "$(mm wf.flat)" "" ""
+    sline "workflow: $WF_N-task DAG, journal on" "$_d" tasks/s "$(mm wf.dag)" ">= 50000 tasks/s durable" "$(check "$_d" ">=" 50000)"
+    sline "workflow: DAG / independent" "$(ratio_med wf.dag wf.flat)" x "$(ratio_mm wf.dag wf.flat)" "" ""
+    sline "workflow: DAG, journal in memory" "$(med wf.dagmem)" tasks/s "$(mm wf.dagmem)" "" ""
+    sline "workflow: chain of $CHAIN_N, per link" "$(med wf.chain.us)" us "$(mm wf.chain.us)" "" ""
 fi
 if selected latency; then
     _p=$(med lat.p50) _b=$(med lat.base)

@@ -47,6 +47,17 @@ and fails the run):
                      crash-limit failure has exactly 5 crashes
   crash-explained    every crash the record counts has a re-queue line in
                      master.log (log lines are written before the commit)
+  dep-order          a task with dependencies starts (its first execution in
+                     the exec logs) only after each `after` task succeeded
+                     (after the end of that task's succeeded execution, and
+                     not before its record's finished_ms) and each
+                     `after_any` task ended (not before its finished_ms); a
+                     task that ran or failed had every `after` task succeeded
+  dep-cancelled      a task an `after` task of which ended failed or
+                     cancelled never ran (no execution, attempts 0) and is
+                     cancelled with the error "dependency ID failed" or
+                     "dependency ID was cancelled", ID one of its `after`
+                     tasks that ended so
   node-exits         no node dies on its own: a worker exits with status 3
                      only when cut off from its master past --master-timeout,
                      0 when told to stop; the master only when killed or stopped
@@ -360,6 +371,9 @@ def main():
         # expected-outcome
         if state not in TERMINAL:
             continue
+        if any((final.get(d) or {}).get("state") in ("failed", "cancelled")
+               for d in e.get("after", [])):
+            continue   # dep-cancelled judges it
         if crash_failed:
             R.info.append("task %s failed at the crash limit (legitimate): %s" % (tid, err))
             continue
@@ -489,6 +503,67 @@ def main():
                     "two attempts ran at once and master.log shows no re-queue of attempt %d "
                     "after losing %s before attempt %d started" % (
                         A["attempt"], A["worker"], hit["attempt"]))
+
+    # ---- dependencies: dep-order, dep-cancelled ----------------------------------------
+    ndeps = 0
+    for tid, e in sorted(expect.items()):
+        after, after_any = e.get("after", []), e.get("after_any", [])
+        t = final.get(tid)
+        if t is None or not (after or after_any):
+            continue
+        ndeps += 1
+        mine = by_task.get(tid, [])
+        first = min(mine, key=lambda x: x["start"]) if mine else None
+        bad = [d for d in after if (final.get(d) or {}).get("state") in ("failed", "cancelled")]
+        if bad:
+            err = t.get("error") or ""
+            R.check("dep-cancelled", first is None and not t.get("attempts"), tid,
+                    "dependency %s ended %s" % (bad[0], final[bad[0]]["state"]),
+                    "ran anyway: attempts=%s, executions %s" % (t.get("attempts"), ", ".join(
+                        "#%d on %s at %.3f" % (x["attempt"], x["worker"], x["start"] / 1e9)
+                        for x in mine[:3])))
+            m = re.fullmatch(r"dependency (\S+) (failed|was cancelled)", err)
+            named = m.group(1) if m else None
+            R.check("dep-cancelled", t["state"] == "cancelled" and named in bad and
+                    (m.group(2) == "failed") == (final[named]["state"] == "failed"), tid,
+                    "dependency %s ended %s" % (bad[0], final[bad[0]]["state"]),
+                    "is %s with error %r; want cancelled, naming one of %s as it ended"
+                    % (t["state"], err, ", ".join("%s (%s)" % (d, final[d]["state"])
+                                                   for d in bad)))
+            continue
+        if t["state"] in ("succeeded", "failed"):
+            for d in after:
+                R.check("dep-order", (final.get(d) or {}).get("state") == "succeeded", tid,
+                        "ended %s" % t["state"], "its after dependency %s is %s" % (
+                            d, (final.get(d) or {}).get("state")))
+        if first is None:
+            continue
+        start_ms = first["start"] / 1e6
+        ev = "first execution #%d on %s at %.3f" % (first["attempt"], first["worker"],
+                                                    first["start"] / 1e9)
+        for d in after + after_any:
+            D = final.get(d)
+            if not R.check("dep-order", D is not None and D["state"] in TERMINAL, tid, ev,
+                           "dependency %s is %s at the end" % (d, D and D["state"])):
+                continue
+            if d in after:
+                R.check("dep-order", D["state"] == "succeeded", tid, ev,
+                        "started although its after dependency %s ended %s" % (d, D["state"]))
+                # the end of d's succeeded execution (exec tasks), in ns
+                done = [x for x in execs.get((d, D.get("attempts")), [])
+                        if x["worker"] == D.get("worker") and x["end"]]
+                if done:
+                    R.check("dep-order", first["start"] > done[0]["end"], tid, ev,
+                            "started %.3f ms before its after dependency %s's succeeded "
+                            "attempt %d on %s ended" % ((done[0]["end"] - first["start"]) / 1e6,
+                                                        d, D["attempts"], D["worker"]))
+            fin = D.get("finished_ms")
+            if fin is not None:
+                # 1 ms for the master's clock read being truncated to the ms
+                R.check("dep-order", start_ms >= fin - 1, tid, ev,
+                        "started %.1f ms before its %s dependency %s finished (%s at %s)"
+                        % (fin - start_ms, "after" if d in after else "after_any", d,
+                           D["state"], D.get("finished_at")))
 
     # ---- node exits ------------------------------------------------------------------
     # When could a worker hear nothing from its master? While it was cut off,
@@ -737,6 +812,9 @@ def main():
           "%d superseded results discarded; %d tasks observed terminal during the run" % (
               master_starts, sum(len(v) for v in declared_dead.values()),
               sum(len(v) for v in losses.values()), ndiscarded, nobs_terminal))
+    print("tasks with dependencies: %d (%s)" % (ndeps, ", ".join("%s %d" % kv for kv in sorted(
+        collections.Counter(final[i]["state"] for i, e in expect.items() if i in final and
+                            (e.get("after") or e.get("after_any"))).items()))))
     print("executions that overlapped a later attempt of their task: %d, each after the "
           "master re-queued it as lost (at-least-once, allowed)" % len(excused_overlaps))
     if rerun_delays:
@@ -757,7 +835,7 @@ def main():
     failed = False
     rules = ["acked-terminal", "result-readable", "terminal-once", "expected-outcome", "output",
              "attempt-once", "attempts-bound", "no-overlap", "current-result", "retry-limit",
-             "crash-explained", "node-exits", "exec-log"]
+             "crash-explained", "dep-order", "dep-cancelled", "node-exits", "exec-log"]
     for rule in rules:
         v = R.violations.get(rule, [])
         if v:

@@ -25,6 +25,14 @@ Task classes (the `class` of an expectation) and what the checker demands:
   echo        built-in: the payload
   noop        built-in: null
 
+Each batch also holds small DAGs of exec tasks (ids bK-dNN-SHAPE-NODE, placed
+at random among the others, so a task may come before the tasks it names):
+a diamond, a chain, a failing root with dependents (cancelled, "dependency X
+failed"/"was cancelled") and `after_any` tasks that run anyway, and a mix.
+Their nodes are `ok` tasks (short sleeps) or `fail` roots; the expectation
+carries the node's `after` and `after_any`, and check.py derives what each
+node must end as from the final states of its dependencies.
+
 Every exec task appends "task_id attempt worker_id start_ns -" when it starts
 and "task_id attempt worker_id start_ns end_ns" when it is done or stopped by
 SIGTERM (each with one O_APPEND write) to CHAOS_EXEC/exec-WORKER.log, the log
@@ -57,14 +65,15 @@ def upper_az(s):
     return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in s)
 
 
-def make_task(rng, tid, cls, env, fixed_prio=None):
+def make_task(rng, tid, cls, env, fixed_prio=None, short=False):
     prio = rng.choice([1, 2, 3, "low", "medium", "high"])
     if fixed_prio is not None:
         prio = fixed_prio
     spec = {"id": tid, "priority": prio}
     exp = {"id": tid, "class": cls}
     if cls == "ok":
-        d = rng.choice(["0.05", "0.1", "0.2", "0.3", "0.5", "0.8", "1.2", "2"])
+        d = rng.choice(["0.05", "0.1", "0.2", "0.3"] if short else
+                       ["0.05", "0.1", "0.2", "0.3", "0.5", "0.8", "1.2", "2"])
         spec.update(kind="exec", env=env, max_retries=3,
                     cmd=LOG_START + "sleep %s; " % d + LOG_END +
                     'echo "OK $DTR_TASK_ID $DTR_ATTEMPT $DTR_WORKER_ID"')
@@ -116,6 +125,36 @@ def make_task(rng, tid, cls, env, fixed_prio=None):
     return spec, exp
 
 
+# DAG shapes: node -> (class, after, after_any), in dependency order.
+DAGS = {
+    "dia": [("a", "ok", [], []), ("b", "ok", ["a"], []), ("c", "ok", ["a"], []),
+            ("d", "ok", ["b", "c"], [])],
+    "chn": [("x1", "ok", [], []), ("x2", "ok", ["x1"], []), ("x3", "ok", ["x2"], []),
+            ("x4", "ok", ["x3"], [])],
+    # r fails: c1 is cancelled ("dependency r failed"), c2 in turn ("dependency
+    # c1 was cancelled"); y and z wait for r (and c1) to end, then run.
+    "bad": [("r", "fail", [], []), ("c1", "ok", ["r"], []), ("c2", "ok", ["c1"], []),
+            ("y", "ok", [], ["r"]), ("z", "ok", [], ["c1", "r"])],
+    # m needs a to succeed and f to end; n needs both to succeed: cancelled.
+    "mix": [("a", "ok", [], []), ("f", "fail", [], []), ("m", "ok", ["a"], ["f"]),
+            ("n", "ok", ["a", "f"], [])],
+}
+
+
+def make_dag(rng, batch, k, env, fixed_prio):
+    shape = rng.choice(sorted(DAGS))
+    pre = "b%d-d%02d%s-" % (batch, k, shape)
+    out = []
+    for node, cls, after, after_any in DAGS[shape]:
+        spec, exp = make_task(rng, pre + node, cls, env, fixed_prio, short=True)
+        if after:
+            spec["after"] = exp["after"] = [pre + d for d in after]
+        if after_any:
+            spec["after_any"] = exp["after_any"] = [pre + d for d in after_any]
+        out.append((spec, exp))
+    return out
+
+
 def cmd_batch(a):
     rng = random.Random("%s/%s" % (a.seed, a.batch))
     mix = MIXES[a.mix]
@@ -132,6 +171,13 @@ def cmd_batch(a):
         exp["batch"] = a.batch
         specs.append(spec)
         exps.append(exp)
+    # Small DAGs, about one per 25 tasks, their nodes spread among the others.
+    for k in range(max(1, a.count // 25)):
+        for spec, exp in make_dag(rng, a.batch, k, env, a.priority):
+            exp["batch"] = a.batch
+            i = rng.randint(0, len(specs))
+            specs.insert(i, spec)
+            exps.insert(i, exp)
     path = os.path.join(a.run, "batches", "batch-%d.jsonl" % a.batch)
     with open(path, "w") as f:
         for s in specs:
