@@ -185,12 +185,56 @@ static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
     return rc;
 }
 
+/*
+ * The job a submit joins: the one this connection's first batch made (field
+ * job), a new one named job_name, or a new j-N. Returns it, or NULL after
+ * replying an error. *made says it is new (dropped if the batch fails).
+ */
+static struct job *submit_job(struct handlers *h, struct conn *c, const struct msg *msg, bool *made)
+{
+    struct client_session *cs = c->data;
+    char err[300];
+    struct job *j;
+    *made = false;
+    if (msg->job) {
+        j = tasks_job(h->tasks, msg->job);
+        if (!j || !cs->job || strcmp(cs->job, msg->job)) {
+            snprintf(err, sizeof(err),
+                     "%s job '%s': a submit joins only the job this connection's first submit "
+                     "made",
+                     j ? "cannot add to" : "unknown", msg->job);
+            reply_error(c, err);
+            return NULL;
+        }
+        return j;
+    }
+    if (msg->job_name && !job_name_free(msg->job_name)) {
+        snprintf(err, sizeof(err), "job name '%s' is reserved: the master gives out j-N itself",
+                 msg->job_name);
+        reply_error(c, err);
+        return NULL;
+    }
+    if (msg->job_name && tasks_job(h->tasks, msg->job_name)) {
+        snprintf(err, sizeof(err),
+                 "job name '%s' is taken (a job keeps its name until its tasks are pruned)",
+                 msg->job_name);
+        reply_error(c, err);
+        return NULL;
+    }
+    *made = true;
+    return tasks_job_new(h->tasks, msg->job_name, clock_wall_ms());
+}
+
 static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
 {
     /* A batch is accepted whole or not at all. */
     struct hmap batch;
+    struct client_session *cs = c->data;
+    bool made = false;
+    struct job *job = NULL;
     hmap_init(&batch, str_key);
-    if (check_ids(h, c, msg, &batch) || check_deps(h, c, msg) || !conn_out(c)) {
+    if (check_ids(h, c, msg, &batch) || check_deps(h, c, msg) || !conn_out(c) ||
+        !(job = submit_job(h, c, msg, &made))) {
         hmap_release(&batch);
         return;
     }
@@ -204,6 +248,8 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
         struct task_spec *s = &msg->specs[i];
         if (!s->id)
             s->id = generate_id(h, &batch, first_seq + i);
+        free(s->job);
+        s->job = xstrdup(job->id);
         buf_reset(&spec);
         spec_encode(&spec, s);
         if (spec.len > MSG_MAX_SPEC) {
@@ -213,6 +259,8 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
             reply_error(c, err);
             for (size_t k = 0; k < i; k++)
                 free(json[k]);
+            if (made)
+                tasks_job_drop(h->tasks, job);
             goto out;
         }
         json[i] = buf_detach(&spec, NULL);
@@ -228,19 +276,24 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
             deps ? tasks_add_blocked(h->tasks, s->id, json[i], s->priority, s->max_retries, now)
                  : tasks_add(h->tasks, s->id, json[i], s->priority, s->max_retries, now);
         free(json[i]);
+        tasks_set_job(h->tasks, t, job);
         if (deps)
             blocked[nblocked++] = t;
         if (i)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
     }
-    msg_ids_end(b, NULL);
+    msg_ids_end_job(b, job->id);
+    if (made) {
+        free(cs->job);
+        cs->job = xstrdup(job->id);
+    }
     /* Every task of the batch is in: a dependency may come later in it. */
     for (size_t i = 0; i < nblocked; i++)
         if (blocked[i]->state == TASK_BLOCKED) /* not cancelled by an earlier one */
             tasks_link(h->tasks, blocked[i]);
     free(blocked);
-    log_info("accepted tasks count=%zu peer=%s", msg->nspecs, conn_peer(c));
+    log_info("accepted tasks count=%zu job=%s peer=%s", msg->nspecs, job->id, conn_peer(c));
 out:
     free(json);
     buf_release(&spec);
@@ -266,6 +319,7 @@ static void fill_info(struct task_info *ti, const struct task *t)
     ti->started_at = t->started_at;
     ti->finished_at = t->finished_at;
     ti->labels = (char *)spec_labels(t->spec, &ti->labels_len);
+    ti->job = t->job ? t->job->id : NULL;
 }
 
 static void handle_status(struct handlers *h, struct conn *c)
@@ -285,7 +339,7 @@ static void handle_status(struct handlers *h, struct conn *c)
     }
     struct buf *b = conn_out(c);
     if (b) {
-        msg_encode_status(b, wi, n, h->tasks->counts);
+        msg_encode_status(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended);
     }
     free(wi);
 }
@@ -317,6 +371,32 @@ static void list_done(struct client_session *cs)
     free(cs->list_ids);
     cs->list_ids = NULL;
     cs->list_len = cs->list_pos = 0;
+    cs->list_jobs = false;
+}
+
+/* The job a list, wait or cancel names, or NULL after replying an error. */
+static struct job *find_job(struct handlers *h, struct conn *c, const char *id)
+{
+    struct job *j = tasks_job(h->tasks, id);
+    if (!j) {
+        char err[300];
+        snprintf(err, sizeof(err), "unknown job '%s'", id);
+        reply_error(c, err);
+    }
+    return j;
+}
+
+/* The tasks of job j in memory, in submission order (*n of them; the
+ * caller frees the array). A scan of the table: a request names a job once. */
+static struct task **job_tasks(struct handlers *h, const struct job *j, size_t *n)
+{
+    struct task **all = tasks_list(h->tasks, -1, n);
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (all[i]->job == j)
+            all[k++] = all[i];
+    *n = k;
+    return all;
 }
 
 /* Waiters keep the tasks they wait for by id. */
@@ -338,6 +418,7 @@ void client_session_free(struct client_session *cs)
         waiter_free(cs->waiter);
     }
     list_done(cs);
+    free(cs->job);
     list_del(&cs->node);
     cs->conn->data = NULL;
     free(cs);
@@ -379,12 +460,15 @@ static void handle_list(struct handlers *h, struct conn *c, const struct msg *ms
         return;
     }
     size_t n;
+    struct job *job = NULL;
+    if (msg->job && !(job = find_job(h, c, msg->job)))
+        return;
     struct task **all = tasks_list(h->tasks, state, &n);
     char **want = label_filter(msg);
     size_t k = 0;
     cs->list_ids = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
-        if (labels_wanted(all[i], want, msg->nlabels))
+        if ((!job || all[i]->job == job) && labels_wanted(all[i], want, msg->nlabels))
             cs->list_ids[k++] = xstrdup(all[i]->id);
     for (size_t i = 0; i < msg->nlabels; i++)
         free(want[i]);
@@ -410,7 +494,18 @@ void listings_pump(struct handlers *h)
         struct buf *b = conn_out(c);
         if (!b)
             continue;
-        for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len; k++) {
+        for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len && cs->list_jobs; k++) {
+            char *id = cs->list_ids[cs->list_pos++];
+            struct job *j = tasks_job(h->tasks, id);
+            free(id);
+            if (!j)
+                continue; /* pruned since the snapshot */
+            struct job_info ji = {.id = j->id, .submitted_at = j->submitted_at};
+            memcpy(ji.counts, j->counts, sizeof(ji.counts));
+            ji.ended_at = job_active(j) ? 0 : j->ended_at;
+            msg_encode_job(b, &ji);
+        }
+        for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len && !cs->list_jobs; k++) {
             char *id = cs->list_ids[cs->list_pos++];
             struct task *t = tasks_find(h->tasks, id);
             free(id);
@@ -424,6 +519,30 @@ void listings_pump(struct handlers *h)
             msg_encode_end(b);
             list_done(cs);
         }
+    }
+}
+
+/* dtr jobs: a snapshot of the job ids, streamed by listings_pump(). */
+static void handle_jobs(struct handlers *h, struct conn *c)
+{
+    struct client_session *cs = c->data;
+    if (cs->list_ids) {
+        reply_error(c, "a listing is already in progress on this connection");
+        return;
+    }
+    size_t n;
+    struct job **all = tasks_jobs(h->tasks, &n);
+    cs->list_ids = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        cs->list_ids[i] = xstrdup(all[i]->id);
+    free(all);
+    cs->list_len = n;
+    cs->list_pos = 0;
+    cs->list_state = -1;
+    cs->list_jobs = true;
+    if (n == 0 && conn_out(c)) {
+        msg_encode_end(conn_out(c));
+        list_done(cs);
     }
 }
 
@@ -453,9 +572,46 @@ static void handle_get(struct handlers *h, struct conn *c, const char *id)
 
 /* ---- cancel ------------------------------------------------------------------- */
 
+/* Stops running task t on its worker and cancels it (it is unfinished). */
+static void cancel_one(struct handlers *h, struct conn *c, struct task *t)
+{
+    if (t->state == TASK_RUNNING)
+        workers_cancel_attempt(h->workers, t);
+    tasks_cancel(h->tasks, t);
+    log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
+}
+
+/* Cancels every unfinished task of a job, in submission order; a task that
+ * an earlier one's cancel cascaded to (a dependent) is cancelled already. */
+static void cancel_job(struct handlers *h, struct conn *c, const char *id)
+{
+    struct job *j = find_job(h, c, id);
+    struct buf *b = conn_out(c);
+    if (!j || !b)
+        return;
+    size_t n, done = 0;
+    struct task **ts = job_tasks(h, j, &n);
+    msg_ids_begin(b, MSG_CANCELLED);
+    for (size_t i = 0; i < n; i++) {
+        if (task_state_terminal(ts[i]->state))
+            continue;
+        cancel_one(h, c, ts[i]);
+        if (done++)
+            buf_addch(b, ',');
+        buf_add_json_cstr(b, ts[i]->id);
+    }
+    msg_ids_end(b, NULL);
+    log_info("job cancelled job=%s tasks=%zu peer=%s", id, done, conn_peer(c));
+    free(ts);
+}
+
 static void handle_cancel(struct handlers *h, struct conn *c, struct msg *msg)
 {
     struct buf errs = BUF_INIT;
+    if (msg->job) {
+        cancel_job(h, c, msg->job);
+        return;
+    }
     struct buf *b = conn_out(c);
     if (!b)
         return;
@@ -472,10 +628,7 @@ static void handle_cancel(struct handlers *h, struct conn *c, struct msg *msg)
                      task_state_name(t->state));
             continue;
         }
-        if (t->state == TASK_RUNNING)
-            workers_cancel_attempt(h->workers, t);
-        tasks_cancel(h->tasks, t);
-        log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
+        cancel_one(h, c, t);
         if (done++)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
@@ -493,12 +646,23 @@ static void handle_wait(struct handlers *h, struct conn *c, struct msg *msg)
     hmap_init(&w->pending, task_key);
     w->conn = c;
     w->all = msg->all;
-    for (size_t i = 0; i < msg->nids; i++) {
-        struct task *t = tasks_find(h->tasks, msg->ids[i]);
+    struct task **jts = NULL;
+    size_t njts = 0;
+    if (msg->job) {
+        struct job *j = find_job(h, c, msg->job);
+        if (!j) {
+            waiter_free(w);
+            return;
+        }
+        jts = job_tasks(h, j, &njts);
+    }
+    for (size_t i = 0; i < msg->nids + njts; i++) {
+        struct task *t = i < njts ? jts[i] : tasks_find(h->tasks, msg->ids[i - njts]);
         if (!t) {
-            snprintf(err, sizeof(err), "unknown task '%s'", msg->ids[i]);
+            snprintf(err, sizeof(err), "unknown task '%s'", msg->ids[i - njts]);
             reply_error(c, err);
             waiter_free(w);
+            free(jts);
             return;
         }
         if (hmap_get(&w->pending, t->id))
@@ -511,6 +675,7 @@ static void handle_wait(struct handlers *h, struct conn *c, struct msg *msg)
             hmap_put(&w->pending, t);
         }
     }
+    free(jts);
     struct client_session *cs = c->data;
     if (cs->waiter) {
         list_del(&cs->waiter->node);
@@ -595,6 +760,9 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         break;
     case MSG_CANCEL:
         handle_cancel(h, c, msg);
+        break;
+    case MSG_JOBS:
+        handle_jobs(h, c);
         break;
     case MSG_PING:
         if (conn_out(c))
