@@ -71,6 +71,113 @@ static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct
     return rc;
 }
 
+static const char *spec_dep(const struct task_spec *s, size_t i);
+
+/* The stored tasks of job j as ids (borrowed), cached across one submit. */
+struct job_ids {
+    const struct job *job;
+    const char **ids;
+    size_t n;
+};
+
+static struct task **job_tasks(struct handlers *h, const struct job *j, size_t *n);
+
+/* Appends id to the list *out (of *n, capacity *cap) unless seen has it. */
+static void add_dep(char ***out, size_t *n, size_t *cap, struct hmap *seen, const char *id)
+{
+    if (hmap_get(seen, id))
+        return;
+    if (*n + 1 >= *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *out = xrealloc(*out, *cap * sizeof(char *));
+    }
+    (*out)[(*n)++] = xstrdup(id);
+    (*out)[*n] = NULL;
+    hmap_put(seen, (*out)[*n - 1]);
+}
+
+/*
+ * Dependencies may name a job: "after every task of that job". An id that
+ * names no task of the master or of the batch but a job is replaced here,
+ * at submit, by the ids of the job's tasks the master holds (a task the job
+ * gains later is not waited for), so the stored spec lists tasks only. An id
+ * named twice that way counts once (in after when in both lists). Returns
+ * 0, or replies an error beginning with "dependency".
+ */
+static int expand_job_deps(struct handlers *h, struct conn *c, struct msg *msg,
+                           const struct hmap *batch)
+{
+    struct job_ids cache = {0};
+    int rc = 0;
+    for (size_t i = 0; i < msg->nspecs && !rc; i++) {
+        struct task_spec *s = &msg->specs[i];
+        bool any_job = false;
+        for (size_t k = 0; k < s->nafter + s->nafter_any && !any_job; k++) {
+            const char *d = spec_dep(s, k);
+            any_job =
+                !hmap_get(batch, d) && !tasks_find_stored(h->tasks, d) && tasks_job(h->tasks, d);
+        }
+        if (!any_job)
+            continue;
+        char **lists[2] = {NULL, NULL};
+        size_t ns[2] = {0, 0}, caps[2] = {0, 0};
+        struct hmap seen;
+        hmap_init(&seen, str_key);
+        for (int l = 0; l < 2; l++) {
+            char **in = l ? s->after_any : s->after;
+            size_t nin = l ? s->nafter_any : s->nafter;
+            for (size_t k = 0; k < nin; k++) {
+                struct job *j = NULL;
+                if (hmap_get(batch, in[k]) || tasks_find_stored(h->tasks, in[k]) ||
+                    !(j = tasks_job(h->tasks, in[k]))) {
+                    add_dep(&lists[l], &ns[l], &caps[l], &seen, in[k]);
+                    continue;
+                }
+                if (cache.job != j) {
+                    size_t nt;
+                    struct task **ts = job_tasks(h, j, &nt);
+                    free(cache.ids);
+                    cache.ids = xcalloc(nt + 1, sizeof(char *));
+                    cache.n = 0;
+                    for (size_t t = 0; t < nt; t++)
+                        if (tasks_find_stored(h->tasks, ts[t]->id))
+                            cache.ids[cache.n++] = ts[t]->id;
+                    free(ts);
+                    cache.job = j;
+                }
+                if (ns[0] + ns[1] + cache.n > MSG_MAX_DEPS) {
+                    char err[300];
+                    snprintf(err, sizeof(err),
+                             "dependency '%s' of task %zu is a job of %zu tasks; a task may "
+                             "depend on at most %d",
+                             in[k], i + 1, cache.n, MSG_MAX_DEPS);
+                    reply_error(c, err);
+                    rc = -1;
+                    break;
+                }
+                for (size_t t = 0; t < cache.n; t++)
+                    add_dep(&lists[l], &ns[l], &caps[l], &seen, cache.ids[t]);
+            }
+            if (rc)
+                break;
+        }
+        hmap_release(&seen);
+        if (rc) {
+            spec_free_ids(lists[0], ns[0]);
+            spec_free_ids(lists[1], ns[1]);
+            break;
+        }
+        spec_free_ids(s->after, s->nafter);
+        spec_free_ids(s->after_any, s->nafter_any);
+        s->after = lists[0]; /* NULL when empty: the canonical form has no [] */
+        s->nafter = ns[0];
+        s->after_any = lists[1];
+        s->nafter_any = ns[1];
+    }
+    free(cache.ids);
+    return rc;
+}
+
 /* A task of the batch in the dependency check (check_deps). */
 struct dep_node {
     const char *id;
@@ -233,8 +340,8 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
     bool made = false;
     struct job *job = NULL;
     hmap_init(&batch, str_key);
-    if (check_ids(h, c, msg, &batch) || check_deps(h, c, msg) || !conn_out(c) ||
-        !(job = submit_job(h, c, msg, &made))) {
+    if (check_ids(h, c, msg, &batch) || expand_job_deps(h, c, msg, &batch) ||
+        check_deps(h, c, msg) || !conn_out(c) || !(job = submit_job(h, c, msg, &made))) {
         hmap_release(&batch);
         return;
     }

@@ -3,8 +3,9 @@
 # refused while taken, exit 4; a malformed or j-N name is a usage error,
 # exit 2), even when it goes out in several batches; submit --json; dtr jobs
 # (plain and --json) counts; tasks, wait and cancel --job (cancel kills the
-# job's running tasks and no other's); status --json's jobs counts; and a
-# master killed with SIGKILL and restarted keeps every job.
+# job's running tasks and no other's); status --json's jobs counts; --after
+# naming a job; and a master killed with SIGKILL and restarted keeps every
+# job.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -99,6 +100,21 @@ kill -0 "$(cat pid-$oid)" 2>/dev/null && [ "$(jobfield long 'j["tasks"]["cancell
     pass "cancel --job killed the job's two running tasks and not the other job's" ||
     fail "cancel --job: $(dtr jobs)"
 
+# ---- --after a job id: after every task of that job (expanded at submit)
+dtr submit --job-name stage1 --array 1-3 --cmd 'sleep 0.3; touch done-$DTR_TASK_ID' >stage1.ids
+dtr submit --job-name stage2 --id s2 --after stage1 --cmd 'ls done-* | wc -l >s2.out' >/dev/null ||
+    fail "submit --after stage1"
+dtr tasks --job stage2 --json | grep -q '"state":"blocked"' || fail "s2 not blocked at first"
+dtr wait --job stage2 --timeout 30s >/dev/null 2>&1
+[ "$(cat s2.out 2>/dev/null)" = 3 ] && pass "--after JOB ran the task after every task of the job" ||
+    fail "--after job: s2 saw $(cat s2.out 2>/dev/null) done files"
+dtr submit --job-name bad --cmd 'exit 3' --retries 0 >/dev/null
+dtr submit --job-name after-bad --id ab --after bad -- true >/dev/null
+dtr wait --job after-bad --timeout 30s >/dev/null 2>&1
+dtr tasks --job after-bad --json | grep -q '"state":"cancelled".*"error":"dependency t-[0-9]* failed"' &&
+    pass "--after JOB: a failed task of the job cancels the dependent" ||
+    fail "--after bad job: $(dtr tasks --job after-bad --json)"
+
 # ---- kill -9 and restart: the jobs come back, no j-N is given out twice
 dtr jobs --json | "$PY" -c 'import json,sys
 for l in sys.stdin:
@@ -112,7 +128,7 @@ wait_for "W1 back" "workers_registered 1" 30
 dtr jobs --json | "$PY" -c 'import json,sys
 for l in sys.stdin:
     j = json.loads(l); print(j["id"], sorted(j["tasks"].items()), j["submitted_ms"])' >after.txt
-cmp -s before.txt after.txt && [ "$(wc -l <after.txt)" = 6 ] &&
+cmp -s before.txt after.txt && [ "$(wc -l <after.txt)" = 10 ] &&
     pass "after kill -9 and a restart every job is back with its counts" ||
     fail "jobs after restart: $(diff before.txt after.txt)"
 out=$(dtr submit --json --kind noop)
