@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"submit", cmd_submit, "submit tasks"},
     {"status", cmd_status, "show workers and task counts"},
     {"tasks", cmd_tasks, "list tasks"},
+    {"jobs", cmd_jobs, "list jobs (the tasks of each submit call)"},
     {"result", cmd_result, "show a task's result"},
     {"wait", cmd_wait, "wait until tasks end"},
     {"cancel", cmd_cancel, "cancel tasks"},

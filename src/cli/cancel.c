@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `dtr cancel ID...`: cancels queued tasks and kills running ones. */
+/* `dtr cancel ID...|--job JOB`: cancels queued tasks and kills running ones. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,10 @@
 int cmd_cancel(int argc, char **argv)
 {
     struct client_flags cf = {0};
+    const char *job = NULL;
     const struct opt opts[] = {
+        {"job", 'j', OPT_STRING, &job, "JOB",
+         "cancel every unfinished task of this job (see 'dtr jobs')", 0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
@@ -20,13 +23,22 @@ int cmd_cancel(int argc, char **argv)
     struct client c = {.fd = -1};
     struct buf b = BUF_INIT;
     struct msg req, reply;
-    int rc = cli_parse("cancel", "cancel ID...", "Cancel tasks (running ones are killed).", opts,
-                       argc, argv, 0, pos, &npos, NULL);
+    int rc =
+        cli_parse("cancel", "cancel ID...|--job JOB", "Cancel tasks (running ones are killed).",
+                  opts, argc, argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (npos < 1) {
-        cli_error("cancel needs at least one task id");
+    if (job && npos) {
+        cli_error("give task ids or --job, not both");
+        goto out;
+    }
+    if (job && !job_id_valid(job)) {
+        cli_error("--job '%s' is not a valid job id", job);
+        goto out;
+    }
+    if (!job && npos < 1) {
+        cli_error("cancel needs at least one task id, or --job");
         goto out;
     }
     for (int i = 0; i < npos; i++)
@@ -40,6 +52,7 @@ int cmd_cancel(int argc, char **argv)
     req.type = MSG_CANCEL;
     req.ids = pos;
     req.nids = (size_t)npos;
+    req.job = (char *)job;
     msg_encode(&b, &req);
     if ((rc = client_call(&c, &b, MSG_CANCELLED, &reply)))
         goto out;

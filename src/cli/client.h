@@ -76,7 +76,7 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
  * forever. Returns EXIT_SUCCESS_ when all succeeded, EXIT_TASK_FAILED when
  * any failed or was cancelled or the timeout passed, or a connection error.
  */
-int cli_wait(struct client *c, char **ids, size_t n, bool all, int64_t timeout_ms);
+int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms);
 /* Checks --label flags: each KEY=VALUE, each key once (the spec parser
  * checks the rest). Returns 0, or EXIT_USAGE with the error printed. */
 int cli_check_labels(const struct opt_list *l);

@@ -216,11 +216,11 @@ int cmd_demo(int argc, char **argv)
         specs[i].kind = i < 10 ? KIND_COMPUTE : KIND_TRANSFORM;
         priority_parse(t->priority, &specs[i].priority);
     }
-    msg_encode_submit(&b, specs, 15);
+    msg_encode_submit(&b, specs, 15, NULL, NULL);
     if (client_call(&c, &b, MSG_SUBMITTED, &m) != 0)
         goto out_ids;
     msg_release(&m);
-    int wrc = cli_wait(&c, ids, 15, false, 60000);
+    int wrc = cli_wait(&c, ids, 15, false, NULL, 60000);
 
     printf("\n== results\n%-12s %-10s %-7s %-10s %8s %-10s %s\n", "TASK", "KIND", "PRIO", "STATE",
            "ATTEMPTS", "WORKER", "RESULT");

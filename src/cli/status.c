@@ -40,7 +40,8 @@ int cmd_status(int argc, char **argv)
         goto out;
     if (json) {
         buf_reset(&b);
-        status_encode(&b, reply.workers, reply.nworkers, reply.counts);
+        status_encode(&b, reply.workers, reply.nworkers, reply.counts, reply.jobs_active,
+                      reply.jobs_ended);
         printf("%s\n", b.data);
     } else {
         int64_t now = clock_wall_ms();
@@ -64,7 +65,8 @@ int cmd_status(int argc, char **argv)
         for (size_t i = 0; i < ARRAY_SIZE(order); i++)
             printf("%s %s %" PRIu64, i ? "," : "", task_state_name(order[i]),
                    reply.counts[order[i]]);
-        printf("\n");
+        printf("\njobs: active %" PRIu64 ", ended %" PRIu64 "\n", reply.jobs_active,
+               reply.jobs_ended);
     }
     msg_release(&reply);
 out:

@@ -22,9 +22,9 @@
 
 struct submit_flags {
     struct client_flags c;
-    const char *id, *kind, *payload, *file, *array, *cwd, *cmd;
+    const char *id, *kind, *payload, *file, *array, *cwd, *cmd, *job_name;
     int64_t priority, retries, timeout_ms;
-    bool wait;
+    bool wait, json;
     struct opt_list env, labels;
     bool priority_set;
     struct opt_list after, after_any; /* each entry a comma list of ids */
@@ -350,13 +350,18 @@ out:
     return rc;
 }
 
-static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_t k)
+/* Batch k: the first makes the call's job (named job_name, or j-N), the
+ * others join it (job, from the first reply). */
+static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_t k,
+                         const char *job, const char *job_name)
 {
     struct msg m;
     memset(&m, 0, sizeof(m));
     m.type = MSG_SUBMIT;
     m.specs = specs + k * SUBMIT_BATCH;
     m.nspecs = MIN(n - k * SUBMIT_BATCH, SUBMIT_BATCH);
+    m.job = k ? (char *)job : NULL;
+    m.job_name = k ? NULL : (char *)job_name;
     buf_reset(b);
     msg_encode(b, &m);
 }
@@ -365,19 +370,21 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
  * Sends the specs in batches, SUBMIT_WINDOW in flight: the master parses
  * one while its journal writer commits another, and dispatches between
  * batches small enough to keep the workers fed. Replies come in order.
- * After a refused batch nothing more is sent, but batches already on their
- * way may still be accepted: their ids are printed all the same.
+ * The first batch goes alone: its reply names the job (*job) the others
+ * join, so one call makes one job. After a refused batch nothing more is
+ * sent, but batches already on their way may still be accepted: their ids
+ * are printed all the same (unless json: the caller prints them).
  */
-static int send_batches(struct client *c, struct task_spec *specs, size_t n, char ***ids,
-                        size_t *nids)
+static int send_batches(struct client *c, struct task_spec *specs, size_t n, const char *job_name,
+                        bool json, char **job, char ***ids, size_t *nids)
 {
     struct buf b = BUF_INIT;
     size_t nbatches = (n + SUBMIT_BATCH - 1) / SUBMIT_BATCH, sent = 0;
     int rc = 0;
     *ids = xcalloc(n + 1, sizeof(char *));
     for (size_t k = 0; k < nbatches; k++) {
-        while (rc == 0 && sent < nbatches && sent < k + SUBMIT_WINDOW) {
-            encode_batch(&b, specs, n, sent);
+        while (rc == 0 && sent < nbatches && sent < k + (*job ? SUBMIT_WINDOW : 1)) {
+            encode_batch(&b, specs, n, sent, *job, job_name);
             if ((rc = client_send(c, &b)))
                 break;
             sent++;
@@ -390,8 +397,11 @@ static int send_batches(struct client *c, struct task_spec *specs, size_t n, cha
             rc = rc ? rc : brc;
             continue;
         }
+        if (!*job && reply.job)
+            *job = xstrdup(reply.job);
         for (size_t i = 0; i < reply.nids; i++) {
-            printf("%s\n", reply.ids[i]);
+            if (!json)
+                printf("%s\n", reply.ids[i]);
             (*ids)[(*nids)++] = xstrdup(reply.ids[i]);
         }
         fflush(stdout);
@@ -434,6 +444,11 @@ int cmd_submit(int argc, char **argv)
          "run only once these tasks have succeeded (repeatable)", 0, 0},
         {"after-any", 0, OPT_LIST, &f.after_any, "ID[,ID...]",
          "run only once these tasks have ended, however (repeatable)", 0, 0},
+        {"job-name", 0, OPT_STRING, &f.job_name, "NAME",
+         "name the job this call makes (default j-N); refused while a job of that name is kept", 0,
+         0},
+        {"json", 0, OPT_BOOL, &f.json, NULL, "print {\"job\": ID, \"tasks\": [IDS]} once stored", 0,
+         0},
         {"wait", 'w', OPT_BOOL, &f.wait, NULL, "wait for the tasks to end (exit 1 if any failed)",
          0, 0},
         CLIENT_OPTS(f.c),
@@ -443,7 +458,7 @@ int cmd_submit(int argc, char **argv)
     int npos = 0, rc;
     struct task_spec *specs = NULL;
     size_t nspecs = 0, nids = 0;
-    char **ids = NULL;
+    char **ids = NULL, *job = NULL;
     struct client c = {.fd = -1};
     rc = cli_parse("submit", "submit [OPTIONS] -- PROGRAM [ARGS...]",
                    "Submit tasks; prints their ids once the master has stored them.", opts, argc,
@@ -460,6 +475,12 @@ int cmd_submit(int argc, char **argv)
         f.timeout_ms = 0;
     if (cli_check_labels(&f.labels))
         goto out;
+    if (f.job_name && (!job_id_valid(f.job_name) || !job_name_free(f.job_name))) {
+        cli_error("--job-name '%s' must be 1 to %d letters, digits, '.', '_' or '-', starting "
+                  "with a letter or digit, and not j-N (the master's own ids)",
+                  f.job_name, MSG_MAX_JOB);
+        goto out;
+    }
     if (f.file) {
         if (f.labels.len) {
             cli_error("--file takes the tasks from the file; give each its \"labels\" there "
@@ -517,10 +538,26 @@ int cmd_submit(int argc, char **argv)
     }
     if ((rc = client_open(&c, &f.c)))
         goto out;
-    if ((rc = send_batches(&c, specs, nspecs, &ids, &nids)))
+    rc = send_batches(&c, specs, nspecs, f.job_name, f.json, &job, &ids, &nids);
+    if (f.json && (nids || job)) {
+        struct buf j = BUF_INIT;
+        buf_addstr(&j, "{\"job\":");
+        buf_add_json_cstr(&j, job);
+        buf_addstr(&j, ",\"tasks\":[");
+        for (size_t i = 0; i < nids; i++) {
+            if (i)
+                buf_addch(&j, ',');
+            buf_add_json_cstr(&j, ids[i]);
+        }
+        buf_addstr(&j, "]}");
+        printf("%s\n", j.data);
+        fflush(stdout);
+        buf_release(&j);
+    }
+    if (rc)
         goto out;
     if (f.wait)
-        rc = cli_wait(&c, ids, nids, false, -1);
+        rc = cli_wait(&c, ids, nids, false, NULL, -1);
 out:
     client_close(&c);
     for (size_t i = 0; i < nspecs; i++)
@@ -529,6 +566,7 @@ out:
     for (size_t i = 0; i < nids; i++)
         free(ids[i]);
     free(ids);
+    free(job);
     free(pos);
     opt_list_release(&f.env);
     opt_list_release(&f.labels);

@@ -46,13 +46,14 @@ int cmd_tasks(int argc, char **argv)
 {
     struct client_flags cf = {0};
     bool json = false;
-    const char *state = NULL;
+    const char *state = NULL, *job = NULL;
     struct opt_list labels = {0};
     const struct opt opts[] = {
         {"state", 's', OPT_STRING, &state, "STATE",
          "only tasks in this state (blocked, queued, running, succeeded, failed, cancelled)", 0, 0},
         {"label", 'l', OPT_LIST, &labels, "KEY=VALUE",
          "only tasks with this label (repeatable: all must match)", 0, 0},
+        {"job", 'j', OPT_STRING, &job, "JOB", "only the tasks of this job (see 'dtr jobs')", 0, 0},
         {"json", 0, OPT_BOOL, &json, NULL, "print JSON Lines: one object per task", 0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
@@ -62,7 +63,7 @@ int cmd_tasks(int argc, char **argv)
     struct client c = {.fd = -1};
     struct buf b = BUF_INIT;
     struct msg req, m;
-    int rc = cli_parse("tasks", "tasks [--state STATE] [--label KEY=VALUE]... [--json]",
+    int rc = cli_parse("tasks", "tasks [--state STATE] [--label KEY=VALUE]... [--job JOB] [--json]",
                        "List tasks.", opts, argc, argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
@@ -81,6 +82,11 @@ int cmd_tasks(int argc, char **argv)
     }
     if (labels.len && label_filter(&req, &labels))
         goto out;
+    if (job && !job_id_valid(job)) {
+        cli_error("--job '%s' is not a valid job id", job);
+        goto out;
+    }
+    req.job = (char *)job;
     if ((rc = client_open(&c, &cf)))
         goto out;
     msg_encode(&b, &req);

@@ -39,7 +39,7 @@ static void draw(bool tty, const struct msg *p, int64_t started, bool final)
     }
 }
 
-int cli_wait(struct client *c, char **ids, size_t n, bool all, int64_t timeout_ms)
+int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms)
 {
     struct buf b = BUF_INIT;
     struct msg req, m;
@@ -52,6 +52,7 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, int64_t timeout_m
     req.ids = ids;
     req.nids = n;
     req.all = all;
+    req.job = (char *)job;
     msg_encode(&b, &req);
     rc = client_send(c, &b);
     buf_release(&b);
@@ -96,8 +97,10 @@ int cmd_wait(int argc, char **argv)
     struct client_flags cf = {0};
     bool all = false;
     int64_t timeout_ms = -1;
+    const char *job = NULL;
     const struct opt opts[] = {
         {"all", 0, OPT_BOOL, &all, NULL, "wait until no task is queued or running", 0, 0},
+        {"job", 'j', OPT_STRING, &job, "JOB", "wait for every task of this job", 0, 0},
         {"timeout", 't', OPT_DURATION, &timeout_ms, "DUR", "give up after this long (exit 1)", 0,
          0},
         CLIENT_OPTS(cf),
@@ -106,14 +109,18 @@ int cmd_wait(int argc, char **argv)
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
     int npos = 0;
     struct client c = {.fd = -1};
-    int rc = cli_parse("wait", "wait [ID...|--all] [--timeout DUR]",
+    int rc = cli_parse("wait", "wait [ID...|--all|--job JOB] [--timeout DUR]",
                        "Wait until tasks end; exit 0 when all succeeded, 1 otherwise.", opts, argc,
                        argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (all && npos) {
-        cli_error("give task ids or --all, not both");
+    if ((all && npos) || (job && (all || npos))) {
+        cli_error("give task ids, --all or --job, one of them");
+        goto out;
+    }
+    if (job && !job_id_valid(job)) {
+        cli_error("--job '%s' is not a valid job id", job);
         goto out;
     }
     for (int i = 0; i < npos; i++)
@@ -123,7 +130,7 @@ int cmd_wait(int argc, char **argv)
         }
     if ((rc = client_open(&c, &cf)))
         goto out;
-    rc = cli_wait(&c, pos, (size_t)npos, all || npos == 0, timeout_ms);
+    rc = cli_wait(&c, pos, (size_t)npos, !job && (all || npos == 0), job, timeout_ms);
 out:
     client_close(&c);
     free(pos);

@@ -71,6 +71,113 @@ static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct
     return rc;
 }
 
+static const char *spec_dep(const struct task_spec *s, size_t i);
+
+/* The stored tasks of job j as ids (borrowed), cached across one submit. */
+struct job_ids {
+    const struct job *job;
+    const char **ids;
+    size_t n;
+};
+
+static struct task **job_tasks(struct handlers *h, const struct job *j, size_t *n);
+
+/* Appends id to the list *out (of *n, capacity *cap) unless seen has it. */
+static void add_dep(char ***out, size_t *n, size_t *cap, struct hmap *seen, const char *id)
+{
+    if (hmap_get(seen, id))
+        return;
+    if (*n + 1 >= *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *out = xrealloc(*out, *cap * sizeof(char *));
+    }
+    (*out)[(*n)++] = xstrdup(id);
+    (*out)[*n] = NULL;
+    hmap_put(seen, (*out)[*n - 1]);
+}
+
+/*
+ * Dependencies may name a job: "after every task of that job". An id that
+ * names no task of the master or of the batch but a job is replaced here,
+ * at submit, by the ids of the job's tasks the master holds (a task the job
+ * gains later is not waited for), so the stored spec lists tasks only. An id
+ * named twice that way counts once (in after when in both lists). Returns
+ * 0, or replies an error beginning with "dependency".
+ */
+static int expand_job_deps(struct handlers *h, struct conn *c, struct msg *msg,
+                           const struct hmap *batch)
+{
+    struct job_ids cache = {0};
+    int rc = 0;
+    for (size_t i = 0; i < msg->nspecs && !rc; i++) {
+        struct task_spec *s = &msg->specs[i];
+        bool any_job = false;
+        for (size_t k = 0; k < s->nafter + s->nafter_any && !any_job; k++) {
+            const char *d = spec_dep(s, k);
+            any_job =
+                !hmap_get(batch, d) && !tasks_find_stored(h->tasks, d) && tasks_job(h->tasks, d);
+        }
+        if (!any_job)
+            continue;
+        char **lists[2] = {NULL, NULL};
+        size_t ns[2] = {0, 0}, caps[2] = {0, 0};
+        struct hmap seen;
+        hmap_init(&seen, str_key);
+        for (int l = 0; l < 2; l++) {
+            char **in = l ? s->after_any : s->after;
+            size_t nin = l ? s->nafter_any : s->nafter;
+            for (size_t k = 0; k < nin; k++) {
+                struct job *j = NULL;
+                if (hmap_get(batch, in[k]) || tasks_find_stored(h->tasks, in[k]) ||
+                    !(j = tasks_job(h->tasks, in[k]))) {
+                    add_dep(&lists[l], &ns[l], &caps[l], &seen, in[k]);
+                    continue;
+                }
+                if (cache.job != j) {
+                    size_t nt;
+                    struct task **ts = job_tasks(h, j, &nt);
+                    free(cache.ids);
+                    cache.ids = xcalloc(nt + 1, sizeof(char *));
+                    cache.n = 0;
+                    for (size_t t = 0; t < nt; t++)
+                        if (tasks_find_stored(h->tasks, ts[t]->id))
+                            cache.ids[cache.n++] = ts[t]->id;
+                    free(ts);
+                    cache.job = j;
+                }
+                if (ns[0] + ns[1] + cache.n > MSG_MAX_DEPS) {
+                    char err[300];
+                    snprintf(err, sizeof(err),
+                             "dependency '%s' of task %zu is a job of %zu tasks; a task may "
+                             "depend on at most %d",
+                             in[k], i + 1, cache.n, MSG_MAX_DEPS);
+                    reply_error(c, err);
+                    rc = -1;
+                    break;
+                }
+                for (size_t t = 0; t < cache.n; t++)
+                    add_dep(&lists[l], &ns[l], &caps[l], &seen, cache.ids[t]);
+            }
+            if (rc)
+                break;
+        }
+        hmap_release(&seen);
+        if (rc) {
+            spec_free_ids(lists[0], ns[0]);
+            spec_free_ids(lists[1], ns[1]);
+            break;
+        }
+        spec_free_ids(s->after, s->nafter);
+        spec_free_ids(s->after_any, s->nafter_any);
+        s->after = lists[0]; /* NULL when empty: the canonical form has no [] */
+        s->nafter = ns[0];
+        s->after_any = lists[1];
+        s->nafter_any = ns[1];
+    }
+    free(cache.ids);
+    return rc;
+}
+
 /* A task of the batch in the dependency check (check_deps). */
 struct dep_node {
     const char *id;
@@ -185,12 +292,56 @@ static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
     return rc;
 }
 
+/*
+ * The job a submit joins: the one this connection's first batch made (field
+ * job), a new one named job_name, or a new j-N. Returns it, or NULL after
+ * replying an error. *made says it is new (dropped if the batch fails).
+ */
+static struct job *submit_job(struct handlers *h, struct conn *c, const struct msg *msg, bool *made)
+{
+    struct client_session *cs = c->data;
+    char err[300];
+    struct job *j;
+    *made = false;
+    if (msg->job) {
+        j = tasks_job(h->tasks, msg->job);
+        if (!j || !cs->job || strcmp(cs->job, msg->job)) {
+            snprintf(err, sizeof(err),
+                     "%s job '%s': a submit joins only the job this connection's first submit "
+                     "made",
+                     j ? "cannot add to" : "unknown", msg->job);
+            reply_error(c, err);
+            return NULL;
+        }
+        return j;
+    }
+    if (msg->job_name && !job_name_free(msg->job_name)) {
+        snprintf(err, sizeof(err), "job name '%s' is reserved: the master gives out j-N itself",
+                 msg->job_name);
+        reply_error(c, err);
+        return NULL;
+    }
+    if (msg->job_name && tasks_job(h->tasks, msg->job_name)) {
+        snprintf(err, sizeof(err),
+                 "job name '%s' is taken (a job keeps its name until its tasks are pruned)",
+                 msg->job_name);
+        reply_error(c, err);
+        return NULL;
+    }
+    *made = true;
+    return tasks_job_new(h->tasks, msg->job_name, clock_wall_ms());
+}
+
 static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
 {
     /* A batch is accepted whole or not at all. */
     struct hmap batch;
+    struct client_session *cs = c->data;
+    bool made = false;
+    struct job *job = NULL;
     hmap_init(&batch, str_key);
-    if (check_ids(h, c, msg, &batch) || check_deps(h, c, msg) || !conn_out(c)) {
+    if (check_ids(h, c, msg, &batch) || expand_job_deps(h, c, msg, &batch) ||
+        check_deps(h, c, msg) || !conn_out(c) || !(job = submit_job(h, c, msg, &made))) {
         hmap_release(&batch);
         return;
     }
@@ -204,6 +355,8 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
         struct task_spec *s = &msg->specs[i];
         if (!s->id)
             s->id = generate_id(h, &batch, first_seq + i);
+        free(s->job);
+        s->job = xstrdup(job->id);
         buf_reset(&spec);
         spec_encode(&spec, s);
         if (spec.len > MSG_MAX_SPEC) {
@@ -213,6 +366,8 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
             reply_error(c, err);
             for (size_t k = 0; k < i; k++)
                 free(json[k]);
+            if (made)
+                tasks_job_drop(h->tasks, job);
             goto out;
         }
         json[i] = buf_detach(&spec, NULL);
@@ -228,19 +383,24 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
             deps ? tasks_add_blocked(h->tasks, s->id, json[i], s->priority, s->max_retries, now)
                  : tasks_add(h->tasks, s->id, json[i], s->priority, s->max_retries, now);
         free(json[i]);
+        tasks_set_job(h->tasks, t, job);
         if (deps)
             blocked[nblocked++] = t;
         if (i)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
     }
-    msg_ids_end(b, NULL);
+    msg_ids_end_job(b, job->id);
+    if (made) {
+        free(cs->job);
+        cs->job = xstrdup(job->id);
+    }
     /* Every task of the batch is in: a dependency may come later in it. */
     for (size_t i = 0; i < nblocked; i++)
         if (blocked[i]->state == TASK_BLOCKED) /* not cancelled by an earlier one */
             tasks_link(h->tasks, blocked[i]);
     free(blocked);
-    log_info("accepted tasks count=%zu peer=%s", msg->nspecs, conn_peer(c));
+    log_info("accepted tasks count=%zu job=%s peer=%s", msg->nspecs, job->id, conn_peer(c));
 out:
     free(json);
     buf_release(&spec);
@@ -266,6 +426,7 @@ static void fill_info(struct task_info *ti, const struct task *t)
     ti->started_at = t->started_at;
     ti->finished_at = t->finished_at;
     ti->labels = (char *)spec_labels(t->spec, &ti->labels_len);
+    ti->job = t->job ? t->job->id : NULL;
 }
 
 static void handle_status(struct handlers *h, struct conn *c)
@@ -285,7 +446,7 @@ static void handle_status(struct handlers *h, struct conn *c)
     }
     struct buf *b = conn_out(c);
     if (b) {
-        msg_encode_status(b, wi, n, h->tasks->counts);
+        msg_encode_status(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended);
     }
     free(wi);
 }
@@ -317,6 +478,32 @@ static void list_done(struct client_session *cs)
     free(cs->list_ids);
     cs->list_ids = NULL;
     cs->list_len = cs->list_pos = 0;
+    cs->list_jobs = false;
+}
+
+/* The job a list, wait or cancel names, or NULL after replying an error. */
+static struct job *find_job(struct handlers *h, struct conn *c, const char *id)
+{
+    struct job *j = tasks_job(h->tasks, id);
+    if (!j) {
+        char err[300];
+        snprintf(err, sizeof(err), "unknown job '%s'", id);
+        reply_error(c, err);
+    }
+    return j;
+}
+
+/* The tasks of job j in memory, in submission order (*n of them; the
+ * caller frees the array). A scan of the table: a request names a job once. */
+static struct task **job_tasks(struct handlers *h, const struct job *j, size_t *n)
+{
+    struct task **all = tasks_list(h->tasks, -1, n);
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (all[i]->job == j)
+            all[k++] = all[i];
+    *n = k;
+    return all;
 }
 
 /* Waiters keep the tasks they wait for by id. */
@@ -338,6 +525,7 @@ void client_session_free(struct client_session *cs)
         waiter_free(cs->waiter);
     }
     list_done(cs);
+    free(cs->job);
     list_del(&cs->node);
     cs->conn->data = NULL;
     free(cs);
@@ -379,12 +567,15 @@ static void handle_list(struct handlers *h, struct conn *c, const struct msg *ms
         return;
     }
     size_t n;
+    struct job *job = NULL;
+    if (msg->job && !(job = find_job(h, c, msg->job)))
+        return;
     struct task **all = tasks_list(h->tasks, state, &n);
     char **want = label_filter(msg);
     size_t k = 0;
     cs->list_ids = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
-        if (labels_wanted(all[i], want, msg->nlabels))
+        if ((!job || all[i]->job == job) && labels_wanted(all[i], want, msg->nlabels))
             cs->list_ids[k++] = xstrdup(all[i]->id);
     for (size_t i = 0; i < msg->nlabels; i++)
         free(want[i]);
@@ -410,7 +601,18 @@ void listings_pump(struct handlers *h)
         struct buf *b = conn_out(c);
         if (!b)
             continue;
-        for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len; k++) {
+        for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len && cs->list_jobs; k++) {
+            char *id = cs->list_ids[cs->list_pos++];
+            struct job *j = tasks_job(h->tasks, id);
+            free(id);
+            if (!j)
+                continue; /* pruned since the snapshot */
+            struct job_info ji = {.id = j->id, .submitted_at = j->submitted_at};
+            memcpy(ji.counts, j->counts, sizeof(ji.counts));
+            ji.ended_at = job_active(j) ? 0 : j->ended_at;
+            msg_encode_job(b, &ji);
+        }
+        for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len && !cs->list_jobs; k++) {
             char *id = cs->list_ids[cs->list_pos++];
             struct task *t = tasks_find(h->tasks, id);
             free(id);
@@ -424,6 +626,30 @@ void listings_pump(struct handlers *h)
             msg_encode_end(b);
             list_done(cs);
         }
+    }
+}
+
+/* dtr jobs: a snapshot of the job ids, streamed by listings_pump(). */
+static void handle_jobs(struct handlers *h, struct conn *c)
+{
+    struct client_session *cs = c->data;
+    if (cs->list_ids) {
+        reply_error(c, "a listing is already in progress on this connection");
+        return;
+    }
+    size_t n;
+    struct job **all = tasks_jobs(h->tasks, &n);
+    cs->list_ids = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        cs->list_ids[i] = xstrdup(all[i]->id);
+    free(all);
+    cs->list_len = n;
+    cs->list_pos = 0;
+    cs->list_state = -1;
+    cs->list_jobs = true;
+    if (n == 0 && conn_out(c)) {
+        msg_encode_end(conn_out(c));
+        list_done(cs);
     }
 }
 
@@ -453,9 +679,46 @@ static void handle_get(struct handlers *h, struct conn *c, const char *id)
 
 /* ---- cancel ------------------------------------------------------------------- */
 
+/* Stops running task t on its worker and cancels it (it is unfinished). */
+static void cancel_one(struct handlers *h, struct conn *c, struct task *t)
+{
+    if (t->state == TASK_RUNNING)
+        workers_cancel_attempt(h->workers, t);
+    tasks_cancel(h->tasks, t);
+    log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
+}
+
+/* Cancels every unfinished task of a job, in submission order; a task that
+ * an earlier one's cancel cascaded to (a dependent) is cancelled already. */
+static void cancel_job(struct handlers *h, struct conn *c, const char *id)
+{
+    struct job *j = find_job(h, c, id);
+    struct buf *b = conn_out(c);
+    if (!j || !b)
+        return;
+    size_t n, done = 0;
+    struct task **ts = job_tasks(h, j, &n);
+    msg_ids_begin(b, MSG_CANCELLED);
+    for (size_t i = 0; i < n; i++) {
+        if (task_state_terminal(ts[i]->state))
+            continue;
+        cancel_one(h, c, ts[i]);
+        if (done++)
+            buf_addch(b, ',');
+        buf_add_json_cstr(b, ts[i]->id);
+    }
+    msg_ids_end(b, NULL);
+    log_info("job cancelled job=%s tasks=%zu peer=%s", id, done, conn_peer(c));
+    free(ts);
+}
+
 static void handle_cancel(struct handlers *h, struct conn *c, struct msg *msg)
 {
     struct buf errs = BUF_INIT;
+    if (msg->job) {
+        cancel_job(h, c, msg->job);
+        return;
+    }
     struct buf *b = conn_out(c);
     if (!b)
         return;
@@ -472,10 +735,7 @@ static void handle_cancel(struct handlers *h, struct conn *c, struct msg *msg)
                      task_state_name(t->state));
             continue;
         }
-        if (t->state == TASK_RUNNING)
-            workers_cancel_attempt(h->workers, t);
-        tasks_cancel(h->tasks, t);
-        log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
+        cancel_one(h, c, t);
         if (done++)
             buf_addch(b, ',');
         buf_add_json_cstr(b, t->id);
@@ -493,12 +753,23 @@ static void handle_wait(struct handlers *h, struct conn *c, struct msg *msg)
     hmap_init(&w->pending, task_key);
     w->conn = c;
     w->all = msg->all;
-    for (size_t i = 0; i < msg->nids; i++) {
-        struct task *t = tasks_find(h->tasks, msg->ids[i]);
+    struct task **jts = NULL;
+    size_t njts = 0;
+    if (msg->job) {
+        struct job *j = find_job(h, c, msg->job);
+        if (!j) {
+            waiter_free(w);
+            return;
+        }
+        jts = job_tasks(h, j, &njts);
+    }
+    for (size_t i = 0; i < msg->nids + njts; i++) {
+        struct task *t = i < njts ? jts[i] : tasks_find(h->tasks, msg->ids[i - njts]);
         if (!t) {
-            snprintf(err, sizeof(err), "unknown task '%s'", msg->ids[i]);
+            snprintf(err, sizeof(err), "unknown task '%s'", msg->ids[i - njts]);
             reply_error(c, err);
             waiter_free(w);
+            free(jts);
             return;
         }
         if (hmap_get(&w->pending, t->id))
@@ -511,6 +782,7 @@ static void handle_wait(struct handlers *h, struct conn *c, struct msg *msg)
             hmap_put(&w->pending, t);
         }
     }
+    free(jts);
     struct client_session *cs = c->data;
     if (cs->waiter) {
         list_del(&cs->waiter->node);
@@ -595,6 +867,9 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         break;
     case MSG_CANCEL:
         handle_cancel(h, c, msg);
+        break;
+    case MSG_JOBS:
+        handle_jobs(h, c);
         break;
     case MSG_PING:
         if (conn_out(c))

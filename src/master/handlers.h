@@ -24,6 +24,8 @@ struct client_session {
     char **list_ids;       /* dtr tasks: ids still to stream, in submission order */
     size_t list_len, list_pos;
     int list_state;   /* the state asked for, or -1 */
+    bool list_jobs;   /* dtr jobs: list_ids are job ids */
+    char *job;        /* the job this connection's submit made (its later batches join it) */
     struct list node; /* in handlers->sessions */
 };
 

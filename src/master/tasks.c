@@ -46,6 +46,45 @@ static const char *dependents_key(const void *item)
     return ((const struct dependents *)item)->id;
 }
 
+static const char *job_key(const void *item)
+{
+    return ((const struct job *)item)->id;
+}
+
+/* 0: counted in neither (no task), 1: active, 2: ended. */
+static int job_kind(const struct job *j)
+{
+    return !j->total ? 0 : job_active(j) ? 1 : 2;
+}
+
+/* One task of job j moves from state `from` to `to` (-1: none, for a task
+ * that joins or leaves the table): keeps the job's counts and the table's
+ * counts of active and ended jobs right. O(1). A job left with no task is
+ * freed. */
+static void job_count(struct tasks *ts, struct job *j, int from, int to)
+{
+    int before = job_kind(j);
+    if (from >= 0) {
+        j->counts[from]--;
+        j->total--;
+    }
+    if (to >= 0) {
+        j->counts[to]++;
+        j->total++;
+    }
+    int after = job_kind(j);
+    if (before != after) {
+        if (before)
+            (*(before == 1 ? &ts->jobs_active : &ts->jobs_ended))--;
+        if (after)
+            (*(after == 1 ? &ts->jobs_active : &ts->jobs_ended))++;
+    }
+    if (!j->total) {
+        hmap_del(&ts->jobs, j->id);
+        free(j);
+    }
+}
+
 void tasks_journal_failed(const char *what)
 {
     /* Fail-stop: nothing queued for sending this turn leaves the process,
@@ -66,7 +105,8 @@ void tasks_init(struct tasks *ts, int64_t grace_ms)
     deadlines_init(&ts->deadlines);
     list_init(&ts->ended);
     hmap_init(&ts->dependents, dependents_key);
-    ts->next_seq = ts->next_lease = 1;
+    hmap_init(&ts->jobs, job_key);
+    ts->next_seq = ts->next_lease = ts->next_job = 1;
     ts->grace_ms = grace_ms;
 }
 
@@ -84,6 +124,9 @@ void tasks_release(struct tasks *ts)
         }
     }
     hmap_release(&ts->dependents);
+    for (size_t i = 0; i < ts->jobs.cap; i++)
+        free(ts->jobs.slots[i]);
+    hmap_release(&ts->jobs);
     free(ts->dep_work);
     free(ts->loaded_blocked);
     queue_release(&ts->queue);
@@ -120,6 +163,21 @@ static int load_task_cb(struct task *t, void *data)
     struct tasks *ts = ctx->ts;
     hmap_put(&ts->map, t); /* ids are the journal's primary key: no duplicates */
     ts->counts[t->state]++;
+    char job[MSG_MAX_JOB + 1];
+    size_t suffix;
+    if (spec_job(t->spec, job, &suffix)) {
+        struct job *jb = tasks_job(ts, job);
+        if (!jb)
+            jb = tasks_job_new(ts, job, t->submitted_at);
+        tasks_set_job(ts, t, jb);
+        /* j-N ids given out before are not given out again. */
+        char *end;
+        if (!strncmp(job, "j-", 2) && !job_name_free(job)) {
+            uint64_t n = strtoull(job + 2, &end, 10);
+            if (n >= ts->next_job && n < UINT64_MAX)
+                ts->next_job = n + 1;
+        }
+    }
     if (t->seq >= ts->next_seq)
         ts->next_seq = t->seq + 1;
     if (t->lease >= ts->next_lease)
@@ -154,6 +212,8 @@ int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t l
         ts->next_lease = v;
     if (journal_get_counter(ts->journal, "seq", &v) == 0 && v > ts->next_seq)
         ts->next_seq = v;
+    if (journal_get_counter(ts->journal, "job", &v) == 0 && v > ts->next_job)
+        ts->next_job = v;
     if (journal_load(ts->journal, load_task_cb, &ctx) != 0)
         return -1;
     /* In submission order, so what a restart settles (a dependency that
@@ -188,6 +248,70 @@ struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spe
     ts->counts[TASK_BLOCKED]++;
     jwriter_save_task(ts->writer, t);
     return t;
+}
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+struct job *tasks_job_new(struct tasks *ts, const char *name, int64_t now_wall)
+{
+    char id[32];
+    if (!name) {
+        do
+            snprintf(id, sizeof(id), "j-%" PRIu64, ts->next_job++);
+        while (tasks_job(ts, id));
+        name = id;
+    }
+    size_t n = strlen(name);
+    struct job *j = xcalloc(1, sizeof(*j) + n + 1);
+    memcpy(j->id, name, n + 1);
+    j->submitted_at = now_wall;
+    j->first_seq = UINT64_MAX;
+    hmap_put(&ts->jobs, j);
+    return j;
+}
+
+struct job *tasks_job(const struct tasks *ts, const char *id)
+{
+    return hmap_get(&ts->jobs, id);
+}
+
+void tasks_job_drop(struct tasks *ts, struct job *j)
+{
+    if (j->total)
+        DTR_BUG("job %s dropped with %" PRIu64 " tasks", j->id, j->total);
+    hmap_del(&ts->jobs, j->id);
+    free(j);
+}
+
+static int cmp_job(const void *a, const void *b)
+{
+    const struct job *x = *(struct job *const *)a, *y = *(struct job *const *)b;
+    return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
+}
+
+struct job **tasks_jobs(const struct tasks *ts, size_t *n)
+{
+    struct job **all = xcalloc(ts->jobs.len + 1, sizeof(*all));
+    *n = 0;
+    for (size_t i = 0; i < ts->jobs.cap; i++)
+        if (ts->jobs.slots[i])
+            all[(*n)++] = ts->jobs.slots[i];
+    qsort(all, *n, sizeof(*all), cmp_job);
+    return all;
+}
+
+void tasks_set_job(struct tasks *ts, struct task *t, struct job *j)
+{
+    if (t->job)
+        DTR_BUG("task %s joins job %s while in %s", t->id, j->id, t->job->id);
+    t->job = j;
+    if (t->seq < j->first_seq) {
+        j->first_seq = t->seq;
+        j->submitted_at = t->submitted_at;
+    }
+    if (task_state_terminal(t->state))
+        j->ended_at = MAX(j->ended_at, t->finished_at);
+    job_count(ts, j, -1, (int)t->state);
 }
 
 /* ---- dependencies --------------------------------------------------------- */
@@ -351,6 +475,11 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
     }
     ts->counts[from]--;
     ts->counts[to]++;
+    if (t->job) {
+        if (task_state_terminal(to))
+            t->job->ended_at = MAX(t->job->ended_at, t->finished_at);
+        job_count(ts, t->job, (int)from, (int)to);
+    }
     if (from == TASK_QUEUED)
         queue_remove(&ts->queue, t);
     if (from == TASK_RUNNING) {
@@ -511,6 +640,10 @@ void tasks_save_counters(struct tasks *ts)
         jwriter_set_counter(ts->writer, "lease", ts->next_lease);
         ts->saved_lease = ts->next_lease;
     }
+    if (ts->next_job != ts->saved_job) {
+        jwriter_set_counter(ts->writer, "job", ts->next_job);
+        ts->saved_job = ts->next_job;
+    }
 }
 
 void tasks_get_output(struct tasks *ts, const struct task *t, struct task_output *o)
@@ -552,6 +685,8 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
     for (size_t i = 0; i < nold; i++) {
         hmap_del(&ts->map, old[i]->id);
         ts->counts[old[i]->state]--;
+        if (old[i]->job)
+            job_count(ts, old[i]->job, (int)old[i]->state, -1); /* the last one frees it */
         task_free(old[i]);
     }
     free(old);

@@ -23,6 +23,27 @@
 #include "sched/queue.h"
 #include "sched/task.h"
 
+/*
+ * A job: the tasks of one `dtr submit` call (every submit message makes one,
+ * or joins the one its call made first). Its tasks name it in their specs
+ * (spec_job()), so the journal needs no table of jobs: tasks_load() builds
+ * them again, and a job whose last task is pruned is gone.
+ */
+struct job {
+    uint64_t counts[TASK_NSTATES]; /* its tasks in memory per state */
+    uint64_t total;                /* their sum */
+    uint64_t first_seq;            /* of its first task: jobs are listed in this order */
+    int64_t submitted_at;          /* of its first task */
+    int64_t ended_at;              /* the latest finished_at of its tasks */
+    char id[];
+};
+
+/* A job has a task left to end (blocked, queued or running). */
+static inline bool job_active(const struct job *j)
+{
+    return j->counts[TASK_QUEUED] + j->counts[TASK_RUNNING] + j->counts[TASK_BLOCKED] > 0;
+}
+
 struct tasks {
     /* Read-only outside tasks.c. */
     struct hmap map;               /* every task in memory, by id */
@@ -31,15 +52,18 @@ struct tasks {
     /* Set here when a task was queued or a slot freed, and by whoever
      * else makes work possible; workers_dispatch() clears it. */
     bool dispatch_needed;
+    struct hmap jobs;                 /* struct job by id */
+    uint64_t jobs_active, jobs_ended; /* job_active() or not */
+    uint64_t next_job;                /* N of the next j-N */
 
     /* Private. */
     struct queue queue;
     struct deadlines deadlines; /* running attempts with a timeout */
     uint64_t next_lease;
-    uint64_t saved_seq, saved_lease; /* last journaled by tasks_save_counters */
-    struct list ended;               /* through task->worker_node: see tasks_take_ended */
-    bool prune_kept;                 /* the last prune left ended tasks in memory */
-    int64_t pruned_before;           /* the journal holds no task that ended before this */
+    uint64_t saved_seq, saved_lease, saved_job; /* last journaled by tasks_save_counters */
+    struct list ended;     /* through task->worker_node: see tasks_take_ended */
+    bool prune_kept;       /* the last prune left ended tasks in memory */
+    int64_t pruned_before; /* the journal holds no task that ended before this */
     int64_t grace_ms;
     struct journal *journal;
     struct jwriter *writer;
@@ -79,6 +103,8 @@ int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t l
  */
 struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64_t priority,
                        int max_retries, int64_t now_wall);
+/* Puts task t, just added, in job j (which its spec must name). */
+void tasks_set_job(struct tasks *ts, struct task *t, struct job *j);
 
 /*
  * Submit of a task with dependencies: adds it blocked, like tasks_add.
@@ -95,6 +121,20 @@ struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spe
  * loads blocked itself.
  */
 void tasks_link(struct tasks *ts, struct task *t);
+
+/*
+ * Makes an empty job: named `name`, or j-N with the next N when name is
+ * NULL. The id must not be taken (tasks_job()). The job lives as long as it
+ * has a task: give it one in the same turn (tasks_add(), tasks_add_blocked()).
+ */
+struct job *tasks_job_new(struct tasks *ts, const char *name, int64_t now_wall);
+/* The job with this id, or NULL. */
+struct job *tasks_job(const struct tasks *ts, const char *id);
+/* Every job, in submission order, as an array of *n borrowed pointers that
+ * the caller frees (never NULL). */
+struct job **tasks_jobs(const struct tasks *ts, size_t *n);
+/* An empty job that got no task (its submit was refused): forgets it. */
+void tasks_job_drop(struct tasks *ts, struct job *j);
 
 /* The task with this id, or NULL. */
 struct task *tasks_find(const struct tasks *ts, const char *id);

@@ -251,8 +251,16 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
     if (scan_lit(s, ",\"payload\":{}")) /* what the CLI gives a built-in kind */
         out->payload = xstrdup("{}");
     if (!scan_lit(s, ",\"priority\":") || !scan_int(s, INT32_MIN, INT32_MAX, &prio) ||
-        !scan_lit(s, ",\"max_retries\":") || !scan_int(s, 0, TASK_MAX_RETRIES, &retries) ||
-        !scan_lit(s, "}"))
+        !scan_lit(s, ",\"max_retries\":") || !scan_int(s, 0, TASK_MAX_RETRIES, &retries))
+        goto fail;
+    if (scan_lit(s, ",\"job\":")) { /* the master's, last (spec_encode()) */
+        if (!scan_plain_str(s, &p, &n) || n < 1 || n > MSG_MAX_JOB)
+            goto fail;
+        out->job = xstrndup(p, n);
+        if (!job_id_valid(out->job))
+            goto fail;
+    }
+    if (!scan_lit(s, "}"))
         goto fail;
     out->priority = prio;
     out->max_retries = (int)retries;
@@ -276,7 +284,10 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
         return false;
     struct task_spec *specs = NULL;
     struct run_item *runs = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, jlen;
+    char *job = NULL;
+    const char *p;
+    bool job_name = false;
     do {
         if (n == MSG_MAX_BATCH)
             goto fail;
@@ -303,9 +314,20 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
             if (!scan_spec(&s, &specs[n]))
                 goto fail;
             n++;
+            if (specs[n - 1].job)
+                goto fail; /* refused by the full path, with its words */
         }
     } while (scan_lit(&s, ","));
-    if (!scan_lit(&s, "]}") || s.p != s.end)
+    if (!scan_lit(&s, "]"))
+        goto fail;
+    if (!run && (scan_lit(&s, ",\"job\":") || (job_name = scan_lit(&s, ",\"job_name\":")))) {
+        if (!scan_plain_str(&s, &p, &jlen) || jlen < 1 || jlen > MSG_MAX_JOB)
+            goto fail;
+        job = xstrndup(p, jlen);
+        if (!job_id_valid(job))
+            goto fail;
+    }
+    if (!scan_lit(&s, "}") || s.p != s.end)
         goto fail;
     if (run) {
         m->type = MSG_RUN;
@@ -315,9 +337,14 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
         m->type = MSG_SUBMIT;
         m->specs = specs;
         m->nspecs = n;
+        if (job_name)
+            m->job_name = job;
+        else
+            m->job = job;
     }
     return true;
 fail:
+    free(job);
     for (size_t i = 0; i < n; i++)
         spec_release(run ? &runs[i].spec : &specs[i]);
     free(runs);
@@ -327,7 +354,8 @@ fail:
 
 /* The writing side of parse_specs_fast() for submit; run is written by
  * msg_run_*() below. */
-void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n)
+void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, const char *job,
+                       const char *job_name)
 {
     buf_addstr(b, "{\"type\":\"submit\",\"tasks\":[");
     for (size_t i = 0; i < n; i++) {
@@ -335,7 +363,12 @@ void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n)
             buf_addch(b, ',');
         spec_encode(b, &specs[i]);
     }
-    buf_addstr(b, "]}\n");
+    buf_addch(b, ']');
+    if (job || job_name) {
+        buf_addstr(b, job ? ",\"job\":" : ",\"job_name\":");
+        buf_add_json_cstr(b, job ? job : job_name);
+    }
+    buf_addstr(b, "}\n");
 }
 
 void msg_run_begin(struct buf *b)

@@ -23,7 +23,7 @@ static const char *const type_names[MSG_NTYPES] = {
     [MSG_STATUS] = "status",     [MSG_LIST] = "list",     [MSG_TASK] = "task",
     [MSG_END] = "end",           [MSG_GET] = "get",       [MSG_WAIT] = "wait",
     [MSG_PROGRESS] = "progress", [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
-    [MSG_HELD] = "held",
+    [MSG_HELD] = "held",         [MSG_JOBS] = "jobs",     [MSG_JOB] = "job",
 };
 const char *msg_type_name(enum msg_type t)
 {
@@ -46,6 +46,7 @@ static void task_info_release(struct task_info *ti)
     free(ti->worker);
     free(ti->error);
     free(ti->labels);
+    free(ti->job);
     for (size_t i = 0; i < ti->nlabel_list; i++)
         free(ti->label_list[i]);
     free(ti->label_list);
@@ -91,6 +92,9 @@ void msg_release(struct msg *m)
         free(m->workers[i].addr);
     }
     free(m->workers);
+    free(m->job);
+    free(m->job_name);
+    free(m->job_info.id);
     memset(m, 0, sizeof(*m));
 }
 
@@ -260,14 +264,32 @@ static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
     return 0;
 }
 
+/* An optional job id field (job_id_valid()). */
+static int get_job(json_object *o, const char *key, char **out, char *err, size_t errlen)
+{
+    int rc = pjson_get_str(o, key, false, MSG_MAX_JOB, out, err, errlen);
+    if (rc)
+        return rc;
+    if (*out && !job_id_valid(*out))
+        return ERR("field '%s' must be 1 to %d letters, digits, '.', '_' or '-', starting with a "
+                   "letter or digit",
+                   key, MSG_MAX_JOB);
+    return 0;
+}
+
 static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"type", "tasks", NULL};
+    static const char *const keys[] = {"type", "tasks", "job", "job_name", NULL};
     json_object *a;
     size_t n;
     int rc;
     if ((rc = pjson_check_keys(o, keys, "submit", err, errlen)) ||
-        (rc = pjson_get_array(o, "tasks", true, MSG_MAX_BATCH, &a, &n, err, errlen)))
+        (rc = get_job(o, "job", &m->job, err, errlen)) ||
+        (rc = get_job(o, "job_name", &m->job_name, err, errlen)))
+        return rc;
+    if (m->job && m->job_name)
+        return ERR("submit: give 'job' (a job of this call) or 'job_name' (a new job), not both");
+    if ((rc = pjson_get_array(o, "tasks", true, MSG_MAX_BATCH, &a, &n, err, errlen)))
         return rc;
     if (n == 0)
         return ERR("submit: field 'tasks' is empty");
@@ -308,6 +330,7 @@ static const char *const task_keys[] = {"type",
                                         "stderr_truncated",
                                         "result",
                                         "labels",
+                                        "job",
                                         NULL};
 
 static int parse_task_info(json_object *o, const char *const *keys, struct task_info *ti, char *err,
@@ -356,6 +379,8 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
         (rc = pjson_get_time(o, "finished_ms", &ti->finished_at, err, errlen)))
         return rc;
     json_object *dummy;
+    if ((rc = get_job(o, "job", &ti->job, err, errlen)))
+        return rc;
     json_object *labels = pjson_field(o, "labels");
     if (labels) {
         if ((rc = labels_from_json(labels, "labels", &ti->label_list, &ti->nlabel_list, err,
@@ -372,7 +397,8 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
 
 static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"workers", "tasks", NULL};
+    static const char *const keys[] = {"workers", "tasks", "jobs", NULL};
+    static const char *const job_keys[] = {"active", "ended", NULL};
     static const char *const worker_keys[] = {
         "id", "addr", "slots", "running", "done", "draining", "last_seen", "last_seen_ms", NULL};
     const char *state_keys[TASK_NSTATES + 1];
@@ -419,6 +445,46 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
         if ((rc = pjson_get_u64(t, task_state_name((enum task_state)s), false, &m->counts[s], err,
                                 errlen)))
             return rc;
+    json_object *j = pjson_field(o, "jobs");
+    if (!j)
+        return 0;
+    if (!json_object_is_type(j, json_type_object))
+        return ERR("status: field 'jobs' must be an object");
+    if ((rc = pjson_check_keys(j, job_keys, "status jobs", err, errlen)) ||
+        (rc = pjson_get_u64(j, "active", false, &m->jobs_active, err, errlen)) ||
+        (rc = pjson_get_u64(j, "ended", false, &m->jobs_ended, err, errlen)))
+        return rc;
+    return 0;
+}
+
+static int parse_job_info(json_object *o, struct job_info *ji, char *err, size_t errlen)
+{
+    static const char *const keys[] = {
+        "id", "tasks", "submitted_at", "submitted_ms", "ended_at", "ended_ms", NULL};
+    const char *state_keys[TASK_NSTATES + 1];
+    int rc;
+    if (!json_object_is_type(o, json_type_object))
+        return ERR("field 'job' must be an object");
+    if ((rc = pjson_check_keys(o, keys, "job", err, errlen)) ||
+        (rc = get_job(o, "id", &ji->id, err, errlen)))
+        return rc;
+    if (!ji->id)
+        return ERR("job: missing field 'id'");
+    if ((rc = pjson_get_time(o, "submitted_ms", &ji->submitted_at, err, errlen)) ||
+        (rc = pjson_get_time(o, "ended_ms", &ji->ended_at, err, errlen)))
+        return rc;
+    json_object *t = pjson_field(o, "tasks");
+    if (!t || !json_object_is_type(t, json_type_object))
+        return ERR("job: missing object 'tasks'");
+    for (int s = 0; s < TASK_NSTATES; s++)
+        state_keys[s] = task_state_name((enum task_state)s);
+    state_keys[TASK_NSTATES] = NULL;
+    if ((rc = pjson_check_keys(t, state_keys, "job tasks", err, errlen)))
+        return rc;
+    for (int s = 0; s < TASK_NSTATES; s++)
+        if ((rc = pjson_get_u64(t, task_state_name((enum task_state)s), false, &ji->counts[s], err,
+                                errlen)))
+            return rc;
     return 0;
 }
 
@@ -436,13 +502,15 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_KILL] = KEYS("leases", NULL),
     [MSG_ACK] = KEYS("leases", NULL),
     [MSG_DRAIN] = KEYS(NULL),
-    [MSG_SUBMITTED] = KEYS("ids", NULL),
+    [MSG_SUBMITTED] = KEYS("ids", "job", NULL),
     [MSG_STATUS] = KEYS("status", NULL),
-    [MSG_LIST] = KEYS("state", "labels", NULL),
+    [MSG_LIST] = KEYS("state", "labels", "job", NULL),
     [MSG_END] = KEYS(NULL),
     [MSG_GET] = KEYS("id", NULL),
-    [MSG_WAIT] = KEYS("ids", "all", NULL),
-    [MSG_CANCEL] = KEYS("ids", NULL),
+    [MSG_WAIT] = KEYS("ids", "all", "job", NULL),
+    [MSG_CANCEL] = KEYS("ids", "job", NULL),
+    [MSG_JOBS] = KEYS(NULL),
+    [MSG_JOB] = KEYS("job", NULL),
     [MSG_CANCELLED] = KEYS("ids", "error", NULL),
     [MSG_PROGRESS] = KEYS("total", "done", "failed", "final", NULL),
 };
@@ -476,7 +544,14 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
     case MSG_PING:
     case MSG_DRAIN:
     case MSG_END:
+    case MSG_JOBS:
         return 0;
+    case MSG_JOB: {
+        json_object *j = pjson_field(o, "job");
+        if (!j)
+            return ERR("job: missing field 'job'");
+        return parse_job_info(j, &m->job_info, err, errlen);
+    }
     case MSG_STATUS:
         /* the request is bare; the reply carries {"status":{...}} */
         return pjson_field(o, "status") ? parse_status(pjson_field(o, "status"), m, err, errlen)
@@ -500,18 +575,34 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
             return rc;
         return pjson_get_ids(o, "ids", true, &m->ids, &m->nids, err, errlen);
     case MSG_SUBMITTED:
-    case MSG_CANCEL:
+        if ((rc = get_job(o, "job", &m->job, err, errlen)))
+            return rc;
         return pjson_get_ids(o, "ids", true, &m->ids, &m->nids, err, errlen);
+    case MSG_CANCEL:
+        /* the ids, or a job (and then ids may be left out) */
+        if ((rc = get_job(o, "job", &m->job, err, errlen)) ||
+            (rc = pjson_get_ids(o, "ids", !m->job, &m->ids, &m->nids, err, errlen)))
+            return rc;
+        if (m->job && m->ids)
+            return ERR("cancel: give 'ids' or 'job', not both");
+        return 0;
     case MSG_WAIT:
         if ((rc = pjson_get_bool(o, "all", &m->all, err, errlen)) ||
-            (rc = pjson_get_ids(o, "ids", !m->all, &m->ids, &m->nids, err, errlen)))
+            (rc = get_job(o, "job", &m->job, err, errlen)) ||
+            (rc = pjson_get_ids(o, "ids", !m->all && !m->job, &m->ids, &m->nids, err, errlen)))
             return rc;
+        if (m->job && (m->all || m->ids))
+            return ERR("wait: give 'ids', 'all' or 'job', one of them");
         return 0;
     case MSG_LIST: {
         char *state = NULL;
         m->state = -1;
         if ((rc = pjson_get_str(o, "state", false, 16, &state, err, errlen)))
             return rc;
+        if ((rc = get_job(o, "job", &m->job, err, errlen))) {
+            free(state);
+            return rc;
+        }
         if (state) {
             m->state = task_state_parse(state);
             free(state);
@@ -625,6 +716,8 @@ static void encode_task_info(struct buf *b, const struct task_info *ti, bool dis
     add_time(b, "submitted", ti->submitted_at);
     add_time(b, "started", ti->started_at);
     add_time(b, "finished", ti->finished_at);
+    buf_addstr(b, ",\"job\":");
+    buf_add_json_cstr(b, ti->job);
     buf_addstr(b, ",\"labels\":");
     if (ti->labels)
         buf_add(b, ti->labels, ti->labels_len);
@@ -645,8 +738,35 @@ void task_info_encode_display(struct buf *b, const struct task_info *ti)
     encode_task_info(b, ti, true);
 }
 
+static void add_counts(struct buf *b, const uint64_t counts[TASK_NSTATES])
+{
+    buf_addch(b, '{');
+    for (int s = 0; s < TASK_NSTATES; s++)
+        buf_addf(b, "%s\"%s\":%" PRIu64, s ? "," : "", task_state_name((enum task_state)s),
+                 counts[s]);
+    buf_addch(b, '}');
+}
+
+void job_info_encode(struct buf *b, const struct job_info *ji)
+{
+    buf_addstr(b, "{\"id\":");
+    buf_add_json_cstr(b, ji->id);
+    buf_addstr(b, ",\"tasks\":");
+    add_counts(b, ji->counts);
+    add_time(b, "submitted", ji->submitted_at);
+    add_time(b, "ended", ji->ended_at);
+    buf_addch(b, '}');
+}
+
+void msg_encode_job(struct buf *b, const struct job_info *ji)
+{
+    buf_addstr(b, "{\"type\":\"job\",\"job\":");
+    job_info_encode(b, ji);
+    buf_addstr(b, "}\n");
+}
+
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
-                   const uint64_t counts[TASK_NSTATES])
+                   const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended)
 {
     char iso[CLOCK_ISO_LEN + 8];
     buf_addstr(b, "{\"workers\":[");
@@ -664,11 +784,10 @@ void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                  w[i].slots, w[i].running, w[i].done, w[i].draining ? "true" : "false", iso,
                  w[i].last_seen);
     }
-    buf_addstr(b, "],\"tasks\":{");
-    for (int s = 0; s < TASK_NSTATES; s++)
-        buf_addf(b, "%s\"%s\":%" PRIu64, s ? "," : "", task_state_name((enum task_state)s),
-                 counts[s]);
-    buf_addstr(b, "}}");
+    buf_addstr(b, "],\"tasks\":");
+    add_counts(b, counts);
+    buf_addf(b, ",\"jobs\":{\"active\":%" PRIu64 ",\"ended\":%" PRIu64 "}}", jobs_active,
+             jobs_ended);
 }
 
 static void add_ids(struct buf *b, char *const *ids, size_t n)
@@ -733,10 +852,11 @@ void msg_encode_task(struct buf *b, const struct task_info *ti)
 }
 
 void msg_encode_status(struct buf *b, const struct worker_info *w, size_t n,
-                       const uint64_t counts[TASK_NSTATES])
+                       const uint64_t counts[TASK_NSTATES], uint64_t jobs_active,
+                       uint64_t jobs_ended)
 {
     buf_addstr(b, "{\"type\":\"status\",\"status\":");
-    status_encode(b, w, n, counts);
+    status_encode(b, w, n, counts, jobs_active, jobs_ended);
     buf_addstr(b, "}\n");
 }
 
@@ -760,6 +880,13 @@ void msg_ids_end(struct buf *b, const char *error)
     buf_addstr(b, "}\n");
 }
 
+void msg_ids_end_job(struct buf *b, const char *job)
+{
+    buf_addch(b, ']');
+    add_str_field(b, "job", job);
+    buf_addstr(b, "}\n");
+}
+
 void msg_encode(struct buf *b, const struct msg *m)
 {
     /* The lines fast.c reads back are written beside it. */
@@ -774,7 +901,7 @@ void msg_encode(struct buf *b, const struct msg *m)
         msg_encode_result(b, &m->result);
         return;
     case MSG_SUBMIT:
-        msg_encode_submit(b, m->specs, m->nspecs);
+        msg_encode_submit(b, m->specs, m->nspecs, m->job, m->job_name);
         return;
     default:
         break;
@@ -821,15 +948,19 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_SUBMITTED:
     case MSG_CANCEL:
     case MSG_CANCELLED:
-        add_ids(b, m->ids, m->nids);
+        if (m->type != MSG_CANCEL || !m->job || m->nids)
+            add_ids(b, m->ids, m->nids);
         if (m->type == MSG_CANCELLED)
             add_str_field(b, "error", m->error);
+        else
+            add_str_field(b, "job", m->job);
         break;
     case MSG_WAIT:
         if (m->all)
             buf_addstr(b, ",\"all\":true");
-        else
+        else if (!m->job || m->nids)
             add_ids(b, m->ids, m->nids);
+        add_str_field(b, "job", m->job);
         break;
     case MSG_LIST:
         if (m->state >= 0)
@@ -838,6 +969,7 @@ void msg_encode(struct buf *b, const struct msg *m)
             buf_addstr(b, ",\"labels\":");
             labels_encode(b, m->labels, m->nlabels);
         }
+        add_str_field(b, "job", m->job);
         break;
     case MSG_GET:
         add_str_field(b, "id", m->id);
@@ -845,6 +977,10 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_TASK:
         buf_addstr(b, ",\"task\":");
         task_info_encode(b, &m->task);
+        break;
+    case MSG_JOB:
+        buf_addstr(b, ",\"job\":");
+        job_info_encode(b, &m->job_info);
         break;
     case MSG_PROGRESS:
         buf_addf(b, ",\"total\":%" PRIu64 ",\"done\":%" PRIu64 ",\"failed\":%" PRIu64, m->total,
@@ -860,6 +996,7 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_DRAIN:
     case MSG_END:
     case MSG_STATUS:
+    case MSG_JOBS:
     case MSG_NTYPES:
         break;
     }

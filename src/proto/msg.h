@@ -64,6 +64,8 @@ enum msg_type {
     MSG_CANCEL,    /* client -> master */
     MSG_CANCELLED, /* master -> client */
     MSG_HELD,      /* worker -> master, after the handshake: what it holds */
+    MSG_JOBS,      /* client -> master: stream the jobs */
+    MSG_JOB,       /* master -> client: one job's record */
     MSG_NTYPES
 };
 
@@ -125,6 +127,16 @@ struct task_info {
      * only (for display), never written */
     char **label_list;
     size_t nlabel_list;
+    char *job; /* the task's job, or NULL (written as null) */
+};
+
+/* One job as clients see it: its tasks by state, when it was submitted
+ * (its first task) and when it ended (its last task, once none is left to
+ * end; 0 while some is). */
+struct job_info {
+    char *id;
+    uint64_t counts[TASK_NSTATES];
+    int64_t submitted_at, ended_at;
 };
 
 struct msg {
@@ -185,6 +197,16 @@ struct msg {
     /* progress */
     uint64_t total, done, failed;
     bool final;
+    /* submit: the job of this call's earlier batch to add to (job), or the
+     * name of the job to make (job_name); neither: a new job j-N.
+     * submitted: the job the tasks joined. list, wait, cancel: only the
+     * tasks of this job. NULL: absent. */
+    char *job;
+    char *job_name;
+    /* status: jobs with a task left to end, and jobs whose tasks all ended */
+    uint64_t jobs_active, jobs_ended;
+    /* job */
+    struct job_info job_info;
 };
 
 /*
@@ -215,7 +237,10 @@ void msg_encode_end(struct buf *b);
 void msg_encode_task(struct buf *b, const struct task_info *ti);
 /* {"type":"status","status":{...}}: the status reply (status_encode()) */
 void msg_encode_status(struct buf *b, const struct worker_info *w, size_t n,
-                       const uint64_t counts[TASK_NSTATES]);
+                       const uint64_t counts[TASK_NSTATES], uint64_t jobs_active,
+                       uint64_t jobs_ended);
+/* {"type":"job","job":RECORD}: a line of the jobs listing */
+void msg_encode_job(struct buf *b, const struct job_info *ji);
 /* {"type":"progress",...}: ,"final":true is written only when final */
 void msg_encode_progress(struct buf *b, uint64_t total, uint64_t done, uint64_t failed, bool final);
 /*
@@ -226,6 +251,8 @@ void msg_encode_progress(struct buf *b, uint64_t total, uint64_t done, uint64_t 
  */
 void msg_ids_begin(struct buf *b, enum msg_type type);
 void msg_ids_end(struct buf *b, const char *error);
+/* The end of a submitted reply: the job its tasks joined ("job"). */
+void msg_ids_end_job(struct buf *b, const char *job);
 /*
  * An ack or kill (type MSG_ACK or MSG_KILL) from a list of leases gathered
  * as text: msg_leases_add() appends one lease to `list` (with a ',' when it
@@ -247,7 +274,8 @@ void msg_encode_pong(struct buf *b, int busy);
 /* {"type":"result",...}: fields at their defaults are left out */
 void msg_encode_result(struct buf *b, const struct attempt_result *r);
 /* {"type":"submit","tasks":[SPEC,...]} with spec_encode()'s spelling */
-void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n);
+void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, const char *job,
+                       const char *job_name);
 /* A run message built from canonical spec JSON held by the master:
  * msg_run_begin(), msg_run_add() per attempt (first for the first),
  * msg_run_end(). */
@@ -272,9 +300,13 @@ void task_info_encode(struct buf *b, const struct task_info *ti);
  * (invalid UTF-8 replaced by U+FFFD), and the _b64 fields are added beside
  * them when a stream is not valid UTF-8. It parses back to the same bytes. */
 void task_info_encode_display(struct buf *b, const struct task_info *ti);
-/* Appends the status object: {"workers":[...],"tasks":{...}} (no newline). */
+/* Appends the status object: {"workers":[...],"tasks":{...},"jobs":{...}}
+ * (no newline). */
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
-                   const uint64_t counts[TASK_NSTATES]);
+                   const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended);
+/* Appends one job record (the object only): the form of `dtr jobs --json`
+ * lines. */
+void job_info_encode(struct buf *b, const struct job_info *ji);
 
 /* Checks an id: 1..MSG_MAX_ID printable, non-space ASCII characters. */
 bool msg_id_valid(const char *id);

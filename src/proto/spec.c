@@ -8,6 +8,7 @@
  */
 #include "proto/spec.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -53,6 +54,7 @@ void spec_release(struct task_spec *s)
     free(s->labels);
     spec_free_ids(s->after, s->nafter);
     spec_free_ids(s->after_any, s->nafter_any);
+    free(s->job);
     memset(s, 0, sizeof(*s));
 }
 
@@ -251,7 +253,7 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
 {
     static const char *const keys[] = {"id",     "kind",    "argv",      "cmd",         "env",
                                        "cwd",    "payload", "priority",  "max_retries", "timeout",
-                                       "labels", "after",   "after_any", NULL};
+                                       "labels", "after",   "after_any", "job",         NULL};
     int64_t x;
     int rc;
     memset(s, 0, sizeof(*s));
@@ -392,6 +394,16 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
             return ERR("field 'timeout' must be a number of seconds or a duration");
         }
     }
+    /* The master sets the job (from the submit message); a spec read back
+     * from the journal or a run message carries it. */
+    if (pjson_field(o, "job")) {
+        if (submit)
+            return ERR("field 'job' is set by the master (dtr submit --job-name names a job)");
+        if ((rc = pjson_get_str(o, "job", false, MSG_MAX_JOB, &s->job, err, errlen)))
+            return rc;
+        if (s->job && !job_id_valid(s->job))
+            return ERR("field 'job' is not a valid job id");
+    }
     return get_deps(o, s, err, errlen);
 }
 
@@ -470,6 +482,11 @@ void spec_encode(struct buf *b, const struct task_spec *s)
     buf_addf(b, ",\"priority\":%" PRId64 ",\"max_retries\":%d", s->priority, s->max_retries);
     if (s->timeout_ms)
         buf_addf(b, ",\"timeout\":%.3f", (double)s->timeout_ms / 1000.0);
+    /* Last, where spec_job() reads it back from the end. */
+    if (s->job) {
+        buf_addstr(b, ",\"job\":");
+        buf_add_json_cstr(b, s->job);
+    }
     buf_addch(b, '}');
 }
 const char *spec_kind(const char *canonical)
@@ -577,18 +594,70 @@ int spec_deps(const char *canonical, char ***after, size_t *nafter, char ***afte
     return 0;
 }
 
+bool job_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > MSG_MAX_JOB || !isalnum((unsigned char)id[0]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
+            return false;
+    return true;
+}
+
+bool job_name_free(const char *id)
+{
+    if (strncmp(id, "j-", 2) || !id[2])
+        return true;
+    for (const char *p = id + 2; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return true;
+    return false;
+}
+
+bool spec_job(const char *canonical, char *out, size_t *suffix_len)
+{
+    /* spec_encode() ends with ,"job":"ID"} when there is a job, and a job
+     * id holds no quote; without one it ends with a number and '}'. */
+    static const char key[] = ",\"job\":\"";
+    const size_t klen = sizeof(key) - 1;
+    size_t n = strlen(canonical);
+    *suffix_len = 0;
+    if (n < klen + 3 || strcmp(canonical + n - 2, "\"}"))
+        return false;
+    const char *close = canonical + n - 2, *open = close - 1;
+    while (open > canonical && *open != '"')
+        open--;
+    size_t len = (size_t)(close - open - 1);
+    if ((size_t)(open - canonical) < klen - 1 || len < 1 || len > MSG_MAX_JOB ||
+        memcmp(open - (klen - 1), key, klen))
+        return false;
+    memcpy(out, open + 1, len);
+    out[len] = '\0';
+    if (!job_id_valid(out))
+        return false;
+    *suffix_len = (size_t)(canonical + n - (open - (klen - 1))) - 1;
+    return true;
+}
+
 int64_t spec_timeout_ms(const char *canonical)
 {
     /* spec_encode() ends with the integer max_retries and then, when set,
      * ,"timeout":S.SSS}: the last ':' belongs to one of those two. */
     static const char key[] = "\"timeout\"";
     const size_t klen = sizeof(key) - 1;
-    const char *colon = strrchr(canonical, ':');
-    if (!colon || (size_t)(colon - canonical) < klen || memcmp(colon - klen, key, klen))
+    char job[MSG_MAX_JOB + 1];
+    size_t suffix = 0;
+    spec_job(canonical, job, &suffix); /* the job, when there, comes after it */
+    const char *stop = canonical + strlen(canonical) - suffix - 1; /* its '}' or ',' */
+    const char *colon = stop;
+    while (colon > canonical && *colon != ':')
+        colon--;
+    if (*colon != ':' || (size_t)(colon - canonical) < klen || memcmp(colon - klen, key, klen))
         return 0;
     char *end;
     double s = strtod(colon + 1, &end);
-    if (end == colon + 1 || *end != '}' || !(s > 0) || s > 366.0 * 86400)
+    if (end == colon + 1 || end != stop || !(s > 0) || s > 366.0 * 86400)
         return 0;
     return (int64_t)llround(s * 1000.0);
 }

@@ -43,6 +43,9 @@ struct task_spec {
     size_t nafter;
     char **after_any;
     size_t nafter_any;
+    /* The job the task belongs to (job_id_valid()): set by the master, never
+     * by a user; written last in the canonical form. NULL: none. */
+    char *job;
 };
 
 /*
@@ -85,6 +88,17 @@ bool labels_match(const char *obj, size_t len, char *const *want, size_t nwant);
 int spec_deps(const char *canonical, char ***after, size_t *nafter, char ***after_any,
               size_t *nafter_any);
 void spec_free_ids(char **ids, size_t n);
+
+/* Job ids: 1 to MSG_MAX_JOB characters of [A-Za-z0-9._-], starting with a
+ * letter or digit. job_name_free(): not of the form j-DIGITS, which the
+ * master gives out itself. */
+#define MSG_MAX_JOB 64
+bool job_id_valid(const char *id);
+bool job_name_free(const char *id);
+/* The job written at the end of canonical spec JSON (from spec_encode())
+ * into out (at least MSG_MAX_JOB + 1 bytes); false when the spec has none.
+ * Its length, with its key, in *suffix_len (0 when none). */
+bool spec_job(const char *canonical, char *out, size_t *suffix_len);
 
 /* One number of a compute payload: an integer json-c holds exactly (i), or
  * not (d only). d is set either way. */

@@ -33,6 +33,8 @@ enum task_state {
 #define TASK_CRASH_LIMIT 5
 #define TASK_MAX_RETRIES 1000
 
+struct job; /* master/tasks.h */
+
 struct task {
     const char *id;   /* points into this allocation (see task_new) */
     const char *spec; /* canonical spec JSON from spec_encode(); trusted; same */
@@ -59,6 +61,9 @@ struct task {
      * task is kept in memory until none does). */
     uint32_t unmet;
     uint32_t dep_refs;
+    /* The job the task belongs to (its spec names it), or NULL: owned by the
+     * master's task table. */
+    struct job *job;
     /* While running: on its worker's list (master/workers.c). Once ended:
      * on the task table's ended list until the waiters drain it
      * (master/tasks.c). A task is never on both. */

@@ -464,13 +464,19 @@ static void test_pair_submit(void **state UNUSED)
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < 4; i++)
         specs[i] = pair_specs(i);
-    msg_encode_submit(&b, specs, 3);
+    msg_encode_submit(&b, specs, 3, NULL, NULL);
+    assert_pair(&b, MSG_SUBMIT, true);
+    buf_reset(&b);
+    msg_encode_submit(&b, specs, 3, "j-7", NULL); /* a later batch of a call */
+    assert_pair(&b, MSG_SUBMIT, true);
+    buf_reset(&b);
+    msg_encode_submit(&b, specs, 3, NULL, "nightly.1"); /* a first batch with --job-name */
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
     msg_encode(&b, &(struct msg){.type = MSG_SUBMIT, .specs = specs, .nspecs = 3});
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 4);
+    msg_encode_submit(&b, specs, 4, NULL, NULL);
     assert_pair(&b, MSG_SUBMIT, false);
     buf_release(&b);
 }

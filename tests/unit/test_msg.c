@@ -646,6 +646,72 @@ static void test_msg_hello_bad(void **state UNUSED)
  * after its '{' (only the full parser takes that) into *b; both must succeed
  * or fail alike. Returns true when both parsed (release both then).
  */
+/* Jobs on the wire: submit's job and job_name, the submitted reply's job,
+ * the job filter of list, wait and cancel, the job record, status's jobs. */
+static void test_msg_jobs(void **state UNUSED)
+{
+    struct msg m;
+    struct buf b = BUF_INIT;
+    parse_ok("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}],\"job_name\":\"nightly\"}", &m);
+    assert_string_equal(m.job_name, "nightly");
+    assert_null(m.job);
+    msg_release(&m);
+    parse_ok("{\"type\":\"submitted\",\"ids\":[\"t-1\"],\"job\":\"j-3\"}", &m);
+    assert_string_equal(m.job, "j-3");
+    msg_release(&m);
+    parse_ok("{\"type\":\"cancel\",\"job\":\"j-3\"}", &m);
+    assert_string_equal(m.job, "j-3");
+    assert_int_equal(m.nids, 0);
+    msg_encode(&b, &m);
+    assert_string_equal(b.data, "{\"type\":\"cancel\",\"job\":\"j-3\"}\n");
+    msg_release(&m);
+    parse_ok("{\"type\":\"wait\",\"job\":\"j-3\"}", &m);
+    assert_false(m.all);
+    buf_reset(&b);
+    msg_encode(&b, &m);
+    assert_string_equal(b.data, "{\"type\":\"wait\",\"job\":\"j-3\"}\n");
+    msg_release(&m);
+    parse_ok("{\"type\":\"list\",\"state\":\"queued\",\"job\":\"x\"}", &m);
+    assert_string_equal(m.job, "x");
+    msg_release(&m);
+    parse_ok("{\"type\":\"jobs\"}", &m);
+    assert_int_equal(m.type, MSG_JOBS);
+    msg_release(&m);
+
+    struct job_info ji = {.id = (char *)"j-9", .submitted_at = 1700000000000, .ended_at = 0};
+    ji.counts[TASK_SUCCEEDED] = 5;
+    ji.counts[TASK_BLOCKED] = 2;
+    buf_reset(&b);
+    msg_encode_job(&b, &ji);
+    parse_ok_n(b.data, b.len - 1, &m);
+    assert_int_equal(m.type, MSG_JOB);
+    assert_string_equal(m.job_info.id, "j-9");
+    assert_int_equal(m.job_info.counts[TASK_SUCCEEDED], 5);
+    assert_int_equal(m.job_info.counts[TASK_BLOCKED], 2);
+    assert_int_equal(m.job_info.submitted_at, 1700000000000);
+    assert_int_equal(m.job_info.ended_at, 0);
+    struct buf again = BUF_INIT;
+    msg_encode(&again, &m);
+    assert_string_equal(again.data, b.data);
+    buf_release(&again);
+    msg_release(&m);
+
+    parse_bad(
+        "{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}],\"job\":\"a\",\"job_name\":\"b\"}",
+        "not both");
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}],\"job_name\":\"a b\"}",
+              "'job_name'");
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\",\"job\":\"j-1\"}]}", "'job'");
+    parse_bad("{\"type\":\"cancel\",\"ids\":[\"a\"],\"job\":\"j-1\"}", "not both");
+    parse_bad("{\"type\":\"cancel\"}", "'ids'");
+    parse_bad("{\"type\":\"wait\",\"all\":true,\"job\":\"j-1\"}", "one of them");
+    parse_bad("{\"type\":\"list\",\"job\":7}", "'job'");
+    parse_bad("{\"type\":\"job\",\"job\":{\"id\":\"j-1\",\"tasks\":{\"lost\":1}}}", "lost");
+    parse_bad("{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{},\"jobs\":{\"x\":1}}}",
+              "'x'");
+    buf_release(&b);
+}
+
 static void test_msg_bodies_bad(void **state UNUSED)
 {
     static const struct {
@@ -937,7 +1003,7 @@ static void test_status_encode(void **state UNUSED)
     };
     uint64_t counts[TASK_NSTATES] = {5, 2, 100, 3, 1};
     struct buf b = BUF_INIT;
-    status_encode(&b, w, 2, counts);
+    status_encode(&b, w, 2, counts, 3, 9);
     assert_null(strchr(b.data, '\n'));
 
     json_object *o = strict_json(b.data, b.len), *ws, *ts, *v;
@@ -979,12 +1045,14 @@ static void test_status_encode(void **state UNUSED)
     assert_true(m.workers[1].draining);
     for (int s = 0; s < TASK_NSTATES; s++)
         assert_int_equal(m.counts[s], counts[s]);
+    assert_int_equal(m.jobs_active, 3);
+    assert_int_equal(m.jobs_ended, 9);
     msg_release(&m);
 
     /* No workers. */
     buf_reset(&b);
     buf_reset(&line);
-    status_encode(&b, NULL, 0, counts);
+    status_encode(&b, NULL, 0, counts, 0, 0);
     buf_addf(&line, "{\"type\":\"status\",\"status\":%s}", b.data);
     parse_ok(line.data, &m);
     assert_int_equal(m.nworkers, 0);
@@ -1026,6 +1094,8 @@ static void test_msg_unknown_fields(void **state UNUSED)
         "{\"type\":\"cancel\",\"ids\":[\"a\"]}",
         "{\"type\":\"cancelled\",\"ids\":[\"a\"],\"error\":\"e\"}",
         "{\"type\":\"held\",\"attempts\":[{\"lease\":1,\"id\":\"a\"}],\"more\":true}",
+        "{\"type\":\"jobs\"}",
+        "{\"type\":\"job\",\"job\":{\"id\":\"j-1\",\"tasks\":{\"queued\":1}}}",
     };
     bool seen[MSG_NTYPES] = {false};
     struct buf b = BUF_INIT;
@@ -1071,6 +1141,10 @@ static void test_msg_unknown_fields(void **state UNUSED)
          "status worker: unknown field 'zz'"},
         {"{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{\"zz\":1}}}",
          "status tasks: unknown field 'zz'"},
+        {"{\"type\":\"status\",\"status\":{\"workers\":[],\"tasks\":{},\"jobs\":{\"zz\":1}}}",
+         "status jobs: unknown field 'zz'"},
+        {"{\"type\":\"job\",\"job\":{\"id\":\"j-1\",\"tasks\":{},\"zz\":1}}",
+         "job: unknown field 'zz'"},
         {"{\"type\":\"task\",\"task\":{\"id\":\"a\",\"state\":\"queued\",\"zz\":1}}",
          "task: unknown field 'zz'"},
         /* "type" belongs to the message, not to a wrapped record */
@@ -1155,7 +1229,7 @@ static void test_msg_line_encoders(void **state UNUSED)
                             .last_seen = 1700000000000};
     uint64_t counts[TASK_NSTATES] = {1, 2, 3, 4, 5};
     buf_reset(&b);
-    msg_encode_status(&b, &w, 1, counts);
+    msg_encode_status(&b, &w, 1, counts, 1, 2);
     parse_ok_n(b.data, b.len - 1, &m);
     assert_int_equal(m.type, MSG_STATUS);
     assert_int_equal(m.nworkers, 1);
@@ -1209,29 +1283,18 @@ static void test_msg_labels(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_hello),
-        cmocka_unit_test(test_roundtrip_held),
-        cmocka_unit_test(test_roundtrip_simple),
-        cmocka_unit_test(test_roundtrip_error_helper),
-        cmocka_unit_test(test_roundtrip_leases),
-        cmocka_unit_test(test_roundtrip_result),
-        cmocka_unit_test(test_roundtrip_submit),
-        cmocka_unit_test(test_roundtrip_ids),
-        cmocka_unit_test(test_roundtrip_task),
-        cmocka_unit_test(test_run_message),
-        cmocka_unit_test(test_run_bad),
-        cmocka_unit_test(test_msg_envelope),
-        cmocka_unit_test(test_msg_hello_bad),
-        cmocka_unit_test(test_msg_bodies_bad),
-        cmocka_unit_test(test_msg_result_bad),
-        cmocka_unit_test(test_msg_batch_limit),
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_id_valid),
-        cmocka_unit_test(test_task_info_encode),
-        cmocka_unit_test(test_status_encode),
-        cmocka_unit_test(test_msg_unknown_fields),
-        cmocka_unit_test(test_msg_line_encoders),
-        cmocka_unit_test(test_msg_labels),
+        cmocka_unit_test(test_roundtrip_hello),   cmocka_unit_test(test_roundtrip_held),
+        cmocka_unit_test(test_roundtrip_simple),  cmocka_unit_test(test_roundtrip_error_helper),
+        cmocka_unit_test(test_roundtrip_leases),  cmocka_unit_test(test_roundtrip_result),
+        cmocka_unit_test(test_roundtrip_submit),  cmocka_unit_test(test_roundtrip_ids),
+        cmocka_unit_test(test_roundtrip_task),    cmocka_unit_test(test_run_message),
+        cmocka_unit_test(test_run_bad),           cmocka_unit_test(test_msg_envelope),
+        cmocka_unit_test(test_msg_hello_bad),     cmocka_unit_test(test_msg_jobs),
+        cmocka_unit_test(test_msg_bodies_bad),    cmocka_unit_test(test_msg_result_bad),
+        cmocka_unit_test(test_msg_batch_limit),   cmocka_unit_test(test_names),
+        cmocka_unit_test(test_id_valid),          cmocka_unit_test(test_task_info_encode),
+        cmocka_unit_test(test_status_encode),     cmocka_unit_test(test_msg_unknown_fields),
+        cmocka_unit_test(test_msg_line_encoders), cmocka_unit_test(test_msg_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

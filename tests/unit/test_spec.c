@@ -755,6 +755,97 @@ static void test_spec_deps_and_labels(void **state UNUSED)
     free(c);
 }
 
+/* The job is the master's: refused in a user's spec, written last in the
+ * canonical form, and read back from the end by spec_job() without
+ * disturbing spec_deps(), spec_labels() or spec_timeout_ms(). */
+/* Parses canonical spec c as a worker does, in a run message (*m released
+ * by the caller when 0 is returned). */
+static int run_spec(const char *c, struct msg *m)
+{
+    struct buf line = BUF_INIT;
+    char why[256];
+    buf_addf(&line, "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":%s}]}", c);
+    int rc = msg_parse(line.data, line.len, m, why, sizeof(why));
+    buf_release(&line);
+    return rc;
+}
+
+static void test_spec_job(void **state UNUSED)
+{
+    struct task_spec s;
+    struct msg m;
+    char why[256], job[MSG_MAX_JOB + 1];
+    size_t suffix;
+    const char *user = "{\"id\":\"x\",\"kind\":\"noop\",\"job\":\"j-1\"}";
+    assert_int_equal(spec_parse(user, strlen(user), &s, why, sizeof(why)), DTR_EINVAL);
+    assert_non_null(strstr(why, "'job'"));
+
+    char *c = canon("{\"id\":\"x\",\"kind\":\"noop\",\"labels\":{\"k\":\"v\"},\"after\":[\"a\"],"
+                    "\"timeout\":2.5,\"payload\":{\"job\":\"no\"}}");
+    assert_false(spec_job(c, job, &suffix)); /* no job: the payload's key is not one */
+    assert_int_equal(suffix, 0);
+    assert_int_equal(spec_parse(c, strlen(c), &s, why, sizeof(why)), 0);
+    s.job = strdup("nightly.2");
+    struct buf b = BUF_INIT;
+    spec_encode(&b, &s);
+    spec_release(&s);
+    const char *tail = ",\"timeout\":2.500,\"job\":\"nightly.2\"}";
+    assert_string_equal(b.data + b.len - strlen(tail), tail);
+    assert_true(spec_job(b.data, job, &suffix));
+    assert_string_equal(job, "nightly.2");
+    assert_int_equal(suffix, strlen(",\"job\":\"nightly.2\""));
+    assert_int_equal(spec_timeout_ms(b.data), 2500);
+    assert_int_equal(spec_timeout_ms(c), 2500);
+    size_t len;
+    const char *l = spec_labels(b.data, &len);
+    assert_non_null(l);
+    assert_memory_equal(l, "{\"k\":\"v\"}", len);
+    char **after, **any;
+    size_t nafter, nany;
+    assert_int_equal(spec_deps(b.data, &after, &nafter, &any, &nany), 0);
+    assert_int_equal(nafter, 1);
+    spec_free_ids(after, nafter);
+    spec_free_ids(any, nany);
+
+    /* A worker reads it back from a run message, and checks it. */
+    assert_int_equal(run_spec(b.data, &m), 0);
+    assert_string_equal(m.runs[0].spec.job, "nightly.2");
+    msg_release(&m);
+    assert_int_not_equal(run_spec("{\"id\":\"x\",\"kind\":\"noop\",\"job\":\"a b\"}", &m), 0);
+    /* The fast path too (a noop spec without timeout). */
+    buf_reset(&b);
+    free(c);
+    c = canon("{\"id\":\"y\",\"kind\":\"noop\"}");
+    assert_int_equal(spec_timeout_ms(c), 0);
+    assert_int_equal(spec_parse(c, strlen(c), &s, why, sizeof(why)), 0);
+    s.job = strdup("j-4");
+    spec_encode(&b, &s);
+    spec_release(&s);
+    assert_int_equal(spec_timeout_ms(b.data), 0);
+    struct buf line = BUF_INIT;
+    buf_addf(&line, "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":%s}]}",
+             b.data);
+    memset(&m, 0, sizeof(m));
+    m.state = -1;
+    assert_true(msg_parse_fast(line.data, line.len, &m));
+    assert_string_equal(m.runs[0].spec.job, "j-4");
+    msg_release(&m);
+    buf_release(&line);
+    buf_release(&b);
+    free(c);
+
+    assert_true(job_id_valid("j-1"));
+    assert_true(job_id_valid("A.b_c-9"));
+    assert_false(job_id_valid(""));
+    assert_false(job_id_valid("-a"));
+    assert_false(job_id_valid("a\"b"));
+    assert_false(job_id_valid("a:b"));
+    assert_false(job_name_free("j-12"));
+    assert_true(job_name_free("j-"));
+    assert_true(job_name_free("j-1a"));
+    assert_true(job_name_free("nightly"));
+}
+
 static void test_spec_labels_find_match(void **state UNUSED)
 {
     char *c = canon("{\"id\":\"x\\\",\\\"labels\\\":{\",\"kind\":\"noop\",\"labels\":{\"t\":\"a,"
@@ -825,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_spec_labels_bad),
         cmocka_unit_test(test_spec_labels_find_match),
         cmocka_unit_test(test_spec_deps_and_labels),
+        cmocka_unit_test(test_spec_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

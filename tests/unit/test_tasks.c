@@ -247,6 +247,91 @@ static void test_prune_waits_for_waiters(void **state)
     assert_ptr_equal(tasks_find(ts, "c"), c);
 }
 
+/* Adds task id in job j (its spec names it). */
+static struct task *add_in(struct tasks *ts, const char *id, struct job *j)
+{
+    struct buf b = BUF_INIT;
+    struct task_spec s;
+    char err[256];
+    const char *user = "{\"argv\":[\"true\"]}";
+    assert_int_equal(spec_parse(user, strlen(user), &s, err, sizeof(err)), 0);
+    s.job = strdup(j->id);
+    spec_encode(&b, &s);
+    spec_release(&s);
+    struct task *t = tasks_add(ts, id, b.data, 2, 3, clock_wall_ms());
+    tasks_set_job(ts, t, j);
+    buf_release(&b);
+    return t;
+}
+
+/* Jobs: counts kept on each transition, active and ended jobs counted,
+ * rebuilt from the specs on load, and gone with their last pruned task. */
+static void test_jobs(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct job *j1 = tasks_job_new(ts, NULL, clock_wall_ms());
+    assert_string_equal(j1->id, "j-1");
+    struct task *a = add_in(ts, "a", j1), *b = add_in(ts, "b", j1);
+    struct job *n = tasks_job_new(ts, "nightly", clock_wall_ms());
+    struct task *c = add_in(ts, "c", n);
+    assert_ptr_equal(tasks_job(ts, "nightly"), n);
+    assert_int_equal(j1->counts[TASK_QUEUED], 2);
+    assert_int_equal(ts->jobs_active, 2);
+    assert_int_equal(ts->jobs_ended, 0);
+
+    struct task *t = tasks_dispatch(ts, "w1", 0);
+    assert_ptr_equal(t, a);
+    assert_int_equal(j1->counts[TASK_RUNNING], 1);
+    struct attempt_result r = {.lease = a->lease, .attempt = 1, .ok = true};
+    tasks_attempt_result(ts, a, &r);
+    tasks_cancel(ts, b);
+    assert_int_equal(j1->counts[TASK_SUCCEEDED], 1);
+    assert_int_equal(j1->counts[TASK_CANCELLED], 1);
+    assert_int_equal(j1->counts[TASK_QUEUED] + j1->counts[TASK_RUNNING], 0);
+    assert_false(job_active(j1));
+    assert_true(j1->ended_at >= a->finished_at && j1->ended_at == b->finished_at);
+    assert_int_equal(ts->jobs_active, 1);
+    assert_int_equal(ts->jobs_ended, 1);
+    size_t nj;
+    struct job **all = tasks_jobs(ts, &nj);
+    assert_int_equal(nj, 2);
+    assert_ptr_equal(all[0], j1); /* in submission order */
+    assert_ptr_equal(all[1], n);
+    free(all);
+
+    /* A restart builds them again from the journal, and gives out no j-N twice. */
+    tasks_save_counters(ts);
+    tasks_sync(ts);
+    struct tasks ts2;
+    tasks_init(&ts2, 5000);
+    assert_int_equal(tasks_load(&ts2, f->j, f->w, 0), 0);
+    struct job *k1 = tasks_job(&ts2, "j-1");
+    assert_non_null(k1);
+    assert_int_equal(k1->counts[TASK_SUCCEEDED], 1);
+    assert_int_equal(k1->counts[TASK_CANCELLED], 1);
+    assert_int_equal(k1->ended_at, j1->ended_at);
+    assert_ptr_equal(tasks_find(&ts2, "c")->job, tasks_job(&ts2, "nightly"));
+    assert_int_equal(ts2.jobs_active, 1);
+    assert_int_equal(ts2.jobs_ended, 1);
+    assert_string_equal(tasks_job_new(&ts2, NULL, 0)->id, "j-2");
+    tasks_job_drop(&ts2, tasks_job(&ts2, "j-2"));
+    while (tasks_take_ended(&ts2))
+        ;
+    tasks_release(&ts2);
+
+    /* Its last task pruned, a job is gone. */
+    while (tasks_take_ended(ts))
+        ;
+    tasks_prune(ts, clock_wall_ms() + 10000, 1000);
+    assert_null(tasks_job(ts, "j-1"));
+    assert_int_equal(ts->jobs_ended, 0);
+    assert_int_equal(ts->jobs_active, 1);
+    tasks_cancel(ts, c);
+    assert_int_equal(ts->jobs_active, 0);
+    assert_int_equal(ts->jobs_ended, 1);
+}
+
 static void test_list_in_submission_order(void **state)
 {
     struct fixture *f = *state;
@@ -280,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deadline_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_waits_for_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_in_submission_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
