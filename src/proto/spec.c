@@ -649,7 +649,10 @@ int64_t spec_timeout_ms(const char *canonical)
     char job[MSG_MAX_JOB + 1];
     size_t suffix = 0;
     spec_job(canonical, job, &suffix); /* the job, when there, comes after it */
-    const char *stop = canonical + strlen(canonical) - suffix - 1; /* its '}' or ',' */
+    size_t len = strlen(canonical);
+    if (len < suffix + 1 + klen)
+        return 0; /* too short to hold a timeout (and no byte before it to read) */
+    const char *stop = canonical + len - suffix - 1; /* its '}' or ',' */
     const char *colon = stop;
     while (colon > canonical && *colon != ':')
         colon--;
