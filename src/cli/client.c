@@ -470,3 +470,24 @@ int cli_check_labels(const struct opt_list *l)
     }
     return 0;
 }
+
+const enum task_state cli_state_order[TASK_NSTATES] = {TASK_BLOCKED,   TASK_QUEUED, TASK_RUNNING,
+                                                       TASK_SUCCEEDED, TASK_FAILED, TASK_CANCELLED};
+
+int client_stream_next(struct client *c, enum msg_type item, struct msg *m)
+{
+    int rc = client_recv(c, m, REPLY_TIMEOUT_MS);
+    if (rc == -ETIMEDOUT) {
+        cli_error("no reply from the master at %s within %ds", c->addr, REPLY_TIMEOUT_MS / 1000);
+        return EXIT_UNREACHABLE;
+    }
+    if (rc)
+        return rc;
+    if (m->type == item)
+        return 1;
+    if (m->type != MSG_END)
+        cli_error("unexpected '%s' reply from the master", msg_type_name(m->type));
+    rc = m->type == MSG_END ? 0 : EXIT_UNREACHABLE;
+    msg_release(m);
+    return rc;
+}

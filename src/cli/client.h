@@ -77,6 +77,15 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
  * any failed or was cancelled or the timeout passed, or a connection error.
  */
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms);
+/*
+ * Reads the next message of a listing the master streams (items of type
+ * `item`, then an `end`). Returns 1 with *m filled (release it), 0 at the
+ * end, or an exit code with the error printed.
+ */
+int client_stream_next(struct client *c, enum msg_type item, struct msg *m);
+/* Every task state once, in the order a task lives them (the enum keeps
+ * the journal's numbers, so blocked comes last there). */
+extern const enum task_state cli_state_order[TASK_NSTATES];
 /* Checks --label flags: each KEY=VALUE, each key once (the spec parser
  * checks the rest). Returns 0, or EXIT_USAGE with the error printed. */
 int cli_check_labels(const struct opt_list *l);

@@ -12,9 +12,6 @@
 #include "common/util.h"
 
 /* The states in the order a task lives them (status.c has the same). */
-static const enum task_state order[] = {TASK_BLOCKED,   TASK_QUEUED, TASK_RUNNING,
-                                        TASK_SUCCEEDED, TASK_FAILED, TASK_CANCELLED};
-_Static_assert(ARRAY_SIZE(order) == TASK_NSTATES, "every state, once");
 
 static void print_time(int64_t ms)
 {
@@ -59,26 +56,11 @@ int cmd_jobs(int argc, char **argv)
         goto out;
     if (!json) {
         printf("%-24s", "JOB");
-        for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-            printf(" %9s", task_state_name(order[i]));
+        for (size_t i = 0; i < TASK_NSTATES; i++)
+            printf(" %9s", task_state_name(cli_state_order[i]));
         printf(" %-24s %-24s\n", "SUBMITTED", "ENDED");
     }
-    while ((rc = client_recv(&c, &m, 60000)) == 0 || rc == -ETIMEDOUT) {
-        if (rc) {
-            cli_error("no reply from the master at %s within 60s", c.addr);
-            rc = EXIT_UNREACHABLE;
-            break;
-        }
-        if (m.type == MSG_END) {
-            msg_release(&m);
-            break;
-        }
-        if (m.type != MSG_JOB) {
-            cli_error("unexpected '%s' reply from the master", msg_type_name(m.type));
-            msg_release(&m);
-            rc = EXIT_UNREACHABLE;
-            break;
-        }
+    while ((rc = client_stream_next(&c, MSG_JOB, &m)) == 1) {
         const struct job_info *j = &m.job_info;
         if (json) {
             buf_reset(&b);
@@ -86,8 +68,8 @@ int cmd_jobs(int argc, char **argv)
             printf("%s\n", b.data);
         } else {
             printf("%-24s", j->id);
-            for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-                printf(" %9" PRIu64, j->counts[order[i]]);
+            for (size_t i = 0; i < TASK_NSTATES; i++)
+                printf(" %9" PRIu64, j->counts[cli_state_order[i]]);
             print_time(j->submitted_at);
             print_time(j->ended_at);
             printf("\n");

@@ -56,15 +56,10 @@ int cmd_status(int argc, char **argv)
         }
         if (!reply.nworkers)
             printf("(no workers)\n");
-        /* In the order a task lives them (the enum keeps the journal's
-         * numbers, so blocked comes last there). */
-        static const enum task_state order[] = {TASK_BLOCKED,   TASK_QUEUED, TASK_RUNNING,
-                                                TASK_SUCCEEDED, TASK_FAILED, TASK_CANCELLED};
-        _Static_assert(ARRAY_SIZE(order) == TASK_NSTATES, "every state, once");
         printf("\ntasks:");
-        for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-            printf("%s %s %" PRIu64, i ? "," : "", task_state_name(order[i]),
-                   reply.counts[order[i]]);
+        for (size_t i = 0; i < TASK_NSTATES; i++)
+            printf("%s %s %" PRIu64, i ? "," : "", task_state_name(cli_state_order[i]),
+                   reply.counts[cli_state_order[i]]);
         printf("\njobs: active %" PRIu64 ", ended %" PRIu64 "\n", reply.jobs_active,
                reply.jobs_ended);
     }

@@ -95,22 +95,7 @@ int cmd_tasks(int argc, char **argv)
     if (!json)
         printf("%-24s %-10s %8s %-20s %4s %-16s %s\n", "ID", "STATE", "ATTEMPTS", "WORKER", "EXIT",
                "LABELS", "ERROR");
-    while ((rc = client_recv(&c, &m, 60000)) == 0 || rc == -ETIMEDOUT) {
-        if (rc) {
-            cli_error("no reply from the master at %s within 60s", c.addr);
-            rc = EXIT_UNREACHABLE;
-            break;
-        }
-        if (m.type == MSG_END) {
-            msg_release(&m);
-            break;
-        }
-        if (m.type != MSG_TASK) {
-            cli_error("unexpected '%s' reply from the master", msg_type_name(m.type));
-            msg_release(&m);
-            rc = EXIT_UNREACHABLE;
-            break;
-        }
+    while ((rc = client_stream_next(&c, MSG_TASK, &m)) == 1) {
         struct task_info *t = &m.task;
         if (json) {
             buf_reset(&b);
