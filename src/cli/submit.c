@@ -182,10 +182,10 @@ static int spec_from_flags(const struct submit_flags *f, char **args, int nargs,
 }
 
 /* --array in Slurm's spelling (common/parse.h); an error names the part. */
-static int array_indices(const char *spec, int **index, size_t *n)
+static int array_indices(const char *spec, int **index, size_t *n, int *throttle)
 {
     char err[256];
-    if (array_spec_parse(spec, index, n, err, sizeof(err))) {
+    if (array_spec_parse(spec, index, n, throttle, err, sizeof(err))) {
         cli_error("--array: %s", err);
         return EXIT_USAGE;
     }
@@ -519,9 +519,14 @@ int cmd_submit(int argc, char **argv)
         }
         if (!exec && !f.payload)
             f.payload = "{}";
-        int *index = NULL;
-        if (f.array && array_indices(f.array, &index, &nspecs))
+        int *index = NULL, throttle = 0;
+        if (f.array && array_indices(f.array, &index, &nspecs, &throttle))
             goto out;
+        if (throttle) {
+            free(index);
+            cli_error("--array: the throttle (%%N) is not supported yet");
+            goto out;
+        }
         if (!f.array)
             nspecs = 1;
         specs = xcalloc(nspecs, sizeof(*specs));
