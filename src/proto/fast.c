@@ -219,7 +219,7 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
 {
     const char *p;
     size_t n;
-    int64_t prio, retries;
+    int64_t prio, retries, throttle;
     memset(out, 0, sizeof(*out));
     if (!scan_lit(s, "{\"id\":"))
         return false;
@@ -259,6 +259,11 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
         out->job = xstrndup(p, n);
         if (!job_id_valid(out->job))
             goto fail;
+        if (scan_lit(s, ",\"throttle\":")) { /* its job's, after it */
+            if (!scan_int(s, 1, MSG_MAX_THROTTLE, &throttle))
+                goto fail;
+            out->throttle = (uint32_t)throttle;
+        }
     }
     if (!scan_lit(s, "}"))
         goto fail;
@@ -355,7 +360,7 @@ fail:
 /* The writing side of parse_specs_fast() for submit; run is written by
  * msg_run_*() below. */
 void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, const char *job,
-                       const char *job_name)
+                       const char *job_name, uint32_t throttle)
 {
     buf_addstr(b, "{\"type\":\"submit\",\"tasks\":[");
     for (size_t i = 0; i < n; i++) {
@@ -368,6 +373,8 @@ void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, c
         buf_addstr(b, job ? ",\"job\":" : ",\"job_name\":");
         buf_add_json_cstr(b, job ? job : job_name);
     }
+    if (throttle) /* past what parse_specs_fast() takes: the full path reads it */
+        buf_addf(b, ",\"throttle\":%" PRIu32, throttle);
     buf_addstr(b, "}\n");
 }
 
