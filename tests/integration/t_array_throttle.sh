@@ -15,8 +15,9 @@ LOG="$T/times.txt"
 step() { # step TAG SLEEP: the cmd of a task that logs its run
     echo "echo \"$1 \$DTR_TASK_ID start \$(date +%s%N)\" >>$LOG; sleep $2; echo \"$1 \$DTR_TASK_ID end \$(date +%s%N)\" >>$LOG"
 }
-# overlap TAG: the most attempts of TAG that ever ran at once, then the
-# number of attempts, from the log (an attempt without an end is an error).
+# overlap TAG: "MOST N": the most attempts of TAG that ever ran at once and
+# the number of attempts, from the log; or what is wrong with the records
+# (an attempt without an end, a task started twice at once).
 overlap() {
     "$PY" - "$LOG" "$1" <<'EOF'
 import sys, collections
@@ -79,13 +80,15 @@ dtr jobs | grep -q "^thr .* 3$" && dtr jobs | grep -q "^free .* -$" && dtr jobs 
 wait_for "both arrays end" nothing_left 120
 [ "$(dtr tasks --job thr --state succeeded | tail -n +2 | wc -l)" = 40 ] &&
     pass "all 40 throttled tasks succeeded" || fail "thr: $(dtr jobs)"
-read -r most n <<<"$(overlap a)" || fail "records of a: $most"
+res=$(overlap a 2>&1)
+read -r most n <<<"$res"
 [ "$n" = 40 ] && [ "$most" -le 3 ] && [ "$most" -ge 2 ] &&
     pass "at most 3 of the array ran at once ($most, from 40 runs' own records)" ||
-    fail "array a: $most at once over $n runs"
-read -r mostf nf <<<"$(overlap f)"
+    fail "array a: $res"
+res=$(overlap f 2>&1)
+read -r mostf nf <<<"$res"
 [ "$nf" = 8 ] && [ "$mostf" -gt 3 ] &&
-    pass "the unthrottled array beside it ran $mostf at once" || fail "array f: $mostf at once over $nf runs"
+    pass "the unthrottled array beside it ran $mostf at once" || fail "array f: $res"
 
 # ---- retries re-enter the throttle: each task fails its first attempt
 retry_cmd="if [ ! -e $T/r-\$DTR_TASK_ID ]; then : >$T/r-\$DTR_TASK_ID; $(step r 0.1); exit 1; fi; $(step r 0.1)"
@@ -94,10 +97,11 @@ dtr submit --job-name retr --id r --array 1-12%2 --retries 2 --cmd "$retry_cmd" 
 wait_for "the retried array ends" nothing_left 120
 [ "$(dtr tasks --job retr --state succeeded | tail -n +2 | wc -l)" = 12 ] &&
     pass "all 12 retried tasks succeeded" || fail "retr: $(dtr jobs)"
-read -r most n <<<"$(overlap r)"
+res=$(overlap r 2>&1)
+read -r most n <<<"$res"
 [ "$n" = 24 ] && [ "$most" -le 2 ] &&
     pass "retries included, at most 2 ran at once ($most over $n attempts)" ||
-    fail "array r: $most at once over $n attempts"
+    fail "array r: $res"
 
 # ---- kill -9 of the master in the middle of a throttled array
 dtr submit --job-name kil --id k --array 1-30%3 --cmd "$(step k 0.4)" >/dev/null || die "submit k"
@@ -115,8 +119,9 @@ start_master M --port "$MPORT_USED"
 wait_for "the array ends after the restart" nothing_left 120
 [ "$(dtr tasks --job kil --state succeeded | tail -n +2 | wc -l)" = 30 ] &&
     pass "all 30 succeeded across the restart" || fail "kil: $(dtr jobs)"
-read -r most n <<<"$(overlap k)" || fail "records of k: $most"
+res=$(overlap k 2>&1)
+read -r most n <<<"$res"
 [ "$n" = 30 ] && [ "$most" -le 3 ] &&
     pass "across the kill and restart at most 3 ran at once ($most over $n runs)" ||
-    fail "array k: $most at once over $n runs"
+    fail "array k: $res"
 finish
