@@ -3,7 +3,8 @@
 # workers, held by the master. Checked from the tasks' own records (start
 # and end times each attempt writes): an array of 40 with %3 on two workers
 # of 4 slots each, an array whose tasks fail once and are retried (%2),
-# dtr jobs showing the throttle, and an array whose master is killed with
+# dtr jobs showing the throttle, an array released by a dependency, cancel
+# --job of an array mostly held, and an array whose master is killed with
 # SIGKILL in its middle and restarted (the throttle is journaled with the
 # tasks; the tasks running at the kill count against it until they end).
 . "$(dirname "$0")/lib.sh"
@@ -102,6 +103,48 @@ read -r most n <<<"$res"
 [ "$n" = 24 ] && [ "$most" -le 2 ] &&
     pass "retries included, at most 2 ran at once ($most over $n attempts)" ||
     fail "array r: $res"
+
+# A later batch of the same call may repeat the job's throttle, not change it.
+"$PY" - "$M_ADDR" >join.out 2>&1 <<'EOF' && pass "a batch joining a throttled job cannot change its throttle" || fail "join: $(cat join.out)"
+import sys, dtrwire
+p = dtrwire.Peer(sys.argv[1])
+dtrwire.dial(p, "client", "wire-client")
+p.send({"type": "submit", "tasks": [{"id": "jt-1", "kind": "noop"}], "job_name": "jt", "throttle": 2})
+r = p.msg()
+assert r and r.get("type") == "submitted" and r.get("job") == "jt", r
+p.send({"type": "submit", "tasks": [{"id": "jt-2", "kind": "noop"}], "job": "jt", "throttle": 2})
+r = p.msg()
+assert r and r.get("type") == "submitted", r
+p.send({"type": "submit", "tasks": [{"id": "jt-3", "kind": "noop"}], "job": "jt", "throttle": 5})
+r = p.msg()
+assert r and r.get("type") == "error" and "job 'jt' has throttle 2: a submit that joins it cannot change it" in r.get("error", ""), r
+p.close()
+EOF
+[ "$(dtr tasks --job jt | tail -n +2 | wc -l)" = 2 ] || fail "jt: $(dtr tasks --job jt)"
+
+# ---- blocked behind a dependency: released all at once, still 2 at a time
+dtr submit --id gate --cmd "sleep 0.5" >/dev/null || die "submit gate"
+dtr submit --job-name gated --id g --array 1-8%2 --after gate --cmd "$(step g 0.2)" >/dev/null ||
+    die "submit --array 1-8%2 --after gate"
+wait_for "the gated array ends" nothing_left 60
+res=$(overlap g 2>&1)
+read -r most n <<<"$res"
+[ "$n" = 8 ] && [ "$most" -le 2 ] &&
+    pass "released by its dependency, at most 2 ran at once ($most over $n runs)" ||
+    fail "array g: $res"
+
+# ---- the master holds the rest queued; cancel --job takes held and running alike
+dtr submit --job-name can --id c --array 1-20%2 --cmd "sleep 30" >/dev/null || die "submit c"
+jobcounts() { dtr jobs --json | "$PY" -c 'import json,sys
+for l in sys.stdin:
+    j = json.loads(l)
+    if j["id"] == sys.argv[1]: t = j["tasks"]; print(t["running"], t["queued"], t["cancelled"])' "$1"; }
+wait_for "2 of c running" '[ "$(jobcounts can)" = "2 18 0" ]' 30 &&
+    pass "20 tasks %2: 2 running, 18 queued, held by the master"
+dtr cancel --job can >/dev/null || fail "cancel --job can"
+wait_for "c all cancelled" '[ "$(jobcounts can)" = "0 0 20" ]' 30 &&
+    pass "cancel --job: the 2 running and the 18 held all cancelled"
+[ "$(grep -c "^c " "$LOG")" = 0 ] || fail "c wrote records"
 
 # ---- kill -9 of the master in the middle of a throttled array
 dtr submit --job-name kil --id k --array 1-30%3 --cmd "$(step k 0.4)" >/dev/null || die "submit k"
