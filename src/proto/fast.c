@@ -290,6 +290,7 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
     struct task_spec *specs = NULL;
     struct run_item *runs = NULL;
     size_t n = 0, cap = 0, jlen;
+    int64_t throttle = 0;
     char *job = NULL;
     const char *p;
     bool job_name = false;
@@ -332,6 +333,8 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
         if (!job_id_valid(job))
             goto fail;
     }
+    if (!run && scan_lit(&s, ",\"throttle\":") && !scan_int(&s, 1, MSG_MAX_THROTTLE, &throttle))
+        goto fail;
     if (!scan_lit(&s, "}") || s.p != s.end)
         goto fail;
     if (run) {
@@ -342,6 +345,7 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
         m->type = MSG_SUBMIT;
         m->specs = specs;
         m->nspecs = n;
+        m->throttle = (uint32_t)throttle;
         if (job_name)
             m->job_name = job;
         else
@@ -373,7 +377,7 @@ void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, c
         buf_addstr(b, job ? ",\"job\":" : ",\"job_name\":");
         buf_add_json_cstr(b, job ? job : job_name);
     }
-    if (throttle) /* past what parse_specs_fast() takes: the full path reads it */
+    if (throttle)
         buf_addf(b, ",\"throttle\":%" PRIu32, throttle);
     buf_addstr(b, "}\n");
 }

@@ -479,11 +479,14 @@ static void test_pair_submit(void **state UNUSED)
     msg_encode_submit(&b, specs, 4, NULL, NULL, 0);
     assert_pair(&b, MSG_SUBMIT, false);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, NULL, "arr", 10); /* --array A-B%10: the full path */
-    assert_pair(&b, MSG_SUBMIT, false);
+    msg_encode_submit(&b, specs, 3, NULL, "arr", 10); /* --array A-B%10 */
+    assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
     msg_encode(&b, &(struct msg){.type = MSG_SUBMIT, .specs = specs, .nspecs = 3, .throttle = 3});
-    assert_pair(&b, MSG_SUBMIT, false);
+    assert_pair(&b, MSG_SUBMIT, true);
+    buf_reset(&b);
+    msg_encode_submit(&b, specs, 3, "j-7", NULL, 10000000); /* a later batch, the largest */
+    assert_pair(&b, MSG_SUBMIT, true);
     buf_release(&b);
 }
 
