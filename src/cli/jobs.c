@@ -40,7 +40,8 @@ int cmd_jobs(int argc, char **argv)
     struct msg m;
     int rc = cli_parse("jobs", "jobs [--json]",
                        "List jobs (each submit call makes one): their tasks by state, when they "
-                       "were submitted and when they ended.",
+                       "were submitted and when they ended, and their throttle (--array A-B%N: "
+                       "at most N running at once).",
                        opts, argc, argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
@@ -58,7 +59,7 @@ int cmd_jobs(int argc, char **argv)
         printf("%-24s", "JOB");
         for (size_t i = 0; i < TASK_NSTATES; i++)
             printf(" %9s", task_state_name(cli_state_order[i]));
-        printf(" %-24s %-24s\n", "SUBMITTED", "ENDED");
+        printf(" %-24s %-24s %s\n", "SUBMITTED", "ENDED", "THROTTLE");
     }
     while ((rc = client_stream_next(&c, MSG_JOB, &m)) == 1) {
         const struct job_info *j = &m.job_info;
@@ -72,7 +73,10 @@ int cmd_jobs(int argc, char **argv)
                 printf(" %9" PRIu64, j->counts[cli_state_order[i]]);
             print_time(j->submitted_at);
             print_time(j->ended_at);
-            printf("\n");
+            if (j->throttle)
+                printf(" %" PRIu32 "\n", j->throttle);
+            else
+                printf(" -\n");
         }
         msg_release(&m);
     }

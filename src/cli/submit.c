@@ -28,6 +28,7 @@ struct submit_flags {
     struct opt_list env, labels;
     bool priority_set;
     struct opt_list after, after_any; /* each entry a comma list of ids */
+    uint32_t throttle;                /* from --array A-B%N; 0: none */
 };
 
 /* Appends ,"key":[ids...] for the comma lists of l (nothing when empty). */
@@ -182,10 +183,10 @@ static int spec_from_flags(const struct submit_flags *f, char **args, int nargs,
 }
 
 /* --array in Slurm's spelling (common/parse.h); an error names the part. */
-static int array_indices(const char *spec, int **index, size_t *n)
+static int array_indices(const char *spec, int **index, size_t *n, int *throttle)
 {
     char err[256];
-    if (array_spec_parse(spec, index, n, err, sizeof(err))) {
+    if (array_spec_parse(spec, index, n, throttle, err, sizeof(err))) {
         cli_error("--array: %s", err);
         return EXIT_USAGE;
     }
@@ -353,7 +354,7 @@ out:
 /* Batch k: the first makes the call's job (named job_name, or j-N), the
  * others join it (job, from the first reply). */
 static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_t k,
-                         const char *job, const char *job_name)
+                         const char *job, const char *job_name, uint32_t throttle)
 {
     struct msg m;
     memset(&m, 0, sizeof(m));
@@ -362,6 +363,7 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
     m.nspecs = MIN(n - k * SUBMIT_BATCH, SUBMIT_BATCH);
     m.job = k ? (char *)job : NULL;
     m.job_name = k ? NULL : (char *)job_name;
+    m.throttle = throttle; /* the job's: every batch says it, the master checks */
     buf_reset(b);
     msg_encode(b, &m);
 }
@@ -376,7 +378,7 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
  * are printed all the same (unless json: the caller prints them).
  */
 static int send_batches(struct client *c, struct task_spec *specs, size_t n, const char *job_name,
-                        bool json, char **job, char ***ids, size_t *nids)
+                        uint32_t throttle, bool json, char **job, char ***ids, size_t *nids)
 {
     struct buf b = BUF_INIT;
     size_t nbatches = (n + SUBMIT_BATCH - 1) / SUBMIT_BATCH, sent = 0;
@@ -384,7 +386,7 @@ static int send_batches(struct client *c, struct task_spec *specs, size_t n, con
     *ids = xcalloc(n + 1, sizeof(char *));
     for (size_t k = 0; k < nbatches; k++) {
         while (rc == 0 && sent < nbatches && sent < k + (*job ? SUBMIT_WINDOW : 1)) {
-            encode_batch(&b, specs, n, sent, *job, job_name);
+            encode_batch(&b, specs, n, sent, *job, job_name, throttle);
             if ((rc = client_send(c, &b)))
                 break;
             sent++;
@@ -436,8 +438,9 @@ int cmd_submit(int argc, char **argv)
          "filters on them",
          0, 0},
         {"array", 'a', OPT_STRING, &f.array, "SPEC",
-         "one task per index: N, A-B, A-B:S (every S-th) or a list of them (1,5,9-12); "
-         "{} in the arguments becomes the index (the throttle %N is not supported yet)",
+         "one task per index: N, A-B, A-B:S (every S-th) or a list of them (1,5,9-12), then "
+         "optionally %N: at most N of them running at once (1-1000%10); {} in the arguments "
+         "becomes the index",
          0, 0},
         {"file", 'f', OPT_STRING, &f.file, "FILE", "tasks as JSON Lines ('-' for stdin)", 0, 0},
         {"after", 0, OPT_LIST, &f.after, "ID[,ID...]",
@@ -519,9 +522,10 @@ int cmd_submit(int argc, char **argv)
         }
         if (!exec && !f.payload)
             f.payload = "{}";
-        int *index = NULL;
-        if (f.array && array_indices(f.array, &index, &nspecs))
+        int *index = NULL, throttle = 0;
+        if (f.array && array_indices(f.array, &index, &nspecs, &throttle))
             goto out;
+        f.throttle = (uint32_t)throttle;
         if (!f.array)
             nspecs = 1;
         specs = xcalloc(nspecs, sizeof(*specs));
@@ -538,7 +542,7 @@ int cmd_submit(int argc, char **argv)
     }
     if ((rc = client_open(&c, &f.c)))
         goto out;
-    rc = send_batches(&c, specs, nspecs, f.job_name, f.json, &job, &ids, &nids);
+    rc = send_batches(&c, specs, nspecs, f.job_name, f.throttle, f.json, &job, &ids, &nids);
     if (f.json && (nids || job)) {
         struct buf j = BUF_INIT;
         buf_addstr(&j, "{\"job\":");

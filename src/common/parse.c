@@ -337,13 +337,38 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errlen)
+/* The throttle after '%' ("%N"): N from 1 to ARRAY_MAX_TASKS. */
+static int array_throttle(const char *pct, int *throttle, char *err, size_t errlen)
+{
+    const char *p = pct + 1;
+    int64_t v = 0;
+    size_t len = strlen(p);
+    if (len == 0)
+        return AERR("'%%' lacks the throttle (give %%N, at most N tasks running at once, N from "
+                    "1 to %d)",
+                    ARRAY_MAX_TASKS);
+    for (size_t i = 0; i < len; i++) {
+        if (!is_digit(p[i]))
+            return AERR("'%.32s%s' is not a throttle (give %%N, N a number from 1 to %d)", pct,
+                        len > 31 ? "..." : "", ARRAY_MAX_TASKS);
+        if (v <= ARRAY_MAX_TASKS)
+            v = v * 10 + (p[i] - '0');
+    }
+    if (v < 1 || v > ARRAY_MAX_TASKS)
+        return AERR("'%.32s%s': the throttle must be from 1 to %d", pct, len > 31 ? "..." : "",
+                    ARRAY_MAX_TASKS);
+    *throttle = (int)v;
+    return 0;
+}
+
+int array_spec_parse(const char *s, int **idx, size_t *n, int *throttle, char *err, size_t errlen)
 {
     int64_t lo, hi, step;
     uint64_t total = 0;
     int rc;
     *idx = NULL;
     *n = 0;
+    *throttle = 0;
     /* Printable ASCII only, so the errors below, which quote the spec,
      * never carry a control character or broken UTF-8. */
     for (size_t i = 0; s[i]; i++)
@@ -351,21 +376,28 @@ int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errl
             return AERR("character %zu (0x%02x) is not allowed: give N, A-B or A-B:S, or a "
                         "list of them (1,5,9-12)",
                         i + 1, (unsigned char)s[i]);
-    const char *pct = strchr(s, '%');
-    if (pct)
-        return AERR("'%.32s': the throttle (%%N) is not supported yet", pct);
-    if (!*s)
+    /* The indices end at the throttle, "%N", when there is one. */
+    const char *pct = strchr(s, '%'), *stop = pct ? pct : s + strlen(s);
+    if (pct && (rc = array_throttle(pct, throttle, err, errlen)))
+        return rc;
+    if (stop == s) {
+        *throttle = 0;
         return AERR("empty (give N, A-B, A-B:S or a list of them: 1,5,9-12)");
+    }
     /* Count first, so a huge spec is refused before anything is allocated. */
     for (const char *p = s;; p++) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if ((rc = array_item(p, len, &lo, &hi, &step, err, errlen)))
+        const char *comma = memchr(p, ',', (size_t)(stop - p));
+        size_t len = comma ? (size_t)(comma - p) : (size_t)(stop - p);
+        if ((rc = array_item(p, len, &lo, &hi, &step, err, errlen))) {
+            *throttle = 0;
             return rc;
+        }
         total += (uint64_t)((hi - lo) / step) + 1;
-        if (total > ARRAY_MAX_TASKS)
+        if (total > ARRAY_MAX_TASKS) {
+            *throttle = 0;
             return AERR("'%.*s' makes more than %d tasks in all", (int)MIN(len, 64), p,
                         ARRAY_MAX_TASKS);
+        }
         if (!comma)
             break;
         p = comma;
@@ -373,8 +405,8 @@ int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errl
     int *v = xcalloc((size_t)total, sizeof(int));
     size_t k = 0;
     for (const char *p = s;; p++) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *comma = memchr(p, ',', (size_t)(stop - p));
+        size_t len = comma ? (size_t)(comma - p) : (size_t)(stop - p);
         array_item(p, len, &lo, &hi, &step, err, errlen);
         for (int64_t i = lo; i <= hi; i += step)
             v[k++] = (int)i;
@@ -387,6 +419,7 @@ int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errl
         if (v[i] == v[i - 1]) {
             snprintf(err, errlen, "index %d is given twice", v[i]);
             free(v);
+            *throttle = 0;
             return DTR_EINVAL;
         }
     *idx = v;

@@ -30,13 +30,15 @@ int addr_range_parse(const char *s, char *host, size_t hostlen, int *lo, int *hi
 #define ARRAY_MAX_INDEX 2147483647
 #define ARRAY_MAX_TASKS 10000000
 /*
- * Slurm's --array spelling without the throttle: items separated by commas,
- * each "N", "A-B" (A <= B) or "A-B:S" (every S-th index from A up to B).
- * On success *idx (caller frees) holds the *n indices in ascending order.
- * An index given twice is refused, as is "%N" (the throttle, not supported
- * yet). Otherwise DTR_EINVAL, *idx NULL, and one line in err naming the
- * offending part ("'x' in '9-x' is not a number").
+ * Slurm's --array spelling: items separated by commas, each "N", "A-B"
+ * (A <= B) or "A-B:S" (every S-th index from A up to B), then optionally
+ * the throttle "%N" (at most N of the array's tasks running at once, N from
+ * 1 to ARRAY_MAX_TASKS). On success *idx (caller frees) holds the *n
+ * indices in ascending order and *throttle N (0: none). An index given
+ * twice is refused. Otherwise DTR_EINVAL, *idx NULL, *n and *throttle 0,
+ * and one line in err naming the offending part ("'x' in '9-x' is not a
+ * number", "'%0': the throttle must be from 1 to ...").
  */
-int array_spec_parse(const char *s, int **idx, size_t *n, char *err, size_t errlen);
+int array_spec_parse(const char *s, int **idx, size_t *n, int *throttle, char *err, size_t errlen);
 
 #endif

@@ -313,6 +313,13 @@ static struct job *submit_job(struct handlers *h, struct conn *c, const struct m
             reply_error(c, err);
             return NULL;
         }
+        if (msg->throttle && msg->throttle != j->throttle) {
+            snprintf(err, sizeof(err),
+                     "job '%s' has throttle %" PRIu32 ": a submit that joins it cannot change it",
+                     j->id, j->throttle);
+            reply_error(c, err);
+            return NULL;
+        }
         return j;
     }
     if (msg->job_name && !job_name_free(msg->job_name)) {
@@ -329,7 +336,9 @@ static struct job *submit_job(struct handlers *h, struct conn *c, const struct m
         return NULL;
     }
     *made = true;
-    return tasks_job_new(h->tasks, msg->job_name, clock_wall_ms());
+    j = tasks_job_new(h->tasks, msg->job_name, clock_wall_ms());
+    tasks_job_throttle(j, msg->throttle);
+    return j;
 }
 
 static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
@@ -357,6 +366,7 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
             s->id = generate_id(h, &batch, first_seq + i);
         free(s->job);
         s->job = xstrdup(job->id);
+        s->throttle = job->throttle;
         buf_reset(&spec);
         spec_encode(&spec, s);
         if (spec.len > MSG_MAX_SPEC) {
@@ -607,7 +617,8 @@ void listings_pump(struct handlers *h)
             free(id);
             if (!j)
                 continue; /* pruned since the snapshot */
-            struct job_info ji = {.id = j->id, .submitted_at = j->submitted_at};
+            struct job_info ji = {
+                .id = j->id, .submitted_at = j->submitted_at, .throttle = j->throttle};
             memcpy(ji.counts, j->counts, sizeof(ji.counts));
             ji.ended_at = job_active(j) ? 0 : j->ended_at;
             msg_encode_job(b, &ji);

@@ -81,8 +81,51 @@ static void job_count(struct tasks *ts, struct job *j, int from, int to)
     }
     if (!j->total) {
         hmap_del(&ts->jobs, j->id);
+        held_release(&j->held);
         free(j);
     }
+}
+
+/* ---- the throttle --------------------------------------------------------- */
+
+static bool throttled(const struct task *t)
+{
+    return t->job && t->job->throttle;
+}
+
+/* Admits held tasks of job j to the ready heap while fewer than its
+ * throttle are admitted: O(1) when none can move. */
+static void throttle_fill(struct tasks *ts, struct job *j, int64_t now)
+{
+    struct task *t;
+    while (j->admitted < j->throttle && (t = held_pop(&j->held))) {
+        t->not_before = 0; /* due (below), whatever the wall clock does */
+        queue_push(&ts->queue, t, now);
+        j->admitted++;
+        ts->dispatch_needed = true;
+    }
+}
+
+/* Queued task t of a throttled job: waits out its backoff in the delayed
+ * heap (tasks_promote() brings it back here), then its turn in held. */
+static void throttle_enter(struct tasks *ts, struct task *t, int64_t now)
+{
+    if (t->not_before > now)
+        queue_push(&ts->queue, t, now);
+    else
+        held_push(&t->job->held, t);
+}
+
+/* Queued task t of a throttled job leaves the queue, for state `to`: from
+ * the ready heap to running it stays admitted; otherwise its place is free. */
+static void throttle_leave_queue(struct tasks *ts, struct task *t, enum task_state to)
+{
+    if (held_remove(&t->job->held, t))
+        return;
+    bool admitted = queue_holds_ready(&ts->queue, t);
+    queue_remove(&ts->queue, t);
+    if (admitted && to != TASK_RUNNING)
+        t->job->admitted--;
 }
 
 void tasks_journal_failed(const char *what)
@@ -124,8 +167,13 @@ void tasks_release(struct tasks *ts)
         }
     }
     hmap_release(&ts->dependents);
-    for (size_t i = 0; i < ts->jobs.cap; i++)
-        free(ts->jobs.slots[i]);
+    for (size_t i = 0; i < ts->jobs.cap; i++) {
+        struct job *j = ts->jobs.slots[i];
+        if (j) {
+            held_release(&j->held);
+            free(j);
+        }
+    }
     hmap_release(&ts->jobs);
     free(ts->dep_work);
     free(ts->loaded_blocked);
@@ -167,9 +215,11 @@ static int load_task_cb(struct task *t, void *data)
     size_t suffix;
     if (spec_job(t->spec, job, &suffix)) {
         struct job *jb = tasks_job(ts, job);
-        if (!jb)
+        if (!jb) {
             jb = tasks_job_new(ts, job, t->submitted_at);
-        tasks_set_job(ts, t, jb);
+            tasks_job_throttle(jb, spec_throttle(t->spec)); /* each of its tasks has it */
+        }
+        tasks_set_job(ts, t, jb); /* a running task counts against the throttle */
         /* j-N ids given out before are not given out again. */
         char *end;
         if (!strncmp(job, "j-", 2) && !job_name_free(job)) {
@@ -183,7 +233,10 @@ static int load_task_cb(struct task *t, void *data)
     if (t->lease >= ts->next_lease)
         ts->next_lease = t->lease + 1;
     if (t->state == TASK_QUEUED) {
-        queue_push(&ts->queue, t, clock_wall_ms());
+        if (throttled(t))
+            throttle_enter(ts, t, clock_wall_ms()); /* admitted once every task is in */
+        else
+            queue_push(&ts->queue, t, clock_wall_ms());
     } else if (t->state == TASK_RUNNING) {
         /* What is left of its timeout since it was dispatched (wall clock:
          * the only clock that survives the restart), from now. */
@@ -216,6 +269,12 @@ int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t l
         ts->next_job = v;
     if (journal_load(ts->journal, load_task_cb, &ctx) != 0)
         return -1;
+    /* Now that every running task is counted against its job's throttle. */
+    for (size_t i = 0; i < ts->jobs.cap; i++) {
+        struct job *jb = ts->jobs.slots[i];
+        if (jb && jb->throttle)
+            throttle_fill(ts, jb, clock_wall_ms());
+    }
     /* In submission order, so what a restart settles (a dependency that
      * ended or is gone) it settles the same way every time. */
     for (size_t i = 0; i < ts->nloaded_blocked; i++)
@@ -266,8 +325,16 @@ struct job *tasks_job_new(struct tasks *ts, const char *name, int64_t now_wall)
     memcpy(j->id, name, n + 1);
     j->submitted_at = now_wall;
     j->first_seq = UINT64_MAX;
+    held_init(&j->held);
     hmap_put(&ts->jobs, j);
     return j;
+}
+
+void tasks_job_throttle(struct job *j, uint32_t throttle)
+{
+    if (j->total)
+        DTR_BUG("job %s throttled with %" PRIu64 " tasks", j->id, j->total);
+    j->throttle = throttle;
 }
 
 struct job *tasks_job(const struct tasks *ts, const char *id)
@@ -280,6 +347,7 @@ void tasks_job_drop(struct tasks *ts, struct job *j)
     if (j->total)
         DTR_BUG("job %s dropped with %" PRIu64 " tasks", j->id, j->total);
     hmap_del(&ts->jobs, j->id);
+    held_release(&j->held);
     free(j);
 }
 
@@ -312,6 +380,18 @@ void tasks_set_job(struct tasks *ts, struct task *t, struct job *j)
     if (task_state_terminal(t->state))
         j->ended_at = MAX(j->ended_at, t->finished_at);
     job_count(ts, j, -1, (int)t->state);
+    if (!j->throttle)
+        return;
+    if (t->state == TASK_RUNNING) {
+        j->admitted++; /* loaded running: it counts until it ends or is lost */
+    } else if (t->state == TASK_QUEUED && queue_holds(&ts->queue, t)) {
+        /* Just submitted (tasks_add() queued it): its turn comes through
+         * the throttle. A loaded task is not in the queue yet. */
+        int64_t now = clock_wall_ms();
+        queue_remove(&ts->queue, t);
+        throttle_enter(ts, t, now);
+        throttle_fill(ts, j, now);
+    }
 }
 
 /* ---- dependencies --------------------------------------------------------- */
@@ -480,16 +560,26 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
             t->job->ended_at = MAX(t->job->ended_at, t->finished_at);
         job_count(ts, t->job, (int)from, (int)to);
     }
-    if (from == TASK_QUEUED)
-        queue_remove(&ts->queue, t);
+    bool throttle = throttled(t);
+    if (from == TASK_QUEUED) {
+        if (throttle)
+            throttle_leave_queue(ts, t, to);
+        else
+            queue_remove(&ts->queue, t);
+    }
     if (from == TASK_RUNNING) {
         deadlines_remove(&ts->deadlines, t);
         t->deadline = 0;
         t->lease = 0;
         ts->dispatch_needed = true; /* a slot is free */
+        if (throttle)
+            t->job->admitted--;
     }
     if (to == TASK_QUEUED) {
-        queue_push(&ts->queue, t, now);
+        if (throttle)
+            throttle_enter(ts, t, now);
+        else
+            queue_push(&ts->queue, t, now);
         ts->dispatch_needed = true;
     }
     jwriter_update_task(ts->writer, t);
@@ -499,6 +589,9 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
         list_add_tail(&ts->ended, &t->worker_node);
         dependency_ended(ts, t);
     }
+    /* Last, so that the tasks its end released compete for its place. */
+    if (throttle)
+        throttle_fill(ts, t->job, now);
     return 0;
 }
 
@@ -613,10 +706,16 @@ void tasks_cancel(struct tasks *ts, struct task *t)
 
 void tasks_promote(struct tasks *ts, int64_t now_wall)
 {
-    size_t before = queue_ready_len(&ts->queue);
-    queue_promote(&ts->queue, now_wall);
-    if (queue_ready_len(&ts->queue) != before)
-        ts->dispatch_needed = true;
+    struct task *t;
+    while ((t = queue_pop_due(&ts->queue, now_wall))) {
+        if (throttled(t)) {
+            throttle_enter(ts, t, now_wall); /* a retry waits for its turn again */
+            throttle_fill(ts, t->job, now_wall);
+        } else {
+            queue_push(&ts->queue, t, now_wall);
+            ts->dispatch_needed = true;
+        }
+    }
 }
 
 struct task *tasks_expired(struct tasks *ts, int64_t now)

@@ -35,6 +35,15 @@ struct job {
     uint64_t first_seq;            /* of its first task: jobs are listed in this order */
     int64_t submitted_at;          /* of its first task */
     int64_t ended_at;              /* the latest finished_at of its tasks */
+    /* The throttle (--array A-B%N; 0: none), from the submit that made the
+     * job and in every task's spec (spec_throttle()): at most `throttle`
+     * of its tasks are admitted, that is in the ready heap or running;
+     * its other queued tasks that are due wait in `held`, and one moves
+     * to the ready heap each time an admitted task leaves (it ends, is
+     * re-queued or cancelled). Kept by tasks_transition(). */
+    uint32_t throttle;
+    uint32_t admitted;
+    struct heap held;
     char id[];
 };
 
@@ -128,6 +137,8 @@ void tasks_link(struct tasks *ts, struct task *t);
  * has a task: give it one in the same turn (tasks_add(), tasks_add_blocked()).
  */
 struct job *tasks_job_new(struct tasks *ts, const char *name, int64_t now_wall);
+/* Gives job j, just made and still without a task, its throttle (0: none). */
+void tasks_job_throttle(struct job *j, uint32_t throttle);
 /* The job with this id, or NULL. */
 struct job *tasks_job(const struct tasks *ts, const char *id);
 /* Every job, in submission order, as an array of *n borrowed pointers that

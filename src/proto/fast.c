@@ -219,7 +219,7 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
 {
     const char *p;
     size_t n;
-    int64_t prio, retries;
+    int64_t prio, retries, throttle;
     memset(out, 0, sizeof(*out));
     if (!scan_lit(s, "{\"id\":"))
         return false;
@@ -259,6 +259,11 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
         out->job = xstrndup(p, n);
         if (!job_id_valid(out->job))
             goto fail;
+        if (scan_lit(s, ",\"throttle\":")) { /* its job's, after it */
+            if (!scan_int(s, 1, MSG_MAX_THROTTLE, &throttle))
+                goto fail;
+            out->throttle = (uint32_t)throttle;
+        }
     }
     if (!scan_lit(s, "}"))
         goto fail;
@@ -285,6 +290,7 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
     struct task_spec *specs = NULL;
     struct run_item *runs = NULL;
     size_t n = 0, cap = 0, jlen;
+    int64_t throttle = 0;
     char *job = NULL;
     const char *p;
     bool job_name = false;
@@ -327,6 +333,8 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
         if (!job_id_valid(job))
             goto fail;
     }
+    if (!run && scan_lit(&s, ",\"throttle\":") && !scan_int(&s, 1, MSG_MAX_THROTTLE, &throttle))
+        goto fail;
     if (!scan_lit(&s, "}") || s.p != s.end)
         goto fail;
     if (run) {
@@ -337,6 +345,7 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
         m->type = MSG_SUBMIT;
         m->specs = specs;
         m->nspecs = n;
+        m->throttle = (uint32_t)throttle;
         if (job_name)
             m->job_name = job;
         else
@@ -355,7 +364,7 @@ fail:
 /* The writing side of parse_specs_fast() for submit; run is written by
  * msg_run_*() below. */
 void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, const char *job,
-                       const char *job_name)
+                       const char *job_name, uint32_t throttle)
 {
     buf_addstr(b, "{\"type\":\"submit\",\"tasks\":[");
     for (size_t i = 0; i < n; i++) {
@@ -368,6 +377,8 @@ void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, c
         buf_addstr(b, job ? ",\"job\":" : ",\"job_name\":");
         buf_add_json_cstr(b, job ? job : job_name);
     }
+    if (throttle)
+        buf_addf(b, ",\"throttle\":%" PRIu32, throttle);
     buf_addstr(b, "}\n");
 }
 

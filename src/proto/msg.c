@@ -279,14 +279,17 @@ static int get_job(json_object *o, const char *key, char **out, char *err, size_
 
 static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"type", "tasks", "job", "job_name", NULL};
+    static const char *const keys[] = {"type", "tasks", "job", "job_name", "throttle", NULL};
     json_object *a;
     size_t n;
+    int64_t throttle = 0;
     int rc;
     if ((rc = pjson_check_keys(o, keys, "submit", err, errlen)) ||
         (rc = get_job(o, "job", &m->job, err, errlen)) ||
-        (rc = get_job(o, "job_name", &m->job_name, err, errlen)))
+        (rc = get_job(o, "job_name", &m->job_name, err, errlen)) ||
+        (rc = pjson_get_int(o, "throttle", false, 1, MSG_MAX_THROTTLE, &throttle, err, errlen)))
         return rc;
+    m->throttle = (uint32_t)throttle;
     if (m->job && m->job_name)
         return ERR("submit: give 'job' (a job of this call) or 'job_name' (a new job), not both");
     if ((rc = pjson_get_array(o, "tasks", true, MSG_MAX_BATCH, &a, &n, err, errlen)))
@@ -459,8 +462,8 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
 
 static int parse_job_info(json_object *o, struct job_info *ji, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "id", "tasks", "submitted_at", "submitted_ms", "ended_at", "ended_ms", NULL};
+    static const char *const keys[] = {"id",       "tasks",    "submitted_at", "submitted_ms",
+                                       "ended_at", "ended_ms", "throttle",     NULL};
     const char *state_keys[TASK_NSTATES + 1];
     int rc;
     if (!json_object_is_type(o, json_type_object))
@@ -470,6 +473,13 @@ static int parse_job_info(json_object *o, struct job_info *ji, char *err, size_t
         return rc;
     if (!ji->id)
         return ERR("job: missing field 'id'");
+    json_object *th = pjson_field(o, "throttle");
+    if (th && !json_object_is_type(th, json_type_null)) {
+        int64_t v;
+        if ((rc = pjson_get_int(o, "throttle", true, 1, MSG_MAX_THROTTLE, &v, err, errlen)))
+            return rc;
+        ji->throttle = (uint32_t)v;
+    }
     if ((rc = pjson_get_time(o, "submitted_ms", &ji->submitted_at, err, errlen)) ||
         (rc = pjson_get_time(o, "ended_ms", &ji->ended_at, err, errlen)))
         return rc;
@@ -755,7 +765,10 @@ void job_info_encode(struct buf *b, const struct job_info *ji)
     add_counts(b, ji->counts);
     add_time(b, "submitted", ji->submitted_at);
     add_time(b, "ended", ji->ended_at);
-    buf_addch(b, '}');
+    if (ji->throttle)
+        buf_addf(b, ",\"throttle\":%" PRIu32 "}", ji->throttle);
+    else
+        buf_addstr(b, ",\"throttle\":null}");
 }
 
 void msg_encode_job(struct buf *b, const struct job_info *ji)
@@ -901,7 +914,7 @@ void msg_encode(struct buf *b, const struct msg *m)
         msg_encode_result(b, &m->result);
         return;
     case MSG_SUBMIT:
-        msg_encode_submit(b, m->specs, m->nspecs, m->job, m->job_name);
+        msg_encode_submit(b, m->specs, m->nspecs, m->job, m->job_name, m->throttle);
         return;
     default:
         break;

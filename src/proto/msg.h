@@ -137,6 +137,7 @@ struct job_info {
     char *id;
     uint64_t counts[TASK_NSTATES];
     int64_t submitted_at, ended_at;
+    uint32_t throttle; /* 0: none (written as null) */
 };
 
 struct msg {
@@ -203,6 +204,9 @@ struct msg {
      * tasks of this job. NULL: absent. */
     char *job;
     char *job_name;
+    /* submit: the throttle of the job it makes (at most this many of its
+     * tasks running at once), or the same as the job's it joins; 0: none */
+    uint32_t throttle;
     /* status: jobs with a task left to end, and jobs whose tasks all ended */
     uint64_t jobs_active, jobs_ended;
     /* job */
@@ -275,7 +279,7 @@ void msg_encode_pong(struct buf *b, int busy);
 void msg_encode_result(struct buf *b, const struct attempt_result *r);
 /* {"type":"submit","tasks":[SPEC,...]} with spec_encode()'s spelling */
 void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, const char *job,
-                       const char *job_name);
+                       const char *job_name, uint32_t throttle);
 /* A run message built from canonical spec JSON held by the master:
  * msg_run_begin(), msg_run_add() per attempt (first for the first),
  * msg_run_end(). */

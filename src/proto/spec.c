@@ -251,9 +251,9 @@ static int check_payload_value(json_object *v, int depth, bool check_ints, struc
  */
 int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id",     "kind",    "argv",      "cmd",         "env",
-                                       "cwd",    "payload", "priority",  "max_retries", "timeout",
-                                       "labels", "after",   "after_any", "job",         NULL};
+    static const char *const keys[] = {
+        "id",          "kind",    "argv",   "cmd",   "env",       "cwd", "payload",  "priority",
+        "max_retries", "timeout", "labels", "after", "after_any", "job", "throttle", NULL};
     int64_t x;
     int rc;
     memset(s, 0, sizeof(*s));
@@ -404,6 +404,17 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
         if (s->job && !job_id_valid(s->job))
             return ERR("field 'job' is not a valid job id");
     }
+    /* So does the job's throttle, with the job. */
+    if (pjson_field(o, "throttle")) {
+        if (submit)
+            return ERR("field 'throttle' is set by the master (dtr submit --array A-B%%N throttles "
+                       "the job)");
+        if ((rc = pjson_get_int(o, "throttle", true, 1, MSG_MAX_THROTTLE, &x, err, errlen)))
+            return rc;
+        if (!s->job)
+            return ERR("field 'throttle' comes with a 'job'");
+        s->throttle = (uint32_t)x;
+    }
     return get_deps(o, s, err, errlen);
 }
 
@@ -486,6 +497,9 @@ void spec_encode(struct buf *b, const struct task_spec *s)
     if (s->job) {
         buf_addstr(b, ",\"job\":");
         buf_add_json_cstr(b, s->job);
+        /* After it, where spec_throttle() reads it back. */
+        if (s->throttle)
+            buf_addf(b, ",\"throttle\":%" PRIu32, s->throttle);
     }
     buf_addch(b, '}');
 }
@@ -615,17 +629,44 @@ bool job_name_free(const char *id)
     return false;
 }
 
+/* The length of ,"throttle":N right before the final '}' of canonical spec
+ * JSON, or 0 when it does not end so; the number in *v. */
+static size_t throttle_suffix(const char *canonical, size_t n, uint32_t *v)
+{
+    static const char key[] = ",\"throttle\":";
+    const size_t klen = sizeof(key) - 1;
+    size_t i = n ? n - 1 : 0;
+    *v = 0;
+    if (n < klen + 2 || canonical[n - 1] != '}')
+        return 0;
+    while (i > 0 && n - 1 - i < 9 && isdigit((unsigned char)canonical[i - 1]))
+        i--;
+    size_t digits = n - 1 - i;
+    if (!digits || digits > 8 || i < klen || memcmp(canonical + i - klen, key, klen))
+        return 0;
+    uint32_t x = 0;
+    for (size_t k = i; k < n - 1; k++)
+        x = x * 10 + (uint32_t)(canonical[k] - '0');
+    if (x < 1 || x > MSG_MAX_THROTTLE)
+        return 0;
+    *v = x;
+    return klen + digits;
+}
+
 bool spec_job(const char *canonical, char *out, size_t *suffix_len)
 {
-    /* spec_encode() ends with ,"job":"ID"} when there is a job, and a job
-     * id holds no quote; without one it ends with a number and '}'. */
+    /* spec_encode() ends with ,"job":"ID"} when there is a job (or with
+     * ,"job":"ID","throttle":N}), and a job id holds no quote; without one
+     * it ends with a number and '}'. */
     static const char key[] = ",\"job\":\"";
     const size_t klen = sizeof(key) - 1;
     size_t n = strlen(canonical);
+    uint32_t throttle;
+    size_t m = n - throttle_suffix(canonical, n, &throttle); /* as if without it */
     *suffix_len = 0;
-    if (n < klen + 3 || strcmp(canonical + n - 2, "\"}"))
+    if (m < klen + 3 || canonical[m - 2] != '"' || (m == n && canonical[m - 1] != '}'))
         return false;
-    const char *close = canonical + n - 2, *open = close - 1;
+    const char *close = canonical + m - 2, *open = close - 1;
     while (open > canonical && *open != '"')
         open--;
     size_t len = (size_t)(close - open - 1);
@@ -638,6 +679,16 @@ bool spec_job(const char *canonical, char *out, size_t *suffix_len)
         return false;
     *suffix_len = (size_t)(canonical + n - (open - (klen - 1))) - 1;
     return true;
+}
+
+uint32_t spec_throttle(const char *canonical)
+{
+    char job[MSG_MAX_JOB + 1];
+    size_t suffix;
+    uint32_t v;
+    if (!throttle_suffix(canonical, strlen(canonical), &v) || !spec_job(canonical, job, &suffix))
+        return 0;
+    return v;
 }
 
 int64_t spec_timeout_ms(const char *canonical)

@@ -46,6 +46,10 @@ struct task_spec {
     /* The job the task belongs to (job_id_valid()): set by the master, never
      * by a user; written last in the canonical form. NULL: none. */
     char *job;
+    /* Its job's throttle (at most this many of the job's tasks running at
+     * once; 0: none): set by the master, never by a user, written after
+     * the job. */
+    uint32_t throttle;
 };
 
 /*
@@ -93,12 +97,16 @@ void spec_free_ids(char **ids, size_t n);
  * letter or digit. job_name_free(): not of the form j-DIGITS, which the
  * master gives out itself. */
 #define MSG_MAX_JOB 64
+#define MSG_MAX_THROTTLE 10000000 /* a job's throttle: ARRAY_MAX_TASKS (common/parse.h) */
 bool job_id_valid(const char *id);
 bool job_name_free(const char *id);
 /* The job written at the end of canonical spec JSON (from spec_encode())
  * into out (at least MSG_MAX_JOB + 1 bytes); false when the spec has none.
  * Its length, with its key, in *suffix_len (0 when none). */
 bool spec_job(const char *canonical, char *out, size_t *suffix_len);
+/* The job's throttle written after the job in canonical spec JSON, or 0
+ * when none is (docs/architecture.md, Jobs). */
+uint32_t spec_throttle(const char *canonical);
 
 /* One number of a compute payload: an integer json-c holds exactly (i), or
  * not (d only). d is set either way. */

@@ -176,6 +176,62 @@ size_t queue_len(const struct queue *q)
     return q->ready.len + q->delayed.len;
 }
 
+bool queue_holds(const struct queue *q, const struct task *t)
+{
+    return heap_holds(&q->ready, t) || heap_holds(&q->delayed, t);
+}
+
+bool queue_holds_ready(const struct queue *q, const struct task *t)
+{
+    return heap_holds(&q->ready, t);
+}
+
+struct task *queue_pop_due(struct queue *q, int64_t now_ms)
+{
+    if (!q->delayed.len || q->delayed.items[0]->not_before > now_ms)
+        return NULL;
+    struct task *t = q->delayed.items[0];
+    heap_remove_at(&q->delayed, 0);
+    return t;
+}
+
+/* ---- held tasks of a throttled job ---------------------------------------- */
+
+void held_init(struct heap *h)
+{
+    heap_init(h, ready_before);
+}
+
+void held_release(struct heap *h)
+{
+    free(h->items);
+    held_init(h);
+}
+
+void held_push(struct heap *h, struct task *t)
+{
+    if (heap_holds(h, t))
+        DTR_BUG("task %s held twice", t->id ? t->id : "?");
+    heap_push(h, t);
+}
+
+struct task *held_pop(struct heap *h)
+{
+    if (!h->len)
+        return NULL;
+    struct task *t = h->items[0];
+    heap_remove_at(h, 0);
+    return t;
+}
+
+bool held_remove(struct heap *h, struct task *t)
+{
+    if (!heap_holds(h, t))
+        return false;
+    heap_remove_at(h, t->heap_index);
+    return true;
+}
+
 /* ---- deadlines ------------------------------------------------------------ */
 
 static int deadline_before(const struct task *a, const struct task *b)

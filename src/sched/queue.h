@@ -53,6 +53,28 @@ int64_t queue_next_due(const struct queue *q);
 size_t queue_ready_len(const struct queue *q);
 size_t queue_len(const struct queue *q);
 
+/* Whether t is in the queue at all, and whether in the ready heap. */
+bool queue_holds(const struct queue *q, const struct task *t);
+bool queue_holds_ready(const struct queue *q, const struct task *t);
+/* Removes and returns the earliest delayed task due at now_ms, or NULL:
+ * queue_promote() one task at a time, for a caller that decides where each
+ * goes (a throttled job's held tasks). */
+struct task *queue_pop_due(struct queue *q, int64_t now_ms);
+
+/*
+ * A throttled job's queued and due tasks that wait for their turn (the
+ * master's tasks.c moves them to the ready heap as the job's running tasks
+ * end): a heap in the ready heap's order, on the same task->heap_index (a
+ * task is in one heap at a time).
+ */
+void held_init(struct heap *h);
+void held_release(struct heap *h);
+void held_push(struct heap *h, struct task *t);
+/* Removes and returns the first held task, or NULL. */
+struct task *held_pop(struct heap *h);
+/* Removes t when h holds it; returns whether it did. */
+bool held_remove(struct heap *h, struct task *t);
+
 void deadlines_init(struct deadlines *d);
 void deadlines_release(struct deadlines *d);
 /* Adds t by t->deadline; t must not be held yet. */

@@ -54,7 +54,11 @@ refused "--array 1-3,2" "index 2 is given twice" --array 1-3,2
 refused "--array -3" "'-3' lacks a number" --array=-3
 refused "--array 5:2" "a step needs a range" --array 5:2
 refused "--array 0-10000000" "more than 10000000 tasks" --array 0-10000000
-refused "--array 1-100%10" "not supported yet" --array 1-100%10
+refused "--array 1-100%0" "'%0': the throttle must be from 1 to 10000000" --array 1-100%0
+refused "--array 1-100%-1" "'%-1' is not a throttle" --array=1-100%-1
+refused "--array 1-100%abc" "'%abc' is not a throttle" --array 1-100%abc
+refused "--array 1-100%" "'%' lacks the throttle" --array 1-100%
+refused "--array 1-100%99999999999" "'%99999999999': the throttle must be from 1" --array 1-100%99999999999
 refused "--array 1-99999999999" "is not a number" --array 1-99999999999
 refused "--label novalue" "--label 'novalue' must be KEY=VALUE" --label novalue
 refused "--label twice" "key 'a' is given twice" --label a=1 --label a=2

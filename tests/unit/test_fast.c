@@ -464,20 +464,29 @@ static void test_pair_submit(void **state UNUSED)
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < 4; i++)
         specs[i] = pair_specs(i);
-    msg_encode_submit(&b, specs, 3, NULL, NULL);
+    msg_encode_submit(&b, specs, 3, NULL, NULL, 0);
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, "j-7", NULL); /* a later batch of a call */
+    msg_encode_submit(&b, specs, 3, "j-7", NULL, 0); /* a later batch of a call */
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, NULL, "nightly.1"); /* a first batch with --job-name */
+    msg_encode_submit(&b, specs, 3, NULL, "nightly.1", 0); /* a first batch with --job-name */
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
     msg_encode(&b, &(struct msg){.type = MSG_SUBMIT, .specs = specs, .nspecs = 3});
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 4, NULL, NULL);
+    msg_encode_submit(&b, specs, 4, NULL, NULL, 0);
     assert_pair(&b, MSG_SUBMIT, false);
+    buf_reset(&b);
+    msg_encode_submit(&b, specs, 3, NULL, "arr", 10); /* --array A-B%10 */
+    assert_pair(&b, MSG_SUBMIT, true);
+    buf_reset(&b);
+    msg_encode(&b, &(struct msg){.type = MSG_SUBMIT, .specs = specs, .nspecs = 3, .throttle = 3});
+    assert_pair(&b, MSG_SUBMIT, true);
+    buf_reset(&b);
+    msg_encode_submit(&b, specs, 3, "j-7", NULL, 10000000); /* a later batch, the largest */
+    assert_pair(&b, MSG_SUBMIT, true);
     buf_release(&b);
 }
 
@@ -498,6 +507,18 @@ static void test_pair_run(void **state UNUSED)
         msg_run_end(&b);
         assert_pair(&b, MSG_RUN, n < 4);
     }
+    /* A task of a throttled job: its spec ends with the job and the throttle. */
+    struct task_spec s = pair_specs(2);
+    s.job = (char *)"j-3";
+    s.throttle = 5;
+    buf_reset(&spec);
+    spec_encode(&spec, &s);
+    assert_non_null(strstr(spec.data, ",\"job\":\"j-3\",\"throttle\":5}"));
+    buf_reset(&b);
+    msg_run_begin(&b);
+    msg_run_add(&b, true, 10, 1, spec.data);
+    msg_run_end(&b);
+    assert_pair(&b, MSG_RUN, true);
     buf_release(&spec);
     buf_release(&b);
 }

@@ -712,6 +712,50 @@ static void test_msg_jobs(void **state UNUSED)
     buf_release(&b);
 }
 
+/* The throttle on the wire: submit's (1..MSG_MAX_THROTTLE), the job
+ * record's (null when none), refused in a user's spec. */
+static void test_msg_throttle(void **state UNUSED)
+{
+    struct msg m;
+    struct buf b = BUF_INIT;
+    parse_ok("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}],\"job_name\":\"a\",\"throttle\":"
+             "10}",
+             &m);
+    assert_int_equal(m.throttle, 10);
+    msg_encode(&b, &m);
+    assert_non_null(strstr(b.data, ",\"job_name\":\"a\",\"throttle\":10}\n"));
+    msg_release(&m);
+    parse_ok("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}]}", &m);
+    assert_int_equal(m.throttle, 0);
+    msg_release(&m);
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}],\"throttle\":0}",
+              "'throttle' must be an integer from 1 to 10000000");
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}],\"throttle\":10000001}",
+              "'throttle'");
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\"}],\"throttle\":\"3\"}",
+              "'throttle'");
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"true\",\"throttle\":3}]}",
+              "'throttle' is set by the master");
+
+    struct job_info ji = {.id = (char *)"arr", .submitted_at = 1700000000000, .throttle = 3};
+    for (int k = 0; k < 2; k++) {
+        buf_reset(&b);
+        msg_encode_job(&b, &ji);
+        assert_non_null(strstr(b.data, k ? "\"throttle\":null}" : "\"throttle\":3}"));
+        parse_ok_n(b.data, b.len - 1, &m);
+        assert_int_equal(m.job_info.throttle, ji.throttle);
+        struct buf again = BUF_INIT;
+        msg_encode(&again, &m);
+        assert_string_equal(again.data, b.data);
+        buf_release(&again);
+        msg_release(&m);
+        ji.throttle = 0;
+    }
+    parse_bad("{\"type\":\"job\",\"job\":{\"id\":\"j-1\",\"tasks\":{},\"throttle\":0}}",
+              "'throttle'");
+    buf_release(&b);
+}
+
 static void test_msg_bodies_bad(void **state UNUSED)
 {
     static const struct {
@@ -1283,18 +1327,31 @@ static void test_msg_labels(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_hello),   cmocka_unit_test(test_roundtrip_held),
-        cmocka_unit_test(test_roundtrip_simple),  cmocka_unit_test(test_roundtrip_error_helper),
-        cmocka_unit_test(test_roundtrip_leases),  cmocka_unit_test(test_roundtrip_result),
-        cmocka_unit_test(test_roundtrip_submit),  cmocka_unit_test(test_roundtrip_ids),
-        cmocka_unit_test(test_roundtrip_task),    cmocka_unit_test(test_run_message),
-        cmocka_unit_test(test_run_bad),           cmocka_unit_test(test_msg_envelope),
-        cmocka_unit_test(test_msg_hello_bad),     cmocka_unit_test(test_msg_jobs),
-        cmocka_unit_test(test_msg_bodies_bad),    cmocka_unit_test(test_msg_result_bad),
-        cmocka_unit_test(test_msg_batch_limit),   cmocka_unit_test(test_names),
-        cmocka_unit_test(test_id_valid),          cmocka_unit_test(test_task_info_encode),
-        cmocka_unit_test(test_status_encode),     cmocka_unit_test(test_msg_unknown_fields),
-        cmocka_unit_test(test_msg_line_encoders), cmocka_unit_test(test_msg_labels),
+        cmocka_unit_test(test_roundtrip_hello),
+        cmocka_unit_test(test_roundtrip_held),
+        cmocka_unit_test(test_roundtrip_simple),
+        cmocka_unit_test(test_roundtrip_error_helper),
+        cmocka_unit_test(test_roundtrip_leases),
+        cmocka_unit_test(test_roundtrip_result),
+        cmocka_unit_test(test_roundtrip_submit),
+        cmocka_unit_test(test_roundtrip_ids),
+        cmocka_unit_test(test_roundtrip_task),
+        cmocka_unit_test(test_run_message),
+        cmocka_unit_test(test_run_bad),
+        cmocka_unit_test(test_msg_envelope),
+        cmocka_unit_test(test_msg_hello_bad),
+        cmocka_unit_test(test_msg_jobs),
+        cmocka_unit_test(test_msg_throttle),
+        cmocka_unit_test(test_msg_bodies_bad),
+        cmocka_unit_test(test_msg_result_bad),
+        cmocka_unit_test(test_msg_batch_limit),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_id_valid),
+        cmocka_unit_test(test_task_info_encode),
+        cmocka_unit_test(test_status_encode),
+        cmocka_unit_test(test_msg_unknown_fields),
+        cmocka_unit_test(test_msg_line_encoders),
+        cmocka_unit_test(test_msg_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -391,21 +391,22 @@ static void test_array_ok(void **state UNUSED)
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         char err[256] = "", got[256] = "";
-        int *idx;
+        int *idx, throttle;
         size_t n, len = 0;
-        if (array_spec_parse(cases[i].s, &idx, &n, err, sizeof(err)))
+        if (array_spec_parse(cases[i].s, &idx, &n, &throttle, err, sizeof(err)))
             fail_msg("array_spec_parse(\"%s\"): %s", cases[i].s, err);
         for (size_t k = 0; k < n; k++)
             len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%d", k ? " " : "", idx[k]);
         if (strcmp(got, cases[i].want))
             fail_msg("array_spec_parse(\"%s\") = %s, want %s", cases[i].s, got, cases[i].want);
+        assert_int_equal(throttle, 0);
         free(idx);
     }
     /* The bound: exactly ARRAY_MAX_TASKS is fine. */
-    int *idx;
+    int *idx, throttle;
     size_t n;
     char err[256];
-    assert_int_equal(array_spec_parse("1-10000000", &idx, &n, err, sizeof(err)), 0);
+    assert_int_equal(array_spec_parse("1-10000000", &idx, &n, &throttle, err, sizeof(err)), 0);
     assert_int_equal(n, ARRAY_MAX_TASKS);
     assert_int_equal(idx[n - 1], 10000000);
     free(idx);
@@ -449,31 +450,73 @@ static void test_array_bad(void **state UNUSED)
         {"0-10000000", "'0-10000000' makes more than 10000000 tasks in all"},
         {"1-5000000,5000001-10000001", "'5000001-10000001' makes more than 10000000 tasks in all"},
         {"0-2147483647", "'0-2147483647' makes more than 10000000 tasks in all"},
-        {"1-100%10", "'%10': the throttle (%N) is not supported yet"},
+        {"1-100%0", "'%0': the throttle must be from 1 to 10000000"},
+        {"1-100%000", "'%000': the throttle must be from 1 to 10000000"},
+        {"1-100%10000001", "'%10000001': the throttle must be from 1 to 10000000"},
+        {"1-100%99999999999999999999999",
+         "'%99999999999999999999999': the throttle must be from 1 to 10000000"},
+        {"1-100%-1", "'%-1' is not a throttle (give %N, N a number from 1 to 10000000)"},
+        {"1-100%abc", "'%abc' is not a throttle (give %N, N a number from 1 to 10000000)"},
+        {"1-100%3%4", "'%3%4' is not a throttle (give %N, N a number from 1 to 10000000)"},
+        {"1-100% 3", "'% 3' is not a throttle (give %N, N a number from 1 to 10000000)"},
+        {"1-100%",
+         "'%' lacks the throttle (give %N, at most N tasks running at once, N from 1 to 10000000)"},
+        {"%3", "empty (give N, A-B, A-B:S or a list of them: 1,5,9-12)"},
+        {"1-x%3", "'x' in '1-x' is not a number from 0 to 2147483647"},
+        {"1,%3", "an empty item (give N, A-B or A-B:S between the commas)"},
+        {"1,1%3", "index 1 is given twice"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         char err[256] = "(untouched)";
         int *idx = (int *)&err; /* must come back NULL */
+        int throttle = 99;
         size_t n = 99;
-        if (array_spec_parse(cases[i].s, &idx, &n, err, sizeof(err)) != DTR_EINVAL)
+        if (array_spec_parse(cases[i].s, &idx, &n, &throttle, err, sizeof(err)) != DTR_EINVAL)
             fail_msg("array_spec_parse(\"%s\") accepted", cases[i].s);
         if (strcmp(err, cases[i].err))
             fail_msg("array_spec_parse(\"%s\"): \"%s\", want \"%s\"", cases[i].s, err,
                      cases[i].err);
         assert_null(idx);
         assert_int_equal(n, 0);
+        assert_int_equal(throttle, 0);
+    }
+}
+
+/* --array A%N: the throttle after the indices, which it does not change. */
+static void test_array_throttle(void **state UNUSED)
+{
+    static const struct {
+        const char *s;
+        size_t n;
+        int throttle;
+    } cases[] = {
+        {"1-1000%10", 1000, 10},       {"1-40%3", 40, 3},
+        {"0-30:3,40%1", 12, 1},        {"7%007", 1, 7},
+        {"1-5%10000000", 5, 10000000}, {"1-3%1000", 3, 1000},
+        {"1,5,9-12%2", 6, 2},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char err[256] = "";
+        int *idx, throttle;
+        size_t n;
+        if (array_spec_parse(cases[i].s, &idx, &n, &throttle, err, sizeof(err)))
+            fail_msg("array_spec_parse(\"%s\"): %s", cases[i].s, err);
+        assert_int_equal(n, cases[i].n);
+        assert_int_equal(throttle, cases[i].throttle);
+        free(idx);
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_ok), cmocka_unit_test(test_duration_bad),
-        cmocka_unit_test(test_priority),    cmocka_unit_test(test_int),
-        cmocka_unit_test(test_double),      cmocka_unit_test(test_addr_ok),
-        cmocka_unit_test(test_addr_bad),    cmocka_unit_test(test_addr_hostlen),
-        cmocka_unit_test(test_port_range),  cmocka_unit_test(test_addr_range),
-        cmocka_unit_test(test_array_ok),    cmocka_unit_test(test_array_bad),
+        cmocka_unit_test(test_duration_ok),    cmocka_unit_test(test_duration_bad),
+        cmocka_unit_test(test_priority),       cmocka_unit_test(test_int),
+        cmocka_unit_test(test_double),         cmocka_unit_test(test_addr_ok),
+        cmocka_unit_test(test_addr_bad),       cmocka_unit_test(test_addr_hostlen),
+        cmocka_unit_test(test_port_range),     cmocka_unit_test(test_addr_range),
+        cmocka_unit_test(test_array_ok),       cmocka_unit_test(test_array_bad),
+        cmocka_unit_test(test_array_throttle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

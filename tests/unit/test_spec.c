@@ -846,6 +846,63 @@ static void test_spec_job(void **state UNUSED)
     assert_true(job_name_free("nightly"));
 }
 
+/* The job's throttle is the master's too: refused in a user's spec, written
+ * right after the job, read back by spec_throttle() without disturbing
+ * spec_job() or spec_timeout_ms(), and accepted only with a job. */
+static void test_spec_throttle(void **state UNUSED)
+{
+    struct task_spec s;
+    struct msg m;
+    char why[256], job[MSG_MAX_JOB + 1];
+    size_t suffix;
+    const char *user = "{\"id\":\"x\",\"kind\":\"noop\",\"throttle\":3}";
+    assert_int_equal(spec_parse(user, strlen(user), &s, why, sizeof(why)), DTR_EINVAL);
+    assert_non_null(strstr(why, "'throttle' is set by the master"));
+
+    const char *u = "{\"id\":\"x\",\"argv\":[\"true\"],\"timeout\":2.5}";
+    assert_int_equal(spec_parse(u, strlen(u), &s, why, sizeof(why)), 0);
+    s.job = strdup("arr-1");
+    s.throttle = 10;
+    struct buf b = BUF_INIT;
+    spec_encode(&b, &s);
+    spec_release(&s);
+    const char *tail = ",\"timeout\":2.500,\"job\":\"arr-1\",\"throttle\":10}";
+    assert_string_equal(b.data + b.len - strlen(tail), tail);
+    assert_true(spec_job(b.data, job, &suffix));
+    assert_string_equal(job, "arr-1");
+    assert_int_equal(suffix, strlen(",\"job\":\"arr-1\",\"throttle\":10"));
+    assert_int_equal(spec_throttle(b.data), 10);
+    assert_int_equal(spec_timeout_ms(b.data), 2500);
+    assert_int_equal(run_spec(b.data, &m), 0);
+    assert_int_equal(m.runs[0].spec.throttle, 10);
+    msg_release(&m);
+
+    /* Without a throttle, or without a job, spec_throttle() says 0. */
+    struct {
+        const char *c;
+        uint32_t want;
+    } cases[] = {
+        {"{\"id\":\"x\",\"kind\":\"noop\",\"priority\":0,\"max_retries\":3,\"job\":\"j-1\"}", 0},
+        {"{\"id\":\"x\",\"kind\":\"noop\",\"priority\":0,\"max_retries\":3,\"throttle\":4}", 0},
+        {"{\"id\":\"x\",\"kind\":\"noop\",\"job\":\"j-1\",\"throttle\":0}", 0},
+        {"{\"id\":\"x\",\"kind\":\"noop\",\"job\":\"j-1\",\"throttle\":10000001}", 0},
+        {"{\"id\":\"x\",\"kind\":\"noop\",\"job\":\"j-1\",\"throttle\":10000000}", 10000000},
+        {"\"throttle\":7}", 0},
+        {",\"throttle\":7}", 0},
+        {"}", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        if (spec_throttle(cases[i].c) != cases[i].want)
+            fail_msg("spec_throttle(%s) is %u, want %u", cases[i].c, spec_throttle(cases[i].c),
+                     cases[i].want);
+    /* A worker refuses a throttle without a job, or out of range. */
+    assert_int_not_equal(run_spec("{\"id\":\"x\",\"kind\":\"noop\",\"throttle\":4}", &m), 0);
+    assert_int_not_equal(
+        run_spec("{\"id\":\"x\",\"kind\":\"noop\",\"job\":\"j-1\",\"throttle\":0}", &m), 0);
+    buf_release(&b);
+}
+
 static void test_spec_labels_find_match(void **state UNUSED)
 {
     char *c = canon("{\"id\":\"x\\\",\\\"labels\\\":{\",\"kind\":\"noop\",\"labels\":{\"t\":\"a,"
@@ -917,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_spec_labels_find_match),
         cmocka_unit_test(test_spec_deps_and_labels),
         cmocka_unit_test(test_spec_job),
+        cmocka_unit_test(test_spec_throttle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -256,6 +256,7 @@ static struct task *add_in(struct tasks *ts, const char *id, struct job *j)
     const char *user = "{\"argv\":[\"true\"]}";
     assert_int_equal(spec_parse(user, strlen(user), &s, err, sizeof(err)), 0);
     s.job = strdup(j->id);
+    s.throttle = j->throttle;
     spec_encode(&b, &s);
     spec_release(&s);
     struct task *t = tasks_add(ts, id, b.data, 2, 3, clock_wall_ms());
@@ -332,6 +333,112 @@ static void test_jobs(void **state)
     assert_int_equal(ts->jobs_ended, 1);
 }
 
+/* Job j's throttle bookkeeping: never more admitted (ready or running)
+ * than the throttle, and held + admitted covers every queued due task. */
+static void assert_throttle(const struct tasks *ts, const struct job *j, uint32_t ready,
+                            uint32_t held)
+{
+    assert_int_equal(j->admitted, ready + j->counts[TASK_RUNNING]);
+    assert_true(j->admitted <= j->throttle);
+    assert_int_equal(j->held.len, held);
+    assert_int_equal(tasks_ready(ts), ready);
+}
+
+/* --array A-B%2: at most 2 running; one more admitted each time one of its
+ * tasks leaves running (ends, retried, lost, cancelled); a retry and a
+ * dependency released later take their turn again; a restart counts the
+ * running tasks against the throttle. */
+static void test_throttle(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct job *j = tasks_job_new(ts, "arr", clock_wall_ms());
+    tasks_job_throttle(j, 2);
+    struct task *t[6];
+    char id[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "t%d", i);
+        t[i] = add_in(ts, id, j);
+    }
+    assert_int_equal(spec_throttle(t[0]->spec), 2);
+    assert_throttle(ts, j, 2, 3);
+    assert_ptr_equal(tasks_dispatch(ts, "w1", 0), t[0]);
+    assert_ptr_equal(tasks_dispatch(ts, "w1", 0), t[1]);
+    assert_null(tasks_dispatch(ts, "w1", 0)); /* 2 running: the rest wait */
+    assert_throttle(ts, j, 0, 3);
+
+    /* t0 succeeds: t2 (next in submission order) is admitted. */
+    struct attempt_result ok = {.lease = t[0]->lease, .attempt = 1, .ok = true};
+    tasks_attempt_result(ts, t[0], &ok);
+    assert_throttle(ts, j, 1, 2);
+    /* A held task cancelled frees no place; a ready one does. */
+    tasks_cancel(ts, t[4]);
+    assert_throttle(ts, j, 1, 1);
+    /* t1 fails and is retried after a backoff: its place goes to t3. */
+    char error[] = "exit status 1";
+    struct attempt_result bad = {
+        .lease = t[1]->lease, .attempt = 1, .exit_code = 1, .error = error};
+    tasks_attempt_result(ts, t[1], &bad);
+    assert_int_equal(t[1]->state, TASK_QUEUED);
+    assert_throttle(ts, j, 2, 0);
+    assert_ptr_equal(tasks_dispatch(ts, "w1", 0), t[2]);
+    assert_ptr_equal(tasks_dispatch(ts, "w2", 0), t[3]);
+    /* Its backoff over, t1 waits for its turn again. */
+    tasks_promote(ts, t[1]->not_before);
+    assert_throttle(ts, j, 0, 1);
+    /* t3 lost with its worker: re-queued, behind t1 (submitted first). */
+    tasks_attempt_lost(ts, t[3], "was declared dead");
+    assert_throttle(ts, j, 1, 1);
+    assert_ptr_equal(tasks_dispatch(ts, "w1", 0), t[1]);
+    /* A throttled task with a dependency: blocked, then through the throttle. */
+    struct buf b = BUF_INIT;
+    struct task_spec s;
+    char err[256];
+    const char *user = "{\"argv\":[\"true\"],\"after\":[\"t2\"]}";
+    assert_int_equal(spec_parse(user, strlen(user), &s, err, sizeof(err)), 0);
+    s.job = strdup(j->id);
+    s.throttle = j->throttle;
+    spec_encode(&b, &s);
+    spec_release(&s);
+    t[5] = tasks_add_blocked(ts, "t5", b.data, 9, 3, clock_wall_ms());
+    buf_release(&b);
+    tasks_set_job(ts, t[5], j);
+    tasks_link(ts, t[5]);
+    assert_int_equal(t[5]->state, TASK_BLOCKED);
+    assert_throttle(ts, j, 0, 1);
+
+    /* A restart: t1 and t2 were running; they hold both places. */
+    tasks_save_counters(ts);
+    tasks_sync(ts);
+    struct tasks ts2;
+    tasks_init(&ts2, 5000);
+    assert_int_equal(tasks_load(&ts2, f->j, f->w, 0), 0);
+    struct job *k = tasks_job(&ts2, "arr");
+    assert_non_null(k);
+    assert_int_equal(k->throttle, 2);
+    assert_int_equal(k->counts[TASK_RUNNING], 2);
+    assert_throttle(&ts2, k, 0, 1);
+    /* t2 ends: t5 is released, and (priority 9) goes first. */
+    struct task *r2 = tasks_find(&ts2, "t2");
+    ok.lease = r2->lease;
+    tasks_attempt_result(&ts2, r2, &ok);
+    assert_throttle(&ts2, k, 1, 1);
+    assert_ptr_equal(tasks_dispatch(&ts2, "w1", 0), tasks_find(&ts2, "t5"));
+    /* Cancel the running t1: t3 goes. */
+    struct task *r1 = tasks_find(&ts2, "t1");
+    tasks_cancel(&ts2, r1);
+    assert_throttle(&ts2, k, 1, 0);
+    while (tasks_take_ended(&ts2))
+        ;
+    tasks_release(&ts2);
+
+    /* The same moves on the first table, then pruned: the job goes. */
+    ok.lease = t[2]->lease;
+    tasks_attempt_result(ts, t[2], &ok);
+    assert_int_equal(t[5]->state, TASK_QUEUED);
+    assert_throttle(ts, j, 1, 1);
+}
+
 static void test_list_in_submission_order(void **state)
 {
     struct fixture *f = *state;
@@ -366,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_waits_for_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_in_submission_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
