@@ -34,11 +34,13 @@ struct dependent {
 };
 
 /* The blocked tasks waiting for the task named `id` (borrowed from it: it
- * is live, so in the table, as long as anyone waits for it). */
+ * is live, so in the table, as long as anyone waits for it). One allocation
+ * with its edges: most tasks of a pipeline have one dependent, and a second
+ * block for it cost more than the edge itself. */
 struct dependents {
     const char *id;
-    struct dependent *v;
     uint32_t n, cap;
+    struct dependent v[];
 };
 
 static const char *dependents_key(const void *item)
@@ -119,7 +121,6 @@ void tasks_release(struct tasks *ts)
     for (size_t i = 0; i < ts->dependents.cap; i++) {
         struct dependents *d = ts->dependents.slots[i];
         if (d) {
-            free(d->v);
             free(d);
         }
     }
@@ -319,14 +320,17 @@ void tasks_set_job(struct tasks *ts, struct task *t, struct job *j)
 static void add_dependent(struct tasks *ts, struct task *dep, struct task *t, bool any)
 {
     struct dependents *d = hmap_get(&ts->dependents, dep->id);
-    if (!d) {
-        d = xcalloc(1, sizeof(*d));
+    if (!d || d->n == d->cap) {
+        /* Grows by doubling, so the map sees a moved block rarely. */
+        uint32_t cap = d ? d->cap * 2 : 1;
+        if (d)
+            hmap_del(&ts->dependents, dep->id);
+        d = xrealloc(d, sizeof(*d) + cap * sizeof(d->v[0]));
+        if (cap == 1)
+            d->n = 0;
         d->id = dep->id;
+        d->cap = cap;
         hmap_put(&ts->dependents, d);
-    }
-    if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 2;
-        d->v = xrealloc(d->v, d->cap * sizeof(*d->v));
     }
     d->v[d->n++] = (struct dependent){t, any};
     t->dep_refs++;
@@ -408,7 +412,6 @@ static void dependency_ended(struct tasks *ts, struct task *t)
                 dependency_failed(ts, w, dep); /* appends w to the work list */
             }
         }
-        free(d->v);
         free(d);
     }
     ts->dep_work_len = 0;

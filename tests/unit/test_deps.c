@@ -232,6 +232,29 @@ static void test_release_in_order(void **state)
     assert_int_equal(ts->dependents.len, 0);
 }
 
+static void test_fan_out(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    /* 100 tasks after one root: its list of dependents grows (and moves)
+     * seven times, and every edge still releases its task, in order. */
+    struct task *root = add(ts, "root", 2, 3, NULL);
+    struct task *leaf[100];
+    for (int i = 0; i < 100; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "leaf%d", i);
+        leaf[i] = add(ts, id, 2, 3, "\"after\":[\"root\"]");
+        tasks_link(ts, leaf[i]);
+    }
+    assert_int_equal(root->dep_refs, 0);
+    assert_int_equal(ts->dependents.len, 1);
+    assert_ptr_equal(run_next(ts, true), root);
+    assert_int_equal(ts->counts[TASK_QUEUED], 100);
+    for (int i = 0; i < 100; i++)
+        assert_ptr_equal(run_next(ts, true), leaf[i]);
+    assert_int_equal(ts->dependents.len, 0);
+}
+
 static void test_retry_counts_once_ended(void **state)
 {
     struct fixture *f = *state;
@@ -418,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_spec_fields),
         cmocka_unit_test(test_spec_refusals),
         cmocka_unit_test_setup_teardown(test_release_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fan_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_counts_once_ended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cascade_and_after_any, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_blocked_and_dependency, setup, teardown),
