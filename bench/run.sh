@@ -655,6 +655,48 @@ bench_memory() {
     show mem.bpt "master RSS per queued task" bytes
     show mem.bpt_restart "  the same after a restart (recovered)" bytes
     show mem.restart "restart with $MEM_N tasks until listening" s
+    bench_memory_dag
+}
+
+# The same for a graph: MEM_N noop tasks in chains of 100 (one edge each, all
+# blocked but the heads), so a restart re-links every edge.
+bench_memory_dag() {
+    header "memory and recovery: a $MEM_N-task DAG (chains of 100), no workers"
+    _d=$WORK/memory-dag
+    mkdir -p "$_d"
+    awk -v n="$MEM_N" 'BEGIN {
+        for (i = 0; i < n; i++) {
+            if (i % 100 == 0) printf "{\"id\":\"d%d\",\"kind\":\"noop\"}\n", i
+            else printf "{\"id\":\"d%d\",\"kind\":\"noop\",\"after\":[\"d%d\"]}\n", i, i - 1
+        }
+    }' >"$_d/dag.jsonl"
+    start_master "$_d"
+    sleep 1
+    _r0=$(rss_kb "$MPID")
+    _t0=$(now_ns)
+    "$DTR" submit --master "$MADDR" --file "$_d/dag.jsonl" >/dev/null 2>>"$_d/client.err" ||
+        die "submitting the $MEM_N-task DAG failed (see $_d/client.err)"
+    _t1=$(now_ns)
+    sleep 1
+    _r1=$(rss_kb "$MPID")
+    record memdag.bpt "$(awk -v a="$_r0" -v b="$_r1" -v n="$MEM_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')"
+    echo "  RSS before ${_r0} kB, after ${_r1} kB: $(awk -v a="$_r0" -v b="$_r1" -v n="$MEM_N" \
+        'BEGIN { printf "%.0f", (b - a) * 1024 / n }') bytes/task; submitted in $(secs "$_t0" "$_t1") s"
+    stop_pid "$MPID"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        : >"$_d/master.out"
+        _t0=$(now_ns)
+        start_master "$_d"
+        _t1=$(now_ns)
+        record memdag.restart "$(secs "$_t0" "$_t1")"
+        echo "  restart $_r: listening after $(secs "$_t0" "$_t1") s, load $(load)"
+        stop_pid "$MPID"
+        _r=$((_r + 1))
+    done
+    rm -f "$_d/dag.jsonl"
+    show memdag.bpt "master RSS per task of a DAG (1 edge each)" bytes
+    show memdag.restart "restart with a $MEM_N-task DAG until listening" s
 }
 
 for b in $ALL; do
@@ -733,5 +775,8 @@ if selected memory; then
     sline "memory: bytes per queued task" "$_b" bytes "$(mm mem.bpt)" "<= 300 bytes" "$(check "$_b" "<=" 300)"
     sline "memory: bytes per task, after a restart" "$(med mem.bpt_restart)" bytes "$(mm mem.bpt_restart)" "" ""
     sline "memory: restart with $MEM_N tasks" "$_rs" s "$(mm mem.restart)" "<= 3 s (with 1M tasks)" "$(check "$_rs" "<=" 3)"
+    _b=$(med memdag.bpt) _rs=$(med memdag.restart)
+    sline "memory: bytes per task of a DAG" "$_b" bytes "$(mm memdag.bpt)" "<= 416 bytes (400 + 16/edge)" "$(check "$_b" "<=" 416)"
+    sline "memory: restart with a $MEM_N-task DAG" "$_rs" s "$(mm memdag.restart)" "<= 3 s (with 1M tasks)" "$(check "$_rs" "<=" 3)"
 fi
 echo "bench: done in $(secs "$T_START" "$(now_ns)") s"

@@ -34,11 +34,13 @@ struct dependent {
 };
 
 /* The blocked tasks waiting for the task named `id` (borrowed from it: it
- * is live, so in the table, as long as anyone waits for it). */
+ * is live, so in the table, as long as anyone waits for it). One allocation
+ * with its edges: most tasks of a pipeline have one dependent, and a second
+ * block for it cost more than the edge itself. */
 struct dependents {
     const char *id;
-    struct dependent *v;
     uint32_t n, cap;
+    struct dependent v[];
 };
 
 static const char *dependents_key(const void *item)
@@ -162,7 +164,6 @@ void tasks_release(struct tasks *ts)
     for (size_t i = 0; i < ts->dependents.cap; i++) {
         struct dependents *d = ts->dependents.slots[i];
         if (d) {
-            free(d->v);
             free(d);
         }
     }
@@ -399,33 +400,31 @@ void tasks_set_job(struct tasks *ts, struct task *t, struct job *j)
 static void add_dependent(struct tasks *ts, struct task *dep, struct task *t, bool any)
 {
     struct dependents *d = hmap_get(&ts->dependents, dep->id);
-    if (!d) {
-        d = xcalloc(1, sizeof(*d));
+    if (!d || d->n == d->cap) {
+        /* Grows by doubling, so the map sees a moved block rarely. */
+        uint32_t cap = d ? d->cap * 2 : 1;
+        if (d)
+            hmap_del(&ts->dependents, dep->id);
+        d = xrealloc(d, sizeof(*d) + cap * sizeof(d->v[0]));
+        if (cap == 1)
+            d->n = 0;
         d->id = dep->id;
+        d->cap = cap;
         hmap_put(&ts->dependents, d);
-    }
-    if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 2;
-        d->v = xrealloc(d->v, d->cap * sizeof(*d->v));
     }
     d->v[d->n++] = (struct dependent){t, any};
     t->dep_refs++;
     t->unmet++;
 }
 
-/* Cancels blocked task t because its dependency dep ended badly (dep NULL:
- * it is not in the table; its id is dep_id). */
-static void dependency_failed(struct tasks *ts, struct task *t, const struct task *dep,
-                              const char *dep_id)
+/* Cancels blocked task t because its dependency dep ended badly. */
+static void dependency_failed(struct tasks *ts, struct task *t, const struct task *dep)
 {
     char err[300];
-    if (!dep)
-        snprintf(err, sizeof(err), "dependency %s is unknown (pruned?)", dep_id);
-    else
-        snprintf(err, sizeof(err), "dependency %s %s", dep->id,
-                 dep->state == TASK_CANCELLED ? "was cancelled" : "failed");
+    snprintf(err, sizeof(err), "dependency %s %s", dep->id,
+             dep->state == TASK_CANCELLED ? "was cancelled" : "failed");
     task_set_error(t, err);
-    log_debug("task cancelled: a dependency did not succeed task=%s dependency=%s", t->id, dep_id);
+    log_debug("task cancelled: a dependency did not succeed task=%s dependency=%s", t->id, dep->id);
     tasks_transition(ts, t, TASK_CANCELLED);
 }
 
@@ -434,7 +433,6 @@ void tasks_link(struct tasks *ts, struct task *t)
     char **after, **after_any;
     size_t nafter, nafter_any;
     const struct task *bad = NULL;
-    const char *bad_id = NULL;
     if (t->state != TASK_BLOCKED)
         DTR_BUG("task %s linked while %s", t->id, task_state_name(t->state));
     if (spec_deps(t->spec, &after, &nafter, &after_any, &nafter_any) != 0)
@@ -444,17 +442,17 @@ void tasks_link(struct tasks *ts, struct task *t)
         const char *id = any ? after_any[i - nafter] : after[i];
         struct task *dep = tasks_find(ts, id);
         if (!dep) {
-            if (!bad_id)
-                bad_id = id;
+            /* Only at load (a submit refuses unknown ids): the dependency
+             * was pruned, so it ended, and not badly, or this task would
+             * have been cancelled in a commit before the prune. */
         } else if (!task_state_terminal(dep->state)) {
             add_dependent(ts, dep, t, any);
-        } else if (!any && dep->state != TASK_SUCCEEDED && !bad_id) {
+        } else if (!any && dep->state != TASK_SUCCEEDED && !bad) {
             bad = dep;
-            bad_id = id;
         }
     }
-    if (bad_id)
-        dependency_failed(ts, t, bad, bad_id);
+    if (bad)
+        dependency_failed(ts, t, bad);
     else if (t->unmet == 0)
         tasks_transition(ts, t, TASK_QUEUED);
     spec_free_ids(after, nafter);
@@ -491,10 +489,9 @@ static void dependency_ended(struct tasks *ts, struct task *t)
                 if (--w->unmet == 0)
                     tasks_transition(ts, w, TASK_QUEUED); /* keeps its priority and seq */
             } else {
-                dependency_failed(ts, w, dep, dep->id); /* appends w to the work list */
+                dependency_failed(ts, w, dep); /* appends w to the work list */
             }
         }
-        free(d->v);
         free(d);
     }
     ts->dep_work_len = 0;
@@ -582,7 +579,11 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
             queue_push(&ts->queue, t, now);
         ts->dispatch_needed = true;
     }
-    jwriter_update_task(ts->writer, t);
+    /* A release is not journaled: a restart links the task again and finds
+     * its dependencies ended (see tasks_link()), so a DAG costs no more
+     * journal writes per task than independent tasks. */
+    if (!(from == TASK_BLOCKED && to == TASK_QUEUED))
+        jwriter_update_task(ts->writer, t);
     /* A task ends once (terminal states have no way out), and it is on no
      * worker by now, so its worker_node is free to hold it here. */
     if (task_state_terminal(to)) {
