@@ -19,7 +19,7 @@
  * An existing state dir keeps its mode: it may be shared on purpose, and the
  * files in it are private anyway (the master warns).
  *
- * SCHEMA (version 1; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
+ * SCHEMA (version 2; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
  *
  *   tasks(id TEXT UNIQUE, seq INTEGER PRIMARY KEY, spec, priority, max_retries, state,
  *         attempts, crashes, lease, worker, exit_code, error,
@@ -30,10 +30,18 @@
  *       value of enum task_state; uint64 fields (seq, lease) are stored as
  *       their int64 bit pattern. Times are wall-clock ms, 0 = not yet.
  *       seq is the rowid: the startup load comes out in submission order
- *       without a sort, and a state change is an UPDATE of the columns it
- *       may alter, found by rowid (an upsert of the whole row when the row
- *       is not stored yet); the partial index tasks_by_finished (only
- *       finished tasks) makes pruning a range scan.
+ *       without a sort; the partial index tasks_by_finished (only finished
+ *       tasks) makes pruning a range scan.
+ *   changes(n INTEGER PRIMARY KEY, seq, state, attempts, crashes, lease,
+ *           worker, exit_code, error, started_at, finished_at, not_before)
+ *       State changes, appended in order (n), each naming its task's row by
+ *       seq and holding the columns a state change may alter (COL_CHANGES:
+ *       the column names are the tasks table's). A row of tasks plus its
+ *       last change is the task. Appending writes the pages of a commit
+ *       side by side however far apart its tasks lie; the changes are
+ *       folded into the rows in one pass in row order (each page written
+ *       once) when JOURNAL_FOLD_AT have piled up, before a prune (which
+ *       reads finished_at), before a load, and at open (what a crash left).
  *   outputs(id TEXT PRIMARY KEY, out BLOB, out_truncated, err BLOB,
  *           err_truncated, result TEXT)
  *       The output of a task's last attempt. Kept out of struct task (and so
@@ -133,8 +141,9 @@
  *
  * Changelog:
  *   1  tasks, outputs, counters (dtr 0.1).
+ *   2  changes: state changes appended, folded into tasks in bulk.
  */
-#define JOURNAL_SCHEMA_VERSION 1
+#define JOURNAL_SCHEMA_VERSION 2
 
 /* PRAGMA application_id of a dtr journal: "DTRJ". */
 #define JOURNAL_APPLICATION_ID 0x4454524a
@@ -150,6 +159,9 @@
 /* The WAL is truncated back to this after a checkpoint, so that one huge
  * transaction does not leave a huge file behind. */
 #define JOURNAL_WAL_LIMIT (64 * 1024 * 1024)
+/* State changes appended before they are folded into the tasks table in
+ * one pass (see journal_commit()). */
+#define JOURNAL_FOLD_AT 50000
 /* KiB of page cache (see configure()). */
 #define JOURNAL_CACHE_KIB "16384"
 /* Bytes per page of a new journal file (see configure()). */
@@ -188,6 +200,21 @@ static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
     "  name TEXT PRIMARY KEY NOT NULL,"
     "  value INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 1 -> 2 */
+    "CREATE TABLE changes ("
+    "  n INTEGER PRIMARY KEY,"
+    "  seq INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  crashes INTEGER NOT NULL,"
+    "  lease INTEGER NOT NULL,"
+    "  worker TEXT,"
+    "  exit_code INTEGER NOT NULL,"
+    "  error TEXT,"
+    "  started_at INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL,"
+    "  not_before INTEGER NOT NULL"
+    ");",
 };
 
 /*
@@ -200,10 +227,9 @@ static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
 enum col_type { COL_TEXT, COL_INT, COL_INT64 };
 
 enum col_flags {
-    COL_ROWID = 1 << 0,    /* seq: the key of a state change and of the upsert */
-    COL_KEY = 1 << 1,      /* never rewritten once the row exists */
-    COL_CHANGES = 1 << 2,  /* a state change may alter it: in the update statements */
-    COL_FINISHED = 1 << 3, /* nonzero only once finished: left out of a live task's update */
+    COL_ROWID = 1 << 0,   /* seq: the key of a state change and of the upsert */
+    COL_KEY = 1 << 1,     /* never rewritten once the row exists */
+    COL_CHANGES = 1 << 2, /* a state change may alter it: a column of the changes table */
 };
 
 struct column {
@@ -244,7 +270,7 @@ static const struct column task_columns[] = {
     COLUMN(error, COL_TEXT, COL_CHANGES),
     COLUMN(submitted_at, COL_INT64, 0),
     COLUMN(started_at, COL_INT64, COL_CHANGES),
-    COLUMN(finished_at, COL_INT64, COL_CHANGES | COL_FINISHED),
+    COLUMN(finished_at, COL_INT64, COL_CHANGES),
     COLUMN(not_before, COL_INT64, COL_CHANGES),
 };
 
@@ -316,8 +342,9 @@ enum stmt_id {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_SAVE_TASK,
-    ST_UPDATE_TASK,
-    ST_UPDATE_LIVE_TASK,
+    ST_ADD_CHANGE,
+    ST_FOLD_CHANGES,
+    ST_CLEAR_CHANGES,
     ST_SAVE_OUTPUT,
     ST_DELETE_TASK,
     ST_DELETE_OUTPUT,
@@ -335,8 +362,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    /* ST_SAVE_TASK, ST_UPDATE_TASK, ST_UPDATE_LIVE_TASK and ST_LOAD are
-     * written from task_columns[] by build_task_sql(). */
+    /* ST_SAVE_TASK, ST_ADD_CHANGE, ST_FOLD_CHANGES and ST_LOAD are written
+     * from task_columns[] by build_task_sql(). */
+    [ST_CLEAR_CHANGES] = "DELETE FROM changes",
     [ST_SAVE_OUTPUT] = "INSERT OR REPLACE INTO outputs "
                        "(id, out, out_truncated, err, err_truncated, result) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -363,9 +391,12 @@ struct journal {
     bool tx_failed;
     char tx_err[512];
 
+    long nchanges;     /* rows in the changes table (about: see journal_commit()) */
     long fault_commit; /* DTR_FAULT_JOURNAL_COMMIT, 0 = off */
     long commits;      /* journal_commit() calls that found a transaction */
 };
+
+static int fold_changes(struct journal *j);
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -740,13 +771,15 @@ out:
  *       INSERT INTO tasks (id, seq, spec, ..., not_before)
  *       VALUES (?1, ?2, ?3, ..., ?16) ON CONFLICT(seq) DO UPDATE SET
  *       spec = excluded.spec, ..., not_before = excluded.not_before
- *   ST_UPDATE_TASK, a state change: only what a state change can alter,
- *   found by rowid, without the upsert's failed insert or rebinding the spec.
- *       UPDATE tasks SET state = ?6, attempts = ?7, ..., finished_at = ?15,
- *       not_before = ?16 WHERE seq = ?2
- *   ST_UPDATE_LIVE_TASK, the same for a task not finished: finished_at stays
- *   0, and leaving it out spares SQLite the partial index on it (a third of
- *   an update).
+ *   ST_ADD_CHANGE, a state change: what it can alter, appended.
+ *       INSERT INTO changes (seq, state, ..., not_before)
+ *       VALUES (?2, ?6, ..., ?16)
+ *   ST_FOLD_CHANGES, the last change of each task into its row, in row
+ *   order (so each page of the table is written once):
+ *       UPDATE tasks SET state = c.state, ..., not_before = c.not_before
+ *       FROM (SELECT * FROM changes WHERE n IN
+ *             (SELECT max(n) FROM changes GROUP BY seq) ORDER BY seq) AS c
+ *       WHERE tasks.seq = c.seq
  *   ST_LOAD, in submission order without a sort:
  *       SELECT id, seq, spec, ..., not_before FROM tasks ORDER BY seq
  *
@@ -781,18 +814,29 @@ static char *build_task_sql(enum stmt_id id)
             sep = ", ";
         }
         break;
-    case ST_UPDATE_TASK:
-    case ST_UPDATE_LIVE_TASK:
+    case ST_ADD_CHANGE:
+        buf_addf(&sql, "INSERT INTO changes (%s", rowid);
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+            if (task_columns[i].flags & COL_CHANGES)
+                buf_addf(&sql, ", %s", task_columns[i].name);
+        buf_addf(&sql, ") VALUES (?%zu", rowid_param);
+        for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+            if (task_columns[i].flags & COL_CHANGES)
+                buf_addf(&sql, ", ?%zu", i + 1);
+        buf_addch(&sql, ')');
+        break;
+    case ST_FOLD_CHANGES:
         buf_addstr(&sql, "UPDATE tasks SET ");
         for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
-            unsigned f = task_columns[i].flags;
-
-            if (!(f & COL_CHANGES) || (id == ST_UPDATE_LIVE_TASK && (f & COL_FINISHED)))
+            if (!(task_columns[i].flags & COL_CHANGES))
                 continue;
-            buf_addf(&sql, "%s%s = ?%zu", sep, task_columns[i].name, i + 1);
+            buf_addf(&sql, "%s%s = c.%s", sep, task_columns[i].name, task_columns[i].name);
             sep = ", ";
         }
-        buf_addf(&sql, " WHERE %s = ?%zu", rowid, rowid_param);
+        buf_addf(&sql,
+                 " FROM (SELECT * FROM changes WHERE n IN (SELECT max(n) FROM changes GROUP BY "
+                 "%s) ORDER BY %s) AS c WHERE tasks.%s = c.%s",
+                 rowid, rowid, rowid, rowid);
         break;
     case ST_LOAD:
         buf_addstr(&sql, "SELECT ");
@@ -868,6 +912,19 @@ struct journal *journal_open(const char *dir, char *err, size_t errlen)
         (dir && make_files_private(dir, err, errlen) < 0) || make_durable(j, err, errlen) < 0 ||
         prepare_all(j, err, errlen) < 0)
         goto fail;
+
+    /* Changes a crash left unfolded: folded before anything reads the
+     * rows, and before the first commit could find them already folded. */
+    int64_t pending = 0;
+    if (query_int(j, "SELECT count(*) FROM changes", &pending) != SQLITE_OK) {
+        open_error(j, "read", err, errlen);
+        goto fail;
+    }
+    if (pending && (fold_changes(j) < 0 || journal_commit(j, err, errlen) < 0)) {
+        if (j->tx_failed)
+            err_set(err, errlen, "%s", j->tx_err);
+        goto fail;
+    }
 
     fault = getenv("DTR_FAULT_JOURNAL_COMMIT");
     if (fault)
@@ -985,24 +1042,38 @@ int journal_save_row(struct journal *j, const struct journal_row *r)
     return 0;
 }
 
+/*
+ * A state change is appended to the changes table, not written into the
+ * task's row: the tasks that change together (a layer of a DAG, say) lie
+ * far apart in the table, and updating their rows in place wrote a whole
+ * page per task at each commit (30 times the pages of independent tasks).
+ * The changes are folded into the rows in one pass, in row order, once
+ * JOURNAL_FOLD_AT of them piled up, before a prune, and at open.
+ */
 int journal_update_row(struct journal *j, const struct journal_row *r)
 {
-    bool live = !task_state_terminal((enum task_state)r->state) && !r->finished_at;
-    sqlite3_stmt *st = j->st[live ? ST_UPDATE_LIVE_TASK : ST_UPDATE_TASK];
+    sqlite3_stmt *st = j->st[ST_ADD_CHANGE];
 
     if (write_begin(j) < 0)
         return DTR_EIO;
-    for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
-        unsigned f = task_columns[i].flags;
-
-        /* The parameters of the statement build_task_sql() wrote. */
-        if ((f & COL_ROWID) || ((f & COL_CHANGES) && !(live && (f & COL_FINISHED))))
+    for (size_t i = 0; i < TASK_NCOLUMNS; i++)
+        if (task_columns[i].flags & (COL_ROWID | COL_CHANGES))
             bind_column(st, r, i);
-    }
     if (step_done(st) < 0)
         return write_failed(j, "save a task");
-    if (sqlite3_changes(j->db) == 0)
-        return journal_save_row(j, r); /* not stored yet: the whole row */
+    j->nchanges++;
+    return 0;
+}
+
+/* Folds the changes into the tasks table and empties it, in the open
+ * transaction (or in one of its own). */
+static int fold_changes(struct journal *j)
+{
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    if (step_done(j->st[ST_FOLD_CHANGES]) < 0 || step_done(j->st[ST_CLEAR_CHANGES]) < 0)
+        return write_failed(j, "fold state changes into the tasks table of");
+    j->nchanges = 0;
     return 0;
 }
 
@@ -1068,6 +1139,9 @@ int journal_set_counter(struct journal *j, const char *name, uint64_t value)
 int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count)
 {
     *count = 0;
+    /* What ended is known to the rows only once folded. */
+    if (j->nchanges && fold_changes(j) < 0)
+        return DTR_EIO;
     if (write_begin(j) < 0)
         return DTR_EIO;
     for (int i = ST_PRUNE_OUTPUTS; i <= ST_PRUNE_TASKS; i++) {
@@ -1093,6 +1167,13 @@ int journal_commit(struct journal *j, char *err, size_t errlen)
     }
     if (sqlite3_get_autocommit(j->db))
         return 0; /* nothing pending */
+    /* In the same transaction: a fold that fails loses the commit, whose
+     * changes are still in the table for the next fold. */
+    if (j->nchanges >= JOURNAL_FOLD_AT && fold_changes(j) < 0) {
+        err_set(err, errlen, "%s", j->tx_err);
+        ret = DTR_EIO;
+        goto rollback;
+    }
     if (j->fault_commit > 0 && ++j->commits == j->fault_commit) {
         err_set(err, errlen, "cannot commit to '%s': injected fault", j->path);
         ret = DTR_EIO;
@@ -1109,6 +1190,8 @@ rollback:
     /* SQLite may already have rolled back (after an I/O error, say). */
     if (!sqlite3_get_autocommit(j->db))
         step_done(j->st[ST_ROLLBACK]);
+    /* A fold may have been undone with it: fold at the next chance. */
+    j->nchanges = JOURNAL_FOLD_AT;
     j->tx_failed = false;
     j->tx_err[0] = '\0';
     return ret;
@@ -1172,6 +1255,10 @@ int journal_load(struct journal *j, journal_load_fn fn, void *data)
     int ret = 0;
     int rc;
 
+    /* The rows hold every change once folded (visible to this handle at
+     * once; durable with the next commit). */
+    if (j->nchanges && fold_changes(j) < 0)
+        return DTR_EIO;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         for (size_t i = 0; i < TASK_NCOLUMNS; i++)
             load_column(st, &r, i);

@@ -291,7 +291,8 @@ static void test_roundtrip(void **state)
     assert_int_equal(c.n, 5);
     assert_task_equal(find(&c, "t-queued"), t[0]);
 
-    /* A state change saves what a state change alters, in place. */
+    /* A state change saves what a state change alters (appended to the
+     * changes, folded into the row by the load). */
     t[1]->state = TASK_SUCCEEDED;
     t[1]->lease = 0;
     t[1]->exit_code = 0;
@@ -310,7 +311,7 @@ static void test_roundtrip(void **state)
     set_str(&t[0]->worker, "w9");
     set_str(&t[0]->error, "exit status 2");
     assert_int_equal(journal_update_task(j, t[0]), 0);
-    /* ... and the whole task when it is not stored yet. */
+    /* ... and a change of a task never stored is dropped by the fold. */
     struct task *fresh = mk_task("t-fresh", 6);
     fresh->state = TASK_RUNNING;
     fresh->lease = 99;
@@ -318,11 +319,30 @@ static void test_roundtrip(void **state)
     commit_ok(j);
     collected_release(&c);
     assert_int_equal(journal_load(j, collect, &c), 0);
-    assert_int_equal(c.n, 6);
+    assert_int_equal(c.n, 5);
     assert_task_equal(find(&c, "t-running"), t[1]);
     assert_task_equal(find(&c, "t-queued"), t[0]);
-    assert_task_equal(find(&c, "t-fresh"), fresh);
+    assert_null(find(&c, "t-fresh"));
     free_task(fresh);
+    /* Folded changes survive a reopen; so do changes a crash left unfolded
+     * (the open folds them), which a second change then overrides. */
+    commit_ok(j);
+    journal_close(j);
+    j = open_ok(f->state);
+    t[2]->state = TASK_CANCELLED;
+    t[2]->finished_at = 1700000008000;
+    assert_int_equal(journal_update_task(j, t[2]), 0);
+    set_str(&t[2]->error, "cancelled");
+    assert_int_equal(journal_update_task(j, t[2]), 0);
+    commit_ok(j);
+    journal_close(j); /* no load, no prune: the changes stay unfolded on disk */
+    j = open_ok(f->state);
+    collected_release(&c);
+    assert_int_equal(journal_load(j, collect, &c), 0);
+    assert_int_equal(c.n, 5);
+    assert_task_equal(find(&c, "t-running"), t[1]);
+    assert_task_equal(find(&c, "t-queued"), t[0]);
+    assert_task_equal(find(&c, t[2]->id), t[2]);
 
     collected_release(&c);
     for (int i = 0; i < 5; i++)
@@ -672,6 +692,74 @@ static void test_prune(void **state)
     journal_close(j);
 }
 
+static int64_t sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* State changes are appended and folded into the rows: by a prune (which
+ * reads finished_at), and by the commit that finds 50,000 of them. */
+static void test_fold(void **state)
+{
+    struct fixture *f = *state;
+    struct journal *j = open_ok(f->state);
+    struct task *t[10];
+    struct collected c = {0};
+    char path[PATH_MAX + 16];
+    uint64_t n = 0;
+
+    snprintf(path, sizeof(path), "%s/journal.db", f->state);
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "f%d", i);
+        t[i] = mk_task(id, (uint64_t)i + 1);
+        assert_int_equal(journal_save_task(j, t[i]), 0);
+    }
+    commit_ok(j);
+    /* Ended only in a change: the prune still finds it. */
+    t[0]->state = TASK_SUCCEEDED;
+    t[0]->finished_at = 100;
+    assert_int_equal(journal_update_task(j, t[0]), 0);
+    commit_ok(j);
+    assert_int_equal(journal_prune(j, 1000, &n), 0);
+    assert_int_equal(n, 1);
+    commit_ok(j);
+    /* 50,000 changes in one commit: folded by it, the last of each wins. */
+    for (int k = 0; k < 5556; k++) {
+        for (int i = 1; i < 10; i++) {
+            t[i]->attempts = k + i;
+            assert_int_equal(journal_update_task(j, t[i]), 0);
+        }
+    }
+    for (int i = 1; i < 10; i++) {
+        t[i]->state = TASK_RUNNING;
+        t[i]->lease = 1000 + (uint64_t)i;
+        assert_int_equal(journal_update_task(j, t[i]), 0);
+    }
+    commit_ok(j);
+    journal_close(j);
+    assert_int_equal(sql_count(path, "SELECT count(*) FROM changes"), 0);
+    j = open_ok(f->state);
+    assert_int_equal(journal_load(j, collect, &c), 0);
+    assert_int_equal(c.n, 9);
+    for (int i = 1; i < 10; i++)
+        assert_task_equal(find(&c, t[i]->id), t[i]);
+    collected_release(&c);
+    journal_close(j);
+    for (int i = 0; i < 10; i++)
+        free_task(t[i]);
+}
+
 static void test_delete_task(void **state)
 {
     struct fixture *f = *state;
@@ -859,10 +947,9 @@ static void test_row(void **state)
     assert_null(journal_row_new_task(&r));
     r.spec = t->spec;
 
-    /* An update of a row not stored stores all of it; a second one alters
-     * what a state change alters. */
+    /* A saved row, then a state change of it. */
     j = open_ok(f->state);
-    assert_int_equal(journal_update_row(j, &r), 0);
+    assert_int_equal(journal_save_row(j, &r), 0);
     assert_int_equal(task_set_state(t, TASK_SUCCEEDED, 1700000002000), 0);
     journal_row_from_task(&r, t);
     assert_int_equal(journal_update_row(j, &r), 0);
@@ -894,6 +981,7 @@ int main(void)
         DIR_TEST(test_creates_nested_dir),
         DIR_TEST(test_counters),
         DIR_TEST(test_prune),
+        DIR_TEST(test_fold),
         DIR_TEST(test_delete_task),
         DIR_TEST(test_row),
         cmocka_unit_test(test_load_stops),
