@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "proto/frame.h"
 #include "proto/json_internal.h"
+#include "sched/resources.h"
 
 static const char *const kind_names[] = {
     [KIND_EXEC] = "exec", [KIND_COMPUTE] = "compute", [KIND_TRANSFORM] = "transform",
@@ -55,6 +56,7 @@ void spec_release(struct task_spec *s)
     spec_free_ids(s->after, s->nafter);
     spec_free_ids(s->after_any, s->nafter_any);
     free(s->job);
+    free(s->req);
     memset(s, 0, sizeof(*s));
 }
 
@@ -253,7 +255,8 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
 {
     static const char *const keys[] = {"id",     "kind",    "argv",      "cmd",         "env",
                                        "cwd",    "payload", "priority",  "max_retries", "timeout",
-                                       "labels", "after",   "after_any", "job",         NULL};
+                                       "labels", "after",   "after_any", "job",         "cpus",
+                                       "mem",    "gpus",    "resources", NULL};
     int64_t x;
     int rc;
     memset(s, 0, sizeof(*s));
@@ -404,6 +407,16 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
         if (s->job && !job_id_valid(s->job))
             return ERR("field 'job' is not a valid job id");
     }
+    if (pjson_field(o, "cpus") || pjson_field(o, "mem") || pjson_field(o, "gpus") ||
+        pjson_field(o, "resources")) {
+        struct request r;
+        if ((rc = res_from_json(o, &r, false, err, errlen)))
+            return rc;
+        if (!res_is_default(&r)) {
+            s->req = xmalloc(sizeof(*s->req));
+            *s->req = r;
+        }
+    }
     return get_deps(o, s, err, errlen);
 }
 
@@ -479,6 +492,8 @@ void spec_encode(struct buf *b, const struct task_spec *s)
         buf_addstr(b, ",\"payload\":");
         buf_addstr(b, s->payload);
     }
+    if (s->req)
+        res_encode_fields(b, s->req, false);
     buf_addf(b, ",\"priority\":%" PRId64 ",\"max_retries\":%d", s->priority, s->max_retries);
     if (s->timeout_ms)
         buf_addf(b, ",\"timeout\":%.3f", (double)s->timeout_ms / 1000.0);
