@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "sched/resources.h"
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS (60 * 1000)
@@ -104,6 +105,7 @@ void tasks_init(struct tasks *ts, int64_t grace_ms)
     queue_init(&ts->queue);
     deadlines_init(&ts->deadlines);
     list_init(&ts->ended);
+    list_init(&ts->parked);
     hmap_init(&ts->dependents, dependents_key);
     hmap_init(&ts->jobs, job_key);
     ts->next_seq = ts->next_lease = ts->next_job = 1;
@@ -152,6 +154,18 @@ static void set_deadline(struct tasks *ts, struct task *t, int64_t listen_now, i
 
 /* ---- recovery and submit -------------------------------------------------- */
 
+/* The task's resource request from its spec: only non-default ones take
+ * memory. */
+static void set_request(struct task *t)
+{
+    struct request r;
+    spec_request(t->spec, &r);
+    if (!res_is_default(&r)) {
+        t->req = xmalloc(sizeof(*t->req));
+        *t->req = r;
+    }
+}
+
 struct load_ctx {
     struct tasks *ts;
     int64_t listen_now;
@@ -162,6 +176,7 @@ static int load_task_cb(struct task *t, void *data)
     struct load_ctx *ctx = data;
     struct tasks *ts = ctx->ts;
     hmap_put(&ts->map, t); /* ids are the journal's primary key: no duplicates */
+    set_request(t);
     ts->counts[t->state]++;
     char job[MSG_MAX_JOB + 1];
     size_t suffix;
@@ -231,6 +246,7 @@ struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64
                        int max_retries, int64_t now_wall)
 {
     struct task *t = task_new(id, spec, priority, max_retries, ts->next_seq++, now_wall);
+    set_request(t);
     hmap_put(&ts->map, t);
     ts->counts[TASK_QUEUED]++;
     queue_push(&ts->queue, t, now_wall);
@@ -244,6 +260,7 @@ struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spe
 {
     struct task *t = task_new(id, spec, priority, max_retries, ts->next_seq++, now_wall);
     t->state = TASK_BLOCKED;
+    set_request(t);
     hmap_put(&ts->map, t);
     ts->counts[TASK_BLOCKED]++;
     jwriter_save_task(ts->writer, t);
@@ -480,8 +497,14 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
             t->job->ended_at = MAX(t->job->ended_at, t->finished_at);
         job_count(ts, t->job, (int)from, (int)to);
     }
-    if (from == TASK_QUEUED)
+    if (from == TASK_QUEUED && queue_contains(&ts->queue, t)) {
         queue_remove(&ts->queue, t);
+    } else if (from == TASK_QUEUED && t->waiting) { /* parked */
+        list_del(&t->worker_node);
+        free(t->waiting);
+        t->waiting = NULL;
+        ts->nparked--;
+    }
     if (from == TASK_RUNNING) {
         deadlines_remove(&ts->deadlines, t);
         t->deadline = 0;
@@ -512,6 +535,52 @@ struct task *tasks_take_ended(struct tasks *ts)
 }
 
 /* ---- attempts ------------------------------------------------------------- */
+
+struct task *tasks_take_ready(struct tasks *ts)
+{
+    return queue_pop(&ts->queue);
+}
+
+void tasks_put_back(struct tasks *ts, struct task *t)
+{
+    queue_push(&ts->queue, t, clock_wall_ms());
+}
+
+void tasks_park(struct tasks *ts, struct task *t, const char *why)
+{
+    if (!t->waiting || strcmp(t->waiting, why))
+        log_info("task fits no connected worker task=%s reason=%s", t->id, log_quote(why));
+    free(t->waiting);
+    t->waiting = xstrdup(why);
+    list_add_tail(&ts->parked, &t->worker_node);
+    ts->nparked++;
+}
+
+void tasks_unpark_all(struct tasks *ts)
+{
+    int64_t now = clock_wall_ms();
+    while (!list_empty(&ts->parked)) {
+        struct task *t = list_entry(ts->parked.next, struct task, worker_node);
+        list_del(&t->worker_node);
+        ts->nparked--;
+        /* The reason stays until it is placed or parked again. */
+        queue_push(&ts->queue, t, now);
+        ts->dispatch_needed = true;
+    }
+}
+
+void tasks_dispatch_taken(struct tasks *ts, struct task *t, const char *worker_id,
+                          int64_t listen_now)
+{
+    free(t->waiting);
+    t->waiting = NULL;
+    t->attempts++;
+    t->lease = ts->next_lease++;
+    t->not_before = 0;
+    task_set_worker(t, worker_id);
+    tasks_transition(ts, t, TASK_RUNNING);
+    set_deadline(ts, t, listen_now, spec_timeout_ms(t->spec));
+}
 
 struct task *tasks_dispatch(struct tasks *ts, const char *worker_id, int64_t listen_now)
 {

@@ -410,7 +410,7 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
     if (pjson_field(o, "cpus") || pjson_field(o, "mem") || pjson_field(o, "gpus") ||
         pjson_field(o, "resources")) {
         struct request r;
-        if ((rc = res_from_json(o, &r, false, err, errlen)))
+        if ((rc = res_from_json(o, &r, 0, err, errlen)))
             return rc;
         if (!res_is_default(&r)) {
             s->req = xmalloc(sizeof(*s->req));

@@ -166,6 +166,11 @@ int64_t queue_next_due(const struct queue *q)
     return q->delayed.len ? q->delayed.items[0]->not_before : -1;
 }
 
+bool queue_contains(const struct queue *q, const struct task *t)
+{
+    return heap_holds(&q->ready, t) || heap_holds(&q->delayed, t);
+}
+
 size_t queue_ready_len(const struct queue *q)
 {
     return q->ready.len;

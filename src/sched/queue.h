@@ -50,6 +50,8 @@ void queue_remove(struct queue *q, struct task *t);
 void queue_promote(struct queue *q, int64_t now_ms);
 /* not_before of the earliest delayed task, or -1 when none waits. */
 int64_t queue_next_due(const struct queue *q);
+/* Whether t is in the ready or the delayed heap. */
+bool queue_contains(const struct queue *q, const struct task *t);
 size_t queue_ready_len(const struct queue *q);
 size_t queue_len(const struct queue *q);
 

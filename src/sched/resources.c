@@ -59,8 +59,12 @@ bool res_fits(const struct request *need, const struct request *total, const str
     static const struct request none;
     if (!hold)
         hold = &none;
-    if (need->cpus_milli > total->cpus_milli - used->cpus_milli - hold->cpus_milli ||
-        need->gpus > total->gpus - used->gpus - hold->gpus)
+    /* Only what it needs is looked at: a task of no GPUs is not held back
+     * by GPUs another holds, nor by a reservation of them. */
+    if (need->cpus_milli &&
+        need->cpus_milli > total->cpus_milli - used->cpus_milli - hold->cpus_milli)
+        return false;
+    if (need->gpus && need->gpus > total->gpus - used->gpus - hold->gpus)
         return false;
     if (need->mem && need->mem > total->mem - used->mem - hold->mem)
         return false;

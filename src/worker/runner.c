@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -190,6 +191,22 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
     if (!e && spec->env && spec->env[0])
         envp = build_env(spec->env);
 
+    /* --pin: the child inherits the affinity of the thread that spawns it,
+     * so the loop thread takes the task's CPUs for the spawn and then its
+     * own back (no window in which the task runs elsewhere). */
+    cpu_set_t old, pin;
+    bool pinned = false;
+    if (!e && spec->pin_cpus && spec->npin_cpus > 0 &&
+        sched_getaffinity(0, sizeof(old), &old) == 0) {
+        CPU_ZERO(&pin);
+        for (int i = 0; i < spec->npin_cpus; i++)
+            if (spec->pin_cpus[i] >= 0 && spec->pin_cpus[i] < CPU_SETSIZE)
+                CPU_SET(spec->pin_cpus[i], &pin);
+        if (sched_setaffinity(0, sizeof(pin), &pin) != 0)
+            e = errno;
+        else
+            pinned = true;
+    }
     if (!e) {
         if (spec->argv) {
             e = posix_spawnp(pid, spec->argv[0], &fa, &attr, (char *const *)spec->argv, envp);
@@ -199,6 +216,8 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
         }
     }
 
+    if (pinned)
+        sched_setaffinity(0, sizeof(old), &old);
     if (envp != environ)
         free(envp);
     posix_spawnattr_destroy(&attr);

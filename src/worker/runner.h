@@ -28,6 +28,8 @@ struct runner_spec {
     int64_t kill_grace_ms;   /* between SIGTERM and SIGKILL; 0 means 2000 */
     size_t capture_max;      /* bytes kept per stream; the rest is counted as truncated */
     struct guard *guard;     /* kills the task's group if the worker dies; may be NULL */
+    const int *pin_cpus;     /* CPU numbers the task runs on (dtr worker --pin), or NULL */
+    int npin_cpus;
 };
 
 struct runner_result {
