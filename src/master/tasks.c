@@ -549,7 +549,7 @@ void tasks_put_back(struct tasks *ts, struct task *t)
 void tasks_park(struct tasks *ts, struct task *t, const char *why)
 {
     if (!t->waiting || strcmp(t->waiting, why))
-        log_info("task fits no connected worker task=%s reason=%s", t->id, log_quote(why));
+        log_debug("task fits no connected worker task=%s reason=%s", t->id, log_quote(why));
     free(t->waiting);
     t->waiting = xstrdup(why);
     list_add_tail(&ts->parked, &t->worker_node);
@@ -563,7 +563,10 @@ void tasks_unpark_all(struct tasks *ts)
         struct task *t = list_entry(ts->parked.next, struct task, worker_node);
         list_del(&t->worker_node);
         ts->nparked--;
-        /* The reason stays until it is placed or parked again. */
+        /* Looked at again: the next dispatch pass parks it anew (with the
+         * reason then) or places it. */
+        free(t->waiting);
+        t->waiting = NULL;
         queue_push(&ts->queue, t, now);
         ts->dispatch_needed = true;
     }
