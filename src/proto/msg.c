@@ -68,6 +68,7 @@ void msg_release(struct msg *m)
     free(m->nonce);
     free(m->proof);
     free(m->addr);
+    free(m->offer);
     free(m->instance);
     for (size_t i = 0; i < m->nheld; i++)
         free(m->held[i].id);
