@@ -23,26 +23,6 @@
 #include "common/buf.h"
 #include "common/util.h"
 
-/* The cgroup v2 directory of this process under root, or false. */
-static bool cgroup_dir(const char *root, char *out, size_t outlen)
-{
-    char path[512], line[1024];
-    snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    bool found = false;
-    while (fgets(line, sizeof(line), f)) {
-        if (!strncmp(line, "0::", 3)) {
-            line[strcspn(line, "\n")] = '\0';
-            found = (size_t)snprintf(out, outlen, "%s/sys/fs/cgroup%s", root, line + 3) < outlen;
-            break;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
 static bool read_line(const char *path, char *out, size_t outlen)
 {
     FILE *f = fopen(path, "r");
@@ -53,6 +33,70 @@ static bool read_line(const char *path, char *out, size_t outlen)
     if (ok)
         out[strcspn(out, "\n")] = '\0';
     return ok;
+}
+
+/* The directory of this process's cgroup under root: cgroup v2 (v1 NULL),
+ * or the v1 hierarchy of controller v1 (mounted at /sys/fs/cgroup/V1, as
+ * on hosts that still mount v1); false when there is none. */
+static bool cgroup_dir_of(const char *root, const char *v1, char *out, size_t outlen)
+{
+    char path[512], line[1024], want[64];
+    snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
+    snprintf(want, sizeof(want), "%s:", v1 ? v1 : "");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool found = false;
+    while (fgets(line, sizeof(line), f)) {
+        /* "0::/path" (v2), "4:memory:/path" (v1) */
+        char *c1 = strchr(line, ':');
+        if (!c1 || strncmp(c1 + 1, want, strlen(want)) || (!v1 && strncmp(line, "0::", 3)))
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        const char *cg = c1 + 1 + strlen(want);
+        found = (size_t)snprintf(out, outlen, "%s/sys/fs/cgroup%s%s%s", root, v1 ? "/" : "",
+                                 v1 ? v1 : "", cg) < outlen;
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+static bool cgroup_dir(const char *root, char *out, size_t outlen)
+{
+    return cgroup_dir_of(root, NULL, out, outlen);
+}
+
+/* The least of a v1 limit (ratio of two files, or a file less another)
+ * over the cgroup and its ancestors, with v1 the controller's directory
+ * name; -1 for none. quota/period: cpu.cfs_quota_us, cpu.cfs_period_us;
+ * limit-usage: memory.limit_in_bytes, memory.usage_in_bytes. */
+static int64_t cgroup_v1_least(const char *root, const char *v1, const char *a, const char *b,
+                               bool ratio)
+{
+    char dir[1100], path[1200], line[128];
+    int64_t best = -1;
+    if (!cgroup_dir_of(root, v1, dir, sizeof(dir)))
+        return -1;
+    size_t stop = strlen(root) + strlen("/sys/fs/cgroup/") + strlen(v1);
+    for (;;) {
+        long long x, y = 0;
+        snprintf(path, sizeof(path), "%s/%s", dir, a);
+        if (read_line(path, line, sizeof(line)) && sscanf(line, "%lld", &x) == 1 && x > 0 &&
+            x < (1LL << 60)) {
+            snprintf(path, sizeof(path), "%s/%s", dir, b);
+            if (read_line(path, line, sizeof(line)))
+                sscanf(line, "%lld", &y);
+            int64_t v = ratio ? (y > 0 ? (int64_t)(x * 1000 / y) : -1) : (x > y ? x - y : 0);
+            if (v >= 0 && (best < 0 || v < best))
+                best = v;
+        }
+        char *slash = strrchr(dir, '/');
+        if (!slash || (size_t)(slash - dir) < stop)
+            break;
+        *slash = '\0';
+    }
+    return best;
 }
 
 /* The CPUs cgroup v2 cpu.max allows this process (milli), the least over
@@ -96,8 +140,12 @@ static int64_t detect_mem(const char *root)
                 avail = (int64_t)kb * 1024;
         fclose(f);
     }
+    int64_t v1 =
+        cgroup_v1_least(root, "memory", "memory.limit_in_bytes", "memory.usage_in_bytes", false);
+    if (v1 >= 0 && (v1 < avail || !avail))
+        avail = v1;
     if (!cgroup_dir(root, dir, sizeof(dir)))
-        return avail;
+        return avail > RES_MAX_MEM ? RES_MAX_MEM : avail;
     size_t stop = strlen(root) + strlen("/sys/fs/cgroup");
     for (;;) {
         char cur[128];
@@ -211,6 +259,9 @@ int wres_init(struct wres *r, const struct wres_flags *f, const char *root, char
             return -1;
     } else {
         int64_t m = (int64_t)naff * 1000, cg = cgroup_cpu_milli(root);
+        int64_t v1 = cgroup_v1_least(root, "cpu", "cpu.cfs_quota_us", "cpu.cfs_period_us", true);
+        if (v1 > 0 && (cg < 0 || v1 < cg))
+            cg = v1;
         if (cg > 0 && cg < m)
             m = cg < 1000 ? 1000 : cg / 1000 * 1000;
         if (f->slots * 1000 > m)

@@ -50,8 +50,9 @@ struct wres_flags {
 
 /*
  * Fills r from the flags, detecting what is not given: CPUs from the
- * affinity mask and cgroup v2 cpu.max, memory available (MemAvailable and
- * cgroup v2 memory.max), GPUs from CUDA_VISIBLE_DEVICES or
+ * affinity mask and cgroup cpu.max (v2) or CFS quota (v1), whole CPUs,
+ * memory available (MemAvailable, cgroup v2 memory.max, v1
+ * memory.limit_in_bytes less usage), GPUs from CUDA_VISIBLE_DEVICES or
  * /dev/nvidia[0-9]*. An explicit --slots above the CPUs detected raises the
  * CPU offer to it (so `--slots N` alone still runs N one-CPU tasks). root
  * is "" normally, or a directory standing for / (tests). Returns 0, or -1

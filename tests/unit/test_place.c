@@ -234,6 +234,71 @@ static void test_cpu_fractions(void **state UNUSED)
     wres_release(&r);
 }
 
+static void put(const char *root, const char *rel, const char *text)
+{
+    char path[512], cmd[700];
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Detection under a fake root: cgroup v2 cpu.max and memory.max (the
+ * least over the cgroup and its parent), then v1 quotas; GPUs from
+ * /dev/nvidiaN. */
+static void test_detect(void **state UNUSED)
+{
+    char root[] = "/tmp/dtr-test-wres.XXXXXX", err[256], cmd[600];
+    assert_non_null(mkdtemp(root));
+    put(root, "proc/meminfo", "MemTotal: 8000000 kB\nMemAvailable: 4194304 kB\n");
+    put(root, "proc/self/cgroup", "0::/a/b\n");
+    put(root, "sys/fs/cgroup/a/cpu.max", "max 100000\n");
+    put(root, "sys/fs/cgroup/a/b/cpu.max", "100000 100000\n");
+    put(root, "sys/fs/cgroup/a/memory.max", "1073741824\n");
+    put(root, "sys/fs/cgroup/a/b/memory.max", "max\n");
+    put(root, "dev/nvidia1", "");
+    put(root, "dev/nvidia0", "");
+    put(root, "dev/nvidiactl", "");
+    struct wres r;
+    struct wres_flags f = {0};
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    assert_int_equal(wres_init(&r, &f, root, err, sizeof(err)), 0);
+    assert_int_equal(r.total.cpus_milli, 1000); /* cpu.max: 1 CPU */
+    assert_int_equal(r.total.mem, 1LL << 30);   /* the parent's memory.max */
+    assert_int_equal(r.total.gpus, 2);
+    assert_string_equal(r.gpu_id[0], "0");
+    wres_release(&r);
+    /* An explicit --slots above the CPUs found raises the offer. */
+    f.slots = 3;
+    assert_int_equal(wres_init(&r, &f, root, err, sizeof(err)), 0);
+    assert_int_equal(r.total.cpus_milli, 3000);
+    wres_release(&r);
+    f.slots = 0;
+    /* CUDA_VISIBLE_DEVICES wins over the device files. */
+    setenv("CUDA_VISIBLE_DEVICES", "GPU-aaaa,GPU-bbbb,GPU-cccc", 1);
+    assert_int_equal(wres_init(&r, &f, root, err, sizeof(err)), 0);
+    assert_int_equal(r.total.gpus, 3);
+    assert_string_equal(r.gpu_id[2], "GPU-cccc");
+    wres_release(&r);
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    /* cgroup v1 (a hybrid host): quota 0.5 CPU (one whole, at least) and a
+     * memory limit less what is used. */
+    put(root, "proc/self/cgroup", "4:memory:/job\n1:cpu:/job\n0::/\n");
+    put(root, "sys/fs/cgroup/memory/job/memory.limit_in_bytes", "536870912\n");
+    put(root, "sys/fs/cgroup/memory/job/memory.usage_in_bytes", "1048576\n");
+    put(root, "sys/fs/cgroup/cpu/job/cpu.cfs_quota_us", "50000\n");
+    put(root, "sys/fs/cgroup/cpu/job/cpu.cfs_period_us", "100000\n");
+    assert_int_equal(wres_init(&r, &f, root, err, sizeof(err)), 0);
+    assert_int_equal(r.total.cpus_milli, 1000);
+    assert_int_equal(r.total.mem, (512LL << 20) - (1 << 20));
+    wres_release(&r);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_loose),
         cmocka_unit_test(test_gpu_ids),
         cmocka_unit_test(test_cpu_fractions),
+        cmocka_unit_test(test_detect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
