@@ -135,6 +135,8 @@ int cmd_worker(int argc, char **argv)
         {"resource", 0, OPT_LIST, &named, "NAME=N",
          "a named resource it offers (repeatable, at most 8): license=1", 0, 0},
         {"pin", 0, OPT_BOOL, &o.pin, NULL, "pin each task to the CPU ids it was given", 0, 0},
+        {"no-cgroups", 0, OPT_BOOL, &o.no_cgroups, NULL,
+         "do not enforce tasks' --mem with cgroups (it is still accounted)", 0, 0},
         {"master-timeout", 0, OPT_DURATION, &o.master_timeout_ms, "DUR",
          "exit with status 3 after this long without word from a master (default 30s; 0 = "
          "never)",

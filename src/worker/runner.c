@@ -26,6 +26,7 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "worker/cgroup.h"
 #include "worker/guard.h"
 
 extern char **environ;
@@ -207,6 +208,13 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
         else
             pinned = true;
     }
+    /* A memory limit: the child starts in the task's cgroup, as the thread
+     * that spawns it is there for the spawn (no window outside it). */
+    bool in_cgroup = false;
+    if (!e && spec->cgroup && spec->cgroups) {
+        e = cgroup_enter(spec->cgroup);
+        in_cgroup = !e;
+    }
     if (!e) {
         if (spec->argv) {
             e = posix_spawnp(pid, spec->argv[0], &fa, &attr, (char *const *)spec->argv, envp);
@@ -218,6 +226,8 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
 
     if (pinned)
         sched_setaffinity(0, sizeof(old), &old);
+    if (in_cgroup)
+        cgroup_leave(spec->cgroups);
     if (envp != environ)
         free(envp);
     posix_spawnattr_destroy(&attr);

@@ -25,6 +25,7 @@
 #include "net/tls.h"
 #include "proto/msg.h"
 #include "worker/builtin.h"
+#include "worker/cgroup.h"
 #include "worker/guard.h"
 #include "worker/runner.h"
 
@@ -59,6 +60,7 @@ struct attempt {
     int64_t started_at;
     int64_t sleep_ms;
     struct wres_grant grant; /* its CPU and GPU ids, while started */
+    char *cgroup;            /* its memory cgroup (worker/cgroup.h), or NULL */
     struct list link;
     char key[24]; /* the lease in decimal: n->by_lease finds it */
 };
@@ -112,7 +114,8 @@ struct node {
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_signal_t sigint, sigterm;
-    struct wres res; /* what it offers, and the ids its attempts hold */
+    struct wres res;   /* what it offers, and the ids its attempts hold */
+    struct cgroups cg; /* per-task memory limits, when cg.on */
 };
 
 static void redial_later(struct node *n);
@@ -130,6 +133,7 @@ static void send_pending(struct node *n, struct pending *p)
 static void attempt_free(struct attempt *a)
 {
     spec_release(&a->spec);
+    free(a->cgroup);
     free(a);
 }
 
@@ -188,6 +192,17 @@ static void runner_done_cb(struct runner *r, struct runner_result *res, void *da
     char error[256] = "";
     (void)r;
     a->runner = NULL;
+    bool oom = false;
+    if (a->cgroup) {
+        oom = res->term_signal == SIGKILL && !res->killed && !res->timed_out &&
+              cgroup_task_oom(a->cgroup);
+        if (!cgroup_task_remove(a->cgroup))
+            log_warn("could not remove the cgroup of a finished task task=%s path=%s (processes "
+                     "left in it?)",
+                     a->spec.id, a->cgroup);
+        free(a->cgroup);
+        a->cgroup = NULL;
+    }
     struct task_output out = {
         .out = res->out,
         .out_len = res->out_len,
@@ -197,7 +212,11 @@ static void runner_done_cb(struct runner *r, struct runner_result *res, void *da
         .err_truncated = res->err_truncated,
     };
     bool ok = !res->timed_out && !res->killed && res->term_signal == 0 && res->exit_code == 0;
-    if (res->timed_out)
+    char limit[32];
+    if (oom) {
+        res_format_size(a->spec.req->mem, limit, sizeof(limit));
+        snprintf(error, sizeof(error), "out of memory (limit %s)", limit);
+    } else if (res->timed_out)
         snprintf(error, sizeof(error), "timed out after %.3fs; killed", a->spec.timeout_ms / 1e3);
     else if (res->killed)
         snprintf(error, sizeof(error), "killed on request");
@@ -244,6 +263,19 @@ static void start_exec(struct attempt *a)
     env[extra + 2] = worker_env;
     for (size_t i = 0; i < nrenv; i++)
         env[extra + 3 + i] = renv[i];
+    if (n->cg.on && a->spec.req && a->spec.req->mem > 0) {
+        char path[CGROUP_PATH_MAX + 64];
+        if (cgroup_task_make(&n->cg, a->key, a->spec.req->mem, path, sizeof(path), err,
+                             sizeof(err))) {
+            for (size_t i = 0; i < nrenv; i++)
+                free(renv[i]);
+            free(renv);
+            free(env);
+            finish(a, false, 127, 0, err, NULL);
+            return;
+        }
+        a->cgroup = xstrdup(path);
+    }
     int cpus[RES_MAX_CPUS > 1024 ? 1024 : RES_MAX_CPUS];
     int ncpus = n->opts.pin ? wres_cpu_list(&n->res, &a->grant, cpus, 1024) : 0;
     struct runner_spec rs = {
@@ -256,8 +288,15 @@ static void start_exec(struct attempt *a)
         .guard = n->guard,
         .pin_cpus = ncpus ? cpus : NULL,
         .npin_cpus = ncpus,
+        .cgroup = a->cgroup,
+        .cgroups = &n->cg,
     };
     a->runner = runner_start(n->loop, &rs, runner_done_cb, a, err, sizeof(err));
+    if (!a->runner && a->cgroup) {
+        cgroup_task_remove(a->cgroup);
+        free(a->cgroup);
+        a->cgroup = NULL;
+    }
     free(env);
     for (size_t i = 0; i < nrenv; i++)
         free(renv[i]);
@@ -880,6 +919,14 @@ int worker_run(const struct worker_opts *opts)
     log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64 " tls=%s",
              n->addr, opts->slots, opts->master ? opts->master : "-", opts->master_timeout_ms,
              n->tls ? "on" : "off");
+    char why[CGROUP_PATH_MAX + 128], offer[512];
+    res_describe(&n->res.total, offer, sizeof(offer));
+    if (cgroups_init(&n->cg, !opts->no_cgroups, "", why, sizeof(why)))
+        log_info("offer=%s memory limits enforced with cgroups under %s", log_quote(offer),
+                 n->cg.base);
+    else
+        log_warn("offer=%s memory limits are not enforced (%s); memory is only accounted",
+                 log_quote(offer), why);
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
 

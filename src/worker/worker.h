@@ -32,6 +32,7 @@ struct worker_opts {
      * explicit --slots, or 0, in res.slots), and --pin. */
     struct wres_flags res;
     bool pin;
+    bool no_cgroups; /* --no-cgroups: do not enforce memory limits */
 };
 
 /* Runs a worker until it drains or gives up on its master; returns the

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "sched/place.h"
+#include "worker/cgroup.h"
 #include "worker/wres.h"
 
 #define UNUSED __attribute__((unused))
@@ -299,6 +300,41 @@ static void test_detect(void **state UNUSED)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The cgroup paths under a fake root: off by flag, off without a memory
+ * controller, on where a child can be made; the OOM verdict. */
+static void test_cgroups(void **state UNUSED)
+{
+    char root[] = "/tmp/dtr-test-cg.XXXXXX", why[512], cmd[600], dir[600];
+    assert_non_null(mkdtemp(root));
+    struct cgroups cg;
+    assert_false(cgroups_init(&cg, false, root, why, sizeof(why)));
+    assert_string_equal(why, "--no-cgroups");
+    put(root, "proc/self/cgroup", "0::/\n");
+    assert_false(cgroups_init(&cg, true, root, why, sizeof(why)));
+    assert_non_null(strstr(why, "no cgroup v1 memory controller"));
+    put(root, "proc/self/cgroup", "4:memory:/job\n0::/\n");
+    assert_false(cgroups_init(&cg, true, root, why, sizeof(why))); /* no such dir */
+    assert_non_null(strstr(why, "cannot create a cgroup"));
+    put(root, "sys/fs/cgroup/memory/job/tasks", "");
+    assert_true(cgroups_init(&cg, true, root, why, sizeof(why)));
+    snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/memory/job", root);
+    assert_string_equal(cg.base, dir);
+    /* A task's cgroup: the OOM counter, then failcnt. */
+    put(root, "sys/fs/cgroup/memory/job/t1/memory.oom_control",
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+    snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/memory/job/t1", root);
+    assert_false(cgroup_task_oom(dir));
+    put(root, "sys/fs/cgroup/memory/job/t1/memory.oom_control",
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+    assert_true(cgroup_task_oom(dir));
+    put(root, "sys/fs/cgroup/memory/job/t1/memory.oom_control", "oom_kill_disable 0\n");
+    put(root, "sys/fs/cgroup/memory/job/t1/memory.failcnt", "3\n");
+    assert_true(cgroup_task_oom(dir));
+    assert_false(cgroup_task_remove(dir)); /* not empty (a plain directory here) */
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_gpu_ids),
         cmocka_unit_test(test_cpu_fractions),
         cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_cgroups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
