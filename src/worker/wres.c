@@ -9,6 +9,9 @@
  * questions it returns the same affinity mask (hwloc_get_cpubind) and it
  * does not read cpu.max or memory.max, so it would add a dependency and
  * its topology discovery at every start for no information we use.
+ * Measured on the 2-CPU test VM (libhwloc 2.9, Debian): hwloc_topology_load
+ * plus hwloc_get_cpubind took 7 to 700 ms a start (3 runs) and returned
+ * the set sched_getaffinity() returns in 2 us ("0-1").
  */
 #include "worker/wres.h"
 
