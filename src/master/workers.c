@@ -630,6 +630,7 @@ void workers_dispatch(struct workers *ws)
     struct task **back = xcalloc(PLACE_SCAN_MAX + 1, sizeof(*back));
     size_t nback = 0;
     bool reserved = false;
+    const struct request **totals = NULL;
     struct task *t;
     while (place_any_room(&p) && nback < PLACE_SCAN_MAX && (t = tasks_take_ready(ws->tasks))) {
         size_t i;
@@ -653,12 +654,13 @@ void workers_dispatch(struct workers *ws)
             back[nback++] = t;
             break;
         case PLACE_NEVER: {
-            const struct request **totals = xcalloc(n + 1, sizeof(*totals));
             char why[512];
-            for (size_t k = 0; k < n; k++)
-                totals[k] = &bw[k]->total;
+            if (!totals) { /* once a pass: parking many is O(workers) each */
+                totals = xcalloc(n + 1, sizeof(*totals));
+                for (size_t k = 0; k < n; k++)
+                    totals[k] = &bw[k]->total;
+            }
             res_why_unschedulable(task_req(t), totals, n, why, sizeof(why));
-            free(totals);
             tasks_park(ws->tasks, t, why);
             break;
         }
@@ -674,6 +676,7 @@ void workers_dispatch(struct workers *ws)
         msg_run_end(outs[i].b);
         log_info("dispatched worker=%s tasks=%d", bw[i]->id, outs[i].n);
     }
+    free(totals);
     free(back);
     free(outs);
     free(bins);
