@@ -5,7 +5,7 @@
  *   loadgen --master HOST:PORT --workers N [--slots S] [--prefix P]
  *           [--connect-batch B] [--time SEC]
  *           [--mute-count K] [--mute-after SEC] [--mute-gap SEC]
- *           [--mute-on-signal 1]
+ *           [--mute-on-signal 1] [--hetero 1]
  *
  * Each simulated worker is one TCP connection to the master (epoll, one
  * thread) that does the real handshake (hello: role worker, id P-INDEX, a
@@ -88,6 +88,9 @@ static double beat_s = 1.0; /* the master's hello says */
 
 static struct sim *sims;
 static int nsims, slots = 1, epfd;
+/* --hetero 1: offers differ (issue 13): every 4th worker has 2 GPUs, the
+ * next a license, the rest CPUs only (as many as its slots). */
+static int hetero;
 static const char *prefix = "lg";
 static struct sockaddr_storage master_sa;
 static socklen_t master_salen;
@@ -196,6 +199,16 @@ static void send_hello(int i)
     h.id = id;
     h.nonce = nonce;
     h.slots = slots;
+    struct request offer = {.cpus_milli = (int64_t)slots * 1000};
+    if (hetero && i % 4 == 0)
+        offer.gpus = 2;
+    if (hetero && i % 4 == 1) {
+        offer.nnamed = 1;
+        snprintf(offer.named[0].name, sizeof(offer.named[0].name), "license");
+        offer.named[0].n = 1;
+    }
+    if (hetero)
+        h.offer = &offer;
     msg_encode(&s->out, &h);
     /* Nothing held: the master may send work once it reads this. */
     buf_addstr(&s->out, "{\"type\":\"held\",\"attempts\":[]}\n");
@@ -560,7 +573,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: loadgen --master HOST:PORT --workers N [--slots S] [--prefix P]\n"
                     "               [--connect-batch B] [--time SEC] [--mute-count K]\n"
-                    "               [--mute-after SEC] [--mute-gap SEC] [--mute-on-signal 1]\n");
+                    "               [--mute-after SEC] [--mute-gap SEC] [--mute-on-signal 1]\n"
+                    "               [--hetero 1]\n");
     exit(2);
 }
 
@@ -593,6 +607,8 @@ int main(int argc, char **argv)
             mute_after = atof(v);
         else if (!strcmp(a, "--mute-gap"))
             mute_gap = atof(v);
+        else if (!strcmp(a, "--hetero"))
+            hetero = atoi(v);
         else if (!strcmp(a, "--mute-on-signal"))
             mute_wait_signal = atoi(v);
         else

@@ -386,7 +386,9 @@ bench_exec() {
 
 # ---- 2. scheduler throughput -----------------------------------------------------------
 # sched_case REP KEY LABEL MODE COUNT SLOTS [master flags]: one run.
-# MODE real: COUNT dtr worker processes; MODE sim: loadgen with COUNT workers.
+# MODE real: COUNT dtr worker processes; MODE sim: loadgen with COUNT workers;
+# MODE hetero: loadgen with COUNT workers of different offers (every 4th 2
+# GPUs, the next a license) and a mixed workload (bench/run.sh hetero_file).
 sched_case() {
     _r=$1 _key=$2 _label=$3 _mode=$4 _cnt=$5 _slots=$6
     shift 6
@@ -395,10 +397,18 @@ sched_case() {
     start_master "$_d" "$@"
     if [ "$_mode" = real ]; then
         start_workers "$_cnt" "$_slots" "$_d"
+    elif [ "$_mode" = hetero ]; then
+        start_loadgen "$_d" --workers "$_cnt" --slots "$_slots" --time 3000 --hetero 1
     else
         start_loadgen "$_d" --workers "$_cnt" --slots "$_slots" --time 3000
     fi
-    if submit_wait "$SCHED_N" "$_d" --kind noop; then
+    if [ "$_mode" = hetero ]; then
+        hetero_file "$WORK/hetero.jsonl"
+        set -- 0 "$_d" --file "$WORK/hetero.jsonl"
+    else
+        set -- "$SCHED_N" "$_d" --kind noop
+    fi
+    if submit_wait "$@"; then
         record "$_key" "$(rate "$SCHED_N" "$T_TOTAL")"
         record "$_key.submit" "$(rate "$SCHED_N" "$T_SUBMIT")"
         record "$_key.cpu" "$CPU"
@@ -412,6 +422,17 @@ sched_case() {
     rm -rf "$_d/state"
 }
 
+# hetero_file FILE: SCHED_N noop tasks of mixed requests (issue 13): of
+# every 8, one needs a GPU, one the license, one half a CPU, the rest 1 CPU.
+hetero_file() {
+    [ -s "$1" ] && return 0
+    awk -v n="$SCHED_N" 'BEGIN { for (i = 1; i <= n; i++) {
+        r = i % 8; x = ""
+        if (r == 1) x = ",\"gpus\":1"; else if (r == 2) x = ",\"resources\":{\"license\":1}"
+        else if (r == 3) x = ",\"cpus\":0.5"
+        printf "{\"kind\":\"noop\"%s}\n", x } }' >"$1"
+}
+
 bench_sched() {
     header "scheduler: $SCHED_N noop tasks (submit --array, batches of 2000), then wait --all"
     # The set-ups take turns within each run, so that a change in the
@@ -423,12 +444,15 @@ bench_sched() {
             --journal-in-memory
         sched_case $_sr sched.w64 "64 workers (loadgen) x 32 slots" sim 64 32
         sched_case $_sr sched.w1000 "1000 workers (loadgen) x 2 slots" sim 1000 2
+        sched_case $_sr sched.hetero "1000 heterogeneous workers (loadgen) x 2, mixed requests" \
+            hetero 1000 2
         _sr=$((_sr + 1))
     done
     show sched.durable "2 workers, journal on (tasks/s)" tasks/s
     show sched.memory "2 workers, --journal-in-memory" tasks/s sched.durable "durable"
     show sched.w64 "64 workers (loadgen), journal on" tasks/s sched.durable "2 workers"
     show sched.w1000 "1000 workers (loadgen), journal on" tasks/s sched.durable "2 workers"
+    show sched.hetero "1000 mixed workers, mixed requests" tasks/s sched.w1000 "1000 workers"
     show sched.durable.submit "  submit alone, journal on" tasks/s
     show sched.memory.submit "  submit alone, in memory" tasks/s sched.durable.submit "durable"
     show sched.durable.cpu "  master CPU during the durable run" "%core"

@@ -103,11 +103,11 @@ out:
 
 int cmd_worker(int argc, char **argv)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    struct opt_list named = {0};
     struct worker_opts o = {
         .host = "127.0.0.1",
         .port_range = "5000-5100",
-        .slots = cpus > 0 ? cpus : 1,
+        .slots = 0, /* not given: the CPUs it offers (below) */
         .master_timeout_ms = 30000,
         .log_dir = "logs",
         .drain_timeout_ms = 30000,
@@ -120,8 +120,23 @@ int cmd_worker(int argc, char **argv)
         {"master", 0, OPT_STRING, &o.master, "HOST:PORT",
          "also dial this master (reconnects with backoff)", 0, 0},
         {"id", 0, OPT_STRING, &o.id, "ID", "worker id (default HOSTNAME-PID)", 0, 0},
-        {"slots", 0, OPT_INT, &o.slots, "N", "tasks run at once (default: number of CPUs)", 1,
-         1024},
+        {"slots", 0, OPT_INT, &o.slots, "N",
+         "most tasks run at once (default: the CPUs it offers, at most 1024)", 1, 1024},
+        {"cpus", 0, OPT_STRING, &o.res.cpus, "N",
+         "CPUs it offers (default: those it may use: its affinity mask and cgroup cpu.max; "
+         "at least --slots)",
+         0, 0},
+        {"mem", 0, OPT_STRING, &o.res.mem, "SIZE",
+         "memory it offers (512M, 64G; default: what is available, cgroup-aware)", 0, 0},
+        {"gpus", 0, OPT_STRING, &o.res.gpus, "N|LIST",
+         "GPUs it offers: a count or ids (0,1) (default: CUDA_VISIBLE_DEVICES, else "
+         "/dev/nvidia[0-9]*)",
+         0, 0},
+        {"resource", 0, OPT_LIST, &named, "NAME=N",
+         "a named resource it offers (repeatable, at most 8): license=1", 0, 0},
+        {"pin", 0, OPT_BOOL, &o.pin, NULL, "pin each task to the CPU ids it was given", 0, 0},
+        {"no-cgroups", 0, OPT_BOOL, &o.no_cgroups, NULL,
+         "do not enforce tasks' --mem with cgroups (it is still accounted)", 0, 0},
         {"master-timeout", 0, OPT_DURATION, &o.master_timeout_ms, "DUR",
          "exit with status 3 after this long without word from a master (default 30s; 0 = "
          "never)",
@@ -159,5 +174,22 @@ int cmd_worker(int argc, char **argv)
         rc = EXIT_USAGE;
     }
     free(pos);
-    return rc >= 0 ? rc : worker_run(&o);
+    if (rc < 0) {
+        o.res.slots = o.slots;
+        o.res.named = (const char *const *)named.items;
+        o.res.nnamed = named.len;
+        if (!o.slots) {
+            /* The CPUs it offers, whole, within the bounds of --slots. */
+            struct wres probe;
+            char e2[300];
+            if (wres_init(&probe, &o.res, "", e2, sizeof(e2)) == 0)
+                o.slots = MAX(1, MIN(1024, probe.total.cpus_milli / 1000));
+            else
+                o.slots = 1; /* worker_run() reports the error */
+            wres_release(&probe);
+        }
+        rc = worker_run(&o);
+    }
+    opt_list_release(&named);
+    return rc;
 }

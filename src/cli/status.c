@@ -10,6 +10,30 @@
 #include "common/clock.h"
 #include "common/util.h"
 
+/* "    cpus 1/4, mem 0/8G, gpus 1/2, license 0/1": in use of its total. */
+static void print_resources(const struct worker_info *w)
+{
+    char a[32], b[32];
+    res_format_cpus(w->used.cpus_milli, a, sizeof(a));
+    res_format_cpus(w->total.cpus_milli, b, sizeof(b));
+    printf("    cpus %s/%s", a, b);
+    if (w->total.mem || w->used.mem) {
+        res_format_size(w->used.mem, a, sizeof(a));
+        res_format_size(w->total.mem, b, sizeof(b));
+        printf(", mem %s/%s", a, b);
+    }
+    if (w->total.gpus || w->used.gpus)
+        printf(", gpus %" PRId64 "/%" PRId64, w->used.gpus, w->total.gpus);
+    for (int i = 0; i < w->total.nnamed; i++) {
+        int64_t used = 0;
+        for (int k = 0; k < w->used.nnamed; k++)
+            if (!strcmp(w->used.named[k].name, w->total.named[i].name))
+                used = w->used.named[k].n;
+        printf(", %s %" PRId64 "/%" PRId64, w->total.named[i].name, used, w->total.named[i].n);
+    }
+    printf("\n");
+}
+
 int cmd_status(int argc, char **argv)
 {
     struct client_flags cf = {0};
@@ -41,7 +65,7 @@ int cmd_status(int argc, char **argv)
     if (json) {
         buf_reset(&b);
         status_encode(&b, reply.workers, reply.nworkers, reply.counts, reply.jobs_active,
-                      reply.jobs_ended);
+                      reply.jobs_ended, reply.unschedulable);
         printf("%s\n", b.data);
     } else {
         int64_t now = clock_wall_ms();
@@ -53,6 +77,8 @@ int cmd_status(int argc, char **argv)
             printf("%-24s %-22s %5d %7d %8" PRIu64 " %.1fs ago%s\n", w->id, w->addr ? w->addr : "-",
                    w->slots, w->running, w->done, (double)(now - w->last_seen) / 1000.0,
                    w->draining ? " (draining)" : "");
+            if (w->has_res)
+                print_resources(w);
         }
         if (!reply.nworkers)
             printf("(no workers)\n");
@@ -60,6 +86,9 @@ int cmd_status(int argc, char **argv)
         for (size_t i = 0; i < TASK_NSTATES; i++)
             printf("%s %s %" PRIu64, i ? "," : "", task_state_name(cli_state_order[i]),
                    reply.counts[cli_state_order[i]]);
+        if (reply.unschedulable)
+            printf(" (%" PRIu64 " queued fit no worker: see 'dtr tasks --state queued')",
+                   reply.unschedulable);
         printf("\njobs: active %" PRIu64 ", ended %" PRIu64 "\n", reply.jobs_active,
                reply.jobs_ended);
     }

@@ -16,6 +16,7 @@
 #include "common/hmap.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "sched/resources.h"
 
 #define SUBMIT_BATCH 2000
 #define SUBMIT_WINDOW 4 /* batches in flight (see send_batches) */
@@ -29,7 +30,35 @@ struct submit_flags {
     bool priority_set;
     struct opt_list after, after_any; /* each entry a comma list of ids */
     uint32_t throttle;                /* from --array A-B%N; 0: none */
+    /* Resources: the flags, and the request they make (has_req when any
+     * was given). */
+    const char *cpus, *mem, *gpus;
+    struct opt_list resources;
+    struct request req;
+    bool has_req;
 };
+
+/* The request of --cpus, --mem, --gpus and --resource into f->req. */
+static int request_from_flags(struct submit_flags *f)
+{
+    char err[256];
+    res_default(&f->req);
+    f->has_req = f->cpus || f->mem || f->gpus || f->resources.len;
+    if ((f->cpus && res_parse_cpus(f->cpus, "--cpus", &f->req.cpus_milli, err, sizeof(err))) ||
+        (f->mem && res_parse_size(f->mem, "--mem", &f->req.mem, err, sizeof(err))) ||
+        (f->gpus &&
+         res_parse_count(f->gpus, "--gpus", RES_MAX_GPUS, &f->req.gpus, err, sizeof(err)))) {
+        cli_error("%s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < f->resources.len; i++) {
+        if (res_parse_named(f->resources.items[i], &f->req, err, sizeof(err))) {
+            cli_error("%s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* Appends ,"key":[ids...] for the comma lists of l (nothing when empty). */
 static void add_id_lists(struct buf *j, const char *key, const struct opt_list *l)
@@ -167,6 +196,8 @@ static int spec_from_flags(const struct submit_flags *f, char **args, int nargs,
         add_labels(&j, &f->labels);
     if (f->payload)
         buf_addf(&j, ",\"payload\":%s", f->payload);
+    if (f->has_req)
+        res_encode_fields(&j, &f->req, false);
     add_id_lists(&j, "after", &f->after);
     add_id_lists(&j, "after_any", &f->after_any);
     buf_addf(&j, ",\"priority\":%" PRId64 ",\"max_retries\":%" PRId64, f->priority, f->retries);
@@ -437,6 +468,13 @@ int cmd_submit(int argc, char **argv)
          "a label (repeatable, at most 32; keys and values up to 256 bytes); 'dtr tasks --label' "
          "filters on them",
          0, 0},
+        {"cpus", 0, OPT_STRING, &f.cpus, "N", "CPUs the task needs (default 1; 0.5 is allowed)", 0,
+         0},
+        {"mem", 0, OPT_STRING, &f.mem, "SIZE",
+         "memory the task needs (512M, 2G; default: not accounted)", 0, 0},
+        {"gpus", 0, OPT_STRING, &f.gpus, "N", "GPUs the task needs (default 0)", 0, 0},
+        {"resource", 0, OPT_LIST, &f.resources, "NAME=N",
+         "a named resource the task needs (repeatable, at most 8): license=1", 0, 0},
         {"array", 'a', OPT_STRING, &f.array, "SPEC",
          "one task per index: N, A-B, A-B:S (every S-th) or a list of them (1,5,9-12), then "
          "optionally %N: at most N of them running at once (1-1000%10); {} in the arguments "
@@ -476,7 +514,7 @@ int cmd_submit(int argc, char **argv)
     }
     if (f.timeout_ms < 0)
         f.timeout_ms = 0;
-    if (cli_check_labels(&f.labels))
+    if (cli_check_labels(&f.labels) || request_from_flags(&f))
         goto out;
     if (f.job_name && (!job_id_valid(f.job_name) || !job_name_free(f.job_name))) {
         cli_error("--job-name '%s' must be 1 to %d letters, digits, '.', '_' or '-', starting "
@@ -488,6 +526,11 @@ int cmd_submit(int argc, char **argv)
         if (f.labels.len) {
             cli_error("--file takes the tasks from the file; give each its \"labels\" there "
                       "instead of --label");
+            goto out;
+        }
+        if (f.has_req) {
+            cli_error("--file takes the tasks from the file; give each its \"cpus\", \"mem\", "
+                      "\"gpus\" or \"resources\" there instead");
             goto out;
         }
         if (npos || f.array || f.cmd || f.id) {
@@ -574,6 +617,7 @@ out:
     free(pos);
     opt_list_release(&f.env);
     opt_list_release(&f.labels);
+    opt_list_release(&f.resources);
     opt_list_release(&f.after);
     opt_list_release(&f.after_any);
     return rc;

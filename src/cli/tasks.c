@@ -108,7 +108,10 @@ int cmd_tasks(int argc, char **argv)
             printf("%-24s %-10s %8d %-20s %4s ", t->id, task_state_name(t->state), t->attempts,
                    t->worker ? t->worker : "-", code);
             print_labels(t);
-            printf(" %s\n", t->error ? t->error : "");
+            if (t->waiting)
+                printf(" unschedulable: %s\n", t->waiting);
+            else
+                printf(" %s\n", t->error ? t->error : "");
         }
         msg_release(&m);
     }

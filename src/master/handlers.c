@@ -437,6 +437,7 @@ static void fill_info(struct task_info *ti, const struct task *t)
     ti->finished_at = t->finished_at;
     ti->labels = (char *)spec_labels(t->spec, &ti->labels_len);
     ti->job = t->job ? t->job->id : NULL;
+    ti->waiting = t->state == TASK_QUEUED ? t->waiting : NULL;
 }
 
 static void handle_status(struct handlers *h, struct conn *c)
@@ -452,11 +453,15 @@ static void handle_status(struct handlers *h, struct conn *c)
         wi[n].done = w->done;
         wi[n].last_seen = w->last_seen_wall;
         wi[n].draining = w->draining;
+        wi[n].has_res = true;
+        wi[n].total = w->total;
+        wi[n].used = w->used;
         n++;
     }
     struct buf *b = conn_out(c);
     if (b) {
-        msg_encode_status(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended);
+        msg_encode_status(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended,
+                          h->tasks->nparked);
     }
     free(wi);
 }

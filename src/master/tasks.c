@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "sched/resources.h"
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS (60 * 1000)
@@ -118,15 +119,26 @@ static void throttle_enter(struct tasks *ts, struct task *t, int64_t now)
         held_push(&t->job->held, t);
 }
 
-/* Queued task t of a throttled job leaves the queue, for state `to`: from
- * the ready heap to running it stays admitted; otherwise its place is free. */
-static void throttle_leave_queue(struct tasks *ts, struct task *t, enum task_state to)
+/* Queued task t leaves wherever it waits, for state `to`: the ready or the
+ * delayed heap, its job's held heap, the parked list (it fits no worker),
+ * or nowhere (taken off the ready heap for dispatch). A throttled task
+ * counts as admitted in the ready heap, taken, parked and running: from
+ * there to running it stays admitted; otherwise its place is free. */
+static void leave_queue(struct tasks *ts, struct task *t, enum task_state to, bool throttle)
 {
-    if (held_remove(&t->job->held, t))
-        return;
-    bool admitted = queue_holds_ready(&ts->queue, t);
-    queue_remove(&ts->queue, t);
-    if (admitted && to != TASK_RUNNING)
+    bool admitted = true;
+    if (t->waiting) { /* parked */
+        list_del(&t->worker_node);
+        free(t->waiting);
+        t->waiting = NULL;
+        ts->nparked--;
+    } else if (throttle && held_remove(&t->job->held, t)) {
+        admitted = false;
+    } else if (queue_holds(&ts->queue, t)) {
+        admitted = queue_holds_ready(&ts->queue, t);
+        queue_remove(&ts->queue, t);
+    }
+    if (throttle && admitted && to != TASK_RUNNING)
         t->job->admitted--;
 }
 
@@ -149,6 +161,7 @@ void tasks_init(struct tasks *ts, int64_t grace_ms)
     queue_init(&ts->queue);
     deadlines_init(&ts->deadlines);
     list_init(&ts->ended);
+    list_init(&ts->parked);
     hmap_init(&ts->dependents, dependents_key);
     hmap_init(&ts->jobs, job_key);
     ts->next_seq = ts->next_lease = ts->next_job = 1;
@@ -201,6 +214,18 @@ static void set_deadline(struct tasks *ts, struct task *t, int64_t listen_now, i
 
 /* ---- recovery and submit -------------------------------------------------- */
 
+/* The task's resource request from its spec: only non-default ones take
+ * memory. */
+static void set_request(struct task *t)
+{
+    struct request r;
+    spec_request(t->spec, &r);
+    if (!res_is_default(&r)) {
+        t->req = xmalloc(sizeof(*t->req));
+        *t->req = r;
+    }
+}
+
 struct load_ctx {
     struct tasks *ts;
     int64_t listen_now;
@@ -211,6 +236,7 @@ static int load_task_cb(struct task *t, void *data)
     struct load_ctx *ctx = data;
     struct tasks *ts = ctx->ts;
     hmap_put(&ts->map, t); /* ids are the journal's primary key: no duplicates */
+    set_request(t);
     ts->counts[t->state]++;
     char job[MSG_MAX_JOB + 1];
     size_t suffix;
@@ -291,6 +317,7 @@ struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64
                        int max_retries, int64_t now_wall)
 {
     struct task *t = task_new(id, spec, priority, max_retries, ts->next_seq++, now_wall);
+    set_request(t);
     hmap_put(&ts->map, t);
     ts->counts[TASK_QUEUED]++;
     queue_push(&ts->queue, t, now_wall);
@@ -304,6 +331,7 @@ struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spe
 {
     struct task *t = task_new(id, spec, priority, max_retries, ts->next_seq++, now_wall);
     t->state = TASK_BLOCKED;
+    set_request(t);
     hmap_put(&ts->map, t);
     ts->counts[TASK_BLOCKED]++;
     jwriter_save_task(ts->writer, t);
@@ -558,12 +586,8 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
         job_count(ts, t->job, (int)from, (int)to);
     }
     bool throttle = throttled(t);
-    if (from == TASK_QUEUED) {
-        if (throttle)
-            throttle_leave_queue(ts, t, to);
-        else
-            queue_remove(&ts->queue, t);
-    }
+    if (from == TASK_QUEUED)
+        leave_queue(ts, t, to, throttle);
     if (from == TASK_RUNNING) {
         deadlines_remove(&ts->deadlines, t);
         t->deadline = 0;
@@ -606,6 +630,55 @@ struct task *tasks_take_ended(struct tasks *ts)
 }
 
 /* ---- attempts ------------------------------------------------------------- */
+
+struct task *tasks_take_ready(struct tasks *ts)
+{
+    return queue_pop(&ts->queue);
+}
+
+void tasks_put_back(struct tasks *ts, struct task *t)
+{
+    queue_push(&ts->queue, t, clock_wall_ms());
+}
+
+void tasks_park(struct tasks *ts, struct task *t, const char *why)
+{
+    if (!t->waiting || strcmp(t->waiting, why))
+        log_debug("task fits no connected worker task=%s reason=%s", t->id, log_quote(why));
+    free(t->waiting);
+    t->waiting = xstrdup(why);
+    list_add_tail(&ts->parked, &t->worker_node);
+    ts->nparked++;
+}
+
+void tasks_unpark_all(struct tasks *ts)
+{
+    int64_t now = clock_wall_ms();
+    while (!list_empty(&ts->parked)) {
+        struct task *t = list_entry(ts->parked.next, struct task, worker_node);
+        list_del(&t->worker_node);
+        ts->nparked--;
+        /* Looked at again: the next dispatch pass parks it anew (with the
+         * reason then) or places it. */
+        free(t->waiting);
+        t->waiting = NULL;
+        queue_push(&ts->queue, t, now);
+        ts->dispatch_needed = true;
+    }
+}
+
+void tasks_dispatch_taken(struct tasks *ts, struct task *t, const char *worker_id,
+                          int64_t listen_now)
+{
+    free(t->waiting);
+    t->waiting = NULL;
+    t->attempts++;
+    t->lease = ts->next_lease++;
+    t->not_before = 0;
+    task_set_worker(t, worker_id);
+    tasks_transition(ts, t, TASK_RUNNING);
+    set_deadline(ts, t, listen_now, spec_timeout_ms(t->spec));
+}
 
 struct task *tasks_dispatch(struct tasks *ts, const char *worker_id, int64_t listen_now)
 {

@@ -83,6 +83,11 @@ struct tasks {
     struct task **dep_work; /* tasks that ended, whose dependents are next */
     size_t dep_work_len, dep_work_cap;
     bool dep_walking;
+    /* Queued tasks that fit no connected worker (placement, issue 13):
+     * out of the queue, through task->worker_node, each with its reason in
+     * task->waiting, until tasks_unpark_all() (a worker joined). */
+    struct list parked;
+    uint64_t nparked;
     struct task **loaded_blocked; /* during tasks_load only */
     size_t nloaded_blocked, loaded_blocked_cap;
 };
@@ -176,6 +181,21 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to);
  * attaches it to the worker.
  */
 struct task *tasks_dispatch(struct tasks *ts, const char *worker_id, int64_t listen_now);
+
+/*
+ * Placement (workers_dispatch, sched/place.c) looks past the head of the
+ * queue: tasks_take_ready() takes the next ready task out of the queue (NULL
+ * when none); the caller then either starts it (tasks_dispatch_taken()),
+ * parks it (tasks_park(): it fits no connected worker, `why` says so), or
+ * puts it back (tasks_put_back()). tasks_unpark_all() queues every parked
+ * task again: a worker joined.
+ */
+struct task *tasks_take_ready(struct tasks *ts);
+void tasks_dispatch_taken(struct tasks *ts, struct task *t, const char *worker_id,
+                          int64_t listen_now);
+void tasks_put_back(struct tasks *ts, struct task *t);
+void tasks_park(struct tasks *ts, struct task *t, const char *why);
+void tasks_unpark_all(struct tasks *ts);
 /* The running attempt never ran (refused by its worker, or it never reached
  * it): it does not count; back to the queue. */
 void tasks_attempt_undone(struct tasks *ts, struct task *t);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "master/workers.h"
+#include "sched/place.h"
 
 /* The most one loop turn adds to the listening clock (workers_listened): a
  * turn is normally the poll (at most a tick) plus a few ms of callbacks;
@@ -31,6 +32,15 @@
 /* Leases a returning worker may list in its held messages, in all: far
  * beyond slots + prefetch + unacknowledged results of a real worker. */
 #define WORKER_MAX_HELD 1000000
+/* Ready tasks a dispatch pass looks at that fit nowhere now (they wait for
+ * tasks to end) before it stops: the rest of the queue is not scanned. */
+#define PLACE_SCAN_MAX 32
+
+static const struct request *task_req(const struct task *t)
+{
+    static const struct request one = {.cpus_milli = 1000};
+    return t->req ? t->req : &one;
+}
 
 static const char *worker_key(const void *item)
 {
@@ -67,6 +77,7 @@ static void attach(struct worker *w, struct task *t)
 {
     list_add_tail(&w->tasks, &t->worker_node);
     w->running++;
+    res_add(&w->used, task_req(t), 1);
 }
 
 static void detach(struct workers *ws, struct task *t)
@@ -75,8 +86,41 @@ static void detach(struct workers *ws, struct task *t)
     if (list_empty(&t->worker_node))
         return;
     list_del(&t->worker_node);
-    if (w)
+    if (w) {
         w->running--;
+        res_add(&w->used, task_req(t), -1);
+    }
+}
+
+/* Detaches an attempt the master stopped: its resources stay held on the
+ * worker until it reports the attempt ended (release_stopping()). */
+static void detach_stopping(struct workers *ws, struct task *t)
+{
+    struct worker *w = t->worker ? workers_find(ws, t->worker) : NULL;
+    if (list_empty(&t->worker_node))
+        return;
+    detach(ws, t);
+    if (!w || !t->lease)
+        return;
+    if (w->nstopping == w->stopping_cap) {
+        w->stopping_cap = w->stopping_cap ? 2 * w->stopping_cap : 8;
+        w->stopping = xrealloc(w->stopping, w->stopping_cap * sizeof(*w->stopping));
+    }
+    w->stopping[w->nstopping].lease = t->lease;
+    w->stopping[w->nstopping++].req = *task_req(t);
+    res_add(&w->used, task_req(t), 1);
+}
+
+/* The worker reported the end of an attempt we had stopped. */
+static void release_stopping(struct worker *w, uint64_t lease)
+{
+    for (size_t i = 0; i < w->nstopping; i++) {
+        if (w->stopping[i].lease == lease) {
+            res_add(&w->used, &w->stopping[i].req, -1);
+            w->stopping[i] = w->stopping[--w->nstopping];
+            return;
+        }
+    }
 }
 
 static struct worker *worker_new(struct workers *ws, const char *id)
@@ -104,6 +148,7 @@ static void worker_free(struct workers *ws, struct worker *w)
     buf_release(&w->acks);
     buf_release(&w->kills);
     free(w->held);
+    free(w->stopping);
     free(w->id);
     free(w->addr);
     free(w->instance);
@@ -123,6 +168,9 @@ void workers_free_all(struct workers *ws)
         worker_free(ws, w);
     }
     hmap_release(&ws->map);
+    free(ws->resv_task);
+    free(ws->resv_worker);
+    ws->resv_task = ws->resv_worker = NULL;
 }
 
 static void add_lease(struct workers *ws, struct worker *w, struct buf *b, size_t *n,
@@ -292,6 +340,17 @@ int workers_register(struct workers *ws, struct conn *c, struct msg *hello, char
     c->data = w;
     w->slots = hello->slots;
     w->draining = hello->draining;
+    if (hello->offer) {
+        w->total = *hello->offer;
+    } else {
+        memset(&w->total, 0, sizeof(w->total));
+        w->total.cpus_milli = (int64_t)w->slots * 1000;
+    }
+    if (!same) { /* another process: what the old one was stopping is gone */
+        for (size_t i = 0; i < w->nstopping; i++)
+            res_add(&w->used, &w->stopping[i].req, -1);
+        w->nstopping = 0;
+    }
     free(w->addr);
     w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
     free(w->instance);
@@ -303,8 +362,13 @@ int workers_register(struct workers *ws, struct conn *c, struct msg *hello, char
     w->same_instance = same;
     w->registered_at = w->last_seen;
     w->nheld = 0;
-    log_info("worker registered id=%s addr=%s slots=%d via=%s same_instance=%d", w->id,
-             w->addr ? w->addr : "-", w->slots, conn_is_dialer(c) ? "scan" : "dial-in", same);
+    char offer[512];
+    res_describe(&w->total, offer, sizeof(offer));
+    log_info("worker registered id=%s addr=%s slots=%d via=%s same_instance=%d offer=%s", w->id,
+             w->addr ? w->addr : "-", w->slots, conn_is_dialer(c) ? "scan" : "dial-in", same,
+             log_quote(offer));
+    /* Tasks that fit no worker so far may fit this one. */
+    tasks_unpark_all(ws->tasks);
     return 0;
 }
 
@@ -330,6 +394,8 @@ static void handle_result(struct workers *ws, struct worker *w, struct attempt_r
         strcmp(t->worker, w->id)) {
         log_info("discarded result of a superseded attempt task=%s lease=%" PRIu64 " worker=%s",
                  r->id, r->lease, w->id);
+        release_stopping(w, r->lease);
+        ws->tasks->dispatch_needed = true;
         return;
     }
     detach(ws, t);
@@ -438,7 +504,7 @@ void workers_expire(struct workers *ws)
         log_warn("expired an attempt past its timeout task=%s lease=%" PRIu64 " worker=%s", t->id,
                  t->lease, t->worker ? t->worker : "?");
         kill_attempt(ws, t);
-        detach(ws, t);
+        detach_stopping(ws, t);
         tasks_attempt_expired(ws->tasks, t, error);
     }
 }
@@ -464,7 +530,7 @@ void workers_flush_control(struct workers *ws)
 void workers_cancel_attempt(struct workers *ws, struct task *t)
 {
     kill_attempt(ws, t);
-    detach(ws, t);
+    detach_stopping(ws, t);
 }
 
 /* How many attempts w may hold: its slots, plus --prefetch so that a slot
@@ -483,57 +549,136 @@ static int cmp_load(const void *a, const void *b)
     return l < r ? -1 : l > r;
 }
 
+/* The run line being built for one worker in a dispatch pass. */
+struct run_out {
+    struct buf *b;
+    size_t start;
+    int in_msg, n;
+};
+
+static void run_add(struct worker *w, struct run_out *o, struct task *t)
+{
+    if (!o->b) {
+        o->b = conn_out(w->conn);
+        o->start = o->b->len;
+        msg_run_begin(o->b);
+    } else if (o->in_msg > 0 && o->b->len - o->start > RUN_LINE_SOFT_MAX) {
+        /* Keep every run line well under the frame limit. */
+        msg_run_end(o->b);
+        o->start = o->b->len;
+        msg_run_begin(o->b);
+        o->in_msg = 0;
+    }
+    msg_run_add(o->b, o->in_msg == 0, t->lease, t->attempts, t->spec);
+    o->in_msg++;
+    o->n++;
+}
+
+static void set_reservation(struct workers *ws, const struct task *t, const struct worker *w)
+{
+    free(ws->resv_task);
+    free(ws->resv_worker);
+    ws->resv_task = t ? xstrdup(t->id) : NULL;
+    ws->resv_worker = w ? xstrdup(w->id) : NULL;
+}
+
+/*
+ * Deals ready tasks in priority order to the workers where all of their
+ * request fits (sched/place.h has the rule), round-robin from the least
+ * loaded. A task that fits no connected worker's totals is parked with the
+ * reason; the first that fits some worker's totals but none now reserves a
+ * worker; after PLACE_SCAN_MAX such tasks, or once no worker has room, the
+ * pass stops. Tasks looked at and not placed go back to the queue.
+ */
 void workers_dispatch(struct workers *ws)
 {
     ws->tasks->dispatch_needed = false;
     if (!tasks_ready(ws->tasks))
         return;
-    struct worker **ready = xcalloc(ws->n + 1, sizeof(*ready));
-    int *give = xcalloc(ws->n + 1, sizeof(int));
-    size_t n = 0;
+    struct worker **bw = xcalloc(ws->n + 1, sizeof(*bw));
+    size_t n = 0, open = 0;
     struct list *pos;
     for (pos = ws->all.next; pos != &ws->all; pos = pos->next) {
         struct worker *w = list_entry(pos, struct worker, node);
-        if (w->conn && conn_is_ready(w->conn) && !w->draining && !w->reconciling &&
-            w->running < capacity(ws, w))
-            ready[n++] = w;
-    }
-    qsort(ready, n, sizeof(*ready), cmp_load);
-    /* Deal tasks round-robin, least loaded first, so load evens out. */
-    size_t avail = tasks_ready(ws->tasks), dealt = 0;
-    bool more = true;
-    while (more && dealt < avail) {
-        more = false;
-        for (size_t i = 0; i < n && dealt < avail; i++) {
-            if (ready[i]->running + give[i] < capacity(ws, ready[i])) {
-                give[i]++;
-                dealt++;
-                more = true;
-            }
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct worker *w = ready[i];
-        struct buf *b = give[i] ? conn_out(w->conn) : NULL;
-        if (!b)
+        if (!w->conn || w->draining)
             continue;
-        size_t start = b->len;
-        msg_run_begin(b);
-        for (int k = 0, in_msg = 0; k < give[i]; k++, in_msg++) {
-            /* Keep every run line well under the frame limit. */
-            if (in_msg > 0 && b->len - start > RUN_LINE_SOFT_MAX) {
-                msg_run_end(b);
-                start = b->len;
-                msg_run_begin(b);
-                in_msg = 0;
-            }
-            struct task *t = tasks_dispatch(ws->tasks, w->id, ws->listen_ms);
-            attach(w, t);
-            msg_run_add(b, in_msg == 0, t->lease, t->attempts, t->spec);
-        }
-        msg_run_end(b);
-        log_info("dispatched worker=%s tasks=%d", w->id, give[i]);
+        bw[n++] = w;
+        if (conn_is_ready(w->conn) && !w->reconciling && w->running < capacity(ws, w))
+            open++;
     }
-    free(ready);
-    free(give);
+    if (!open) {
+        free(bw);
+        return;
+    }
+    qsort(bw, n, sizeof(*bw), cmp_load);
+    struct place_bin *bins = xcalloc(n + 1, sizeof(*bins));
+    struct run_out *outs = xcalloc(n + 1, sizeof(*outs));
+    int prefer = -1;
+    for (size_t i = 0; i < n; i++) {
+        struct worker *w = bw[i];
+        bins[i].total = w->total;
+        bins[i].used = w->used;
+        bins[i].open = conn_is_ready(w->conn) && !w->reconciling;
+        bins[i].room = bins[i].open ? MAX(0, capacity(ws, w) - w->running) : 0;
+        bins[i].load = w->running;
+        bins[i].loose = ws->opts.prefetch > 0;
+        if (ws->resv_worker && !strcmp(ws->resv_worker, w->id))
+            prefer = (int)i;
+    }
+    struct placer p;
+    place_init(&p, bins, n);
+    struct task **back = xcalloc(PLACE_SCAN_MAX + 1, sizeof(*back));
+    size_t nback = 0;
+    bool reserved = false;
+    const struct request **totals = NULL;
+    struct task *t;
+    while (place_any_room(&p) && nback < PLACE_SCAN_MAX && (t = tasks_take_ready(ws->tasks))) {
+        size_t i;
+        switch (place_one(&p, task_req(t), &i)) {
+        case PLACE_OK:
+            tasks_dispatch_taken(ws->tasks, t, bw[i]->id, ws->listen_ms);
+            attach(bw[i], t);
+            run_add(bw[i], &outs[i], t);
+            break;
+        case PLACE_WAIT:
+            if (!reserved) {
+                bool same = ws->resv_task && !strcmp(ws->resv_task, t->id);
+                int r = place_reserve(&p, task_req(t), same ? prefer : -1);
+                reserved = true;
+                if (r >= 0 && (!same || r != prefer))
+                    log_info("reserved a worker for a task that waits for resources task=%s "
+                             "worker=%s",
+                             t->id, bw[r]->id);
+                set_reservation(ws, t, r >= 0 ? bw[r] : NULL);
+            }
+            back[nback++] = t;
+            break;
+        case PLACE_NEVER: {
+            char why[512];
+            if (!totals) { /* once a pass: parking many is O(workers) each */
+                totals = xcalloc(n + 1, sizeof(*totals));
+                for (size_t k = 0; k < n; k++)
+                    totals[k] = &bw[k]->total;
+            }
+            res_why_unschedulable(task_req(t), totals, n, why, sizeof(why));
+            tasks_park(ws->tasks, t, why);
+            break;
+        }
+        }
+    }
+    if (!reserved && ws->resv_task)
+        set_reservation(ws, NULL, NULL);
+    for (size_t k = 0; k < nback; k++)
+        tasks_put_back(ws->tasks, back[k]);
+    for (size_t i = 0; i < n; i++) {
+        if (!outs[i].b)
+            continue;
+        msg_run_end(outs[i].b);
+        log_info("dispatched worker=%s tasks=%d", bw[i]->id, outs[i].n);
+    }
+    free(totals);
+    free(back);
+    free(outs);
+    free(bins);
+    free(bw);
 }

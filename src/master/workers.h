@@ -44,6 +44,18 @@ struct worker {
     struct buf kills;  /* leases to stop this turn */
     size_t nacks, nkills;
     struct list control_node; /* in workers->control while acks or kills wait */
+    /* Resources (issue 13): what it offers (its hello; without an offer,
+     * one CPU per slot) and what its attempts hold. An attempt stopped by
+     * the master (cancel, expiry) holds its request until the worker
+     * reports it ended (its process group is gone): `stopping`. */
+    struct request total, used;
+    struct stopping *stopping;
+    size_t nstopping, stopping_cap;
+};
+
+struct stopping {
+    uint64_t lease;
+    struct request req;
 };
 
 struct workers_opts {
@@ -71,6 +83,9 @@ struct workers {
     struct list control; /* workers with acks or kills to send this turn */
     struct workers_opts opts;
     struct tasks *tasks;
+    /* The reservation of the last dispatch (sched/place.h): the task and
+     * the worker it holds, or NULL. */
+    char *resv_task, *resv_worker;
 };
 
 /* An empty registry over task table ts; loop_now is the loop's time, where

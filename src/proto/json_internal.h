@@ -94,4 +94,11 @@ int labels_from_json(json_object *o, const char *field, char ***out, size_t *n, 
  * On error the caller releases *s. */
 int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, size_t errlen);
 
+/* The resource fields (cpus, mem, gpus, resources) of a spec (mode 0;
+ * absent cpus mean 1), a worker's offer (mode 1) or what is in use (mode 2:
+ * cpus may be 0)
+ * into *r (res_json.c). */
+struct request;
+int res_from_json(json_object *o, struct request *r, int mode, char *err, size_t errlen);
+
 #endif

@@ -47,6 +47,7 @@ static void task_info_release(struct task_info *ti)
     free(ti->error);
     free(ti->labels);
     free(ti->job);
+    free(ti->waiting);
     for (size_t i = 0; i < ti->nlabel_list; i++)
         free(ti->label_list[i]);
     free(ti->label_list);
@@ -67,6 +68,7 @@ void msg_release(struct msg *m)
     free(m->nonce);
     free(m->proof);
     free(m->addr);
+    free(m->offer);
     free(m->instance);
     for (size_t i = 0; i < m->nheld; i++)
         free(m->held[i].id);
@@ -102,7 +104,8 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
 {
     static const char *const keys[] = {"type",         "proto",    "role",  "id",       "nonce",
                                        "auth",         "addr",     "slots", "draining", "version",
-                                       "heartbeat_ms", "instance", NULL};
+                                       "heartbeat_ms", "instance", "cpus",  "mem",      "gpus",
+                                       "resources",    NULL};
     int64_t x = 0;
     int rc;
     if ((rc = pjson_check_keys(o, keys, "hello", err, errlen)))
@@ -129,6 +132,14 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
         if ((rc = pjson_get_int(o, "slots", true, 1, 1024, &x, err, errlen)))
             return rc;
         m->slots = (int)x;
+        if (pjson_field(o, "cpus") || pjson_field(o, "mem") || pjson_field(o, "gpus") ||
+            pjson_field(o, "resources")) {
+            m->offer = xcalloc(1, sizeof(*m->offer));
+            if ((rc = res_from_json(o, m->offer, 1, err, errlen)))
+                return rc;
+            if (!m->offer->cpus_milli)
+                return ERR("a worker's hello with resources needs field 'cpus'");
+        }
     }
     if ((rc = pjson_get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
                             &m->heartbeat_ms, err, errlen)))
@@ -334,6 +345,7 @@ static const char *const task_keys[] = {"type",
                                         "result",
                                         "labels",
                                         "job",
+                                        "waiting",
                                         NULL};
 
 static int parse_task_info(json_object *o, const char *const *keys, struct task_info *ti, char *err,
@@ -382,7 +394,8 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
         (rc = pjson_get_time(o, "finished_ms", &ti->finished_at, err, errlen)))
         return rc;
     json_object *dummy;
-    if ((rc = get_job(o, "job", &ti->job, err, errlen)))
+    if ((rc = get_job(o, "job", &ti->job, err, errlen)) ||
+        (rc = pjson_get_str(o, "waiting", false, 1024, &ti->waiting, err, errlen)))
         return rc;
     json_object *labels = pjson_field(o, "labels");
     if (labels) {
@@ -400,10 +413,11 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
 
 static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"workers", "tasks", "jobs", NULL};
+    static const char *const keys[] = {"workers", "tasks", "jobs", "unschedulable", NULL};
     static const char *const job_keys[] = {"active", "ended", NULL};
-    static const char *const worker_keys[] = {
-        "id", "addr", "slots", "running", "done", "draining", "last_seen", "last_seen_ms", NULL};
+    static const char *const worker_keys[] = {"id",    "addr",     "slots",     "running",
+                                              "done",  "draining", "last_seen", "last_seen_ms",
+                                              "total", "used",     NULL};
     const char *state_keys[TASK_NSTATES + 1];
     json_object *a;
     size_t n;
@@ -427,6 +441,17 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
             (rc = pjson_get_int(e, "slots", false, 0, 1 << 20, &x, err, errlen)))
             return rc;
         w->slots = (int)x;
+        json_object *tot = pjson_field(e, "total"), *used = pjson_field(e, "used");
+        if (tot && used) {
+            if (!json_object_is_type(tot, json_type_object) ||
+                !json_object_is_type(used, json_type_object))
+                return ERR("status worker: fields 'total' and 'used' must be objects");
+            /* used may be all zero: read both as requests of "at least 0". */
+            if ((rc = res_from_json(tot, &w->total, 1, err, errlen)) ||
+                (rc = res_from_json(used, &w->used, 2, err, errlen)))
+                return rc;
+            w->has_res = true;
+        }
         x = 0;
         if ((rc = pjson_get_int(e, "running", false, 0, 1 << 20, &x, err, errlen)))
             return rc;
@@ -448,6 +473,8 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
         if ((rc = pjson_get_u64(t, task_state_name((enum task_state)s), false, &m->counts[s], err,
                                 errlen)))
             return rc;
+    if ((rc = pjson_get_u64(o, "unschedulable", false, &m->unschedulable, err, errlen)))
+        return rc;
     json_object *j = pjson_field(o, "jobs");
     if (!j)
         return 0;
@@ -728,6 +755,10 @@ static void encode_task_info(struct buf *b, const struct task_info *ti, bool dis
     add_time(b, "finished", ti->finished_at);
     buf_addstr(b, ",\"job\":");
     buf_add_json_cstr(b, ti->job);
+    if (ti->waiting) {
+        buf_addstr(b, ",\"waiting\":");
+        buf_add_json_cstr(b, ti->waiting);
+    }
     buf_addstr(b, ",\"labels\":");
     if (ti->labels)
         buf_add(b, ti->labels, ti->labels_len);
@@ -779,7 +810,8 @@ void msg_encode_job(struct buf *b, const struct job_info *ji)
 }
 
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
-                   const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended)
+                   const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended,
+                   uint64_t status_unschedulable)
 {
     char iso[CLOCK_ISO_LEN + 8];
     buf_addstr(b, "{\"workers\":[");
@@ -796,9 +828,22 @@ void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                  ",\"last_seen\":\"%s\",\"last_seen_ms\":%" PRId64 "}",
                  w[i].slots, w[i].running, w[i].done, w[i].draining ? "true" : "false", iso,
                  w[i].last_seen);
+        if (w[i].has_res) {
+            b->len--; /* the '}' */
+            buf_addstr(b, ",\"total\":");
+            size_t at = b->len;
+            res_encode_fields(b, &w[i].total, true); /* starts with ',"cpus"' */
+            b->data[at] = '{';
+            buf_addstr(b, "},\"used\":");
+            at = b->len;
+            res_encode_fields(b, &w[i].used, true);
+            b->data[at] = '{';
+            buf_addstr(b, "}}");
+        }
     }
     buf_addstr(b, "],\"tasks\":");
     add_counts(b, counts);
+    buf_addf(b, ",\"unschedulable\":%" PRIu64, status_unschedulable);
     buf_addf(b, ",\"jobs\":{\"active\":%" PRIu64 ",\"ended\":%" PRIu64 "}}", jobs_active,
              jobs_ended);
 }
@@ -866,10 +911,10 @@ void msg_encode_task(struct buf *b, const struct task_info *ti)
 
 void msg_encode_status(struct buf *b, const struct worker_info *w, size_t n,
                        const uint64_t counts[TASK_NSTATES], uint64_t jobs_active,
-                       uint64_t jobs_ended)
+                       uint64_t jobs_ended, uint64_t unschedulable)
 {
     buf_addstr(b, "{\"type\":\"status\",\"status\":");
-    status_encode(b, w, n, counts, jobs_active, jobs_ended);
+    status_encode(b, w, n, counts, jobs_active, jobs_ended, unschedulable);
     buf_addstr(b, "}\n");
 }
 
@@ -933,6 +978,8 @@ void msg_encode(struct buf *b, const struct msg *m)
             buf_addf(b, ",\"slots\":%d", m->slots);
         if (m->draining)
             buf_addstr(b, ",\"draining\":true");
+        if (m->offer)
+            res_encode_fields(b, m->offer, true);
         if (m->heartbeat_ms)
             buf_addf(b, ",\"heartbeat_ms\":%" PRId64, m->heartbeat_ms);
         add_str_field(b, "instance", m->instance);

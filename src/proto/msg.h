@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "proto/spec.h"
 #include "sched/output.h"
+#include "sched/resources.h"
 #include "sched/task.h"
 
 /* Protocol version, sent in every hello.
@@ -102,6 +103,9 @@ struct worker_info {
     uint64_t done;
     int64_t last_seen; /* wall ms */
     bool draining;
+    /* What it offers and has in use (issue 13); has_res: both are set. */
+    bool has_res;
+    struct request total, used;
 };
 
 /* One task as clients see it. */
@@ -128,6 +132,9 @@ struct task_info {
     char **label_list;
     size_t nlabel_list;
     char *job; /* the task's job, or NULL (written as null) */
+    /* Queued but placeable on no connected worker: why ("needs 4 gpus; the
+     * largest worker has 2"), or NULL. */
+    char *waiting;
 };
 
 /* One job as clients see it: its tasks by state, when it was submitted
@@ -152,6 +159,9 @@ struct msg {
     char *addr;
     int slots;
     bool draining;
+    /* A worker's hello: what it offers (cpus, mem, gpus, resources), or
+     * NULL when it names none (then: one CPU per slot). Owned like addr. */
+    struct request *offer;
     int64_t heartbeat_ms; /* a master's hello: how often workers beat; 0: absent */
     /* held: attempts the worker runs or holds results of; more: another
      * held message follows */
@@ -209,6 +219,7 @@ struct msg {
     uint32_t throttle;
     /* status: jobs with a task left to end, and jobs whose tasks all ended */
     uint64_t jobs_active, jobs_ended;
+    uint64_t unschedulable; /* status: queued tasks that fit no connected worker */
     /* job */
     struct job_info job_info;
 };
@@ -242,7 +253,7 @@ void msg_encode_task(struct buf *b, const struct task_info *ti);
 /* {"type":"status","status":{...}}: the status reply (status_encode()) */
 void msg_encode_status(struct buf *b, const struct worker_info *w, size_t n,
                        const uint64_t counts[TASK_NSTATES], uint64_t jobs_active,
-                       uint64_t jobs_ended);
+                       uint64_t jobs_ended, uint64_t unschedulable);
 /* {"type":"job","job":RECORD}: a line of the jobs listing */
 void msg_encode_job(struct buf *b, const struct job_info *ji);
 /* {"type":"progress",...}: ,"final":true is written only when final */
@@ -307,7 +318,8 @@ void task_info_encode_display(struct buf *b, const struct task_info *ti);
 /* Appends the status object: {"workers":[...],"tasks":{...},"jobs":{...}}
  * (no newline). */
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
-                   const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended);
+                   const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended,
+                   uint64_t unschedulable);
 /* Appends one job record (the object only): the form of `dtr jobs --json`
  * lines. */
 void job_info_encode(struct buf *b, const struct job_info *ji);

@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "proto/frame.h"
 #include "proto/json_internal.h"
+#include "sched/resources.h"
 
 static const char *const kind_names[] = {
     [KIND_EXEC] = "exec", [KIND_COMPUTE] = "compute", [KIND_TRANSFORM] = "transform",
@@ -55,6 +56,7 @@ void spec_release(struct task_spec *s)
     spec_free_ids(s->after, s->nafter);
     spec_free_ids(s->after_any, s->nafter_any);
     free(s->job);
+    free(s->req);
     memset(s, 0, sizeof(*s));
 }
 
@@ -251,9 +253,10 @@ static int check_payload_value(json_object *v, int depth, bool check_ints, struc
  */
 int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "id",          "kind",    "argv",   "cmd",   "env",       "cwd", "payload",  "priority",
-        "max_retries", "timeout", "labels", "after", "after_any", "job", "throttle", NULL};
+    static const char *const keys[] = {"id",     "kind",    "argv",      "cmd",         "env",
+                                       "cwd",    "payload", "priority",  "max_retries", "timeout",
+                                       "labels", "after",   "after_any", "job",         "throttle",
+                                       "cpus",   "mem",     "gpus",      "resources",   NULL};
     int64_t x;
     int rc;
     memset(s, 0, sizeof(*s));
@@ -415,6 +418,16 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
             return ERR("field 'throttle' comes with a 'job'");
         s->throttle = (uint32_t)x;
     }
+    if (pjson_field(o, "cpus") || pjson_field(o, "mem") || pjson_field(o, "gpus") ||
+        pjson_field(o, "resources")) {
+        struct request r;
+        if ((rc = res_from_json(o, &r, 0, err, errlen)))
+            return rc;
+        if (!res_is_default(&r)) {
+            s->req = xmalloc(sizeof(*s->req));
+            *s->req = r;
+        }
+    }
     return get_deps(o, s, err, errlen);
 }
 
@@ -490,6 +503,8 @@ void spec_encode(struct buf *b, const struct task_spec *s)
         buf_addstr(b, ",\"payload\":");
         buf_addstr(b, s->payload);
     }
+    if (s->req)
+        res_encode_fields(b, s->req, false);
     buf_addf(b, ",\"priority\":%" PRId64 ",\"max_retries\":%d", s->priority, s->max_retries);
     if (s->timeout_ms)
         buf_addf(b, ",\"timeout\":%.3f", (double)s->timeout_ms / 1000.0);

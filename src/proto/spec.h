@@ -50,6 +50,9 @@ struct task_spec {
      * once; 0: none): set by the master, never by a user, written after
      * the job. */
     uint32_t throttle;
+    /* What it needs to run (sched/resources.h): NULL for the default of
+     * one CPU. Written after the payload in the canonical form. */
+    struct request *req;
 };
 
 /*
@@ -135,5 +138,16 @@ struct payload_args {
 int payload_decode(enum task_kind kind, const char *payload, struct payload_args *a, char *err,
                    size_t errlen);
 void payload_args_release(struct payload_args *a);
+
+/*
+ * Resources (proto/res_json.c, sched/resources.h): res_encode_fields()
+ * appends the fields of r (,"cpus":0.5,"mem":N,"gpus":N,"resources":{..}),
+ * those that differ from a default request, or all of them for an offer.
+ * spec_request() reads a task's request from canonical spec JSON (one CPU
+ * when it names none); -1 when the text does not parse (then the default).
+ */
+struct request;
+void res_encode_fields(struct buf *b, const struct request *r, bool offer);
+int spec_request(const char *canonical, struct request *r);
 
 #endif

@@ -59,6 +59,8 @@ void task_free(struct task *t)
         return;
     free(t->worker);
     free(t->error);
+    free(t->req);
+    free(t->waiting);
     free(t);
 }
 

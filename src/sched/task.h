@@ -64,6 +64,12 @@ struct task {
     /* The job the task belongs to (its spec names it), or NULL: owned by the
      * master's task table. */
     struct job *job;
+    /* What it needs (sched/resources.h), read from its spec when it is
+     * added or loaded; NULL: the default of one CPU. While queued but
+     * placeable on no connected worker (master/tasks.c, "parked"): why, or
+     * NULL. */
+    struct request *req;
+    char *waiting;
     /* While running: on its worker's list (master/workers.c). Once ended:
      * on the task table's ended list until the waiters drain it
      * (master/tasks.c). A task is never on both. */

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "worker/cgroup.h"
 #include "worker/guard.h"
 
 extern char **environ;
@@ -190,6 +192,29 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
     if (!e && spec->env && spec->env[0])
         envp = build_env(spec->env);
 
+    /* --pin: the child inherits the affinity of the thread that spawns it,
+     * so the loop thread takes the task's CPUs for the spawn and then its
+     * own back (no window in which the task runs elsewhere). */
+    cpu_set_t old, pin;
+    bool pinned = false;
+    if (!e && spec->pin_cpus && spec->npin_cpus > 0 &&
+        sched_getaffinity(0, sizeof(old), &old) == 0) {
+        CPU_ZERO(&pin);
+        for (int i = 0; i < spec->npin_cpus; i++)
+            if (spec->pin_cpus[i] >= 0 && spec->pin_cpus[i] < CPU_SETSIZE)
+                CPU_SET(spec->pin_cpus[i], &pin);
+        if (sched_setaffinity(0, sizeof(pin), &pin) != 0)
+            e = errno;
+        else
+            pinned = true;
+    }
+    /* A memory limit: the child starts in the task's cgroup, as the thread
+     * that spawns it is there for the spawn (no window outside it). */
+    bool in_cgroup = false;
+    if (!e && spec->cgroup && spec->cgroups) {
+        e = cgroup_enter(spec->cgroup);
+        in_cgroup = !e;
+    }
     if (!e) {
         if (spec->argv) {
             e = posix_spawnp(pid, spec->argv[0], &fa, &attr, (char *const *)spec->argv, envp);
@@ -199,6 +224,10 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
         }
     }
 
+    if (pinned)
+        sched_setaffinity(0, sizeof(old), &old);
+    if (in_cgroup)
+        cgroup_leave(spec->cgroups);
     if (envp != environ)
         free(envp);
     posix_spawnattr_destroy(&attr);

@@ -28,6 +28,10 @@ struct runner_spec {
     int64_t kill_grace_ms;   /* between SIGTERM and SIGKILL; 0 means 2000 */
     size_t capture_max;      /* bytes kept per stream; the rest is counted as truncated */
     struct guard *guard;     /* kills the task's group if the worker dies; may be NULL */
+    const int *pin_cpus;     /* CPU numbers the task runs on (dtr worker --pin), or NULL */
+    int npin_cpus;
+    const char *cgroup;            /* the task's memory cgroup (worker/cgroup.h), or NULL */
+    const struct cgroups *cgroups; /* where the worker's thread returns to after the spawn */
 };
 
 struct runner_result {

@@ -25,6 +25,7 @@
 #include "net/tls.h"
 #include "proto/msg.h"
 #include "worker/builtin.h"
+#include "worker/cgroup.h"
 #include "worker/guard.h"
 #include "worker/runner.h"
 
@@ -58,6 +59,8 @@ struct attempt {
     bool timer_used;
     int64_t started_at;
     int64_t sleep_ms;
+    struct wres_grant grant; /* its CPU and GPU ids, while started */
+    char *cgroup;            /* its memory cgroup (worker/cgroup.h), or NULL */
     struct list link;
     char key[24]; /* the lease in decimal: n->by_lease finds it */
 };
@@ -111,6 +114,8 @@ struct node {
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_signal_t sigint, sigterm;
+    struct wres res;   /* what it offers, and the ids its attempts hold */
+    struct cgroups cg; /* per-task memory limits, when cg.on */
 };
 
 static void redial_later(struct node *n);
@@ -128,6 +133,7 @@ static void send_pending(struct node *n, struct pending *p)
 static void attempt_free(struct attempt *a)
 {
     spec_release(&a->spec);
+    free(a->cgroup);
     free(a);
 }
 
@@ -171,6 +177,7 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
     list_del(&a->link);
     hmap_del(&n->by_lease, a->key);
     n->nrunning--;
+    wres_give_back(&n->res, &a->grant);
     if (n->nwaiting)
         uv_idle_start(&n->pump, pump_cb);
     if (a->timer_used)
@@ -185,6 +192,17 @@ static void runner_done_cb(struct runner *r, struct runner_result *res, void *da
     char error[256] = "";
     (void)r;
     a->runner = NULL;
+    bool oom = false;
+    if (a->cgroup) {
+        oom = res->term_signal == SIGKILL && !res->killed && !res->timed_out &&
+              cgroup_task_oom(a->cgroup);
+        if (!cgroup_task_remove(a->cgroup))
+            log_warn("could not remove the cgroup of a finished task task=%s path=%s (processes "
+                     "left in it?)",
+                     a->spec.id, a->cgroup);
+        free(a->cgroup);
+        a->cgroup = NULL;
+    }
     struct task_output out = {
         .out = res->out,
         .out_len = res->out_len,
@@ -194,7 +212,11 @@ static void runner_done_cb(struct runner *r, struct runner_result *res, void *da
         .err_truncated = res->err_truncated,
     };
     bool ok = !res->timed_out && !res->killed && res->term_signal == 0 && res->exit_code == 0;
-    if (res->timed_out)
+    char limit[32];
+    if (oom) {
+        res_format_size(a->spec.req->mem, limit, sizeof(limit));
+        snprintf(error, sizeof(error), "out of memory (limit %s)", limit);
+    } else if (res->timed_out)
         snprintf(error, sizeof(error), "timed out after %.3fs; killed", a->spec.timeout_ms / 1e3);
     else if (res->killed)
         snprintf(error, sizeof(error), "killed on request");
@@ -225,8 +247,11 @@ static void start_exec(struct attempt *a)
 {
     struct node *n = a->node;
     char err[512];
+    char **renv = NULL;
+    size_t nrenv = 0;
+    wres_env(&n->res, &a->grant, &renv, &nrenv);
     size_t extra = a->spec.envc;
-    const char **env = xcalloc(extra + 4, sizeof(char *));
+    const char **env = xcalloc(extra + nrenv + 4, sizeof(char *));
     char id_env[MSG_MAX_ID + 16], attempt_env[32], worker_env[MSG_MAX_ID + 16];
     for (size_t i = 0; i < extra; i++)
         env[i] = a->spec.env[i];
@@ -236,6 +261,23 @@ static void start_exec(struct attempt *a)
     env[extra] = id_env;
     env[extra + 1] = attempt_env;
     env[extra + 2] = worker_env;
+    for (size_t i = 0; i < nrenv; i++)
+        env[extra + 3 + i] = renv[i];
+    if (n->cg.on && a->spec.req && a->spec.req->mem > 0) {
+        char path[CGROUP_PATH_MAX + 64];
+        if (cgroup_task_make(&n->cg, a->key, a->spec.req->mem, path, sizeof(path), err,
+                             sizeof(err))) {
+            for (size_t i = 0; i < nrenv; i++)
+                free(renv[i]);
+            free(renv);
+            free(env);
+            finish(a, false, 127, 0, err, NULL);
+            return;
+        }
+        a->cgroup = xstrdup(path);
+    }
+    int cpus[RES_MAX_CPUS > 1024 ? 1024 : RES_MAX_CPUS];
+    int ncpus = n->opts.pin ? wres_cpu_list(&n->res, &a->grant, cpus, 1024) : 0;
     struct runner_spec rs = {
         .argv = (const char *const *)a->spec.argv,
         .cmd = a->spec.cmd,
@@ -244,9 +286,21 @@ static void start_exec(struct attempt *a)
         .timeout_ms = a->spec.timeout_ms,
         .capture_max = (size_t)n->opts.max_output,
         .guard = n->guard,
+        .pin_cpus = ncpus ? cpus : NULL,
+        .npin_cpus = ncpus,
+        .cgroup = a->cgroup,
+        .cgroups = &n->cg,
     };
     a->runner = runner_start(n->loop, &rs, runner_done_cb, a, err, sizeof(err));
+    if (!a->runner && a->cgroup) {
+        cgroup_task_remove(a->cgroup);
+        free(a->cgroup);
+        a->cgroup = NULL;
+    }
     free(env);
+    for (size_t i = 0; i < nrenv; i++)
+        free(renv[i]);
+    free(renv);
     if (!a->runner)
         finish(a, false, 127, 0, err, NULL);
 }
@@ -277,8 +331,15 @@ static void start_builtin(struct attempt *a)
     free(result);
 }
 
+static const struct request *attempt_req(const struct attempt *a)
+{
+    static const struct request one = {.cpus_milli = 1000};
+    return a->spec.req ? a->spec.req : &one;
+}
+
 static void start_attempt(struct node *n, struct attempt *a)
 {
+    wres_take(&n->res, attempt_req(a), &a->grant);
     a->started_at = clock_wall_ms();
     list_add_tail(&n->attempts, &a->link);
     n->nrunning++;
@@ -339,11 +400,16 @@ static void pump_cb(uv_idle_t *h)
     struct node *n = h->data;
     for (int k = 0; k < STARTS_PER_TURN && n->nwaiting && n->nrunning < n->opts.slots; k++) {
         struct attempt *a = list_entry(n->waiting.next, struct attempt, link);
+        /* The master leases only what fits; with --prefetch an attempt
+         * waits here, in order, until what it needs is free. */
+        if (!wres_fits(&n->res, attempt_req(a)))
+            break;
         list_del(&a->link);
         n->nwaiting--;
         start_attempt(n, a);
     }
-    if (!n->nwaiting || n->nrunning >= n->opts.slots)
+    if (!n->nwaiting || n->nrunning >= n->opts.slots ||
+        !wres_fits(&n->res, attempt_req(list_entry(n->waiting.next, struct attempt, link))))
         uv_idle_stop(&n->pump);
 }
 
@@ -427,6 +493,7 @@ static void fill_hello(struct msg *h, void *data)
     struct node *n = data;
     h->addr = n->addr;
     h->slots = (int)n->opts.slots;
+    h->offer = &n->res.total;
     h->draining = n->draining;
     /* Only to a master we dialed: a worker's own hello to a dialer goes out
      * before the dialer proves anything, and whoever learns the instance
@@ -776,6 +843,19 @@ int worker_run(const struct worker_opts *opts)
         fprintf(stderr, "dtr worker: the default id '%s' is not valid; pass --id\n", n->id);
         goto out;
     }
+    if (wres_init(&n->res, &opts->res, "", err, sizeof(err))) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    if (opts->pin && !n->res.pinnable) {
+        fprintf(stderr,
+                "dtr worker: --pin needs --cpus at most the CPUs this worker may run on (%d "
+                "offered)\n",
+                n->res.ncpus);
+        rc = 2;
+        goto out;
+    }
     if (port_range_parse(opts->port_range, &lo, &hi)) {
         fprintf(stderr, "dtr worker: --port-range '%s' must be LO-HI (e.g. 5000-5100)\n",
                 opts->port_range);
@@ -839,6 +919,14 @@ int worker_run(const struct worker_opts *opts)
     log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64 " tls=%s",
              n->addr, opts->slots, opts->master ? opts->master : "-", opts->master_timeout_ms,
              n->tls ? "on" : "off");
+    char why[CGROUP_PATH_MAX + 128], offer[512];
+    res_describe(&n->res.total, offer, sizeof(offer));
+    if (cgroups_init(&n->cg, !opts->no_cgroups, "", why, sizeof(why)))
+        log_info("offer=%s memory limits enforced with cgroups under %s", log_quote(offer),
+                 n->cg.base);
+    else
+        log_warn("offer=%s memory limits are not enforced (%s); memory is only accounted",
+                 log_quote(offer), why);
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
 
@@ -869,6 +957,7 @@ out:
     guard_free(n->guard);
     free(n->token);
     tls_ctx_free(n->tls);
+    wres_release(&n->res);
     free(n);
     return rc;
 }

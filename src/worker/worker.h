@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "worker/wres.h"
+
 struct worker_opts {
     const char *host;
     const char *port_range;
@@ -26,6 +28,11 @@ struct worker_opts {
     const char *tls_cert, *tls_key, *tls_ca; /* TLS on when tls_ca is set */
     bool insecure;                           /* may listen beyond loopback without a token */
     bool verbose;
+    /* Resources (issue 13): --cpus, --mem, --gpus, --resource (the
+     * explicit --slots, or 0, in res.slots), and --pin. */
+    struct wres_flags res;
+    bool pin;
+    bool no_cgroups; /* --no-cgroups: do not enforce memory limits */
 };
 
 /* Runs a worker until it drains or gives up on its master; returns the

@@ -12,6 +12,7 @@ Reads what tests/chaos/run.sh left in DIR:
   results/ID.json     `dtr result ID --json` for every task
   obs.jsonl           every change observe.py saw while polling `dtr tasks --json`
   exec/exec-W.log     "task attempt worker start_ns end_ns|-" per execution
+  exec/res-W.log      "task attempt worker start_ns cpus=IDS gpus=IDS" per execution
   logs/master.log     re-queues, deaths, discarded results, successes (-v)
   logs/worker-W.log   "no word from the master" exits
   faults.jsonl        the faults injected: kind, target, start and end times
@@ -32,6 +33,10 @@ and fails the run):
                      the task, its attempt and its worker
   attempt-once       one attempt number of one task is executed at most once
   attempts-bound     no execution has an attempt number above the task's count
+  res-disjoint       on each worker, the executions running at once never
+                     hold a CPU id or a GPU id twice, nor more than the 2 CPUs
+                     and 2 GPUs it offers (from res/res-W.log: the DTR_CPUS and
+                     CUDA_VISIBLE_DEVICES each got; issue 13)
   no-overlap         two executions of one task never overlap in time, unless
                      the master re-queued the earlier attempt because its
                      worker was lost (a "re-queued task of a lost worker" line
@@ -232,6 +237,38 @@ def main():
                         partial[key] = {"task": tid, "attempt": att, "worker": w, "start": s,
                                         "end": int(e)}
                         execs[(tid, att)].append(partial[key])
+    # Resources (issue 13): the CPU and GPU ids each execution was given,
+    # joined with its end from the exec log. At each start on a worker, the
+    # executions running there hold no CPU or GPU id twice (every worker
+    # offers 2 CPUs and GPUs 0,1, so that is also "never more than it
+    # advertised"). Executions whose end is unknown (SIGKILL) are left out.
+    ends = {}
+    for lst in execs.values():
+        for x in lst:
+            ends[(x["task"], x["attempt"], x["worker"], x["start"])] = x["end"]
+    held = collections.defaultdict(list)
+    for path in sorted(glob.glob(os.path.join(run, "exec", "res-*.log"))):
+        with open(path, errors="replace") as f:
+            for line in f:
+                p = line.split()
+                if len(p) < 5 or not p[4].startswith("cpus="):
+                    R.check("res-disjoint", False, "?", "res log line", "%s: bad line %r" % (path, line))
+                    continue
+                tid, att, w, s = p[0], int(p[1]), p[2], int(p[3])
+                cpus = [c for c in p[4][5:].split(",") if c]
+                gpus = [g for g in (p[5][5:] if len(p) > 5 else "").split(",") if g]
+                e = ends.get((tid, att, w, s))
+                if e:
+                    held[w].append((s, e, tid, cpus, gpus))
+    for w, lst in held.items():
+        lst.sort()
+        for i, (s, e, tid, cpus, gpus) in enumerate(lst):
+            others = [x for x in lst[:i] if x[1] > s]
+            c = cpus + [c for x in others for c in x[3]]
+            g = gpus + [g for x in others for g in x[4]]
+            ok = len(set(c)) == len(c) and len(c) <= 2 and len(set(g)) == len(g) and len(g) <= 2
+            R.check("res-disjoint", ok, tid, "started on %s" % w,
+                    "ids held at once: cpus %s gpus %s (with %s)" % (c, g, [x[2] for x in others]))
     by_task = collections.defaultdict(list)
     for (tid, att), lst in execs.items():
         by_task[tid].extend(lst)
@@ -835,7 +872,8 @@ def main():
     failed = False
     rules = ["acked-terminal", "result-readable", "terminal-once", "expected-outcome", "output",
              "attempt-once", "attempts-bound", "no-overlap", "current-result", "retry-limit",
-             "crash-explained", "dep-order", "dep-cancelled", "node-exits", "exec-log"]
+             "crash-explained", "dep-order", "dep-cancelled", "node-exits", "exec-log",
+             "res-disjoint"]
     for rule in rules:
         v = R.violations.get(rule, [])
         if v:

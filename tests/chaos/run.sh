@@ -158,7 +158,8 @@ start_worker() {
     before=$(count_lines "$RUN/$w.out" " listening on ")
     ch_spawn "$w" "$w" sh -c 'mount -t tmpfs -o size=4m,mode=1777 chaos-scratch "$0" && exec "$@"' \
         "$RUN/scratch" "$DTR" worker --id "$w" --host "${CH_ADDR[$w]}" --port-range 5000-5100 \
-        --master "$MADDR" --slots "$SLOTS" --master-timeout "${MT}s" --log-dir "$RUN/logs" \
+        --master "$MADDR" --slots "$SLOTS" --cpus "$SLOTS" --gpus 0,1 --master-timeout "${MT}s" \
+        --log-dir "$RUN/logs" \
         --token-file "$RUN/token"
     local pid_var="${w}_PID"
     proc_event "$w" "${!pid_var}" start

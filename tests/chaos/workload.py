@@ -47,6 +47,9 @@ import sys
 
 LOG_START = ('L="$CHAOS_EXEC/exec-$DTR_WORKER_ID.log"; s=$(date +%s%N); '
              'echo "$DTR_TASK_ID $DTR_ATTEMPT $DTR_WORKER_ID $s -" >>"$L"; '
+             # The ids it was given (issue 13), beside: res-WORKER.log.
+             'echo "$DTR_TASK_ID $DTR_ATTEMPT $DTR_WORKER_ID $s cpus=$DTR_CPUS '
+             'gpus=${CUDA_VISIBLE_DEVICES-}" >>"$CHAOS_EXEC/res-$DTR_WORKER_ID.log"; '
              # A timed-out or killed attempt (SIGTERM to its process group)
              # still records when it ended; SIGKILL leaves the start alone.
              'trap \'e=$(date +%s%N); echo "$DTR_TASK_ID $DTR_ATTEMPT $DTR_WORKER_ID $s $e" '
@@ -77,6 +80,12 @@ def make_task(rng, tid, cls, env, fixed_prio=None, short=False):
         spec.update(kind="exec", env=env, max_retries=3,
                     cmd=LOG_START + "sleep %s; " % d + LOG_END +
                     'echo "OK $DTR_TASK_ID $DTR_ATTEMPT $DTR_WORKER_ID"')
+        # Resources (issue 13): workers offer 2 CPUs and GPUs 0,1.
+        r = rng.random()
+        if r < 0.25:
+            spec["gpus"] = 1
+        elif r < 0.35:
+            spec["cpus"] = 2
     elif cls == "disk":
         # cd first: every path below then resolves in the same file system,
         # even if a full one is mounted over the scratch dir meanwhile.

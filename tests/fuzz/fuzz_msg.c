@@ -103,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (m.type == MSG_STATUS && m.workers) {
         buf_reset(&b1);
         buf_addstr(&b1, "{\"type\":\"status\",\"status\":");
-        status_encode(&b1, m.workers, m.nworkers, m.counts, m.jobs_active, m.jobs_ended);
+        status_encode(&b1, m.workers, m.nworkers, m.counts, m.jobs_active, m.jobs_ended,
+                      m.unschedulable);
         buf_addstr(&b1, "}\n");
         reparse(&b1, &m3);
         FUZZ_CHECK(m3.nworkers == m.nworkers);

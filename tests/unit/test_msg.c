@@ -1047,7 +1047,7 @@ static void test_status_encode(void **state UNUSED)
     };
     uint64_t counts[TASK_NSTATES] = {5, 2, 100, 3, 1};
     struct buf b = BUF_INIT;
-    status_encode(&b, w, 2, counts, 3, 9);
+    status_encode(&b, w, 2, counts, 3, 9, 0);
     assert_null(strchr(b.data, '\n'));
 
     json_object *o = strict_json(b.data, b.len), *ws, *ts, *v;
@@ -1096,7 +1096,7 @@ static void test_status_encode(void **state UNUSED)
     /* No workers. */
     buf_reset(&b);
     buf_reset(&line);
-    status_encode(&b, NULL, 0, counts, 0, 0);
+    status_encode(&b, NULL, 0, counts, 0, 0, 0);
     buf_addf(&line, "{\"type\":\"status\",\"status\":%s}", b.data);
     parse_ok(line.data, &m);
     assert_int_equal(m.nworkers, 0);
@@ -1273,7 +1273,7 @@ static void test_msg_line_encoders(void **state UNUSED)
                             .last_seen = 1700000000000};
     uint64_t counts[TASK_NSTATES] = {1, 2, 3, 4, 5};
     buf_reset(&b);
-    msg_encode_status(&b, &w, 1, counts, 1, 2);
+    msg_encode_status(&b, &w, 1, counts, 1, 2, 0);
     parse_ok_n(b.data, b.len - 1, &m);
     assert_int_equal(m.type, MSG_STATUS);
     assert_int_equal(m.nworkers, 1);

@@ -133,6 +133,53 @@ static void test_cancel_leaves_queue(void **state)
     assert_ptr_equal(tasks_take_ended(ts), a);
 }
 
+/* Placement's doors: take past the head, put back, park with a reason,
+ * cancel a parked task, unpark; and the request read from the spec. */
+static void test_take_park_unpark(void **state)
+{
+    struct fixture *f = *state;
+    struct tasks *ts = &f->ts;
+    struct buf b = BUF_INIT;
+    struct task *big = tasks_add(ts, "big", canonical("{\"argv\":[\"true\"],\"gpus\":4}", &b), 2, 3,
+                                 clock_wall_ms());
+    struct task *a = add(ts, "a"), *c = add(ts, "c");
+    buf_release(&b);
+    assert_non_null(big->req);
+    assert_int_equal(big->req->gpus, 4);
+    assert_null(a->req); /* the default costs nothing */
+    assert_ptr_equal(tasks_take_ready(ts), big);
+    tasks_park(ts, big, "needs 4 gpus; no worker offers gpus");
+    assert_int_equal(ts->nparked, 1);
+    assert_ptr_equal(tasks_take_ready(ts), a);
+    tasks_put_back(ts, a);
+    assert_int_equal(tasks_ready(ts), 2);
+    assert_ptr_equal(tasks_take_ready(ts), a);
+    tasks_dispatch_taken(ts, a, "w1", 0);
+    assert_int_equal(a->state, TASK_RUNNING);
+    assert_counts(ts, 2, 1, 0, 0, 0);
+    /* A parked task is still queued; cancelling it unlinks it. */
+    assert_ptr_equal(tasks_take_ready(ts), c);
+    tasks_park(ts, c, "needs 1 fpga; no worker offers fpga");
+    assert_string_equal(c->waiting, "needs 1 fpga; no worker offers fpga");
+    tasks_cancel(ts, c);
+    assert_int_equal(c->state, TASK_CANCELLED);
+    assert_null(c->waiting);
+    assert_int_equal(ts->nparked, 1);
+    /* A worker joined: every parked task is queued again. */
+    ts->dispatch_needed = false;
+    tasks_unpark_all(ts);
+    assert_int_equal(ts->nparked, 0);
+    assert_null(big->waiting);
+    assert_true(ts->dispatch_needed);
+    assert_ptr_equal(tasks_take_ready(ts), big);
+    tasks_dispatch_taken(ts, big, "w2", 0);
+    assert_counts(ts, 0, 2, 0, 0, 1);
+    struct attempt_result r = {.lease = a->lease, .attempt = 1, .ok = true};
+    tasks_attempt_result(ts, a, &r);
+    r.lease = big->lease;
+    tasks_attempt_result(ts, big, &r);
+}
+
 static void test_illegal_changes_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -474,6 +521,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_in_submission_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_take_park_unpark, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
