@@ -71,6 +71,7 @@ struct workers {
     struct list control; /* workers with acks or kills to send this turn */
     struct workers_opts opts;
     struct tasks *tasks;
+    struct outputs *outputs; /* set by the master after workers_init() */
 };
 
 /* An empty registry over task table ts; loop_now is the loop's time, where
