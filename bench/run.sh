@@ -3,7 +3,7 @@
 #
 # dtr benchmark suite (issue 6): speed and scale, with peers side by side.
 #
-#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory]
+#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory] [output]
 #   BENCH_QUICK=1 sh bench/run.sh ...      fewer repetitions, smaller counts
 #
 # Builds a release binary (build-release/), runs each selected benchmark
@@ -23,7 +23,7 @@ cd "$ROOT" || exit 1
 BUILD=${BENCH_BUILD:-build-release}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-0}
-ALL="exec sched workflow latency workers memory"
+ALL="exec sched workflow latency workers memory output"
 
 # ---- sizes ---------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -39,6 +39,7 @@ if [ "$QUICK" = 1 ]; then
     WF_CHAINS=${BENCH_WF_CHAINS:-100}   # workflow: chains of the fan-out
     WF_LEN=${BENCH_WF_LEN:-50}          # workflow: noop tasks per chain
     CHAIN_N=${BENCH_CHAIN_N:-1000}      # workflow: links of the long chain
+    OUT_N=${BENCH_OUT_N:-20000}         # output: noop tasks per half
 else
     REPS=${BENCH_REPS:-3}
     EXEC_N=${BENCH_EXEC_N:-5000}
@@ -52,6 +53,7 @@ else
     WF_CHAINS=${BENCH_WF_CHAINS:-1000}
     WF_LEN=${BENCH_WF_LEN:-100}
     CHAIN_N=${BENCH_CHAIN_N:-10000}
+    OUT_N=${BENCH_OUT_N:-100000}
 fi
 PORT=${BENCH_PORT:-47000}               # masters try PORT..PORT+99
 WPORTS=${BENCH_WORKER_PORTS:-47200-47399}
@@ -657,6 +659,71 @@ bench_memory() {
     show mem.restart "restart with $MEM_N tasks until listening" s
 }
 
+# ---- 7. output: dispatch while a task writes ~100 MB/s ------------------------------------
+# One master (journal on, --max-output 50 GB so every byte is written) and 2
+# workers x 1000 slots: OUT_N noop tasks alone, then the same again while a
+# third worker runs a task that writes 10 MiB every 0.1 s (at most 100
+# MB/s; back-pressure may hold it lower), streamed to the master's files.
+# The figure is the ratio of the two noop rates, same master, same run.
+out_noops() { # DIR JOB: submits OUT_N noops as job JOB and waits for them
+    _on_c0=$(cpu_ticks "$MPID")
+    _on_t0=$(now_ns)
+    "$DTR" submit --master "$MADDR" --array "1-$OUT_N" --kind noop --job-name "$2" >/dev/null \
+        2>>"$1/client.err" || return 1
+    "$DTR" wait --master "$MADDR" --job "$2" --timeout "${WAIT_TIMEOUT}s" >/dev/null \
+        2>>"$1/client.err" || return 1
+    _on_t1=$(now_ns)
+    T_TOTAL=$(secs "$_on_t0" "$_on_t1")
+    CPU=$(awk -v c="$(($(cpu_ticks "$MPID") - _on_c0))" -v hz="$HZ" -v t="$T_TOTAL" \
+        'BEGIN { printf "%.0f", 100 * c / hz / t }')
+}
+out_bytes() { du -sb "$1/state/output" 2>/dev/null | cut -f1; }
+bench_output() {
+    header "output: $OUT_N noop tasks, alone and while a task writes ~100 MB/s"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _d=$WORK/output$_r
+        mkdir -p "$_d"
+        start_master "$_d" --max-output 50000000000
+        start_workers 2 1000 "$_d"
+        if out_noops "$_d" "alone$_r"; then
+            record out.alone "$(rate "$OUT_N" "$T_TOTAL")"
+            _a="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%)"
+        else
+            _a=failed
+        fi
+        "$DTR" worker --master "$MADDR" --id bwx --slots 1 --port-range "$WPORTS" \
+            --log-dir "$_d/logs" --master-timeout 60s >>"$_d/worker.out" 2>&1 &
+        _wx=$!
+        PIDS="$PIDS $_wx"
+        wait_workers bwx 1
+        "$DTR" submit --master "$MADDR" --id writer --cmd \
+            'while :; do head -c 10485760 /dev/zero; sleep 0.1; done' >/dev/null 2>>"$_d/client.err"
+        _i=0
+        while [ "$(out_bytes "$_d")" -lt 20000000 ] && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
+        _b0=$(out_bytes "$_d") _t0=$(now_ns)
+        if out_noops "$_d" "writing$_r"; then
+            _mbs=$(awk -v b="$(($(out_bytes "$_d") - _b0))" -v s="$(secs "$_t0" "$(now_ns)")" \
+                'BEGIN { printf "%.1f", b / s / 1e6 }')
+            record out.writing "$(rate "$OUT_N" "$T_TOTAL")"
+            record out.mbs "$_mbs"
+            _w="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%) while the writer streamed $_mbs MB/s"
+        else
+            _w=failed
+        fi
+        "$DTR" cancel --master "$MADDR" writer >/dev/null 2>&1
+        echo "  run $_r: alone $_a; with the writer $_w; load $(load)"
+        stop_pid "$_wx"
+        stop_workers
+        stop_pid "$MPID"
+        rm -rf "$_d/state"
+        _r=$((_r + 1))
+    done
+    show out.alone "noops alone (2 workers x 1000 slots)" tasks/s
+    show out.writing "noops while a task writes ~100 MB/s" tasks/s out.alone "alone"
+    show out.mbs "  output streamed to the master meanwhile" MB/s
+}
+
 for b in $ALL; do
     selected "$b" || continue
     case $b in
@@ -666,6 +733,7 @@ for b in $ALL; do
     latency) bench_latency ;;
     workers) bench_workers ;;
     memory) bench_memory ;;
+    output) bench_output ;;
     esac
 done
 
@@ -733,5 +801,12 @@ if selected memory; then
     sline "memory: bytes per queued task" "$_b" bytes "$(mm mem.bpt)" "<= 300 bytes" "$(check "$_b" "<=" 300)"
     sline "memory: bytes per task, after a restart" "$(med mem.bpt_restart)" bytes "$(mm mem.bpt_restart)" "" ""
     sline "memory: restart with $MEM_N tasks" "$_rs" s "$(mm mem.restart)" "<= 3 s (with 1M tasks)" "$(check "$_rs" "<=" 3)"
+fi
+if selected output; then
+    _x=$(ratio_med out.writing out.alone)
+    sline "output: noops alone" "$(med out.alone)" tasks/s "$(mm out.alone)" "" ""
+    sline "output: noops while a task writes" "$(med out.writing)" tasks/s "$(mm out.writing)" "" ""
+    sline "output: with writer / alone" "$_x" x "$(ratio_mm out.writing out.alone)" ">= 0.9x (<= 10% slower)" "$(check "$_x" ">=" 0.9)"
+    sline "output: streamed meanwhile" "$(med out.mbs)" MB/s "$(mm out.mbs)" "~100 MB/s" ""
 fi
 echo "bench: done in $(secs "$T_START" "$(now_ns)") s"
