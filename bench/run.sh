@@ -701,13 +701,17 @@ bench_output() {
             'while :; do head -c 10485760 /dev/zero; sleep 0.1; done' >/dev/null 2>>"$_d/client.err"
         _i=0
         while [ "$(out_bytes "$_d")" -lt 20000000 ] && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
-        _b0=$(out_bytes "$_d") _t0=$(now_ns)
+        _b0=$(out_bytes "$_d") _t0=$(now_ns) _xc0=$(cpu_ticks "$_wx")
         if out_noops "$_d" "writing$_r"; then
-            _mbs=$(awk -v b="$(($(out_bytes "$_d") - _b0))" -v s="$(secs "$_t0" "$(now_ns)")" \
+            _ts=$(secs "$_t0" "$(now_ns)")
+            _mbs=$(awk -v b="$(($(out_bytes "$_d") - _b0))" -v s="$_ts" \
                 'BEGIN { printf "%.1f", b / s / 1e6 }')
+            _xcpu=$(awk -v c="$(($(cpu_ticks "$_wx") - _xc0))" -v hz="$HZ" -v t="$_ts" \
+                'BEGIN { printf "%.0f", 100 * c / hz / t }')
             record out.writing "$(rate "$OUT_N" "$T_TOTAL")"
             record out.mbs "$_mbs"
-            _w="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%) while the writer streamed $_mbs MB/s"
+            record out.wcpu "$_xcpu"
+            _w="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%) while the writer streamed $_mbs MB/s (its worker's CPU ${_xcpu}%)"
         else
             _w=failed
         fi
@@ -722,6 +726,7 @@ bench_output() {
     show out.alone "noops alone (2 workers x 1000 slots)" tasks/s
     show out.writing "noops while a task writes ~100 MB/s" tasks/s out.alone "alone"
     show out.mbs "  output streamed to the master meanwhile" MB/s
+    show out.wcpu "  the writer's worker process meanwhile" "%core"
 }
 
 for b in $ALL; do
