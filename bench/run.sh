@@ -663,7 +663,8 @@ bench_memory() {
 # One master (journal on, --max-output 50 GB so every byte is written) and 2
 # workers x 1000 slots: OUT_N noop tasks alone, then the same again while a
 # third worker runs a task that writes 10 MiB every 0.1 s (at most 100
-# MB/s; back-pressure may hold it lower), streamed to the master's files.
+# MB/s; back-pressure may hold it lower) on a third worker started alone
+# before it (the other two are restarted after), streamed to the master's files.
 # The figure is the ratio of the two noop rates, same master, same run.
 out_noops() { # DIR JOB: submits OUT_N noops as job JOB and waits for them
     _on_c0=$(cpu_ticks "$MPID")
@@ -692,15 +693,19 @@ bench_output() {
         else
             _a=failed
         fi
-        "$DTR" worker --master "$MADDR" --id bwx --slots 1 --port-range "$WPORTS" \
+        # The writer's own worker, alone when the writer is dispatched, so
+        # that the writer runs there and the noops on the other two.
+        stop_workers
+        "$DTR" worker --master "$MADDR" --id xw --slots 1 --port-range "$WPORTS" \
             --log-dir "$_d/logs" --master-timeout 60s >>"$_d/worker.out" 2>&1 &
         _wx=$!
         PIDS="$PIDS $_wx"
-        wait_workers bwx 1
+        wait_workers xw 1
         "$DTR" submit --master "$MADDR" --id writer --cmd \
             'while :; do head -c 10485760 /dev/zero; sleep 0.1; done' >/dev/null 2>>"$_d/client.err"
         _i=0
         while [ "$(out_bytes "$_d")" -lt 20000000 ] && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
+        start_workers 2 1000 "$_d"
         _b0=$(out_bytes "$_d") _t0=$(now_ns) _xc0=$(cpu_ticks "$_wx")
         if out_noops "$_d" "writing$_r"; then
             _ts=$(secs "$_t0" "$(now_ns)")

@@ -30,8 +30,10 @@ static bool write_out(int fd, const char *p, size_t n)
 }
 
 int cli_read_output(struct client *c, const char *id, int attempt, int streams, bool follow,
-                    bool to_stdout)
+                    bool to_stdout, uint64_t *got)
 {
+    if (got)
+        *got = 0;
     struct buf b = BUF_INIT;
     struct msg req, m;
     memset(&req, 0, sizeof(req));
@@ -60,6 +62,8 @@ int cli_read_output(struct client *c, const char *id, int attempt, int streams, 
         }
         int fd = to_stdout || m.chunk.stream == OUTPUT_STDOUT ? STDOUT_FILENO : STDERR_FILENO;
         bool ok = write_out(fd, m.chunk.data, m.chunk.len);
+        if (got)
+            *got += m.chunk.len;
         msg_release(&m);
         if (!ok)
             return EXIT_TASK_FAILED; /* the reader went away (head, a closed pipe) */
@@ -109,7 +113,7 @@ int cmd_logs(int argc, char **argv)
     if ((rc = client_open(&c, &cf)))
         goto out;
     int streams = out_only ? 1 : err_only ? 2 : 3;
-    if ((rc = cli_read_output(&c, pos[0], (int)attempt, streams, follow, streams != 3)))
+    if ((rc = cli_read_output(&c, pos[0], (int)attempt, streams, follow, streams != 3, NULL)))
         goto out;
     fflush(stdout);
     if (follow) {

@@ -63,10 +63,18 @@ int cmd_result(int argc, char **argv)
         printf("%s\n", t->out.result);
     } else {
         fflush(stdout);
-        if ((rc = cli_read_output(&c, t->id, (int)attempt, 3, false, false))) {
+        uint64_t got = 0;
+        if ((rc = cli_read_output(&c, t->id, (int)attempt, 3, false, false, &got))) {
             msg_release(&reply);
             goto out;
         }
+        /* A task finished before output files existed (a journal of an
+         * older dtr) has its output in the record only. */
+        if (!got && !attempt && t->out.out_len)
+            fwrite(t->out.out, 1, t->out.out_len, stdout);
+        fflush(stdout);
+        if (!got && !attempt && t->out.err_len)
+            fwrite(t->out.err, 1, t->out.err_len, stderr);
         bool cut[2];
         uint64_t kept[2];
         msg_history_truncated(t, (int)attempt, cut, kept);
