@@ -75,6 +75,12 @@ struct attempt {
      * from `unsent` on have not been sent yet (no master, or paused). */
     struct buf retained;
     size_t unsent;
+    /* Bytes read but not yet in an output line: the reads of one loop turn
+     * are sent together (a task writing 4 KiB at a time would otherwise
+     * cost a message per 4 KiB), at the turn's end or once a chunk is full. */
+    struct buf held[2];
+    struct list held_link; /* on node->held_output while held is not empty */
+    bool on_held;
     struct list link;
     char key[24]; /* the lease in decimal: n->by_lease finds it */
 };
@@ -129,7 +135,8 @@ struct node {
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_signal_t sigint, sigterm;
-    bool output_paused; /* the tasks' pipes are not read (OUTPUT_HIGH) */
+    bool output_paused;      /* the tasks' pipes are not read (OUTPUT_HIGH) */
+    struct list held_output; /* attempts with output bytes held (struct attempt) */
 };
 
 static void redial_later(struct node *n);
@@ -156,6 +163,10 @@ static void send_retained(struct attempt *a, struct buf *b, bool from_start)
 
 static void attempt_free(struct attempt *a)
 {
+    if (a->on_held)
+        list_del(&a->held_link);
+    buf_release(&a->held[0]);
+    buf_release(&a->held[1]);
     buf_release(&a->retained);
     spec_release(&a->spec);
     free(a);
@@ -165,6 +176,8 @@ static void attempt_timer_closed_cb(uv_handle_t *h)
 {
     attempt_free(h->data);
 }
+
+static void emit_held(struct attempt *a);
 
 /* Records the end of attempt a, queues its result, and frees a. */
 static void finish(struct attempt *a, bool ok, int exit_code, int sig, const char *error,
@@ -183,6 +196,7 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
     m.result.error = (char *)error;
     if (out)
         m.result.out = *out;
+    emit_held(a); /* the output's last bytes go before the result */
     m.result.started_at = a->started_at;
     m.result.finished_at = clock_wall_ms();
     m.result.out_bytes = a->written[0];
@@ -290,39 +304,76 @@ static void resume_output(struct node *n)
     }
 }
 
-/* A piece of a task's output: streamed to the master at once (or kept
- * until one is there), in order, with its offset in the stream. */
-static void output_cb(struct runner *r, int stream, const char *p, size_t len, void *data)
+/* Sends (or keeps, with no master) the bytes held of one stream as an
+ * output message with their offset in the stream; pauses every task's
+ * output when the master connection has too much unsent. */
+static void emit_stream(struct attempt *a, int stream)
 {
-    struct attempt *a = data;
     struct node *n = a->node;
-    a->written[stream] += len;
-    uint64_t cap = n->opts.max_output > 0 ? (uint64_t)n->opts.max_output : UINT64_MAX;
-    if (a->sent[stream] >= cap)
-        return; /* dropped here; the master sees the result's count is larger */
-    len = (size_t)MIN((uint64_t)len, cap - a->sent[stream]);
+    struct buf *h = &a->held[stream];
+    if (!h->len)
+        return;
     struct output_chunk c = {
         .lease = a->lease,
         .id = a->spec.id,
         .attempt = a->number,
         .stream = (enum output_stream)stream,
         .offset = a->sent[stream],
-        .data = (char *)p,
-        .len = len,
+        .data = h->data,
+        .len = h->len,
     };
-    a->sent[stream] += len;
+    a->sent[stream] += h->len;
     if (a->unsent == a->retained.len && a->retained.len > OUTPUT_RETAIN_MAX) {
         buf_reset(&a->retained); /* all sent: forget them */
         a->unsent = 0;
     }
     msg_encode_output(&a->retained, &c);
+    buf_reset(h);
     struct buf *b = n->master && !n->output_paused ? conn_out(n->master) : NULL;
     if (b)
         send_retained(a, b, false);
-    if (!b || conn_pending_bytes(n->master) > OUTPUT_HIGH) {
+    if (!b || conn_pending_bytes(n->master) > OUTPUT_HIGH)
         pause_output(n);
-        runner_pause(r); /* a->runner is not set yet during runner_start() */
+}
+
+static void emit_held(struct attempt *a)
+{
+    emit_stream(a, 0);
+    emit_stream(a, 1);
+    if (a->on_held) {
+        list_del(&a->held_link);
+        a->on_held = false;
     }
+}
+
+/* A piece of a task's output: held until the loop turn ends or a chunk is
+ * full, then streamed to the master (or kept until one is there), in
+ * order. */
+static void output_cb(struct runner *r, int stream, const char *p, size_t len, void *data)
+{
+    struct attempt *a = data;
+    struct node *n = a->node;
+    a->written[stream] += len;
+    uint64_t cap = n->opts.max_output > 0 ? (uint64_t)n->opts.max_output : UINT64_MAX;
+    uint64_t taken = a->sent[stream] + a->held[stream].len;
+    if (taken >= cap)
+        return; /* dropped here; the master sees the result's count is larger */
+    len = (size_t)MIN((uint64_t)len, cap - taken);
+    while (len) {
+        size_t room = MSG_OUTPUT_CHUNK - a->held[stream].len;
+        size_t k = MIN(len, room);
+        buf_add(&a->held[stream], p, k);
+        p += k;
+        len -= k;
+        if (a->held[stream].len == MSG_OUTPUT_CHUNK)
+            emit_stream(a, stream);
+    }
+    if (a->held[stream].len && !a->on_held) {
+        list_add_tail(&n->held_output, &a->held_link);
+        a->on_held = true;
+    }
+    if (n->output_paused)
+        runner_pause(r); /* a->runner is not set yet during runner_start() */
 }
 
 static void start_exec(struct attempt *a)
@@ -859,6 +910,8 @@ static void scrub_env(const char *name)
 static void worker_prepare_cb(uv_prepare_t *p)
 {
     struct node *n = p->data;
+    while (!list_empty(&n->held_output))
+        emit_held(list_entry(n->held_output.next, struct attempt, held_link));
     resume_output(n);
     conn_hub_flush(&n->hub);
 }
@@ -874,6 +927,7 @@ int worker_run(const struct worker_opts *opts)
     list_init(&n->waiting);
     hmap_init(&n->by_lease, attempt_key);
     list_init(&n->results);
+    list_init(&n->held_output);
     srand48((long)getpid() ^ (long)clock_wall_ms());
 
     gethostname(host, sizeof(host) - 1);
