@@ -37,12 +37,13 @@ struct ofile {
     char *id;
     int attempt;
     char *worker;
-    int fd[2];         /* -1: not opened yet */
-    bool failed[2];    /* a write failed: keep nothing more */
-    uint64_t size[2];  /* bytes kept in each file */
-    uint64_t seen[2];  /* the offset the next chunk should start at */
-    bool truncated[2]; /* bytes dropped (cap, gap, write error) */
-    struct list node;  /* in outputs->open */
+    int64_t started_at; /* the attempt's dispatch (wall ms) */
+    int fd[2];          /* -1: not opened yet */
+    bool failed[2];     /* a write failed: keep nothing more */
+    uint64_t size[2];   /* bytes kept in each file */
+    uint64_t seen[2];   /* the offset the next chunk should start at */
+    bool truncated[2];  /* bytes dropped (cap, gap, write error) */
+    struct list node;   /* in outputs->open */
 };
 
 /* A logs session: one client reading one task's output. */
@@ -189,6 +190,7 @@ void outputs_chunk(struct outputs *os, const char *worker_id, const struct outpu
         f->id = xstrdup(c->id);
         f->attempt = t->attempts;
         f->worker = xstrdup(worker_id);
+        f->started_at = t->started_at;
         f->fd[0] = f->fd[1] = -1;
         hmap_put(&os->files, f);
         list_add_tail(&os->open, &f->node);
@@ -288,6 +290,7 @@ void outputs_sweep(struct outputs *os, int64_t now_wall)
             .worker = f->worker,
             .exit_code = -1,
             .error = t && t->error ? t->error : "the attempt was superseded",
+            .started_at = f->started_at,
             .finished_at = now_wall,
         };
         ofile_end(os, f, &a);
