@@ -3,7 +3,7 @@
 #
 # dtr benchmark suite (issue 6): speed and scale, with peers side by side.
 #
-#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory]
+#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory] [output]
 #   BENCH_QUICK=1 sh bench/run.sh ...      fewer repetitions, smaller counts
 #
 # Builds a release binary (build-release/), runs each selected benchmark
@@ -23,7 +23,7 @@ cd "$ROOT" || exit 1
 BUILD=${BENCH_BUILD:-build-release}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-0}
-ALL="exec sched workflow latency workers memory"
+ALL="exec sched workflow latency workers memory output"
 
 # ---- sizes ---------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -39,6 +39,7 @@ if [ "$QUICK" = 1 ]; then
     WF_CHAINS=${BENCH_WF_CHAINS:-100}   # workflow: chains of the fan-out
     WF_LEN=${BENCH_WF_LEN:-50}          # workflow: noop tasks per chain
     CHAIN_N=${BENCH_CHAIN_N:-1000}      # workflow: links of the long chain
+    OUT_N=${BENCH_OUT_N:-20000}         # output: noop tasks per half
 else
     REPS=${BENCH_REPS:-3}
     EXEC_N=${BENCH_EXEC_N:-5000}
@@ -52,6 +53,7 @@ else
     WF_CHAINS=${BENCH_WF_CHAINS:-1000}
     WF_LEN=${BENCH_WF_LEN:-100}
     CHAIN_N=${BENCH_CHAIN_N:-10000}
+    OUT_N=${BENCH_OUT_N:-100000}
 fi
 PORT=${BENCH_PORT:-47000}               # masters try PORT..PORT+99
 WPORTS=${BENCH_WORKER_PORTS:-47200-47399}
@@ -723,6 +725,81 @@ bench_memory_dag() {
     show memdag.restart "restart with a $MEM_N-task DAG until listening" s
 }
 
+# ---- 7. output: dispatch while a task writes ~100 MB/s ------------------------------------
+# One master (journal on, --max-output 50 GB so every byte is written) and 2
+# workers x 1000 slots: OUT_N noop tasks alone, then the same again while a
+# third worker runs a task that writes 10 MiB every 0.1 s (at most 100
+# MB/s; back-pressure may hold it lower) on a third worker started alone
+# before it (the other two are restarted after), streamed to the master's files.
+# The figure is the ratio of the two noop rates, same master, same run.
+out_noops() { # DIR JOB: submits OUT_N noops as job JOB and waits for them
+    _on_c0=$(cpu_ticks "$MPID")
+    _on_t0=$(now_ns)
+    "$DTR" submit --master "$MADDR" --array "1-$OUT_N" --kind noop --job-name "$2" >/dev/null \
+        2>>"$1/client.err" || return 1
+    "$DTR" wait --master "$MADDR" --job "$2" --timeout "${WAIT_TIMEOUT}s" >/dev/null \
+        2>>"$1/client.err" || return 1
+    _on_t1=$(now_ns)
+    T_TOTAL=$(secs "$_on_t0" "$_on_t1")
+    CPU=$(awk -v c="$(($(cpu_ticks "$MPID") - _on_c0))" -v hz="$HZ" -v t="$T_TOTAL" \
+        'BEGIN { printf "%.0f", 100 * c / hz / t }')
+}
+out_bytes() { du -sb "$1/state/output" 2>/dev/null | cut -f1; }
+bench_output() {
+    header "output: $OUT_N noop tasks, alone and while a task writes ~100 MB/s"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _d=$WORK/output$_r
+        mkdir -p "$_d"
+        start_master "$_d" --max-output 50000000000
+        start_workers 2 1000 "$_d"
+        if out_noops "$_d" "alone$_r"; then
+            record out.alone "$(rate "$OUT_N" "$T_TOTAL")"
+            _a="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%)"
+        else
+            _a=failed
+        fi
+        # The writer's own worker, alone when the writer is dispatched, so
+        # that the writer runs there and the noops on the other two.
+        stop_workers
+        "$DTR" worker --master "$MADDR" --id xw --slots 1 --port-range "$WPORTS" \
+            --log-dir "$_d/logs" --master-timeout 60s >>"$_d/worker.out" 2>&1 &
+        _wx=$!
+        PIDS="$PIDS $_wx"
+        wait_workers xw 1
+        "$DTR" submit --master "$MADDR" --id writer --cmd \
+            'while :; do head -c 10485760 /dev/zero; sleep 0.1; done' >/dev/null 2>>"$_d/client.err"
+        _i=0
+        while [ "$(out_bytes "$_d")" -lt 20000000 ] && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
+        start_workers 2 1000 "$_d"
+        _b0=$(out_bytes "$_d") _t0=$(now_ns) _xc0=$(cpu_ticks "$_wx")
+        if out_noops "$_d" "writing$_r"; then
+            _ts=$(secs "$_t0" "$(now_ns)")
+            _mbs=$(awk -v b="$(($(out_bytes "$_d") - _b0))" -v s="$_ts" \
+                'BEGIN { printf "%.1f", b / s / 1e6 }')
+            _xcpu=$(awk -v c="$(($(cpu_ticks "$_wx") - _xc0))" -v hz="$HZ" -v t="$_ts" \
+                'BEGIN { printf "%.0f", 100 * c / hz / t }')
+            record out.writing "$(rate "$OUT_N" "$T_TOTAL")"
+            record out.mbs "$_mbs"
+            record out.wcpu "$_xcpu"
+            _w="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%) while the writer streamed $_mbs MB/s (its worker's CPU ${_xcpu}%)"
+        else
+            _w=failed
+        fi
+        "$DTR" cancel --master "$MADDR" writer >/dev/null 2>&1
+        echo "  run $_r: alone $_a; with the writer $_w; load $(load)"
+        stop_pid "$_wx"
+        stop_workers
+        stop_pid "$MPID"
+        rm -rf "$_d/state"
+        _r=$((_r + 1))
+    done
+    show out.alone "noops alone (2 workers x 1000 slots)" tasks/s
+    show out.writing "noops while a task writes ~100 MB/s" tasks/s out.alone "alone"
+    show out.mbs "  output streamed to the master meanwhile" MB/s
+    show out.wcpu "  the writer's worker process meanwhile" "%core"
+}
+
 for b in $ALL; do
     selected "$b" || continue
     case $b in
@@ -732,6 +809,7 @@ for b in $ALL; do
     latency) bench_latency ;;
     workers) bench_workers ;;
     memory) bench_memory ;;
+    output) bench_output ;;
     esac
 done
 
@@ -802,5 +880,12 @@ if selected memory; then
     _b=$(med memdag.bpt) _rs=$(med memdag.restart)
     sline "memory: bytes per task of a DAG" "$_b" bytes "$(mm memdag.bpt)" "<= 416 bytes (400 + 16/edge)" "$(check "$_b" "<=" 416)"
     sline "memory: restart with a $MEM_N-task DAG" "$_rs" s "$(mm memdag.restart)" "<= 3 s (with 1M tasks)" "$(check "$_rs" "<=" 3)"
+fi
+if selected output; then
+    _x=$(ratio_med out.writing out.alone)
+    sline "output: noops alone" "$(med out.alone)" tasks/s "$(mm out.alone)" "" ""
+    sline "output: noops while a task writes" "$(med out.writing)" tasks/s "$(mm out.writing)" "" ""
+    sline "output: with writer / alone" "$_x" x "$(ratio_mm out.writing out.alone)" ">= 0.9x (<= 10% slower)" "$(check "$_x" ">=" 0.9)"
+    sline "output: streamed meanwhile" "$(med out.mbs)" MB/s "$(mm out.mbs)" "~100 MB/s" ""
 fi
 echo "bench: done in $(secs "$T_START" "$(now_ns)") s"

@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"tasks", cmd_tasks, "list tasks"},
     {"jobs", cmd_jobs, "list jobs (the tasks of each submit call)"},
     {"result", cmd_result, "show a task's result"},
+    {"logs", cmd_logs, "print a task's output; -f follows it live"},
     {"wait", cmd_wait, "wait until tasks end"},
     {"cancel", cmd_cancel, "cancel tasks"},
     {"demo", cmd_demo, "start a master and 3 workers and run the walk-through"},

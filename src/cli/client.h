@@ -78,6 +78,15 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
  */
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms);
 /*
+ * Asks for task id's output (attempt 0: the latest; streams 1 stdout, 2
+ * stderr, 3 both; follow: until the task ends) and writes it as it comes,
+ * each stream to its own fd (both to stdout with to_stdout); *got (may be
+ * NULL) counts the bytes. Returns 0 at the master's end, or an exit code
+ * with the error printed.
+ */
+int cli_read_output(struct client *c, const char *id, int attempt, int streams, bool follow,
+                    bool to_stdout, uint64_t *got);
+/*
  * Reads the next message of a listing the master streams (items of type
  * `item`, then an `end`). Returns 1 with *m filled (release it), 0 at the
  * end, or an exit code with the error printed.

@@ -24,6 +24,7 @@ int cmd_master(int argc, char **argv)
         .worker_timeout_ms = 5000,
         .keep_finished_ms = 7LL * 24 * 3600 * 1000,
         .prefetch = 0,
+        .max_output = 64LL << 20,
     };
     const struct opt opts[] = {
         {"host", 0, OPT_STRING, &o.host, "HOST", "address to listen on (default 127.0.0.1)", 0, 0},
@@ -54,6 +55,12 @@ int cmd_master(int argc, char **argv)
          "for the master; such tasks show as running and may start ahead of higher "
          "priorities submitted later (default 0)",
          0, 100000},
+        {"output-dir", 0, OPT_STRING, &o.output_dir, "DIR",
+         "tasks' stdout and stderr files go here (default STATE_DIR/output)", 0, 0},
+        {"max-output", 0, OPT_INT, &o.max_output, "BYTES",
+         "bytes of output kept per attempt, stdout and stderr together; the rest is dropped "
+         "and the attempt marked truncated (default 67108864 = 64 MiB)",
+         0, INT64_MAX / 4},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
@@ -111,7 +118,7 @@ int cmd_worker(int argc, char **argv)
         .master_timeout_ms = 30000,
         .log_dir = "logs",
         .drain_timeout_ms = 30000,
-        .max_output = 1 << 20,
+        .max_output = 0,
     };
     const struct opt opts[] = {
         {"host", 0, OPT_STRING, &o.host, "HOST", "address to listen on (default 127.0.0.1)", 0, 0},
@@ -148,7 +155,9 @@ int cmd_worker(int argc, char **argv)
         {"drain-timeout", 0, OPT_DURATION, &o.drain_timeout_ms, "DUR",
          "on SIGTERM, wait this long for running tasks before killing them (default 30s)", 0, 0},
         {"max-output", 0, OPT_INT, &o.max_output, "BYTES",
-         "bytes of stdout and of stderr kept per attempt (default and most 1048576)", 0, 1 << 20},
+         "bytes of stdout and of stderr streamed to the master per attempt; the rest is "
+         "dropped (default 0 = no limit here: the master's --max-output decides)",
+         0, INT64_MAX / 4},
         {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
          "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
         TLS_OPTS(o.tls_cert, o.tls_key, o.tls_ca),

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `dtr result ID`: the task's stdout, its exact bytes (or a built-in's
- * result), or its whole record as one JSON object with --json. Exits 1
- * unless the task succeeded. A stream cut at the worker's capture limit is
+ * `dtr result ID [--attempt N]`: the task's whole stdout on stdout and its
+ * stderr on stderr, their exact bytes (or a built-in's result), read from
+ * the master's output files; or its record as one JSON object with --json
+ * (with the first MiB of each stream and "history", its attempts). Exits
+ * 1 unless the task succeeded. Output the master dropped (--max-output) is
  * noted on stderr, so a short output is never taken for the whole.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +20,11 @@ int cmd_result(int argc, char **argv)
 {
     struct client_flags cf = {0};
     bool json = false;
+    int64_t attempt = 0;
     const struct opt opts[] = {
         {"json", 0, OPT_BOOL, &json, NULL, "print the whole record as one JSON object", 0, 0},
+        {"attempt", 0, OPT_INT, &attempt, "N", "that attempt's output (default: the last)", 1,
+         INT32_MAX},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
@@ -27,8 +33,8 @@ int cmd_result(int argc, char **argv)
     struct client c = {.fd = -1};
     struct buf b = BUF_INIT;
     struct msg req, reply;
-    int rc = cli_parse("result", "result ID [--json]", "Show a task's result.", opts, argc, argv, 0,
-                       pos, &npos, NULL);
+    int rc = cli_parse("result", "result ID [--json] [--attempt N]", "Show a task's result.", opts,
+                       argc, argv, 0, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
@@ -53,18 +59,31 @@ int cmd_result(int argc, char **argv)
         buf_reset(&b);
         task_info_encode_display(&b, t);
         printf("%s\n", b.data);
-    } else if (t->out.result && strcmp(t->out.result, "null")) {
+    } else if (t->out.result && strcmp(t->out.result, "null") && !attempt) {
         printf("%s\n", t->out.result);
-    } else if (t->out.out_len) {
-        fwrite(t->out.out, 1, t->out.out_len, stdout);
+    } else {
+        fflush(stdout);
+        uint64_t got = 0;
+        if ((rc = cli_read_output(&c, t->id, (int)attempt, 3, false, false, &got))) {
+            msg_release(&reply);
+            goto out;
+        }
+        /* A task finished before output files existed (a journal of an
+         * older dtr) has its output in the record only. */
+        if (!got && !attempt && t->out.out_len)
+            fwrite(t->out.out, 1, t->out.out_len, stdout);
+        fflush(stdout);
+        if (!got && !attempt && t->out.err_len)
+            fwrite(t->out.err, 1, t->out.err_len, stderr);
+        bool cut[2];
+        uint64_t kept[2];
+        msg_history_truncated(t, (int)attempt, cut, kept);
+        for (int s = 0; s < 2; s++)
+            if (cut[s])
+                fprintf(stderr, "note: %s of task '%s' was truncated at %" PRIu64 " bytes\n",
+                        s ? "stderr" : "stdout", t->id, kept[s]);
     }
     fflush(stdout);
-    if (t->out.out_truncated)
-        fprintf(stderr, "note: stdout of task '%s' was truncated at %zu bytes\n", t->id,
-                t->out.out_len);
-    if (t->out.err_truncated)
-        fprintf(stderr, "note: stderr of task '%s' was truncated at %zu bytes\n", t->id,
-                t->out.err_len);
     if (t->state == TASK_SUCCEEDED) {
         rc = 0;
     } else {

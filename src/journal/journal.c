@@ -19,7 +19,7 @@
  * An existing state dir keeps its mode: it may be shared on purpose, and the
  * files in it are private anyway (the master warns).
  *
- * SCHEMA (version 2; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
+ * SCHEMA (version 3; PRAGMA user_version, see JOURNAL_SCHEMA_VERSION)
  *
  *   tasks(id TEXT UNIQUE, seq INTEGER PRIMARY KEY, spec, priority, max_retries, state,
  *         attempts, crashes, lease, worker, exit_code, error,
@@ -49,6 +49,14 @@
  *       and err are bound and read as blobs: the exact bytes, NULs and
  *       non-UTF-8 included (so since version 1; binary output needs no
  *       migration, and rows of older dtrs read back as they were written).
+ *   attempts(lease INTEGER PRIMARY KEY, id TEXT, attempt, worker, exit_code,
+ *            signal, error, started_at, finished_at, out_bytes,
+ *            out_truncated, err_bytes, err_truncated)   (since version 2)
+ *       One row per attempt that wrote output or failed (a quiet success
+ *       is the task row itself): what it did and how much of its stdout
+ *       and stderr the master keeps in OUTPUT_DIR/LEASE.out and .err (the
+ *       bytes live in those files, never here; see master/output.c).
+ *       Pruned with its task.
  *   counters(name TEXT PRIMARY KEY, value INTEGER)
  *       Small durable counters, e.g. the next lease and the next seq, so
  *       that neither is ever handed out twice across restarts.
@@ -142,8 +150,10 @@
  * Changelog:
  *   1  tasks, outputs, counters (dtr 0.1).
  *   2  changes: state changes appended, folded into tasks in bulk.
+ *   3  attempts: each attempt's output sizes and outcome; the output
+ *      itself moved to files (outputs keeps built-in results only).
  */
-#define JOURNAL_SCHEMA_VERSION 2
+#define JOURNAL_SCHEMA_VERSION 3
 
 /* PRAGMA application_id of a dtr journal: "DTRJ". */
 #define JOURNAL_APPLICATION_ID 0x4454524a
@@ -215,6 +225,23 @@ static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
     "  finished_at INTEGER NOT NULL,"
     "  not_before INTEGER NOT NULL"
     ");",
+    /* 2 -> 3 */
+    "CREATE TABLE attempts ("
+    "  lease INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  worker TEXT,"
+    "  exit_code INTEGER NOT NULL,"
+    "  signal INTEGER NOT NULL,"
+    "  error TEXT,"
+    "  started_at INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL,"
+    "  out_bytes INTEGER NOT NULL,"
+    "  out_truncated INTEGER NOT NULL,"
+    "  err_bytes INTEGER NOT NULL,"
+    "  err_truncated INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX attempts_by_id ON attempts(id);",
 };
 
 /*
@@ -354,7 +381,11 @@ enum stmt_id {
     ST_GET_COUNTER,
     ST_SET_COUNTER,
     ST_PRUNE_OUTPUTS,
+    ST_PRUNE_ATTEMPTS,
     ST_PRUNE_TASKS,
+    ST_SAVE_ATTEMPT,
+    ST_GET_ATTEMPTS,
+    ST_PRUNED_LEASES,
     ST_COUNT
 };
 
@@ -378,6 +409,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PRUNE_OUTPUTS] =
         "DELETE FROM outputs WHERE id IN (SELECT id FROM tasks WHERE " PRUNE_WHERE ")",
     [ST_PRUNE_TASKS] = "DELETE FROM tasks WHERE " PRUNE_WHERE,
+    [ST_PRUNE_ATTEMPTS] =
+        "DELETE FROM attempts WHERE id IN (SELECT id FROM tasks WHERE " PRUNE_WHERE ")",
+    [ST_SAVE_ATTEMPT] = "INSERT OR REPLACE INTO attempts (lease, id, attempt, worker, exit_code, "
+                        "signal, error, started_at, finished_at, out_bytes, out_truncated, "
+                        "err_bytes, err_truncated) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_GET_ATTEMPTS] = "SELECT lease, id, attempt, worker, exit_code, signal, error, "
+                        "started_at, finished_at, out_bytes, out_truncated, err_bytes, "
+                        "err_truncated FROM attempts WHERE id = ?1 ORDER BY attempt, lease",
+    [ST_PRUNED_LEASES] =
+        "SELECT lease FROM attempts WHERE id IN (SELECT id FROM tasks WHERE " PRUNE_WHERE ")",
 };
 
 struct journal {
@@ -1136,6 +1178,49 @@ int journal_set_counter(struct journal *j, const char *name, uint64_t value)
     return 0;
 }
 
+int journal_save_attempt(struct journal *j, const struct journal_attempt *a)
+{
+    sqlite3_stmt *st = j->st[ST_SAVE_ATTEMPT];
+
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)a->lease);
+    sqlite3_bind_text(st, 2, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, a->attempt);
+    bind_text_or_null(st, 4, a->worker);
+    sqlite3_bind_int(st, 5, a->exit_code);
+    sqlite3_bind_int(st, 6, a->term_signal);
+    bind_text_or_null(st, 7, a->error);
+    sqlite3_bind_int64(st, 8, a->started_at);
+    sqlite3_bind_int64(st, 9, a->finished_at);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)a->out_bytes);
+    sqlite3_bind_int(st, 11, a->out_truncated);
+    sqlite3_bind_int64(st, 12, (sqlite3_int64)a->err_bytes);
+    sqlite3_bind_int(st, 13, a->err_truncated);
+    if (step_done(st) < 0)
+        return write_failed(j, "save an attempt");
+    return 0;
+}
+
+int journal_pruned_leases(struct journal *j, int64_t cutoff_ms,
+                          void (*fn)(void *arg, uint64_t lease), void *arg)
+{
+    sqlite3_stmt *st = j->st[ST_PRUNED_LEASES];
+    int rc;
+
+    /* What ended is known to the rows only once folded. */
+    if (j->nchanges && fold_changes(j) < 0)
+        return DTR_EIO;
+    sqlite3_bind_int64(st, 1, cutoff_ms);
+    sqlite3_bind_int(st, 2, TASK_SUCCEEDED);
+    sqlite3_bind_int(st, 3, TASK_CANCELLED);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, (uint64_t)sqlite3_column_int64(st, 0));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : DTR_EIO;
+}
+
 int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count)
 {
     *count = 0;
@@ -1313,6 +1398,57 @@ int journal_get_output(struct journal *j, const char *task_id, struct task_outpu
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return ret;
+}
+
+int journal_get_attempts(struct journal *j, const char *task_id, struct journal_attempt **out,
+                         size_t *n)
+{
+    sqlite3_stmt *st = j->st[ST_GET_ATTEMPTS];
+    size_t cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            *out = xrealloc(*out, cap * sizeof(**out));
+        }
+        struct journal_attempt *a = &(*out)[(*n)++];
+        a->lease = (uint64_t)sqlite3_column_int64(st, 0);
+        a->id = column_strdup(st, 1);
+        a->attempt = sqlite3_column_int(st, 2);
+        a->worker = column_strdup(st, 3);
+        a->exit_code = sqlite3_column_int(st, 4);
+        a->term_signal = sqlite3_column_int(st, 5);
+        a->error = column_strdup(st, 6);
+        a->started_at = sqlite3_column_int64(st, 7);
+        a->finished_at = sqlite3_column_int64(st, 8);
+        a->out_bytes = (uint64_t)sqlite3_column_int64(st, 9);
+        a->out_truncated = sqlite3_column_int(st, 10) != 0;
+        a->err_bytes = (uint64_t)sqlite3_column_int64(st, 11);
+        a->err_truncated = sqlite3_column_int(st, 12) != 0;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        journal_attempts_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return DTR_EIO;
+    }
+    return 0;
+}
+
+void journal_attempts_free(struct journal_attempt *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)a[i].id);
+        free((char *)a[i].worker);
+        free((char *)a[i].error);
+    }
+    free(a);
 }
 
 int journal_get_counter(struct journal *j, const char *name, uint64_t *value)

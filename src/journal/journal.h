@@ -80,6 +80,32 @@ int journal_update_row(struct journal *j, const struct journal_row *r);
 /* The same for a task: journal_save_row() or journal_update_row() of its row. */
 int journal_save_task(struct journal *j, const struct task *t);
 int journal_update_task(struct journal *j, const struct task *t);
+/* One attempt's record (the attempts table): its outcome and how many
+ * bytes of each stream the master keeps in its output files. Strings are
+ * borrowed when saving, heap-owned when read (journal_attempts_free()). */
+struct journal_attempt {
+    uint64_t lease;
+    const char *id;
+    int attempt;
+    const char *worker;
+    int exit_code;
+    int term_signal;
+    const char *error;
+    int64_t started_at, finished_at;
+    uint64_t out_bytes, err_bytes;
+    bool out_truncated, err_truncated;
+};
+/* Stores (or replaces, by lease) an attempt's record. */
+int journal_save_attempt(struct journal *j, const struct journal_attempt *a);
+/* Reads task_id's attempt records, oldest first, into a new array *out of
+ * *n entries (none: NULL, 0). Caller frees with journal_attempts_free(). */
+int journal_get_attempts(struct journal *j, const char *task_id, struct journal_attempt **out,
+                         size_t *n);
+void journal_attempts_free(struct journal_attempt *a, size_t n);
+/* Calls fn for the lease of every attempt record that journal_prune(j,
+ * cutoff_ms) will delete (before calling it): their output files go too. */
+int journal_pruned_leases(struct journal *j, int64_t cutoff_ms,
+                          void (*fn)(void *arg, uint64_t lease), void *arg);
 /* Stores the output of t's last attempt (replacing an earlier one). */
 int journal_save_output(struct journal *j, const char *task_id, const struct task_output *o);
 /* Deletes the task and its output. */

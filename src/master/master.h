@@ -20,6 +20,7 @@
 #include "journal/journal.h"
 #include "journal/writer.h"
 #include "master/handlers.h"
+#include "master/output.h"
 #include "master/tasks.h"
 #include "master/workers.h"
 #include "net/conn.h"
@@ -38,6 +39,8 @@ struct master_opts {
     const char *token_file;
     const char *tls_cert, *tls_key, *tls_ca; /* TLS on when tls_ca is set */
     bool in_memory;                          /* --journal-in-memory: no durability (benchmarks) */
+    const char *output_dir;                  /* task output files; NULL: STATE_DIR/output */
+    int64_t max_output;                      /* bytes of output kept per attempt */
     bool insecure;                           /* may listen beyond loopback without a token */
     bool verbose;
 };
@@ -56,11 +59,13 @@ struct master {
     uv_prepare_t prepare;
     uv_check_t check; /* right after each poll for I/O: advances the listening clock */
     uv_timer_t tick;
+    uv_idle_t output_idle; /* active while logs sessions have more to send */
     uv_signal_t sigint, sigterm;
 
     struct tasks tasks;       /* the task table: the only writer of tasks */
     struct workers workers;   /* the registry and the listening clock */
     struct handlers handlers; /* client sessions and waiters */
+    struct outputs outputs;   /* task output files and logs sessions */
 
     struct hmap probes; /* discover.c: addresses with a probe in flight */
 

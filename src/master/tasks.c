@@ -826,12 +826,34 @@ void tasks_get_output(struct tasks *ts, const struct task *t, struct task_output
         memset(o, 0, sizeof(*o));
 }
 
+void tasks_save_attempt(struct tasks *ts, const struct journal_attempt *a)
+{
+    jwriter_save_attempt(ts->writer, a);
+}
+
+void tasks_sync_close(struct tasks *ts, int fd)
+{
+    jwriter_sync_close(ts->writer, fd);
+}
+
+void tasks_get_attempts(struct tasks *ts, const char *id, struct journal_attempt **out, size_t *n)
+{
+    tasks_sync(ts);
+    if (journal_get_attempts(ts->journal, id, out, n) != 0) {
+        *out = NULL;
+        *n = 0;
+    }
+}
+
 void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
 {
     int64_t cutoff = now_wall - keep_ms;
     uint64_t n = 0;
     char err[512];
     tasks_sync(ts);
+    if (ts->prune_lease &&
+        journal_pruned_leases(ts->journal, cutoff, ts->prune_lease, ts->prune_arg) != 0)
+        tasks_journal_failed("cannot list the attempts of pruned tasks");
     if (journal_prune(ts->journal, cutoff, &n) != 0)
         tasks_journal_failed("cannot prune finished tasks");
     if (journal_commit(ts->journal, err, sizeof(err)) != 0)

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "master/workers.h"
 #include "sched/place.h"
+#include "master/output.h"
 
 /* The most one loop turn adds to the listening clock (workers_listened): a
  * turn is normally the poll (at most a tick) plus a few ms of callbacks;
@@ -404,6 +405,7 @@ static void handle_result(struct workers *ws, struct worker *w, struct attempt_r
         return;
     }
     w->done++;
+    outputs_attempt_result(ws->outputs, t, w->id, r);
     tasks_attempt_result(ws->tasks, t, r);
 }
 
@@ -423,6 +425,9 @@ void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
     }
     case MSG_RESULT:
         handle_result(ws, w, &msg->result);
+        break;
+    case MSG_OUTPUT:
+        outputs_chunk(ws->outputs, w->id, &msg->chunk);
         break;
     case MSG_HELD:
         if (!w->reconciling) {

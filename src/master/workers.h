@@ -86,6 +86,7 @@ struct workers {
     /* The reservation of the last dispatch (sched/place.h): the task and
      * the worker it holds, or NULL. */
     char *resv_task, *resv_worker;
+    struct outputs *outputs; /* set by the master after workers_init() */
 };
 
 /* An empty registry over task table ts; loop_now is the loop's time, where

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "common/b64.h"
 #include "common/util.h"
 #include "proto/json_internal.h"
 
@@ -185,8 +186,81 @@ void msg_encode_result(struct buf *b, const struct attempt_result *r)
         buf_add_json_cstr(b, r->error);
     }
     add_output_compact(b, &r->out);
+    if (r->out_bytes)
+        buf_addf(b, ",\"stdout_bytes\":%" PRIu64, r->out_bytes);
+    if (r->err_bytes)
+        buf_addf(b, ",\"stderr_bytes\":%" PRIu64, r->err_bytes);
     buf_addf(b, ",\"started_at\":%" PRId64 ",\"finished_at\":%" PRId64 "}\n", r->started_at,
              r->finished_at);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+void msg_encode_output(struct buf *b, const struct output_chunk *c)
+{
+    buf_addf(b, "{\"type\":\"output\",\"lease\":%" PRIu64 ",\"id\":", c->lease);
+    buf_add_json_cstr(b, c->id);
+    buf_addf(b, ",\"attempt\":%d,\"stream\":\"%s\",\"offset\":%" PRIu64 ",\"data\":\"", c->attempt,
+             c->stream == OUTPUT_STDERR ? "stderr" : "stdout", c->offset);
+    size_t enc = B64_ENCODED_LEN(c->len);
+    buf_grow(b, enc + 4);
+    b64_encode(b->data + b->len, c->data, c->len);
+    b->len += enc;
+    buf_addstr(b, "\"}\n");
+}
+
+/*
+ * An output line exactly as msg_encode_output() writes it with a plain
+ * ASCII id: every byte a task writes passes here, so it skips json-c
+ * (whose tokenizer would copy the data string byte by byte). The checks
+ * are those of parse_output_chunk() in msg.c.
+ */
+static bool parse_output_fast(const char *line, size_t len, struct msg *m)
+{
+    struct scan s = {line, line + len};
+    struct output_chunk *c = &m->chunk;
+    int64_t lease, attempt, offset;
+    if (!scan_lit(&s, "{\"type\":\"output\",\"lease\":") || !scan_int(&s, 0, INT64_MAX, &lease) ||
+        !scan_lit(&s, ",\"id\":\""))
+        return false;
+    const char *id = s.p;
+    while (s.p<s.end && * s.p> 0x20 && *s.p < 0x7f && *s.p != '"' && *s.p != '\\')
+        s.p++;
+    size_t idlen = (size_t)(s.p - id);
+    if (idlen < 1 || idlen > MSG_MAX_ID || !scan_lit(&s, "\",\"attempt\":") ||
+        !scan_int(&s, 0, INT32_MAX, &attempt) || !scan_lit(&s, ",\"stream\":\""))
+        return false;
+    enum output_stream stream;
+    if (scan_lit(&s, "stdout"))
+        stream = OUTPUT_STDOUT;
+    else if (scan_lit(&s, "stderr"))
+        stream = OUTPUT_STDERR;
+    else
+        return false;
+    if (!scan_lit(&s, "\",\"offset\":") || !scan_int(&s, 0, INT64_MAX / 4, &offset) ||
+        !scan_lit(&s, ",\"data\":\""))
+        return false;
+    const char *data = s.p;
+    const char *q = memchr(data, '"', (size_t)(s.end - data));
+    if (!q || (size_t)(q - data) > B64_ENCODED_LEN(MSG_OUTPUT_CHUNK) || s.end - q != 2 ||
+        q[1] != '}')
+        return false;
+    size_t n = (size_t)(q - data), got;
+    char *bytes = xmalloc(n / 4 * 3 + 1);
+    if (!b64_decode(data, n, bytes, &got)) {
+        free(bytes);
+        return false; /* the full parser says what is wrong */
+    }
+    bytes[got] = '\0';
+    m->type = MSG_OUTPUT;
+    c->lease = (uint64_t)lease;
+    c->id = xstrndup(id, idlen);
+    c->attempt = (int)attempt;
+    c->stream = stream;
+    c->offset = (uint64_t)offset;
+    c->data = bytes;
+    c->len = got;
+    return true;
 }
 
 /* ---- submit and run -------------------------------------------------------- */
@@ -403,5 +477,5 @@ void msg_run_end(struct buf *b)
 bool msg_parse_fast(const char *line, size_t len, struct msg *m)
 {
     return parse_heartbeat(line, len, m) || parse_result_fast(line, len, m) ||
-           parse_specs_fast(line, len, m);
+           parse_output_fast(line, len, m) || parse_specs_fast(line, len, m);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/b64.h"
 #include "common/clock.h"
 #include "common/util.h"
 #include "proto/json_internal.h"
@@ -24,6 +25,7 @@ static const char *const type_names[MSG_NTYPES] = {
     [MSG_END] = "end",           [MSG_GET] = "get",       [MSG_WAIT] = "wait",
     [MSG_PROGRESS] = "progress", [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
     [MSG_HELD] = "held",         [MSG_JOBS] = "jobs",     [MSG_JOB] = "job",
+    [MSG_OUTPUT] = "output",     [MSG_LOGS] = "logs",
 };
 const char *msg_type_name(enum msg_type t)
 {
@@ -48,6 +50,7 @@ static void task_info_release(struct task_info *ti)
     free(ti->labels);
     free(ti->job);
     free(ti->waiting);
+    free(ti->history);
     for (size_t i = 0; i < ti->nlabel_list; i++)
         free(ti->label_list[i]);
     free(ti->label_list);
@@ -97,6 +100,8 @@ void msg_release(struct msg *m)
     free(m->job);
     free(m->job_name);
     free(m->job_info.id);
+    free(m->chunk.id);
+    free(m->chunk.data);
     memset(m, 0, sizeof(*m));
 }
 
@@ -245,6 +250,8 @@ static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
                                        "finished_at",
                                        "stdout_b64",
                                        "stderr_b64",
+                                       "stdout_bytes",
+                                       "stderr_bytes",
                                        NULL};
     struct attempt_result *r = &m->result;
     int64_t x = 0;
@@ -270,7 +277,9 @@ static int parse_result(json_object *o, struct msg *m, char *err, size_t errlen)
     if ((rc = pjson_get_str(o, "error", false, MSG_MAX_STR, &r->error, err, errlen)) ||
         (rc = parse_output(o, &r->out, err, errlen)) ||
         (rc = pjson_get_time(o, "started_at", &r->started_at, err, errlen)) ||
-        (rc = pjson_get_time(o, "finished_at", &r->finished_at, err, errlen)))
+        (rc = pjson_get_time(o, "finished_at", &r->finished_at, err, errlen)) ||
+        (rc = pjson_get_u64(o, "stdout_bytes", false, &r->out_bytes, err, errlen)) ||
+        (rc = pjson_get_u64(o, "stderr_bytes", false, &r->err_bytes, err, errlen)))
         return rc;
     return 0;
 }
@@ -346,6 +355,7 @@ static const char *const task_keys[] = {"type",
                                         "labels",
                                         "job",
                                         "waiting",
+                                        "history",
                                         NULL};
 
 static int parse_task_info(json_object *o, const char *const *keys, struct task_info *ti, char *err,
@@ -405,6 +415,13 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
         struct buf b = BUF_INIT;
         labels_encode(&b, ti->label_list, ti->nlabel_list);
         ti->labels = buf_detach(&b, &ti->labels_len);
+    }
+    json_object *history = pjson_field(o, "history");
+    if (history) {
+        if (!json_object_is_type(history, json_type_array))
+            return ERR("field 'history' must be an array");
+        ti->history = pjson_to_text(history);
+        ti->history_len = strlen(ti->history);
     }
     ti->has_output = json_object_object_get_ex(o, "stdout", &dummy) ||
                      json_object_object_get_ex(o, "stdout_b64", &dummy);
@@ -525,6 +542,41 @@ static int parse_job_info(json_object *o, struct job_info *ji, char *err, size_t
     return 0;
 }
 
+/* An output message's fields (msg_encode_output()); data is decoded. */
+static int parse_output_chunk(json_object *o, struct output_chunk *c, char *err, size_t errlen)
+{
+    int64_t x = 0;
+    char *stream = NULL, *data = NULL;
+    int rc;
+    if ((rc = pjson_get_u64(o, "lease", false, &c->lease, err, errlen)) ||
+        (rc = pjson_get_str(o, "id", true, MSG_MAX_ID, &c->id, err, errlen)) ||
+        (rc = pjson_get_int(o, "attempt", false, 0, INT32_MAX, &x, err, errlen)) ||
+        (rc = pjson_get_u64(o, "offset", true, &c->offset, err, errlen)))
+        return rc;
+    c->attempt = (int)x;
+    if (!msg_id_valid(c->id))
+        return ERR("field 'id' is not a valid task id");
+    if (c->offset > INT64_MAX / 4)
+        return ERR("field 'offset' is out of range");
+    if ((rc = pjson_get_str(o, "stream", true, 16, &stream, err, errlen)))
+        return rc;
+    int s = !strcmp(stream, "stdout") ? 0 : !strcmp(stream, "stderr") ? 1 : -1;
+    free(stream);
+    if (s < 0)
+        return ERR("field 'stream' must be stdout or stderr");
+    c->stream = (enum output_stream)s;
+    if ((rc = pjson_get_str(o, "data", true, MSG_OUTPUT_CHUNK / 3 * 4 + 8, &data, err, errlen)))
+        return rc;
+    size_t n = strlen(data);
+    c->data = xmalloc(n / 4 * 3 + 1);
+    bool good = b64_decode(data, n, c->data, &c->len);
+    free(data);
+    c->data[good ? c->len : 0] = '\0';
+    if (!good || c->len > MSG_OUTPUT_CHUNK)
+        return ERR("field 'data' must be standard base64 of at most %u bytes", MSG_OUTPUT_CHUNK);
+    return 0;
+}
+
 /*
  * The fields of each message whose parse_*() function does not list its
  * own. One rule for every message (docs/protocol.md, section 1): a field
@@ -550,6 +602,8 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_JOB] = KEYS("job", NULL),
     [MSG_CANCELLED] = KEYS("ids", "error", NULL),
     [MSG_PROGRESS] = KEYS("total", "done", "failed", "final", NULL),
+    [MSG_OUTPUT] = KEYS("lease", "id", "attempt", "stream", "offset", "data", NULL),
+    [MSG_LOGS] = KEYS("id", "attempt", "stream", "follow", NULL),
 };
 #undef KEYS
 
@@ -668,6 +722,26 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
             (rc = pjson_get_bool(o, "final", &m->final, err, errlen)))
             return rc;
         return 0;
+    case MSG_OUTPUT:
+        return parse_output_chunk(o, &m->chunk, err, errlen);
+    case MSG_LOGS: {
+        char *stream = NULL;
+        x = 0;
+        if ((rc = pjson_get_str(o, "id", true, MSG_MAX_ID, &m->id, err, errlen)) ||
+            (rc = pjson_get_int(o, "attempt", false, 0, INT32_MAX, &x, err, errlen)) ||
+            (rc = pjson_get_bool(o, "follow", &m->follow, err, errlen)) ||
+            (rc = pjson_get_str(o, "stream", false, 16, &stream, err, errlen)))
+            return rc;
+        m->attempt = (int)x;
+        m->streams = 3;
+        if (stream) {
+            m->streams = !strcmp(stream, "stdout") ? 1 : !strcmp(stream, "stderr") ? 2 : 0;
+            free(stream);
+            if (!m->streams)
+                return ERR("field 'stream' must be stdout or stderr");
+        }
+        return msg_id_valid(m->id) ? 0 : ERR("field 'id' is not a valid task id");
+    }
     case MSG_NTYPES:
         break;
     }
@@ -709,6 +783,34 @@ out:
     if (rc)
         msg_release(m);
     return rc;
+}
+
+void msg_history_truncated(const struct task_info *ti, int n, bool cut[2], uint64_t kept[2])
+{
+    char why[64];
+    cut[0] = cut[1] = false;
+    kept[0] = kept[1] = 0;
+    json_object *h =
+        ti->history ? pjson_parse(ti->history, ti->history_len, why, sizeof(why)) : NULL;
+    if (!h)
+        return;
+    size_t len = json_object_is_type(h, json_type_array) ? json_object_array_length(h) : 0;
+    for (size_t i = 0; i < len; i++) {
+        json_object *a = json_object_array_get_idx(h, i);
+        json_object *v;
+        int num = json_object_object_get_ex(a, "attempt", &v) ? json_object_get_int(v) : 0;
+        if (n ? num != n : i + 1 != len)
+            continue;
+        static const char *const names[2][2] = {{"stdout_truncated", "stdout_bytes"},
+                                                {"stderr_truncated", "stderr_bytes"}};
+        for (int s = 0; s < 2; s++) {
+            cut[s] = json_object_object_get_ex(a, names[s][0], &v) && json_object_get_boolean(v);
+            kept[s] = json_object_object_get_ex(a, names[s][1], &v)
+                          ? (uint64_t)json_object_get_int64(v)
+                          : 0;
+        }
+    }
+    json_object_put(h);
 }
 
 /* ---- encoding ------------------------------------------------------------- */
@@ -766,6 +868,10 @@ static void encode_task_info(struct buf *b, const struct task_info *ti, bool dis
         buf_addstr(b, "{}");
     if (ti->has_output)
         add_output(b, &ti->out, display);
+    if (ti->history) {
+        buf_addstr(b, ",\"history\":");
+        buf_add(b, ti->history, ti->history_len);
+    }
     buf_addch(b, '}');
 }
 
@@ -961,6 +1067,9 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_SUBMIT:
         msg_encode_submit(b, m->specs, m->nspecs, m->job, m->job_name, m->throttle);
         return;
+    case MSG_OUTPUT:
+        msg_encode_output(b, &m->chunk);
+        return;
     default:
         break;
     }
@@ -1042,6 +1151,15 @@ void msg_encode(struct buf *b, const struct msg *m)
         buf_addstr(b, ",\"job\":");
         job_info_encode(b, &m->job_info);
         break;
+    case MSG_LOGS:
+        add_str_field(b, "id", m->id);
+        if (m->attempt)
+            buf_addf(b, ",\"attempt\":%d", m->attempt);
+        if (m->streams == 1 || m->streams == 2)
+            buf_addf(b, ",\"stream\":\"%s\"", m->streams == 1 ? "stdout" : "stderr");
+        if (m->follow)
+            buf_addstr(b, ",\"follow\":true");
+        break;
     case MSG_PROGRESS:
         buf_addf(b, ",\"total\":%" PRIu64 ",\"done\":%" PRIu64 ",\"failed\":%" PRIu64, m->total,
                  m->done, m->failed);
@@ -1057,6 +1175,7 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_END:
     case MSG_STATUS:
     case MSG_JOBS:
+    case MSG_OUTPUT:
     case MSG_NTYPES:
         break;
     }

@@ -24,7 +24,9 @@
  * 2: proofs bind the whole handshake (both hellos as sent, the TLS session);
  *    the acceptor proves in an auth line of its own; hello says "auth" when
  *    its sender has a token; a worker lists what it holds in held messages
- *    after the handshake instead of in its hello. */
+ *    after the handshake instead of in its hello. Later in version 2:
+ *    output and logs messages, and stdout_bytes/stderr_bytes in results
+ *    (added without a new number: every node runs the same dtr). */
 #define PROTO_VERSION 2
 
 /* Field limits (see docs/protocol.md). */
@@ -37,10 +39,12 @@
 #define MSG_MAX_DEPS 10000      /* ids in a spec's after and after_any together */
 #define MSG_MIN_HEARTBEAT_MS 10 /* a master's --heartbeat */
 #define MSG_MAX_HEARTBEAT_MS 3600000
-#define MSG_MAX_KEYS 64     /* fields in one object (payload excepted) */
-#define MSG_MAX_LABELS 32   /* labels of one task, or of one list filter */
-#define MSG_MAX_LABEL 256   /* a label's key or value, in bytes */
-#define MSG_INSTANCE_HEX 32 /* a worker's instance: 128 random bits in hex */
+#define MSG_MAX_KEYS 64               /* fields in one object (payload excepted) */
+#define MSG_MAX_LABELS 32             /* labels of one task, or of one list filter */
+#define MSG_MAX_LABEL 256             /* a label's key or value, in bytes */
+#define MSG_INSTANCE_HEX 32           /* a worker's instance: 128 random bits in hex */
+#define MSG_OUTPUT_CHUNK (64u * 1024) /* bytes of output in one output message, at most */
+#define MSG_MAX_HISTORY (4u << 20)    /* a task record's history array, in bytes of JSON */
 
 enum msg_type {
     MSG_HELLO,     /* both ways, first: role, id, nonce, and a worker's state */
@@ -67,6 +71,8 @@ enum msg_type {
     MSG_HELD,      /* worker -> master, after the handshake: what it holds */
     MSG_JOBS,      /* client -> master: stream the jobs */
     MSG_JOB,       /* master -> client: one job's record */
+    MSG_OUTPUT,    /* worker -> master: bytes a running attempt wrote; master -> client: logs */
+    MSG_LOGS,      /* client -> master: stream a task's output (and follow it) */
     MSG_NTYPES
 };
 
@@ -93,6 +99,24 @@ struct attempt_result {
     char *error;
     struct task_output out;
     int64_t started_at, finished_at;
+    /* Bytes of stdout and stderr the attempt wrote, all streamed before
+     * the result in output messages (protocol 3). */
+    uint64_t out_bytes, err_bytes;
+};
+
+enum output_stream { OUTPUT_STDOUT, OUTPUT_STDERR };
+
+/* One piece of an attempt's output: offset is where data starts in its
+ * stream. Worker -> master: lease and id name the attempt; master ->
+ * client (logs): attempt names it. data holds len bytes (plus a NUL). */
+struct output_chunk {
+    uint64_t lease;
+    char *id;
+    int attempt;
+    enum output_stream stream;
+    uint64_t offset;
+    char *data;
+    size_t len;
 };
 
 struct worker_info {
@@ -135,6 +159,10 @@ struct task_info {
     /* Queued but placeable on no connected worker: why ("needs 4 gpus; the
      * largest worker has 2"), or NULL. */
     char *waiting;
+    /* The get reply: the attempts as a JSON array (docs/protocol.md,
+     * "history"), history_len bytes; NULL: absent */
+    char *history;
+    size_t history_len;
 };
 
 /* One job as clients see it: its tasks by state, when it was submitted
@@ -222,6 +250,14 @@ struct msg {
     uint64_t unschedulable; /* status: queued tasks that fit no connected worker */
     /* job */
     struct job_info job_info;
+    /* output */
+    struct output_chunk chunk;
+    /* logs (id above): the attempt (0: the latest, and with follow every
+     * later one), the streams (1 stdout, 2 stderr, 3 both; 0 is read as 3),
+     * and whether to follow the task until it ends */
+    int attempt;
+    int streams;
+    bool follow;
 };
 
 /*
@@ -306,6 +342,11 @@ void msg_run_end(struct buf *b);
  */
 bool msg_parse_fast(const char *line, size_t len, struct msg *m);
 
+/* {"type":"output","lease":L,"id":ID,"attempt":A,"stream":S,"offset":O,"data":B64}:
+ * data is the chunk's bytes in standard base64 (at most MSG_OUTPUT_CHUNK
+ * of them); written in fast.c beside the parser that reads it back. */
+void msg_encode_output(struct buf *b, const struct output_chunk *c);
+
 /* Appends one task record (the object only, no newline): the form of `dtr
  * tasks --json` lines and of the get reply. A captured stream that is not
  * valid UTF-8 is written as stdout_b64/stderr_b64 instead of stdout/stderr
@@ -323,6 +364,10 @@ void status_encode(struct buf *b, const struct worker_info *w, size_t n,
 /* Appends one job record (the object only): the form of `dtr jobs --json`
  * lines. */
 void job_info_encode(struct buf *b, const struct job_info *ji);
+
+/* From ti's history (the get reply): whether attempt n's (0: the last
+ * one's) stdout and stderr were truncated, and the bytes kept of each. */
+void msg_history_truncated(const struct task_info *ti, int n, bool cut[2], uint64_t kept[2]);
 
 /* Checks an id: 1..MSG_MAX_ID printable, non-space ASCII characters. */
 bool msg_id_valid(const char *id);

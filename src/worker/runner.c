@@ -50,6 +50,8 @@ struct runner {
     size_t capture_max;
     uint64_t grace_ms;
     struct guard *guard; /* told when the group starts and ends, or NULL */
+    void (*output)(struct runner *r, int stream, const char *p, size_t n, void *data);
+    bool paused;
     runner_done_fn done;
     void *data;
 
@@ -65,7 +67,7 @@ struct runner {
     bool finishing;
     struct runner_result res;
     /* libuv reads synchronously after alloc_cb, so both streams can share it */
-    char scratch[16384];
+    char scratch[RUNNER_READ_MAX];
 };
 
 static void finish(struct runner *r);
@@ -295,7 +297,13 @@ static bool output_done(const struct runner *r)
 
 static void drain_timer_cb(uv_timer_t *t)
 {
-    finish(t->data);
+    struct runner *r = t->data;
+    if (r->paused) {
+        /* the output is waiting for us, not for a process that left */
+        uv_timer_start(&r->timer, drain_timer_cb, DRAIN_MAX_MS, 0);
+        return;
+    }
+    finish(r);
 }
 
 static void child_exited(struct runner *r)
@@ -374,6 +382,8 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     struct stream *s = container_of((uv_pipe_t *)h, struct stream, pipe);
 
     if (nread > 0) {
+        if (r->output)
+            r->output(r, s == &r->err, b->base, (size_t)nread, r->data);
         /* Past the limit keep reading, so the child never blocks on a full pipe */
         size_t keep = MIN((size_t)nread, r->capture_max - s->buf.len);
         if (keep)
@@ -524,6 +534,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     r->capture_max = spec->capture_max;
     r->grace_ms = spec->kill_grace_ms > 0 ? (uint64_t)spec->kill_grace_ms : DEFAULT_GRACE_MS;
     r->guard = spec->guard;
+    r->output = spec->output;
     r->done = done;
     r->data = data;
     buf_init(&r->out.buf);
@@ -548,6 +559,32 @@ void runner_kill(struct runner *r)
         return;
     r->res.killed = true;
     terminate(r);
+}
+
+void runner_pause(struct runner *r)
+{
+    if (r->paused || r->finishing)
+        return;
+    r->paused = true;
+    if (!r->out.eof)
+        uv_read_stop((uv_stream_t *)&r->out.pipe);
+    if (!r->err.eof)
+        uv_read_stop((uv_stream_t *)&r->err.pipe);
+}
+
+void runner_resume(struct runner *r)
+{
+    if (!r->paused)
+        return;
+    r->paused = false;
+    if (r->finishing)
+        return;
+    if (!r->out.eof && uv_read_start((uv_stream_t *)&r->out.pipe, alloc_cb, read_cb) < 0)
+        r->out.eof = true;
+    if (!r->err.eof && uv_read_start((uv_stream_t *)&r->err.pipe, alloc_cb, read_cb) < 0)
+        r->err.eof = true;
+    if (r->exited && output_done(r))
+        finish(r);
 }
 
 int runner_pid(const struct runner *r)

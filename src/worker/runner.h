@@ -32,7 +32,14 @@ struct runner_spec {
     int npin_cpus;
     const char *cgroup;            /* the task's memory cgroup (worker/cgroup.h), or NULL */
     const struct cgroups *cgroups; /* where the worker's thread returns to after the spawn */
+    /* Called with every piece read from stdout (stream 0) or stderr (1), up
+     * to RUNNER_READ_MAX bytes, as it arrives; may be NULL. It may call
+     * runner_pause(). */
+    void (*output)(struct runner *r, int stream, const char *p, size_t n, void *data);
 };
+
+/* The most one output callback hands over. */
+#define RUNNER_READ_MAX (64u * 1024)
 
 struct runner_result {
     int exit_code;   /* the exit status, or -1 when killed by a signal */
@@ -62,6 +69,11 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
 /* Ends the task early: SIGTERM to its group, SIGKILL after the grace period.
  * done is still called, with killed set. */
 void runner_kill(struct runner *r);
+/* Stops reading the task's pipes (it blocks once they are full) until
+ * runner_resume(): the back-pressure of a slow consumer. While paused, a
+ * task that has exited is not cut off from its unread output. */
+void runner_pause(struct runner *r);
+void runner_resume(struct runner *r);
 /* The child's pid (its process group id too). */
 int runner_pid(const struct runner *r);
 

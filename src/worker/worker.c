@@ -45,6 +45,17 @@
 /* A master that has not answered for this long (see deaf_since) may be
  * replaced by another (a restarted one whose old connection is half-open). */
 #define MASTER_STALE_MS 3000
+/* Output back-pressure: with more than this many bytes unsent to the
+ * master, the tasks' pipes are no longer read (the tasks block on them)
+ * until fewer than OUTPUT_LOW are left. At 100 MB/s of output that is 20 ms
+ * of it ahead of a heartbeat or a result. */
+#define OUTPUT_HIGH (2u * 1024 * 1024)
+#define OUTPUT_LOW (512u * 1024)
+/* An attempt's output lines are kept until its result is acknowledged, so
+ * that a master that restarted gets them again (it skips what it has), up
+ * to this many bytes of lines; past it the sent ones are forgotten (such a
+ * master then records the stream as truncated). */
+#define OUTPUT_RETAIN_MAX (8u * 1024 * 1024)
 
 struct node;
 
@@ -61,6 +72,18 @@ struct attempt {
     int64_t sleep_ms;
     struct wres_grant grant; /* its CPU and GPU ids, while started */
     char *cgroup;            /* its memory cgroup (worker/cgroup.h), or NULL */
+    uint64_t written[2];     /* bytes of stdout and stderr the task wrote */
+    uint64_t sent[2];        /* of those, bytes streamed (the rest: past --max-output) */
+    /* Output lines kept for a returning master (OUTPUT_RETAIN_MAX); those
+     * from `unsent` on have not been sent yet (no master, or paused). */
+    struct buf retained;
+    size_t unsent;
+    /* Bytes read but not yet in an output line: the reads of one loop turn
+     * are sent together (a task writing 4 KiB at a time would otherwise
+     * cost a message per 4 KiB), at the turn's end or once a chunk is full. */
+    struct buf held[2];
+    struct list held_link; /* on node->held_output while held is not empty */
+    bool on_held;
     struct list link;
     char key[24]; /* the lease in decimal: n->by_lease finds it */
 };
@@ -69,6 +92,7 @@ struct attempt {
 struct pending {
     uint64_t lease;
     char *id;
+    struct buf output; /* the attempt's output lines (retained), sent first */
     struct buf line;
     struct list link;
 };
@@ -114,8 +138,10 @@ struct node {
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_signal_t sigint, sigterm;
-    struct wres res;   /* what it offers, and the ids its attempts hold */
-    struct cgroups cg; /* per-task memory limits, when cg.on */
+    struct wres res;         /* what it offers, and the ids its attempts hold */
+    struct cgroups cg;       /* per-task memory limits, when cg.on */
+    bool output_paused;      /* the tasks' pipes are not read (OUTPUT_HIGH) */
+    struct list held_output; /* attempts with output bytes held (struct attempt) */
 };
 
 static void redial_later(struct node *n);
@@ -130,8 +156,23 @@ static void send_pending(struct node *n, struct pending *p)
         buf_add(b, p->line.data, p->line.len);
 }
 
+/* Sends a's output lines not sent yet (all of them with from_start, for a
+ * new master). */
+static void send_retained(struct attempt *a, struct buf *b, bool from_start)
+{
+    size_t from = from_start ? 0 : a->unsent;
+    if (a->retained.len > from)
+        buf_add(b, a->retained.data + from, a->retained.len - from);
+    a->unsent = a->retained.len;
+}
+
 static void attempt_free(struct attempt *a)
 {
+    if (a->on_held)
+        list_del(&a->held_link);
+    buf_release(&a->held[0]);
+    buf_release(&a->held[1]);
+    buf_release(&a->retained);
     spec_release(&a->spec);
     free(a->cgroup);
     free(a);
@@ -141,6 +182,8 @@ static void attempt_timer_closed_cb(uv_handle_t *h)
 {
     attempt_free(h->data);
 }
+
+static void emit_held(struct attempt *a);
 
 /* Records the end of attempt a, queues its result, and frees a. */
 static void finish(struct attempt *a, bool ok, int exit_code, int sig, const char *error,
@@ -159,12 +202,22 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
     m.result.error = (char *)error;
     if (out)
         m.result.out = *out;
+    emit_held(a); /* the output's last bytes go before the result */
     m.result.started_at = a->started_at;
     m.result.finished_at = clock_wall_ms();
+    m.result.out_bytes = a->written[0];
+    m.result.err_bytes = a->written[1];
     struct pending *p = xcalloc(1, sizeof(*p));
     p->lease = a->lease;
     p->id = xstrdup(a->spec.id);
     msg_encode(&p->line, &m);
+    /* Output no master has seen yet goes first: the master takes a result
+     * as the end of the attempt's output. */
+    struct buf *b = n->master ? conn_out(n->master) : NULL;
+    if (b)
+        send_retained(a, b, false);
+    p->output = a->retained;
+    buf_init(&a->retained);
     list_add_tail(&n->results, &p->link);
     n->nresults++;
     send_pending(n, p);
@@ -243,6 +296,108 @@ static void sleep_done_cb(uv_timer_t *t)
     finish(a, true, 0, 0, NULL, &out);
 }
 
+/* Stops reading every task's output, until resume_output(). */
+static void pause_output(struct node *n)
+{
+    n->output_paused = true;
+    for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
+        struct attempt *a = list_entry(p, struct attempt, link);
+        if (a->runner)
+            runner_pause(a->runner);
+    }
+}
+
+/* Once a master is there and its connection has room: sends what was
+ * written while none was, then reads the tasks' output again. Called before
+ * each flush. */
+static void resume_output(struct node *n)
+{
+    if (!n->output_paused || !n->master || conn_pending_bytes(n->master) > OUTPUT_LOW)
+        return;
+    struct buf *b = conn_out(n->master);
+    if (!b)
+        return;
+    n->output_paused = false;
+    for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
+        struct attempt *a = list_entry(p, struct attempt, link);
+        send_retained(a, b, false);
+        if (a->runner)
+            runner_resume(a->runner);
+    }
+}
+
+/* Sends (or keeps, with no master) the bytes held of one stream as an
+ * output message with their offset in the stream; pauses every task's
+ * output when the master connection has too much unsent. */
+static void emit_stream(struct attempt *a, int stream)
+{
+    struct node *n = a->node;
+    struct buf *h = &a->held[stream];
+    if (!h->len)
+        return;
+    struct output_chunk c = {
+        .lease = a->lease,
+        .id = a->spec.id,
+        .attempt = a->number,
+        .stream = (enum output_stream)stream,
+        .offset = a->sent[stream],
+        .data = h->data,
+        .len = h->len,
+    };
+    a->sent[stream] += h->len;
+    if (a->unsent == a->retained.len && a->retained.len > OUTPUT_RETAIN_MAX) {
+        buf_reset(&a->retained); /* all sent: forget them */
+        a->unsent = 0;
+    }
+    msg_encode_output(&a->retained, &c);
+    buf_reset(h);
+    struct buf *b = n->master && !n->output_paused ? conn_out(n->master) : NULL;
+    if (b)
+        send_retained(a, b, false);
+    if (!b || conn_pending_bytes(n->master) > OUTPUT_HIGH)
+        pause_output(n);
+}
+
+static void emit_held(struct attempt *a)
+{
+    emit_stream(a, 0);
+    emit_stream(a, 1);
+    if (a->on_held) {
+        list_del(&a->held_link);
+        a->on_held = false;
+    }
+}
+
+/* A piece of a task's output: held until the loop turn ends or a chunk is
+ * full, then streamed to the master (or kept until one is there), in
+ * order. */
+static void output_cb(struct runner *r, int stream, const char *p, size_t len, void *data)
+{
+    struct attempt *a = data;
+    struct node *n = a->node;
+    a->written[stream] += len;
+    uint64_t cap = n->opts.max_output > 0 ? (uint64_t)n->opts.max_output : UINT64_MAX;
+    uint64_t taken = a->sent[stream] + a->held[stream].len;
+    if (taken >= cap)
+        return; /* dropped here; the master sees the result's count is larger */
+    len = (size_t)MIN((uint64_t)len, cap - taken);
+    while (len) {
+        size_t room = MSG_OUTPUT_CHUNK - a->held[stream].len;
+        size_t k = MIN(len, room);
+        buf_add(&a->held[stream], p, k);
+        p += k;
+        len -= k;
+        if (a->held[stream].len == MSG_OUTPUT_CHUNK)
+            emit_stream(a, stream);
+    }
+    if (a->held[stream].len && !a->on_held) {
+        list_add_tail(&n->held_output, &a->held_link);
+        a->on_held = true;
+    }
+    if (n->output_paused)
+        runner_pause(r); /* a->runner is not set yet during runner_start() */
+}
+
 static void start_exec(struct attempt *a)
 {
     struct node *n = a->node;
@@ -284,12 +439,13 @@ static void start_exec(struct attempt *a)
         .env = env,
         .cwd = a->spec.cwd,
         .timeout_ms = a->spec.timeout_ms,
-        .capture_max = (size_t)n->opts.max_output,
+        .capture_max = 0, /* streamed instead (output_cb) */
         .guard = n->guard,
         .pin_cpus = ncpus ? cpus : NULL,
         .npin_cpus = ncpus,
         .cgroup = a->cgroup,
         .cgroups = &n->cg,
+        .output = output_cb,
     };
     a->runner = runner_start(n->loop, &rs, runner_done_cb, a, err, sizeof(err));
     if (!a->runner && a->cgroup) {
@@ -301,6 +457,8 @@ static void start_exec(struct attempt *a)
     for (size_t i = 0; i < nrenv; i++)
         free(renv[i]);
     free(renv);
+    if (a->runner && n->output_paused)
+        runner_pause(a->runner);
     if (!a->runner)
         finish(a, false, 127, 0, err, NULL);
 }
@@ -450,6 +608,7 @@ static void pending_free(struct node *n, struct pending *r)
 {
     list_del(&r->link);
     n->nresults--;
+    buf_release(&r->output);
     buf_release(&r->line);
     free(r->id);
     free(r);
@@ -603,8 +762,16 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
     log_info("master connected master=%s peer=%s via=%s held=%d unacked=%zu", n->master_id,
              conn_peer(c), conn_is_dialer(c) ? "dial-in" : "scan", n->nrunning, n->nresults);
     send_held(n, c);
-    for (struct list *p = n->results.next; p != &n->results; p = p->next)
-        send_pending(n, list_entry(p, struct pending, link));
+    /* Everything a new master may lack: running attempts' output so far,
+     * and each unacknowledged result after its attempt's output. */
+    struct buf *b = conn_out(c);
+    for (struct list *p = n->attempts.next; b && p != &n->attempts; p = p->next)
+        send_retained(list_entry(p, struct attempt, link), b, true);
+    for (struct list *p = n->results.next; b && p != &n->results; p = p->next) {
+        struct pending *r = list_entry(p, struct pending, link);
+        buf_add(b, r->output.data, r->output.len);
+        buf_add(b, r->line.data, r->line.len);
+    }
     if (n->draining && conn_out(c))
         msg_encode_drain(conn_out(c));
     return 0;
@@ -810,6 +977,9 @@ static void scrub_env(const char *name)
 static void worker_prepare_cb(uv_prepare_t *p)
 {
     struct node *n = p->data;
+    while (!list_empty(&n->held_output))
+        emit_held(list_entry(n->held_output.next, struct attempt, held_link));
+    resume_output(n);
     conn_hub_flush(&n->hub);
 }
 
@@ -824,6 +994,7 @@ int worker_run(const struct worker_opts *opts)
     list_init(&n->waiting);
     hmap_init(&n->by_lease, attempt_key);
     list_init(&n->results);
+    list_init(&n->held_output);
     srand48((long)getpid() ^ (long)clock_wall_ms());
 
     gethostname(host, sizeof(host) - 1);

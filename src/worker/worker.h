@@ -23,7 +23,7 @@ struct worker_opts {
     const char *log_dir;
     double fail_rate;
     int64_t drain_timeout_ms;
-    int64_t max_output; /* bytes captured per stream */
+    int64_t max_output; /* bytes streamed per stream and attempt; 0: no limit */
     const char *token_file;
     const char *tls_cert, *tls_key, *tls_ca; /* TLS on when tls_ca is set */
     bool insecure;                           /* may listen beyond loopback without a token */

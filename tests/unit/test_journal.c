@@ -760,6 +760,99 @@ static void test_fold(void **state)
         free_task(t[i]);
 }
 
+static void add_lease(void *arg, uint64_t lease)
+{
+    uint64_t *sum = arg;
+    *sum += lease;
+}
+
+/* Attempt records (schema 2): saved, read back in attempt order, listed
+ * for pruning and pruned with their task; and a schema 1 journal gains the
+ * table on open. */
+static void test_attempts(void **state)
+{
+    struct fixture *f = *state;
+    struct journal *j = open_ok(f->state);
+    struct task *t = mk_task("a", 1), *u = mk_task("b", 2);
+    t->state = TASK_SUCCEEDED;
+    t->finished_at = 100;
+    u->state = TASK_SUCCEEDED;
+    u->finished_at = 5000;
+    assert_int_equal(journal_save_task(j, t), 0);
+    assert_int_equal(journal_save_task(j, u), 0);
+    struct journal_attempt in[] = {
+        {.lease = 7,
+         .id = "a",
+         .attempt = 2,
+         .worker = "w1",
+         .exit_code = 0,
+         .started_at = 3,
+         .finished_at = 4,
+         .out_bytes = 209715200,
+         .err_bytes = 0},
+        {.lease = 5,
+         .id = "a",
+         .attempt = 1,
+         .worker = "w2",
+         .exit_code = -1,
+         .term_signal = 9,
+         .error = "killed by signal 9",
+         .out_bytes = 12,
+         .out_truncated = true,
+         .err_bytes = 3},
+        {.lease = 6, .id = "b", .attempt = 1, .exit_code = 1, .error = "exited with status 1"},
+    };
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(journal_save_attempt(j, &in[i]), 0);
+    commit_ok(j);
+
+    struct journal_attempt *got;
+    size_t n;
+    assert_int_equal(journal_get_attempts(j, "a", &got, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].lease, 5);
+    assert_int_equal(got[0].attempt, 1);
+    assert_string_equal(got[0].worker, "w2");
+    assert_int_equal(got[0].exit_code, -1);
+    assert_int_equal(got[0].term_signal, 9);
+    assert_string_equal(got[0].error, "killed by signal 9");
+    assert_true(got[0].out_truncated);
+    assert_false(got[0].err_truncated);
+    assert_int_equal(got[0].err_bytes, 3);
+    assert_int_equal(got[1].lease, 7);
+    assert_int_equal(got[1].out_bytes, 209715200);
+    assert_null(got[1].error);
+    journal_attempts_free(got, n);
+    assert_int_equal(journal_get_attempts(j, "none", &got, &n), 0);
+    assert_int_equal(n, 0);
+
+    uint64_t sum = 0, pruned = 0;
+    assert_int_equal(journal_pruned_leases(j, 1000, add_lease, &sum), 0);
+    assert_int_equal(sum, 5 + 7); /* a's attempts; b finished after the cutoff */
+    assert_int_equal(journal_prune(j, 1000, &pruned), 0);
+    commit_ok(j);
+    assert_int_equal(journal_get_attempts(j, "a", &got, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(journal_get_attempts(j, "b", &got, &n), 0);
+    assert_int_equal(n, 1);
+    journal_attempts_free(got, n);
+    journal_close(j);
+    free_task(t);
+    free_task(u);
+
+    /* As dtr 0.1 left it: no attempts table, version 1. */
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/journal.db", f->state);
+    sql_exec(path, "DROP TABLE attempts; DROP TABLE changes; PRAGMA user_version=1");
+    j = open_ok(f->state);
+    assert_int_equal(journal_save_attempt(j, &in[2]), 0);
+    commit_ok(j);
+    assert_int_equal(journal_get_attempts(j, "b", &got, &n), 0);
+    assert_int_equal(n, 1);
+    journal_attempts_free(got, n);
+    journal_close(j);
+}
+
 static void test_delete_task(void **state)
 {
     struct fixture *f = *state;
@@ -982,6 +1075,7 @@ int main(void)
         DIR_TEST(test_counters),
         DIR_TEST(test_prune),
         DIR_TEST(test_fold),
+        DIR_TEST(test_attempts),
         DIR_TEST(test_delete_task),
         DIR_TEST(test_row),
         cmocka_unit_test(test_load_stops),

@@ -1140,6 +1140,9 @@ static void test_msg_unknown_fields(void **state UNUSED)
         "{\"type\":\"held\",\"attempts\":[{\"lease\":1,\"id\":\"a\"}],\"more\":true}",
         "{\"type\":\"jobs\"}",
         "{\"type\":\"job\",\"job\":{\"id\":\"j-1\",\"tasks\":{\"queued\":1}}}",
+        "{\"type\":\"output\",\"lease\":1,\"id\":\"a\",\"attempt\":1,\"stream\":\"stdout\","
+        "\"offset\":0,\"data\":\"aGk=\"}",
+        "{\"type\":\"logs\",\"id\":\"a\",\"follow\":true}",
     };
     bool seen[MSG_NTYPES] = {false};
     struct buf b = BUF_INIT;
