@@ -55,6 +55,12 @@ int cmd_master(int argc, char **argv)
          "priorities submitted later (default 0)",
          0, 100000},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
+        {"http", 0, OPT_STRING, &o.http, "HOST:PORT",
+         "serve the HTTP API and /metrics here; the next 99 ports are tried too; off: none "
+         "(default 127.0.0.1:8999)",
+         0, 0},
+        {"metrics-open", 0, OPT_BOOL, &o.metrics_open, NULL,
+         "serve /metrics without the token (the API still needs it)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));

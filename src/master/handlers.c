@@ -25,6 +25,22 @@ static void reply_error(struct conn *c, const char *text)
         msg_encode_error(b, text);
 }
 
+/* Where a submit's refusal goes: an error line on a native connection, or
+ * a text for the HTTP API (c NULL). */
+struct sink {
+    struct conn *c;
+    char *err;
+    size_t errlen;
+};
+
+static void sink_error(struct sink *r, const char *text)
+{
+    if (r->c)
+        reply_error(r->c, text);
+    else
+        snprintf(r->err, r->errlen, "%s", text);
+}
+
 /* ---- submit ------------------------------------------------------------------ */
 
 /* "t-SEQ", avoiding ids already taken and the explicit ids of this batch. */
@@ -44,7 +60,7 @@ static const char *str_key(const void *item)
 
 /* Returns 0 when no id in the batch is taken or repeated, else replies.
  * Fills *seen with the batch's explicit ids (release it either way). */
-static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct hmap *seen_map)
+static int check_ids(struct handlers *h, struct sink *c, struct msg *msg, struct hmap *seen_map)
 {
     char err[512];
     struct hmap *seen = seen_map;
@@ -67,7 +83,7 @@ static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct
         }
     }
     if (rc)
-        reply_error(c, err);
+        sink_error(c, err);
     return rc;
 }
 
@@ -104,7 +120,7 @@ static void add_dep(char ***out, size_t *n, size_t *cap, struct hmap *seen, cons
  * named twice that way counts once (in after when in both lists). Returns
  * 0, or replies an error beginning with "dependency".
  */
-static int expand_job_deps(struct handlers *h, struct conn *c, struct msg *msg,
+static int expand_job_deps(struct handlers *h, struct sink *c, struct msg *msg,
                            const struct hmap *batch)
 {
     struct job_ids cache = {0};
@@ -151,7 +167,7 @@ static int expand_job_deps(struct handlers *h, struct conn *c, struct msg *msg,
                              "dependency '%s' of task %zu is a job of %zu tasks; a task may "
                              "depend on at most %d",
                              in[k], i + 1, cache.n, MSG_MAX_DEPS);
-                    reply_error(c, err);
+                    sink_error(c, err);
                     rc = -1;
                     break;
                 }
@@ -204,7 +220,7 @@ static const char *spec_dep(const struct task_spec *s, size_t i)
  * new ones, so a cycle lies within the batch); else replies with an error
  * that begins with "dependency" (the CLI exits 2 on it). O(edges).
  */
-static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
+static int check_deps(struct handlers *h, struct sink *c, const struct msg *msg)
 {
     char err[1024];
     int rc = 0;
@@ -288,7 +304,7 @@ static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
     hmap_release(&byid);
     free(nodes);
     if (rc)
-        reply_error(c, err);
+        sink_error(c, err);
     return rc;
 }
 
@@ -297,20 +313,20 @@ static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
  * job), a new one named job_name, or a new j-N. Returns it, or NULL after
  * replying an error. *made says it is new (dropped if the batch fails).
  */
-static struct job *submit_job(struct handlers *h, struct conn *c, const struct msg *msg, bool *made)
+static struct job *submit_job(struct handlers *h, struct sink *c, const struct msg *msg,
+                              const char *conn_job, bool *made)
 {
-    struct client_session *cs = c->data;
     char err[300];
     struct job *j;
     *made = false;
     if (msg->job) {
         j = tasks_job(h->tasks, msg->job);
-        if (!j || !cs->job || strcmp(cs->job, msg->job)) {
+        if (!j || !conn_job || strcmp(conn_job, msg->job)) {
             snprintf(err, sizeof(err),
                      "%s job '%s': a submit joins only the job this connection's first submit "
                      "made",
                      j ? "cannot add to" : "unknown", msg->job);
-            reply_error(c, err);
+            sink_error(c, err);
             return NULL;
         }
         return j;
@@ -318,32 +334,39 @@ static struct job *submit_job(struct handlers *h, struct conn *c, const struct m
     if (msg->job_name && !job_name_free(msg->job_name)) {
         snprintf(err, sizeof(err), "job name '%s' is reserved: the master gives out j-N itself",
                  msg->job_name);
-        reply_error(c, err);
+        sink_error(c, err);
         return NULL;
     }
     if (msg->job_name && tasks_job(h->tasks, msg->job_name)) {
         snprintf(err, sizeof(err),
                  "job name '%s' is taken (a job keeps its name until its tasks are pruned)",
                  msg->job_name);
-        reply_error(c, err);
+        sink_error(c, err);
         return NULL;
     }
     *made = true;
     return tasks_job_new(h->tasks, msg->job_name, clock_wall_ms());
 }
 
-static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
+/*
+ * One submit batch, accepted whole or not at all: the checks, then the
+ * tasks stored into their job (conn_job: the job the connection's first
+ * batch made, or NULL). Returns the job, with the tasks' ids appended to
+ * ids as JSON strings separated by commas and *made set when the job is
+ * new; or NULL after sink_error(). The native submit and POST
+ * /api/v1/tasks both come here.
+ */
+static struct job *submit_batch(struct handlers *h, struct sink *r, struct msg *msg,
+                                const char *conn_job, const char *peer, struct buf *ids, bool *made)
 {
-    /* A batch is accepted whole or not at all. */
     struct hmap batch;
-    struct client_session *cs = c->data;
-    bool made = false;
     struct job *job = NULL;
+    *made = false;
     hmap_init(&batch, str_key);
-    if (check_ids(h, c, msg, &batch) || expand_job_deps(h, c, msg, &batch) ||
-        check_deps(h, c, msg) || !conn_out(c) || !(job = submit_job(h, c, msg, &made))) {
+    if (check_ids(h, r, msg, &batch) || expand_job_deps(h, r, msg, &batch) ||
+        check_deps(h, r, msg) || !(job = submit_job(h, r, msg, conn_job, made))) {
         hmap_release(&batch);
-        return;
+        return NULL;
     }
     /* Encode every spec first, so a batch with one oversized spec is
      * refused whole before anything is stored. */
@@ -363,17 +386,16 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
             char err[300];
             snprintf(err, sizeof(err), "task %zu: the spec is %zu bytes; the limit is %u", i + 1,
                      spec.len, MSG_MAX_SPEC);
-            reply_error(c, err);
+            sink_error(r, err);
             for (size_t k = 0; k < i; k++)
                 free(json[k]);
-            if (made)
+            if (*made)
                 tasks_job_drop(h->tasks, job);
+            job = NULL;
             goto out;
         }
         json[i] = buf_detach(&spec, NULL);
     }
-    struct buf *b = conn_out(c);
-    msg_ids_begin(b, MSG_SUBMITTED);
     struct task **blocked = xcalloc(msg->nspecs, sizeof(*blocked));
     size_t nblocked = 0;
     for (size_t i = 0; i < msg->nspecs; i++) {
@@ -387,32 +409,62 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
         if (deps)
             blocked[nblocked++] = t;
         if (i)
-            buf_addch(b, ',');
-        buf_add_json_cstr(b, t->id);
-    }
-    msg_ids_end_job(b, job->id);
-    if (made) {
-        free(cs->job);
-        cs->job = xstrdup(job->id);
+            buf_addch(ids, ',');
+        buf_add_json_cstr(ids, t->id);
     }
     /* Every task of the batch is in: a dependency may come later in it. */
     for (size_t i = 0; i < nblocked; i++)
         if (blocked[i]->state == TASK_BLOCKED) /* not cancelled by an earlier one */
             tasks_link(h->tasks, blocked[i]);
     free(blocked);
-    log_info("accepted tasks count=%zu job=%s peer=%s", msg->nspecs, job->id, conn_peer(c));
+    log_info("accepted tasks count=%zu job=%s peer=%s", msg->nspecs, job->id, peer);
 out:
     free(json);
     buf_release(&spec);
     hmap_release(&batch);
+    return job;
+}
+
+static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
+{
+    struct client_session *cs = c->data;
+    struct sink r = {.c = c};
+    struct buf ids = BUF_INIT;
+    bool made;
+    if (!conn_out(c))
+        return;
+    struct job *job = submit_batch(h, &r, msg, cs->job, conn_peer(c), &ids, &made);
+    struct buf *b = conn_out(c);
+    if (job && b) {
+        msg_ids_begin(b, MSG_SUBMITTED);
+        buf_add(b, ids.data, ids.len);
+        msg_ids_end_job(b, job->id);
+    }
+    if (job && made) {
+        free(cs->job);
+        cs->job = xstrdup(job->id);
+    }
+    buf_release(&ids);
+}
+
+struct job *handlers_submit(struct handlers *h, struct msg *msg, const char *peer, struct buf *ids,
+                            char *err, size_t errlen)
+{
+    struct sink r = {.err = err, .errlen = errlen};
+    bool made;
+    if (h->stopping) {
+        snprintf(err, errlen, "the master is stopping; submit again once it is back");
+        return NULL;
+    }
+    return submit_batch(h, &r, msg, NULL, peer, ids, &made);
 }
 
 /* ---- queries ------------------------------------------------------------------- */
 
-static void fill_info(struct task_info *ti, const struct task *t)
+void handlers_task_info(struct task_info *ti, const struct task *t)
 {
     memset(ti, 0, sizeof(*ti));
-    ti->id = (char *)t->id; /* borrowed: fill_info()'s output is never released */
+    ti->id = (char *)t->id; /* borrowed: handlers_task_info()'s output is never released */
     ti->state = t->state;
     ti->kind = (char *)spec_kind(t->spec);
     ti->priority = t->priority;
@@ -429,7 +481,7 @@ static void fill_info(struct task_info *ti, const struct task *t)
     ti->job = t->job ? t->job->id : NULL;
 }
 
-static void handle_status(struct handlers *h, struct conn *c)
+struct worker_info *handlers_workers(const struct handlers *h, size_t *nout)
 {
     struct worker_info *wi = xcalloc(h->workers->n + 1, sizeof(*wi));
     size_t n = 0;
@@ -444,6 +496,22 @@ static void handle_status(struct handlers *h, struct conn *c)
         wi[n].draining = w->draining;
         n++;
     }
+    *nout = n;
+    return wi;
+}
+
+void handlers_status(const struct handlers *h, struct buf *b)
+{
+    size_t n;
+    struct worker_info *wi = handlers_workers(h, &n);
+    status_encode(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended);
+    free(wi);
+}
+
+static void handle_status(struct handlers *h, struct conn *c)
+{
+    size_t n;
+    struct worker_info *wi = handlers_workers(h, &n);
     struct buf *b = conn_out(c);
     if (b) {
         msg_encode_status(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended);
@@ -555,6 +623,24 @@ static bool labels_wanted(const struct task *t, char **want, size_t nwant)
     return obj && labels_match(obj, len, want, nwant);
 }
 
+struct task **handlers_select(struct handlers *h, const struct msg *msg, size_t *nout)
+{
+    size_t n, k = 0;
+    struct job *job = msg->job ? tasks_job(h->tasks, msg->job) : NULL;
+    struct task **all = tasks_list(h->tasks, msg->state, &n);
+    if (msg->job && !job)
+        n = 0;
+    char **want = label_filter(msg);
+    for (size_t i = 0; i < n; i++)
+        if ((!job || all[i]->job == job) && labels_wanted(all[i], want, msg->nlabels))
+            all[k++] = all[i];
+    for (size_t i = 0; i < msg->nlabels; i++)
+        free(want[i]);
+    free(want);
+    *nout = k;
+    return all;
+}
+
 /* Takes a snapshot of the ids (tasks may be pruned while the listing
  * streams) and lets listings_pump() send it a chunk at a time, so a million
  * tasks never sit in one output buffer. */
@@ -567,20 +653,12 @@ static void handle_list(struct handlers *h, struct conn *c, const struct msg *ms
         return;
     }
     size_t n;
-    struct job *job = NULL;
-    if (msg->job && !(job = find_job(h, c, msg->job)))
+    if (msg->job && !find_job(h, c, msg->job))
         return;
-    struct task **all = tasks_list(h->tasks, state, &n);
-    char **want = label_filter(msg);
-    size_t k = 0;
+    struct task **all = handlers_select(h, msg, &n);
     cs->list_ids = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
-        if ((!job || all[i]->job == job) && labels_wanted(all[i], want, msg->nlabels))
-            cs->list_ids[k++] = xstrdup(all[i]->id);
-    for (size_t i = 0; i < msg->nlabels; i++)
-        free(want[i]);
-    free(want);
-    n = k;
+        cs->list_ids[i] = xstrdup(all[i]->id);
     cs->list_len = n;
     cs->list_pos = 0;
     cs->list_state = state;
@@ -607,9 +685,8 @@ void listings_pump(struct handlers *h)
             free(id);
             if (!j)
                 continue; /* pruned since the snapshot */
-            struct job_info ji = {.id = j->id, .submitted_at = j->submitted_at};
-            memcpy(ji.counts, j->counts, sizeof(ji.counts));
-            ji.ended_at = job_active(j) ? 0 : j->ended_at;
+            struct job_info ji;
+            handlers_job_info(&ji, j);
             msg_encode_job(b, &ji);
         }
         for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len && !cs->list_jobs; k++) {
@@ -619,7 +696,7 @@ void listings_pump(struct handlers *h)
             if (!t || (cs->list_state >= 0 && (int)t->state != cs->list_state))
                 continue; /* pruned or moved on since the snapshot */
             struct task_info ti;
-            fill_info(&ti, t);
+            handlers_task_info(&ti, t);
             msg_encode_task(b, &ti);
         }
         if (cs->list_pos == cs->list_len) {
@@ -627,6 +704,15 @@ void listings_pump(struct handlers *h)
             list_done(cs);
         }
     }
+}
+
+void handlers_job_info(struct job_info *ji, const struct job *j)
+{
+    memset(ji, 0, sizeof(*ji));
+    ji->id = (char *)j->id; /* borrowed, like handlers_task_info()'s */
+    ji->submitted_at = j->submitted_at;
+    memcpy(ji->counts, j->counts, sizeof(ji->counts));
+    ji->ended_at = job_active(j) ? 0 : j->ended_at;
 }
 
 /* dtr jobs: a snapshot of the job ids, streamed by listings_pump(). */
@@ -670,7 +756,7 @@ static void handle_get(struct handlers *h, struct conn *c, const char *id)
     if (!b)
         return;
     struct task_info ti;
-    fill_info(&ti, t);
+    handlers_task_info(&ti, t);
     ti.has_output = true;
     tasks_get_output(h->tasks, t, &ti.out);
     msg_encode_task(b, &ti);
@@ -679,13 +765,17 @@ static void handle_get(struct handlers *h, struct conn *c, const char *id)
 
 /* ---- cancel ------------------------------------------------------------------- */
 
-/* Stops running task t on its worker and cancels it (it is unfinished). */
-static void cancel_one(struct handlers *h, struct conn *c, struct task *t)
+void handlers_cancel_task(struct handlers *h, struct task *t, const char *peer)
 {
     if (t->state == TASK_RUNNING)
         workers_cancel_attempt(h->workers, t);
     tasks_cancel(h->tasks, t);
-    log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
+    log_info("task cancelled task=%s peer=%s", t->id, peer);
+}
+
+static void cancel_one(struct handlers *h, struct conn *c, struct task *t)
+{
+    handlers_cancel_task(h, t, conn_peer(c));
 }
 
 /* Cancels every unfinished task of a job, in submission order; a task that

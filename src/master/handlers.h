@@ -60,4 +60,30 @@ void listings_pump(struct handlers *h);
 struct client_session *client_session_new(struct handlers *h, struct conn *c);
 void client_session_free(struct client_session *cs);
 
+/* ---- shared with the HTTP API (src/http/), so both speak the same JSON ---- */
+
+/* Task t as the record the get reply, `dtr tasks --json` and the API show
+ * (fields borrowed from t; nothing to release). */
+void handlers_task_info(struct task_info *ti, const struct task *t);
+/* Job j's record (borrowed from j). */
+void handlers_job_info(struct job_info *ji, const struct job *j);
+/* Every worker, in registration order (*n; the caller frees the array, the
+ * strings are borrowed). */
+struct worker_info *handlers_workers(const struct handlers *h, size_t *n);
+/* The tasks a list request selects (msg's state, job and labels), in
+ * submission order: *n of them, the array the caller frees. A scan of the
+ * table. An unknown job selects none. */
+struct task **handlers_select(struct handlers *h, const struct msg *msg, size_t *n);
+/* Appends the object `dtr status --json` prints. */
+void handlers_status(const struct handlers *h, struct buf *b);
+/* Stops running task t on its worker and cancels it (it is unfinished);
+ * peer names who asked, in the log. */
+void handlers_cancel_task(struct handlers *h, struct task *t, const char *peer);
+/* The native submit's checks and store for a batch that joins no earlier
+ * job: returns the job made, with the ids appended to ids as comma-separated
+ * JSON strings, or NULL with the refusal in err. The replies wait for the
+ * turn's journal commit like any other (the caller holds them). */
+struct job *handlers_submit(struct handlers *h, struct msg *msg, const char *peer, struct buf *ids,
+                            char *err, size_t errlen);
+
 #endif

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "master/workers.h"
+#include "sched/metrics.h"
 
 /* The most one loop turn adds to the listening clock (workers_listened): a
  * turn is normally the poll (at most a tick) plus a few ms of callbacks;
@@ -92,6 +93,7 @@ static struct worker *worker_new(struct workers *ws, const char *id)
     hmap_put(&ws->map, w);
     list_add_tail(&ws->all, &w->node);
     ws->n++;
+    metrics.workers_registered++;
     return w;
 }
 
@@ -147,6 +149,7 @@ void worker_declare_dead(struct workers *ws, struct worker *w, const char *why)
 {
     int n = w->running;
     log_warn("worker declared dead id=%s reason=%s requeued=%d", w->id, log_quote(why), n);
+    metrics.workers_dead++;
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &w->tasks)
     {

@@ -768,8 +768,18 @@ void msg_encode_job(struct buf *b, const struct job_info *ji)
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                    const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended)
 {
+    buf_addstr(b, "{\"workers\":");
+    workers_encode(b, w, n);
+    buf_addstr(b, ",\"tasks\":");
+    add_counts(b, counts);
+    buf_addf(b, ",\"jobs\":{\"active\":%" PRIu64 ",\"ended\":%" PRIu64 "}}", jobs_active,
+             jobs_ended);
+}
+
+void workers_encode(struct buf *b, const struct worker_info *w, size_t n)
+{
     char iso[CLOCK_ISO_LEN + 8];
-    buf_addstr(b, "{\"workers\":[");
+    buf_addch(b, '[');
     for (size_t i = 0; i < n; i++) {
         if (i)
             buf_addch(b, ',');
@@ -784,10 +794,7 @@ void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                  w[i].slots, w[i].running, w[i].done, w[i].draining ? "true" : "false", iso,
                  w[i].last_seen);
     }
-    buf_addstr(b, "],\"tasks\":");
-    add_counts(b, counts);
-    buf_addf(b, ",\"jobs\":{\"active\":%" PRIu64 ",\"ended\":%" PRIu64 "}}", jobs_active,
-             jobs_ended);
+    buf_addch(b, ']');
 }
 
 static void add_ids(struct buf *b, char *const *ids, size_t n)

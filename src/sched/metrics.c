@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* Counters and histograms for /metrics, kept as events happen (metrics.h). */
+#include "sched/metrics.h"
+
+static const uint64_t time_ms_bounds[] = {
+    1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 30000, 60000, 300000, 1800000, 7200000};
+static const uint64_t commit_us_bounds[] = {100,   250,   500,   1000,   2500,   5000,
+                                            10000, 25000, 50000, 100000, 250000, 1000000};
+static const uint64_t batch_bounds[] = {1,   2,   5,    10,   20,   50,   100,
+                                        200, 500, 1000, 2000, 5000, 10000};
+
+#define NB(a) (sizeof(a) / sizeof((a)[0]))
+
+struct metrics metrics = {
+    .run_ms = {.bounds = time_ms_bounds, .nbounds = NB(time_ms_bounds)},
+    .wait_ms = {.bounds = time_ms_bounds, .nbounds = NB(time_ms_bounds)},
+    .commit_us = {.bounds = commit_us_bounds, .nbounds = NB(commit_us_bounds)},
+    .batch = {.bounds = batch_bounds, .nbounds = NB(batch_bounds)},
+};
+
+void hist_observe(struct hist *h, uint64_t v)
+{
+    size_t i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    if (i < h->nbounds) /* above the last bound: only in +Inf, which is the count */
+        __atomic_fetch_add(&h->buckets[i], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
+}
+
+void hist_read(const struct hist *h, struct hist *out)
+{
+    out->bounds = h->bounds;
+    out->nbounds = h->nbounds;
+    out->count = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < h->nbounds; i++)
+        out->buckets[i] = __atomic_load_n(&h->buckets[i], __ATOMIC_RELAXED);
+    out->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
+}
+
+void metrics_task_moved(const struct task *t, enum task_state from, enum task_state to, int64_t now)
+{
+    if (from == TASK_RUNNING && t->started_at > 0 && now >= t->started_at)
+        hist_observe(&metrics.run_ms, (uint64_t)(now - t->started_at));
+    switch (to) {
+    case TASK_RUNNING:
+        metrics.attempts_started++;
+        if (t->attempts == 1 && t->submitted_at > 0 && now >= t->submitted_at)
+            hist_observe(&metrics.wait_ms, (uint64_t)(now - t->submitted_at));
+        break;
+    case TASK_SUCCEEDED:
+        metrics.succeeded++;
+        break;
+    case TASK_FAILED:
+        metrics.failed++;
+        break;
+    case TASK_CANCELLED:
+        metrics.cancelled++;
+        break;
+    default:
+        break;
+    }
+}
