@@ -337,7 +337,9 @@ int master_run(const struct master_opts *opts)
     m->hub.tls = m->tls;
     m->hub.owner = m;
     m->hub.fill_hello = fill_hello;
-    conn_hub_fit_fd_limit(&m->hub, 64);
+    /* descriptors for the journal, logs and the HTTP side's connections */
+    bool http_off = opts->http && !strcmp(opts->http, "off");
+    conn_hub_fit_fd_limit(&m->hub, 64 + (http_off ? 0 : HTTP_MAX_CONNS));
     int hi = (int)MIN(opts->port + 99, 65535);
     if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
                     CONN_ROLE_WORKER | CONN_ROLE_CLIENT, err, sizeof(err)) != 0) {
