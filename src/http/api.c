@@ -86,13 +86,6 @@ static int list_filter(const struct api_req *q, struct msg *out, struct api_repl
     return 0;
 }
 
-static int cmp_seq_key(const void *key, const void *item)
-{
-    uint64_t seq = *(const uint64_t *)key;
-    const struct task *t = *(struct task *const *)item;
-    return seq < t->seq ? -1 : seq > t->seq;
-}
-
 /* GET /api/v1/tasks: a page of at most limit records in submission order,
  * starting after the task named by after; "next" names the page's last
  * task when more may follow. */
@@ -116,27 +109,16 @@ static void get_tasks(struct master *m, const struct api_req *q, struct api_repl
     struct msg filter;
     if (list_filter(q, &filter, r))
         return;
-    size_t n, start = 0;
-    struct task **all = handlers_select(&m->handlers, &filter, &n);
+    /* one more than the page: whether a next page may exist */
+    size_t n;
+    struct task **all = handlers_page(&m->handlers, &filter, after, (size_t)limit + 1, &n);
     msg_release(&filter);
-    if (q->after) {
-        /* the first task past after: a binary search on seq */
-        size_t lo = 0, hi = n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (cmp_seq_key(&after, &all[mid]) >= 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        start = lo;
-    }
-    size_t end = MIN(n, start + (size_t)limit);
+    size_t end = MIN(n, (size_t)limit);
     buf_addstr(&r->body, "{\"tasks\":[");
-    for (size_t i = start; i < end; i++) {
+    for (size_t i = 0; i < end; i++) {
         struct task_info ti;
         handlers_task_info(&ti, all[i]);
-        if (i > start)
+        if (i)
             buf_addch(&r->body, ',');
         task_info_encode_display(&r->body, &ti);
     }

@@ -641,6 +641,66 @@ struct task **handlers_select(struct handlers *h, const struct msg *msg, size_t 
     return all;
 }
 
+/* Max-heap by seq of the tasks kept for a page (handlers_page()). */
+static void page_sift_down(struct task **hp, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < n && hp[l]->seq > hp[top]->seq)
+            top = l;
+        if (r < n && hp[r]->seq > hp[top]->seq)
+            top = r;
+        if (top == i)
+            return;
+        struct task *t = hp[i];
+        hp[i] = hp[top];
+        hp[top] = t;
+        i = top;
+    }
+}
+
+static int page_cmp_seq(const void *a, const void *b)
+{
+    const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct task **handlers_page(struct handlers *h, const struct msg *msg, uint64_t after, size_t limit,
+                            size_t *nout)
+{
+    const struct hmap *map = &h->tasks->map;
+    struct job *job = msg->job ? tasks_job(h->tasks, msg->job) : NULL;
+    struct task **hp = xcalloc(limit + 1, sizeof(*hp));
+    size_t n = 0;
+    char **want = label_filter(msg);
+    for (size_t i = 0; i < map->cap && !(msg->job && !job); i++) {
+        struct task *t = map->slots[i];
+        if (!t || t->seq <= after || (msg->state >= 0 && (int)t->state != msg->state) ||
+            (job && t->job != job) || (n == limit && t->seq >= hp[0]->seq) ||
+            !labels_wanted(t, want, msg->nlabels))
+            continue;
+        if (n < limit) { /* sift up */
+            size_t k = n++;
+            hp[k] = t;
+            while (k && hp[(k - 1) / 2]->seq < hp[k]->seq) {
+                struct task *p = hp[(k - 1) / 2];
+                hp[(k - 1) / 2] = hp[k];
+                hp[k] = p;
+                k = (k - 1) / 2;
+            }
+        } else {
+            hp[0] = t;
+            page_sift_down(hp, n, 0);
+        }
+    }
+    for (size_t i = 0; i < msg->nlabels; i++)
+        free(want[i]);
+    free(want);
+    qsort(hp, n, sizeof(*hp), page_cmp_seq);
+    *nout = n;
+    return hp;
+}
+
 /* Takes a snapshot of the ids (tasks may be pruned while the listing
  * streams) and lets listings_pump() send it a chunk at a time, so a million
  * tasks never sit in one output buffer. */

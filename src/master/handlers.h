@@ -74,6 +74,12 @@ struct worker_info *handlers_workers(const struct handlers *h, size_t *n);
  * submission order: *n of them, the array the caller frees. A scan of the
  * table. An unknown job selects none. */
 struct task **handlers_select(struct handlers *h, const struct msg *msg, size_t *n);
+/* The same selection, one page of it: the first `limit` tasks (at least
+ * 1) past seq `after`, in submission order (*n; the caller frees the
+ * array). One pass over the table keeping a heap of `limit`: O(tasks *
+ * log limit), with no sort of the whole table. */
+struct task **handlers_page(struct handlers *h, const struct msg *msg, uint64_t after, size_t limit,
+                            size_t *n);
 /* Appends the object `dtr status --json` prints. */
 void handlers_status(const struct handlers *h, struct buf *b);
 /* Stops running task t on its worker and cancels it (it is unfinished);
