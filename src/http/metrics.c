@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "http/http.h"
 #include "master/master.h"
+#include "proto/spec.h"
 #include "sched/metrics.h"
 
 static void head(struct buf *b, const char *name, const char *type, const char *help)
@@ -34,22 +35,46 @@ static void gauge(struct buf *b, const char *name, const char *help, double v)
     buf_addf(b, "%s %.17g\n", name, v);
 }
 
-/* A histogram whose integer unit is 1/scale of the exported one (ms to
- * seconds: scale 1000; rows: 1). */
-static void histogram(struct buf *b, const char *name, const char *help, const struct hist *h,
-                      double scale)
+/* One series of a histogram whose integer unit is 1/scale of the exported
+ * one (ms to seconds: scale 1000; rows: 1); label is "" or `kind="exec"`. */
+static void series(struct buf *b, const char *name, const char *label, const struct hist *h,
+                   double scale)
 {
     struct hist c;
     hist_read(h, &c);
-    head(b, name, "histogram", help);
+    const char *sep = *label ? "," : "";
     uint64_t cum = 0;
     for (size_t i = 0; i < c.nbounds; i++) {
         cum += c.buckets[i];
-        buf_addf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, (double)c.bounds[i] / scale, cum);
+        buf_addf(b, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, label, sep,
+                 (double)c.bounds[i] / scale, cum);
     }
-    buf_addf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, MAX(c.count, cum));
-    buf_addf(b, "%s_sum %.9g\n%s_count %" PRIu64 "\n", name, (double)c.sum / scale, name,
-             MAX(c.count, cum));
+    uint64_t count = MAX(c.count, cum);
+    buf_addf(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, label, sep, count);
+    if (*label)
+        buf_addf(b, "%s_sum{%s} %.9g\n%s_count{%s} %" PRIu64 "\n", name, label,
+                 (double)c.sum / scale, name, label, count);
+    else
+        buf_addf(b, "%s_sum %.9g\n%s_count %" PRIu64 "\n", name, (double)c.sum / scale, name,
+                 count);
+}
+
+static void histogram(struct buf *b, const char *name, const char *help, const struct hist *h,
+                      double scale)
+{
+    head(b, name, "histogram", help);
+    series(b, name, "", h, scale);
+}
+
+/* A histogram of seconds by task kind (hs[kind], in ms). */
+static void by_kind(struct buf *b, const char *name, const char *help, const struct hist *hs)
+{
+    head(b, name, "histogram", help);
+    for (int k = 0; k < METRICS_KINDS; k++) {
+        char label[64];
+        snprintf(label, sizeof(label), "kind=\"%s\"", task_kind_name((enum task_kind)k));
+        series(b, name, label, &hs[k], 1000);
+    }
 }
 
 /* Resident and virtual memory from /proc/self/statm, in bytes. */
@@ -111,10 +136,10 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
     gauge(b, "dtr_slots", "Task slots of the registered workers.", (double)slots);
     gauge(b, "dtr_slots_in_use", "Attempts running on the registered workers.", (double)busy);
 
-    histogram(b, "dtr_task_run_seconds", "Attempts: time from start to end.", &metrics.run_ms,
-              1000);
-    histogram(b, "dtr_task_queue_wait_seconds", "First attempts: time from submission to dispatch.",
-              &metrics.wait_ms, 1000);
+    by_kind(b, "dtr_task_run_seconds", "Attempts: time from start to end, by task kind.",
+            metrics.run_ms);
+    by_kind(b, "dtr_task_queue_wait_seconds",
+            "First attempts: time from submission to dispatch, by task kind.", metrics.wait_ms);
     histogram(b, "dtr_journal_commit_seconds", "Journal commits: time to apply and commit.",
               &metrics.commit_us, 1e6);
     histogram(b, "dtr_journal_commit_rows", "Journal commits: writes in one commit.",

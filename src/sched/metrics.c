@@ -2,6 +2,8 @@
 /* Counters and histograms for /metrics, kept as events happen (metrics.h). */
 #include "sched/metrics.h"
 
+#include "proto/spec.h"
+
 static const uint64_t time_ms_bounds[] = {
     1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 30000, 60000, 300000, 1800000, 7200000};
 static const uint64_t commit_us_bounds[] = {100,   250,   500,   1000,   2500,   5000,
@@ -11,9 +13,18 @@ static const uint64_t batch_bounds[] = {1,   2,   5,    10,   20,   50,   100,
 
 #define NB(a) (sizeof(a) / sizeof((a)[0]))
 
+#define TIME_HIST                                                                                  \
+    {                                                                                              \
+        .bounds = time_ms_bounds, .nbounds = NB(time_ms_bounds)                                    \
+    }
+#define TIME_HISTS                                                                                 \
+    {                                                                                              \
+        TIME_HIST, TIME_HIST, TIME_HIST, TIME_HIST, TIME_HIST, TIME_HIST                           \
+    }
+
 struct metrics metrics = {
-    .run_ms = {.bounds = time_ms_bounds, .nbounds = NB(time_ms_bounds)},
-    .wait_ms = {.bounds = time_ms_bounds, .nbounds = NB(time_ms_bounds)},
+    .run_ms = TIME_HISTS,
+    .wait_ms = TIME_HISTS,
     .commit_us = {.bounds = commit_us_bounds, .nbounds = NB(commit_us_bounds)},
     .batch = {.bounds = batch_bounds, .nbounds = NB(batch_bounds)},
 };
@@ -39,15 +50,22 @@ void hist_read(const struct hist *h, struct hist *out)
     out->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
 }
 
+/* The kind of t as an index of the histograms by kind. */
+static size_t kind_of(const struct task *t)
+{
+    int k = t->spec ? task_kind_parse(spec_kind(t->spec)) : KIND_EXEC;
+    return k >= 0 && k < METRICS_KINDS ? (size_t)k : KIND_EXEC;
+}
+
 void metrics_task_moved(const struct task *t, enum task_state from, enum task_state to, int64_t now)
 {
     if (from == TASK_RUNNING && t->started_at > 0 && now >= t->started_at)
-        hist_observe(&metrics.run_ms, (uint64_t)(now - t->started_at));
+        hist_observe(&metrics.run_ms[kind_of(t)], (uint64_t)(now - t->started_at));
     switch (to) {
     case TASK_RUNNING:
         metrics.attempts_started++;
         if (t->attempts == 1 && t->submitted_at > 0 && now >= t->submitted_at)
-            hist_observe(&metrics.wait_ms, (uint64_t)(now - t->submitted_at));
+            hist_observe(&metrics.wait_ms[kind_of(t)], (uint64_t)(now - t->submitted_at));
         break;
     case TASK_SUCCEEDED:
         metrics.succeeded++;

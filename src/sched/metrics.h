@@ -17,6 +17,7 @@
 #include "sched/task.h"
 
 #define HIST_MAX_BUCKETS 16
+#define METRICS_KINDS 6 /* enum task_kind: the histograms by kind */
 
 /* Observations v <= bounds[i] (cumulative when written out), in the
  * histogram's integer unit (ms, us or rows), their count and sum. */
@@ -34,10 +35,10 @@ struct metrics {
     uint64_t workers_registered, workers_dead;
     uint64_t conns_accepted, bytes_in, bytes_out;
     uint64_t http_requests, http_errors;
-    struct hist run_ms;    /* attempts: start to end (the run time of a task) */
-    struct hist wait_ms;   /* first attempts: submission to start */
-    struct hist commit_us; /* journal commits: begin to commit done */
-    struct hist batch;     /* journal commits: rows written */
+    struct hist run_ms[METRICS_KINDS];  /* attempts: start to end, by kind */
+    struct hist wait_ms[METRICS_KINDS]; /* first attempts: submission to start, by kind */
+    struct hist commit_us;              /* journal commits: begin to commit done */
+    struct hist batch;                  /* journal commits: rows written */
 };
 
 extern struct metrics metrics;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "proto/api.h"
+#include "proto/spec.h"
 #include "sched/metrics.h"
 
 static int parse(const char *body, struct msg *m, char *err, size_t errlen)
@@ -89,6 +90,7 @@ static void test_task_moved(void **state)
     struct task t;
     memset(&t, 0, sizeof(t));
     struct metrics before = metrics;
+    t.spec = "{\"id\":\"a\",\"kind\":\"noop\"}";
     t.attempts = 1;
     t.submitted_at = 1000;
     t.started_at = 1500;
@@ -96,12 +98,14 @@ static void test_task_moved(void **state)
     metrics_task_moved(&t, TASK_RUNNING, TASK_SUCCEEDED, 1750);
     assert_int_equal(metrics.attempts_started, before.attempts_started + 1);
     assert_int_equal(metrics.succeeded, before.succeeded + 1);
-    assert_int_equal(metrics.wait_ms.count, before.wait_ms.count + 1);
-    assert_int_equal(metrics.wait_ms.sum, before.wait_ms.sum + 500);
-    assert_int_equal(metrics.run_ms.sum, before.run_ms.sum + 250);
+    assert_int_equal(metrics.wait_ms[KIND_NOOP].count, before.wait_ms[KIND_NOOP].count + 1);
+    assert_int_equal(metrics.wait_ms[KIND_NOOP].sum, before.wait_ms[KIND_NOOP].sum + 500);
+    assert_int_equal(metrics.run_ms[KIND_NOOP].sum, before.run_ms[KIND_NOOP].sum + 250);
+    assert_int_equal(metrics.run_ms[KIND_EXEC].count, before.run_ms[KIND_EXEC].count);
     metrics_task_moved(&t, TASK_QUEUED, TASK_CANCELLED, 1800);
     assert_int_equal(metrics.cancelled, before.cancelled + 1);
-    assert_int_equal(metrics.run_ms.count, before.run_ms.count + 1); /* not running: no run time */
+    /* not running: no run time */
+    assert_int_equal(metrics.run_ms[KIND_NOOP].count, before.run_ms[KIND_NOOP].count + 1);
 }
 
 int main(void)
