@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/err.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
@@ -390,31 +391,53 @@ static char *read_pem(const char *path, char *err, size_t errlen)
     return buf_detach(&b, NULL);
 }
 
-struct http *http_start(struct master *m, const char *spec, char *url, size_t urllen,
-                        bool *disabled, char *err, size_t errlen)
+/* The host and first port of --http (NULL: the default). */
+static int parse_spec(const char *spec, char *host, size_t hostlen, int *port_out, char *err,
+                      size_t errlen)
 {
-    char host[ADDR_HOST_MAX] = "127.0.0.1";
     int port = HTTP_DEFAULT_PORT;
-    *disabled = false;
+    snprintf(host, hostlen, "127.0.0.1");
     if (spec) {
         size_t n = strlen(spec);
         if (n > 2 && !strcmp(spec + n - 2, ":0")) {
             char tmp[ADDR_HOST_MAX + 8];
             snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(n - 2), spec);
-            if (addr_parse(tmp, host, sizeof(host), &port) == 0)
+            if (addr_parse(tmp, host, hostlen, &port) == 0)
                 port = 0;
             else
                 port = -1;
-        } else if (addr_parse(spec, host, sizeof(host), &port)) {
+        } else if (addr_parse(spec, host, hostlen, &port)) {
             port = -1;
         }
         if (port < 0) {
             snprintf(err, errlen, "--http '%s' must be HOST:PORT or off", spec);
-            return NULL;
+            return DTR_EINVAL;
         }
     }
-    if (conn_check_exposure(host, m->token != NULL, m->opts.insecure,
-                            "read, submit and cancel every task over HTTP", err, errlen))
+    *port_out = port;
+    return 0;
+}
+
+int http_check(const char *spec, bool has_token, bool insecure, char *err, size_t errlen)
+{
+    char host[ADDR_HOST_MAX];
+    int port;
+    if (spec && !strcmp(spec, "off"))
+        return 0;
+    if (parse_spec(spec, host, sizeof(host), &port, err, errlen))
+        return DTR_EINVAL;
+    return conn_check_exposure(host, has_token, insecure,
+                               "read, submit and cancel every task over HTTP", err, errlen);
+}
+
+struct http *http_start(struct master *m, const char *spec, char *url, size_t urllen,
+                        bool *disabled, char *err, size_t errlen)
+{
+    char host[ADDR_HOST_MAX];
+    int port;
+    *disabled = false;
+    if (http_check(spec, m->token != NULL, m->opts.insecure, err, errlen) ||
+        parse_spec(spec, host, sizeof(host), &port, err, errlen))
         return NULL;
     if (m->opts.tls_cert && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
         snprintf(err, errlen, "this libmicrohttpd has no TLS: run with --http off");

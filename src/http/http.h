@@ -36,6 +36,9 @@ struct http;
  */
 struct http *http_start(struct master *m, const char *spec, char *url, size_t urllen,
                         bool *disabled, char *err, size_t errlen);
+/* Checks --http (spec as for http_start(), or "off") and the loopback
+ * rule for it before anything starts: 0, or DTR_EINVAL with err. */
+int http_check(const char *spec, bool has_token, bool insecure, char *err, size_t errlen);
 /* The turn's journal batch is epoch: replies made this turn wait for it. */
 void http_hold(struct http *hs, uint64_t epoch);
 /* Lets out the replies whose epoch is durable. */

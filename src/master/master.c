@@ -304,7 +304,8 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     if (conn_check_exposure(opts->host, m->token, opts->insecure, "run commands on every worker",
-                            err, sizeof(err))) {
+                            err, sizeof(err)) ||
+        http_check(opts->http, m->token != NULL, opts->insecure, err, sizeof(err))) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
