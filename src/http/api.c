@@ -248,6 +248,16 @@ void api_handle(struct master *m, struct http *hs, const struct api_req *q, stru
         r->ctype = "text/plain; version=0.0.4; charset=utf-8";
         return;
     }
+    if (!strcmp(p, "/api/v1/events")) {
+        r->hold = false; /* the stream sends durable events only */
+        if (!get) {
+            wrong_method(r, "GET");
+            return;
+        }
+        r->stream = true;
+        r->status = MHD_HTTP_OK;
+        return;
+    }
     if (!strcmp(p, "/api/v1/status")) {
         if (!get) {
             wrong_method(r, "GET, HEAD");

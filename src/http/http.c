@@ -24,15 +24,30 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
 #include "master/master.h"
 #include "net/conn.h"
+#include "proto/spec.h"
 #include "sched/metrics.h"
 
 #define HTTP_MAX_LABELS 64
+#define KEEPALIVE_MS 15000
+
+/* One event of the stream (GET /api/v1/events), copied in, formatted when
+ * sent. */
+struct event {
+    uint64_t id;
+    uint64_t epoch; /* of the journal batch that holds what it tells; 0: not handed off */
+    int64_t at;     /* wall ms */
+    const char *name;
+    char task[MSG_MAX_ID + 1];
+    char job[MSG_MAX_JOB + 1];
+    char worker[MSG_MAX_ID + 1];
+};
 
 struct http {
     struct master *m;
@@ -47,6 +62,14 @@ struct http {
     bool metrics_open;
     struct list pending; /* struct req suspended until their epoch is durable */
     char *tls_key, *tls_cert;
+    /* The event stream: a ring of the last HTTP_EVENTS_KEPT events; ids
+     * from 1. Events up to `visible` are durable and may be sent; those
+     * from `unassigned` on wait for their batch's epoch (http_hold). */
+    struct event *ring;
+    uint64_t next_id, visible, unassigned;
+    struct list streams; /* struct req of streams suspended for want of events */
+    uv_timer_t keepalive;
+    bool stopping;
 };
 
 /* One request, from its first header to its completion. */
@@ -58,7 +81,11 @@ struct req {
     bool held, ready, epoch_set;
     uint64_t epoch;
     struct api_reply reply;
-    struct list node; /* in hs->pending while held */
+    struct list node; /* in hs->pending while held, in hs->streams while waiting */
+    bool stream;      /* GET /api/v1/events */
+    bool waiting;     /* suspended for want of events */
+    bool keepalive;   /* a comment is due */
+    uint64_t next_event;
 };
 
 /* ---- replies ------------------------------------------------------------- */
@@ -98,6 +125,141 @@ void api_error(struct api_reply *r, unsigned status, const char *fmt, ...)
     buf_addstr(&r->body, "{\"error\":");
     buf_add_json_cstr(&r->body, text);
     buf_addstr(&r->body, "}\n");
+}
+
+/* ---- the event stream ------------------------------------------------------- */
+
+static struct http *event_sink; /* the server metrics_event_hook feeds */
+
+static void timer_cb(uv_timer_t *t);
+
+static void on_event(const char *name, const struct task *t, const char *worker)
+{
+    struct http *hs = event_sink;
+    if (!hs || hs->stopping)
+        return;
+    uint64_t id = hs->next_id++;
+    struct event *e = &hs->ring[id % HTTP_EVENTS_KEPT];
+    e->id = id;
+    e->epoch = 0;
+    e->at = clock_wall_ms();
+    e->name = name;
+    e->task[0] = e->job[0] = e->worker[0] = 0;
+    if (t) {
+        snprintf(e->task, sizeof(e->task), "%s", t->id);
+        size_t suffix;
+        if (t->spec && !spec_job(t->spec, e->job, &suffix))
+            e->job[0] = 0;
+    }
+    if (worker)
+        snprintf(e->worker, sizeof(e->worker), "%s", worker);
+}
+
+static void add_opt_str(struct buf *b, const char *key, const char *v)
+{
+    buf_addf(b, ",\"%s\":", key);
+    if (*v)
+        buf_add_json_cstr(b, v);
+    else
+        buf_addstr(b, "null");
+}
+
+/* An event as SSE: "id: N\ndata: {...}\n\n". */
+static void format_event(const struct event *e, struct buf *b)
+{
+    char iso[CLOCK_ISO_LEN + 8];
+    clock_iso8601(e->at, iso, sizeof(iso));
+    buf_addf(b, "id: %" PRIu64 "\ndata: {\"id\":%" PRIu64 ",\"event\":\"%s\"", e->id, e->id,
+             e->name);
+    add_opt_str(b, "task", e->task);
+    add_opt_str(b, "job", e->job);
+    add_opt_str(b, "worker", e->worker);
+    buf_addf(b, ",\"at\":\"%s\",\"at_ms\":%" PRId64 "}\n\n", iso, e->at);
+}
+
+static void wake_streams(struct http *hs)
+{
+    bool any = false;
+    while (!list_empty(&hs->streams)) {
+        struct req *r = list_entry(hs->streams.next, struct req, node);
+        list_del(&r->node);
+        list_init(&r->node);
+        r->waiting = false;
+        MHD_resume_connection(r->conn);
+        any = true;
+    }
+    if (any && !hs->stopped)
+        uv_timer_start(&hs->timer, timer_cb, 0, 0);
+}
+
+static void keepalive_cb(uv_timer_t *t)
+{
+    struct http *hs = t->data;
+    for (struct list *p = hs->streams.next; p != &hs->streams; p = p->next)
+        list_entry(p, struct req, node)->keepalive = true;
+    wake_streams(hs);
+}
+
+/* MHD asks for more of a stream: the durable events the client has not
+ * had, or a keep-alive comment, or nothing yet (the connection waits,
+ * suspended, for the next events). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct req *r = cls;
+    struct http *hs = r->hs;
+    (void)pos;
+    if (hs->stopping)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    struct buf b = BUF_INIT;
+    uint64_t oldest = hs->next_id > HTTP_EVENTS_KEPT ? hs->next_id - HTTP_EVENTS_KEPT : 1;
+    if (r->next_event < oldest && r->next_event <= hs->visible) {
+        buf_addf(&b, ": events %" PRIu64 " to %" PRIu64 " are no longer kept\n\n", r->next_event,
+                 oldest - 1);
+        r->next_event = oldest;
+    }
+    while (r->next_event <= hs->visible) {
+        size_t before = b.len;
+        format_event(&hs->ring[r->next_event % HTTP_EVENTS_KEPT], &b);
+        if (b.len > max) {
+            b.len = before;
+            break;
+        }
+        r->next_event++;
+    }
+    if (!b.len && r->keepalive)
+        buf_addstr(&b, ": keep-alive\n\n");
+    r->keepalive = false;
+    size_t n = MIN(b.len, max);
+    if (n)
+        memcpy(out, b.data, n);
+    buf_release(&b);
+    if (n)
+        return (ssize_t)n;
+    r->waiting = true;
+    list_add_tail(&hs->streams, &r->node);
+    MHD_suspend_connection(r->conn);
+    return 0;
+}
+
+static enum MHD_Result queue_stream(struct req *r)
+{
+    struct http *hs = r->hs;
+    /* Last-Event-ID (SSE's reconnect): the events after it that are kept;
+     * else only what happens from now on. */
+    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    int64_t id;
+    r->next_event = hs->visible + 1;
+    if (last && int_parse(last, 0, INT64_MAX, &id) == 0 && (uint64_t)id < hs->visible)
+        r->next_event = (uint64_t)id + 1;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, r, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
 }
 
 /* ---- authentication -------------------------------------------------------- */
@@ -233,6 +395,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->ready)
         return queue_reply(r);
     handle(hs, r, url, method);
+    if (r->reply.stream && r->reply.status == MHD_HTTP_OK) {
+        r->stream = true;
+        return queue_stream(r);
+    }
     if (!r->reply.hold)
         return queue_reply(r);
     r->held = true;
@@ -270,8 +436,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- the loop ---------------------------------------------------------------- */
 
-static void timer_cb(uv_timer_t *t);
-
 static void run(struct http *hs)
 {
     if (hs->stopped)
@@ -300,6 +464,11 @@ void http_hold(struct http *hs, uint64_t epoch)
 {
     if (!hs)
         return;
+    uint64_t from =
+        MAX(hs->unassigned, hs->next_id > HTTP_EVENTS_KEPT ? hs->next_id - HTTP_EVENTS_KEPT : 1);
+    for (uint64_t id = from; id < hs->next_id; id++)
+        hs->ring[id % HTTP_EVENTS_KEPT].epoch = epoch;
+    hs->unassigned = hs->next_id;
     for (struct list *p = hs->pending.next; p != &hs->pending; p = p->next) {
         struct req *r = list_entry(p, struct req, node);
         if (!r->epoch_set) {
@@ -322,6 +491,19 @@ void http_release(struct http *hs, uint64_t done)
 {
     if (!hs)
         return;
+    uint64_t was = hs->visible;
+    while (hs->visible + 1 < hs->unassigned) {
+        const struct event *e = &hs->ring[(hs->visible + 1) % HTTP_EVENTS_KEPT];
+        if (e->id != hs->visible + 1) { /* overwritten before it was sent */
+            hs->visible++;
+            continue;
+        }
+        if (e->epoch > done)
+            break;
+        hs->visible++;
+    }
+    if (hs->visible != was)
+        wake_streams(hs);
     struct list *p, *tmp;
     list_for_each_safe(p, tmp, &hs->pending)
     {
@@ -448,6 +630,9 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
     hs->listen_fd = -1;
     list_init(&hs->pending);
     hs->metrics_open = m->opts.metrics_open;
+    list_init(&hs->streams);
+    hs->ring = xcalloc(HTTP_EVENTS_KEPT, sizeof(*hs->ring));
+    hs->next_id = hs->unassigned = 1;
     if (m->token) {
         hs->has_token = true;
         crypto_generichash(hs->token_hash, sizeof(hs->token_hash), (const unsigned char *)m->token,
@@ -503,9 +688,14 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(hs->d, MHD_DAEMON_INFO_EPOLL_FD);
     uv_poll_init(m->loop, &hs->poll, di->epoll_fd);
     uv_timer_init(m->loop, &hs->timer);
-    hs->poll.data = hs->timer.data = hs;
+    uv_timer_init(m->loop, &hs->keepalive);
+    hs->poll.data = hs->timer.data = hs->keepalive.data = hs;
     hs->handles = true;
     uv_poll_start(&hs->poll, UV_READABLE, poll_cb);
+    uv_timer_start(&hs->timer, timer_cb, 0, 0);
+    uv_timer_start(&hs->keepalive, keepalive_cb, KEEPALIVE_MS, KEEPALIVE_MS);
+    event_sink = hs;
+    metrics_event_hook = on_event;
 
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -523,6 +713,8 @@ void http_stop(struct http *hs)
 {
     if (!hs || hs->stopped)
         return;
+    hs->stopping = true; /* streams end */
+    wake_streams(hs);
     while (!list_empty(&hs->pending))
         resume(list_entry(hs->pending.next, struct req, node));
     MHD_run(hs->d); /* so no connection is left suspended */
@@ -530,8 +722,10 @@ void http_stop(struct http *hs)
     if (hs->handles) {
         uv_poll_stop(&hs->poll);
         uv_timer_stop(&hs->timer);
+        uv_timer_stop(&hs->keepalive);
         uv_close((uv_handle_t *)&hs->poll, NULL);
         uv_close((uv_handle_t *)&hs->timer, NULL);
+        uv_close((uv_handle_t *)&hs->keepalive, NULL);
     }
 }
 
@@ -539,11 +733,18 @@ void http_free(struct http *hs)
 {
     if (!hs)
         return;
+    if (event_sink == hs) {
+        event_sink = NULL;
+        metrics_event_hook = NULL;
+    }
     if (hs->d) {
+        hs->stopping = true;
+        wake_streams(hs);
         while (!list_empty(&hs->pending))
             resume(list_entry(hs->pending.next, struct req, node));
         MHD_stop_daemon(hs->d);
     }
+    free(hs->ring);
     if (hs->listen_fd >= 0)
         close(hs->listen_fd);
     free(hs->tls_cert);

@@ -26,6 +26,7 @@ struct http;
 #define HTTP_MAX_CONNS 1024               /* at once; beyond: refused at accept */
 #define HTTP_MEMORY_LIMIT (64u * 1024)    /* a request's line and headers; beyond: 431 */
 #define HTTP_TIMEOUT_S 30                 /* an idle or slow connection is closed */
+#define HTTP_EVENTS_KEPT 10000            /* events a reconnecting stream may resume from */
 
 /*
  * Listens on spec ("HOST:PORT", trying PORT..PORT+99 like the main port;
@@ -67,6 +68,7 @@ struct api_reply {
     const char *ctype; /* NULL: application/json */
     const char *allow; /* for a 405 */
     bool hold;         /* wait for the turn's journal commit */
+    bool stream;       /* GET /api/v1/events: the event stream follows */
 };
 
 void api_handle(struct master *m, struct http *hs, const struct api_req *q, struct api_reply *r);

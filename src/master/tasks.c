@@ -234,7 +234,7 @@ struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64
     struct task *t = task_new(id, spec, priority, max_retries, ts->next_seq++, now_wall);
     hmap_put(&ts->map, t);
     ts->counts[TASK_QUEUED]++;
-    metrics.submitted++;
+    metrics_task_added(t);
     queue_push(&ts->queue, t, now_wall);
     jwriter_save_task(ts->writer, t);
     ts->dispatch_needed = true;
@@ -248,7 +248,7 @@ struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spe
     t->state = TASK_BLOCKED;
     hmap_put(&ts->map, t);
     ts->counts[TASK_BLOCKED]++;
-    metrics.submitted++;
+    metrics_task_added(t);
     jwriter_save_task(ts->writer, t);
     return t;
 }

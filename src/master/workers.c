@@ -93,7 +93,7 @@ static struct worker *worker_new(struct workers *ws, const char *id)
     hmap_put(&ws->map, w);
     list_add_tail(&ws->all, &w->node);
     ws->n++;
-    metrics.workers_registered++;
+    metrics_worker_event("worker_joined", w->id);
     return w;
 }
 
@@ -149,7 +149,7 @@ void worker_declare_dead(struct workers *ws, struct worker *w, const char *why)
 {
     int n = w->running;
     log_warn("worker declared dead id=%s reason=%s requeued=%d", w->id, log_quote(why), n);
-    metrics.workers_dead++;
+    metrics_worker_event("worker_lost", w->id);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &w->tasks)
     {
@@ -370,8 +370,10 @@ void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
             reconcile(ws, w);
         break;
     case MSG_DRAIN:
-        if (!w->draining)
+        if (!w->draining) {
             log_info("worker draining id=%s running=%d", w->id, w->running);
+            metrics_worker_event("worker_draining", w->id);
+        }
         w->draining = true;
         break;
     default:

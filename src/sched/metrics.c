@@ -2,6 +2,8 @@
 /* Counters and histograms for /metrics, kept as events happen (metrics.h). */
 #include "sched/metrics.h"
 
+#include <string.h>
+
 #include "proto/spec.h"
 
 static const uint64_t time_ms_bounds[] = {
@@ -57,8 +59,48 @@ static size_t kind_of(const struct task *t)
     return k >= 0 && k < METRICS_KINDS ? (size_t)k : KIND_EXEC;
 }
 
+void (*metrics_event_hook)(const char *event, const struct task *task, const char *worker);
+
+void metrics_task_added(const struct task *t)
+{
+    metrics.submitted++;
+    if (metrics_event_hook)
+        metrics_event_hook("submitted", t, NULL);
+}
+
+void metrics_worker_event(const char *event, const char *worker)
+{
+    if (!strcmp(event, "worker_joined"))
+        metrics.workers_registered++;
+    else if (!strcmp(event, "worker_lost"))
+        metrics.workers_dead++;
+    if (metrics_event_hook)
+        metrics_event_hook(event, NULL, worker);
+}
+
+static const char *event_of(enum task_state from, enum task_state to)
+{
+    switch (to) {
+    case TASK_RUNNING:
+        return "started";
+    case TASK_SUCCEEDED:
+        return "succeeded";
+    case TASK_FAILED:
+        return "failed";
+    case TASK_CANCELLED:
+        return "cancelled";
+    case TASK_QUEUED:
+        return from == TASK_RUNNING ? "requeued" : "queued";
+    default:
+        return NULL;
+    }
+}
+
 void metrics_task_moved(const struct task *t, enum task_state from, enum task_state to, int64_t now)
 {
+    const char *ev = metrics_event_hook ? event_of(from, to) : NULL;
+    if (ev)
+        metrics_event_hook(ev, t, t->worker);
     if (from == TASK_RUNNING && t->started_at > 0 && now >= t->started_at)
         hist_observe(&metrics.run_ms[kind_of(t)], (uint64_t)(now - t->started_at));
     switch (to) {

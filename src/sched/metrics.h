@@ -47,6 +47,21 @@ void hist_observe(struct hist *h, uint64_t v);
 /* A consistent-enough copy for a scrape (relaxed atomic loads). */
 void hist_read(const struct hist *h, struct hist *out);
 
+/*
+ * The event stream's observer (src/http/events.c), or NULL: called on the
+ * loop thread for each task event ("submitted", "started", "succeeded",
+ * "failed", "cancelled", "requeued": a running task queued again, for a
+ * retry or a lost worker; task is set) and worker event ("worker_joined",
+ * "worker_lost", "worker_draining"; worker is set). Strings are borrowed.
+ */
+extern void (*metrics_event_hook)(const char *event, const struct task *task, const char *worker);
+
+/* tasks.c: a task was submitted (counted, and an event). */
+void metrics_task_added(const struct task *t);
+/* workers.c: a worker event (see metrics_event_hook), counted where
+ * counted. */
+void metrics_worker_event(const char *event, const char *worker);
+
 /* tasks.c's transition: a task moved from -> to at now (wall ms); its times
  * as task_set_state() stamped them. */
 void metrics_task_moved(const struct task *t, enum task_state from, enum task_state to,

@@ -40,6 +40,12 @@ r=$(req GET /api/v1/status)
 [ "${r#* }" = "$(dtr status --json)" ] && pass "GET /api/v1/status is dtr status --json" ||
     fail "status: $r vs $(dtr status --json)"
 
+# the event stream, open before anything happens
+curl -s -N -m 60 "${U}api/v1/events" >events.txt 2>/dev/null &
+EPID=$!
+PIDS+=("$EPID")
+wait_for "the stream is open" "[ \"\$(curl -s -m 5 \"${U}metrics\" | sed -n 's/^dtr_http_connections //p')\" -ge 1 ]"
+
 start_worker W1 --master "$M_ADDR" --slots 2
 wait_for "W1 registered" "workers_registered 1" || finish
 r=$(req GET /api/v1/workers)
@@ -89,6 +95,28 @@ expect "cancel a running task" 200 "$(req POST /api/v1/tasks/slow/cancel)"
 wait_for "slow cancelled" "dtr tasks --state cancelled | grep -q slow" || true
 expect "cancel it again" 409 "$(req POST /api/v1/tasks/slow/cancel)"
 expect "cancel an unknown task" 404 "$(req POST /api/v1/tasks/nope/cancel)"
+
+# what the stream saw: every event once, ids rising by one, in order
+wait_for "the stream saw slow cancelled" "grep -q '\"event\":\"cancelled\",\"task\":\"slow\"' events.txt" 10
+ev() { grep '^data: ' events.txt | sed -n "s/.*\"event\":\"\([a-z_]*\)\",\"task\":$1.*/\1/p" | tr '\n' ' '; }
+[ "$(ev '"h1"')" = "submitted started succeeded " ] && pass "events of h1: $(ev '"h1"')" ||
+    fail "events of h1: '$(ev '"h1"')': $(cat events.txt)"
+[ "$(ev '"slow"')" = "submitted started cancelled " ] && pass "events of slow: $(ev '"slow"')" ||
+    fail "events of slow: '$(ev '"slow"')'"
+grep -q '"event":"worker_joined","task":null,"job":null,"worker":"W1"' events.txt &&
+    pass "the stream saw W1 join" || fail "no worker_joined: $(head -n 4 events.txt)"
+ids=$(sed -n 's/^id: //p' events.txt | tr '\n' ' ')
+first=${ids%% *}
+n=$(echo $ids | wc -w)
+[ "$(echo $ids)" = "$(seq -s ' ' "$first" $((first + n - 1)))" ] && pass "$n events, ids $first.. without gaps" ||
+    fail "ids: $ids"
+# a reconnecting client names the last id it had: the stream resumes right after it
+mid=$(echo $ids | cut -d' ' -f3)
+curl -s -N -m 2 -H "Last-Event-ID: $mid" "${U}api/v1/events" >resumed.txt 2>/dev/null
+[ "$(sed -n 's/^id: //p' resumed.txt | head -n 1)" = $((mid + 1)) ] &&
+    [ "$(sed -n 's/^id: //p' resumed.txt | wc -l)" -ge $((n - 3)) ] &&
+    pass "Last-Event-ID $mid resumes at $((mid + 1))" || fail "resume: $(head -n 4 resumed.txt)"
+expect "POST to the stream" 405 "$(req POST /api/v1/events)"
 
 # errors
 expect "unknown path" 404 "$(req GET /api/v2/status)"
