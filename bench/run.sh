@@ -3,7 +3,7 @@
 #
 # dtr benchmark suite (issue 6): speed and scale, with peers side by side.
 #
-#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory] [output]
+#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory] [output] [http]
 #   BENCH_QUICK=1 sh bench/run.sh ...      fewer repetitions, smaller counts
 #
 # Builds a release binary (build-release/), runs each selected benchmark
@@ -23,7 +23,7 @@ cd "$ROOT" || exit 1
 BUILD=${BENCH_BUILD:-build-release}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-0}
-ALL="exec sched workflow latency workers memory output"
+ALL="exec sched workflow latency workers memory output http"
 
 # ---- sizes ---------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -40,6 +40,7 @@ if [ "$QUICK" = 1 ]; then
     WF_LEN=${BENCH_WF_LEN:-50}          # workflow: noop tasks per chain
     CHAIN_N=${BENCH_CHAIN_N:-1000}      # workflow: links of the long chain
     OUT_N=${BENCH_OUT_N:-20000}         # output: noop tasks per half
+    HTTP_N=${BENCH_HTTP_N:-20000}       # http: GET /api/v1/status requests per run
 else
     REPS=${BENCH_REPS:-3}
     EXEC_N=${BENCH_EXEC_N:-5000}
@@ -54,6 +55,7 @@ else
     WF_LEN=${BENCH_WF_LEN:-100}
     CHAIN_N=${BENCH_CHAIN_N:-10000}
     OUT_N=${BENCH_OUT_N:-100000}
+    HTTP_N=${BENCH_HTTP_N:-100000}
 fi
 PORT=${BENCH_PORT:-47000}               # masters try PORT..PORT+99
 WPORTS=${BENCH_WORKER_PORTS:-47200-47399}
@@ -800,6 +802,67 @@ bench_output() {
     show out.wcpu "  the writer's worker process meanwhile" "%core"
 }
 
+# ---- 7. the HTTP side (issue 14) ------------------------------------------------------------
+# http_sched_case REP SCRAPERS: sched.durable's set-up with SCRAPERS clients
+# each fetching /metrics and /api/v1/status once a second meanwhile.
+http_sched_case() {
+    _r=$1 _ns=$2
+    _d=$WORK/http_sched$_ns.$_r
+    start_master "$_d" --http 127.0.0.1:0
+    _u=$(cat "$_d/state/http.addr")
+    start_workers 2 1000 "$_d"
+    _scr=""
+    _k=0
+    while [ $_k -lt "$_ns" ]; do
+        (while :; do
+            "$B/httpload" --url "$_u" --path /metrics -c 1 -n 1 >/dev/null 2>&1
+            "$B/httpload" --url "$_u" --path /api/v1/status -c 1 -n 1 >/dev/null 2>&1
+            sleep 1
+        done) &
+        _scr="$_scr $!"
+        PIDS="$PIDS $!"
+        _k=$((_k + 1))
+    done
+    if submit_wait "$SCHED_N" "$_d" --kind noop; then
+        record "http.sched$_ns" "$(rate "$SCHED_N" "$T_TOTAL")"
+        echo "  run $_r, $_ns scrapers: $(rate "$SCHED_N" "$T_TOTAL") tasks/s end to end," \
+            "master CPU ${CPU}% of a core, load $(load)"
+    fi
+    for _p in $_scr; do stop_pid "$_p"; done
+    stop_workers
+    stop_pid "$MPID"
+    rm -rf "$_d/state"
+}
+
+bench_http() {
+    header "http: GET /api/v1/status and /metrics (bench/httpload); /metrics with $MEM_N" \
+        "queued tasks; $SCHED_N noops with 0 and 10 scrapers every second"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _d=$WORK/http$_r
+        start_master "$_d" --http 127.0.0.1:0 --journal-in-memory
+        _u=$(cat "$_d/state/http.addr")
+        _st=$("$B/httpload" --url "$_u" --path /api/v1/status -c 4 -n "$HTTP_N" 2>>"$_d/client.err")
+        _me=$("$B/httpload" --url "$_u" --path /metrics -c 1 -n $((HTTP_N / 10)) 2>>"$_d/client.err")
+        record http.status "$(field rps "$_st")"
+        record http.metrics "$(field rps "$_me")"
+        "$DTR" submit --master "$MADDR" --kind noop --array "1-$MEM_N" >/dev/null 2>>"$_d/client.err"
+        _big=$("$B/httpload" --url "$_u" --path /metrics -c 1 -n 200 2>>"$_d/client.err")
+        record http.scrape "$(awk -v u="$(field p50_us "$_big")" 'BEGIN { printf "%.3f", u / 1000 }')"
+        echo "  run $_r: status (4 conns) $_st; metrics $_me; metrics at $MEM_N tasks $_big"
+        stop_pid "$MPID"
+        rm -rf "$_d/state"
+        # taking turns, so the ratio is paired
+        http_sched_case $_r 0
+        http_sched_case $_r 10
+        _r=$((_r + 1))
+    done
+    show http.status "GET /api/v1/status, 4 keep-alive connections" req/s
+    show http.metrics "GET /metrics, 1 connection" req/s
+    show http.scrape "GET /metrics with $MEM_N tasks, p50" ms
+    show http.sched10 "noops with 10 scrapers" tasks/s http.sched0 "no scrapers"
+}
+
 for b in $ALL; do
     selected "$b" || continue
     case $b in
@@ -810,6 +873,7 @@ for b in $ALL; do
     workers) bench_workers ;;
     memory) bench_memory ;;
     output) bench_output ;;
+    http) bench_http ;;
     esac
 done
 
@@ -887,5 +951,11 @@ if selected output; then
     sline "output: noops while a task writes" "$(med out.writing)" tasks/s "$(mm out.writing)" "" ""
     sline "output: with writer / alone" "$_x" x "$(ratio_mm out.writing out.alone)" ">= 0.9x (<= 10% slower)" "$(check "$_x" ">=" 0.9)"
     sline "output: streamed meanwhile" "$(med out.mbs)" MB/s "$(mm out.mbs)" "~100 MB/s" ""
+fi
+if selected http; then
+    _x=$(ratio_med http.sched10 http.sched0)
+    sline "http: GET /api/v1/status (4 connections)" "$(med http.status)" req/s "$(mm http.status)" "" ""
+    sline "http: GET /metrics at $MEM_N tasks, p50" "$(med http.scrape)" ms "$(mm http.scrape)" "< 10 ms (1M tasks)" "$(check "$(med http.scrape)" "<=" 10)"
+    sline "http: noops, 10 scrapers / none" "$_x" x "$(ratio_mm http.sched10 http.sched0)" ">= 0.95" "$(check "$_x" ">=" 0.95)"
 fi
 echo "bench: done in $(secs "$T_START" "$(now_ns)") s"

@@ -62,6 +62,12 @@ int cmd_master(int argc, char **argv)
          "and the attempt marked truncated (default 67108864 = 64 MiB)",
          0, INT64_MAX / 4},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
+        {"http", 0, OPT_STRING, &o.http, "HOST:PORT",
+         "serve the HTTP API and /metrics here; the next 99 ports are tried too; off: none "
+         "(default 127.0.0.1:8999)",
+         0, 0},
+        {"metrics-open", 0, OPT_BOOL, &o.metrics_open, NULL,
+         "serve /metrics without the token (the API still needs it)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));

@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/util.h"
+#include "sched/metrics.h"
 
 /* The loop waits when the thread has this many writes not yet taken up. */
 #define MAX_QUEUED_OPS 400000
@@ -134,18 +136,32 @@ static int apply_op(struct journal *j, const struct op *o)
     return 0;
 }
 
+static uint64_t clock_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* Applies the batches in list (unless a commit failed before) in one
  * transaction and commits; frees them. Returns 0, or non-zero with err. */
 static int apply_all(struct journal *j, struct batch *list, bool failed, char *err, size_t errlen)
 {
     int rc = 0;
-    for (struct batch *b = list; b; b = b->next)
+    uint64_t rows = 0, t0 = clock_mono_us();
+    for (struct batch *b = list; b; b = b->next) {
+        rows += b->n;
         for (size_t i = 0; i < b->n && !failed && rc == 0; i++)
             rc = apply_op(j, &b->ops[i]);
+    }
     /* A failed write leaves the transaction failed: the commit reports it
      * and rolls back. After a failure nothing more is applied. */
     if (!failed)
         rc = journal_commit(j, err, errlen);
+    if (!failed && rc == 0) { /* for /metrics */
+        hist_observe(&metrics.commit_us, clock_mono_us() - t0);
+        hist_observe(&metrics.batch, rows);
+    }
     while (list) {
         struct batch *next = list->next;
         batch_free(list);

@@ -29,6 +29,22 @@ static void reply_error(struct conn *c, const char *text)
         msg_encode_error(b, text);
 }
 
+/* Where a submit's refusal goes: an error line on a native connection, or
+ * a text for the HTTP API (c NULL). */
+struct sink {
+    struct conn *c;
+    char *err;
+    size_t errlen;
+};
+
+static void sink_error(struct sink *r, const char *text)
+{
+    if (r->c)
+        reply_error(r->c, text);
+    else
+        snprintf(r->err, r->errlen, "%s", text);
+}
+
 /* ---- submit ------------------------------------------------------------------ */
 
 /* "t-SEQ", avoiding ids already taken and the explicit ids of this batch. */
@@ -48,7 +64,7 @@ static const char *str_key(const void *item)
 
 /* Returns 0 when no id in the batch is taken or repeated, else replies.
  * Fills *seen with the batch's explicit ids (release it either way). */
-static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct hmap *seen_map)
+static int check_ids(struct handlers *h, struct sink *c, struct msg *msg, struct hmap *seen_map)
 {
     char err[512];
     struct hmap *seen = seen_map;
@@ -71,7 +87,7 @@ static int check_ids(struct handlers *h, struct conn *c, struct msg *msg, struct
         }
     }
     if (rc)
-        reply_error(c, err);
+        sink_error(c, err);
     return rc;
 }
 
@@ -108,7 +124,7 @@ static void add_dep(char ***out, size_t *n, size_t *cap, struct hmap *seen, cons
  * named twice that way counts once (in after when in both lists). Returns
  * 0, or replies an error beginning with "dependency".
  */
-static int expand_job_deps(struct handlers *h, struct conn *c, struct msg *msg,
+static int expand_job_deps(struct handlers *h, struct sink *c, struct msg *msg,
                            const struct hmap *batch)
 {
     struct job_ids cache = {0};
@@ -155,7 +171,7 @@ static int expand_job_deps(struct handlers *h, struct conn *c, struct msg *msg,
                              "dependency '%s' of task %zu is a job of %zu tasks; a task may "
                              "depend on at most %d",
                              in[k], i + 1, cache.n, MSG_MAX_DEPS);
-                    reply_error(c, err);
+                    sink_error(c, err);
                     rc = -1;
                     break;
                 }
@@ -208,7 +224,7 @@ static const char *spec_dep(const struct task_spec *s, size_t i)
  * new ones, so a cycle lies within the batch); else replies with an error
  * that begins with "dependency" (the CLI exits 2 on it). O(edges).
  */
-static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
+static int check_deps(struct handlers *h, struct sink *c, const struct msg *msg)
 {
     char err[1024];
     int rc = 0;
@@ -292,7 +308,7 @@ static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
     hmap_release(&byid);
     free(nodes);
     if (rc)
-        reply_error(c, err);
+        sink_error(c, err);
     return rc;
 }
 
@@ -301,27 +317,27 @@ static int check_deps(struct handlers *h, struct conn *c, const struct msg *msg)
  * job), a new one named job_name, or a new j-N. Returns it, or NULL after
  * replying an error. *made says it is new (dropped if the batch fails).
  */
-static struct job *submit_job(struct handlers *h, struct conn *c, const struct msg *msg, bool *made)
+static struct job *submit_job(struct handlers *h, struct sink *c, const struct msg *msg,
+                              const char *conn_job, bool *made)
 {
-    struct client_session *cs = c->data;
     char err[300];
     struct job *j;
     *made = false;
     if (msg->job) {
         j = tasks_job(h->tasks, msg->job);
-        if (!j || !cs->job || strcmp(cs->job, msg->job)) {
+        if (!j || !conn_job || strcmp(conn_job, msg->job)) {
             snprintf(err, sizeof(err),
                      "%s job '%s': a submit joins only the job this connection's first submit "
                      "made",
                      j ? "cannot add to" : "unknown", msg->job);
-            reply_error(c, err);
+            sink_error(c, err);
             return NULL;
         }
         if (msg->throttle && msg->throttle != j->throttle) {
             snprintf(err, sizeof(err),
                      "job '%s' has throttle %" PRIu32 ": a submit that joins it cannot change it",
                      j->id, j->throttle);
-            reply_error(c, err);
+            sink_error(c, err);
             return NULL;
         }
         return j;
@@ -329,14 +345,14 @@ static struct job *submit_job(struct handlers *h, struct conn *c, const struct m
     if (msg->job_name && !job_name_free(msg->job_name)) {
         snprintf(err, sizeof(err), "job name '%s' is reserved: the master gives out j-N itself",
                  msg->job_name);
-        reply_error(c, err);
+        sink_error(c, err);
         return NULL;
     }
     if (msg->job_name && tasks_job(h->tasks, msg->job_name)) {
         snprintf(err, sizeof(err),
                  "job name '%s' is taken (a job keeps its name until its tasks are pruned)",
                  msg->job_name);
-        reply_error(c, err);
+        sink_error(c, err);
         return NULL;
     }
     *made = true;
@@ -345,18 +361,25 @@ static struct job *submit_job(struct handlers *h, struct conn *c, const struct m
     return j;
 }
 
-static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
+/*
+ * One submit batch, accepted whole or not at all: the checks, then the
+ * tasks stored into their job (conn_job: the job the connection's first
+ * batch made, or NULL). Returns the job, with the tasks' ids appended to
+ * ids as JSON strings separated by commas and *made set when the job is
+ * new; or NULL after sink_error(). The native submit and POST
+ * /api/v1/tasks both come here.
+ */
+static struct job *submit_batch(struct handlers *h, struct sink *r, struct msg *msg,
+                                const char *conn_job, const char *peer, struct buf *ids, bool *made)
 {
-    /* A batch is accepted whole or not at all. */
     struct hmap batch;
-    struct client_session *cs = c->data;
-    bool made = false;
     struct job *job = NULL;
+    *made = false;
     hmap_init(&batch, str_key);
-    if (check_ids(h, c, msg, &batch) || expand_job_deps(h, c, msg, &batch) ||
-        check_deps(h, c, msg) || !conn_out(c) || !(job = submit_job(h, c, msg, &made))) {
+    if (check_ids(h, r, msg, &batch) || expand_job_deps(h, r, msg, &batch) ||
+        check_deps(h, r, msg) || !(job = submit_job(h, r, msg, conn_job, made))) {
         hmap_release(&batch);
-        return;
+        return NULL;
     }
     /* Encode every spec first, so a batch with one oversized spec is
      * refused whole before anything is stored. */
@@ -377,17 +400,16 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
             char err[300];
             snprintf(err, sizeof(err), "task %zu: the spec is %zu bytes; the limit is %u", i + 1,
                      spec.len, MSG_MAX_SPEC);
-            reply_error(c, err);
+            sink_error(r, err);
             for (size_t k = 0; k < i; k++)
                 free(json[k]);
-            if (made)
+            if (*made)
                 tasks_job_drop(h->tasks, job);
+            job = NULL;
             goto out;
         }
         json[i] = buf_detach(&spec, NULL);
     }
-    struct buf *b = conn_out(c);
-    msg_ids_begin(b, MSG_SUBMITTED);
     struct task **blocked = xcalloc(msg->nspecs, sizeof(*blocked));
     size_t nblocked = 0;
     for (size_t i = 0; i < msg->nspecs; i++) {
@@ -401,32 +423,62 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
         if (deps)
             blocked[nblocked++] = t;
         if (i)
-            buf_addch(b, ',');
-        buf_add_json_cstr(b, t->id);
-    }
-    msg_ids_end_job(b, job->id);
-    if (made) {
-        free(cs->job);
-        cs->job = xstrdup(job->id);
+            buf_addch(ids, ',');
+        buf_add_json_cstr(ids, t->id);
     }
     /* Every task of the batch is in: a dependency may come later in it. */
     for (size_t i = 0; i < nblocked; i++)
         if (blocked[i]->state == TASK_BLOCKED) /* not cancelled by an earlier one */
             tasks_link(h->tasks, blocked[i]);
     free(blocked);
-    log_info("accepted tasks count=%zu job=%s peer=%s", msg->nspecs, job->id, conn_peer(c));
+    log_info("accepted tasks count=%zu job=%s peer=%s", msg->nspecs, job->id, peer);
 out:
     free(json);
     buf_release(&spec);
     hmap_release(&batch);
+    return job;
+}
+
+static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
+{
+    struct client_session *cs = c->data;
+    struct sink r = {.c = c};
+    struct buf ids = BUF_INIT;
+    bool made;
+    if (!conn_out(c))
+        return;
+    struct job *job = submit_batch(h, &r, msg, cs->job, conn_peer(c), &ids, &made);
+    struct buf *b = conn_out(c);
+    if (job && b) {
+        msg_ids_begin(b, MSG_SUBMITTED);
+        buf_add(b, ids.data, ids.len);
+        msg_ids_end_job(b, job->id);
+    }
+    if (job && made) {
+        free(cs->job);
+        cs->job = xstrdup(job->id);
+    }
+    buf_release(&ids);
+}
+
+struct job *handlers_submit(struct handlers *h, struct msg *msg, const char *peer, struct buf *ids,
+                            char *err, size_t errlen)
+{
+    struct sink r = {.err = err, .errlen = errlen};
+    bool made;
+    if (h->stopping) {
+        snprintf(err, errlen, "the master is stopping; submit again once it is back");
+        return NULL;
+    }
+    return submit_batch(h, &r, msg, NULL, peer, ids, &made);
 }
 
 /* ---- queries ------------------------------------------------------------------- */
 
-static void fill_info(struct task_info *ti, const struct task *t)
+void handlers_task_info(struct task_info *ti, const struct task *t)
 {
     memset(ti, 0, sizeof(*ti));
-    ti->id = (char *)t->id; /* borrowed: fill_info()'s output is never released */
+    ti->id = (char *)t->id; /* borrowed: handlers_task_info()'s output is never released */
     ti->state = t->state;
     ti->kind = (char *)spec_kind(t->spec);
     ti->priority = t->priority;
@@ -444,7 +496,7 @@ static void fill_info(struct task_info *ti, const struct task *t)
     ti->waiting = t->state == TASK_QUEUED ? t->waiting : NULL;
 }
 
-static void handle_status(struct handlers *h, struct conn *c)
+struct worker_info *handlers_workers(const struct handlers *h, size_t *nout)
 {
     struct worker_info *wi = xcalloc(h->workers->n + 1, sizeof(*wi));
     size_t n = 0;
@@ -462,6 +514,23 @@ static void handle_status(struct handlers *h, struct conn *c)
         wi[n].used = w->used;
         n++;
     }
+    *nout = n;
+    return wi;
+}
+
+void handlers_status(const struct handlers *h, struct buf *b)
+{
+    size_t n;
+    struct worker_info *wi = handlers_workers(h, &n);
+    status_encode(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended,
+                  h->tasks->nparked);
+    free(wi);
+}
+
+static void handle_status(struct handlers *h, struct conn *c)
+{
+    size_t n;
+    struct worker_info *wi = handlers_workers(h, &n);
     struct buf *b = conn_out(c);
     if (b) {
         msg_encode_status(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended,
@@ -574,6 +643,84 @@ static bool labels_wanted(const struct task *t, char **want, size_t nwant)
     return obj && labels_match(obj, len, want, nwant);
 }
 
+struct task **handlers_select(struct handlers *h, const struct msg *msg, size_t *nout)
+{
+    size_t n, k = 0;
+    struct job *job = msg->job ? tasks_job(h->tasks, msg->job) : NULL;
+    struct task **all = tasks_list(h->tasks, msg->state, &n);
+    if (msg->job && !job)
+        n = 0;
+    char **want = label_filter(msg);
+    for (size_t i = 0; i < n; i++)
+        if ((!job || all[i]->job == job) && labels_wanted(all[i], want, msg->nlabels))
+            all[k++] = all[i];
+    for (size_t i = 0; i < msg->nlabels; i++)
+        free(want[i]);
+    free(want);
+    *nout = k;
+    return all;
+}
+
+/* Max-heap by seq of the tasks kept for a page (handlers_page()). */
+static void page_sift_down(struct task **hp, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < n && hp[l]->seq > hp[top]->seq)
+            top = l;
+        if (r < n && hp[r]->seq > hp[top]->seq)
+            top = r;
+        if (top == i)
+            return;
+        struct task *t = hp[i];
+        hp[i] = hp[top];
+        hp[top] = t;
+        i = top;
+    }
+}
+
+static int page_cmp_seq(const void *a, const void *b)
+{
+    const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct task **handlers_page(struct handlers *h, const struct msg *msg, uint64_t after, size_t limit,
+                            size_t *nout)
+{
+    const struct hmap *map = &h->tasks->map;
+    struct job *job = msg->job ? tasks_job(h->tasks, msg->job) : NULL;
+    struct task **hp = xcalloc(limit + 1, sizeof(*hp));
+    size_t n = 0;
+    char **want = label_filter(msg);
+    for (size_t i = 0; i < map->cap && !(msg->job && !job); i++) {
+        struct task *t = map->slots[i];
+        if (!t || t->seq <= after || (msg->state >= 0 && (int)t->state != msg->state) ||
+            (job && t->job != job) || (n == limit && t->seq >= hp[0]->seq) ||
+            !labels_wanted(t, want, msg->nlabels))
+            continue;
+        if (n < limit) { /* sift up */
+            size_t k = n++;
+            hp[k] = t;
+            while (k && hp[(k - 1) / 2]->seq < hp[k]->seq) {
+                struct task *p = hp[(k - 1) / 2];
+                hp[(k - 1) / 2] = hp[k];
+                hp[k] = p;
+                k = (k - 1) / 2;
+            }
+        } else {
+            hp[0] = t;
+            page_sift_down(hp, n, 0);
+        }
+    }
+    for (size_t i = 0; i < msg->nlabels; i++)
+        free(want[i]);
+    free(want);
+    qsort(hp, n, sizeof(*hp), page_cmp_seq);
+    *nout = n;
+    return hp;
+}
+
 /* Takes a snapshot of the ids (tasks may be pruned while the listing
  * streams) and lets listings_pump() send it a chunk at a time, so a million
  * tasks never sit in one output buffer. */
@@ -586,20 +733,12 @@ static void handle_list(struct handlers *h, struct conn *c, const struct msg *ms
         return;
     }
     size_t n;
-    struct job *job = NULL;
-    if (msg->job && !(job = find_job(h, c, msg->job)))
+    if (msg->job && !find_job(h, c, msg->job))
         return;
-    struct task **all = tasks_list(h->tasks, state, &n);
-    char **want = label_filter(msg);
-    size_t k = 0;
+    struct task **all = handlers_select(h, msg, &n);
     cs->list_ids = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
-        if ((!job || all[i]->job == job) && labels_wanted(all[i], want, msg->nlabels))
-            cs->list_ids[k++] = xstrdup(all[i]->id);
-    for (size_t i = 0; i < msg->nlabels; i++)
-        free(want[i]);
-    free(want);
-    n = k;
+        cs->list_ids[i] = xstrdup(all[i]->id);
     cs->list_len = n;
     cs->list_pos = 0;
     cs->list_state = state;
@@ -626,10 +765,8 @@ void listings_pump(struct handlers *h)
             free(id);
             if (!j)
                 continue; /* pruned since the snapshot */
-            struct job_info ji = {
-                .id = j->id, .submitted_at = j->submitted_at, .throttle = j->throttle};
-            memcpy(ji.counts, j->counts, sizeof(ji.counts));
-            ji.ended_at = job_active(j) ? 0 : j->ended_at;
+            struct job_info ji;
+            handlers_job_info(&ji, j);
             msg_encode_job(b, &ji);
         }
         for (int k = 0; k < LIST_CHUNK && cs->list_pos < cs->list_len && !cs->list_jobs; k++) {
@@ -639,7 +776,7 @@ void listings_pump(struct handlers *h)
             if (!t || (cs->list_state >= 0 && (int)t->state != cs->list_state))
                 continue; /* pruned or moved on since the snapshot */
             struct task_info ti;
-            fill_info(&ti, t);
+            handlers_task_info(&ti, t);
             msg_encode_task(b, &ti);
         }
         if (cs->list_pos == cs->list_len) {
@@ -647,6 +784,16 @@ void listings_pump(struct handlers *h)
             list_done(cs);
         }
     }
+}
+
+void handlers_job_info(struct job_info *ji, const struct job *j)
+{
+    memset(ji, 0, sizeof(*ji));
+    ji->id = (char *)j->id; /* borrowed, like handlers_task_info()'s */
+    ji->submitted_at = j->submitted_at;
+    ji->throttle = j->throttle;
+    memcpy(ji->counts, j->counts, sizeof(ji->counts));
+    ji->ended_at = job_active(j) ? 0 : j->ended_at;
 }
 
 /* dtr jobs: a snapshot of the job ids, streamed by listings_pump(). */
@@ -690,24 +837,38 @@ static void handle_get(struct handlers *h, struct conn *c, const char *id)
     if (!b)
         return;
     struct task_info ti;
-    fill_info(&ti, t);
-    ti.has_output = true;
-    tasks_get_output(h->tasks, t, &ti.out);
-    ti.history = outputs_history(h->outputs, t, &ti.out, GET_SNIPPET_MAX, &ti.history_len);
+    handlers_task_record(h, &ti, t);
     msg_encode_task(b, &ti);
-    task_output_release(&ti.out);
-    free(ti.history);
+    handlers_task_record_release(&ti);
+}
+
+void handlers_task_record(const struct handlers *h, struct task_info *ti, const struct task *t)
+{
+    handlers_task_info(ti, t);
+    ti->has_output = true;
+    tasks_get_output(h->tasks, t, &ti->out);
+    ti->history = outputs_history(h->outputs, t, &ti->out, GET_SNIPPET_MAX, &ti->history_len);
+}
+
+void handlers_task_record_release(struct task_info *ti)
+{
+    task_output_release(&ti->out);
+    free(ti->history);
 }
 
 /* ---- cancel ------------------------------------------------------------------- */
 
-/* Stops running task t on its worker and cancels it (it is unfinished). */
-static void cancel_one(struct handlers *h, struct conn *c, struct task *t)
+void handlers_cancel_task(struct handlers *h, struct task *t, const char *peer)
 {
     if (t->state == TASK_RUNNING)
         workers_cancel_attempt(h->workers, t);
     tasks_cancel(h->tasks, t);
-    log_info("task cancelled task=%s peer=%s", t->id, conn_peer(c));
+    log_info("task cancelled task=%s peer=%s", t->id, peer);
+}
+
+static void cancel_one(struct handlers *h, struct conn *c, struct task *t)
+{
+    handlers_cancel_task(h, t, conn_peer(c));
 }
 
 /* Cancels every unfinished task of a job, in submission order; a task that

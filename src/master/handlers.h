@@ -61,4 +61,41 @@ void listings_pump(struct handlers *h);
 struct client_session *client_session_new(struct handlers *h, struct conn *c);
 void client_session_free(struct client_session *cs);
 
+/* ---- shared with the HTTP API (src/http/), so both speak the same JSON ---- */
+
+/* Task t as the record the get reply, `dtr tasks --json` and the API show
+ * (fields borrowed from t; nothing to release). */
+void handlers_task_info(struct task_info *ti, const struct task *t);
+/* The same with the output (up to the get reply's snippet) and the attempts
+ * ("history"): what `dtr result --json` and GET /api/v1/tasks/ID show.
+ * Release with handlers_task_record_release(). */
+void handlers_task_record(const struct handlers *h, struct task_info *ti, const struct task *t);
+void handlers_task_record_release(struct task_info *ti);
+/* Job j's record (borrowed from j). */
+void handlers_job_info(struct job_info *ji, const struct job *j);
+/* Every worker, in registration order (*n; the caller frees the array, the
+ * strings are borrowed). */
+struct worker_info *handlers_workers(const struct handlers *h, size_t *n);
+/* The tasks a list request selects (msg's state, job and labels), in
+ * submission order: *n of them, the array the caller frees. A scan of the
+ * table. An unknown job selects none. */
+struct task **handlers_select(struct handlers *h, const struct msg *msg, size_t *n);
+/* The same selection, one page of it: the first `limit` tasks (at least
+ * 1) past seq `after`, in submission order (*n; the caller frees the
+ * array). One pass over the table keeping a heap of `limit`: O(tasks *
+ * log limit), with no sort of the whole table. */
+struct task **handlers_page(struct handlers *h, const struct msg *msg, uint64_t after, size_t limit,
+                            size_t *n);
+/* Appends the object `dtr status --json` prints. */
+void handlers_status(const struct handlers *h, struct buf *b);
+/* Stops running task t on its worker and cancels it (it is unfinished);
+ * peer names who asked, in the log. */
+void handlers_cancel_task(struct handlers *h, struct task *t, const char *peer);
+/* The native submit's checks and store for a batch that joins no earlier
+ * job: returns the job made, with the ids appended to ids as comma-separated
+ * JSON strings, or NULL with the refusal in err. The replies wait for the
+ * turn's journal commit like any other (the caller holds them). */
+struct job *handlers_submit(struct handlers *h, struct msg *msg, const char *peer, struct buf *ids,
+                            char *err, size_t errlen);
+
 #endif

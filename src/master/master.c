@@ -21,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "http/http.h"
 #include "net/tls.h"
 
 #define TICK_MS 100
@@ -52,6 +53,7 @@ static void release_durable(struct master *m)
     if (!jwriter_done(m->writer, &done, err, sizeof(err)))
         tasks_journal_failed(err);
     conn_hub_release(&m->hub, done);
+    http_release(m->http, done);
 }
 
 static void journal_done_cb(uv_async_t *h)
@@ -87,7 +89,9 @@ static void master_prepare_cb(uv_prepare_t *h)
     else
         uv_idle_stop(&m->output_idle);
     tasks_save_counters(&m->tasks);
-    conn_hub_hold(&m->hub, jwriter_handoff(m->writer));
+    uint64_t epoch = jwriter_handoff(m->writer);
+    conn_hub_hold(&m->hub, epoch);
+    http_hold(m->http, epoch);
     release_durable(m);
 }
 
@@ -155,6 +159,8 @@ static void master_stop(struct master *m, const char *why)
     if (!jwriter_drain(m->writer, err, sizeof(err)))
         log_error("final journal commit failed error=%s", log_quote(err));
     conn_hub_close_all(&m->hub, "master is stopping");
+    http_release(m->http, UINT64_MAX); /* the journal is drained */
+    http_stop(m->http);
     uv_timer_stop(&m->tick);
     uv_prepare_stop(&m->prepare);
     uv_check_stop(&m->check);
@@ -213,10 +219,11 @@ const struct conn_ops master_conn_ops = {
     .closed = conn_closed_cb,
 };
 
-static int write_addr_file(const char *dir, const char *addr, char *err, size_t errlen)
+static int write_addr_file(const char *dir, const char *name, const char *addr, char *err,
+                           size_t errlen)
 {
     char path[900], tmp[1000];
-    snprintf(path, sizeof(path), "%s/master.addr", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
     /* 0600 like the journal beside it (the rename keeps the mode); a stale
      * temporary file of a dead master with our pid would keep its own. */
@@ -248,6 +255,37 @@ static void warn_open_state_dir(const char *dir)
             dir, (unsigned)(sb.st_mode & 07777), dir);
 }
 
+/* The HTTP API (on unless --http off), its URL in STATE_DIR/http.addr.
+ * The default port range all taken is a warning: the master runs without. */
+static int start_http(struct master *m)
+{
+    char err[1024];
+    char path[900];
+    bool disabled;
+    snprintf(path, sizeof(path), "%s/http.addr", m->opts.state_dir);
+    if (m->opts.http && !strcmp(m->opts.http, "off")) {
+        unlink(path);
+        return 0;
+    }
+    m->http =
+        http_start(m, m->opts.http, m->http_url, sizeof(m->http_url), &disabled, err, sizeof(err));
+    if (!m->http && disabled) {
+        unlink(path);
+        log_warn("no HTTP API error=%s", log_quote(err));
+        fprintf(stderr, "dtr master: %s; running without the HTTP API (--http HOST:PORT)\n", err);
+        return 0;
+    }
+    if (!m->http ||
+        write_addr_file(m->opts.state_dir, "http.addr", m->http_url, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        log_error("cannot serve HTTP error=%s", log_quote(err));
+        return -1;
+    }
+    log_info("http listening url=%s auth=%s metrics_open=%s", m->http_url,
+             m->token ? "token" : "none", m->opts.metrics_open ? "yes" : "no");
+    return 0;
+}
+
 int master_run(const struct master_opts *opts)
 {
     heap_tune_for_bursts();
@@ -256,6 +294,7 @@ int master_run(const struct master_opts *opts)
     int rc = 1;
     m->opts = *opts;
     m->loop = uv_default_loop();
+    m->started_wall = clock_wall_ms();
     struct workers_opts wopts = {
         .heartbeat_ms = opts->heartbeat_ms,
         .worker_timeout_ms = opts->worker_timeout_ms,
@@ -277,7 +316,8 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     if (conn_check_exposure(opts->host, m->token, opts->insecure, "run commands on every worker",
-                            err, sizeof(err))) {
+                            err, sizeof(err)) ||
+        http_check(opts->http, m->token != NULL, opts->insecure, err, sizeof(err))) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
@@ -326,7 +366,9 @@ int master_run(const struct master_opts *opts)
     m->hub.tls = m->tls;
     m->hub.owner = m;
     m->hub.fill_hello = fill_hello;
-    conn_hub_fit_fd_limit(&m->hub, 64);
+    /* descriptors for the journal, logs and the HTTP side's connections */
+    bool http_off = opts->http && !strcmp(opts->http, "off");
+    conn_hub_fit_fd_limit(&m->hub, 64 + (http_off ? 0 : HTTP_MAX_CONNS));
     int hi = (int)MIN(opts->port + 99, 65535);
     if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
                     CONN_ROLE_WORKER | CONN_ROLE_CLIENT, err, sizeof(err)) != 0) {
@@ -341,16 +383,20 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     warn_open_state_dir(opts->state_dir);
-    if (write_addr_file(opts->state_dir, m->addr, err, sizeof(err)) != 0) {
+    if (write_addr_file(opts->state_dir, "master.addr", m->addr, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
+    if (start_http(m) != 0)
+        goto out;
     log_info("listening addr=%s state_dir=%s tasks=%zu queued=%" PRIu64 " running=%" PRIu64
              " blocked=%" PRIu64 " auth=%s tls=%s",
              m->addr, opts->in_memory ? "(memory)" : opts->state_dir, m->tasks.map.len,
              m->tasks.counts[TASK_QUEUED], m->tasks.counts[TASK_RUNNING],
              m->tasks.counts[TASK_BLOCKED], m->token ? "token" : "none", m->tls ? "on" : "off");
     printf("dtr master listening on %s\n", m->addr);
+    if (m->http)
+        printf("dtr master http on %s\n", m->http_url);
     fflush(stdout);
 
     uv_prepare_init(m->loop, &m->prepare);
@@ -383,6 +429,7 @@ out:
     if (m->outputs.dir)
         outputs_release(&m->outputs);
     discover_release(m);
+    http_free(m->http);
     tasks_release(&m->tasks);
     free(m->token);
     tls_ctx_free(m->tls);

@@ -43,6 +43,8 @@ struct master_opts {
     int64_t max_output;                      /* bytes of output kept per attempt */
     bool insecure;                           /* may listen beyond loopback without a token */
     bool verbose;
+    const char *http;  /* --http HOST:PORT, "off", or NULL: 127.0.0.1:8999 */
+    bool metrics_open; /* /metrics needs no token */
 };
 
 struct master {
@@ -71,7 +73,10 @@ struct master {
 
     bool stopping;
     int64_t last_scan, last_prune, last_workers_tick;
-    char id[300]; /* "master-HOST-PID", in its hellos */
+    char id[300];       /* "master-HOST-PID", in its hellos */
+    struct http *http;  /* the HTTP API (src/http/), or NULL */
+    char http_url[320]; /* "http://HOST:PORT/" */
+    int64_t started_wall;
 };
 
 /* Runs a master until SIGINT/SIGTERM. Returns the process exit code. */

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "sched/resources.h"
+#include "sched/metrics.h"
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS (60 * 1000)
@@ -320,6 +321,7 @@ struct task *tasks_add(struct tasks *ts, const char *id, const char *spec, int64
     set_request(t);
     hmap_put(&ts->map, t);
     ts->counts[TASK_QUEUED]++;
+    metrics_task_added(t);
     queue_push(&ts->queue, t, now_wall);
     jwriter_save_task(ts->writer, t);
     ts->dispatch_needed = true;
@@ -334,6 +336,7 @@ struct task *tasks_add_blocked(struct tasks *ts, const char *id, const char *spe
     set_request(t);
     hmap_put(&ts->map, t);
     ts->counts[TASK_BLOCKED]++;
+    metrics_task_added(t);
     jwriter_save_task(ts->writer, t);
     return t;
 }
@@ -580,6 +583,7 @@ int tasks_transition(struct tasks *ts, struct task *t, enum task_state to)
     }
     ts->counts[from]--;
     ts->counts[to]++;
+    metrics_task_moved(t, from, to, now);
     if (t->job) {
         if (task_state_terminal(to))
             t->job->ended_at = MAX(t->job->ended_at, t->finished_at);
@@ -716,6 +720,7 @@ void tasks_attempt_lost(struct tasks *ts, struct task *t, const char *why)
     task_set_error(t, err);
     log_info("re-queued task of a lost worker task=%s worker=%s crashes=%d", t->id,
              t->worker ? t->worker : "?", t->crashes);
+    metrics.crash_requeued++;
     tasks_transition(ts, t, TASK_QUEUED);
 }
 
@@ -731,6 +736,7 @@ static void attempt_failed(struct tasks *ts, struct task *t, const char *error)
         log_info("attempt failed; retrying task=%s attempt=%d worker=%s delay_ms=%" PRId64
                  " error=%s",
                  t->id, t->attempts, t->worker ? t->worker : "?", delay, log_quote(t->error));
+        metrics.retried++;
         tasks_transition(ts, t, TASK_QUEUED);
         return;
     }

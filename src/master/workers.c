@@ -18,6 +18,7 @@
 #include "master/workers.h"
 #include "sched/place.h"
 #include "master/output.h"
+#include "sched/metrics.h"
 
 /* The most one loop turn adds to the listening clock (workers_listened): a
  * turn is normally the poll (at most a tick) plus a few ms of callbacks;
@@ -137,6 +138,7 @@ static struct worker *worker_new(struct workers *ws, const char *id)
     hmap_put(&ws->map, w);
     list_add_tail(&ws->all, &w->node);
     ws->n++;
+    metrics_worker_event("worker_joined", w->id);
     return w;
 }
 
@@ -196,6 +198,7 @@ void worker_declare_dead(struct workers *ws, struct worker *w, const char *why)
 {
     int n = w->running;
     log_warn("worker declared dead id=%s reason=%s requeued=%d", w->id, log_quote(why), n);
+    metrics_worker_event("worker_lost", w->id);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &w->tasks)
     {
@@ -438,8 +441,10 @@ void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
             reconcile(ws, w);
         break;
     case MSG_DRAIN:
-        if (!w->draining)
+        if (!w->draining) {
             log_info("worker draining id=%s running=%d", w->id, w->running);
+            metrics_worker_event("worker_draining", w->id);
+        }
         w->draining = true;
         break;
     default:

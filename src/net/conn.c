@@ -26,6 +26,7 @@
 #include "common/parse.h"
 #include "common/util.h"
 #include "net/tls.h"
+#include "sched/metrics.h"
 
 #define READ_CHUNK (64 * 1024)
 /* An output buffer larger than this is freed once written. */
@@ -394,6 +395,7 @@ static void send_released(struct conn *c)
             return;
         }
         uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+        metrics.bytes_out += b.len;
         int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (n < 0 && n != UV_EAGAIN) {
             conn_close(c, uv_strerror(n));
@@ -924,6 +926,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0 || c->state == CONN_CLOSING || c->close_when_flushed)
         return;
+    metrics.bytes_in += (uint64_t)nread;
     if (c->tls) {
         if (tls_input(c, b->base, (size_t)nread, &tls_end, why, sizeof(why)) != 0)
             return;
@@ -1080,6 +1083,7 @@ static void accept_cb(uv_stream_t *server, int status)
         return;
     }
     start_session(c);
+    metrics.conns_accepted++;
     struct conn_hub *hub = l->hub;
     if (hub->count > hub->max_conns) {
         if (conn_may_log(c))
@@ -1270,4 +1274,9 @@ bool conn_host_is_loopback(const char *host)
     }
     freeaddrinfo(res);
     return all;
+}
+
+size_t conn_hub_count(const struct conn_hub *hub)
+{
+    return hub->count;
 }

@@ -256,6 +256,8 @@ void conn_hub_flush(struct conn_hub *hub);
  */
 void conn_hub_hold(struct conn_hub *hub, uint64_t epoch);
 void conn_hub_release(struct conn_hub *hub, uint64_t done);
+/* The connections open now (for /metrics). */
+size_t conn_hub_count(const struct conn_hub *hub);
 /* Closes connections whose handshake missed its deadline. */
 void conn_hub_sweep(struct conn_hub *hub);
 /* Closes every connection (shutdown). */

@@ -919,8 +919,19 @@ void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                    const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended,
                    uint64_t status_unschedulable)
 {
+    buf_addstr(b, "{\"workers\":");
+    workers_encode(b, w, n);
+    buf_addstr(b, ",\"tasks\":");
+    add_counts(b, counts);
+    buf_addf(b, ",\"unschedulable\":%" PRIu64, status_unschedulable);
+    buf_addf(b, ",\"jobs\":{\"active\":%" PRIu64 ",\"ended\":%" PRIu64 "}}", jobs_active,
+             jobs_ended);
+}
+
+void workers_encode(struct buf *b, const struct worker_info *w, size_t n)
+{
     char iso[CLOCK_ISO_LEN + 8];
-    buf_addstr(b, "{\"workers\":[");
+    buf_addch(b, '[');
     for (size_t i = 0; i < n; i++) {
         if (i)
             buf_addch(b, ',');
@@ -947,11 +958,7 @@ void status_encode(struct buf *b, const struct worker_info *w, size_t n,
             buf_addstr(b, "}}");
         }
     }
-    buf_addstr(b, "],\"tasks\":");
-    add_counts(b, counts);
-    buf_addf(b, ",\"unschedulable\":%" PRIu64, status_unschedulable);
-    buf_addf(b, ",\"jobs\":{\"active\":%" PRIu64 ",\"ended\":%" PRIu64 "}}", jobs_active,
-             jobs_ended);
+    buf_addch(b, ']');
 }
 
 static void add_ids(struct buf *b, char *const *ids, size_t n)

@@ -361,6 +361,8 @@ void task_info_encode_display(struct buf *b, const struct task_info *ti);
 void status_encode(struct buf *b, const struct worker_info *w, size_t n,
                    const uint64_t counts[TASK_NSTATES], uint64_t jobs_active, uint64_t jobs_ended,
                    uint64_t unschedulable);
+/* Appends the workers array of the status object: [{"id":...},...]. */
+void workers_encode(struct buf *b, const struct worker_info *w, size_t n);
 /* Appends one job record (the object only): the form of `dtr jobs --json`
  * lines. */
 void job_info_encode(struct buf *b, const struct job_info *ji);

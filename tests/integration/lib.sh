@@ -103,7 +103,7 @@ read_listen() {
 start_master() {
     local name=$1
     shift
-    "$DTR" master --port "$MPORT" --state-dir "$T/state-$name" --log-dir "$T/logs" \
+    "$DTR" master --port "$MPORT" --http 127.0.0.1:0 --state-dir "$T/state-$name" --log-dir "$T/logs" \
         --heartbeat 200ms --worker-timeout 3s --scan-interval 500ms --verbose "$@" \
         >"$T/$name.out" 2>"$T/$name.err" &
     local pid=$!
