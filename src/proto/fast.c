@@ -282,12 +282,52 @@ static bool scan_plain_str(struct scan *s, const char **p, size_t *n)
     return true;
 }
 
+/* The dependencies a spec may name and still take the shortcut: a DAG's
+ * tasks name one or two; more go down the full path. */
+#define FAST_MAX_DEPS 8
+
+/* An optional list of ids under key (",\"after\":[", say), as spec_encode()
+ * writes it: plain ids, never empty. */
+static bool scan_dep_ids(struct scan *s, const char *key, char ***ids, size_t *n)
+{
+    const char *p;
+    size_t len;
+    if (!scan_lit(s, key))
+        return true; /* absent */
+    *ids = xcalloc(FAST_MAX_DEPS + 1, sizeof(char *));
+    do {
+        if (*n == FAST_MAX_DEPS || !scan_plain_str(s, &p, &len) || len < 1 || len > MSG_MAX_ID ||
+            memchr(p, ' ', len))
+            return false;
+        (*ids)[(*n)++] = xstrndup(p, len);
+    } while (scan_lit(s, ","));
+    return scan_lit(s, "]");
+}
+
+/* The dependencies, right after the kind; a task named twice (which the
+ * full path refuses, with its words) sends the spec there. */
+static bool scan_deps(struct scan *s, struct task_spec *out)
+{
+    if (!scan_dep_ids(s, ",\"after\":[", &out->after, &out->nafter) ||
+        !scan_dep_ids(s, ",\"after_any\":[", &out->after_any, &out->nafter_any))
+        return false;
+    size_t n = out->nafter + out->nafter_any;
+    for (size_t i = 0; i < n; i++) {
+        const char *x = i < out->nafter ? out->after[i] : out->after_any[i - out->nafter];
+        for (size_t k = i + 1; k < n; k++)
+            if (!strcmp(x, k < out->nafter ? out->after[k] : out->after_any[k - out->nafter]))
+                return false;
+    }
+    return true;
+}
+
 /*
  * A task spec exactly as spec_encode() writes it, in its two common shapes:
  * a noop, or an exec with argv, with plain ASCII strings, no cmd, env, cwd
- * or timeout, and no payload but an empty one. The checks are those of
- * spec_from_json() in spec.c for those fields. Returns false (with *out
- * released) to send the line down the full path, which decides.
+ * or timeout, and no payload but an empty one; each may name a few
+ * dependencies. The checks are those of spec_from_json() in spec.c for
+ * those fields. Returns false (with *out released) to send the line down
+ * the full path, which decides.
  */
 static bool scan_spec(struct scan *s, struct task_spec *out)
 {
@@ -304,8 +344,12 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
     }
     if (scan_lit(s, ",\"kind\":\"noop\"")) {
         out->kind = KIND_NOOP;
-    } else if (scan_lit(s, ",\"kind\":\"exec\",\"argv\":[")) {
+        if (!scan_deps(s, out))
+            goto fail;
+    } else if (scan_lit(s, ",\"kind\":\"exec\"")) {
         out->kind = KIND_EXEC;
+        if (!scan_deps(s, out) || !scan_lit(s, ",\"argv\":["))
+            goto fail;
         size_t cap = 0;
         do {
             if (out->argc == MSG_MAX_ARGV || !scan_plain_str(s, &p, &n) || n > MSG_MAX_STR)

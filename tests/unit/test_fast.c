@@ -132,6 +132,12 @@ static void assert_spec_same(const struct task_spec *a, const struct task_spec *
         if (pairs[i][0] || pairs[i][1])
             assert_string_equal(pairs[i][0], pairs[i][1]);
     assert_int_equal(a->envc, b->envc);
+    assert_int_equal(a->nafter, b->nafter);
+    for (size_t i = 0; i < a->nafter; i++)
+        assert_string_equal(a->after[i], b->after[i]);
+    assert_int_equal(a->nafter_any, b->nafter_any);
+    for (size_t i = 0; i < a->nafter_any; i++)
+        assert_string_equal(a->after_any[i], b->after_any[i]);
     assert_int_equal(a->priority, b->priority);
     assert_int_equal(a->max_retries, b->max_retries);
     assert_int_equal(a->timeout_ms, b->timeout_ms);
@@ -174,6 +180,22 @@ static void test_msg_specs_fast_path_agrees(void **state UNUSED)
         "{\"type\":\"submit\",\"tasks\":[{\"id\":null,\"kind\":\"compute\","
         "\"priority\":2,\"max_retries\":3}]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR) "]}x",
+        /* dependencies, as a DAG's tasks name them, and what the full path
+         * refuses (twice, in both lists, empty, too long, a space) */
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"b\"", ",\"after\":[\"a\"]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"b\"", ",\"after\":[\"a\",\"c\"],"
+                                                         "\"after_any\":[\"d\"]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"after_any\":[\"d\"]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"id\":\"x\",\"kind\":\"exec\",\"after\":[\"a\"],"
+        "\"argv\":[\"/bin/true\"],\"priority\":0,\"max_retries\":3}]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"b\"", ",\"after\":[\"a\",\"a\"]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"b\"", ",\"after\":[\"a\"],"
+                                                         "\"after_any\":[\"a\"]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"b\"", ",\"after\":[]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"b\"", ",\"after\":[\"a b\"]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"b\"", ",\"after\":[\"\"]" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP(
+            "\"b\"", ",\"after\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]" PR) "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR) ",]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"priority\":2") "]}",
         "{\"type\":\"submit\",\"tasks\":[" NOOP("null", PR ",\"timeout\":1.5") "]}",
@@ -219,6 +241,9 @@ static void test_msg_specs_fast_path_roundtrip(void **state UNUSED)
     memset(specs, 0, sizeof(specs));
     char *argv[] = {(char *)"/bin/echo", (char *)"hello world", NULL};
     char ids[1000][16];
+    char *after[1000];
+    for (int i = 0; i < 1000; i++)
+        after[i] = ids[i > 0 ? i - 1 : 0];
     for (int i = 0; i < 1000; i++) {
         snprintf(ids[i], sizeof(ids[i]), "t-%d", i);
         specs[i].id = i % 3 ? ids[i] : NULL;
@@ -230,6 +255,10 @@ static void test_msg_specs_fast_path_roundtrip(void **state UNUSED)
         specs[i].priority = i - 500;
         specs[i].max_retries = i % 7;
         specs[i].payload = i % 4 == 0 ? (char *)"{}" : NULL;
+        if (i % 5 == 1) { /* a task of a DAG: after the one before */
+            specs[i].after = &after[i];
+            specs[i].nafter = 1;
+        }
     }
     in.specs = specs;
     in.nspecs = 1000;
