@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "dtr_build.h"
 #include "worker/guard.h"
 
 struct command {
@@ -38,6 +39,18 @@ static void usage(FILE *f)
     fprintf(f, "\n'dtr help COMMAND' or 'dtr COMMAND --help' shows a command's flags.\n");
 }
 
+/* `dtr --version`: what a bug report needs: the version, the commit it was
+ * built from ("unknown" from a tarball) and what the build can do. */
+static void version(void)
+{
+    printf("dtr %s\n", DTR_VERSION);
+    printf("commit: %s\n", DTR_GIT_COMMIT);
+    printf("features: tls (OpenSSL %s)", DTR_OPENSSL_VERSION);
+    if (DTR_SANITIZERS[0])
+        printf(", sanitizers (%s)", DTR_SANITIZERS);
+    printf("\nbuild: %s\n", DTR_BUILD_TYPE);
+}
+
 static const struct command *find(const char *name)
 {
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -58,7 +71,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-        printf("dtr %s\n", DTR_VERSION);
+        version();
         return 0;
     }
     if (!strcmp(cmd, "help")) {
