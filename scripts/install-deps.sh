@@ -5,7 +5,7 @@
 set -e
 pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
       libsodium-dev libssl-dev openssl libcmocka-dev parallel iproute2 procps
-      nftables python3 $*"
+      nftables python3 groff man-db bash-completion $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

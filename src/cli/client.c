@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/describe.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/parse.h"
@@ -40,6 +41,11 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
               int argc, char **argv, unsigned flags, char **pos, int *npos, int *dashdash)
 {
     char err[512];
+    if (cli_describe_hook) {
+        /* dtr __man / __complete: describe the table, run nothing. */
+        cli_describe_hook(cmd, usage, summary, opts);
+        return 0;
+    }
     int rc = opts_parse(opts, argc, argv, flags, pos, npos, dashdash, err, sizeof(err));
     if (rc == 1) {
         opts_usage(stdout, usage, summary, opts);
