@@ -259,8 +259,15 @@ static struct {
 
 static void candidate(const char *prefix, const char *word)
 {
-    if (!strncmp(word, comp.cur, strlen(comp.cur)))
-        printf("%s%s\n", prefix, word);
+    size_t plen = strlen(prefix), clen = strlen(comp.cur);
+    size_t n = clen < plen ? clen : plen;
+
+    /* prefix + word must start with cur */
+    if (strncmp(prefix, comp.cur, n) != 0)
+        return;
+    if (clen > plen && strncmp(word, comp.cur + plen, clen - plen) != 0)
+        return;
+    printf("%s%s\n", prefix, word);
 }
 
 /* Flags whose value is a task id, and commands whose arguments are. */
