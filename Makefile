@@ -7,7 +7,10 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build demo test unit asan bench clean format format-check
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+.PHONY: all deps build demo test unit asan bench clean format format-check install uninstall
 
 all: build
 
@@ -39,6 +42,16 @@ asan: deps $(ASAN_BUILD)/Makefile
 
 bench: deps
 	sh bench/run.sh $(BENCH)
+
+# CMake's install() rules (CMakeLists.txt) under PREFIX, staged under DESTDIR
+# when given; $(BUILD)/install_manifest.txt lists what went where.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# Removes exactly the files the last install listed in install_manifest.txt
+# (give the same DESTDIR).
+uninstall:
+	DESTDIR="$(DESTDIR)" sh scripts/uninstall.sh $(BUILD)/install_manifest.txt
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-release
