@@ -4,7 +4,7 @@
 # and any packages named as arguments (say, clang-format for `make format`).
 set -e
 pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
-      libsodium-dev libssl-dev openssl libcmocka-dev parallel iproute2 procps
+      libsodium-dev libssl-dev openssl libinih-dev libcmocka-dev parallel iproute2 procps
       nftables python3 groff man-db bash-completion $*"
 missing=""
 for p in $pkgs; do

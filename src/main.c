@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "cli/describe.h"
 #include "dtr_build.h"
 #include "worker/guard.h"
@@ -58,6 +59,7 @@ static const struct describe_cmd *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    config_set_commands(commands, NCOMMANDS);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

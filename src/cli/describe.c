@@ -93,6 +93,29 @@ static void man_exit_status(FILE *f)
     }
 }
 
+/* FILES: where the config file is looked for and which sections apply. */
+static void man_files(FILE *f, const char *cmd)
+{
+    char text[400];
+    bool client = strcmp(cmd, "master") != 0 && strcmp(cmd, "worker") != 0;
+
+    fputs(".SH FILES\n.TP\n.B /etc/dtr/dtr.conf\n.TQ\n.B ~/.config/dtr/dtr.conf\n", f);
+    if (client)
+        snprintf(text, sizeof(text),
+                 "flag defaults, read in this order when present (~/.config is "
+                 "$XDG_CONFIG_HOME when set): INI, sections [client] (master, token-file, "
+                 "tls-cert, tls-key, tls-ca) and [%s], keys the long flag names. Flags win "
+                 "over the environment, the environment over the files.",
+                 cmd);
+    else
+        snprintf(text, sizeof(text),
+                 "flag defaults, read in this order when present (~/.config is "
+                 "$XDG_CONFIG_HOME when set): INI, section [%s], keys the long flag names. "
+                 "Flags win over the environment, the environment over the files.",
+                 cmd);
+    roff_line(f, text);
+}
+
 /* The command whose page is being written, for the hook. */
 static struct {
     FILE *f;
@@ -138,13 +161,18 @@ static void man_hook(const char *cmd, const char *usage, const char *summary,
         roff_line(f, o->help ? o->help : "");
     }
     fputs(".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\n\\&show this help\n", f);
-    if (has_flag(opts, "master") || has_flag(opts, "token-file")) {
+    if (has_flag(opts, "master") || has_flag(opts, "token-file") || has_flag(opts, "config")) {
         fputs(".SH ENVIRONMENT\n", f);
         if (has_flag(opts, "master") && strcmp(cmd, "worker") != 0)
             man_env_item(f, "DTR_MASTER", "the master's HOST:PORT when --master is not given");
         if (has_flag(opts, "token-file"))
             man_env_item(f, "DTR_TOKEN", "the shared secret when --token-file is not given");
+        if (has_flag(opts, "config"))
+            man_env_item(f, "DTR_CONFIG",
+                         "the config file when --config is not given; set but empty: none");
     }
+    if (has_flag(opts, "config"))
+        man_files(f, cmd);
     man_exit_status(f);
     fputs(".SH SEE ALSO\n.BR dtr (1)\n", f);
     man.done = true;
@@ -172,6 +200,11 @@ static int man_index(FILE *f, const struct describe_cmd *cmds, size_t ncmds)
     fputs(".SH ENVIRONMENT\n", f);
     man_env_item(f, "DTR_MASTER", "the master's HOST:PORT for the client commands");
     man_env_item(f, "DTR_TOKEN", "the shared secret when --token-file is not given");
+    man_env_item(f, "DTR_CONFIG",
+                 "the config file when --config is not given; set but empty: none");
+    fputs(".SH FILES\n.TP\n.B /etc/dtr/dtr.conf\n.TQ\n.B ~/.config/dtr/dtr.conf\n", f);
+    roff_line(f, "flag defaults (INI, a section per command, keys the long flag names); see "
+                 "the FILES section of each command's page");
     man_exit_status(f);
     fputs(".SH SEE ALSO\n", f);
     for (size_t i = 0; i < ncmds; i++)

@@ -24,7 +24,7 @@ pass "installed into DESTDIR $D, PREFIX $P"
 
 for f in bin/dtr share/man/man1/dtr.1 share/man/man1/dtr-submit.1 share/man/man1/dtr-master.1 \
     share/man/man1/dtr-worker.1 share/bash-completion/completions/dtr share/doc/dtr/README.md \
-    share/doc/dtr/protocol.md; do
+    share/doc/dtr/protocol.md share/doc/dtr/examples/dtr.conf; do
     [ -f "$D$P/$f" ] || fail "missing $P/$f"
 done
 [ -x "$D$P/bin/dtr" ] && pass "the tree has the binary, man pages, completion and docs" ||
@@ -41,6 +41,11 @@ if command -v man >/dev/null; then
     grep -q -- '--priority' man.out && [ ! -s man.err ] && pass "man -l renders the installed dtr-submit.1" ||
         fail "man -l: $(head -3 man.err)"
 fi
+sed 's/^# \([a-z-]* = \)/\1/' "$D$P/share/doc/dtr/examples/dtr.conf" >ex.conf
+grep -q '^port = ' ex.conf && "$D$P/bin/dtr" master --config ex.conf --port x >ex.out 2>&1
+grep -q -- "--port: 'x' is not an integer" ex.out &&
+    pass "the example config, uncommented, has only keys dtr master knows" ||
+    fail "example config: $(cat ex.out)"
 # The installed completion file is the one a login shell would load.
 (
     . /usr/share/bash-completion/bash_completion 2>/dev/null
