@@ -451,6 +451,8 @@ int cmd_submit(int argc, char **argv)
          0},
         {"wait", 'w', OPT_BOOL, &f.wait, NULL, "wait for the tasks to end (exit 1 if any failed)",
          0, 0},
+        {"quiet", 'q', OPT_BOOL, &cli_quiet, NULL,
+         "with --wait: no progress bar and no summary line (the ids are still printed)", 0, 0},
         CLIENT_OPTS(f.c),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };

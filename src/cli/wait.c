@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `dtr wait`, and the waiting behind `submit --wait`: the master pushes
- * progress as tasks end; we draw a bar on a terminal, or plain lines at most
- * once a second otherwise, and exit 0 only when every task succeeded.
+ * progress as tasks end; we draw a bar when stderr is a terminal (nothing
+ * into pipes and logs, nothing with --quiet), and exit 0 only when every
+ * task succeeded.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,27 +17,25 @@
 #include "common/clock.h"
 #include "common/util.h"
 
-static void draw(bool tty, const struct msg *p, int64_t started, bool final)
+bool cli_quiet;
+
+/* The progress bar, redrawn in place on stderr (a terminal). */
+static void draw(const struct msg *p, int64_t started, bool final)
 {
     double secs = (double)(clock_mono_ms() - started) / 1000.0;
     double rate = secs > 0 ? (double)p->done / secs : 0;
     char eta[32] = "-";
     if (rate > 0 && p->done < p->total)
         snprintf(eta, sizeof(eta), "%.0fs", (double)(p->total - p->done) / rate);
-    if (tty) {
-        int width = 30, fill = p->total ? (int)(width * p->done / p->total) : width;
-        char bar[64];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < fill ? '#' : '-';
-        bar[width] = '\0';
-        fprintf(stderr,
-                "\r[%s] %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s "
-                "\033[K%s",
-                bar, p->done, p->total, p->failed, rate, eta, final ? "\n" : "");
-    } else {
-        fprintf(stderr, "%" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s\n",
-                p->done, p->total, p->failed, rate, eta);
-    }
+    int width = 30, fill = p->total ? (int)(width * p->done / p->total) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '-';
+    bar[width] = '\0';
+    fprintf(stderr,
+            "\r[%s] %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s "
+            "\033[K%s",
+            bar, p->done, p->total, p->failed, rate, eta, final ? "\n" : "");
 }
 
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms)
@@ -44,8 +43,9 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
     struct buf b = BUF_INIT;
     struct msg req, m;
     int rc;
-    bool tty = isatty(STDERR_FILENO);
-    int64_t started = clock_mono_ms(), last_line = 0;
+    /* Progress only for a person watching: a terminal, and not --quiet. */
+    bool tty = !cli_quiet && isatty(STDERR_FILENO);
+    int64_t started = clock_mono_ms();
     int64_t deadline = timeout_ms >= 0 ? started + timeout_ms : -1;
     memset(&req, 0, sizeof(req));
     req.type = MSG_WAIT;
@@ -75,14 +75,13 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
             msg_release(&m);
             continue;
         }
-        int64_t now = clock_mono_ms();
-        if (tty || m.final || now - last_line >= 1000) {
-            draw(tty, &m, started, m.final);
-            last_line = now;
-        }
+        if (tty)
+            draw(&m, started, m.final);
         if (m.final) {
-            printf("%" PRIu64 " tasks: %" PRIu64 " succeeded, %" PRIu64 " failed or cancelled\n",
-                   m.total, m.done - m.failed, m.failed);
+            if (!cli_quiet)
+                printf("%" PRIu64 " tasks: %" PRIu64 " succeeded, %" PRIu64
+                       " failed or cancelled\n",
+                       m.total, m.done - m.failed, m.failed);
             rc = m.failed ? EXIT_TASK_FAILED : 0;
             msg_release(&m);
             return rc;
@@ -103,6 +102,8 @@ int cmd_wait(int argc, char **argv)
         {"job", 'j', OPT_STRING, &job, "JOB", "wait for every task of this job", 0, 0},
         {"timeout", 't', OPT_DURATION, &timeout_ms, "DUR", "give up after this long (exit 1)", 0,
          0},
+        {"quiet", 'q', OPT_BOOL, &cli_quiet, NULL,
+         "no progress bar and no summary line: the exit status says it all", 0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
