@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/notify.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -111,6 +112,7 @@ static void master_tick_cb(uv_timer_t *h)
     struct master *m = h->data;
     int64_t now = (int64_t)uv_now(m->loop);
     int64_t wall = clock_wall_ms();
+    notify_tick(now); /* systemd's watchdog, when it watches */
     conn_hub_sweep(&m->hub);
     /* Visiting every worker costs with 10,000 of them: do it twice per
      * heartbeat, between every tick and every half second. */
@@ -141,6 +143,7 @@ static void master_stop(struct master *m, const char *why)
     m->stopping = true;
     m->handlers.stopping = true;
     log_info("stopping reason=%s", why);
+    notify_stopping();
     conn_listener_close(&m->listener);
     if (!jwriter_drain(m->writer, err, sizeof(err)))
         log_error("final journal commit failed error=%s", log_quote(err));
@@ -324,6 +327,7 @@ int master_run(const struct master_opts *opts)
              m->tasks.counts[TASK_BLOCKED], m->token ? "token" : "none", m->tls ? "on" : "off");
     printf("dtr master listening on %s\n", m->addr);
     fflush(stdout);
+    notify_ready(m->addr);
 
     uv_prepare_init(m->loop, &m->prepare);
     m->prepare.data = m;

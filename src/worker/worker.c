@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/notify.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/hmap.h"
@@ -662,6 +663,7 @@ static void worker_tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
     int64_t now = (int64_t)uv_now(n->loop);
+    notify_tick(now); /* systemd's watchdog, when it watches */
     conn_hub_sweep(&n->hub);
     guard_reap(n->guard);
     heartbeat(n, now);
@@ -706,6 +708,7 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
         return;
     n->draining = true;
     n->drain_started = (int64_t)uv_now(n->loop);
+    notify_stopping();
     log_info("draining signal=%s running=%d waiting=%d", signum == SIGINT ? "SIGINT" : "SIGTERM",
              n->nrunning, n->nwaiting);
     /* Hand back what has not started. */
@@ -841,6 +844,7 @@ int worker_run(const struct worker_opts *opts)
              n->tls ? "on" : "off");
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
+    notify_ready(n->addr);
 
     n->last_word = n->deaf_since = (int64_t)uv_now(n->loop);
     uv_timer_init(n->loop, &n->tick);

@@ -24,11 +24,16 @@ pass "installed into DESTDIR $D, PREFIX $P"
 
 for f in bin/dtr share/man/man1/dtr.1 share/man/man1/dtr-submit.1 share/man/man1/dtr-master.1 \
     share/man/man1/dtr-worker.1 share/bash-completion/completions/dtr share/doc/dtr/README.md \
-    share/doc/dtr/protocol.md share/doc/dtr/examples/dtr.conf; do
+    share/doc/dtr/protocol.md share/doc/dtr/examples/dtr.conf lib/systemd/system/dtr-master.service \
+    lib/systemd/system/dtr-worker@.service; do
     [ -f "$D$P/$f" ] || fail "missing $P/$f"
 done
 [ -x "$D$P/bin/dtr" ] && pass "the tree has the binary, man pages, completion and docs" ||
     fail "bin/dtr not executable"
+grep -q "^ExecStart=$P/bin/dtr master " "$D$P/lib/systemd/system/dtr-master.service" &&
+    grep -q "^ExecStart=$P/bin/dtr worker " "$D$P/lib/systemd/system/dtr-worker@.service" &&
+    pass "the units start $P/bin/dtr (the install's prefix)" ||
+    fail "ExecStart: $(grep -h ExecStart "$D$P"/lib/systemd/system/*)"
 n_man=$(ls "$D$P/share/man/man1" | grep -c '^dtr')
 n_cmds=$("$DTR" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{n++} END{print n}')
 [ "$n_man" -eq $((n_cmds + 1)) ] && pass "one man page per command and dtr.1 ($n_man)" ||
