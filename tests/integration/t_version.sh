@@ -14,10 +14,15 @@ grep -q '^features: .*tls' o && pass "features name TLS: $(grep features o)" ||
 commit=$(sed -n 's/^commit: //p' o)
 if git -C "$SRC" rev-parse HEAD >/dev/null 2>&1; then
     head=$(git -C "$SRC" rev-parse --short=12 HEAD)
-    case "$commit" in
-    "$head" | "$head-dirty") pass "commit is the checkout's HEAD ($commit)" ;;
-    *) fail "commit '$commit', HEAD is $head" ;;
-    esac
+    # HEAD itself, or an ancestor when commits came after the last build.
+    c=${commit%-dirty}
+    if [ "$c" = "$head" ]; then
+        pass "commit is the checkout's HEAD ($commit)"
+    elif git -C "$SRC" merge-base --is-ancestor "$c" HEAD 2>/dev/null; then
+        pass "commit $commit is in HEAD's history (built before the latest commit)"
+    else
+        fail "commit '$commit' is not HEAD ($head) nor in its history"
+    fi
 else
     [ "$commit" = unknown ] && pass "no git checkout: commit unknown" || fail "commit '$commit'"
 fi
