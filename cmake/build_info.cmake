@@ -4,6 +4,10 @@
 # is rewritten only when its text changes, so an unchanged commit rebuilds
 # nothing.
 set(commit "unknown")
+# A copy made for packaging (make deb) carries its commit in .git-commit.
+if(NOT EXISTS "${SRC}/.git" AND EXISTS "${SRC}/.git-commit")
+  file(STRINGS "${SRC}/.git-commit" commit LIMIT_COUNT 1)
+endif()
 find_package(Git QUIET)
 if(GIT_FOUND AND EXISTS "${SRC}/.git")
   execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SRC}" rev-parse --short=12 HEAD

@@ -5,7 +5,8 @@
 set -e
 pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
       libsodium-dev libssl-dev openssl libinih-dev libcmocka-dev parallel iproute2 procps
-      nftables python3 groff man-db bash-completion $*"
+      nftables python3 groff man-db bash-completion
+      debhelper lintian fakeroot $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
