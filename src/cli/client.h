@@ -80,6 +80,10 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms);
 /* --quiet of wait and submit: cli_wait() shows no progress and no summary. */
 extern bool cli_quiet;
+/* wait --json (and submit --wait --json): the summary is one JSON object
+ * {"total", "done", "succeeded", "failed", "timed_out"}, printed after a
+ * timeout too. */
+extern bool cli_wait_json;
 /*
  * Reads the next message of a listing the master streams (items of type
  * `item`, then an `end`). Returns 1 with *m filled (release it), 0 at the

@@ -558,8 +558,10 @@ int cmd_submit(int argc, char **argv)
     }
     if (rc)
         goto out;
-    if (f.wait)
+    if (f.wait) {
+        cli_wait_json = f.json;
         rc = cli_wait(&c, ids, nids, false, NULL, -1);
+    }
 out:
     client_close(&c);
     for (size_t i = 0; i < nspecs; i++)

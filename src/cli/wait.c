@@ -18,6 +18,19 @@
 #include "common/util.h"
 
 bool cli_quiet;
+bool cli_wait_json;
+
+/* The closing line on stdout: text, or one JSON object with --json. */
+static void summary(uint64_t total, uint64_t done, uint64_t failed, bool timed_out)
+{
+    if (cli_wait_json)
+        printf("{\"total\":%" PRIu64 ",\"done\":%" PRIu64 ",\"succeeded\":%" PRIu64
+               ",\"failed\":%" PRIu64 ",\"timed_out\":%s}\n",
+               total, done, done - failed, failed, timed_out ? "true" : "false");
+    else if (!cli_quiet && !timed_out)
+        printf("%" PRIu64 " tasks: %" PRIu64 " succeeded, %" PRIu64 " failed or cancelled\n", total,
+               done - failed, failed);
+}
 
 /* The progress bar, redrawn in place on stderr (a terminal). */
 static void draw(const struct msg *p, int64_t started, bool final)
@@ -46,6 +59,9 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
     /* Progress only for a person watching: a terminal, and not --quiet. */
     bool tty = !cli_quiet && isatty(STDERR_FILENO);
     int64_t started = clock_mono_ms();
+    struct {
+        uint64_t total, done, failed;
+    } last = {0, 0, 0}; /* the latest progress, for --json after a timeout */
     int64_t deadline = timeout_ms >= 0 ? started + timeout_ms : -1;
     memset(&req, 0, sizeof(req));
     req.type = MSG_WAIT;
@@ -62,6 +78,7 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
             if (tty)
                 fputc('\n', stderr);
             cli_error("timed out waiting after %.1fs", (double)timeout_ms / 1000.0);
+            summary(last.total, last.done, last.failed, true);
             return EXIT_TASK_FAILED;
         }
         rc = client_recv(c, &m, deadline >= 0 ? MIN(left, 1000) : -1);
@@ -75,13 +92,13 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
             msg_release(&m);
             continue;
         }
+        last.total = m.total;
+        last.done = m.done;
+        last.failed = m.failed;
         if (tty)
             draw(&m, started, m.final);
         if (m.final) {
-            if (!cli_quiet)
-                printf("%" PRIu64 " tasks: %" PRIu64 " succeeded, %" PRIu64
-                       " failed or cancelled\n",
-                       m.total, m.done - m.failed, m.failed);
+            summary(m.total, m.done, m.failed, false);
             rc = m.failed ? EXIT_TASK_FAILED : 0;
             msg_release(&m);
             return rc;
@@ -104,6 +121,10 @@ int cmd_wait(int argc, char **argv)
          0},
         {"quiet", 'q', OPT_BOOL, &cli_quiet, NULL,
          "no progress bar and no summary line: the exit status says it all", 0, 0},
+        {"json", 0, OPT_BOOL, &cli_wait_json, NULL,
+         "end with {\"total\", \"done\", \"succeeded\", \"failed\", \"timed_out\"} "
+         "instead of the summary line",
+         0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };

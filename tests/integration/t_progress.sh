@@ -2,7 +2,8 @@
 # Progress output of `dtr wait` and `submit --wait` (issue 16's CLI
 # conventions): the bar only when stderr is a terminal, nothing into pipes
 # and logs; --quiet drops the bar and the summary line, not the exit status
-# or submit's ids. The terminal is a pty made by Python's pty module.
+# or submit's ids; --json on wait, submit --wait and cancel. The terminal is
+# a pty made by Python's pty module.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 start_master M
@@ -65,4 +66,31 @@ on_tty "$DTR" submit --id d --wait -- true >o
 rc=$?
 [ $rc -eq 0 ] && grep -q '1/1 done' tty.out && pass "submit --wait on a terminal: the progress bar" ||
     fail "submit --wait, tty: rc $rc, tty '$(cat -v tty.out)'"
+
+# --json: one object, parsed by Python's json module.
+# jget FILE EXPR: EXPR over d, the file's JSON lines; a tuple prints space-separated.
+jget() {
+    "$PY" -c 'import json, sys
+d = [json.loads(l) for l in open(sys.argv[1])]
+r = eval(sys.argv[2])
+print(" ".join(map(str, r)) if isinstance(r, tuple) else r)' "$@" 2>&1
+}
+dtr wait --all --json >o 2>e
+rc=$?
+[ $rc -eq 1 ] && [ "$(jget o 'd[0]["total"], d[0]["failed"], d[0]["succeeded"], d[0]["timed_out"]')" = "8 2 6 False" ] &&
+    pass "wait --json: {total, done, succeeded, failed, timed_out}" || fail "wait --json: rc $rc '$(cat o e)'"
+dtr submit --id e --wait --json -- true >o 2>e
+rc=$?
+[ $rc -eq 0 ] && [ "$(jget o 'd[0]["tasks"], d[1]["succeeded"]')" = "['e'] 1" ] &&
+    pass "submit --wait --json: the submit object, then the summary object" || fail "submit --wait --json: '$(cat o e)'"
+dtr submit --id f -- sleep 30 >/dev/null
+wait_for "f to run" "dtr tasks | grep -q '^f .*running'"
+dtr wait f --json --timeout 300ms >o 2>e
+rc=$?
+[ $rc -eq 1 ] && [ "$(jget o 'd[0]["timed_out"], d[0]["total"]')" = "True 1" ] &&
+    pass "wait --json --timeout: timed_out true, exit 1" || fail "wait timeout: rc $rc '$(cat o e)'"
+dtr cancel f --json >o 2>e
+rc=$?
+[ $rc -eq 0 ] && [ "$(jget o 'd[0]["cancelled"], d[0]["error"]')" = "['f'] None" ] &&
+    pass "cancel --json: {cancelled: [ids], error: null}" || fail "cancel --json: rc $rc '$(cat o e)'"
 finish
