@@ -156,6 +156,7 @@ static void master_stop(struct master *m, const char *why)
     uv_close((uv_handle_t *)&m->check, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sighup, NULL);
     uv_close((uv_handle_t *)&m->journal_done, NULL);
 }
 
@@ -163,6 +164,18 @@ static void master_signal_cb(uv_signal_t *h, int signum)
 {
     struct master *m = h->data;
     master_stop(m, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* SIGHUP: open master.log again (logrotate renamed it). */
+static void master_sighup_cb(uv_signal_t *h, int signum)
+{
+    char err[512];
+    (void)h;
+    (void)signum;
+    if (log_reopen(err, sizeof(err)) < 0)
+        log_error("SIGHUP: %s", err);
+    else
+        log_info("log reopened signal=SIGHUP");
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -343,6 +356,8 @@ int master_run(const struct master_opts *opts)
     m->sigint.data = m->sigterm.data = m;
     uv_signal_start(&m->sigint, master_signal_cb, SIGINT);
     uv_signal_start(&m->sigterm, master_signal_cb, SIGTERM);
+    uv_signal_init(m->loop, &m->sighup);
+    uv_signal_start(&m->sighup, master_sighup_cb, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
     m->last_scan = -opts->scan_interval_ms; /* scan at once */
     m->last_prune = (int64_t)uv_now(m->loop);

@@ -56,7 +56,7 @@ struct master {
     uv_prepare_t prepare;
     uv_check_t check; /* right after each poll for I/O: advances the listening clock */
     uv_timer_t tick;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
 
     struct tasks tasks;       /* the task table: the only writer of tasks */
     struct workers workers;   /* the registry and the listening clock */

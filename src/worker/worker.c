@@ -111,7 +111,7 @@ struct node {
     int64_t redial_at, backoff_ms;
     uv_timer_t tick;
     uv_prepare_t prepare;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
 };
 
 static void redial_later(struct node *n);
@@ -701,6 +701,18 @@ static void worker_tick_cb(uv_timer_t *t)
     }
 }
 
+/* SIGHUP: open worker-ID.log again (logrotate renamed it). */
+static void worker_sighup_cb(uv_signal_t *s, int signum)
+{
+    char err[512];
+    (void)s;
+    (void)signum;
+    if (log_reopen(err, sizeof(err)) < 0)
+        log_error("SIGHUP: %s", err);
+    else
+        log_info("log reopened signal=SIGHUP");
+}
+
 static void worker_signal_cb(uv_signal_t *s, int signum)
 {
     struct node *n = s->data;
@@ -860,6 +872,8 @@ int worker_run(const struct worker_opts *opts)
     n->sigint.data = n->sigterm.data = n;
     uv_signal_start(&n->sigint, worker_signal_cb, SIGINT);
     uv_signal_start(&n->sigterm, worker_signal_cb, SIGTERM);
+    uv_signal_init(n->loop, &n->sighup);
+    uv_signal_start(&n->sighup, worker_sighup_cb, SIGHUP);
     if (n->mport)
         dial_master(n);
     uv_run(n->loop, UV_RUN_DEFAULT);

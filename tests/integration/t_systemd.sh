@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # systemd: the notify protocol spoken by the master and the worker (READY=1
 # once listening, WATCHDOG=1 from the loop every half WATCHDOG_USEC,
-# STOPPING=1 on SIGTERM) to a socket a Python listener holds in place of
+# STOPPING=1 on SIGTERM), SIGHUP reopening the logs (logrotate) to a socket a Python listener holds in place of
 # systemd; and `systemd-analyze verify` on the units (skipped, saying so,
 # where systemd-analyze is missing).
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,6 +39,16 @@ wait_for "READY=1 from the worker" "grep -q '^READY=1' W.msgs" 10 &&
 wait_for "the worker to register" "workers_registered 1"
 ! grep -q WATCHDOG W.msgs && pass "no watchdog pings when WATCHDOG_PID is another process" ||
     fail "worker pinged for pid 1"
+# logrotate: rename the logs, SIGHUP, and the nodes write new files.
+mv logs/master.log logs/master.log.1 && mv logs/worker-W1.log logs/worker-W1.log.1
+kill -HUP "$M_PID" "$W1_PID"
+wait_for "a new master.log after SIGHUP" "grep -q 'log reopened signal=SIGHUP' logs/master.log" 10 &&
+    pass "master: SIGHUP reopens master.log"
+wait_for "a new worker-W1.log after SIGHUP" "grep -q 'log reopened signal=SIGHUP' logs/worker-W1.log" 10 &&
+    pass "worker: SIGHUP reopens worker-W1.log"
+dtr submit --id after-hup --wait -- true >/dev/null 2>&1 && ! is_dead "$M_PID" && ! is_dead "$W1_PID" &&
+    grep -q 'task=after-hup' logs/master.log && pass "both carry on after SIGHUP, logging to the new files" ||
+    fail "after SIGHUP: $(tail -3 logs/master.log)"
 kill -TERM "$W1_PID"
 wait_for "STOPPING=1 from the draining worker" "grep -q '^STOPPING=1' W.msgs" 10 &&
     pass "worker: STOPPING=1 on SIGTERM"
