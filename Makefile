@@ -7,7 +7,10 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build demo test unit asan bench clean format format-check
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+.PHONY: all deps build demo test unit asan bench clean format format-check install uninstall deb
 
 all: build
 
@@ -39,6 +42,28 @@ asan: deps $(ASAN_BUILD)/Makefile
 
 bench: deps
 	sh bench/run.sh $(BENCH)
+
+# CMake's install() rules (CMakeLists.txt) under PREFIX, staged under DESTDIR
+# when given; $(BUILD)/install_manifest.txt lists what went where.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# Removes exactly the files the last install listed in install_manifest.txt
+# (give the same DESTDIR).
+uninstall:
+	DESTDIR="$(DESTDIR)" sh scripts/uninstall.sh $(BUILD)/install_manifest.txt
+
+# A Debian package of the committed tree (debian/): built from a copy in
+# $(BUILD)/deb, so nothing is written beside the source; lintian must find
+# no error. The .deb lands in $(BUILD)/deb/.
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && \
+	  command -v lintian >/dev/null || sh scripts/install-deps.sh debhelper lintian fakeroot
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/dtr
+	git archive HEAD | tar -x -C $(BUILD)/deb/dtr
+	git rev-parse --short=12 HEAD >$(BUILD)/deb/dtr/.git-commit
+	cd $(BUILD)/deb/dtr && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error --suppress-tags bad-distribution-in-changes-file $(BUILD)/deb/*.changes
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-release

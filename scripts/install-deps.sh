@@ -4,8 +4,9 @@
 # and any packages named as arguments (say, clang-format for `make format`).
 set -e
 pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
-      libsodium-dev libssl-dev openssl libcmocka-dev parallel iproute2 procps
-      nftables python3 $*"
+      libsodium-dev libssl-dev openssl libinih-dev libcmocka-dev parallel iproute2 procps
+      nftables python3 groff man-db bash-completion
+      debhelper lintian fakeroot $*"
 # the master's HTTP API (libmicrohttpd); its tests use curl and promtool
 pkgs="$pkgs libmicrohttpd-dev curl prometheus"
 missing=""

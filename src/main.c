@@ -7,15 +7,12 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/describe.h"
+#include "dtr_build.h"
 #include "worker/guard.h"
 
-struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-};
-
-static const struct command commands[] = {
+static const struct describe_cmd commands[] = {
     {"master", cmd_master, "run the master (queue, scheduler, journal)"},
     {"worker", cmd_worker, "run a worker that executes tasks"},
     {"submit", cmd_submit, "submit tasks"},
@@ -29,6 +26,8 @@ static const struct command commands[] = {
     {"demo", cmd_demo, "start a master and 3 workers and run the walk-through"},
 };
 
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dtr [--version] [--help] COMMAND [ARGS]\n\n"
@@ -39,7 +38,19 @@ static void usage(FILE *f)
     fprintf(f, "\n'dtr help COMMAND' or 'dtr COMMAND --help' shows a command's flags.\n");
 }
 
-static const struct command *find(const char *name)
+/* `dtr --version`: what a bug report needs: the version, the commit it was
+ * built from ("unknown" from a tarball) and what the build can do. */
+static void version(void)
+{
+    printf("dtr %s\n", DTR_VERSION);
+    printf("commit: %s\n", DTR_GIT_COMMIT);
+    printf("features: tls (OpenSSL %s)", DTR_OPENSSL_VERSION);
+    if (DTR_SANITIZERS[0])
+        printf(", sanitizers (%s)", DTR_SANITIZERS);
+    printf("\nbuild: %s\n", DTR_BUILD_TYPE);
+}
+
+static const struct describe_cmd *find(const char *name)
 {
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(commands[i].name, name))
@@ -49,6 +60,7 @@ static const struct command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    config_set_commands(commands, NCOMMANDS);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -59,7 +71,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-        printf("dtr %s\n", DTR_VERSION);
+        version();
         return 0;
     }
     if (!strcmp(cmd, "help")) {
@@ -67,7 +79,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        const struct command *c = find(argv[2]);
+        const struct describe_cmd *c = find(argv[2]);
         if (!c) {
             fprintf(stderr, "dtr: unknown command '%s' (see 'dtr --help')\n", argv[2]);
             return EXIT_USAGE;
@@ -79,11 +91,17 @@ int main(int argc, char **argv)
      * not listed in the usage. */
     if (!strcmp(cmd, "__guard"))
         return guard_main(argc - 1, argv + 1);
+    /* Internal: man pages (built by CMake) and the bash completion helper,
+     * both from the flag tables (cli/describe.c). */
+    if (!strcmp(cmd, "__man"))
+        return describe_man_main(commands, NCOMMANDS, argc - 1, argv + 1);
+    if (!strcmp(cmd, "__complete"))
+        return describe_complete_main(commands, NCOMMANDS, argc - 1, argv + 1);
     if (cmd[0] == '-') {
         fprintf(stderr, "dtr: unknown flag '%s' (see 'dtr --help')\n", cmd);
         return EXIT_USAGE;
     }
-    const struct command *c = find(cmd);
+    const struct describe_cmd *c = find(cmd);
     if (!c) {
         fprintf(stderr, "dtr: unknown command '%s' (see 'dtr --help')\n", cmd);
         return EXIT_USAGE;

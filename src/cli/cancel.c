@@ -12,9 +12,12 @@ int cmd_cancel(int argc, char **argv)
 {
     struct client_flags cf = {0};
     const char *job = NULL;
+    bool json = false;
     const struct opt opts[] = {
         {"job", 'j', OPT_STRING, &job, "JOB",
          "cancel every unfinished task of this job (see 'dtr jobs')", 0, 0},
+        {"json", 0, OPT_BOOL, &json, NULL,
+         "print {\"cancelled\": [IDS], \"error\": null or the refusal} instead of the ids", 0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
@@ -56,8 +59,25 @@ int cmd_cancel(int argc, char **argv)
     msg_encode(&b, &req);
     if ((rc = client_call(&c, &b, MSG_CANCELLED, &reply)))
         goto out;
-    for (size_t i = 0; i < reply.nids; i++)
-        printf("%s\n", reply.ids[i]);
+    if (json) {
+        struct buf j = BUF_INIT;
+        buf_addstr(&j, "{\"cancelled\":[");
+        for (size_t i = 0; i < reply.nids; i++) {
+            if (i)
+                buf_addstr(&j, ",");
+            buf_add_json_cstr(&j, reply.ids[i]);
+        }
+        buf_addstr(&j, "],\"error\":");
+        if (reply.error)
+            buf_add_json_cstr(&j, reply.error);
+        else
+            buf_addstr(&j, "null");
+        printf("%s}\n", j.data);
+        buf_release(&j);
+    } else {
+        for (size_t i = 0; i < reply.nids; i++)
+            printf("%s\n", reply.ids[i]);
+    }
     if (reply.error) {
         cli_error("the master refused: %s", reply.error);
         rc = EXIT_REFUSED;

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/describe.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/parse.h"
@@ -40,16 +42,43 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
               int argc, char **argv, unsigned flags, char **pos, int *npos, int *dashdash)
 {
     char err[512];
-    int rc = opts_parse(opts, argc, argv, flags, pos, npos, dashdash, err, sizeof(err));
-    if (rc == 1) {
-        opts_usage(stdout, usage, summary, opts);
-        return 0;
+    const char *config = NULL; /* read by config_load() from argv */
+    size_t n = 0, *from_file;
+    int rc = -1;
+
+    /* The command's table and --config (commands without flags take none). */
+    while (opts[n].name)
+        n++;
+    struct opt *all = xcalloc(n + 2, sizeof(*all));
+    memcpy(all, opts, n * sizeof(*all));
+    if (n)
+        all[n] = (struct opt){"config", 0, OPT_STRING, &config, "FILE", CONFIG_HELP, 0, 0};
+    from_file = xcalloc(n + 2, sizeof(*from_file));
+    if (cli_describe_hook) {
+        /* dtr __man / __complete: describe the table, run nothing. */
+        cli_describe_hook(cmd, usage, summary, all);
+        rc = 0;
+        goto out;
     }
-    if (rc != 0) {
+    if (n && config_load(cmd, all, argc, argv, flags, from_file, err, sizeof(err))) {
+        fprintf(stderr, "dtr %s: %s\n", cmd, err);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    int prc = opts_parse(all, argc, argv, flags, pos, npos, dashdash, err, sizeof(err));
+    if (prc == 1) {
+        opts_usage(stdout, usage, summary, all);
+        rc = 0;
+    } else if (prc != 0) {
         fprintf(stderr, "dtr %s: %s (see 'dtr %s --help')\n", cmd, err, cmd);
-        return EXIT_USAGE;
+        rc = EXIT_USAGE;
+    } else if (n) {
+        config_finish(all, from_file);
     }
-    return -1;
+out:
+    free(from_file);
+    free(all);
+    return rc;
 }
 
 static void find_master(const struct client_flags *f, char *out, size_t outlen)

@@ -71,12 +71,19 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse(const char *cmd, const char *usage, const char *summary, const struct opt *opts,
               int argc, char **argv, unsigned flags, char **pos, int *npos, int *dashdash);
 /*
- * Waits until the tasks (or all, when all is set) end, showing progress on
- * stderr: a bar on a terminal, plain lines otherwise. timeout_ms < 0 waits
+ * Waits until the tasks (or all, when all is set) end, showing a progress
+ * bar on stderr when it is a terminal (nothing otherwise), then a summary
+ * line on stdout. timeout_ms < 0 waits
  * forever. Returns EXIT_SUCCESS_ when all succeeded, EXIT_TASK_FAILED when
  * any failed or was cancelled or the timeout passed, or a connection error.
  */
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms);
+/* --quiet of wait and submit: cli_wait() shows no progress and no summary. */
+extern bool cli_quiet;
+/* wait --json (and submit --wait --json): the summary is one JSON object
+ * {"total", "done", "succeeded", "failed", "timed_out"}, printed after a
+ * timeout too. */
+extern bool cli_wait_json;
 /*
  * Asks for task id's output (attempt 0: the latest; streams 1 stdout, 2
  * stderr, 3 both; follow: until the task ends) and writes it as it comes,

@@ -492,6 +492,8 @@ int cmd_submit(int argc, char **argv)
          0},
         {"wait", 'w', OPT_BOOL, &f.wait, NULL, "wait for the tasks to end (exit 1 if any failed)",
          0, 0},
+        {"quiet", 'q', OPT_BOOL, &cli_quiet, NULL,
+         "with --wait: no progress bar and no summary line (the ids are still printed)", 0, 0},
         CLIENT_OPTS(f.c),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
@@ -603,8 +605,10 @@ int cmd_submit(int argc, char **argv)
     }
     if (rc)
         goto out;
-    if (f.wait)
+    if (f.wait) {
+        cli_wait_json = f.json;
         rc = cli_wait(&c, ids, nids, false, NULL, -1);
+    }
 out:
     client_close(&c);
     for (size_t i = 0; i < nspecs; i++)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `dtr wait`, and the waiting behind `submit --wait`: the master pushes
- * progress as tasks end; we draw a bar on a terminal, or plain lines at most
- * once a second otherwise, and exit 0 only when every task succeeded.
+ * progress as tasks end; we draw a bar when stderr is a terminal (nothing
+ * into pipes and logs, nothing with --quiet), and exit 0 only when every
+ * task succeeded.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,27 +17,38 @@
 #include "common/clock.h"
 #include "common/util.h"
 
-static void draw(bool tty, const struct msg *p, int64_t started, bool final)
+bool cli_quiet;
+bool cli_wait_json;
+
+/* The closing line on stdout: text, or one JSON object with --json. */
+static void summary(uint64_t total, uint64_t done, uint64_t failed, bool timed_out)
+{
+    if (cli_wait_json)
+        printf("{\"total\":%" PRIu64 ",\"done\":%" PRIu64 ",\"succeeded\":%" PRIu64
+               ",\"failed\":%" PRIu64 ",\"timed_out\":%s}\n",
+               total, done, done - failed, failed, timed_out ? "true" : "false");
+    else if (!cli_quiet && !timed_out)
+        printf("%" PRIu64 " tasks: %" PRIu64 " succeeded, %" PRIu64 " failed or cancelled\n", total,
+               done - failed, failed);
+}
+
+/* The progress bar, redrawn in place on stderr (a terminal). */
+static void draw(const struct msg *p, int64_t started, bool final)
 {
     double secs = (double)(clock_mono_ms() - started) / 1000.0;
     double rate = secs > 0 ? (double)p->done / secs : 0;
     char eta[32] = "-";
     if (rate > 0 && p->done < p->total)
         snprintf(eta, sizeof(eta), "%.0fs", (double)(p->total - p->done) / rate);
-    if (tty) {
-        int width = 30, fill = p->total ? (int)(width * p->done / p->total) : width;
-        char bar[64];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < fill ? '#' : '-';
-        bar[width] = '\0';
-        fprintf(stderr,
-                "\r[%s] %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s "
-                "\033[K%s",
-                bar, p->done, p->total, p->failed, rate, eta, final ? "\n" : "");
-    } else {
-        fprintf(stderr, "%" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s\n",
-                p->done, p->total, p->failed, rate, eta);
-    }
+    int width = 30, fill = p->total ? (int)(width * p->done / p->total) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '-';
+    bar[width] = '\0';
+    fprintf(stderr,
+            "\r[%s] %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed, %.1f/s, ETA %s "
+            "\033[K%s",
+            bar, p->done, p->total, p->failed, rate, eta, final ? "\n" : "");
 }
 
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms)
@@ -44,8 +56,12 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
     struct buf b = BUF_INIT;
     struct msg req, m;
     int rc;
-    bool tty = isatty(STDERR_FILENO);
-    int64_t started = clock_mono_ms(), last_line = 0;
+    /* Progress only for a person watching: a terminal, and not --quiet. */
+    bool tty = !cli_quiet && isatty(STDERR_FILENO);
+    int64_t started = clock_mono_ms();
+    struct {
+        uint64_t total, done, failed;
+    } last = {0, 0, 0}; /* the latest progress, for --json after a timeout */
     int64_t deadline = timeout_ms >= 0 ? started + timeout_ms : -1;
     memset(&req, 0, sizeof(req));
     req.type = MSG_WAIT;
@@ -62,6 +78,7 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
             if (tty)
                 fputc('\n', stderr);
             cli_error("timed out waiting after %.1fs", (double)timeout_ms / 1000.0);
+            summary(last.total, last.done, last.failed, true);
             return EXIT_TASK_FAILED;
         }
         rc = client_recv(c, &m, deadline >= 0 ? MIN(left, 1000) : -1);
@@ -75,14 +92,13 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
             msg_release(&m);
             continue;
         }
-        int64_t now = clock_mono_ms();
-        if (tty || m.final || now - last_line >= 1000) {
-            draw(tty, &m, started, m.final);
-            last_line = now;
-        }
+        last.total = m.total;
+        last.done = m.done;
+        last.failed = m.failed;
+        if (tty)
+            draw(&m, started, m.final);
         if (m.final) {
-            printf("%" PRIu64 " tasks: %" PRIu64 " succeeded, %" PRIu64 " failed or cancelled\n",
-                   m.total, m.done - m.failed, m.failed);
+            summary(m.total, m.done, m.failed, false);
             rc = m.failed ? EXIT_TASK_FAILED : 0;
             msg_release(&m);
             return rc;
@@ -103,6 +119,12 @@ int cmd_wait(int argc, char **argv)
         {"job", 'j', OPT_STRING, &job, "JOB", "wait for every task of this job", 0, 0},
         {"timeout", 't', OPT_DURATION, &timeout_ms, "DUR", "give up after this long (exit 1)", 0,
          0},
+        {"quiet", 'q', OPT_BOOL, &cli_quiet, NULL,
+         "no progress bar and no summary line: the exit status says it all", 0, 0},
+        {"json", 0, OPT_BOOL, &cli_wait_json, NULL,
+         "end with {\"total\", \"done\", \"succeeded\", \"failed\", \"timed_out\"} "
+         "instead of the summary line",
+         0, 0},
         CLIENT_OPTS(cf),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };

@@ -31,6 +31,7 @@
 #define QUOTE_MAX 200
 
 static int log_fd = -1;
+static char *log_path; /* of the last log_open(), for log_reopen() */
 static int log_copy_stderr;
 static char log_node[LOG_NODE_MAX] = "dtr";
 
@@ -103,7 +104,8 @@ int log_open(const char *dir, const char *file, const char *node, char *err, siz
         free(path);
         return rc;
     }
-    free(path);
+    free(log_path);
+    log_path = path;
     /* Reopening (say after a rename by logrotate) replaces the old file. */
     if (log_fd >= 0)
         close(log_fd);
@@ -118,6 +120,28 @@ void log_close(void)
     if (log_fd >= 0)
         close(log_fd);
     log_fd = -1;
+    free(log_path);
+    log_path = NULL;
+}
+
+int log_reopen(char *err, size_t errlen)
+{
+    int fd;
+
+    if (!log_path) {
+        err_set(err, errlen, "log: no log file is open");
+        return -EINVAL;
+    }
+    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        int rc = -errno;
+        err_set(err, errlen, "cannot reopen log file '%s': %s", log_path, strerror(errno));
+        return rc;
+    }
+    if (log_fd >= 0)
+        close(log_fd);
+    log_fd = fd;
+    return 0;
 }
 
 void log_set_stderr(int on)

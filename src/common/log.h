@@ -17,6 +17,10 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
  * message in err. */
 int log_open(const char *dir, const char *file, const char *node, char *err, size_t errlen);
 void log_close(void);
+/* Opens the file of the last log_open() again (after logrotate renamed it,
+ * on SIGHUP); lines keep going to the old file if that fails. Returns 0 or
+ * a negative errno with err set. */
+int log_reopen(char *err, size_t errlen);
 /* Also copy every line to stderr. */
 void log_set_stderr(int on);
 /* Drops lines below lvl (default LOG_LVL_INFO: per-task events are DEBUG). */

@@ -233,3 +233,20 @@ void opt_list_release(struct opt_list *l)
     l->items = NULL;
     l->len = 0;
 }
+
+int opts_set(const struct opt *o, const char *value, char *err, size_t errlen)
+{
+    if (o->type != OPT_BOOL)
+        return set_value(o, value, err, errlen);
+    if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on") ||
+        !strcmp(value, "1")) {
+        *(bool *)o->dst = true;
+        return 0;
+    }
+    if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off") ||
+        !strcmp(value, "0")) {
+        *(bool *)o->dst = false;
+        return 0;
+    }
+    return fail(err, errlen, "--%s: '%s' is not a boolean (use true or false)", o->name, value);
+}

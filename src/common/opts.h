@@ -56,5 +56,13 @@ int opts_parse(const struct opt *opts, int argc, char **argv, unsigned flags, ch
 /* Prints "usage: dtr USAGE", the summary, then one line per flag. */
 void opts_usage(FILE *f, const char *usage, const char *summary, const struct opt *opts);
 void opt_list_release(struct opt_list *l);
+/*
+ * Sets one flag from a text value, as opts_parse() would from "--name=value"
+ * (a config file's "name = value"). A bool takes true/yes/on/1 or
+ * false/no/off/0. The value is kept by pointer for strings and lists: it
+ * must outlive the flag's use. Returns 0, or DTR_EINVAL with the error in
+ * err ("--port: 'x' is not an integer").
+ */
+int opts_set(const struct opt *o, const char *value, char *err, size_t errlen);
 
 #endif

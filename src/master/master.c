@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/notify.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -124,6 +125,7 @@ static void master_tick_cb(uv_timer_t *h)
     struct master *m = h->data;
     int64_t now = (int64_t)uv_now(m->loop);
     int64_t wall = clock_wall_ms();
+    notify_tick(now); /* systemd's watchdog, when it watches */
     conn_hub_sweep(&m->hub);
     /* Visiting every worker costs with 10,000 of them: do it twice per
      * heartbeat, between every tick and every half second. */
@@ -155,6 +157,7 @@ static void master_stop(struct master *m, const char *why)
     m->stopping = true;
     m->handlers.stopping = true;
     log_info("stopping reason=%s", why);
+    notify_stopping();
     conn_listener_close(&m->listener);
     if (!jwriter_drain(m->writer, err, sizeof(err)))
         log_error("final journal commit failed error=%s", log_quote(err));
@@ -170,6 +173,7 @@ static void master_stop(struct master *m, const char *why)
     uv_close((uv_handle_t *)&m->check, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sighup, NULL);
     uv_close((uv_handle_t *)&m->journal_done, NULL);
 }
 
@@ -177,6 +181,18 @@ static void master_signal_cb(uv_signal_t *h, int signum)
 {
     struct master *m = h->data;
     master_stop(m, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* SIGHUP: open master.log again (logrotate renamed it). */
+static void master_sighup_cb(uv_signal_t *h, int signum)
+{
+    char err[512];
+    (void)h;
+    (void)signum;
+    if (log_reopen(err, sizeof(err)) < 0)
+        log_error("SIGHUP: %s", err);
+    else
+        log_info("log reopened signal=SIGHUP");
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -398,6 +414,7 @@ int master_run(const struct master_opts *opts)
     if (m->http)
         printf("dtr master http on %s\n", m->http_url);
     fflush(stdout);
+    notify_ready(m->addr);
 
     uv_prepare_init(m->loop, &m->prepare);
     m->prepare.data = m;
@@ -414,6 +431,8 @@ int master_run(const struct master_opts *opts)
     m->sigint.data = m->sigterm.data = m;
     uv_signal_start(&m->sigint, master_signal_cb, SIGINT);
     uv_signal_start(&m->sigterm, master_signal_cb, SIGTERM);
+    uv_signal_init(m->loop, &m->sighup);
+    uv_signal_start(&m->sighup, master_sighup_cb, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
     m->last_scan = -opts->scan_interval_ms; /* scan at once */
     m->last_prune = (int64_t)uv_now(m->loop);

@@ -62,7 +62,7 @@ struct master {
     uv_check_t check; /* right after each poll for I/O: advances the listening clock */
     uv_timer_t tick;
     uv_idle_t output_idle; /* active while logs sessions have more to send */
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
 
     struct tasks tasks;       /* the task table: the only writer of tasks */
     struct workers workers;   /* the registry and the listening clock */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/notify.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/hmap.h"
@@ -137,7 +138,7 @@ struct node {
     int64_t redial_at, backoff_ms;
     uv_timer_t tick;
     uv_prepare_t prepare;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     struct wres res;         /* what it offers, and the ids its attempts hold */
     struct cgroups cg;       /* per-task memory limits, when cg.on */
     bool output_paused;      /* the tasks' pipes are not read (OUTPUT_HIGH) */
@@ -896,6 +897,7 @@ static void worker_tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
     int64_t now = (int64_t)uv_now(n->loop);
+    notify_tick(now); /* systemd's watchdog, when it watches */
     conn_hub_sweep(&n->hub);
     guard_reap(n->guard);
     heartbeat(n, now);
@@ -933,6 +935,18 @@ static void worker_tick_cb(uv_timer_t *t)
     }
 }
 
+/* SIGHUP: open worker-ID.log again (logrotate renamed it). */
+static void worker_sighup_cb(uv_signal_t *s, int signum)
+{
+    char err[512];
+    (void)s;
+    (void)signum;
+    if (log_reopen(err, sizeof(err)) < 0)
+        log_error("SIGHUP: %s", err);
+    else
+        log_info("log reopened signal=SIGHUP");
+}
+
 static void worker_signal_cb(uv_signal_t *s, int signum)
 {
     struct node *n = s->data;
@@ -940,6 +954,7 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
         return;
     n->draining = true;
     n->drain_started = (int64_t)uv_now(n->loop);
+    notify_stopping();
     log_info("draining signal=%s running=%d waiting=%d", signum == SIGINT ? "SIGINT" : "SIGTERM",
              n->nrunning, n->nwaiting);
     /* Hand back what has not started. */
@@ -1100,6 +1115,7 @@ int worker_run(const struct worker_opts *opts)
                  log_quote(offer), why);
     printf("dtr worker %s listening on %s\n", n->id, n->addr);
     fflush(stdout);
+    notify_ready(n->addr);
 
     n->last_word = n->deaf_since = (int64_t)uv_now(n->loop);
     uv_timer_init(n->loop, &n->tick);
@@ -1115,6 +1131,8 @@ int worker_run(const struct worker_opts *opts)
     n->sigint.data = n->sigterm.data = n;
     uv_signal_start(&n->sigint, worker_signal_cb, SIGINT);
     uv_signal_start(&n->sigterm, worker_signal_cb, SIGTERM);
+    uv_signal_init(n->loop, &n->sighup);
+    uv_signal_start(&n->sighup, worker_sighup_cb, SIGHUP);
     if (n->mport)
         dial_master(n);
     uv_run(n->loop, UV_RUN_DEFAULT);

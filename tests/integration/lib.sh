@@ -33,6 +33,7 @@ MPORT=$PORT_BASE                  # masters try MPORT..MPORT+99
 WLO=$((PORT_BASE + 100))          # workers bind in WLO..WHI
 WHI=$((PORT_BASE + 199))
 export DTR_MASTER=""              # tests always say which master
+export DTR_CONFIG=""              # no config file (/etc/dtr/dtr.conf, ~/.config) unless a test gives one
 
 cleanup() {
     local rc=$?
