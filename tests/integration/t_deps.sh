@@ -15,6 +15,9 @@ LOG="$T/times.txt"
 step() { # step ID [SLEEP [EXIT]]: the cmd of a task that logs its run
     echo "echo \"\$DTR_TASK_ID start \$(date +%s%N)\" >>$LOG; sleep ${1:-0}; echo \"\$DTR_TASK_ID end \$(date +%s%N)\" >>$LOG; exit ${2:-0}"
 }
+gate() { # gate FILE: the same, ending only once FILE exists (no race with a slow machine)
+    echo "echo \"\$DTR_TASK_ID start \$(date +%s%N)\" >>$LOG; while [ ! -e '$1' ]; do sleep 0.02; done; echo \"\$DTR_TASK_ID end \$(date +%s%N)\" >>$LOG"
+}
 # state ID: the task's state; error ID: its error.
 field() {
     dtr tasks --json | "$PY" -c 'import json,sys
@@ -62,7 +65,7 @@ wait_for "W1 registered" "workers_registered 1" || finish
     echo "{\"id\":\"d-join\",\"cmd\":$(step 0 | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))'),\"after\":[\"d-left\",\"d-right\"]}"
     echo "{\"id\":\"d-left\",\"cmd\":$(step 0.2 | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))'),\"after\":[\"d-top\"]}"
     echo "{\"id\":\"d-right\",\"cmd\":$(step 0 | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))'),\"after\":[\"d-top\"]}"
-    echo "{\"id\":\"d-top\",\"cmd\":$(step 0.3 | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))')}"
+    echo "{\"id\":\"d-top\",\"cmd\":$(gate "$T/diamond-go" | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))')}"
 } >diamond.jsonl
 dtr submit --file diamond.jsonl >diamond.ids 2>diamond.err ||
     die "diamond submit failed: $(cat diamond.err)"
@@ -70,6 +73,7 @@ dtr submit --file diamond.jsonl >diamond.ids 2>diamond.err ||
     dtr tasks --state blocked | grep -q d-join &&
     pass "a task waiting for others is blocked (tasks, tasks --state blocked, status)" ||
     fail "d-join is $(field d-join state), status counts $(count_state blocked) blocked"
+: >"$T/diamond-go"
 dtr wait d-join d-left d-right d-top >/dev/null 2>&1
 [ "$(field d-join state)" = succeeded ] || fail "d-join ended $(field d-join state)"
 printf 'd-top\nd-left d-top\nd-right d-top\nd-join d-left d-right\n' >diamond.deps
