@@ -205,3 +205,30 @@ def test_reconnect_after_kill_9(client, running):
     assert set(ids) == {t.id for t in tasks} | {first.id}
     done, not_done = dtr.wait(tasks[-10:], timeout=120)
     assert len(done) == 10
+
+
+def _certs(d):
+    import subprocess
+
+    def run(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
+        "30", "-subj", "/CN=ca", "-keyout", "ca.key", "-out", "ca.pem")
+    for n in ("node", "client"):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+            "/CN=" + n, "-keyout", n + ".key", "-out", n + ".csr")
+        run("x509", "-req", "-in", n + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "30", "-out", n + ".pem")
+    return {n: (str(d / "ca.pem"), str(d / (n + ".pem")), str(d / (n + ".key")))
+            for n in ("node", "client")}
+
+
+def test_tls_without_a_token(cluster, tmp_path):
+    certs = _certs(tmp_path)
+    ca, cert, key = certs["node"]
+    cluster.master("--tls-ca", ca, "--tls-cert", cert, "--tls-key", key)
+    cluster.worker("w1", "--tls-ca", ca, "--tls-cert", cert, "--tls-key", key)
+    c = dtr.Client(cluster.addr, tls=certs["client"])
+    assert c.submit(["echo", "over tls"]).result(60).stdout == b"over tls\n"
+    with pytest.raises(dtr.ConnectionError, match="does it require TLS"):
+        dtr.Client(cluster.addr, reconnect_timeout=0)
