@@ -13,7 +13,7 @@ import time
 import zlib
 
 from .client import ENDED, Client, make_spec
-from .errors import Error, RemoteError, TaskFailed
+from .errors import AuthError, ConnectionError, Error, RemoteError, TaskFailed
 
 MAX_CALL = 1000000   # base64 bytes of one task's pickled calls (argv, under MSG_MAX_SPEC)
 PIECE = 100000       # bytes per argv entry (Linux: at most 128 KiB per argument)
@@ -38,13 +38,15 @@ class _Future(cf.Future):
 
 
 class _Unit:
-    """One task: calls of one callable, one future per call."""
-    __slots__ = ("argv", "futures", "task")
+    """One task: calls of one callable. Its one future gets the call's
+    value, or (a map chunk) the list of the calls' outcomes."""
+    __slots__ = ("argv", "futures", "task", "chunk")
 
-    def __init__(self, argv, futures):
+    def __init__(self, argv, futures, chunk):
         self.argv = argv
         self.futures = futures
         self.task = None
+        self.chunk = chunk
 
 
 def _default_pythonpath():
@@ -124,18 +126,18 @@ class Executor(cf.Executor):
         argv += [text[i:i + PIECE] for i in range(0, len(text), PIECE)] or [""]
         return argv
 
-    def _units(self, fn, kwargs, arglist):
+    def _units(self, fn, kwargs, arglist, chunk=False):
         argv = self._argv(fn, kwargs, arglist)
         if argv is None:
             if len(arglist) == 1:
                 raise ValueError("the pickled call is over %d bytes in base64; pass large data "
                                  "through files instead" % MAX_CALL)
             h = len(arglist) // 2
-            return self._units(fn, kwargs, arglist[:h]) + self._units(fn, kwargs, arglist[h:])
-        futs = [_Future(self) for _ in arglist]
-        u = _Unit(argv, futs)
-        for f in futs:
-            f._unit = u
+            return (self._units(fn, kwargs, arglist[:h], chunk) +
+                    self._units(fn, kwargs, arglist[h:], chunk))
+        f = _Future(self)
+        u = _Unit(argv, [f], chunk)
+        f._unit = u
         return [u]
 
     def _enqueue(self, units):
@@ -154,18 +156,19 @@ class Executor(cf.Executor):
 
     def map(self, fn, *iterables, timeout=None, chunksize=None):
         """Like Executor.map: the results in order. chunksize calls travel in
-        one task (default: the items split in about 100 tasks, at most 5000
-        per task)."""
+        one task (default: about 4 tasks per worker slot the master lists,
+        at most 10000 calls per task)."""
         items = list(zip(*iterables))
         if chunksize is None:
-            chunksize = min(5000, max(1, math.ceil(len(items) / 100)))
+            slots = sum(w.get("slots", 0) for w in self.client.status()["workers"]) or 1
+            chunksize = min(10000, max(1, math.ceil(len(items) / (4 * slots))))
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1")
         units = []
         for i in range(0, len(items), chunksize):
-            units += self._units(fn, {}, items[i:i + chunksize])
+            units += self._units(fn, {}, items[i:i + chunksize], chunk=True)
         self._enqueue(units)
-        futures = [f for u in units for f in u.futures]
+        futures = [u.futures[0] for u in units]
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def results():
@@ -174,11 +177,12 @@ class Executor(cf.Executor):
                 while futures:
                     f = futures[-1]
                     if deadline is None:
-                        r = f.result()
+                        outs = f.result()
                     else:
-                        r = f.result(max(0.0, deadline - time.monotonic()))
+                        outs = f.result(max(0.0, deadline - time.monotonic()))
                     futures.pop()
-                    yield r
+                    for o in outs:
+                        yield _value(o)
             finally:
                 for f in futures:
                     f.cancel()
@@ -239,8 +243,8 @@ class Executor(cf.Executor):
         with self._cv:
             units = list(self._queue) + list(self._running.values())
             self._queue, self._running = [], {}
-            if isinstance(e, Error):
-                self._error = e
+            if isinstance(e, (ConnectionError, AuthError)):
+                self._error = e  # the master is gone for good: no new futures
         for u in units:
             for f in u.futures:
                 if f.set_running_or_notify_cancel():
@@ -288,30 +292,40 @@ class Executor(cf.Executor):
                     raise ValueError("the results are larger than the master keeps of a "
                                      "task's output (1 MiB of base64)")
                 outcomes = pickle.loads(zlib.decompress(base64.b64decode(rec.get("stdout", ""))))
-                if len(outcomes) != len(u.futures):
-                    raise ValueError("%d results for %d calls" % (len(outcomes), len(u.futures)))
+                if not u.chunk and len(outcomes) != 1:
+                    raise ValueError("%d results for 1 call" % len(outcomes))
             except Exception as e:
                 err = RemoteError("cannot read the results of task '%s': %s" % (u.task.id, e))
         else:
             from .client import _output
             err = TaskFailed(u.task.id, rec.get("state"), rec.get("exit_code"), rec.get("error"),
                              _output(rec, "stdout"), _output(rec, "stderr"))
-        for i, f in enumerate(u.futures):
-            if not f.set_running_or_notify_cancel():
-                continue
-            if err is not None:
-                f.set_exception(err)
-                continue
-            o = outcomes[i]
-            if o[0] == 0:
-                f.set_result(o[1])
-            elif o[0] == 1:
-                exc = o[1]
-                exc.__cause__ = _RemoteTraceback(o[2], o[2])
-                exc.remote_traceback = o[2]
-                f.set_exception(exc)
-            else:
-                f.set_exception(RemoteError(o[1], o[2]))
+        f = u.futures[0]
+        if not f.set_running_or_notify_cancel():
+            return
+        if err is not None:
+            f.set_exception(err)
+        elif u.chunk:
+            f.set_result(outcomes)
+        else:
+            try:
+                f.set_result(_value(outcomes[0]))
+            except BaseException as e:
+                f.set_exception(e)
+
+
+def _value(o):
+    """An outcome's value, or its exception raised (with the remote
+    traceback text as __cause__ and .remote_traceback)."""
+    if o[0] == 0:
+        return o[1]
+    if o[0] == 1:
+        exc = o[1]
+        if not isinstance(exc.__cause__, _RemoteTraceback):
+            exc.__cause__ = _RemoteTraceback(o[2], o[2])
+            exc.remote_traceback = o[2]
+        raise exc
+    raise RemoteError(o[1], o[2])
 
 
 def _loopback(client):

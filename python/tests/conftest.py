@@ -109,6 +109,12 @@ def cluster(tmp_path):
         yield c
     finally:
         c.stop_all()
+    # as lib.sh does: a sanitizer report from any process fails the test
+    for name in sorted(os.listdir(c.tmp)):
+        if name.endswith(".err"):
+            text = open(os.path.join(c.tmp, name), errors="replace").read()
+            if re.search(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:", text):
+                raise AssertionError("sanitizer report in %s:\n%s" % (name, text[-4000:]))
 
 
 @pytest.fixture
