@@ -99,6 +99,10 @@ class Executor(cf.Executor):
         if not env["PYTHONPATH"]:
             del env["PYTHONPATH"]
         spec_kw["env"] = env
+        # a call that raised comes back as its exception, and one that cannot
+        # load fails the same way every time: no retries unless asked (an
+        # attempt lost with its worker is rerun anyway: that is not a failure)
+        spec_kw.setdefault("retries", 0)
         make_spec(argv=["x"], **spec_kw)  # bad arguments fail here
         self._spec_kw = spec_kw
         self._batch = batch

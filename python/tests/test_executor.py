@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """dtr.Executor: Python callables on real dtr workers."""
 import concurrent.futures as cf
+import os
 import threading
 import time
 
@@ -8,6 +9,8 @@ import pytest
 from conftest import PYTHON, wait_for
 
 import dtr
+
+HERE_ = os.path.dirname(os.path.abspath(__file__))
 
 
 class Boom(Exception):
@@ -110,3 +113,27 @@ def test_map_10000_survives_a_killed_worker(running, client):
         assert client.status()["tasks"]["succeeded"] == 100
     finally:
         ex.shutdown()
+
+
+def test_functions_of_the_main_script(running, client, tmp_path):
+    import subprocess
+    script = tmp_path / "prog.py"
+    script.write_text(
+        "import dtr\n"
+        "def cube(x):\n"
+        "    return x ** 3\n"
+        "if __name__ == '__main__':\n"
+        "    with dtr.Executor(dtr.Client(%r), python=%r) as ex:\n"
+        "        print(list(ex.map(cube, range(5))), ex.submit(cube, 4).result(60))\n"
+        % (running.addr, PYTHON))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE_))
+    out = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, timeout=120,
+                         env=env, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "[0, 1, 8, 27, 64] 64\n"
+
+
+def test_unpicklable_call_fails_before_sending(ex, client):
+    with pytest.raises(Exception):
+        ex.submit(lambda: 1)
+    assert client.status()["tasks"]["queued"] == 0
