@@ -525,6 +525,7 @@ class Client:
         RefusedError; else the reply message. Redials and sends them all
         again when the connection drops (reads are idempotent)."""
         with self._lock:
+            tries = 0
             while True:
                 if self._conn is None:
                     self.connect()
@@ -537,7 +538,10 @@ class Client:
                     return out
                 except ConnectionError:
                     self.close()
-                    if not retry:
+                    tries += 1
+                    # a master that takes the connection each time but drops
+                    # it on these very requests would have us loop for ever
+                    if not retry or tries >= 5:
                         raise
 
     def _reply(self, c, r):
@@ -713,6 +717,7 @@ class Client:
         "task 1: a task with id 'FIRST' already exists", which means it is in."""
         first = req["tasks"][0]["id"]
         resent = False
+        drops = 0
         with self._lock:
             while True:
                 if self._conn is None:
@@ -726,6 +731,9 @@ class Client:
                     rep = self._reply(c, req)
                 except ConnectionError:
                     self.close()
+                    drops += 1
+                    if drops >= 5:
+                        raise
                     resent = True
                     continue
                 if isinstance(rep, RefusedError):
