@@ -3,7 +3,7 @@
 #
 # dtr benchmark suite (issue 6): speed and scale, with peers side by side.
 #
-#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory] [output] [http]
+#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory] [output] [http] [python]
 #   BENCH_QUICK=1 sh bench/run.sh ...      fewer repetitions, smaller counts
 #
 # Builds a release binary (build-release/), runs each selected benchmark
@@ -23,7 +23,7 @@ cd "$ROOT" || exit 1
 BUILD=${BENCH_BUILD:-build-release}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-0}
-ALL="exec sched workflow latency workers memory output http"
+ALL="exec sched workflow latency workers memory output http python"
 
 # ---- sizes ---------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -863,6 +863,31 @@ bench_http() {
     show http.sched10 "noops with 10 scrapers" tasks/s http.sched0 "no scrapers"
 }
 
+# python: the Python client (issue 15): submit_many of PY_N exec specs, and
+# Executor.map of a trivial function over PY_N items (default chunking),
+# on 2 workers of 2 slots (bench/py_bench.py, Debian's /usr/bin/python3).
+bench_python() {
+    PY_N=${BENCH_PY_N:-100000}
+    [ "$QUICK" = 1 ] && PY_N=${BENCH_PY_N:-20000}
+    header "python: submit_many of $PY_N exec specs; Executor.map over $PY_N items"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _d=$WORK/python$_r
+        start_master "$_d"
+        start_workers 2 2 "$_d"
+        _l=$(/usr/bin/python3 "$ROOT/bench/py_bench.py" "$MADDR" "$PY_N" 2>>"$_d/client.err")
+        record py.submit "$(field submit_rate "$_l")"
+        record py.map "$(field map_rate "$_l")"
+        echo "  run $_r: $_l"
+        stop_workers
+        stop_pid "$MPID"
+        rm -rf "$_d/state"
+        _r=$((_r + 1))
+    done
+    show py.submit "submit_many, exec specs" specs/s
+    show py.map "Executor.map, trivial function, chunked" items/s
+}
+
 for b in $ALL; do
     selected "$b" || continue
     case $b in
@@ -874,6 +899,7 @@ for b in $ALL; do
     memory) bench_memory ;;
     output) bench_output ;;
     http) bench_http ;;
+    python) bench_python ;;
     esac
 done
 
@@ -957,5 +983,10 @@ if selected http; then
     sline "http: GET /api/v1/status (4 connections)" "$(med http.status)" req/s "$(mm http.status)" "" ""
     sline "http: GET /metrics at $MEM_N tasks, p50" "$(med http.scrape)" ms "$(mm http.scrape)" "< 10 ms (1M tasks)" "$(check "$(med http.scrape)" "<=" 10)"
     sline "http: noops, 10 scrapers / none" "$_x" x "$(ratio_mm http.sched10 http.sched0)" ">= 0.95" "$(check "$_x" ">=" 0.95)"
+fi
+if selected python; then
+    _m=$(med py.map)
+    sline "python: submit_many, exec specs" "$(med py.submit)" specs/s "$(mm py.submit)" "" ""
+    sline "python: Executor.map, trivial function" "$_m" items/s "$(mm py.map)" ">= 10000 items/s" "$(check "$_m" ">=" 10000)"
 fi
 echo "bench: done in $(secs "$T_START" "$(now_ns)") s"

@@ -9,6 +9,8 @@ pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
       debhelper lintian fakeroot $*"
 # the master's HTTP API (libmicrohttpd); its tests use curl and promtool
 pkgs="$pkgs libmicrohttpd-dev curl prometheus"
+# the Python client's tests (python/tests, issue 15)
+pkgs="$pkgs python3-pytest"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

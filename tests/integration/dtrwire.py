@@ -2,37 +2,16 @@
 """dtr's wire protocol, the handshake included, for the integration tests'
 hand-made peers (attackers, fake masters, probes). Standard library only.
 The rules are docs/protocol.md's; src/common/auth.c is the reference."""
-import hashlib
-import hmac
 import json
 import os
 import select
 import socket
+import sys
 import time
 
-PROTO = 2
-NO_CHANNEL = b"\0" * 32  # the channel binding without TLS
-
-
-def enc(obj):
-    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-
-
-def load_token(path):
-    with open(path) as f:
-        return f.read().rstrip(" \t\r\n")
-
-
-def proof(token, side, dialer_line, acceptor_line, channel=NO_CHANNEL):
-    """HMAC-SHA-256 over the two hello lines as sent (bytes, no newline)."""
-    key = hashlib.sha256(token.encode()).digest()
-    text = (b"dtr-auth-2\0" + side.encode() + b"\0" + hashlib.sha256(dialer_line).digest() +
-            hashlib.sha256(acceptor_line).digest() + channel)
-    return hmac.new(key, text, hashlib.sha256).hexdigest()
-
-
-def nonce():
-    return os.urandom(32).hex()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+# One implementation of the handshake: the Python client package's.
+from dtr.wire import NO_CHANNEL, PROTO, enc, load_token, nonce, proof  # noqa: E402,F401
 
 
 class Bad(Exception):

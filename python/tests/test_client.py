@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: MIT
+"""dtr.Client against a real master and worker."""
+import os
+import threading
+
+import pytest
+from conftest import wait_for
+
+import dtr
+from dtr import client as dclient
+
+
+def test_discovery_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DTR_MASTER", raising=False)
+    assert dtr.discover() == ("127.0.0.1:4999", "default")
+    os.mkdir(".dtr")
+    with open(".dtr/master.addr", "w") as f:
+        f.write("127.0.0.1:5123\n")
+    assert dtr.discover() == ("127.0.0.1:5123", ".dtr/master.addr")
+    monkeypatch.setenv("DTR_MASTER", "10.0.0.1:77")
+    assert dtr.discover() == ("10.0.0.1:77", "DTR_MASTER")
+    assert dtr.discover("h:1") == ("h:1", "argument")
+
+
+def test_bad_arguments_fail_before_sending():
+    bad = [dict(), dict(argv=[]), dict(argv=["a"], cmd="b"), dict(kind="compute", argv=["x"]),
+           dict(argv=["a"], id="has space"), dict(argv=["a"], retries=1001),
+           dict(argv=["a"], timeout=0), dict(argv=["a"], timeout="5 parsecs"),
+           dict(argv=["a"], env={"A=B": "x"}), dict(argv=["a"], priority="urgent"),
+           dict(argv=["a"], labels={"k": 1}), dict(argv=["a\0b"]), dict(argv=["a"], gpus=-1),
+           dict(argv=["a"], resources={"Bad": 1}), dict(kind="bogus"),
+           dict(argv=["a"], payload=float("nan"))]
+    for kw in bad:
+        with pytest.raises((ValueError, TypeError)):
+            dtr.make_spec(**kw)
+    with pytest.raises(ValueError):
+        dtr.Client("no-port-here")
+
+
+def test_submit_and_results(client, tmp_path):
+    t = client.submit(["sh", "-c", "echo out; echo err >&2; printf '\\377' >&2"])
+    r = t.result(timeout=30)
+    assert (r.state, r.exit_code, r.stdout, r.stderr) == ("succeeded", 0, b"out\n", b"err\n\xff")
+    assert t.state == "succeeded" and t.done()
+    t = client.submit(cmd="echo $GREETING; pwd", env={"GREETING": "hi"}, cwd=str(tmp_path),
+                      labels={"team": "py"}, priority="high", timeout="30s", cpus=0.5)
+    assert t.result(30).stdout == b"hi\n" + str(tmp_path).encode() + b"\n"
+    assert t.output().record["labels"] == {"team": "py"}
+    c = client.submit(kind="compute", payload={"numbers": [1, 2, 3]})
+    assert c.result(30).value == 6
+    assert client.get(c.id).state == "succeeded"
+    assert client.task(c.id).state == "succeeded"
+
+
+def test_task_failed_carries_output(client):
+    t = client.submit(cmd="echo partial; echo bad >&2; exit 3", retries=0)
+    with pytest.raises(dtr.TaskFailed) as e:
+        t.result(30)
+    assert (e.value.state, e.value.exit_code) == ("failed", 3)
+    assert (e.value.stdout, e.value.stderr) == (b"partial\n", b"bad\n")
+    assert "exited with status 3" in e.value.error
+
+
+def test_refused_with_the_masters_message(client):
+    client.submit(["true"], id="dup-1").wait(30)
+    with pytest.raises(dtr.RefusedError, match="a task with id 'dup-1' already exists"):
+        client.submit(["true"], id="dup-1")
+    with pytest.raises(dtr.RefusedError, match="unknown task 'nope'"):
+        client.get("nope")
+    client.ping()  # the connection is still good
+
+
+def test_submit_many_array_listing(client):
+    specs = [{"argv": ["echo", str(i)], "labels": {"batch": "b1"}} for i in range(3000)]
+    tasks = client.submit_many(specs, job_name="many-1", batch=1000)
+    assert len({t.id for t in tasks}) == 3000 and {t.job for t in tasks} == {"many-1"}
+    done, not_done = dtr.wait(tasks, timeout=120)
+    assert len(done) == 3000 and not not_done
+    assert all(t.state == "succeeded" for t in tasks)
+    recs = list(client.tasks(job="many-1"))
+    assert [r["id"] for r in recs] == [t.id for t in tasks]
+    assert sum(1 for _ in client.tasks(label="batch=b1")) == 3000
+    assert sum(1 for _ in client.tasks(state="succeeded", label={"batch": "b1"})) == 3000
+    arr = client.array(range(1, 6), argv=["sh", "-c", "echo {}:$X"], env={"X": "x{}"},
+                       id="arr", throttle=2)
+    assert [t.id for t in arr] == ["arr-%d" % i for i in range(1, 6)]
+    assert [t.result(30).stdout for t in arr] == [b"%d:x%d\n" % (i, i) for i in range(1, 6)]
+    st = client.status()
+    assert st["tasks"]["succeeded"] == 3005 and st["workers"][0]["id"] == "w1"
+    with pytest.raises(ValueError):
+        client.tasks(state="bogus")
+
+
+def test_wait_as_completed_and_dependencies(client, tmp_path):
+    slow = client.submit(kind="sleep", payload={"seconds": 2})
+    fast = client.submit(kind="sleep", payload={"seconds": 0.1})
+    done, not_done = dtr.wait([slow, fast], return_when=dtr.FIRST_COMPLETED, timeout=30)
+    assert fast in done and slow in not_done
+    order = [t.id for t in dtr.as_completed([slow, fast], timeout=30)]
+    assert set(order) == {slow.id, fast.id}
+    done, not_done = dtr.wait([client.submit(kind="sleep", payload={"seconds": 30})],
+                              timeout=0.3)
+    assert not done and len(not_done) == 1
+    with pytest.raises(TimeoutError):
+        list(dtr.as_completed(not_done, timeout=0.2))
+    client.cancel(list(not_done))
+    a = client.submit(cmd="echo a > dep.txt", cwd=str(tmp_path))
+    b = client.submit(cmd="cat dep.txt", cwd=str(tmp_path), after=a)
+    assert b.result(30).stdout == b"a\n"
+    bad = client.submit(cmd="exit 1", retries=0)
+    child = client.submit(["true"], after=[bad])
+    done, _ = dtr.wait([bad, child], return_when=dtr.FIRST_EXCEPTION, timeout=30)
+    assert bad in done
+    assert child.wait(30) == "cancelled"
+
+
+def test_cancel(client):
+    t = client.submit(kind="sleep", payload={"seconds": 60})
+    wait_for("the task to run", lambda: t.state == "running")
+    assert t.cancel() is True
+    assert t.state == "cancelled"
+    with pytest.raises(dtr.TaskFailed) as e:
+        t.result(10)
+    assert e.value.state == "cancelled"
+    assert t.cancel() is False  # already ended
+    ids, note = client.cancel(["nope"])
+    assert ids == [] and "unknown task 'nope'" in note
+
+
+def test_token_auth(cluster, tmp_path):
+    tok = tmp_path / "token"
+    tok.write_text("s3cret\n")
+    tok.chmod(0o600)
+    cluster.master("--token-file", str(tok))
+    c = dtr.Client(cluster.addr, token_file=str(tok))
+    assert c.status()["tasks"]["queued"] == 0
+    c.close()
+    assert dtr.Client(cluster.addr, token="s3cret").status() is not None
+    with pytest.raises(dtr.AuthError, match="requires a token"):
+        dtr.Client(cluster.addr, token=None, reconnect_timeout=0)
+    with pytest.raises(dtr.AuthError, match="different token"):
+        dtr.Client(cluster.addr, token="wrong", reconnect_timeout=0)
+    tok.chmod(0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        dtr.Client(cluster.addr, token_file=str(tok))
+
+
+def test_tls_with_token_is_refused_clearly(tmp_path):
+    with pytest.raises(dtr.TLSError, match="exporter"):
+        dtr.Client("127.0.0.1:9", token="t", tls=("ca", "cert", "key"))
+
+
+def test_unreachable_master_is_a_connection_error():
+    with pytest.raises(dtr.ConnectionError):
+        dtr.Client("127.0.0.1:9", reconnect_timeout=0.2)
+
+
+def test_resubmit_after_a_lost_reply_makes_no_duplicate(client, monkeypatch):
+    """The master stores the batch, the reply is lost with the connection:
+    the client redials and sends it again, and finds it in."""
+    real = dclient.Client._reply
+    lost = []
+
+    def lose_first_submit_reply(self, c, r):
+        if r["type"] == "submit" and not lost:
+            lost.append(r)
+            real(self, c, r)  # the master has stored it
+            raise dtr.ConnectionError("simulated: connection lost before the reply")
+        return real(self, c, r)
+    monkeypatch.setattr(dclient.Client, "_reply", lose_first_submit_reply)
+    tasks = client.submit_many([{"argv": ["true"]} for _ in range(50)], batch=20)
+    assert lost and len(tasks) == 50
+    dtr.wait(tasks, timeout=60)
+    assert sum(1 for _ in client.tasks()) == 50
+
+
+def test_reconnect_after_kill_9(client, running):
+    """submit_many runs while the master is killed with -9 and restarted:
+    every spec becomes exactly one task."""
+    first = client.submit(["true"])
+    first.wait(30)
+    specs = [{"argv": ["true"]} for _ in range(20000)]
+    out = {}
+
+    def submit():
+        try:
+            out["tasks"] = client.submit_many(specs, batch=500)
+        except Exception as e:  # reported below
+            out["error"] = e
+    th = threading.Thread(target=submit)
+    th.start()
+    watcher = dtr.Client(running.addr)
+    wait_for("some batches in", lambda: watcher.status()["tasks"]["succeeded"] +
+             watcher.status()["tasks"]["queued"] + watcher.status()["tasks"]["running"] > 1000)
+    watcher.close()
+    running.restart_master()
+    th.join(120)
+    assert not th.is_alive() and "error" not in out, out.get("error")
+    tasks = out["tasks"]
+    assert len({t.id for t in tasks}) == 20000
+    assert client.status()["tasks"] is not None  # the same client, redialed
+    ids = [r["id"] for r in client.tasks()]
+    assert len(ids) == len(set(ids)) == 20001
+    assert set(ids) == {t.id for t in tasks} | {first.id}
+    done, not_done = dtr.wait(tasks[-10:], timeout=120)
+    assert len(done) == 10
+
+
+def _certs(d):
+    import subprocess
+
+    def run(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
+        "30", "-subj", "/CN=ca", "-keyout", "ca.key", "-out", "ca.pem")
+    for n in ("node", "client"):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+            "/CN=" + n, "-keyout", n + ".key", "-out", n + ".csr")
+        run("x509", "-req", "-in", n + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "30", "-out", n + ".pem")
+    return {n: (str(d / "ca.pem"), str(d / (n + ".pem")), str(d / (n + ".key")))
+            for n in ("node", "client")}
+
+
+def test_tls_without_a_token(cluster, tmp_path):
+    certs = _certs(tmp_path)
+    ca, cert, key = certs["node"]
+    cluster.master("--tls-ca", ca, "--tls-cert", cert, "--tls-key", key)
+    cluster.worker("w1", "--tls-ca", ca, "--tls-cert", cert, "--tls-key", key)
+    c = dtr.Client(cluster.addr, tls=certs["client"])
+    assert c.submit(["echo", "over tls"]).result(60).stdout == b"over tls\n"
+    with pytest.raises(dtr.ConnectionError, match="does it require TLS"):
+        dtr.Client(cluster.addr, reconnect_timeout=0)
