@@ -348,7 +348,8 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     if (outputs_init(&m->outputs, &m->tasks, opts->output_dir ? opts->output_dir : outdir,
-                     !opts->output_dir, (uint64_t)opts->max_output, err, sizeof(err)) != 0) {
+                     !opts->output_dir, (uint64_t)opts->max_output, wake_loop, m, err,
+                     sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }

@@ -30,14 +30,17 @@ struct outputs {
     struct list open;    /* the same, for the sweep */
     struct list follows; /* struct follow: logs sessions in progress */
     uint64_t stale;      /* chunks of superseded attempts ignored */
+    struct owriter *ow;  /* appends and syncs the files (master/owriter.h) */
 };
 
 /* Creates dir (mode 0700) if needed, and sets it to 0700 when own_dir (the
- * default STATE_DIR/output). cap: --max-output. Returns 0, or non-zero
+ * default STATE_DIR/output). cap: --max-output. Starts the output writer
+ * thread, which calls wake(data) when it caught up. Returns 0, or non-zero
  * with err. */
 int outputs_init(struct outputs *os, struct tasks *ts, const char *dir, bool own_dir, uint64_t cap,
-                 char *err, size_t errlen);
-/* Closes every file (no journal writes: the master is stopping). */
+                 void (*wake)(void *data), void *data, char *err, size_t errlen);
+/* Closes every file (no journal writes: the master is stopping) and stops
+ * the output writer once it has written what was queued. */
 void outputs_release(struct outputs *os);
 
 /* An output message from worker worker_id. Chunks of an attempt that is
