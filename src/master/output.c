@@ -286,6 +286,31 @@ void outputs_attempt_result(struct outputs *os, const struct task *t, const char
         tasks_save_attempt(os->ts, &a);
 }
 
+void outputs_attempt_lost(struct outputs *os, const struct task *t, const char *why)
+{
+    char key[24], error[512];
+    snprintf(key, sizeof(key), "%" PRIu64, t->lease);
+    struct ofile *f = hmap_get(&os->files, key);
+    /* How much it wrote is unknown (no result came): what reached the
+     * master is kept, and the record says lost, not truncated. */
+    snprintf(error, sizeof(error), "%sworker '%s' %s", OUTPUT_LOST, t->worker ? t->worker : "?",
+             why);
+    struct journal_attempt a = {
+        .lease = t->lease,
+        .id = t->id,
+        .attempt = t->attempts,
+        .worker = t->worker,
+        .exit_code = -1,
+        .error = error,
+        .started_at = t->started_at,
+        .finished_at = clock_wall_ms(),
+    };
+    if (f)
+        ofile_end(os, f, &a);
+    else
+        tasks_save_attempt(os->ts, &a);
+}
+
 void outputs_sweep(struct outputs *os, int64_t now_wall)
 {
     struct list *p, *q;
@@ -550,7 +575,10 @@ static void add_attempt_json(struct buf *b, const struct journal_attempt *a, boo
         buf_addstr(b, ",\"exit_code\":null");
     if (a->term_signal)
         buf_addf(b, ",\"signal\":%d", a->term_signal);
-    buf_addf(b, ",\"status\":\"%s\",\"error\":", a->error ? "failed" : "succeeded");
+    buf_addf(b, ",\"status\":\"%s\",\"error\":",
+             !a->error                                              ? "succeeded"
+             : !strncmp(a->error, OUTPUT_LOST, strlen(OUTPUT_LOST)) ? "lost"
+                                                                    : "failed");
     buf_add_json_cstr(b, a->error);
     const int64_t times[2] = {a->started_at, a->finished_at};
     const char *names[2] = {"started_at", "finished_at"};

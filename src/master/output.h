@@ -51,8 +51,13 @@ void outputs_chunk(struct outputs *os, const char *worker_id, const struct outpu
  * before tasks_attempt_result(). */
 void outputs_attempt_result(struct outputs *os, const struct task *t, const char *worker_id,
                             const struct attempt_result *r);
+/* The running attempt of t is lost with its worker (why: "was declared
+ * dead"): closes its files and records it at once as lost, its error
+ * starting with OUTPUT_LOST. Call it before the task leaves running. */
+#define OUTPUT_LOST "lost with its worker: "
+void outputs_attempt_lost(struct outputs *os, const struct task *t, const char *why);
 /* Once a tick: closes and records the files of attempts that ended
- * without a result (cancelled, lost with their worker, expired). */
+ * without a result (cancelled, expired). */
 void outputs_sweep(struct outputs *os, int64_t now_wall);
 /* For tasks_prune(): deletes the files of an attempt being pruned. */
 void outputs_prune_lease(void *os, uint64_t lease);

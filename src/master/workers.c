@@ -190,6 +190,7 @@ static void add_lease(struct workers *ws, struct worker *w, struct buf *b, size_
  * or failed once it has been lost TASK_CRASH_LIMIT times. */
 static void attempt_lost(struct workers *ws, struct task *t, const char *why)
 {
+    outputs_attempt_lost(ws->outputs, t, why);
     detach(ws, t);
     tasks_attempt_lost(ws->tasks, t, why);
 }
