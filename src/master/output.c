@@ -220,6 +220,11 @@ void outputs_chunk(struct outputs *os, const char *worker_id, const struct outpu
     f->size[s] += keep;
 }
 
+bool outputs_backlog(struct outputs *os, bool resume)
+{
+    return owriter_queued(os->ow) > (resume ? OWRITER_RESUME : OWRITER_HOLD);
+}
+
 /* Hands f's files to the journal writer (synced before the turn's commit)
  * and records the attempt. */
 static void ofile_end(struct outputs *os, struct ofile *f, struct journal_attempt *a)

@@ -46,6 +46,10 @@ void outputs_release(struct outputs *os);
 /* An output message from worker worker_id. Chunks of an attempt that is
  * not the task's running one on that worker are ignored (fencing). */
 void outputs_chunk(struct outputs *os, const char *worker_id, const struct output_chunk *c);
+/* Whether the output writer is behind: over OWRITER_HOLD bytes queued
+ * (then the caller holds the sending worker's input), or (resume) still
+ * over OWRITER_RESUME (held inputs stay held). */
+bool outputs_backlog(struct outputs *os, bool resume);
 /* The running attempt of t ended with result r (not refused): closes its
  * files (synced before the turn's commit), records the attempt. Call it
  * before tasks_attempt_result(). */

@@ -37,6 +37,7 @@ struct owriter {
     uint64_t seq, seq_done;
     bool stop, failed;
     char err[256];
+    long delay_us; /* DTR_TEST_OUTPUT_DELAY_US: a slow disk, for tests */
 };
 
 static bool write_all(int fd, const char *p, size_t n)
@@ -95,6 +96,8 @@ static void *owriter_main(void *arg)
         bool failed = w->failed;
         pthread_mutex_unlock(&w->mu);
 
+        if (w->delay_us > 0 && o->kind == OOP_WRITE)
+            usleep((useconds_t)w->delay_us);
         int e = run_op(o, failed);
 
         pthread_mutex_lock(&w->mu);
@@ -123,6 +126,8 @@ struct owriter *owriter_start(void (*wake)(void *data), void *data, char *err, s
     struct owriter *w = xcalloc(1, sizeof(*w));
     w->wake = wake;
     w->data = data;
+    const char *delay = getenv("DTR_TEST_OUTPUT_DELAY_US");
+    w->delay_us = delay ? MIN(strtol(delay, NULL, 10), 1000000L) : 0;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->done, NULL);

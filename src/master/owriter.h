@@ -11,6 +11,9 @@
  * jwriter_wait). Queued bytes are bounded: past OWRITER_MAX_QUEUED the
  * loop waits for the thread.
  *
+ * DTR_TEST_OUTPUT_DELAY_US=N in the environment (tests only) makes each
+ * write wait N µs first (at most 1 s): a slow disk.
+ *
  * Failure is final: after a failed write() or fdatasync() the thread
  * writes nothing more (it still closes files), and every owriter_wait()
  * fails, so the journal commit that depends on it fails and the master
@@ -24,8 +27,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The loop waits while this many bytes of output are queued. */
+/* The loop waits while this many bytes of output are queued (a hard
+ * bound: before that, the master stops reading the connections that send
+ * output at OWRITER_HOLD bytes and reads them again below OWRITER_RESUME). */
 #define OWRITER_MAX_QUEUED (16u * 1024 * 1024)
+#define OWRITER_HOLD (8u * 1024 * 1024)
+#define OWRITER_RESUME (2u * 1024 * 1024)
 
 struct owriter;
 
