@@ -37,7 +37,7 @@ struct owriter {
     uint64_t seq, seq_done;
     bool stop, failed;
     char err[256];
-    long delay_us; /* DTR_TEST_OUTPUT_DELAY_US: a slow disk, for tests */
+    long delay_us; /* DTR_TEST_OUTPUT_DELAY_US per 64 KiB: a slow disk (tests) */
 };
 
 static bool write_all(int fd, const char *p, size_t n)
@@ -97,7 +97,7 @@ static void *owriter_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         if (w->delay_us > 0 && o->kind == OOP_WRITE)
-            usleep((useconds_t)w->delay_us);
+            usleep((useconds_t)((uint64_t)w->delay_us * o->len / 65536));
         int e = run_op(o, failed);
 
         pthread_mutex_lock(&w->mu);

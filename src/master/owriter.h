@@ -12,7 +12,7 @@
  * loop waits for the thread.
  *
  * DTR_TEST_OUTPUT_DELAY_US=N in the environment (tests only) makes each
- * write wait N µs first (at most 1 s): a slow disk.
+ * write wait N µs per 64 KiB first (N at most 1 s): a slow disk.
  *
  * Failure is final: after a failed write() or fdatasync() the thread
  * writes nothing more (it still closes files), and every owriter_wait()
