@@ -56,6 +56,77 @@ static int move_process(const char *dir)
     return write_file_how(file, pid, true);
 }
 
+/* Enables memory (required) and cpu (where offered: in the file offered,
+ * the cgroup.controllers of cg->base as seen by its children) in
+ * cg->base's cgroup.subtree_control, then makes and removes a child. */
+static bool enable_children(struct cgroups *cg, const char *offered, char *why, size_t whylen)
+{
+    char file[CGROUP_PATH_MAX + 64];
+    snprintf(file, sizeof(file), "%s/cgroup.subtree_control", cg->base);
+    bool mem_on = has_word(file, "memory");
+    cg->cpu = has_word(file, "cpu");
+    if (!mem_on || !cg->cpu) {
+        bool cpu_offered = !cg->cpu && has_word(offered, "cpu");
+        int e = 0;
+        if (cpu_offered) {
+            e = write_file_how(file, mem_on ? "+cpu" : "+memory +cpu", true);
+            cg->cpu = !e;
+        }
+        if (!mem_on && (!cpu_offered || e))
+            e = write_file_how(file, "+memory", true);
+        if (!mem_on && e) {
+            snprintf(why, whylen, "cannot enable the memory controller in %s: %s", file,
+                     strerror(e));
+            return false;
+        }
+    }
+    /* Can we make a child? Try one. */
+    char probe[CGROUP_PATH_MAX + 64];
+    snprintf(probe, sizeof(probe), "%s/dtr-probe-%d", cg->base, (int)getpid());
+    if (mkdir(probe, 0755) < 0) {
+        snprintf(why, whylen, "cannot create a cgroup under %s: %s", cg->base, strerror(errno));
+        return false;
+    }
+    rmdir(probe);
+    return true;
+}
+
+/* As root, when the worker's own cgroup cannot hand controllers to
+ * children (other processes share it, as in a login session's scope):
+ * task cgroups go under a top-level cgroup /sys/fs/cgroup/dtr, and the
+ * worker stays in own (its home). why already says why own failed. */
+static bool v2_top_init(struct cgroups *cg, const char *root, const char *own, char *why,
+                        size_t whylen)
+{
+    char top[CGROUP_PATH_MAX], file[CGROUP_PATH_MAX + 64], why2[CGROUP_PATH_MAX + 128] = "";
+    snprintf(top, sizeof(top), "%s/sys/fs/cgroup", root);
+    snprintf(file, sizeof(file), "%s/cgroup.controllers", top);
+    bool offered = has_word(file, "memory");
+    snprintf(file, sizeof(file), "%s/cgroup.subtree_control", top);
+    int e = !offered || has_word(file, "memory") ? 0 : write_file_how(file, "+memory", true);
+    if (!offered) {
+        snprintf(why2, sizeof(why2), "no memory controller in %s/cgroup.controllers", top);
+    } else if (e) {
+        snprintf(why2, sizeof(why2), "cannot enable the memory controller in %s: %s", file,
+                 strerror(e));
+    } else if ((size_t)snprintf(cg->base, sizeof(cg->base), "%s/dtr", top) >= sizeof(cg->base) ||
+               (mkdir(cg->base, 0755) < 0 && errno != EEXIST)) {
+        snprintf(why2, sizeof(why2), "cannot create a cgroup %s/dtr: %s", top, strerror(errno));
+    } else {
+        snprintf(cg->home, sizeof(cg->home), "%s", own);
+        /* What the top's children are offered: the root's subtree_control. */
+        if (enable_children(cg, file, why2, sizeof(why2))) {
+            cg->version = 2;
+            cg->on = true;
+            return true;
+        }
+    }
+    size_t n = strlen(why);
+    snprintf(why + n, whylen - n, "; nor under %s/dtr: %s", top, why2);
+    cg->cpu = false;
+    return false;
+}
+
 /* cgroup v2 (see cgroup.h): the worker's own cgroup, its leaf, the
  * controllers enabled for children. */
 static bool cgroups_v2_init(struct cgroups *cg, const char *root, char *why, size_t whylen)
@@ -78,12 +149,16 @@ static bool cgroups_v2_init(struct cgroups *cg, const char *root, char *why, siz
         snprintf(why, whylen, "no cgroup v2 hierarchy for this process");
         return false;
     }
+    bool is_root = !strcmp(cg->base + strlen(root), "/sys/fs/cgroup");
     snprintf(file, sizeof(file), "%s/cgroup.controllers", cg->base);
     if (!has_word(file, "memory")) {
         snprintf(why, whylen, "no cgroup v2 memory controller in %s", cg->base);
-        return false;
+        if (is_root || geteuid() != 0)
+            return false;
+        char own[CGROUP_PATH_MAX];
+        memcpy(own, cg->base, sizeof(own));
+        return v2_top_init(cg, root, own, why, whylen);
     }
-    bool is_root = !strcmp(cg->base + strlen(root), "/sys/fs/cgroup");
     /* No internal processes: a non-root cgroup that gives its children
      * controllers holds none itself, so the worker lives in a leaf. */
     bool moved = false;
@@ -103,34 +178,9 @@ static bool cgroups_v2_init(struct cgroups *cg, const char *root, char *why, siz
         }
         moved = true;
     }
-    snprintf(file, sizeof(file), "%s/cgroup.subtree_control", cg->base);
-    bool mem_on = has_word(file, "memory");
-    cg->cpu = has_word(file, "cpu");
-    if (!mem_on || !cg->cpu) {
-        char ctl[CGROUP_PATH_MAX + 64];
-        snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", cg->base);
-        bool cpu_offered = !cg->cpu && has_word(ctl, "cpu");
-        int e = 0;
-        if (cpu_offered) {
-            e = write_file_how(file, mem_on ? "+cpu" : "+memory +cpu", true);
-            cg->cpu = !e;
-        }
-        if (!mem_on && (!cpu_offered || e))
-            e = write_file_how(file, "+memory", true);
-        if (!mem_on && e) {
-            snprintf(why, whylen, "cannot enable the memory controller in %s: %s", file,
-                     strerror(e));
-            goto undo;
-        }
-    }
-    /* Can we make a child? Try one. */
-    char probe[CGROUP_PATH_MAX + 64];
-    snprintf(probe, sizeof(probe), "%s/dtr-probe-%d", cg->base, (int)getpid());
-    if (mkdir(probe, 0755) < 0) {
-        snprintf(why, whylen, "cannot create a cgroup under %s: %s", cg->base, strerror(errno));
+    snprintf(file, sizeof(file), "%s/cgroup.controllers", cg->base);
+    if (!enable_children(cg, file, why, whylen))
         goto undo;
-    }
-    rmdir(probe);
     cg->version = 2;
     cg->on = true;
     return true;
@@ -138,7 +188,11 @@ undo:
     if (moved && !move_process(cg->base))
         rmdir(cg->home);
     cg->cpu = false;
-    return false;
+    if (is_root || geteuid() != 0)
+        return false;
+    char own[CGROUP_PATH_MAX];
+    memcpy(own, cg->base, sizeof(own));
+    return v2_top_init(cg, root, own, why, whylen);
 }
 
 bool cgroups_init(struct cgroups *cg, bool want, const char *root, char *why, size_t whylen)

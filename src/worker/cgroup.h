@@ -11,7 +11,10 @@
  * a leaf child `dtr-worker`, then enables memory (and cpu, if offered) in
  * cgroup.subtree_control; each task's cgroup is a sibling of that leaf
  * with memory.max (memory.swap.max 0, memory.oom.group 1 where present)
- * and, for fractional --cpus, cpu.max. Otherwise the cgroup v1 memory
+ * and, for fractional --cpus, cpu.max. As root, where its own cgroup
+ * cannot be used so (other processes in it, or no memory offered), task
+ * cgroups go under a top-level cgroup /sys/fs/cgroup/dtr and the worker
+ * stays where it is. Otherwise the cgroup v1 memory
  * controller (mounted at /sys/fs/cgroup/memory, as on hybrid hosts); with
  * neither the worker says so once at start and accounting still holds
  * (nothing is enforced).

@@ -457,6 +457,8 @@ static void test_cgroups_v2(void **state UNUSED)
     put(root, "sys/fs/cgroup/svc2/cgroup.subtree_control/x", "");
     assert_false(cgroups_init(&cg, true, root, why, sizeof(why)));
     assert_non_null(strstr(why, "cannot enable the memory controller in"));
+    if (geteuid() == 0) /* and no top-level cgroup (no memory at the root) */
+        assert_non_null(strstr(why, "; nor under"));
     assert_file(root, "sys/fs/cgroup/svc2/cgroup.procs", pid);
     /* The root cgroup holds processes and children alike: no leaf. */
     put(root, "proc/self/cgroup", "0::/\n");
@@ -468,6 +470,23 @@ static void test_cgroups_v2(void **state UNUSED)
     assert_string_equal(cg.home, dir);
     assert_true(cg.cpu);
     assert_false(exists(root, "sys/fs/cgroup/dtr-worker"));
+    /* As root, where its own cgroup cannot hand controllers down (svc2
+     * again): task cgroups under the top-level /sys/fs/cgroup/dtr, the
+     * worker staying where it is. */
+    if (geteuid() == 0) {
+        put(root, "proc/self/cgroup", "0::/svc2\n");
+        assert_true(cgroups_init(&cg, true, root, why, sizeof(why)));
+        assert_int_equal(cg.version, 2);
+        snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/dtr", root);
+        assert_string_equal(cg.base, dir);
+        snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/svc2", root);
+        assert_string_equal(cg.home, dir);
+        assert_true(cg.cpu);
+        assert_file(root, "sys/fs/cgroup/dtr/cgroup.subtree_control", "+memory +cpu");
+        put(root, "sys/fs/cgroup/svc2/cgroup.procs", "");
+        assert_int_equal(cgroup_leave(&cg), 0);
+        assert_file(root, "sys/fs/cgroup/svc2/cgroup.procs", pid);
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     assert_int_equal(system(cmd), 0);
 }
