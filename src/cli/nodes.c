@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "master/master.h"
 #include "net/tls.h"
+#include "sched/resources.h"
 #include "worker/worker.h"
 
 int cmd_master(int argc, char **argv)
@@ -26,6 +27,7 @@ int cmd_master(int argc, char **argv)
         .prefetch = 0,
         .max_output = 64LL << 20,
     };
+    const char *max_output = NULL;
     const struct opt opts[] = {
         {"host", 0, OPT_STRING, &o.host, "HOST", "address to listen on (default 127.0.0.1)", 0, 0},
         {"port", 0, OPT_INT, &o.port, "PORT",
@@ -57,10 +59,10 @@ int cmd_master(int argc, char **argv)
          0, 100000},
         {"output-dir", 0, OPT_STRING, &o.output_dir, "DIR",
          "tasks' stdout and stderr files go here (default STATE_DIR/output)", 0, 0},
-        {"max-output", 0, OPT_INT, &o.max_output, "BYTES",
-         "bytes of output kept per attempt, stdout and stderr together; the rest is dropped "
-         "and the attempt marked truncated (default 67108864 = 64 MiB)",
-         0, INT64_MAX / 4},
+        {"max-output", 0, OPT_STRING, &max_output, "SIZE",
+         "bytes of output kept per attempt, stdout and stderr together (64M, 1G, or bytes); "
+         "the rest is dropped and the attempt marked truncated (default 64M)",
+         0, 0},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
         {"http", 0, OPT_STRING, &o.http, "HOST:PORT",
          "serve the HTTP API and /metrics here; the next 99 ports are tried too; off: none "
@@ -97,6 +99,10 @@ int cmd_master(int argc, char **argv)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
+    if (max_output && res_parse_size(max_output, "--max-output", &o.max_output, err, sizeof(err))) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
     if (o.heartbeat_ms <= 0 || o.worker_timeout_ms <= 0 || o.scan_interval_ms <= 0) {
         fprintf(stderr, "dtr master: --heartbeat, --worker-timeout and --scan-interval must be "
                         "positive\n");
@@ -117,6 +123,7 @@ out:
 int cmd_worker(int argc, char **argv)
 {
     struct opt_list named = {0};
+    const char *max_output = NULL;
     struct worker_opts o = {
         .host = "127.0.0.1",
         .port_range = "5000-5100",
@@ -160,10 +167,11 @@ int cmd_worker(int argc, char **argv)
          "fail this fraction of attempts on purpose (default 0)", 0, 1},
         {"drain-timeout", 0, OPT_DURATION, &o.drain_timeout_ms, "DUR",
          "on SIGTERM, wait this long for running tasks before killing them (default 30s)", 0, 0},
-        {"max-output", 0, OPT_INT, &o.max_output, "BYTES",
-         "bytes of stdout and of stderr streamed to the master per attempt; the rest is "
-         "dropped (default 0 = no limit here: the master's --max-output decides)",
-         0, INT64_MAX / 4},
+        {"max-output", 0, OPT_STRING, &max_output, "SIZE",
+         "bytes of stdout and of stderr streamed to the master per attempt (64M, 1G, or "
+         "bytes); the rest is dropped (default 0 = no limit here: the master's --max-output "
+         "decides)",
+         0, 0},
         {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
          "shared secret every peer must prove (default: $DTR_TOKEN)", 0, 0},
         TLS_OPTS(o.tls_cert, o.tls_key, o.tls_ca),
@@ -185,6 +193,10 @@ int cmd_worker(int argc, char **argv)
         rc = EXIT_USAGE;
     } else if (rc < 0 &&
                tls_flags_check(o.tls_cert, o.tls_key, o.tls_ca, &tls_on, err, sizeof(err))) {
+        fprintf(stderr, "dtr worker: %s\n", err);
+        rc = EXIT_USAGE;
+    } else if (rc < 0 && max_output &&
+               res_parse_size(max_output, "--max-output", &o.max_output, err, sizeof(err))) {
         fprintf(stderr, "dtr worker: %s\n", err);
         rc = EXIT_USAGE;
     }

@@ -45,7 +45,8 @@ enum op_kind {
     OP_SAVE_OUTPUT,
     OP_SET_COUNTER,
     OP_SAVE_ATTEMPT,
-    OP_SYNC_FD
+    OP_SYNC_FD,
+    OP_WAIT
 };
 
 /* One recorded write. Its strings point into the batch's text blocks. */
@@ -63,6 +64,11 @@ struct op {
         } counter;                      /* OP_SET_COUNTER */
         struct journal_attempt attempt; /* OP_SAVE_ATTEMPT */
         int fd;                         /* OP_SYNC_FD */
+        struct {
+            int (*fn)(void *arg, uint64_t token, char *err, size_t errlen);
+            void *arg;
+            uint64_t token;
+        } wait; /* OP_WAIT */
     } u;
 };
 
@@ -113,7 +119,10 @@ static void batch_free(struct batch *b)
 
 /* ---- the thread ------------------------------------------------------------ */
 
-static int apply_op(struct journal *j, const struct op *o)
+/* apply_op()'s return for a failed OP_WAIT (err set; nothing committed). */
+#define OP_WAIT_FAILED (-1000)
+
+static int apply_op(struct journal *j, const struct op *o, char *err, size_t errlen)
 {
     switch (o->kind) {
     case OP_SAVE_TASK:
@@ -132,6 +141,8 @@ static int apply_op(struct journal *j, const struct op *o)
         fdatasync(o->u.fd);
         close(o->u.fd);
         return 0;
+    case OP_WAIT:
+        return o->u.wait.fn(o->u.wait.arg, o->u.wait.token, err, errlen) ? OP_WAIT_FAILED : 0;
     }
     return 0;
 }
@@ -152,11 +163,12 @@ static int apply_all(struct journal *j, struct batch *list, bool failed, char *e
     for (struct batch *b = list; b; b = b->next) {
         rows += b->n;
         for (size_t i = 0; i < b->n && !failed && rc == 0; i++)
-            rc = apply_op(j, &b->ops[i]);
+            rc = apply_op(j, &b->ops[i], err, errlen);
     }
     /* A failed write leaves the transaction failed: the commit reports it
-     * and rolls back. After a failure nothing more is applied. */
-    if (!failed)
+     * and rolls back. After a failure nothing more is applied. A failed
+     * wait (output not on disk) is not committed at all. */
+    if (!failed && rc != OP_WAIT_FAILED)
         rc = journal_commit(j, err, errlen);
     if (!failed && rc == 0) { /* for /metrics */
         hist_observe(&metrics.commit_us, clock_mono_us() - t0);
@@ -347,6 +359,16 @@ void jwriter_sync_close(struct jwriter *w, int fd)
 {
     struct op *o = new_op(w, OP_SYNC_FD);
     o->u.fd = fd;
+}
+
+void jwriter_wait(struct jwriter *w,
+                  int (*wait)(void *arg, uint64_t token, char *err, size_t errlen), void *arg,
+                  uint64_t token)
+{
+    struct op *o = new_op(w, OP_WAIT);
+    o->u.wait.fn = wait;
+    o->u.wait.arg = arg;
+    o->u.wait.token = token;
 }
 
 void jwriter_set_counter(struct jwriter *w, const char *name, uint64_t value)

@@ -48,6 +48,13 @@ void jwriter_save_attempt(struct jwriter *w, const struct journal_attempt *a);
  * ownership of fd). So an attempt's output files are on disk before the
  * commit that records its result, and so before its acknowledgement. */
 void jwriter_sync_close(struct jwriter *w, int fd);
+/* In the batch, before its commit: wait(arg, token, err, errlen), which
+ * blocks until something the commit depends on is done (the output
+ * writer's sync of an attempt's files: master/owriter.h). When it fails,
+ * the batch is not committed and the writer fails with its message. */
+void jwriter_wait(struct jwriter *w,
+                  int (*wait)(void *arg, uint64_t token, char *err, size_t errlen), void *arg,
+                  uint64_t token);
 
 /* A batch of more writes than this always goes to the thread. */
 #define JWRITER_INLINE_MAX_OPS 64

@@ -82,6 +82,7 @@ static void master_prepare_cb(uv_prepare_t *h)
     if (m->tasks.dispatch_needed)
         workers_dispatch(&m->workers);
     workers_flush_control(&m->workers);
+    workers_output_resume(&m->workers);
     waiters_flush(&m->handlers, (int64_t)uv_now(m->loop));
     listings_pump(&m->handlers);
     /* A session with more to send keeps the loop from sleeping. */
@@ -364,7 +365,8 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     if (outputs_init(&m->outputs, &m->tasks, opts->output_dir ? opts->output_dir : outdir,
-                     !opts->output_dir, (uint64_t)opts->max_output, err, sizeof(err)) != 0) {
+                     !opts->output_dir, (uint64_t)opts->max_output, wake_loop, m, err,
+                     sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Task output on the master (see output.h and docs/protocol.md, "Output"):
- * writes output chunks to their files with plain write()s to the page
- * cache (no fsync per chunk: only a result needs the bytes on disk, and
- * the journal writer syncs the files in the batch that records it), and
- * serves logs sessions from the files. It never holds an attempt's output
- * in memory beyond the chunk in hand and one read buffer.
+ * hands output chunks to the output writer thread (master/owriter.h),
+ * which appends them to their files with plain write()s to the page cache
+ * (no fsync per chunk: only a result needs the bytes on disk; at an
+ * attempt's end it syncs the files, and the journal writer waits for that
+ * before the commit that records the attempt), and serves logs sessions
+ * from the files. It holds no attempt's output in memory beyond the
+ * writer's bounded queue (OWRITER_MAX_QUEUED) and one read buffer. The
+ * loop's byte counts (size[]) run ahead of the files by what is queued: a
+ * reader that finds fewer bytes tries again when the writer wakes it.
  */
 #include "master/output.h"
 
@@ -22,6 +26,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "journal/journal.h"
+#include "journal/writer.h"
+#include "master/owriter.h"
 
 /* A logs session stops sending while its client has this much unsent, and
  * sends at most this much per turn. */
@@ -60,6 +66,8 @@ struct follow {
     uint64_t pos[2];  /* bytes sent */
     uint64_t end[2];  /* the file's final size, once the attempt ended */
     bool live;        /* the attempt is running: its size grows */
+    bool final_known; /* the attempt ended: final[] are its files' sizes */
+    uint64_t final[2];
     struct list node; /* in outputs->follows */
 };
 
@@ -74,7 +82,7 @@ static void file_path(const struct outputs *os, uint64_t lease, int s, char *out
 }
 
 int outputs_init(struct outputs *os, struct tasks *ts, const char *dir, bool own_dir, uint64_t cap,
-                 char *err, size_t errlen)
+                 void (*wake)(void *data), void *data, char *err, size_t errlen)
 {
     memset(os, 0, sizeof(*os));
     os->dir = xstrdup(dir);
@@ -97,7 +105,8 @@ int outputs_init(struct outputs *os, struct tasks *ts, const char *dir, bool own
      * --output-dir is the user's: left as it is). */
     if (own_dir && (st.st_mode & 07777) != 0700)
         chmod(dir, 0700);
-    return 0;
+    os->ow = owriter_start(wake, data, err, errlen);
+    return os->ow ? 0 : -1;
 }
 
 static void ofile_free(struct outputs *os, struct ofile *f)
@@ -125,11 +134,13 @@ void outputs_release(struct outputs *os)
         struct ofile *f = list_entry(os->open.next, struct ofile, node);
         for (int s = 0; s < 2; s++)
             if (f->fd[s] >= 0)
-                close(f->fd[s]);
+                owriter_close(os->ow, f->fd[s]);
         ofile_free(os, f);
     }
     while (!list_empty(&os->follows))
         follow_free(list_entry(os->follows.next, struct follow, node));
+    owriter_stop(os->ow);
+    os->ow = NULL;
     hmap_release(&os->files);
     free(os->dir);
 }
@@ -152,20 +163,6 @@ static bool open_stream(struct outputs *os, struct ofile *f, int s)
     struct stat st;
     if (fstat(f->fd[s], &st) == 0 && st.st_size > 0)
         f->size[s] = f->seen[s] = (uint64_t)st.st_size;
-    return true;
-}
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
     return true;
 }
 
@@ -217,23 +214,43 @@ void outputs_chunk(struct outputs *os, const char *worker_id, const struct outpu
         f->truncated[s] = true;
     if (!keep || f->failed[s])
         return;
-    if (!write_all(f->fd[s], p, keep)) {
-        log_error("cannot write an output file task=%s lease=%" PRIu64 " error=%s", f->id, f->lease,
-                  log_quote(strerror(errno)));
-        f->failed[s] = f->truncated[s] = true;
-        return;
-    }
+    char what[48];
+    snprintf(what, sizeof(what), "%" PRIu64 ".%s", f->lease, suffix[s]);
+    owriter_write(os->ow, f->fd[s], what, p, keep);
     f->size[s] += keep;
+}
+
+bool outputs_backlog(struct outputs *os, bool resume)
+{
+    return owriter_queued(os->ow) > (resume ? OWRITER_RESUME : OWRITER_HOLD);
 }
 
 /* Hands f's files to the journal writer (synced before the turn's commit)
  * and records the attempt. */
 static void ofile_end(struct outputs *os, struct ofile *f, struct journal_attempt *a)
 {
+    uint64_t seq = 0;
     for (int s = 0; s < 2; s++) {
+        char what[48];
+        snprintf(what, sizeof(what), "%" PRIu64 ".%s", f->lease, suffix[s]);
         if (f->fd[s] >= 0)
-            tasks_sync_close(os->ts, f->fd[s]);
+            seq = owriter_sync_close(os->ow, f->fd[s], what);
         f->fd[s] = -1;
+    }
+    /* The commit that records the attempt (and so its acknowledgement)
+     * waits for the writer to have synced its files. */
+    if (seq)
+        jwriter_wait(os->ts->writer, owriter_wait, os->ow, seq);
+    /* Sessions reading it live: its files end here, once written. */
+    struct list *p, *q;
+    list_for_each_safe(p, q, &os->follows)
+    {
+        struct follow *fo = list_entry(p, struct follow, node);
+        if (fo->have && fo->live && fo->lease == f->lease) {
+            fo->final_known = true;
+            fo->final[0] = f->size[0];
+            fo->final[1] = f->size[1];
+        }
     }
     a->out_bytes = f->size[0];
     a->err_bytes = f->size[1];
@@ -271,6 +288,31 @@ void outputs_attempt_result(struct outputs *os, const struct task *t, const char
     }
     /* A quiet success needs no record: the task's row says it all. */
     if (!r->ok || a.out_truncated || a.err_truncated || t->attempts > 1)
+        tasks_save_attempt(os->ts, &a);
+}
+
+void outputs_attempt_lost(struct outputs *os, const struct task *t, const char *why)
+{
+    char key[24], error[512];
+    snprintf(key, sizeof(key), "%" PRIu64, t->lease);
+    struct ofile *f = hmap_get(&os->files, key);
+    /* How much it wrote is unknown (no result came): what reached the
+     * master is kept, and the record says lost, not truncated. */
+    snprintf(error, sizeof(error), "%sworker '%s' %s", OUTPUT_LOST, t->worker ? t->worker : "?",
+             why);
+    struct journal_attempt a = {
+        .lease = t->lease,
+        .id = t->id,
+        .attempt = t->attempts,
+        .worker = t->worker,
+        .exit_code = -1,
+        .error = error,
+        .started_at = t->started_at,
+        .finished_at = clock_wall_ms(),
+    };
+    if (f)
+        ofile_end(os, f, &a);
+    else
         tasks_save_attempt(os->ts, &a);
 }
 
@@ -498,6 +540,10 @@ bool outputs_pump(struct outputs *os)
                 fo->pos[0] = pos[0];
                 fo->pos[1] = pos[1];
             }
+            if (fo->final_known) { /* the writer may still be behind */
+                fo->end[0] = fo->final[0];
+                fo->end[1] = fo->final[1];
+            }
             fo->live = false;
         }
         if (fo->have && follow_send(os, fo, b, FOLLOW_TURN_MAX) >= FOLLOW_TURN_MAX) {
@@ -534,7 +580,10 @@ static void add_attempt_json(struct buf *b, const struct journal_attempt *a, boo
         buf_addstr(b, ",\"exit_code\":null");
     if (a->term_signal)
         buf_addf(b, ",\"signal\":%d", a->term_signal);
-    buf_addf(b, ",\"status\":\"%s\",\"error\":", a->error ? "failed" : "succeeded");
+    buf_addf(b, ",\"status\":\"%s\",\"error\":",
+             !a->error                                              ? "succeeded"
+             : !strncmp(a->error, OUTPUT_LOST, strlen(OUTPUT_LOST)) ? "lost"
+                                                                    : "failed");
     buf_add_json_cstr(b, a->error);
     const int64_t times[2] = {a->started_at, a->finished_at};
     const char *names[2] = {"started_at", "finished_at"};

@@ -30,26 +30,38 @@ struct outputs {
     struct list open;    /* the same, for the sweep */
     struct list follows; /* struct follow: logs sessions in progress */
     uint64_t stale;      /* chunks of superseded attempts ignored */
+    struct owriter *ow;  /* appends and syncs the files (master/owriter.h) */
 };
 
 /* Creates dir (mode 0700) if needed, and sets it to 0700 when own_dir (the
- * default STATE_DIR/output). cap: --max-output. Returns 0, or non-zero
+ * default STATE_DIR/output). cap: --max-output. Starts the output writer
+ * thread, which calls wake(data) when it caught up. Returns 0, or non-zero
  * with err. */
 int outputs_init(struct outputs *os, struct tasks *ts, const char *dir, bool own_dir, uint64_t cap,
-                 char *err, size_t errlen);
-/* Closes every file (no journal writes: the master is stopping). */
+                 void (*wake)(void *data), void *data, char *err, size_t errlen);
+/* Closes every file (no journal writes: the master is stopping) and stops
+ * the output writer once it has written what was queued. */
 void outputs_release(struct outputs *os);
 
 /* An output message from worker worker_id. Chunks of an attempt that is
  * not the task's running one on that worker are ignored (fencing). */
 void outputs_chunk(struct outputs *os, const char *worker_id, const struct output_chunk *c);
+/* Whether the output writer is behind: over OWRITER_HOLD bytes queued
+ * (then the caller holds the sending worker's input), or (resume) still
+ * over OWRITER_RESUME (held inputs stay held). */
+bool outputs_backlog(struct outputs *os, bool resume);
 /* The running attempt of t ended with result r (not refused): closes its
  * files (synced before the turn's commit), records the attempt. Call it
  * before tasks_attempt_result(). */
 void outputs_attempt_result(struct outputs *os, const struct task *t, const char *worker_id,
                             const struct attempt_result *r);
+/* The running attempt of t is lost with its worker (why: "was declared
+ * dead"): closes its files and records it at once as lost, its error
+ * starting with OUTPUT_LOST. Call it before the task leaves running. */
+#define OUTPUT_LOST "lost with its worker: "
+void outputs_attempt_lost(struct outputs *os, const struct task *t, const char *why);
 /* Once a tick: closes and records the files of attempts that ended
- * without a result (cancelled, lost with their worker, expired). */
+ * without a result (cancelled, expired). */
 void outputs_sweep(struct outputs *os, int64_t now_wall);
 /* For tasks_prune(): deletes the files of an attempt being pruned. */
 void outputs_prune_lease(void *os, uint64_t lease);

@@ -190,6 +190,7 @@ static void add_lease(struct workers *ws, struct worker *w, struct buf *b, size_
  * or failed once it has been lost TASK_CRASH_LIMIT times. */
 static void attempt_lost(struct workers *ws, struct task *t, const char *why)
 {
+    outputs_attempt_lost(ws->outputs, t, why);
     detach(ws, t);
     tasks_attempt_lost(ws->tasks, t, why);
 }
@@ -431,6 +432,16 @@ void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
         break;
     case MSG_OUTPUT:
         outputs_chunk(ws->outputs, w->id, &msg->chunk);
+        /* Back-pressure: a disk behind stops reading this worker (which
+         * then stops reading its tasks' pipes), not the whole loop. */
+        if (!w->output_held && w->conn && outputs_backlog(ws->outputs, false)) {
+            w->output_held = true;
+            ws->output_held++;
+            conn_hold_input(w->conn, true);
+            log_info("output writer behind; not reading the worker until it catches up "
+                     "worker=%s",
+                     w->id);
+        }
         break;
     case MSG_HELD:
         if (!w->reconciling) {
@@ -517,6 +528,24 @@ void workers_expire(struct workers *ws)
         detach_stopping(ws, t);
         tasks_attempt_expired(ws->tasks, t, error);
     }
+}
+
+void workers_output_resume(struct workers *ws)
+{
+    if (!ws->output_held || outputs_backlog(ws->outputs, true))
+        return;
+    log_info("output writer caught up; reading held workers again workers=%zu", ws->output_held);
+    struct list *p, *q;
+    list_for_each_safe(p, q, &ws->all)
+    {
+        struct worker *w = list_entry(p, struct worker, node);
+        if (!w->output_held)
+            continue;
+        w->output_held = false;
+        if (w->conn)
+            conn_hold_input(w->conn, false);
+    }
+    ws->output_held = 0;
 }
 
 void workers_flush_control(struct workers *ws)

@@ -31,6 +31,7 @@ struct worker {
     int64_t last_seen_wall; /* wall clock, ms */
     char *instance;         /* its process's secret from a dial-in hello, or NULL */
     bool draining;
+    bool output_held; /* its conn's input held: the output writer is behind */
     /* After registering, until its last held message: the leases it says it
      * holds (sorted at the end); nothing is dispatched to it meanwhile. */
     bool reconciling;
@@ -87,6 +88,7 @@ struct workers {
      * the worker it holds, or NULL. */
     char *resv_task, *resv_worker;
     struct outputs *outputs; /* set by the master after workers_init() */
+    size_t output_held;      /* workers whose input is held (output_held) */
 };
 
 /* An empty registry over task table ts; loop_now is the loop's time, where
@@ -120,6 +122,9 @@ void workers_expire(struct workers *ws);
 void workers_dispatch(struct workers *ws);
 /* Queues the per-worker acks and kills gathered this turn. */
 void workers_flush_control(struct workers *ws);
+/* Once a turn: reads the workers held for output again once the output
+ * writer caught up (outputs_backlog()). */
+void workers_output_resume(struct workers *ws);
 /* Cancel: asks the worker running t to stop that attempt and detaches it;
  * the caller then ends the task (tasks_cancel()). */
 void workers_cancel_attempt(struct workers *ws, struct task *t);

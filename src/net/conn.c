@@ -445,7 +445,7 @@ static bool handle_lines(struct conn *c);
 /* Lets a resumed conn handle the lines it has buffered, then read again. */
 static void resume_reading(struct conn *c)
 {
-    if (c->state == CONN_CLOSING || c->close_when_flushed || !c->paused)
+    if (c->state == CONN_CLOSING || c->close_when_flushed || !c->paused || c->held)
         return;
     c->paused = false;
     if (c->state == CONN_READY)
@@ -486,7 +486,7 @@ static void resume_cb(uv_idle_t *h)
 static void maybe_resume(struct conn *c)
 {
     struct conn_hub *hub = c->hub;
-    if (c->resuming || c->state == CONN_CLOSING || c->close_when_flushed ||
+    if (c->resuming || c->held || c->state == CONN_CLOSING || c->close_when_flushed ||
         conn_pending_bytes(c) > CONN_OUT_LOW)
         return;
     if (!hub->idle_init) {
@@ -499,6 +499,15 @@ static void maybe_resume(struct conn *c)
     c->resuming = true;
     list_add_tail(&hub->resume, &c->resume_node);
     uv_idle_start(&hub->idle, resume_cb);
+}
+
+void conn_hold_input(struct conn *c, bool hold)
+{
+    if (c->held == hold)
+        return;
+    c->held = hold; /* handle_lines() pauses a held conn before its next line */
+    if (!hold && c->paused)
+        maybe_resume(c);
 }
 
 static void start_write(struct conn *c)
@@ -612,7 +621,7 @@ void conn_hub_sweep(struct conn_hub *hub)
                 log_warn("closing connection peer=%s reason=\"no handshake within %lldms\"",
                          c->peer, (long long)hub->handshake_ms);
             conn_fail(c, "no handshake within %lld ms", (long long)hub->handshake_ms);
-        } else if (c->paused && c->state == CONN_READY && !c->close_when_flushed &&
+        } else if (c->paused && !c->held && c->state == CONN_READY && !c->close_when_flushed &&
                    now - c->progress >= CONN_STALL_MS) {
             log_warn("closing connection peer=%s reason=\"peer is not reading its replies\" "
                      "unsent=%zu",
@@ -786,7 +795,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 static bool handle_lines(struct conn *c)
 {
     for (;;) {
-        if (c->paced && conn_pending_bytes(c) > CONN_OUT_HIGH) {
+        if (c->held || (c->paced && conn_pending_bytes(c) > CONN_OUT_HIGH)) {
             pause_reading(c);
             return true;
         }

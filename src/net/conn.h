@@ -183,6 +183,7 @@ struct conn {
     bool authed;              /* reached CONN_READY once */
     bool paced;               /* a client: back-pressure applies */
     bool paused;              /* reading paused until the output drains */
+    bool held;                /* input held by its owner (conn_hold_input) */
     bool resuming;            /* on hub->resume */
     size_t input_counted;     /* this conn's share of hub->input_total */
     int64_t progress;         /* loop time the output last moved (while paused) */
@@ -227,6 +228,11 @@ bool conn_is_ready(const struct conn *c);
 bool conn_is_dialer(const struct conn *c);
 /* Replies not yet sent: queued (held or released) and being written. */
 size_t conn_pending_bytes(const struct conn *c);
+/* Holds c's input (hold: true): no more of its lines are handled, and it is
+ * not read, until released (false). For back-pressure from something other
+ * than c's own replies (the master's output writer); a held conn is not
+ * closed for stalling. */
+void conn_hold_input(struct conn *c, bool hold);
 /* Why the connection closed or failed (for closed() callbacks), "" before. */
 const char *conn_reason(const struct conn *c);
 /* The owner of c's hub (hub->owner: the master or the worker node). */

@@ -214,7 +214,7 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
      * that spawns it is there for the spawn (no window outside it). */
     bool in_cgroup = false;
     if (!e && spec->cgroup && spec->cgroups) {
-        e = cgroup_enter(spec->cgroup);
+        e = cgroup_enter(spec->cgroups, spec->cgroup);
         in_cgroup = !e;
     }
     if (!e) {

@@ -249,7 +249,7 @@ static void runner_done_cb(struct runner *r, struct runner_result *res, void *da
     bool oom = false;
     if (a->cgroup) {
         oom = res->term_signal == SIGKILL && !res->killed && !res->timed_out &&
-              cgroup_task_oom(a->cgroup);
+              a->spec.req->mem > 0 && cgroup_task_oom(a->cgroup);
         if (!cgroup_task_remove(a->cgroup))
             log_warn("could not remove the cgroup of a finished task task=%s path=%s (processes "
                      "left in it?)",
@@ -419,10 +419,12 @@ static void start_exec(struct attempt *a)
     env[extra + 2] = worker_env;
     for (size_t i = 0; i < nrenv; i++)
         env[extra + 3 + i] = renv[i];
-    if (n->cg.on && a->spec.req && a->spec.req->mem > 0) {
+    /* A cgroup for a memory limit, or (v2) a fractional CPU quota. */
+    if (n->cg.on && a->spec.req &&
+        (a->spec.req->mem > 0 || (n->cg.cpu && a->spec.req->cpus_milli % 1000))) {
         char path[CGROUP_PATH_MAX + 64];
-        if (cgroup_task_make(&n->cg, a->key, a->spec.req->mem, path, sizeof(path), err,
-                             sizeof(err))) {
+        if (cgroup_task_make(&n->cg, a->key, a->spec.req->mem, a->spec.req->cpus_milli, path,
+                             sizeof(path), err, sizeof(err))) {
             for (size_t i = 0; i < nrenv; i++)
                 free(renv[i]);
             free(renv);
@@ -1108,8 +1110,9 @@ int worker_run(const struct worker_opts *opts)
     char why[CGROUP_PATH_MAX + 128], offer[512];
     res_describe(&n->res.total, offer, sizeof(offer));
     if (cgroups_init(&n->cg, !opts->no_cgroups, "", why, sizeof(why)))
-        log_info("offer=%s memory limits enforced with cgroups under %s", log_quote(offer),
-                 n->cg.base);
+        log_info("offer=%s memory limits enforced with cgroups under %s (cgroup v%d%s)",
+                 log_quote(offer), n->cg.base, n->cg.version,
+                 n->cg.cpu ? ", cpu.max for fractional CPUs" : "");
     else
         log_warn("offer=%s memory limits are not enforced (%s); memory is only accounted",
                  log_quote(offer), why);

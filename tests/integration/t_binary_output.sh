@@ -16,7 +16,7 @@ printf 'h\303\251llo\000w\n' >utf8.bin # valid UTF-8, with a NUL
 
 start_master M
 MPORT_USED=${M_ADDR##*:}
-start_worker W1 --master "$M_ADDR" --slots 2 --max-output 65536
+start_worker W1 --master "$M_ADDR" --slots 2 --max-output 64K
 wait_for "the worker registered" "workers_registered 1" || finish
 
 dtr submit --id bin -- cat "$T/rand.bin" >/dev/null || die "submit bin failed"

@@ -9,7 +9,11 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
-start_master M --max-output 268435456
+# --max-output takes sizes as --mem does (256M here); nonsense is refused.
+dtr master --max-output 12Q --state-dir "$T/bad" >bad.out 2>&1
+[ $? = 2 ] && grep -q "dtr master: --max-output must be a size such as 512M or 2G, not '12Q'" bad.out &&
+    pass "--max-output 12Q refused" || fail "--max-output 12Q: $(cat bad.out)"
+start_master M --max-output 256M
 MPORT_USED=${M_ADDR##*:}
 start_worker W1 --master "$M_ADDR" --slots 4
 wait_for "the worker registered" "workers_registered 1" || finish
@@ -145,7 +149,7 @@ wait "$M_PID" 2>/dev/null
 mv M.out M-first.out
 mv M.err M-first.err
 MPORT=$MPORT_USED
-start_master M --max-output 268435456
+start_master M --max-output 256M
 [ "$M_ADDR" = "127.0.0.1:$MPORT_USED" ] || fail "restarted on $M_ADDR"
 [ "$(dtr result big | sha256sum)" = "$(sha256sum <big.src)" ] &&
     pass "after kill -9 and restart: the 200 MiB stdout is intact" || fail "big differs after restart"

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -335,6 +337,160 @@ static void test_cgroups(void **state UNUSED)
     assert_int_equal(system(cmd), 0);
 }
 
+static void assert_file(const char *root, const char *rel, const char *text)
+{
+    char path[700], got[256] = "";
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(got, 1, sizeof(got) - 1, f);
+    got[n] = '\0';
+    fclose(f);
+    assert_string_equal(got, text);
+}
+
+static bool exists(const char *root, const char *rel)
+{
+    char path[700];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    return stat(path, &st) == 0;
+}
+
+/* cgroup v2 under a fake root: preferred over v1; the worker moves into a
+ * leaf and enables memory and cpu for its children; a task's cgroup gets
+ * memory.max, memory.swap.max 0 and memory.oom.group 1 where present and
+ * cpu.max when its CPUs are fractional; the spawn moves the process there
+ * and back; memory.events tells an OOM kill. */
+static void test_cgroups_v2(void **state UNUSED)
+{
+    char root[] = "/tmp/dtr-test-cg2.XXXXXX", why[1024], cmd[600], dir[600], pid[32];
+    char path[CGROUP_PATH_MAX + 64], err[256], name[64];
+    assert_non_null(mkdtemp(root));
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    struct cgroups cg;
+    /* v2 without a memory controller for us, v1 usable: v1, saying why. */
+    put(root, "proc/self/cgroup", "4:memory:/job\n0::/svc\n");
+    put(root, "sys/fs/cgroup/svc/cgroup.controllers", "cpu io pids\n");
+    put(root, "sys/fs/cgroup/memory/job/tasks", "");
+    assert_true(cgroups_init(&cg, true, root, why, sizeof(why)));
+    assert_int_equal(cg.version, 1);
+    assert_false(cg.cpu);
+    assert_false(exists(root, "sys/fs/cgroup/svc/dtr-worker"));
+    /* Neither: both reasons. */
+    put(root, "proc/self/cgroup", "0::/svc\n");
+    assert_false(cgroups_init(&cg, true, root, why, sizeof(why)));
+    assert_non_null(strstr(why, "no cgroup v2 memory controller in"));
+    assert_non_null(strstr(why, "no cgroup v1 memory controller"));
+    /* Both usable: v2 wins. */
+    put(root, "proc/self/cgroup", "4:memory:/job\n0::/svc\n");
+    put(root, "sys/fs/cgroup/svc/cgroup.controllers", "cpu io memory pids\n");
+    put(root, "sys/fs/cgroup/svc/cgroup.subtree_control", "");
+    assert_true(cgroups_init(&cg, true, root, why, sizeof(why)));
+    assert_int_equal(cg.version, 2);
+    assert_true(cg.cpu);
+    snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/svc", root);
+    assert_string_equal(cg.base, dir);
+    snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/svc/dtr-worker", root);
+    assert_string_equal(cg.home, dir);
+    assert_file(root, "sys/fs/cgroup/svc/dtr-worker/cgroup.procs", pid);
+    assert_file(root, "sys/fs/cgroup/svc/cgroup.subtree_control", "+memory +cpu");
+    /* A task with 2G and 0.5 CPU; swap accounting and oom.group present. */
+    snprintf(name, sizeof(name), "dtr-%d-L1", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.swap.max", name);
+    put(root, cmd, "max\n");
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.oom.group", name);
+    put(root, cmd, "0\n");
+    assert_int_equal(
+        cgroup_task_make(&cg, "L1", 2LL << 30, 500, path, sizeof(path), err, sizeof(err)), 0);
+    snprintf(cmd, sizeof(cmd), "%s/sys/fs/cgroup/svc/%s", root, name);
+    assert_string_equal(path, cmd);
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.max", name);
+    assert_file(root, cmd, "2147483648");
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.swap.max", name);
+    assert_file(root, cmd, "0");
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.oom.group", name);
+    assert_file(root, cmd, "1");
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/cpu.max", name);
+    assert_file(root, cmd, "50000 100000");
+    /* The spawn: in and back out, the whole process. */
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/cgroup.procs", name);
+    assert_int_equal(cgroup_enter(&cg, path), 0);
+    assert_file(root, cmd, pid);
+    put(root, "sys/fs/cgroup/svc/dtr-worker/cgroup.procs", "");
+    assert_int_equal(cgroup_leave(&cg), 0);
+    assert_file(root, "sys/fs/cgroup/svc/dtr-worker/cgroup.procs", pid);
+    /* OOM: memory.events oom_kill, not oom alone (a reclaim that worked). */
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.events", name);
+    put(root, cmd, "low 0\nhigh 0\nmax 12\noom 1\noom_kill 0\noom_group_kill 0\n");
+    assert_false(cgroup_task_oom(path));
+    put(root, cmd, "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n");
+    assert_true(cgroup_task_oom(path));
+    /* Whole CPUs, no swap accounting: memory.max only. */
+    assert_int_equal(
+        cgroup_task_make(&cg, "L2", 64LL << 20, 2000, path, sizeof(path), err, sizeof(err)), 0);
+    snprintf(name, sizeof(name), "dtr-%d-L2", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.max", name);
+    assert_file(root, cmd, "67108864");
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.swap.max", name);
+    assert_false(exists(root, cmd));
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/cpu.max", name);
+    assert_false(exists(root, cmd));
+    /* A tiny fraction: the kernel's least quota (1 ms). */
+    assert_int_equal(cgroup_task_make(&cg, "L3", 0, 5, path, sizeof(path), err, sizeof(err)), 0);
+    snprintf(name, sizeof(name), "dtr-%d-L3", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/memory.max", name);
+    assert_false(exists(root, cmd));
+    snprintf(cmd, sizeof(cmd), "sys/fs/cgroup/svc/%s/cpu.max", name);
+    assert_file(root, cmd, "1000 100000");
+    /* Already enabled (say by systemd), no cpu offered: nothing written. */
+    put(root, "sys/fs/cgroup/svc/cgroup.controllers", "memory pids\n");
+    put(root, "sys/fs/cgroup/svc/cgroup.subtree_control", "memory pids\n");
+    assert_true(cgroups_init(&cg, true, root, why, sizeof(why)));
+    assert_int_equal(cg.version, 2);
+    assert_false(cg.cpu);
+    assert_file(root, "sys/fs/cgroup/svc/cgroup.subtree_control", "memory pids\n");
+    /* The controller cannot be enabled (here: not a file): the worker
+     * goes back where it was and says why. */
+    put(root, "proc/self/cgroup", "0::/svc2\n");
+    put(root, "sys/fs/cgroup/svc2/cgroup.controllers", "memory\n");
+    put(root, "sys/fs/cgroup/svc2/cgroup.subtree_control/x", "");
+    assert_false(cgroups_init(&cg, true, root, why, sizeof(why)));
+    assert_non_null(strstr(why, "cannot enable the memory controller in"));
+    if (geteuid() == 0) /* and no top-level cgroup (no memory at the root) */
+        assert_non_null(strstr(why, "; nor under"));
+    assert_file(root, "sys/fs/cgroup/svc2/cgroup.procs", pid);
+    /* The root cgroup holds processes and children alike: no leaf. */
+    put(root, "proc/self/cgroup", "0::/\n");
+    put(root, "sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
+    put(root, "sys/fs/cgroup/cgroup.subtree_control", "cpu memory\n");
+    assert_true(cgroups_init(&cg, true, root, why, sizeof(why)));
+    snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup", root);
+    assert_string_equal(cg.base, dir);
+    assert_string_equal(cg.home, dir);
+    assert_true(cg.cpu);
+    assert_false(exists(root, "sys/fs/cgroup/dtr-worker"));
+    /* As root, where its own cgroup cannot hand controllers down (svc2
+     * again): task cgroups under the top-level /sys/fs/cgroup/dtr, the
+     * worker staying where it is. */
+    if (geteuid() == 0) {
+        put(root, "proc/self/cgroup", "0::/svc2\n");
+        assert_true(cgroups_init(&cg, true, root, why, sizeof(why)));
+        assert_int_equal(cg.version, 2);
+        snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/dtr", root);
+        assert_string_equal(cg.base, dir);
+        snprintf(dir, sizeof(dir), "%s/sys/fs/cgroup/svc2", root);
+        assert_string_equal(cg.home, dir);
+        assert_true(cg.cpu);
+        assert_file(root, "sys/fs/cgroup/dtr/cgroup.subtree_control", "+memory +cpu");
+        put(root, "sys/fs/cgroup/svc2/cgroup.procs", "");
+        assert_int_equal(cgroup_leave(&cg), 0);
+        assert_file(root, "sys/fs/cgroup/svc2/cgroup.procs", pid);
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_cpu_fractions),
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_cgroups),
+        cmocka_unit_test(test_cgroups_v2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
