@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -45,7 +44,6 @@ enum op_kind {
     OP_SAVE_OUTPUT,
     OP_SET_COUNTER,
     OP_SAVE_ATTEMPT,
-    OP_SYNC_FD,
     OP_WAIT
 };
 
@@ -63,7 +61,6 @@ struct op {
             uint64_t value;
         } counter;                      /* OP_SET_COUNTER */
         struct journal_attempt attempt; /* OP_SAVE_ATTEMPT */
-        int fd;                         /* OP_SYNC_FD */
         struct {
             int (*fn)(void *arg, uint64_t token, char *err, size_t errlen);
             void *arg;
@@ -135,12 +132,6 @@ static int apply_op(struct journal *j, const struct op *o, char *err, size_t err
         return journal_set_counter(j, o->u.counter.name, o->u.counter.value);
     case OP_SAVE_ATTEMPT:
         return journal_save_attempt(j, &o->u.attempt);
-    case OP_SYNC_FD:
-        /* NEEDSWORK: a failed fdatasync() is not reported; the output
-         * file may then lack its last bytes after a crash of the machine. */
-        fdatasync(o->u.fd);
-        close(o->u.fd);
-        return 0;
     case OP_WAIT:
         return o->u.wait.fn(o->u.wait.arg, o->u.wait.token, err, errlen) ? OP_WAIT_FAILED : 0;
     }
@@ -353,12 +344,6 @@ void jwriter_save_attempt(struct jwriter *w, const struct journal_attempt *a)
     o->u.attempt.id = add_text(w, a->id, strlen(a->id));
     o->u.attempt.worker = a->worker ? add_text(w, a->worker, strlen(a->worker)) : NULL;
     o->u.attempt.error = a->error ? add_text(w, a->error, strlen(a->error)) : NULL;
-}
-
-void jwriter_sync_close(struct jwriter *w, int fd)
-{
-    struct op *o = new_op(w, OP_SYNC_FD);
-    o->u.fd = fd;
 }
 
 void jwriter_wait(struct jwriter *w,

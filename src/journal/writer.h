@@ -44,10 +44,6 @@ void jwriter_update_task(struct jwriter *w, const struct task *t);
 void jwriter_save_output(struct jwriter *w, const char *task_id, const struct task_output *o);
 void jwriter_set_counter(struct jwriter *w, const char *name, uint64_t value);
 void jwriter_save_attempt(struct jwriter *w, const struct journal_attempt *a);
-/* In the batch, before its commit: fdatasync(fd), then close(fd) (takes
- * ownership of fd). So an attempt's output files are on disk before the
- * commit that records its result, and so before its acknowledgement. */
-void jwriter_sync_close(struct jwriter *w, int fd);
 /* In the batch, before its commit: wait(arg, token, err, errlen), which
  * blocks until something the commit depends on is done (the output
  * writer's sync of an attempt's files: master/owriter.h). When it fails,

@@ -837,11 +837,6 @@ void tasks_save_attempt(struct tasks *ts, const struct journal_attempt *a)
     jwriter_save_attempt(ts->writer, a);
 }
 
-void tasks_sync_close(struct tasks *ts, int fd)
-{
-    jwriter_sync_close(ts->writer, fd);
-}
-
 void tasks_get_attempts(struct tasks *ts, const char *id, struct journal_attempt **out, size_t *n)
 {
     tasks_sync(ts);

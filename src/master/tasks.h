@@ -237,12 +237,10 @@ void tasks_save_counters(struct tasks *ts);
 /* Fills *o with t's stored output, once everything recorded is on disk;
  * all empty when there is none. The caller releases *o. */
 void tasks_get_output(struct tasks *ts, const struct task *t, struct task_output *o);
-/* Attempt records (journal.h, struct journal_attempt) and output files,
- * for master/output.c: records one in this turn's batch; syncs and closes
- * fd in the batch before its commit (takes fd); reads t's records once
- * everything recorded is on disk (caller frees with journal_attempts_free). */
+/* Attempt records (journal.h, struct journal_attempt), for master/output.c:
+ * records one in this turn's batch; reads t's records once everything
+ * recorded is on disk (caller frees with journal_attempts_free). */
 void tasks_save_attempt(struct tasks *ts, const struct journal_attempt *a);
-void tasks_sync_close(struct tasks *ts, int fd);
 void tasks_get_attempts(struct tasks *ts, const char *id, struct journal_attempt **out, size_t *n);
 /* Waits until the writer has committed everything recorded so far. */
 void tasks_sync(struct tasks *ts);
