@@ -8,6 +8,8 @@ pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
       nftables python3 $*"
 # the master's HTTP API (libmicrohttpd); its tests use curl and promtool
 pkgs="$pkgs libmicrohttpd-dev curl prometheus"
+# the dashboard's browser test (t_dashboard.sh): headless Chromium via Selenium
+pkgs="$pkgs chromium chromium-driver python3-selenium"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "http/dashboard.h"
 #include "master/master.h"
 #include "net/conn.h"
 #include "proto/spec.h"
@@ -101,8 +102,15 @@ static enum MHD_Result queue_reply(struct req *r)
                             a->ctype ? a->ctype : "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* the dashboard loads only its own files and talks only to us */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
     if (a->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
+    if (a->attempt[0])
+        MHD_add_response_header(resp, "X-Dtr-Attempt", a->attempt);
+    if (a->size[0])
+        MHD_add_response_header(resp, "X-Dtr-Size", a->size);
     if (a->status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"dtr\"");
     if (a->status >= 400)
@@ -323,6 +331,16 @@ static void handle(struct http *hs, struct req *r, const char *url, const char *
 {
     struct api_reply *a = &r->reply;
     bool metrics_path = !strcmp(url, "/metrics");
+    /* The dashboard's own files hold no data and need no token (a browser
+     * cannot send one when it opens a URL); the page then asks for the
+     * token and sends it with every API request. */
+    const struct dash_file *f = dashboard_find(url);
+    if (f && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+        a->status = MHD_HTTP_OK;
+        a->ctype = f->ctype;
+        buf_add(&a->body, f->data, f->len);
+        return;
+    }
     if (hs->has_token && !(metrics_path && hs->metrics_open) && !authorized(hs, r->conn)) {
         api_error(a, MHD_HTTP_UNAUTHORIZED,
                   "this master needs its token: send 'Authorization: Bearer TOKEN'");
@@ -351,6 +369,8 @@ static void handle(struct http *hs, struct req *r, const char *url, const char *
         .job = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "job"),
         .limit = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit"),
         .after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after"),
+        .stream = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "stream"),
+        .attempt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "attempt"),
         .labels = labels,
         .nlabels = ql.n,
     };

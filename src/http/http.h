@@ -58,6 +58,7 @@ struct api_req {
     const char *body;
     size_t body_len;
     const char *state, *job, *limit, *after; /* query arguments, or NULL */
+    const char *stream, *attempt;            /* of GET /api/v1/tasks/ID/output */
     char **labels;                           /* label=KEY=VALUE arguments */
     size_t nlabels;
 };
@@ -69,6 +70,8 @@ struct api_reply {
     const char *allow; /* for a 405 */
     bool hold;         /* wait for the turn's journal commit */
     bool stream;       /* GET /api/v1/events: the event stream follows */
+    char attempt[24];  /* X-Dtr-Attempt of an output reply, when set */
+    char size[24];     /* X-Dtr-Size of an output reply, when set */
 };
 
 void api_handle(struct master *m, struct http *hs, const struct api_req *q, struct api_reply *r);
