@@ -26,7 +26,6 @@ struct http;
 #define HTTP_MAX_CONNS 1024               /* at once; beyond: refused at accept */
 #define HTTP_MEMORY_LIMIT (64u * 1024)    /* a request's line and headers; beyond: 431 */
 #define HTTP_TIMEOUT_S 30                 /* an idle or slow connection is closed */
-#define HTTP_EVENTS_KEPT 10000            /* events a reconnecting stream may resume from */
 
 /*
  * Listens on spec ("HOST:PORT", trying PORT..PORT+99 like the main port;
@@ -42,8 +41,9 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
 int http_check(const char *spec, bool has_token, bool insecure, char *err, size_t errlen);
 /* The turn's journal batch is epoch: replies made this turn wait for it. */
 void http_hold(struct http *hs, uint64_t epoch);
-/* Lets out the replies whose epoch is durable. */
-void http_release(struct http *hs, uint64_t done);
+/* Lets out the replies whose epoch is durable; new_events: the event log
+ * has more durable events (events_durable()) for the streams. */
+void http_release(struct http *hs, uint64_t done, bool new_events);
 /* Releases every held reply, closes every connection and the handles. */
 void http_stop(struct http *hs);
 /* After the loop ended (or after a failed start-up). */

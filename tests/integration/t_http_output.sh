@@ -10,7 +10,6 @@
 command -v curl >/dev/null || die "curl is needed (Debian package curl)"
 
 printf 'sekrit-out\n' >token
-export DTR_TOKEN_FILE="$T/token"
 start_master M --token-file "$T/token"
 U=$(cat "$T/state-M/http.addr")
 AUTH="Authorization: Bearer sekrit-out"
