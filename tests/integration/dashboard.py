@@ -120,6 +120,10 @@ try:
             bad("%s (timed out: %s)" % (what, type(e).__name__))
             return False
 
+    def click(css):
+        """Clicks css, again if a re-render replaced it meanwhile."""
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, css).click() or True)
+
     driver.get(URL)
     until("the page asks for the token", lambda: driver.find_element(By.ID, "login").is_displayed())
     driver.find_element(By.ID, "token").send_keys(TOKEN)
@@ -153,9 +157,9 @@ try:
     row = "#tasks tr[data-id=long1]"
     until("long1 runs in the task list", lambda: driver.find_element(
         By.CSS_SELECTOR, row + " [data-role=state]").text == "running")
-    driver.find_element(By.CSS_SELECTOR, row + " a").click()
+    click(row + " a")
     until("long1 opened", lambda: text("detail-id") == "long1")
-    driver.find_element(By.CSS_SELECTOR, row + " [data-role=cancel]").click()
+    click(row + " [data-role=cancel]")
     until("long1 becomes cancelled in the list", lambda: driver.find_element(
         By.CSS_SELECTOR, row + " [data-role=state]").text == "cancelled")
     until("and in its detail", lambda: text("detail-state") == "cancelled")
@@ -168,7 +172,7 @@ try:
     until("the chart draws", lambda: driver.execute_script(
         "return document.getElementById('chart').toDataURL().length") > 1000)
     driver.find_element(By.ID, "first").click()
-    driver.find_element(By.CSS_SELECTOR, "#tasks tr[data-id=f1] a").click()
+    click("#tasks tr[data-id=f1] a")
     until("f1 opened for the picture", lambda: "boom-on-stderr" in text("detail-stderr"))
     time.sleep(1.5)  # let the chart and counts settle for the picture (not an assertion)
     driver.save_screenshot(SHOT)
