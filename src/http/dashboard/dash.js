@@ -17,7 +17,7 @@ const EVENT_STATE = { submitted: 'queued', started: 'running', requeued: 'queued
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem('dtr-token') || '';
 let lastEvent = null, queue = [], frame = 0;
-let stale = false, refreshing = false, lastRefresh = 0;
+let stale = false, refreshing = false, lastRefresh = 0, pageStale = false;
 let pageAfter = [], pageNext = null, rows = new Map(), detailId = null;
 let failures = [];
 const ended = new Array(CHART_S).fill(0);
@@ -139,7 +139,12 @@ async function refresh() {
   }
 }
 function maybeRefresh() {
-  if (stale && !refreshing && Date.now() - lastRefresh >= 1000) refresh();
+  if (stale && !refreshing && Date.now() - lastRefresh >= 1000) {
+    refresh();
+    // a first page that is not full shows new tasks as they come
+    if (pageStale && !pageAfter.length && rows.size < PAGE) loadPage(null);
+    pageStale = false;
+  }
 }
 
 // ---- the task list -----------------------------------------------------------
@@ -322,6 +327,7 @@ function applyEvents() {
     stale = true;
     const state = EVENT_STATE[e.event];
     if (!e.task || !state) continue;
+    if (e.event === 'submitted') pageStale = true;
     if (TERMINAL.has(state)) {
       const i = CHART_S - 1 - (chartSecond - Math.floor(e.at_ms / 1000));
       if (i >= 0 && i < CHART_S) ended[i]++;
@@ -364,11 +370,9 @@ async function follow() {
         const { value, done } = await reader.read();
         if (done) break;
         text += dec.decode(value, { stream: true });
-        let i;
-        while ((i = text.indexOf('\n\n')) >= 0) {
-          parseBlock(text.slice(0, i));
-          text = text.slice(i + 2);
-        }
+        const blocks = text.split('\n\n');
+        text = blocks.pop(); // an event not complete yet
+        for (const b of blocks) parseBlock(b);
       }
     } catch (e) {
       if (e instanceof Unauthorized) { askToken('wrong token'); return; }
