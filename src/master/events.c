@@ -153,6 +153,8 @@ bool events_pump(struct events *ev)
 {
     for (struct list *p = ev->subs.next; p != &ev->subs; p = p->next) {
         struct events_sub *s = list_entry(p, struct events_sub, node);
+        if (s->next >= ev->next_id)
+            continue; /* nothing new: leave the conn alone */
         struct buf *b = conn_out(s->conn);
         if (!b)
             continue; /* closing: events_conn_closed() frees it */
