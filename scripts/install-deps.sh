@@ -11,6 +11,8 @@ pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
 pkgs="$pkgs libmicrohttpd-dev curl prometheus"
 # the Python client's tests (python/tests, issue 15)
 pkgs="$pkgs python3-pytest"
+# the dashboard's browser test (t_dashboard.sh): headless Chromium via Selenium
+pkgs="$pkgs chromium chromium-driver python3-selenium"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -19,6 +19,7 @@ static const struct describe_cmd commands[] = {
     {"status", cmd_status, "show workers and task counts"},
     {"tasks", cmd_tasks, "list tasks"},
     {"jobs", cmd_jobs, "list jobs (the tasks of each submit call)"},
+    {"events", cmd_events, "print task and worker events as they happen"},
     {"result", cmd_result, "show a task's result"},
     {"logs", cmd_logs, "print a task's output; -f follows it live"},
     {"wait", cmd_wait, "wait until tasks end"},

@@ -20,6 +20,7 @@
 
 #define LIST_DEFAULT 1000
 #define LIST_MAX 10000
+#define OUTPUT_REPLY_MAX (64u * 1024 * 1024) /* bytes of one output reply */
 
 static void ok(struct api_reply *r, unsigned status)
 {
@@ -200,6 +201,41 @@ static void post_cancel(struct master *m, const char *id, const char *peer, stru
     ok(r, MHD_HTTP_OK);
 }
 
+/* GET /api/v1/tasks/ID/output[?stream=stdout|stderr][&attempt=N]: the
+ * bytes as kept (at most OUTPUT_REPLY_MAX), with the attempt read and the
+ * file's size in X-Dtr-Attempt and X-Dtr-Size. */
+static void get_output(struct master *m, const struct api_req *q, const char *id,
+                       struct api_reply *r)
+{
+    int64_t attempt = 0;
+    int s = 0;
+    if (q->stream && !strcmp(q->stream, "stderr"))
+        s = 1;
+    else if (q->stream && strcmp(q->stream, "stdout")) {
+        api_error(r, MHD_HTTP_BAD_REQUEST, "stream= must be stdout or stderr");
+        return;
+    }
+    if (q->attempt && int_parse(q->attempt, 1, INT32_MAX, &attempt)) {
+        api_error(r, MHD_HTTP_BAD_REQUEST, "attempt= must be a number from 1");
+        return;
+    }
+    struct task *t = find_task(m, id, r);
+    if (!t)
+        return;
+    char err[300];
+    int which;
+    uint64_t size;
+    if (outputs_read(&m->outputs, t, (int)attempt, s, OUTPUT_REPLY_MAX, &r->body, &which, &size,
+                     err, sizeof(err))) {
+        api_error(r, MHD_HTTP_NOT_FOUND, "%s", err);
+        return;
+    }
+    snprintf(r->attempt, sizeof(r->attempt), "%d", which);
+    snprintf(r->size, sizeof(r->size), "%" PRIu64, size);
+    r->status = MHD_HTTP_OK;
+    r->ctype = "text/plain; charset=utf-8";
+}
+
 static void get_jobs(struct master *m, struct api_reply *r)
 {
     size_t n;
@@ -317,6 +353,14 @@ void api_handle(struct master *m, struct http *hs, const struct api_req *q, stru
                 return;
             }
             post_cancel(m, id, q->peer, r);
+            return;
+        }
+        if (!strcmp(slash, "/output")) {
+            if (!get) {
+                wrong_method(r, "GET, HEAD");
+                return;
+            }
+            get_output(m, q, id, r);
             return;
         }
     }

@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "http/dashboard.h"
 #include "master/master.h"
 #include "net/conn.h"
 #include "proto/spec.h"
@@ -36,18 +37,6 @@
 
 #define HTTP_MAX_LABELS 64
 #define KEEPALIVE_MS 15000
-
-/* One event of the stream (GET /api/v1/events), copied in, formatted when
- * sent. */
-struct event {
-    uint64_t id;
-    uint64_t epoch; /* of the journal batch that holds what it tells; 0: not handed off */
-    int64_t at;     /* wall ms */
-    const char *name;
-    char task[MSG_MAX_ID + 1];
-    char job[MSG_MAX_JOB + 1];
-    char worker[MSG_MAX_ID + 1];
-};
 
 struct http {
     struct master *m;
@@ -62,11 +51,9 @@ struct http {
     bool metrics_open;
     struct list pending; /* struct req suspended until their epoch is durable */
     char *tls_key, *tls_cert;
-    /* The event stream: a ring of the last HTTP_EVENTS_KEPT events; ids
-     * from 1. Events up to `visible` are durable and may be sent; those
-     * from `unassigned` on wait for their batch's epoch (http_hold). */
-    struct event *ring;
-    uint64_t next_id, visible, unassigned;
+    /* The event stream reads the master's event log (master/events.c):
+     * the events up to its `visible` are durable and may be sent. */
+    struct events *ev;
     struct list streams; /* struct req of streams suspended for want of events */
     uv_timer_t keepalive;
     bool stopping;
@@ -101,8 +88,15 @@ static enum MHD_Result queue_reply(struct req *r)
                             a->ctype ? a->ctype : "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* the dashboard loads only its own files and talks only to us */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
     if (a->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
+    if (a->attempt[0])
+        MHD_add_response_header(resp, "X-Dtr-Attempt", a->attempt);
+    if (a->size[0])
+        MHD_add_response_header(resp, "X-Dtr-Size", a->size);
     if (a->status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"dtr\"");
     if (a->status >= 400)
@@ -129,52 +123,16 @@ void api_error(struct api_reply *r, unsigned status, const char *fmt, ...)
 
 /* ---- the event stream ------------------------------------------------------- */
 
-static struct http *event_sink; /* the server metrics_event_hook feeds */
-
 static void timer_cb(uv_timer_t *t);
-
-static void on_event(const char *name, const struct task *t, const char *worker)
-{
-    struct http *hs = event_sink;
-    if (!hs || hs->stopping)
-        return;
-    uint64_t id = hs->next_id++;
-    struct event *e = &hs->ring[id % HTTP_EVENTS_KEPT];
-    e->id = id;
-    e->epoch = 0;
-    e->at = clock_wall_ms();
-    e->name = name;
-    e->task[0] = e->job[0] = e->worker[0] = 0;
-    if (t) {
-        snprintf(e->task, sizeof(e->task), "%s", t->id);
-        size_t suffix;
-        if (t->spec && !spec_job(t->spec, e->job, &suffix))
-            e->job[0] = 0;
-    }
-    if (worker)
-        snprintf(e->worker, sizeof(e->worker), "%s", worker);
-}
-
-static void add_opt_str(struct buf *b, const char *key, const char *v)
-{
-    buf_addf(b, ",\"%s\":", key);
-    if (*v)
-        buf_add_json_cstr(b, v);
-    else
-        buf_addstr(b, "null");
-}
 
 /* An event as SSE: "id: N\ndata: {...}\n\n". */
 static void format_event(const struct event *e, struct buf *b)
 {
-    char iso[CLOCK_ISO_LEN + 8];
-    clock_iso8601(e->at, iso, sizeof(iso));
-    buf_addf(b, "id: %" PRIu64 "\ndata: {\"id\":%" PRIu64 ",\"event\":\"%s\"", e->id, e->id,
-             e->name);
-    add_opt_str(b, "task", e->task);
-    add_opt_str(b, "job", e->job);
-    add_opt_str(b, "worker", e->worker);
-    buf_addf(b, ",\"at\":\"%s\",\"at_ms\":%" PRId64 "}\n\n", iso, e->at);
+    struct event_info info;
+    events_info(e, &info);
+    buf_addf(b, "id: %" PRIu64 "\ndata: ", e->id);
+    event_info_encode(b, &info);
+    buf_addstr(b, "\n\n");
 }
 
 static void wake_streams(struct http *hs)
@@ -211,15 +169,15 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
     if (hs->stopping)
         return MHD_CONTENT_READER_END_OF_STREAM;
     struct buf b = BUF_INIT;
-    uint64_t oldest = hs->next_id > HTTP_EVENTS_KEPT ? hs->next_id - HTTP_EVENTS_KEPT : 1;
-    if (r->next_event < oldest && r->next_event <= hs->visible) {
+    uint64_t oldest = events_oldest(hs->ev);
+    if (r->next_event < oldest && r->next_event <= hs->ev->visible) {
         buf_addf(&b, ": events %" PRIu64 " to %" PRIu64 " are no longer kept\n\n", r->next_event,
                  oldest - 1);
         r->next_event = oldest;
     }
-    while (r->next_event <= hs->visible) {
+    while (r->next_event <= hs->ev->visible) {
         size_t before = b.len;
-        format_event(&hs->ring[r->next_event % HTTP_EVENTS_KEPT], &b);
+        format_event(events_get(hs->ev, r->next_event), &b);
         if (b.len > max) {
             b.len = before;
             break;
@@ -248,8 +206,8 @@ static enum MHD_Result queue_stream(struct req *r)
      * else only what happens from now on. */
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     int64_t id;
-    r->next_event = hs->visible + 1;
-    if (last && int_parse(last, 0, INT64_MAX, &id) == 0 && (uint64_t)id < hs->visible)
+    r->next_event = hs->ev->visible + 1;
+    if (last && int_parse(last, 0, INT64_MAX, &id) == 0 && (uint64_t)id < hs->ev->visible)
         r->next_event = (uint64_t)id + 1;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, r, NULL);
@@ -323,6 +281,16 @@ static void handle(struct http *hs, struct req *r, const char *url, const char *
 {
     struct api_reply *a = &r->reply;
     bool metrics_path = !strcmp(url, "/metrics");
+    /* The dashboard's own files hold no data and need no token (a browser
+     * cannot send one when it opens a URL); the page then asks for the
+     * token and sends it with every API request. */
+    const struct dash_file *f = dashboard_find(url);
+    if (f && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+        a->status = MHD_HTTP_OK;
+        a->ctype = f->ctype;
+        buf_add(&a->body, f->data, f->len);
+        return;
+    }
     if (hs->has_token && !(metrics_path && hs->metrics_open) && !authorized(hs, r->conn)) {
         api_error(a, MHD_HTTP_UNAUTHORIZED,
                   "this master needs its token: send 'Authorization: Bearer TOKEN'");
@@ -351,6 +319,8 @@ static void handle(struct http *hs, struct req *r, const char *url, const char *
         .job = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "job"),
         .limit = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit"),
         .after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after"),
+        .stream = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "stream"),
+        .attempt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "attempt"),
         .labels = labels,
         .nlabels = ql.n,
     };
@@ -464,11 +434,6 @@ void http_hold(struct http *hs, uint64_t epoch)
 {
     if (!hs)
         return;
-    uint64_t from =
-        MAX(hs->unassigned, hs->next_id > HTTP_EVENTS_KEPT ? hs->next_id - HTTP_EVENTS_KEPT : 1);
-    for (uint64_t id = from; id < hs->next_id; id++)
-        hs->ring[id % HTTP_EVENTS_KEPT].epoch = epoch;
-    hs->unassigned = hs->next_id;
     for (struct list *p = hs->pending.next; p != &hs->pending; p = p->next) {
         struct req *r = list_entry(p, struct req, node);
         if (!r->epoch_set) {
@@ -487,22 +452,11 @@ static void resume(struct req *r)
     MHD_resume_connection(r->conn); /* MHD's wake-up pipe makes the poll fire */
 }
 
-void http_release(struct http *hs, uint64_t done)
+void http_release(struct http *hs, uint64_t done, bool new_events)
 {
     if (!hs)
         return;
-    uint64_t was = hs->visible;
-    while (hs->visible + 1 < hs->unassigned) {
-        const struct event *e = &hs->ring[(hs->visible + 1) % HTTP_EVENTS_KEPT];
-        if (e->id != hs->visible + 1) { /* overwritten before it was sent */
-            hs->visible++;
-            continue;
-        }
-        if (e->epoch > done)
-            break;
-        hs->visible++;
-    }
-    if (hs->visible != was)
+    if (new_events)
         wake_streams(hs);
     struct list *p, *tmp;
     list_for_each_safe(p, tmp, &hs->pending)
@@ -631,8 +585,7 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
     list_init(&hs->pending);
     hs->metrics_open = m->opts.metrics_open;
     list_init(&hs->streams);
-    hs->ring = xcalloc(HTTP_EVENTS_KEPT, sizeof(*hs->ring));
-    hs->next_id = hs->unassigned = 1;
+    hs->ev = &m->events;
     if (m->token) {
         hs->has_token = true;
         crypto_generichash(hs->token_hash, sizeof(hs->token_hash), (const unsigned char *)m->token,
@@ -694,8 +647,6 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
     uv_poll_start(&hs->poll, UV_READABLE, poll_cb);
     uv_timer_start(&hs->timer, timer_cb, 0, 0);
     uv_timer_start(&hs->keepalive, keepalive_cb, KEEPALIVE_MS, KEEPALIVE_MS);
-    event_sink = hs;
-    metrics_event_hook = on_event;
 
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -733,10 +684,6 @@ void http_free(struct http *hs)
 {
     if (!hs)
         return;
-    if (event_sink == hs) {
-        event_sink = NULL;
-        metrics_event_hook = NULL;
-    }
     if (hs->d) {
         hs->stopping = true;
         wake_streams(hs);
@@ -744,7 +691,6 @@ void http_free(struct http *hs)
             resume(list_entry(hs->pending.next, struct req, node));
         MHD_stop_daemon(hs->d);
     }
-    free(hs->ring);
     if (hs->listen_fd >= 0)
         close(hs->listen_fd);
     free(hs->tls_cert);

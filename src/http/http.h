@@ -26,7 +26,6 @@ struct http;
 #define HTTP_MAX_CONNS 1024               /* at once; beyond: refused at accept */
 #define HTTP_MEMORY_LIMIT (64u * 1024)    /* a request's line and headers; beyond: 431 */
 #define HTTP_TIMEOUT_S 30                 /* an idle or slow connection is closed */
-#define HTTP_EVENTS_KEPT 10000            /* events a reconnecting stream may resume from */
 
 /*
  * Listens on spec ("HOST:PORT", trying PORT..PORT+99 like the main port;
@@ -42,8 +41,9 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
 int http_check(const char *spec, bool has_token, bool insecure, char *err, size_t errlen);
 /* The turn's journal batch is epoch: replies made this turn wait for it. */
 void http_hold(struct http *hs, uint64_t epoch);
-/* Lets out the replies whose epoch is durable. */
-void http_release(struct http *hs, uint64_t done);
+/* Lets out the replies whose epoch is durable; new_events: the event log
+ * has more durable events (events_durable()) for the streams. */
+void http_release(struct http *hs, uint64_t done, bool new_events);
 /* Releases every held reply, closes every connection and the handles. */
 void http_stop(struct http *hs);
 /* After the loop ended (or after a failed start-up). */
@@ -58,6 +58,7 @@ struct api_req {
     const char *body;
     size_t body_len;
     const char *state, *job, *limit, *after; /* query arguments, or NULL */
+    const char *stream, *attempt;            /* of GET /api/v1/tasks/ID/output */
     char **labels;                           /* label=KEY=VALUE arguments */
     size_t nlabels;
 };
@@ -69,6 +70,8 @@ struct api_reply {
     const char *allow; /* for a 405 */
     bool hold;         /* wait for the turn's journal commit */
     bool stream;       /* GET /api/v1/events: the event stream follows */
+    char attempt[24];  /* X-Dtr-Attempt of an output reply, when set */
+    char size[24];     /* X-Dtr-Size of an output reply, when set */
 };
 
 void api_handle(struct master *m, struct http *hs, const struct api_req *q, struct api_reply *r);

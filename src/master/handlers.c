@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "master/events.h"
 #include "master/handlers.h"
 #include "master/output.h"
 
@@ -1056,6 +1057,9 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         break;
     case MSG_LOGS:
         outputs_logs(h->outputs, c, msg);
+        break;
+    case MSG_EVENTS:
+        events_subscribe(h->events, c, msg);
         break;
     case MSG_PING:
         if (conn_out(c))

@@ -48,6 +48,7 @@ struct handlers {
     struct workers *workers; /* for status and cancel */
     bool stopping;           /* set by the master: submit is refused */
     struct outputs *outputs; /* logs, and the get reply's output; set by the master */
+    struct events *events;   /* events sessions; set by the master */
 };
 
 void handlers_init(struct handlers *h, struct tasks *ts, struct workers *ws);

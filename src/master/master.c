@@ -54,7 +54,7 @@ static void release_durable(struct master *m)
     if (!jwriter_done(m->writer, &done, err, sizeof(err)))
         tasks_journal_failed(err);
     conn_hub_release(&m->hub, done);
-    http_release(m->http, done);
+    http_release(m->http, done, events_durable(&m->events, done));
 }
 
 static void journal_done_cb(uv_async_t *h)
@@ -90,9 +90,11 @@ static void master_prepare_cb(uv_prepare_t *h)
         uv_idle_start(&m->output_idle, output_idle_cb);
     else
         uv_idle_stop(&m->output_idle);
+    events_pump(&m->events);
     tasks_save_counters(&m->tasks);
     uint64_t epoch = jwriter_handoff(m->writer);
     conn_hub_hold(&m->hub, epoch);
+    events_hold(&m->events, epoch);
     http_hold(m->http, epoch);
     release_durable(m);
 }
@@ -163,7 +165,8 @@ static void master_stop(struct master *m, const char *why)
     if (!jwriter_drain(m->writer, err, sizeof(err)))
         log_error("final journal commit failed error=%s", log_quote(err));
     conn_hub_close_all(&m->hub, "master is stopping");
-    http_release(m->http, UINT64_MAX); /* the journal is drained */
+    http_release(m->http, UINT64_MAX,
+                 events_durable(&m->events, UINT64_MAX)); /* the journal is drained */
     http_stop(m->http);
     uv_timer_stop(&m->tick);
     uv_prepare_stop(&m->prepare);
@@ -222,6 +225,7 @@ static void conn_closed_cb(struct conn *c)
     struct master *m = conn_hub_owner(c);
     if (!strcmp(conn_peer_role(c), "client")) {
         outputs_conn_closed(&m->outputs, c);
+        events_conn_closed(&m->events, c);
         if (c->data)
             client_session_free(c->data);
     } else if (c->data) {
@@ -309,6 +313,7 @@ int master_run(const struct master_opts *opts)
     struct master *m = xcalloc(1, sizeof(*m));
     char err[1024];
     int rc = 1;
+    events_init(&m->events);
     m->opts = *opts;
     m->loop = uv_default_loop();
     m->started_wall = clock_wall_ms();
@@ -374,6 +379,7 @@ int master_run(const struct master_opts *opts)
     m->tasks.prune_arg = &m->outputs;
     m->workers.outputs = &m->outputs;
     m->handlers.outputs = &m->outputs;
+    m->handlers.events = &m->events;
     /* nothing expired is served after a restart */
     tasks_prune(&m->tasks, clock_wall_ms(), opts->keep_finished_ms);
 
@@ -451,6 +457,7 @@ out:
         outputs_release(&m->outputs);
     discover_release(m);
     http_free(m->http);
+    events_release(&m->events);
     tasks_release(&m->tasks);
     free(m->token);
     tls_ctx_free(m->tls);

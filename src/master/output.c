@@ -671,3 +671,46 @@ char *outputs_history(struct outputs *os, const struct task *t, struct task_outp
     journal_attempts_free(rows, nrows);
     return buf_detach(&b, len);
 }
+
+int outputs_read(struct outputs *os, const struct task *t, int attempt, int s, size_t max,
+                 struct buf *out, int *which, uint64_t *size, char *err, size_t errlen)
+{
+    int n = attempt ? attempt : t->attempts;
+    *which = n;
+    *size = 0;
+    if (attempt > t->attempts) {
+        snprintf(err, errlen, "task '%s' has %d attempt%s, not %d", t->id, t->attempts,
+                 t->attempts == 1 ? "" : "s", attempt);
+        return -1;
+    }
+    uint64_t lease = 0;
+    if (t->state == TASK_RUNNING && n == t->attempts) {
+        lease = t->lease;
+    } else if (n) {
+        struct journal_attempt *rows;
+        size_t nrows;
+        tasks_get_attempts(os->ts, t->id, &rows, &nrows);
+        const struct journal_attempt *row = find_row(rows, nrows, n);
+        lease = row ? row->lease : 0;
+        journal_attempts_free(rows, nrows);
+    }
+    if (!lease)
+        return 0; /* no attempt yet, or it wrote nothing */
+    char path[4096];
+    file_path(os, lease, s ? 1 : 0, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    *size = file_size(fd);
+    size_t want = (size_t)MIN(*size, (uint64_t)max), have = 0;
+    buf_grow(out, want + 1);
+    while (have < want) {
+        ssize_t got = pread(fd, out->data + out->len + have, want - have, (off_t)have);
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+    }
+    out->len += have;
+    close(fd);
+    return 0;
+}

@@ -83,4 +83,12 @@ void outputs_conn_closed(struct outputs *os, struct conn *c);
 char *outputs_history(struct outputs *os, const struct task *t, struct task_output *out,
                       size_t snippet, size_t *len);
 
+/* For GET /api/v1/tasks/ID/output: appends to out at most max bytes of
+ * stream s (0 stdout, 1 stderr) of t's attempt `attempt` (0: the latest;
+ * a running one as far as it got). *which is the attempt read, *size its
+ * file's whole size (0 when it wrote nothing). Returns 0, or -1 with err
+ * when t has no such attempt. */
+int outputs_read(struct outputs *os, const struct task *t, int attempt, int s, size_t max,
+                 struct buf *out, int *which, uint64_t *size, char *err, size_t errlen);
+
 #endif

@@ -25,7 +25,8 @@ static const char *const type_names[MSG_NTYPES] = {
     [MSG_END] = "end",           [MSG_GET] = "get",       [MSG_WAIT] = "wait",
     [MSG_PROGRESS] = "progress", [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
     [MSG_HELD] = "held",         [MSG_JOBS] = "jobs",     [MSG_JOB] = "job",
-    [MSG_OUTPUT] = "output",     [MSG_LOGS] = "logs",
+    [MSG_OUTPUT] = "output",     [MSG_LOGS] = "logs",     [MSG_EVENTS] = "events",
+    [MSG_EVENT] = "event",
 };
 const char *msg_type_name(enum msg_type t)
 {
@@ -101,6 +102,10 @@ void msg_release(struct msg *m)
     free(m->job_name);
     free(m->job_info.id);
     free(m->chunk.id);
+    free(m->event.name);
+    free(m->event.task);
+    free(m->event.job);
+    free(m->event.worker);
     free(m->chunk.data);
     memset(m, 0, sizeof(*m));
 }
@@ -604,8 +609,35 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_PROGRESS] = KEYS("total", "done", "failed", "final", NULL),
     [MSG_OUTPUT] = KEYS("lease", "id", "attempt", "stream", "offset", "data", NULL),
     [MSG_LOGS] = KEYS("id", "attempt", "stream", "follow", NULL),
+    [MSG_EVENTS] = KEYS("job", "after", NULL),
+    [MSG_EVENT] = KEYS("event", "lost_from", "lost_to", NULL),
 };
 #undef KEYS
+
+/* An event message: the event object, or the lost notice. */
+static int parse_event(json_object *o, struct event_info *e, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"id", "event", "task", "job", "worker", "at", "at_ms", NULL};
+    int rc;
+    json_object *v = pjson_field(o, "event");
+    if (!v) {
+        if ((rc = pjson_get_u64(o, "lost_from", true, &e->lost_from, err, errlen)) ||
+            (rc = pjson_get_u64(o, "lost_to", true, &e->lost_to, err, errlen)))
+            return rc;
+        return e->lost_from && e->lost_from <= e->lost_to ? 0 : ERR("bad lost_from/lost_to");
+    }
+    if (!json_object_is_type(v, json_type_object))
+        return ERR("field 'event' must be an object");
+    if ((rc = pjson_check_keys(v, keys, "event", err, errlen)) ||
+        (rc = pjson_get_u64(v, "id", true, &e->id, err, errlen)) ||
+        (rc = pjson_get_str(v, "event", true, 32, &e->name, err, errlen)) ||
+        (rc = pjson_get_str(v, "task", false, MSG_MAX_ID, &e->task, err, errlen)) ||
+        (rc = pjson_get_str(v, "job", false, MSG_MAX_JOB, &e->job, err, errlen)) ||
+        (rc = pjson_get_str(v, "worker", false, MSG_MAX_ID, &e->worker, err, errlen)) ||
+        (rc = pjson_get_time(v, "at_ms", &e->at, err, errlen)))
+        return rc;
+    return e->id ? 0 : ERR("field 'id' must be at least 1");
+}
 
 static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
 {
@@ -724,6 +756,12 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
         return 0;
     case MSG_OUTPUT:
         return parse_output_chunk(o, &m->chunk, err, errlen);
+    case MSG_EVENTS: {
+        int rc2 = get_job(o, "job", &m->job, err, errlen);
+        return rc2 ? rc2 : pjson_get_u64(o, "after", false, &m->after, err, errlen);
+    }
+    case MSG_EVENT:
+        return parse_event(o, &m->event, err, errlen);
     case MSG_LOGS: {
         char *stream = NULL;
         x = 0;
@@ -1077,6 +1115,9 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_OUTPUT:
         msg_encode_output(b, &m->chunk);
         return;
+    case MSG_EVENT:
+        msg_encode_event(b, &m->event);
+        return;
     default:
         break;
     }
@@ -1158,6 +1199,11 @@ void msg_encode(struct buf *b, const struct msg *m)
         buf_addstr(b, ",\"job\":");
         job_info_encode(b, &m->job_info);
         break;
+    case MSG_EVENTS:
+        add_str_field(b, "job", m->job);
+        if (m->after)
+            buf_addf(b, ",\"after\":%" PRIu64, m->after);
+        break;
     case MSG_LOGS:
         add_str_field(b, "id", m->id);
         if (m->attempt)
@@ -1183,8 +1229,42 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_STATUS:
     case MSG_JOBS:
     case MSG_OUTPUT:
+    case MSG_EVENT:
     case MSG_NTYPES:
         break;
     }
+    buf_addstr(b, "}\n");
+}
+
+static void add_opt_str(struct buf *b, const char *key, const char *v)
+{
+    buf_addf(b, ",\"%s\":", key);
+    if (v && *v)
+        buf_add_json_cstr(b, v);
+    else
+        buf_addstr(b, "null");
+}
+
+void event_info_encode(struct buf *b, const struct event_info *e)
+{
+    char iso[CLOCK_ISO_LEN + 8];
+    clock_iso8601(e->at, iso, sizeof(iso));
+    buf_addf(b, "{\"id\":%" PRIu64 ",\"event\":", e->id);
+    buf_add_json_cstr(b, e->name);
+    add_opt_str(b, "task", e->task);
+    add_opt_str(b, "job", e->job);
+    add_opt_str(b, "worker", e->worker);
+    buf_addf(b, ",\"at\":\"%s\",\"at_ms\":%" PRId64 "}", iso, e->at);
+}
+
+void msg_encode_event(struct buf *b, const struct event_info *e)
+{
+    if (!e->id) {
+        buf_addf(b, "{\"type\":\"event\",\"lost_from\":%" PRIu64 ",\"lost_to\":%" PRIu64 "}\n",
+                 e->lost_from, e->lost_to);
+        return;
+    }
+    buf_addstr(b, "{\"type\":\"event\",\"event\":");
+    event_info_encode(b, e);
     buf_addstr(b, "}\n");
 }

@@ -73,6 +73,8 @@ enum msg_type {
     MSG_JOB,       /* master -> client: one job's record */
     MSG_OUTPUT,    /* worker -> master: bytes a running attempt wrote; master -> client: logs */
     MSG_LOGS,      /* client -> master: stream a task's output (and follow it) */
+    MSG_EVENTS,    /* client -> master: stream the task and worker events */
+    MSG_EVENT,     /* master -> client: one event (or the ids no longer kept) */
     MSG_NTYPES
 };
 
@@ -175,6 +177,16 @@ struct job_info {
     uint32_t throttle; /* 0: none (written as null) */
 };
 
+/* One event of the master's event stream (docs/protocol.md "Events", the
+ * SSE stream of docs/http.md). */
+struct event_info {
+    uint64_t id;                 /* from 1, rising by one; 0: a "lost" notice */
+    char *name;                  /* submitted, started, ..., worker_joined */
+    char *task, *job, *worker;   /* NULL: none */
+    int64_t at;                  /* wall ms */
+    uint64_t lost_from, lost_to; /* with id 0: these events are no longer kept */
+};
+
 struct msg {
     enum msg_type type;
     /* hello */
@@ -258,6 +270,10 @@ struct msg {
     int attempt;
     int streams;
     bool follow;
+    /* events: only this job's (job above), the events after id `after`
+     * that are still kept (0: from what happens next); event: one event */
+    uint64_t after;
+    struct event_info event;
 };
 
 /*
@@ -374,5 +390,10 @@ void msg_history_truncated(const struct task_info *ti, int n, bool cut[2], uint6
 /* Checks an id: 1..MSG_MAX_ID printable, non-space ASCII characters. */
 bool msg_id_valid(const char *id);
 const char *msg_type_name(enum msg_type t);
+
+/* The event object, as in the SSE stream's data lines: {"id":N,...}. */
+void event_info_encode(struct buf *b, const struct event_info *e);
+/* {"type":"event","event":{...}}, or the lost notice, and a newline. */
+void msg_encode_event(struct buf *b, const struct event_info *e);
 
 #endif

@@ -1143,6 +1143,9 @@ static void test_msg_unknown_fields(void **state UNUSED)
         "{\"type\":\"output\",\"lease\":1,\"id\":\"a\",\"attempt\":1,\"stream\":\"stdout\","
         "\"offset\":0,\"data\":\"aGk=\"}",
         "{\"type\":\"logs\",\"id\":\"a\",\"follow\":true}",
+        "{\"type\":\"events\",\"job\":\"j-1\",\"after\":3}",
+        "{\"type\":\"event\",\"event\":{\"id\":1,\"event\":\"started\",\"task\":\"a\","
+        "\"job\":null,\"worker\":\"w\",\"at\":\"x\",\"at_ms\":5}}",
     };
     bool seen[MSG_NTYPES] = {false};
     struct buf b = BUF_INIT;
