@@ -9,6 +9,8 @@ pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
       debhelper lintian fakeroot $*"
 # the master's HTTP API (libmicrohttpd); its tests use curl and promtool
 pkgs="$pkgs libmicrohttpd-dev curl prometheus"
+# dtr alloc's test runs a private Slurm cluster (tests/integration/t_slurm.sh)
+pkgs="$pkgs slurm-wlm munge"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

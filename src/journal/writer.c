@@ -45,7 +45,8 @@ enum op_kind {
     OP_SAVE_OUTPUT,
     OP_SET_COUNTER,
     OP_SAVE_ATTEMPT,
-    OP_SYNC_FD
+    OP_SYNC_FD,
+    OP_SAVE_ALLOC
 };
 
 /* One recorded write. Its strings point into the batch's text blocks. */
@@ -63,6 +64,9 @@ struct op {
         } counter;                      /* OP_SET_COUNTER */
         struct journal_attempt attempt; /* OP_SAVE_ATTEMPT */
         int fd;                         /* OP_SYNC_FD */
+        struct {
+            const char *id, *record; /* record NULL: delete */
+        } alloc;                     /* OP_SAVE_ALLOC */
     } u;
 };
 
@@ -132,6 +136,8 @@ static int apply_op(struct journal *j, const struct op *o)
         fdatasync(o->u.fd);
         close(o->u.fd);
         return 0;
+    case OP_SAVE_ALLOC:
+        return journal_save_alloc(j, o->u.alloc.id, o->u.alloc.record);
     }
     return 0;
 }
@@ -425,4 +431,11 @@ bool jwriter_drain(struct jwriter *w, char *err, size_t errlen)
         snprintf(err, errlen, "%s", w->err);
     pthread_mutex_unlock(&w->mu);
     return ok;
+}
+
+void jwriter_save_alloc(struct jwriter *w, const char *id, const char *record)
+{
+    struct op *o = new_op(w, OP_SAVE_ALLOC);
+    o->u.alloc.id = add_text(w, id, strlen(id));
+    o->u.alloc.record = record ? add_text(w, record, strlen(record)) : NULL;
 }

@@ -44,6 +44,8 @@ void jwriter_update_task(struct jwriter *w, const struct task *t);
 void jwriter_save_output(struct jwriter *w, const char *task_id, const struct task_output *o);
 void jwriter_set_counter(struct jwriter *w, const char *name, uint64_t value);
 void jwriter_save_attempt(struct jwriter *w, const struct journal_attempt *a);
+/* An allocation queue's record, or its deletion (record NULL). */
+void jwriter_save_alloc(struct jwriter *w, const char *id, const char *record);
 /* In the batch, before its commit: fdatasync(fd), then close(fd) (takes
  * ownership of fd). So an attempt's output files are on disk before the
  * commit that records its result, and so before its acknowledgement. */

@@ -19,6 +19,7 @@
 #include "common/opts.h"
 #include "journal/journal.h"
 #include "journal/writer.h"
+#include "master/alloc.h"
 #include "master/handlers.h"
 #include "master/output.h"
 #include "master/tasks.h"
@@ -68,6 +69,7 @@ struct master {
     struct workers workers;   /* the registry and the listening clock */
     struct handlers handlers; /* client sessions and waiters */
     struct outputs outputs;   /* task output files and logs sessions */
+    struct allocs allocs;     /* allocation queues: Slurm jobs running workers */
 
     struct hmap probes; /* discover.c: addresses with a probe in flight */
 

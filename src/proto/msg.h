@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "proto/alloc.h"
 #include "proto/spec.h"
 #include "sched/output.h"
 #include "sched/resources.h"
@@ -73,6 +74,8 @@ enum msg_type {
     MSG_JOB,       /* master -> client: one job's record */
     MSG_OUTPUT,    /* worker -> master: bytes a running attempt wrote; master -> client: logs */
     MSG_LOGS,      /* client -> master: stream a task's output (and follow it) */
+    MSG_ALLOC,     /* client -> master: add, list or remove allocation queues */
+    MSG_ALLOCS,    /* master -> client: allocation queue records */
     MSG_NTYPES
 };
 
@@ -258,6 +261,11 @@ struct msg {
     int attempt;
     int streams;
     bool follow;
+    /* alloc: the operation ("add", "list", "remove"; remove names id);
+     * add: one record in allocs; allocs: the records */
+    char *op;
+    struct alloc_info *allocs;
+    size_t nallocs;
 };
 
 /*
@@ -370,6 +378,9 @@ void job_info_encode(struct buf *b, const struct job_info *ji);
 /* From ti's history (the get reply): whether attempt n's (0: the last
  * one's) stdout and stderr were truncated, and the bytes kept of each. */
 void msg_history_truncated(const struct task_info *ti, int n, bool cut[2], uint64_t kept[2]);
+
+/* {"type":"allocs","allocs":[RECORD,...]}: the reply to alloc */
+void msg_encode_allocs(struct buf *b, const struct alloc_info *a, size_t n);
 
 /* Checks an id: 1..MSG_MAX_ID printable, non-space ASCII characters. */
 bool msg_id_valid(const char *id);

@@ -1143,6 +1143,8 @@ static void test_msg_unknown_fields(void **state UNUSED)
         "{\"type\":\"output\",\"lease\":1,\"id\":\"a\",\"attempt\":1,\"stream\":\"stdout\","
         "\"offset\":0,\"data\":\"aGk=\"}",
         "{\"type\":\"logs\",\"id\":\"a\",\"follow\":true}",
+        "{\"type\":\"alloc\",\"op\":\"list\"}",
+        "{\"type\":\"allocs\",\"allocs\":[]}",
     };
     bool seen[MSG_NTYPES] = {false};
     struct buf b = BUF_INIT;
