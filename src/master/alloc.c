@@ -188,6 +188,8 @@ static void cmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *bf)
 static void cmd_exit(uv_process_t *p, int64_t status, int term)
 {
     struct cmd *c = p->data;
+    if (c->as->poll_cmd == c)
+        c->as->poll_cmd = NULL;
     c->status = status;
     c->term = term;
     uv_close((uv_handle_t *)p, cmd_closed);
@@ -196,14 +198,14 @@ static void cmd_exit(uv_process_t *p, int64_t status, int term)
 /* Runs argv (a NULL-terminated list; argv[0] found on PATH) with the
  * master's environment (SLURM_CONF and friends); done() runs once it
  * exited and its output was read. */
-static void cmd_run(struct allocs *as, const char **argv, void (*done)(struct cmd *c),
-                    struct alloc_queue *q)
+static struct cmd *cmd_run(struct allocs *as, const char **argv, void (*done)(struct cmd *c),
+                           struct alloc_queue *q)
 {
     struct cmd *c = xcalloc(1, sizeof(*c));
     c->as = as;
     c->done = done;
     c->q = q;
-    c->gen = as->poll_gen;
+    c->gen = as->poll_gen; /* an squeue's own number (poll_jobs) */
     uv_pipe_init(as->loop, &c->out, 0);
     uv_pipe_init(as->loop, &c->err, 0);
     c->out.data = c->err.data = c->proc.data = c;
@@ -226,10 +228,11 @@ static void cmd_run(struct allocs *as, const char **argv, void (*done)(struct cm
         uv_close((uv_handle_t *)&c->proc, cmd_closed);
         uv_close((uv_handle_t *)&c->out, cmd_closed);
         uv_close((uv_handle_t *)&c->err, cmd_closed);
-        return;
+        return NULL;
     }
     uv_read_start((uv_stream_t *)&c->out, child_alloc_cb, cmd_read);
     uv_read_start((uv_stream_t *)&c->err, child_alloc_cb, cmd_read);
+    return c;
 }
 
 /* The first line of what the command said on stderr (or why it failed). */
@@ -301,7 +304,8 @@ static void sbatch_done(struct cmd *c)
     q->info.failures = 0;
     q->info.retry_at = 0;
     q->info.submitted++;
-    add_job(q, id, JOB_PENDING, c->gen);
+    /* only an squeue started after now may judge it (squeue_done) */
+    add_job(q, id, JOB_PENDING, as->poll_gen);
     count_jobs(q);
     log_info("alloc: job submitted queue=%s slurm_job=%s pending=%" PRIu64 " running=%" PRIu64,
              q->info.id, id, q->info.pending, q->info.running);
@@ -360,10 +364,13 @@ static int write_script(struct allocs *as, struct alloc_queue *q, char *path, si
     return 0;
 }
 
+static int prepare_dir(struct allocs *as, char *err, size_t errlen);
+
 static void submit_job(struct allocs *as, struct alloc_queue *q)
 {
     char script[4200], err[512], name[160], out[4300], tl[64], nodes[64];
-    if (write_script(as, q, script, sizeof(script), err, sizeof(err))) {
+    if (prepare_dir(as, err, sizeof(err)) ||
+        write_script(as, q, script, sizeof(script), err, sizeof(err))) {
         set_error(q, err);
         q->info.retry_at = clock_wall_ms() + 10000;
         return;
@@ -491,7 +498,7 @@ static void poll_jobs(struct allocs *as)
     const char *argv[] = {"squeue", "--noheader", "--format=%i %T", user, NULL};
     as->poll_gen++;
     as->polling = true;
-    cmd_run(as, argv, squeue_done, NULL);
+    as->poll_cmd = cmd_run(as, argv, squeue_done, NULL);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -508,17 +515,46 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
-int allocs_start(struct allocs *as, const char *addr, const char *token, char *err, size_t errlen)
+/* STATE_DIR/alloc, its logs and the token copy: made when the first job
+ * is submitted, so that a master without queues leaves no trace. */
+static int prepare_dir(struct allocs *as, char *err, size_t errlen)
 {
+    if (as->dir_ready)
+        return 0;
     char logs[4200];
     snprintf(logs, sizeof(logs), "%s/logs", as->dir);
     if ((mkdir(as->dir, 0700) && errno != EEXIST) || (mkdir(logs, 0700) && errno != EEXIST)) {
-        snprintf(err, errlen, "cannot create '%s': %s", logs, strerror(errno));
+        snprintf(err, errlen, "cannot create '%.300s': %s", logs, strerror(errno));
         return -1;
     }
+    if (as->token) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/token", as->dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        size_t len = strlen(as->token);
+        bool ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, as->token, len) == (ssize_t)len &&
+                  write(fd, "\n", 1) == 1;
+        if (fd >= 0)
+            close(fd);
+        if (!ok) {
+            snprintf(err, errlen, "cannot write '%.300s': %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    as->dir_ready = true;
+    return 0;
+}
+
+int allocs_start(struct allocs *as, const char *addr, const char *token, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    /* absolute: the job script runs elsewhere */
     char abs[4096];
+    as->dir[strlen(as->dir) - strlen("/alloc")] = '\0';
     if (realpath(as->dir, abs))
         snprintf(as->dir, sizeof(as->dir), "%s", abs);
+    strncat(as->dir, "/alloc", sizeof(as->dir) - strlen(as->dir) - 1);
     ssize_t n = readlink("/proc/self/exe", as->dtr_path, sizeof(as->dtr_path) - 1);
     as->dtr_path[n > 0 ? n : 0] = '\0';
     if (n <= 0)
@@ -532,18 +568,7 @@ int allocs_start(struct allocs *as, const char *addr, const char *token, char *e
     else
         snprintf(as->master_addr, sizeof(as->master_addr), "%s", addr);
     if (token) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/token", as->dir);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        size_t len = strlen(token);
-        bool ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, token, len) == (ssize_t)len &&
-                  write(fd, "\n", 1) == 1;
-        if (fd >= 0)
-            close(fd);
-        if (!ok) {
-            snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-            return -1;
-        }
+        as->token = xstrdup(token);
         as->has_token = true;
     }
     uv_timer_init(as->loop, &as->timer);
@@ -639,6 +664,10 @@ void allocs_message(struct allocs *as, struct conn *c, struct msg *msg)
 void allocs_stop(struct allocs *as)
 {
     as->stopping = true;
+    /* an squeue that hangs (slurmctld down) must not hold the master up;
+     * an sbatch is left to finish: its job is recorded */
+    if (as->poll_cmd)
+        uv_process_kill(&as->poll_cmd->proc, SIGTERM);
     if (as->started) {
         uv_timer_stop(&as->timer);
         uv_close((uv_handle_t *)&as->timer, NULL);
@@ -650,4 +679,8 @@ void allocs_release(struct allocs *as)
     for (size_t i = 0; i < as->n; i++)
         queue_free(as->q[i]);
     as->n = 0;
+    if (as->token)
+        memset(as->token, 0, strlen(as->token));
+    free(as->token);
+    as->token = NULL;
 }

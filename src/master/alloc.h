@@ -22,6 +22,7 @@
 
 struct tasks;
 struct alloc_queue;
+struct cmd;
 
 struct allocs {
     uv_loop_t *loop;
@@ -34,12 +35,15 @@ struct allocs {
     bool started, stopping;
     int running_cmds;      /* children not yet reaped */
     bool polling;          /* an squeue in flight */
+    struct cmd *poll_cmd;  /* it, while it runs (killed at stop) */
     uint64_t poll_gen;     /* squeue runs started */
     int64_t last_poll;     /* loop ms */
     char dir[4096];        /* STATE_DIR/alloc: job script, token copy, job logs */
     char master_addr[300]; /* what the jobs' workers dial */
     char dtr_path[4096];   /* this binary */
     bool has_token;
+    char *token;    /* the master's, for STATE_DIR/alloc/token */
+    bool dir_ready; /* STATE_DIR/alloc made (prepare_dir) */
 };
 
 /* Loads the queues from the journal (before the loop runs). */
