@@ -32,6 +32,7 @@ struct alloc_job {
     char *id; /* Slurm's job id */
     enum job_state state;
     uint64_t gen; /* poll_gen when it was submitted or loaded */
+    bool fresh;   /* submitted by this master (not restored) */
 };
 
 struct alloc_queue {
@@ -268,6 +269,15 @@ static void set_error(struct alloc_queue *q, const char *text)
     q->info.last_error = xstrndup(text, ALLOC_MAX_ERROR);
 }
 
+/* One more failure in a row: no sbatch for 1 s, doubling to 5 min. */
+static int64_t backoff(struct alloc_queue *q)
+{
+    q->info.failures++;
+    int64_t wait = MIN((int64_t)1000 << MIN(q->info.failures - 1, 20), ALLOC_BACKOFF_MAX_MS);
+    q->info.retry_at = clock_wall_ms() + wait;
+    return wait;
+}
+
 static void sbatch_done(struct cmd *c)
 {
     struct allocs *as = c->as;
@@ -291,21 +301,18 @@ static void sbatch_done(struct cmd *c)
         cmd_error(c, e, sizeof(e), "sbatch");
         if (!c->status && !c->term)
             snprintf(e, sizeof(e), "sbatch printed no job id: %.200s", o);
-        q->info.failures++;
-        int64_t backoff = MIN((int64_t)1000 << MIN(q->info.failures - 1, 20), ALLOC_BACKOFF_MAX_MS);
-        q->info.retry_at = clock_wall_ms() + backoff;
         set_error(q, e);
+        int64_t wait = backoff(q);
         log_warn("alloc: sbatch failed queue=%s failures=%" PRIu64 " retry_in_ms=%" PRId64
                  " error=%s",
-                 q->info.id, q->info.failures, backoff, log_quote(e));
+                 q->info.id, q->info.failures, wait, log_quote(e));
         save_queue(as, q);
         return;
     }
-    q->info.failures = 0;
-    q->info.retry_at = 0;
     q->info.submitted++;
     /* only an squeue started after now may judge it (squeue_done) */
     add_job(q, id, JOB_PENDING, as->poll_gen);
+    q->jobs[q->njobs - 1].fresh = true;
     count_jobs(q);
     log_info("alloc: job submitted queue=%s slurm_job=%s pending=%" PRIu64 " running=%" PRIu64,
              q->info.id, id, q->info.pending, q->info.running);
@@ -451,8 +458,11 @@ static void squeue_done(struct cmd *c)
                 continue;
             }
             if (st && (!strncmp(st, "RUNNING", 7) || !strncmp(st, "COMPLETING", 10))) {
-                if (j->state != JOB_RUNNING)
+                if (j->state != JOB_RUNNING) {
                     log_info("alloc: job running queue=%s slurm_job=%s", q->info.id, j->id);
+                    q->info.failures = 0; /* jobs start again: no more backoff */
+                    q->info.retry_at = 0;
+                }
                 changed |= j->state != JOB_RUNNING;
                 j->state = JOB_RUNNING;
                 k++;
@@ -467,11 +477,16 @@ static void squeue_done(struct cmd *c)
             /* gone (or ending in a final state) */
             log_info("alloc: job ended queue=%s slurm_job=%s state=%.20s", q->info.id, j->id,
                      st ? st : "gone");
-            if (j->state == JOB_PENDING && st) {
+            /* Submitted by this master and never seen running: it failed
+             * to start (bad sbatch arguments, a node that failed): back off
+             * as for a failed sbatch. */
+            if (j->state == JOB_PENDING && j->fresh) {
                 char e[160];
-                snprintf(e, sizeof(e), "job %s ended before it ran: %.20s", j->id, st);
+                snprintf(e, sizeof(e), "job %s ended before it was seen running (%.20s)", j->id,
+                         st ? st : "gone");
                 e[strcspn(e, "\n")] = '\0';
                 set_error(q, e);
+                backoff(q);
             }
             q->info.ended++;
             free(j->id);

@@ -68,6 +68,16 @@ dtr alloc list | grep -q '^a1 ' && pass "queue a1 survived a master restart" ||
     fail "after restart: $(dtr alloc list)"
 [ "$(dtr alloc add slurm --max-workers 1)" = a2 ] && pass "the next queue is a2" ||
     fail "next id: $(dtr alloc list)"
+# A job sbatch accepts but that never shows running (squeue no longer
+# lists it): it failed to start; the queue backs off and says so.
+cat >fakebin/sbatch <<'EOS'
+#!/bin/sh
+echo "$*" >>"$(dirname "$0")/sbatch.calls"
+echo 4242
+EOS
+wait_for "a job that vanished before it ran to count as a failure" \
+    "dtr alloc list | grep -q '^a2 .*job 4242 ended before it was seen running'" 20 &&
+    pass "a job that never ran: $(dtr alloc list | grep '^a2 ')"
 dtr alloc remove a1 >/dev/null && dtr alloc remove a2 >/dev/null &&
     [ "$(dtr alloc list | wc -l)" -eq 1 ] && pass "alloc remove" || fail "remove: $(dtr alloc list)"
 finish

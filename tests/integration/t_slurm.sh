@@ -162,6 +162,15 @@ wait_for "the master to see them end" \
 grep -h 'draining reason=idle-timeout' "$T"/state-M/alloc/logs/*.log >/dev/null &&
     pass "the jobs' workers drained for their idle timeout" ||
     fail "no idle drain in the workers' logs"
+# The jobs' workers wrote their stderr (and any sanitizer report) to
+# Slurm's output files.
+if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/state-M/alloc/logs/slurm-*.out \
+    >/dev/null 2>&1; then
+    fail "sanitizer report in a Slurm job's output: $(grep -h -A20 -E 'ERROR: |runtime error:' \
+        "$T"/state-M/alloc/logs/slurm-*.out | head -40)"
+else
+    pass "no sanitizer report in the jobs' output ($(ls "$T"/state-M/alloc/logs/slurm-*.out | wc -l) files)"
+fi
 dtr alloc remove $DT a1 >/dev/null && [ -z "$(dtr alloc list $DT | tail -n +2)" ] &&
     pass "alloc remove a1" || fail "remove: $(dtr alloc list $DT)"
 echo "--- Slurm jobs: submitted and ended (master logs)"
