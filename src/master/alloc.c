@@ -266,7 +266,8 @@ static struct alloc_queue *find_queue(struct allocs *as, const char *id, size_t 
 static void set_error(struct alloc_queue *q, const char *text)
 {
     free(q->info.last_error);
-    q->info.last_error = xstrndup(text, ALLOC_MAX_ERROR);
+    size_t n = strlen(text); /* every text here ends in a NUL */
+    q->info.last_error = xstrndup(text, MIN(n, (size_t)ALLOC_MAX_ERROR));
 }
 
 /* One more failure in a row: no sbatch for 1 s, doubling to 5 min. */
