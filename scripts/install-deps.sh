@@ -13,6 +13,8 @@ pkgs="$pkgs libmicrohttpd-dev curl prometheus"
 pkgs="$pkgs python3-pytest"
 # the dashboard's browser test (t_dashboard.sh): headless Chromium via Selenium
 pkgs="$pkgs chromium chromium-driver python3-selenium"
+# dtr alloc's test runs a private Slurm cluster (tests/integration/t_slurm.sh)
+pkgs="$pkgs slurm-wlm munge"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

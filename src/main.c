@@ -24,6 +24,7 @@ static const struct describe_cmd commands[] = {
     {"logs", cmd_logs, "print a task's output; -f follows it live"},
     {"wait", cmd_wait, "wait until tasks end"},
     {"cancel", cmd_cancel, "cancel tasks"},
+    {"alloc", cmd_alloc, "grow onto Slurm: queues of batch jobs that run workers"},
     {"demo", cmd_demo, "start a master and 3 workers and run the walk-through"},
 };
 

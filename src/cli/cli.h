@@ -21,6 +21,7 @@ int cmd_status(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_alloc(int argc, char **argv);
 int cmd_result(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_wait(int argc, char **argv);

@@ -177,6 +177,12 @@ int cmd_worker(int argc, char **argv)
         TLS_OPTS(o.tls_cert, o.tls_key, o.tls_ca),
         {"insecure", 0, OPT_BOOL, &o.insecure, NULL,
          "allow listening beyond loopback without a token", 0, 0},
+        {"idle-timeout", 0, OPT_DURATION, &o.idle_timeout_ms, "DUR",
+         "drain and exit after this long without tasks (default 0 = never)", 0, 0},
+        {"lifetime", 0, OPT_DURATION, &o.lifetime_ms, "DUR",
+         "drain and exit this long after starting, and start no task whose timeout would end "
+         "later (a batch job's time limit; default 0 = none)",
+         0, 0},
         {"verbose", 'v', OPT_BOOL, &o.verbose, NULL, "log every task event (DEBUG lines)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };

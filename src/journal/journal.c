@@ -60,6 +60,9 @@
  *   counters(name TEXT PRIMARY KEY, value INTEGER)
  *       Small durable counters, e.g. the next lease and the next seq, so
  *       that neither is ever handed out twice across restarts.
+ *   allocs(id TEXT PRIMARY KEY, record TEXT)
+ *       One allocation queue (master/alloc.c): its record as JSON, a
+ *       newline, and the ids of its Slurm jobs not known to have ended.
  *
  * PRAGMA application_id marks the file as a dtr journal, so that another
  * program's SQLite database in the state dir is refused rather than written
@@ -152,8 +155,9 @@
  *   2  changes: state changes appended, folded into tasks in bulk.
  *   3  attempts: each attempt's output sizes and outcome; the output
  *      itself moved to files (outputs keeps built-in results only).
+ *   4  allocs: allocation queues (dtr alloc) and their live Slurm jobs.
  */
-#define JOURNAL_SCHEMA_VERSION 3
+#define JOURNAL_SCHEMA_VERSION 4
 
 /* PRAGMA application_id of a dtr journal: "DTRJ". */
 #define JOURNAL_APPLICATION_ID 0x4454524a
@@ -242,6 +246,11 @@ static const char *const migrations[JOURNAL_SCHEMA_VERSION] = {
     "  err_truncated INTEGER NOT NULL"
     ");"
     "CREATE INDEX attempts_by_id ON attempts(id);",
+    /* 3 -> 4 */
+    "CREATE TABLE allocs ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  record TEXT NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 /*
@@ -386,6 +395,9 @@ enum stmt_id {
     ST_SAVE_ATTEMPT,
     ST_GET_ATTEMPTS,
     ST_PRUNED_LEASES,
+    ST_SAVE_ALLOC,
+    ST_DELETE_ALLOC,
+    ST_LOAD_ALLOCS,
     ST_COUNT
 };
 
@@ -406,6 +418,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
     [ST_GET_COUNTER] = "SELECT value FROM counters WHERE name = ?1",
     [ST_SET_COUNTER] = "INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)",
+    [ST_SAVE_ALLOC] = "INSERT OR REPLACE INTO allocs (id, record) VALUES (?1, ?2)",
+    [ST_DELETE_ALLOC] = "DELETE FROM allocs WHERE id = ?1",
+    [ST_LOAD_ALLOCS] = "SELECT id, record FROM allocs ORDER BY id",
     [ST_PRUNE_OUTPUTS] =
         "DELETE FROM outputs WHERE id IN (SELECT id FROM tasks WHERE " PRUNE_WHERE ")",
     [ST_PRUNE_TASKS] = "DELETE FROM tasks WHERE " PRUNE_WHERE,
@@ -1467,5 +1482,35 @@ int journal_get_counter(struct journal *j, const char *name, uint64_t *value)
         ret = DTR_EIO;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int journal_save_alloc(struct journal *j, const char *id, const char *record)
+{
+    sqlite3_stmt *st = j->st[record ? ST_SAVE_ALLOC : ST_DELETE_ALLOC];
+
+    if (write_begin(j) < 0)
+        return DTR_EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (record)
+        sqlite3_bind_text(st, 2, record, -1, SQLITE_STATIC);
+    if (step_done(st) < 0)
+        return write_failed(j, "save an allocation queue");
+    return 0;
+}
+
+int journal_load_allocs(struct journal *j, journal_alloc_fn fn, void *data)
+{
+    sqlite3_stmt *st = j->st[ST_LOAD_ALLOCS];
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *rec = (const char *)sqlite3_column_text(st, 1);
+        if (id && rec && (ret = fn(id, rec, data)))
+            break;
+    }
+    if (!ret && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = DTR_EIO;
+    sqlite3_reset(st);
     return ret;
 }

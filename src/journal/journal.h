@@ -134,4 +134,10 @@ int journal_set_counter(struct journal *j, const char *name, uint64_t value);
  * many were deleted in *count. */
 int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count);
 
+/* Allocation queues (master/alloc.c): saves id's record (INSERT OR REPLACE),
+ * or deletes it when record is NULL; loads them all in id order. */
+int journal_save_alloc(struct journal *j, const char *id, const char *record);
+typedef int (*journal_alloc_fn)(const char *id, const char *record, void *data);
+int journal_load_allocs(struct journal *j, journal_alloc_fn fn, void *data);
+
 #endif

@@ -44,7 +44,8 @@ enum op_kind {
     OP_SAVE_OUTPUT,
     OP_SET_COUNTER,
     OP_SAVE_ATTEMPT,
-    OP_WAIT
+    OP_WAIT,
+    OP_SAVE_ALLOC
 };
 
 /* One recorded write. Its strings point into the batch's text blocks. */
@@ -66,6 +67,9 @@ struct op {
             void *arg;
             uint64_t token;
         } wait; /* OP_WAIT */
+        struct {
+            const char *id, *record; /* record NULL: delete */
+        } alloc;                     /* OP_SAVE_ALLOC */
     } u;
 };
 
@@ -134,6 +138,8 @@ static int apply_op(struct journal *j, const struct op *o, char *err, size_t err
         return journal_save_attempt(j, &o->u.attempt);
     case OP_WAIT:
         return o->u.wait.fn(o->u.wait.arg, o->u.wait.token, err, errlen) ? OP_WAIT_FAILED : 0;
+    case OP_SAVE_ALLOC:
+        return journal_save_alloc(j, o->u.alloc.id, o->u.alloc.record);
     }
     return 0;
 }
@@ -432,4 +438,11 @@ bool jwriter_drain(struct jwriter *w, char *err, size_t errlen)
         snprintf(err, errlen, "%s", w->err);
     pthread_mutex_unlock(&w->mu);
     return ok;
+}
+
+void jwriter_save_alloc(struct jwriter *w, const char *id, const char *record)
+{
+    struct op *o = new_op(w, OP_SAVE_ALLOC);
+    o->u.alloc.id = add_text(w, id, strlen(id));
+    o->u.alloc.record = record ? add_text(w, record, strlen(record)) : NULL;
 }

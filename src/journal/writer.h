@@ -51,6 +51,8 @@ void jwriter_save_attempt(struct jwriter *w, const struct journal_attempt *a);
 void jwriter_wait(struct jwriter *w,
                   int (*wait)(void *arg, uint64_t token, char *err, size_t errlen), void *arg,
                   uint64_t token);
+/* An allocation queue's record, or its deletion (record NULL). */
+void jwriter_save_alloc(struct jwriter *w, const char *id, const char *record);
 
 /* A batch of more writes than this always goes to the thread. */
 #define JWRITER_INLINE_MAX_OPS 64

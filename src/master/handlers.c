@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "master/events.h"
 #include "master/handlers.h"
+#include "master/alloc.h"
 #include "master/output.h"
 
 #define PROGRESS_EVERY_MS 200
@@ -1060,6 +1061,12 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         break;
     case MSG_EVENTS:
         events_subscribe(h->events, c, msg);
+        break;
+    case MSG_ALLOC:
+        if (h->allocs)
+            allocs_message(h->allocs, c, msg);
+        else
+            reply_error(c, "this master keeps no allocation queues");
         break;
     case MSG_PING:
         if (conn_out(c))

@@ -41,6 +41,7 @@ struct waiter {
     struct list node; /* in handlers->waiters */
 };
 
+struct allocs;
 struct handlers {
     struct list sessions;
     struct list waiters;
@@ -49,6 +50,7 @@ struct handlers {
     bool stopping;           /* set by the master: submit is refused */
     struct outputs *outputs; /* logs, and the get reply's output; set by the master */
     struct events *events;   /* events sessions; set by the master */
+    struct allocs *allocs;   /* dtr alloc; set by the master */
 };
 
 void handlers_init(struct handlers *h, struct tasks *ts, struct workers *ws);

@@ -168,6 +168,7 @@ static void master_stop(struct master *m, const char *why)
     http_release(m->http, UINT64_MAX,
                  events_durable(&m->events, UINT64_MAX)); /* the journal is drained */
     http_stop(m->http);
+    allocs_stop(&m->allocs);
     uv_timer_stop(&m->tick);
     uv_prepare_stop(&m->prepare);
     uv_check_stop(&m->check);
@@ -380,6 +381,12 @@ int master_run(const struct master_opts *opts)
     m->workers.outputs = &m->outputs;
     m->handlers.outputs = &m->outputs;
     m->handlers.events = &m->events;
+    if (allocs_init(&m->allocs, m->loop, &m->tasks, m->journal, m->writer, opts->state_dir, err,
+                    sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    m->handlers.allocs = &m->allocs;
     /* nothing expired is served after a restart */
     tasks_prune(&m->tasks, clock_wall_ms(), opts->keep_finished_ms);
 
@@ -413,6 +420,10 @@ int master_run(const struct master_opts *opts)
     }
     if (start_http(m) != 0)
         goto out;
+    if (allocs_start(&m->allocs, m->addr, m->token, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
     log_info("listening addr=%s state_dir=%s tasks=%zu queued=%" PRIu64 " running=%" PRIu64
              " blocked=%" PRIu64 " auth=%s tls=%s",
              m->addr, opts->in_memory ? "(memory)" : opts->state_dir, m->tasks.map.len,
@@ -456,6 +467,7 @@ out:
     if (m->outputs.dir)
         outputs_release(&m->outputs);
     discover_release(m);
+    allocs_release(&m->allocs);
     http_free(m->http);
     events_release(&m->events);
     tasks_release(&m->tasks);

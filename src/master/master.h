@@ -20,6 +20,7 @@
 #include "journal/journal.h"
 #include "journal/writer.h"
 #include "master/events.h"
+#include "master/alloc.h"
 #include "master/handlers.h"
 #include "master/output.h"
 #include "master/tasks.h"
@@ -70,6 +71,7 @@ struct master {
     struct handlers handlers; /* client sessions and waiters */
     struct outputs outputs;   /* task output files and logs sessions */
     struct events events;     /* the event log: SSE streams and events sessions */
+    struct allocs allocs;     /* allocation queues: Slurm jobs running workers */
 
     struct hmap probes; /* discover.c: addresses with a probe in flight */
 

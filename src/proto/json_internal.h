@@ -101,4 +101,9 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
 struct request;
 int res_from_json(json_object *o, struct request *r, int mode, char *err, size_t errlen);
 
+/* alloc.c: an allocation queue record from its JSON object (zeroed first,
+ * released on error). */
+struct alloc_info;
+int alloc_from_json(json_object *o, struct alloc_info *a, char *err, size_t errlen);
+
 #endif

@@ -26,7 +26,7 @@ static const char *const type_names[MSG_NTYPES] = {
     [MSG_PROGRESS] = "progress", [MSG_CANCEL] = "cancel", [MSG_CANCELLED] = "cancelled",
     [MSG_HELD] = "held",         [MSG_JOBS] = "jobs",     [MSG_JOB] = "job",
     [MSG_OUTPUT] = "output",     [MSG_LOGS] = "logs",     [MSG_EVENTS] = "events",
-    [MSG_EVENT] = "event",
+    [MSG_EVENT] = "event",       [MSG_ALLOC] = "alloc",   [MSG_ALLOCS] = "allocs",
 };
 const char *msg_type_name(enum msg_type t)
 {
@@ -107,6 +107,10 @@ void msg_release(struct msg *m)
     free(m->event.job);
     free(m->event.worker);
     free(m->chunk.data);
+    free(m->op);
+    for (size_t i = 0; i < m->nallocs; i++)
+        alloc_info_release(&m->allocs[i]);
+    free(m->allocs);
     memset(m, 0, sizeof(*m));
 }
 
@@ -582,6 +586,40 @@ static int parse_output_chunk(json_object *o, struct output_chunk *c, char *err,
     return 0;
 }
 
+/* alloc {"op":"add","alloc":RECORD} / {"op":"list"} / {"op":"remove","id":ID},
+ * and its reply allocs {"allocs":[RECORD,...]} (proto/alloc.c reads records). */
+static int parse_alloc(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    int rc;
+    json_object *arr = NULL, *one = pjson_field(o, "alloc");
+    size_t n = 0;
+    if (m->type == MSG_ALLOCS) {
+        if ((rc = pjson_get_array(o, "allocs", true, ALLOC_MAX_QUEUES, &arr, &n, err, errlen)))
+            return rc;
+    } else {
+        if ((rc = pjson_get_str(o, "op", true, 16, &m->op, err, errlen)))
+            return rc;
+        bool add = !strcmp(m->op, "add"), rm = !strcmp(m->op, "remove");
+        if (!add && !rm && strcmp(m->op, "list"))
+            return ERR("alloc: field 'op' must be add, list or remove");
+        if (add != (one != NULL))
+            return ERR(add ? "alloc: add needs field 'alloc'" : "alloc: only add takes 'alloc'");
+        if ((rc = pjson_get_str(o, "id", rm, MSG_MAX_ID, &m->id, err, errlen)))
+            return rc;
+        if (m->id && (!rm || !msg_id_valid(m->id)))
+            return ERR("alloc: field 'id' is for remove, and must be a valid id");
+        n = add;
+    }
+    m->allocs = xcalloc(n + 1, sizeof(*m->allocs));
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = alloc_from_json(arr ? json_object_array_get_idx(arr, i) : one, &m->allocs[i], err,
+                                  errlen)))
+            return rc;
+        m->nallocs++;
+    }
+    return 0;
+}
+
 /*
  * The fields of each message whose parse_*() function does not list its
  * own. One rule for every message (docs/protocol.md, section 1): a field
@@ -611,6 +649,8 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_LOGS] = KEYS("id", "attempt", "stream", "follow", NULL),
     [MSG_EVENTS] = KEYS("job", "after", NULL),
     [MSG_EVENT] = KEYS("event", "lost_from", "lost_to", NULL),
+    [MSG_ALLOC] = KEYS("op", "id", "alloc", NULL),
+    [MSG_ALLOCS] = KEYS("allocs", NULL),
 };
 #undef KEYS
 
@@ -780,6 +820,9 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
         }
         return msg_id_valid(m->id) ? 0 : ERR("field 'id' is not a valid task id");
     }
+    case MSG_ALLOC:
+    case MSG_ALLOCS:
+        return parse_alloc(o, m, err, errlen);
     case MSG_NTYPES:
         break;
     }
@@ -1219,6 +1262,24 @@ void msg_encode(struct buf *b, const struct msg *m)
         if (m->final)
             buf_addstr(b, ",\"final\":true");
         break;
+    case MSG_ALLOC:
+        add_str_field(b, "op", m->op);
+        if (m->id)
+            add_str_field(b, "id", m->id);
+        if (m->nallocs) {
+            buf_addstr(b, ",\"alloc\":");
+            alloc_info_encode(b, &m->allocs[0]);
+        }
+        break;
+    case MSG_ALLOCS:
+        buf_addstr(b, ",\"allocs\":[");
+        for (size_t i = 0; i < m->nallocs; i++) {
+            if (i)
+                buf_addstr(b, ",");
+            alloc_info_encode(b, &m->allocs[i]);
+        }
+        buf_addstr(b, "]");
+        break;
     case MSG_RUN:  /* msg_run_*() */
     case MSG_PING: /* written above */
     case MSG_PONG:
@@ -1267,4 +1328,10 @@ void msg_encode_event(struct buf *b, const struct event_info *e)
     buf_addstr(b, "{\"type\":\"event\",\"event\":");
     event_info_encode(b, e);
     buf_addstr(b, "}\n");
+}
+
+void msg_encode_allocs(struct buf *b, const struct alloc_info *a, size_t n)
+{
+    msg_encode(b,
+               &(struct msg){.type = MSG_ALLOCS, .allocs = (struct alloc_info *)a, .nallocs = n});
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "proto/alloc.h"
 #include "proto/spec.h"
 #include "sched/output.h"
 #include "sched/resources.h"
@@ -75,6 +76,8 @@ enum msg_type {
     MSG_LOGS,      /* client -> master: stream a task's output (and follow it) */
     MSG_EVENTS,    /* client -> master: stream the task and worker events */
     MSG_EVENT,     /* master -> client: one event (or the ids no longer kept) */
+    MSG_ALLOC,     /* client -> master: add, list or remove allocation queues */
+    MSG_ALLOCS,    /* master -> client: allocation queue records */
     MSG_NTYPES
 };
 
@@ -274,6 +277,11 @@ struct msg {
      * that are still kept (0: from what happens next); event: one event */
     uint64_t after;
     struct event_info event;
+    /* alloc: the operation ("add", "list", "remove"; remove names id);
+     * add: one record in allocs; allocs: the records */
+    char *op;
+    struct alloc_info *allocs;
+    size_t nallocs;
 };
 
 /*
@@ -386,6 +394,9 @@ void job_info_encode(struct buf *b, const struct job_info *ji);
 /* From ti's history (the get reply): whether attempt n's (0: the last
  * one's) stdout and stderr were truncated, and the bytes kept of each. */
 void msg_history_truncated(const struct task_info *ti, int n, bool cut[2], uint64_t kept[2]);
+
+/* {"type":"allocs","allocs":[RECORD,...]}: the reply to alloc */
+void msg_encode_allocs(struct buf *b, const struct alloc_info *a, size_t n);
 
 /* Checks an id: 1..MSG_MAX_ID printable, non-space ASCII characters. */
 bool msg_id_valid(const char *id);

@@ -132,6 +132,9 @@ struct node {
     int64_t heartbeat_ms, last_beat, last_ask;
     bool draining, drain_killed;
     int64_t drain_started;
+    /* --idle-timeout: when it last had work; --lifetime: when it must be
+     * done (loop ms; 0: none) */
+    int64_t last_busy, deadline;
     char mhost[ADDR_HOST_MAX];
     int mport;
     struct conn *dialing;
@@ -147,6 +150,7 @@ struct node {
 
 static void redial_later(struct node *n);
 static void pump_cb(uv_idle_t *h);
+static void start_drain(struct node *n, const char *why);
 
 /* ---- results --------------------------------------------------------------- */
 
@@ -801,6 +805,11 @@ static void master_message_cb(struct conn *c, struct msg *m)
             struct run_item *r = &m->runs[i];
             if (find_attempt(n, r->lease))
                 continue; /* a duplicate of what we hold */
+            /* --lifetime: a task whose timeout would end after the deadline
+             * is not started; the worker drains (it goes elsewhere). */
+            if (!n->draining && n->deadline && r->spec.timeout_ms &&
+                (int64_t)uv_now(n->loop) + r->spec.timeout_ms > n->deadline)
+                start_drain(n, "lifetime");
             if (n->draining)
                 refuse(n, r->lease, r->spec.id, r->attempt);
             else
@@ -916,6 +925,13 @@ static void worker_tick_cb(uv_timer_t *t)
     }
     if (n->mport && !n->master && !n->dialing && n->redial_at && now >= n->redial_at)
         dial_master(n);
+    if (n->nrunning || n->nwaiting)
+        n->last_busy = now;
+    if (!n->draining && n->opts.idle_timeout_ms > 0 &&
+        now - n->last_busy >= n->opts.idle_timeout_ms)
+        start_drain(n, "idle-timeout");
+    if (!n->draining && n->deadline && now >= n->deadline)
+        start_drain(n, "lifetime");
     if (!n->draining)
         return;
     if (!n->drain_killed && now - n->drain_started > n->opts.drain_timeout_ms && n->nrunning > 0) {
@@ -949,16 +965,17 @@ static void worker_sighup_cb(uv_signal_t *s, int signum)
         log_info("log reopened signal=SIGHUP");
 }
 
-static void worker_signal_cb(uv_signal_t *s, int signum)
+/* Stops taking work: hands back what has not started, tells the master,
+ * and exits once the running tasks ended (worker_tick_cb). */
+static void start_drain(struct node *n, const char *why)
 {
-    struct node *n = s->data;
     if (n->draining)
         return;
     n->draining = true;
     n->drain_started = (int64_t)uv_now(n->loop);
     notify_stopping();
-    log_info("draining signal=%s running=%d waiting=%d", signum == SIGINT ? "SIGINT" : "SIGTERM",
-             n->nrunning, n->nwaiting);
+    log_info("draining %s=%s running=%d waiting=%d", strncmp(why, "SIG", 3) ? "reason" : "signal",
+             why, n->nrunning, n->nwaiting);
     /* Hand back what has not started. */
     while (n->nwaiting) {
         struct attempt *a = list_entry(n->waiting.next, struct attempt, link);
@@ -971,6 +988,11 @@ static void worker_signal_cb(uv_signal_t *s, int signum)
     struct buf *b = n->master ? conn_out(n->master) : NULL;
     if (b)
         msg_encode_drain(b);
+}
+
+static void worker_signal_cb(uv_signal_t *s, int signum)
+{
+    start_drain(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 /*
@@ -1120,7 +1142,9 @@ int worker_run(const struct worker_opts *opts)
     fflush(stdout);
     notify_ready(n->addr);
 
-    n->last_word = n->deaf_since = (int64_t)uv_now(n->loop);
+    n->last_word = n->deaf_since = n->last_busy = (int64_t)uv_now(n->loop);
+    if (opts->lifetime_ms > 0)
+        n->deadline = n->last_busy + opts->lifetime_ms;
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
     uv_timer_start(&n->tick, worker_tick_cb, TICK_MS, TICK_MS);

@@ -32,7 +32,9 @@ struct worker_opts {
      * explicit --slots, or 0, in res.slots), and --pin. */
     struct wres_flags res;
     bool pin;
-    bool no_cgroups; /* --no-cgroups: do not enforce memory limits */
+    bool no_cgroups;         /* --no-cgroups: do not enforce memory limits */
+    int64_t idle_timeout_ms; /* --idle-timeout: drain after this long without tasks; 0: never */
+    int64_t lifetime_ms;     /* --lifetime: drain by then, start no task that would not fit */
 };
 
 /* Runs a worker until it drains or gives up on its master; returns the

@@ -843,7 +843,8 @@ static void test_attempts(void **state)
     /* As dtr 0.1 left it: no attempts table, version 1. */
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/journal.db", f->state);
-    sql_exec(path, "DROP TABLE attempts; DROP TABLE changes; PRAGMA user_version=1");
+    sql_exec(path,
+             "DROP TABLE attempts; DROP TABLE changes; DROP TABLE allocs; PRAGMA user_version=1");
     j = open_ok(f->state);
     assert_int_equal(journal_save_attempt(j, &in[2]), 0);
     commit_ok(j);

@@ -1146,6 +1146,8 @@ static void test_msg_unknown_fields(void **state UNUSED)
         "{\"type\":\"events\",\"job\":\"j-1\",\"after\":3}",
         "{\"type\":\"event\",\"event\":{\"id\":1,\"event\":\"started\",\"task\":\"a\","
         "\"job\":null,\"worker\":\"w\",\"at\":\"x\",\"at_ms\":5}}",
+        "{\"type\":\"alloc\",\"op\":\"list\"}",
+        "{\"type\":\"allocs\",\"allocs\":[]}",
     };
     bool seen[MSG_NTYPES] = {false};
     struct buf b = BUF_INIT;

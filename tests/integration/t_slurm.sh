@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# dtr alloc on a real Slurm: a private single-node cluster (munged with its
+# own key and socket, slurmctld and slurmd with a generated slurm.conf, all
+# in the test's temp dir, all this test's children, stopped by PID). The
+# master submits Slurm jobs that run workers while tasks are queued; every
+# task runs inside a Slurm job; a restarted master keeps the queue and its
+# jobs without submitting them again; the jobs end once the queue is empty
+# (--idle-timeout). Skips only when not root or when the daemons cannot
+# start here.
+. "$(dirname "$0")/lib.sh"
+
+skip() {
+    echo "SKIP: $*"
+    echo "$TEST_NAME: skipped"
+    exit 0
+}
+[ "$(id -u)" -eq 0 ] || skip "needs root (slurmd runs jobs as their user; SlurmUser=root)"
+for b in munged slurmctld slurmd sbatch squeue scancel sinfo; do
+    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] ||
+        skip "$b is not installed (Debian: slurm-wlm, munge)"
+done
+export PATH="$PATH:/usr/sbin"
+
+S=$T/slurm
+mkdir -p "$S/munge" "$S/state" "$S/spool" "$S/log"
+chmod 700 "$S/munge"
+dd if=/dev/urandom of="$S/munge/key" bs=1024 count=1 2>/dev/null
+chmod 600 "$S/munge/key"
+munged -F -f --key-file="$S/munge/key" --socket="$S/munge/sock" --pid-file="$S/munge/pid" \
+    --log-file="$S/munge/log" --seed-file="$S/munge/seed" >"$S/log/munged.out" 2>&1 &
+PIDS+=($!)
+MUNGE_PID=$!
+# Free ports on loopback, from this test's block.
+free_port() {
+    local p
+    for p in $(seq "$1" "$2"); do
+        ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
+    done
+}
+CTLD_PORT=$(free_port $((WHI - 40)) $((WHI - 21)))
+SLURMD_PORT=$(free_port $((WHI - 20)) "$WHI")
+cat >"$S/slurm.conf" <<EOC
+ClusterName=dtrtest
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+AuthType=auth/munge
+AuthInfo=socket=$S/munge/sock
+CredType=cred/munge
+StateSaveLocation=$S/state
+SlurmdSpoolDir=$S/spool
+SlurmctldPidFile=$S/slurmctld.pid
+SlurmdPidFile=$S/slurmd.pid
+SlurmctldLogFile=$S/log/slurmctld.log
+SlurmdLogFile=$S/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+ReturnToService=2
+MpiDefault=none
+JobCompType=jobcomp/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
+PartitionName=dtr Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOC
+export SLURM_CONF=$S/slurm.conf
+for _ in $(seq 100); do [ -S "$S/munge/sock" ] && break; sleep 0.05; done
+[ -S "$S/munge/sock" ] || skip "munged did not start here: $(tail -n 3 "$S/log/munged.out")"
+slurmctld -D -i -f "$S/slurm.conf" >"$S/log/slurmctld.out" 2>&1 &
+PIDS+=($!)
+CTLD_PID=$!
+slurmd -D -f "$S/slurm.conf" -N localhost >"$S/log/slurmd.out" 2>&1 &
+PIDS+=($!)
+SLURMD_PID=$!
+ready=
+for _ in $(seq 200); do
+    sinfo -h -o %T 2>/dev/null | grep -q idle && { ready=1; break; }
+    is_dead "$CTLD_PID" && break
+    is_dead "$SLURMD_PID" && break
+    sleep 0.1
+done
+[ -n "$ready" ] || skip "slurmctld/slurmd did not come up on this machine: " \
+    "$(tail -n 2 "$S/log/slurmctld.out" "$S/log/slurmd.out" "$S/log/slurmctld.log" 2>/dev/null | tr '\n' ' ')"
+pass "a private Slurm cluster is up (slurmctld :$CTLD_PORT, slurmd :$SLURMD_PORT)"
+
+# Stop the daemons on exit (lib.sh kills every PID in PIDS too, with -9):
+# jobs and their workers are the daemons' children, so end those first.
+stop_slurm() {
+    scancel --user="$(id -un)" >/dev/null 2>&1
+    for _ in $(seq 40); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.1; done
+    kill -TERM "$SLURMD_PID" "$CTLD_PID" "$MUNGE_PID" 2>/dev/null
+    for _ in $(seq 50); do
+        is_dead "$SLURMD_PID" && is_dead "$CTLD_PID" && is_dead "$MUNGE_PID" && break
+        sleep 0.1
+    done
+}
+trap 'stop_slurm; cleanup' EXIT
+
+printf 'alloc-secret-%s\n' "$$" >token
+start_master M --token-file "$T/token" --host 127.0.0.1
+DT="--token-file $T/token"
+dtr alloc add slurm --max-workers 2 --backlog 2 --idle-timeout 3s --time-limit 10m $DT \
+    -- --cpus-per-task=1 >add.out 2>&1 || die "alloc add failed: $(cat add.out)"
+QID=$(cat add.out)
+[ "$QID" = a1 ] && pass "alloc add made queue a1" || fail "alloc add printed '$QID'"
+dtr alloc list $DT | grep -q '^a1 ' && pass "alloc list shows it" || fail "list: $(dtr alloc list $DT)"
+# Nothing is queued yet: no job.
+sleep 1
+[ -z "$(squeue -h)" ] && pass "no Slurm job while no task is queued" || fail "jobs: $(squeue -h)"
+
+dtr submit $DT --id t --array 1-200 --retries 0 -- sh -c 'sleep 0.1; echo "job=$SLURM_JOB_ID"' \
+    >/dev/null || die "submit failed"
+wait_for "Slurm jobs to appear" "[ \$(squeue -h | wc -l) -ge 1 ]" 20 || finish
+squeue -h -o '%i %j %T' >jobs-seen
+grep -q 'dtr-a1' jobs-seen && pass "Slurm jobs appeared: $(tr '\n' ' ' <jobs-seen)" ||
+    fail "no dtr-a1 job: $(cat jobs-seen)"
+wait_for "a worker from a Slurm job to register" \
+    "dtr status $DT --json | grep -q '\"id\":\"alloc-a1-'" 30 || finish
+
+# The master restarts while its jobs run: the queue and its jobs are in the
+# journal, squeue says they still exist, nothing is submitted twice.
+kill -TERM "$M_PID"
+wait "$M_PID"
+start_master M2 --token-file "$T/token" --host 127.0.0.1 --state-dir "$T/state-M"
+grep -q 'alloc: queue restored id=a1' "$T/logs/master.log" &&
+    pass "the restarted master restored queue a1 with its jobs" ||
+    fail "not restored: $(grep alloc: "$T/logs/master.log" | tail -3)"
+
+dtr wait $DT --all --timeout 60s >wait.out 2>&1 && pass "all 200 tasks succeeded" ||
+    fail "wait: $(tail -n 2 wait.out)"
+dtr tasks $DT --json >tasks.json
+ok=0
+bad=
+for i in $(seq 1 200); do
+    out=$(dtr result $DT "t-$i" 2>/dev/null)
+    case "$out" in
+    job=[0-9]*) ok=$((ok + 1)) ;;
+    *) bad="$bad t-$i:'$out'" ;;
+    esac
+done
+[ "$ok" -eq 200 ] && pass "every task ran inside a Slurm job (SLURM_JOB_ID set)" ||
+    fail "$((200 - ok)) tasks without SLURM_JOB_ID:$(echo "$bad" | cut -c1-300)"
+grep -o '"worker":"[^"]*"' tasks.json | sort | uniq -c >by-worker
+grep -qv 'alloc-a1-' by-worker && fail "tasks ran on other workers: $(cat by-worker)" ||
+    pass "every task ran on an alloc worker: $(tr -s ' \n' ' ' <by-worker)"
+# master.log is appended to across the restart
+submitted=$(grep -c 'alloc: job submitted' "$T/logs/master.log")
+[ "$submitted" -le 4 ] && pass "$submitted Slurm jobs submitted in all (max 2 workers, backlog 2)" ||
+    fail "$submitted jobs submitted: $(grep 'alloc: job' "$T/logs/master.log")"
+
+wait_for "the Slurm jobs to end after the queue emptied (idle timeout)" "[ -z \"\$(squeue -h)\" ]" 30 ||
+    finish
+pass "every Slurm job ended by itself once no task was left"
+wait_for "the master to see them end" \
+    "dtr alloc list --json $DT | grep -q '\"pending\":0,\"running\":0'" 10 &&
+    pass "alloc list: $(dtr alloc list --json $DT)"
+grep -h 'draining reason=idle-timeout' "$T"/state-M/alloc/logs/*.log >/dev/null &&
+    pass "the jobs' workers drained for their idle timeout" ||
+    fail "no idle drain in the workers' logs"
+# The jobs' workers wrote their stderr (and any sanitizer report) to
+# Slurm's output files.
+if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/state-M/alloc/logs/slurm-*.out \
+    >/dev/null 2>&1; then
+    fail "sanitizer report in a Slurm job's output: $(grep -h -A20 -E 'ERROR: |runtime error:' \
+        "$T"/state-M/alloc/logs/slurm-*.out | head -40)"
+else
+    pass "no sanitizer report in the jobs' output ($(ls "$T"/state-M/alloc/logs/slurm-*.out | wc -l) files)"
+fi
+dtr alloc remove $DT a1 >/dev/null && [ -z "$(dtr alloc list $DT | tail -n +2)" ] &&
+    pass "alloc remove a1" || fail "remove: $(dtr alloc list $DT)"
+echo "--- Slurm jobs: submitted and ended (master logs)"
+grep -h 'alloc: job' "$T"/logs/master.log | sed 's/^.*alloc: /  /'
+finish
