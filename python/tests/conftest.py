@@ -17,7 +17,13 @@ DTR = os.environ.get("DTR") or os.path.join(ROOT, "build", "dtr")
 PYTHON = "/usr/bin/python3"  # Debian's: what the issue promises to run on
 
 
+# Three times as long under ASan+UBSan (the build sets DTR_TEST_SANITIZE), as
+# tests/integration/lib.sh does: a wait that succeeds returns at once.
+WAIT_SCALE = float(os.environ.get("DTR_WAIT_SCALE") or (3 if os.environ.get("DTR_TEST_SANITIZE") else 1))
+
+
 def wait_for(what, cond, limit=30.0):
+    limit *= WAIT_SCALE
     end = time.monotonic() + limit
     while True:
         v = cond()

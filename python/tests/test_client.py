@@ -93,10 +93,14 @@ def test_submit_many_array_listing(client):
 
 
 def test_wait_as_completed_and_dependencies(client, tmp_path):
-    slow = client.submit(kind="sleep", payload={"seconds": 2})
+    # slow ends only once the test creates its gate: a loaded machine cannot
+    # let it finish before the first wait returns.
+    slow = client.submit(cmd="n=0; while [ ! -e slow.go ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done",
+                         cwd=str(tmp_path))
     fast = client.submit(kind="sleep", payload={"seconds": 0.1})
     done, not_done = dtr.wait([slow, fast], return_when=dtr.FIRST_COMPLETED, timeout=30)
     assert fast in done and slow in not_done
+    (tmp_path / "slow.go").touch()
     order = [t.id for t in dtr.as_completed([slow, fast], timeout=30)]
     assert set(order) == {slow.id, fast.id}
     done, not_done = dtr.wait([client.submit(kind="sleep", payload={"seconds": 30})],

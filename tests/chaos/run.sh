@@ -299,8 +299,13 @@ fault_start() { # FID KIND TARGET [ARG]
         # A full 64 KiB tmpfs mounted over the worker's scratch dir, in the
         # worker's mount namespace: tasks that start now find the disk full
         # (ones already running keep their own, by their working directory).
-        nsenter -t "$pid" -m sh -c 'mount -t tmpfs -o size=64k,mode=1777 chaos-full "$0" &&
-            { head -c 1M /dev/zero >"$0/.fill"; true; } 2>/dev/null' "$RUN/scratch"
+        # It is filled aside and only then bound over the scratch dir: filled
+        # in place, a task starting meanwhile took part of it, failed, and
+        # its rm freed room that later tasks wrote to (seen under ASan).
+        nsenter -t "$pid" -m sh -c 'd=$(mktemp -d) &&
+            mount -t tmpfs -o size=64k,mode=1777 chaos-full "$d" &&
+            { head -c 1M /dev/zero >"$d/.fill"; true; } 2>/dev/null &&
+            mount --bind "$d" "$0" && umount "$d" && rmdir "$d"' "$RUN/scratch"
         ;;
     loss_burst) ch_loss "$target" "$arg" ;;
     esac

@@ -74,10 +74,17 @@ finish() {
 # Stops the test at once (a precondition failed).
 die() { fail "$*"; finish; }
 
+# Under ASan+UBSan (the build sets DTR_TEST_SANITIZE) on a loaded 2-core CI
+# machine everything runs several times slower: wait_for gives three times
+# as long there (DTR_WAIT_SCALE overrides). A wait that succeeds returns at
+# once, so only a failing run pays for it.
+if [ -n "${DTR_TEST_SANITIZE:-}" ]; then WAIT_SCALE=${DTR_WAIT_SCALE:-3}; else WAIT_SCALE=${DTR_WAIT_SCALE:-1}; fi
+
 # wait_for DESCRIPTION CONDITION [TIMEOUT_SECONDS=20]: polls CONDITION (a shell
-# command string) every 50ms until it succeeds; fails the test on timeout.
+# command string) every 50ms until it succeeds; fails the test on timeout
+# (TIMEOUT_SECONDS times WAIT_SCALE).
 wait_for() {
-    local what=$1 cond=$2 limit=${3:-20}
+    local what=$1 cond=$2 limit=$((${3:-20} * WAIT_SCALE))
     local deadline=$((SECONDS + limit))
     while ! eval "$cond" >/dev/null 2>&1; do
         if [ "$SECONDS" -ge "$deadline" ]; then

@@ -123,9 +123,15 @@ EOF
 [ "$(dtr tasks --job jt | tail -n +2 | wc -l)" = 2 ] || fail "jt: $(dtr tasks --job jt)"
 
 # ---- blocked behind a dependency: released all at once, still 2 at a time
-dtr submit --id gate --cmd "sleep 0.5" >/dev/null || die "submit gate"
+# gate ends once the test opens it, after the array is in: the 8 are
+# blocked behind it however slow the machine, then released all at once.
+dtr submit --id gate --cmd "n=0; while [ ! -e '$T/gate.go' ] && [ \$n -lt 2400 ]; do sleep 0.05; n=\$((n+1)); done" >/dev/null ||
+    die "submit gate"
 dtr submit --job-name gated --id g --array 1-8%2 --after gate --cmd "$(step g 0.2)" >/dev/null ||
     die "submit --array 1-8%2 --after gate"
+[ "$(dtr tasks --job gated --state blocked | tail -n +2 | wc -l)" = 8 ] ||
+    fail "the gated array is not all blocked: $(dtr tasks --job gated)"
+: >"$T/gate.go"
 wait_for "the gated array ends" nothing_left 60
 res=$(overlap g 2>&1)
 read -r most n <<<"$res"

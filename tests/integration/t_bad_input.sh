@@ -172,8 +172,11 @@ start_worker W1 --master "$M_ADDR" --slots 2
 start_worker W2 --master "$M_ADDR" --slots 2
 wait_for "two workers registered" "workers_registered 2" || finish
 
-# ~100 tasks of 0.25s on 4 slots: a run of several seconds.
-dtr submit --id job --array 1-100 --retries 0 -- sh -c 'sleep 0.25; echo ok' >/dev/null ||
+# ~100 tasks of 0.25s on 4 slots: a run of several seconds; job-100 also
+# waits for the test's gate, so the run is still in progress when the bad
+# input starts however slow the machine.
+dtr submit --id job --array 1-100 --retries 0 -- sh -c \
+    "if [ {} = 100 ]; then n=0; while [ ! -e '$T/run.go' ] && [ \$n -lt 2400 ]; do sleep 0.05; n=\$((n+1)); done; fi; sleep 0.25; echo ok" >/dev/null ||
     die "submit failed"
 
 # 50 silent connections to each node, held during the run. The worker allows
@@ -217,6 +220,7 @@ kill -0 "$M_PID" 2>/dev/null && kill -0 "$W1_PID" 2>/dev/null && kill -0 "$W2_PI
     pass "master and workers alive after the bad input" || fail "a node died"
 dtr status --json >/dev/null && pass "master still answers clients" || fail "dtr status failed"
 
+: >"$T/run.go"
 dtr wait --all --timeout 60s >wait.out 2>&1 && pass "the run completed: dtr wait --all exit 0" ||
     fail "dtr wait --all exited $?: $(tail -n 2 wait.out)"
 [ "$(count_state succeeded)" = 100 ] && pass "all 100 tasks succeeded" ||

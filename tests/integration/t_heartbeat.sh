@@ -99,12 +99,14 @@ grep -q 'no word from the master' W1.err && pass "worker stderr says why" ||
     fail "worker stderr: $(cat W1.err)"
 
 # --- 2. a real idle master ---------------------------------------------------------
-start_master M --worker-timeout 1s
-start_worker W2 --master "$M_ADDR" --slots 1 --master-timeout 1s
+# Timeouts of 2 s (ten heartbeats of 200 ms): a loaded machine under ASan can
+# stall a process for a second, which is not what this checks.
+start_master M --worker-timeout 2s
+start_worker W2 --master "$M_ADDR" --slots 1 --master-timeout 2s
 wait_for "W2 registered" "workers_registered 1" || finish
 # A window of four times both timeouts, with nothing else happening.
-sleep 4
-kill -0 "$W2_PID" 2>/dev/null && pass "the worker is still running after 4 s of idling" ||
+sleep 8
+kill -0 "$W2_PID" 2>/dev/null && pass "the worker is still running after 8 s of idling" ||
     fail "the worker exited: $(cat W2.err)"
 workers_registered 1 && pass "the master still lists the worker" ||
     fail "the worker is gone from the master"

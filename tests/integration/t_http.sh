@@ -175,7 +175,7 @@ promtool check metrics <metrics2.txt >promtool.out 2>&1 || fail "promtool (2): $
 
 # many connections at once: bounded, and the master keeps scheduling
 $PY - "$U" >conns.out 2>&1 <<'EOF' &
-import socket, sys, time, urllib.parse
+import os, socket, sys, time, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
 socks = []
 for i in range(1500):
@@ -186,7 +186,11 @@ for i in range(1500):
     except OSError:
         pass
 print(len(socks), "open", flush=True)
-time.sleep(4)
+# held until the test has checked that tasks still run (at most 60 s)
+for _ in range(600):
+    if os.path.exists("conns.release"):
+        break
+    time.sleep(0.1)
 EOF
 CPID=$!
 PIDS+=("$CPID")
@@ -195,6 +199,7 @@ id=$(dtr submit -- echo still-scheduling) && dtr wait "$id" >/dev/null 2>&1 &&
     [ "$(dtr result "$id")" = still-scheduling ] &&
     pass "with $(cut -d' ' -f1 conns.out) half-open HTTP connections, tasks still run" ||
     fail "scheduling under a connection flood"
+: >conns.release
 wait "$CPID" 2>/dev/null
 wait_for "HTTP answers again" "[ \"\$(req GET /api/v1/status | cut -d' ' -f1)\" = 200 ]" 40 &&
     pass "HTTP answers once the flood is gone"

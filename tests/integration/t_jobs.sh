@@ -101,10 +101,14 @@ kill -0 "$(cat pid-$oid)" 2>/dev/null && [ "$(jobfield long 'j["tasks"]["cancell
     fail "cancel --job: $(dtr jobs)"
 
 # ---- --after a job id: after every task of that job (expanded at submit)
-dtr submit --job-name stage1 --array 1-3 --cmd 'sleep 0.3; touch done-$DTR_TASK_ID' >stage1.ids
+# stage1 ends only once the test opens its gate: s2 is blocked when we look,
+# however slow the machine.
+dtr submit --job-name stage1 --array 1-3 --cmd \
+    'n=0; while [ ! -e stage1.go ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done; touch done-$DTR_TASK_ID' >stage1.ids
 dtr submit --job-name stage2 --id s2 --after stage1 --cmd 'ls done-* | wc -l >s2.out' >/dev/null ||
     fail "submit --after stage1"
 dtr tasks --job stage2 --json | grep -q '"state":"blocked"' || fail "s2 not blocked at first"
+: >stage1.go
 dtr wait --job stage2 --timeout 30s >/dev/null 2>&1
 [ "$(cat s2.out 2>/dev/null)" = 3 ] && pass "--after JOB ran the task after every task of the job" ||
     fail "--after job: s2 saw $(cat s2.out 2>/dev/null) done files"

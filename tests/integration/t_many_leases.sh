@@ -20,9 +20,10 @@ kill -9 "$M_PID"
 wait "$M_PID" 2>/dev/null # reaped: every thread gone, the state dir lock released
 start_master M2 --prefetch "$N" --worker-timeout 10s --state-dir "$T/state-M"
 # The master counts a task running once its run line is journaled; a few
-# thousand (up to a fifth, on a busy machine) may still be on their way to
-# W1 when the master dies: at least half, some 6 MB of held list, reach it. W1 lists
-# what it did get, and those are adopted; the rest are re-queued.
+# thousand (up to a fifth, on a busy machine; more under ASan) may still be
+# on their way to W1 when the master dies: at least a tenth, some 1.2 MB of
+# held list and more than the ~9,000 leases that broke the old hello, reach
+# it. W1 lists what it did get, and those are adopted; the rest are re-queued.
 # (Both masters log to the same file: the first such line is W1's first
 # registration, with nothing held.)
 wait_for "W1 back, listing what it holds" \
@@ -30,7 +31,7 @@ wait_for "W1 back, listing what it holds" \
 line=$(grep 'worker reconciled id=W1' "$T/logs/master.log" | tail -n 1)
 held=$(sed -n 's/.* held=\([0-9]*\) adopted=\([0-9]*\).*/\1/p' <<<"$line")
 adopted=$(sed -n 's/.* held=\([0-9]*\) adopted=\([0-9]*\).*/\2/p' <<<"$line")
-[ "${held:-0}" -ge $((N / 2)) ] && [ "$held" = "$adopted" ] &&
+[ "${held:-0}" -ge $((N / 10)) ] && [ "$held" = "$adopted" ] &&
     pass "master log: $(cut -d' ' -f3- <<<"$line")" || fail "reconciled: $line"
 [ $(($(count_state running) + $(count_state queued))) = "$N" ] &&
     [ "$(count_state running)" -ge "$held" ] && [ "$(count_state failed)" = 0 ] &&

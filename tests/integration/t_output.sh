@@ -98,7 +98,7 @@ PYEOF
 # ---- dtr logs -f: a line every 50 ms; after line 5 the task waits for
 # $T/go, so the follower must show lines while the task still runs.
 dtr submit --id follow --cmd \
-    "for i in \$(seq 1 20); do echo line \$i; if [ \$i = 5 ]; then n=0; while [ ! -e '$T/go' ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n+1)); done; fi; sleep 0.05; done" \
+    "for i in \$(seq 1 20); do echo line \$i; if [ \$i = 5 ]; then n=0; while [ ! -e '$T/go' ] && [ \$n -lt 2400 ]; do sleep 0.05; n=\$((n+1)); done; fi; sleep 0.05; done" \
     >/dev/null || die "submit follow failed"
 dtr logs -f follow >follow.out 2>follow.err &
 FPID=$!

@@ -14,7 +14,7 @@ wait_for "the worker registered" "workers_registered 1" || finish
 # 40 lines; after line 10 the task waits for $T/go (bounded), so the kill
 # falls while it runs.
 dtr submit --id slow --cmd \
-    "for i in \$(seq 1 40); do echo line \$i; echo err \$i >&2; if [ \$i = 10 ]; then n=0; while [ ! -e '$T/go' ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n+1)); done; fi; done" \
+    "for i in \$(seq 1 40); do echo line \$i; echo err \$i >&2; if [ \$i = 10 ]; then n=0; while [ ! -e '$T/go' ] && [ \$n -lt 2400 ]; do sleep 0.05; n=\$((n+1)); done; fi; done" \
     >/dev/null || die "submit failed"
 wait_for "line 10 in the master's file" "grep -qx 'line 10' '$T'/state-M/output/*.out" 30 || finish
 kill -9 "$M_PID"

@@ -19,10 +19,10 @@ NOPREFETCH=()
 # away); the trap releases them so no orphan outlives the test.
 trap 'rc=$?; [ -d "$T" ] && : >"$T/release-all"; (exit $rc); cleanup' EXIT
 
-# A blocker: records its execution, then waits (at most 60 s) for its file.
+# A blocker: records its execution, then waits (at most 300 s: a slow ASan run) for its file.
 BLOCK='echo "$DTR_TASK_ID $DTR_ATTEMPT" >>"$DTR_T/runs.txt"; i=0
 while [ ! -e "$DTR_T/release-$DTR_TASK_ID" ] && [ ! -e "$DTR_T/release-all" ] && [ -d "$DTR_T" ]; do
-    i=$((i + 1)); [ "$i" -gt 1200 ] && exit 9; sleep 0.05
+    i=$((i + 1)); [ "$i" -gt 6000 ] && exit 9; sleep 0.05
 done
 echo "out-$DTR_TASK_ID"'
 # A task that records its execution; QUICK also records its start order.

@@ -11,12 +11,17 @@ start_worker W --master "$M_ADDR" --cpus 4 --slots 8
 wait_for "worker registered" "workers_registered 1" || finish
 
 small='echo "s $(date +%s.%N) $DTR_TASK_ID" >>"'$T'/rec"; sleep 0.3'
+# The first 8 hold their CPU until the test opens their gate (after big is
+# in), so big always meets a full worker, however slow the machine; 0.3 s
+# tasks alone could end faster than a loaded machine submits them.
+pre='n=0; while [ ! -e "'$T'/pre.go" ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done; '"$small"
 for i in $(seq 1 8); do
-    dtr submit --id "pre-$i" --cmd "$small" >/dev/null || fail "submit pre-$i"
+    dtr submit --id "pre-$i" --cmd "$pre" >/dev/null || fail "submit pre-$i"
 done
 wait_for "small tasks running" "[ \"\$(count_state running)\" = 4 ]" || finish
 dtr submit --id big --cpus 4 --cmd 'echo "b $(date +%s.%N) $DTR_TASK_ID $DTR_CPUS" >>"'$T'/rec"; sleep 0.2' >/dev/null ||
     fail "submit big"
+: >"$T/pre.go"
 # The stream: small tasks, a few at a time, until the big one has run (or
 # 300 of them, which is far more than the worker needs to reach it).
 n=0

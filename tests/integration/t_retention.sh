@@ -22,7 +22,7 @@ PRUNE_SLACK=10
 trap 'rc=$?; [ -d "$T" ] && : >"$T/release-all"; (exit $rc); cleanup' EXIT
 BLOCK='i=0
 while [ ! -e "$DTR_T/release-$DTR_TASK_ID" ] && [ ! -e "$DTR_T/release-all" ] && [ -d "$DTR_T" ]; do
-    i=$((i + 1)); [ "$i" -gt 1200 ] && exit 9; sleep 0.05
+    i=$((i + 1)); [ "$i" -gt 6000 ] && exit 9; sleep 0.05
 done
 echo "out-$DTR_TASK_ID"'
 
@@ -98,9 +98,17 @@ wait_for "R1 and R2 running" '[ "$(count_state running)" = 2 ]' || finish
 dtr submit --id q1 --priority low --retries 0 -- echo out-q1 >/dev/null &&
     dtr submit --id q2 --priority low --retries 0 -- echo out-q2 >/dev/null &&
     dtr submit --id f-can --retries 0 -- echo never >/dev/null || die "submit q1/q2/f-can failed"
+t_can=$(now_ms)
 dtr cancel f-can >/dev/null 2>&1 || fail "dtr cancel f-can failed"
-[ "$(state_of f-can)" = cancelled ] || fail "f-can is $(state_of f-can), expected cancelled"
+st=$(state_of f-can)
 t_fin=$(now_ms)
+# f-can expires 1s after the cancel: on a slow machine it may already be
+# pruned when we look, which is no failure (the prune checks below cover it).
+if [ "$st" = absent ] && [ $((t_fin - t_can)) -ge 1000 ]; then
+    echo "skipped: too slow ($((t_fin - t_can))ms) to see f-can cancelled before it expired"
+else
+    [ "$st" = cancelled ] || fail "f-can is $st, expected cancelled"
+fi
 echo "phase 1: finished tasks f-ok f-fail f-sum f-can; R1 R2 running; q1 q2 queued"
 
 if wait_for "the finished tasks to be pruned (keep-finished 1s + ${PRUNE_SLACK}s)" \
@@ -129,9 +137,17 @@ dtr submit --id g-ok --priority 10 --retries 0 -- echo out-g-ok >/dev/null &&
     dtr submit --id R3 --priority 9 --retries 0 -e DTR_T="$T" --cmd "$BLOCK" >/dev/null &&
     dtr submit --id g-can --priority 0 --retries 0 -- echo never >/dev/null || die "submit phase 2 failed"
 : >release-R2
-wait_for "R2, g-ok, g-fail ended and R3 running" \
-    '[ "$(states R2 g-ok g-fail R3)" = "R2=succeeded g-ok=succeeded g-fail=failed R3=running" ]' ||
-    finish
+# R2, g-ok and g-fail expire 1s after they end: on a slow machine one may be
+# pruned before R3 is seen running, so "absent" counts as ended here.
+ended_p2() {
+    local all s
+    all=" $(states R2 g-ok g-fail R3) "
+    case "$all" in *" R3=running "*) ;; *) return 1 ;; esac
+    for s in R2=succeeded g-ok=succeeded g-fail=failed; do
+        case "$all" in *" $s "* | *" ${s%%=*}=absent "*) ;; *) return 1 ;; esac
+    done
+}
+wait_for "R2, g-ok, g-fail ended and R3 running" ended_p2 40 || finish
 dtr cancel g-can >/dev/null 2>&1 || fail "dtr cancel g-can failed"
 dtr tasks --json >phase2.json || fail "dtr tasks --json failed"
 kill -TERM "$M_PID"
@@ -166,14 +182,14 @@ mv M.out M-1.out
 mv M.err M-1.err
 start_master M --keep-finished 1s --port "$MPORT_USED" --state-dir "$T/state-M" "${NOPREFETCH[@]}"
 [ "$M_ADDR" = "127.0.0.1:$MPORT_USED" ] || die "master restarted on $M_ADDR, expected port $MPORT_USED"
-if wait_for "the restarted master to drop the expired tasks" "none_listed R2 g-ok g-fail g-can" 3; then
+if wait_for "the restarted master to drop the expired tasks" "none_listed R2 g-ok g-fail g-can" 10; then
     pass "after the restart, the expired R2 g-ok g-fail g-can are not listed"
     msg=$(gone R2 g-ok g-fail g-can) && pass "dtr result exits 4 'unknown task' for them" || fail "$msg"
 else
     echo "  (no prune at master start-up: expired tasks are served again until the first prune, 60 s later)"
     echo "  listed after the restart: $(ids)"
 fi
-wait_for "W1 back, adopting R1 and R3" "grep -q 'worker reconciled id=W1 .* adopted=2' '$T/logs/master.log'" 15 &&
+wait_for "W1 back, adopting R1 and R3" "grep -q 'worker reconciled id=W1 .* adopted=2' '$T/logs/master.log'" 40 &&
     pass "W1 came back and the master adopted R1 and R3"
 [ "$(state_of R1)" = running ] && [ "$(state_of R3)" = running ] &&
     [ "$(state_of q1)" = queued ] && [ "$(state_of q2)" = queued ] &&
@@ -183,8 +199,17 @@ wait_for "W1 back, adopting R1 and R3" "grep -q 'worker reconciled id=W1 .* adop
 # ---- phase 3: the long-lived tasks end, and then they expire too
 : >release-R1
 : >release-R3
-dtr wait R1 R3 q1 q2 --timeout 20s >wait3.out 2>&1 && pass "R1 R3 q1 q2 succeeded" ||
-    fail "dtr wait R1 R3 q1 q2 exited $?: $(tail -n 2 wait3.out)"
+t_rel=$(now_ms)
+dtr wait R1 R3 q1 q2 --timeout 60s >wait3.out 2>&1
+rc=$?
+if [ "$rc" -eq 0 ]; then
+    pass "R1 R3 q1 q2 succeeded"
+elif grep -q "unknown task" wait3.out && [ $(($(now_ms) - t_rel)) -ge 1000 ]; then
+    # dtr wait came more than keep-finished after the release: a task had ended and been pruned.
+    echo "skipped: too slow ($(($(now_ms) - t_rel))ms) for dtr wait to see R1 R3 q1 q2 before they expired"
+else
+    fail "dtr wait R1 R3 q1 q2 exited $rc: $(tail -n 2 wait3.out)"
+fi
 if wait_for "every task to be pruned" "[ -z \"\$(ids)\" ] && [ -n \"\$(dtr status --json)\" ]" $((1 + PRUNE_SLACK)); then
     pass "every finished task is gone; nothing is listed"
     msg=$(gone R1 R3 q1 q2) && pass "dtr result exits 4 for R1 R3 q1 q2" || fail "$msg"
