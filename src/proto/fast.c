@@ -220,7 +220,7 @@ static bool parse_output_fast(const char *line, size_t len, struct msg *m)
     struct scan s = {line, line + len};
     struct output_chunk *c = &m->chunk;
     int64_t lease, attempt, offset;
-    if (!scan_lit(&s, "{\"type\":\"output\",\"lease\":") || !scan_int(&s, 0, INT64_MAX, &lease) ||
+    if (!scan_lit(&s, "{\"type\":\"output\",\"lease\":") || !scan_int(&s, 1, INT64_MAX, &lease) ||
         !scan_lit(&s, ",\"id\":\""))
         return false;
     const char *id = s.p;
