@@ -198,7 +198,11 @@ void msg_encode_result(struct buf *b, const struct attempt_result *r)
 
 void msg_encode_output(struct buf *b, const struct output_chunk *c)
 {
-    buf_addf(b, "{\"type\":\"output\",\"lease\":%" PRIu64 ",\"id\":", c->lease);
+    /* lease is optional on the wire (0 = none): a line always parses again */
+    if (c->lease)
+        buf_addf(b, "{\"type\":\"output\",\"lease\":%" PRIu64 ",\"id\":", c->lease);
+    else
+        buf_addstr(b, "{\"type\":\"output\",\"id\":");
     buf_add_json_cstr(b, c->id);
     buf_addf(b, ",\"attempt\":%d,\"stream\":\"%s\",\"offset\":%" PRIu64 ",\"data\":\"", c->attempt,
              c->stream == OUTPUT_STDERR ? "stderr" : "stdout", c->offset);
