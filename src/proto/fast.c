@@ -372,8 +372,12 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
     }
     if (scan_lit(s, ",\"payload\":{}")) /* what the CLI gives a built-in kind */
         out->payload = xstrdup("{}");
-    if (!scan_lit(s, ",\"priority\":") || !scan_int(s, INT32_MIN, INT32_MAX, &prio) ||
-        !scan_lit(s, ",\"max_retries\":") || !scan_int(s, 0, TASK_MAX_RETRIES, &retries))
+    /* Always written by spec_encode(); a user's JSON Lines file may leave
+     * them to their defaults. */
+    prio = TASK_DEFAULT_PRIORITY;
+    retries = TASK_DEFAULT_RETRIES;
+    if ((scan_lit(s, ",\"priority\":") && !scan_int(s, INT32_MIN, INT32_MAX, &prio)) ||
+        (scan_lit(s, ",\"max_retries\":") && !scan_int(s, 0, TASK_MAX_RETRIES, &retries)))
         goto fail;
     if (scan_lit(s, ",\"job\":")) { /* the master's, last (spec_encode()) */
         if (!scan_plain_str(s, &p, &n) || n < 1 || n > MSG_MAX_JOB)
@@ -520,6 +524,20 @@ void msg_run_add(struct buf *b, bool first, uint64_t lease, int attempt, const c
 void msg_run_end(struct buf *b)
 {
     buf_addstr(b, "]}\n");
+}
+
+bool spec_parse_fast(const char *json, size_t len, struct task_spec *spec)
+{
+    while (len > 0 && (json[len - 1] == '\n' || json[len - 1] == '\r'))
+        len--; /* a line as getline() gives it */
+    struct scan s = {json, json + len};
+    if (!scan_spec(&s, spec))
+        return false;
+    if (s.p != s.end || spec->job) { /* the job is the master's to give */
+        spec_release(spec);
+        return false;
+    }
+    return true;
 }
 
 bool msg_parse_fast(const char *line, size_t len, struct msg *m)

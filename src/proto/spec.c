@@ -433,6 +433,8 @@ int spec_from_json(json_object *o, struct task_spec *s, bool submit, char *err, 
 
 int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen)
 {
+    if (spec_parse_fast(json, len, spec))
+        return 0;
     memset(spec, 0, sizeof(*spec));
     json_object *o = pjson_parse(json, len, err, errlen);
     if (!o)

@@ -60,6 +60,11 @@ struct task_spec {
  * into *spec. Returns 0, or DTR_EINVAL with a message naming the field.
  */
 int spec_parse(const char *json, size_t len, struct task_spec *spec, char *err, size_t errlen);
+/* The shortcut spec_parse() tries first (fast.c): a spec in spec_encode()'s
+ * spelling and field order, priority and max_retries optional, of a common
+ * shape. False (nothing held) sends the text down the full path, which
+ * decides and says what is wrong. */
+bool spec_parse_fast(const char *json, size_t len, struct task_spec *spec);
 /* Appends the canonical JSON of spec (no newline): what the journal stores
  * and the worker receives. fast.c's scan_spec() reads this exact spelling
  * back: change both together (tests/unit/test_fast.c). */

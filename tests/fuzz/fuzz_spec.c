@@ -8,6 +8,7 @@
  * spec_labels() must find exactly the labels, and every label must match.
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -56,7 +57,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct msg m;
     char err[512];
 
-    if (spec_parse((const char *)data, size, &s, err, sizeof(err)) != 0) {
+    int rc = spec_parse((const char *)data, size, &s, err, sizeof(err));
+    /* The shortcut must agree with the full parser: the same text with a
+     * space after its '{' (which no shortcut takes) parses or fails alike,
+     * to the same canonical spec. */
+    if (size > 0 && data[0] == '{') {
+        struct task_spec slow;
+        char *text = malloc(size + 1);
+        FUZZ_CHECK(text != NULL);
+        text[0] = '{';
+        text[1] = ' ';
+        memcpy(text + 2, data + 1, size - 1);
+        int rs = spec_parse(text, size + 1, &slow, err, sizeof(err));
+        free(text);
+        FUZZ_CHECK((rc == 0) == (rs == 0));
+        if (rs == 0) {
+            if (rc == 0) {
+                spec_encode(&c1, &s);
+                spec_encode(&c2, &slow);
+                if (strcmp(c1.data, c2.data) != 0) {
+                    fprintf(stderr, "the shortcut and the full parser differ:\n%.2000s\n%.2000s\n",
+                            c1.data, c2.data);
+                    FUZZ_CHECK(!"shortcut");
+                }
+                buf_reset(&c1);
+                buf_reset(&c2);
+            }
+            spec_release(&slow);
+        }
+    }
+    if (rc != 0) {
         FUZZ_CHECK(strlen(err) > 0);
         return 0;
     }
