@@ -28,7 +28,7 @@ int cmd_cancel(int argc, char **argv)
     struct msg req, reply;
     int rc =
         cli_parse("cancel", "cancel ID...|--job JOB", "Cancel tasks (running ones are killed).",
-                  opts, argc, argv, 0, pos, &npos, NULL);
+                  opts, argc, argv, CLI_TASK_IDS, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
@@ -44,11 +44,6 @@ int cmd_cancel(int argc, char **argv)
         cli_error("cancel needs at least one task id, or --job");
         goto out;
     }
-    for (int i = 0; i < npos; i++)
-        if (!msg_id_valid(pos[i])) {
-            cli_error("'%s' is not a valid task id", pos[i]);
-            goto out;
-        }
     if ((rc = client_open(&c, &cf)))
         goto out;
     memset(&req, 0, sizeof(req));

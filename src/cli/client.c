@@ -38,6 +38,26 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* The positional arguments against what the command takes (enum cli_args). */
+static int check_args(const char *cmd, unsigned flags, char **pos, int npos)
+{
+    if ((flags & CLI_NO_ARGS) && npos) {
+        cli_error("%s takes no arguments (got '%s')", cmd, pos[0]);
+        return EXIT_USAGE;
+    }
+    if ((flags & CLI_ONE_TASK_ID) && npos != 1) {
+        cli_error("%s takes one task id (see 'dtr %s --help')", cmd, cmd);
+        return EXIT_USAGE;
+    }
+    if (flags & (CLI_ONE_TASK_ID | CLI_TASK_IDS))
+        for (int i = 0; i < npos; i++)
+            if (!msg_id_valid(pos[i])) {
+                cli_error("'%s' is not a valid task id", pos[i]);
+                return EXIT_USAGE;
+            }
+    return -1;
+}
+
 int cli_parse(const char *cmd, const char *usage, const char *summary, const struct opt *opts,
               int argc, char **argv, unsigned flags, char **pos, int *npos, int *dashdash)
 {
@@ -60,20 +80,23 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
         rc = 0;
         goto out;
     }
-    if (n && config_load(cmd, all, argc, argv, flags, from_file, err, sizeof(err))) {
+    unsigned oflags = flags & 0xff; /* opts_parse()'s own */
+    if (n && config_load(cmd, all, argc, argv, oflags, from_file, err, sizeof(err))) {
         fprintf(stderr, "dtr %s: %s\n", cmd, err);
         rc = EXIT_USAGE;
         goto out;
     }
-    int prc = opts_parse(all, argc, argv, flags, pos, npos, dashdash, err, sizeof(err));
+    int prc = opts_parse(all, argc, argv, oflags, pos, npos, dashdash, err, sizeof(err));
     if (prc == 1) {
         opts_usage(stdout, usage, summary, all);
         rc = 0;
     } else if (prc != 0) {
         fprintf(stderr, "dtr %s: %s (see 'dtr %s --help')\n", cmd, err, cmd);
         rc = EXIT_USAGE;
-    } else if (n) {
-        config_finish(all, from_file);
+    } else {
+        if (n)
+            config_finish(all, from_file);
+        rc = check_args(cmd, flags, pos, *npos);
     }
 out:
     free(from_file);

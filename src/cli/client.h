@@ -66,6 +66,13 @@ int client_expect(struct client *c, enum msg_type want, struct msg *reply);
 
 /* Prints "dtr: MESSAGE" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* What a command takes besides its flags, checked by cli_parse() (flags,
+ * beside opts_parse()'s OPTS_*). */
+enum cli_args {
+    CLI_NO_ARGS = 1u << 8,     /* nothing */
+    CLI_ONE_TASK_ID = 1u << 9, /* exactly one task id */
+    CLI_TASK_IDS = 1u << 10,   /* any number of task ids */
+};
 /* Parses flags for command `cmd`; prints help or the error. Returns -1 to
  * continue, or the exit code to return now (0 for --help, 2 for errors). */
 int cli_parse(const char *cmd, const char *usage, const char *summary, const struct opt *opts,

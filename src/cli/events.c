@@ -70,14 +70,10 @@ int cmd_events(int argc, char **argv)
                        "Print the master's task and worker events as they happen (submitted, "
                        "started, succeeded, failed, cancelled, requeued, worker_joined, "
                        "worker_lost, worker_draining), until interrupted.",
-                       opts, argc, argv, 0, pos, &npos, NULL);
+                       opts, argc, argv, CLI_NO_ARGS, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (npos) {
-        cli_error("events takes no arguments (got '%s')", pos[0]);
-        goto out;
-    }
     if (job && !job_id_valid(job)) {
         cli_error("--job '%s' is not a valid job id", job);
         goto out;

@@ -42,14 +42,10 @@ int cmd_jobs(int argc, char **argv)
                        "List jobs (each submit call makes one): their tasks by state, when they "
                        "were submitted and when they ended, and their throttle (--array A-B%N: "
                        "at most N running at once).",
-                       opts, argc, argv, 0, pos, &npos, NULL);
+                       opts, argc, argv, CLI_NO_ARGS, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (npos) {
-        cli_error("jobs takes no arguments (got '%s')", pos[0]);
-        goto out;
-    }
     if ((rc = client_open(&c, &cf)))
         goto out;
     msg_encode(&b, &(struct msg){.type = MSG_JOBS});

@@ -90,18 +90,10 @@ int cmd_logs(int argc, char **argv)
     struct client c = {.fd = -1};
     int rc = cli_parse("logs", "logs ID [-f] [--stdout|--stderr] [--attempt N]",
                        "Print a task's output so far; -f follows it until the task ends.", opts,
-                       argc, argv, 0, pos, &npos, NULL);
+                       argc, argv, CLI_ONE_TASK_ID, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (npos != 1) {
-        cli_error("logs takes one task id (see 'dtr logs --help')");
-        goto out;
-    }
-    if (!msg_id_valid(pos[0])) {
-        cli_error("'%s' is not a valid task id", pos[0]);
-        goto out;
-    }
     if (out_only && err_only) {
         cli_error("give --stdout or --stderr, not both");
         goto out;

@@ -34,18 +34,10 @@ int cmd_result(int argc, char **argv)
     struct buf b = BUF_INIT;
     struct msg req, reply;
     int rc = cli_parse("result", "result ID [--json] [--attempt N]", "Show a task's result.", opts,
-                       argc, argv, 0, pos, &npos, NULL);
+                       argc, argv, CLI_ONE_TASK_ID, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (npos != 1) {
-        cli_error("result takes one task id (see 'dtr result --help')");
-        goto out;
-    }
-    if (!msg_id_valid(pos[0])) {
-        cli_error("'%s' is not a valid task id", pos[0]);
-        goto out;
-    }
     if ((rc = client_open(&c, &cf)))
         goto out;
     memset(&req, 0, sizeof(req));

@@ -64,14 +64,10 @@ int cmd_tasks(int argc, char **argv)
     struct buf b = BUF_INIT;
     struct msg req, m;
     int rc = cli_parse("tasks", "tasks [--state STATE] [--label KEY=VALUE]... [--job JOB] [--json]",
-                       "List tasks.", opts, argc, argv, 0, pos, &npos, NULL);
+                       "List tasks.", opts, argc, argv, CLI_NO_ARGS, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (npos) {
-        cli_error("tasks takes no arguments (got '%s')", pos[0]);
-        goto out;
-    }
     memset(&req, 0, sizeof(req));
     req.type = MSG_LIST;
     req.state = -1;

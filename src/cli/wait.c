@@ -133,7 +133,7 @@ int cmd_wait(int argc, char **argv)
     struct client c = {.fd = -1};
     int rc = cli_parse("wait", "wait [ID...|--all|--job JOB] [--timeout DUR]",
                        "Wait until tasks end; exit 0 when all succeeded, 1 otherwise.", opts, argc,
-                       argv, 0, pos, &npos, NULL);
+                       argv, CLI_TASK_IDS, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
@@ -145,11 +145,6 @@ int cmd_wait(int argc, char **argv)
         cli_error("--job '%s' is not a valid job id", job);
         goto out;
     }
-    for (int i = 0; i < npos; i++)
-        if (!msg_id_valid(pos[i])) {
-            cli_error("'%s' is not a valid task id", pos[i]);
-            goto out;
-        }
     if ((rc = client_open(&c, &cf)))
         goto out;
     rc = cli_wait(&c, pos, (size_t)npos, !job && (all || npos == 0), job, timeout_ms);
