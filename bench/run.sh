@@ -692,6 +692,41 @@ bench_workflow() {
 }
 
 # ---- 3. latency -------------------------------------------------------------------------
+# lat_peers DIR: single-task latency of the peers, records lat.* keys:
+# xargs running one /bin/true, and /bin/true alone (cmdlat, a process per
+# round); beanstalkd and Gearman with a persistent client (peers.py), a noop
+# job and a /bin/true job; Gearman's CLI client, one process per job.
+lat_peers() {
+    _lp_d=$1
+    _lp_x=$("$B/cmdlat" "$CLI_N" xargs /bin/true) || die "cmdlat xargs failed"
+    _lp_t=$("$B/cmdlat" "$CLI_N" /bin/true) || die "cmdlat /bin/true failed"
+    record lat.xargs "$(field p50_ms "$_lp_x")"
+    record lat.true "$(field p50_ms "$_lp_t")"
+    echo "  run $_r: xargs /bin/true: $_lp_x"
+    echo "  run $_r: /bin/true alone: $_lp_t"
+    if have_beanstalkd; then
+        start_beanstalkd "$_lp_d/beanstalkd" 1 --reply
+        _lp_n=$("$PY" "$PEERS" bs-lat "$BPORT" "$LAT_N" noop 2>>"$_lp_d/beanstalkd/peers.err") &&
+            record lat.bs.noop "$(field p50_ms "$_lp_n")"
+        _lp_t=$("$PY" "$PEERS" bs-lat "$BPORT" "$CLI_N" /bin/true 2>>"$_lp_d/beanstalkd/peers.err") &&
+            record lat.bs.true "$(field p50_ms "$_lp_t")"
+        stop_beanstalkd
+        echo "  run $_r: beanstalkd, one connection: noop ${_lp_n:-failed}; /bin/true ${_lp_t:-failed}"
+    fi
+    if have_gearman; then
+        start_gearman "$_lp_d/gearman" 1 /bin/true
+        _lp_n=$("$PY" "$PEERS" gm-lat "$GPORT" "$LAT_N" noop 2>>"$_lp_d/gearman/peers.err") &&
+            record lat.gm.noop "$(field p50_ms "$_lp_n")"
+        _lp_t=$("$PY" "$PEERS" gm-lat "$GPORT" "$CLI_N" run 2>>"$_lp_d/gearman/peers.err") &&
+            record lat.gm.true "$(field p50_ms "$_lp_t")"
+        _lp_c=$("$B/cmdlat" "$CLI_N" gearman -h 127.0.0.1 -p "$GPORT" -f run -s 2>>"$_lp_d/gearman/peers.err") &&
+            record lat.gm.cli "$(field p50_ms "$_lp_c")"
+        stop_gearman
+        echo "  run $_r: Gearman, one connection: noop ${_lp_n:-failed}; /bin/true ${_lp_t:-failed}"
+        echo "  run $_r: Gearman CLI (gearman -f run -s): ${_lp_c:-failed}"
+    fi
+}
+
 bench_latency() {
     header "latency: one noop submitted and awaited, $LAT_N times in sequence"
     _r=1
@@ -704,6 +739,9 @@ bench_latency() {
         start_workers 1 2 "$_d"
         _lt=$("$B/latency" --master "$MADDR" -n "$LAT_N" 2>>"$_d/client.err")
         _ok=$?
+        # as a user runs it: one `dtr submit --wait` process per task
+        _cl=$("$B/cmdlat" "$CLI_N" "$DTR" submit --wait --master "$MADDR" -- /bin/true 2>>"$_d/client.err") &&
+            record lat.cli "$(field p50_ms "$_cl")"
         stop_workers
         stop_pid "$MPID"
         _rtt=$(awk -v u="$(field p50_us "$_pp")" 'BEGIN { printf "%.4f", u / 1000 }')
@@ -720,8 +758,10 @@ bench_latency() {
         else
             echo "  run $_r: latency failed (see $_d/client.err)"
         fi
+        echo "  run $_r: dtr submit --wait -- /bin/true: ${_cl:-failed}"
         echo "  run $_r: rtt $_pp"
         echo "  run $_r: commit $_sq, load $(load)"
+        lat_peers "$_d"
         _r=$((_r + 1))
     done
     show lat.rtt "loopback TCP round trip, p50" ms
@@ -731,6 +771,16 @@ bench_latency() {
     show lat.p99 "dtr submit -> final progress, p99" ms lat.base "baseline"
     show lat.submit "  of which submit -> submitted, p50" ms lat.commit "commit"
     show lat.run "  of which wait -> final, p50" ms lat.commit "commit"
+    show lat.bs.noop "beanstalkd, one connection, noop job, p50" ms
+    show lat.gm.noop "Gearman, one connection, noop job, p50" ms
+    show lat.p50 "dtr one connection against beanstalkd" ms lat.bs.noop "beanstalkd"
+    show lat.cli "dtr submit --wait -- /bin/true, p50" ms
+    show lat.xargs "xargs running one /bin/true, p50" ms
+    show lat.true "/bin/true alone (cmdlat), p50" ms
+    show lat.bs.true "beanstalkd, one connection, /bin/true, p50" ms
+    show lat.gm.true "Gearman, one connection, /bin/true, p50" ms
+    show lat.gm.cli "gearman -f run -s (CLI client), p50" ms
+    show lat.cli "dtr submit --wait against xargs" ms lat.xargs "xargs"
 }
 
 # ---- 4. many workers ---------------------------------------------------------------------
@@ -1123,6 +1173,17 @@ if selected latency; then
     sline "latency: dtr p50" "$_p" ms "$(mm lat.p50)" "" ""
     sline "latency: dtr p99" "$(med lat.p99)" ms "$(mm lat.p99)" "" ""
     sline "latency: dtr p50 / (RTT + commit)" "$_x" x "$(ratio_mm lat.p50 lat.base)" "<= 8x" "$(check "$_x" "<=" 8)"
+    _x=$(ratio_med lat.p50 lat.bs.noop)
+    sline "latency: beanstalkd noop p50 (one connection)" "$(med lat.bs.noop)" ms "$(mm lat.bs.noop)" "" ""
+    sline "latency: Gearman noop p50 (one connection)" "$(med lat.gm.noop)" ms "$(mm lat.gm.noop)" "" ""
+    sline "latency: dtr p50 / beanstalkd noop p50" "$_x" x "$(ratio_mm lat.p50 lat.bs.noop)" "<= 2x (issue 17)" "$(check "$_x" "<=" 2)"
+    _x=$(ratio_med lat.cli lat.xargs)
+    sline "latency: dtr submit --wait -- /bin/true p50" "$(med lat.cli)" ms "$(mm lat.cli)" "" ""
+    sline "latency: xargs running one /bin/true p50" "$(med lat.xargs)" ms "$(mm lat.xargs)" "" ""
+    sline "latency: beanstalkd /bin/true p50 (one conn.)" "$(med lat.bs.true)" ms "$(mm lat.bs.true)" "" ""
+    sline "latency: Gearman /bin/true p50 (one conn.)" "$(med lat.gm.true)" ms "$(mm lat.gm.true)" "" ""
+    sline "latency: gearman CLI client p50" "$(med lat.gm.cli)" ms "$(mm lat.gm.cli)" "" ""
+    sline "latency: dtr submit --wait / xargs" "$_x" x "$(ratio_mm lat.cli lat.xargs)" "<= 1x (issue 17)" "$(check "$_x" "<=" 1)"
 fi
 if selected workers; then
     for _n in $WORKERS_LIST; do
