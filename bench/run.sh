@@ -468,7 +468,17 @@ bench_exec() {
         mkdir -p "$_d"
         _l=$("$B/spawn_loop" "$EXEC_N" 2) || die "spawn_loop failed"
         record exec.raw "$(field rate "$_l")"
-        echo "  run $_r: raw loop -P2 $(field rate "$_l")/s, load $(load)"
+        # Two loops of one at a time, as two processes: what two independent
+        # spawning processes (Gearman's and beanstalkd's workers) can reach;
+        # one parent's posix_spawn waits for each child's exec (CLONE_VFORK).
+        _t0=$(now_ns)
+        "$B/spawn_loop" $((EXEC_N / 2)) 1 >/dev/null &
+        _p1=$!
+        "$B/spawn_loop" $((EXEC_N - EXEC_N / 2)) 1 >/dev/null || die "spawn_loop failed"
+        wait $_p1 || die "spawn_loop failed"
+        _t1=$(now_ns)
+        record exec.raw2 "$(rate "$EXEC_N" "$(secs "$_t0" "$_t1")")"
+        echo "  run $_r: raw loop -P2 $(field rate "$_l")/s, two loops -P1 $(rate "$EXEC_N" "$(secs "$_t0" "$_t1")")/s, load $(load)"
 
         exec_dtr exec.dtr "$EXEC_N" 2 "$_d/dtr" -- /bin/true
         echo "  run $_r: dtr --slots 2: $EX_TEXT"
@@ -529,6 +539,7 @@ bench_exec() {
         _r=$((_r + 1))
     done
     show exec.raw "raw posix_spawn+waitpid loop, 2 at once" tasks/s
+    show exec.raw2 "two raw loops of 1 at a time, as 2 processes" tasks/s exec.raw "raw loop"
     show exec.dtr "dtr: master + 1 worker --slots 2" tasks/s exec.raw "raw loop"
     show exec.dtrpf "dtr, master --prefetch 2" tasks/s exec.raw "raw loop"
     show exec.xargs "xargs -P2" tasks/s exec.raw "raw loop"
@@ -1177,6 +1188,7 @@ if selected exec; then
     sline "exec: dtr --prefetch 2 / raw loop" "$(ratio_med exec.dtrpf exec.raw)" x "$(ratio_mm exec.dtrpf exec.raw)" "" ""
     sline "exec: xargs -P2 / raw loop" "$(ratio_med exec.xargs exec.raw)" x "$(ratio_mm exec.xargs exec.raw)" "(peer)" ""
     sline "exec: GNU parallel -j2 / raw loop" "$(ratio_med exec.parallel exec.raw)" x "$(ratio_mm exec.parallel exec.raw)" "(peer)" ""
+    sline "exec: 2 raw loops -P1 (2 processes) / raw loop" "$(ratio_med exec.raw2 exec.raw)" x "$(ratio_mm exec.raw2 exec.raw)" "(reference)" ""
     sline "exec: Gearman (2 gearman -w) / raw loop" "$(ratio_med exec.gearman exec.raw)" x "$(ratio_mm exec.gearman exec.raw)" "(peer)" ""
     sline "exec: beanstalkd (2 workers) / raw loop" "$(ratio_med exec.beanstalkd exec.raw)" x "$(ratio_mm exec.beanstalkd exec.raw)" "(peer)" ""
     for _pk in xargs gearman beanstalkd; do
