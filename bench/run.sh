@@ -24,6 +24,7 @@ BUILD=${BENCH_BUILD:-build-release}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-0}
 ALL="exec sched workflow latency workers memory output http python"
+EXTRA="idle"                            # selectable by name, not part of the default run
 
 # ---- sizes ---------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -41,6 +42,9 @@ if [ "$QUICK" = 1 ]; then
     CHAIN_N=${BENCH_CHAIN_N:-1000}      # workflow: links of the long chain
     OUT_N=${BENCH_OUT_N:-20000}         # output: noop tasks per half
     HTTP_N=${BENCH_HTTP_N:-20000}       # http: GET /api/v1/status requests per run
+    SLEEP_N=${BENCH_SLEEP_N:-100}       # exec: `sleep 0.01` tasks
+    IDLE_N=${BENCH_IDLE_WORKERS:-1000}  # idle: simulated workers
+    CLI_N=${BENCH_CLI_N:-20}            # latency: commands started one after another
 else
     REPS=${BENCH_REPS:-3}
     EXEC_N=${BENCH_EXEC_N:-5000}
@@ -56,7 +60,11 @@ else
     CHAIN_N=${BENCH_CHAIN_N:-10000}
     OUT_N=${BENCH_OUT_N:-100000}
     HTTP_N=${BENCH_HTTP_N:-100000}
+    SLEEP_N=${BENCH_SLEEP_N:-1000}
+    IDLE_N=${BENCH_IDLE_WORKERS:-10000}
+    CLI_N=${BENCH_CLI_N:-50}
 fi
+WIDE=${BENCH_EXEC_WIDE:-8}              # exec: slots of the wide variant (on any core count)
 PORT=${BENCH_PORT:-47000}               # masters try PORT..PORT+99
 WPORTS=${BENCH_WORKER_PORTS:-47200-47399}
 WAIT_TIMEOUT=${BENCH_WAIT_TIMEOUT:-900} # seconds, for any one `dtr wait`
@@ -64,10 +72,10 @@ WAIT_TIMEOUT=${BENCH_WAIT_TIMEOUT:-900} # seconds, for any one `dtr wait`
 # ---- arguments -------------------------------------------------------------------
 SEL=""
 for a in "$@"; do
-    case " $ALL " in
+    case " $ALL $EXTRA " in
     *" $a "*) SEL="$SEL $a" ;;
     *)
-        echo "usage: sh bench/run.sh [$(echo $ALL | sed 's/ /] [/g')]" >&2
+        echo "usage: sh bench/run.sh [$(echo $ALL $EXTRA | sed 's/ /] [/g')]" >&2
         echo "unknown benchmark '$a'" >&2
         exit 2
         ;;
@@ -295,6 +303,83 @@ start_loadgen() {
     [ "$(field failed "$_sl_rl")" = 0 ] || echo "  note: loadgen: $_sl_rl (see $_sl_d/loadgen.err)"
 }
 
+# ---- peers: Gearman and beanstalkd (issue 17) ---------------------------------------
+# Each server is started here on 127.0.0.1 on a free port, with its pid file
+# and log in the run's scratch dir, and stopped by PID like everything else.
+PY=/usr/bin/python3
+PEERS=$ROOT/bench/peers.py
+gearmand_bin() { command -v gearmand 2>/dev/null || echo /usr/sbin/gearmand; }
+have_gearman() { [ -x "$(gearmand_bin)" ] && command -v gearman >/dev/null 2>&1; }
+have_beanstalkd() { command -v beanstalkd >/dev/null 2>&1; }
+free_port() { "$PY" "$PEERS" port; }
+
+# start_gearman DIR NWORKERS [CMD...]: gearmand, then NWORKERS `gearman -w -f
+# run -- CMD` workers (CMD default /bin/true; each job runs CMD once), and one
+# worker of function "noop" (peers.py) that completes jobs at once. Sets
+# GPORT, GPID, GWPIDS.
+start_gearman() {
+    _sg_d=$1 _sg_n=$2
+    shift 2
+    [ $# -gt 0 ] || set -- /bin/true
+    mkdir -p "$_sg_d"
+    GPORT=$(free_port)
+    "$(gearmand_bin)" -L 127.0.0.1 -p "$GPORT" -P "$_sg_d/gearmand.pid" -l "$_sg_d/gearmand.log" \
+        >>"$_sg_d/gearmand.out" 2>&1 &
+    GPID=$!
+    PIDS="$PIDS $GPID"
+    # until gearmand listens (a worker would not retry its connection)
+    "$PY" "$PEERS" ready gm "$GPORT" 0 2>>"$_sg_d/peers.err" || die "gearmand did not start (see $_sg_d)"
+    GWPIDS=""
+    _sg_k=0
+    while [ $_sg_k -lt "$_sg_n" ]; do
+        gearman -h 127.0.0.1 -p "$GPORT" -w -f run -- "$@" >/dev/null 2>>"$_sg_d/workers.err" &
+        GWPIDS="$GWPIDS $!"
+        PIDS="$PIDS $!"
+        _sg_k=$((_sg_k + 1))
+    done
+    "$PY" "$PEERS" gm-noop-worker "$GPORT" 2>>"$_sg_d/workers.err" &
+    GWPIDS="$GWPIDS $!"
+    PIDS="$PIDS $!"
+    "$PY" "$PEERS" ready gm "$GPORT" "$_sg_n" run 2>>"$_sg_d/peers.err" &&
+        "$PY" "$PEERS" ready gm "$GPORT" 1 noop 2>>"$_sg_d/peers.err" ||
+        die "the Gearman workers did not register (see $_sg_d)"
+}
+stop_gearman() {
+    for _sx_p in $GWPIDS; do stop_pid "$_sx_p"; done
+    GWPIDS=""
+    stop_pid "$GPID"
+}
+
+# start_beanstalkd DIR NWORKERS [--reply]: beanstalkd (no binlog: nothing
+# durable, like Gearman's default queue), then NWORKERS peers.py workers.
+# Sets BPORT, BPID, BWPIDS.
+start_beanstalkd() {
+    _sb_d=$1 _sb_n=$2
+    shift 2
+    mkdir -p "$_sb_d"
+    BPORT=$(free_port)
+    beanstalkd -l 127.0.0.1 -p "$BPORT" >>"$_sb_d/beanstalkd.log" 2>&1 &
+    BPID=$!
+    PIDS="$PIDS $BPID"
+    echo "$BPID" >"$_sb_d/beanstalkd.pid"
+    "$PY" "$PEERS" ready bs "$BPORT" 0 2>>"$_sb_d/peers.err" || die "beanstalkd did not start (see $_sb_d)"
+    BWPIDS=""
+    _sb_k=0
+    while [ $_sb_k -lt "$_sb_n" ]; do
+        "$PY" "$PEERS" bs-worker "$BPORT" "$@" 2>>"$_sb_d/workers.err" &
+        BWPIDS="$BWPIDS $!"
+        PIDS="$PIDS $!"
+        _sb_k=$((_sb_k + 1))
+    done
+    "$PY" "$PEERS" ready bs "$BPORT" "$_sb_n" 2>>"$_sb_d/peers.err" ||
+        die "the beanstalkd workers did not connect (see $_sb_d)"
+}
+stop_beanstalkd() {
+    for _sx_p in $BWPIDS; do stop_pid "$_sx_p"; done
+    BWPIDS=""
+    stop_pid "$BPID"
+}
+
 # submit_wait N DIR [submit flags]: submits N tasks (--array 1-N; N 0: no
 # --array, the flags say what, e.g. --file) and waits for all; sets T_SUBMIT and T_TOTAL (seconds), CPU (master CPU %, one core =
 # 100) and RUNQ (% of the time the master was runnable but waited for a CPU
@@ -334,42 +419,80 @@ echo "bench: scratch dir $WORK"
 T_START=$(now_ns)
 
 # ---- 1. exec throughput ----------------------------------------------------------------
+# exec_dtr KEY N SLOTS DIR [master flags] -- CMD...: a fresh master and one
+# worker --slots SLOTS run N x CMD (submit --array, wait --all). Records KEY
+# (tasks/s) and KEY.cpu, KEY.mcpu, KEY.wcpu: the CPU dtr itself spent per
+# task in us (master + worker, utime+stime of /proc/PID/stat before the
+# submit and after the wait; the tasks' own CPU is not in it). Sets EX_TEXT.
+exec_dtr() {
+    _ed_key=$1 _ed_n=$2 _ed_slots=$3 _ed_d=$4
+    shift 4
+    _ed_mf=""
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do _ed_mf="$_ed_mf $1"; shift; done
+    # shellcheck disable=SC2086
+    start_master "$_ed_d" $_ed_mf
+    start_workers 1 "$_ed_slots" "$_ed_d"
+    _ed_w0=0
+    for _ed_p in $WPIDS; do _ed_w0=$((_ed_w0 + $(cpu_ticks "$_ed_p"))); done
+    _ed_m0=$(cpu_ticks "$MPID")
+    if submit_wait "$_ed_n" "$_ed_d" "$@"; then
+        _ed_w1=0
+        for _ed_p in $WPIDS; do _ed_w1=$((_ed_w1 + $(cpu_ticks "$_ed_p"))); done
+        _ed_m1=$(cpu_ticks "$MPID")
+        _ed_mu=$(tick_us $((_ed_m1 - _ed_m0)) "$_ed_n") _ed_wu=$(tick_us $((_ed_w1 - _ed_w0)) "$_ed_n")
+        _ed_r=$(rate "$_ed_n" "$T_TOTAL")
+        record "$_ed_key" "$_ed_r"
+        record "$_ed_key.mcpu" "$_ed_mu"
+        record "$_ed_key.wcpu" "$_ed_wu"
+        record "$_ed_key.cpu" "$((_ed_mu + _ed_wu))"
+        EX_TEXT="$_ed_r/s (dtr CPU $((_ed_mu + _ed_wu)) us/task: master $_ed_mu, worker $_ed_wu; master ${CPU}% of a core, waiting for a CPU ${RUNQ}%)"
+    else
+        EX_TEXT=failed
+    fi
+    stop_workers
+    stop_pid "$MPID"
+    rm -rf "$_ed_d/state"
+}
+
+# tick_us TICKS N: CPU ticks spread over N tasks, in us per task
+tick_us() { awk -v c="$1" -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.0f", 1e6 * c / hz / n }'; }
+
 bench_exec() {
-    header "exec: $EXEC_N x /bin/true, 2 at a time (GNU parallel: $PAR_N jobs)"
+    header "exec: $EXEC_N x /bin/true, 2 at a time (GNU parallel: $PAR_N jobs); $WIDE at a time;" \
+        "$SLEEP_N x sleep 0.01, 2 at a time"
+    have_gearman || echo "  (no gearmand/gearman: Gearman skipped; scripts/install-deps.sh installs them)"
+    have_beanstalkd || echo "  (no beanstalkd: skipped; scripts/install-deps.sh installs it)"
     _r=1
     while [ $_r -le "$REPS" ]; do
         _d=$WORK/exec$_r
         mkdir -p "$_d"
         _l=$("$B/spawn_loop" "$EXEC_N" 2) || die "spawn_loop failed"
         record exec.raw "$(field rate "$_l")"
+        # Two loops of one at a time, as two processes: what two independent
+        # spawning processes (Gearman's and beanstalkd's workers) can reach;
+        # one parent's posix_spawn waits for each child's exec (CLONE_VFORK).
+        _t0=$(now_ns)
+        "$B/spawn_loop" $((EXEC_N / 2)) 1 >/dev/null &
+        _p1=$!
+        "$B/spawn_loop" $((EXEC_N - EXEC_N / 2)) 1 >/dev/null || die "spawn_loop failed"
+        wait $_p1 || die "spawn_loop failed"
+        _t1=$(now_ns)
+        record exec.raw2 "$(rate "$EXEC_N" "$(secs "$_t0" "$_t1")")"
+        echo "  run $_r: raw loop -P2 $(field rate "$_l")/s, two loops -P1 $(rate "$EXEC_N" "$(secs "$_t0" "$_t1")")/s, load $(load)"
 
-        start_master "$_d"
-        start_workers 1 2 "$_d"
-        if submit_wait "$EXEC_N" "$_d" -- /bin/true; then
-            record exec.dtr "$(rate "$EXEC_N" "$T_TOTAL")"
-            _dtr="$(rate "$EXEC_N" "$T_TOTAL")/s (master CPU ${CPU}%, waiting for a CPU ${RUNQ}%)"
-        else
-            _dtr=failed
-        fi
-        stop_workers
-        stop_pid "$MPID"
-
+        exec_dtr exec.dtr "$EXEC_N" 2 "$_d/dtr" -- /bin/true
+        echo "  run $_r: dtr --slots 2: $EX_TEXT"
         # The same with --prefetch 2: the worker holds the next tasks, so a
         # slot that frees up does not wait for the master's round trip and
         # journal commit (at the price of strict priority order).
-        start_master "$_d/pf" --prefetch 2
-        start_workers 1 2 "$_d/pf"
-        if submit_wait "$EXEC_N" "$_d/pf" -- /bin/true; then
-            record exec.dtrpf "$(rate "$EXEC_N" "$T_TOTAL")"
-            _dtr="$_dtr; with --prefetch 2 $(rate "$EXEC_N" "$T_TOTAL")/s"
-        fi
-        stop_workers
-        stop_pid "$MPID"
+        exec_dtr exec.dtrpf "$EXEC_N" 2 "$_d/pf" --prefetch 2 -- /bin/true
+        echo "  run $_r: dtr --prefetch 2: $EX_TEXT"
 
         _t0=$(now_ns)
         seq "$EXEC_N" | xargs -P2 -n1 /bin/true || die "xargs failed"
         _t1=$(now_ns)
         record exec.xargs "$(rate "$EXEC_N" "$(secs "$_t0" "$_t1")")"
+        _peers="xargs -P2 $(rate "$EXEC_N" "$(secs "$_t0" "$_t1")")/s"
 
         if command -v parallel >/dev/null 2>&1; then
             _t0=$(now_ns)
@@ -377,15 +500,64 @@ bench_exec() {
                 die "GNU parallel failed"
             _t1=$(now_ns)
             record exec.parallel "$(rate "$PAR_N" "$(secs "$_t0" "$_t1")")"
+            _peers="$_peers, parallel -j2 $(rate "$PAR_N" "$(secs "$_t0" "$_t1")")/s"
         fi
-        echo "  run $_r: raw $(field rate "$_l")/s, dtr $_dtr, load $(load)"
+
+        # Gearman: gearmand and 2 `gearman -w -f run -- /bin/true` workers;
+        # EXEC_N background jobs, timed until none is queued or running.
+        if have_gearman; then
+            start_gearman "$_d/gearman" 2 /bin/true
+            _g=$("$PY" "$PEERS" gm-run "$GPORT" "$EXEC_N" 2>>"$_d/gearman/peers.err") ||
+                die "the Gearman run failed (see $_d/gearman)"
+            stop_gearman
+            record exec.gearman "$(field rate "$_g")"
+            _peers="$_peers, Gearman $(field rate "$_g")/s"
+        fi
+        # beanstalkd: 2 workers (bench/peers.py: reserve, posix_spawnp,
+        # waitpid, delete); EXEC_N jobs put, timed until all are deleted.
+        if have_beanstalkd; then
+            start_beanstalkd "$_d/beanstalkd" 2
+            _g=$("$PY" "$PEERS" bs-run "$BPORT" "$EXEC_N" /bin/true 2>>"$_d/beanstalkd/peers.err") ||
+                die "the beanstalkd run failed (see $_d/beanstalkd)"
+            stop_beanstalkd
+            record exec.beanstalkd "$(field rate "$_g")"
+            _peers="$_peers, beanstalkd $(field rate "$_g")/s"
+        fi
+        echo "  run $_r: $_peers, load $(load)"
+
+        # WIDE slots on this machine's cores, against the raw loop -P WIDE
+        _l=$("$B/spawn_loop" "$EXEC_N" "$WIDE") || die "spawn_loop failed"
+        record exec.rawwide "$(field rate "$_l")"
+        exec_dtr exec.wide "$EXEC_N" "$WIDE" "$_d/wide" -- /bin/true
+        echo "  run $_r: $WIDE at once: raw loop $(field rate "$_l")/s, dtr $EX_TEXT"
+
+        # tasks that wait rather than burn CPU: dtr's own latency decides
+        _l=$("$B/spawn_loop" "$SLEEP_N" 2 /bin/sleep 0.01) || die "spawn_loop failed"
+        record exec.rawsleep "$(field rate "$_l")"
+        exec_dtr exec.sleep "$SLEEP_N" 2 "$_d/sleep" -- /bin/sleep 0.01
+        echo "  run $_r: sleep 0.01, 2 at once: raw loop $(field rate "$_l")/s, dtr $EX_TEXT"
         _r=$((_r + 1))
     done
     show exec.raw "raw posix_spawn+waitpid loop, 2 at once" tasks/s
+    show exec.raw2 "two raw loops of 1 at a time, as 2 processes" tasks/s exec.raw "raw loop"
     show exec.dtr "dtr: master + 1 worker --slots 2" tasks/s exec.raw "raw loop"
     show exec.dtrpf "dtr, master --prefetch 2" tasks/s exec.raw "raw loop"
     show exec.xargs "xargs -P2" tasks/s exec.raw "raw loop"
     show exec.parallel "GNU parallel -j2 ($PAR_N jobs)" tasks/s exec.raw "raw loop"
+    show exec.gearman "Gearman: gearmand + 2 gearman -w" tasks/s exec.raw "raw loop"
+    show exec.beanstalkd "beanstalkd + 2 small workers" tasks/s exec.raw "raw loop"
+    show exec.dtr "dtr --slots 2 against xargs" tasks/s exec.xargs "xargs -P2"
+    show exec.dtr "dtr --slots 2 against Gearman" tasks/s exec.gearman "Gearman"
+    show exec.dtr "dtr --slots 2 against beanstalkd" tasks/s exec.beanstalkd "beanstalkd"
+    show exec.dtr.cpu "dtr's own CPU per task (master + worker)" us
+    show exec.dtr.mcpu "  of which the master" us
+    show exec.dtr.wcpu "  of which the worker" us
+    show exec.dtrpf.cpu "dtr's own CPU per task, --prefetch 2" us
+    show exec.rawwide "raw loop, $WIDE at once" tasks/s
+    show exec.wide "dtr --slots $WIDE" tasks/s exec.rawwide "raw loop -P$WIDE"
+    show exec.wide.cpu "dtr's own CPU per task, --slots $WIDE" us
+    show exec.rawsleep "raw loop, sleep 0.01, 2 at once" tasks/s
+    show exec.sleep "dtr --slots 2, sleep 0.01" tasks/s exec.rawsleep "raw loop"
 }
 
 # ---- 2. scheduler throughput -----------------------------------------------------------
@@ -534,6 +706,41 @@ bench_workflow() {
 }
 
 # ---- 3. latency -------------------------------------------------------------------------
+# lat_peers DIR: single-task latency of the peers, records lat.* keys:
+# xargs running one /bin/true, and /bin/true alone (cmdlat, a process per
+# round); beanstalkd and Gearman with a persistent client (peers.py), a noop
+# job and a /bin/true job; Gearman's CLI client, one process per job.
+lat_peers() {
+    _lp_d=$1
+    _lp_x=$("$B/cmdlat" "$CLI_N" xargs /bin/true) || die "cmdlat xargs failed"
+    _lp_t=$("$B/cmdlat" "$CLI_N" /bin/true) || die "cmdlat /bin/true failed"
+    record lat.xargs "$(field p50_ms "$_lp_x")"
+    record lat.true "$(field p50_ms "$_lp_t")"
+    echo "  run $_r: xargs /bin/true: $_lp_x"
+    echo "  run $_r: /bin/true alone: $_lp_t"
+    if have_beanstalkd; then
+        start_beanstalkd "$_lp_d/beanstalkd" 1 --reply
+        _lp_n=$("$PY" "$PEERS" bs-lat "$BPORT" "$LAT_N" noop 2>>"$_lp_d/beanstalkd/peers.err") &&
+            record lat.bs.noop "$(field p50_ms "$_lp_n")"
+        _lp_t=$("$PY" "$PEERS" bs-lat "$BPORT" "$CLI_N" /bin/true 2>>"$_lp_d/beanstalkd/peers.err") &&
+            record lat.bs.true "$(field p50_ms "$_lp_t")"
+        stop_beanstalkd
+        echo "  run $_r: beanstalkd, one connection: noop ${_lp_n:-failed}; /bin/true ${_lp_t:-failed}"
+    fi
+    if have_gearman; then
+        start_gearman "$_lp_d/gearman" 1 /bin/true
+        _lp_n=$("$PY" "$PEERS" gm-lat "$GPORT" "$LAT_N" noop 2>>"$_lp_d/gearman/peers.err") &&
+            record lat.gm.noop "$(field p50_ms "$_lp_n")"
+        _lp_t=$("$PY" "$PEERS" gm-lat "$GPORT" "$CLI_N" run 2>>"$_lp_d/gearman/peers.err") &&
+            record lat.gm.true "$(field p50_ms "$_lp_t")"
+        _lp_c=$("$B/cmdlat" "$CLI_N" gearman -h 127.0.0.1 -p "$GPORT" -f run -s 2>>"$_lp_d/gearman/peers.err") &&
+            record lat.gm.cli "$(field p50_ms "$_lp_c")"
+        stop_gearman
+        echo "  run $_r: Gearman, one connection: noop ${_lp_n:-failed}; /bin/true ${_lp_t:-failed}"
+        echo "  run $_r: Gearman CLI (gearman -f run -s): ${_lp_c:-failed}"
+    fi
+}
+
 bench_latency() {
     header "latency: one noop submitted and awaited, $LAT_N times in sequence"
     _r=1
@@ -546,6 +753,9 @@ bench_latency() {
         start_workers 1 2 "$_d"
         _lt=$("$B/latency" --master "$MADDR" -n "$LAT_N" 2>>"$_d/client.err")
         _ok=$?
+        # as a user runs it: one `dtr submit --wait` process per task
+        _cl=$("$B/cmdlat" "$CLI_N" "$DTR" submit --wait --master "$MADDR" -- /bin/true 2>>"$_d/client.err") &&
+            record lat.cli "$(field p50_ms "$_cl")"
         stop_workers
         stop_pid "$MPID"
         _rtt=$(awk -v u="$(field p50_us "$_pp")" 'BEGIN { printf "%.4f", u / 1000 }')
@@ -562,8 +772,10 @@ bench_latency() {
         else
             echo "  run $_r: latency failed (see $_d/client.err)"
         fi
+        echo "  run $_r: dtr submit --wait -- /bin/true: ${_cl:-failed}"
         echo "  run $_r: rtt $_pp"
         echo "  run $_r: commit $_sq, load $(load)"
+        lat_peers "$_d"
         _r=$((_r + 1))
     done
     show lat.rtt "loopback TCP round trip, p50" ms
@@ -573,6 +785,55 @@ bench_latency() {
     show lat.p99 "dtr submit -> final progress, p99" ms lat.base "baseline"
     show lat.submit "  of which submit -> submitted, p50" ms lat.commit "commit"
     show lat.run "  of which wait -> final, p50" ms lat.commit "commit"
+    show lat.bs.noop "beanstalkd, one connection, noop job, p50" ms
+    show lat.gm.noop "Gearman, one connection, noop job, p50" ms
+    show lat.p50 "dtr one connection against beanstalkd" ms lat.bs.noop "beanstalkd"
+    show lat.cli "dtr submit --wait -- /bin/true, p50" ms
+    show lat.xargs "xargs running one /bin/true, p50" ms
+    show lat.true "/bin/true alone (cmdlat), p50" ms
+    show lat.bs.true "beanstalkd, one connection, /bin/true, p50" ms
+    show lat.gm.true "Gearman, one connection, /bin/true, p50" ms
+    show lat.gm.cli "gearman -f run -s (CLI client), p50" ms
+    show lat.cli "dtr submit --wait against xargs" ms lat.xargs "xargs"
+}
+
+# idle (issue 17; by name only, `workers` measures the same among more):
+# IDLE_N simulated workers heartbeating to a master with default flags, no
+# tasks; the master's CPU over REPS windows of IDLE_S seconds.
+bench_idle() {
+    if [ $((IDLE_N + 200)) -gt "$NOFILE" ]; then
+        echo "  skipping idle with $IDLE_N workers: RLIMIT_NOFILE is $NOFILE"
+        return
+    fi
+    header "idle: master CPU with $IDLE_N heartbeating workers (loadgen), master defaults, no tasks"
+    _d=$WORK/idle
+    mkdir -p "$_d"
+    start_master "$_d"
+    _t0=$(now_ns)
+    start_loadgen "$_d" --workers "$IDLE_N" --slots 1 --time 3000
+    wait_workers lg- "$IDLE_N"
+    echo "  $IDLE_N workers registered in $(secs "$_t0" "$(now_ns)") s" \
+        "(loadgen: $(grep '^ready' "$_d/loadgen.out"))"
+    sleep 2
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _c0=$(cpu_ticks "$MPID") _l0=$(cpu_ticks "$LPID") _t0=$(now_ns)
+        sleep "$IDLE_S"
+        _c1=$(cpu_ticks "$MPID") _l1=$(cpu_ticks "$LPID") _t1=$(now_ns)
+        _s=$(secs "$_t0" "$_t1")
+        _m=$(awk -v c="$((_c1 - _c0))" -v hz="$HZ" -v t="$_s" 'BEGIN { printf "%.1f", 100 * c / hz / t }')
+        _g=$(awk -v c="$((_l1 - _l0))" -v hz="$HZ" -v t="$_s" 'BEGIN { printf "%.1f", 100 * c / hz / t }')
+        record idle.master "$_m"
+        record idle.loadgen "$_g"
+        echo "  idle window $_r (${IDLE_S}s): master ${_m}% of a core, loadgen ${_g}%, load $(load)"
+        _r=$((_r + 1))
+    done
+    echo "  master RSS with $IDLE_N workers: $(rss_kb "$MPID") kB"
+    stop_pid "$LPID"
+    stop_pid "$MPID"
+    rm -rf "$_d/state"
+    show idle.master "master CPU at idle, $IDLE_N workers" "%core"
+    show idle.loadgen "loadgen's own CPU meanwhile" "%core"
 }
 
 # ---- 4. many workers ---------------------------------------------------------------------
@@ -888,7 +1149,7 @@ bench_python() {
     show py.map "Executor.map, trivial function, chunked" items/s
 }
 
-for b in $ALL; do
+for b in $ALL $EXTRA; do
     selected "$b" || continue
     case $b in
     exec) bench_exec ;;
@@ -900,6 +1161,7 @@ for b in $ALL; do
     output) bench_output ;;
     http) bench_http ;;
     python) bench_python ;;
+    idle) bench_idle ;;
     esac
 done
 
@@ -926,6 +1188,21 @@ if selected exec; then
     sline "exec: dtr --prefetch 2 / raw loop" "$(ratio_med exec.dtrpf exec.raw)" x "$(ratio_mm exec.dtrpf exec.raw)" "" ""
     sline "exec: xargs -P2 / raw loop" "$(ratio_med exec.xargs exec.raw)" x "$(ratio_mm exec.xargs exec.raw)" "(peer)" ""
     sline "exec: GNU parallel -j2 / raw loop" "$(ratio_med exec.parallel exec.raw)" x "$(ratio_mm exec.parallel exec.raw)" "(peer)" ""
+    sline "exec: 2 raw loops -P1 (2 processes) / raw loop" "$(ratio_med exec.raw2 exec.raw)" x "$(ratio_mm exec.raw2 exec.raw)" "(reference)" ""
+    sline "exec: Gearman (2 gearman -w) / raw loop" "$(ratio_med exec.gearman exec.raw)" x "$(ratio_mm exec.gearman exec.raw)" "(peer)" ""
+    sline "exec: beanstalkd (2 workers) / raw loop" "$(ratio_med exec.beanstalkd exec.raw)" x "$(ratio_mm exec.beanstalkd exec.raw)" "(peer)" ""
+    for _pk in xargs gearman beanstalkd; do
+        _x=$(ratio_med exec.dtr "exec.$_pk")
+        sline "exec: dtr / $_pk" "$_x" x "$(ratio_mm exec.dtr "exec.$_pk")" ">= 1 (issue 17)" "$(check "$_x" ">=" 1)"
+    done
+    _c=$(med exec.dtr.cpu)
+    sline "exec: dtr's own CPU per task (master+worker)" "$_c" us "$(mm exec.dtr.cpu)" "<= 100 us (issue 17)" "$(check "$_c" "<=" 100)"
+    sline "exec:   of which the master" "$(med exec.dtr.mcpu)" us "$(mm exec.dtr.mcpu)" "" ""
+    sline "exec:   of which the worker" "$(med exec.dtr.wcpu)" us "$(mm exec.dtr.wcpu)" "" ""
+    _x=$(ratio_med exec.wide exec.rawwide)
+    sline "exec: dtr --slots $WIDE / raw loop -P$WIDE" "$_x" x "$(ratio_mm exec.wide exec.rawwide)" ">= 0.95x (issue 17)" "$(check "$_x" ">=" 0.95)"
+    _x=$(ratio_med exec.sleep exec.rawsleep)
+    sline "exec: dtr / raw loop, sleep 0.01 x $SLEEP_N" "$_x" x "$(ratio_mm exec.sleep exec.rawsleep)" ">= 0.95x (issue 17)" "$(check "$_x" ">=" 0.95)"
 fi
 if selected sched; then
     _d=$(med sched.durable)
@@ -951,16 +1228,32 @@ if selected latency; then
     sline "latency: dtr p50" "$_p" ms "$(mm lat.p50)" "" ""
     sline "latency: dtr p99" "$(med lat.p99)" ms "$(mm lat.p99)" "" ""
     sline "latency: dtr p50 / (RTT + commit)" "$_x" x "$(ratio_mm lat.p50 lat.base)" "<= 8x" "$(check "$_x" "<=" 8)"
+    _x=$(ratio_med lat.p50 lat.bs.noop)
+    sline "latency: beanstalkd noop p50 (one connection)" "$(med lat.bs.noop)" ms "$(mm lat.bs.noop)" "" ""
+    sline "latency: Gearman noop p50 (one connection)" "$(med lat.gm.noop)" ms "$(mm lat.gm.noop)" "" ""
+    sline "latency: dtr p50 / beanstalkd noop p50" "$_x" x "$(ratio_mm lat.p50 lat.bs.noop)" "<= 2x (issue 17)" "$(check "$_x" "<=" 2)"
+    _x=$(ratio_med lat.cli lat.xargs)
+    sline "latency: dtr submit --wait -- /bin/true p50" "$(med lat.cli)" ms "$(mm lat.cli)" "" ""
+    sline "latency: xargs running one /bin/true p50" "$(med lat.xargs)" ms "$(mm lat.xargs)" "" ""
+    sline "latency: beanstalkd /bin/true p50 (one conn.)" "$(med lat.bs.true)" ms "$(mm lat.bs.true)" "" ""
+    sline "latency: Gearman /bin/true p50 (one conn.)" "$(med lat.gm.true)" ms "$(mm lat.gm.true)" "" ""
+    sline "latency: gearman CLI client p50" "$(med lat.gm.cli)" ms "$(mm lat.gm.cli)" "" ""
+    sline "latency: dtr submit --wait / xargs" "$_x" x "$(ratio_mm lat.cli lat.xargs)" "<= 1x (issue 17)" "$(check "$_x" "<=" 1)"
 fi
 if selected workers; then
     for _n in $WORKERS_LIST; do
         [ -n "$(values "w$_n.idle")" ] || continue
         _t="" _s=""
-        if [ "$_n" = 10000 ]; then _t="<= 10% of one core at idle"; _s=$(check "$(med "w$_n.idle")" "<=" 10); fi
+        if [ "$_n" = 10000 ]; then _t="<= 3% of a core (issue 17; 6: 10%)"; _s=$(check "$(med "w$_n.idle")" "<=" 3); fi
         sline "workers: master CPU idle, $_n heartbeating" "$(med "w$_n.idle")" "%core" "$(mm "w$_n.idle")" "$_t" "$_s"
         sline "workers: dispatch, $_n workers" "$(med "w$_n.dispatch")" tasks/s "$(mm "w$_n.dispatch")" "" ""
         sline "workers: dead worker detected, $_n workers" "$(med "w$_n.dead")" s "$(mm "w$_n.dead")" "(--worker-timeout 5s)" ""
     done
+fi
+if selected idle; then
+    _t="" _s=""
+    if [ "$IDLE_N" = 10000 ]; then _t="<= 3% of a core (issue 17)"; _s=$(check "$(med idle.master)" "<=" 3); fi
+    sline "idle: master CPU, $IDLE_N heartbeating workers" "$(med idle.master)" "%core" "$(mm idle.master)" "$_t" "$_s"
 fi
 if selected memory; then
     _b=$(med mem.bpt) _rs=$(med mem.restart)

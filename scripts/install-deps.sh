@@ -15,6 +15,8 @@ pkgs="$pkgs python3-pytest"
 pkgs="$pkgs chromium chromium-driver python3-selenium"
 # dtr alloc's test runs a private Slurm cluster (tests/integration/t_slurm.sh)
 pkgs="$pkgs slurm-wlm munge"
+# make bench's peers in the exec and latency figures (issue 17)
+pkgs="$pkgs gearman-job-server gearman-tools beanstalkd"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
