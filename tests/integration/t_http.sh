@@ -2,8 +2,9 @@
 # The master's HTTP API and /metrics (docs/http.md): every endpoint and its
 # errors; a task submitted by POST runs and its record shows its output; a
 # 201 means the task is on disk (kill -9 right after it, restart, the task is
-# there); cancel; paging; promtool accepts /metrics and its counters follow
-# the tasks; the token (and --metrics-open); the exposure rule; --http off;
+# there); cancel a task or a job; a job's record; paging; promtool accepts
+# /metrics and its counters, gauges (queue depth by priority, resources) and
+# histograms follow the tasks; the token (and --metrics-open); the exposure rule; --http off;
 # HTTPS with the node's certificate; hostile requests (huge headers, a huge
 # body, invalid UTF-8, path traversal, 1,500 connections at once) get 4xx
 # or are refused while the master keeps scheduling.
@@ -91,6 +92,15 @@ r=$(req GET "/api/v1/tasks?job=$job&limit=10")
 r=$(req GET /api/v1/jobs)
 expect "GET /api/v1/jobs" 200 "$r"
 echo "$r" | grep -q "\"id\":\"$job\"" || fail "job $job not listed: $r"
+r=$(req GET "/api/v1/jobs/$job")
+expect "GET /api/v1/jobs/J" 200 "$r"
+echo "$r" | grep -q "^200 {\"id\":\"$job\",\"tasks\":{" || fail "job record: $r"
+expect "an unknown job" 404 "$(req GET /api/v1/jobs/j-999)"
+expect "not a job id" 404 "$(req GET '/api/v1/jobs/a%20b')"
+expect "a job's unknown sub-path" 404 "$(req GET "/api/v1/jobs/$job/tasks")"
+expect "DELETE a job" 405 "$(req DELETE "/api/v1/jobs/$job")"
+expect "GET a job's cancel" 405 "$(req GET "/api/v1/jobs/$job/cancel")"
+expect "cancel an unknown job" 404 "$(req POST /api/v1/jobs/j-999/cancel)"
 
 # cancel
 expect "cancel a running task" 200 "$(req POST /api/v1/tasks/slow/cancel)"
@@ -193,7 +203,14 @@ wait_for "two sleepers run (lic held), the rest wait in the ready heap" \
     fail "cpus in use: $(mnow dtr_resources_cpus_in_use)"
 curl -s -m 10 "${U}metrics" >metrics3.txt
 promtool check metrics <metrics3.txt >promtool.out 2>&1 || fail "promtool (3): $(cat promtool.out)"
-dtr cancel --job "$qjob" >/dev/null
+r=$(req POST "/api/v1/jobs/$qjob/cancel")
+expect "POST /api/v1/jobs/J/cancel" 200 "$r"
+[ "$(echo "$r" | grep -o '"t-[0-9]*"' | wc -l)" = 5 ] && echo "$r" | grep -q "{\"job\":\"$qjob\",\"cancelled\":\[" &&
+    pass "the job's 5 unfinished tasks cancelled" || fail "job cancel reply: $r"
+r=$(req GET "/api/v1/jobs/$qjob")
+echo "$r" | grep -q '"cancelled":5' && pass "the job counts them cancelled" || fail "job after cancel: $r"
+expect "cancel the ended job again: nothing left" 200 "$(req POST "/api/v1/jobs/$qjob/cancel")"
+[ "$(cat "$T/body")" = "{\"job\":\"$qjob\",\"cancelled\":[]}" ] || fail "second job cancel: $(cat "$T/body")"
 wait_for "the sleepers' slots free again" "[ \"\$(mnow 'dtr_slots_in_use')\" = 0 ] && [ \"\$(mnow 'dtr_queue_depth{priority=\"7\"}')\" = 0 ]" ||
     fail "after the cancel: $(curl -s -m 10 "${U}metrics" | grep -E '^dtr_(queue_depth|slots)')"
 
