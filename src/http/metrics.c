@@ -130,8 +130,7 @@ static void named_add(struct named_sum *s, const char *name, int64_t total, int6
 static void resources(struct buf *b, struct master *m)
 {
     struct request total = {0}, used = {0};
-    static struct named_sum named; /* the loop thread's; large for the stack */
-    memset(&named, 0, sizeof(named));
+    struct named_sum named = {0};
     for (struct list *p = m->workers.all.next; p != &m->workers.all; p = p->next) {
         const struct worker *w = list_entry(p, struct worker, node);
         total.cpus_milli += w->total.cpus_milli;
