@@ -126,49 +126,53 @@ static void named_add(struct named_sum *s, const char *name, int64_t total, int6
     s->v[i].used += used;
 }
 
-/* Total and in use resources of the registered workers (O(workers)). */
-static void resources(struct buf *b, struct master *m)
+/* The resources of the registered workers, offered and in use. */
+struct res_sums {
+    struct request total, used;
+    struct named_sum named;
+};
+
+static void res_sum_add(struct res_sums *r, const struct worker *w)
 {
-    struct request total = {0}, used = {0};
-    struct named_sum named = {0};
-    for (struct list *p = m->workers.all.next; p != &m->workers.all; p = p->next) {
-        const struct worker *w = list_entry(p, struct worker, node);
-        total.cpus_milli += w->total.cpus_milli;
-        total.mem += w->total.mem;
-        total.gpus += w->total.gpus;
-        used.cpus_milli += w->used.cpus_milli;
-        used.mem += w->used.mem;
-        used.gpus += w->used.gpus;
-        for (int i = 0; i < w->total.nnamed; i++)
-            named_add(&named, w->total.named[i].name, w->total.named[i].n, 0);
-        for (int i = 0; i < w->used.nnamed; i++)
-            named_add(&named, w->used.named[i].name, 0, w->used.named[i].n);
-    }
+    r->total.cpus_milli += w->total.cpus_milli;
+    r->total.mem += w->total.mem;
+    r->total.gpus += w->total.gpus;
+    r->used.cpus_milli += w->used.cpus_milli;
+    r->used.mem += w->used.mem;
+    r->used.gpus += w->used.gpus;
+    for (int i = 0; i < w->total.nnamed; i++)
+        named_add(&r->named, w->total.named[i].name, w->total.named[i].n, 0);
+    for (int i = 0; i < w->used.nnamed; i++)
+        named_add(&r->named, w->used.named[i].name, 0, w->used.named[i].n);
+}
+
+static void resources(struct buf *b, const struct res_sums *r)
+{
     gauge(b, "dtr_resources_cpus", "CPUs the registered workers offer.",
-          (double)total.cpus_milli / 1000.0);
+          (double)r->total.cpus_milli / 1000.0);
     gauge(b, "dtr_resources_cpus_in_use", "CPUs the running attempts hold.",
-          (double)used.cpus_milli / 1000.0);
+          (double)r->used.cpus_milli / 1000.0);
     gauge(b, "dtr_resources_memory_bytes", "Memory the registered workers offer.",
-          (double)total.mem);
+          (double)r->total.mem);
     gauge(b, "dtr_resources_memory_in_use_bytes", "Memory the running attempts hold.",
-          (double)used.mem);
-    gauge(b, "dtr_resources_gpus", "GPUs the registered workers offer.", (double)total.gpus);
-    gauge(b, "dtr_resources_gpus_in_use", "GPUs the running attempts hold.", (double)used.gpus);
-    size_t n = named.n + (named.v[NAMED_MAX].name != NULL);
-    if (!n)
+          (double)r->used.mem);
+    gauge(b, "dtr_resources_gpus", "GPUs the registered workers offer.", (double)r->total.gpus);
+    gauge(b, "dtr_resources_gpus_in_use", "GPUs the running attempts hold.", (double)r->used.gpus);
+    const struct named_sum *named = &r->named;
+    if (!named->n)
         return;
     head(b, "dtr_resources_named", "gauge",
          "Named resources the registered workers offer, by name (at most 32 names, then _other).");
     for (size_t i = 0; i < NAMED_MAX + 1; i++)
-        if (named.v[i].name)
-            buf_addf(b, "dtr_resources_named{name=\"%s\"} %" PRId64 "\n", named.v[i].name,
-                     named.v[i].total);
+        if (named->v[i].name)
+            buf_addf(b, "dtr_resources_named{name=\"%s\"} %" PRId64 "\n", named->v[i].name,
+                     named->v[i].total);
     head(b, "dtr_resources_named_in_use", "gauge",
          "Named resources the running attempts hold, by name.");
     for (size_t i = 0; i < NAMED_MAX + 1; i++)
-        if (named.v[i].name)
-            buf_addf(b, "dtr_resources_named_in_use{name=\"%s\"} %" PRId64 "\n", named.v[i].name,
-                     named.v[i].used);
+        if (named->v[i].name)
+            buf_addf(b, "dtr_resources_named_in_use{name=\"%s\"} %" PRId64 "\n", named->v[i].name,
+                     named->v[i].used);
 }
 
 /* Resident and virtual memory from /proc/self/statm, in bytes. */
@@ -214,8 +218,10 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
             metrics.attempts_started);
 
     uint64_t connected = 0, draining = 0, slots = 0, busy = 0;
+    struct res_sums res = {0};
     for (struct list *p = m->workers.all.next; p != &m->workers.all; p = p->next) {
         struct worker *w = list_entry(p, struct worker, node);
+        res_sum_add(&res, w);
         connected += w->conn != NULL;
         draining += w->draining;
         slots += (uint64_t)w->slots;
@@ -230,7 +236,7 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
     counter(b, "dtr_workers_declared_dead_total", "Workers declared dead.", metrics.workers_dead);
     gauge(b, "dtr_slots", "Task slots of the registered workers.", (double)slots);
     gauge(b, "dtr_slots_in_use", "Attempts running on the registered workers.", (double)busy);
-    resources(b, m);
+    resources(b, &res);
 
     by_kind(b, "dtr_task_run_seconds", "Attempts: time from start to end, by task kind.",
             metrics.run_ms);

@@ -14,7 +14,6 @@ start_worker W1 --master "$M_ADDR" --slots 2 --token-file "$T/token"
 U=$(cat "$T/state-M/http.addr")
 hp=${U#http://}
 hp=${hp%/}
-PP=$((MPORT + 98)) # in the test's own port block, where masters rarely reach
 cat >prom.yml <<EOF
 global:
   scrape_interval: 1s
@@ -28,9 +27,17 @@ scrape_configs:
       credentials_file: $T/token
 EOF
 promtool check config prom.yml >promtool.out 2>&1 || fail "promtool check config: $(cat promtool.out)"
-prometheus --config.file=prom.yml --storage.tsdb.path="$T/prom" --web.listen-address="127.0.0.1:$PP" \
-    >prom.out 2>prom.log &
-PIDS+=($!)
+# a free port from the kernel; another one if something took it meanwhile
+for _ in 1 2 3 4 5; do
+    PP=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    prometheus --config.file=prom.yml --storage.tsdb.path="$T/prom" \
+        --web.listen-address="127.0.0.1:$PP" >prom.out 2>prom.log &
+    PROM=$!
+    PIDS+=("$PROM")
+    wait_for "Prometheus starts or gives up" \
+        "grep -q 'Server is ready to receive web requests' prom.log || is_dead $PROM" 60 || break
+    is_dead "$PROM" || break
+done
 # query EXPR: the first result's value, or nothing
 query() {
     curl -s -m 5 -G "http://127.0.0.1:$PP/api/v1/query" --data-urlencode "query=$1" |
