@@ -1064,32 +1064,32 @@ bench_output() {
 }
 
 # ---- 7. the HTTP side (issue 14) ------------------------------------------------------------
-# http_sched_case REP SCRAPERS: sched.durable's set-up with SCRAPERS clients
-# each fetching /metrics and /api/v1/status once a second meanwhile.
+# http_sched_case REP DASHBOARDS: sched.durable's set-up with DASHBOARDS
+# clients attached meanwhile (bench/dashboards.py): each holds the event
+# stream open and reads it, and fetches /metrics and /api/v1/status once a
+# second.
 http_sched_case() {
     _r=$1 _ns=$2
     _d=$WORK/http_sched$_ns.$_r
     start_master "$_d" --http 127.0.0.1:0
     _u=$(cat "$_d/state/http.addr")
     start_workers 2 1000 "$_d"
-    _scr=""
-    _k=0
-    while [ $_k -lt "$_ns" ]; do
-        (while :; do
-            "$B/httpload" --url "$_u" --path /metrics -c 1 -n 1 >/dev/null 2>&1
-            "$B/httpload" --url "$_u" --path /api/v1/status -c 1 -n 1 >/dev/null 2>&1
-            sleep 1
-        done) &
-        _scr="$_scr $!"
-        PIDS="$PIDS $!"
-        _k=$((_k + 1))
-    done
+    _dash=""
+    if [ "$_ns" -gt 0 ]; then
+        /usr/bin/python3 "$ROOT/bench/dashboards.py" "$_u" "$_ns" >"$_d/dash.out" 2>>"$_d/client.err" &
+        _dash=$!
+        PIDS="$PIDS $_dash"
+    fi
+    sleep 1 # the dashboards attached before the run starts (and the same pause without)
     if submit_wait "$SCHED_N" "$_d" --kind noop; then
         record "http.sched$_ns" "$(rate "$SCHED_N" "$T_TOTAL")"
-        echo "  run $_r, $_ns scrapers: $(rate "$SCHED_N" "$T_TOTAL") tasks/s end to end," \
+        echo "  run $_r, $_ns dashboards: $(rate "$SCHED_N" "$T_TOTAL") tasks/s end to end," \
             "master CPU ${CPU}% of a core, load $(load)"
     fi
-    for _p in $_scr; do stop_pid "$_p"; done
+    if [ -n "$_dash" ]; then
+        stop_pid "$_dash"
+        echo "    the dashboards: $(cat "$_d/dash.out" 2>/dev/null)"
+    fi
     stop_workers
     stop_pid "$MPID"
     rm -rf "$_d/state"
@@ -1097,7 +1097,7 @@ http_sched_case() {
 
 bench_http() {
     header "http: GET /api/v1/status and /metrics (bench/httpload); /metrics with $MEM_N" \
-        "queued tasks; $SCHED_N noops with 0 and 10 scrapers every second"
+        "queued tasks; $SCHED_N noops with 0 and 10 dashboards (event stream, scrape every second)"
     _r=1
     while [ $_r -le "$REPS" ]; do
         _d=$WORK/http$_r
@@ -1111,6 +1111,15 @@ bench_http() {
         _big=$("$B/httpload" --url "$_u" --path /metrics -c 1 -n 200 2>>"$_d/client.err")
         record http.scrape "$(awk -v u="$(field p50_us "$_big")" 'BEGIN { printf "%.3f", u / 1000 }')"
         echo "  run $_r: status (4 conns) $_st; metrics $_me; metrics at $MEM_N tasks $_big"
+        # and with the most simulated workers of the workers bench registered
+        # too (they run the tasks, noops answered at once; then all is quiet)
+        _nw=$(echo $WORKERS_LIST | awk '{ print $NF }')
+        start_loadgen "$_d" --workers "$_nw" --slots 1 --time 3000
+        "$DTR" wait --all --master "$MADDR" --timeout "${WAIT_TIMEOUT}s" >/dev/null 2>>"$_d/client.err"
+        _bw=$("$B/httpload" --url "$_u" --path /metrics -c 1 -n 200 2>>"$_d/client.err")
+        record http.scrape_w "$(awk -v u="$(field p50_us "$_bw")" 'BEGIN { printf "%.3f", u / 1000 }')"
+        echo "  run $_r: metrics at $MEM_N tasks (ended) and $_nw workers $_bw"
+        stop_pid "$LPID"
         stop_pid "$MPID"
         rm -rf "$_d/state"
         # taking turns, so the ratio is paired
@@ -1121,7 +1130,8 @@ bench_http() {
     show http.status "GET /api/v1/status, 4 keep-alive connections" req/s
     show http.metrics "GET /metrics, 1 connection" req/s
     show http.scrape "GET /metrics with $MEM_N tasks, p50" ms
-    show http.sched10 "noops with 10 scrapers" tasks/s http.sched0 "no scrapers"
+    show http.scrape_w "GET /metrics with $MEM_N tasks and $(echo $WORKERS_LIST | awk '{ print $NF }') workers, p50" ms
+    show http.sched10 "noops with 10 dashboards" tasks/s http.sched0 "none"
 }
 
 # python: the Python client (issue 15): submit_many of PY_N exec specs, and
@@ -1275,7 +1285,8 @@ if selected http; then
     _x=$(ratio_med http.sched10 http.sched0)
     sline "http: GET /api/v1/status (4 connections)" "$(med http.status)" req/s "$(mm http.status)" "" ""
     sline "http: GET /metrics at $MEM_N tasks, p50" "$(med http.scrape)" ms "$(mm http.scrape)" "< 10 ms (1M tasks)" "$(check "$(med http.scrape)" "<=" 10)"
-    sline "http: noops, 10 scrapers / none" "$_x" x "$(ratio_mm http.sched10 http.sched0)" ">= 0.95" "$(check "$_x" ">=" 0.95)"
+    sline "http: GET /metrics, $MEM_N tasks + $(echo $WORKERS_LIST | awk '{ print $NF }') workers, p50" "$(med http.scrape_w)" ms "$(mm http.scrape_w)" "< 10 ms (1M, 10k workers)" "$(check "$(med http.scrape_w)" "<=" 10)"
+    sline "http: noops, 10 dashboards / none" "$_x" x "$(ratio_mm http.sched10 http.sched0)" ">= 0.95" "$(check "$_x" ">=" 0.95)"
 fi
 if selected python; then
     _m=$(med py.map)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
 #include "http/http.h"
@@ -265,9 +266,86 @@ static void wrong_method(struct api_reply *r, const char *allow)
     r->allow = allow;
 }
 
+static struct job *find_job(struct master *m, const char *id, struct api_reply *r)
+{
+    struct job *j = job_id_valid(id) ? tasks_job(&m->tasks, id) : NULL;
+    if (!j) {
+        if (job_id_valid(id))
+            api_error(r, MHD_HTTP_NOT_FOUND, "unknown job '%s'", id);
+        else
+            api_error(r, MHD_HTTP_NOT_FOUND, "unknown job (not a valid id)");
+    }
+    return j;
+}
+
+/* GET /api/v1/jobs/J: one entry of GET /api/v1/jobs. */
+static void get_job(struct master *m, const char *id, struct api_reply *r)
+{
+    struct job *j = find_job(m, id, r);
+    if (!j)
+        return;
+    struct job_info ji;
+    handlers_job_info(&ji, j);
+    job_info_encode(&r->body, &ji);
+    ok(r, MHD_HTTP_OK);
+}
+
+/* POST /api/v1/jobs/J/cancel: `dtr cancel --job J`, every unfinished task
+ * of the job in submission order (one that an earlier one's cancel
+ * cascaded to is cancelled already); the ids it cancelled, none when the
+ * job had ended. A scan of the table, as the native request. */
+static void post_cancel_job(struct master *m, const char *id, const char *peer, struct api_reply *r)
+{
+    struct job *j = find_job(m, id, r);
+    if (!j)
+        return;
+    size_t n, done = 0;
+    struct task **all = tasks_list(&m->tasks, -1, &n);
+    buf_addstr(&r->body, "{\"job\":");
+    buf_add_json_cstr(&r->body, j->id);
+    buf_addstr(&r->body, ",\"cancelled\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (all[i]->job != j || task_state_terminal(all[i]->state))
+            continue;
+        handlers_cancel_task(&m->handlers, all[i], peer);
+        if (done++)
+            buf_addch(&r->body, ',');
+        buf_add_json_cstr(&r->body, all[i]->id);
+    }
+    buf_addstr(&r->body, "]}");
+    free(all);
+    log_info("job cancelled job=%s tasks=%zu peer=%s", id, done, peer);
+    ok(r, MHD_HTTP_OK);
+}
+
+/* /api/v1/jobs/J and /api/v1/jobs/J/cancel (rest is what follows the
+ * prefix); false when rest is no such path. */
+static bool job_routes(struct master *m, const struct api_req *q, const char *rest,
+                       struct api_reply *r)
+{
+    char id[MSG_MAX_ID + 1];
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (n == 0 || n > MSG_MAX_ID || (slash && strcmp(slash, "/cancel")))
+        return false;
+    memcpy(id, rest, n);
+    id[n] = 0;
+    if (!slash) {
+        if (!is_get(q->method))
+            wrong_method(r, "GET, HEAD");
+        else
+            get_job(m, id, r);
+    } else if (strcmp(q->method, "POST")) {
+        wrong_method(r, "POST");
+    } else {
+        post_cancel_job(m, id, q->peer, r);
+    }
+    return true;
+}
+
 void api_handle(struct master *m, struct http *hs, const struct api_req *q, struct api_reply *r)
 {
-    static const char prefix[] = "/api/v1/tasks/";
+    static const char prefix[] = "/api/v1/tasks/", jprefix[] = "/api/v1/jobs/";
     const char *p = q->path;
     bool get = is_get(q->method), post = !strcmp(q->method, "POST");
     r->hold = true; /* what a reply shows is on disk, as with native replies */
@@ -316,6 +394,8 @@ void api_handle(struct master *m, struct http *hs, const struct api_req *q, stru
         get_jobs(m, r);
         return;
     }
+    if (!strncmp(p, jprefix, sizeof(jprefix) - 1) && job_routes(m, q, p + sizeof(jprefix) - 1, r))
+        return;
     if (!strcmp(p, "/api/v1/tasks")) {
         if (get) {
             get_tasks(m, q, r);

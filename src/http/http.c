@@ -55,6 +55,13 @@ struct http {
      * the events up to its `visible` are durable and may be sent. */
     struct events *ev;
     struct list streams; /* struct req of streams suspended for want of events */
+    /* The SSE text of the events first..next-1, formatted once for every
+     * stream: event first+i is text[off[i] .. off[i+1]). */
+    struct {
+        struct buf text;
+        size_t *off, cap;
+        uint64_t first, next;
+    } sse;
     uv_timer_t keepalive;
     bool stopping;
 };
@@ -158,8 +165,42 @@ static void keepalive_cb(uv_timer_t *t)
     wake_streams(hs);
 }
 
+/* Brings the SSE cache up to the visible events, starting it at `from`
+ * when it holds nothing still kept. The events the ring dropped leave the
+ * cache once they are half of it (amortised O(1) per event), so it holds at
+ * most about twice the ring's events. */
+static void sse_extend(struct http *hs, uint64_t from)
+{
+    uint64_t oldest = events_oldest(hs->ev), visible = hs->ev->visible;
+    if (hs->sse.next <= oldest || hs->sse.next > visible + 1) {
+        hs->sse.first = hs->sse.next = MAX(from, oldest);
+        buf_reset(&hs->sse.text);
+    } else if (oldest > hs->sse.first &&
+               (oldest - hs->sse.first) * 2 >= hs->sse.next - hs->sse.first) {
+        size_t drop = (size_t)(oldest - hs->sse.first), cut = hs->sse.off[drop];
+        size_t keep = (size_t)(hs->sse.next - oldest);
+        memmove(hs->sse.text.data, hs->sse.text.data + cut, hs->sse.text.len - cut);
+        hs->sse.text.len -= cut;
+        for (size_t i = 0; i <= keep; i++)
+            hs->sse.off[i] = hs->sse.off[drop + i] - cut;
+        hs->sse.first = oldest;
+    }
+    while (hs->sse.next <= visible) {
+        size_t n = (size_t)(hs->sse.next - hs->sse.first);
+        if (n + 2 > hs->sse.cap) {
+            hs->sse.cap = MAX(hs->sse.cap * 2, 1024);
+            hs->sse.off = xrealloc(hs->sse.off, hs->sse.cap * sizeof(*hs->sse.off));
+        }
+        hs->sse.off[n] = hs->sse.text.len;
+        format_event(events_get(hs->ev, hs->sse.next), &hs->sse.text);
+        hs->sse.off[n + 1] = hs->sse.text.len;
+        hs->sse.next++;
+    }
+}
+
 /* MHD asks for more of a stream: the durable events the client has not
- * had, or a keep-alive comment, or nothing yet (the connection waits,
+ * had (copied from the SSE cache; formatted here only for a stream behind
+ * it), or a keep-alive comment, or nothing yet (the connection waits,
  * suspended, for the next events). */
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -175,21 +216,36 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
                  oldest - 1);
         r->next_event = oldest;
     }
-    while (r->next_event <= hs->ev->visible) {
-        size_t before = b.len;
-        format_event(events_get(hs->ev, r->next_event), &b);
-        if (b.len > max) {
-            b.len = before;
-            break;
-        }
-        r->next_event++;
-    }
-    if (!b.len && r->keepalive)
-        buf_addstr(&b, ": keep-alive\n\n");
-    r->keepalive = false;
+    if (r->next_event <= hs->ev->visible)
+        sse_extend(hs, r->next_event);
     size_t n = MIN(b.len, max);
     if (n)
         memcpy(out, b.data, n);
+    while (r->next_event <= hs->ev->visible) {
+        const char *text;
+        size_t len;
+        buf_reset(&b);
+        if (r->next_event >= hs->sse.first && r->next_event < hs->sse.next) {
+            size_t i = (size_t)(r->next_event - hs->sse.first);
+            text = hs->sse.text.data + hs->sse.off[i];
+            len = hs->sse.off[i + 1] - hs->sse.off[i];
+        } else {
+            format_event(events_get(hs->ev, r->next_event), &b);
+            text = b.data;
+            len = b.len;
+        }
+        if (n + len > max)
+            break;
+        memcpy(out + n, text, len);
+        n += len;
+        r->next_event++;
+    }
+    if (!n && r->keepalive) {
+        static const char ka[] = ": keep-alive\n\n";
+        n = MIN(sizeof(ka) - 1, max);
+        memcpy(out, ka, n);
+    }
+    r->keepalive = false;
     buf_release(&b);
     if (n)
         return (ssize_t)n;
@@ -210,7 +266,7 @@ static enum MHD_Result queue_stream(struct req *r)
     if (last && int_parse(last, 0, INT64_MAX, &id) == 0 && (uint64_t)id < hs->ev->visible)
         r->next_event = (uint64_t)id + 1;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, r, NULL);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, r, NULL);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
@@ -695,5 +751,7 @@ void http_free(struct http *hs)
         close(hs->listen_fd);
     free(hs->tls_cert);
     free(hs->tls_key);
+    buf_release(&hs->sse.text);
+    free(hs->sse.off);
     free(hs);
 }

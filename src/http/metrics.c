@@ -4,7 +4,7 @@
  * master keeps anyway (the task table's counts, the job counts) and the
  * counters and histograms of sched/metrics.h, bumped where things happen.
  * Nothing here scans the task table; the worker registry is walked once
- * (slots and draining), which is O(workers).
+ * (slots, resources and draining), which is O(workers).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +17,8 @@
 #include "master/master.h"
 #include "proto/spec.h"
 #include "sched/metrics.h"
+#include "sched/queue.h"
+#include "sched/resources.h"
 
 static void head(struct buf *b, const char *name, const char *type, const char *help)
 {
@@ -77,6 +79,102 @@ static void by_kind(struct buf *b, const char *name, const char *help, const str
     }
 }
 
+/* Queue depth by priority: the ready heap's counts (sched/queue.h), a
+ * series for each bucket that has held a task and the default priority's. */
+static void queue_depth(struct buf *b, const struct queue *q)
+{
+    head(b, "dtr_queue_depth", "gauge",
+         "Tasks ready to run now, by priority (priorities beyond -10..10 share <-10 and >10).");
+    for (size_t i = 0; i < QUEUE_PRIO_BUCKETS; i++) {
+        if (!(q->seen & (1u << i)) && i != queue_prio_bucket(TASK_DEFAULT_PRIORITY))
+            continue;
+        if (i == 0)
+            buf_addf(b, "dtr_queue_depth{priority=\"<%d\"}", QUEUE_PRIO_LOW);
+        else if (i == QUEUE_PRIO_BUCKETS - 1)
+            buf_addf(b, "dtr_queue_depth{priority=\">%d\"}", QUEUE_PRIO_HIGH);
+        else
+            buf_addf(b, "dtr_queue_depth{priority=\"%d\"}", (int)i - 1 + QUEUE_PRIO_LOW);
+        buf_addf(b, " %" PRIu64 "\n", q->depth[i]);
+    }
+}
+
+/* The named resources of all workers, summed by name: at most NAMED_MAX
+ * names, the rest summed as "_other" (names start with a letter). */
+#define NAMED_MAX 32
+struct named_sum {
+    size_t n;
+    struct {
+        const char *name;
+        int64_t total, used;
+    } v[NAMED_MAX + 1];
+};
+
+static void named_add(struct named_sum *s, const char *name, int64_t total, int64_t used)
+{
+    size_t i = 0;
+    while (i < s->n && strcmp(s->v[i].name, name))
+        i++;
+    if (i == s->n) {
+        if (s->n == NAMED_MAX) {
+            i = NAMED_MAX;
+            s->v[i].name = "_other";
+        } else {
+            s->v[s->n++].name = name;
+        }
+    }
+    s->v[i].total += total;
+    s->v[i].used += used;
+}
+
+/* The resources of the registered workers, offered and in use. */
+struct res_sums {
+    struct request total, used;
+    struct named_sum named;
+};
+
+static void res_sum_add(struct res_sums *r, const struct worker *w)
+{
+    r->total.cpus_milli += w->total.cpus_milli;
+    r->total.mem += w->total.mem;
+    r->total.gpus += w->total.gpus;
+    r->used.cpus_milli += w->used.cpus_milli;
+    r->used.mem += w->used.mem;
+    r->used.gpus += w->used.gpus;
+    for (int i = 0; i < w->total.nnamed; i++)
+        named_add(&r->named, w->total.named[i].name, w->total.named[i].n, 0);
+    for (int i = 0; i < w->used.nnamed; i++)
+        named_add(&r->named, w->used.named[i].name, 0, w->used.named[i].n);
+}
+
+static void resources(struct buf *b, const struct res_sums *r)
+{
+    gauge(b, "dtr_resources_cpus", "CPUs the registered workers offer.",
+          (double)r->total.cpus_milli / 1000.0);
+    gauge(b, "dtr_resources_cpus_in_use", "CPUs the running attempts hold.",
+          (double)r->used.cpus_milli / 1000.0);
+    gauge(b, "dtr_resources_memory_bytes", "Memory the registered workers offer.",
+          (double)r->total.mem);
+    gauge(b, "dtr_resources_memory_in_use_bytes", "Memory the running attempts hold.",
+          (double)r->used.mem);
+    gauge(b, "dtr_resources_gpus", "GPUs the registered workers offer.", (double)r->total.gpus);
+    gauge(b, "dtr_resources_gpus_in_use", "GPUs the running attempts hold.", (double)r->used.gpus);
+    const struct named_sum *named = &r->named;
+    if (!named->n)
+        return;
+    head(b, "dtr_resources_named", "gauge",
+         "Named resources the registered workers offer, by name (at most 32 names, then _other).");
+    for (size_t i = 0; i < NAMED_MAX + 1; i++)
+        if (named->v[i].name)
+            buf_addf(b, "dtr_resources_named{name=\"%s\"} %" PRId64 "\n", named->v[i].name,
+                     named->v[i].total);
+    head(b, "dtr_resources_named_in_use", "gauge",
+         "Named resources the running attempts hold, by name.");
+    for (size_t i = 0; i < NAMED_MAX + 1; i++)
+        if (named->v[i].name)
+            buf_addf(b, "dtr_resources_named_in_use{name=\"%s\"} %" PRId64 "\n", named->v[i].name,
+                     named->v[i].used);
+}
+
 /* Resident and virtual memory from /proc/self/statm, in bytes. */
 static void memory(uint64_t *rss, uint64_t *vsz)
 {
@@ -102,6 +200,7 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
                  ts->counts[s]);
     gauge(b, "dtr_tasks_ready", "Queued tasks ready to run now (not in retry backoff).",
           (double)tasks_ready(ts));
+    queue_depth(b, &ts->queue);
     head(b, "dtr_jobs", "gauge", "Jobs the master holds: active (a task left to end) or ended.");
     buf_addf(b, "dtr_jobs{state=\"active\"} %" PRIu64 "\ndtr_jobs{state=\"ended\"} %" PRIu64 "\n",
              ts->jobs_active, ts->jobs_ended);
@@ -119,8 +218,10 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
             metrics.attempts_started);
 
     uint64_t connected = 0, draining = 0, slots = 0, busy = 0;
+    struct res_sums res = {0};
     for (struct list *p = m->workers.all.next; p != &m->workers.all; p = p->next) {
         struct worker *w = list_entry(p, struct worker, node);
+        res_sum_add(&res, w);
         connected += w->conn != NULL;
         draining += w->draining;
         slots += (uint64_t)w->slots;
@@ -135,11 +236,15 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
     counter(b, "dtr_workers_declared_dead_total", "Workers declared dead.", metrics.workers_dead);
     gauge(b, "dtr_slots", "Task slots of the registered workers.", (double)slots);
     gauge(b, "dtr_slots_in_use", "Attempts running on the registered workers.", (double)busy);
+    resources(b, &res);
 
     by_kind(b, "dtr_task_run_seconds", "Attempts: time from start to end, by task kind.",
             metrics.run_ms);
     by_kind(b, "dtr_task_queue_wait_seconds",
             "First attempts: time from submission to dispatch, by task kind.", metrics.wait_ms);
+    histogram(b, "dtr_dispatch_latency_seconds",
+              "Attempts: time from queued and due to the dispatch pass that sends the run.",
+              &metrics.dispatch_ms, 1000);
     histogram(b, "dtr_journal_commit_seconds", "Journal commits: time to apply and commit.",
               &metrics.commit_us, 1e6);
     histogram(b, "dtr_journal_commit_rows", "Journal commits: writes in one commit.",

@@ -4,10 +4,13 @@
 
 #include <string.h>
 
+#include "common/util.h"
 #include "proto/spec.h"
 
 static const uint64_t time_ms_bounds[] = {
     1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 30000, 60000, 300000, 1800000, 7200000};
+static const uint64_t dispatch_ms_bounds[] = {0,   1,    2,    5,     10,    25,     50,     100,
+                                              250, 1000, 5000, 30000, 60000, 300000, 3600000};
 static const uint64_t commit_us_bounds[] = {100,   250,   500,   1000,   2500,   5000,
                                             10000, 25000, 50000, 100000, 250000, 1000000};
 static const uint64_t batch_bounds[] = {1,   2,   5,    10,   20,   50,   100,
@@ -27,6 +30,7 @@ static const uint64_t batch_bounds[] = {1,   2,   5,    10,   20,   50,   100,
 struct metrics metrics = {
     .run_ms = TIME_HISTS,
     .wait_ms = TIME_HISTS,
+    .dispatch_ms = {.bounds = dispatch_ms_bounds, .nbounds = NB(dispatch_ms_bounds)},
     .commit_us = {.bounds = commit_us_bounds, .nbounds = NB(commit_us_bounds)},
     .batch = {.bounds = batch_bounds, .nbounds = NB(batch_bounds)},
 };
@@ -106,6 +110,12 @@ void metrics_task_moved(const struct task *t, enum task_state from, enum task_st
     switch (to) {
     case TASK_RUNNING:
         metrics.attempts_started++;
+        if (from == TASK_QUEUED && t->queued_at > 0) {
+            /* dispatch latency: from queued and due (a retry's backoff
+             * over) to this pass, which sends the run */
+            int64_t due = MAX(t->queued_at, t->not_before);
+            hist_observe(&metrics.dispatch_ms, (uint64_t)MAX(0, now - due));
+        }
         if (t->attempts == 1 && t->submitted_at > 0 && now >= t->submitted_at)
             hist_observe(&metrics.wait_ms[kind_of(t)], (uint64_t)(now - t->submitted_at));
         break;

@@ -37,6 +37,7 @@ struct metrics {
     uint64_t http_requests, http_errors;
     struct hist run_ms[METRICS_KINDS];  /* attempts: start to end, by kind */
     struct hist wait_ms[METRICS_KINDS]; /* first attempts: submission to start, by kind */
+    struct hist dispatch_ms;            /* attempts: queued and due to run sent */
     struct hist commit_us;              /* journal commits: begin to commit done */
     struct hist batch;                  /* journal commits: rows written */
 };

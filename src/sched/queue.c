@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/util.h"
 
@@ -105,8 +106,34 @@ static void heap_remove_at(struct heap *h, size_t i)
         sift_down(h, i);
 }
 
+size_t queue_prio_bucket(int64_t priority)
+{
+    if (priority < QUEUE_PRIO_LOW)
+        return 0;
+    if (priority > QUEUE_PRIO_HIGH)
+        return QUEUE_PRIO_BUCKETS - 1;
+    return (size_t)(1 + priority - QUEUE_PRIO_LOW);
+}
+
+/* Every way into and out of the ready heap goes through these two. */
+static void ready_push(struct queue *q, struct task *t)
+{
+    size_t b = queue_prio_bucket(t->priority);
+    q->depth[b]++;
+    q->seen |= 1u << b;
+    heap_push(&q->ready, t);
+}
+
+static void ready_remove_at(struct queue *q, size_t i)
+{
+    q->depth[queue_prio_bucket(q->ready.items[i]->priority)]--;
+    heap_remove_at(&q->ready, i);
+}
+
 void queue_init(struct queue *q)
 {
+    memset(q->depth, 0, sizeof(q->depth));
+    q->seen = 0;
     heap_init(&q->ready, ready_before);
     heap_init(&q->delayed, delayed_before);
 }
@@ -125,7 +152,7 @@ void queue_push(struct queue *q, struct task *t, int64_t now_ms)
     if (t->not_before > now_ms)
         heap_push(&q->delayed, t);
     else
-        heap_push(&q->ready, t);
+        ready_push(q, t);
 }
 
 struct task *queue_peek(const struct queue *q)
@@ -138,14 +165,14 @@ struct task *queue_pop(struct queue *q)
     struct task *t = queue_peek(q);
 
     if (t)
-        heap_remove_at(&q->ready, 0);
+        ready_remove_at(q, 0);
     return t;
 }
 
 void queue_remove(struct queue *q, struct task *t)
 {
     if (heap_holds(&q->ready, t))
-        heap_remove_at(&q->ready, t->heap_index);
+        ready_remove_at(q, t->heap_index);
     else if (heap_holds(&q->delayed, t))
         heap_remove_at(&q->delayed, t->heap_index);
     else
@@ -157,7 +184,7 @@ void queue_promote(struct queue *q, int64_t now_ms)
     while (q->delayed.len && q->delayed.items[0]->not_before <= now_ms) {
         struct task *t = q->delayed.items[0];
         heap_remove_at(&q->delayed, 0);
-        heap_push(&q->ready, t);
+        ready_push(q, t);
     }
 }
 

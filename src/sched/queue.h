@@ -23,9 +23,21 @@ struct heap {
     int (*before)(const struct task *a, const struct task *b);
 };
 
+/*
+ * Queue depth by priority (GET /metrics): the ready heap's tasks counted
+ * per bucket as they enter and leave it. Priorities QUEUE_PRIO_LOW..
+ * QUEUE_PRIO_HIGH have a bucket each; lower ones share bucket 0, higher
+ * ones the last, so a scrape has at most QUEUE_PRIO_BUCKETS series.
+ */
+#define QUEUE_PRIO_LOW (-10)
+#define QUEUE_PRIO_HIGH 10
+#define QUEUE_PRIO_BUCKETS (QUEUE_PRIO_HIGH - QUEUE_PRIO_LOW + 3)
+
 struct queue {
-    struct heap ready;   /* queued and due */
-    struct heap delayed; /* queued but not before t->not_before */
+    struct heap ready;                  /* queued and due */
+    struct heap delayed;                /* queued but not before t->not_before */
+    uint64_t depth[QUEUE_PRIO_BUCKETS]; /* ready tasks by queue_prio_bucket() */
+    uint32_t seen;                      /* bit b: bucket b has held a task */
 };
 
 /* Running attempts with a deadline (task->deadline), earliest first. It
@@ -51,6 +63,9 @@ void queue_promote(struct queue *q, int64_t now_ms);
 /* not_before of the earliest delayed task, or -1 when none waits. */
 int64_t queue_next_due(const struct queue *q);
 size_t queue_ready_len(const struct queue *q);
+/* The depth bucket of a priority: 0 below QUEUE_PRIO_LOW, the last above
+ * QUEUE_PRIO_HIGH, else 1 + priority - QUEUE_PRIO_LOW. */
+size_t queue_prio_bucket(int64_t priority);
 size_t queue_len(const struct queue *q);
 
 /* Whether t is in the queue at all, and whether in the ready heap. */

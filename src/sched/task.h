@@ -51,6 +51,7 @@ struct task {
     char *error;    /* why the last attempt failed, or NULL */
     int64_t submitted_at, started_at, finished_at; /* wall-clock ms; 0 = not yet */
     int64_t not_before; /* wall-clock ms: retry backoff, not dispatched before this */
+    int64_t queued_at;  /* wall-clock ms it last became queued; 0 = unknown (loaded) */
     int64_t deadline;   /* running: the master's listening ms past which it expires
                          * the attempt (timeout plus a grace); 0 = none */
 

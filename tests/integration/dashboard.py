@@ -7,7 +7,8 @@ usage: dashboard.py URL TOKEN SCREENSHOT PIDFILE
 
 Logs in with the token, sees the counts change as tasks run, finds a task
 by id and opens its output, cancels a running task from the task list and
-sees it become cancelled, sees a failure with its stderr, and writes a
+sees it become cancelled, cancels a job from its progress bar and sees its
+tasks become cancelled, sees a failure with its stderr, and writes a
 screenshot. Every process it starts is stopped: the driver's quit(), then
 the driver's process tree killed by PID if anything is left. Exit 77 when
 Chromium or chromedriver cannot be found (the test is skipped)."""
@@ -33,6 +34,7 @@ try:
     from selenium.common.exceptions import (NoSuchElementException,
                                             StaleElementReferenceException)
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:
     print("SKIP: python3-selenium is not installed")
@@ -167,7 +169,33 @@ try:
     ok("the master agrees: long1 " + st) if st == "cancelled" else bad("long1 is " + st)
     until("the job's progress bar shows", lambda: "j-" in text("jobs"))
 
+    # cancel a whole job from its progress bar, see its tasks become cancelled
+    job = api("POST", "/api/v1/tasks", [{"id": "jc%d" % i, "cmd": "sleep 300"}
+                                        for i in range(1, 4)])["job"]
+    jobrow = "#jobs [data-job='%s']" % job
+    until("job %s shows with a cancel button" % job, lambda: driver.find_element(
+        By.CSS_SELECTOR, jobrow + " [data-role=cancel-job]").is_displayed())
+    box = driver.find_element(By.ID, "filter-job")
+    box.clear()
+    box.send_keys(job + Keys.TAB)
+    jstate = lambda i: driver.find_element(
+        By.CSS_SELECTOR, "#tasks tr[data-id=jc%d] [data-role=state]" % i).text
+    until("the task list shows the job's tasks running",
+          lambda: all(jstate(i) == "running" for i in range(1, 4)))
+    click(jobrow + " [data-role=cancel-job]")
+    until("the job's tasks become cancelled in the list",
+          lambda: all(jstate(i) == "cancelled" for i in range(1, 4)))
+    until("the job's bar says it ended, without a cancel button",
+          lambda: "3 / 3 ended" in driver.find_element(By.CSS_SELECTOR, jobrow).text
+          and not driver.find_elements(By.CSS_SELECTOR, jobrow + " [data-role=cancel-job]"))
+    st = [api("GET", "/api/v1/tasks/jc%d" % i)["state"] for i in range(1, 4)]
+    ok("the master agrees: job %s's tasks %s" % (job, st)) if st == ["cancelled"] * 3 else bad(
+        "job %s's tasks are %s" % (job, st))
+    box.clear()
+    box.send_keys(Keys.TAB)
+
     # a busier picture for the screenshot
+    api("POST", "/api/v1/tasks", [{"id": "bg%d" % i, "cmd": "sleep 300"} for i in range(1, 3)])
     api("POST", "/api/v1/tasks", [{"kind": "noop"} for _ in range(200)])
     until("the chart draws", lambda: driver.execute_script(
         "return document.getElementById('chart').toDataURL().length") > 1000)

@@ -2,8 +2,9 @@
 # The master's HTTP API and /metrics (docs/http.md): every endpoint and its
 # errors; a task submitted by POST runs and its record shows its output; a
 # 201 means the task is on disk (kill -9 right after it, restart, the task is
-# there); cancel; paging; promtool accepts /metrics and its counters follow
-# the tasks; the token (and --metrics-open); the exposure rule; --http off;
+# there); cancel a task or a job; a job's record; paging; promtool accepts
+# /metrics and its counters, gauges (queue depth by priority, resources) and
+# histograms follow the tasks; the token (and --metrics-open); the exposure rule; --http off;
 # HTTPS with the node's certificate; hostile requests (huge headers, a huge
 # body, invalid UTF-8, path traversal, 1,500 connections at once) get 4xx
 # or are refused while the master keeps scheduling.
@@ -48,7 +49,7 @@ EPID=$!
 PIDS+=("$EPID")
 wait_for "the stream is open" "[ \"\$(curl -s -m 5 \"${U}metrics\" | sed -n 's/^dtr_http_connections //p')\" -ge 1 ]"
 
-start_worker W1 --master "$M_ADDR" --slots 2
+start_worker W1 --master "$M_ADDR" --slots 2 --cpus 2 --resource lic=3
 wait_for "W1 registered" "workers_registered 1" || finish
 r=$(req GET /api/v1/workers)
 expect "GET /api/v1/workers" 200 "$r"
@@ -91,6 +92,15 @@ r=$(req GET "/api/v1/tasks?job=$job&limit=10")
 r=$(req GET /api/v1/jobs)
 expect "GET /api/v1/jobs" 200 "$r"
 echo "$r" | grep -q "\"id\":\"$job\"" || fail "job $job not listed: $r"
+r=$(req GET "/api/v1/jobs/$job")
+expect "GET /api/v1/jobs/J" 200 "$r"
+echo "$r" | grep -q "^200 {\"id\":\"$job\",\"tasks\":{" || fail "job record: $r"
+expect "an unknown job" 404 "$(req GET /api/v1/jobs/j-999)"
+expect "not a job id" 404 "$(req GET '/api/v1/jobs/a%20b')"
+expect "a job's unknown sub-path" 404 "$(req GET "/api/v1/jobs/$job/tasks")"
+expect "DELETE a job" 405 "$(req DELETE "/api/v1/jobs/$job")"
+expect "GET a job's cancel" 405 "$(req GET "/api/v1/jobs/$job/cancel")"
+expect "cancel an unknown job" 404 "$(req POST /api/v1/jobs/j-999/cancel)"
 
 # cancel
 expect "cancel a running task" 200 "$(req POST /api/v1/tasks/slow/cancel)"
@@ -174,6 +184,35 @@ metric() { sed -n "s/^$1 //p" metrics2.txt; }
     pass "counters, gauges and histograms follow the tasks" ||
     fail "metrics: $(grep -v '^#' metrics2.txt | head -40)"
 promtool check metrics <metrics2.txt >promtool.out 2>&1 || fail "promtool (2): $(cat promtool.out)"
+# queue depth by priority, dispatch latency, resources: the series exist and move
+[ "$(metric dtr_dispatch_latency_seconds_count)" -ge 2 ] && [ "$(metric 'dtr_queue_depth{priority="2"}')" = 0 ] &&
+    [ "$(metric dtr_resources_cpus)" != "" ] && [ "$(metric 'dtr_resources_named{name="lic"}')" = 3 ] &&
+    [ "$(metric 'dtr_resources_named_in_use{name="lic"}')" = 0 ] &&
+    pass "dispatch latency counted, queue depth and resources shown" ||
+    fail "new series: $(grep -E 'dispatch|queue_depth|resources' metrics2.txt | grep -v '^#')"
+dtr cancel durable >/dev/null # its slot is needed
+r=$(req POST /api/v1/tasks -d '[{"cmd":"sleep 60","resources":{"lic":1},"priority":9},{"cmd":"sleep 60","priority":7},{"cmd":"sleep 60","priority":7},{"cmd":"sleep 60","priority":7},{"cmd":"sleep 60","priority":-50}]')
+expect "sleepers at priorities 7 and -50" 201 "$r"
+qjob=$(echo "$r" | sed -n 's/.*"job":"\([^"]*\)".*/\1/p')
+mnow() { curl -s -m 10 "${U}metrics" | sed -n "s/^$1 //p"; }
+wait_for "two sleepers run (lic held), the rest wait in the ready heap" \
+    "[ \"\$(mnow 'dtr_resources_named_in_use{name=\"lic\"}')\" = 1 ] && [ \"\$(mnow 'dtr_slots_in_use')\" = 2 ] && [ \"\$(mnow 'dtr_queue_depth{priority=\"<-10\"}')\" = 1 ] && [ \"\$(mnow 'dtr_queue_depth{priority=\"7\"}')\" -ge 2 ]" &&
+    pass "queue depth by priority and named resources in use follow the tasks" ||
+    fail "moving series: $(curl -s -m 10 "${U}metrics" | grep -E '^dtr_(queue_depth|resources|slots)')"
+[ "$(mnow dtr_resources_cpus_in_use)" != 0 ] && pass "cpus in use: $(mnow dtr_resources_cpus_in_use)" ||
+    fail "cpus in use: $(mnow dtr_resources_cpus_in_use)"
+curl -s -m 10 "${U}metrics" >metrics3.txt
+promtool check metrics <metrics3.txt >promtool.out 2>&1 || fail "promtool (3): $(cat promtool.out)"
+r=$(req POST "/api/v1/jobs/$qjob/cancel")
+expect "POST /api/v1/jobs/J/cancel" 200 "$r"
+[ "$(echo "$r" | grep -o '"t-[0-9]*"' | wc -l)" = 5 ] && echo "$r" | grep -q "{\"job\":\"$qjob\",\"cancelled\":\[" &&
+    pass "the job's 5 unfinished tasks cancelled" || fail "job cancel reply: $r"
+r=$(req GET "/api/v1/jobs/$qjob")
+echo "$r" | grep -q '"cancelled":5' && pass "the job counts them cancelled" || fail "job after cancel: $r"
+expect "cancel the ended job again: nothing left" 200 "$(req POST "/api/v1/jobs/$qjob/cancel")"
+[ "$(cat "$T/body")" = "{\"job\":\"$qjob\",\"cancelled\":[]}" ] || fail "second job cancel: $(cat "$T/body")"
+wait_for "the sleepers' slots free again" "[ \"\$(mnow 'dtr_slots_in_use')\" = 0 ] && [ \"\$(mnow 'dtr_queue_depth{priority=\"7\"}')\" = 0 ]" ||
+    fail "after the cancel: $(curl -s -m 10 "${U}metrics" | grep -E '^dtr_(queue_depth|slots)')"
 
 # many connections at once: bounded, and the master keeps scheduling
 $PY - "$U" >conns.out 2>&1 <<'EOF' &

@@ -55,6 +55,15 @@ static void check_queue(const struct queue *q)
     check_heap(&q->delayed);
     assert_int_equal(queue_ready_len(q), q->ready.len);
     assert_int_equal(queue_len(q), q->ready.len + q->delayed.len);
+    /* the depth by priority is the ready heap's tasks counted by bucket */
+    uint64_t want[QUEUE_PRIO_BUCKETS] = {0};
+    for (size_t i = 0; i < q->ready.len; i++)
+        want[queue_prio_bucket(q->ready.items[i]->priority)]++;
+    for (size_t b = 0; b < QUEUE_PRIO_BUCKETS; b++) {
+        assert_int_equal(q->depth[b], want[b]);
+        if (want[b])
+            assert_true(q->seen & (1u << b));
+    }
 }
 
 /* The reference order: higher priority first, then lower seq. */
@@ -77,7 +86,19 @@ static void shuffle(struct task **v, size_t n)
     }
 }
 
-static void test_empty(void **state UNUSED)
+static void test_prio_bucket(void **state UNUSED)
+{
+    assert_int_equal(queue_prio_bucket(INT32_MIN), 0);
+    assert_int_equal(queue_prio_bucket(QUEUE_PRIO_LOW - 1), 0);
+    assert_int_equal(queue_prio_bucket(QUEUE_PRIO_LOW), 1);
+    assert_int_equal(queue_prio_bucket(0), 1 - QUEUE_PRIO_LOW);
+    assert_int_equal(queue_prio_bucket(QUEUE_PRIO_HIGH), QUEUE_PRIO_BUCKETS - 2);
+    assert_int_equal(queue_prio_bucket(QUEUE_PRIO_HIGH + 1), QUEUE_PRIO_BUCKETS - 1);
+    assert_int_equal(queue_prio_bucket(INT32_MAX), QUEUE_PRIO_BUCKETS - 1);
+    assert_true(QUEUE_PRIO_BUCKETS <= 32); /* the seen bits */
+}
+
+static void test_empty(void **state)
 {
     struct queue q;
 
@@ -91,6 +112,7 @@ static void test_empty(void **state UNUSED)
     assert_int_equal(queue_len(&q), 0);
     queue_release(&q);
     queue_release(&q); /* released twice is harmless */
+    test_prio_bucket(state);
 }
 
 static void test_priority_order(void **state UNUSED)

@@ -116,6 +116,13 @@ function renderJobs(jobs) {
     row.append(bar);
     const done = (n.succeeded || 0) + (n.failed || 0) + (n.cancelled || 0);
     row.append(el('span', 'note', done + ' / ' + total + (j.ended_ms ? ' ended' : '')));
+    if (!j.ended_ms) {
+      const b = el('button', null, 'Cancel job');
+      b.dataset.role = 'cancel-job';
+      b.addEventListener('click', () => cancelJob(j.id));
+      row.append(b);
+    }
+    row.dataset.job = j.id;
     frag.append(row);
   }
   if (!shown.length) frag.append(el('span', 'note', 'no jobs'));
@@ -256,6 +263,16 @@ $('detail-cancel').addEventListener('click', () => { if (detailId) cancel(detail
 async function cancel(id) {
   try {
     await json('/api/v1/tasks/' + encodeURIComponent(id) + '/cancel', { method: 'POST' });
+  } catch (e) {
+    $('find-error').textContent = e.message;
+  }
+}
+
+// Every unfinished task of the job (POST /api/v1/jobs/J/cancel); the rows
+// change as the cancelled events come.
+async function cancelJob(id) {
+  try {
+    await json('/api/v1/jobs/' + encodeURIComponent(id) + '/cancel', { method: 'POST' });
   } catch (e) {
     $('find-error').textContent = e.message;
   }
