@@ -110,11 +110,13 @@ void metrics_task_moved(const struct task *t, enum task_state from, enum task_st
     switch (to) {
     case TASK_RUNNING:
         metrics.attempts_started++;
-        if (from == TASK_QUEUED && t->queued_at > 0) {
+        if (from == TASK_QUEUED && t->queued_ms) {
             /* dispatch latency: from queued and due (a retry's backoff
              * over) to this pass, which sends the run */
-            int64_t due = MAX(t->queued_at, t->not_before);
-            hist_observe(&metrics.dispatch_ms, (uint64_t)MAX(0, now - due));
+            int64_t since = (uint32_t)((uint32_t)now - t->queued_ms);
+            if (t->not_before > 0)
+                since = MIN(since, now - t->not_before);
+            hist_observe(&metrics.dispatch_ms, (uint64_t)MAX(0, since));
         }
         if (t->attempts == 1 && t->submitted_at > 0 && now >= t->submitted_at)
             hist_observe(&metrics.wait_ms[kind_of(t)], (uint64_t)(now - t->submitted_at));

@@ -45,7 +45,7 @@ struct task *task_new(const char *id, const char *spec, int64_t priority, int ma
     t->state = TASK_QUEUED;
     t->exit_code = -1;
     t->submitted_at = now_ms;
-    t->queued_at = now_ms;
+    t->queued_ms = (uint32_t)now_ms;
     /* In no heap yet: an index no heap can hold. */
     t->heap_index = SIZE_MAX;
     list_init(&t->worker_node);
@@ -93,7 +93,7 @@ int task_set_state(struct task *t, enum task_state to, int64_t now_ms)
     if (to == TASK_RUNNING)
         t->started_at = now_ms;
     else if (to == TASK_QUEUED)
-        t->queued_at = now_ms;
+        t->queued_ms = (uint32_t)now_ms;
     else if (task_state_terminal(to))
         t->finished_at = now_ms;
     return 0;

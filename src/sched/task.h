@@ -48,10 +48,13 @@ struct task {
     uint64_t lease; /* fences the current attempt; 0 when none is running */
     char *worker;   /* worker id of the current or last attempt, or NULL */
     int exit_code;  /* of the last finished attempt; -1 when none or killed */
-    char *error;    /* why the last attempt failed, or NULL */
+    /* Wall-clock ms it last became queued, modulo 2^32 (a dispatch latency
+     * fits, and so does the hole after exit_code: no byte per task more);
+     * 0 = unknown (loaded). */
+    uint32_t queued_ms;
+    char *error;                                   /* why the last attempt failed, or NULL */
     int64_t submitted_at, started_at, finished_at; /* wall-clock ms; 0 = not yet */
     int64_t not_before; /* wall-clock ms: retry backoff, not dispatched before this */
-    int64_t queued_at;  /* wall-clock ms it last became queued; 0 = unknown (loaded) */
     int64_t deadline;   /* running: the master's listening ms past which it expires
                          * the attempt (timeout plus a grace); 0 = none */
 
