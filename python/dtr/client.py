@@ -289,6 +289,10 @@ class Task:
         return bool(ids)
 
 
+class _Idle(ConnectionError):
+    """No line within the timeout (the connection may still be good)."""
+
+
 class _Conn:
     """One authenticated connection, line by line."""
 
@@ -311,8 +315,8 @@ class _Conn:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ConnectionError("the master at %s did not answer within %.0fs"
-                                      % (self.addr, timeout))
+                raise _Idle("the master at %s did not answer within %.0fs"
+                            % (self.addr, timeout))
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(1 << 20)
@@ -652,6 +656,102 @@ class Client:
                         seen.add(rec.get("id"))
                         yield rec
                         deadline = None
+            except ConnectionError:
+                if deadline is None:
+                    deadline = time.monotonic() + self.reconnect_timeout
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+            finally:
+                if c is not None:
+                    c.close()
+
+    def events(self, job=None, since=None):
+        """A generator over the master's task and worker events, as they
+        happen (the stream `dtr events` prints; docs/protocol.md "events").
+        Yields dicts: an event {"id", "event", "task", "job", "worker",
+        "at", "at_ms"} (event: submitted, started, succeeded, failed,
+        cancelled, requeued, worker_joined, worker_lost, worker_draining),
+        or a lost notice {"lost_from": N, "lost_to": M} when the master no
+        longer keeps events the reader had not read yet.
+
+        job: only that job's task events. since: start after that event id
+        (>= 1) if the master still keeps it; None: from now on. The stream
+        has a connection of its own and never ends by itself; when it
+        drops, it is redialed (for up to reconnect_timeout seconds) and
+        resumes after the last event id seen, so nothing is read twice.
+        The master keeps events in memory only: after it restarts, ids start
+        at 1 again (see python/README.md)."""
+        if job is not None:
+            _check_id("job", job)
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or
+                                  not 1 <= since < 2**63):
+            raise ValueError("since must be an event id (an integer from 1) or None, not %r"
+                             % (since,))
+        # dialed here, not on the first next(): "from now on" means from
+        # this call (the pong answers once the master holds the subscription)
+        first = self._open_events(job, since)
+        return self._events(job, since, first)
+
+    def _open_events(self, job, after):
+        """Dials, subscribes and waits for the master to have taken the
+        subscription (a ping behind it is answered after it). Returns the
+        connection and the messages that came before the pong."""
+        c = self._dial()
+        try:
+            try:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass
+            req = {"type": "events"}
+            if job is not None:
+                req["job"] = job
+            if after is not None:
+                req["after"] = after
+            c.send(wire.enc(req) + wire.enc({"type": "ping"}))
+            early = []
+            while True:
+                m = c.msg(self.reply_timeout)
+                if m.get("type") == "pong":
+                    return c, early
+                if m.get("type") == "error":
+                    raise _refusal(str(m.get("error")))
+                early.append(m)
+        except BaseException:
+            c.close()
+            raise
+
+    def _events(self, job, after, first):
+        deadline = None
+        while True:
+            c = None
+            try:
+                if first is not None:
+                    (c, early), first = first, None
+                else:
+                    c, early = self._open_events(job, after)
+                while True:
+                    if early:
+                        m = early.pop(0)
+                    else:
+                        try:
+                            m = c.msg(3600.0)
+                        except _Idle:
+                            continue  # nothing happened for an hour: go on waiting
+                    t = m.get("type")
+                    if t == "error":
+                        raise _refusal(str(m.get("error")))
+                    if t != "event":
+                        raise ConnectionError("the master at %s sent a '%s' in an event stream"
+                                              % (self.addr, t))
+                    deadline = None
+                    ev = m.get("event")
+                    if isinstance(ev, dict) and isinstance(ev.get("id"), int):
+                        after = max(after or 0, ev["id"])
+                        yield ev
+                    elif isinstance(m.get("lost_to"), int):
+                        after = max(after or 0, m["lost_to"])
+                        yield {"lost_from": m.get("lost_from"), "lost_to": m["lost_to"]}
             except ConnectionError:
                 if deadline is None:
                     deadline = time.monotonic() + self.reconnect_timeout
