@@ -2,6 +2,7 @@
 """dtr.Client: one persistent connection to a dtr master, speaking the
 native protocol (docs/protocol.md). Standard library only."""
 import base64
+import hashlib
 import json
 import os
 import re
@@ -301,6 +302,7 @@ class _Conn:
         self.addr = addr
         self.buf = b""
         self.lines = []
+        self.end_point = None  # SHA-256 of the master's certificate, over TLS
 
     def send(self, data):
         try:
@@ -368,7 +370,7 @@ class Client:
     token: the shared secret; token_file: a file holding it (refused when
     others may read it, as dtr does); else $DTR_TOKEN.
     tls: {"ca": FILE, "cert": FILE, "key": FILE} (or a (ca, cert, key)
-    tuple): mutual TLS, without a token only (see python/README.md).
+    tuple): mutual TLS, with or without a token (see python/README.md).
     reconnect_timeout: how long a call keeps redialing a master that is gone
     before it raises dtr.ConnectionError.
 
@@ -412,12 +414,6 @@ class Client:
         if not isinstance(tls, dict) or not all(tls.get(k) for k in ("ca", "cert", "key")):
             raise ValueError("tls needs the files ca, cert and key (like --tls-ca, --tls-cert, "
                              "--tls-key)")
-        if self.token:
-            raise TLSError(
-                "TLS with a token cannot be done from Python's ssl module: dtr binds the token "
-                "proof to the TLS session with the RFC 5705 exporter (label EXPORTER-dtr-auth), "
-                "which the ssl module does not offer; use TLS without a token (the CA's "
-                "certificates authenticate both sides), or a token without TLS")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.check_hostname = False  # dtr checks the chain only (docs/protocol.md section 1)
@@ -447,6 +443,10 @@ class Client:
                 raise TLSError("TLS handshake with the master at %s failed: %s"
                                % (self.addr, e))
         c = _Conn(sock, self.addr)
+        if self.tls:
+            # the tls-server-end-point channel binding: the master's certificate
+            # (Python's ssl module has no TLS exporter; docs/protocol.md section 3)
+            c.end_point = hashlib.sha256(sock.getpeercert(binary_form=True)).digest()
         try:
             self._handshake(c)
         except BaseException:
@@ -455,7 +455,10 @@ class Client:
         return c
 
     def _handshake(self, c):
-        mine = wire.enc(wire.hello("client", "client-%d" % os.getpid(), self.token))
+        extra, channel = {}, wire.NO_CHANNEL
+        if self.token and c.end_point is not None:
+            extra["binding"], channel = wire.END_POINT, c.end_point
+        mine = wire.enc(wire.hello("client", "client-%d" % os.getpid(), self.token, **extra))
         c.send(mine)
         mine = mine[:-1]
         try:
@@ -488,11 +491,12 @@ class Client:
         if a.get("type") == "error":
             raise _refusal(str(a.get("error")))
         if a.get("type") != "auth" or not wire.proof_ok(self.token, "acceptor", mine, theirs,
-                                                        a.get("proof")):
-            raise AuthError("authentication failed: the master at %s has a different token"
-                            % self.addr)
+                                                        a.get("proof"), channel):
+            raise AuthError("authentication failed: the master at %s has a different token%s"
+                            % (self.addr, " (or is not the master whose certificate we were "
+                               "shown: a relay)" if c.end_point is not None else ""))
         c.send(wire.enc({"type": "auth", "proof": wire.proof(self.token, "dialer", mine,
-                                                              theirs)}))
+                                                              theirs, channel)}))
 
     def connect(self):
         """(Re)dials the master, retrying for reconnect_timeout seconds."""
