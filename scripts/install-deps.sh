@@ -11,6 +11,8 @@ pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
 pkgs="$pkgs libmicrohttpd-dev curl prometheus"
 # the Python client's tests (python/tests, issue 15)
 pkgs="$pkgs python3-pytest"
+# pip install ./python, offline (tests/integration/t_python_pip.sh)
+pkgs="$pkgs python3-pip python3-setuptools"
 # the dashboard's browser test (t_dashboard.sh): headless Chromium via Selenium
 pkgs="$pkgs chromium chromium-driver python3-selenium"
 # dtr alloc's test runs a private Slurm cluster (tests/integration/t_slurm.sh)

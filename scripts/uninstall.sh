@@ -18,6 +18,11 @@ while IFS= read -r f || [ -n "$f" ]; do
         echo "removed $f"
     fi
     d=$(dirname -- "$f")
+    # what python3 compiled from an installed module of the dtr package
+    case "$f" in */python3*/dtr/*.py)
+        rm -f -- "$d/__pycache__/$(basename -- "$f" .py)".*.pyc
+        rmdir -- "$d/__pycache__" 2>/dev/null || true ;;
+    esac
     while case "$d" in */dtr | */dtr/*) true ;; *) false ;; esac do
         rmdir -- "$d" 2>/dev/null || break
         d=$(dirname -- "$d")

@@ -2,6 +2,7 @@
 """dtr.Client: one persistent connection to a dtr master, speaking the
 native protocol (docs/protocol.md). Standard library only."""
 import base64
+import hashlib
 import json
 import os
 import re
@@ -289,6 +290,10 @@ class Task:
         return bool(ids)
 
 
+class _Idle(ConnectionError):
+    """No line within the timeout (the connection may still be good)."""
+
+
 class _Conn:
     """One authenticated connection, line by line."""
 
@@ -297,6 +302,7 @@ class _Conn:
         self.addr = addr
         self.buf = b""
         self.lines = []
+        self.end_point = None  # SHA-256 of the master's certificate, over TLS
 
     def send(self, data):
         try:
@@ -311,8 +317,8 @@ class _Conn:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ConnectionError("the master at %s did not answer within %.0fs"
-                                      % (self.addr, timeout))
+                raise _Idle("the master at %s did not answer within %.0fs"
+                            % (self.addr, timeout))
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(1 << 20)
@@ -364,7 +370,7 @@ class Client:
     token: the shared secret; token_file: a file holding it (refused when
     others may read it, as dtr does); else $DTR_TOKEN.
     tls: {"ca": FILE, "cert": FILE, "key": FILE} (or a (ca, cert, key)
-    tuple): mutual TLS, without a token only (see python/README.md).
+    tuple): mutual TLS, with or without a token (see python/README.md).
     reconnect_timeout: how long a call keeps redialing a master that is gone
     before it raises dtr.ConnectionError.
 
@@ -408,12 +414,6 @@ class Client:
         if not isinstance(tls, dict) or not all(tls.get(k) for k in ("ca", "cert", "key")):
             raise ValueError("tls needs the files ca, cert and key (like --tls-ca, --tls-cert, "
                              "--tls-key)")
-        if self.token:
-            raise TLSError(
-                "TLS with a token cannot be done from Python's ssl module: dtr binds the token "
-                "proof to the TLS session with the RFC 5705 exporter (label EXPORTER-dtr-auth), "
-                "which the ssl module does not offer; use TLS without a token (the CA's "
-                "certificates authenticate both sides), or a token without TLS")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.check_hostname = False  # dtr checks the chain only (docs/protocol.md section 1)
@@ -443,6 +443,10 @@ class Client:
                 raise TLSError("TLS handshake with the master at %s failed: %s"
                                % (self.addr, e))
         c = _Conn(sock, self.addr)
+        if self.tls:
+            # the tls-server-end-point channel binding: the master's certificate
+            # (Python's ssl module has no TLS exporter; docs/protocol.md section 3)
+            c.end_point = hashlib.sha256(sock.getpeercert(binary_form=True)).digest()
         try:
             self._handshake(c)
         except BaseException:
@@ -451,7 +455,10 @@ class Client:
         return c
 
     def _handshake(self, c):
-        mine = wire.enc(wire.hello("client", "client-%d" % os.getpid(), self.token))
+        extra, channel = {}, wire.NO_CHANNEL
+        if self.token and c.end_point is not None:
+            extra["binding"], channel = wire.END_POINT, c.end_point
+        mine = wire.enc(wire.hello("client", "client-%d" % os.getpid(), self.token, **extra))
         c.send(mine)
         mine = mine[:-1]
         try:
@@ -484,11 +491,12 @@ class Client:
         if a.get("type") == "error":
             raise _refusal(str(a.get("error")))
         if a.get("type") != "auth" or not wire.proof_ok(self.token, "acceptor", mine, theirs,
-                                                        a.get("proof")):
-            raise AuthError("authentication failed: the master at %s has a different token"
-                            % self.addr)
+                                                        a.get("proof"), channel):
+            raise AuthError("authentication failed: the master at %s has a different token%s"
+                            % (self.addr, " (or is not the master whose certificate we were "
+                               "shown: a relay)" if c.end_point is not None else ""))
         c.send(wire.enc({"type": "auth", "proof": wire.proof(self.token, "dialer", mine,
-                                                              theirs)}))
+                                                              theirs, channel)}))
 
     def connect(self):
         """(Re)dials the master, retrying for reconnect_timeout seconds."""
@@ -652,6 +660,102 @@ class Client:
                         seen.add(rec.get("id"))
                         yield rec
                         deadline = None
+            except ConnectionError:
+                if deadline is None:
+                    deadline = time.monotonic() + self.reconnect_timeout
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+            finally:
+                if c is not None:
+                    c.close()
+
+    def events(self, job=None, since=None):
+        """A generator over the master's task and worker events, as they
+        happen (the stream `dtr events` prints; docs/protocol.md "events").
+        Yields dicts: an event {"id", "event", "task", "job", "worker",
+        "at", "at_ms"} (event: submitted, started, succeeded, failed,
+        cancelled, requeued, worker_joined, worker_lost, worker_draining),
+        or a lost notice {"lost_from": N, "lost_to": M} when the master no
+        longer keeps events the reader had not read yet.
+
+        job: only that job's task events. since: start after that event id
+        (>= 1) if the master still keeps it; None: from now on. The stream
+        has a connection of its own and never ends by itself; when it
+        drops, it is redialed (for up to reconnect_timeout seconds) and
+        resumes after the last event id seen, so nothing is read twice.
+        The master keeps events in memory only: after it restarts, ids start
+        at 1 again (see python/README.md)."""
+        if job is not None:
+            _check_id("job", job)
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or
+                                  not 1 <= since < 2**63):
+            raise ValueError("since must be an event id (an integer from 1) or None, not %r"
+                             % (since,))
+        # dialed here, not on the first next(): "from now on" means from
+        # this call (the pong answers once the master holds the subscription)
+        first = self._open_events(job, since)
+        return self._events(job, since, first)
+
+    def _open_events(self, job, after):
+        """Dials, subscribes and waits for the master to have taken the
+        subscription (a ping behind it is answered after it). Returns the
+        connection and the messages that came before the pong."""
+        c = self._dial()
+        try:
+            try:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass
+            req = {"type": "events"}
+            if job is not None:
+                req["job"] = job
+            if after is not None:
+                req["after"] = after
+            c.send(wire.enc(req) + wire.enc({"type": "ping"}))
+            early = []
+            while True:
+                m = c.msg(self.reply_timeout)
+                if m.get("type") == "pong":
+                    return c, early
+                if m.get("type") == "error":
+                    raise _refusal(str(m.get("error")))
+                early.append(m)
+        except BaseException:
+            c.close()
+            raise
+
+    def _events(self, job, after, first):
+        deadline = None
+        while True:
+            c = None
+            try:
+                if first is not None:
+                    (c, early), first = first, None
+                else:
+                    c, early = self._open_events(job, after)
+                while True:
+                    if early:
+                        m = early.pop(0)
+                    else:
+                        try:
+                            m = c.msg(3600.0)
+                        except _Idle:
+                            continue  # nothing happened for an hour: go on waiting
+                    t = m.get("type")
+                    if t == "error":
+                        raise _refusal(str(m.get("error")))
+                    if t != "event":
+                        raise ConnectionError("the master at %s sent a '%s' in an event stream"
+                                              % (self.addr, t))
+                    deadline = None
+                    ev = m.get("event")
+                    if isinstance(ev, dict) and isinstance(ev.get("id"), int):
+                        after = max(after or 0, ev["id"])
+                        yield ev
+                    elif isinstance(m.get("lost_to"), int):
+                        after = max(after or 0, m["lost_to"])
+                        yield {"lost_from": m.get("lost_from"), "lost_to": m["lost_to"]}
             except ConnectionError:
                 if deadline is None:
                     deadline = time.monotonic() + self.reconnect_timeout

@@ -11,6 +11,9 @@ import os
 PROTO = 2
 VERSION = "0.1.0"
 NO_CHANNEL = b"\0" * 32  # the channel binding without TLS
+# The binding a client without the TLS exporter declares in its hello: the
+# proofs cover SHA-256 of the master's certificate (docs/protocol.md section 3).
+END_POINT = "tls-server-end-point"
 TOKEN_MAX = 4096
 
 

@@ -150,11 +150,6 @@ def test_token_auth(cluster, tmp_path):
         dtr.Client(cluster.addr, token_file=str(tok))
 
 
-def test_tls_with_token_is_refused_clearly(tmp_path):
-    with pytest.raises(dtr.TLSError, match="exporter"):
-        dtr.Client("127.0.0.1:9", token="t", tls=("ca", "cert", "key"))
-
-
 def test_unreachable_master_is_a_connection_error():
     with pytest.raises(dtr.ConnectionError):
         dtr.Client("127.0.0.1:9", reconnect_timeout=0.2)
@@ -211,20 +206,20 @@ def test_reconnect_after_kill_9(client, running):
     assert len(done) == 10
 
 
-def _certs(d):
+def _certs(d, names=("node", "client"), ca="ca"):
     import subprocess
 
     def run(*a):
         subprocess.run(["openssl"] + list(a), check=True, capture_output=True, cwd=d)
     run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
-        "30", "-subj", "/CN=ca", "-keyout", "ca.key", "-out", "ca.pem")
-    for n in ("node", "client"):
+        "30", "-subj", "/CN=" + ca, "-keyout", ca + ".key", "-out", ca + ".pem")
+    for n in names:
         run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
             "/CN=" + n, "-keyout", n + ".key", "-out", n + ".csr")
-        run("x509", "-req", "-in", n + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        run("x509", "-req", "-in", n + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
             "-CAcreateserial", "-days", "30", "-out", n + ".pem")
-    return {n: (str(d / "ca.pem"), str(d / (n + ".pem")), str(d / (n + ".key")))
-            for n in ("node", "client")}
+    return {n: (str(d / (ca + ".pem")), str(d / (n + ".pem")), str(d / (n + ".key")))
+            for n in names}
 
 
 def test_tls_without_a_token(cluster, tmp_path):
@@ -236,3 +231,107 @@ def test_tls_without_a_token(cluster, tmp_path):
     assert c.submit(["echo", "over tls"]).result(60).stdout == b"over tls\n"
     with pytest.raises(dtr.ConnectionError, match="does it require TLS"):
         dtr.Client(cluster.addr, reconnect_timeout=0)
+
+
+def test_tls_with_a_token(cluster, tmp_path):
+    """TLS and a token together: the proofs bind to the master's certificate
+    (tls-server-end-point), for the Client and the Executor's connections."""
+    certs = _certs(tmp_path, ("master", "worker", "client"))
+    tok = tmp_path / "token"
+    tok.write_text("tls and token\n")
+    tok.chmod(0o600)
+    cluster.master("--tls-ca", certs["master"][0], "--tls-cert", certs["master"][1],
+                   "--tls-key", certs["master"][2], "--token-file", str(tok))
+    cluster.worker("w1", "--tls-ca", certs["worker"][0], "--tls-cert", certs["worker"][1],
+                   "--tls-key", certs["worker"][2], "--token-file", str(tok))
+    c = dtr.Client(cluster.addr, tls=certs["client"], token_file=str(tok))
+    wait_for("the worker to register", lambda: c.status()["workers"])
+    assert c.submit(["echo", "tls+token"]).result(60).stdout == b"tls+token\n"
+    from conftest import PYTHON
+    with dtr.Executor(c, python=PYTHON) as ex:
+        assert list(ex.map(abs, [-1, -2, 3], chunksize=2)) == [1, 2, 3]
+    gen = c.events()
+    t = c.submit(["true"])
+    assert next(e for e in gen if e["task"] == t.id)["event"] == "submitted"
+    gen.close()
+    c.close()
+    with pytest.raises(dtr.AuthError, match="different token"):
+        dtr.Client(cluster.addr, tls=certs["client"], token="wrong", reconnect_timeout=0)
+    # the master checks the chain: a client certificate of another CA
+    other = _certs(tmp_path, ("stranger",), ca="otherca")["stranger"]
+    with pytest.raises((dtr.TLSError, dtr.ConnectionError)):
+        dtr.Client(cluster.addr, tls=(certs["client"][0], other[1], other[2]),
+                   token_file=str(tok), reconnect_timeout=0)
+    # and we check the master's: trusting another CA, the client refuses it
+    with pytest.raises(dtr.TLSError, match="certificate verify failed"):
+        dtr.Client(cluster.addr, tls=(other[0], certs["client"][1], certs["client"][2]),
+                   token_file=str(tok), reconnect_timeout=0)
+
+
+def test_tls_relay_is_refused(cluster, tmp_path):
+    """A relay holding a certificate of the cluster's CA (a compromised node,
+    say), but not the master's key: it terminates the client's TLS with its
+    own certificate and passes the bytes to the master over a TLS session of
+    its own. The client sees the master's proof bound to another certificate
+    and hangs up before proving anything; the master authenticates no one."""
+    import socket
+    import ssl
+    certs = _certs(tmp_path, ("master", "relay", "client"))
+    tok = tmp_path / "token"
+    tok.write_text("relay test\n")
+    tok.chmod(0o600)
+    cluster.master("--tls-ca", certs["master"][0], "--tls-cert", certs["master"][1],
+                   "--tls-key", certs["master"][2], "--token-file", str(tok))
+    host, port = cluster.addr.rsplit(":", 1)
+    ca, rcert, rkey = certs["relay"]
+    srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv_ctx.load_cert_chain(rcert, rkey)
+    srv_ctx.verify_mode = ssl.CERT_NONE
+    cli_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cli_ctx.check_hostname = False
+    cli_ctx.load_verify_locations(ca)
+    cli_ctx.load_cert_chain(rcert, rkey)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    relayed = []
+
+    def pipe(a, b, way):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                relayed.append((way, d))
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def relay():
+        try:
+            conn, _ = lsock.accept()
+        except OSError:
+            return
+        a = srv_ctx.wrap_socket(conn, server_side=True)
+        b = cli_ctx.wrap_socket(socket.create_connection((host, int(port))))
+        threading.Thread(target=pipe, args=(b, a, "to client"), daemon=True).start()
+        pipe(a, b, "to master")
+    th = threading.Thread(target=relay, daemon=True)
+    th.start()
+    try:
+        with pytest.raises(dtr.AuthError, match="a relay"):
+            dtr.Client("127.0.0.1:%d" % lsock.getsockname()[1], tls=certs["client"],
+                       token_file=str(tok), reconnect_timeout=0)
+    finally:
+        lsock.close()
+    th.join(10)
+    to_master = b"".join(d for w, d in relayed if w == "to master")
+    to_client = b"".join(d for w, d in relayed if w == "to client")
+    assert b'"binding":"tls-server-end-point"' in to_master
+    assert b'"type":"auth"' in to_client  # the master proved first, bound to its certificate
+    assert b'"type":"auth"' not in to_master  # the client never proved anything

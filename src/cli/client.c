@@ -392,6 +392,7 @@ static int handshake_failed(struct client *c, const struct handshake *h, const s
         break;
     case HANDSHAKE_ERR_NONE:
     case HANDSHAKE_ERR_DIALED_PORT:
+    case HANDSHAKE_ERR_BINDING:
         cli_error("the master at %s refused the handshake: %s", c->addr, h->error);
         break;
     }

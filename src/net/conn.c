@@ -854,6 +854,9 @@ static void tls_established(struct conn *c)
         return;
     }
     handshake_set_channel(&c->hs, channel);
+    /* a client that cannot reach the exporter binds to our certificate */
+    if (!c->dialer && tls_conn_end_point(c->tls, channel) == 0)
+        handshake_set_end_point(&c->hs, channel);
     log_debug("TLS established peer=%s", c->peer);
     if (c->dialer)
         send_hello(c);

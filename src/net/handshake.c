@@ -41,6 +41,12 @@ void handshake_set_channel(struct handshake *h, const unsigned char channel[AUTH
     memcpy(h->transcript.channel, channel, AUTH_HASH_BYTES);
 }
 
+void handshake_set_end_point(struct handshake *h, const unsigned char hash[AUTH_HASH_BYTES])
+{
+    memcpy(h->end_point, hash, AUTH_HASH_BYTES);
+    h->has_end_point = true;
+}
+
 void handshake_release(struct handshake *h)
 {
     msg_release(&h->peer_hello);
@@ -58,6 +64,10 @@ static void send_hello(struct handshake *h, struct buf *out)
     m.nonce = h->nonce;
     m.auth = h->cfg.token != NULL;
     m.to_acceptor = h->cfg.dialer;
+    if (h->cfg.dialer && h->cfg.end_point_binding) {
+        m.binding = (char *)HANDSHAKE_END_POINT;
+        memcpy(h->transcript.channel, h->end_point, AUTH_HASH_BYTES);
+    }
     if (h->cfg.fill_hello)
         h->cfg.fill_hello(&m, h->cfg.fill_data);
     size_t from = out->len;
@@ -163,6 +173,30 @@ static enum handshake_result check_dialed_addr(struct handshake *h, const struct
                 h->cfg.dial_port, m->role, m->addr, m->role);
 }
 
+/*
+ * An acceptor whose dialer declares a channel binding: only a client may,
+ * only tls-server-end-point, only over TLS. The binding name is in the
+ * dialer's hello, which both proofs cover, so it cannot be swapped.
+ */
+static enum handshake_result check_binding(struct handshake *h, const struct msg *m)
+{
+    if (h->cfg.dialer || !m->binding)
+        return HANDSHAKE_WAIT;
+    if (strcmp(m->binding, HANDSHAKE_END_POINT))
+        return fail(h, HANDSHAKE_ERR_BINDING, false, "refused an unknown channel binding",
+                    "channel binding '%.64s' is not supported (this node knows " HANDSHAKE_END_POINT
+                    ")",
+                    m->binding);
+    if (strcmp(m->role, "client"))
+        return fail(h, HANDSHAKE_ERR_BINDING, false, "refused a channel binding",
+                    "a %s may not choose the channel binding (clients only)", m->role);
+    if (!h->has_end_point)
+        return fail(h, HANDSHAKE_ERR_BINDING, false, "refused a channel binding without TLS",
+                    "channel binding " HANDSHAKE_END_POINT " needs TLS");
+    memcpy(h->transcript.channel, h->end_point, AUTH_HASH_BYTES);
+    return HANDSHAKE_WAIT;
+}
+
 /* The token rule for the peer's hello. */
 static enum handshake_result match_tokens(struct handshake *h, const struct msg *m)
 {
@@ -197,6 +231,8 @@ static enum handshake_result on_hello(struct handshake *h, struct msg *m, const 
     enum handshake_result r = check_hello(h, m, line, len);
     if (r == HANDSHAKE_WAIT)
         r = check_dialed_addr(h, m);
+    if (r == HANDSHAKE_WAIT)
+        r = check_binding(h, m);
     /* An acceptor without a token answers one that has one: the dialer
      * says why it hangs up, in its own words. */
     if (r == HANDSHAKE_WAIT && (h->cfg.dialer || token))

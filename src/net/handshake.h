@@ -46,7 +46,14 @@ struct handshake_config {
      * nonce on this handshake is always checked). NULL: no others. */
     bool (*own_nonce)(const char *nonce, void *data);
     void *own_nonce_data;
+    /* A dialer over TLS: bind the proofs to the server's certificate
+     * (tls-server-end-point, declared in our hello) instead of the
+     * exporter; handshake_set_end_point() first. */
+    bool end_point_binding;
 };
+
+/* The binding a client may declare in its hello. */
+#define HANDSHAKE_END_POINT "tls-server-end-point"
 
 enum handshake_step {
     HANDSHAKE_HELLO, /* waiting for the peer's hello */
@@ -75,14 +82,17 @@ enum handshake_error {
     HANDSHAKE_ERR_PEER_WANTS_TOKEN,  /* the peer has a token, we have none */
     HANDSHAKE_ERR_PEER_HAS_NO_TOKEN, /* we have a token, the peer has none */
     HANDSHAKE_ERR_PROOF,             /* a wrong, missing or malformed proof */
+    HANDSHAKE_ERR_BINDING,           /* a channel binding we cannot use */
 };
 
 struct handshake {
     struct handshake_config cfg;
     enum handshake_step step;
-    char nonce[AUTH_NONCE_HEX];        /* ours */
-    char peer_role[8];                 /* from the peer's hello, once checked that far */
-    struct auth_transcript transcript; /* what the proofs are bound to */
+    char nonce[AUTH_NONCE_HEX];               /* ours */
+    char peer_role[8];                        /* from the peer's hello, once checked that far */
+    struct auth_transcript transcript;        /* what the proofs are bound to */
+    unsigned char end_point[AUTH_HASH_BYTES]; /* tls-server-end-point, once set */
+    bool has_end_point;
     /* HANDSHAKE_OK: the peer's hello (the caller may steal fields). */
     struct msg peer_hello;
     /* HANDSHAKE_FAIL: */
@@ -106,6 +116,11 @@ void handshake_init(struct handshake *h, const struct handshake_config *cfg,
 /* Binds the proofs to a TLS session (its exporter value); call it before
  * our hello is sent or the peer's is read. */
 void handshake_set_channel(struct handshake *h, const unsigned char channel[AUTH_HASH_BYTES]);
+/* The session's tls-server-end-point value (the SHA-256 of the server's
+ * certificate): used instead of the exporter when the dialer declares it
+ * (an acceptor: a client's hello with "binding"; a dialer: end_point_binding).
+ * Without it, such a hello is refused. */
+void handshake_set_end_point(struct handshake *h, const unsigned char hash[AUTH_HASH_BYTES]);
 /* The dialer's first move: appends our hello (one line) to out. */
 void handshake_start(struct handshake *h, struct buf *out);
 /*

@@ -381,6 +381,29 @@ int tls_sock_binding(struct tls_sock *s, unsigned char out[TLS_BINDING_BYTES])
     return export_binding(s->ssl, out);
 }
 
+/* SHA-256 over the server certificate's DER (X509_digest hashes exactly
+ * that): RFC 5929's tls-server-end-point for the usual SHA-256-signed
+ * certificates, and SHA-256 always, so both ends agree without looking at
+ * the signature algorithm. */
+static int end_point(SSL *ssl, unsigned char out[TLS_BINDING_BYTES])
+{
+    X509 *x = SSL_is_server(ssl) ? SSL_get_certificate(ssl) : SSL_get0_peer_certificate(ssl);
+    unsigned n = 0;
+    if (!x || X509_digest(x, EVP_sha256(), out, &n) != 1 || n != TLS_BINDING_BYTES)
+        return DTR_EPROTO;
+    return 0;
+}
+
+int tls_conn_end_point(struct tls_conn *tc, unsigned char out[TLS_BINDING_BYTES])
+{
+    return end_point(tc->ssl, out);
+}
+
+int tls_sock_end_point(struct tls_sock *s, unsigned char out[TLS_BINDING_BYTES])
+{
+    return end_point(s->ssl, out);
+}
+
 size_t tls_conn_pending(struct tls_conn *tc)
 {
     return BIO_ctrl_pending(tc->wbio);

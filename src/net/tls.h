@@ -99,6 +99,15 @@ int tls_conn_write(struct tls_conn *tc, const void *data, size_t len, char *err,
 #define TLS_BINDING_BYTES 32
 int tls_conn_binding(struct tls_conn *tc, unsigned char out[TLS_BINDING_BYTES]);
 int tls_sock_binding(struct tls_sock *s, unsigned char out[TLS_BINDING_BYTES]);
+/*
+ * The tls-server-end-point channel binding (docs/protocol.md section 3):
+ * SHA-256 of the DER certificate the server side of this session presented:
+ * our own on the server side, the peer's on the client side. What a client
+ * without access to the exporter (Python's ssl module) binds its proof to.
+ * Returns 0, or DTR_EPROTO when there is no such certificate.
+ */
+int tls_conn_end_point(struct tls_conn *tc, unsigned char out[TLS_BINDING_BYTES]);
+int tls_sock_end_point(struct tls_sock *s, unsigned char out[TLS_BINDING_BYTES]);
 /* Bytes of ciphertext waiting to be sent to the peer. */
 size_t tls_conn_pending(struct tls_conn *tc);
 /* Moves every waiting byte of ciphertext to the end of out. */

@@ -74,6 +74,7 @@ void msg_release(struct msg *m)
     free(m->addr);
     free(m->offer);
     free(m->instance);
+    free(m->binding);
     for (size_t i = 0; i < m->nheld; i++)
         free(m->held[i].id);
     free(m->held);
@@ -119,7 +120,7 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
     static const char *const keys[] = {"type",         "proto",    "role",  "id",       "nonce",
                                        "auth",         "addr",     "slots", "draining", "version",
                                        "heartbeat_ms", "instance", "cpus",  "mem",      "gpus",
-                                       "resources",    NULL};
+                                       "resources",    "binding",  NULL};
     int64_t x = 0;
     int rc;
     if ((rc = pjson_check_keys(o, keys, "hello", err, errlen)))
@@ -163,6 +164,8 @@ static int parse_hello(json_object *o, struct msg *m, char *err, size_t errlen)
     if (m->instance && (strlen(m->instance) != MSG_INSTANCE_HEX ||
                         strspn(m->instance, "0123456789abcdef") != MSG_INSTANCE_HEX))
         return ERR("field 'instance' must be %d lowercase hex digits", MSG_INSTANCE_HEX);
+    if ((rc = pjson_get_str(o, "binding", false, 64, &m->binding, err, errlen)))
+        return rc;
     return 0;
 }
 
@@ -1183,6 +1186,7 @@ void msg_encode(struct buf *b, const struct msg *m)
         if (m->heartbeat_ms)
             buf_addf(b, ",\"heartbeat_ms\":%" PRId64, m->heartbeat_ms);
         add_str_field(b, "instance", m->instance);
+        add_str_field(b, "binding", m->binding);
         break;
     case MSG_HELD:
         buf_addstr(b, ",\"attempts\":[");

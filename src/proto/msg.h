@@ -215,6 +215,10 @@ struct msg {
      * (MSG_INSTANCE_HEX hex digits) that proves a new session comes from the
      * same process. NULL: absent. */
     char *instance;
+    /* A client's hello over TLS: the channel binding its proof uses instead
+     * of the TLS exporter ("tls-server-end-point", docs/protocol.md section
+     * 3). NULL: absent (the exporter). */
+    char *binding;
     /* Not on the wire: set by conn.c for fill_hello when the hello goes to
      * the peer we dialed. */
     bool to_acceptor;

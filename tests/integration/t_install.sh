@@ -58,8 +58,17 @@ grep -q -- "--port: 'x' is not an integer" ex.out &&
 ) >comp.out 2>&1 && grep -q -- '-F _dtr dtr' comp.out && pass "installed completion registers _dtr" ||
     fail "completion: $(cat comp.out)"
 
+# The Python package, where python3 looks under the prefix (lib/python3.X/
+# dist-packages on Debian), imports from there (python3 compiles it into
+# __pycache__, which uninstall takes too).
+PYDIR=$(cd "$D$P" && ls -d lib/python3*/*-packages 2>/dev/null | head -1)
+[ -n "$PYDIR" ] && [ -f "$D$P/$PYDIR/dtr/client.py" ] || fail "no Python package under $P/lib/python3*"
+(cd "$T" && PYTHONPATH=$D$P/$PYDIR /usr/bin/python3 -c 'import dtr, dtr.client; print(dtr.__file__)') \
+    >py.out 2>&1 && grep -q "^$D$P/$PYDIR/dtr/__init__.py" py.out &&
+    pass "python3 imports the installed package from $P/$PYDIR" || fail "import dtr: $(cat py.out)"
+
 # Every installed file is in the manifest; uninstall removes exactly those.
-(cd "$D" && find . -type f | sed 's/^\.//' | grep -v '/other.1$' | sort) >tree.txt
+(cd "$D" && find . -type f | sed 's/^\.//' | grep -v -e '/other.1$' -e '/__pycache__/' | sort) >tree.txt
 sort "$MANIFEST" >manifest.txt
 cmp -s tree.txt manifest.txt && pass "install_manifest.txt lists every installed file ($(wc -l <tree.txt))" ||
     fail "manifest and tree differ: $(diff tree.txt manifest.txt | head -5)"
@@ -69,4 +78,17 @@ left=$(cd "$D" && find . -type f)
     pass "uninstall removed every installed file and kept another package's" || fail "left: $left"
 [ ! -e "$D$P/share/doc/dtr" ] && [ -d "$D$P/share/man/man1" ] &&
     pass "uninstall removed share/doc/dtr, kept the shared man1" || fail "directories: $(cd "$D" && find . -type d)"
+[ ! -e "$D$P/$PYDIR/dtr" ] && pass "uninstall removed the Python package and its bytecode" ||
+    fail "left: $(cd "$D$P/$PYDIR" && find dtr)"
+
+# With PREFIX=/usr/local the package lands where Debian's python3 imports
+# from without PYTHONPATH.
+D2=$T/dest2
+DESTDIR=$D2 cmake --install "$BUILD" --prefix /usr/local >install2.out 2>&1 ||
+    die "cmake --install --prefix /usr/local failed: $(tail -5 install2.out)"
+init=$(cd "$D2" && ls usr/local/lib/python3*/*-packages/dtr/__init__.py 2>/dev/null | head -1)
+dir=/${init%/dtr/__init__.py}
+/usr/bin/python3 -c 'import sys; sys.exit(sys.argv[1] not in sys.path)' "$dir" &&
+    pass "PREFIX=/usr/local installs it into $dir, on /usr/bin/python3's path" ||
+    fail "PREFIX=/usr/local put it at '/$init', not on python3's path"
 finish

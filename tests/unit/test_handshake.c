@@ -389,6 +389,141 @@ static void test_proof_bound_to_channel(void **state)
     handshake_release(&a);
 }
 
+/* ---- the tls-server-end-point binding ---------------------------------------- */
+
+/* A client (Python's) dialing over TLS, bound to the server's certificate:
+ * `cert` is the hash of the certificate it was shown. */
+static void client_init(struct handshake *h, const char *token, unsigned char fill)
+{
+    struct handshake_config cfg = {
+        .dialer = true,
+        .role = "client",
+        .id = "client-1",
+        .token = token,
+        .accept_roles = HANDSHAKE_ROLE_MASTER,
+        .end_point_binding = true,
+    };
+    unsigned char cert[AUTH_HASH_BYTES];
+    memset(cert, fill, sizeof(cert));
+    handshake_init(h, &cfg, NONCE_D);
+    handshake_set_end_point(h, cert);
+}
+
+/* A master over TLS: its session's exporter value, and its certificate. */
+static void tls_acceptor_init(struct handshake *h, const char *token, unsigned char exporter,
+                              unsigned char cert)
+{
+    unsigned char c[AUTH_HASH_BYTES];
+    acceptor_init(h, token, NONCE_A);
+    memset(c, exporter, sizeof(c));
+    handshake_set_channel(h, c);
+    memset(c, cert, sizeof(c));
+    handshake_set_end_point(h, c);
+}
+
+/* The client declares the binding in its hello and both ends bind to the
+ * master's certificate: they authenticate, whatever the exporter. */
+static void test_end_point_binding(void **state)
+{
+    (void)state;
+    struct handshake d, a;
+    struct buf out = BUF_INIT;
+    client_init(&d, "s3cret", 7);
+    handshake_start(&d, &out);
+    assert_non_null(strstr(out.data, "\"binding\":\"tls-server-end-point\""));
+    buf_release(&out);
+    handshake_release(&d);
+    client_init(&d, "s3cret", 7);
+    tls_acceptor_init(&a, "s3cret", 1, 7);
+    struct run r = run(&d, &a);
+    assert_int_equal(r.d, HANDSHAKE_OK);
+    assert_int_equal(r.a, HANDSHAKE_OK);
+    handshake_release(&d);
+    handshake_release(&a);
+    /* Without a token there are no proofs; the binding is still checked. */
+    client_init(&d, NULL, 7);
+    tls_acceptor_init(&a, NULL, 1, 7);
+    r = run(&d, &a);
+    assert_int_equal(r.d, HANDSHAKE_OK);
+    assert_int_equal(r.a, HANDSHAKE_OK);
+    handshake_release(&d);
+    handshake_release(&a);
+}
+
+/* A relay between two TLS sessions shows the client its own certificate
+ * (it cannot show the master's without the master's key): the master's
+ * proof, bound to its certificate, fails at the client, which never proves. */
+static void test_end_point_relay(void **state)
+{
+    (void)state;
+    struct handshake d, a;
+    client_init(&d, "s3cret", 9); /* the relay's certificate */
+    tls_acceptor_init(&a, "s3cret", 1, 7);
+    struct run r = run(&d, &a);
+    assert_int_equal(r.d, HANDSHAKE_FAIL);
+    assert_int_equal(d.error_code, HANDSHAKE_ERR_PROOF);
+    assert_int_equal(r.a, HANDSHAKE_WAIT); /* still waiting for a proof it never gets */
+    handshake_release(&d);
+    handshake_release(&a);
+    /* Stripping the binding from the client's hello (so that the master
+     * uses its exporter) changes the hello both proofs cover. */
+    struct buf to_a = BUF_INIT, to_d = BUF_INIT, b = BUF_INIT;
+    client_init(&d, "s3cret", 7);
+    tls_acceptor_init(&a, "s3cret", 1, 7);
+    handshake_start(&d, &b);
+    struct msg m;
+    char err[256];
+    assert_int_equal(msg_parse(b.data, b.len - 1, &m, err, sizeof(err)), 0);
+    free(m.binding);
+    m.binding = NULL;
+    line_of(&to_a, &m);
+    msg_release(&m);
+    assert_int_equal(feed(&a, &to_a, &to_d), HANDSHAKE_WAIT);
+    assert_int_equal(feed(&d, &to_d, &to_a), HANDSHAKE_FAIL);
+    assert_int_equal(d.error_code, HANDSHAKE_ERR_PROOF);
+    buf_release(&to_a);
+    buf_release(&to_d);
+    buf_release(&b);
+    handshake_release(&d);
+    handshake_release(&a);
+}
+
+/* Only a client, only that binding, only over TLS. */
+static void test_end_point_refusals(void **state)
+{
+    (void)state;
+    struct handshake a;
+    struct buf b = BUF_INIT, out = BUF_INIT;
+    struct msg m;
+    static const struct {
+        const char *role, *binding;
+        bool tls;
+        const char *error;
+    } cases[] = {
+        {"client", "tls-server-end-point", false, "channel binding tls-server-end-point needs TLS"},
+        {"client", "tls-unique", true,
+         "channel binding 'tls-unique' is not supported (this node knows tls-server-end-point)"},
+        {"worker", "tls-server-end-point", true,
+         "a worker may not choose the channel binding (clients only)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].tls)
+            tls_acceptor_init(&a, "s3cret", 1, 7);
+        else
+            acceptor_init(&a, "s3cret", NONCE_A);
+        hello_msg(&m, cases[i].role, NONCE_D, true);
+        m.binding = (char *)cases[i].binding;
+        line_of(&b, &m);
+        assert_int_equal(feed(&a, &b, &out), HANDSHAKE_FAIL);
+        assert_int_equal(a.error_code, HANDSHAKE_ERR_BINDING);
+        assert_string_equal(a.error, cases[i].error);
+        assert_int_equal(out.len, 0);
+        handshake_release(&a);
+    }
+    buf_release(&b);
+    buf_release(&out);
+}
+
 /* ---- refusals of the hello --------------------------------------------------- */
 
 /* Feeds one message to a fresh acceptor (or dialer) and expects a refusal. */
@@ -609,6 +744,9 @@ int main(void)
         cmocka_unit_test(test_reflected_proof),
         cmocka_unit_test(test_proof_bound_to_transcript),
         cmocka_unit_test(test_proof_bound_to_channel),
+        cmocka_unit_test(test_end_point_binding),
+        cmocka_unit_test(test_end_point_relay),
+        cmocka_unit_test(test_end_point_refusals),
         cmocka_unit_test(test_relayed_nonce),
         cmocka_unit_test(test_error_line),
         cmocka_unit_test(test_error_line_for_proof),

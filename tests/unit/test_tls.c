@@ -302,6 +302,61 @@ static void test_plaintext_peer(void **state UNUSED)
     pair_close(&p);
 }
 
+/* SHA-256 of a certificate file's DER, computed here without X509_digest. */
+static void cert_hash(const char *name, unsigned char out[TLS_BINDING_BYTES])
+{
+    FILE *f = fopen(path(name), "re");
+    assert_non_null(f);
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+    assert_true(n > 0);
+    unsigned len = 0;
+    assert_int_equal(EVP_Digest(der, (size_t)n, out, &len, EVP_sha256(), NULL), 1);
+    assert_int_equal(len, TLS_BINDING_BYTES);
+    OPENSSL_free(der);
+    X509_free(x);
+}
+
+/* tls-server-end-point: both ends see the hash of the server's certificate,
+ * on every session with that server (unlike the exporter), and another
+ * server certificate gives another value. */
+static void test_end_point(void **state UNUSED)
+{
+    struct pair p, q;
+    unsigned char want[TLS_BINDING_BYTES], c[TLS_BINDING_BYTES], s[TLS_BINDING_BYTES];
+    unsigned char x1[TLS_BINDING_BYTES], x2[TLS_BINDING_BYTES];
+    cert_hash("node.pem", want);
+    pair_open(&p, "node", "ca.pem", "node", "ca.pem");
+    pair_open(&q, "node", "ca.pem", "node", "ca.pem");
+    assert_int_equal(tls_conn_end_point(p.cli, c), DTR_EPROTO); /* no handshake yet */
+    pair_handshake(&p);
+    pair_handshake(&q);
+    assert_int_equal(tls_conn_end_point(p.cli, c), 0);
+    assert_int_equal(tls_conn_end_point(p.srv, s), 0);
+    assert_memory_equal(c, want, sizeof(want));
+    assert_memory_equal(s, want, sizeof(want));
+    assert_int_equal(tls_conn_end_point(q.cli, c), 0);
+    assert_memory_equal(c, want, sizeof(want));
+    assert_int_equal(tls_conn_binding(p.cli, x1), 0);
+    assert_int_equal(tls_conn_binding(q.cli, x2), 0);
+    assert_memory_not_equal(x1, x2, sizeof(x1));
+    pair_close(&p);
+    pair_close(&q);
+    /* a server showing another certificate of the same CA */
+    pair_open(&p, "node", "ca.pem", "ca", "ca.pem");
+    pair_handshake(&p);
+    assert_int_equal(p.crc, 1);
+    assert_int_equal(tls_conn_end_point(p.cli, c), 0);
+    cert_hash("ca.pem", want);
+    assert_memory_equal(c, want, sizeof(want));
+    assert_int_equal(tls_conn_end_point(p.srv, s), 0);
+    assert_memory_equal(s, want, sizeof(want));
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_client_from_another_ca),
         cmocka_unit_test(test_server_from_another_ca),
         cmocka_unit_test(test_plaintext_peer),
+        cmocka_unit_test(test_end_point),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
