@@ -677,6 +677,15 @@ void allocs_message(struct allocs *as, struct conn *c, struct msg *msg)
         queue_free(q);
 }
 
+void allocs_view(const struct allocs *as, const struct worker_info *w, size_t nw, struct buf *b)
+{
+    struct alloc_info *infos = xcalloc(as->n + 1, sizeof(*infos));
+    for (size_t i = 0; i < as->n; i++)
+        infos[i] = as->q[i]->info; /* shallow: encoded at once */
+    alloc_view_encode(b, infos, as->n, w, nw);
+    free(infos);
+}
+
 void allocs_stop(struct allocs *as)
 {
     as->stopping = true;

@@ -54,6 +54,9 @@ int allocs_init(struct allocs *as, uv_loop_t *loop, struct tasks *ts, struct jou
 int allocs_start(struct allocs *as, const char *addr, const char *token, char *err, size_t errlen);
 /* A client's alloc request. */
 void allocs_message(struct allocs *as, struct conn *c, struct msg *msg);
+/* The queues with the workers their jobs started, as status shows them
+ * (alloc_view_encode): a JSON array appended to b. */
+void allocs_view(const struct allocs *as, const struct worker_info *w, size_t nw, struct buf *b);
 /* The master stops: no new child processes; the timer closes. */
 void allocs_stop(struct allocs *as);
 void allocs_release(struct allocs *as);

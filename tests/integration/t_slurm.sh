@@ -121,6 +121,14 @@ grep -q 'dtr-a1' jobs-seen && pass "Slurm jobs appeared: $(tr '\n' ' ' <jobs-see
     fail "no dtr-a1 job: $(cat jobs-seen)"
 wait_for "a worker from a Slurm job to register" \
     "dtr status $DT --json | grep -q '\"id\":\"alloc-a1-'" 30 || finish
+dtr status $DT >status.out
+grep -Eq '^a1 +slurm +[0-9]+ +[0-9]+ +[1-9]' status.out &&
+    pass "dtr status shows queue a1 with its workers: $(grep '^a1 ' status.out)" ||
+    fail "status: $(cat status.out)"
+curl -s -m 10 -H "Authorization: Bearer $(cat "$T/token")" \
+    "$(cat "$T/state-M/http.addr")api/v1/allocs" >allocs.json
+grep -q '"id":"a1".*"workers":[1-9]' allocs.json && pass "GET /api/v1/allocs: $(cat allocs.json)" ||
+    fail "/api/v1/allocs: $(cat allocs.json)"
 
 # The master restarts while its jobs run: the queue and its jobs are in the
 # journal, squeue says they still exist, nothing is submitted twice.
