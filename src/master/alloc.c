@@ -320,8 +320,12 @@ static void sbatch_done(struct cmd *c)
     save_queue(as, q);
 }
 
-/* The job script: runs dtr worker (one per node with --workers-per-job
- * above 1, through srun), dialing back with the token from a 0600 file. */
+/* The job script: runs dtr worker, dialing back with the token from a 0600
+ * file. With --workers-per-job K above 1 the job has K Slurm tasks
+ * (sbatch --ntasks=K; where they go is Slurm's choice, or the queue's
+ * --nodes/--ntasks-per-node) and the script starts one worker per task with
+ * srun, each offering its task's CPUs (--cpus-per-task, which srun since
+ * Slurm 22.05 no longer takes from the job by itself). */
 static int write_script(struct allocs *as, struct alloc_queue *q, char *path, size_t pathlen,
                         char *err, size_t errlen)
 {
@@ -345,12 +349,16 @@ static int write_script(struct allocs *as, struct alloc_queue *q, char *path, si
     if (a->workers_per_job > 1)
         buf_addf(&b,
                  "if [ -z \"${DTR_ALLOC_STEP:-}\" ]; then\n"
-                 "    DTR_ALLOC_STEP=1 exec srun --ntasks-per-node=1 --ntasks=%" PRId64
-                 " '%s'\nfi\n",
+                 "    export DTR_ALLOC_STEP=1\n"
+                 "    exec srun --ntasks=%" PRId64 " --kill-on-bad-exit=0"
+                 " ${SLURM_CPUS_PER_TASK:+--cpus-per-task=\"$SLURM_CPUS_PER_TASK\"} '%s'\n"
+                 "fi\n",
                  a->workers_per_job, path);
+    /* the CPUs Slurm gave the task, whatever the node has (--cpus-per-task) */
     buf_addf(
         &b,
         "exec '%s' worker --master '%s' --id \"alloc-%s-${SLURM_JOB_ID:-0}-${SLURM_PROCID:-0}\""
+        " ${SLURM_CPUS_PER_TASK:+--cpus \"$SLURM_CPUS_PER_TASK\"}"
         " --log-dir '%s/logs' --idle-timeout %" PRId64 "ms",
         as->dtr_path, as->master_addr, a->id, as->dir, idle);
     if (life)
@@ -376,7 +384,7 @@ static int prepare_dir(struct allocs *as, char *err, size_t errlen);
 
 static void submit_job(struct allocs *as, struct alloc_queue *q)
 {
-    char script[4200], err[512], name[160], out[4300], tl[64], nodes[64];
+    char script[4200], err[512], name[160], out[4300], tl[64], ntasks[64];
     if (prepare_dir(as, err, sizeof(err)) ||
         write_script(as, q, script, sizeof(script), err, sizeof(err))) {
         set_error(q, err);
@@ -398,8 +406,8 @@ static void submit_job(struct allocs *as, struct alloc_queue *q)
         argv[n++] = tl;
     }
     if (a->workers_per_job > 1) {
-        snprintf(nodes, sizeof(nodes), "--nodes=%" PRId64, a->workers_per_job);
-        argv[n++] = nodes;
+        snprintf(ntasks, sizeof(ntasks), "--ntasks=%" PRId64, a->workers_per_job);
+        argv[n++] = ntasks;
     }
     for (size_t i = 0; i < a->nargs; i++)
         argv[n++] = a->args[i];

@@ -99,7 +99,8 @@ stop_slurm() {
         sleep 0.1
     done
 }
-trap 'stop_slurm; cleanup' EXIT
+# (cleanup reads the test's exit status from $?: give it back after stop_slurm)
+trap 'r=$?; stop_slurm; (exit "$r"); cleanup' EXIT
 
 printf 'alloc-secret-%s\n' "$$" >token
 start_master M --token-file "$T/token" --host 127.0.0.1
@@ -181,6 +182,37 @@ else
 fi
 dtr alloc remove $DT a1 >/dev/null && [ -z "$(dtr alloc list $DT | tail -n +2)" ] &&
     pass "alloc remove a1" || fail "remove: $(dtr alloc list $DT)"
+
+# --workers-per-job 2: one Slurm job of two tasks (sbatch --ntasks=2), a
+# worker in each (srun), each offering its task's one CPU. Every task waits
+# for a gate, so both workers hold one before any ends.
+dtr alloc add slurm --max-workers 2 --workers-per-job 2 --idle-timeout 3s --time-limit 10m $DT \
+    -- --cpus-per-task=1 >add2.out 2>&1 || die "alloc add a2 failed: $(cat add2.out)"
+[ "$(cat add2.out)" = a2 ] && pass "alloc add --workers-per-job 2 made queue a2" ||
+    fail "alloc add printed '$(cat add2.out)'"
+dtr submit $DT --id p --array 1-20 --retries 0 -- sh -c \
+    "while [ ! -e '$T/gate2' ]; do sleep 0.05; done; echo \"job=\$SLURM_JOB_ID proc=\$SLURM_PROCID\"" \
+    >/dev/null || die "submit failed"
+wait_for "two workers of one a2 job, each running a task" \
+    "[ \$(dtr status $DT --json | grep -o '\"id\":\"alloc-a2-[0-9]*-[01]\",[^}]*\"running\":1' | wc -l) -eq 2 ]" \
+    40 || { dtr status $DT; finish; }
+# (the master sees the job running at its next squeue, every 2s)
+wait_for "dtr status to show a2's job running with its 2 workers" \
+    "dtr status $DT | grep -Eq '^a2 +slurm +0 +1 +2 '" 10 &&
+    pass "dtr status: $(dtr status $DT | grep '^a2 ')"
+touch "$T/gate2"
+dtr wait $DT --job "$(dtr result $DT --json p-1 | sed -n 's/.*"job":"\([^"]*\)".*/\1/p')" --timeout 60s \
+    >wait2.out 2>&1 && pass "all 20 tasks of a2 succeeded" || fail "wait: $(tail -n 2 wait2.out)"
+for i in $(seq 1 20); do dtr result $DT "p-$i" 2>/dev/null; done | sort | uniq -c >by-proc
+[ "$(wc -l <by-proc)" -eq 2 ] && [ "$(sed 's/.*job=\([0-9]*\).*/\1/' by-proc | sort -u | wc -l)" -eq 1 ] &&
+    pass "the tasks ran in one Slurm job, on its two Slurm tasks: $(tr -s ' \n' ' ' <by-proc)" ||
+    fail "tasks by job and proc: $(tr -s ' \n' ' ' <by-proc)"
+[ "$(grep -c 'alloc: job submitted queue=a2' "$T/logs/master.log")" -eq 1 ] &&
+    pass "one Slurm job for two workers (max 2)" || fail "a2 jobs: $(grep 'queue=a2' "$T/logs/master.log")"
+wait_for "a2's job to end once both workers idled out" "[ -z \"\$(squeue -h)\" ]" 30 &&
+    pass "a2's job ended by itself"
+dtr alloc remove $DT a2 >/dev/null || fail "remove a2"
+
 echo "--- Slurm jobs: submitted and ended (master logs)"
 grep -h 'alloc: job' "$T"/logs/master.log | sed 's/^.*alloc: /  /'
 finish
