@@ -365,6 +365,10 @@ static int write_script(struct allocs *as, struct alloc_queue *q, char *path, si
         buf_addf(&b, " --lifetime %" PRId64 "ms", life);
     if (as->has_token)
         buf_addf(&b, " --token-file '%s/token'", as->dir);
+    if (as->tls[2])
+        buf_addf(
+            &b, " --tls-cert '%s/tls-cert.pem' --tls-key '%s/tls-key.pem' --tls-ca '%s/tls-ca.pem'",
+            as->dir, as->dir, as->dir);
     buf_addstr(&b, "\n");
     char tmp[4300];
     snprintf(tmp, sizeof(tmp), "%.4200s.tmp", path);
@@ -539,8 +543,43 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
-/* STATE_DIR/alloc, its logs and the token copy: made when the first job
- * is submitted, so that a master without queues leaves no trace. */
+#define ALLOC_TLS_FILE_MAX (1024 * 1024) /* bytes of a certificate or key copied */
+
+/* Copies src to dst (mode 0600, through a temporary file and a rename). */
+static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof(tmp), "%.4200s.tmp", dst);
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
+    struct stat st;
+    if (in < 0 || fstat(in, &st) || st.st_size > ALLOC_TLS_FILE_MAX) {
+        snprintf(err, errlen, "cannot copy '%.300s' for the jobs' workers: %s", src,
+                 in < 0 || errno ? strerror(errno) : "larger than 1 MiB");
+        if (in >= 0)
+            close(in);
+        return -1;
+    }
+    char *data = xmalloc((size_t)st.st_size + 1);
+    ssize_t n = read(in, data, (size_t)st.st_size + 1);
+    close(in);
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = n >= 0 && n <= st.st_size && out >= 0 && fchmod(out, 0600) == 0 &&
+              write(out, data, (size_t)n) == n;
+    if (out >= 0 && close(out))
+        ok = false;
+    memset(data, 0, (size_t)st.st_size + 1);
+    free(data);
+    if (!ok || rename(tmp, dst)) {
+        snprintf(err, errlen, "cannot write '%.300s': %s", dst, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* STATE_DIR/alloc, its logs and the token (and TLS files') copies: made
+ * when the first job is submitted, so that a master without queues leaves
+ * no trace. */
 static int prepare_dir(struct allocs *as, char *err, size_t errlen)
 {
     if (as->dir_ready)
@@ -565,8 +604,26 @@ static int prepare_dir(struct allocs *as, char *err, size_t errlen)
             return -1;
         }
     }
+    static const char *const names[3] = {"tls-cert.pem", "tls-key.pem", "tls-ca.pem"};
+    for (int i = 0; i < 3 && as->tls[2]; i++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", as->dir, names[i]);
+        errno = 0;
+        if (copy_file(as->tls[i], path, err, errlen))
+            return -1;
+    }
     as->dir_ready = true;
     return 0;
+}
+
+void allocs_set_tls(struct allocs *as, const char *cert, const char *key, const char *ca)
+{
+    const char *in[3] = {cert, key, ca};
+    for (int i = 0; i < 3 && ca; i++) {
+        char abs[4096];
+        free(as->tls[i]);
+        as->tls[i] = in[i] ? xstrdup(realpath(in[i], abs) ? abs : in[i]) : NULL;
+    }
 }
 
 int allocs_start(struct allocs *as, const char *addr, const char *token, char *err, size_t errlen)
@@ -716,4 +773,8 @@ void allocs_release(struct allocs *as)
         memset(as->token, 0, strlen(as->token));
     free(as->token);
     as->token = NULL;
+    for (int i = 0; i < 3; i++) {
+        free(as->tls[i]);
+        as->tls[i] = NULL;
+    }
 }

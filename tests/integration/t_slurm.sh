@@ -5,8 +5,10 @@
 # master submits Slurm jobs that run workers while tasks are queued; every
 # task runs inside a Slurm job; a restarted master keeps the queue and its
 # jobs without submitting them again; the jobs end once the queue is empty
-# (--idle-timeout). Skips only when not root or when the daemons cannot
-# start here.
+# (--idle-timeout); dtr status and GET /api/v1/allocs show the queue and
+# its workers; --workers-per-job 2 runs two workers in one job (srun); a
+# master with TLS and a token gets workers that dial back with both.
+# Skips only when not root or when the daemons cannot start here.
 . "$(dirname "$0")/lib.sh"
 
 skip() {
@@ -212,6 +214,52 @@ for i in $(seq 1 20); do dtr result $DT "p-$i" 2>/dev/null; done | sort | uniq -
 wait_for "a2's job to end once both workers idled out" "[ -z \"\$(squeue -h)\" ]" 30 &&
     pass "a2's job ended by itself"
 dtr alloc remove $DT a2 >/dev/null || fail "remove a2"
+
+# TLS with the token: the master restarts with --tls-*; the jobs' workers
+# present copies of its certificate and key (STATE_DIR/alloc, mode 0600),
+# and read the token from a file: neither is on a command line.
+command -v openssl >/dev/null || die "the openssl command is needed (Debian package openssl)"
+mkdir -p "$T/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=ca" \
+    -keyout "$T/tls/ca.key" -out "$T/tls/ca.pem" 2>>"$T/tls/openssl.log" || die "openssl ca"
+for n in master client; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
+        -keyout "$T/tls/$n.key" -out "$T/tls/$n.csr" 2>>"$T/tls/openssl.log" &&
+        openssl x509 -req -in "$T/tls/$n.csr" -CA "$T/tls/ca.pem" -CAkey "$T/tls/ca.key" \
+            -CAcreateserial -days 30 -out "$T/tls/$n.pem" 2>>"$T/tls/openssl.log" || die "openssl $n"
+done
+kill -TERM "$M2_PID"
+wait "$M2_PID"
+start_master M3 --token-file "$T/token" --host 127.0.0.1 --state-dir "$T/state-M" \
+    --tls-ca "$T/tls/ca.pem" --tls-cert "$T/tls/master.pem" --tls-key "$T/tls/master.key"
+DT="--token-file $T/token --tls-ca $T/tls/ca.pem --tls-cert $T/tls/client.pem --tls-key $T/tls/client.key"
+dtr alloc add slurm --max-workers 1 --idle-timeout 3s --time-limit 10m $DT -- --cpus-per-task=1 \
+    >add3.out 2>&1 || die "alloc add: $(cat add3.out)"
+# (no queue left across the restart: the master numbers from a1 again)
+Q3=$(cat add3.out)
+dtr submit $DT --id s --array 1-10 --retries 0 -- sh -c 'echo "job=$SLURM_JOB_ID"' >/dev/null ||
+    die "submit over TLS failed"
+dtr wait $DT --all --timeout 60s >wait3.out 2>&1 &&
+    pass "10 tasks succeeded on a worker that dialled the TLS master from a Slurm job" ||
+    fail "wait: $(tail -n 2 wait3.out); $(grep -h 'TLS\|auth' "$T"/state-M/alloc/logs/*"$Q3"*.log | tail -3)"
+n=0
+for i in $(seq 1 10); do
+    dtr result $DT "s-$i" 2>/dev/null | grep -q '^job=[0-9]' &&
+        dtr result $DT --json "s-$i" | grep -q "\"worker\":\"alloc-$Q3-" && n=$((n + 1))
+done
+[ "$n" -eq 10 ] && pass "every s- task ran in a Slurm job, on a worker of $Q3" ||
+    fail "$((10 - n)) s- tasks ran elsewhere"
+A=$T/state-M/alloc
+modes=$(stat -c '%a' "$A/tls-cert.pem" "$A/tls-key.pem" "$A/tls-ca.pem" "$A/token" | sort -u)
+[ "$modes" = 600 ] && pass "the token and TLS copies in STATE_DIR/alloc are 0600" ||
+    fail "modes: $(stat -c '%n %a' "$A"/tls-*.pem "$A/token")"
+cmp -s "$A/tls-key.pem" "$T/tls/master.key" && pass "the workers' key is the master's" ||
+    fail "tls-key.pem differs from master.key"
+grep -q -- "--tls-ca '$A/tls-ca.pem'" "$A/$Q3.sh" && ! grep -q -e "$(cat "$T/token")" -e 'PRIVATE' "$A/$Q3.sh" &&
+    pass "the job script names the files, holds neither token nor key" || fail "$Q3.sh: $(cat "$A/$Q3.sh")"
+grep -q 'TLS handshake failed' "$T/logs/master.log" && fail "TLS refusals: $(grep 'TLS handshake' "$T/logs/master.log" | tail -2)"
+wait_for "$Q3's job to end (idle timeout)" "[ -z \"\$(squeue -h)\" ]" 30 && pass "$Q3's job ended by itself"
+dtr alloc remove $DT "$Q3" >/dev/null || fail "remove $Q3"
 
 echo "--- Slurm jobs: submitted and ended (master logs)"
 grep -h 'alloc: job' "$T"/logs/master.log | sed 's/^.*alloc: /  /'
