@@ -107,6 +107,12 @@ static int load_cb(const char *id, const char *record, void *data)
     char err[256];
     const char *nl = strchr(record, '\n');
     size_t len = nl ? (size_t)(nl - record) : strlen(record);
+    if (!strcmp(id, "next")) { /* the number the next queue gets (allocs_message) */
+        uint64_t next = strtoull(record, NULL, 10);
+        if (next > as->next_id)
+            as->next_id = next;
+        return 0;
+    }
     if (as->n >= ALLOC_MAX_QUEUES)
         return 0;
     struct alloc_queue *q = xcalloc(1, sizeof(*q));
@@ -708,6 +714,11 @@ void allocs_message(struct allocs *as, struct conn *c, struct msg *msg)
         q->info.retry_at = 0;
         as->q[as->n++] = q;
         save_queue(as, q);
+        /* never the id of a removed queue again, across restarts too: row
+         * "next" of the allocs table */
+        char next[32];
+        snprintf(next, sizeof(next), "%" PRIu64, as->next_id);
+        jwriter_save_alloc(as->writer, "next", next);
         log_info("alloc: queue added id=%s max_workers=%" PRId64 " workers_per_job=%" PRId64
                  " backlog=%" PRId64 " time_limit_ms=%" PRId64 " idle_timeout_ms=%" PRId64,
                  id, q->info.max_workers, q->info.workers_per_job, q->info.backlog,

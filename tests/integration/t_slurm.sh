@@ -235,8 +235,9 @@ start_master M3 --token-file "$T/token" --host 127.0.0.1 --state-dir "$T/state-M
 DT="--token-file $T/token --tls-ca $T/tls/ca.pem --tls-cert $T/tls/client.pem --tls-key $T/tls/client.key"
 dtr alloc add slurm --max-workers 1 --idle-timeout 3s --time-limit 10m $DT -- --cpus-per-task=1 \
     >add3.out 2>&1 || die "alloc add: $(cat add3.out)"
-# (no queue left across the restart: the master numbers from a1 again)
 Q3=$(cat add3.out)
+[ "$Q3" = a3 ] && pass "the next queue is a3 (a removed queue's id is not given again)" ||
+    fail "alloc add after a restart printed '$Q3'"
 dtr submit $DT --id s --array 1-10 --retries 0 -- sh -c 'echo "job=$SLURM_JOB_ID"' >/dev/null ||
     die "submit over TLS failed"
 dtr wait $DT --all --timeout 60s >wait3.out 2>&1 &&
