@@ -59,7 +59,9 @@ int cmd_alloc(int argc, char **argv)
         {"max-workers", 0, OPT_INT, &max_workers, "N",
          "add: most workers the queue's Slurm jobs run at once (required)", 1, ALLOC_MAX_WORKERS},
         {"workers-per-job", 0, OPT_INT, &per_job, "K",
-         "add: workers (nodes) per Slurm job, started with srun (default 1)", 1, ALLOC_MAX_PER_JOB},
+         "add: workers per Slurm job: the job gets K tasks (sbatch --ntasks=K) and srun starts "
+         "a worker in each (default 1)",
+         1, ALLOC_MAX_PER_JOB},
         {"time-limit", 0, OPT_DURATION, &time_limit, "DUR",
          "add: each job's time limit (sbatch --time); its workers drain before it ends and "
          "start no task whose timeout would not fit (default: the partition's)",

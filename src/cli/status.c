@@ -34,6 +34,25 @@ static void print_resources(const struct worker_info *w)
     printf("\n");
 }
 
+/* The allocation queues (dtr alloc), when there are any: their Slurm jobs
+ * and the workers those started. */
+static void print_allocs(const struct msg *allocs, const struct msg *st)
+{
+    if (!allocs->nallocs)
+        return;
+    printf("\n%-6s %-6s %12s %12s %8s %s\n", "ALLOC", "KIND", "JOBS PENDING", "JOBS RUNNING",
+           "WORKERS", "LAST ERROR");
+    for (size_t i = 0; i < allocs->nallocs; i++) {
+        const struct alloc_info *a = &allocs->allocs[i];
+        size_t workers = 0;
+        for (size_t k = 0; k < st->nworkers; k++)
+            workers += alloc_worker_of(st->workers[k].id, a->id);
+        printf("%-6s %-6s %12" PRIu64 " %12" PRIu64 " %8zu %s\n", a->id,
+               a->kind ? a->kind : "slurm", a->pending, a->running, workers,
+               a->last_error ? a->last_error : "-");
+    }
+}
+
 int cmd_status(int argc, char **argv)
 {
     struct client_flags cf = {0};
@@ -46,7 +65,7 @@ int cmd_status(int argc, char **argv)
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
     int npos = 0;
     struct client c = {.fd = -1};
-    struct msg reply;
+    struct msg reply, allocs;
     struct buf b = BUF_INIT;
     int rc = cli_parse("status", "status [--json]", "Show the workers and task counts.", opts, argc,
                        argv, 0, pos, &npos, NULL);
@@ -62,11 +81,24 @@ int cmd_status(int argc, char **argv)
     msg_encode(&b, &(struct msg){.type = MSG_STATUS});
     if ((rc = client_call(&c, &b, MSG_STATUS, &reply)))
         goto out;
+    /* the allocation queues, second request on the same connection */
+    buf_reset(&b);
+    msg_encode(&b, &(struct msg){.type = MSG_ALLOC, .op = (char *)"list"});
+    if ((rc = client_call(&c, &b, MSG_ALLOCS, &allocs))) {
+        msg_release(&reply);
+        goto out;
+    }
     if (json) {
-        buf_reset(&b);
-        status_encode(&b, reply.workers, reply.nworkers, reply.counts, reply.jobs_active,
+        /* {"allocs":[...], then the status object's fields: what GET
+         * /api/v1/status answers (handlers_status) */
+        struct buf st = BUF_INIT;
+        status_encode(&st, reply.workers, reply.nworkers, reply.counts, reply.jobs_active,
                       reply.jobs_ended, reply.unschedulable);
-        printf("%s\n", b.data);
+        buf_reset(&b);
+        buf_addstr(&b, "{\"allocs\":");
+        alloc_view_encode(&b, allocs.allocs, allocs.nallocs, reply.workers, reply.nworkers);
+        printf("%s,%s\n", b.data, st.data + 1);
+        buf_release(&st);
     } else {
         int64_t now = clock_wall_ms();
         printf("master %s\n\n", c.addr);
@@ -91,7 +123,9 @@ int cmd_status(int argc, char **argv)
                    reply.unschedulable);
         printf("\njobs: active %" PRIu64 ", ended %" PRIu64 "\n", reply.jobs_active,
                reply.jobs_ended);
+        print_allocs(&allocs, &reply);
     }
+    msg_release(&allocs);
     msg_release(&reply);
 out:
     buf_release(&b);

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "http/allocs.h"
 #include "http/http.h"
 #include "master/master.h"
 #include "proto/api.h"
@@ -384,6 +385,14 @@ void api_handle(struct master *m, struct http *hs, const struct api_req *q, stru
             return;
         }
         get_workers(m, r);
+        return;
+    }
+    if (!strcmp(p, "/api/v1/allocs")) {
+        if (!get) {
+            wrong_method(r, "GET, HEAD");
+            return;
+        }
+        api_get_allocs(m, r);
         return;
     }
     if (!strcmp(p, "/api/v1/jobs")) {

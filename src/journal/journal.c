@@ -63,6 +63,7 @@
  *   allocs(id TEXT PRIMARY KEY, record TEXT)
  *       One allocation queue (master/alloc.c): its record as JSON, a
  *       newline, and the ids of its Slurm jobs not known to have ended.
+ *       Row "next" holds the number the next queue gets (a1, a2, ...).
  *
  * PRAGMA application_id marks the file as a dtr journal, so that another
  * program's SQLite database in the state dir is refused rather than written

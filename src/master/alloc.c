@@ -107,6 +107,12 @@ static int load_cb(const char *id, const char *record, void *data)
     char err[256];
     const char *nl = strchr(record, '\n');
     size_t len = nl ? (size_t)(nl - record) : strlen(record);
+    if (!strcmp(id, "next")) { /* the number the next queue gets (allocs_message) */
+        uint64_t next = strtoull(record, NULL, 10);
+        if (next > as->next_id)
+            as->next_id = next;
+        return 0;
+    }
     if (as->n >= ALLOC_MAX_QUEUES)
         return 0;
     struct alloc_queue *q = xcalloc(1, sizeof(*q));
@@ -320,8 +326,12 @@ static void sbatch_done(struct cmd *c)
     save_queue(as, q);
 }
 
-/* The job script: runs dtr worker (one per node with --workers-per-job
- * above 1, through srun), dialing back with the token from a 0600 file. */
+/* The job script: runs dtr worker, dialing back with the token from a 0600
+ * file. With --workers-per-job K above 1 the job has K Slurm tasks
+ * (sbatch --ntasks=K; where they go is Slurm's choice, or the queue's
+ * --nodes/--ntasks-per-node) and the script starts one worker per task with
+ * srun, each offering its task's CPUs (--cpus-per-task, which srun since
+ * Slurm 22.05 no longer takes from the job by itself). */
 static int write_script(struct allocs *as, struct alloc_queue *q, char *path, size_t pathlen,
                         char *err, size_t errlen)
 {
@@ -345,18 +355,26 @@ static int write_script(struct allocs *as, struct alloc_queue *q, char *path, si
     if (a->workers_per_job > 1)
         buf_addf(&b,
                  "if [ -z \"${DTR_ALLOC_STEP:-}\" ]; then\n"
-                 "    DTR_ALLOC_STEP=1 exec srun --ntasks-per-node=1 --ntasks=%" PRId64
-                 " '%s'\nfi\n",
+                 "    export DTR_ALLOC_STEP=1\n"
+                 "    exec srun --ntasks=%" PRId64 " --kill-on-bad-exit=0"
+                 " ${SLURM_CPUS_PER_TASK:+--cpus-per-task=\"$SLURM_CPUS_PER_TASK\"} '%s'\n"
+                 "fi\n",
                  a->workers_per_job, path);
+    /* the CPUs Slurm gave the task, whatever the node has (--cpus-per-task) */
     buf_addf(
         &b,
         "exec '%s' worker --master '%s' --id \"alloc-%s-${SLURM_JOB_ID:-0}-${SLURM_PROCID:-0}\""
+        " ${SLURM_CPUS_PER_TASK:+--cpus \"$SLURM_CPUS_PER_TASK\"}"
         " --log-dir '%s/logs' --idle-timeout %" PRId64 "ms",
         as->dtr_path, as->master_addr, a->id, as->dir, idle);
     if (life)
         buf_addf(&b, " --lifetime %" PRId64 "ms", life);
     if (as->has_token)
         buf_addf(&b, " --token-file '%s/token'", as->dir);
+    if (as->tls[2])
+        buf_addf(
+            &b, " --tls-cert '%s/tls-cert.pem' --tls-key '%s/tls-key.pem' --tls-ca '%s/tls-ca.pem'",
+            as->dir, as->dir, as->dir);
     buf_addstr(&b, "\n");
     char tmp[4300];
     snprintf(tmp, sizeof(tmp), "%.4200s.tmp", path);
@@ -376,7 +394,7 @@ static int prepare_dir(struct allocs *as, char *err, size_t errlen);
 
 static void submit_job(struct allocs *as, struct alloc_queue *q)
 {
-    char script[4200], err[512], name[160], out[4300], tl[64], nodes[64];
+    char script[4200], err[512], name[160], out[4300], tl[64], ntasks[64];
     if (prepare_dir(as, err, sizeof(err)) ||
         write_script(as, q, script, sizeof(script), err, sizeof(err))) {
         set_error(q, err);
@@ -398,8 +416,8 @@ static void submit_job(struct allocs *as, struct alloc_queue *q)
         argv[n++] = tl;
     }
     if (a->workers_per_job > 1) {
-        snprintf(nodes, sizeof(nodes), "--nodes=%" PRId64, a->workers_per_job);
-        argv[n++] = nodes;
+        snprintf(ntasks, sizeof(ntasks), "--ntasks=%" PRId64, a->workers_per_job);
+        argv[n++] = ntasks;
     }
     for (size_t i = 0; i < a->nargs; i++)
         argv[n++] = a->args[i];
@@ -531,8 +549,43 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
-/* STATE_DIR/alloc, its logs and the token copy: made when the first job
- * is submitted, so that a master without queues leaves no trace. */
+#define ALLOC_TLS_FILE_MAX (1024 * 1024) /* bytes of a certificate or key copied */
+
+/* Copies src to dst (mode 0600, through a temporary file and a rename). */
+static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof(tmp), "%.4200s.tmp", dst);
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
+    struct stat st;
+    if (in < 0 || fstat(in, &st) || st.st_size > ALLOC_TLS_FILE_MAX) {
+        snprintf(err, errlen, "cannot copy '%.300s' for the jobs' workers: %s", src,
+                 in < 0 || errno ? strerror(errno) : "larger than 1 MiB");
+        if (in >= 0)
+            close(in);
+        return -1;
+    }
+    char *data = xmalloc((size_t)st.st_size + 1);
+    ssize_t n = read(in, data, (size_t)st.st_size + 1);
+    close(in);
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = n >= 0 && n <= st.st_size && out >= 0 && fchmod(out, 0600) == 0 &&
+              write(out, data, (size_t)n) == n;
+    if (out >= 0 && close(out))
+        ok = false;
+    memset(data, 0, (size_t)st.st_size + 1);
+    free(data);
+    if (!ok || rename(tmp, dst)) {
+        snprintf(err, errlen, "cannot write '%.300s': %s", dst, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* STATE_DIR/alloc, its logs and the token (and TLS files') copies: made
+ * when the first job is submitted, so that a master without queues leaves
+ * no trace. */
 static int prepare_dir(struct allocs *as, char *err, size_t errlen)
 {
     if (as->dir_ready)
@@ -557,8 +610,26 @@ static int prepare_dir(struct allocs *as, char *err, size_t errlen)
             return -1;
         }
     }
+    static const char *const names[3] = {"tls-cert.pem", "tls-key.pem", "tls-ca.pem"};
+    for (int i = 0; i < 3 && as->tls[2]; i++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", as->dir, names[i]);
+        errno = 0;
+        if (copy_file(as->tls[i], path, err, errlen))
+            return -1;
+    }
     as->dir_ready = true;
     return 0;
+}
+
+void allocs_set_tls(struct allocs *as, const char *cert, const char *key, const char *ca)
+{
+    const char *in[3] = {cert, key, ca};
+    for (int i = 0; i < 3 && ca; i++) {
+        char abs[4096];
+        free(as->tls[i]);
+        as->tls[i] = in[i] ? xstrdup(realpath(in[i], abs) ? abs : in[i]) : NULL;
+    }
 }
 
 int allocs_start(struct allocs *as, const char *addr, const char *token, char *err, size_t errlen)
@@ -643,6 +714,11 @@ void allocs_message(struct allocs *as, struct conn *c, struct msg *msg)
         q->info.retry_at = 0;
         as->q[as->n++] = q;
         save_queue(as, q);
+        /* never the id of a removed queue again, across restarts too: row
+         * "next" of the allocs table */
+        char next[32];
+        snprintf(next, sizeof(next), "%" PRIu64, as->next_id);
+        jwriter_save_alloc(as->writer, "next", next);
         log_info("alloc: queue added id=%s max_workers=%" PRId64 " workers_per_job=%" PRId64
                  " backlog=%" PRId64 " time_limit_ms=%" PRId64 " idle_timeout_ms=%" PRId64,
                  id, q->info.max_workers, q->info.workers_per_job, q->info.backlog,
@@ -677,6 +753,15 @@ void allocs_message(struct allocs *as, struct conn *c, struct msg *msg)
         queue_free(q);
 }
 
+void allocs_view(const struct allocs *as, const struct worker_info *w, size_t nw, struct buf *b)
+{
+    struct alloc_info *infos = xcalloc(as->n + 1, sizeof(*infos));
+    for (size_t i = 0; i < as->n; i++)
+        infos[i] = as->q[i]->info; /* shallow: encoded at once */
+    alloc_view_encode(b, infos, as->n, w, nw);
+    free(infos);
+}
+
 void allocs_stop(struct allocs *as)
 {
     as->stopping = true;
@@ -699,4 +784,8 @@ void allocs_release(struct allocs *as)
         memset(as->token, 0, strlen(as->token));
     free(as->token);
     as->token = NULL;
+    for (int i = 0; i < 3; i++) {
+        free(as->tls[i]);
+        as->tls[i] = NULL;
+    }
 }

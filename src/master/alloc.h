@@ -44,6 +44,7 @@ struct allocs {
     bool has_token;
     char *token;    /* the master's, for STATE_DIR/alloc/token */
     bool dir_ready; /* STATE_DIR/alloc made (prepare_dir) */
+    char *tls[3];   /* the master's --tls-cert, --tls-key, --tls-ca (absolute) or NULL */
 };
 
 /* Loads the queues from the journal (before the loop runs). */
@@ -52,8 +53,15 @@ int allocs_init(struct allocs *as, uv_loop_t *loop, struct tasks *ts, struct jou
 /* Once the master listens: where the workers dial, and its token (written
  * to a 0600 file the job script names). Starts the timer. */
 int allocs_start(struct allocs *as, const char *addr, const char *token, char *err, size_t errlen);
+/* The master runs with TLS: its certificate, key and CA are copied to
+ * STATE_DIR/alloc (0600) for the jobs' workers, which present them. Before
+ * allocs_start; paths relative to the master's working directory. */
+void allocs_set_tls(struct allocs *as, const char *cert, const char *key, const char *ca);
 /* A client's alloc request. */
 void allocs_message(struct allocs *as, struct conn *c, struct msg *msg);
+/* The queues with the workers their jobs started, as status shows them
+ * (alloc_view_encode): a JSON array appended to b. */
+void allocs_view(const struct allocs *as, const struct worker_info *w, size_t nw, struct buf *b);
 /* The master stops: no new child processes; the timer closes. */
 void allocs_stop(struct allocs *as);
 void allocs_release(struct allocs *as);

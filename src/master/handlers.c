@@ -524,8 +524,17 @@ void handlers_status(const struct handlers *h, struct buf *b)
 {
     size_t n;
     struct worker_info *wi = handlers_workers(h, &n);
-    status_encode(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended,
+    struct buf st = BUF_INIT;
+    status_encode(&st, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended,
                   h->tasks->nparked);
+    /* the allocation queues first, as `dtr status --json` puts them */
+    buf_addstr(b, "{\"allocs\":");
+    if (h->allocs)
+        allocs_view(h->allocs, wi, n, b);
+    else
+        buf_addstr(b, "[]");
+    buf_addf(b, ",%s", st.data + 1);
+    buf_release(&st);
     free(wi);
 }
 

@@ -420,6 +420,7 @@ int master_run(const struct master_opts *opts)
     }
     if (start_http(m) != 0)
         goto out;
+    allocs_set_tls(&m->allocs, opts->tls_cert, opts->tls_key, opts->tls_ca);
     if (allocs_start(&m->allocs, m->addr, m->token, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;

@@ -36,7 +36,8 @@ void alloc_info_copy(struct alloc_info *dst, const struct alloc_info *src)
         dst->args[i] = xstrdup(src->args[i]);
 }
 
-void alloc_info_encode(struct buf *b, const struct alloc_info *a)
+/* The record's fields, without its closing brace. */
+static void encode_fields(struct buf *b, const struct alloc_info *a)
 {
     buf_addstr(b, "{");
     if (a->id) {
@@ -63,6 +64,11 @@ void alloc_info_encode(struct buf *b, const struct alloc_info *a)
         buf_addstr(b, ",\"last_error\":");
         buf_add_json_cstr(b, a->last_error);
     }
+}
+
+void alloc_info_encode(struct buf *b, const struct alloc_info *a)
+{
+    encode_fields(b, a);
     buf_addstr(b, "}");
 }
 
@@ -143,4 +149,27 @@ int alloc_info_parse(const char *text, size_t len, struct alloc_info *a, char *e
     int rc = alloc_from_json(o, a, err, errlen);
     json_object_put(o);
     return rc;
+}
+
+bool alloc_worker_of(const char *worker_id, const char *queue_id)
+{
+    size_t n = strlen(queue_id);
+    return worker_id && !strncmp(worker_id, "alloc-", 6) && !strncmp(worker_id + 6, queue_id, n) &&
+           worker_id[6 + n] == '-';
+}
+
+void alloc_view_encode(struct buf *b, const struct alloc_info *a, size_t n,
+                       const struct worker_info *w, size_t nw)
+{
+    buf_addch(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        size_t workers = 0;
+        for (size_t k = 0; k < nw; k++)
+            workers += a[i].id && alloc_worker_of(w[k].id, a[i].id);
+        if (i)
+            buf_addch(b, ',');
+        encode_fields(b, &a[i]);
+        buf_addf(b, ",\"workers\":%zu}", workers);
+    }
+    buf_addch(b, ']');
 }

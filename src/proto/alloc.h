@@ -7,6 +7,7 @@
 #ifndef DTR_PROTO_ALLOC_H
 #define DTR_PROTO_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +46,15 @@ void alloc_info_copy(struct alloc_info *dst, const struct alloc_info *src);
 void alloc_info_encode(struct buf *b, const struct alloc_info *a);
 /* Parses a record (JSON text) into *a (zeroed first; released on error). */
 int alloc_info_parse(const char *text, size_t len, struct alloc_info *a, char *err, size_t errlen);
+
+struct worker_info;
+/* Whether a worker was started by the queue's jobs: the job script names
+ * them alloc-QUEUE-JOBID-PROCID. */
+bool alloc_worker_of(const char *worker_id, const char *queue_id);
+/* The queues as `dtr status --json`, GET /api/v1/status and GET
+ * /api/v1/allocs show them: a JSON array of the records, each with
+ * "workers", how many of the nw workers in w its jobs started. */
+void alloc_view_encode(struct buf *b, const struct alloc_info *a, size_t n,
+                       const struct worker_info *w, size_t nw);
 
 #endif

@@ -60,6 +60,25 @@ dtr alloc list --json | grep -q '"failures":[1-9]' && pass "alloc list --json co
 grep -q -- '--token-file' "$T/state-M/alloc/a1.sh" && fail "a token file without a token" ||
     pass "the job script runs dtr worker: $(grep exec "$T/state-M/alloc/a1.sh" | cut -c1-100)..."
 
+# dtr status and the HTTP API show the queue (no workers: sbatch fails).
+dtr status >status.out
+grep -q '^ALLOC  *KIND  *JOBS PENDING  *JOBS RUNNING  *WORKERS' status.out &&
+    grep -q '^a1  *slurm  *0  *0  *0 sbatch exited 1' status.out &&
+    pass "dtr status shows the queue: $(grep '^a1 ' status.out | cut -c1-80)" ||
+    fail "status: $(cat status.out)"
+dtr status --json >status.json
+grep -q '^{"allocs":\[{"id":"a1","kind":"slurm",.*"workers":0}\],"workers":\[' status.json &&
+    pass "dtr status --json has allocs" || fail "status --json: $(cat status.json)"
+U=$(cat "$T/state-M/http.addr")
+curl -s -m 10 "${U}api/v1/allocs" >allocs.json
+grep -q '^{"allocs":\[{"id":"a1",.*"last_error":"sbatch exited 1.*"workers":0}\]}$' allocs.json &&
+    pass "GET /api/v1/allocs: $(cut -c1-100 allocs.json)..." || fail "/api/v1/allocs: $(cat allocs.json)"
+[ "$(curl -s -m 10 "${U}api/v1/status")" = "$(dtr status --json)" ] &&
+    pass "GET /api/v1/status is still dtr status --json" ||
+    fail "status differs: $(curl -s -m 10 "${U}api/v1/status") vs $(dtr status --json)"
+[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "${U}api/v1/allocs")" = 405 ] &&
+    pass "POST /api/v1/allocs: 405" || fail "POST /api/v1/allocs not refused"
+
 # The queue survives a restart.
 kill -TERM "$M_PID"
 wait "$M_PID"

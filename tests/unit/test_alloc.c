@@ -137,13 +137,37 @@ static void test_alloc_bad(void **state UNUSED)
     free(big);
 }
 
+/* The queues as status shows them: each record with "workers", those whose
+ * id is alloc-QUEUE-... (not alloc-QUEUE2-..., not a plain name). */
+static void test_alloc_view(void **state UNUSED)
+{
+    assert_true(alloc_worker_of("alloc-a1-17-0", "a1"));
+    assert_false(alloc_worker_of("alloc-a11-17-0", "a1"));
+    assert_false(alloc_worker_of("alloc-a1", "a1"));
+    assert_false(alloc_worker_of("w-a1-17-0", "a1"));
+    assert_false(alloc_worker_of(NULL, "a1"));
+    struct alloc_info q[2] = {{.id = (char *)"a1", .kind = (char *)"slurm", .max_workers = 4},
+                              {.id = (char *)"a11", .kind = (char *)"slurm", .max_workers = 1}};
+    struct worker_info w[3] = {
+        {.id = (char *)"alloc-a1-5-0"}, {.id = (char *)"alloc-a1-5-1"}, {.id = (char *)"w1"}};
+    struct buf b = BUF_INIT;
+    alloc_view_encode(&b, q, 2, w, 3);
+    assert_non_null(strstr(b.data, "\"id\":\"a1\","));
+    assert_non_null(strstr(b.data, "\"workers\":2},{\"id\":\"a11\""));
+    assert_non_null(strstr(b.data, "\"workers\":0}]"));
+    assert_int_equal(b.data[0], '[');
+    buf_reset(&b);
+    alloc_view_encode(&b, NULL, 0, w, 3);
+    assert_string_equal(b.data, "[]");
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alloc_add_roundtrip),
-        cmocka_unit_test(test_allocs_reply_roundtrip),
-        cmocka_unit_test(test_alloc_list_remove),
-        cmocka_unit_test(test_alloc_bad),
+        cmocka_unit_test(test_alloc_add_roundtrip), cmocka_unit_test(test_allocs_reply_roundtrip),
+        cmocka_unit_test(test_alloc_list_remove),   cmocka_unit_test(test_alloc_bad),
+        cmocka_unit_test(test_alloc_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
