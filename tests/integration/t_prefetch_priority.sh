@@ -58,6 +58,16 @@ done
 grep -q 'handed back task=low' "$WLOG" && pass "the worker handed back low tasks it had not started" ||
     fail "the worker log shows no hand-back"
 
+# /metrics counts them (curl, when there is one).
+if command -v curl >/dev/null 2>&1; then
+    curl -s -m 10 "$(cat "$T/state-M/http.addr")metrics" >metrics.txt
+    rv=$(sed -n 's/^dtr_prefetch_revoked_total //p' metrics.txt)
+    rt=$(sed -n 's/^dtr_prefetch_returned_total //p' metrics.txt)
+    [ "${rt:-0}" -ge 1 ] && [ "${rv:-0}" -ge "$rt" ] && grep -q '^dtr_prefetched ' metrics.txt &&
+        pass "/metrics: $rv prefetched attempts revoked, $rt handed back" ||
+        fail "metrics: revoked=$rv returned=$rt"
+fi
+
 dtr wait --all --timeout 120s >wait.out 2>&1 || fail "wait --all: $(tail -1 wait.out)"
 dtr tasks --json >tasks.json
 total=$(grep -c '"id":' tasks.json)
