@@ -39,11 +39,12 @@
  * tasks to end) before it stops: the rest of the queue is not scanned. */
 #define PLACE_SCAN_MAX 32
 /* Adaptive prefetch: what a worker's queue beyond its slots should cover,
- * one round trip to the master and one journal commit (loopback, a local
- * disk: a millisecond or two; doubled for a loaded machine), and the
- * attempt duration (moving average) past which nothing is prefetched: a
- * task that long loses under 2% to the wait. */
-#define PREFETCH_COVER_MS 5.0
+ * one round trip to the master and one journal commit (loopback and a
+ * local disk: a few ms, several times that on a loaded machine, where 5 ms
+ * left 8-slot workers of 10 ms tasks short), and the attempt duration
+ * (moving average) past which nothing is prefetched: a task that long
+ * loses a few percent to the wait at most. */
+#define PREFETCH_COVER_MS 10.0
 #define PREFETCH_LONG_MS 250.0
 /* Ready tasks a dispatch pass places by revoking prefetched ones, at most. */
 #define PREEMPT_MAX 64
