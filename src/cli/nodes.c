@@ -24,7 +24,7 @@ int cmd_master(int argc, char **argv)
         .heartbeat_ms = 1000,
         .worker_timeout_ms = 5000,
         .keep_finished_ms = 7LL * 24 * 3600 * 1000,
-        .prefetch = 0,
+        .prefetch = -1,
         .max_output = 64LL << 20,
     };
     const char *max_output = NULL;
@@ -53,9 +53,10 @@ int cmd_master(int argc, char **argv)
         {"insecure", 0, OPT_BOOL, &o.insecure, NULL,
          "allow listening beyond loopback without a token", 0, 0},
         {"prefetch", 0, OPT_INT, &o.prefetch, "N",
-         "lease up to N tasks per worker beyond its slots, so a freed slot need not wait "
-         "for the master; such tasks show as running and may start ahead of higher "
-         "priorities submitted later (default 0)",
+         "lease N tasks per worker beyond its slots, so a freed slot need not wait "
+         "for the master; such tasks show as running, and one that comes first takes "
+         "the place of those not started (default: sized per worker from its task "
+         "durations, at most its slots; 0: none)",
          0, 100000},
         {"output-dir", 0, OPT_STRING, &o.output_dir, "DIR",
          "tasks' stdout and stderr files go here (default STATE_DIR/output)", 0, 0},

@@ -217,7 +217,7 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
     counter(b, "dtr_attempts_started_total", "Attempts dispatched to a worker.",
             metrics.attempts_started);
 
-    uint64_t connected = 0, draining = 0, slots = 0, busy = 0;
+    uint64_t connected = 0, draining = 0, slots = 0, busy = 0, ahead = 0;
     struct res_sums res = {0};
     for (struct list *p = m->workers.all.next; p != &m->workers.all; p = p->next) {
         struct worker *w = list_entry(p, struct worker, node);
@@ -226,6 +226,7 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
         draining += w->draining;
         slots += (uint64_t)w->slots;
         busy += (uint64_t)w->running;
+        ahead += w->running > w->slots ? (uint64_t)(w->running - w->slots) : 0;
     }
     gauge(b, "dtr_workers", "Workers registered (connected or not yet declared dead).",
           (double)m->workers.n);
@@ -237,6 +238,13 @@ void http_metrics(struct master *m, struct http *hs, struct buf *b)
     gauge(b, "dtr_slots", "Task slots of the registered workers.", (double)slots);
     gauge(b, "dtr_slots_in_use", "Attempts running on the registered workers.", (double)busy);
     resources(b, &res);
+    gauge(b, "dtr_prefetched", "Attempts leased to workers past their slots (prefetch).",
+          (double)ahead);
+    counter(b, "dtr_prefetch_revoked_total",
+            "Prefetched attempts asked back for a task that comes first.", m->workers.revokes_sent);
+    counter(b, "dtr_prefetch_returned_total",
+            "Prefetched attempts handed back unstarted and queued again.",
+            m->workers.revokes_returned);
 
     by_kind(b, "dtr_task_run_seconds", "Attempts: time from start to end, by task kind.",
             metrics.run_ms);

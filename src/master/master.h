@@ -37,7 +37,7 @@ struct master_opts {
     int64_t heartbeat_ms;
     int64_t worker_timeout_ms;
     int64_t keep_finished_ms;
-    int64_t prefetch; /* tasks leased to a worker beyond its slots (0: strict priorities) */
+    int64_t prefetch; /* tasks leased to a worker beyond its slots (-1: adaptive, 0: none) */
     const char *token_file;
     const char *tls_cert, *tls_key, *tls_ca; /* TLS on when tls_ca is set */
     bool in_memory;                          /* --journal-in-memory: no durability (benchmarks) */

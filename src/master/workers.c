@@ -8,6 +8,7 @@
  * from their workers.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,16 @@
 /* Ready tasks a dispatch pass looks at that fit nowhere now (they wait for
  * tasks to end) before it stops: the rest of the queue is not scanned. */
 #define PLACE_SCAN_MAX 32
+/* Adaptive prefetch: what a worker's queue beyond its slots should cover,
+ * one round trip to the master and one journal commit (loopback and a
+ * local disk: a few ms, several times that on a loaded machine, where 5 ms
+ * left 8-slot workers of 10 ms tasks short), and the attempt duration
+ * (moving average) past which nothing is prefetched: a task that long
+ * loses a few percent to the wait at most. */
+#define PREFETCH_COVER_MS 10.0
+#define PREFETCH_LONG_MS 250.0
+/* Ready tasks a dispatch pass places by revoking prefetched ones, at most. */
+#define PREEMPT_MAX 64
 
 static const struct request *task_req(const struct task *t)
 {
@@ -125,6 +136,23 @@ static void release_stopping(struct worker *w, uint64_t lease)
     }
 }
 
+/* The answers to our revokes will not come (the session ended): what the
+ * worker still holds it lists again when it returns (reconcile()). */
+static void forget_revoking(struct worker *w)
+{
+    for (size_t i = 0; i < w->nrevoking; i++)
+        free(w->revoking[i].id);
+    w->nrevoking = 0;
+}
+
+static bool is_revoking(const struct worker *w, uint64_t lease)
+{
+    for (size_t i = 0; i < w->nrevoking; i++)
+        if (w->revoking[i].lease == lease)
+            return true;
+    return false;
+}
+
 static struct worker *worker_new(struct workers *ws, const char *id)
 {
     struct worker *w = xcalloc(1, sizeof(*w));
@@ -152,6 +180,8 @@ static void worker_free(struct workers *ws, struct worker *w)
     buf_release(&w->kills);
     free(w->held);
     free(w->stopping);
+    forget_revoking(w);
+    free(w->revoking);
     free(w->id);
     free(w->addr);
     free(w->instance);
@@ -360,6 +390,7 @@ int workers_register(struct workers *ws, struct conn *c, struct msg *hello, char
     w->addr = hello->addr ? xstrdup(hello->addr) : NULL;
     free(w->instance);
     w->instance = hello->instance ? xstrdup(hello->instance) : NULL;
+    forget_revoking(w);
     w->last_seen = ws->listen_ms;
     w->last_seen_wall = clock_wall_ms();
     /* What it holds comes next, in held messages. */
@@ -382,6 +413,7 @@ void workers_conn_closed(struct workers *ws, struct worker *w, const char *reaso
     w->conn = NULL;
     w->reconciling = false; /* it lists everything again when it returns */
     w->nheld = 0;
+    forget_revoking(w);
     if (w->running == 0) {
         log_info("worker left id=%s reason=%s", w->id, log_quote(reason));
         worker_free(ws, w);
@@ -409,8 +441,53 @@ static void handle_result(struct workers *ws, struct worker *w, struct attempt_r
         return;
     }
     w->done++;
+    if (r->started_at > 0 && r->finished_at >= r->started_at) {
+        double d = (double)(r->finished_at - r->started_at);
+        w->dur_ms = w->dur_samples ? 0.8 * w->dur_ms + 0.2 * d : d;
+        if (w->dur_samples < UINT32_MAX)
+            w->dur_samples++;
+    }
     outputs_attempt_result(ws->outputs, t, w->id, r);
     tasks_attempt_result(ws->tasks, t, r);
+}
+
+/* The answer to a revoke: the attempts it handed back go back to the
+ * queue as if never dispatched (lease ended, journaled, no attempt spent);
+ * the ones that had started run on and report as usual. */
+static void handle_revoked(struct workers *ws, struct worker *w, const struct msg *msg)
+{
+    size_t back = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const uint64_t *l = pass ? msg->started : msg->leases;
+        size_t nl = pass ? msg->nstarted : msg->nleases;
+        for (size_t i = 0; i < nl; i++) {
+            size_t k = 0;
+            while (k < w->nrevoking && w->revoking[k].lease != l[i])
+                k++;
+            if (k == w->nrevoking) {
+                conn_fail(w->conn, "revoked: lease %" PRIu64 " was not revoked", l[i]);
+                return;
+            }
+            char *id = w->revoking[k].id;
+            w->revoking[k] = w->revoking[--w->nrevoking];
+            struct task *t = tasks_find(ws->tasks, id);
+            bool current = t && t->state == TASK_RUNNING && t->lease == l[i] && t->worker &&
+                           !strcmp(t->worker, w->id);
+            if (pass == 0 && current) {
+                log_debug("revoked attempt handed back task=%s lease=%" PRIu64 " worker=%s", id,
+                          l[i], w->id);
+                detach(ws, t);
+                tasks_attempt_undone(ws->tasks, t);
+                back++;
+            } else if (pass == 0) {
+                release_stopping(w, l[i]); /* cancelled meanwhile: it never ran */
+            }
+            free(id);
+        }
+    }
+    ws->revokes_returned += back;
+    ws->tasks->dispatch_needed = true;
+    log_info("revoked worker=%s returned=%zu started=%zu", w->id, back, msg->nstarted);
 }
 
 void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
@@ -450,6 +527,9 @@ void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
         }
         if (take_held(ws, w, msg) == 0 && !msg->more)
             reconcile(ws, w);
+        break;
+    case MSG_REVOKED:
+        handle_revoked(ws, w, msg);
         break;
     case MSG_DRAIN:
         if (!w->draining) {
@@ -572,12 +652,31 @@ void workers_cancel_attempt(struct workers *ws, struct task *t)
     detach_stopping(ws, t);
 }
 
-/* How many attempts w may hold: its slots, plus --prefetch so that a slot
- * that frees up starts the next task without a round trip to the master
- * (at the price of strict priority order across the prefetched tasks). */
+/* How many tasks w may hold past its slots, so that a slot that frees up
+ * starts the next task without a round trip to the master: --prefetch N,
+ * or by default enough to cover PREFETCH_COVER_MS at its tasks' pace (none
+ * before a result told us the pace, none for long tasks), at most its
+ * slots. Priorities stay strict: see revoke_behind(). */
+static int prefetch_of(const struct workers *ws, const struct worker *w)
+{
+    if (ws->opts.prefetch >= 0)
+        return (int)ws->opts.prefetch;
+    if (!w->dur_samples || w->dur_ms > PREFETCH_LONG_MS)
+        return 0;
+    double want = ceil(w->slots * PREFETCH_COVER_MS / MAX(w->dur_ms, 0.5));
+    return (int)MIN(want, (double)w->slots);
+}
+
+/* How many attempts w may hold: its slots and its prefetch. */
 static int capacity(const struct workers *ws, const struct worker *w)
 {
-    return w->slots + (int)ws->opts.prefetch;
+    return w->slots + prefetch_of(ws, w);
+}
+
+/* Ready-heap order (sched/queue.c): higher priority, then submitted first. */
+static bool comes_first(int64_t prio_a, uint64_t seq_a, int64_t prio_b, uint64_t seq_b)
+{
+    return prio_a != prio_b ? prio_a > prio_b : seq_a < seq_b;
 }
 
 static int cmp_load(const void *a, const void *b)
@@ -597,11 +696,12 @@ struct run_out {
 
 static void run_add(struct worker *w, struct run_out *o, struct task *t)
 {
-    if (!o->b) {
+    if (!o->b)
         o->b = conn_out(w->conn);
+    if (o->in_msg == 0) {
         o->start = o->b->len;
         msg_run_begin(o->b);
-    } else if (o->in_msg > 0 && o->b->len - o->start > RUN_LINE_SOFT_MAX) {
+    } else if (o->b->len - o->start > RUN_LINE_SOFT_MAX) {
         /* Keep every run line well under the frame limit. */
         msg_run_end(o->b);
         o->start = o->b->len;
@@ -611,6 +711,131 @@ static void run_add(struct worker *w, struct run_out *o, struct task *t)
     msg_run_add(o->b, o->in_msg == 0, t->lease, t->attempts, t->spec);
     o->in_msg++;
     o->n++;
+}
+
+/* Ends the run line being built, so that another line may go first. */
+static void run_break(struct run_out *o)
+{
+    if (o->b && o->in_msg > 0) {
+        msg_run_end(o->b);
+        o->in_msg = 0;
+    }
+}
+
+/*
+ * Task t goes to w past its slots. Tasks waiting there past its slots that
+ * t comes before in the ready heap's order are asked back first (revoke),
+ * in a line that precedes t's run line, so the worker, which starts what it
+ * holds in the order received, starts t before any of them; it hands back
+ * those it has not started (and says which had), and they return to the
+ * queue (handle_revoked()). The waiting part of a worker's list thus stays
+ * in the heap's order, and is walked from its end. Returns how many were
+ * asked back.
+ */
+static size_t revoke_behind(struct workers *ws, struct worker *w, struct run_out *o,
+                            const struct task *t)
+{
+    struct buf list;
+    size_t n = 0;
+    int idx = w->running - 1;
+    buf_init(&list);
+    for (struct list *p = w->tasks.prev; p != &w->tasks && idx >= w->slots; p = p->prev, idx--) {
+        struct task *x = list_entry(p, struct task, worker_node);
+        if (is_revoking(w, x->lease))
+            continue;
+        if (!comes_first(t->priority, t->seq, x->priority, x->seq))
+            break;
+        if (w->nrevoking == w->revoking_cap) {
+            w->revoking_cap = w->revoking_cap ? 2 * w->revoking_cap : 8;
+            w->revoking = xrealloc(w->revoking, w->revoking_cap * sizeof(*w->revoking));
+        }
+        w->revoking[w->nrevoking].lease = x->lease;
+        w->revoking[w->nrevoking++].id = xstrdup(x->id);
+        msg_leases_add(&list, x->lease);
+        n++;
+    }
+    if (n) {
+        run_break(o);
+        if (!o->b)
+            o->b = conn_out(w->conn);
+        msg_encode_leases(o->b, MSG_REVOKE, list.data);
+        ws->revokes_sent += n;
+        log_info("revoking prefetched attempts for one that comes first task=%s worker=%s "
+                 "count=%zu",
+                 t->id, w->id, n);
+    }
+    buf_release(&list);
+    return n;
+}
+
+/* Leases t to w (placed by the caller), after asking back what it passes. */
+static void lease_to(struct workers *ws, struct worker *w, struct run_out *o, struct task *t)
+{
+    if (w->running >= w->slots) {
+        revoke_behind(ws, w, o, t);
+        if (!ws->pf_bound_set ||
+            comes_first(ws->pf_bound_prio, ws->pf_bound_seq, t->priority, t->seq)) {
+            ws->pf_bound_set = true;
+            ws->pf_bound_prio = t->priority;
+            ws->pf_bound_seq = t->seq;
+        }
+    }
+    tasks_dispatch_taken(ws->tasks, t, w->id, ws->listen_ms);
+    attach(w, t);
+    run_add(w, o, t);
+}
+
+/* The last task waiting on w past its slots and not being revoked, or NULL. */
+static struct task *last_prefetched(struct worker *w)
+{
+    int idx = w->running - 1;
+    for (struct list *p = w->tasks.prev; p != &w->tasks && idx >= w->slots; p = p->prev, idx--) {
+        struct task *x = list_entry(p, struct task, worker_node);
+        if (!is_revoking(w, x->lease))
+            return x;
+    }
+    return NULL;
+}
+
+/*
+ * No worker has room, and ready task t may come before tasks prefetched on
+ * some worker (ws->pf_bound): it goes to the worker whose last prefetched
+ * task comes last, taking their place (lease_to() revokes them). Returns
+ * false, and narrows the bound to the truth, when no prefetched task comes
+ * after t.
+ */
+static bool preempt(struct workers *ws, struct worker **bw, struct run_out *outs, size_t n,
+                    int reserved, struct task *t)
+{
+    static const struct request zero;
+    int best = -1;
+    struct task *worst = NULL, *best_x = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct worker *w = bw[i];
+        struct task *x = last_prefetched(w);
+        if (!x)
+            continue;
+        if (!worst || comes_first(worst->priority, worst->seq, x->priority, x->seq))
+            worst = x;
+        if (!conn_is_ready(w->conn) || w->reconciling || (int)i == reserved ||
+            !comes_first(t->priority, t->seq, x->priority, x->seq) ||
+            !res_fits(task_req(t), &w->total, &zero, NULL))
+            continue;
+        if (!best_x || comes_first(best_x->priority, best_x->seq, x->priority, x->seq)) {
+            best = (int)i;
+            best_x = x;
+        }
+    }
+    if (best < 0) {
+        ws->pf_bound_set = worst != NULL;
+        if (worst) {
+            ws->pf_bound_prio = worst->priority;
+            ws->pf_bound_seq = worst->seq;
+        }
+        return false;
+    }
+    lease_to(ws, bw[best], &outs[best], t);
+    return true;
 }
 
 static void set_reservation(struct workers *ws, const struct task *t, const struct worker *w)
@@ -646,8 +871,16 @@ void workers_dispatch(struct workers *ws)
             open++;
     }
     if (!open) {
-        free(bw);
-        return;
+        /* Nothing fits anywhere: only a task that may take a prefetched
+         * task's place can move (the common case costs one look). */
+        struct task *top = ws->pf_bound_set ? tasks_take_ready(ws->tasks) : NULL;
+        bool may = top && comes_first(top->priority, top->seq, ws->pf_bound_prio, ws->pf_bound_seq);
+        if (top)
+            tasks_put_back(ws->tasks, top);
+        if (!may) {
+            free(bw);
+            return;
+        }
     }
     qsort(bw, n, sizeof(*bw), cmp_load);
     struct place_bin *bins = xcalloc(n + 1, sizeof(*bins));
@@ -660,7 +893,7 @@ void workers_dispatch(struct workers *ws)
         bins[i].open = conn_is_ready(w->conn) && !w->reconciling;
         bins[i].room = bins[i].open ? MAX(0, capacity(ws, w) - w->running) : 0;
         bins[i].load = w->running;
-        bins[i].loose = ws->opts.prefetch > 0;
+        bins[i].loose_room = MIN(bins[i].room, prefetch_of(ws, w));
         if (ws->resv_worker && !strcmp(ws->resv_worker, w->id))
             prefer = (int)i;
     }
@@ -675,9 +908,7 @@ void workers_dispatch(struct workers *ws)
         size_t i;
         switch (place_one(&p, task_req(t), &i)) {
         case PLACE_OK:
-            tasks_dispatch_taken(ws->tasks, t, bw[i]->id, ws->listen_ms);
-            attach(bw[i], t);
-            run_add(bw[i], &outs[i], t);
+            lease_to(ws, bw[i], &outs[i], t);
             break;
         case PLACE_WAIT:
             if (!reserved) {
@@ -709,11 +940,24 @@ void workers_dispatch(struct workers *ws)
         set_reservation(ws, NULL, NULL);
     for (size_t k = 0; k < nback; k++)
         tasks_put_back(ws->tasks, back[k]);
+    /* No room left: a ready task that comes before tasks prefetched on a
+     * worker takes their place there. */
+    int resv = p.reserved;
+    for (int k = 0; k < PREEMPT_MAX && nback == 0 && !place_any_room(&p) && ws->pf_bound_set &&
+                    (t = tasks_take_ready(ws->tasks));
+         k++) {
+        if (!comes_first(t->priority, t->seq, ws->pf_bound_prio, ws->pf_bound_seq) ||
+            !preempt(ws, bw, outs, n, resv, t)) {
+            tasks_put_back(ws->tasks, t);
+            break;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (!outs[i].b)
             continue;
-        msg_run_end(outs[i].b);
-        log_info("dispatched worker=%s tasks=%d", bw[i]->id, outs[i].n);
+        run_break(&outs[i]);
+        if (outs[i].n)
+            log_info("dispatched worker=%s tasks=%d", bw[i]->id, outs[i].n);
     }
     free(totals);
     free(back);

@@ -52,6 +52,19 @@ struct worker {
     struct request total, used;
     struct stopping *stopping;
     size_t nstopping, stopping_cap;
+    /* Prefetch (issue 17): attempts we asked it to hand back (revoke) whose
+     * answer has not come yet; they stay attached until it comes. And how
+     * long its attempts take (a moving average of the durations its results
+     * report, wall ms), which sizes its prefetch. */
+    struct revoking *revoking;
+    size_t nrevoking, revoking_cap;
+    double dur_ms;
+    uint32_t dur_samples;
+};
+
+struct revoking {
+    uint64_t lease;
+    char *id;
 };
 
 struct stopping {
@@ -63,7 +76,10 @@ struct workers_opts {
     int64_t heartbeat_ms;
     int64_t worker_timeout_ms;
     int64_t scan_interval_ms;
-    int64_t prefetch; /* tasks leased to a worker beyond its slots (0: strict priorities) */
+    /* Tasks leased to a worker beyond its slots: -1 (the default) sizes it
+     * per worker from its task durations (at most its slots), 0 is none, N
+     * is N. A prefetched task is revoked when one that comes first arrives. */
+    int64_t prefetch;
 };
 
 struct workers {
@@ -87,8 +103,15 @@ struct workers {
     /* The reservation of the last dispatch (sched/place.h): the task and
      * the worker it holds, or NULL. */
     char *resv_task, *resv_worker;
-    struct outputs *outputs; /* set by the master after workers_init() */
-    size_t output_held;      /* workers whose input is held (output_held) */
+    /* An upper bound (in ready-heap order: priority, then seq) of the
+     * tasks waiting on workers past their slots: a ready task that comes
+     * after it cannot take any prefetched task's place (workers_dispatch). */
+    bool pf_bound_set;
+    int64_t pf_bound_prio;
+    uint64_t pf_bound_seq;
+    uint64_t revokes_sent, revokes_returned; /* leases asked back, handed back */
+    struct outputs *outputs;                 /* set by the master after workers_init() */
+    size_t output_held;                      /* workers whose input is held (output_held) */
 };
 
 /* An empty registry over task table ts; loop_now is the loop's time, where

@@ -27,6 +27,7 @@ static const char *const type_names[MSG_NTYPES] = {
     [MSG_HELD] = "held",         [MSG_JOBS] = "jobs",     [MSG_JOB] = "job",
     [MSG_OUTPUT] = "output",     [MSG_LOGS] = "logs",     [MSG_EVENTS] = "events",
     [MSG_EVENT] = "event",       [MSG_ALLOC] = "alloc",   [MSG_ALLOCS] = "allocs",
+    [MSG_REVOKED] = "revoked",   [MSG_REVOKE] = "revoke",
 };
 const char *msg_type_name(enum msg_type t)
 {
@@ -83,6 +84,7 @@ void msg_release(struct msg *m)
         spec_release(&m->runs[i].spec);
     free(m->runs);
     free(m->leases);
+    free(m->started);
     free(m->result.id);
     free(m->result.error);
     task_output_release(&m->result.out);
@@ -654,6 +656,8 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_EVENT] = KEYS("event", "lost_from", "lost_to", NULL),
     [MSG_ALLOC] = KEYS("op", "id", "alloc", NULL),
     [MSG_ALLOCS] = KEYS("allocs", NULL),
+    [MSG_REVOKE] = KEYS("leases", NULL),
+    [MSG_REVOKED] = KEYS("returned", "started", NULL),
 };
 #undef KEYS
 
@@ -731,7 +735,12 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
         return parse_run(o, m, err, errlen);
     case MSG_KILL:
     case MSG_ACK:
+    case MSG_REVOKE:
         return pjson_get_leases(o, "leases", &m->leases, &m->nleases, err, errlen);
+    case MSG_REVOKED:
+        if ((rc = pjson_get_leases(o, "returned", &m->leases, &m->nleases, err, errlen)))
+            return rc;
+        return pjson_get_leases(o, "started", &m->started, &m->nstarted, err, errlen);
     case MSG_RESULT:
         return parse_result(o, m, err, errlen);
     case MSG_SUBMIT:
@@ -1064,6 +1073,14 @@ static void add_leases(struct buf *b, const uint64_t *l, size_t n)
     buf_addch(b, ']');
 }
 
+static void add_lease_list(struct buf *b, const char *key, const uint64_t *l, size_t n)
+{
+    buf_addf(b, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++)
+        buf_addf(b, "%s%" PRIu64, i ? "," : "", l[i]);
+    buf_addch(b, ']');
+}
+
 void msg_leases_add(struct buf *list, uint64_t lease)
 {
     buf_addf(list, "%s%" PRIu64, list->len ? "," : "", lease);
@@ -1207,7 +1224,12 @@ void msg_encode(struct buf *b, const struct msg *m)
         break;
     case MSG_KILL:
     case MSG_ACK:
+    case MSG_REVOKE:
         add_leases(b, m->leases, m->nleases);
+        break;
+    case MSG_REVOKED:
+        add_lease_list(b, "returned", m->leases, m->nleases);
+        add_lease_list(b, "started", m->started, m->nstarted);
         break;
     case MSG_SUBMITTED:
     case MSG_CANCEL:

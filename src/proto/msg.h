@@ -78,6 +78,8 @@ enum msg_type {
     MSG_EVENT,     /* master -> client: one event (or the ids no longer kept) */
     MSG_ALLOC,     /* client -> master: add, list or remove allocation queues */
     MSG_ALLOCS,    /* master -> client: allocation queue records */
+    MSG_REVOKE,    /* master -> worker: hand back these attempts if not started */
+    MSG_REVOKED,   /* worker -> master: which it handed back, which had started */
     MSG_NTYPES
 };
 
@@ -227,9 +229,12 @@ struct msg {
     /* run */
     struct run_item *runs;
     size_t nruns;
-    /* kill, ack */
+    /* kill, ack, revoke; revoked: the leases handed back ("returned") */
     uint64_t *leases;
     size_t nleases;
+    /* revoked: the leases that had started (or ended) before the revoke */
+    uint64_t *started;
+    size_t nstarted;
     /* result */
     struct attempt_result result;
     /* pong: slots busy */

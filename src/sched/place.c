@@ -12,19 +12,27 @@ void place_init(struct placer *p, struct place_bin *bins, size_t n)
     p->bins = bins;
     p->n = n;
     p->reserved = -1;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (bins[i].open && bins[i].room > 0)
             p->open_room++;
+        if (bins[i].loose_room > 0)
+            p->any_loose = true;
+    }
 }
 
-static bool fits_now(const struct placer *p, size_t i, const struct request *need)
+/* 0: no; 1: it fits in what is free; 2: loosely (past what is free). */
+static int fits_now(const struct placer *p, size_t i, const struct request *need)
 {
     const struct place_bin *b = &p->bins[i];
     if (!b->open || b->room <= 0)
-        return false;
+        return 0;
     if (b->loose)
         return res_fits(need, &b->total, &zero, NULL);
-    return res_fits(need, &b->total, &b->used, (int)i == p->reserved ? &p->hold : NULL);
+    if (res_fits(need, &b->total, &b->used, (int)i == p->reserved ? &p->hold : NULL))
+        return 1;
+    if (b->loose_room > 0 && (int)i != p->reserved && res_fits(need, &b->total, &zero, NULL))
+        return 2;
+    return 0;
 }
 
 enum place_outcome place_one(struct placer *p, const struct request *need, size_t *bin)
@@ -34,11 +42,16 @@ enum place_outcome place_one(struct placer *p, const struct request *need, size_
     for (int k = 0; k < p->nfailed; k++)
         if (res_equal(&p->failed[k], need))
             return PLACE_WAIT;
-    for (size_t k = 0; k < p->n && p->open_room; k++) {
+    /* Where it fits in what is free first; past it (prefetch) only then. */
+    size_t scan = p->any_loose ? 2 * p->n : p->n;
+    for (size_t k = 0; k < scan && p->open_room; k++) {
         size_t i = (p->cursor + k) % p->n;
-        if (!fits_now(p, i, need))
+        int want = k < p->n ? 1 : 2;
+        if (fits_now(p, i, need) != want)
             continue;
         struct place_bin *b = &p->bins[i];
+        if (want == 2)
+            b->loose_room--;
         res_add(&b->used, need, 1);
         b->load++;
         if (--b->room == 0)

@@ -33,6 +33,10 @@ struct place_bin {
     /* Leases may go past what is free (the master's --prefetch): only its
      * totals must fit, and the worker starts each when it fits there. */
     bool loose;
+    /* Or only this many of its room (its prefetch): a task that does not
+     * fit in what is free may still go there while this is > 0, unless the
+     * bin is reserved (the reserved task must not wait behind it). */
+    int loose_room;
 };
 
 enum place_outcome { PLACE_OK, PLACE_WAIT, PLACE_NEVER };
@@ -44,6 +48,7 @@ struct placer {
     int reserved;        /* bin index, or -1 */
     struct request hold; /* the reserved task's request */
     size_t open_room;    /* bins open with room > 0 */
+    bool any_loose;      /* some bin has loose_room */
     struct request failed[PLACE_FAILED_SHAPES];
     int nfailed;
 };

@@ -587,6 +587,8 @@ static void receive_attempt(struct node *n, struct run_item *item)
     a->spec = item->spec;
     memset(&item->spec, 0, sizeof(item->spec)); /* taken */
     snprintf(a->key, sizeof(a->key), "%" PRIu64, a->lease);
+    log_debug("attempt received task=%s attempt=%d lease=%" PRIu64, a->spec.id, a->number,
+              a->lease);
     hmap_put(&n->by_lease, a);
     list_add_tail(&n->waiting, &a->link);
     n->nwaiting++;
@@ -609,6 +611,42 @@ static void kill_attempt(struct attempt *a)
         uv_timer_stop(&a->timer);
         finish(a, false, -1, 0, "killed on request", NULL);
     }
+}
+
+/*
+ * The master takes back attempts it leased ahead of the free slots (a task
+ * of a higher priority came). An attempt still waiting here is handed back:
+ * forgotten, never started, no result. Anything else (started, ended,
+ * refused, unknown) has or will have its result, and is answered as
+ * started. Starting happens only in pump_cb, on this same loop thread, so
+ * no attempt is both handed back and started.
+ */
+static void revoke_attempts(struct node *n, struct conn *c, const struct msg *m)
+{
+    struct msg r;
+    memset(&r, 0, sizeof(r));
+    r.type = MSG_REVOKED;
+    r.leases = xcalloc(m->nleases + 1, sizeof(uint64_t));
+    r.started = xcalloc(m->nleases + 1, sizeof(uint64_t));
+    for (size_t i = 0; i < m->nleases; i++) {
+        struct attempt *a = find_attempt(n, m->leases[i]);
+        if (!a || a->started_at) {
+            r.started[r.nstarted++] = m->leases[i];
+            continue;
+        }
+        log_debug("attempt handed back task=%s lease=%" PRIu64, a->spec.id, a->lease);
+        list_del(&a->link);
+        hmap_del(&n->by_lease, a->key);
+        n->nwaiting--;
+        attempt_free(a);
+        r.leases[r.nleases++] = m->leases[i];
+    }
+    log_info("revoked returned=%zu started=%zu waiting=%d", r.nleases, r.nstarted, n->nwaiting);
+    struct buf *b = conn_out(c);
+    if (b)
+        msg_encode(b, &r);
+    free(r.leases);
+    free(r.started);
 }
 
 static void pending_free(struct node *n, struct pending *r)
@@ -826,6 +864,9 @@ static void master_message_cb(struct conn *c, struct msg *m)
     case MSG_ACK:
         for (size_t i = 0; i < m->nleases; i++)
             drop_acked(n, m->leases[i]);
+        break;
+    case MSG_REVOKE:
+        revoke_attempts(n, c, m);
         break;
     case MSG_ERROR:
         break;

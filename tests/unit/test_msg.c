@@ -779,6 +779,10 @@ static void test_msg_bodies_bad(void **state UNUSED)
         {"{\"type\":\"ack\",\"leases\":[\"1\"]}", "'leases'"},
         {"{\"type\":\"ack\",\"leases\":[1.5]}", "'leases'"},
         {"{\"type\":\"ack\",\"leases\":[1,null]}", "'leases'"},
+        {"{\"type\":\"revoke\",\"leases\":[0]}", "'leases'"},
+        {"{\"type\":\"revoked\",\"started\":[1]}", "'returned'"},
+        {"{\"type\":\"revoked\",\"returned\":[1]}", "'started'"},
+        {"{\"type\":\"revoked\",\"returned\":[1],\"started\":[-2]}", "'started'"},
         {"{\"type\":\"submitted\"}", "'ids'"},
         {"{\"type\":\"submitted\",\"ids\":\"a\"}", "'ids'"},
         {"{\"type\":\"submitted\",\"ids\":[\"a b\"]}", "'ids'"},
@@ -1105,6 +1109,53 @@ static void test_status_encode(void **state UNUSED)
     buf_release(&b);
 }
 
+/* revoke and its answer (issue 17): spelled by msg_encode_leases() and
+ * msg_encode(), read back the same. */
+static void test_msg_revoke(void **state UNUSED)
+{
+    struct buf b = BUF_INIT, list = BUF_INIT;
+    struct msg m;
+    msg_leases_add(&list, 7);
+    msg_leases_add(&list, 9);
+    msg_encode_leases(&b, MSG_REVOKE, list.data);
+    assert_string_equal(b.data, "{\"type\":\"revoke\",\"leases\":[7,9]}\n");
+    b.data[--b.len] = '\0';
+    parse_ok(b.data, &m);
+    assert_int_equal(m.type, MSG_REVOKE);
+    assert_int_equal(m.nleases, 2);
+    assert_true(m.leases[0] == 7 && m.leases[1] == 9);
+    msg_release(&m);
+
+    uint64_t back[] = {7}, started[] = {9, 11};
+    struct msg r;
+    memset(&r, 0, sizeof(r));
+    r.type = MSG_REVOKED;
+    r.leases = back;
+    r.nleases = 1;
+    r.started = started;
+    r.nstarted = 2;
+    buf_reset(&b);
+    msg_encode(&b, &r);
+    assert_string_equal(b.data, "{\"type\":\"revoked\",\"returned\":[7],\"started\":[9,11]}\n");
+    b.data[--b.len] = '\0';
+    parse_ok(b.data, &m);
+    assert_int_equal(m.type, MSG_REVOKED);
+    assert_int_equal(m.nleases, 1);
+    assert_int_equal(m.nstarted, 2);
+    assert_true(m.leases[0] == 7 && m.started[0] == 9 && m.started[1] == 11);
+    msg_release(&m);
+
+    r.nleases = r.nstarted = 0; /* both lists may be empty */
+    buf_reset(&b);
+    msg_encode(&b, &r);
+    b.data[--b.len] = '\0';
+    parse_ok(b.data, &m);
+    assert_int_equal(m.nleases + m.nstarted, 0);
+    msg_release(&m);
+    buf_release(&b);
+    buf_release(&list);
+}
+
 /* ---- one rule for unknown fields ---------------------------------------------- */
 
 /* Every message type, as a valid line whose last '}' closes the message:
@@ -1148,6 +1199,8 @@ static void test_msg_unknown_fields(void **state UNUSED)
         "\"job\":null,\"worker\":\"w\",\"at\":\"x\",\"at_ms\":5}}",
         "{\"type\":\"alloc\",\"op\":\"list\"}",
         "{\"type\":\"allocs\",\"allocs\":[]}",
+        "{\"type\":\"revoke\",\"leases\":[3]}",
+        "{\"type\":\"revoked\",\"returned\":[3],\"started\":[]}",
     };
     bool seen[MSG_NTYPES] = {false};
     struct buf b = BUF_INIT;
@@ -1358,6 +1411,7 @@ int main(void)
         cmocka_unit_test(test_task_info_encode),
         cmocka_unit_test(test_status_encode),
         cmocka_unit_test(test_msg_unknown_fields),
+        cmocka_unit_test(test_msg_revoke),
         cmocka_unit_test(test_msg_line_encoders),
         cmocka_unit_test(test_msg_labels),
     };

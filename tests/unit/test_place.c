@@ -166,6 +166,40 @@ static void test_loose(void **state UNUSED)
     assert_int_equal(place_one(&p, &three, &i), PLACE_NEVER);
 }
 
+static void test_loose_room(void **state UNUSED)
+{
+    /* Adaptive prefetch: what fits in what is free first, then up to
+     * loose_room more past it (totals only), never on the reserved bin. */
+    struct place_bin bins[2];
+    bin(&bins[0], 2, 0, 4);
+    bins[0].loose_room = 2;
+    bin(&bins[1], 4, 0, 6);
+    struct placer p;
+    place_init(&p, bins, 2);
+    struct request one = cpus(1), four = cpus(4);
+    size_t i;
+    /* bin 1 is busy: 4 of its 4 CPUs are in use */
+    bins[1].used = cpus(4);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(place_one(&p, &one, &i), PLACE_OK);
+        assert_int_equal(i, 0); /* fits in what is free on bin 0 */
+    }
+    assert_int_equal(bins[0].loose_room, 2); /* not spent on what fit */
+    /* A 4-CPU task fits only bin 1's totals, nothing now (and bin 1 has no
+     * prefetch, else it would wait there): it reserves bin 1. */
+    assert_int_equal(place_one(&p, &four, &i), PLACE_WAIT);
+    assert_int_equal(place_reserve(&p, &four, -1), 1);
+    bins[1].loose_room = 2; /* still never past what is free there */
+    /* Past what is free: bin 0's loose room only, the reserved bin never. */
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(place_one(&p, &one, &i), PLACE_OK);
+        assert_int_equal(i, 0);
+    }
+    assert_int_equal(bins[0].loose_room, 0);
+    assert_int_equal(place_one(&p, &one, &i), PLACE_WAIT);
+    assert_int_equal(bins[1].room, 6);
+}
+
 static void test_gpu_ids(void **state UNUSED)
 {
     struct wres r;
@@ -499,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_reservation_backfill),
         cmocka_unit_test(test_reserve_prefers_previous),
         cmocka_unit_test(test_loose),
+        cmocka_unit_test(test_loose_room),
         cmocka_unit_test(test_gpu_ids),
         cmocka_unit_test(test_cpu_fractions),
         cmocka_unit_test(test_detect),
