@@ -2,15 +2,17 @@
 # SPDX-License-Identifier: MIT
 """N dashboards' worth of HTTP load on a master, for `sh bench/run.sh http`
 (issue 14: "the scheduler's noop figure with 10 dashboards attached and
-scraping every second"). Each dashboard holds GET /api/v1/events open and
-reads every event, as the page does, and once a second fetches /metrics
-and /api/v1/status, as a Prometheus scrape and the page's refresh do.
+scraping every second"). Each dashboard holds GET /api/v1/events?coalesce=1
+open and reads every event, as the page does, and once a second fetches
+/metrics and /api/v1/status, as a Prometheus scrape and the page's refresh
+do. DASHBOARDS_COALESCE=0 reads every task event one by one instead.
 
 usage: /usr/bin/python3 bench/dashboards.py URL N [TOKEN]
 
 Runs until SIGTERM or SIGINT, then prints one line:
   dashboards=N polls=P poll_failed=F poll_max_ms=M event_bytes=B
 Standard library only (Debian's /usr/bin/python3)."""
+import os
 import signal
 import socket
 import sys
@@ -21,6 +23,7 @@ import urllib.request
 
 URL, N = sys.argv[1], int(sys.argv[2])
 TOKEN = sys.argv[3] if len(sys.argv) > 3 else None
+COALESCE = os.environ.get("DASHBOARDS_COALESCE", "1")
 u = urllib.parse.urlparse(URL)
 stop = threading.Event()
 lock = threading.Lock()
@@ -38,8 +41,8 @@ def stream():
     while not stop.is_set():
         try:
             s = socket.create_connection((u.hostname, u.port), timeout=1)
-            s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: %s\r\n%sAccept: text/event-stream\r\n"
-                       "Last-Event-ID: 0\r\n\r\n" % (u.netloc, auth)).encode())
+            s.sendall(("GET /api/v1/events?coalesce=%s HTTP/1.1\r\nHost: %s\r\n%sAccept: text/event-stream\r\n"
+                       "Last-Event-ID: 0\r\n\r\n" % (COALESCE, u.netloc, auth)).encode())
             while not stop.is_set():
                 try:
                     b = s.recv(65536)

@@ -367,7 +367,12 @@ void api_handle(struct master *m, struct http *hs, const struct api_req *q, stru
             wrong_method(r, "GET");
             return;
         }
+        if (q->coalesce && strcmp(q->coalesce, "0") && strcmp(q->coalesce, "1")) {
+            api_error(r, MHD_HTTP_BAD_REQUEST, "coalesce must be 0 or 1");
+            return;
+        }
         r->stream = true;
+        r->coalesce = q->coalesce && !strcmp(q->coalesce, "1");
         r->status = MHD_HTTP_OK;
         return;
     }

@@ -37,6 +37,7 @@
 
 #define HTTP_MAX_LABELS 64
 #define KEEPALIVE_MS 15000
+#define COALESCE_MS 500
 
 struct http {
     struct master *m;
@@ -63,6 +64,7 @@ struct http {
         uint64_t first, next;
     } sse;
     uv_timer_t keepalive;
+    uv_timer_t tick; /* wakes coalesced streams whose counts are due */
     bool stopping;
 };
 
@@ -80,6 +82,12 @@ struct req {
     bool waiting;     /* suspended for want of events */
     bool keepalive;   /* a comment is due */
     uint64_t next_event;
+    /* ?coalesce=1 (a dashboard): submitted, started and succeeded events
+     * are counted here and sent as one "tasks" event at most every
+     * COALESCE_MS, so a stream costs the master per tick, not per task. */
+    bool coalesce;
+    uint64_t counted[3];
+    int64_t last_tick; /* uv_now of the last "tasks" event */
 };
 
 /* ---- replies ------------------------------------------------------------- */
@@ -157,6 +165,51 @@ static void wake_streams(struct http *hs)
         uv_timer_start(&hs->timer, timer_cb, 0, 0);
 }
 
+static void tick_cb(uv_timer_t *t)
+{
+    wake_streams(t->data);
+}
+
+/* The events a coalesced stream counts rather than sends: index into
+ * req.counted, or -1. */
+static int counted_kind(const char *name)
+{
+    static const char *const kinds[] = {"submitted", "started", "succeeded"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, kinds[i]))
+            return i;
+    return -1;
+}
+
+/* A coalesced stream's "tasks" event, once COALESCE_MS passed since its
+ * last: what it counted, under the id of the last event counted (a
+ * reconnect resumes after it). Returns the bytes written to out, 0 when
+ * none is due (the tick timer then wakes the stream). */
+static size_t coalesced_tick(struct req *r, char *out, size_t room)
+{
+    struct http *hs = r->hs;
+    if (!r->counted[0] && !r->counted[1] && !r->counted[2])
+        return 0;
+    int64_t now = (int64_t)uv_now(hs->tick.loop);
+    if (now - r->last_tick < COALESCE_MS) {
+        if (!uv_is_active((uv_handle_t *)&hs->tick))
+            uv_timer_start(&hs->tick, tick_cb, (uint64_t)(COALESCE_MS - (now - r->last_tick)), 0);
+        return 0;
+    }
+    char text[256];
+    int len = snprintf(
+        text, sizeof(text),
+        "id: %" PRIu64 "\ndata: {\"event\":\"tasks\",\"at_ms\":%" PRId64 ",\"submitted\":%" PRIu64
+        ",\"started\":%" PRIu64 ",\"succeeded\":%" PRIu64 "}\n\n",
+        r->next_event - 1, clock_wall_ms(), r->counted[0], r->counted[1], r->counted[2]);
+    if (len <= 0 || (size_t)len > room)
+        return 0;
+    memcpy(out, text, (size_t)len);
+    memset(r->counted, 0, sizeof(r->counted));
+    r->last_tick = now;
+    return (size_t)len;
+}
+
 static void keepalive_cb(uv_timer_t *t)
 {
     struct http *hs = t->data;
@@ -225,6 +278,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
         const char *text;
         size_t len;
         buf_reset(&b);
+        int k = r->coalesce ? counted_kind(events_get(hs->ev, r->next_event)->name) : -1;
+        if (k >= 0) {
+            r->counted[k]++;
+            r->next_event++;
+            continue;
+        }
         if (r->next_event >= hs->sse.first && r->next_event < hs->sse.next) {
             size_t i = (size_t)(r->next_event - hs->sse.first);
             text = hs->sse.text.data + hs->sse.off[i];
@@ -240,6 +299,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
         n += len;
         r->next_event++;
     }
+    if (r->coalesce)
+        n += coalesced_tick(r, out + n, max - n);
     if (!n && r->keepalive) {
         static const char ka[] = ": keep-alive\n\n";
         n = MIN(sizeof(ka) - 1, max);
@@ -265,6 +326,7 @@ static enum MHD_Result queue_stream(struct req *r)
     r->next_event = hs->ev->visible + 1;
     if (last && int_parse(last, 0, INT64_MAX, &id) == 0 && (uint64_t)id < hs->ev->visible)
         r->next_event = (uint64_t)id + 1;
+    r->coalesce = r->reply.coalesce;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, r, NULL);
     if (!resp)
@@ -374,6 +436,7 @@ static void handle(struct http *hs, struct req *r, const char *url, const char *
         .state = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state"),
         .job = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "job"),
         .limit = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit"),
+        .coalesce = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "coalesce"),
         .after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after"),
         .stream = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "stream"),
         .attempt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "attempt"),
@@ -698,7 +761,8 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
     uv_poll_init(m->loop, &hs->poll, di->epoll_fd);
     uv_timer_init(m->loop, &hs->timer);
     uv_timer_init(m->loop, &hs->keepalive);
-    hs->poll.data = hs->timer.data = hs->keepalive.data = hs;
+    uv_timer_init(m->loop, &hs->tick);
+    hs->poll.data = hs->timer.data = hs->keepalive.data = hs->tick.data = hs;
     hs->handles = true;
     uv_poll_start(&hs->poll, UV_READABLE, poll_cb);
     uv_timer_start(&hs->timer, timer_cb, 0, 0);
@@ -730,9 +794,11 @@ void http_stop(struct http *hs)
         uv_poll_stop(&hs->poll);
         uv_timer_stop(&hs->timer);
         uv_timer_stop(&hs->keepalive);
+        uv_timer_stop(&hs->tick);
         uv_close((uv_handle_t *)&hs->poll, NULL);
         uv_close((uv_handle_t *)&hs->timer, NULL);
         uv_close((uv_handle_t *)&hs->keepalive, NULL);
+        uv_close((uv_handle_t *)&hs->tick, NULL);
     }
 }
 

@@ -59,6 +59,7 @@ struct api_req {
     size_t body_len;
     const char *state, *job, *limit, *after; /* query arguments, or NULL */
     const char *stream, *attempt;            /* of GET /api/v1/tasks/ID/output */
+    const char *coalesce;                    /* of GET /api/v1/events */
     char **labels;                           /* label=KEY=VALUE arguments */
     size_t nlabels;
 };
@@ -70,6 +71,7 @@ struct api_reply {
     const char *allow; /* for a 405 */
     bool hold;         /* wait for the turn's journal commit */
     bool stream;       /* GET /api/v1/events: the event stream follows */
+    bool coalesce;     /* ... with the common task events counted, not sent */
     char attempt[24];  /* X-Dtr-Attempt of an output reply, when set */
     char size[24];     /* X-Dtr-Size of an output reply, when set */
 };

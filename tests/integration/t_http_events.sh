@@ -6,7 +6,9 @@
 # ids only rise, every gap is announced by a "no longer kept" comment naming
 # exactly the missing ids, the readers end at the same last id, and an
 # event's bytes are the same in every stream (the master formats each event
-# once for all streams, or again for a stream behind that cache).
+# once for all streams, or again for a stream behind that cache). A
+# coalesced reader (?coalesce=1, what the dashboard reads) gets the same
+# run as a few "tasks" events whose counts add up, and the failure alone.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -19,6 +21,11 @@ wait_for "W1 registered" "workers_registered 1" || finish
 curl -s -N -m 300 -H 'Last-Event-ID: 0' "${U}api/v1/events" >fast.txt 2>/dev/null &
 FAST=$!
 PIDS+=("$FAST")
+curl -s -N -m 300 -H 'Last-Event-ID: 0' "${U}api/v1/events?coalesce=1" >co.txt 2>/dev/null &
+CO=$!
+PIDS+=("$CO")
+[ "$(curl -s -o /dev/null -w '%{http_code}' "${U}api/v1/events?coalesce=yes")" = 400 ] &&
+    pass "coalesce=yes: 400" || fail "coalesce=yes is not refused"
 $PY - "$U" >slow.txt 2>slow.err <<'EOF' &
 import http.client, os, socket, sys, time, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
@@ -46,11 +53,22 @@ EOF
 SLOW=$!
 PIDS+=("$SLOW")
 wait_for "both readers connected" \
-    "[ \"\$(curl -s -m 5 \"${U}metrics\" | sed -n 's/^dtr_http_connections //p')\" -ge 3 ]" || finish
+    "[ \"\$(curl -s -m 5 \"${U}metrics\" | sed -n 's/^dtr_http_connections //p')\" -ge 4 ]" || finish
 
 dtr submit --kind noop --array 1-12000 >/dev/null || fail "submit"
-dtr wait --all --timeout 300s >/dev/null || fail "wait"
+fid=$(dtr submit --retries 0 --cmd 'exit 3') || fail "submit the failing task"
+dtr wait --all --timeout 300s >/dev/null
 pass "12,000 noops ran"
+co_sum() { sed -n "s/.*\"event\":\"tasks\".*\"$1\":\([0-9]*\).*/\1/p" co.txt | awk '{ s += $1 } END { print s + 0 }'; }
+wait_for "the coalesced counts add up" \
+    "[ \$(co_sum submitted) = 12001 ] && [ \$(co_sum started) = 12001 ] && [ \$(co_sum succeeded) = 12000 ]" 30 &&
+    pass "coalesced: 12,001 submitted, 12,001 started, 12,000 succeeded, counted" ||
+    fail "coalesced counts: $(co_sum submitted) $(co_sum started) $(co_sum succeeded)"
+grep -q "\"event\":\"failed\",.*\"task\":\"$fid\"" co.txt && pass "the failure comes alone" ||
+    fail "no failed event for $fid in co.txt: $(grep -v '"tasks"' co.txt | grep data | head -n 5)"
+n=$(grep -c '^data: ' co.txt)
+[ "$n" -lt 1000 ] && pass "in $n events (36,000 one by one)" || fail "coalesced stream has $n events"
+kill "$CO" 2>/dev/null
 : >go # the slow reader reads again
 curl -s -N -m $((3 * WAIT_SCALE)) -H 'Last-Event-ID: 1' "${U}api/v1/events" >late.txt 2>/dev/null
 last() { sed -n 's/^id: //p' "$1" | tail -n 1; }

@@ -2,10 +2,14 @@
 // The dtr dashboard (docs/http.md "Dashboard"): plain JavaScript, no
 // library. It reads the API with the token (asked once, kept in
 // sessionStorage) and follows GET /api/v1/events through fetch() (an
-// EventSource cannot send the Authorization header). Events are queued and
-// applied once per animation frame: rows on the page change in place, the
-// chart counts them, and the counts, workers and jobs (small aggregates)
-// are re-read at most once a second while events arrive.
+// EventSource cannot send the Authorization header), coalesced: the common
+// task events (submitted, started, succeeded) come as one "tasks" event
+// with their counts every half second, the rest one by one, so a dashboard
+// costs the master per tick, not per task. Events are queued and applied
+// once per animation frame: failures and cancels change their rows in
+// place, the chart counts what ended, and the counts, workers, jobs and
+// the page of tasks shown are re-read at most once a second while events
+// arrive.
 'use strict';
 
 const STATES = ['blocked', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -17,7 +21,7 @@ const EVENT_STATE = { submitted: 'queued', started: 'running', requeued: 'queued
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem('dtr-token') || '';
 let lastEvent = null, queue = [], frame = 0;
-let stale = false, refreshing = false, lastRefresh = 0, pageStale = false;
+let stale = false, refreshing = false, lastRefresh = 0, pageStale = false, rowsStale = false;
 let pageAfter = [], pageNext = null, rows = new Map(), detailId = null;
 let failures = [];
 const ended = new Array(CHART_S).fill(0);
@@ -149,8 +153,16 @@ function maybeRefresh() {
   if (stale && !refreshing && Date.now() - lastRefresh >= 1000) {
     refresh();
     // a first page that is not full shows new tasks as they come
-    if (pageStale && !pageAfter.length && rows.size < PAGE) loadPage(null);
-    pageStale = false;
+    if (rowsStale || (pageStale && !pageAfter.length && rows.size < PAGE)) {
+      // the rows shown, read again (the same cursor: the same tasks)
+      loadPage(pageAfter.length ? pageAfter[pageAfter.length - 1] : null);
+      if (detailId) {
+        json('/api/v1/tasks/' + encodeURIComponent(detailId))
+          .then((t) => { if (t.id === detailId) showDetailState(t.state); })
+          .catch(() => {});
+      }
+    }
+    pageStale = rowsStale = false;
   }
 }
 
@@ -342,6 +354,13 @@ function applyEvents() {
   chartTick(Date.now());
   for (const e of batch) {
     stale = true;
+    if (e.event === 'tasks') { // counted by the master since the last one
+      rowsStale = true;
+      if (e.submitted) pageStale = true;
+      const i = CHART_S - 1 - (chartSecond - Math.floor(e.at_ms / 1000));
+      if (i >= 0 && i < CHART_S) ended[i] += e.succeeded || 0;
+      continue;
+    }
     const state = EVENT_STATE[e.event];
     if (!e.task || !state) continue;
     if (e.event === 'submitted') pageStale = true;
@@ -377,7 +396,7 @@ async function follow() {
   for (;;) {
     try {
       const headers = lastEvent ? { 'Last-Event-ID': lastEvent } : {};
-      const r = await api('/api/v1/events', { headers });
+      const r = await api('/api/v1/events?coalesce=1', { headers });
       if (!r.ok) throw new Error(r.statusText);
       $('live').textContent = 'live';
       $('live').className = 'on';
