@@ -150,11 +150,37 @@ static void format_event(const struct event *e, struct buf *b)
     buf_addstr(b, "\n\n");
 }
 
-static void wake_streams(struct http *hs)
+static int counted_kind(const char *name);
+
+/* A waiting coalesced stream at new events: counts them where it stands,
+ * before the ring drops them. Returns whether one must be sent (the
+ * stream wakes) rather than counted. */
+static bool count_new_events(struct http *hs, struct req *r)
+{
+    if (r->next_event < events_oldest(hs->ev))
+        return true; /* the stream says what is no longer kept */
+    for (; r->next_event <= hs->ev->visible; r->next_event++) {
+        int k = counted_kind(events_get(hs->ev, r->next_event)->name);
+        if (k < 0)
+            return true;
+        r->counted[k]++;
+    }
+    return false;
+}
+
+/* Resumes the streams waiting for events. With new_events, a coalesced
+ * stream counts what it may and sleeps on until its tick (tick_cb) or an
+ * event it sends: waking it at every turn's events would cost a resume
+ * and a suspend per stream per turn. */
+static void wake_some_streams(struct http *hs, bool new_events)
 {
     bool any = false;
-    while (!list_empty(&hs->streams)) {
-        struct req *r = list_entry(hs->streams.next, struct req, node);
+    struct list *p, *tmp;
+    list_for_each_safe(p, tmp, &hs->streams)
+    {
+        struct req *r = list_entry(p, struct req, node);
+        if (new_events && r->coalesce && !count_new_events(hs, r))
+            continue;
         list_del(&r->node);
         list_init(&r->node);
         r->waiting = false;
@@ -163,6 +189,11 @@ static void wake_streams(struct http *hs)
     }
     if (any && !hs->stopped)
         uv_timer_start(&hs->timer, timer_cb, 0, 0);
+}
+
+static void wake_streams(struct http *hs)
+{
+    wake_some_streams(hs, false);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -313,6 +344,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
     r->waiting = true;
     list_add_tail(&hs->streams, &r->node);
     MHD_suspend_connection(r->conn);
+    if (r->coalesce && !uv_is_active((uv_handle_t *)&hs->tick))
+        uv_timer_start(&hs->tick, tick_cb, COALESCE_MS, 0);
     return 0;
 }
 
@@ -576,7 +609,7 @@ void http_release(struct http *hs, uint64_t done, bool new_events)
     if (!hs)
         return;
     if (new_events)
-        wake_streams(hs);
+        wake_some_streams(hs, true);
     struct list *p, *tmp;
     list_for_each_safe(p, tmp, &hs->pending)
     {
