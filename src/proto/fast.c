@@ -112,19 +112,29 @@ static bool scan_int(struct scan *s, int64_t min, int64_t max, int64_t *out)
  * time on results with its hash table per object. The checks are those of
  * parse_result() in msg.c; anything else falls back to the full path.
  */
+/* The head a worker's result and output lines share, up to the attempt's
+ * number: `HEAD` LEASE `,"id":"` ID `","attempt":` (the id printable ASCII
+ * without spaces, quotes or escapes, as msg_id_valid() wants it). */
+static bool scan_attempt_head(struct scan *s, const char *head, int64_t *lease, const char **id,
+                              size_t *idlen)
+{
+    if (!scan_lit(s, head) || !scan_int(s, 1, INT64_MAX, lease) || !scan_lit(s, ",\"id\":\""))
+        return false;
+    *id = s->p;
+    while (s->p<s->end && * s->p> 0x20 && *s->p < 0x7f && *s->p != '"' && *s->p != '\\')
+        s->p++;
+    *idlen = (size_t)(s->p - *id);
+    return *idlen >= 1 && *idlen <= MSG_MAX_ID && scan_lit(s, "\",\"attempt\":");
+}
+
 static bool parse_result_fast(const char *line, size_t len, struct msg *m)
 {
     struct scan s = {line, line + len};
     struct attempt_result *r = &m->result;
     int64_t lease, attempt, code, sig = 0, started, finished;
-    if (!scan_lit(&s, "{\"type\":\"result\",\"lease\":") || !scan_int(&s, 1, INT64_MAX, &lease) ||
-        !scan_lit(&s, ",\"id\":\""))
-        return false;
-    const char *id = s.p;
-    while (s.p<s.end && * s.p> 0x20 && *s.p < 0x7f && *s.p != '"' && *s.p != '\\')
-        s.p++;
-    size_t idlen = (size_t)(s.p - id);
-    if (idlen < 1 || idlen > MSG_MAX_ID || !scan_lit(&s, "\",\"attempt\":") ||
+    const char *id;
+    size_t idlen;
+    if (!scan_attempt_head(&s, "{\"type\":\"result\",\"lease\":", &lease, &id, &idlen) ||
         !scan_int(&s, 1, INT32_MAX, &attempt) || !scan_lit(&s, ",\"ok\":"))
         return false;
     bool ok = scan_lit(&s, "true");
@@ -224,14 +234,9 @@ static bool parse_output_fast(const char *line, size_t len, struct msg *m)
     struct scan s = {line, line + len};
     struct output_chunk *c = &m->chunk;
     int64_t lease, attempt, offset;
-    if (!scan_lit(&s, "{\"type\":\"output\",\"lease\":") || !scan_int(&s, 1, INT64_MAX, &lease) ||
-        !scan_lit(&s, ",\"id\":\""))
-        return false;
-    const char *id = s.p;
-    while (s.p<s.end && * s.p> 0x20 && *s.p < 0x7f && *s.p != '"' && *s.p != '\\')
-        s.p++;
-    size_t idlen = (size_t)(s.p - id);
-    if (idlen < 1 || idlen > MSG_MAX_ID || !scan_lit(&s, "\",\"attempt\":") ||
+    const char *id;
+    size_t idlen;
+    if (!scan_attempt_head(&s, "{\"type\":\"output\",\"lease\":", &lease, &id, &idlen) ||
         !scan_int(&s, 0, INT32_MAX, &attempt) || !scan_lit(&s, ",\"stream\":\""))
         return false;
     enum output_stream stream;
