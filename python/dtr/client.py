@@ -638,6 +638,17 @@ class Client:
             req["labels"] = _str_map("label", label, _label_key)
         return self._listing(req)
 
+    def _redial_after(self, err, deadline):
+        """A stream's connection dropped: waits a moment and returns the
+        time by which it must be back (reconnect_timeout from the first
+        drop in a row); raises err once that has passed."""
+        if deadline is None:
+            deadline = time.monotonic() + self.reconnect_timeout
+        if time.monotonic() > deadline:
+            raise err
+        time.sleep(0.1)
+        return deadline
+
     def _listing(self, req):
         seen = set()
         deadline = None
@@ -660,12 +671,8 @@ class Client:
                         seen.add(rec.get("id"))
                         yield rec
                         deadline = None
-            except ConnectionError:
-                if deadline is None:
-                    deadline = time.monotonic() + self.reconnect_timeout
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+            except ConnectionError as e:
+                deadline = self._redial_after(e, deadline)
             finally:
                 if c is not None:
                     c.close()
@@ -756,12 +763,8 @@ class Client:
                     elif isinstance(m.get("lost_to"), int):
                         after = max(after or 0, m["lost_to"])
                         yield {"lost_from": m.get("lost_from"), "lost_to": m["lost_to"]}
-            except ConnectionError:
-                if deadline is None:
-                    deadline = time.monotonic() + self.reconnect_timeout
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+            except ConnectionError as e:
+                deadline = self._redial_after(e, deadline)
             finally:
                 if c is not None:
                     c.close()
