@@ -45,7 +45,6 @@ int cmd_jobs(int argc, char **argv)
                        opts, argc, argv, CLI_NO_ARGS, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
-    rc = EXIT_USAGE;
     if ((rc = client_open(&c, &cf)))
         goto out;
     msg_encode(&b, &(struct msg){.type = MSG_JOBS});

@@ -37,7 +37,6 @@ int cmd_result(int argc, char **argv)
                        argc, argv, CLI_ONE_TASK_ID, pos, &npos, NULL);
     if (rc >= 0)
         goto out;
-    rc = EXIT_USAGE;
     if ((rc = client_open(&c, &cf)))
         goto out;
     memset(&req, 0, sizeof(req));
