@@ -18,7 +18,8 @@ wait_for "all $N leased to W1" "[ \"\$(count_state running)\" = $N ]" 120 || fin
 
 kill -9 "$M_PID"
 wait "$M_PID" 2>/dev/null # reaped: every thread gone, the state dir lock released
-start_master M2 --prefetch "$N" --worker-timeout 10s --state-dir "$T/state-M"
+# on the port W1 dials (another suite may have held MPORT when M started)
+start_master M2 --prefetch "$N" --worker-timeout 10s --state-dir "$T/state-M" --port "${M_ADDR##*:}"
 # The master counts a task running once its run line is journaled; a few
 # thousand (up to a fifth, on a busy machine; more under ASan) may still be
 # on their way to W1 when the master dies: at least a tenth, some 1.2 MB of
