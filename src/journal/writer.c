@@ -30,6 +30,14 @@
  */
 #define INLINE_WINDOW_MS 100
 #define INLINE_MAX_RATE 2000
+/*
+ * Nor while the disk is slow: a commit inline stalls the whole loop for as
+ * long as its fsync takes, and under another process's writeback that was
+ * seconds, with no heartbeat read, no worker judged, no client answered.
+ * After a commit slower than this the thread takes every batch until one
+ * of its commits is fast again.
+ */
+#define INLINE_MAX_COMMIT_US 20000
 
 /* A batch copies its strings into blocks that double from TEXT_BLOCK_MIN
  * to TEXT_BLOCK_MAX bytes (a longer string gets a block of its own): a
@@ -102,7 +110,8 @@ struct jwriter {
     pthread_cond_t idle;       /* the loop waits for progress */
     struct batch *head, *tail; /* handed off, not taken up yet */
     size_t queued_ops;
-    uint64_t handed, done; /* epochs: the newest handed off, on disk */
+    uint64_t handed, done;   /* epochs: the newest handed off, on disk */
+    uint64_t last_commit_us; /* how long the newest commit took */
     bool busy, stop, failed;
     char err[512];
 };
@@ -152,8 +161,10 @@ static uint64_t clock_mono_us(void)
 }
 
 /* Applies the batches in list (unless a commit failed before) in one
- * transaction and commits; frees them. Returns 0, or non-zero with err. */
-static int apply_all(struct journal *j, struct batch *list, bool failed, char *err, size_t errlen)
+ * transaction and commits; frees them; sets *took_us. Returns 0, or
+ * non-zero with err. */
+static int apply_all(struct journal *j, struct batch *list, bool failed, uint64_t *took_us,
+                     char *err, size_t errlen)
 {
     int rc = 0;
     uint64_t rows = 0, t0 = clock_mono_us();
@@ -167,8 +178,9 @@ static int apply_all(struct journal *j, struct batch *list, bool failed, char *e
      * wait (output not on disk) is not committed at all. */
     if (!failed && rc != OP_WAIT_FAILED)
         rc = journal_commit(j, err, errlen);
+    *took_us = clock_mono_us() - t0;
     if (!failed && rc == 0) { /* for /metrics */
-        hist_observe(&metrics.commit_us, clock_mono_us() - t0);
+        hist_observe(&metrics.commit_us, *took_us);
         hist_observe(&metrics.batch, rows);
     }
     while (list) {
@@ -179,10 +191,12 @@ static int apply_all(struct journal *j, struct batch *list, bool failed, char *e
     return rc;
 }
 
-/* Records the outcome of committing every epoch up to last; under mu. */
-static void finished(struct jwriter *w, int rc, const char *err, uint64_t last)
+/* Records the outcome of committing every epoch up to last, which took
+ * took_us; under mu. */
+static void finished(struct jwriter *w, int rc, const char *err, uint64_t last, uint64_t took_us)
 {
     w->busy = false;
+    w->last_commit_us = took_us;
     if (rc && !w->failed) {
         w->failed = true;
         snprintf(w->err, sizeof(w->err), "%s", err);
@@ -212,10 +226,11 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         char err[512] = "";
-        int rc = apply_all(w->j, list, failed, err, sizeof(err));
+        uint64_t took_us;
+        int rc = apply_all(w->j, list, failed, &took_us, err, sizeof(err));
 
         pthread_mutex_lock(&w->mu);
-        finished(w, rc, err, last);
+        finished(w, rc, err, last, took_us);
         pthread_mutex_unlock(&w->mu);
         w->wake(w->data);
         pthread_mutex_lock(&w->mu);
@@ -387,7 +402,7 @@ uint64_t jwriter_handoff(struct jwriter *w)
     struct batch *b = w->open;
     bool light = b && b->n && light_load(w, b);
     pthread_mutex_lock(&w->mu);
-    if (light && !w->head && !w->busy && !w->failed) {
+    if (light && !w->head && !w->busy && !w->failed && w->last_commit_us <= INLINE_MAX_COMMIT_US) {
         /* The thread is idle and finds nothing queued: it does not touch
          * the journal while busy is set. */
         w->open = NULL;
@@ -395,9 +410,10 @@ uint64_t jwriter_handoff(struct jwriter *w)
         w->busy = true;
         pthread_mutex_unlock(&w->mu);
         char err[512] = "";
-        int rc = apply_all(w->j, b, false, err, sizeof(err));
+        uint64_t took_us;
+        int rc = apply_all(w->j, b, false, &took_us, err, sizeof(err));
         pthread_mutex_lock(&w->mu);
-        finished(w, rc, err, epoch);
+        finished(w, rc, err, epoch, took_us);
     } else if (b && b->n) {
         w->open = NULL;
         b->epoch = ++w->handed;

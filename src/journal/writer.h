@@ -61,7 +61,8 @@ void jwriter_save_alloc(struct jwriter *w, const char *id, const char *record);
  * Closes the open batch and returns the epoch that must be on disk before
  * anything decided in this turn may be told: the new batch's, or when the
  * turn wrote nothing, the newest one handed off before. At light load (the
- * thread idle, at most JWRITER_INLINE_MAX_OPS writes, few handed off lately)
+ * thread idle, at most JWRITER_INLINE_MAX_OPS writes, few handed off lately,
+ * the last commit quick)
  * it applies and commits the batch itself, on the caller's thread, before
  * returning (wake() is not called then). Waits while the thread is far
  * behind (backpressure on the loop).

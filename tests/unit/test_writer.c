@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -350,6 +351,47 @@ static void test_light_load_commits_inline(void **state)
     assert_on_disk(f, 1, TASK_QUEUED, 7);
 }
 
+/* An OP_WAIT that stands for a slow disk: the commit it is part of takes
+ * 30 ms, above the writer's limit for committing on the loop. */
+static int slow_wait(void *arg, uint64_t token, char *err, size_t errlen)
+{
+    (void)arg, (void)token, (void)err, (void)errlen;
+    struct timespec ts = {.tv_nsec = 30 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+/* After a slow commit the loop stops committing inline (a slow fsync would
+ * stall it): the next small batch goes to the thread. Once the thread's
+ * commit is quick again, small batches are committed inline again. */
+static void test_slow_commit_goes_to_thread(void **state)
+{
+    struct fixture *f = *state;
+    struct journal *j = open_ok(f->state);
+    struct jwriter *w = jwriter_start(j, wake, f, NULL, 0);
+    uint64_t e;
+
+    jwriter_save_task(w, f->tasks[0]);
+    jwriter_wait(w, slow_wait, NULL, 0);
+    e = jwriter_handoff(w); /* inline, and slow */
+    assert_true(done_ok(w) == e);
+    assert_int_equal(wakes(f), 0);
+
+    jwriter_set_counter(w, "c", 1);
+    e = jwriter_handoff(w); /* to the thread, quick */
+    await_wakes(f, 1);
+    assert_true(done_ok(w) == e);
+
+    jwriter_set_counter(w, "c", 2);
+    e = jwriter_handoff(w); /* inline again */
+    assert_true(done_ok(w) == e);
+    assert_int_equal(wakes(f), 1);
+    jwriter_stop(w);
+    journal_close(j);
+
+    assert_on_disk(f, 1, TASK_QUEUED, 2);
+}
+
 /*
  * A failed commit is reported, rolls back the whole group, and stops the
  * writer: nothing handed off after it is ever reported on disk, or written.
@@ -429,7 +471,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TEST(test_batches_in_order),          TEST(test_epochs_and_group_commit),
         TEST(test_light_load_commits_inline), TEST(test_failed_commit_is_fail_stop),
-        TEST(test_stop_commits_recorded),
+        TEST(test_stop_commits_recorded),     TEST(test_slow_commit_goes_to_thread),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
