@@ -81,10 +81,18 @@ struct sim {
     double last_sent;  /* when we last sent it anything */
     double last_heard; /* when the master last sent us anything */
     double next_beat;
+    double beat; /* the heartbeat the master named (hello, pong) */
 };
 
-#define ASK_AFTER_S 3.75    /* what a worker with --master-timeout 30s does */
-static double beat_s = 1.0; /* the master's hello says */
+/* What a worker with --master-timeout 30s does: it asks after 3.75 s of
+ * silence, or every other beat when they are slower, at most 7.5 s. */
+#define ASK_AFTER_S 3.75
+#define ASK_MAX_S 7.5
+static double ask_after(const struct sim *s)
+{
+    double t = s->beat * 2 > ASK_AFTER_S ? s->beat * 2 : ASK_AFTER_S;
+    return t < ASK_MAX_S ? t : ASK_MAX_S;
+}
 
 static struct sim *sims;
 static int nsims, slots = 1, epfd;
@@ -378,6 +386,8 @@ static void slow_line(int i, const char *line, size_t len, int64_t now)
         n_pings++;
         break;
     case MSG_PONG: /* the answer to our ping */
+        if (m.heartbeat_ms)
+            s->beat = (double)m.heartbeat_ms / 1000;
         break;
     case MSG_ACK:
         n_acks++;
@@ -416,7 +426,10 @@ static void ready_line(int i, const char *line, size_t len, int64_t now)
         buf_addstr(&s->out, "{\"type\":\"pong\",\"busy\":0}\n");
         n_pings++;
     } else if (len > 14 && !memcmp(line, "{\"type\":\"pong\"", 14)) {
-        /* the answer to our ping */
+        /* the answer to our ping, which may name a new heartbeat */
+        const char *hb = memmem(line, len, "\"heartbeat_ms\":", 15);
+        if (hb)
+            s->beat = strtod(hb + 15, NULL) / 1000;
     } else if (len > 22 && !memcmp(line, "{\"type\":\"ack\",\"leases\":", 23)) {
         n_acks++;
     } else if (!fast_run(line, len, &s->out, now)) {
@@ -440,10 +453,9 @@ static void hello_line(int i, const char *line, size_t len)
     if (m.type == MSG_HELLO && m.role && !strcmp(m.role, "master") && !m.proof) {
         s->st = S_READY;
         n_ready++;
-        if (m.heartbeat_ms)
-            beat_s = (double)m.heartbeat_ms / 1000;
+        s->beat = m.heartbeat_ms ? (double)m.heartbeat_ms / 1000 : 1.0;
         s->last_heard = now_s();
-        s->next_beat = s->last_heard + beat_s;
+        s->next_beat = s->last_heard + s->beat;
     } else {
         fprintf(stderr, "loadgen: %s: handshake refused: %s\n", id,
                 m.type == MSG_ERROR ? m.error : "not a master hello (or it wants a token)");
@@ -519,10 +531,10 @@ static void beat_all(double now)
         struct sim *s = &sims[i];
         if (s->st != S_READY || now < s->next_beat)
             continue;
-        s->next_beat = now + beat_s;
-        if (now - s->last_heard >= ASK_AFTER_S) {
+        s->next_beat = now + s->beat;
+        if (now - s->last_heard >= ask_after(s)) {
             buf_addstr(&s->out, "{\"type\":\"ping\"}\n");
-            s->last_heard = now; /* one ask per ASK_AFTER_S */
+            s->last_heard = now; /* one ask per ask_after() */
         } else {
             buf_addstr(&s->out, "{\"type\":\"pong\",\"busy\":0}\n");
         }

@@ -21,8 +21,8 @@ int cmd_master(int argc, char **argv)
         .state_dir = ".dtr",
         .log_dir = "logs",
         .scan_interval_ms = 5000,
-        .heartbeat_ms = 1000,
-        .worker_timeout_ms = 5000,
+        .heartbeat_ms = -1,      /* not given: scaled with the pool (workers.c) */
+        .worker_timeout_ms = -1, /* not given: 5s, or 3 beats if they are longer */
         .keep_finished_ms = 7LL * 24 * 3600 * 1000,
         .prefetch = -1,
         .max_output = 64LL << 20,
@@ -40,9 +40,13 @@ int cmd_master(int argc, char **argv)
         {"scan-interval", 0, OPT_DURATION, &o.scan_interval_ms, "DUR",
          "time between discovery scans (default 5s)", 0, 0},
         {"heartbeat", 0, OPT_DURATION, &o.heartbeat_ms, "DUR",
-         "how often each worker is pinged (default 1s)", 0, 0},
+         "how often each worker beats (default 1s, longer past 2,500 workers: see "
+         "README)",
+         0, 0},
         {"worker-timeout", 0, OPT_DURATION, &o.worker_timeout_ms, "DUR",
-         "a worker silent this long is declared dead (default 5s)", 0, 0},
+         "a worker silent this long is declared dead (default 5s, or 3 of its beats "
+         "if they are longer)",
+         0, 0},
         {"keep-finished", 0, OPT_DURATION, &o.keep_finished_ms, "DUR",
          "how long finished tasks stay queryable (default 7d = 168h)", 0, 0},
         {"token-file", 0, OPT_STRING, &o.token_file, "FILE",
@@ -104,16 +108,19 @@ int cmd_master(int argc, char **argv)
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
-    if (o.heartbeat_ms <= 0 || o.worker_timeout_ms <= 0 || o.scan_interval_ms <= 0) {
+    if (!o.heartbeat_ms || !o.worker_timeout_ms || o.scan_interval_ms <= 0) {
         fprintf(stderr, "dtr master: --heartbeat, --worker-timeout and --scan-interval must be "
                         "positive\n");
         goto out;
     }
-    if (o.heartbeat_ms < MSG_MIN_HEARTBEAT_MS || o.heartbeat_ms > MSG_MAX_HEARTBEAT_MS) {
+    if (o.heartbeat_ms != -1 &&
+        (o.heartbeat_ms < MSG_MIN_HEARTBEAT_MS || o.heartbeat_ms > MSG_MAX_HEARTBEAT_MS)) {
         fprintf(stderr, "dtr master: --heartbeat must be between %dms and %dh\n",
                 MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS / 3600000);
         goto out;
     }
+    o.heartbeat_ms = MAX(o.heartbeat_ms, 0); /* 0: automatic */
+    o.worker_timeout_ms = MAX(o.worker_timeout_ms, 0);
     rc = master_run(&o);
 out:
     opt_list_release(&o.discover);

@@ -103,7 +103,7 @@ static void master_prepare_cb(uv_prepare_t *h)
 static void fill_hello(struct msg *h, void *data)
 {
     const struct master *m = data;
-    h->heartbeat_ms = m->opts.heartbeat_ms;
+    h->heartbeat_ms = m->workers.beat_ms;
 }
 
 /*
@@ -131,8 +131,10 @@ static void master_tick_cb(uv_timer_t *h)
     notify_tick(now); /* systemd's watchdog, when it watches */
     conn_hub_sweep(&m->hub);
     /* Visiting every worker costs with 10,000 of them: do it twice per
-     * heartbeat, between every tick and every half second. */
-    int64_t sweep_every = MIN(MAX(m->opts.heartbeat_ms / 2, TICK_MS), 500);
+     * heartbeat, between every tick and every half second, or a quarter
+     * of a beat when a big pool slowed them. */
+    int64_t beat = m->workers.beat_ms;
+    int64_t sweep_every = MIN(MAX(beat / 2, TICK_MS), MAX(500, beat / 4));
     if (now - m->last_workers_tick >= sweep_every) {
         m->last_workers_tick = now;
         workers_tick(&m->workers);

@@ -34,8 +34,8 @@ struct master_opts {
     const char *log_dir;
     struct opt_list discover;
     int64_t scan_interval_ms;
-    int64_t heartbeat_ms;
-    int64_t worker_timeout_ms;
+    int64_t heartbeat_ms;      /* 0: automatic (workers.h) */
+    int64_t worker_timeout_ms; /* 0: automatic */
     int64_t keep_finished_ms;
     int64_t prefetch; /* tasks leased to a worker beyond its slots (-1: adaptive, 0: none) */
     const char *token_file;

@@ -48,6 +48,21 @@
 #define PREFETCH_LONG_MS 250.0
 /* Ready tasks a dispatch pass places by revoking prefetched ones, at most. */
 #define PREEMPT_MAX 64
+/*
+ * Automatic heartbeats (--heartbeat and --worker-timeout not given): each
+ * worker beats every DEFAULT_BEAT_MS until the pool passes BEATS_PER_S
+ * workers, then so that all of them together send about BEATS_PER_S beats
+ * a second, in steps of BEAT_STEP_MS up to BEAT_MAX_MS; a worker is then
+ * declared dead after DEFAULT_SILENCE_MS or SILENT_BEATS of its beats,
+ * whichever is longer. Dask scales its heartbeats with the pool the same
+ * way: reading 10,000 beats a second was most of an idle master's CPU.
+ */
+#define DEFAULT_BEAT_MS 1000
+#define DEFAULT_SILENCE_MS 5000
+#define BEATS_PER_S 2500
+#define BEAT_STEP_MS 500
+#define BEAT_MAX_MS 10000
+#define SILENT_BEATS 3
 
 static const struct request *task_req(const struct task *t)
 {
@@ -60,6 +75,38 @@ static const char *worker_key(const void *item)
     return ((const struct worker *)item)->id;
 }
 
+/* The heartbeat to tell workers with n of them in the pool. */
+static int64_t beat_for(const struct workers_opts *opts, size_t n)
+{
+    if (opts->heartbeat_ms)
+        return opts->heartbeat_ms;
+    int64_t b = (int64_t)(n * 1000 / BEATS_PER_S);
+    b = (b + BEAT_STEP_MS - 1) / BEAT_STEP_MS * BEAT_STEP_MS;
+    b = MIN(MAX(b, DEFAULT_BEAT_MS), BEAT_MAX_MS);
+    /* A --worker-timeout given leaves room for SILENT_BEATS beats. */
+    if (opts->worker_timeout_ms)
+        b = MIN(b, MAX(DEFAULT_BEAT_MS, opts->worker_timeout_ms / SILENT_BEATS));
+    return b;
+}
+
+/* How long w may stay silent before it is declared dead. */
+static int64_t silence_limit(const struct workers *ws, const struct worker *w)
+{
+    if (ws->opts.worker_timeout_ms)
+        return ws->opts.worker_timeout_ms;
+    return MAX(DEFAULT_SILENCE_MS, SILENT_BEATS * w->beat_ms);
+}
+
+/* The pool grew or shrank: workers learn the new beat when they next ping
+ * (workers_message()) or register. */
+static void pool_changed(struct workers *ws)
+{
+    int64_t b = beat_for(&ws->opts, ws->n);
+    if (b != ws->beat_ms && ws->beat_ms)
+        log_info("heartbeat now every %.1fs workers=%zu", (double)b / 1000, ws->n);
+    ws->beat_ms = b;
+}
+
 void workers_init(struct workers *ws, const struct workers_opts *opts, struct tasks *ts,
                   int64_t loop_now)
 {
@@ -70,6 +117,7 @@ void workers_init(struct workers *ws, const struct workers_opts *opts, struct ta
     ws->opts = *opts;
     ws->tasks = ts;
     ws->listen_ms = ws->listen_last = loop_now;
+    pool_changed(ws);
 }
 
 void workers_listened(struct workers *ws, int64_t loop_now)
@@ -166,6 +214,8 @@ static struct worker *worker_new(struct workers *ws, const char *id)
     hmap_put(&ws->map, w);
     list_add_tail(&ws->all, &w->node);
     ws->n++;
+    pool_changed(ws);
+    w->beat_ms = ws->beat_ms;
     metrics_worker_event("worker_joined", w->id);
     return w;
 }
@@ -176,6 +226,7 @@ static void worker_free(struct workers *ws, struct worker *w)
     list_del(&w->node);
     list_del(&w->control_node);
     ws->n--;
+    pool_changed(ws);
     buf_release(&w->acks);
     buf_release(&w->kills);
     free(w->held);
@@ -393,6 +444,7 @@ int workers_register(struct workers *ws, struct conn *c, struct msg *hello, char
     forget_revoking(w);
     w->last_seen = ws->listen_ms;
     w->last_seen_wall = clock_wall_ms();
+    w->beat_ms = ws->beat_ms; /* as its hello said */
     /* What it holds comes next, in held messages. */
     w->reconciling = true;
     w->same_instance = same;
@@ -500,8 +552,11 @@ void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
         break;
     case MSG_PING: { /* it has not heard from us for a while */
         struct buf *b = w->conn ? conn_out(w->conn) : NULL;
-        if (b)
-            msg_encode_pong(b, 0);
+        if (b) {
+            /* It was just heard from, and beats as told from here on. */
+            msg_encode_pong_beat(b, 0, ws->beat_ms);
+            w->beat_ms = ws->beat_ms;
+        }
         break;
     }
     case MSG_RESULT:
@@ -553,11 +608,12 @@ void workers_tick(struct workers *ws)
     list_for_each_safe(pos, tmp, &ws->all)
     {
         struct worker *w = list_entry(pos, struct worker, node);
-        if (w->reconciling && w->conn && now - w->registered_at > ws->opts.worker_timeout_ms) {
+        int64_t limit = silence_limit(ws, w);
+        if (w->reconciling && w->conn && now - w->registered_at > limit) {
             worker_declare_dead(ws, w, "did not finish listing what it holds");
             continue;
         }
-        if (now - w->last_seen > ws->opts.worker_timeout_ms) {
+        if (now - w->last_seen > limit) {
             char why[128];
             snprintf(why, sizeof(why), "silent for %.1fs", (double)(now - w->last_seen) / 1000);
             worker_declare_dead(ws, w, why);
@@ -576,7 +632,8 @@ void workers_tick(struct workers *ws)
  */
 int64_t workers_timeout_grace_ms(const struct workers_opts *opts)
 {
-    return MAX(TIMEOUT_GRACE_MIN_MS, 2 * opts->heartbeat_ms);
+    return MAX(TIMEOUT_GRACE_MIN_MS,
+               2 * (opts->heartbeat_ms ? opts->heartbeat_ms : DEFAULT_BEAT_MS));
 }
 
 /* Asks the worker running t to stop it. */

@@ -29,6 +29,7 @@ struct worker {
     uint64_t done;
     int64_t last_seen;      /* listening time (workers->listen_ms), ms */
     int64_t last_seen_wall; /* wall clock, ms */
+    int64_t beat_ms;        /* the heartbeat it was last told (hello or pong) */
     char *instance;         /* its process's secret from a dial-in hello, or NULL */
     bool draining;
     bool output_held; /* its conn's input held: the output writer is behind */
@@ -73,6 +74,9 @@ struct stopping {
 };
 
 struct workers_opts {
+    /* 0: automatic. Workers then beat every second up to BEATS_PER_S
+     * workers and less often past them (workers_beat_ms()), and a worker is
+     * declared dead after 5 s of silence, or 3 of its beats if longer. */
     int64_t heartbeat_ms;
     int64_t worker_timeout_ms;
     int64_t scan_interval_ms;
@@ -86,6 +90,7 @@ struct workers {
     /* Read-only outside workers.c. */
     struct list all; /* every worker, in registration order */
     size_t n;
+    int64_t beat_ms; /* the heartbeat workers are told now (hello, pong) */
     /*
      * The listening clock (ms): the time the loop was able to listen, which
      * advances only right after a poll for I/O (workers_listened()), by at

@@ -61,6 +61,11 @@ void msg_encode_pong(struct buf *b, int busy)
     buf_addf(b, PONG_HEAD "%d}\n", busy);
 }
 
+void msg_encode_pong_beat(struct buf *b, int busy, int64_t heartbeat_ms)
+{
+    buf_addf(b, PONG_HEAD "%d,\"heartbeat_ms\":%" PRId64 "}\n", busy, heartbeat_ms);
+}
+
 /* ---- results -------------------------------------------------------------- */
 
 /* A cursor over one line, for parse_result_fast(). */

@@ -635,7 +635,7 @@ static int parse_alloc(json_object *o, struct msg *m, char *err, size_t errlen)
 static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_ERROR] = KEYS("error", NULL),
     [MSG_PING] = KEYS(NULL),
-    [MSG_PONG] = KEYS("busy", NULL),
+    [MSG_PONG] = KEYS("busy", "heartbeat_ms", NULL),
     [MSG_KILL] = KEYS("leases", NULL),
     [MSG_ACK] = KEYS("leases", NULL),
     [MSG_DRAIN] = KEYS(NULL),
@@ -730,6 +730,9 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
         x = 0;
         rc = pjson_get_int(o, "busy", false, 0, 1 << 20, &x, err, errlen);
         m->busy = (int)x;
+        if (!rc)
+            rc = pjson_get_int(o, "heartbeat_ms", false, MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS,
+                               &m->heartbeat_ms, err, errlen);
         return rc;
     case MSG_RUN:
         return parse_run(o, m, err, errlen);
@@ -1167,7 +1170,10 @@ void msg_encode(struct buf *b, const struct msg *m)
         msg_encode_ping(b);
         return;
     case MSG_PONG:
-        msg_encode_pong(b, m->busy);
+        if (m->heartbeat_ms)
+            msg_encode_pong_beat(b, m->busy, m->heartbeat_ms);
+        else
+            msg_encode_pong(b, m->busy);
         return;
     case MSG_RESULT:
         msg_encode_result(b, &m->result);

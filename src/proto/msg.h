@@ -27,8 +27,11 @@
  *    its sender has a token; a worker lists what it holds in held messages
  *    after the handshake instead of in its hello. Later in version 2:
  *    output and logs messages, and stdout_bytes/stderr_bytes in results
- *    (added without a new number: every node runs the same dtr). */
-#define PROTO_VERSION 2
+ *    (added without a new number: every node runs the same dtr).
+ * 3: revoke and revoked; a master's pong names the heartbeat (a pool grows
+ *    and the master slows every worker's beat): a node of version 2 would
+ *    refuse that field mid-session, so it is refused at the handshake. */
+#define PROTO_VERSION 3
 
 /* Field limits (see docs/protocol.md). */
 #define MSG_MAX_ID 128          /* task and worker ids, in bytes */
@@ -207,7 +210,7 @@ struct msg {
     /* A worker's hello: what it offers (cpus, mem, gpus, resources), or
      * NULL when it names none (then: one CPU per slot). Owned like addr. */
     struct request *offer;
-    int64_t heartbeat_ms; /* a master's hello: how often workers beat; 0: absent */
+    int64_t heartbeat_ms; /* a master's hello or pong: how often workers beat; 0: absent */
     /* held: attempts the worker runs or holds results of; more: another
      * held message follows */
     struct lease_ref *held;
@@ -237,7 +240,7 @@ struct msg {
     size_t nstarted;
     /* result */
     struct attempt_result result;
-    /* pong: slots busy */
+    /* pong: slots busy (a master's pong carries heartbeat_ms, above) */
     int busy;
     /* submit */
     struct task_spec *specs;
@@ -355,6 +358,9 @@ void msg_encode_leases(struct buf *b, enum msg_type type, const char *list);
 void msg_encode_ping(struct buf *b);
 /* {"type":"pong","busy":N} */
 void msg_encode_pong(struct buf *b, int busy);
+/* A master's answer to a worker's ping, naming the heartbeat from now on:
+ * {"type":"pong","busy":N,"heartbeat_ms":M} */
+void msg_encode_pong_beat(struct buf *b, int busy, int64_t heartbeat_ms);
 /* {"type":"result",...}: fields at their defaults are left out */
 void msg_encode_result(struct buf *b, const struct attempt_result *r);
 /* {"type":"submit","tasks":[SPEC,...]} with spec_encode()'s spelling */

@@ -745,14 +745,17 @@ static void send_held(struct node *n, struct conn *c)
 /*
  * With no word from the master for this long, the next beat asks for an
  * answer. An idle master then writes to each worker every few seconds
- * instead of every beat, which keeps it under a tenth of a core with 10,000
- * idle workers. An eighth of --master-timeout bounds how much later than
- * --master-timeout after the master became unreachable the worker gives up.
+ * instead of every beat. An eighth of --master-timeout bounds how much later
+ * than --master-timeout after the master became unreachable the worker
+ * gives up. When the master slows the beat for a big pool, the worker asks
+ * every other beat, but at least every quarter of --master-timeout.
  */
 static int64_t ask_after(const struct node *n)
 {
-    int64_t t = n->opts.master_timeout_ms > 0 ? n->opts.master_timeout_ms / 8 : ASK_MAX_MS;
-    return MIN(t, ASK_MAX_MS);
+    int64_t mt = n->opts.master_timeout_ms;
+    int64_t t = MIN(mt > 0 ? mt / 8 : ASK_MAX_MS, ASK_MAX_MS);
+    t = MAX(t, 2 * n->heartbeat_ms);
+    return mt > 0 ? MIN(t, mt / 4) : t;
 }
 
 /* The heartbeat: a pong every --heartbeat of the master, or a ping when
@@ -836,7 +839,12 @@ static void master_message_cb(struct conn *c, struct msg *m)
             msg_encode_pong(b, n->nrunning);
         break;
     }
-    case MSG_PONG: /* the answer to our ping: last_word is all it is for */
+    case MSG_PONG: /* the answer to our ping, naming the heartbeat from now on */
+        if (m->heartbeat_ms && m->heartbeat_ms != n->heartbeat_ms) {
+            log_info("heartbeat now every %.1fs (the master's word)",
+                     (double)m->heartbeat_ms / 1000);
+            n->heartbeat_ms = m->heartbeat_ms;
+        }
         break;
     case MSG_RUN:
         for (size_t i = 0; i < m->nruns; i++) {

@@ -107,12 +107,15 @@ read_listen() {
     sed -n 's/.* listening on \([^ ]*\)$/\1/p' "$T/$name.out" | head -n 1
 }
 
-# start_master NAME [FLAGS...]: sets NAME_ADDR and NAME_PID.
+# start_master NAME [FLAGS...]: sets NAME_ADDR and NAME_PID. Fast
+# heartbeats unless MASTER_BEATS says otherwise ("" for the master's own).
+MASTER_BEATS=${MASTER_BEATS-"--heartbeat 200ms --worker-timeout 3s"}
 start_master() {
     local name=$1
     shift
+    # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
     "$DTR" master --port "$MPORT" --http 127.0.0.1:0 --state-dir "$T/state-$name" --log-dir "$T/logs" \
-        --heartbeat 200ms --worker-timeout 3s --scan-interval 500ms --verbose "$@" \
+        $MASTER_BEATS --scan-interval 500ms --verbose "$@" \
         >"$T/$name.out" 2>"$T/$name.err" &
     local pid=$!
     PIDS+=("$pid")

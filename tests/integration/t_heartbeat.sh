@@ -4,9 +4,11 @@
 # when they have not heard from the master for an eighth of --master-timeout;
 # --master-timeout runs from the first unanswered ask.
 #   1. On the wire, against a scripted master that names heartbeat_ms 100 and
-#      answers pings: the worker sends pongs about every 100 ms, a ping once
-#      it has heard nothing for 250 ms (--master-timeout 2s), and once the
-#      master stops answering it exits 3 2 s after its first unanswered ping.
+#      answers pings (naming heartbeat_ms 300 from then on, as a master of a
+#      big pool does): the worker sends pongs, a ping once it has heard
+#      nothing for 250 ms (--master-timeout 2s), takes up the new heartbeat,
+#      and once the master stops answering it exits 3 2 s after its first
+#      unanswered ping.
 #   2. A real, idle master and a worker with short timeouts on both sides
 #      (--worker-timeout 1s, --master-timeout 1s) keep each other for 4 s:
 #      nobody is declared dead, nobody reconnects.
@@ -58,7 +60,7 @@ for l in lines(t0 + answer_for + 10):
     answered = now < answer_for and m["type"] == "ping"
     print("%s at %.2f%s" % (m["type"], now, " answered" if answered else ""), flush=True)
     if answered:
-        s.sendall(b'{"type":"pong","busy":0}\n')
+        s.sendall(b'{"type":"pong","busy":0,"heartbeat_ms":300}\n')
 EOF
 
 # --- 1. the wire ---------------------------------------------------------------
@@ -97,6 +99,9 @@ awk -v e="$eof_at" -v a="$last_answer" 'BEGIN { exit !(e >= a + 1.9 && e < a + 6
     fail "worker gave up at ${eof_at}s; the last answer was at ${last_answer}s"
 grep -q 'no word from the master' W1.err && pass "worker stderr says why" ||
     fail "worker stderr: $(cat W1.err)"
+grep -q 'heartbeat now every 0.3s' logs/worker-W1.log &&
+    pass "the worker took up the heartbeat named in the master's pong" ||
+    fail "no 'heartbeat now every 0.3s' in the worker's log"
 
 # --- 2. a real idle master ---------------------------------------------------------
 # Timeouts of 2 s (ten heartbeats of 200 ms): a loaded machine under ASan can

@@ -317,6 +317,17 @@ static void test_msg_heartbeat_lines(void **state UNUSED)
     parse_bad("{\"type\":\"pong\",\"busy\":}", "");
     parse_bad("{\"type\":\"pong\",\"busy\":1", "");
     parse_bad("{\"type\":\"pong\",\"busy\":1x}", "");
+
+    /* A master's pong names the heartbeat: the full path, bounded. */
+    struct buf b = BUF_INIT;
+    msg_encode_pong_beat(&b, 0, 4000);
+    parse_ok_n(b.data, b.len - 1, &m);
+    assert_int_equal(m.type, MSG_PONG);
+    assert_int_equal(m.heartbeat_ms, 4000);
+    msg_release(&m);
+    buf_release(&b);
+    parse_bad("{\"type\":\"pong\",\"busy\":0,\"heartbeat_ms\":5}", "heartbeat_ms");
+    parse_bad("{\"type\":\"pong\",\"busy\":0,\"heartbeat_ms\":\"1s\"}", "heartbeat_ms");
 }
 
 /* ---- each encoder beside its shortcut ------------------------------------------ */

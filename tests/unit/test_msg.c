@@ -1163,11 +1163,12 @@ static void test_msg_revoke(void **state UNUSED)
 static void test_msg_unknown_fields(void **state UNUSED)
 {
     static const char *const lines[] = {
-        "{\"type\":\"hello\",\"proto\":2,\"role\":\"client\",\"nonce\":\"n\"}",
+        "{\"type\":\"hello\",\"proto\":3,\"role\":\"client\",\"nonce\":\"n\"}",
         "{\"type\":\"auth\",\"proof\":\"p\"}",
         "{\"type\":\"error\",\"error\":\"e\"}",
         "{\"type\":\"ping\"}",
         "{\"type\":\"pong\",\"busy\":1}",
+        "{\"type\":\"pong\",\"busy\":0,\"heartbeat_ms\":1500}",
         "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":{\"id\":\"a\","
         "\"kind\":\"noop\"}}]}",
         "{\"type\":\"kill\",\"leases\":[1]}",
