@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -30,6 +29,7 @@
 #include "common/parse.h"
 #include "common/util.h"
 #include "http/dashboard.h"
+#include "http/mhd.h"
 #include "master/master.h"
 #include "net/conn.h"
 #include "proto/spec.h"
@@ -95,29 +95,29 @@ struct req {
 static enum MHD_Result queue_reply(struct req *r)
 {
     struct api_reply *a = &r->reply;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
+    struct MHD_Response *resp = mhd.create_response_from_buffer(
         a->body.len, a->body.len ? a->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             a->ctype ? a->ctype : "application/json");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    mhd.add_response_header(resp, "X-Content-Type-Options", "nosniff");
     /* the dashboard loads only its own files and talks only to us */
-    MHD_add_response_header(resp, "Content-Security-Policy",
+    mhd.add_response_header(resp, "Content-Security-Policy",
                             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
     if (a->allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
+        mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
     if (a->attempt[0])
-        MHD_add_response_header(resp, "X-Dtr-Attempt", a->attempt);
+        mhd.add_response_header(resp, "X-Dtr-Attempt", a->attempt);
     if (a->size[0])
-        MHD_add_response_header(resp, "X-Dtr-Size", a->size);
+        mhd.add_response_header(resp, "X-Dtr-Size", a->size);
     if (a->status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"dtr\"");
+        mhd.add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"dtr\"");
     if (a->status >= 400)
         metrics.http_errors++;
-    enum MHD_Result rc = MHD_queue_response(r->conn, a->status, resp);
-    MHD_destroy_response(resp);
+    enum MHD_Result rc = mhd.queue_response(r->conn, a->status, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -184,7 +184,7 @@ static void wake_some_streams(struct http *hs, bool new_events)
         list_del(&r->node);
         list_init(&r->node);
         r->waiting = false;
-        MHD_resume_connection(r->conn);
+        mhd.resume_connection(r->conn);
         any = true;
     }
     if (any && !hs->stopped)
@@ -343,7 +343,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
         return (ssize_t)n;
     r->waiting = true;
     list_add_tail(&hs->streams, &r->node);
-    MHD_suspend_connection(r->conn);
+    mhd.suspend_connection(r->conn);
     if (r->coalesce && !uv_is_active((uv_handle_t *)&hs->tick))
         uv_timer_start(&hs->tick, tick_cb, COALESCE_MS, 0);
     return 0;
@@ -354,20 +354,20 @@ static enum MHD_Result queue_stream(struct req *r)
     struct http *hs = r->hs;
     /* Last-Event-ID (SSE's reconnect): the events after it that are kept;
      * else only what happens from now on. */
-    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *last = mhd.lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     int64_t id;
     r->next_event = hs->ev->visible + 1;
     if (last && int_parse(last, 0, INT64_MAX, &id) == 0 && (uint64_t)id < hs->ev->visible)
         r->next_event = (uint64_t)id + 1;
     r->coalesce = r->reply.coalesce;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, r, NULL);
+        mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, r, NULL);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = mhd.queue_response(r->conn, MHD_HTTP_OK, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -379,7 +379,7 @@ static enum MHD_Result queue_stream(struct req *r)
 static bool authorized(struct http *hs, struct MHD_Connection *conn)
 {
     const char *h =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        mhd.lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7))
         return false;
     h += 7;
@@ -416,7 +416,7 @@ static enum MHD_Result collect_label(void *cls, enum MHD_ValueKind kind, const c
 static void peer_name(struct MHD_Connection *conn, char *out, size_t outlen)
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char host[INET6_ADDRSTRLEN + 2] = "?", port[16] = "?";
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
@@ -453,7 +453,7 @@ static void handle(struct http *hs, struct req *r, const char *url, const char *
     }
     char *labels[HTTP_MAX_LABELS];
     struct query_labels ql = {.items = labels};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_label, &ql);
+    mhd.get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_label, &ql);
     if (ql.too_many) {
         api_error(a, MHD_HTTP_BAD_REQUEST, "at most %d label= arguments", HTTP_MAX_LABELS);
         return;
@@ -466,13 +466,13 @@ static void handle(struct http *hs, struct req *r, const char *url, const char *
         .peer = peer,
         .body = r->body.data ? r->body.data : "",
         .body_len = r->body.len,
-        .state = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state"),
-        .job = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "job"),
-        .limit = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit"),
-        .coalesce = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "coalesce"),
-        .after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after"),
-        .stream = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "stream"),
-        .attempt = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "attempt"),
+        .state = mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state"),
+        .job = mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "job"),
+        .limit = mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit"),
+        .coalesce = mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "coalesce"),
+        .after = mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after"),
+        .stream = mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "stream"),
+        .attempt = mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "attempt"),
         .labels = labels,
         .nlabels = ql.n,
     };
@@ -495,7 +495,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         metrics.http_requests++;
         /* A declared body beyond the limit is refused before it is read. */
         const char *cl =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            mhd.lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t len;
         if (cl && int_parse(cl, 0, INT64_MAX, &len) == 0 && len > (int64_t)HTTP_MAX_BODY) {
             r->too_big = true;
@@ -525,7 +525,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue_reply(r);
     r->held = true;
     list_add_tail(&hs->pending, &r->node);
-    MHD_suspend_connection(conn);
+    mhd.suspend_connection(conn);
     return MHD_YES;
 }
 
@@ -562,9 +562,9 @@ static void run(struct http *hs)
 {
     if (hs->stopped)
         return;
-    MHD_run(hs->d);
+    mhd.run(hs->d);
     MHD_UNSIGNED_LONG_LONG to;
-    if (MHD_get_timeout(hs->d, &to) == MHD_YES)
+    if (mhd.get_timeout(hs->d, &to) == MHD_YES)
         uv_timer_start(&hs->timer, timer_cb, to, 0);
     else
         uv_timer_stop(&hs->timer);
@@ -601,7 +601,7 @@ static void resume(struct req *r)
     list_init(&r->node);
     r->held = false;
     r->ready = true;
-    MHD_resume_connection(r->conn); /* MHD's wake-up pipe makes the poll fire */
+    mhd.resume_connection(r->conn); /* MHD's wake-up pipe makes the poll fire */
 }
 
 void http_release(struct http *hs, uint64_t done, bool new_events)
@@ -626,7 +626,7 @@ void http_release(struct http *hs, uint64_t done, bool new_events)
 size_t http_connections(struct http *hs)
 {
     const union MHD_DaemonInfo *di =
-        hs && hs->d ? MHD_get_daemon_info(hs->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+        hs && hs->d ? mhd.get_daemon_info(hs->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
     return di ? di->num_connections : 0;
 }
 
@@ -727,7 +727,9 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
     if (http_check(spec, m->token != NULL, m->opts.insecure, err, errlen) ||
         parse_spec(spec, host, sizeof(host), &port, err, errlen))
         return NULL;
-    if (m->opts.tls_cert && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+    if (mhd_load(err, errlen))
+        return NULL;
+    if (m->opts.tls_cert && !mhd.is_feature_supported(MHD_FEATURE_TLS)) {
         snprintf(err, errlen, "this libmicrohttpd has no TLS: run with --http off");
         return NULL;
     }
@@ -777,7 +779,7 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
         {MHD_OPTION_HTTPS_MEM_KEY, 0, hs->tls_key},
         {MHD_OPTION_END, 0, NULL},
     };
-    hs->d = MHD_start_daemon(
+    hs->d = mhd.start_daemon(
         flags, 0, NULL, NULL, on_request, hs, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, hs,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -790,7 +792,7 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
         return NULL;
     }
     hs->listen_fd = -1; /* the daemon's now */
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(hs->d, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *di = mhd.get_daemon_info(hs->d, MHD_DAEMON_INFO_EPOLL_FD);
     uv_poll_init(m->loop, &hs->poll, di->epoll_fd);
     uv_timer_init(m->loop, &hs->timer);
     uv_timer_init(m->loop, &hs->keepalive);
@@ -804,7 +806,7 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     char h[INET6_ADDRSTRLEN] = "?", ps[16] = "?";
-    const union MHD_DaemonInfo *li = MHD_get_daemon_info(hs->d, MHD_DAEMON_INFO_LISTEN_FD);
+    const union MHD_DaemonInfo *li = mhd.get_daemon_info(hs->d, MHD_DAEMON_INFO_LISTEN_FD);
     if (li && getsockname(li->listen_fd, (struct sockaddr *)&ss, &sl) == 0)
         getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), ps, sizeof(ps),
                     NI_NUMERICHOST | NI_NUMERICSERV);
@@ -821,7 +823,7 @@ void http_stop(struct http *hs)
     wake_streams(hs);
     while (!list_empty(&hs->pending))
         resume(list_entry(hs->pending.next, struct req, node));
-    MHD_run(hs->d); /* so no connection is left suspended */
+    mhd.run(hs->d); /* so no connection is left suspended */
     hs->stopped = true;
     if (hs->handles) {
         uv_poll_stop(&hs->poll);
@@ -844,7 +846,7 @@ void http_free(struct http *hs)
         wake_streams(hs);
         while (!list_empty(&hs->pending))
             resume(list_entry(hs->pending.next, struct req, node));
-        MHD_stop_daemon(hs->d);
+        mhd.stop_daemon(hs->d);
     }
     if (hs->listen_fd >= 0)
         close(hs->listen_fd);
