@@ -20,12 +20,12 @@ int mhd_load(char *err, size_t errlen)
         return -1;
     }
     /* POSIX's way to turn dlsym()'s object pointer into a function's. */
-#define MHD_API_LOAD(name)                                                                        \
-    if (!(*(void **)&mhd.name = dlsym(h, "MHD_" #name))) {                                        \
-        snprintf(err, errlen, "%s has no MHD_" #name ": install libmicrohttpd 0.9.71 or later",   \
-                 DTR_MHD_SONAME);                                                                 \
-        dlclose(h);                                                                               \
-        return -1;                                                                                \
+#define MHD_API_LOAD(name)                                                                         \
+    if (!(*(void **)&mhd.name = dlsym(h, "MHD_" #name))) {                                         \
+        snprintf(err, errlen, "%s has no MHD_" #name ": install libmicrohttpd 0.9.71 or later",    \
+                 DTR_MHD_SONAME);                                                                  \
+        dlclose(h);                                                                                \
+        return -1;                                                                                 \
     }
     MHD_FUNCTIONS(MHD_API_LOAD)
 #undef MHD_API_LOAD

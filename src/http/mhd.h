@@ -15,22 +15,22 @@
 #include <microhttpd.h>
 
 /* Every function http.c calls. */
-#define MHD_FUNCTIONS(X)                                                                          \
-    X(start_daemon)                                                                               \
-    X(stop_daemon)                                                                                \
-    X(run)                                                                                        \
-    X(get_timeout)                                                                                \
-    X(get_daemon_info)                                                                            \
-    X(is_feature_supported)                                                                       \
-    X(get_connection_info)                                                                        \
-    X(get_connection_values)                                                                      \
-    X(lookup_connection_value)                                                                    \
-    X(suspend_connection)                                                                         \
-    X(resume_connection)                                                                          \
-    X(create_response_from_buffer)                                                                \
-    X(create_response_from_callback)                                                              \
-    X(add_response_header)                                                                        \
-    X(queue_response)                                                                             \
+#define MHD_FUNCTIONS(X)                                                                           \
+    X(start_daemon)                                                                                \
+    X(stop_daemon)                                                                                 \
+    X(run)                                                                                         \
+    X(get_timeout)                                                                                 \
+    X(get_daemon_info)                                                                             \
+    X(is_feature_supported)                                                                        \
+    X(get_connection_info)                                                                         \
+    X(get_connection_values)                                                                       \
+    X(lookup_connection_value)                                                                     \
+    X(suspend_connection)                                                                          \
+    X(resume_connection)                                                                           \
+    X(create_response_from_buffer)                                                                 \
+    X(create_response_from_callback)                                                               \
+    X(add_response_header)                                                                         \
+    X(queue_response)                                                                              \
     X(destroy_response)
 
 struct mhd_api {

@@ -13,6 +13,7 @@
 #include "common/b64.h"
 #include "common/util.h"
 #include "proto/json_internal.h"
+#include "sched/resources.h"
 
 /* Heartbeats as dtr writes and reads them; other spellings take the full path. */
 #define PING_LINE "{\"type\":\"ping\"}"
@@ -335,13 +336,85 @@ static bool scan_deps(struct scan *s, struct task_spec *out)
     return true;
 }
 
+/* CPUs as res_format_cpus() writes them: digits, and at most 3 decimals
+ * after a '.'; positive, at most RES_MAX_CPUS. */
+static bool scan_cpus(struct scan *s, int64_t *milli)
+{
+    int64_t whole, frac = 0;
+    const char *q = s->p;
+    if (!scan_int(s, 0, RES_MAX_CPUS, &whole)) {
+        /* scan_int() refuses a '.' after the digits: take them again */
+        s->p = q;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+        size_t n = (size_t)(s->p - q);
+        if (n < 1 || n > 5 || (n > 1 && *q == '0') || s->p >= s->end || *s->p != '.')
+            return false;
+        whole = 0;
+        for (const char *d = q; d < s->p; d++)
+            whole = whole * 10 + (*d - '0');
+        s->p++;
+        int digits = 0;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && digits < 3) {
+            frac = frac * 10 + (*s->p++ - '0');
+            digits++;
+        }
+        if (!digits ||
+            (s->p < s->end && ((*s->p >= '0' && *s->p <= '9') || *s->p == 'e' || *s->p == 'E')))
+            return false;
+        while (digits++ < 3)
+            frac *= 10;
+    }
+    *milli = whole * 1000 + frac;
+    return *milli > 0 && *milli <= (int64_t)RES_MAX_CPUS * 1000;
+}
+
+/* The request fields as res_encode_fields() writes them (the named
+ * resources sorted, each once); the checks of res_from_json(). Sets
+ * out->req unless the request is the default one. */
+static bool scan_request(struct scan *s, struct task_spec *out)
+{
+    struct request r;
+    res_default(&r);
+    if (scan_lit(s, ",\"cpus\":") && !scan_cpus(s, &r.cpus_milli))
+        return false;
+    if (scan_lit(s, ",\"mem\":") && !scan_int(s, 0, RES_MAX_MEM, &r.mem))
+        return false;
+    if (scan_lit(s, ",\"gpus\":") && !scan_int(s, 0, RES_MAX_GPUS, &r.gpus))
+        return false;
+    if (scan_lit(s, ",\"resources\":{")) {
+        do {
+            const char *p;
+            size_t n;
+            struct res_named *e = &r.named[r.nnamed];
+            if (r.nnamed == RES_MAX_NAMED || !scan_plain_str(s, &p, &n) || n > RES_MAX_NAME ||
+                !scan_lit(s, ":") || !scan_int(s, 1, RES_MAX_COUNT, &e->n))
+                return false;
+            memcpy(e->name, p, n);
+            e->name[n] = '\0';
+            if (!res_name_valid(e->name) ||
+                (r.nnamed && strcmp(r.named[r.nnamed - 1].name, e->name) >= 0))
+                return false;
+            r.nnamed++;
+        } while (scan_lit(s, ","));
+        if (!scan_lit(s, "}"))
+            return false;
+    }
+    if (!res_is_default(&r)) {
+        out->req = xmalloc(sizeof(*out->req));
+        *out->req = r;
+    }
+    return true;
+}
+
 /*
  * A task spec exactly as spec_encode() writes it, in its two common shapes:
  * a noop, or an exec with argv, with plain ASCII strings, no cmd, env, cwd
  * or timeout, and no payload but an empty one; each may name a few
- * dependencies. The checks are those of spec_from_json() in spec.c for
- * those fields. Returns false (with *out released) to send the line down
- * the full path, which decides.
+ * dependencies and a resource request. A user's file may leave out the id.
+ * The checks are those of spec_from_json() in spec.c for those fields.
+ * Returns false (with *out released) to send the line down the full path,
+ * which decides.
  */
 static bool scan_spec(struct scan *s, struct task_spec *out)
 {
@@ -349,18 +422,22 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
     size_t n;
     int64_t prio, retries, throttle;
     memset(out, 0, sizeof(*out));
-    if (!scan_lit(s, "{\"id\":"))
+    if (scan_lit(s, "{\"id\":")) {
+        if (!scan_lit(s, "null")) {
+            if (!scan_plain_str(s, &p, &n) || n < 1 || n > MSG_MAX_ID || memchr(p, ' ', n))
+                return false;
+            out->id = xstrndup(p, n);
+        }
+        if (!scan_lit(s, ","))
+            goto fail;
+    } else if (!scan_lit(s, "{")) {
         return false;
-    if (!scan_lit(s, "null")) {
-        if (!scan_plain_str(s, &p, &n) || n < 1 || n > MSG_MAX_ID || memchr(p, ' ', n))
-            return false;
-        out->id = xstrndup(p, n);
     }
-    if (scan_lit(s, ",\"kind\":\"noop\"")) {
+    if (scan_lit(s, "\"kind\":\"noop\"")) {
         out->kind = KIND_NOOP;
         if (!scan_deps(s, out))
             goto fail;
-    } else if (scan_lit(s, ",\"kind\":\"exec\"")) {
+    } else if (scan_lit(s, "\"kind\":\"exec\"")) {
         out->kind = KIND_EXEC;
         if (!scan_deps(s, out) || !scan_lit(s, ",\"argv\":["))
             goto fail;
@@ -382,6 +459,8 @@ static bool scan_spec(struct scan *s, struct task_spec *out)
     }
     if (scan_lit(s, ",\"payload\":{}")) /* what the CLI gives a built-in kind */
         out->payload = xstrdup("{}");
+    if (!scan_request(s, out))
+        goto fail;
     /* Always written by spec_encode(); a user's JSON Lines file may leave
      * them to their defaults. */
     prio = TASK_DEFAULT_PRIORITY;
@@ -548,6 +627,21 @@ bool spec_parse_fast(const char *json, size_t len, struct task_spec *spec)
         return false;
     }
     return true;
+}
+
+bool spec_request_fast(const char *canonical, size_t len, struct request *r)
+{
+    struct scan s = {canonical, canonical + len};
+    struct task_spec spec;
+    if (!scan_spec(&s, &spec))
+        return false;
+    bool whole = s.p == s.end;
+    if (whole && spec.req)
+        *r = *spec.req;
+    else
+        res_default(r);
+    spec_release(&spec);
+    return whole;
 }
 
 bool msg_parse_fast(const char *line, size_t len, struct msg *m)

@@ -99,6 +99,8 @@ int spec_request(const char *canonical, struct request *r)
     if (!strstr(canonical, "\"cpus\":") && !strstr(canonical, "\"mem\":") &&
         !strstr(canonical, "\"gpus\":") && !strstr(canonical, "\"resources\":"))
         return 0;
+    if (spec_request_fast(canonical, strlen(canonical), r))
+        return 0;
     char err[256];
     json_object *o = pjson_parse(canonical, strlen(canonical), err, sizeof(err));
     if (!o)

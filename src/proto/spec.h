@@ -154,5 +154,8 @@ void payload_args_release(struct payload_args *a);
 struct request;
 void res_encode_fields(struct buf *b, const struct request *r, bool offer);
 int spec_request(const char *canonical, struct request *r);
+/* Its shortcut (fast.c), for a spec scan_spec() takes whole; false sends
+ * the text to json-c. */
+bool spec_request_fast(const char *canonical, size_t len, struct request *r);
 
 #endif

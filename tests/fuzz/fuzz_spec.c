@@ -5,7 +5,8 @@
  * trips the system gives it: inside a submit (client to master), inside a
  * run with an id (master to worker), and through payload_eval() into a
  * result message (worker to master). spec_kind() must agree with the kind,
- * spec_labels() must find exactly the labels, and every label must match.
+ * spec_labels() must find exactly the labels, and every label must match,
+ * and spec_request() must read back the request.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -114,6 +115,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strcmp(after_any[i], s.after_any[i]) == 0);
     spec_free_ids(after, nafter);
     spec_free_ids(after_any, nafter_any);
+
+    /* spec_request() (its shortcut first) reads back exactly the request. */
+    struct request want, got;
+    if (s.req)
+        want = *s.req;
+    else
+        res_default(&want);
+    FUZZ_CHECK(spec_request(c1.data, &got) == 0);
+    FUZZ_CHECK(res_equal(&want, &got));
 
     /* Client to master. */
     buf_addstr(&line, "{\"type\":\"submit\",\"tasks\":[");

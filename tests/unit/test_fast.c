@@ -141,6 +141,9 @@ static void assert_spec_same(const struct task_spec *a, const struct task_spec *
     assert_int_equal(a->priority, b->priority);
     assert_int_equal(a->max_retries, b->max_retries);
     assert_int_equal(a->timeout_ms, b->timeout_ms);
+    assert_true((a->req == NULL) == (b->req == NULL));
+    if (a->req)
+        assert_true(res_equal(a->req, b->req));
 }
 
 /* Submit and run lines in dtr's own spelling skip json-c too; as for
@@ -210,6 +213,61 @@ static void test_msg_specs_fast_path_agrees(void **state UNUSED)
         "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("null", PR) "}]}",
         "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":" NOOP("\"a\"",
                                                                                  PR) ",\"x\":1}]}",
+        /* resource requests, as res_encode_fields() writes them, and what
+         * the full path refuses or spells otherwise */
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":0.5" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("\"h\"",
+                                                ",\"cpus\":2,\"mem\":1073741824,\"gpus\":1,"
+                                                "\"resources\":{\"license\":1,\"tape\":2}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"gpus\":1" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":1" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":65536" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":65536.001" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":65537" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":0" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":0.0" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":0.001" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":1.500" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":1.2345" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":1.25000" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":01.5" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":.5" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":5." PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":1e3" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":2.5e1" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":-1" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"cpus\":\"2\"" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"mem\":0" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"mem\":1125899906842624" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"mem\":1125899906842625" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"mem\":\"2G\"" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"gpus\":1025" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"gpus\":0" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP(
+            "null", ",\"resources\":{\"tape\":1,\"license\":1}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"resources\":{\"a\":1,\"a\":2}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"resources\":{\"License\":1}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"resources\":{\"cpus\":1}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"resources\":{\"x\":0}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null",
+                                                ",\"resources\":{\"x\":1000000001}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"resources\":{}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP(
+            "null", ",\"resources\":{\"a\":1,\"b\":1,\"c\":1,"
+                    "\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"i\":1}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null",
+                                                ",\"resources\":{\"a\":1,\"b\":1,\"c\":1,"
+                                                "\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP(
+            "null", ",\"resources\":{\"abcdefghijklmnopqrstuvwxyz0123456\":1}" PR) "]}",
+        "{\"type\":\"submit\",\"tasks\":[" NOOP("null", ",\"gpus\":1,\"cpus\":2" PR) "]}",
+        /* a user's line may leave out the id */
+        "{\"type\":\"submit\",\"tasks\":[{\"kind\":\"noop\",\"gpus\":1}]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"kind\":\"exec\",\"argv\":[\"/bin/true\"],\"cpus\":0.25,"
+        "\"priority\":3}]}",
+        "{\"type\":\"submit\",\"tasks\":[{\"kind\":\"noop\"},{\"id\":\"x\",\"kind\":\"noop\"}]}",
+        "{\"type\":\"submit\",\"tasks\":[{}]}",
+        "{\"type\":\"run\",\"tasks\":[{\"lease\":1,\"attempt\":1,\"spec\":{\"kind\":\"noop\"}}]}",
     };
 #undef NOOP
 #undef PR
@@ -527,7 +585,50 @@ static void test_pair_submit(void **state UNUSED)
     buf_reset(&b);
     msg_encode_submit(&b, specs, 3, "j-7", NULL, 10000000); /* a later batch, the largest */
     assert_pair(&b, MSG_SUBMIT, true);
+    /* Resource requests take the shortcut too, as the CLI writes them. */
+    struct request reqs[3];
+    res_default(&reqs[0]);
+    reqs[0].cpus_milli = 500;
+    res_default(&reqs[1]);
+    reqs[1].gpus = 2;
+    reqs[1].mem = 3LL << 30;
+    res_default(&reqs[2]);
+    reqs[2].cpus_milli = 16250;
+    reqs[2].nnamed = 2;
+    snprintf(reqs[2].named[0].name, sizeof(reqs[2].named[0].name), "license");
+    reqs[2].named[0].n = 1;
+    snprintf(reqs[2].named[1].name, sizeof(reqs[2].named[1].name), "tape");
+    reqs[2].named[1].n = 4;
+    for (size_t i = 0; i < 3; i++)
+        specs[i].req = &reqs[i];
+    buf_reset(&b);
+    msg_encode_submit(&b, specs, 3, NULL, NULL, 0);
+    assert_pair(&b, MSG_SUBMIT, true);
     buf_release(&b);
+}
+
+/* A user's JSON Lines file: the shortcut takes a line without an id and
+ * with a request, in the order spec_encode() writes the fields. */
+static void test_spec_parse_fast_user_lines(void **state UNUSED)
+{
+    struct task_spec s;
+    const char *line =
+        "{\"kind\":\"noop\",\"cpus\":1.5,\"gpus\":1,\"resources\":{\"license\":2}}\n";
+    assert_true(spec_parse_fast(line, strlen(line), &s));
+    assert_null(s.id);
+    assert_non_null(s.req);
+    assert_int_equal(s.req->cpus_milli, 1500);
+    assert_int_equal(s.req->gpus, 1);
+    assert_int_equal(s.req->nnamed, 1);
+    assert_string_equal(s.req->named[0].name, "license");
+    assert_int_equal(s.req->named[0].n, 2);
+    spec_release(&s);
+    line = "{\"kind\":\"noop\",\"cpus\":1}"; /* the default request */
+    assert_true(spec_parse_fast(line, strlen(line), &s));
+    assert_null(s.req);
+    spec_release(&s);
+    line = "{\"kind\":\"noop\",\"gpus\":1,\"cpus\":2}"; /* another order: the full path */
+    assert_false(spec_parse_fast(line, strlen(line), &s));
 }
 
 static void test_pair_run(void **state UNUSED)
@@ -574,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_pair_pong),
         cmocka_unit_test(test_pair_result),
         cmocka_unit_test(test_pair_submit),
+        cmocka_unit_test(test_spec_parse_fast_user_lines),
         cmocka_unit_test(test_pair_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
