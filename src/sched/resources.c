@@ -121,7 +121,7 @@ int res_check_cpus(double v, const char *what, int64_t *milli, char *err, size_t
     if (v > RES_MAX_CPUS)
         return fail(err, errlen, "%s: %g CPUs is more than the limit of %d", what, v, RES_MAX_CPUS);
     double m = v * 1000.0;
-    if (fabs(m - llround(m)) > 1e-6)
+    if (fabs(m - llround(m)) > 1e-6 || llround(m) < 1) /* 0.0000000001 rounds to none */
         return fail(err, errlen, "%s: at most 3 decimals (thousandths of a CPU)", what);
     *milli = llround(m);
     return 0;

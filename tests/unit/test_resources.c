@@ -44,6 +44,7 @@ static void test_parse_cpus(void **state UNUSED)
     cpus_bad(".", "positive");
     cpus_bad("1.2.3", "positive");
     cpus_bad("0.0001", "3 decimals");
+    cpus_bad("0.0000000001", "3 decimals"); /* rounds to no CPU at all */
     cpus_bad("100000", "limit of 65536");
     cpus_bad("nan", "positive");
 }
