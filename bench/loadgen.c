@@ -532,8 +532,13 @@ static void beat_all(double now)
         struct sim *s = &sims[i];
         if (s->st != S_READY || now < s->next_beat)
             continue;
+        bool ask = now - s->last_heard >= ask_after(s);
+        if (!ask && now - s->last_sent < s->beat) { /* results beat for it, as a worker's do */
+            s->next_beat = s->last_sent + s->beat;
+            continue;
+        }
         s->next_beat = now + s->beat;
-        if (now - s->last_heard >= ask_after(s)) {
+        if (ask) {
             buf_addstr(&s->out, "{\"type\":\"ping\"}\n");
             s->last_heard = now; /* one ask per ask_after() */
         } else {
