@@ -40,7 +40,7 @@ int cmd_master(int argc, char **argv)
         {"scan-interval", 0, OPT_DURATION, &o.scan_interval_ms, "DUR",
          "time between discovery scans (default 5s)", 0, 0},
         {"heartbeat", 0, OPT_DURATION, &o.heartbeat_ms, "DUR",
-         "how often each worker beats (default 1s, longer past 2,500 workers: see "
+         "how often each worker beats (default 1s, longer past 2,000 workers: see "
          "README)",
          0, 0},
         {"worker-timeout", 0, OPT_DURATION, &o.worker_timeout_ms, "DUR",

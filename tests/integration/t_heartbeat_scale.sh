@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Heartbeats scale with the pool (docs/protocol.md, "Heartbeats"): with
 # --heartbeat and --worker-timeout left to it, the master tells workers to
-# beat every second up to 2,500 of them and less often past that, in its
+# beat every second up to 2,000 of them and less often past that, in its
 # hello and in its answers to pings, and faster again when the pool shrinks.
 # pool.py speaks the protocol for 2,600 workers on as many connections:
 #   1. Once all are registered, a new hello and the answer to a ping name
 #      1.5 s, and the master's log says so.
-#   2. With 400 of them gone (2,200 left), the answer to a ping names 1 s.
+#   2. With 700 of them gone (1,900 left), the answer to a ping names 1 s.
 #   3. Nobody was declared dead meanwhile: pool.py beats every second.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -71,9 +71,9 @@ print("pong heartbeat_ms=%s" % ask(n - 1).get("heartbeat_ms"), flush=True)
 s = connect("late")  # a newcomer's hello
 print("late hello_beat=%s" % json.loads(first_line(s)[0]).get("heartbeat_ms"), flush=True)
 s.close()
-for i in range(400):
+for i in range(700):
     socks.pop(i).close()
-print("closed 400", flush=True)
+print("closed 700", flush=True)
 wait_gate("shrunk")
 beat_all()
 print("pong heartbeat_ms=%s" % ask(n - 1).get("heartbeat_ms"), flush=True)
@@ -99,10 +99,10 @@ grep -q '^late hello_beat=1500$' pool.out &&
     pass "a newcomer's hello names heartbeat_ms 1500" || fail "pool.out: $(cat pool.out)"
 
 workers_at_most() { [ "$(dtr status --json | grep -o '"id":' | wc -l)" -le "$1" ]; }
-wait_for "400 workers gone" "grep -q '^closed' pool.out && workers_at_most $((N - 400))" 30 ||
+wait_for "700 workers gone" "grep -q '^closed' pool.out && workers_at_most $((N - 700))" 30 ||
     finish
 grep -q "heartbeat now every 1.0s" logs/master.log &&
-    pass "the heartbeat went back to 1 s with $((N - 400)) workers" ||
+    pass "the heartbeat went back to 1 s with $((N - 700)) workers" ||
     fail "master.log: $(grep 'heartbeat now' logs/master.log)"
 touch gate.shrunk
 wait_for "the answer to a ping" "[ \$(grep -c '^pong' pool.out) -ge 2 ]" 30 ||
