@@ -82,6 +82,7 @@ static void master_prepare_cb(uv_prepare_t *h)
     if (m->tasks.dispatch_needed)
         workers_dispatch(&m->workers);
     workers_flush_control(&m->workers);
+    outputs_want_wake(&m->outputs, m->workers.output_held > 0);
     workers_output_resume(&m->workers);
     waiters_flush(&m->handlers, (int64_t)uv_now(m->loop));
     listings_pump(&m->handlers);

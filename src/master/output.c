@@ -166,7 +166,7 @@ static bool open_stream(struct outputs *os, struct ofile *f, int s)
     return true;
 }
 
-void outputs_chunk(struct outputs *os, const char *worker_id, const struct output_chunk *c)
+void outputs_chunk(struct outputs *os, const char *worker_id, struct output_chunk *c)
 {
     struct task *t = tasks_find(os->ts, c->id);
     if (!t || t->state != TASK_RUNNING || t->lease != c->lease || !t->worker ||
@@ -216,8 +216,18 @@ void outputs_chunk(struct outputs *os, const char *worker_id, const struct outpu
         return;
     char what[48];
     snprintf(what, sizeof(what), "%" PRIu64 ".%s", f->lease, suffix[s]);
-    owriter_write(os->ow, f->fd[s], what, p, keep);
+    owriter_write_owned(os->ow, f->fd[s], what, c->data, p, keep);
+    c->data = NULL; /* the writer's now: no copy of every byte on the loop */
     f->size[s] += keep;
+}
+
+void outputs_want_wake(struct outputs *os, bool held)
+{
+    bool want = held || !list_empty(&os->follows);
+    if (want != os->want_wake) {
+        os->want_wake = want;
+        owriter_want_wake(os->ow, want);
+    }
 }
 
 bool outputs_backlog(struct outputs *os, bool resume)

@@ -31,6 +31,7 @@ struct outputs {
     struct list follows; /* struct follow: logs sessions in progress */
     uint64_t stale;      /* chunks of superseded attempts ignored */
     struct owriter *ow;  /* appends and syncs the files (master/owriter.h) */
+    bool want_wake;      /* what outputs_want_wake() told the writer */
 };
 
 /* Creates dir (mode 0700) if needed, and sets it to 0700 when own_dir (the
@@ -44,8 +45,9 @@ int outputs_init(struct outputs *os, struct tasks *ts, const char *dir, bool own
 void outputs_release(struct outputs *os);
 
 /* An output message from worker worker_id. Chunks of an attempt that is
- * not the task's running one on that worker are ignored (fencing). */
-void outputs_chunk(struct outputs *os, const char *worker_id, const struct output_chunk *c);
+ * not the task's running one on that worker are ignored (fencing). Takes
+ * c->data (leaves NULL there) when it queues it for the writer. */
+void outputs_chunk(struct outputs *os, const char *worker_id, struct output_chunk *c);
 /* Whether the output writer is behind: over OWRITER_HOLD bytes queued
  * (then the caller holds the sending worker's input), or (resume) still
  * over OWRITER_RESUME (held inputs stay held). */
@@ -73,6 +75,10 @@ void outputs_logs(struct outputs *os, struct conn *c, const struct msg *m);
  * Returns true when a session has more to send at once: the caller must
  * then not let the loop sleep (nothing else would wake it). */
 bool outputs_pump(struct outputs *os);
+/* Once a turn, before outputs_pump() and before held workers are looked
+ * at: whether the writer should wake the loop when it has written all
+ * (held is: some worker's input is held for it). */
+void outputs_want_wake(struct outputs *os, bool held);
 /* Client c is going away: drops its sessions. */
 void outputs_conn_closed(struct outputs *os, struct conn *c);
 

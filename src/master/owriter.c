@@ -21,8 +21,10 @@ struct oop {
     uint64_t seq;
     size_t len;
     struct oop *next;
-    char what[64]; /* the file, for a failure's message */
-    char data[];   /* OOP_WRITE */
+    char what[64];    /* the file, for a failure's message */
+    const char *data; /* OOP_WRITE: in buf, or in owned */
+    void *owned;      /* freed with the operation (owriter_write_owned) */
+    char buf[];
 };
 
 struct owriter {
@@ -36,6 +38,7 @@ struct owriter {
     size_t queued; /* bytes of OOP_WRITEs queued, not yet written */
     uint64_t seq, seq_done;
     bool stop, failed;
+    bool want_wake; /* the loop waits for progress (owriter_want_wake) */
     char err[256];
     long delay_us; /* DTR_TEST_OUTPUT_DELAY_US per 64 KiB: a slow disk (tests) */
 };
@@ -109,9 +112,10 @@ static void *owriter_main(void *arg)
         if (o->kind == OOP_WRITE)
             w->queued -= o->len;
         w->seq_done = o->seq;
-        bool idle = !w->head;
+        bool idle = !w->head && w->want_wake;
         pthread_cond_broadcast(&w->done);
         pthread_mutex_unlock(&w->mu);
+        free(o->owned);
         free(o);
         if (idle && w->wake)
             w->wake(w->data);
@@ -187,6 +191,8 @@ static struct oop *new_op(enum oop_kind kind, int fd, const char *what, size_t l
     o->fd = fd;
     o->len = len;
     o->next = NULL;
+    o->data = o->buf;
+    o->owned = NULL;
     snprintf(o->what, sizeof(o->what), "%s", what ? what : "?");
     return o;
 }
@@ -194,8 +200,25 @@ static struct oop *new_op(enum oop_kind kind, int fd, const char *what, size_t l
 uint64_t owriter_write(struct owriter *w, int fd, const char *what, const void *data, size_t len)
 {
     struct oop *o = new_op(OOP_WRITE, fd, what, len);
-    memcpy(o->data, data, len);
+    memcpy(o->buf, data, len);
     return enqueue(w, o);
+}
+
+uint64_t owriter_write_owned(struct owriter *w, int fd, const char *what, void *mem,
+                             const char *data, size_t len)
+{
+    struct oop *o = new_op(OOP_WRITE, fd, what, 0);
+    o->len = len;
+    o->data = data;
+    o->owned = mem;
+    return enqueue(w, o);
+}
+
+void owriter_want_wake(struct owriter *w, bool want)
+{
+    pthread_mutex_lock(&w->mu);
+    w->want_wake = want;
+    pthread_mutex_unlock(&w->mu);
 }
 
 uint64_t owriter_sync_close(struct owriter *w, int fd, const char *what)

@@ -38,7 +38,8 @@ struct owriter;
 
 /* Starts the thread; NULL with err when it cannot. wake(data), when not
  * NULL, is called from the thread whenever it has done everything queued
- * (so the loop serves `dtr logs` sessions the bytes just written). */
+ * while the loop wants it (owriter_want_wake(): so the loop serves `dtr
+ * logs` sessions the bytes just written, or reads held workers again). */
 struct owriter *owriter_start(void (*wake)(void *data), void *data, char *err, size_t errlen);
 /* Does everything queued, then stops and joins the thread. NULL: no-op. */
 void owriter_stop(struct owriter *w);
@@ -48,6 +49,13 @@ void owriter_stop(struct owriter *w);
  * a failure's message. Waits first while OWRITER_MAX_QUEUED bytes are
  * queued. Returns the operation's sequence number. */
 uint64_t owriter_write(struct owriter *w, int fd, const char *what, const void *data, size_t len);
+/* The same without a copy: takes mem (malloc()ed; freed once written),
+ * and appends data[0..len), which lies in it. */
+uint64_t owriter_write_owned(struct owriter *w, int fd, const char *what, void *mem,
+                             const char *data, size_t len);
+/* Whether the loop has a use for wake() (it sets this before it looks at
+ * what is queued): a wake-up per write otherwise costs the loop a turn. */
+void owriter_want_wake(struct owriter *w, bool want);
 /* Queues fdatasync(fd) then close(fd) (takes fd); its sequence number. */
 uint64_t owriter_sync_close(struct owriter *w, int fd, const char *what);
 /* Queues close(fd) without a sync (the master is stopping). */

@@ -1069,6 +1069,14 @@ static void worker_prepare_cb(uv_prepare_t *p)
         emit_held(list_entry(n->held_output.next, struct attempt, held_link));
     resume_output(n);
     conn_hub_flush(&n->hub);
+    /* A turn that read a lot pauses the pipes (OUTPUT_HIGH queued) before
+     * the flush; when the flush handed it all to the kernel at once, nothing
+     * would wake the loop to resume them until the next timer (a heartbeat):
+     * resume now. */
+    if (n->output_paused) {
+        resume_output(n);
+        conn_hub_flush(&n->hub);
+    }
 }
 
 int worker_run(const struct worker_opts *opts)

@@ -54,6 +54,31 @@ static void test_b64_strict(void **state UNUSED)
     assert_int_equal(n, 0);
 }
 
+/* The decoder checks the characters of full quanta once, after them: any
+ * byte out of the alphabet at any place of a long string is still refused,
+ * and every byte value survives the round trip. */
+static void test_b64_strict_anywhere(void **state UNUSED)
+{
+    unsigned char in[256], back[256];
+    char enc[B64_ENCODED_LEN(256) + 1];
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (unsigned char)(255 - i);
+    b64_encode(enc, in, sizeof(in));
+    size_t len = B64_ENCODED_LEN(sizeof(in)), n;
+    assert_true(b64_decode(enc, len, back, &n));
+    assert_int_equal(n, sizeof(in));
+    assert_memory_equal(back, in, sizeof(in));
+    static const char wrong[] = {'=', '-', '_', ' ', '\n', '\0', '"', (char)0x80, (char)0xff};
+    for (size_t pos = 0; pos < len - 4; pos++)
+        for (size_t k = 0; k < sizeof(wrong); k++) {
+            char saved = enc[pos];
+            enc[pos] = wrong[k];
+            if (b64_decode(enc, len, back, &n))
+                fail_msg("b64_decode accepted byte 0x%02x at %zu", (unsigned char)wrong[k], pos);
+            enc[pos] = saved;
+        }
+}
+
 /* Every byte value, NUL and invalid UTF-8 included, in one chunk. */
 static void test_output_roundtrip_binary(void **state UNUSED)
 {
@@ -216,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_b64_roundtrip),
         cmocka_unit_test(test_b64_strict),
+        cmocka_unit_test(test_b64_strict_anywhere),
         cmocka_unit_test(test_output_roundtrip_binary),
         cmocka_unit_test(test_output_fast_matches_full),
         cmocka_unit_test(test_output_bad),
