@@ -166,6 +166,11 @@ expect "POST before the kill" 201 "$r"
 } 2>/dev/null
 start_master M --prefetch 0
 U=$(http_url M)
+# A loaded machine may take a while to replay the journal and answer: this
+# checks what survived, not how fast.
+wait_for "the restarted master to answer HTTP" \
+    "[ \"\$(curl -s -m 5 -o /dev/null -w '%{http_code}' '${U}api/v1/status')\" = 200 ]" 30 ||
+    echo "(no answer at ${U}api/v1/status; master.log: $(grep 'http listening' "$T/logs/master.log" | tr '\n' ' '))"
 r=$(req GET /api/v1/tasks/durable)
 expect "the task of a 201 survives kill -9" 200 "$r"
 
