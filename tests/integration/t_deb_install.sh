@@ -3,7 +3,8 @@
 # machine, /usr/bin/dtr --version names the commit, `man -w` finds the
 # pages under /usr/share/man, the systemd units and completion are in place,
 # the dtr system user exists; then `dpkg -r` (or `dpkg -P` when the test
-# made the dtr user) takes it all away again, also when a check fails.
+# made the dtr user) takes it all away again, also when a check fails. The
+# installed master serves HTTP, loading libmicrohttpd by name.
 # It changes the machine, so it runs only with DTR_TEST_DPKG=1 (.ci/run sets
 # it for `make test`) and as root, and never over a dtr package already
 # installed; otherwise it skips (exit 77) and says why. A dtr installed under
@@ -58,6 +59,17 @@ dpkg-query -W -f '${Status}\n' dtr | grep -q 'install ok installed' &&
 head=$(git -C "$SRC" rev-parse --short=12 HEAD)
 grep -q '^dtr [0-9]' v.out && grep -q "^commit: $head" v.out &&
     pass "/usr/bin/dtr --version: $(head -n 1 v.out), commit $head" || fail "--version: $(cat v.out)"
+# The installed master serves HTTP: it loads libmicrohttpd at run time (the
+# package names it in Depends, since the binary does not link it).
+dpkg-query -W -f '${Depends}' dtr | grep -q 'libmicrohttpd12' &&
+    pass "the package depends on libmicrohttpd12" || fail "Depends: $(dpkg-query -W -f '${Depends}' dtr)"
+DTR=/usr/bin/dtr start_master P
+U=$(cat "$T/state-P/http.addr" 2>/dev/null)
+code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${U}api/v1/status")
+[ "$code" = 200 ] && pass "the installed master serves HTTP at $U" ||
+    fail "GET ${U}api/v1/status: '$code' ($(cat "$T/P.err"))"
+kill "$P_PID" && wait "$P_PID" 2>/dev/null
+
 # MANPATH: the packaged pages, not those of a /usr/local install
 for page in dtr dtr-submit dtr-alloc; do
     got=$(MANPATH=/usr/share/man man -w "$page" 2>&1)
