@@ -233,15 +233,22 @@ def test_tls_without_a_token(cluster, tmp_path):
         dtr.Client(cluster.addr, reconnect_timeout=0)
 
 
+def _tls_master_with_token(cluster, tmp_path, certs, token):
+    """Starts the master with its certificate from certs and a token file
+    (0600) holding token; returns the file's path."""
+    tok = tmp_path / "token"
+    tok.write_text(token + "\n")
+    tok.chmod(0o600)
+    cluster.master("--tls-ca", certs["master"][0], "--tls-cert", certs["master"][1],
+                   "--tls-key", certs["master"][2], "--token-file", str(tok))
+    return tok
+
+
 def test_tls_with_a_token(cluster, tmp_path):
     """TLS and a token together: the proofs bind to the master's certificate
     (tls-server-end-point), for the Client and the Executor's connections."""
     certs = _certs(tmp_path, ("master", "worker", "client"))
-    tok = tmp_path / "token"
-    tok.write_text("tls and token\n")
-    tok.chmod(0o600)
-    cluster.master("--tls-ca", certs["master"][0], "--tls-cert", certs["master"][1],
-                   "--tls-key", certs["master"][2], "--token-file", str(tok))
+    tok = _tls_master_with_token(cluster, tmp_path, certs, "tls and token")
     cluster.worker("w1", "--tls-ca", certs["worker"][0], "--tls-cert", certs["worker"][1],
                    "--tls-key", certs["worker"][2], "--token-file", str(tok))
     c = dtr.Client(cluster.addr, tls=certs["client"], token_file=str(tok))
@@ -277,11 +284,7 @@ def test_tls_relay_is_refused(cluster, tmp_path):
     import socket
     import ssl
     certs = _certs(tmp_path, ("master", "relay", "client"))
-    tok = tmp_path / "token"
-    tok.write_text("relay test\n")
-    tok.chmod(0o600)
-    cluster.master("--tls-ca", certs["master"][0], "--tls-cert", certs["master"][1],
-                   "--tls-key", certs["master"][2], "--token-file", str(tok))
+    tok = _tls_master_with_token(cluster, tmp_path, certs, "relay test")
     host, port = cluster.addr.rsplit(":", 1)
     ca, rcert, rkey = certs["relay"]
     srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

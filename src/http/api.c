@@ -344,6 +344,17 @@ static bool job_routes(struct master *m, const struct api_req *q, const char *re
     return true;
 }
 
+/* Resources read whole, with no id or query: GET and HEAD only. */
+static const struct {
+    const char *path;
+    void (*get)(struct master *m, struct api_reply *r);
+} whole_reads[] = {
+    {"/api/v1/status", get_status},
+    {"/api/v1/workers", get_workers},
+    {"/api/v1/allocs", api_get_allocs},
+    {"/api/v1/jobs", get_jobs},
+};
+
 void api_handle(struct master *m, struct http *hs, const struct api_req *q, struct api_reply *r)
 {
     static const char prefix[] = "/api/v1/tasks/", jprefix[] = "/api/v1/jobs/";
@@ -376,37 +387,14 @@ void api_handle(struct master *m, struct http *hs, const struct api_req *q, stru
         r->status = MHD_HTTP_OK;
         return;
     }
-    if (!strcmp(p, "/api/v1/status")) {
-        if (!get) {
-            wrong_method(r, "GET, HEAD");
+    for (size_t i = 0; i < ARRAY_SIZE(whole_reads); i++) {
+        if (!strcmp(p, whole_reads[i].path)) {
+            if (get)
+                whole_reads[i].get(m, r);
+            else
+                wrong_method(r, "GET, HEAD");
             return;
         }
-        get_status(m, r);
-        return;
-    }
-    if (!strcmp(p, "/api/v1/workers")) {
-        if (!get) {
-            wrong_method(r, "GET, HEAD");
-            return;
-        }
-        get_workers(m, r);
-        return;
-    }
-    if (!strcmp(p, "/api/v1/allocs")) {
-        if (!get) {
-            wrong_method(r, "GET, HEAD");
-            return;
-        }
-        api_get_allocs(m, r);
-        return;
-    }
-    if (!strcmp(p, "/api/v1/jobs")) {
-        if (!get) {
-            wrong_method(r, "GET, HEAD");
-            return;
-        }
-        get_jobs(m, r);
-        return;
     }
     if (!strncmp(p, jprefix, sizeof(jprefix) - 1) && job_routes(m, q, p + sizeof(jprefix) - 1, r))
         return;

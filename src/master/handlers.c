@@ -1079,7 +1079,7 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         break;
     case MSG_PING:
         if (conn_out(c))
-            msg_encode_pong(conn_out(c), 0);
+            msg_encode_pong(conn_out(c), 0, 0);
         break;
     default:
         log_warn("refused a client message peer=%s type=%s", conn_peer(c),

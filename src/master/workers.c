@@ -554,7 +554,7 @@ void workers_message(struct workers *ws, struct worker *w, struct msg *msg)
         struct buf *b = w->conn ? conn_out(w->conn) : NULL;
         if (b) {
             /* It was just heard from, and beats as told from here on. */
-            msg_encode_pong_beat(b, 0, ws->beat_ms);
+            msg_encode_pong(b, 0, ws->beat_ms);
             w->beat_ms = ws->beat_ms;
         }
         break;

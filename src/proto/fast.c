@@ -57,14 +57,12 @@ void msg_encode_ping(struct buf *b)
     buf_addstr(b, PING_LINE "\n");
 }
 
-void msg_encode_pong(struct buf *b, int busy)
+void msg_encode_pong(struct buf *b, int busy, int64_t heartbeat_ms)
 {
-    buf_addf(b, PONG_HEAD "%d}\n", busy);
-}
-
-void msg_encode_pong_beat(struct buf *b, int busy, int64_t heartbeat_ms)
-{
-    buf_addf(b, PONG_HEAD "%d,\"heartbeat_ms\":%" PRId64 "}\n", busy, heartbeat_ms);
+    if (heartbeat_ms)
+        buf_addf(b, PONG_HEAD "%d,\"heartbeat_ms\":%" PRId64 "}\n", busy, heartbeat_ms);
+    else
+        buf_addf(b, PONG_HEAD "%d}\n", busy);
 }
 
 /* ---- results -------------------------------------------------------------- */

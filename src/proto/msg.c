@@ -1170,10 +1170,7 @@ void msg_encode(struct buf *b, const struct msg *m)
         msg_encode_ping(b);
         return;
     case MSG_PONG:
-        if (m->heartbeat_ms)
-            msg_encode_pong_beat(b, m->busy, m->heartbeat_ms);
-        else
-            msg_encode_pong(b, m->busy);
+        msg_encode_pong(b, m->busy, m->heartbeat_ms);
         return;
     case MSG_RESULT:
         msg_encode_result(b, &m->result);

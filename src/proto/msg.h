@@ -356,11 +356,9 @@ void msg_encode_leases(struct buf *b, enum msg_type type, const char *list);
  */
 /* {"type":"ping"} */
 void msg_encode_ping(struct buf *b);
-/* {"type":"pong","busy":N} */
-void msg_encode_pong(struct buf *b, int busy);
-/* A master's answer to a worker's ping, naming the heartbeat from now on:
- * {"type":"pong","busy":N,"heartbeat_ms":M} */
-void msg_encode_pong_beat(struct buf *b, int busy, int64_t heartbeat_ms);
+/* {"type":"pong","busy":N}; with heartbeat_ms (a master's answer to a
+ * worker's ping, naming the heartbeat from now on) ,"heartbeat_ms":M too. */
+void msg_encode_pong(struct buf *b, int busy, int64_t heartbeat_ms);
 /* {"type":"result",...}: fields at their defaults are left out */
 void msg_encode_result(struct buf *b, const struct attempt_result *r);
 /* {"type":"submit","tasks":[SPEC,...]} with spec_encode()'s spelling */

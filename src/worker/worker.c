@@ -775,7 +775,7 @@ static void heartbeat(struct node *n, int64_t now)
             n->deaf_since = now; /* until the answer */
         msg_encode_ping(b);
     } else {
-        msg_encode_pong(b, n->nrunning);
+        msg_encode_pong(b, n->nrunning, 0);
     }
 }
 
@@ -836,7 +836,7 @@ static void master_message_cb(struct conn *c, struct msg *m)
     case MSG_PING: {
         struct buf *b = conn_out(c);
         if (b)
-            msg_encode_pong(b, n->nrunning);
+            msg_encode_pong(b, n->nrunning, 0);
         break;
     }
     case MSG_PONG: /* the answer to our ping, naming the heartbeat from now on */

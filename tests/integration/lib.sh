@@ -142,6 +142,10 @@ start_worker() {
 workers_registered() {
     [ "$(dtr status --json | grep -o '"id":' | wc -l)" -ge "$1" ]
 }
+# workers_at_most N: true when the master lists at most N workers.
+workers_at_most() {
+    [ "$(dtr status --json | grep -o '"id":' | wc -l)" -le "$1" ]
+}
 
 # count_state STATE: how many tasks the master reports in STATE.
 count_state() {

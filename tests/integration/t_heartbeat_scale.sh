@@ -98,7 +98,6 @@ grep -q '^pong heartbeat_ms=1500$' pool.out &&
 grep -q '^late hello_beat=1500$' pool.out &&
     pass "a newcomer's hello names heartbeat_ms 1500" || fail "pool.out: $(cat pool.out)"
 
-workers_at_most() { [ "$(dtr status --json | grep -o '"id":' | wc -l)" -le "$1" ]; }
 wait_for "700 workers gone" "grep -q '^closed' pool.out && workers_at_most $((N - 700))" 30 ||
     finish
 grep -q "heartbeat now every 1.0s" logs/master.log &&

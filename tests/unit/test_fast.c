@@ -378,7 +378,7 @@ static void test_msg_heartbeat_lines(void **state UNUSED)
 
     /* A master's pong names the heartbeat: the full path, bounded. */
     struct buf b = BUF_INIT;
-    msg_encode_pong_beat(&b, 0, 4000);
+    msg_encode_pong(&b, 0, 4000);
     parse_ok_n(b.data, b.len - 1, &m);
     assert_int_equal(m.type, MSG_PONG);
     assert_int_equal(m.heartbeat_ms, 4000);
@@ -466,7 +466,7 @@ static void test_pair_pong(void **state UNUSED)
     for (size_t i = 0; i < ARRAY_SIZE(busy); i++) {
         struct msg m;
         buf_reset(&b);
-        msg_encode_pong(&b, busy[i]);
+        msg_encode_pong(&b, busy[i], 0);
         assert_pair(&b, MSG_PONG, true);
         parse_ok_n(b.data, b.len - 1, &m);
         assert_int_equal(m.busy, busy[i]);
