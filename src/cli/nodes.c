@@ -75,6 +75,11 @@ int cmd_master(int argc, char **argv)
          0, 0},
         {"metrics-open", 0, OPT_BOOL, &o.metrics_open, NULL,
          "serve /metrics without the token (the API still needs it)", 0, 0},
+        {"group", 0, OPT_STRING, &o.group, "ID@HOST:PORT,...",
+         "run as one member of a master group: every member's id and replication address "
+         "(see README, \"Running a master group\")",
+         0, 0},
+        {"group-id", 0, OPT_STRING, &o.group_id, "ID", "this member's id in --group", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -117,6 +122,15 @@ int cmd_master(int argc, char **argv)
         (o.heartbeat_ms < MSG_MIN_HEARTBEAT_MS || o.heartbeat_ms > MSG_MAX_HEARTBEAT_MS)) {
         fprintf(stderr, "dtr master: --heartbeat must be between %dms and %dh\n",
                 MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS / 3600000);
+        goto out;
+    }
+    if ((o.group || o.group_id) &&
+        group_parse(o.group ? o.group : "", o.group_id, &o.group_config, err, sizeof(err))) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    if (o.group && o.in_memory) {
+        fprintf(stderr, "dtr master: --group needs a journal on disk (not --journal-in-memory)\n");
         goto out;
     }
     o.heartbeat_ms = MAX(o.heartbeat_ms, 0); /* 0: automatic */

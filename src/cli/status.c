@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `dtr status`: the workers and the task counts, as a table or one JSON object. */
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,33 @@ static void print_allocs(const struct msg *allocs, const struct msg *st)
     }
 }
 
+/* The group's members, from the master's "group" object. */
+static void print_group(const char *text)
+{
+    json_object *g = json_tokener_parse(text), *v, *members;
+    if (!g)
+        return;
+    int64_t leader = json_object_object_get_ex(g, "leader", &v) ? json_object_get_int64(v) : 0;
+    int64_t term = json_object_object_get_ex(g, "term", &v) ? json_object_get_int64(v) : 0;
+    printf("\ngroup: leader %" PRId64 ", term %" PRId64 "\n", leader, term);
+    if (json_object_object_get_ex(g, "members", &members) &&
+        json_object_is_type(members, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(members); i++) {
+            json_object *m = json_object_array_get_idx(members, i), *id, *addr, *role, *lag;
+            if (!json_object_object_get_ex(m, "id", &id) ||
+                !json_object_object_get_ex(m, "addr", &addr) ||
+                !json_object_object_get_ex(m, "role", &role))
+                continue;
+            printf("  member %-4" PRId64 " %-22s %-8s", json_object_get_int64(id),
+                   json_object_get_string(addr), json_object_get_string(role));
+            if (json_object_object_get_ex(m, "lag", &lag))
+                printf(" lag %" PRId64 " entries", json_object_get_int64(lag));
+            printf("\n");
+        }
+    }
+    json_object_put(g);
+}
+
 int cmd_status(int argc, char **argv)
 {
     struct client_flags cf = {0};
@@ -97,7 +125,12 @@ int cmd_status(int argc, char **argv)
         buf_reset(&b);
         buf_addstr(&b, "{\"allocs\":");
         alloc_view_encode(&b, allocs.allocs, allocs.nallocs, reply.workers, reply.nworkers);
-        printf("%s,%s\n", b.data, st.data + 1);
+        if (reply.group_json) /* the group goes last in the object */
+            st.data[st.len - 1] = '\0';
+        printf("%s,%s", b.data, st.data + 1);
+        if (reply.group_json)
+            printf(",\"group\":%s}", reply.group_json);
+        printf("\n");
         buf_release(&st);
     } else {
         int64_t now = clock_wall_ms();
@@ -124,6 +157,8 @@ int cmd_status(int argc, char **argv)
         printf("\njobs: active %" PRIu64 ", ended %" PRIu64 "\n", reply.jobs_active,
                reply.jobs_ended);
         print_allocs(&allocs, &reply);
+        if (reply.group_json)
+            print_group(reply.group_json);
     }
     msg_release(&allocs);
     msg_release(&reply);

@@ -369,6 +369,15 @@ void journal_row_keep(struct journal_row *r, const char *(*keep)(const char *s, 
     }
 }
 
+void journal_row_fields(struct journal_row *r, journal_field_fn fn, void *arg)
+{
+    for (size_t i = 0; i < TASK_NCOLUMNS; i++) {
+        const struct column *c = &task_columns[i];
+        char type = c->type == COL_TEXT ? 't' : c->type == COL_INT ? 'i' : 'l';
+        fn(arg, type, (char *)r + c->offset);
+    }
+}
+
 /* The prune condition: ?1 is the cutoff, ?2 the first terminal state, ?3
  * the last (blocked comes after them). The literal "finished_at > 0" lets
  * SQLite use the partial index. */
@@ -1513,5 +1522,75 @@ int journal_load_allocs(struct journal *j, journal_alloc_fn fn, void *data)
     if (!ret && rc != SQLITE_DONE && rc != SQLITE_ROW)
         ret = DTR_EIO;
     sqlite3_reset(st);
+    return ret;
+}
+
+/* ---- whole images (a master group's snapshots) ---------------------------- */
+
+int journal_image(struct journal *j, void **data, size_t *len, char *err, size_t errlen)
+{
+    sqlite3_int64 size = 0;
+    unsigned char *image = sqlite3_serialize(j->db, "main", &size, 0);
+    if (!image) {
+        err_set(err, errlen, "cannot copy the journal '%s': %s", j->path, sqlite3_errmsg(j->db));
+        return DTR_EIO;
+    }
+    *data = xmalloc((size_t)size);
+    memcpy(*data, image, (size_t)size);
+    *len = (size_t)size;
+    sqlite3_free(image);
+    return 0;
+}
+
+int journal_restore_image(struct journal *j, const void *data, size_t len, char *err, size_t errlen)
+{
+    sqlite3 *mem = NULL;
+    unsigned char *copy = len ? sqlite3_malloc64(len) : NULL;
+    int64_t app_id = 0, version = 0;
+    int ret = DTR_EIO;
+
+    if (!copy || sqlite3_open(":memory:", &mem) != SQLITE_OK) {
+        sqlite3_free(copy);
+        err_set(err, errlen, "cannot restore the journal '%s': out of memory", j->path);
+        goto out;
+    }
+    memcpy(copy, data, len);
+    /* An image of a WAL database says so in its header (bytes 18 and 19);
+     * read in memory it must say "rollback journal" (1), or SQLite would
+     * look for a WAL beside it. */
+    if (len >= 100 && copy[18] == 2 && copy[19] == 2)
+        copy[18] = copy[19] = 1;
+    if (sqlite3_deserialize(mem, "main", copy, (sqlite3_int64)len, (sqlite3_int64)len,
+                            SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_READONLY) !=
+        SQLITE_OK) {
+        err_set(err, errlen, "cannot restore the journal '%s': the image is not a database",
+                j->path);
+        goto out;
+    }
+    struct journal probe = {.db = mem};
+    if (query_int(&probe, "PRAGMA application_id", &app_id) != SQLITE_OK ||
+        query_int(&probe, "PRAGMA user_version", &version) != SQLITE_OK ||
+        app_id != JOURNAL_APPLICATION_ID || version != JOURNAL_SCHEMA_VERSION) {
+        err_set(err, errlen,
+                "cannot restore the journal '%s': the image is not a dtr journal of schema %d "
+                "(every member of a group must run the same dtr version)",
+                j->path, JOURNAL_SCHEMA_VERSION);
+        goto out;
+    }
+    sqlite3_backup *bk = sqlite3_backup_init(j->db, "main", mem, "main");
+    if (!bk || sqlite3_backup_step(bk, -1) != SQLITE_DONE) {
+        sqlite3_backup_finish(bk);
+        err_set(err, errlen, "cannot restore the journal '%s': %s", j->path, sqlite3_errmsg(j->db));
+        goto out;
+    }
+    if (sqlite3_backup_finish(bk) != SQLITE_OK) {
+        err_set(err, errlen, "cannot restore the journal '%s': %s", j->path, sqlite3_errmsg(j->db));
+        goto out;
+    }
+    /* The image's pending state changes are folded at the next commit. */
+    j->nchanges = JOURNAL_FOLD_AT;
+    ret = 0;
+out:
+    sqlite3_close(mem);
     return ret;
 }

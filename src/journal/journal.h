@@ -72,6 +72,12 @@ struct task *journal_row_new_task(const struct journal_row *r);
 void journal_row_keep(struct journal_row *r, const char *(*keep)(const char *s, void *data),
                       void *data);
 
+/* Calls fn for each field of r in column order, with its type: 't' a
+ * const char * (NULL: absent), 'i' an int, 'l' a 64-bit integer (int64_t or
+ * uint64_t): for code that copies rows field by field (journal/entry.c). */
+typedef void (*journal_field_fn)(void *arg, char type, void *field);
+void journal_row_fields(struct journal_row *r, journal_field_fn fn, void *arg);
+
 /* Inserts or replaces every field of r (and its spec). */
 int journal_save_row(struct journal *j, const struct journal_row *r);
 /* Saves what a state change alters of a stored row, found by its seq (all
@@ -139,5 +145,16 @@ int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count);
 int journal_save_alloc(struct journal *j, const char *id, const char *record);
 typedef int (*journal_alloc_fn)(const char *id, const char *record, void *data);
 int journal_load_allocs(struct journal *j, journal_alloc_fn fn, void *data);
+
+/*
+ * A master group (group/group.h) ships the journal as a whole to a member
+ * that must catch up: journal_image() copies every committed write, in
+ * SQLite's own file format, into *data (free() it); journal_restore_image()
+ * replaces the journal's content by such an image in one transaction. Both
+ * on a journal with nothing pending.
+ */
+int journal_image(struct journal *j, void **data, size_t *len, char *err, size_t errlen);
+int journal_restore_image(struct journal *j, const void *data, size_t len, char *err,
+                          size_t errlen);
 
 #endif

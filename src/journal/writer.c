@@ -8,6 +8,7 @@
  */
 #include "journal/writer.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/util.h"
+#include "journal/batch.h"
 #include "sched/metrics.h"
 
 /* The loop waits when the thread has this many writes not yet taken up. */
@@ -39,63 +41,6 @@
  */
 #define INLINE_MAX_COMMIT_US 20000
 
-/* A batch copies its strings into blocks that double from TEXT_BLOCK_MIN
- * to TEXT_BLOCK_MAX bytes (a longer string gets a block of its own): a
- * batch of one write stays small, and a big one allocates once per many
- * writes. */
-#define TEXT_BLOCK_MIN 1024
-#define TEXT_BLOCK_MAX 65536
-
-enum op_kind {
-    OP_SAVE_TASK,
-    OP_UPDATE_TASK,
-    OP_SAVE_OUTPUT,
-    OP_SET_COUNTER,
-    OP_SAVE_ATTEMPT,
-    OP_WAIT,
-    OP_SAVE_ALLOC
-};
-
-/* One recorded write. Its strings point into the batch's text blocks. */
-struct op {
-    enum op_kind kind;
-    union {
-        struct journal_row row; /* OP_SAVE_TASK, OP_UPDATE_TASK */
-        struct {
-            const char *task_id;
-            struct task_output out;
-        } output; /* OP_SAVE_OUTPUT */
-        struct {
-            const char *name;
-            uint64_t value;
-        } counter;                      /* OP_SET_COUNTER */
-        struct journal_attempt attempt; /* OP_SAVE_ATTEMPT */
-        struct {
-            int (*fn)(void *arg, uint64_t token, char *err, size_t errlen);
-            void *arg;
-            uint64_t token;
-        } wait; /* OP_WAIT */
-        struct {
-            const char *id, *record; /* record NULL: delete */
-        } alloc;                     /* OP_SAVE_ALLOC */
-    } u;
-};
-
-/* Text copied into a batch; blocks never move, so ops may point into them. */
-struct text_block {
-    struct text_block *next;
-    size_t used, size;
-    char data[];
-};
-
-struct batch {
-    uint64_t epoch;
-    struct op *ops;
-    size_t n, cap;
-    struct text_block *text; /* the newest block first */
-    struct batch *next;
-};
-
 struct jwriter {
     struct journal *j;
     void (*wake)(void *data);
@@ -104,6 +49,14 @@ struct jwriter {
     struct batch *open;   /* the loop's, being recorded */
     int64_t window_start; /* the loop's: writes handed off since then */
     size_t window_ops, last_window_ops;
+    /* A master group (jwriter_replicate()): the loop's batches go out as
+     * entries and are applied when they come back committed. */
+    int (*propose)(void *data, void *entry, size_t len);
+    void *propose_data;
+    uint64_t incarnation, proposed;
+    struct batch *sent_head, *sent_tail; /* proposed, not back yet (epoch = proposal) */
+    struct jwriter_files files;          /* where shipped output goes (thread's) */
+    uint64_t last_back;                  /* the newest own proposal back */
 
     pthread_mutex_t mu;
     pthread_cond_t work;       /* the thread waits for batches (or stop) */
@@ -116,24 +69,14 @@ struct jwriter {
     char err[512];
 };
 
-static void batch_free(struct batch *b)
-{
-    while (b->text) {
-        struct text_block *next = b->text->next;
-        free(b->text);
-        b->text = next;
-    }
-    free(b->ops);
-    free(b);
-}
-
 /* ---- the thread ------------------------------------------------------------ */
 
 /* apply_op()'s return for a failed OP_WAIT (err set; nothing committed). */
 #define OP_WAIT_FAILED (-1000)
 
-static int apply_op(struct journal *j, const struct op *o, char *err, size_t errlen)
+static int apply_op(struct jwriter *w, const struct op *o, char *err, size_t errlen)
 {
+    struct journal *j = w->j;
     switch (o->kind) {
     case OP_SAVE_TASK:
         return journal_save_row(j, &o->u.row);
@@ -149,6 +92,20 @@ static int apply_op(struct journal *j, const struct op *o, char *err, size_t err
         return o->u.wait.fn(o->u.wait.arg, o->u.wait.token, err, errlen) ? OP_WAIT_FAILED : 0;
     case OP_SAVE_ALLOC:
         return journal_save_alloc(j, o->u.alloc.id, o->u.alloc.record);
+    case OP_PRUNE: {
+        uint64_t n;
+        if (w->files.drop &&
+            journal_pruned_leases(j, o->u.prune_cutoff, w->files.drop, w->files.arg) != 0)
+            return -1;
+        return journal_prune(j, o->u.prune_cutoff, &n);
+    }
+    case OP_OUTPUT_DATA:
+        if (o->u.data.here || !w->files.write)
+            return 0;
+        return w->files.write(w->files.arg, o->u.data.lease, o->u.data.stream, o->u.data.offset,
+                              o->u.data.data, o->u.data.len, err, errlen)
+                   ? OP_WAIT_FAILED
+                   : 0;
     }
     return 0;
 }
@@ -163,7 +120,7 @@ static uint64_t clock_mono_us(void)
 /* Applies the batches in list (unless a commit failed before) in one
  * transaction and commits; frees them; sets *took_us. Returns 0, or
  * non-zero with err. */
-static int apply_all(struct journal *j, struct batch *list, bool failed, uint64_t *took_us,
+static int apply_all(struct jwriter *w, struct batch *list, bool failed, uint64_t *took_us,
                      char *err, size_t errlen)
 {
     int rc = 0;
@@ -171,13 +128,13 @@ static int apply_all(struct journal *j, struct batch *list, bool failed, uint64_
     for (struct batch *b = list; b; b = b->next) {
         rows += b->n;
         for (size_t i = 0; i < b->n && !failed && rc == 0; i++)
-            rc = apply_op(j, &b->ops[i], err, errlen);
+            rc = apply_op(w, &b->ops[i], err, errlen);
     }
     /* A failed write leaves the transaction failed: the commit reports it
      * and rolls back. After a failure nothing more is applied. A failed
      * wait (output not on disk) is not committed at all. */
     if (!failed && rc != OP_WAIT_FAILED)
-        rc = journal_commit(j, err, errlen);
+        rc = journal_commit(w->j, err, errlen);
     *took_us = clock_mono_us() - t0;
     if (!failed && rc == 0) { /* for /metrics */
         hist_observe(&metrics.commit_us, *took_us);
@@ -227,7 +184,7 @@ static void *writer_main(void *arg)
 
         char err[512] = "";
         uint64_t took_us;
-        int rc = apply_all(w->j, list, failed, &took_us, err, sizeof(err));
+        int rc = apply_all(w, list, failed, &took_us, err, sizeof(err));
 
         pthread_mutex_lock(&w->mu);
         finished(w, rc, err, last, took_us);
@@ -276,6 +233,11 @@ void jwriter_stop(struct jwriter *w)
     pthread_join(w->thread, NULL);
     if (w->open)
         batch_free(w->open);
+    while (w->sent_head) {
+        struct batch *next = w->sent_head->next;
+        batch_free(w->sent_head);
+        w->sent_head = next;
+    }
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->mu);
@@ -284,40 +246,15 @@ void jwriter_stop(struct jwriter *w)
 
 static struct op *new_op(struct jwriter *w, enum op_kind kind)
 {
-    struct batch *b = w->open;
-    if (!b)
-        b = w->open = xcalloc(1, sizeof(*b));
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 256;
-        b->ops = xrealloc(b->ops, b->cap * sizeof(*b->ops));
-    }
-    struct op *o = &b->ops[b->n++];
-    memset(o, 0, sizeof(*o));
-    o->kind = kind;
-    return o;
+    if (!w->open)
+        w->open = batch_new();
+    return batch_op(w->open, kind);
 }
 
 /* Copies len bytes and a NUL into the open batch; NULL for NULL. */
 static char *add_text(struct jwriter *w, const char *s, size_t len)
 {
-    if (!s)
-        return NULL;
-    struct batch *b = w->open;
-    struct text_block *t = b->text;
-    if (!t || t->size - t->used < len + 1) {
-        size_t size = t ? MIN(2 * t->size, TEXT_BLOCK_MAX) : TEXT_BLOCK_MIN;
-        size = MAX(size, len + 1);
-        t = xmalloc(sizeof(*t) + size);
-        t->used = 0;
-        t->size = size;
-        t->next = b->text;
-        b->text = t;
-    }
-    char *copy = t->data + t->used;
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    t->used += len + 1;
-    return copy;
+    return batch_text(w->open, s, len);
 }
 
 static const char *keep_str(const char *s, void *data)
@@ -397,8 +334,48 @@ static bool light_load(struct jwriter *w, const struct batch *b)
     return b->n <= JWRITER_INLINE_MAX_OPS && w->window_ops + w->last_window_ops < INLINE_MAX_RATE;
 }
 
+/* Queues b for the thread as epoch; under mu. Waits while the thread is far
+ * behind (backpressure on the loop). */
+static void queue_batch(struct jwriter *w, struct batch *b, uint64_t epoch)
+{
+    b->epoch = epoch;
+    b->next = NULL;
+    if (w->tail)
+        w->tail->next = b;
+    else
+        w->head = b;
+    w->tail = b;
+    w->queued_ops += b->n;
+    pthread_cond_signal(&w->work);
+    while (w->queued_ops > MAX_QUEUED_OPS && !w->failed)
+        pthread_cond_wait(&w->idle, &w->mu);
+}
+
+/* jwriter_handoff() in a group: the batch goes out as an entry and waits
+ * in the sent list for its return (jwriter_apply_entry()). */
+static uint64_t propose_open(struct jwriter *w)
+{
+    struct batch *b = w->open;
+    if (b && b->n) {
+        size_t len;
+        void *entry = entry_encode(b, w->incarnation, ++w->proposed, &len);
+        w->open = NULL;
+        b->epoch = w->proposed;
+        b->next = NULL;
+        if (w->sent_tail)
+            w->sent_tail->next = b;
+        else
+            w->sent_head = b;
+        w->sent_tail = b;
+        w->propose(w->propose_data, entry, len);
+    }
+    return w->proposed;
+}
+
 uint64_t jwriter_handoff(struct jwriter *w)
 {
+    if (w->propose)
+        return propose_open(w);
     struct batch *b = w->open;
     bool light = b && b->n && light_load(w, b);
     pthread_mutex_lock(&w->mu);
@@ -411,21 +388,12 @@ uint64_t jwriter_handoff(struct jwriter *w)
         pthread_mutex_unlock(&w->mu);
         char err[512] = "";
         uint64_t took_us;
-        int rc = apply_all(w->j, b, false, &took_us, err, sizeof(err));
+        int rc = apply_all(w, b, false, &took_us, err, sizeof(err));
         pthread_mutex_lock(&w->mu);
         finished(w, rc, err, epoch, took_us);
     } else if (b && b->n) {
         w->open = NULL;
-        b->epoch = ++w->handed;
-        if (w->tail)
-            w->tail->next = b;
-        else
-            w->head = b;
-        w->tail = b;
-        w->queued_ops += b->n;
-        pthread_cond_signal(&w->work);
-        while (w->queued_ops > MAX_QUEUED_OPS && !w->failed)
-            pthread_cond_wait(&w->idle, &w->mu);
+        queue_batch(w, b, ++w->handed);
     }
     uint64_t epoch = w->handed;
     pthread_mutex_unlock(&w->mu);
@@ -446,6 +414,11 @@ bool jwriter_done(struct jwriter *w, uint64_t *epoch, char *err, size_t errlen)
 bool jwriter_drain(struct jwriter *w, char *err, size_t errlen)
 {
     jwriter_handoff(w);
+    return jwriter_settle(w, err, errlen);
+}
+
+bool jwriter_settle(struct jwriter *w, char *err, size_t errlen)
+{
     pthread_mutex_lock(&w->mu);
     while (!w->failed && (w->head || w->busy))
         pthread_cond_wait(&w->idle, &w->mu);
@@ -461,4 +434,71 @@ void jwriter_save_alloc(struct jwriter *w, const char *id, const char *record)
     struct op *o = new_op(w, OP_SAVE_ALLOC);
     o->u.alloc.id = add_text(w, id, strlen(id));
     o->u.alloc.record = record ? add_text(w, record, strlen(record)) : NULL;
+}
+
+void jwriter_prune(struct jwriter *w, int64_t cutoff_ms)
+{
+    new_op(w, OP_PRUNE)->u.prune_cutoff = cutoff_ms;
+}
+
+void jwriter_replicate(struct jwriter *w, int (*propose)(void *data, void *entry, size_t len),
+                       void *data, uint64_t incarnation)
+{
+    w->propose = propose;
+    w->propose_data = data;
+    w->incarnation = incarnation;
+}
+
+bool jwriter_replicated(const struct jwriter *w)
+{
+    return w->propose != NULL;
+}
+
+int jwriter_apply_entry(struct jwriter *w, const void *entry, size_t len, char *err, size_t errlen)
+{
+    struct entry_head h;
+    struct batch *b;
+    if (entry_head(entry, len, &h, err, errlen) != 0)
+        return -1;
+    if (h.kind != ENTRY_BATCH)
+        return 1;
+    if (h.incarnation == w->incarnation && w->sent_head && w->sent_head->epoch == h.proposal) {
+        /* Our own batch, back committed: applied as recorded, waits and all. */
+        b = w->sent_head;
+        w->sent_head = b->next;
+        if (!w->sent_head)
+            w->sent_tail = NULL;
+        w->last_back = h.proposal;
+    } else if (h.incarnation == w->incarnation) {
+        snprintf(err, errlen, "entry %" PRIu64 " of this process came back out of order",
+                 h.proposal);
+        return -1;
+    } else {
+        b = entry_decode(entry, len, err, errlen);
+        if (!b)
+            return -1;
+    }
+    pthread_mutex_lock(&w->mu);
+    queue_batch(w, b, w->last_back);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+void jwriter_save_output_data(struct jwriter *w, uint64_t lease, int stream, uint64_t offset,
+                              const char *data, size_t len)
+{
+    struct op *o = new_op(w, OP_OUTPUT_DATA);
+    o->u.data.lease = lease;
+    o->u.data.stream = stream;
+    o->u.data.offset = offset;
+    o->u.data.data = add_text(w, data, len);
+    o->u.data.len = len;
+    o->u.data.here = true;
+}
+
+void jwriter_set_files(struct jwriter *w, const struct jwriter_files *files)
+{
+    pthread_mutex_lock(&w->mu);
+    w->files = *files;
+    pthread_mutex_unlock(&w->mu);
 }

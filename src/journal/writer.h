@@ -74,5 +74,48 @@ bool jwriter_done(struct jwriter *w, uint64_t *epoch, char *err, size_t errlen);
 /* Hands off the open batch and waits until every batch is committed and the
  * thread is idle: the journal may then be used directly by the caller. */
 bool jwriter_drain(struct jwriter *w, char *err, size_t errlen);
+/* The same without handing off the open batch: every batch queued so far
+ * is committed (a group's snapshot, taken between two loop turns' writes). */
+bool jwriter_settle(struct jwriter *w, char *err, size_t errlen);
+
+/* Deletes finished tasks whose finished_at is before cutoff_ms
+ * (journal_prune()), in the batch: how a group prunes every member alike. */
+void jwriter_prune(struct jwriter *w, int64_t cutoff_ms);
+
+/*
+ * A master group (group/group.h). Once jwriter_replicate() is called,
+ * jwriter_handoff() no longer queues the open batch: it encodes it as an
+ * entry (journal/batch.h) and passes it to propose(), which takes the
+ * malloc'd buffer, and returns the batch's proposal number as the epoch.
+ * Every member then passes each committed entry, its own included, to
+ * jwriter_apply_entry() in log order; the thread applies and commits it,
+ * and jwriter_done() reports an own proposal done once its batch is
+ * committed here too. incarnation names this process in its entries
+ * (random per start), so that its own batches are recognised on return.
+ */
+void jwriter_replicate(struct jwriter *w, int (*propose)(void *data, void *entry, size_t len),
+                       void *data, uint64_t incarnation);
+bool jwriter_replicated(const struct jwriter *w);
+/* Returns 0 (queued), 1 (not a batch of writes: the caller's kind of
+ * entry) or -1 with err (a damaged entry, or one out of order). */
+int jwriter_apply_entry(struct jwriter *w, const void *entry, size_t len, char *err, size_t errlen);
+
+/*
+ * Output in a group: the leader records each piece of an attempt's output
+ * it wrote to its own file (jwriter_save_output_data()), and every other
+ * member writes the piece to its file when the entry is applied, through
+ * files.write (on the writer thread; non-zero fails the writer). A prune
+ * applied calls files.drop for each lease whose files go. Set before the
+ * first entry is applied.
+ */
+void jwriter_save_output_data(struct jwriter *w, uint64_t lease, int stream, uint64_t offset,
+                              const char *data, size_t len);
+struct jwriter_files {
+    int (*write)(void *arg, uint64_t lease, int stream, uint64_t offset, const void *data,
+                 size_t len, char *err, size_t errlen);
+    void (*drop)(void *arg, uint64_t lease);
+    void *arg;
+};
+void jwriter_set_files(struct jwriter *w, const struct jwriter_files *files);
 
 #endif

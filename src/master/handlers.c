@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "group/group.h"
 #include "master/events.h"
 #include "master/handlers.h"
 #include "master/alloc.h"
@@ -520,6 +521,17 @@ struct worker_info *handlers_workers(const struct handlers *h, size_t *nout)
     return wi;
 }
 
+/* b ends with the status object: in a group, the group goes in it. */
+static void add_group(const struct handlers *h, struct buf *b)
+{
+    if (!h->group || !b->len || b->data[b->len - 1] != '}')
+        return;
+    b->len--;
+    buf_addstr(b, ",\"group\":");
+    group_json(h->group, b);
+    buf_addch(b, '}');
+}
+
 void handlers_status(const struct handlers *h, struct buf *b)
 {
     size_t n;
@@ -536,6 +548,7 @@ void handlers_status(const struct handlers *h, struct buf *b)
     buf_addf(b, ",%s", st.data + 1);
     buf_release(&st);
     free(wi);
+    add_group(h, b);
 }
 
 static void handle_status(struct handlers *h, struct conn *c)
@@ -544,8 +557,14 @@ static void handle_status(struct handlers *h, struct conn *c)
     struct worker_info *wi = handlers_workers(h, &n);
     struct buf *b = conn_out(c);
     if (b) {
-        msg_encode_status(b, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended,
-                          h->tasks->nparked);
+        struct buf st = BUF_INIT;
+        status_encode(&st, wi, n, h->tasks->counts, h->tasks->jobs_active, h->tasks->jobs_ended,
+                      h->tasks->nparked);
+        add_group(h, &st);
+        buf_addstr(b, "{\"type\":\"status\",\"status\":");
+        buf_add(b, st.data, st.len);
+        buf_addstr(b, "}\n");
+        buf_release(&st);
     }
     free(wi);
 }

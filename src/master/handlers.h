@@ -42,6 +42,7 @@ struct waiter {
 };
 
 struct allocs;
+struct group;
 struct handlers {
     struct list sessions;
     struct list waiters;
@@ -51,6 +52,7 @@ struct handlers {
     struct outputs *outputs; /* logs, and the get reply's output; set by the master */
     struct events *events;   /* events sessions; set by the master */
     struct allocs *allocs;   /* dtr alloc; set by the master */
+    struct group *group;     /* a master group, or NULL; set by the master */
 };
 
 void handlers_init(struct handlers *h, struct tasks *ts, struct workers *ws);

@@ -8,6 +8,7 @@
  */
 #include "master/master.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -59,7 +60,9 @@ static void release_durable(struct master *m)
 
 static void journal_done_cb(uv_async_t *h)
 {
-    release_durable(h->data);
+    struct master *m = h->data;
+    if (m->leading) /* a follower's commits answer nobody */
+        release_durable(m);
 }
 
 /* Called by the writer thread after each commit. */
@@ -161,6 +164,11 @@ static void master_stop(struct master *m, const char *why)
     if (m->stopping)
         return;
     m->stopping = true;
+    if (!m->leading) { /* a group member still following: nothing else runs yet */
+        log_info("stopping reason=%s", why);
+        uv_stop(m->loop);
+        return;
+    }
     m->handlers.stopping = true;
     log_info("stopping reason=%s", why);
     notify_stopping();
@@ -183,6 +191,7 @@ static void master_stop(struct master *m, const char *why)
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
     uv_close((uv_handle_t *)&m->journal_done, NULL);
+    group_close(m->group);
 }
 
 static void master_signal_cb(uv_signal_t *h, int signum)
@@ -280,6 +289,67 @@ static void warn_open_state_dir(const char *dir)
             dir, (unsigned)(sb.st_mode & 07777), dir);
 }
 
+static void start_signals(struct master *m)
+{
+    uv_signal_init(m->loop, &m->sigint);
+    uv_signal_init(m->loop, &m->sigterm);
+    m->sigint.data = m->sigterm.data = m;
+    uv_signal_start(&m->sigint, master_signal_cb, SIGINT);
+    uv_signal_start(&m->sigterm, master_signal_cb, SIGTERM);
+    uv_signal_init(m->loop, &m->sighup);
+    uv_signal_start(&m->sighup, master_sighup_cb, SIGHUP);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void group_lead_cb(void *data)
+{
+    struct master *m = data;
+    uv_stop(m->loop); /* follow_group() returns: the master starts */
+}
+
+/* A member of a master group follows (applies the leader's entries to its
+ * journal) until it is elected and has every committed entry; then the
+ * master starts on that journal, as a restarted one does. */
+static int follow_group(struct master *m, char *err, size_t errlen)
+{
+    char dir[4200], addr_file[4200];
+    if (mkdir(m->opts.state_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create state dir '%s': %s", m->opts.state_dir,
+                 strerror(errno));
+        return -1;
+    }
+    /* master.addr names the leader's address: written once this one leads. */
+    snprintf(addr_file, sizeof(addr_file), "%s/master.addr", m->opts.state_dir);
+    unlink(addr_file);
+    /* The leader's output files, kept here too. */
+    if (m->opts.output_dir)
+        snprintf(m->group_output_dir, sizeof(m->group_output_dir), "%s", m->opts.output_dir);
+    else
+        snprintf(m->group_output_dir, sizeof(m->group_output_dir), "%s/output", m->opts.state_dir);
+    if (mkdir(m->group_output_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create output dir %.900s: %s", m->group_output_dir,
+                 strerror(errno));
+        return -1;
+    }
+    jwriter_set_files(
+        m->writer,
+        &(struct jwriter_files){outputs_replica_write, outputs_replica_drop, m->group_output_dir});
+    snprintf(dir, sizeof(dir), "%s/raft", m->opts.state_dir);
+    m->group = group_start(m->loop, &m->opts.group_config, dir, m->group_output_dir, m->token,
+                           m->journal, m->writer, group_lead_cb, m, err, errlen);
+    if (!m->group)
+        return -1;
+    printf("dtr master: member %" PRIu64 " of a group of %zu, following\n",
+           m->opts.group_config.self, m->opts.group_config.n);
+    fflush(stdout);
+    uv_run(m->loop, UV_RUN_DEFAULT);
+    if (!m->stopping) {
+        printf("dtr master: member %" PRIu64 " leads the group\n", m->opts.group_config.self);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 /* The HTTP API (on unless --http off), its URL in STATE_DIR/http.addr.
  * The default port range all taken is a warning: the master runs without. */
 static int start_http(struct master *m)
@@ -362,7 +432,20 @@ int master_run(const struct master_opts *opts)
     uv_async_init(m->loop, &m->journal_done, journal_done_cb);
     m->journal_done.data = m;
     m->writer = jwriter_start(m->journal, wake_loop, m, err, sizeof(err));
-    if (!m->writer || recover(m, err, sizeof(err)) != 0) {
+    if (!m->writer) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    start_signals(m);
+    if (opts->group_config.n && follow_group(m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dtr master: %s\n", err);
+        goto out;
+    }
+    if (m->stopping) { /* stopped while following */
+        rc = 0;
+        goto out;
+    }
+    if (recover(m, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
@@ -390,6 +473,7 @@ int master_run(const struct master_opts *opts)
         goto out;
     }
     m->handlers.allocs = &m->allocs;
+    m->handlers.group = m->group;
     /* nothing expired is served after a restart */
     tasks_prune(&m->tasks, clock_wall_ms(), opts->keep_finished_ms);
 
@@ -437,6 +521,8 @@ int master_run(const struct master_opts *opts)
     if (m->http)
         printf("dtr master http on %s\n", m->http_url);
     fflush(stdout);
+    if (m->group)
+        group_announce(m->group, m->addr);
     notify_ready(m->addr);
 
     uv_prepare_init(m->loop, &m->prepare);
@@ -449,22 +535,16 @@ int master_run(const struct master_opts *opts)
     m->tick.data = m;
     uv_idle_init(m->loop, &m->output_idle);
     uv_timer_start(&m->tick, master_tick_cb, TICK_MS, TICK_MS);
-    uv_signal_init(m->loop, &m->sigint);
-    uv_signal_init(m->loop, &m->sigterm);
-    m->sigint.data = m->sigterm.data = m;
-    uv_signal_start(&m->sigint, master_signal_cb, SIGINT);
-    uv_signal_start(&m->sigterm, master_signal_cb, SIGTERM);
-    uv_signal_init(m->loop, &m->sighup);
-    uv_signal_start(&m->sighup, master_sighup_cb, SIGHUP);
-    signal(SIGPIPE, SIG_IGN);
     m->last_scan = -opts->scan_interval_ms; /* scan at once */
     m->last_prune = (int64_t)uv_now(m->loop);
     m->tasks.dispatch_needed = true;
+    m->leading = true;
 
     uv_run(m->loop, UV_RUN_DEFAULT);
     log_info("stopped");
     rc = 0;
 out:
+    group_stop(m->group);
     jwriter_stop(m->writer);
     journal_close(m->journal);
     workers_free_all(&m->workers);

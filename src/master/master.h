@@ -17,6 +17,7 @@
 
 #include "common/hmap.h"
 #include "common/opts.h"
+#include "group/group.h"
 #include "journal/journal.h"
 #include "journal/writer.h"
 #include "master/events.h"
@@ -45,8 +46,10 @@ struct master_opts {
     int64_t max_output;                      /* bytes of output kept per attempt */
     bool insecure;                           /* may listen beyond loopback without a token */
     bool verbose;
-    const char *http;  /* --http HOST:PORT, "off", or NULL: 127.0.0.1:8999 */
-    bool metrics_open; /* /metrics needs no token */
+    const char *http;                 /* --http HOST:PORT, "off", or NULL: 127.0.0.1:8999 */
+    bool metrics_open;                /* /metrics needs no token */
+    const char *group, *group_id;     /* --group, --group-id */
+    struct group_config group_config; /* parsed; n == 0: a single master */
 };
 
 struct master {
@@ -77,8 +80,11 @@ struct master {
 
     bool stopping;
     int64_t last_scan, last_prune, last_workers_tick;
-    char id[300];       /* "master-HOST-PID", in its hellos */
-    struct http *http;  /* the HTTP API (src/http/), or NULL */
+    char id[300];        /* "master-HOST-PID", in its hellos */
+    struct http *http;   /* the HTTP API (src/http/), or NULL */
+    struct group *group; /* a member of a master group, or NULL */
+    char group_output_dir[4096];
+    bool leading;       /* past start-up: a single master, or the group's leader */
     char http_url[320]; /* "http://HOST:PORT/" */
     int64_t started_wall;
 };

@@ -76,9 +76,14 @@ static const char *ofile_key(const void *item)
     return ((const struct ofile *)item)->key;
 }
 
+static void dir_file_path(const char *dir, uint64_t lease, int s, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%" PRIu64 ".%s", dir, lease, suffix[s]);
+}
+
 static void file_path(const struct outputs *os, uint64_t lease, int s, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%" PRIu64 ".%s", os->dir, lease, suffix[s]);
+    dir_file_path(os->dir, lease, s, out, n);
 }
 
 int outputs_init(struct outputs *os, struct tasks *ts, const char *dir, bool own_dir, uint64_t cap,
@@ -216,6 +221,8 @@ void outputs_chunk(struct outputs *os, const char *worker_id, struct output_chun
         return;
     char what[48];
     snprintf(what, sizeof(what), "%" PRIu64 ".%s", f->lease, suffix[s]);
+    if (jwriter_replicated(os->ts->writer)) /* a group: every member keeps it */
+        jwriter_save_output_data(os->ts->writer, f->lease, s, f->size[s], p, keep);
     owriter_write_owned(os->ow, f->fd[s], what, c->data, p, keep);
     c->data = NULL; /* the writer's now: no copy of every byte on the loop */
     f->size[s] += keep;
@@ -352,13 +359,47 @@ void outputs_sweep(struct outputs *os, int64_t now_wall)
 void outputs_prune_lease(void *arg, uint64_t lease)
 {
     struct outputs *os = arg;
+    outputs_replica_drop(os->dir, lease);
+}
+
+void outputs_replica_drop(void *dir, uint64_t lease)
+{
     char path[4096];
     for (int s = 0; s < 2; s++) {
-        file_path(os, lease, s, path, sizeof(path));
+        dir_file_path(dir, lease, s, path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT)
             log_warn("cannot delete an output file path=%s error=%s", log_quote(path),
                      log_quote(strerror(errno)));
     }
+}
+
+int outputs_replica_write(void *dir, uint64_t lease, int stream, uint64_t offset, const void *data,
+                          size_t len, char *err, size_t errlen)
+{
+    char path[4096];
+    dir_file_path(dir, lease, stream, path, sizeof(path));
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    /* At its offset: an entry applied again (a member restarted) writes
+     * the same bytes to the same place. */
+    for (size_t done = 0; fd >= 0 && done < len;) {
+        ssize_t n = pwrite(fd, (const char *)data + done, len - done, (off_t)(offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            errno = e;
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot write the output file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 /* ---- reading ---------------------------------------------------------------- */

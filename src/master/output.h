@@ -67,6 +67,12 @@ void outputs_attempt_lost(struct outputs *os, const struct task *t, const char *
 void outputs_sweep(struct outputs *os, int64_t now_wall);
 /* For tasks_prune(): deletes the files of an attempt being pruned. */
 void outputs_prune_lease(void *os, uint64_t lease);
+/* The other members of a master group keep the leader's output files
+ * (journal/writer.h, struct jwriter_files; dir is the output dir): a
+ * piece written at its offset, and a pruned attempt's files deleted. */
+int outputs_replica_write(void *dir, uint64_t lease, int stream, uint64_t offset, const void *data,
+                          size_t len, char *err, size_t errlen);
+void outputs_replica_drop(void *dir, uint64_t lease);
 
 /* A logs request from client c: starts a session, or replies an error. */
 void outputs_logs(struct outputs *os, struct conn *c, const struct msg *m);

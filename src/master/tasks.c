@@ -855,10 +855,16 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
     if (ts->prune_lease &&
         journal_pruned_leases(ts->journal, cutoff, ts->prune_lease, ts->prune_arg) != 0)
         tasks_journal_failed("cannot list the attempts of pruned tasks");
-    if (journal_prune(ts->journal, cutoff, &n) != 0)
-        tasks_journal_failed("cannot prune finished tasks");
-    if (journal_commit(ts->journal, err, sizeof(err)) != 0)
-        tasks_journal_failed(err);
+    if (jwriter_replicated(ts->writer)) {
+        /* In a group every member prunes alike, in log order. */
+        jwriter_prune(ts->writer, cutoff);
+        n = 1; /* how many is not known here: look */
+    } else {
+        if (journal_prune(ts->journal, cutoff, &n) != 0)
+            tasks_journal_failed("cannot prune finished tasks");
+        if (journal_commit(ts->journal, err, sizeof(err)) != 0)
+            tasks_journal_failed(err);
+    }
     ts->pruned_before = MAX(ts->pruned_before, cutoff);
     if (n == 0 && !ts->prune_kept)
         return;
@@ -886,6 +892,6 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
         task_free(old[i]);
     }
     free(old);
-    if (n)
+    if (n && !jwriter_replicated(ts->writer))
         log_info("pruned finished tasks count=%" PRIu64, n);
 }

@@ -73,6 +73,7 @@ void msg_release(struct msg *m)
     free(m->nonce);
     free(m->proof);
     free(m->addr);
+    free(m->group_json);
     free(m->offer);
     free(m->instance);
     free(m->binding);
@@ -444,7 +445,7 @@ static int parse_task_info(json_object *o, const char *const *keys, struct task_
 
 static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"workers", "tasks", "jobs", "unschedulable", NULL};
+    static const char *const keys[] = {"workers", "tasks", "jobs", "unschedulable", "group", NULL};
     static const char *const job_keys[] = {"active", "ended", NULL};
     static const char *const worker_keys[] = {"id",    "addr",     "slots",     "running",
                                               "done",  "draining", "last_seen", "last_seen_ms",
@@ -506,6 +507,12 @@ static int parse_status(json_object *o, struct msg *m, char *err, size_t errlen)
             return rc;
     if ((rc = pjson_get_u64(o, "unschedulable", false, &m->unschedulable, err, errlen)))
         return rc;
+    json_object *g = pjson_field(o, "group");
+    if (g) { /* shown as it is (cli/status.c reads what it prints) */
+        if (!json_object_is_type(g, json_type_object))
+            return ERR("status: field 'group' must be an object");
+        m->group_json = xstrdup(json_object_to_json_string_ext(g, JSON_C_TO_STRING_PLAIN));
+    }
     json_object *j = pjson_field(o, "jobs");
     if (!j)
         return 0;

@@ -275,6 +275,7 @@ struct msg {
     /* status: jobs with a task left to end, and jobs whose tasks all ended */
     uint64_t jobs_active, jobs_ended;
     uint64_t unschedulable; /* status: queued tasks that fit no connected worker */
+    char *group_json;       /* status of a group member: its "group" object as JSON */
     /* job */
     struct job_info job_info;
     /* output */

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A master group on C-Raft (group.h): the members' configuration, Raft's
+ * I/O on the master's loop, the state machine that hands committed entries
+ * to the journal writer, snapshots as journal images, and the moments a
+ * member starts and stops leading.
+ */
+#include "group/group.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "common/util.h"
+#include "journal/batch.h"
+
+/* How often the member looks at its Raft state (leadership won or lost). */
+#define WATCH_MS 50
+/* Entries between snapshots, and kept after one for followers just behind. */
+#define SNAPSHOT_THRESHOLD 4096
+#define SNAPSHOT_TRAILING 1024
+
+struct group {
+    uv_loop_t *loop;
+    struct group_config config;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    struct journal *journal;
+    struct jwriter *writer;
+    void (*lead)(void *data);
+    void *lead_data;
+    uint64_t incarnation;
+    char output_dir[4096];
+    uv_timer_t watch;
+    struct raft_barrier barrier;
+    bool barrier_pending, leading, closing, closed;
+    /* The newest leader's announcement (group_announce()). */
+    uint64_t hint_id;
+    char hint_addr[GROUP_ADDR_MAX];
+};
+
+/* ---- configuration --------------------------------------------------------- */
+
+static int parse_id(const char *s, size_t len, uint64_t *id)
+{
+    char tmp[24];
+    if (len == 0 || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if (tmp[i] < '0' || tmp[i] > '9')
+            return -1;
+    errno = 0;
+    unsigned long long v = strtoull(tmp, NULL, 10);
+    if (errno || v == 0)
+        return -1;
+    *id = v;
+    return 0;
+}
+
+int group_parse(const char *spec, const char *self, struct group_config *c, char *err,
+                size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    const char *p = spec;
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *at = memchr(p, '@', len);
+        if (c->n == GROUP_MAX_MEMBERS) {
+            snprintf(err, errlen, "--group: at most %d members", GROUP_MAX_MEMBERS);
+            return -1;
+        }
+        struct group_member *m = &c->members[c->n];
+        char host[GROUP_ADDR_MAX];
+        int port;
+        size_t alen = at ? len - (size_t)(at + 1 - p) : 0;
+        if (!at || parse_id(p, (size_t)(at - p), &m->id) != 0 || alen == 0 ||
+            alen >= sizeof(m->addr)) {
+            snprintf(err, errlen, "--group: '%.*s' is not ID@HOST:PORT (ID a number from 1)",
+                     (int)MIN(len, 200), p);
+            return -1;
+        }
+        memcpy(m->addr, at + 1, alen);
+        m->addr[alen] = '\0';
+        if (addr_parse(m->addr, host, sizeof(host), &port) != 0) {
+            snprintf(err, errlen, "--group: '%s' is not HOST:PORT", m->addr);
+            return -1;
+        }
+        for (size_t i = 0; i < c->n; i++)
+            if (c->members[i].id == m->id || !strcmp(c->members[i].addr, m->addr)) {
+                snprintf(err, errlen, "--group: member %" PRIu64 "@%s is named twice", m->id,
+                         m->addr);
+                return -1;
+            }
+        c->n++;
+        p = end ? end + 1 : NULL;
+    }
+    if (c->n == 0) {
+        snprintf(err, errlen, "--group: no members (give ID@HOST:PORT,ID@HOST:PORT,...)");
+        return -1;
+    }
+    if (!self || parse_id(self, strlen(self), &c->self) != 0) {
+        snprintf(err, errlen, "--group-id: give this member's ID, one of those in --group");
+        return -1;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (c->members[i].id == c->self)
+            return 0;
+    snprintf(err, errlen, "--group-id %" PRIu64 " is not a member of --group", c->self);
+    return -1;
+}
+
+static const char *self_addr(const struct group_config *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->members[i].id == c->self)
+            return c->members[i].addr;
+    return NULL;
+}
+
+/* ---- leaving the leadership ------------------------------------------------ */
+
+/*
+ * A leader that lost the leadership runs its own program again, as a
+ * follower: every connection drops (workers and clients go to the new
+ * leader), every reply still waiting for its entry is dropped unsent, and
+ * the new process starts from what is committed, as a restarted master
+ * does. Nothing that was only proposed was ever told.
+ */
+static void start_over(const char *why)
+{
+    static char cmdline[65536];
+    char *argv[1024];
+    size_t n = 0, len = 0;
+    log_warn("no longer the group's leader; starting over as a follower reason=%s",
+             log_quote(why));
+    fflush(NULL);
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r;
+        while (len < sizeof(cmdline) - 1 &&
+               (r = read(fd, cmdline + len, sizeof(cmdline) - 1 - len)) > 0)
+            len += (size_t)r;
+        close(fd);
+    }
+    cmdline[len] = '\0';
+    for (size_t i = 0; i < len && n < 1023; i += strlen(cmdline + i) + 1)
+        argv[n++] = cmdline + i;
+    argv[n] = NULL;
+    if (n)
+        execv("/proc/self/exe", argv);
+    log_error("cannot start over error=%s", log_quote(strerror(errno)));
+    fprintf(stderr, "dtr master: no longer the group's leader, and cannot start over: %s\n",
+            strerror(errno));
+    _exit(1);
+}
+
+/* ---- the state machine ----------------------------------------------------- */
+
+static void fatal(const char *what, const char *err)
+{
+    /* A member that cannot apply an entry must not skip it: its journal
+     * would part from the others'. */
+    log_error("%s error=%s", what, log_quote(err));
+    fprintf(stderr, "dtr master: %s: %s\n", what, err);
+    fflush(NULL);
+    _exit(1);
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct group *g = fsm->data;
+    char err[512];
+    *result = NULL;
+    int rc = jwriter_apply_entry(g->writer, buf->base, buf->len, err, sizeof(err));
+    if (rc < 0)
+        fatal("cannot apply a group entry", err);
+    if (rc == 1) { /* a leader's announcement: "ID HOST:PORT" */
+        char *note = entry_note(buf->base, buf->len, err, sizeof(err));
+        char *sp = note ? strchr(note, ' ') : NULL;
+        uint64_t id;
+        if (!sp || parse_id(note, (size_t)(sp - note), &id) != 0 ||
+            strlen(sp + 1) >= sizeof(g->hint_addr)) {
+            log_warn("ignored a damaged leader announcement");
+        } else {
+            g->hint_id = id;
+            snprintf(g->hint_addr, sizeof(g->hint_addr), "%s", sp + 1);
+            log_info("group leader member=%" PRIu64 " addr=%s", id, g->hint_addr);
+        }
+        free(note);
+    }
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct group *g = fsm->data;
+    char err[512];
+    void *data;
+    size_t len;
+    /* The log before the snapshot goes: what its entries wrote to output
+     * files must be on disk first. */
+    int dfd = open(g->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool synced = dfd >= 0 && syncfs(dfd) == 0;
+    if (dfd >= 0)
+        close(dfd);
+    if (!synced) {
+        snprintf(err, sizeof(err), "cannot sync %.300s: %s", g->output_dir, strerror(errno));
+        log_warn("cannot take a group snapshot error=%s", log_quote(err));
+        return RAFT_IOERR;
+    }
+    if (!jwriter_settle(g->writer, err, sizeof(err)) ||
+        journal_image(g->journal, &data, &len, err, sizeof(err)) != 0) {
+        log_warn("cannot take a group snapshot error=%s", log_quote(err));
+        return RAFT_IOERR;
+    }
+    *bufs = raft_malloc(sizeof(**bufs));
+    if (!*bufs) {
+        free(data);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n_bufs = 1;
+    log_debug("group snapshot bytes=%zu applied=%" PRIu64, len,
+              (uint64_t)raft_last_applied(&g->raft));
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct group *g = fsm->data;
+    char err[512];
+    if (!jwriter_settle(g->writer, err, sizeof(err)) ||
+        journal_restore_image(g->journal, buf->base, buf->len, err, sizeof(err)) != 0)
+        fatal("cannot restore the journal from a group snapshot", err);
+    log_info("journal restored from a group snapshot bytes=%zu", buf->len);
+    raft_free(buf->base);
+    return 0;
+}
+
+/* ---- proposing ------------------------------------------------------------- */
+
+struct proposal {
+    struct raft_apply req;
+    struct raft_buffer buf;
+};
+
+static void applied_cb(struct raft_apply *req, int status, void *result UNUSED)
+{
+    struct proposal *p = req->data;
+    free(p);
+    if (status != 0)
+        start_over(raft_strerror(status));
+}
+
+/* jwriter's propose(): one batch, one entry. */
+static int propose(void *data, void *entry, size_t len)
+{
+    struct group *g = data;
+    struct proposal *p = xcalloc(1, sizeof(*p));
+    p->req.data = p;
+    p->buf.base = entry;
+    p->buf.len = len;
+    int rv = raft_apply(&g->raft, &p->req, &p->buf, 1, applied_cb);
+    if (rv != 0) {
+        free(entry);
+        free(p);
+        start_over(raft_strerror(rv));
+    }
+    return 0;
+}
+
+void group_announce(struct group *g, const char *client_addr)
+{
+    char note[GROUP_ADDR_MAX + 32];
+    size_t len;
+    snprintf(note, sizeof(note), "%" PRIu64 " %s", g->config.self, client_addr);
+    void *entry = entry_encode_note(ENTRY_LEADER, g->incarnation, note, &len);
+    propose(g, entry, len);
+}
+
+/* ---- winning and losing ---------------------------------------------------- */
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+    struct group *g = req->data;
+    char err[512];
+    g->barrier_pending = false;
+    if (status != 0 || g->leading || raft_state(&g->raft) != RAFT_LEADER)
+        return; /* lost it meanwhile: the next win tries again */
+    /* Every entry before ours is applied: once committed here too, the
+     * journal is the group's, and the master may load it. */
+    if (!jwriter_drain(g->writer, err, sizeof(err)))
+        fatal("cannot commit the group's entries", err);
+    g->leading = true;
+    log_info("leading the group member=%" PRIu64 " term=%" PRIu64, g->config.self,
+             (uint64_t)g->raft.current_term);
+    g->lead(g->lead_data);
+}
+
+static void watch_cb(uv_timer_t *h)
+{
+    struct group *g = h->data;
+    int state = raft_state(&g->raft);
+    if (g->leading && state != RAFT_LEADER)
+        start_over("a new leader was elected, or this one lost touch with the majority");
+    if (!g->leading && !g->barrier_pending && state == RAFT_LEADER) {
+        g->barrier.data = g;
+        if (raft_barrier(&g->raft, &g->barrier, barrier_cb) == 0)
+            g->barrier_pending = true;
+    }
+}
+
+/* ---- start and stop -------------------------------------------------------- */
+
+struct group *group_start(uv_loop_t *loop, const struct group_config *c, const char *dir,
+                          const char *output_dir, const char *token, struct journal *j, struct jwriter *w,
+                          void (*lead)(void *data), void *data, char *err, size_t errlen)
+{
+    (void)token; /* TODO: authenticated transport */
+    struct group *g = xcalloc(1, sizeof(*g));
+    struct raft_configuration conf;
+    int rv;
+    g->loop = loop;
+    g->config = *c;
+    snprintf(g->output_dir, sizeof(g->output_dir), "%s", output_dir);
+    g->journal = j;
+    g->writer = w;
+    g->lead = lead;
+    g->lead_data = data;
+    randombytes_buf(&g->incarnation, sizeof(g->incarnation));
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(errno));
+        free(g);
+        return NULL;
+    }
+    if ((rv = raft_uv_tcp_init(&g->transport, loop)) != 0) {
+        snprintf(err, errlen, "cannot start the group's transport: %s", raft_strerror(rv));
+        free(g);
+        return NULL;
+    }
+    if ((rv = raft_uv_init(&g->io, loop, dir, &g->transport)) != 0) {
+        snprintf(err, errlen, "cannot open the group's log in '%s': %s", dir,
+                 g->io.errmsg[0] ? g->io.errmsg : raft_strerror(rv));
+        raft_uv_tcp_close(&g->transport);
+        free(g);
+        return NULL;
+    }
+    g->fsm = (struct raft_fsm){
+        .version = 1, .data = g, .apply = fsm_apply, .snapshot = fsm_snapshot,
+        .restore = fsm_restore};
+    if ((rv = raft_init(&g->raft, &g->io, &g->fsm, c->self, self_addr(c))) != 0) {
+        snprintf(err, errlen, "cannot start Raft: %s", raft_errmsg(&g->raft));
+        goto fail_io;
+    }
+    g->raft.data = g;
+    /* Every member starts from the same configuration; one that has a log
+     * already keeps it. */
+    raft_configuration_init(&conf);
+    for (size_t i = 0; i < c->n; i++)
+        raft_configuration_add(&conf, c->members[i].id, c->members[i].addr, RAFT_VOTER);
+    rv = raft_bootstrap(&g->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        snprintf(err, errlen, "cannot start the group's log in '%s': %s", dir,
+                 raft_errmsg(&g->raft));
+        goto fail_raft;
+    }
+    /* DTR_GROUP_SNAPSHOT_EVERY=N: a snapshot every N entries (tests use a
+     * small N to make a member catch up from a snapshot). */
+    const char *every = getenv("DTR_GROUP_SNAPSHOT_EVERY");
+    unsigned threshold = SNAPSHOT_THRESHOLD;
+    if (every && atoi(every) >= 4 && atoi(every) <= 1000000)
+        threshold = (unsigned)atoi(every);
+    raft_set_snapshot_threshold(&g->raft, threshold);
+    raft_set_snapshot_trailing(&g->raft, MIN(SNAPSHOT_TRAILING, threshold / 2));
+    raft_set_pre_vote(&g->raft, true);
+    jwriter_replicate(w, propose, g, g->incarnation);
+    if ((rv = raft_start(&g->raft)) != 0) {
+        snprintf(err, errlen, "cannot start the group member (listening on %s?): %s", self_addr(c),
+                 g->io.errmsg[0] ? g->io.errmsg : raft_strerror(rv));
+        goto fail_raft;
+    }
+    uv_timer_init(loop, &g->watch);
+    g->watch.data = g;
+    uv_timer_start(&g->watch, watch_cb, WATCH_MS, WATCH_MS);
+    log_info("group member started member=%" PRIu64 " addr=%s members=%zu", c->self,
+             self_addr(c), c->n);
+    return g;
+
+fail_raft:
+    /* raft_init() succeeded: closing goes through the loop. */
+    group_stop(g);
+    return NULL;
+fail_io:
+    raft_uv_close(&g->io);
+    raft_uv_tcp_close(&g->transport);
+    uv_run(loop, UV_RUN_NOWAIT);
+    free(g);
+    return NULL;
+}
+
+static void raft_closed_cb(struct raft *r)
+{
+    struct group *g = r->data;
+    raft_uv_close(&g->io);
+    raft_uv_tcp_close(&g->transport);
+    g->closed = true;
+}
+
+void group_close(struct group *g)
+{
+    if (!g || g->closing)
+        return;
+    g->closing = true;
+    if (g->watch.loop)
+        uv_close((uv_handle_t *)&g->watch, NULL);
+    raft_close(&g->raft, raft_closed_cb);
+}
+
+void group_stop(struct group *g)
+{
+    if (!g)
+        return;
+    group_close(g);
+    while (!g->closed)
+        uv_run(g->loop, UV_RUN_ONCE);
+    uv_run(g->loop, UV_RUN_NOWAIT);
+    free(g);
+}
+
+const char *group_leader_hint(const struct group *g)
+{
+    raft_id id;
+    const char *addr;
+    raft_leader((struct raft *)&g->raft, &id, &addr);
+    return id && id == g->hint_id && g->hint_addr[0] ? g->hint_addr : NULL;
+}
+
+void group_status(const struct group *g, struct group_status *s)
+{
+    struct raft *r = (struct raft *)&g->raft;
+    raft_id id;
+    const char *addr;
+    static const char *roles[] = {"unavailable", "follower", "candidate", "leader"};
+    int state = raft_state(r);
+    raft_leader(r, &id, &addr);
+    s->self = g->config.self;
+    s->leader = id;
+    s->term = r->current_term;
+    s->applied = raft_last_applied(r);
+    s->commit = r->commit_index;
+    s->role = state >= 0 && state <= RAFT_LEADER ? roles[state] : "unavailable";
+}
+
+const struct group_config *group_config(const struct group *g)
+{
+    return &g->config;
+}
+
+void group_json(const struct group *g, struct buf *b)
+{
+    struct raft *r = (struct raft *)&g->raft;
+    struct group_status st;
+    group_status(g, &st);
+    raft_index last = raft_last_index(r);
+    buf_addf(b,
+             "{\"self\":%" PRIu64 ",\"leader\":%" PRIu64 ",\"term\":%" PRIu64
+             ",\"applied\":%" PRIu64 ",\"members\":[",
+             st.self, st.leader, st.term, st.applied);
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *sv = &r->configuration.servers[i];
+        const char *role = sv->id == st.leader ? "leader" : "follower";
+        buf_addf(b, "%s{\"id\":%" PRIu64 ",\"addr\":", i ? "," : "", (uint64_t)sv->id);
+        buf_add_json_cstr(b, sv->address);
+        buf_addf(b, ",\"role\":\"%s\"", role);
+        /* Only the leader knows how far each member has the log. */
+        if (st.role[0] == 'l' && r->leader_state.progress) {
+            raft_index match = sv->id == st.self ? last : r->leader_state.progress[i].match_index;
+            buf_addf(b, ",\"match\":%" PRIu64 ",\"lag\":%" PRIu64, (uint64_t)match,
+                     (uint64_t)(last > match ? last - match : 0));
+        }
+        buf_addch(b, '}');
+    }
+    buf_addstr(b, "]}");
+}
