@@ -21,8 +21,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/auth.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "group/transport.h"
+#include "net/handshake.h"
+#include "proto/msg.h"
 
 #define WAIT_MS 30000
 #define TOKEN "the group's token"
@@ -424,12 +428,309 @@ static void test_intruders_refused(void **state)
     assert_int_equal(members[3].applied, 0);
 }
 
+/* ---- the transport alone, against a hand-driven handshake ---- */
+
+/* A test-side peer: net/handshake.c over a uv stream, which sends `extra`
+ * in the same write as its last handshake line (as raft's first message
+ * may arrive). */
+struct peer {
+    uv_tcp_t listener;
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    struct handshake hs;
+    struct buf in;
+    struct buf out;
+    const char *extra;
+    bool dialer, ok, failed;
+    char rbuf[512];
+};
+
+static struct peer peer;
+static struct raft_uv_transport tr;
+static bool tr_closed;
+/* What the transport handed over. */
+static uv_stream_t *handed;
+static int handed_status = 1;
+static raft_id handed_id;
+static char handed_addr[64];
+static struct buf handed_bytes;
+static char handed_rbuf[512];
+
+static void peer_fill(struct msg *hello, void *data)
+{
+    (void)data;
+    hello->addr = (char *)"127.0.0.1:9";
+}
+
+static void peer_flush(void)
+{
+    if (!peer.out.len)
+        return;
+    uv_buf_t b = uv_buf_init(peer.out.data, (unsigned)peer.out.len);
+    assert_true(uv_try_write((uv_stream_t *)&peer.tcp, &b, 1) == (int)peer.out.len);
+    buf_reset(&peer.out);
+}
+
+static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    (void)suggested;
+    *b = uv_buf_init(peer.rbuf, sizeof(peer.rbuf));
+}
+
+static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    if (n < 0) {
+        uv_read_stop(s);
+        return;
+    }
+    buf_add(&peer.in, b->base, (size_t)n);
+    char *nl;
+    while (!peer.ok && !peer.failed && (nl = memchr(peer.in.data, '\n', peer.in.len))) {
+        size_t len = (size_t)(nl - peer.in.data);
+        struct msg m;
+        char err[256];
+        assert_int_equal(msg_parse(peer.in.data, len, &m, err, sizeof(err)), 0);
+        enum handshake_result r = handshake_input(&peer.hs, &m, peer.in.data, len, &peer.out);
+        msg_release(&m);
+        buf_consume(&peer.in, len + 1);
+        if (r == HANDSHAKE_FAIL)
+            peer.failed = true;
+        if (r == HANDSHAKE_OK)
+            peer.ok = true;
+        /* The last line of ours: the dialer's auth after OK, the acceptor's
+         * hello and auth. */
+        if ((peer.dialer && r == HANDSHAKE_OK) || (!peer.dialer && peer.out.len))
+            buf_addstr(&peer.out, peer.extra);
+        peer_flush();
+    }
+}
+
+static void peer_init(bool dialer, const char *id, const char *extra)
+{
+    struct handshake_config cfg = {
+        .dialer = dialer,
+        .role = "master",
+        .id = id,
+        .token = TOKEN,
+        .accept_roles = HANDSHAKE_ROLE_MASTER,
+        .fill_hello = peer_fill,
+    };
+    char nonce[AUTH_NONCE_HEX];
+    memset(&peer, 0, sizeof(peer));
+    auth_nonce(nonce);
+    handshake_init(&peer.hs, &cfg, nonce);
+    buf_init(&peer.in);
+    buf_init(&peer.out);
+    peer.extra = extra;
+    peer.dialer = dialer;
+    uv_tcp_init(&loop, &peer.tcp);
+}
+
+static void handed_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    (void)suggested;
+    *b = uv_buf_init(handed_rbuf, sizeof(handed_rbuf));
+}
+
+static void handed_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    if (n < 0) {
+        uv_read_stop(s);
+        return;
+    }
+    buf_add(&handed_bytes, b->base, (size_t)n);
+}
+
+static void on_accept(struct raft_uv_transport *t, raft_id id, const char *address,
+                      uv_stream_t *stream)
+{
+    assert_ptr_equal(t, &tr);
+    handed = stream;
+    handed_id = id;
+    snprintf(handed_addr, sizeof(handed_addr), "%s", address);
+    uv_read_start(stream, handed_alloc, handed_read);
+}
+
+static void on_connect(struct raft_uv_connect *req, uv_stream_t *stream, int status)
+{
+    (void)req;
+    handed = stream;
+    handed_status = status;
+    if (stream)
+        uv_read_start(stream, handed_alloc, handed_read);
+}
+
+static void on_tr_closed(struct raft_uv_transport *t)
+{
+    (void)t;
+    tr_closed = true;
+}
+
+static bool got_extra(void)
+{
+    return handed_bytes.len >= strlen(peer.extra);
+}
+
+static bool tr_done(void)
+{
+    return tr_closed;
+}
+
+static bool connect_done(void)
+{
+    return handed_status != 1;
+}
+
+static void tr_setup(void)
+{
+    char err[256], addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ports[0]);
+    assert_int_equal(group_transport_init(&tr, &loop, TOKEN, err, sizeof(err)), 0);
+    assert_int_equal(tr.init(&tr, 1, addr), 0);
+    tr_closed = false;
+    handed = NULL;
+    handed_status = 1;
+    buf_init(&handed_bytes);
+}
+
+static void tr_teardown(void)
+{
+    if (handed)
+        uv_close((uv_handle_t *)handed, (uv_close_cb)raft_free);
+    uv_close((uv_handle_t *)&peer.tcp, NULL);
+    tr.close(&tr, on_tr_closed);
+    assert_true(run_until(tr_done));
+    group_transport_close(&tr);
+    handshake_release(&peer.hs);
+    buf_release(&peer.in);
+    buf_release(&peer.out);
+    buf_release(&handed_bytes);
+}
+
+static void peer_connected(uv_connect_t *c, int status)
+{
+    (void)c;
+    assert_int_equal(status, 0);
+    handshake_start(&peer.hs, &peer.out);
+    peer_flush();
+    uv_read_start((uv_stream_t *)&peer.tcp, peer_alloc, peer_read);
+}
+
+/* The acceptor's side: the bytes a dialer sends right behind its last
+ * handshake line reach raft's stream, with the dialer's id and address. */
+static void test_accept_keeps_first_bytes(void **state)
+{
+    (void)state;
+    struct sockaddr_in a;
+    tr_setup();
+    assert_int_equal(tr.listen(&tr, on_accept), 0);
+    peer_init(true, "2", "raft's first message");
+    uv_ip4_addr("127.0.0.1", ports[0], &a);
+    assert_int_equal(
+        uv_tcp_connect(&peer.connect, &peer.tcp, (struct sockaddr *)&a, peer_connected), 0);
+    assert_true(run_until(got_extra));
+    assert_true(peer.ok);
+    assert_int_equal(handed_id, 2);
+    assert_string_equal(handed_addr, "127.0.0.1:9");
+    assert_int_equal(handed_bytes.len, strlen(peer.extra));
+    assert_memory_equal(handed_bytes.data, peer.extra, handed_bytes.len);
+    assert_int_equal(group_transport_refused(&tr), 0);
+    tr_teardown();
+}
+
+static void peer_accepted(uv_stream_t *l, int status)
+{
+    assert_int_equal(status, 0);
+    assert_int_equal(uv_accept(l, (uv_stream_t *)&peer.tcp), 0);
+    uv_read_start((uv_stream_t *)&peer.tcp, peer_alloc, peer_read);
+}
+
+static void peer_listen(void)
+{
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", ports[1], &a);
+    uv_tcp_init(&loop, &peer.listener);
+    assert_int_equal(uv_tcp_bind(&peer.listener, (struct sockaddr *)&a, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&peer.listener, 8, peer_accepted), 0);
+}
+
+/* The dialer's side: bytes right behind the acceptor's last line stay on
+ * the stream raft gets; and a member that answers with another raft id than
+ * the one dialed is refused. */
+static void test_connect_keeps_first_bytes(void **state)
+{
+    (void)state;
+    static struct raft_uv_connect req;
+    char addr[64];
+    tr_setup();
+    peer_init(false, "2", "bytes behind the acceptor's proof");
+    peer_listen();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ports[1]);
+    assert_int_equal(tr.connect(&tr, &req, 2, addr, on_connect), 0);
+    assert_true(run_until(connect_done));
+    assert_int_equal(handed_status, 0);
+    assert_true(run_until(got_extra));
+    assert_memory_equal(handed_bytes.data, peer.extra, strlen(peer.extra));
+    uv_close((uv_handle_t *)&peer.listener, NULL);
+    tr_teardown();
+}
+
+static void test_connect_wrong_member(void **state)
+{
+    (void)state;
+    static struct raft_uv_connect req;
+    char addr[64];
+    tr_setup();
+    peer_init(false, "3", "");
+    peer_listen();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ports[1]);
+    assert_int_equal(tr.connect(&tr, &req, 2, addr, on_connect), 0);
+    assert_true(run_until(connect_done));
+    assert_int_equal(handed_status, RAFT_NOCONNECTION);
+    assert_null(handed);
+    assert_int_equal(group_transport_refused(&tr), 1);
+    uv_close((uv_handle_t *)&peer.listener, NULL);
+    tr_teardown();
+}
+
+/* close() with a handshake in progress: the connect request is cancelled
+ * and the close callback still comes. */
+static void test_close_cancels_pending(void **state)
+{
+    (void)state;
+    static struct raft_uv_connect req;
+    char addr[64];
+    tr_setup();
+    peer_init(false, "2", "");
+    peer_listen();
+    peer.failed = true; /* the peer never answers */
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ports[1]);
+    assert_int_equal(tr.connect(&tr, &req, 2, addr, on_connect), 0);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    tr.close(&tr, on_tr_closed);
+    assert_true(run_until(tr_done));
+    assert_int_equal(handed_status, RAFT_CANCELED);
+    assert_null(handed);
+    uv_close((uv_handle_t *)&peer.listener, NULL);
+    uv_close((uv_handle_t *)&peer.tcp, NULL);
+    group_transport_close(&tr);
+    handshake_release(&peer.hs);
+    buf_release(&peer.in);
+    buf_release(&peer.out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_three_members_replicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intruders_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_keeps_first_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_keeps_first_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_wrong_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_cancels_pending, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
