@@ -38,6 +38,7 @@
 #include "group/transport.h"
 
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -466,17 +467,32 @@ static void peer_name(struct hs *h)
 
 /* ---- raft_uv_transport ---------------------------------------------------- */
 
+/* HOST:PORT to a socket address. A numeric host needs no lookup; a name is
+ * resolved with getaddrinfo() on the loop, as conn_dial() does (so /etc/hosts
+ * names or numeric addresses keep a member's redials from waiting on DNS). */
 static int parse_sockaddr(const char *address, struct sockaddr_storage *ss)
 {
     char host[ADDR_HOST_MAX];
+    char ports[16];
     int port;
+    struct addrinfo hints, *res = NULL;
     if (addr_parse(address, host, sizeof(host), &port) != 0)
         return -1;
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
         return 0;
     if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
         return 0;
-    return -1;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    snprintf(ports, sizeof(ports), "%d", port);
+    if (getaddrinfo(host, ports, &hints, &res) != 0 || !res)
+        return -1;
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, res->ai_addr, res->ai_addrlen < sizeof(*ss) ? res->ai_addrlen : sizeof(*ss));
+    freeaddrinfo(res);
+    return 0;
 }
 
 static int gt_init(struct raft_uv_transport *t, raft_id id, const char *address)
@@ -539,7 +555,7 @@ static int gt_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
     int rc;
     if (parse_sockaddr(g->address, &ss) != 0) {
         snprintf(t->errmsg, sizeof(t->errmsg),
-                 "replication address '%.200s' is not a numeric IP:PORT", g->address);
+                 "cannot resolve replication address '%.200s' (HOST:PORT)", g->address);
         return RAFT_INVALID;
     }
     g->accept_cb = cb;
@@ -592,7 +608,7 @@ static int gt_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
         return RAFT_CANCELED;
     if (parse_sockaddr(address, &ss) != 0) {
         snprintf(t->errmsg, sizeof(t->errmsg),
-                 "member %" PRIu64 "'s address '%.200s' is not a numeric IP:PORT", (uint64_t)id,
+                 "cannot resolve member %" PRIu64 "'s address '%.200s' (HOST:PORT)", (uint64_t)id,
                  address);
         return RAFT_NOCONNECTION;
     }

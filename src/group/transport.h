@@ -14,8 +14,8 @@
  * the raft id it meant to dial. After the handshake the stream is raft's
  * (plaintext, like dtr without TLS): see docs/architecture.md.
  *
- * Addresses are numeric "IPv4:PORT" or "[IPv6]:PORT" (no name lookup on
- * the loop).
+ * Addresses are "HOST:PORT" ("[v6]:PORT" too); a host name is resolved with
+ * getaddrinfo() at each dial, as conn_dial() does.
  */
 #ifndef DTR_GROUP_TRANSPORT_H
 #define DTR_GROUP_TRANSPORT_H

@@ -685,6 +685,9 @@ static void test_connect_wrong_member(void **state)
     tr_setup();
     peer_init(false, "3", "");
     peer_listen();
+    /* An address that does not parse fails at once, without the callback. */
+    assert_int_equal(tr.connect(&tr, &req, 2, "no port", on_connect), RAFT_NOCONNECTION);
+    assert_int_equal(handed_status, 1);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", ports[1]);
     assert_int_equal(tr.connect(&tr, &req, 2, addr, on_connect), 0);
     assert_true(run_until(connect_done));
