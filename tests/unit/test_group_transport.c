@@ -724,6 +724,35 @@ static void test_close_cancels_pending(void **state)
     buf_release(&peer.out);
 }
 
+/* More silent connections than GROUP_TRANSPORT_MAX_PENDING: the oldest are
+ * dropped (long before the handshake deadline), so that a member's dial
+ * still gets in. */
+static struct raw crowd[GROUP_TRANSPORT_MAX_PENDING + 6];
+
+static bool crowd_evicted(void)
+{
+    int closed = 0;
+    for (size_t i = 0; i < sizeof(crowd) / sizeof(crowd[0]); i++)
+        closed += crowd[i].closed;
+    return closed >= 6 && group_transport_refused(&tr) >= 6;
+}
+
+static void test_pending_capped(void **state)
+{
+    (void)state;
+    int n = (int)(sizeof(crowd) / sizeof(crowd[0]));
+    tr_setup();
+    peer_init(true, "2", "");
+    group_transport_set_timeout(&tr, 600000); /* only the cap closes them */
+    assert_int_equal(tr.listen(&tr, on_accept), 0);
+    for (int i = 0; i < n; i++)
+        raw_dial(&crowd[i], ports[0], NULL, 0);
+    assert_true(run_until(crowd_evicted));
+    for (int i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&crowd[i].tcp, NULL);
+    tr_teardown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +763,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_keeps_first_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_wrong_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_cancels_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_capped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
