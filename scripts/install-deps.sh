@@ -9,6 +9,8 @@ pkgs="build-essential cmake pkg-config libuv1-dev libjson-c-dev libsqlite3-dev
       debhelper lintian fakeroot $*"
 # the master's HTTP API (libmicrohttpd); its tests use curl and promtool
 pkgs="$pkgs libmicrohttpd-dev curl prometheus"
+# the master group's replication (src/group/, issue 18): C-Raft, linked statically
+pkgs="$pkgs libraft-dev liblz4-dev"
 # the Python client's tests (python/tests, issue 15)
 pkgs="$pkgs python3-pytest"
 # pip install ./python, offline (tests/integration/t_python_pip.sh)

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "group/transport.h"
 #include "journal/batch.h"
 
 /* How often the member looks at its Raft state (leadership won or lost). */
@@ -66,7 +67,7 @@ static int parse_id(const char *s, size_t len, uint64_t *id)
             return -1;
     errno = 0;
     unsigned long long v = strtoull(tmp, NULL, 10);
-    if (errno || v == 0)
+    if (errno || v == 0 || v > INT64_MAX) /* ids travel as signed 64-bit numbers */
         return -1;
     *id = v;
     return 0;
@@ -147,8 +148,7 @@ static void start_over(const char *why)
     static char cmdline[65536];
     char *argv[1024];
     size_t n = 0, len = 0;
-    log_warn("no longer the group's leader; starting over as a follower reason=%s",
-             log_quote(why));
+    log_warn("no longer the group's leader; starting over as a follower reason=%s", log_quote(why));
     fflush(NULL);
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -330,10 +330,10 @@ static void watch_cb(uv_timer_t *h)
 /* ---- start and stop -------------------------------------------------------- */
 
 struct group *group_start(uv_loop_t *loop, const struct group_config *c, const char *dir,
-                          const char *output_dir, const char *token, struct journal *j, struct jwriter *w,
-                          void (*lead)(void *data), void *data, char *err, size_t errlen)
+                          const char *output_dir, const char *token, struct journal *j,
+                          struct jwriter *w, void (*lead)(void *data), void *data, char *err,
+                          size_t errlen)
 {
-    (void)token; /* TODO: authenticated transport */
     struct group *g = xcalloc(1, sizeof(*g));
     struct raft_configuration conf;
     int rv;
@@ -350,21 +350,22 @@ struct group *group_start(uv_loop_t *loop, const struct group_config *c, const c
         free(g);
         return NULL;
     }
-    if ((rv = raft_uv_tcp_init(&g->transport, loop)) != 0) {
-        snprintf(err, errlen, "cannot start the group's transport: %s", raft_strerror(rv));
+    if (group_transport_init(&g->transport, loop, token, err, errlen) != 0) {
         free(g);
         return NULL;
     }
     if ((rv = raft_uv_init(&g->io, loop, dir, &g->transport)) != 0) {
         snprintf(err, errlen, "cannot open the group's log in '%s': %s", dir,
                  g->io.errmsg[0] ? g->io.errmsg : raft_strerror(rv));
-        raft_uv_tcp_close(&g->transport);
+        group_transport_close(&g->transport);
         free(g);
         return NULL;
     }
-    g->fsm = (struct raft_fsm){
-        .version = 1, .data = g, .apply = fsm_apply, .snapshot = fsm_snapshot,
-        .restore = fsm_restore};
+    g->fsm = (struct raft_fsm){.version = 1,
+                               .data = g,
+                               .apply = fsm_apply,
+                               .snapshot = fsm_snapshot,
+                               .restore = fsm_restore};
     if ((rv = raft_init(&g->raft, &g->io, &g->fsm, c->self, self_addr(c))) != 0) {
         snprintf(err, errlen, "cannot start Raft: %s", raft_errmsg(&g->raft));
         goto fail_io;
@@ -400,8 +401,8 @@ struct group *group_start(uv_loop_t *loop, const struct group_config *c, const c
     uv_timer_init(loop, &g->watch);
     g->watch.data = g;
     uv_timer_start(&g->watch, watch_cb, WATCH_MS, WATCH_MS);
-    log_info("group member started member=%" PRIu64 " addr=%s members=%zu", c->self,
-             self_addr(c), c->n);
+    log_info("group member started member=%" PRIu64 " addr=%s members=%zu", c->self, self_addr(c),
+             c->n);
     return g;
 
 fail_raft:
@@ -410,7 +411,7 @@ fail_raft:
     return NULL;
 fail_io:
     raft_uv_close(&g->io);
-    raft_uv_tcp_close(&g->transport);
+    group_transport_close(&g->transport);
     uv_run(loop, UV_RUN_NOWAIT);
     free(g);
     return NULL;
@@ -420,7 +421,7 @@ static void raft_closed_cb(struct raft *r)
 {
     struct group *g = r->data;
     raft_uv_close(&g->io);
-    raft_uv_tcp_close(&g->transport);
+    group_transport_close(&g->transport);
     g->closed = true;
 }
 

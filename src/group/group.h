@@ -59,8 +59,9 @@ struct group;
  * entry. Returns NULL with err.
  */
 struct group *group_start(uv_loop_t *loop, const struct group_config *c, const char *dir,
-                          const char *output_dir, const char *token, struct journal *j, struct jwriter *w,
-                          void (*lead)(void *data), void *data, char *err, size_t errlen);
+                          const char *output_dir, const char *token, struct journal *j,
+                          struct jwriter *w, void (*lead)(void *data), void *data, char *err,
+                          size_t errlen);
 /* The leader tells the group the address its clients and workers dial. */
 void group_announce(struct group *g, const char *client_addr);
 /* For a follower's redirect: the client address of the current leader, or

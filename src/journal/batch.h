@@ -55,7 +55,7 @@ struct op {
             const char *data;
             size_t len;
             bool here; /* written to this member's file already (its own batch) */
-        } data; /* OP_OUTPUT_DATA: a piece of an attempt's output file */
+        } data;        /* OP_OUTPUT_DATA: a piece of an attempt's output file */
     } u;
 };
 

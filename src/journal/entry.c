@@ -398,8 +398,8 @@ struct batch *entry_decode(const void *data, size_t len, char *err, size_t errle
     struct entry_head h;
     if (entry_head(data, len, &h, err, errlen) != 0)
         return NULL;
-    struct reader r = {(const unsigned char *)data + ENTRY_HEAD_LEN - 4,
-                       len - (ENTRY_HEAD_LEN - 4), false, batch_new()};
+    struct reader r = {(const unsigned char *)data + ENTRY_HEAD_LEN - 4, len - (ENTRY_HEAD_LEN - 4),
+                       false, batch_new()};
     uint32_t nops = get_u32(&r);
     /* Every op takes at least one byte: a count beyond what is left is a lie. */
     if (nops > r.left)

@@ -8,6 +8,9 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 N=2000
+# Every member, worker and client proves the same token (the replication
+# port too).
+export DTR_TOKEN=group-failover-secret
 # Snapshots every 64 entries: the member re-seeded below catches up from one.
 export DTR_GROUP_SNAPSHOT_EVERY=64
 # Replication ports below the kernel's ephemeral range (32768-60999): a

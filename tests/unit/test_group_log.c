@@ -174,9 +174,15 @@ static void test_follower_holds_what_the_leader_does(void **state)
     jwriter_update_task(f->wa, t);
     jwriter_save_output_data(f->wa, 7, 0, 0, "hello\n", 6);
     jwriter_save_output_data(f->wa, 7, 1, 0, "\0bin\xff", 5);
-    struct journal_attempt a = {.lease = 7, .id = "t1", .attempt = 1, .worker = "w1",
-                                .exit_code = 0, .started_at = 1700000000500,
-                                .finished_at = 1700000001000, .out_bytes = 6, .err_bytes = 5};
+    struct journal_attempt a = {.lease = 7,
+                                .id = "t1",
+                                .attempt = 1,
+                                .worker = "w1",
+                                .exit_code = 0,
+                                .started_at = 1700000000500,
+                                .finished_at = 1700000001000,
+                                .out_bytes = 6,
+                                .err_bytes = 5};
     jwriter_save_attempt(f->wa, &a);
     assert_int_equal(jwriter_handoff(f->wa), 2);
     assert_int_equal(jwriter_handoff(f->wa), 2); /* nothing new: the same epoch */
