@@ -20,7 +20,7 @@
 struct client {
     int fd;
     struct frame_reader rd;
-    char addr[300];
+    char addr[MSG_MAX_ADDR + 1]; /* the master dialed last: the one connected once open */
     char *token;
     int64_t deadline_ms;     /* for the current read; 0 = none */
     struct tls_ctx *tls_ctx; /* NULL: plaintext */
