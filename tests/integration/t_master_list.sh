@@ -13,7 +13,9 @@
 #      "no leader yet" is waited out until a leader is named; a member that
 #      names itself, a hostile hint (too long, not HOST:PORT) end in clear
 #      errors, exit 3, nothing crashes.
-#   3. A single address behaves as before: same words, exit 3.
+#   3. A worker with --master X,DEAD,Y whose master X is killed goes on to Y
+#      and runs Y's tasks.
+#   4. A single address behaves as before: same words, exit 3.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 DEAD=127.0.0.1:$((MPORT + 99)) # in our block, nothing listens there
@@ -145,7 +147,20 @@ hint "$DEAD" >answers.txt
 expect_rc 3 "a hint to a dead address ends in an error" dtr status --master "$F_ADDR"
 kill -0 "$M_PID" && pass "the master is still up" || fail "the master died"
 
-# --- 3. a single address, as before -----------------------------------------
+# --- 3. a worker's master goes away: it dials the others -------------------
+start_master X
+start_master Y
+export DTR_MASTER=""
+start_worker W5 --master "$X_ADDR,$DEAD,$Y_ADDR" --slots 1 --master-timeout 30s
+wait_for "W5 to register with X" "dtr status --master $X_ADDR --json | grep -q '\"W5\"'" || finish
+kill -9 "$X_PID"
+wait_for "W5 to move to Y once X is gone" \
+    "dtr status --master $Y_ADDR --json | grep -q '\"W5\"'" &&
+    pass "the worker went on to the next live master of its list"
+expect_rc 0 "a task submitted to Y runs on W5" dtr submit --master "$Y_ADDR" --wait -- true
+kill -0 "$W5_PID" && pass "W5 stayed alive" || fail "W5 exited: $(cat W5.err)"
+
+# --- 4. a single address, as before -----------------------------------------
 expect_rc 3 "a single dead address" dtr status --master "$DEAD"
 [ "$(cat e)" = "dtr: cannot reach the master at $DEAD: Connection refused (is 'dtr master' running? see --master)" ] &&
     pass "the same words as ever" || fail "stderr: $(cat e)"
