@@ -629,7 +629,8 @@ static bool seen(char (*tried)[MSG_MAX_ADDR + 1], int ntried, const char *addr)
  * One pass over the group: each address in turn, and the leader a member
  * names (at most GROUP_HOPS of them, none twice). Returns 0 once connected,
  * else the last failure's exit code; *election is set when a member knows
- * no leader, or named one that did not take us (a leader change under way).
+ * no leader, or named one that did not take us or could not be reached (a
+ * leader change under way).
  */
 static int open_pass(struct client *c, const struct master_list *l, struct group_report *g,
                      bool *election)
@@ -638,6 +639,7 @@ static int open_pass(struct client *c, const struct master_list *l, struct group
     int ntried = 0, hops = 0, rc = EXIT_UNREACHABLE;
     for (int i = 0; i < l->n; i++) {
         char next[MSG_MAX_ADDR + 1];
+        bool hinted = false; /* next is a leader some member named */
         snprintf(next, sizeof(next), "%s", l->addr[i]);
         while (next[0] && !seen(tried, ntried, next)) {
             struct redirect r;
@@ -651,11 +653,17 @@ static int open_pass(struct client *c, const struct master_list *l, struct group
                 return 0;
             report_add(g, next, why);
             next[0] = '\0';
-            if (!r.not_leader)
+            if (!r.not_leader) {
+                /* A named leader that is gone: the members have not noticed
+                 * yet, and will elect another. */
+                *election = *election || hinted;
                 continue;
+            }
             g->redirected = true;
+            hinted = false;
             if (r.leader[0] && hops < GROUP_HOPS && !seen(tried, ntried, r.leader)) {
                 hops++;
+                hinted = true;
                 snprintf(next, sizeof(next), "%s", r.leader);
             } else {
                 *election = true;
