@@ -163,31 +163,21 @@ struct master_list {
  * HOST:PORT. Returns 0, or EXIT_USAGE with the error printed. */
 static int parse_master_list(const char *text, struct master_list *l)
 {
-    char host[ADDR_HOST_MAX];
-    int port;
+    char host[ADDR_HOST_MAX], one[sizeof(l->addr[0])];
+    const char *p = text;
+    int port, rc;
     l->n = 0;
-    for (const char *p = text; *p;) {
-        size_t len = strcspn(p, ",");
-        const char *e = p + len;
-        while (p < e && strchr(" \t\r", *p))
-            p++;
-        while (e > p && strchr(" \t\r", e[-1]))
-            e--;
-        if (e > p) {
-            if (l->n == GROUP_MAX) {
-                cli_error("at most %d master addresses, got more in '%s'", GROUP_MAX, text);
-                return EXIT_USAGE;
-            }
-            int n = (int)(e - p);
-            if ((size_t)n >= sizeof(l->addr[0]) ||
-                (snprintf(l->addr[l->n], sizeof(l->addr[0]), "%.*s", n, p),
-                 addr_parse(l->addr[l->n], host, sizeof(host), &port) != 0)) {
-                cli_error("master address '%.*s' is not HOST:PORT", n > 300 ? 300 : n, p);
-                return EXIT_USAGE;
-            }
-            l->n++;
+    while ((rc = list_next(&p, one, sizeof(one))) != 0) {
+        if (rc < 0 || addr_parse(one, host, sizeof(host), &port) != 0) {
+            cli_error("master address '%s' is not HOST:PORT",
+                      rc < 0 ? "(longer than 300 bytes)" : one);
+            return EXIT_USAGE;
         }
-        p += len + (p[len] == ',');
+        if (l->n == GROUP_MAX) {
+            cli_error("at most %d master addresses, got more in '%.300s'", GROUP_MAX, text);
+            return EXIT_USAGE;
+        }
+        memcpy(l->addr[l->n++], one, sizeof(one));
     }
     if (!l->n) {
         cli_error("master address '%s' is not HOST:PORT", text);
@@ -714,6 +704,11 @@ int client_open(struct client *c, const struct client_flags *f)
         cli_error("%s", g->line[0].why);
         goto out;
     }
+    /* The group as A,B,C, however it was written. */
+    text[0] = '\0';
+    for (int i = 0, used = 0; i < l->n && used < (int)sizeof(text); i++)
+        used +=
+            snprintf(text + used, sizeof(text) - (size_t)used, "%s%s", i ? "," : "", l->addr[i]);
     if (g->redirected) {
         cli_error("no master of the group %s is the leader (waited up to %ds for one):", text,
                   GROUP_WAIT_MS / 1000);

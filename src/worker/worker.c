@@ -984,30 +984,20 @@ static void dial_master(struct node *n)
  * error printed. */
 static int parse_masters(struct node *n, const char *list)
 {
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ","), k = len;
-        const char *e = p + len;
-        char one[MSG_MAX_ADDR + 1];
-        while (p < e && (*p == ' ' || *p == '\t'))
-            p++;
-        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e > p) {
-            struct master_addr *a = &n->masters[n->nmasters];
-            if (n->nmasters == MASTERS_MAX) {
-                fprintf(stderr, "dtr worker: --master takes at most %d addresses\n", MASTERS_MAX);
-                return -1;
-            }
-            if ((size_t)(e - p) >= sizeof(one) ||
-                (snprintf(one, sizeof(one), "%.*s", (int)(e - p), p),
-                 addr_parse(one, a->host, sizeof(a->host), &a->port))) {
-                fprintf(stderr, "dtr worker: --master '%.300s' must be HOST:PORT (or A,B,C)\n",
-                        list);
-                return -1;
-            }
-            n->nmasters++;
+    char one[MSG_MAX_ADDR + 1];
+    const char *p = list;
+    int rc;
+    while ((rc = list_next(&p, one, sizeof(one))) != 0) {
+        if (n->nmasters == MASTERS_MAX) {
+            fprintf(stderr, "dtr worker: --master takes at most %d addresses\n", MASTERS_MAX);
+            return -1;
         }
-        p += k + (p[k] == ',');
+        struct master_addr *a = &n->masters[n->nmasters];
+        if (rc < 0 || addr_parse(one, a->host, sizeof(a->host), &a->port)) {
+            fprintf(stderr, "dtr worker: --master '%.300s' must be HOST:PORT (or A,B,C)\n", list);
+            return -1;
+        }
+        n->nmasters++;
     }
     if (!n->nmasters) {
         fprintf(stderr, "dtr worker: --master '%.300s' must be HOST:PORT (or A,B,C)\n", list);
