@@ -23,10 +23,16 @@ _ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 _DURATION_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)?$")
 
 
+GROUP_MAX = 16      # addresses in a master list
+GROUP_HOPS = 4      # "not the leader" hints followed in one pass over them
+NOT_LEADER = "not the leader"
+
+
 def discover(master=None):
     """The master's address as the CLI finds it: the argument, $DTR_MASTER,
-    the first line of .dtr/master.addr (in the current directory), else
-    127.0.0.1:4999. Returns (address, where it came from)."""
+    .dtr/master.addr (in the current directory; a master group's addresses
+    one per line become "A,B,C"), else 127.0.0.1:4999. Returns (address or
+    comma-separated list, where it came from)."""
     if master:
         return master, "argument"
     env = os.environ.get("DTR_MASTER")
@@ -34,12 +40,44 @@ def discover(master=None):
         return env, "DTR_MASTER"
     try:
         with open(os.path.join(".dtr", "master.addr")) as f:
-            line = f.readline().rstrip("\r\n")
+            text = f.read(4096)
+        line = ",".join(l.strip() for l in text.splitlines() if l.strip())
         if line:
             return line, ".dtr/master.addr"
     except OSError:
         pass
     return DEFAULT_MASTER, "default"
+
+
+def split_list(addrs):
+    """"A,B,C" (or a list of addresses): each checked HOST:PORT, at most
+    GROUP_MAX. Returns the list of addresses."""
+    if isinstance(addrs, (list, tuple)):
+        items = list(addrs)
+    elif isinstance(addrs, str):
+        items = [a.strip() for a in addrs.split(",") if a.strip()]
+    else:
+        raise ValueError("master address %r is not HOST:PORT" % (addrs,))
+    if not items:
+        raise ValueError("master address %r is not HOST:PORT" % (addrs,))
+    if len(items) > GROUP_MAX:
+        raise ValueError("at most %d master addresses, got %d" % (GROUP_MAX, len(items)))
+    for a in items:
+        split_addr(a)
+    return items
+
+
+# A leader hint's host, as dtr checks it (src/common/parse.c): printable
+# ASCII without brackets, and a colon only inside brackets.
+_HINT_HOST_RE = re.compile(r"^(\[[\x21-\x5a\x5c\x5e-\x7e]+\]|[\x21-\x39\x3b-\x5a\x5c\x5e-\x7e]+)$")
+
+
+def _check_hint(leader):
+    """A "not the leader" line's leader: HOST:PORT of at most 300 bytes."""
+    if not isinstance(leader, str) or len(leader) > 300 or ":" not in leader or \
+            not _HINT_HOST_RE.match(leader.rsplit(":", 1)[0]):
+        raise ValueError("not HOST:PORT")
+    split_addr(leader)
 
 
 def split_addr(addr):
@@ -357,6 +395,17 @@ class _Conn:
             pass
 
 
+class _NotLeader(ConnectionError):
+    """A master group member that is not the leader; .leader: the one it
+    names (checked HOST:PORT), or None."""
+
+    def __init__(self, addr, leader):
+        self.leader = leader
+        super().__init__("the master at %s is not the leader of its group (%s)"
+                         % (addr, "it names %s" % leader if leader else "no leader is elected "
+                            "yet"))
+
+
 def _refusal(text):
     if "authentication failed" in text:
         return AuthError(text)
@@ -366,7 +415,10 @@ def _refusal(text):
 class Client:
     """A connection to a dtr master.
 
-    master: "HOST:PORT"; else $DTR_MASTER, .dtr/master.addr, 127.0.0.1:4999.
+    master: "HOST:PORT", or a master group's "A,B,C" (or a list): tried in
+    turn, following a member's "not the leader" to the leader it names
+    (docs/protocol.md, section 3); else $DTR_MASTER, .dtr/master.addr,
+    127.0.0.1:4999.
     token: the shared secret; token_file: a file holding it (refused when
     others may read it, as dtr does); else $DTR_TOKEN.
     tls: {"ca": FILE, "cert": FILE, "key": FILE} (or a (ca, cert, key)
@@ -382,7 +434,9 @@ class Client:
     def __init__(self, master=None, token=None, tls=None, token_file=None,
                  reconnect_timeout=30.0, reply_timeout=60.0):
         self._master_arg = master
-        self.addr, self.addr_from = discover(master)
+        text, self.addr_from = discover(master)
+        self.addrs = split_list(text)
+        self.addr = self.addrs[0]  # the master dialed last: the one connected
         self.host, self.port = split_addr(self.addr)
         if token is not None and token_file is not None:
             raise ValueError("pass token or token_file, not both")
@@ -426,10 +480,39 @@ class Client:
     def _dial(self):
         if self._master_arg is None and self.addr_from == ".dtr/master.addr":
             # a restarted master may have taken another port
-            addr, frm = discover(None)
+            text, frm = discover(None)
             if frm == ".dtr/master.addr":
-                self.addr = addr
-                self.host, self.port = split_addr(addr)
+                try:
+                    self.addrs = split_list(text)
+                except ValueError:
+                    pass
+        # One pass over the group: each address in turn, and the leader a
+        # member names (at most GROUP_HOPS, none twice). connect() retries
+        # the pass while a leader is being elected.
+        tried, hops, last = set(), 0, None
+        for first in self.addrs:
+            addr = first
+            while addr and addr not in tried:
+                tried.add(addr)
+                try:
+                    return self._dial_one(addr)
+                except _NotLeader as e:
+                    last = e
+                    addr = None
+                    if e.leader and hops < GROUP_HOPS:
+                        hops += 1
+                        addr = e.leader
+                except ConnectionError as e:
+                    last = e
+                    addr = None
+        if len(self.addrs) == 1 and not isinstance(last, _NotLeader):
+            raise last
+        raise ConnectionError("no master of the group %s is the leader: %s"
+                              % (",".join(self.addrs), last))
+
+    def _dial_one(self, addr):
+        self.addr = addr
+        self.host, self.port = split_addr(addr)
         try:
             sock = socket.create_connection((self.host, self.port), timeout=5)
         except OSError as e:
@@ -472,6 +555,15 @@ class Client:
             h = json.loads(theirs)
         except ValueError:
             raise ConnectionError("the master at %s sent no hello" % self.addr)
+        if h.get("type") == "error" and h.get("error") == NOT_LEADER:
+            leader = h.get("leader")
+            if leader is not None:
+                try:
+                    _check_hint(leader)
+                except ValueError:
+                    raise ConnectionError("the master at %s named a leader that is not "
+                                          "HOST:PORT" % self.addr)
+            raise _NotLeader(self.addr, leader)
         if h.get("type") == "error":
             raise _refusal(str(h.get("error")))
         if h.get("type") != "hello" or h.get("role") != "master":

@@ -21,6 +21,11 @@ def test_discovery_order(tmp_path, monkeypatch):
     monkeypatch.setenv("DTR_MASTER", "10.0.0.1:77")
     assert dtr.discover() == ("10.0.0.1:77", "DTR_MASTER")
     assert dtr.discover("h:1") == ("h:1", "argument")
+    # a master group's addresses, one per line
+    monkeypatch.delenv("DTR_MASTER")
+    with open(".dtr/master.addr", "w") as f:
+        f.write("127.0.0.1:5123\n 127.0.0.1:5124\n\n")
+    assert dtr.discover() == ("127.0.0.1:5123,127.0.0.1:5124", ".dtr/master.addr")
 
 
 def test_bad_arguments_fail_before_sending():
@@ -148,6 +153,79 @@ def test_token_auth(cluster, tmp_path):
     tok.chmod(0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
         dtr.Client(cluster.addr, token_file=str(tok))
+
+
+class _Follower:
+    """A master group member that is not the leader (docs/protocol.md,
+    section 3): answers each hello with the next of `answers` (the last one
+    again once they run out) and closes."""
+
+    def __init__(self, answers):
+        import socket
+        self.answers, self.hellos = answers, 0
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.addr = "127.0.0.1:%d" % self.srv.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                s, _ = self.srv.accept()
+            except OSError:
+                return
+            s.settimeout(5)
+            buf = b""
+            while b"\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            a = self.answers[min(self.hellos, len(self.answers) - 1)]
+            self.hellos += 1
+            s.sendall(a.encode() + b"\n")
+            s.close()
+
+    def close(self):
+        self.srv.close()
+
+
+def _not_leader(leader=None):
+    import json
+    m = {"type": "error", "error": "not the leader"}
+    if leader is not None:
+        m["leader"] = leader
+    return json.dumps(m)
+
+
+def test_master_list_follows_the_leader(client, running):
+    dead = "127.0.0.1:9"
+    f = _Follower([_not_leader(running.addr)])
+    try:
+        # a dead address, then a follower that names the leader
+        with dtr.Client("%s,%s" % (dead, f.addr), reconnect_timeout=10) as c:
+            assert c.addr == running.addr
+            assert c.status()["workers"]
+        assert f.hellos == 1
+        # an election: no leader twice, then the leader is named
+        f.answers, f.hellos = [_not_leader(), _not_leader(), _not_leader(running.addr)], 0
+        with dtr.Client([f.addr, dead], reconnect_timeout=10) as c:
+            assert c.addr == running.addr
+        assert f.hellos == 3
+        # hostile hints: never dialed, a clear error once the time is up
+        for bad in ["x" * 400 + ":1", "evil host:1", "h:0", 17]:
+            f.answers, f.hellos = [_not_leader(bad)], 0
+            with pytest.raises(dtr.ConnectionError, match="leader"):
+                dtr.Client(f.addr, reconnect_timeout=0.3)
+        # a follower naming itself: no loop
+        f.answers, f.hellos = [_not_leader(f.addr)], 0
+        with pytest.raises(dtr.ConnectionError, match="no master of the group"):
+            dtr.Client("%s,%s" % (dead, f.addr), reconnect_timeout=0.3)
+    finally:
+        f.close()
+    with pytest.raises(ValueError):
+        dtr.Client("%s,nope" % dead)
 
 
 def test_unreachable_master_is_a_connection_error():

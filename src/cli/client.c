@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,10 +28,28 @@
 
 #define CONNECT_TIMEOUT_MS 5000
 #define REPLY_TIMEOUT_MS 60000
+/* A master group (--master A,B,C): at most this many addresses, this many
+ * leader hints followed in one pass over them, and this long waiting for
+ * the group to elect a leader when no member knows one. */
+#define GROUP_MAX 16
+#define GROUP_HOPS 4
+#define GROUP_WAIT_MS 10000
+#define MASTER_LIST_MAX 4096 /* the --master, DTR_MASTER or master.addr text */
+
+/* While set, cli_error() writes here instead of stderr (one message: the
+ * last), so that trying the members of a group says nothing until the end. */
+static char *captured;
+static size_t captured_len;
 
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
+    if (captured) {
+        va_start(ap, fmt);
+        vsnprintf(captured, captured_len, fmt, ap);
+        va_end(ap);
+        return;
+    }
     fputs("dtr: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -104,6 +123,8 @@ out:
     return rc;
 }
 
+/* The master's address, or a group's list of them: --master, DTR_MASTER,
+ * .dtr/master.addr (every line of it), or the default. */
 static void find_master(const struct client_flags *f, char *out, size_t outlen)
 {
     const char *env = getenv("DTR_MASTER");
@@ -117,16 +138,52 @@ static void find_master(const struct client_flags *f, char *out, size_t outlen)
     }
     FILE *fp = fopen(".dtr/master.addr", "re");
     if (fp) {
-        char line[300];
-        if (fgets(line, sizeof(line), fp)) {
-            line[strcspn(line, "\r\n")] = '\0';
-            snprintf(out, outlen, "%s", line);
-            fclose(fp);
+        size_t n = fread(out, 1, outlen - 1, fp);
+        fclose(fp);
+        out[n] = '\0';
+        if (n) {
+            /* One address per line, or one line of A,B,C: the same list. */
+            for (char *p = out; *p; p++)
+                if (*p == '\n')
+                    *p = ',';
+            while (n && strchr(", \t\r", out[n - 1]))
+                out[--n] = '\0';
             return;
         }
-        fclose(fp);
     }
     snprintf(out, outlen, "127.0.0.1:4999");
+}
+
+struct master_list {
+    char addr[GROUP_MAX][MSG_MAX_ADDR + 1];
+    int n;
+};
+
+/* Splits "A,B,C" (blanks and empty entries skipped) and checks each is
+ * HOST:PORT. Returns 0, or EXIT_USAGE with the error printed. */
+static int parse_master_list(const char *text, struct master_list *l)
+{
+    char host[ADDR_HOST_MAX], one[sizeof(l->addr[0])];
+    const char *p = text;
+    int port, rc;
+    l->n = 0;
+    while ((rc = list_next(&p, one, sizeof(one))) != 0) {
+        if (rc < 0 || addr_parse(one, host, sizeof(host), &port) != 0) {
+            cli_error("master address '%s' is not HOST:PORT",
+                      rc < 0 ? "(longer than 300 bytes)" : one);
+            return EXIT_USAGE;
+        }
+        if (l->n == GROUP_MAX) {
+            cli_error("at most %d master addresses, got more in '%.300s'", GROUP_MAX, text);
+            return EXIT_USAGE;
+        }
+        memcpy(l->addr[l->n++], one, sizeof(one));
+    }
+    if (!l->n) {
+        cli_error("master address '%s' is not HOST:PORT", text);
+        return EXIT_USAGE;
+    }
+    return 0;
 }
 
 static int connect_to(const char *host, int port, char *err, size_t errlen)
@@ -353,11 +410,30 @@ static int handshake_line(struct client *c, struct msg *m, char **line, size_t *
     return 0;
 }
 
+/* A group member's answer that it is not the leader (protocol.md, section
+ * 3): the leader it named, "" when it knows none. */
+struct redirect {
+    bool not_leader;
+    char leader[MSG_MAX_ADDR + 1];
+};
+
 /* Says, in the CLI's words, why the handshake failed; m is the master's
  * line that made it fail. Returns the exit code. */
-static int handshake_failed(struct client *c, const struct handshake *h, const struct msg *m)
+static int handshake_failed(struct client *c, const struct handshake *h, const struct msg *m,
+                            struct redirect *r)
 {
     switch (h->error_code) {
+    case HANDSHAKE_ERR_NOT_LEADER:
+        r->not_leader = true;
+        snprintf(r->leader, sizeof(r->leader), "%s", h->leader);
+        if (h->leader[0])
+            cli_error("the master at %s is not the leader of its group (it names %s)", c->addr,
+                      h->leader);
+        else
+            cli_error("the master at %s is not the leader of its group, and no leader is "
+                      "elected yet",
+                      c->addr);
+        break;
     case HANDSHAKE_ERR_PEER:
         cli_error("%s", h->error);
         return h->auth ? EXIT_UNREACHABLE : EXIT_REFUSED;
@@ -401,7 +477,7 @@ static int handshake_failed(struct client *c, const struct handshake *h, const s
 
 /* The dialer's side of the handshake (docs/protocol.md, section 3), driving
  * the same state machine as the nodes (net/handshake.h). */
-static int handshake(struct client *c)
+static int handshake(struct client *c, struct redirect *redirect)
 {
     char nonce[AUTH_NONCE_HEX], id[64];
     unsigned char channel[AUTH_HASH_BYTES];
@@ -443,7 +519,7 @@ static int handshake(struct client *c)
         if ((rc = handshake_line(c, &m, &line, &len)))
             goto out;
         if (handshake_input(&h, &m, line, len, &b) == HANDSHAKE_FAIL) {
-            rc = handshake_failed(c, &h, &m);
+            rc = handshake_failed(c, &h, &m, redirect);
             goto out;
         }
     }
@@ -454,24 +530,32 @@ out:
     return rc;
 }
 
-int client_open(struct client *c, const struct client_flags *f)
+/* Drops the connection to one master (keeping the token and the TLS
+ * context) so that the next can be tried. */
+static void client_disconnect(struct client *c)
+{
+    tls_sock_free(c->tls);
+    c->tls = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    frame_release(&c->rd);
+    frame_init(&c->rd, FRAME_MAX_LINE);
+    c->got_bytes = false;
+}
+
+/* Connects to one master (addr is checked HOST:PORT) and authenticates.
+ * Returns 0, or an exit code with the error printed; *r says whether it
+ * answered that it is not its group's leader. */
+static int open_one(struct client *c, const char *addr, struct redirect *r)
 {
     char host[ADDR_HOST_MAX], err[512];
     int port;
-    memset(c, 0, sizeof(*c));
-    c->fd = -1;
-    frame_init(&c->rd, FRAME_MAX_LINE);
-    find_master(f, c->addr, sizeof(c->addr));
+    client_disconnect(c);
+    memset(r, 0, sizeof(*r));
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
     if (addr_parse(c->addr, host, sizeof(host), &port) != 0) {
         cli_error("master address '%s' is not HOST:PORT", c->addr);
-        return EXIT_USAGE;
-    }
-    if (auth_init() != 0 || auth_load_token(f->token_file, &c->token, err, sizeof(err)) != 0) {
-        cli_error("%s", err);
-        return EXIT_USAGE;
-    }
-    if (tls_ctx_new(f->tls_cert, f->tls_key, f->tls_ca, &c->tls_ctx, err, sizeof(err)) != 0) {
-        cli_error("%s", err);
         return EXIT_USAGE;
     }
     c->fd = connect_to(host, port, err, sizeof(err));
@@ -490,7 +574,154 @@ int client_open(struct client *c, const struct client_flags *f)
             return EXIT_UNREACHABLE;
         }
     }
-    return handshake(c);
+    return handshake(c, r);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* What trying the members of a group said, one line per address. */
+struct group_report {
+    struct {
+        char addr[MSG_MAX_ADDR + 1];
+        char why[600];
+    } line[GROUP_MAX + GROUP_HOPS];
+    int n;
+    bool redirected; /* some member said it is not the leader */
+};
+
+static void report_add(struct group_report *g, const char *addr, const char *why)
+{
+    int i = 0;
+    while (i < g->n && strcmp(g->line[i].addr, addr))
+        i++;
+    if (i == (int)ARRAY_SIZE(g->line))
+        return;
+    if (i == g->n)
+        g->n++;
+    snprintf(g->line[i].addr, sizeof(g->line[i].addr), "%s", addr);
+    snprintf(g->line[i].why, sizeof(g->line[i].why), "%s", why);
+}
+
+static bool seen(char (*tried)[MSG_MAX_ADDR + 1], int ntried, const char *addr)
+{
+    for (int i = 0; i < ntried; i++)
+        if (!strcmp(tried[i], addr))
+            return true;
+    return false;
+}
+
+/*
+ * One pass over the group: each address in turn, and the leader a member
+ * names (at most GROUP_HOPS of them, none twice). Returns 0 once connected,
+ * else the last failure's exit code; *election is set when a member knows
+ * no leader, or named one that did not take us or could not be reached (a
+ * leader change under way).
+ */
+static int open_pass(struct client *c, const struct master_list *l, struct group_report *g,
+                     bool *election)
+{
+    char tried[GROUP_MAX + GROUP_HOPS][MSG_MAX_ADDR + 1], why[600];
+    int ntried = 0, hops = 0, rc = EXIT_UNREACHABLE;
+    for (int i = 0; i < l->n; i++) {
+        char next[MSG_MAX_ADDR + 1];
+        bool hinted = false; /* next is a leader some member named */
+        snprintf(next, sizeof(next), "%s", l->addr[i]);
+        while (next[0] && !seen(tried, ntried, next)) {
+            struct redirect r;
+            snprintf(tried[ntried++], sizeof(tried[0]), "%s", next);
+            why[0] = '\0';
+            captured = why;
+            captured_len = sizeof(why);
+            rc = open_one(c, next, &r);
+            captured = NULL;
+            if (rc == 0)
+                return 0;
+            report_add(g, next, why);
+            next[0] = '\0';
+            if (!r.not_leader) {
+                /* A named leader that is gone: the members have not noticed
+                 * yet, and will elect another. */
+                *election = *election || hinted;
+                continue;
+            }
+            g->redirected = true;
+            hinted = false;
+            if (r.leader[0] && hops < GROUP_HOPS && !seen(tried, ntried, r.leader)) {
+                hops++;
+                hinted = true;
+                snprintf(next, sizeof(next), "%s", r.leader);
+            } else {
+                *election = true;
+            }
+        }
+    }
+    return rc;
+}
+
+int client_open(struct client *c, const struct client_flags *f)
+{
+    char err[512], text[MASTER_LIST_MAX];
+    struct master_list *l = xcalloc(1, sizeof(*l));
+    struct group_report *g = xcalloc(1, sizeof(*g));
+    int rc;
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    frame_init(&c->rd, FRAME_MAX_LINE);
+    find_master(f, text, sizeof(text));
+    if ((rc = parse_master_list(text, l)))
+        goto out;
+    snprintf(c->addr, sizeof(c->addr), "%s", l->addr[0]);
+    rc = EXIT_USAGE;
+    if (auth_init() != 0 || auth_load_token(f->token_file, &c->token, err, sizeof(err)) != 0) {
+        cli_error("%s", err);
+        goto out;
+    }
+    if (tls_ctx_new(f->tls_cert, f->tls_key, f->tls_ca, &c->tls_ctx, err, sizeof(err)) != 0) {
+        cli_error("%s", err);
+        goto out;
+    }
+    /* Until some member leads (GROUP_WAIT_MS), waiting a little longer
+     * each time between passes. */
+    int64_t start = clock_mono_ms(), pause = 100;
+    for (;;) {
+        bool election = false;
+        rc = open_pass(c, l, g, &election);
+        int64_t left = GROUP_WAIT_MS - (clock_mono_ms() - start);
+        if (rc == 0 || !election || left <= 0)
+            break;
+        sleep_ms(MIN(pause, left));
+        pause = MIN(pause * 2, 1000);
+    }
+    if (rc == 0)
+        goto out;
+    /* One master, as always: its own words. */
+    if (l->n == 1 && !g->redirected) {
+        cli_error("%s", g->line[0].why);
+        goto out;
+    }
+    /* The group as A,B,C, however it was written. */
+    text[0] = '\0';
+    for (int i = 0, used = 0; i < l->n && used < (int)sizeof(text); i++)
+        used +=
+            snprintf(text + used, sizeof(text) - (size_t)used, "%s%s", i ? "," : "", l->addr[i]);
+    if (g->redirected) {
+        cli_error("no master of the group %s is the leader (waited up to %ds for one):", text,
+                  GROUP_WAIT_MS / 1000);
+        rc = EXIT_UNREACHABLE;
+    } else {
+        cli_error("no master of the group %s answered:", text);
+    }
+    for (int i = 0; i < g->n; i++)
+        fprintf(stderr, "dtr:   %s\n", g->line[i].why);
+out:
+    free(l);
+    free(g);
+    return rc;
 }
 
 void client_close(struct client *c)

@@ -20,7 +20,7 @@
 struct client {
     int fd;
     struct frame_reader rd;
-    char addr[300];
+    char addr[MSG_MAX_ADDR + 1]; /* the master dialed last: the one connected once open */
     char *token;
     int64_t deadline_ms;     /* for the current read; 0 = none */
     struct tls_ctx *tls_ctx; /* NULL: plaintext */
@@ -39,7 +39,8 @@ struct client_flags {
 /* clang-format off */
 #define CLIENT_OPTS(f)                                                                         \
     {"master", 0, OPT_STRING, &(f).master, "HOST:PORT",                                        \
-     "the master (default: $DTR_MASTER, .dtr/master.addr, 127.0.0.1:4999)", 0, 0},             \
+     "the master, or a master group's A,B,C (default: $DTR_MASTER, .dtr/master.addr, "         \
+     "127.0.0.1:4999)", 0, 0},                                                                  \
     {"token-file", 0, OPT_STRING, &(f).token_file, "FILE",                                    \
      "shared secret (default: $DTR_TOKEN)", 0, 0},                                             \
     TLS_OPTS((f).tls_cert, (f).tls_key, (f).tls_ca)

@@ -164,7 +164,9 @@ static void man_hook(const char *cmd, const char *usage, const char *summary,
     if (has_flag(opts, "master") || has_flag(opts, "token-file") || has_flag(opts, "config")) {
         fputs(".SH ENVIRONMENT\n", f);
         if (has_flag(opts, "master") && strcmp(cmd, "worker") != 0)
-            man_env_item(f, "DTR_MASTER", "the master's HOST:PORT when --master is not given");
+            man_env_item(f, "DTR_MASTER",
+                         "the master's HOST:PORT (or a master group's A,B,C) when --master is "
+                         "not given");
         if (has_flag(opts, "token-file"))
             man_env_item(f, "DTR_TOKEN", "the shared secret when --token-file is not given");
         if (has_flag(opts, "config"))
@@ -198,7 +200,8 @@ static int man_index(FILE *f, const struct describe_cmd *cmds, size_t ncmds)
         roff_line(f, cmds[i].summary);
     }
     fputs(".SH ENVIRONMENT\n", f);
-    man_env_item(f, "DTR_MASTER", "the master's HOST:PORT for the client commands");
+    man_env_item(f, "DTR_MASTER",
+                 "the master's HOST:PORT (or a master group's A,B,C) for the client commands");
     man_env_item(f, "DTR_TOKEN", "the shared secret when --token-file is not given");
     man_env_item(f, "DTR_CONFIG",
                  "the config file when --config is not given; set but empty: none");

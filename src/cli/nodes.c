@@ -160,7 +160,9 @@ int cmd_worker(int argc, char **argv)
         {"port-range", 0, OPT_STRING, &o.port_range, "LO-HI",
          "bind the first free port in this range (default 5000-5100)", 0, 0},
         {"master", 0, OPT_STRING, &o.master, "HOST:PORT",
-         "also dial this master (reconnects with backoff)", 0, 0},
+         "also dial this master, or a master group's A,B,C in turn, following the leader "
+         "(reconnects with backoff)",
+         0, 0},
         {"id", 0, OPT_STRING, &o.id, "ID", "worker id (default HOSTNAME-PID)", 0, 0},
         {"slots", 0, OPT_INT, &o.slots, "N",
          "most tasks run at once (default: the CPUs it offers, at most 1024)", 1, 1024},

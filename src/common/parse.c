@@ -222,6 +222,26 @@ static int copy_host(const char *h, size_t n, char *host, size_t hostlen)
     return 0;
 }
 
+int list_next(const char **p, char *out, size_t outlen)
+{
+    while (**p) {
+        const char *s = *p, *e = s + strcspn(s, ",");
+        *p = *e ? e + 1 : e;
+        while (s < e && strchr(" \t\r", *s))
+            s++;
+        while (e > s && strchr(" \t\r", e[-1]))
+            e--;
+        if (e == s)
+            continue;
+        if ((size_t)(e - s) >= outlen)
+            return DTR_EINVAL;
+        memcpy(out, s, (size_t)(e - s));
+        out[e - s] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
 int addr_parse(const char *s, char *host, size_t hostlen, int *port)
 {
     const char *h, *rest;

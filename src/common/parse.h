@@ -22,6 +22,13 @@ int double_parse(const char *s, double min, double max, double *out);
 int addr_parse(const char *s, char *host, size_t hostlen, int *port);
 /* "LO-HI" with 1 <= LO <= HI <= 65535. */
 int port_range_parse(const char *s, int *lo, int *hi);
+/*
+ * The next entry of a comma-separated list ("A,B,C", a master group's
+ * addresses), blanks (space, tab, CR) around it dropped and empty entries
+ * skipped, copied into out. Returns 1 with *p moved past it, 0 at the end,
+ * or DTR_EINVAL (*p moved past it too) when it does not fit in outlen.
+ */
+int list_next(const char **p, char *out, size_t outlen);
 /* "HOST:LO-HI" (the --discover form). */
 int addr_range_parse(const char *s, char *host, size_t hostlen, int *lo, int *hi);
 

@@ -260,6 +260,14 @@ const char *conn_reason(const struct conn *c)
     return c->reason ? c->reason : "";
 }
 
+const char *conn_not_leader(const struct conn *c)
+{
+    if (!c->dialer || c->hs.step != HANDSHAKE_FAILED ||
+        c->hs.error_code != HANDSHAKE_ERR_NOT_LEADER)
+        return NULL;
+    return c->hs.leader;
+}
+
 void *conn_hub_owner(const struct conn *c)
 {
     return c->hub->owner;
@@ -270,6 +278,26 @@ void conn_hand_over(struct conn *c, const struct conn_ops *ops, void *data)
     c->ops = ops;
     c->data = data;
     c->dial_fail = NULL;
+}
+
+/* The error line is queued: it leaves behind whatever is queued at the next
+ * flush (never ahead of the journal commit), and the connection closes. */
+static void fail_queued(struct conn *c)
+{
+    c->close_when_flushed = true;
+    preauth_leave(c); /* it can no longer authenticate */
+    /* Nothing more is read or handled: give back what the reader holds. */
+    frame_release(&c->rd);
+    input_account(c);
+    /* Stop reading: nothing more from this peer counts. Give the error a
+     * short time to leave, then close regardless (a peer that never reads
+     * cannot hold the connection open). */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    close_within(c, 2000);
+    if (c->notified) {
+        c->notified = false;
+        c->ops->closed(c);
+    }
 }
 
 void conn_fail(struct conn *c, const char *fmt, ...)
@@ -286,23 +314,8 @@ void conn_fail(struct conn *c, const char *fmt, ...)
         conn_close(c, c->reason_buf);
         return;
     }
-    /* The error goes behind whatever is queued, and leaves with it at the
-     * next flush: never ahead of the journal commit. */
     msg_encode_error(conn_out(c), c->reason_buf);
-    c->close_when_flushed = true;
-    preauth_leave(c); /* it can no longer authenticate */
-    /* Nothing more is read or handled: give back what the reader holds. */
-    frame_release(&c->rd);
-    input_account(c);
-    /* Stop reading: nothing more from this peer counts. Give the error a
-     * short time to leave, then close regardless (a peer that never reads
-     * cannot hold the connection open). */
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    close_within(c, 2000);
-    if (c->notified) {
-        c->notified = false;
-        c->ops->closed(c);
-    }
+    fail_queued(c);
 }
 
 /* Empties inflight; a large buffer is freed rather than kept for later. */
@@ -680,6 +693,8 @@ static void handshake_setup(struct conn *c)
         .fill_data = hub->owner,
         .own_nonce = own_nonce,
         .own_nonce_data = hub,
+        .not_leader = c->dialer ? NULL : hub->not_leader,
+        .not_leader_data = hub->owner,
     };
     char nonce[AUTH_NONCE_HEX];
     auth_nonce(nonce);
@@ -727,6 +742,23 @@ static void handshake(struct conn *c, struct msg *m, const char *line, size_t le
         return;
     case HANDSHAKE_FAIL:
         break;
+    }
+    if (h->error_code == HANDSHAKE_ERR_NOT_LEADER) {
+        /* A group member that is not the leader, or a dialer sent on by
+         * one (its owner logs that, from the dial's fail callback): part
+         * of a leader change, not a fault. */
+        if (!c->dialer && conn_may_log(c))
+            log_info("%s peer=%s role=%s leader=%s", h->event, c->peer,
+                     h->peer_role[0] ? h->peer_role : "?", h->leader[0] ? h->leader : "-");
+        if (c->dialer) {
+            conn_close(c, h->error);
+        } else if (!c->close_when_flushed) {
+            snprintf(c->reason_buf, sizeof(c->reason_buf), "%s", h->error);
+            c->reason = c->reason_buf;
+            msg_encode_not_leader(conn_out(c), h->leader);
+            fail_queued(c);
+        }
+        return;
     }
     if (h->error_code == HANDSHAKE_ERR_PEER) {
         if (conn_may_log(c))

@@ -114,7 +114,19 @@ struct conn_hub {
     /* Adds the node's own fields to an outgoing hello (worker state); gets
      * the hub's owner. */
     void (*fill_hello)(struct msg *hello, void *owner);
-    void *owner;          /* the node this hub belongs to: see conn_hub_owner() */
+    void *owner; /* the node this hub belongs to: see conn_hub_owner() */
+    /*
+     * A master group member (docs/protocol.md, section 3): asked with the
+     * owner when a dialer's hello arrives on an accepted connection
+     * (well-formed, of a role the listener accepts; before the token rule).
+     * Return false to go on with the handshake. Return true when this node
+     * is not the group's leader, with the leader's HOST:PORT for a peer of
+     * peer_role ("client" or "worker") in leader, or leader[0] = '\0' when
+     * none is known (an election): the dialer gets {"type":"error","error":
+     * "not the leader","leader":LEADER} (no "leader" when none) and the
+     * connection closes. NULL (the default): never asked, no cost.
+     */
+    bool (*not_leader)(void *owner, const char *peer_role, char *leader, size_t len);
     int64_t handshake_ms; /* deadline for a handshake to complete */
     size_t max_conns;     /* accepted connections beyond this are refused */
 
@@ -235,6 +247,10 @@ size_t conn_pending_bytes(const struct conn *c);
 void conn_hold_input(struct conn *c, bool hold);
 /* Why the connection closed or failed (for closed() callbacks), "" before. */
 const char *conn_reason(const struct conn *c);
+/* A dialed connection refused by a master group member that is not the
+ * leader (for the dial's fail callback): the leader it named, HOST:PORT, or
+ * "" when it knows none. NULL for any other outcome. */
+const char *conn_not_leader(const struct conn *c);
 /* The owner of c's hub (hub->owner: the master or the worker node). */
 void *conn_hub_owner(const struct conn *c);
 /*

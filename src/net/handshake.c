@@ -104,10 +104,30 @@ static enum handshake_result fail(struct handshake *h, enum handshake_error code
     return HANDSHAKE_FAIL;
 }
 
+/* Copies a leader's address into h->leader when it is HOST:PORT and fits;
+ * anything else leaves it empty (no leader known). */
+static void set_leader(struct handshake *h, const char *leader)
+{
+    char host[ADDR_HOST_MAX];
+    int port;
+    h->leader[0] = '\0';
+    if (leader && strlen(leader) < sizeof(h->leader) &&
+        addr_parse(leader, host, sizeof(host), &port) == 0)
+        memcpy(h->leader, leader, strlen(leader) + 1);
+}
+
 /* The peer said why it hangs up: nothing is sent back. */
 static enum handshake_result peer_error(struct handshake *h, const struct msg *m)
 {
     const char *text = m->error ? m->error : "";
+    if (h->cfg.dialer && !strcmp(text, MSG_NOT_LEADER)) {
+        set_leader(h, m->leader);
+        if (h->leader[0])
+            return fail(h, HANDSHAKE_ERR_NOT_LEADER, false, "peer is not the leader",
+                        "not the leader (the leader is %s)", h->leader);
+        return fail(h, HANDSHAKE_ERR_NOT_LEADER, false, "peer is not the leader",
+                    "not the leader, and no leader is known yet");
+    }
     return fail(h, HANDSHAKE_ERR_PEER, strstr(text, "authentication") != NULL,
                 "peer refused the connection", "%s", text);
 }
@@ -224,11 +244,25 @@ static enum handshake_result match_tokens(struct handshake *h, const struct msg 
                 "authentication failed");
 }
 
+/* An acceptor in a master group that is not the leader sends the dialer
+ * on (protocol.md, section 3): the driver answers with the error line. */
+static enum handshake_result check_leader(struct handshake *h, const struct msg *m)
+{
+    char leader[sizeof(h->leader)] = "";
+    if (!h->cfg.not_leader(h->cfg.not_leader_data, m->role, leader, sizeof(leader)))
+        return HANDSHAKE_WAIT;
+    leader[sizeof(leader) - 1] = '\0';
+    set_leader(h, leader);
+    return fail(h, HANDSHAKE_ERR_NOT_LEADER, false, "sent a peer to the leader", MSG_NOT_LEADER);
+}
+
 static enum handshake_result on_hello(struct handshake *h, struct msg *m, const char *line,
                                       size_t len, struct buf *out)
 {
     const char *token = h->cfg.token;
     enum handshake_result r = check_hello(h, m, line, len);
+    if (r == HANDSHAKE_WAIT && !h->cfg.dialer && h->cfg.not_leader)
+        r = check_leader(h, m);
     if (r == HANDSHAKE_WAIT)
         r = check_dialed_addr(h, m);
     if (r == HANDSHAKE_WAIT)

@@ -50,6 +50,14 @@ struct handshake_config {
      * (tls-server-end-point, declared in our hello) instead of the
      * exporter; handshake_set_end_point() first. */
     bool end_point_binding;
+    /* An acceptor that belongs to a master group: asked when a well-formed
+     * hello of an accepted role arrives, before the token rule. True: this
+     * node is not the group's leader, and `leader` holds the leader's
+     * HOST:PORT for the peer's role, or "" when none is known (an election);
+     * the handshake then fails with HANDSHAKE_ERR_NOT_LEADER. NULL: never
+     * asked (a single master, a worker). */
+    bool (*not_leader)(void *data, const char *peer_role, char *leader, size_t len);
+    void *not_leader_data;
 };
 
 /* The binding a client may declare in its hello. */
@@ -83,6 +91,10 @@ enum handshake_error {
     HANDSHAKE_ERR_PEER_HAS_NO_TOKEN, /* we have a token, the peer has none */
     HANDSHAKE_ERR_PROOF,             /* a wrong, missing or malformed proof */
     HANDSHAKE_ERR_BINDING,           /* a channel binding we cannot use */
+    /* A master group member that is not the leader: an acceptor refuses
+     * (send msg_encode_not_leader(out, leader)); a dialer was refused, and
+     * leader holds the leader the peer named ("" when it knows none). */
+    HANDSHAKE_ERR_NOT_LEADER,
 };
 
 struct handshake {
@@ -104,6 +116,8 @@ struct handshake {
      * different token", ...); the driver adds peer= role= error=. */
     const char *event;
     bool auth; /* the failure is about the token or a relay: "authentication failed" */
+    /* HANDSHAKE_ERR_NOT_LEADER: the leader's HOST:PORT (checked), or "". */
+    char leader[MSG_MAX_ADDR + 1];
 };
 
 /*

@@ -13,6 +13,7 @@
 
 #include "common/b64.h"
 #include "common/clock.h"
+#include "common/parse.h"
 #include "common/util.h"
 #include "proto/json_internal.h"
 
@@ -81,6 +82,7 @@ void msg_release(struct msg *m)
         free(m->held[i].id);
     free(m->held);
     free(m->error);
+    free(m->leader);
     for (size_t i = 0; i < m->nruns; i++)
         spec_release(&m->runs[i].spec);
     free(m->runs);
@@ -640,7 +642,7 @@ static int parse_alloc(json_object *o, struct msg *m, char *err, size_t errlen)
  */
 #define KEYS(...) ((const char *const[]){"type", __VA_ARGS__})
 static const char *const *const body_keys[MSG_NTYPES] = {
-    [MSG_ERROR] = KEYS("error", NULL),
+    [MSG_ERROR] = KEYS("error", "leader", NULL),
     [MSG_PING] = KEYS(NULL),
     [MSG_PONG] = KEYS("busy", "heartbeat_ms", NULL),
     [MSG_KILL] = KEYS("leases", NULL),
@@ -693,6 +695,20 @@ static int parse_event(json_object *o, struct event_info *e, char *err, size_t e
     return e->id ? 0 : ERR("field 'id' must be at least 1");
 }
 
+/* An error line, and the leader a group member names when it is not the
+ * leader: HOST:PORT or nothing (it is dialed next, so it is checked here). */
+static int parse_error(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    char host[ADDR_HOST_MAX];
+    int rc, port;
+    if ((rc = pjson_get_str(o, "error", true, MSG_MAX_STR, &m->error, err, errlen)) ||
+        (rc = pjson_get_str(o, "leader", false, MSG_MAX_ADDR, &m->leader, err, errlen)))
+        return rc;
+    if (m->leader && addr_parse(m->leader, host, sizeof(host), &port))
+        return ERR("field 'leader' must be HOST:PORT");
+    return 0;
+}
+
 static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
 {
     int rc;
@@ -717,7 +733,7 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
     case MSG_HELD:
         return parse_held(o, m, err, errlen);
     case MSG_ERROR:
-        return pjson_get_str(o, "error", true, MSG_MAX_STR, &m->error, err, errlen);
+        return parse_error(o, m, err, errlen);
     case MSG_PING:
     case MSG_DRAIN:
     case MSG_END:
@@ -1116,6 +1132,16 @@ void msg_encode_error(struct buf *b, const char *text)
     buf_addstr(b, "}\n");
 }
 
+void msg_encode_not_leader(struct buf *b, const char *leader)
+{
+    buf_addstr(b, "{\"type\":\"error\",\"error\":\"" MSG_NOT_LEADER "\"");
+    if (leader && *leader) {
+        buf_addstr(b, ",\"leader\":");
+        buf_add_json_cstr(b, leader);
+    }
+    buf_addstr(b, "}\n");
+}
+
 void msg_encode_drain(struct buf *b)
 {
     buf_addstr(b, "{\"type\":\"drain\"}\n");
@@ -1231,6 +1257,7 @@ void msg_encode(struct buf *b, const struct msg *m)
         break;
     case MSG_ERROR:
         add_str_field(b, "error", m->error);
+        add_str_field(b, "leader", m->leader);
         break;
     case MSG_KILL:
     case MSG_ACK:

@@ -46,6 +46,7 @@
 #define MSG_MAX_KEYS 64               /* fields in one object (payload excepted) */
 #define MSG_MAX_LABELS 32             /* labels of one task, or of one list filter */
 #define MSG_MAX_LABEL 256             /* a label's key or value, in bytes */
+#define MSG_MAX_ADDR 300              /* a HOST:PORT field (hello's addr, error's leader) */
 #define MSG_INSTANCE_HEX 32           /* a worker's instance: 128 random bits in hex */
 #define MSG_OUTPUT_CHUNK (64u * 1024) /* bytes of output in one output message, at most */
 #define MSG_MAX_HISTORY (4u << 20)    /* a task record's history array, in bytes of JSON */
@@ -229,6 +230,10 @@ struct msg {
     bool to_acceptor;
     /* error */
     char *error;
+    /* error "not the leader" from a member of a master group: the leader's
+     * HOST:PORT (at most MSG_MAX_ADDR bytes, checked), NULL when none is
+     * known (docs/protocol.md, section 3). */
+    char *leader;
     /* run */
     struct run_item *runs;
     size_t nruns;
@@ -317,6 +322,11 @@ void msg_encode(struct buf *b, const struct msg *m);
  */
 /* {"type":"error","error":TEXT} */
 void msg_encode_error(struct buf *b, const char *text);
+/* The refusal of a group member that is not the leader (docs/protocol.md,
+ * section 3): {"type":"error","error":"not the leader","leader":LEADER},
+ * without "leader" when leader is NULL or empty (no leader known). */
+#define MSG_NOT_LEADER "not the leader"
+void msg_encode_not_leader(struct buf *b, const char *leader);
 /* {"type":"drain"} */
 void msg_encode_drain(struct buf *b);
 /* {"type":"end"}: the end of a listing */

@@ -46,6 +46,10 @@
 /* A master that has not answered for this long (see deaf_since) may be
  * replaced by another (a restarted one whose old connection is half-open). */
 #define MASTER_STALE_MS 3000
+/* --master A,B,C (a master group): at most this many addresses, and this
+ * many leader hints followed before the worker backs off. */
+#define MASTERS_MAX 16
+#define MASTER_HOPS 4
 /* Output back-pressure: with more than this many bytes unsent to the
  * master, the tasks' pipes are no longer read (the tasks block on them)
  * until fewer than OUTPUT_LOW are left. At 100 MB/s of output that is 20 ms
@@ -135,8 +139,17 @@ struct node {
     /* --idle-timeout: when it last had work; --lifetime: when it must be
      * done (loop ms; 0: none) */
     int64_t last_busy, deadline;
-    char mhost[ADDR_HOST_MAX];
-    int mport;
+    /* --master: one address, or a master group's (dialed in turn, and the
+     * leader a member names when it is not the leader) */
+    struct master_addr {
+        char host[ADDR_HOST_MAX];
+        int port;
+    } masters[MASTERS_MAX], hint;
+    int nmasters;
+    int mnext;   /* the address dialed next */
+    int tried;   /* addresses that failed since the last backoff */
+    int hops;    /* leader hints followed since then */
+    bool hinted; /* the next dial goes to hint */
     struct conn *dialing;
     int64_t redial_at, backoff_ms;
     uv_timer_t tick;
@@ -807,6 +820,7 @@ static int master_ready_cb(struct conn *c, struct msg *hello, char *err, size_t 
     n->deaf_since = 0;
     n->heartbeat_ms = hello->heartbeat_ms ? hello->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
     n->backoff_ms = 0;
+    n->tried = n->hops = 0;
     log_info("master connected master=%s peer=%s via=%s held=%d unacked=%zu", n->master_id,
              conn_peer(c), conn_is_dialer(c) ? "dial-in" : "scan", n->nrunning, n->nresults);
     send_held(n, c);
@@ -896,7 +910,7 @@ static void master_closed_cb(struct conn *c)
         n->deaf_since = (int64_t)uv_now(n->loop);
     log_warn("lost the master master=%s reason=%s running=%d", n->master_id,
              log_quote(conn_reason(c)), n->nrunning);
-    if (n->mport)
+    if (n->nmasters)
         redial_later(n);
 }
 
@@ -906,12 +920,45 @@ static const struct conn_ops master_ops = {
     .closed = master_closed_cb,
 };
 
+/*
+ * A dial failed: dial the leader a group member named (at the next tick, at
+ * most MASTER_HOPS times), else the next address, and once every address
+ * failed, back off as with a single master (which is a list of one).
+ */
+static void dial_failed(struct node *n, const char *leader)
+{
+    bool was_hint = n->hinted;
+    n->hinted = false;
+    if (leader && *leader && n->hops < MASTER_HOPS &&
+        addr_parse(leader, n->hint.host, sizeof(n->hint.host), &n->hint.port) == 0) {
+        n->hops++;
+        n->hinted = true;
+        n->redial_at = (int64_t)uv_now(n->loop);
+        return;
+    }
+    if (!was_hint) {
+        n->mnext = (n->mnext + 1) % n->nmasters;
+        n->tried++;
+    }
+    if (n->tried < n->nmasters) {
+        n->redial_at = (int64_t)uv_now(n->loop);
+        return;
+    }
+    n->tried = n->hops = 0;
+    redial_later(n);
+}
+
 static void dial_fail_cb(void *data, const char *host, int port, const char *why)
 {
     struct node *n = data;
+    const char *leader = n->dialing ? conn_not_leader(n->dialing) : NULL;
     n->dialing = NULL;
-    log_info("cannot reach the master addr=%s:%d error=%s", host, port, log_quote(why));
-    redial_later(n);
+    if (leader)
+        log_info("the master is not the leader of its group addr=%s:%d leader=%s", host, port,
+                 leader[0] ? leader : "-");
+    else
+        log_info("cannot reach the master addr=%s:%d error=%s", host, port, log_quote(why));
+    dial_failed(n, leader);
 }
 
 static void redial_later(struct node *n)
@@ -923,13 +970,40 @@ static void redial_later(struct node *n)
 static void dial_master(struct node *n)
 {
     char err[300];
+    const struct master_addr *a = n->hinted ? &n->hint : &n->masters[n->mnext];
     n->redial_at = 0;
-    n->dialing = conn_dial(&n->hub, n->mhost, n->mport, CONN_ROLE_MASTER, &master_ops, n, 5000,
+    n->dialing = conn_dial(&n->hub, a->host, a->port, CONN_ROLE_MASTER, &master_ops, n, 5000,
                            dial_fail_cb, err, sizeof(err));
     if (!n->dialing) {
         log_warn("cannot dial the master error=%s", log_quote(err));
-        redial_later(n);
+        dial_failed(n, NULL);
     }
+}
+
+/* --master: "HOST:PORT" or a group's "A,B,C". Returns 0, or -1 with the
+ * error printed. */
+static int parse_masters(struct node *n, const char *list)
+{
+    char one[MSG_MAX_ADDR + 1];
+    const char *p = list;
+    int rc;
+    while ((rc = list_next(&p, one, sizeof(one))) != 0) {
+        if (n->nmasters == MASTERS_MAX) {
+            fprintf(stderr, "dtr worker: --master takes at most %d addresses\n", MASTERS_MAX);
+            return -1;
+        }
+        struct master_addr *a = &n->masters[n->nmasters];
+        if (rc < 0 || addr_parse(one, a->host, sizeof(a->host), &a->port)) {
+            fprintf(stderr, "dtr worker: --master '%.300s' must be HOST:PORT (or A,B,C)\n", list);
+            return -1;
+        }
+        n->nmasters++;
+    }
+    if (!n->nmasters) {
+        fprintf(stderr, "dtr worker: --master '%.300s' must be HOST:PORT (or A,B,C)\n", list);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------- */
@@ -972,7 +1046,7 @@ static void worker_tick_cb(uv_timer_t *t)
         stop_loop(n, 3);
         return;
     }
-    if (n->mport && !n->master && !n->dialing && n->redial_at && now >= n->redial_at)
+    if (n->nmasters && !n->master && !n->dialing && n->redial_at && now >= n->redial_at)
         dial_master(n);
     if (n->nrunning || n->nwaiting)
         n->last_busy = now;
@@ -1129,8 +1203,7 @@ int worker_run(const struct worker_opts *opts)
         rc = 2;
         goto out;
     }
-    if (opts->master && addr_parse(opts->master, n->mhost, sizeof(n->mhost), &n->mport)) {
-        fprintf(stderr, "dtr worker: --master '%s' must be HOST:PORT\n", opts->master);
+    if (opts->master && parse_masters(n, opts->master)) {
         rc = 2;
         goto out;
     }
@@ -1217,7 +1290,7 @@ int worker_run(const struct worker_opts *opts)
     uv_signal_start(&n->sigterm, worker_signal_cb, SIGTERM);
     uv_signal_init(n->loop, &n->sighup);
     uv_signal_start(&n->sighup, worker_sighup_cb, SIGHUP);
-    if (n->mport)
+    if (n->nmasters)
         dial_master(n);
     uv_run(n->loop, UV_RUN_DEFAULT);
     rc = n->exit_code;

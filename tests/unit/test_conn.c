@@ -152,17 +152,35 @@ static void queue(const char *line)
     buf_addstr(b, line);
 }
 
-static int setup(void **state)
+/* A group member that is not the leader names fx's leader (NULL: it leads). */
+static const char *group_leader;
+
+static bool not_leader_cb(void *owner, const char *peer_role, char *leader, size_t len)
+{
+    assert_ptr_equal(owner, fx);
+    assert_string_equal(peer_role, "client");
+    if (!group_leader)
+        return false;
+    snprintf(leader, len, "%s", group_leader);
+    return true;
+}
+
+/* Listens, and the peer dials and says hello as a client without a token;
+ * with_hook: the hub is a group member's (not_leader_cb). */
+static void listen_and_hello(void **state, bool with_hook)
 {
     char err[256], nonce[AUTH_NONCE_HEX];
     fx = calloc(1, sizeof(*fx));
     *state = fx;
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     conn_hub_init(&fx->hub, &fx->loop, "master", "m1", NULL);
+    if (with_hook) {
+        fx->hub.owner = fx;
+        fx->hub.not_leader = not_leader_cb;
+    }
     assert_int_equal(conn_listen(&fx->hub, &fx->l, "127.0.0.1", 41000, 49999, &ops,
                                  CONN_ROLE_CLIENT, err, sizeof(err)),
                      0);
-    /* The peer dials and says hello as a client without a token. */
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->l.port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fx->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -180,6 +198,11 @@ static int setup(void **state)
     msg_encode(&b, &h);
     assert_int_equal(send(fx->fd, b.data, b.len, 0), (ssize_t)b.len);
     buf_release(&b);
+}
+
+static int setup(void **state)
+{
+    listen_and_hello(state, false);
     run_until(&fx->ready, 1);
     assert_non_null(fx->c);
     assert_true(conn_is_ready(fx->c));
@@ -362,6 +385,47 @@ static void test_fail_while_held(void **state)
     peer_expect_eof();
 }
 
+/* A group member that is not the leader answers the hello with the error
+ * line naming the leader (or none) and closes; ready() is never called. */
+static void not_leader(void **state, const char *leader, const char *want)
+{
+    group_leader = leader;
+    listen_and_hello(state, true);
+    /* The error leaves at a flush, like any reply. */
+    for (int spins = 0;; spins++) {
+        assert_true(spins < WAIT_MS / 10);
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+        conn_hub_flush(&fx->hub);
+        struct pollfd p = {.fd = fx->fd, .events = POLLIN};
+        if (poll(&p, 1, 10) == 1)
+            break;
+    }
+    peer_expect(want);
+    peer_expect_eof();
+    assert_int_equal(fx->ready, 0);
+    assert_int_equal(fx->closed, 0);
+}
+
+static void test_not_leader_hint(void **state)
+{
+    not_leader(state, "10.1.2.3:4999",
+               "{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"10.1.2.3:4999\"}\n");
+}
+
+static void test_not_leader_unknown(void **state)
+{
+    not_leader(state, "", "{\"type\":\"error\",\"error\":\"not the leader\"}\n");
+}
+
+/* The leader's hook says "go on": the handshake completes as without it. */
+static void test_leader_hook(void **state)
+{
+    group_leader = NULL;
+    listen_and_hello(state, true);
+    run_until(&fx->ready, 1);
+    assert_true(conn_is_ready(fx->c));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +436,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_reset_while_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_while_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_while_held, setup, teardown),
+        cmocka_unit_test_teardown(test_not_leader_hint, teardown),
+        cmocka_unit_test_teardown(test_not_leader_unknown, teardown),
+        cmocka_unit_test_teardown(test_leader_hook, teardown),
     };
     if (auth_init() != 0)
         return 1;

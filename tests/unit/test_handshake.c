@@ -613,6 +613,214 @@ static void test_error_line_for_proof(void **state)
     handshake_release(&d);
 }
 
+/* ---- a master group's "not the leader" (protocol.md, section 3) ------------ */
+
+static const char *group_leader; /* what the hook names; NULL: we lead */
+static char hook_role[16];
+
+static bool not_leader_hook(void *data, const char *peer_role, char *leader, size_t len)
+{
+    assert_string_equal(data, "owner");
+    snprintf(hook_role, sizeof(hook_role), "%s", peer_role);
+    if (!group_leader)
+        return false;
+    snprintf(leader, len, "%s", group_leader);
+    return true;
+}
+
+static void group_acceptor_init(struct handshake *h, const char *token)
+{
+    struct handshake_config cfg = {
+        .dialer = false,
+        .role = "master",
+        .id = "m2",
+        .token = token,
+        .accept_roles = HANDSHAKE_ROLE_WORKER | HANDSHAKE_ROLE_CLIENT,
+        .not_leader = not_leader_hook,
+        .not_leader_data = (void *)"owner",
+    };
+    handshake_init(h, &cfg, NONCE_A);
+}
+
+/* The acceptor refuses at the hello (before the token rule), sends nothing
+ * itself, and the line the driver sends makes the dialer fail with the hint. */
+static void redirect(const char *leader, const char *want_line, const char *want_hint)
+{
+    struct handshake d, a;
+    struct buf to_a = BUF_INIT, to_d = BUF_INIT;
+    group_leader = leader;
+    dialer_init(&d, "s3cret", NONCE_D);
+    group_acceptor_init(&a, "s3cret");
+    handshake_start(&d, &to_a);
+    assert_int_equal(feed(&a, &to_a, &to_d), HANDSHAKE_FAIL);
+    assert_int_equal(a.error_code, HANDSHAKE_ERR_NOT_LEADER);
+    assert_int_equal(to_d.len, 0);
+    assert_string_equal(a.error, "not the leader");
+    assert_false(a.auth);
+    assert_string_equal(hook_role, "worker");
+    assert_string_equal(a.leader, want_hint);
+    msg_encode_not_leader(&to_d, a.leader);
+    assert_int_equal(to_d.len, strlen(want_line));
+    assert_memory_equal(to_d.data, want_line, to_d.len);
+    assert_int_equal(feed(&d, &to_d, &to_a), HANDSHAKE_FAIL);
+    assert_int_equal(d.error_code, HANDSHAKE_ERR_NOT_LEADER);
+    assert_string_equal(d.leader, want_hint);
+    assert_false(d.auth);
+    assert_int_equal(to_a.len, 0);
+    buf_release(&to_a);
+    buf_release(&to_d);
+    handshake_release(&d);
+    handshake_release(&a);
+}
+
+static void test_not_leader_with_hint(void **state)
+{
+    (void)state;
+    redirect("10.0.0.2:4999",
+             "{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"10.0.0.2:4999\"}\n",
+             "10.0.0.2:4999");
+    redirect("[::1]:4999",
+             "{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"[::1]:4999\"}\n",
+             "[::1]:4999");
+}
+
+static void test_not_leader_no_hint(void **state)
+{
+    (void)state;
+    redirect("", "{\"type\":\"error\",\"error\":\"not the leader\"}\n", "");
+    /* A hook that names something that is not HOST:PORT: no hint is sent. */
+    redirect("not an address", "{\"type\":\"error\",\"error\":\"not the leader\"}\n", "");
+}
+
+/* The leader answers the hook "go on": the handshake completes as ever. */
+static void test_leader_completes(void **state)
+{
+    (void)state;
+    struct handshake d, a;
+    group_leader = NULL;
+    dialer_init(&d, "s3cret", NONCE_D);
+    group_acceptor_init(&a, "s3cret");
+    struct run r = run(&d, &a);
+    assert_int_equal(r.a, HANDSHAKE_OK);
+    assert_int_equal(r.d, HANDSHAKE_OK);
+    handshake_release(&d);
+    handshake_release(&a);
+}
+
+/* The hook is asked only for a well-formed hello of a role we accept. */
+static void test_not_leader_after_checks(void **state)
+{
+    (void)state;
+    struct handshake a;
+    struct buf b = BUF_INIT, out = BUF_INIT;
+    struct msg m;
+    group_leader = "10.0.0.2:4999";
+    hook_role[0] = '\0';
+    group_acceptor_init(&a, NULL);
+    hello_msg(&m, "master", NONCE_X, false);
+    line_of(&b, &m);
+    assert_int_equal(feed(&a, &b, &out), HANDSHAKE_FAIL);
+    assert_int_equal(a.error_code, HANDSHAKE_ERR_ROLE);
+    assert_string_equal(hook_role, "");
+    buf_release(&b);
+    buf_release(&out);
+    handshake_release(&a);
+}
+
+/* What a dialer makes of "not the leader" lines, hostile ones included:
+ * msg_parse() refuses a leader that is not a bounded HOST:PORT string. */
+static void test_not_leader_lines(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        int parses;
+        const char *hint; /* with parses: what the dialer keeps */
+    } cases[] = {
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"h:1\"}", 1, "h:1"},
+        {"{\"type\":\"error\",\"error\":\"not the leader\"}", 1, ""},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"h\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"h:0\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"h:65536\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"a b:1\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"h\\n:1\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"::1:80\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"[::1:80\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"\"}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":1}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":null}", 1, ""},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":[\"h:1\"]}", 0, NULL},
+        {"{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"h:1\",\"x\":1}", 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct msg m;
+        char err[256];
+        int rc = msg_parse(cases[i].line, strlen(cases[i].line), &m, err, sizeof(err));
+        if (!cases[i].parses) {
+            if (rc == 0)
+                fail_msg("parsed: %s", cases[i].line);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        struct handshake d;
+        struct buf out = BUF_INIT;
+        dialer_init(&d, NULL, NONCE_D);
+        handshake_start(&d, &out);
+        buf_reset(&out);
+        assert_int_equal(handshake_input(&d, &m, cases[i].line, strlen(cases[i].line), &out),
+                         HANDSHAKE_FAIL);
+        assert_int_equal(d.error_code, HANDSHAKE_ERR_NOT_LEADER);
+        assert_string_equal(d.leader, cases[i].hint);
+        msg_release(&m);
+        buf_release(&out);
+        handshake_release(&d);
+    }
+    /* A hint longer than the bound: refused by the parser. */
+    struct buf b = BUF_INIT;
+    struct msg m;
+    char err[256];
+    buf_addstr(&b, "{\"type\":\"error\",\"error\":\"not the leader\",\"leader\":\"");
+    for (int i = 0; i < 400; i++)
+        buf_addch(&b, 'a');
+    buf_addstr(&b, ":1\"}");
+    assert_int_not_equal(msg_parse(b.data, b.len, &m, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "leader"));
+    buf_release(&b);
+    /* A message made by hand (not by msg_parse) with a bad or huge leader:
+     * the dialer keeps no hint. */
+    char huge[2000];
+    memset(huge, 'a', sizeof(huge) - 3);
+    memcpy(huge + sizeof(huge) - 3, ":1", 3);
+    const char *bad[] = {"nope", huge};
+    for (size_t i = 0; i < 2; i++) {
+        struct handshake d;
+        struct buf out = BUF_INIT;
+        memset(&m, 0, sizeof(m));
+        m.type = MSG_ERROR;
+        m.error = (char *)"not the leader";
+        m.leader = (char *)bad[i];
+        dialer_init(&d, NULL, NONCE_D);
+        handshake_start(&d, &out);
+        buf_reset(&out);
+        assert_int_equal(handshake_input(&d, &m, "x", 1, &out), HANDSHAKE_FAIL);
+        assert_int_equal(d.error_code, HANDSHAKE_ERR_NOT_LEADER);
+        assert_string_equal(d.leader, "");
+        buf_release(&out);
+        handshake_release(&d);
+    }
+    /* Another error that names a leader is a plain error, and an acceptor
+     * never takes "not the leader" from a dialer. */
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_ERROR;
+    m.error = (char *)"too many connections";
+    m.leader = (char *)"h:1";
+    struct handshake h = refused(true, &m, HANDSHAKE_ERR_PEER);
+    assert_string_equal(h.leader, "");
+    m.error = (char *)"not the leader";
+    h = refused(false, &m, HANDSHAKE_ERR_PEER);
+    assert_string_equal(h.leader, "");
+}
+
 static void test_not_hello(void **state)
 {
     (void)state;
@@ -756,6 +964,11 @@ int main(void)
         cmocka_unit_test(test_malformed_nonce),
         cmocka_unit_test(test_dialed_port),
         cmocka_unit_test(test_hello_fields),
+        cmocka_unit_test(test_not_leader_with_hint),
+        cmocka_unit_test(test_not_leader_no_hint),
+        cmocka_unit_test(test_leader_completes),
+        cmocka_unit_test(test_not_leader_after_checks),
+        cmocka_unit_test(test_not_leader_lines),
     };
     if (auth_init() != 0)
         return 1;

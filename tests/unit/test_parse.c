@@ -338,6 +338,30 @@ static void test_port_range(void **state UNUSED)
     assert_int_equal(port_range_parse(NULL, &lo, &hi), DTR_EINVAL);
 }
 
+static void test_list_next(void **state UNUSED)
+{
+    const char *p = " a:1, ,b:2\t,\r\n,,c:3 ,";
+    char out[8];
+    assert_int_equal(list_next(&p, out, sizeof(out)), 1);
+    assert_string_equal(out, "a:1");
+    assert_int_equal(list_next(&p, out, sizeof(out)), 1);
+    assert_string_equal(out, "b:2");
+    assert_int_equal(list_next(&p, out, sizeof(out)), 1);
+    assert_string_equal(out, "\n"); /* only space, tab and CR are blanks */
+    assert_int_equal(list_next(&p, out, sizeof(out)), 1);
+    assert_string_equal(out, "c:3");
+    assert_int_equal(list_next(&p, out, sizeof(out)), 0);
+    assert_int_equal(list_next(&p, out, sizeof(out)), 0);
+    p = "toolong:1,x:1";
+    assert_int_equal(list_next(&p, out, sizeof(out)), DTR_EINVAL);
+    assert_int_equal(list_next(&p, out, sizeof(out)), 1);
+    assert_string_equal(out, "x:1");
+    p = "";
+    assert_int_equal(list_next(&p, out, sizeof(out)), 0);
+    p = " , ";
+    assert_int_equal(list_next(&p, out, sizeof(out)), 0);
+}
+
 static void test_addr_range(void **state UNUSED)
 {
     char host[ADDR_HOST_MAX];
@@ -510,13 +534,13 @@ static void test_array_throttle(void **state UNUSED)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_ok),    cmocka_unit_test(test_duration_bad),
-        cmocka_unit_test(test_priority),       cmocka_unit_test(test_int),
-        cmocka_unit_test(test_double),         cmocka_unit_test(test_addr_ok),
-        cmocka_unit_test(test_addr_bad),       cmocka_unit_test(test_addr_hostlen),
-        cmocka_unit_test(test_port_range),     cmocka_unit_test(test_addr_range),
-        cmocka_unit_test(test_array_ok),       cmocka_unit_test(test_array_bad),
-        cmocka_unit_test(test_array_throttle),
+        cmocka_unit_test(test_duration_ok), cmocka_unit_test(test_duration_bad),
+        cmocka_unit_test(test_priority),    cmocka_unit_test(test_int),
+        cmocka_unit_test(test_double),      cmocka_unit_test(test_addr_ok),
+        cmocka_unit_test(test_addr_bad),    cmocka_unit_test(test_addr_hostlen),
+        cmocka_unit_test(test_port_range),  cmocka_unit_test(test_addr_range),
+        cmocka_unit_test(test_list_next),   cmocka_unit_test(test_array_ok),
+        cmocka_unit_test(test_array_bad),   cmocka_unit_test(test_array_throttle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
