@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "common/util.h"
 #include "http/http.h"
 #include "net/tls.h"
@@ -301,6 +302,61 @@ static void start_signals(struct master *m)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* conn_hub.not_leader: until this member leads, every worker and client is
+ * sent to the leader the group announced (none known: an election). */
+static bool not_leader_cb(void *owner, const char *peer_role, char *leader, size_t len)
+{
+    struct master *m = owner;
+    (void)peer_role; /* workers and clients dial the same address */
+    if (m->leading)
+        return false;
+    const char *hint = group_leader_hint(m->group);
+    snprintf(leader, len, "%s", hint ? hint : "");
+    return true;
+}
+
+/* The listener for workers and clients. A group member opens it while it
+ * follows, to send them to the leader (not_leader_cb). */
+static int start_listening(struct master *m, char *err, size_t errlen)
+{
+    const struct master_opts *opts = &m->opts;
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(m->id, sizeof(m->id), "master-%s-%d", host, (int)getpid());
+    conn_hub_init(&m->hub, m->loop, "master", m->id, m->token);
+    m->hub.tls = m->tls;
+    m->hub.owner = m;
+    m->hub.fill_hello = fill_hello;
+    if (m->group)
+        m->hub.not_leader = not_leader_cb;
+    /* descriptors for the journal, logs and the HTTP side's connections */
+    bool http_off = opts->http && !strcmp(opts->http, "off");
+    conn_hub_fit_fd_limit(&m->hub, 64 + (http_off ? 0 : HTTP_MAX_CONNS));
+    int hi = (int)MIN(opts->port + 99, 65535);
+    if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
+                    CONN_ROLE_WORKER | CONN_ROLE_CLIENT, err, errlen) != 0) {
+        log_error("cannot listen error=%s", log_quote(err));
+        return -1;
+    }
+    conn_listener_addr(&m->listener, m->addr, sizeof(m->addr));
+    m->listening = true;
+    return 0;
+}
+
+/* While following: only the listener's sweep (handshake deadlines), and
+ * each turn the refusals sent (a follower holds nothing for its journal). */
+static void follow_tick_cb(uv_timer_t *h)
+{
+    struct master *m = h->data;
+    conn_hub_sweep(&m->hub);
+}
+
+static void follow_prepare_cb(uv_prepare_t *h)
+{
+    struct master *m = h->data;
+    conn_hub_flush(&m->hub);
+}
+
 static void group_lead_cb(void *data)
 {
     struct master *m = data;
@@ -312,7 +368,18 @@ static void group_lead_cb(void *data)
  * master starts on that journal, as a restarted one does. */
 static int follow_group(struct master *m, char *err, size_t errlen)
 {
-    char dir[4200], addr_file[4200];
+    char dir[4200], addr_file[4200], host[ADDR_HOST_MAX];
+    const struct group_config *gc = &m->opts.group_config;
+    int port;
+    /* The replication port takes entries that run commands: the same rule
+     * as the listener's. */
+    for (size_t i = 0; i < gc->n; i++)
+        if (gc->members[i].id == gc->self &&
+            (addr_parse(gc->members[i].addr, host, sizeof(host), &port) != 0 ||
+             conn_check_exposure(host, m->token != NULL, m->opts.insecure,
+                                 "join the master group and run commands on every worker", err,
+                                 errlen) != 0))
+            return -1;
     if (mkdir(m->opts.state_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create state dir '%s': %s", m->opts.state_dir,
                  strerror(errno));
@@ -337,8 +404,14 @@ static int follow_group(struct master *m, char *err, size_t errlen)
     snprintf(dir, sizeof(dir), "%s/raft", m->opts.state_dir);
     m->group = group_start(m->loop, &m->opts.group_config, dir, m->group_output_dir, m->token,
                            m->journal, m->writer, group_lead_cb, m, err, errlen);
-    if (!m->group)
+    if (!m->group || start_listening(m, err, errlen) != 0)
         return -1;
+    uv_timer_init(m->loop, &m->tick);
+    m->tick.data = m;
+    uv_timer_start(&m->tick, follow_tick_cb, TICK_MS, TICK_MS);
+    uv_prepare_init(m->loop, &m->prepare);
+    m->prepare.data = m;
+    uv_prepare_start(&m->prepare, follow_prepare_cb);
     printf("dtr master: member %" PRIu64 " of a group of %zu, following\n",
            m->opts.group_config.self, m->opts.group_config.n);
     fflush(stdout);
@@ -477,24 +550,10 @@ int master_run(const struct master_opts *opts)
     /* nothing expired is served after a restart */
     tasks_prune(&m->tasks, clock_wall_ms(), opts->keep_finished_ms);
 
-    char host[256] = "localhost";
-    gethostname(host, sizeof(host) - 1);
-    snprintf(m->id, sizeof(m->id), "master-%s-%d", host, (int)getpid());
-    conn_hub_init(&m->hub, m->loop, "master", m->id, m->token);
-    m->hub.tls = m->tls;
-    m->hub.owner = m;
-    m->hub.fill_hello = fill_hello;
-    /* descriptors for the journal, logs and the HTTP side's connections */
-    bool http_off = opts->http && !strcmp(opts->http, "off");
-    conn_hub_fit_fd_limit(&m->hub, 64 + (http_off ? 0 : HTTP_MAX_CONNS));
-    int hi = (int)MIN(opts->port + 99, 65535);
-    if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
-                    CONN_ROLE_WORKER | CONN_ROLE_CLIENT, err, sizeof(err)) != 0) {
+    if (!m->listening && start_listening(m, err, sizeof(err)) != 0) {
         fprintf(stderr, "dtr master: %s\n", err);
-        log_error("cannot listen error=%s", log_quote(err));
         goto out;
     }
-    conn_listener_addr(&m->listener, m->addr, sizeof(m->addr));
     if (mkdir(opts->state_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "dtr master: cannot create state dir '%s': %s\n", opts->state_dir,
                 strerror(errno));
@@ -525,13 +584,17 @@ int master_run(const struct master_opts *opts)
         group_announce(m->group, m->addr);
     notify_ready(m->addr);
 
-    uv_prepare_init(m->loop, &m->prepare);
+    if (m->group) /* a group member's ran while it followed */
+        uv_prepare_stop(&m->prepare);
+    else
+        uv_prepare_init(m->loop, &m->prepare);
     m->prepare.data = m;
     uv_prepare_start(&m->prepare, master_prepare_cb);
     uv_check_init(m->loop, &m->check);
     m->check.data = m;
     uv_check_start(&m->check, master_check_cb);
-    uv_timer_init(m->loop, &m->tick);
+    if (!m->group) /* a group member's tick ran while it followed */
+        uv_timer_init(m->loop, &m->tick);
     m->tick.data = m;
     uv_idle_init(m->loop, &m->output_idle);
     uv_timer_start(&m->tick, master_tick_cb, TICK_MS, TICK_MS);

@@ -85,6 +85,7 @@ struct master {
     struct group *group; /* a member of a master group, or NULL */
     char group_output_dir[4096];
     bool leading;       /* past start-up: a single master, or the group's leader */
+    bool listening;     /* the listener is open (a group member opens it early) */
     char http_url[320]; /* "http://HOST:PORT/" */
     int64_t started_wall;
 };
