@@ -25,6 +25,7 @@ static const struct describe_cmd commands[] = {
     {"wait", cmd_wait, "wait until tasks end"},
     {"cancel", cmd_cancel, "cancel tasks"},
     {"alloc", cmd_alloc, "grow onto Slurm: queues of batch jobs that run workers"},
+    {"group", cmd_group, "show a master group; add or remove a member"},
     {"demo", cmd_demo, "start a master and 3 workers and run the walk-through"},
 };
 

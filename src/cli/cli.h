@@ -22,6 +22,9 @@ int cmd_tasks(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_alloc(int argc, char **argv);
+int cmd_group(int argc, char **argv);
+/* The "group" object of a status reply, as dtr status and dtr group print it. */
+void print_group(const char *group_json);
 int cmd_result(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_wait(int argc, char **argv);

@@ -80,6 +80,8 @@ int cmd_master(int argc, char **argv)
          "(see README, \"Running a master group\")",
          0, 0},
         {"group-id", 0, OPT_STRING, &o.group_id, "ID", "this member's id in --group", 0, 0},
+        {"group-join", 0, OPT_BOOL, &o.group_join, NULL,
+         "join a running group: start empty and wait to be added (dtr group add)", 0, 0},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
     };
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -124,11 +126,12 @@ int cmd_master(int argc, char **argv)
                 MSG_MIN_HEARTBEAT_MS, MSG_MAX_HEARTBEAT_MS / 3600000);
         goto out;
     }
-    if ((o.group || o.group_id) &&
+    if ((o.group || o.group_id || o.group_join) &&
         group_parse(o.group ? o.group : "", o.group_id, &o.group_config, err, sizeof(err))) {
         fprintf(stderr, "dtr master: %s\n", err);
         goto out;
     }
+    o.group_config.join = o.group_join;
     if (o.group && o.in_memory) {
         fprintf(stderr, "dtr master: --group needs a journal on disk (not --journal-in-memory)\n");
         goto out;

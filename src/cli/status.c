@@ -54,15 +54,15 @@ static void print_allocs(const struct msg *allocs, const struct msg *st)
     }
 }
 
-/* The group's members, from the master's "group" object. */
-static void print_group(const char *text)
+/* The group's members, from the master's "group" object (also dtr group's). */
+void print_group(const char *text)
 {
     json_object *g = json_tokener_parse(text), *v, *members;
     if (!g)
         return;
     int64_t leader = json_object_object_get_ex(g, "leader", &v) ? json_object_get_int64(v) : 0;
     int64_t term = json_object_object_get_ex(g, "term", &v) ? json_object_get_int64(v) : 0;
-    printf("\ngroup: leader %" PRId64 ", term %" PRId64 "\n", leader, term);
+    printf("group: leader %" PRId64 ", term %" PRId64 "\n", leader, term);
     if (json_object_object_get_ex(g, "members", &members) &&
         json_object_is_type(members, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(members); i++) {
@@ -157,8 +157,10 @@ int cmd_status(int argc, char **argv)
         printf("\njobs: active %" PRIu64 ", ended %" PRIu64 "\n", reply.jobs_active,
                reply.jobs_ended);
         print_allocs(&allocs, &reply);
-        if (reply.group_json)
+        if (reply.group_json) {
+            printf("\n");
             print_group(reply.group_json);
+        }
     }
     msg_release(&allocs);
     msg_release(&reply);

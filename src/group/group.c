@@ -48,6 +48,12 @@ struct group {
     uv_timer_t watch;
     struct raft_barrier barrier;
     bool barrier_pending, leading, closing, closed;
+    /* The membership change in flight (raft allows one at a time). */
+    struct raft_change change;
+    bool changing, promoting;
+    uint64_t change_id;
+    void (*change_done)(void *arg, const char *error);
+    void *change_arg;
     /* The newest leader's announcement (group_announce()). */
     uint64_t hint_id;
     char hint_addr[GROUP_ADDR_MAX];
@@ -295,6 +301,81 @@ void group_announce(struct group *g, const char *client_addr)
     propose(g, entry, len);
 }
 
+/* ---- membership -------------------------------------------------------------- */
+
+static void change_finished(struct group *g, const char *error)
+{
+    void (*done)(void *arg, const char *error) = g->change_done;
+    void *arg = g->change_arg;
+    g->changing = g->promoting = false;
+    g->change_done = NULL;
+    g->change_arg = NULL;
+    if (error)
+        log_warn("group membership change failed member=%" PRIu64 " error=%s", g->change_id,
+                 log_quote(error));
+    else
+        log_info("group membership changed member=%" PRIu64, g->change_id);
+    if (done)
+        done(arg, error);
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct group *g = req->data;
+    if (status != 0) {
+        change_finished(g, raft_strerror(status));
+        return;
+    }
+    if (g->promoting) {
+        /* Added as a spare: now it votes, once it has caught up with the log
+         * (raft_assign() waits for that). */
+        g->promoting = false;
+        int rv = raft_assign(&g->raft, &g->change, g->change_id, RAFT_VOTER, change_cb);
+        if (rv != 0)
+            change_finished(g,
+                            raft_errmsg(&g->raft)[0] ? raft_errmsg(&g->raft) : raft_strerror(rv));
+        return;
+    }
+    change_finished(g, NULL);
+}
+
+int group_change(struct group *g, bool add, uint64_t id, const char *addr,
+                 void (*done)(void *arg, const char *error), void *arg, char *err, size_t errlen)
+{
+    if (!g->leading) {
+        snprintf(err, errlen, "this member does not lead the group");
+        return -1;
+    }
+    if (g->changing) {
+        snprintf(err, errlen, "another membership change is under way; try again when it ends");
+        return -1;
+    }
+    g->change.data = g;
+    int rv = add ? raft_add(&g->raft, &g->change, id, addr, change_cb)
+                 : raft_remove(&g->raft, &g->change, id, change_cb);
+    if (rv != 0) {
+        snprintf(err, errlen, "%s",
+                 raft_errmsg(&g->raft)[0] ? raft_errmsg(&g->raft) : raft_strerror(rv));
+        return -1;
+    }
+    g->changing = true;
+    g->promoting = add;
+    g->change_id = id;
+    g->change_done = done;
+    g->change_arg = arg;
+    log_info("group membership change op=%s member=%" PRIu64 " addr=%s", add ? "add" : "remove", id,
+             add ? addr : "-");
+    return 0;
+}
+
+void group_change_forget(struct group *g, void *arg)
+{
+    if (g && g->change_arg == arg) {
+        g->change_done = NULL;
+        g->change_arg = NULL;
+    }
+}
+
 /* ---- winning and losing ---------------------------------------------------- */
 
 static void barrier_cb(struct raft_barrier *req, int status)
@@ -372,11 +453,12 @@ struct group *group_start(uv_loop_t *loop, const struct group_config *c, const c
     }
     g->raft.data = g;
     /* Every member starts from the same configuration; one that has a log
-     * already keeps it. */
+     * already keeps it. A member joining a running group starts with none:
+     * the leader sends it the group's (dtr group add). */
     raft_configuration_init(&conf);
     for (size_t i = 0; i < c->n; i++)
         raft_configuration_add(&conf, c->members[i].id, c->members[i].addr, RAFT_VOTER);
-    rv = raft_bootstrap(&g->raft, &conf);
+    rv = c->join ? 0 : raft_bootstrap(&g->raft, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
         snprintf(err, errlen, "cannot start the group's log in '%s': %s", dir,

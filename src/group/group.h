@@ -41,6 +41,7 @@ struct group_config {
     struct group_member members[GROUP_MAX_MEMBERS];
     size_t n;
     uint64_t self; /* --group-id */
+    bool join;     /* --group-join: joins a running group (dtr group add) */
 };
 
 /* Parses `--group ID@HOST:PORT,...` and `--group-id ID` into c. Returns 0, or
@@ -80,6 +81,17 @@ const struct group_config *group_config(const struct group *g);
  * entries each member lacks). */
 struct buf;
 void group_json(const struct group *g, struct buf *b);
+
+/*
+ * The leader adds a member (as a voter, once it has caught up with the log)
+ * or removes one: at most one change at a time. done(arg, error) is called
+ * when the change is committed (error NULL) or has failed, unless
+ * group_change_forget(g, arg) was called first (the client left). Returns
+ * -1 with err when the change cannot start.
+ */
+int group_change(struct group *g, bool add, uint64_t id, const char *addr,
+                 void (*done)(void *arg, const char *error), void *arg, char *err, size_t errlen);
+void group_change_forget(struct group *g, void *arg);
 
 /* Starts closing (from a loop callback); the loop then runs until Raft
  * has let go. */

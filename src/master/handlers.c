@@ -569,6 +569,40 @@ static void handle_status(struct handlers *h, struct conn *c)
     free(wi);
 }
 
+/* A membership change ended: the group as it is now, or why not. */
+static void group_changed(void *arg, const char *error)
+{
+    struct client_session *cs = arg;
+    char text[600];
+    cs->changing_group = false;
+    if (error) {
+        snprintf(text, sizeof(text), "the membership change failed: %s", error);
+        reply_error(cs->conn, text);
+    } else {
+        handle_status(cs->handlers, cs->conn);
+    }
+}
+
+static void handle_group(struct handlers *h, struct conn *c, const struct msg *msg)
+{
+    struct client_session *cs = c->data;
+    char err[512];
+    if (!h->group) {
+        reply_error(c, "this master is not a member of a group (see dtr master --group)");
+        return;
+    }
+    if (cs->changing_group) {
+        reply_error(c, "a membership change of this connection is under way");
+        return;
+    }
+    if (group_change(h->group, !strcmp(msg->op, "add"), msg->member, msg->addr, group_changed, cs,
+                     err, sizeof(err)) != 0) {
+        reply_error(c, err);
+        return;
+    }
+    cs->changing_group = true;
+}
+
 #define LIST_CHUNK 2000        /* task records per turn */
 #define LIST_WINDOW (1u << 20) /* bytes a client may have unread before we pause */
 
@@ -585,6 +619,7 @@ struct client_session *client_session_new(struct handlers *h, struct conn *c)
 {
     struct client_session *cs = xcalloc(1, sizeof(*cs));
     cs->conn = c;
+    cs->handlers = h;
     list_add_tail(&h->sessions, &cs->node);
     return cs;
 }
@@ -638,6 +673,8 @@ static void waiter_free(struct waiter *w)
 
 void client_session_free(struct client_session *cs)
 {
+    if (cs->changing_group)
+        group_change_forget(cs->handlers->group, cs);
     if (cs->waiter) {
         list_del(&cs->waiter->node);
         waiter_free(cs->waiter);
@@ -1089,6 +1126,9 @@ void handlers_client_message(struct handlers *h, struct conn *c, struct msg *msg
         break;
     case MSG_EVENTS:
         events_subscribe(h->events, c, msg);
+        break;
+    case MSG_GROUP:
+        handle_group(h, c, msg);
         break;
     case MSG_ALLOC:
         if (h->allocs)

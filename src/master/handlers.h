@@ -27,6 +27,8 @@ struct client_session {
     bool list_jobs;   /* dtr jobs: list_ids are job ids */
     char *job;        /* the job this connection's submit made (its later batches join it) */
     struct list node; /* in handlers->sessions */
+    struct handlers *handlers;
+    bool changing_group; /* dtr group add/remove: waits for the change */
 };
 
 /* A client waiting for tasks to end (dtr wait). */

@@ -49,6 +49,7 @@ struct master_opts {
     const char *http;                 /* --http HOST:PORT, "off", or NULL: 127.0.0.1:8999 */
     bool metrics_open;                /* /metrics needs no token */
     const char *group, *group_id;     /* --group, --group-id */
+    bool group_join;                  /* --group-join */
     struct group_config group_config; /* parsed; n == 0: a single master */
 };
 

@@ -28,7 +28,7 @@ static const char *const type_names[MSG_NTYPES] = {
     [MSG_HELD] = "held",         [MSG_JOBS] = "jobs",     [MSG_JOB] = "job",
     [MSG_OUTPUT] = "output",     [MSG_LOGS] = "logs",     [MSG_EVENTS] = "events",
     [MSG_EVENT] = "event",       [MSG_ALLOC] = "alloc",   [MSG_ALLOCS] = "allocs",
-    [MSG_REVOKED] = "revoked",   [MSG_REVOKE] = "revoke",
+    [MSG_REVOKED] = "revoked",   [MSG_REVOKE] = "revoke", [MSG_GROUP] = "group",
 };
 const char *msg_type_name(enum msg_type t)
 {
@@ -600,6 +600,28 @@ static int parse_output_chunk(json_object *o, struct output_chunk *c, char *err,
     return 0;
 }
 
+/* group {"op":"add","member":ID,"addr":"HOST:PORT"} / {"op":"remove","member":ID} */
+static int parse_group(json_object *o, struct msg *m, char *err, size_t errlen)
+{
+    int rc;
+    char host[ADDR_HOST_MAX];
+    int port;
+    if ((rc = pjson_get_str(o, "op", true, 16, &m->op, err, errlen)) ||
+        (rc = pjson_get_u64(o, "member", true, &m->member, err, errlen)) ||
+        (rc = pjson_get_str(o, "addr", false, 255, &m->addr, err, errlen)))
+        return rc;
+    bool add = !strcmp(m->op, "add");
+    if (!add && strcmp(m->op, "remove"))
+        return ERR("group: field 'op' must be add or remove");
+    if (m->member < 1 || m->member > INT64_MAX)
+        return ERR("group: field 'member' must be an id from 1");
+    if (add != (m->addr != NULL))
+        return ERR(add ? "group: add needs field 'addr'" : "group: only add takes 'addr'");
+    if (add && addr_parse(m->addr, host, sizeof(host), &port) != 0)
+        return ERR("group: field 'addr' must be HOST:PORT");
+    return 0;
+}
+
 /* alloc {"op":"add","alloc":RECORD} / {"op":"list"} / {"op":"remove","id":ID},
  * and its reply allocs {"allocs":[RECORD,...]} (proto/alloc.c reads records). */
 static int parse_alloc(json_object *o, struct msg *m, char *err, size_t errlen)
@@ -667,6 +689,7 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_ALLOCS] = KEYS("allocs", NULL),
     [MSG_REVOKE] = KEYS("leases", NULL),
     [MSG_REVOKED] = KEYS("returned", "started", NULL),
+    [MSG_GROUP] = KEYS("op", "member", "addr", NULL),
 };
 #undef KEYS
 
@@ -767,6 +790,8 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
         if ((rc = pjson_get_leases(o, "returned", &m->leases, &m->nleases, err, errlen)))
             return rc;
         return pjson_get_leases(o, "started", &m->started, &m->nstarted, err, errlen);
+    case MSG_GROUP:
+        return parse_group(o, m, err, errlen);
     case MSG_RESULT:
         return parse_result(o, m, err, errlen);
     case MSG_SUBMIT:
@@ -1267,6 +1292,12 @@ void msg_encode(struct buf *b, const struct msg *m)
     case MSG_REVOKED:
         add_lease_list(b, "returned", m->leases, m->nleases);
         add_lease_list(b, "started", m->started, m->nstarted);
+        break;
+    case MSG_GROUP:
+        add_str_field(b, "op", m->op);
+        buf_addf(b, ",\"member\":%" PRIu64, m->member);
+        if (m->addr)
+            add_str_field(b, "addr", m->addr);
         break;
     case MSG_SUBMITTED:
     case MSG_CANCEL:

@@ -84,6 +84,7 @@ enum msg_type {
     MSG_ALLOCS,    /* master -> client: allocation queue records */
     MSG_REVOKE,    /* master -> worker: hand back these attempts if not started */
     MSG_REVOKED,   /* worker -> master: which it handed back, which had started */
+    MSG_GROUP,     /* client -> master: add or remove a member of the master group */
     MSG_NTYPES
 };
 
@@ -281,6 +282,7 @@ struct msg {
     uint64_t jobs_active, jobs_ended;
     uint64_t unschedulable; /* status: queued tasks that fit no connected worker */
     char *group_json;       /* status of a group member: its "group" object as JSON */
+    uint64_t member;        /* group: the member's id (its address is addr) */
     /* job */
     struct job_info job_info;
     /* output */

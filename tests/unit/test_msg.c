@@ -783,6 +783,11 @@ static void test_msg_bodies_bad(void **state UNUSED)
         {"{\"type\":\"revoked\",\"started\":[1]}", "'returned'"},
         {"{\"type\":\"revoked\",\"returned\":[1]}", "'started'"},
         {"{\"type\":\"revoked\",\"returned\":[1],\"started\":[-2]}", "'started'"},
+        {"{\"type\":\"group\",\"op\":\"add\",\"member\":4}", "'addr'"},
+        {"{\"type\":\"group\",\"op\":\"add\",\"member\":0,\"addr\":\"h:1\"}", "'member'"},
+        {"{\"type\":\"group\",\"op\":\"remove\",\"member\":2,\"addr\":\"h:1\"}", "'addr'"},
+        {"{\"type\":\"group\",\"op\":\"add\",\"member\":4,\"addr\":\"nohost\"}", "HOST:PORT"},
+        {"{\"type\":\"group\",\"op\":\"swap\",\"member\":4}", "add or remove"},
         {"{\"type\":\"submitted\"}", "'ids'"},
         {"{\"type\":\"submitted\",\"ids\":\"a\"}", "'ids'"},
         {"{\"type\":\"submitted\",\"ids\":[\"a b\"]}", "'ids'"},
@@ -1202,6 +1207,7 @@ static void test_msg_unknown_fields(void **state UNUSED)
         "{\"type\":\"allocs\",\"allocs\":[]}",
         "{\"type\":\"revoke\",\"leases\":[3]}",
         "{\"type\":\"revoked\",\"returned\":[3],\"started\":[]}",
+        "{\"type\":\"group\",\"op\":\"remove\",\"member\":2}",
     };
     bool seen[MSG_NTYPES] = {false};
     struct buf b = BUF_INIT;
