@@ -334,17 +334,23 @@ static bool light_load(struct jwriter *w, const struct batch *b)
     return b->n <= JWRITER_INLINE_MAX_OPS && w->window_ops + w->last_window_ops < INLINE_MAX_RATE;
 }
 
+/* Appends b, numbered epoch, to the list from *head to *tail. */
+static void append(struct batch **head, struct batch **tail, struct batch *b, uint64_t epoch)
+{
+    b->epoch = epoch;
+    b->next = NULL;
+    if (*tail)
+        (*tail)->next = b;
+    else
+        *head = b;
+    *tail = b;
+}
+
 /* Queues b for the thread as epoch; under mu. Waits while the thread is far
  * behind (backpressure on the loop). */
 static void queue_batch(struct jwriter *w, struct batch *b, uint64_t epoch)
 {
-    b->epoch = epoch;
-    b->next = NULL;
-    if (w->tail)
-        w->tail->next = b;
-    else
-        w->head = b;
-    w->tail = b;
+    append(&w->head, &w->tail, b, epoch);
     w->queued_ops += b->n;
     pthread_cond_signal(&w->work);
     while (w->queued_ops > MAX_QUEUED_OPS && !w->failed)
@@ -360,13 +366,7 @@ static uint64_t propose_open(struct jwriter *w)
         size_t len;
         void *entry = entry_encode(b, w->incarnation, ++w->proposed, &len);
         w->open = NULL;
-        b->epoch = w->proposed;
-        b->next = NULL;
-        if (w->sent_tail)
-            w->sent_tail->next = b;
-        else
-            w->sent_head = b;
-        w->sent_tail = b;
+        append(&w->sent_head, &w->sent_tail, b, w->proposed);
         w->propose(w->propose_data, entry, len);
     }
     return w->proposed;
