@@ -7,6 +7,7 @@
  */
 #include "group/group.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -410,6 +411,45 @@ static void watch_cb(uv_timer_t *h)
 
 /* ---- start and stop -------------------------------------------------------- */
 
+/*
+ * A member's journal is the group's log applied: at every start it is
+ * rebuilt from the log (a leader that lost the leadership may have
+ * committed batches here that the group never did). With a snapshot, Raft
+ * restores it from that (fsm_restore()); without one the whole log is
+ * applied again, onto an empty journal. A state dir with no log yet but a
+ * journal with tasks is a single master's: refused, not emptied.
+ */
+static int rebuild_journal(const char *dir, struct journal *j, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    bool has_log = false, has_snapshot = false;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        has_log = true;
+        has_snapshot |= !strncmp(e->d_name, "snapshot-", 9);
+    }
+    if (d)
+        closedir(d);
+    uint64_t seq = 0;
+    if (!has_log) {
+        if (journal_get_counter(j, "seq", &seq) == 0 && seq > 0) {
+            snprintf(err, errlen,
+                     "the state dir holds the journal of a master that ran alone (%" PRIu64
+                     " tasks); a group member starts from an empty state dir",
+                     seq);
+            return -1;
+        }
+        return 0;
+    }
+    if (has_snapshot)
+        return 0;
+    if (journal_reset(j, err, errlen) != 0)
+        return -1;
+    log_info("journal emptied: the group's log is applied again");
+    return 0;
+}
+
 struct group *group_start(uv_loop_t *loop, const struct group_config *c, const char *dir,
                           const char *output_dir, const char *token, struct journal *j,
                           struct jwriter *w, void (*lead)(void *data), void *data, char *err,
@@ -428,6 +468,10 @@ struct group *group_start(uv_loop_t *loop, const struct group_config *c, const c
     randombytes_buf(&g->incarnation, sizeof(g->incarnation));
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(errno));
+        free(g);
+        return NULL;
+    }
+    if (rebuild_journal(dir, j, err, errlen) != 0) {
         free(g);
         return NULL;
     }

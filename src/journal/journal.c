@@ -1594,3 +1594,16 @@ out:
     sqlite3_close(mem);
     return ret;
 }
+
+int journal_reset(struct journal *j, char *err, size_t errlen)
+{
+    struct journal *empty = journal_open(NULL, err, errlen);
+    void *data = NULL;
+    size_t len = 0;
+    int rc = empty ? journal_image(empty, &data, &len, err, errlen) : DTR_EIO;
+    if (rc == 0)
+        rc = journal_restore_image(j, data, len, err, errlen);
+    free(data);
+    journal_close(empty);
+    return rc;
+}

@@ -156,5 +156,8 @@ int journal_load_allocs(struct journal *j, journal_alloc_fn fn, void *data);
 int journal_image(struct journal *j, void **data, size_t *len, char *err, size_t errlen);
 int journal_restore_image(struct journal *j, const void *data, size_t len, char *err,
                           size_t errlen);
+/* Empties the journal (the image of a new one), for a member that rebuilds
+ * it from the group's log. */
+int journal_reset(struct journal *j, char *err, size_t errlen);
 
 #endif

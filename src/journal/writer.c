@@ -53,10 +53,9 @@ struct jwriter {
      * entries and are applied when they come back committed. */
     int (*propose)(void *data, void *entry, size_t len);
     void *propose_data;
-    uint64_t incarnation, proposed;
-    struct batch *sent_head, *sent_tail; /* proposed, not back yet (epoch = proposal) */
-    struct jwriter_files files;          /* where shipped output goes (thread's) */
-    uint64_t last_back;                  /* the newest own proposal back */
+    uint64_t incarnation;
+    struct jwriter_files files; /* where shipped output goes (thread's) */
+    uint64_t last_back;         /* the newest own proposal back committed */
 
     pthread_mutex_t mu;
     pthread_cond_t work;       /* the thread waits for batches (or stop) */
@@ -233,11 +232,7 @@ void jwriter_stop(struct jwriter *w)
     pthread_join(w->thread, NULL);
     if (w->open)
         batch_free(w->open);
-    while (w->sent_head) {
-        struct batch *next = w->sent_head->next;
-        batch_free(w->sent_head);
-        w->sent_head = next;
-    }
+
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->mu);
@@ -357,26 +352,16 @@ static void queue_batch(struct jwriter *w, struct batch *b, uint64_t epoch)
         pthread_cond_wait(&w->idle, &w->mu);
 }
 
-/* jwriter_handoff() in a group: the batch goes out as an entry and waits
- * in the sent list for its return (jwriter_apply_entry()). */
-static uint64_t propose_open(struct jwriter *w)
-{
-    struct batch *b = w->open;
-    if (b && b->n) {
-        size_t len;
-        void *entry = entry_encode(b, w->incarnation, ++w->proposed, &len);
-        w->open = NULL;
-        append(&w->sent_head, &w->sent_tail, b, w->proposed);
-        w->propose(w->propose_data, entry, len);
-    }
-    return w->proposed;
-}
-
 uint64_t jwriter_handoff(struct jwriter *w)
 {
-    if (w->propose)
-        return propose_open(w);
     struct batch *b = w->open;
+    /* In a group the batch goes out as an entry numbered with the epoch it
+     * gets below, and is committed here at the same time. */
+    if (w->propose && b && b->n) {
+        size_t len;
+        void *entry = entry_encode(b, w->incarnation, w->handed + 1, &len);
+        w->propose(w->propose_data, entry, len);
+    }
     bool light = b && b->n && light_load(w, b);
     pthread_mutex_lock(&w->mu);
     if (light && !w->head && !w->busy && !w->failed && w->last_commit_us <= INLINE_MAX_COMMIT_US) {
@@ -403,7 +388,7 @@ uint64_t jwriter_handoff(struct jwriter *w)
 bool jwriter_done(struct jwriter *w, uint64_t *epoch, char *err, size_t errlen)
 {
     pthread_mutex_lock(&w->mu);
-    *epoch = w->done;
+    *epoch = w->propose ? MIN(w->done, w->last_back) : w->done;
     bool ok = !w->failed;
     if (!ok)
         snprintf(err, errlen, "%s", w->err);
@@ -462,24 +447,21 @@ int jwriter_apply_entry(struct jwriter *w, const void *entry, size_t len, char *
         return -1;
     if (h.kind != ENTRY_BATCH)
         return 1;
-    if (h.incarnation == w->incarnation && w->sent_head && w->sent_head->epoch == h.proposal) {
-        /* Our own batch, back committed: applied as recorded, waits and all. */
-        b = w->sent_head;
-        w->sent_head = b->next;
-        if (!w->sent_head)
-            w->sent_tail = NULL;
-        w->last_back = h.proposal;
-    } else if (h.incarnation == w->incarnation) {
-        snprintf(err, errlen, "entry %" PRIu64 " of this process came back out of order",
-                 h.proposal);
-        return -1;
-    } else {
-        b = entry_decode(entry, len, err, errlen);
-        if (!b)
+    if (h.incarnation == w->incarnation) {
+        /* Our own batch, back committed: it was applied here when made. */
+        if (h.proposal <= w->last_back || h.proposal > w->handed) {
+            snprintf(err, errlen, "entry %" PRIu64 " of this process came back out of order",
+                     h.proposal);
             return -1;
+        }
+        w->last_back = h.proposal;
+        return 0;
     }
+    b = entry_decode(entry, len, err, errlen);
+    if (!b)
+        return -1;
     pthread_mutex_lock(&w->mu);
-    queue_batch(w, b, w->last_back);
+    queue_batch(w, b, w->handed);
     pthread_mutex_unlock(&w->mu);
     return 0;
 }

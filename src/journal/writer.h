@@ -84,14 +84,15 @@ void jwriter_prune(struct jwriter *w, int64_t cutoff_ms);
 
 /*
  * A master group (group/group.h). Once jwriter_replicate() is called,
- * jwriter_handoff() no longer queues the open batch: it encodes it as an
- * entry (journal/batch.h) and passes it to propose(), which takes the
- * malloc'd buffer, and returns the batch's proposal number as the epoch.
- * Every member then passes each committed entry, its own included, to
- * jwriter_apply_entry() in log order; the thread applies and commits it,
- * and jwriter_done() reports an own proposal done once its batch is
- * committed here too. incarnation names this process in its entries
- * (random per start), so that its own batches are recognised on return.
+ * jwriter_handoff() also encodes each batch as an entry (journal/batch.h)
+ * numbered with the batch's epoch and passes it to propose(), which takes
+ * the malloc'd buffer; the batch is committed here as on a single master.
+ * Every member passes each committed entry to jwriter_apply_entry() in log
+ * order: another's batch is applied and committed, our own (recognised by
+ * incarnation, random per start) only marks its epoch committed by the
+ * group. jwriter_done() reports an epoch once both happened. A leader that
+ * loses the leadership must start over, its journal rebuilt from the
+ * group's log: it may hold batches the group never committed.
  */
 void jwriter_replicate(struct jwriter *w, int (*propose)(void *data, void *entry, size_t len),
                        void *data, uint64_t incarnation);

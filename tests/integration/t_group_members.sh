@@ -79,4 +79,13 @@ pass "member $(leader) leads the remaining group"
 id=$(dtr submit -- echo after) || fail "submit after the failover"
 dtr wait "$id" >/dev/null 2>&1 && [ "$(dtr result "$id")" = after ] &&
     pass "a task submitted after losing the leader runs" || fail "task $id: $(dtr result "$id" --json 2>&1)"
+
+# The old leader comes back on its state dir: it rebuilds its journal from
+# the group's log (it may hold batches the group never committed) and
+# follows.
+start_member "$L" --group "$GROUP"
+wait_for "member $L follows again" "[ \$(grep -c following m$L.out) -ge 2 ]" 20 || finish
+grep -q "journal emptied" "logs-$L/master.log" && pass "member $L rebuilt its journal from the log" ||
+    fail "member $L did not rebuild: $(grep -v DEBUG "logs-$L/master.log" | tail -n 5)"
+wait_for "member $L caught up" "[ \"\$(member_lag $L)\" = 0 ]" 30 && pass "member $L caught up (lag 0)"
 finish
