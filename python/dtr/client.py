@@ -676,7 +676,8 @@ class Client:
 
     def status(self):
         """The master's status: {"workers": [...], "tasks": {state: n},
-        "jobs": {...}, "unschedulable": n} (docs/protocol.md, status)."""
+        "jobs": {...}, "unschedulable": n}, and "group": {...} on a member
+        of a master group (docs/protocol.md, status and group)."""
         return self._one({"type": "status"})["status"]
 
     def get(self, id):
