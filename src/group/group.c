@@ -266,13 +266,15 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 struct proposal {
     struct raft_apply req;
     struct raft_buffer buf;
+    struct group *group;
 };
 
 static void applied_cb(struct raft_apply *req, int status, void *result UNUSED)
 {
     struct proposal *p = req->data;
+    struct group *g = p->group;
     free(p);
-    if (status != 0)
+    if (status != 0 && !g->closing) /* closing cancels what is in flight */
         start_over(raft_strerror(status));
 }
 
@@ -282,13 +284,15 @@ static int propose(void *data, void *entry, size_t len)
     struct group *g = data;
     struct proposal *p = xcalloc(1, sizeof(*p));
     p->req.data = p;
+    p->group = g;
     p->buf.base = entry;
     p->buf.len = len;
     int rv = raft_apply(&g->raft, &p->req, &p->buf, 1, applied_cb);
     if (rv != 0) {
         free(entry);
         free(p);
-        start_over(raft_strerror(rv));
+        if (!g->closing)
+            start_over(raft_strerror(rv));
     }
     return 0;
 }
