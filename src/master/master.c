@@ -167,7 +167,15 @@ static void master_stop(struct master *m, const char *why)
     m->stopping = true;
     if (!m->leading) { /* a group member still following: nothing else runs yet */
         log_info("stopping reason=%s", why);
-        uv_stop(m->loop);
+        conn_listener_close(&m->listener);
+        conn_hub_close_all(&m->hub, "master is stopping");
+        uv_close((uv_handle_t *)&m->tick, NULL);
+        uv_close((uv_handle_t *)&m->prepare, NULL);
+        uv_close((uv_handle_t *)&m->sigint, NULL);
+        uv_close((uv_handle_t *)&m->sigterm, NULL);
+        uv_close((uv_handle_t *)&m->sighup, NULL);
+        uv_close((uv_handle_t *)&m->journal_done, NULL);
+        group_close(m->group); /* then the loop runs out: follow_group() returns */
         return;
     }
     m->handlers.stopping = true;
