@@ -475,7 +475,7 @@ struct group *group_start(uv_loop_t *loop, const struct group_config *c, const c
         free(g);
         return NULL;
     }
-    if (rebuild_journal(dir, j, err, errlen) != 0) {
+    if (rebuild_journal(dir, j, err, errlen) != 0 || journal_replicated(j, err, errlen) != 0) {
         free(g);
         return NULL;
     }

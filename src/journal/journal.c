@@ -1607,3 +1607,12 @@ int journal_reset(struct journal *j, char *err, size_t errlen)
     journal_close(empty);
     return rc;
 }
+
+int journal_replicated(struct journal *j, char *err, size_t errlen)
+{
+    if (sqlite3_exec(j->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+        err_set(err, errlen, "cannot configure '%s': %s", j->path, sqlite3_errmsg(j->db));
+        return DTR_EIO;
+    }
+    return 0;
+}

@@ -156,6 +156,11 @@ int journal_load_allocs(struct journal *j, journal_alloc_fn fn, void *data);
 int journal_image(struct journal *j, void **data, size_t *len, char *err, size_t errlen);
 int journal_restore_image(struct journal *j, const void *data, size_t len, char *err,
                           size_t errlen);
+/* A group member's journal is rebuilt from the group's Raft log at every
+ * start (group/group.c), and that log is what is durable: its commits then
+ * need not reach the disk before they return (WAL with synchronous=NORMAL:
+ * never corrupt, only behind after a power loss). */
+int journal_replicated(struct journal *j, char *err, size_t errlen);
 /* Empties the journal (the image of a new one), for a member that rebuilds
  * it from the group's log. */
 int journal_reset(struct journal *j, char *err, size_t errlen);
