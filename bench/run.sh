@@ -868,13 +868,17 @@ group_sched() {
     if submit_wait "$SCHED_N" "$_d" --kind noop; then
         record "$_key" "$(rate "$SCHED_N" "$T_TOTAL")"
         record "$_key.cpu" "$CPU"
-        _gq_x=""
+        record "$_key.runq" "$RUNQ"
+        _gq_x="" _gq_fc=0
         if [ "$_kind" = group ]; then
             _gq_fc=$(awk -v c="$(($(followers_ticks) - _gq_f0))" -v hz="$HZ" -v t="$T_TOTAL" \
                 'BEGIN { printf "%.0f", 100 * c / hz / t / 2 }')
             record "$_key.fcpu" "$_gq_fc"
             _gq_x=", each follower ${_gq_fc}%"
         fi
+        # CPU of every member per task, in us
+        record "$_key.cpt" "$(awk -v m="$CPU" -v f="$_gq_fc" -v t="$T_TOTAL" -v n="$SCHED_N" \
+            'BEGIN { printf "%.1f", (m + 2 * f) / 100 * t / n * 1e6 }')"
         echo "  run $_r, $_label: $(rate "$SCHED_N" "$T_TOTAL") tasks/s end to end" \
             "(submit alone $(rate "$SCHED_N" "$T_SUBMIT")/s; master CPU ${CPU}% of a core$_gq_x," \
             "runnable but waiting for a CPU ${RUNQ}%), load $(load)"
@@ -905,7 +909,9 @@ group_latency() {
     GLAT_P50=""
     _lt=$("$B/latency" --master "$MADDR" -n "$LAT_N" 2>>"$_d/client.err") &&
         GLAT_P50=$(field p50_ms "$_lt") &&
-        record "$_gl_k.p50" "$GLAT_P50" && record "$_gl_k.p99" "$(field p99_ms "$_lt")"
+        record "$_gl_k.p50" "$GLAT_P50" && record "$_gl_k.p99" "$(field p99_ms "$_lt")" &&
+        record "$_gl_k.submit" "$(field submit_p50_ms "$_lt")" &&
+        record "$_gl_k.run" "$(field run_p50_ms "$_lt")"
     echo "  run $_r, $_kind: one connection: ${_lt:-failed}"
     _cl=$("$B/cmdlat" "$CLI_N" "$DTR" submit --wait --master "$MADDR" -- /bin/true 2>>"$_d/client.err") &&
         record "$_gl_k.cli" "$(field p50_ms "$_cl")"
@@ -1027,6 +1033,10 @@ bench_group() {
     show group.single.cpu "  single master's CPU" "%core"
     show group.group.cpu "  leader's CPU" "%core"
     show group.group.fcpu "  each follower's CPU" "%core"
+    show group.single.runq "  single master waiting for a CPU" "%time"
+    show group.group.runq "  leader waiting for a CPU" "%time"
+    show group.single.cpt "  CPU per task, single master" us
+    show group.group.cpt "  CPU per task, all 3 members" us group.single.cpt "single"
     show glat.rtt "loopback TCP round trip, p50" ms
     show glat.commit "lone SQLite WAL FULL commit, p50" ms
     show glat.single.p50 "single: one connection, p50" ms
@@ -1035,6 +1045,10 @@ bench_group() {
     show glat.diff "group p50 - single p50" ms glat.extra "2 RTT + commit"
     show glat.budget "budget: single + 2 round trips + 1 commit" ms
     show glat.group.p50 "group against the budget" ms glat.budget "budget"
+    show glat.single.submit "  single: submit -> submitted (1 write), p50" ms
+    show glat.group.submit "  group: submit -> submitted (1 entry), p50" ms glat.single.submit "single"
+    show glat.single.run "  single: wait -> final (run, result), p50" ms
+    show glat.group.run "  group: wait -> final (run, result), p50" ms glat.single.run "single"
     show glat.single.p99 "single: one connection, p99" ms
     show glat.group.p99 "group: one connection, p99" ms glat.single.p99 "single"
     show glat.single.cli "single: dtr submit --wait -- /bin/true, p50" ms
