@@ -943,6 +943,8 @@ group_failover() {
     start_workers 1 2 "$_d"
     MADDR=$_gf_m
     (
+        # a TERM waits for the submit under way: no process is left behind
+        trap 'exit 0' TERM
         while :; do
             "$DTR" submit --master "$GLIST" -- /bin/true >/dev/null 2>>"$_d/trickle.err"
             sleep 0.1
@@ -1013,11 +1015,11 @@ bench_group() {
         record glat.rtt "$_rtt"
         record glat.commit "$_com"
         echo "  run $_r: rtt $_pp; commit $_sq"
-        group_sched $_r group.single "single master" single
-        group_sched $_r group.group "group of 3" group
-        group_latency $_r "$WORK/glat$_r/single" single
+        group_sched "$_r" group.single "single master" single
+        group_sched "$_r" group.group "group of 3" group
+        group_latency "$_r" "$WORK/glat$_r/single" single
         _p1=$GLAT_P50
-        group_latency $_r "$WORK/glat$_r/group" group
+        group_latency "$_r" "$WORK/glat$_r/group" group
         # the budget: the single master's p50 + 2 round trips + 1 commit
         _ex=$(awk -v a="$_rtt" -v b="$_com" 'BEGIN { printf "%.4f", 2 * a + b }')
         record glat.extra "$_ex"
