@@ -3,7 +3,7 @@
 #
 # dtr benchmark suite (issue 6): speed and scale, with peers side by side.
 #
-#   sh bench/run.sh [exec] [sched] [workflow] [latency] [workers] [memory] [output] [http] [python]
+#   sh bench/run.sh [exec] [sched] [workflow] [latency] [group] [workers] [memory] [output] [http] [python]
 #   BENCH_QUICK=1 sh bench/run.sh ...      fewer repetitions, smaller counts
 #
 # Builds a release binary (build-release/), runs each selected benchmark
@@ -23,7 +23,7 @@ cd "$ROOT" || exit 1
 BUILD=${BENCH_BUILD:-build-release}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-0}
-ALL="exec sched workflow latency workers memory output http python"
+ALL="exec sched workflow latency group workers memory output http python"
 EXTRA="idle"                            # selectable by name, not part of the default run
 
 # ---- sizes ---------------------------------------------------------------------
@@ -64,6 +64,8 @@ else
     IDLE_N=${BENCH_IDLE_WORKERS:-10000}
     CLI_N=${BENCH_CLI_N:-50}
 fi
+GROUP_KILLS=${BENCH_GROUP_KILLS:-10}    # group: leader kills timed
+GROUP_PORT=${BENCH_GROUP_PORT:-9300}    # group: ports from here (below the ephemeral range)
 WIDE=${BENCH_EXEC_WIDE:-8}              # exec: slots of the wide variant (on any core count)
 PORT=${BENCH_PORT:-47000}               # masters try PORT..PORT+99
 WPORTS=${BENCH_WORKER_PORTS:-47200-47399}
@@ -797,6 +799,268 @@ bench_latency() {
     show lat.cli "dtr submit --wait against xargs" ms lat.xargs "xargs"
 }
 
+# ---- 3b. a master group of 3 (issue 18) ----------------------------------------------------
+# Three members on loopback, side by side with a single master in the same
+# run. Every member's client and replication port is below the kernel's
+# ephemeral range (README "Running a master group"): each group started
+# takes the next block of 10 ports from BENCH_GROUP_PORT (client ports +1..+3,
+# replication ports +4..+6).
+GSLOT=0
+# start_group DIR: members 1..3 with state dirs DIR/state-I; waits for a
+# leader. Sets GPID1..GPID3, GCPORT (client port of member 0), GRPORT, GLIST
+# (the members' client addresses), and leader_of's GL, MADDR, MPID.
+start_group() {
+    _gs_d=$1
+    mkdir -p "$_gs_d"
+    GCPORT=$((GROUP_PORT + 10 * (GSLOT % 50)))
+    GRPORT=$((GCPORT + 3))
+    GSLOT=$((GSLOT + 1))
+    GSPEC="1@127.0.0.1:$((GRPORT + 1)),2@127.0.0.1:$((GRPORT + 2)),3@127.0.0.1:$((GRPORT + 3))"
+    GLIST="127.0.0.1:$((GCPORT + 1)),127.0.0.1:$((GCPORT + 2)),127.0.0.1:$((GCPORT + 3))"
+    for _gs_i in 1 2 3; do start_member "$_gs_d" "$_gs_i"; done
+    _gs_k=0
+    until leader_of "$_gs_d"; do
+        _gs_k=$((_gs_k + 1))
+        [ $_gs_k -le 3000 ] || { tail -n 3 "$_gs_d"/m*.err >&2; die "the group elected no leader in 30 s"; }
+        sleep 0.01
+    done
+}
+# start_member DIR I: member I (again, after a kill: same state dir)
+start_member() {
+    "$DTR" master --group "$GSPEC" --group-id "$2" --port $((GCPORT + $2)) --http off \
+        --state-dir "$1/state-$2" --log-dir "$1/logs-$2" >>"$1/m$2.out" 2>>"$1/m$2.err" &
+    eval "GPID$2=$!"
+    PIDS="$PIDS $!"
+}
+# leader_of DIR: true when a living member has written master.addr; sets
+# GL (its number), MPID and MADDR
+leader_of() {
+    for _lo_i in 1 2 3; do
+        _lo_p=$(eval echo "\$GPID$_lo_i")
+        if [ -s "$1/state-$_lo_i/master.addr" ] && kill -0 "$_lo_p" 2>/dev/null; then
+            GL=$_lo_i MPID=$_lo_p MADDR=$(cat "$1/state-$_lo_i/master.addr")
+            return 0
+        fi
+    done
+    return 1
+}
+stop_group() { for _sg_i in 1 2 3; do stop_pid "$(eval echo "\$GPID$_sg_i")"; done; }
+# followers_ticks: CPU ticks of the members that do not lead
+followers_ticks() {
+    _ft_t=0
+    for _ft_i in 1 2 3; do
+        [ "$_ft_i" = "$GL" ] || _ft_t=$((_ft_t + $(cpu_ticks "$(eval echo "\$GPID$_ft_i")")))
+    done
+    echo "$_ft_t"
+}
+
+# group_sched REP KEY LABEL single|group: sched's 64-worker set-up (loadgen,
+# 64 x 32 slots, SCHED_N noop tasks, journal on disk) on one master or on
+# the leader of a group of 3.
+group_sched() {
+    _r=$1 _key=$2 _label=$3 _kind=$4
+    _d=$WORK/$_key.$_r
+    mkdir -p "$_d"
+    if [ "$_kind" = group ]; then start_group "$_d"; else start_master "$_d"; fi
+    start_loadgen "$_d" --workers 64 --slots 32 --time 3000
+    _gq_f0=0
+    [ "$_kind" = single ] || _gq_f0=$(followers_ticks)
+    if submit_wait "$SCHED_N" "$_d" --kind noop; then
+        record "$_key" "$(rate "$SCHED_N" "$T_TOTAL")"
+        record "$_key.cpu" "$CPU"
+        record "$_key.runq" "$RUNQ"
+        _gq_x="" _gq_fc=0
+        if [ "$_kind" = group ]; then
+            _gq_fc=$(awk -v c="$(($(followers_ticks) - _gq_f0))" -v hz="$HZ" -v t="$T_TOTAL" \
+                'BEGIN { printf "%.0f", 100 * c / hz / t / 2 }')
+            record "$_key.fcpu" "$_gq_fc"
+            _gq_x=", each follower ${_gq_fc}%"
+        fi
+        # CPU of every member per task, in us
+        record "$_key.cpt" "$(awk -v m="$CPU" -v f="$_gq_fc" -v t="$T_TOTAL" -v n="$SCHED_N" \
+            'BEGIN { printf "%.1f", (m + 2 * f) / 100 * t / n * 1e6 }')"
+        echo "  run $_r, $_label: $(rate "$SCHED_N" "$T_TOTAL") tasks/s end to end" \
+            "(submit alone $(rate "$SCHED_N" "$T_SUBMIT")/s; master CPU ${CPU}% of a core$_gq_x," \
+            "runnable but waiting for a CPU ${RUNQ}%), load $(load)"
+    fi
+    stop_pid "$LPID"
+    if [ "$_kind" = group ]; then stop_group; else stop_pid "$MPID"; fi
+    rm -rf "$_d"/state*
+}
+
+# group_latency REP DIR single|group: bench/latency's one-connection p50
+# against the master (the leader's own address), and `dtr submit --wait --
+# /bin/true` p50 (given the leader, and given every member: the CLI tries
+# them in order and follows the redirect). One worker --slots 2.
+group_latency() {
+    _r=$1 _d=$2 _kind=$3
+    mkdir -p "$_d"
+    if [ "$_kind" = group ]; then
+        start_group "$_d"
+        _gl_m=$MADDR
+        MADDR=$GLIST # the worker is given every member
+        start_workers 1 2 "$_d"
+        MADDR=$_gl_m
+    else
+        start_master "$_d"
+        start_workers 1 2 "$_d"
+    fi
+    _gl_k=glat.$_kind
+    GLAT_P50=""
+    _lt=$("$B/latency" --master "$MADDR" -n "$LAT_N" 2>>"$_d/client.err") &&
+        GLAT_P50=$(field p50_ms "$_lt") &&
+        record "$_gl_k.p50" "$GLAT_P50" && record "$_gl_k.p99" "$(field p99_ms "$_lt")" &&
+        record "$_gl_k.submit" "$(field submit_p50_ms "$_lt")" &&
+        record "$_gl_k.run" "$(field run_p50_ms "$_lt")"
+    echo "  run $_r, $_kind: one connection: ${_lt:-failed}"
+    _cl=$("$B/cmdlat" "$CLI_N" "$DTR" submit --wait --master "$MADDR" -- /bin/true 2>>"$_d/client.err") &&
+        record "$_gl_k.cli" "$(field p50_ms "$_cl")"
+    echo "  run $_r, $_kind: dtr submit --wait --master $MADDR -- /bin/true: ${_cl:-failed}"
+    if [ "$_kind" = group ]; then
+        _cl=$("$B/cmdlat" "$CLI_N" "$DTR" submit --wait --master "$GLIST" -- /bin/true 2>>"$_d/client.err") &&
+            record "$_gl_k.clilist" "$(field p50_ms "$_cl")"
+        echo "  run $_r, $_kind: the same with --master $GLIST (leader: member $GL): ${_cl:-failed}"
+        stop_workers
+        stop_group
+    else
+        stop_workers
+        stop_pid "$MPID"
+    fi
+    rm -rf "$_d"/state*
+}
+
+# group_failover DIR: a group of 3, one worker (given every member) and a
+# trickle of /bin/true tasks (one every 0.1 s, submitted to every member);
+# GROUP_KILLS rounds of: kill -9 the leader; time until another member has
+# written master.addr (group.elect) and answers `dtr status` there
+# (group.failover); restart the killed member on its state dir and wait until
+# it follows again and the leader reports it caught up (lag 0).
+group_failover() {
+    _d=$1
+    start_group "$_d"
+    _gf_m=$MADDR
+    MADDR=$GLIST
+    start_workers 1 2 "$_d"
+    MADDR=$_gf_m
+    (
+        # a TERM waits for the submit under way: no process is left behind
+        trap 'exit 0' TERM
+        while :; do
+            "$DTR" submit --master "$GLIST" -- /bin/true >/dev/null 2>>"$_d/trickle.err"
+            sleep 0.1
+        done
+    ) &
+    _gf_tp=$!
+    PIDS="$PIDS $_gf_tp"
+    sleep 1
+    _gf_k=1
+    while [ $_gf_k -le "$GROUP_KILLS" ]; do
+        _gf_old=$GL
+        _gf_t0=$(now_ns)
+        kill -KILL "$MPID"
+        wait "$MPID" 2>/dev/null
+        _gf_te=""
+        _gf_i=0
+        while :; do
+            if leader_of "$_d"; then
+                [ -n "$_gf_te" ] || _gf_te=$(now_ns)
+                "$DTR" status --master "$MADDR" >/dev/null 2>&1 && break
+            fi
+            _gf_i=$((_gf_i + 1))
+            [ $_gf_i -le 6000 ] || { echo "  round $_gf_k: no member led within 60 s"; break; }
+            sleep 0.01
+        done
+        _gf_t1=$(now_ns)
+        [ $_gf_i -le 6000 ] || break
+        record group.elect "$(secs "$_gf_t0" "$_gf_te")"
+        record group.failover "$(secs "$_gf_t0" "$_gf_t1")"
+        # the killed member comes back as a follower, on its state dir
+        _gf_f=$(grep -c following "$_d/m$_gf_old.out")
+        _gf_r0=$(now_ns)
+        start_member "$_d" "$_gf_old"
+        _gf_i=0
+        until [ "$(grep -c following "$_d/m$_gf_old.out")" -gt "$_gf_f" ] &&
+            "$DTR" status --json --master "$MADDR" 2>/dev/null |
+            grep -q "\"id\":$_gf_old,[^}]*\"lag\":0[,}]"; do
+            _gf_i=$((_gf_i + 1))
+            [ $_gf_i -le 600 ] || die "member $_gf_old did not catch up in 60 s after its restart (see $_d)"
+            sleep 0.1
+        done
+        record group.rejoin "$(secs "$_gf_r0" "$(now_ns)")"
+        echo "  kill $_gf_k: leader $_gf_old killed; member $GL wrote master.addr after" \
+            "$(secs "$_gf_t0" "$_gf_te") s and served status after $(secs "$_gf_t0" "$_gf_t1") s;" \
+            "member $_gf_old rejoined in $(secs "$_gf_r0" "$(now_ns)") s, load $(load)"
+        _gf_k=$((_gf_k + 1))
+    done
+    stop_pid "$_gf_tp"
+    # every task of the trickle ends: none lost to the kills
+    "$DTR" wait --all --master "$MADDR" --timeout 60s >/dev/null 2>>"$_d/client.err"
+    echo "  tasks after the kills: $("$DTR" status --master "$MADDR" 2>/dev/null | grep -m1 -o '[0-9]* succeeded.*')" \
+        "($(wc -l <"$_d/trickle.err") line(s) of submit errors during failovers)"
+    stop_workers
+    stop_group
+    rm -rf "$_d"/state*
+}
+
+bench_group() {
+    header "group: a master group of 3 on loopback against a single master; $SCHED_N noop tasks" \
+        "(loadgen, 64 workers x 32 slots, journal on), single-task latency, $GROUP_KILLS leader kills"
+    _r=1
+    while [ $_r -le "$REPS" ]; do
+        _pp=$("$B/pingpong" 10000) || die "pingpong failed"
+        mkdir -p "$WORK/glat$_r"
+        _sq=$("$B/sqlite_commit" "$WORK/glat$_r" 300) || die "sqlite_commit failed"
+        _rtt=$(awk -v u="$(field p50_us "$_pp")" 'BEGIN { printf "%.4f", u / 1000 }')
+        _com=$(awk -v u="$(field p50_us "$_sq")" 'BEGIN { printf "%.4f", u / 1000 }')
+        record glat.rtt "$_rtt"
+        record glat.commit "$_com"
+        echo "  run $_r: rtt $_pp; commit $_sq"
+        group_sched "$_r" group.single "single master" single
+        group_sched "$_r" group.group "group of 3" group
+        group_latency "$_r" "$WORK/glat$_r/single" single
+        _p1=$GLAT_P50
+        group_latency "$_r" "$WORK/glat$_r/group" group
+        # the budget: the single master's p50 + 2 round trips + 1 commit
+        _ex=$(awk -v a="$_rtt" -v b="$_com" 'BEGIN { printf "%.4f", 2 * a + b }')
+        record glat.extra "$_ex"
+        if [ -n "$_p1" ] && [ -n "$GLAT_P50" ]; then
+            record glat.budget "$(awk -v p="$_p1" -v x="$_ex" 'BEGIN { printf "%.4f", p + x }')"
+            record glat.diff "$(awk -v p="$_p1" -v g="$GLAT_P50" 'BEGIN { printf "%.4f", g - p }')"
+        fi
+        _r=$((_r + 1))
+    done
+    group_failover "$WORK/failover"
+    show group.single "single master, journal on (tasks/s)" tasks/s
+    show group.group "group of 3, journal on (tasks/s)" tasks/s group.single "single"
+    show group.single.cpu "  single master's CPU" "%core"
+    show group.group.cpu "  leader's CPU" "%core"
+    show group.group.fcpu "  each follower's CPU" "%core"
+    show group.single.runq "  single master waiting for a CPU" "%time"
+    show group.group.runq "  leader waiting for a CPU" "%time"
+    show group.single.cpt "  CPU per task, single master" us
+    show group.group.cpt "  CPU per task, all 3 members" us group.single.cpt "single"
+    show glat.rtt "loopback TCP round trip, p50" ms
+    show glat.commit "lone SQLite WAL FULL commit, p50" ms
+    show glat.single.p50 "single: one connection, p50" ms
+    show glat.group.p50 "group: one connection to the leader, p50" ms glat.single.p50 "single"
+    show glat.extra "2 round trips + 1 commit" ms
+    show glat.diff "group p50 - single p50" ms glat.extra "2 RTT + commit"
+    show glat.budget "budget: single + 2 round trips + 1 commit" ms
+    show glat.group.p50 "group against the budget" ms glat.budget "budget"
+    show glat.single.submit "  single: submit -> submitted (1 write), p50" ms
+    show glat.group.submit "  group: submit -> submitted (1 entry), p50" ms glat.single.submit "single"
+    show glat.single.run "  single: wait -> final (run, result), p50" ms
+    show glat.group.run "  group: wait -> final (run, result), p50" ms glat.single.run "single"
+    show glat.single.p99 "single: one connection, p99" ms
+    show glat.group.p99 "group: one connection, p99" ms glat.single.p99 "single"
+    show glat.single.cli "single: dtr submit --wait -- /bin/true, p50" ms
+    show glat.group.cli "group: the same, --master LEADER, p50" ms glat.single.cli "single"
+    show glat.group.clilist "group: the same, --master A,B,C, p50" ms glat.single.cli "single"
+    show group.elect "failover: another member wrote master.addr" s
+    show group.failover "failover: ... and answers dtr status" s
+    show group.rejoin "the killed member restarted and caught up" s
+}
+
 # idle (issue 17; by name only, `workers` measures the same among more):
 # IDLE_N simulated workers heartbeating to a master with default flags, no
 # tasks; the master's CPU over REPS windows of IDLE_S seconds.
@@ -1166,6 +1430,7 @@ for b in $ALL $EXTRA; do
     sched) bench_sched ;;
     workflow) bench_workflow ;;
     latency) bench_latency ;;
+    group) bench_group ;;
     workers) bench_workers ;;
     memory) bench_memory ;;
     output) bench_output ;;
@@ -1249,6 +1514,21 @@ if selected latency; then
     sline "latency: Gearman /bin/true p50 (one conn.)" "$(med lat.gm.true)" ms "$(mm lat.gm.true)" "" ""
     sline "latency: gearman CLI client p50" "$(med lat.gm.cli)" ms "$(mm lat.gm.cli)" "" ""
     sline "latency: dtr submit --wait / xargs" "$_x" x "$(ratio_mm lat.cli lat.xargs)" "<= 1x (issue 17)" "$(check "$_x" "<=" 1)"
+fi
+if selected group; then
+    _x=$(ratio_med group.group group.single)
+    sline "group: single master, noops, journal on" "$(med group.single)" tasks/s "$(mm group.single)" "" ""
+    sline "group: group of 3, noops, journal on" "$(med group.group)" tasks/s "$(mm group.group)" "" ""
+    sline "group: group of 3 / single master" "$_x" x "$(ratio_mm group.group group.single)" ">= 0.5x (issue 18)" "$(check "$_x" ">=" 0.5)"
+    sline "group: single master, one connection p50" "$(med glat.single.p50)" ms "$(mm glat.single.p50)" "" ""
+    sline "group: group of 3, one connection p50" "$(med glat.group.p50)" ms "$(mm glat.group.p50)" "" ""
+    sline "group: 2 round trips + 1 commit" "$(med glat.extra)" ms "$(mm glat.extra)" "" ""
+    _x=$(ratio_med glat.diff glat.extra)
+    sline "group: (group - single) p50" "$(med glat.diff)" ms "$(mm glat.diff)" "<= 2 RTT + 1 commit (issue 18)" "$(check "$_x" "<=" 1)"
+    sline "group: submit --wait /bin/true, single" "$(med glat.single.cli)" ms "$(mm glat.single.cli)" "" ""
+    sline "group: submit --wait /bin/true, group, A,B,C" "$(med glat.group.clilist)" ms "$(mm glat.group.clilist)" "" ""
+    _x=$(med group.failover)
+    sline "group: failover, median of $(values group.failover | wc -w) leader kills" "$_x" s "$(mm group.failover)" "<= 5 s (issue 18)" "$(check "$_x" "<=" 5)"
 fi
 if selected workers; then
     for _n in $WORKERS_LIST; do
