@@ -340,7 +340,9 @@ static int start_listening(struct master *m, char *err, size_t errlen)
     /* descriptors for the journal, logs and the HTTP side's connections */
     bool http_off = opts->http && !strcmp(opts->http, "off");
     conn_hub_fit_fd_limit(&m->hub, 64 + (http_off ? 0 : HTTP_MAX_CONNS));
-    int hi = (int)MIN(opts->port + 99, 65535);
+    /* A group member's address is in its clients' and workers' lists: it
+     * listens there or not at all. */
+    int hi = m->group ? (int)opts->port : (int)MIN(opts->port + 99, 65535);
     if (conn_listen(&m->hub, &m->listener, opts->host, (int)opts->port, hi, &master_conn_ops,
                     CONN_ROLE_WORKER | CONN_ROLE_CLIENT, err, errlen) != 0) {
         log_error("cannot listen error=%s", log_quote(err));

@@ -13,18 +13,20 @@ N=2000
 export DTR_TOKEN=group-failover-secret
 # Snapshots every 64 entries: the member re-seeded below catches up from one.
 export DTR_GROUP_SNAPSHOT_EVERY=64
-# Replication ports below the kernel's ephemeral range (32768-60999): a
-# member dialing a port nobody listens on yet can be given that very port
-# as its own source port (a TCP self-connect), and the member meant to
-# listen there then cannot. lib.sh's blocks start at 20000.
-RPORT=$((10000 + ($$ % 3000) * 3))
+# Every member's ports (3 for replication, 3 for clients) below the
+# kernel's ephemeral range (32768-60999) and below lib.sh's blocks (20000
+# on): a port in the ephemeral range may be some connection's source port
+# when a member comes to listen on it (a member dialing one nobody listens
+# on yet can even be given that very port: a TCP self-connect).
+RPORT=$((10000 + ($$ % 800) * 6))
+CPORT=$((RPORT + 2))
 GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
 
 # start_member I: member I of the group, its own state dir and client port.
 start_member() {
     local i=$1
     # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
-    "$DTR" master --group "$GROUP" --group-id "$i" --port $((MPORT + 10 * i)) --http off \
+    "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
         --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS \
         --verbose \
         >>"$T/m$i.out" 2>>"$T/m$i.err" &
@@ -44,7 +46,7 @@ use_leader() {
     L=$(leader)
 }
 # Workers and clients are given every member; the followers send them on.
-LIST="127.0.0.1:$((MPORT + 10)),127.0.0.1:$((MPORT + 20)),127.0.0.1:$((MPORT + 30))"
+LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
 export DTR_MASTER=$LIST
 
 for i in 1 2 3; do start_member "$i"; done

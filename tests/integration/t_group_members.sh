@@ -6,18 +6,20 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 export DTR_TOKEN=group-members-secret
-# Replication ports below the ephemeral range (see t_group_failover.sh).
-RPORT=$((10000 + ($$ % 3000) * 3 + 9000))
-raddr() { echo "127.0.0.1:$((RPORT + $1))"; }
+# Ports below the ephemeral range and lib.sh's blocks (see
+# t_group_failover.sh), 4 for replication and 4 for clients.
+RPORT=$((15000 + ($$ % 600) * 8))
+CPORT=$((RPORT + 4))
+raddr() { echo "127.0.0.1:$((RPORT + $1 - 1))"; }
 GROUP="1@$(raddr 1),2@$(raddr 2),3@$(raddr 3)"
-LIST="127.0.0.1:$((MPORT + 10)),127.0.0.1:$((MPORT + 20)),127.0.0.1:$((MPORT + 30)),127.0.0.1:$((MPORT + 40))"
+LIST="127.0.0.1:$((CPORT)),127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
 export DTR_MASTER=$LIST
 
 start_member() {
     local i=$1
     shift
     # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
-    "$DTR" master --group-id "$i" --port $((MPORT + 10 * i)) --http off \
+    "$DTR" master --group-id "$i" --port $((CPORT + i - 1)) --http off \
         --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS --verbose "$@" \
         >>"$T/m$i.out" 2>>"$T/m$i.err" &
     eval "M${i}_PID=$!"
