@@ -1061,8 +1061,11 @@ def main():
                 print("  ... %d more" % (len(v) - 15))
         elif R.checks[rule]:
             print("ok: invariant %s (%d checks)" % (rule, R.checks[rule]))
-    for rule in ["declared-dead", "requeued-in-time", "late-discarded", "exit-3",
-                 "cluster-going", "disk-full", "stepped-down", "fail-stop"]:
+    brules = ["declared-dead", "requeued-in-time", "late-discarded", "exit-3", "cluster-going",
+              "disk-full"]
+    if a.mode == "group":
+        brules += ["stepped-down", "fail-stop"]
+    for rule in brules:
         v = R.bfail.get(rule, [])
         if v:
             failed = True
