@@ -307,11 +307,14 @@ def group_checks(run, R, faults, procs, losses):
                             leader_at(a["recv"]), leader_at(b["recv"])))
 
     # Behaviour: the cut-off leader steps down in time and dispatches no more.
+    step_delays = []
     for f in faults.values():
         if f["kind"] == "leader_partition" and "start_ms" in f:
             m, F = f["target"], f["start_ms"]
             sd = [t for t in step_downs[m] if t >= F - 100]
             ok = bool(sd) and sd[0] <= F + STEP_DOWN_S * 1000
+            if sd:
+                step_delays.append((sd[0] - F) / 1000)
             R.bcheck("stepped-down", ok, m, "cut off at %d: %s" % (
                 F, "stepped down %.2fs after" % ((sd[0] - F) / 1000) if sd else "never stepped down"))
             if sd:
@@ -331,6 +334,9 @@ def group_checks(run, R, faults, procs, losses):
                      "logged: %s" % (f["start_ms"], why, failed))
     print("group: %d member(s), %d leadership(s) (terms %s), %d leases seen by workers" % (
         len(members), len(windows), sorted(term_leaders), len(names)))
+    if step_delays:
+        print("group: a leader cut off from the majority stepped down after %s s" % ", ".join(
+            "%.2f" % d for d in step_delays))
 
 
 def main():
