@@ -127,8 +127,15 @@ fuzz: fuzz-build
 # The short fixed schedule runs in CTest as tests/integration/t_chaos_short.sh.
 SEED     ?=
 DURATION ?= 120
+# Then the master group's scenarios (tests/chaos/run.sh group): GROUP_ROUNDS
+# rounds of a follower cut off, the leader cut off from the majority, the
+# leader SIGKILLed and restarted, a member's disk full; three members on
+# hosts of their own. t_chaos_group.sh runs one round in CTest.
+GROUP_ROUNDS ?= 3
 
 .PHONY: chaos
 
 chaos: build
-	DTR=$(BUILD)/dtr bash tests/chaos/run.sh long "$(SEED)" "$(DURATION)"
+	rc=0; DTR=$(BUILD)/dtr bash tests/chaos/run.sh long "$(SEED)" "$(DURATION)" || rc=1; \
+	DTR=$(BUILD)/dtr bash tests/chaos/run.sh group --rounds "$(GROUP_ROUNDS)" \
+	    --seed "$(or $(SEED),1)" || rc=1; exit $$rc

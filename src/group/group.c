@@ -404,6 +404,13 @@ static void watch_cb(uv_timer_t *h)
 {
     struct group *g = h->data;
     int state = raft_state(&g->raft);
+    char err[512];
+    uint64_t done;
+    /* A follower whose journal write failed (disk full) stops: its writer
+     * drops every later batch, so it would go on voting and acking entries
+     * its journal no longer has. (A leader stops in tasks.c.) */
+    if (!g->leading && !jwriter_done(g->writer, &done, err, sizeof(err)))
+        fatal("journal write failed", err);
     if (g->leading && state != RAFT_LEADER)
         start_over("a new leader was elected, or this one lost touch with the majority");
     if (!g->leading && !g->barrier_pending && state == RAFT_LEADER) {

@@ -67,6 +67,36 @@ and fails the run):
                      only when cut off from its master past --master-timeout,
                      0 when told to stop; the master only when killed or stopped
 
+The group run (--mode group: members m1-m3, logs/mN/master.log each;
+logs/master.log is then their merge by time, which the rules above read
+as the log of one logical master) adds:
+
+  one-leader-term    at most one member leads per Raft term: no two members
+                     log "leading the group ... term=T" with the same T
+  dispatch-leading   a member logs "dispatched" only while it leads (after
+                     its "leading the group" line, before its "no longer the
+                     group's leader" line or its next start), so at most one
+                     member dispatches per term
+  lease-unique       one lease number names one task, attempt and worker
+                     (worker logs at -v: "attempt received|started task= attempt=
+                     lease="): two leaders never hand out the same lease
+  lease-overlap      no task runs under two leases at once (from "attempt
+                     started" to its end: "attempt succeeded|failed",
+                     "stopping attempt", "attempt handed back", or its
+                     worker's exit), whether the leases came from one leader
+                     or two (the leader of each is the member leading when
+                     the worker received it), unless the master re-queued the
+                     earlier as lost with its worker
+
+and, as behaviour:
+
+  stepped-down       a leader cut off from the majority logs "no longer the
+                     group's leader" within STEP_DOWN_S of the cut, and
+                     dispatches nothing after that
+  fail-stop          a member whose disk filled up stops by itself while the
+                     fault lasts (or is still in step, having never failed a
+                     write)
+
 Behaviour (also fails the run when shown wrong; skipped where the run gives
 no chance to show it, e.g. no other worker was healthy, and timings are not
 judged while a fault of the master itself overlaps):
@@ -168,6 +198,145 @@ def parse_log(path):
 
 def starts(msg, prefix):
     return msg.startswith(prefix)
+
+
+STEP_DOWN_S = 5.0  # election timeout (1-2 s) + the watch tick + a loaded machine
+WORKER_END = ("attempt succeeded ", "attempt failed ", "stopping attempt ", "attempt handed back ")
+
+
+def group_checks(run, R, faults, procs, losses):
+    """The master group's rules: see the docstring (one-leader-term,
+    dispatch-leading, lease-unique, lease-overlap, stepped-down, fail-stop)."""
+    members = sorted(os.path.basename(d) for d in glob.glob(os.path.join(run, "logs", "m[0-9]"))
+                     if os.path.isdir(d))
+    exits = collections.defaultdict(list)  # name -> [t_ms] of exits (kill -9 included)
+    for p in procs:
+        if p["event"] == "exit":
+            exits[p["name"]].append(p["t_ns"] / 1e6)
+    # Leadership windows: (member, term, start_ms, end_ms)
+    windows = []
+    term_leaders = collections.defaultdict(set)
+    dispatch = collections.defaultdict(list)  # member -> [t_ms]
+    step_downs = collections.defaultdict(list)  # member -> [t_ms]
+    for m in members:
+        cur = None
+        for ev in parse_log(os.path.join(run, "logs", m, "master.log")):
+            msg, t = ev["msg"], ev["t_ms"]
+            if starts(msg, "leading the group "):
+                term = int(ev["kv"].get("term", -1))
+                term_leaders[term].add(m)
+                cur = [m, term, t, None]
+                windows.append(cur)
+            elif starts(msg, "no longer the group's leader"):
+                step_downs[m].append(t)
+                if cur:
+                    cur[3] = t
+                    cur = None
+            elif starts(msg, "group member started "):
+                if cur:
+                    # Killed while leading: it led until its exit.
+                    ends = [x for x in exits[m] if cur[2] <= x <= t]
+                    cur[3] = ends[0] if ends else t
+                    cur = None
+            elif starts(msg, "dispatched "):
+                dispatch[m].append(t)
+                R.check("dispatch-leading", cur is not None, m, "dispatched at %d" % t,
+                        "%s dispatched while not leading" % m)
+        if cur:
+            ends = [x for x in exits[m] if x >= cur[2]]
+            cur[3] = ends[0] if ends else 1e18
+    for term, ms in sorted(term_leaders.items()):
+        R.check("one-leader-term", len(ms) == 1, "-", "term %d" % term,
+                "members %s all led term %d" % (sorted(ms), term))
+
+    def leader_at(t):
+        for m, term, t0, t1 in windows:
+            if t0 <= t <= t1:
+                return "%s/term %d" % (m, term)
+        return "none"
+
+    # Leases, from the workers' logs (-v).
+    leases = {}  # lease -> {task, attempt, worker, recv, start, end}
+    names = collections.defaultdict(set)  # lease -> {(task, attempt, worker)}
+    for path in sorted(glob.glob(os.path.join(run, "logs", "worker-*.log"))):
+        w = os.path.basename(path)[7:-4]
+        wexits = sorted(exits.get(w, []))
+        for ev in parse_log(path):
+            msg, kv, t = ev["msg"], ev["kv"], ev["t_ms"]
+            if "lease" not in kv:
+                continue
+            key = (w, kv["lease"])
+            if starts(msg, "attempt received ") or starts(msg, "attempt started "):
+                names[kv["lease"]].add((kv.get("task"), kv.get("attempt"), w))
+                x = leases.setdefault(key, {"task": kv.get("task"), "lease": kv["lease"],
+                                            "worker": w, "recv": t, "start": None, "end": None})
+                if starts(msg, "attempt started ") and x["start"] is None:
+                    x["start"] = t
+                    after = [e for e in wexits if e >= t]
+                    x["dead"] = after[0] if after else 1e18
+            elif any(starts(msg, p) for p in WORKER_END):
+                x = leases.get(key)
+                if x and x["end"] is None:
+                    x["end"] = t
+    for lease, n in sorted(names.items()):
+        # "received" may lack the attempt on some lines: compare task and worker.
+        tw = {(tk, w) for tk, _, w in n}
+        R.check("lease-unique", len(tw) == 1, ",".join(sorted({tk for tk, _ in tw})),
+                "lease %s" % lease, "lease %s named %s" % (lease, sorted(tw)))
+    by_task = collections.defaultdict(list)
+    for x in leases.values():
+        if x["start"] is not None:
+            if x["end"] is None:
+                x["end"] = x.get("dead", 1e18)
+            by_task[x["task"]].append(x)
+    for tid, lst in by_task.items():
+        lst.sort(key=lambda x: x["start"])
+        for i, b in enumerate(lst):
+            for a in lst[:i]:
+                if a["lease"] == b["lease"] or a["end"] <= b["start"]:
+                    R.check("lease-overlap", True, tid, "", "")
+                    continue
+                excused = any(w == a["worker"] and a["start"] <= t <= b["start"] + 1
+                              for t, w in losses.get(tid, []))
+                R.check("lease-overlap", excused, tid,
+                        "lease %s started on %s at %d" % (b["lease"], b["worker"], b["start"]),
+                        "lease %s (%s, from %s) still ran on %s until %s; leases from %s and "
+                        "%s; no lost-worker re-queue between" % (
+                            a["lease"], a["worker"], leader_at(a["recv"]), a["worker"],
+                            "its worker's end" if a["end"] >= 1e17 else "%d" % a["end"],
+                            leader_at(a["recv"]), leader_at(b["recv"])))
+
+    # Behaviour: the cut-off leader steps down in time and dispatches no more.
+    step_delays = []
+    for f in faults.values():
+        if f["kind"] == "leader_partition" and "start_ms" in f:
+            m, F = f["target"], f["start_ms"]
+            sd = [t for t in step_downs[m] if t >= F - 100]
+            ok = bool(sd) and sd[0] <= F + STEP_DOWN_S * 1000
+            if sd:
+                step_delays.append((sd[0] - F) / 1000)
+            R.bcheck("stepped-down", ok, m, "cut off at %d: %s" % (
+                F, "stepped down %.2fs after" % ((sd[0] - F) / 1000) if sd else "never stepped down"))
+            if sd:
+                late = [t for t in dispatch[m] if sd[0] < t <= f.get("end_ms", 1e18)]
+                R.bcheck("stepped-down", not late, m, "%d dispatch line(s) after stepping down "
+                         "while cut off" % len(late))
+        elif f["kind"] == "member_disk_full" and "start_ms" in f:
+            m = f["target"]
+            gone = [t for t in exits[m] if f["start_ms"] <= t <= f.get("end_ms", 1e18)]
+            failed = os.path.exists(os.path.join(run, "logs", m, "master.log")) and any(
+                starts(ev["msg"], "journal write failed") for ev in
+                parse_log(os.path.join(run, "logs", m, "master.log")))
+            why = [p.get("why") for p in procs if p["name"] == m and p["event"] == "exit" and
+                   f["start_ms"] <= p["t_ns"] / 1e6 <= f.get("end_ms", 1e18)]
+            ok = bool(gone) and "stopped on a full disk" in why and failed
+            R.bcheck("fail-stop", ok, m, "disk full at %d: exits %s, 'journal write failed' "
+                     "logged: %s" % (f["start_ms"], why, failed))
+    print("group: %d member(s), %d leadership(s) (terms %s), %d leases seen by workers" % (
+        len(members), len(windows), sorted(term_leaders), len(names)))
+    if step_delays:
+        print("group: a leader cut off from the majority stepped down after %s s" % ", ".join(
+            "%.2f" % d for d in step_delays))
 
 
 def main():
@@ -614,7 +783,8 @@ def main():
         win = (f.get("start_ms", 0), f.get("end_ms", 1e18) + RECONNECT_MS)
         if f["kind"] in ("partition", "partition_long", "worker_stop", "loss_burst"):
             deaf[f["target"]].append(win)
-        if f["kind"] in ("master_kill", "master_stop", "master_loss"):
+        if f["kind"] in ("master_kill", "master_stop", "master_loss", "leader_kill",
+                         "leader_partition", "member_disk_full"):
             master_deaf.append(win)
 
     def covered(t0, t1, wins):
@@ -637,9 +807,14 @@ def main():
         elif why.startswith("harness SIGTERM"):
             R.check("node-exits", st == 0, label, "SIGTERM at the end",
                     "exit status %s, want 0" % st)
-        elif name == "master":
-            R.check("node-exits", False, label, "master exit", "the master died on its own "
-                    "with status %s" % st)
+        elif why.startswith("stopped on a full disk"):
+            full = [f for f in faults.values() if f["kind"] == "member_disk_full" and
+                    f["target"] == name and f.get("start_ms", 1e18) <= t_ms]
+            R.check("node-exits", st not in (0, None) and bool(full), label, "member exit",
+                    "status %s on a full disk (fault active: %s)" % (st, bool(full)))
+        elif name == "master" or re.match(r"m[0-9]$", name):
+            R.check("node-exits", False, label, "master exit", "%s died on its own "
+                    "with status %s" % (name, st))
         else:
             # Status 3 is right when, for --master-timeout before it gave up,
             # the worker could not hear its master (the faults' windows, of
@@ -652,7 +827,8 @@ def main():
                         st, "" if cut else " without being cut off for --master-timeout"))
 
     # ---- behaviour -----------------------------------------------------------------
-    MASTER_FAULTS = ("master_kill", "master_stop", "master_loss")
+    MASTER_FAULTS = ("master_kill", "master_stop", "master_loss", "leader_kill",
+                     "leader_partition", "follower_partition", "member_disk_full")
 
     def master_fault(t0, t1):
         """True when a fault of the master overlaps [t0, t1]: timings that
@@ -835,6 +1011,9 @@ def main():
             else:
                 R.bskip["cluster-going"] += 1
 
+    if a.mode == "group":
+        group_checks(run, R, faults, procs, losses)
+
     # ---- report ---------------------------------------------------------------------
     fcount = collections.Counter(f["kind"] for f in faults.values() if "start_ms" in f)
     print("chaos check: %d tasks (%d acknowledged), %d executions logged, %d master.log "
@@ -874,6 +1053,8 @@ def main():
              "attempt-once", "attempts-bound", "no-overlap", "current-result", "retry-limit",
              "crash-explained", "dep-order", "dep-cancelled", "node-exits", "exec-log",
              "res-disjoint"]
+    if a.mode == "group":
+        rules += ["one-leader-term", "dispatch-leading", "lease-unique", "lease-overlap"]
     for rule in rules:
         v = R.violations.get(rule, [])
         if v:
@@ -886,8 +1067,11 @@ def main():
                 print("  ... %d more" % (len(v) - 15))
         elif R.checks[rule]:
             print("ok: invariant %s (%d checks)" % (rule, R.checks[rule]))
-    for rule in ["declared-dead", "requeued-in-time", "late-discarded", "exit-3",
-                 "cluster-going", "disk-full"]:
+    brules = ["declared-dead", "requeued-in-time", "late-discarded", "exit-3", "cluster-going",
+              "disk-full"]
+    if a.mode == "group":
+        brules += ["stepped-down", "fail-stop"]
+    for rule in brules:
         v = R.bfail.get(rule, [])
         if v:
             failed = True
@@ -899,7 +1083,7 @@ def main():
                 print("  ... %d more" % (len(v) - 15))
         elif R.behaviour[rule]:
             print("ok: behaviour %s (%d checks)" % (rule, R.behaviour[rule]))
-        elif a.mode == "short":
+        elif a.mode == "short" or (a.mode == "group" and rule in ("stepped-down", "fail-stop")):
             # The short run's schedule is built to show every behaviour once.
             failed = True
             print("FAIL: behaviour %s was never shown (nothing to check)" % rule)

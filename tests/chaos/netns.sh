@@ -15,6 +15,7 @@
 # Faults (all inside our namespaces):
 #   ch_partition HOST PEER_ADDR / ch_heal HOST    nftables drop in HOST's namespace
 #   ch_partition_oneway HOST PEER_ADDR in|out     the same, one direction only
+#   ch_partition_set HOST "ADDR, ADDR"            the same, several peers
 #   ch_link_down HOST / ch_link_up HOST           the switch port of HOST
 #   ch_loss HOST PCT                              nftables numgen random drop, both ways
 #   ch_rate HOST RATE                             tc tbf on both ends of HOST's link
@@ -169,6 +170,19 @@ ch_partition_oneway() {
     ch_exec "$host" nft -f - <<EOF
 table inet chaos_part {
     $rule
+}
+EOF
+}
+
+# ch_partition_set HOST "ADDR, ADDR": the same for several peers at once
+# (a group member cut off from the other members: workers and clients still
+# reach it).
+ch_partition_set() {
+    local host=$1 peers=$2
+    ch_exec "$host" nft -f - <<EOF
+table inet chaos_part {
+    chain in { type filter hook input priority -10; policy accept; ip saddr { $peers } drop; }
+    chain out { type filter hook output priority -10; policy accept; ip daddr { $peers } drop; }
 }
 EOF
 }
