@@ -49,7 +49,8 @@ cleanup() {
         grep -h -A30 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/*.err | head -80
         rc=1
     fi
-    if [ "$rc" -eq 0 ] && [ -z "${KEEP:-}" ]; then
+    # 77: the test skipped itself (ctest's SKIP_RETURN_CODE); nothing to look at.
+    if { [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; } && [ -z "${KEEP:-}" ]; then
         rm -rf "$T"
     else
         echo "(test files kept in $T)"
