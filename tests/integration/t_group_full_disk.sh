@@ -37,10 +37,13 @@ NS=(nsenter -t "$HOLDER" "${NS_FLAGS[@]}" --)
     skip "cannot enter the namespace with ${NS[*]}"
 
 export DTR_TOKEN=group-full-disk-secret
-# Replication ports below the ephemeral range (see t_group_failover.sh).
-RPORT=$((10000 + ($$ % 3000) * 3))
+# Replication and client ports below the ephemeral range (see
+# t_group_failover.sh), in a window of their own (6000-9959: the other
+# group tests take 10000-19999).
+RPORT=$((6000 + ($$ % 660) * 6))
+CPORT=$((RPORT + 2))
 GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
-export DTR_MASTER="127.0.0.1:$((MPORT + 10)),127.0.0.1:$((MPORT + 20)),127.0.0.1:$((MPORT + 30))"
+export DTR_MASTER="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
 
 # start_member I [PREFIX...]: member I; member 3 keeps its state on the tmpfs.
 start_member() {
@@ -48,7 +51,7 @@ start_member() {
     shift
     [ "$i" = 3 ] && state=$T/small/state
     # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
-    "$@" "$DTR" master --group "$GROUP" --group-id "$i" --port $((MPORT + 10 * i)) --http off \
+    "$@" "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
         --state-dir "$state" --log-dir "$T/logs-$i" $MASTER_BEATS --verbose \
         >>"$T/m$i.out" 2>>"$T/m$i.err" &
     eval "M${i}_PID=$!"
