@@ -8,7 +8,7 @@ import hmac
 import json
 import os
 
-PROTO = 3
+PROTO = 4
 VERSION = "0.1.0"
 NO_CHANNEL = b"\0" * 32  # the channel binding without TLS
 # The binding a client without the TLS exporter declares in its hello: the

@@ -353,6 +353,11 @@ int client_recv(struct client *c, struct msg *m, int64_t timeout_ms)
         cli_error("bad reply from the master at %s: %s", c->addr, err);
         return EXIT_UNREACHABLE;
     }
+    if (m->type == MSG_OUTPUT && !m->chunk.data) { /* raw bytes: only workers send them */
+        msg_release(m);
+        cli_error("bad reply from the master at %s: output with raw bytes", c->addr);
+        return EXIT_UNREACHABLE;
+    }
     if (m->type == MSG_ERROR) {
         bool auth = strstr(m->error, "authentication failed") != NULL;
         /* A submit naming an unknown dependency, a cycle or the task

@@ -787,18 +787,33 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(read_chunk, sizeof(read_chunk));
 }
 
-static void handle_line(struct conn *c, const char *line, size_t len)
+/* Handles one line (and the raw bytes it announces); false when those
+ * bytes have not all arrived: the reader hands the line out again later. */
+static bool handle_line(struct conn *c, const char *line, size_t len)
 {
     struct msg m;
     char err[512];
     if (len == 0)
-        return;
+        return true;
     int rc = msg_parse(line, len, &m, err, sizeof(err));
     if (rc) {
         if (conn_may_log(c))
             log_warn("bad message peer=%s error=%s", c->peer, log_quote(err));
         conn_fail(c, "%s", err);
-        return;
+        return true;
+    }
+    if (m.type == MSG_OUTPUT && !m.chunk.data) { /* "size": raw bytes follow */
+        const char *p;
+        if (c->state != CONN_READY) {
+            msg_release(&m);
+            conn_fail(c, "raw output bytes before the handshake");
+            return true;
+        }
+        if (!frame_payload(&c->rd, m.payload, &p)) {
+            msg_release(&m);
+            return false;
+        }
+        msg_take_payload(&m, p);
     }
     if (c->state == CONN_READY) {
         if (m.type == MSG_ERROR)
@@ -815,6 +830,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         }
     }
     msg_release(&m);
+    return true;
 }
 
 /*
@@ -842,7 +858,8 @@ static bool handle_lines(struct conn *c)
             conn_fail(c, "line longer than %zu bytes; closing", c->rd.max);
             return false;
         }
-        handle_line(c, line, len);
+        if (!handle_line(c, line, len))
+            return true;
         if (c->state == CONN_CLOSING || c->close_when_flushed)
             return false;
     }

@@ -210,7 +210,9 @@ void msg_encode_result(struct buf *b, const struct attempt_result *r)
 
 /* ---- output ---------------------------------------------------------------- */
 
-void msg_encode_output(struct buf *b, const struct output_chunk *c)
+/* An output line's fields before its bytes, up to and including the key
+ * that carries them. */
+static void output_head(struct buf *b, const struct output_chunk *c, const char *key)
 {
     /* lease is optional on the wire (0 = none): a line always parses again */
     if (c->lease)
@@ -218,26 +220,39 @@ void msg_encode_output(struct buf *b, const struct output_chunk *c)
     else
         buf_addstr(b, "{\"type\":\"output\",\"id\":");
     buf_add_json_cstr(b, c->id);
-    buf_addf(b, ",\"attempt\":%d,\"stream\":\"%s\",\"offset\":%" PRIu64 ",\"data\":\"", c->attempt,
-             c->stream == OUTPUT_STDERR ? "stderr" : "stdout", c->offset);
+    buf_addf(b, ",\"attempt\":%d,\"stream\":\"%s\",\"offset\":%" PRIu64 ",\"%s\":", c->attempt,
+             c->stream == OUTPUT_STDERR ? "stderr" : "stdout", c->offset, key);
+}
+
+void msg_encode_output(struct buf *b, const struct output_chunk *c)
+{
+    output_head(b, c, "data");
     size_t enc = B64_ENCODED_LEN(c->len);
-    buf_grow(b, enc + 4);
+    buf_grow(b, enc + 5);
+    b->data[b->len++] = '"';
     b64_encode(b->data + b->len, c->data, c->len);
     b->len += enc;
     buf_addstr(b, "\"}\n");
 }
 
+void msg_encode_output_raw(struct buf *b, const struct output_chunk *c)
+{
+    output_head(b, c, "size");
+    buf_addf(b, "%zu}\n", c->len);
+    buf_add(b, c->data, c->len);
+}
+
 /*
- * An output line exactly as msg_encode_output() writes it with a plain
- * ASCII id: every byte a task writes passes here, so it skips json-c
- * (whose tokenizer would copy the data string byte by byte). The checks
- * are those of parse_output_chunk() in msg.c.
+ * An output line exactly as msg_encode_output() or msg_encode_output_raw()
+ * writes it with a plain ASCII id: every byte a task writes passes here, so
+ * it skips json-c (whose tokenizer would copy the data string byte by
+ * byte). The checks are those of parse_output_chunk() in msg.c.
  */
 static bool parse_output_fast(const char *line, size_t len, struct msg *m)
 {
     struct scan s = {line, line + len};
     struct output_chunk *c = &m->chunk;
-    int64_t lease, attempt, offset;
+    int64_t lease, attempt, offset, size;
     const char *id;
     size_t idlen;
     if (!scan_attempt_head(&s, "{\"type\":\"output\",\"lease\":", &lease, &id, &idlen) ||
@@ -250,21 +265,30 @@ static bool parse_output_fast(const char *line, size_t len, struct msg *m)
         stream = OUTPUT_STDERR;
     else
         return false;
-    if (!scan_lit(&s, "\",\"offset\":") || !scan_int(&s, 0, INT64_MAX / 4, &offset) ||
-        !scan_lit(&s, ",\"data\":\""))
+    if (!scan_lit(&s, "\",\"offset\":") || !scan_int(&s, 0, INT64_MAX / 4, &offset))
         return false;
-    const char *data = s.p;
-    const char *q = memchr(data, '"', (size_t)(s.end - data));
-    if (!q || (size_t)(q - data) > B64_ENCODED_LEN(MSG_OUTPUT_CHUNK) || s.end - q != 2 ||
-        q[1] != '}')
-        return false;
-    size_t n = (size_t)(q - data), got;
-    char *bytes = xmalloc(n / 4 * 3 + 1);
-    if (!b64_decode(data, n, bytes, &got)) {
-        free(bytes);
-        return false; /* the full parser says what is wrong */
+    char *bytes = NULL;
+    size_t got = 0;
+    if (scan_lit(&s, ",\"size\":")) {
+        if (!scan_int(&s, 0, MSG_OUTPUT_CHUNK, &size) || s.end - s.p != 1 || *s.p != '}')
+            return false;
+        m->payload = (size_t)size;
+    } else {
+        if (!scan_lit(&s, ",\"data\":\""))
+            return false;
+        const char *data = s.p;
+        const char *q = memchr(data, '"', (size_t)(s.end - data));
+        if (!q || (size_t)(q - data) > B64_ENCODED_LEN(MSG_OUTPUT_CHUNK) || s.end - q != 2 ||
+            q[1] != '}')
+            return false;
+        size_t n = (size_t)(q - data);
+        bytes = xmalloc(n / 4 * 3 + 1);
+        if (!b64_decode(data, n, bytes, &got)) {
+            free(bytes);
+            return false; /* the full parser says what is wrong */
+        }
+        bytes[got] = '\0';
     }
-    bytes[got] = '\0';
     m->type = MSG_OUTPUT;
     c->lease = (uint64_t)lease;
     c->id = xstrndup(id, idlen);

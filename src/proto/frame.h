@@ -8,6 +8,7 @@
 #ifndef DTR_PROTO_FRAME_H
 #define DTR_PROTO_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/buf.h"
@@ -32,6 +33,11 @@ struct frame_reader {
     size_t start; /* first byte not yet handed out */
     size_t scan;  /* bytes before this hold no '\n' */
     size_t max;   /* longest line accepted, without its '\n' */
+    size_t want;  /* bytes from start that must be here before the next
+                   * line is handed out (a line and its payload), or 0 */
+    size_t line;  /* where the line handed out last starts */
+    size_t nl;    /* and where its '\n' was */
+    bool cr;      /* whether a '\r' before it was cut too */
 };
 
 void frame_init(struct frame_reader *fr, size_t max);
@@ -46,6 +52,15 @@ void frame_push(struct frame_reader *fr, const char *data, size_t len);
  * pending line exceeds the limit.
  */
 int frame_next(struct frame_reader *fr, char **line, size_t *len);
+/*
+ * A line may announce raw bytes that follow its '\n' (an output message's
+ * "size"): called right after frame_next() returned that line, takes n
+ * bytes past it and returns 1 with *p pointing at them (valid until the
+ * next frame_push). When fewer are here, returns 0 and puts the line back:
+ * frame_next() hands it out again once it and its n bytes have arrived.
+ * n is bounded by the caller (the message's own limit).
+ */
+int frame_payload(struct frame_reader *fr, size_t n, const char **p);
 /* Bytes received and not yet handed out: a partial line, and complete lines
  * frame_next() has not returned yet. */
 static inline size_t frame_held(const struct frame_reader *fr)

@@ -565,9 +565,12 @@ static int parse_job_info(json_object *o, struct job_info *ji, char *err, size_t
     return 0;
 }
 
-/* An output message's fields (msg_encode_output()); data is decoded. */
-static int parse_output_chunk(json_object *o, struct output_chunk *c, char *err, size_t errlen)
+/* An output message's fields: data is decoded (msg_encode_output()), or,
+ * with "size" instead (msg_encode_output_raw()), that many raw bytes follow
+ * the line and are the caller's to take (m->payload). */
+static int parse_output_chunk(json_object *o, struct msg *m, char *err, size_t errlen)
 {
+    struct output_chunk *c = &m->chunk;
     int64_t x = 0;
     char *stream = NULL, *data = NULL;
     int rc;
@@ -588,6 +591,14 @@ static int parse_output_chunk(json_object *o, struct output_chunk *c, char *err,
     if (s < 0)
         return ERR("field 'stream' must be stdout or stderr");
     c->stream = (enum output_stream)s;
+    if (pjson_field(o, "size")) {
+        if (pjson_field(o, "data"))
+            return ERR("an output message has either 'data' or 'size', not both");
+        if ((rc = pjson_get_int(o, "size", true, 0, MSG_OUTPUT_CHUNK, &x, err, errlen)))
+            return rc;
+        m->payload = (size_t)x;
+        return 0;
+    }
     if ((rc = pjson_get_str(o, "data", true, MSG_OUTPUT_CHUNK / 3 * 4 + 8, &data, err, errlen)))
         return rc;
     size_t n = strlen(data);
@@ -598,6 +609,15 @@ static int parse_output_chunk(json_object *o, struct output_chunk *c, char *err,
     if (!good || c->len > MSG_OUTPUT_CHUNK)
         return ERR("field 'data' must be standard base64 of at most %u bytes", MSG_OUTPUT_CHUNK);
     return 0;
+}
+
+void msg_take_payload(struct msg *m, const char *p)
+{
+    m->chunk.data = xmalloc(m->payload + 1);
+    memcpy(m->chunk.data, p, m->payload);
+    m->chunk.data[m->payload] = '\0';
+    m->chunk.len = m->payload;
+    m->payload = 0;
 }
 
 /* group {"op":"add","member":ID,"addr":"HOST:PORT"} / {"op":"remove","member":ID} */
@@ -681,7 +701,7 @@ static const char *const *const body_keys[MSG_NTYPES] = {
     [MSG_JOB] = KEYS("job", NULL),
     [MSG_CANCELLED] = KEYS("ids", "error", NULL),
     [MSG_PROGRESS] = KEYS("total", "done", "failed", "final", NULL),
-    [MSG_OUTPUT] = KEYS("lease", "id", "attempt", "stream", "offset", "data", NULL),
+    [MSG_OUTPUT] = KEYS("lease", "id", "attempt", "stream", "offset", "data", "size", NULL),
     [MSG_LOGS] = KEYS("id", "attempt", "stream", "follow", NULL),
     [MSG_EVENTS] = KEYS("job", "after", NULL),
     [MSG_EVENT] = KEYS("event", "lost_from", "lost_to", NULL),
@@ -858,7 +878,7 @@ static int parse_body(json_object *o, struct msg *m, char *err, size_t errlen)
             return rc;
         return 0;
     case MSG_OUTPUT:
-        return parse_output_chunk(o, &m->chunk, err, errlen);
+        return parse_output_chunk(o, m, err, errlen);
     case MSG_EVENTS: {
         int rc2 = get_job(o, "job", &m->job, err, errlen);
         return rc2 ? rc2 : pjson_get_u64(o, "after", false, &m->after, err, errlen);

@@ -367,7 +367,7 @@ static void emit_stream(struct attempt *a, int stream)
         buf_reset(&a->retained); /* all sent: forget them */
         a->unsent = 0;
     }
-    msg_encode_output(&a->retained, &c);
+    msg_encode_output_raw(&a->retained, &c);
     buf_reset(h);
     struct buf *b = n->master && !n->output_paused ? conn_out(n->master) : NULL;
     if (b)

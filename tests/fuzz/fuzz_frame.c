@@ -4,7 +4,9 @@
  * limits, when the limit changes and how the rest is chunked; the rest is
  * the byte stream. Each push is drained and the lines must match a plain
  * reference split of the stream, up to the first over-long line, which must
- * be reported as DTR_EMSGSIZE.
+ * be reported as DTR_EMSGSIZE. A line that starts with '#' announces raw
+ * bytes after it (its second byte mod 100 of them), taken with
+ * frame_payload(): the line comes again until they have all arrived.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -40,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The reference: position of the next expected line in the stream, and
      * the limit in force for it. */
     size_t ref = 0, lines = 0, limit = max;
-    bool failed = false;
+    bool failed = false, waiting = false;
 
     struct frame_reader fr;
     frame_init(&fr, max);
@@ -60,10 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* Where the reference says the next line ends, if it has. */
             const char *nl = memchr(stream + ref, '\n', off - ref);
             size_t raw = nl ? (size_t)(nl - (stream + ref)) : off - ref;
+            size_t extra = 0; /* the payload the line announces */
+            if (nl && raw >= 2 && stream[ref] == '#')
+                extra = (uint8_t)stream[ref + 1] % 100;
+            bool whole = nl && off - (ref + raw + 1) >= extra;
             if (rc == 0) {
-                /* Needs more bytes: no complete line pending, and the
-                 * partial one is within the limit. */
-                FUZZ_CHECK(!nl);
+                /* Needs more bytes: no complete line pending (or not yet
+                 * its payload), and the partial one is within the limit. */
+                FUZZ_CHECK(!nl || (rc == 0 && waiting && !whole));
                 FUZZ_CHECK(raw <= limit);
                 break;
             }
@@ -82,7 +88,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(len == want);
             FUZZ_CHECK(line[len] == '\0');
             FUZZ_CHECK(memcmp(line, stream + ref, len) == 0);
-            ref += raw + 1;
+            if (extra) {
+                const char *p;
+                int got = frame_payload(&fr, extra, &p);
+                FUZZ_CHECK(got == (whole ? 1 : 0));
+                waiting = !whole;
+                if (!whole)
+                    continue; /* frame_next() says 0 until it is here */
+                FUZZ_CHECK(memcmp(p, stream + ref + raw + 1, extra) == 0);
+            }
+            waiting = false;
+            ref += raw + 1 + extra;
             lines++;
             if (switch_after && lines == switch_after) {
                 frame_set_max(&fr, max2);

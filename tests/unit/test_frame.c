@@ -355,6 +355,35 @@ static void test_random_chunks(void **state UNUSED)
     buf_release(&text);
 }
 
+/* A line that announces raw bytes: handed out again until they are all
+ * here, then the bytes, then the next line, whatever the bytes hold. */
+static void test_payload(void **state UNUSED)
+{
+    static const char stream[] = "head 6\r\nab\ncd\nnext\n";
+    struct frame_reader fr;
+    frame_init(&fr, 64);
+    char *line;
+    size_t len;
+    const char *p;
+    frame_push(&fr, stream, 10); /* "head 6\r\nab" */
+    assert_int_equal(frame_next(&fr, &line, &len), 1);
+    assert_string_equal(line, "head 6");
+    assert_int_equal(frame_payload(&fr, 6, &p), 0);
+    assert_int_equal(frame_next(&fr, &line, &len), 0); /* waits for the bytes */
+    frame_push(&fr, stream + 10, 3);                   /* "\ncd": one short */
+    assert_int_equal(frame_next(&fr, &line, &len), 0);
+    frame_push(&fr, stream + 13, sizeof(stream) - 1 - 13);
+    assert_int_equal(frame_next(&fr, &line, &len), 1);
+    assert_string_equal(line, "head 6"); /* as it came, '\r' cut again */
+    assert_int_equal(frame_payload(&fr, 6, &p), 1);
+    assert_memory_equal(p, "ab\ncd\n", 6);
+    assert_int_equal(frame_next(&fr, &line, &len), 1);
+    assert_string_equal(line, "next");
+    assert_int_equal(frame_next(&fr, &line, &len), 0);
+    assert_int_equal(frame_held(&fr), 0);
+    frame_release(&fr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_set_max_mid_stream),
         cmocka_unit_test(test_line_valid_until_push),
         cmocka_unit_test(test_random_chunks),
+        cmocka_unit_test(test_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
 /*
  * Unit tests for the output stream's wire pieces: base64 (common/b64.c),
  * the output message (fast path in proto/fast.c and the full parser in
- * proto/msg.c, fed the same input), the logs request, a result's byte
+ * proto/msg.c, fed the same input; base64 and raw bytes), the logs request, a result's byte
  * counts and a task record's history.
  */
 #include <setjmp.h>
@@ -172,6 +172,60 @@ static void test_output_bad(void **state UNUSED)
     free(raw);
 }
 
+/* A worker's form: the line says "size" and the bytes follow it raw, every
+ * byte value (a '\n' among them) kept; both parsers leave them to the
+ * reader, and the reader hands them over (msg_take_payload()). */
+static void test_output_raw(void **state UNUSED)
+{
+    char data[300];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(255 - i);
+    struct output_chunk c = {.lease = 9,
+                             .id = (char *)"t",
+                             .attempt = 1,
+                             .stream = OUTPUT_STDOUT,
+                             .offset = 70,
+                             .data = data,
+                             .len = sizeof(data)};
+    struct buf b = BUF_INIT;
+    msg_encode_output_raw(&b, &c);
+    const char *nl = memchr(b.data, '\n', b.len);
+    assert_non_null(nl);
+    size_t linelen = (size_t)(nl - b.data);
+    assert_int_equal(b.len, linelen + 1 + sizeof(data));
+    assert_memory_equal(nl + 1, data, sizeof(data));
+    struct msg fast, full;
+    memset(&fast, 0, sizeof(fast));
+    assert_true(msg_parse_fast(b.data, linelen, &fast));
+    /* the same line with a space json-c skips and the shortcut does not */
+    struct buf spaced = BUF_INIT;
+    buf_addstr(&spaced, "{ ");
+    buf_add(&spaced, b.data + 1, linelen - 1);
+    parse_ok(spaced.data, &full);
+    for (struct msg *m = &fast; m; m = m == &fast ? &full : NULL) {
+        assert_int_equal(m->type, MSG_OUTPUT);
+        assert_null(m->chunk.data);
+        assert_int_equal(m->payload, sizeof(data));
+        assert_int_equal(m->chunk.offset, 70);
+        msg_take_payload(m, nl + 1);
+        assert_int_equal(m->payload, 0);
+        assert_int_equal(m->chunk.len, sizeof(data));
+        assert_memory_equal(m->chunk.data, data, sizeof(data));
+        msg_release(m);
+    }
+    buf_release(&spaced);
+    buf_release(&b);
+    parse_bad("{\"type\":\"output\",\"id\":\"a\",\"stream\":\"stdout\",\"offset\":0,"
+              "\"size\":65537}",
+              "size");
+    parse_bad("{\"type\":\"output\",\"id\":\"a\",\"stream\":\"stdout\",\"offset\":0,"
+              "\"size\":-1}",
+              "size");
+    parse_bad("{\"type\":\"output\",\"id\":\"a\",\"stream\":\"stdout\",\"offset\":0,"
+              "\"size\":1,\"data\":\"Zg==\"}",
+              "either 'data' or 'size'");
+}
+
 static void test_logs_roundtrip(void **state UNUSED)
 {
     struct msg in = {.type = MSG_LOGS}, out;
@@ -245,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_output_roundtrip_binary),
         cmocka_unit_test(test_output_fast_matches_full),
         cmocka_unit_test(test_output_bad),
+        cmocka_unit_test(test_output_raw),
         cmocka_unit_test(test_logs_roundtrip),
         cmocka_unit_test(test_result_byte_counts),
         cmocka_unit_test(test_history_truncated),
