@@ -1255,10 +1255,14 @@ bench_memory_dag() {
 # ---- 7. output: dispatch while a task writes ~100 MB/s ------------------------------------
 # One master (journal on, --max-output 50 GB so every byte is written) and 2
 # workers x 1000 slots: OUT_N noop tasks alone, then the same again while a
-# third worker runs a task that writes 10 MiB every 0.1 s (at most 100
-# MB/s; back-pressure may hold it lower) on a third worker started alone
-# before it (the other two are restarted after), streamed to the master's files.
-# The figure is the ratio of the two noop rates, same master, same run.
+# task writes 10 MiB every 0.1 s (at most 100 MB/s; back-pressure may hold
+# it lower) on a third worker started alone before it (the other two are
+# restarted after), streamed to the master's files, then OUT_N alone again
+# once the writer is cancelled and its worker gone. The figure is the rate
+# with the writer over the mean of the two alone, same master, same run:
+# measured alone then with no writer at all, a second half ran ~7% slower
+# than the first (the journal holds OUT_N more tasks; fresh workers), so
+# bracketing the writer's half cancels that drift.
 out_noops() { # DIR JOB: submits OUT_N noops as job JOB and waits for them
     _on_c0=$(cpu_ticks "$MPID")
     _on_t0=$(now_ns)
@@ -1273,19 +1277,15 @@ out_noops() { # DIR JOB: submits OUT_N noops as job JOB and waits for them
 }
 out_bytes() { du -sb "$1/state/output" 2>/dev/null | cut -f1; }
 bench_output() {
-    header "output: $OUT_N noop tasks, alone and while a task writes ~100 MB/s"
+    header "output: $OUT_N noop tasks, alone, while a task writes ~100 MB/s, and alone again"
     _r=1
     while [ $_r -le "$REPS" ]; do
         _d=$WORK/output$_r
         mkdir -p "$_d"
         start_master "$_d" --max-output 50000000000
         start_workers 2 1000 "$_d"
-        if out_noops "$_d" "alone$_r"; then
-            record out.alone "$(rate "$OUT_N" "$T_TOTAL")"
-            _a="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%)"
-        else
-            _a=failed
-        fi
+        _a1= _a2= _w=
+        out_noops "$_d" "alone$_r" && _a1=$(rate "$OUT_N" "$T_TOTAL")
         # The writer's own worker, alone when the writer is dispatched, so
         # that the writer runs there and the noops on the other two.
         stop_workers
@@ -1306,22 +1306,28 @@ bench_output() {
                 'BEGIN { printf "%.1f", b / s / 1e6 }')
             _xcpu=$(awk -v c="$(($(cpu_ticks "$_wx") - _xc0))" -v hz="$HZ" -v t="$_ts" \
                 'BEGIN { printf "%.0f", 100 * c / hz / t }')
-            record out.writing "$(rate "$OUT_N" "$T_TOTAL")"
-            record out.mbs "$_mbs"
-            record out.wcpu "$_xcpu"
-            _w="$(rate "$OUT_N" "$T_TOTAL")/s (master CPU ${CPU}%) while the writer streamed $_mbs MB/s (its worker's CPU ${_xcpu}%)"
-        else
-            _w=failed
+            _w=$(rate "$OUT_N" "$T_TOTAL")
+            _wcpu=$CPU
         fi
         "$DTR" cancel --master "$MADDR" writer >/dev/null 2>&1
-        echo "  run $_r: alone $_a; with the writer $_w; load $(load)"
         stop_pid "$_wx"
+        out_noops "$_d" "again$_r" && _a2=$(rate "$OUT_N" "$T_TOTAL")
+        if [ -n "$_a1" ] && [ -n "$_a2" ] && [ -n "$_w" ]; then
+            _am=$(awk -v a="$_a1" -v b="$_a2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+            record out.alone "$_am"
+            record out.writing "$_w"
+            record out.mbs "$_mbs"
+            record out.wcpu "$_xcpu"
+            echo "  run $_r: alone ${_a1}/s, with the writer ${_w}/s (master CPU ${_wcpu}%) while it streamed $_mbs MB/s (its worker's CPU ${_xcpu}%), alone again ${_a2}/s; load $(load)"
+        else
+            echo "  run $_r: failed (alone '${_a1}', with the writer '${_w}', again '${_a2}')"
+        fi
         stop_workers
         stop_pid "$MPID"
         rm -rf "$_d/state"
         _r=$((_r + 1))
     done
-    show out.alone "noops alone (2 workers x 1000 slots)" tasks/s
+    show out.alone "noops alone (2 workers x 1000 slots), mean of before and after" tasks/s
     show out.writing "noops while a task writes ~100 MB/s" tasks/s out.alone "alone"
     show out.mbs "  output streamed to the master meanwhile" MB/s
     show out.wcpu "  the writer's worker process meanwhile" "%core"

@@ -2,6 +2,7 @@
 /* Allocation wrappers that die on exhaustion, and the DTR_BUG() reporter. */
 #include "common/util.h"
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,4 +80,17 @@ void heap_tune_for_bursts(void)
     mallopt(M_TOP_PAD, 16 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     mallopt(M_MXFAST, 0);
+}
+
+#define DROP_STEP (4u << 20)
+#define DROP_LAG (8u << 20)
+
+void file_drop_behind(int fd, uint64_t end, size_t len)
+{
+    if (end < DROP_LAG || end / DROP_STEP == (end - len) / DROP_STEP)
+        return;
+    uint64_t to = end - DROP_LAG;
+    /* Some steps back too: pages still under writeback the last time. */
+    uint64_t from = to > 4 * (uint64_t)DROP_STEP ? to - 4 * (uint64_t)DROP_STEP : 0;
+    (void)posix_fadvise(fd, (off_t)from, (off_t)(to - from), POSIX_FADV_DONTNEED);
 }

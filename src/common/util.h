@@ -31,5 +31,16 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Tunes malloc for the master, which parses and frees messages in bursts. */
 void heap_tune_for_bursts(void);
+/*
+ * For a file written once from start to end and read rarely (a task's
+ * output): after a write of len bytes that ended at offset end, starts the
+ * writeback of what lies more than 8 MiB behind end and drops it from the
+ * page cache, once per 4 MiB written. A task writing GBs then neither
+ * pushes the journal's pages out of memory nor makes the kernel find a new
+ * page for every write: the pages just freed are used again (where memory
+ * is backed lazily, as in most VMs, a new page costs several times the
+ * copy). The last 8 MiB stay cached for `logs -f` and `result`.
+ */
+void file_drop_behind(int fd, uint64_t end, size_t len);
 
 #endif

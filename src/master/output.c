@@ -398,6 +398,7 @@ int outputs_replica_write(void *dir, uint64_t lease, int stream, uint64_t offset
         snprintf(err, errlen, "cannot write the output file '%s': %s", path, strerror(errno));
         return -1;
     }
+    file_drop_behind(fd, offset + len, len);
     close(fd);
     return 0;
 }

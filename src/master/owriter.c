@@ -67,8 +67,13 @@ static int run_op(const struct oop *o, bool failed)
     int e = 0;
     switch (o->kind) {
     case OOP_WRITE:
-        if (!failed && !write_all(o->fd, o->data, o->len))
+        if (!failed && !write_all(o->fd, o->data, o->len)) {
             e = errno;
+        } else if (!failed) {
+            off_t end = lseek(o->fd, 0, SEEK_CUR); /* O_APPEND: the file's end */
+            if (end >= 0)
+                file_drop_behind(o->fd, (uint64_t)end, o->len);
+        }
         break;
     case OOP_SYNC_CLOSE:
         if (!failed && fdatasync(o->fd) < 0)

@@ -273,7 +273,7 @@ static void test_cpu_fractions(void **state UNUSED)
 
 static void put(const char *root, const char *rel, const char *text)
 {
-    char path[512], cmd[700];
+    char path[1024], cmd[sizeof(path) + 64];
     snprintf(path, sizeof(path), "%s/%s", root, rel);
     snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
     assert_int_equal(system(cmd), 0);
