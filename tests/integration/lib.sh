@@ -74,6 +74,40 @@ finish() {
 }
 # Stops the test at once (a precondition failed).
 die() { fail "$*"; finish; }
+# Ends a test that cannot run here, saying why.
+skip_test() {
+    echo "skipped: $*"
+    finish
+}
+
+# small_tmpfs SIZE: a tmpfs of SIZE at $T/small in a private mount namespace
+# (unshare -m as root, unshare -rm as a user with user namespaces), kept
+# alive by a sleeping holder; sets NS to the nsenter prefix that runs a
+# command inside it. Skips the test (77) when neither is permitted.
+small_tmpfs() {
+    local size=$1 unshare flags
+    command -v unshare >/dev/null && command -v nsenter >/dev/null ||
+        skip_test "unshare and nsenter (util-linux) are needed"
+    if [ "$(id -u)" -eq 0 ]; then
+        unshare=(unshare -m --propagation private)
+        flags=(-m)
+    else
+        unshare=(unshare -r -m --propagation private)
+        flags=(-U -m --preserve-credentials)
+    fi
+    mkdir "$T/small"
+    "${unshare[@]}" sh -c 'mount -t tmpfs -o "size=$3,mode=700" tmpfs "$1" && : >"$2" && exec sleep 600' \
+        sh "$T/small" "$T/mounted" "$size" >"$T/holder.out" 2>"$T/holder.err" &
+    local holder=$!
+    PIDS+=("$holder")
+    while [ ! -e "$T/mounted" ]; do
+        is_dead "$holder" && skip_test "cannot mount a tmpfs in a private namespace: $(cat "$T/holder.err")"
+        sleep 0.05
+    done
+    NS=(nsenter -t "$holder" "${flags[@]}" --)
+    "${NS[@]}" grep -q " $T/small tmpfs " /proc/self/mounts ||
+        skip_test "cannot enter the namespace with ${NS[*]}"
+}
 
 # Under ASan+UBSan (the build sets DTR_TEST_SANITIZE) on a loaded 2-core CI
 # machine everything runs several times slower: wait_for gives three times

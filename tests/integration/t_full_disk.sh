@@ -8,32 +8,8 @@
 # through nsenter into the namespace, which a sleeping holder keeps alive.
 . "$(dirname "$0")/lib.sh"
 
-skip() {
-    echo "skipped: $*"
-    finish
-}
-command -v unshare >/dev/null && command -v nsenter >/dev/null ||
-    skip "unshare and nsenter (util-linux) are needed"
-if [ "$(id -u)" -eq 0 ]; then
-    UNSHARE=(unshare -m --propagation private)
-    NS_FLAGS=(-m)
-else
-    UNSHARE=(unshare -r -m --propagation private)
-    NS_FLAGS=(-U -m --preserve-credentials)
-fi
-mkdir "$T/small"
-"${UNSHARE[@]}" sh -c 'mount -t tmpfs -o size=2m tmpfs "$1" && : >"$2" && exec sleep 600' \
-    sh "$T/small" "$T/mounted" >holder.out 2>holder.err &
-HOLDER=$!
-PIDS+=("$HOLDER")
-while [ ! -e "$T/mounted" ]; do
-    is_dead "$HOLDER" && skip "cannot mount a tmpfs in a private namespace: $(cat holder.err)"
-    sleep 0.05
-done
-NS=(nsenter -t "$HOLDER" "${NS_FLAGS[@]}" --)
+small_tmpfs 2m
 S=$T/small/state
-"${NS[@]}" grep -q " $T/small tmpfs " /proc/self/mounts ||
-    skip "cannot enter the namespace with ${NS[*]}"
 
 # in_ns NAME CMD...: runs CMD inside the namespace in the background (nsenter
 # execs it, so $! is its PID), output in NAME.out/.err; sets NS_PID.

@@ -9,32 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
-skip() {
-    echo "skipped: $*"
-    finish
-}
-command -v unshare >/dev/null && command -v nsenter >/dev/null ||
-    skip "unshare and nsenter (util-linux) are needed"
-if [ "$(id -u)" -eq 0 ]; then
-    UNSHARE=(unshare -m --propagation private)
-    NS_FLAGS=(-m)
-else
-    UNSHARE=(unshare -r -m --propagation private)
-    NS_FLAGS=(-U -m --preserve-credentials)
-fi
-mkdir "$T/small"
 # Room for the journal and C-Raft's log segments (8 MiB each, prepared ahead).
-"${UNSHARE[@]}" sh -c 'mount -t tmpfs -o size=48m,mode=700 tmpfs "$1" && : >"$2" && exec sleep 600' \
-    sh "$T/small" "$T/mounted" >holder.out 2>holder.err &
-HOLDER=$!
-PIDS+=("$HOLDER")
-while [ ! -e "$T/mounted" ]; do
-    is_dead "$HOLDER" && skip "cannot mount a tmpfs in a private namespace: $(cat holder.err)"
-    sleep 0.05
-done
-NS=(nsenter -t "$HOLDER" "${NS_FLAGS[@]}" --)
-"${NS[@]}" grep -q " $T/small tmpfs " /proc/self/mounts ||
-    skip "cannot enter the namespace with ${NS[*]}"
+small_tmpfs 48m
 
 export DTR_TOKEN=group-full-disk-secret
 # Replication and client ports below the ephemeral range (see
