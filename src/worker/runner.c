@@ -448,9 +448,7 @@ static void open_stream(uv_loop_t *loop, struct runner *r, struct stream *s, int
     uv_pipe_init(loop, &s->pipe, 0);
     s->pipe.data = r;
     r->open_handles++;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    /* uv_pipe_open() makes fd non-blocking itself (one ioctl) */
     if (uv_pipe_open(&s->pipe, fd) < 0) {
         close(fd);
         s->eof = true;
