@@ -8,10 +8,15 @@
 # 127.0.0.1 and three tasks: (a) --mem 64M allocating 300 MB, killed, fails
 # "out of memory (limit 64M)"; (b) the same under --mem 512M succeeds (its
 # cgroup's memory.peak shows the 300 MB were touched); (c) --cpus 0.5 runs
-# in its own cgroup with cpu.max "50000 100000". Then it prints what the
-# host checks between markers on the serial console and powers off. The
-# host checks the worker's "cgroup v2" line, the three results, and that
-# no task cgroup was left behind.
+# in its own cgroup with cpu.max "50000 100000". That worker is in the
+# root cgroup; two more start as services would: W2 alone in /svc (it moves
+# into /svc/dtr-worker, with its guard, and task cgroups go under /svc), W3
+# sharing /shared with another process (task cgroups go under /dtr), each
+# with a 64M task killed for memory. Then it prints what the host checks
+# between markers on the serial console, stops the workers and the master
+# (exit 0; a sanitizer build's reports are checked) and powers off. The
+# host checks the workers' "cgroup v2" lines, the results, and that no
+# task cgroup was left behind.
 # Needs qemu-system-x86_64 and /bin/busybox (Debian: qemu-system-x86,
 # busybox-static or busybox; scripts/install-deps.sh installs them) and a kernel image:
 # linux-image-<version>-amd64 is fetched with apt-get download (never
@@ -107,21 +112,49 @@ dtr submit --id half --cpus 0.5 --retries 0 -- \
     sh -c "echo cgroup=\$(cat /proc/self/cgroup) && echo cpu.max=\$(cat $cgdir/cpu.max)"
 for id in hog fits half; do dtr wait "$id" --timeout 120s >/dev/null; done
 # the task cgroups go when their tasks end (the worker's side of it)
-until_ok "! ls -d /sys/fs/cgroup/dtr-* " 60
+until_ok "! ls -d /sys/fs/cgroup/dtr-[0-9]* " 60
+echo "cgroups left: $(ls -d /sys/fs/cgroup/dtr-[0-9]* 2>/dev/null | tr '\n' ' ')" >cgroups-left
+
+# Two more workers as services would start them: W2 alone in a cgroup of
+# its own (it moves into a child dtr-worker and hands memory to its task
+# cgroups), W3 sharing its cgroup with another process (task cgroups go
+# under /sys/fs/cgroup/dtr instead). Each gets a task over its limit.
+mkdir /sys/fs/cgroup/svc /sys/fs/cgroup/shared
+sh -c 'echo $$ >/sys/fs/cgroup/svc/cgroup.procs &&
+    exec dtr worker --id W2 --master "$DTR_MASTER" --mem 1G --cpus 2 --resource w2=1 \
+        --log-dir /tmp/logs' >w2.out 2>w2.err &
+W2PID=$!
+sh -c 'echo $$ >/sys/fs/cgroup/shared/cgroup.procs && { sleep 1000 & } &&
+    exec dtr worker --id W3 --master "$DTR_MASTER" --mem 1G --cpus 2 --resource w3=1 \
+        --log-dir /tmp/logs' >w3.out 2>w3.err &
+W3PID=$!
+until_ok "grep -q ' listening on ' w2.out && grep -q ' listening on ' w3.out" 120
+for w in 2 3; do
+    dtr submit --id "hog$w" --mem 64M --resource "w$w=1" --retries 0 -- \
+        sh -c 'cat /proc/self/cgroup && exec dd if=/dev/zero of=/dev/null bs=300M count=1'
+done
+for id in hog2 hog3; do dtr wait "$id" --timeout 120s >/dev/null; done
+until_ok "[ -z \"\$(find /sys/fs/cgroup -name 'dtr-[0-9]*')\" ]" 60
+
 echo "=== DTR-VM-BEGIN"
-for id in hog fits half; do
+for id in hog fits half hog2 hog3; do
     echo "result $id $(dtr result "$id" --json)"
 done
 echo "cgroup mounts: $(grep cgroup /proc/mounts | cut -d' ' -f2,3 | tr '\n' ' ')"
-echo "cgroups left: $(ls -d /sys/fs/cgroup/dtr-* 2>/dev/null | tr '\n' ' ')"
-grep -h cgroup /tmp/logs/worker-W.log | sed 's/^/worker log: /'
+cat cgroups-left
+echo "W2 in $(cat /proc/$W2PID/cgroup), W3 in $(cat /proc/$W3PID/cgroup)"
+echo "task cgroups left: $(find /sys/fs/cgroup -name 'dtr-[0-9]*' | tr '\n' ' ')"
+grep -h cgroup /tmp/logs/worker-W*.log | sed 's/^/worker log: /'
 # stopped, so that a sanitizer build checks for leaks at exit
-kill -TERM "$WPID" "$MPID"
-wait "$WPID"
-echo "worker exit: $?"
+kill -TERM "$WPID" "$W2PID" "$W3PID"
+for pid in "$WPID" "$W2PID" "$W3PID"; do
+    wait "$pid"
+    echo "worker exit: $?"
+done
+kill -TERM "$MPID"
 wait "$MPID"
 echo "master exit: $?"
-grep -h -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" master.err worker.err |
+grep -h -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" ./*.err |
     sed 's/^/sanitizer: /'
 echo "=== DTR-VM-END"
 sync
@@ -158,16 +191,16 @@ wait "$QEMU_PID" 2>/dev/null
 grep -q "=== DTR-VM-END" console.log ||
     die "the VM stopped early: $(tail -n 30 console.log) $(tail -n 5 qemu.err)"
 sed -n '/=== DTR-VM-BEGIN/,/=== DTR-VM-END/p' console.log | tr -d '\r' >vm.out
-grep -q '^worker exit: 0' vm.out && grep -q '^master exit: 0' vm.out &&
-    pass "the worker and the master exit 0 on SIGTERM" || fail "$(grep ' exit: ' vm.out)"
+[ "$(grep -c '^worker exit: 0$' vm.out)" = 3 ] && grep -q '^master exit: 0$' vm.out &&
+    pass "the workers and the master exit 0 on SIGTERM" || fail "$(grep ' exit: ' vm.out)"
 grep -q "sanitizer: " vm.out && fail "sanitizer report in the VM: $(grep 'sanitizer: ' vm.out)"
 
 grep -q '^cgroup mounts: /sys/fs/cgroup cgroup2 *$' vm.out &&
     pass "the VM has cgroup2 alone at /sys/fs/cgroup" || fail "$(grep '^cgroup mounts' vm.out)"
-grep "worker log: " vm.out | grep -q "memory limits enforced with cgroups under /sys/fs/cgroup (cgroup v2" &&
-    pass "the worker enforces limits with cgroup v2" || fail "worker: $(grep 'worker log: ' vm.out)"
-grep "worker log: " vm.out | grep -q "cpu.max for fractional CPUs" &&
-    pass "and sets cpu.max for fractional CPUs" || fail "worker: $(grep 'worker log: ' vm.out)"
+grep "worker log: .* worker-W .*memory limits enforced with cgroups under /sys/fs/cgroup (cgroup v2" vm.out |
+    grep -q "cpu.max for fractional CPUs" &&
+    pass "W (root cgroup) enforces limits with cgroup v2, cpu.max too" ||
+    fail "W: $(grep 'worker log: ' vm.out)"
 hog=$(grep '^result hog ' vm.out)
 echo "$hog" | grep -q '"state":"failed"' && echo "$hog" | grep -q 'out of memory (limit 64M)"' &&
     pass "(a) --mem 64M, 300 MB: failed, out of memory (limit 64M)" || fail "(a) $hog"
@@ -182,6 +215,23 @@ echo "$half" | grep -q '"state":"succeeded"' && echo "$half" | grep -q 'cgroup=0
     pass "(c) --cpus 0.5 ran in a cgroup of its own" || fail "(c) $half"
 echo "$half" | grep -q 'cpu.max=50000 100000' &&
     pass "(c) with cpu.max 50000 100000" || fail "(c) cpu.max: $half"
-grep -q '^cgroups left: *$' vm.out && pass "task cgroups removed" ||
+grep -q '^cgroups left: *$' vm.out && pass "W's task cgroups removed" ||
     fail "$(grep '^cgroups left' vm.out)"
+
+grep -q "worker log: .* worker-W2 .*enforced with cgroups under /sys/fs/cgroup/svc (cgroup v2" vm.out &&
+    grep -q '^W2 in 0::/svc/dtr-worker,' vm.out &&
+    pass "W2 (alone in /svc) moved into /svc/dtr-worker, task cgroups under /svc" ||
+    fail "W2: $(grep -e 'worker log: .* worker-W2 ' -e '^W2 in' vm.out)"
+grep -q "worker log: .* worker-W3 .*enforced with cgroups under /sys/fs/cgroup/dtr (cgroup v2" vm.out &&
+    grep -q ', W3 in 0::/shared$' vm.out &&
+    pass "W3 (sharing /shared) stayed there, task cgroups under /dtr" ||
+    fail "W3: $(grep -e 'worker log: .* worker-W3 ' -e '^W2 in' vm.out)"
+for w in 2:/svc 3:/dtr; do
+    r=$(grep "^result hog${w%%:*} " vm.out)
+    echo "$r" | grep -q '"state":"failed"' && echo "$r" | grep -q 'out of memory (limit 64M)"' &&
+        echo "$r" | grep -q "\"stdout\":\"0::${w#*:}/dtr-[0-9]*-" &&
+        pass "hog${w%%:*} ran in ${w#*:}/dtr-*, failed: out of memory (limit 64M)" || fail "hog${w%%:*}: $r"
+done
+grep -q '^task cgroups left: *$' vm.out && pass "no task cgroup left anywhere" ||
+    fail "$(grep '^task cgroups left' vm.out)"
 finish
