@@ -19,6 +19,11 @@ pkgs="$pkgs python3-pip python3-setuptools"
 pkgs="$pkgs chromium chromium-driver python3-selenium"
 # dtr alloc's test runs a private Slurm cluster (tests/integration/t_slurm.sh)
 pkgs="$pkgs slurm-wlm munge"
+# the cgroup v2 test's VM (t_cgroup_v2_vm.sh): qemu and a busybox (static,
+# unless Debian's busybox is there: the two conflict); it fetches its kernel
+pkgs="$pkgs qemu-system-x86"
+dpkg-query -W -f='${Status}' busybox 2>/dev/null | grep -q "install ok installed" ||
+    pkgs="$pkgs busybox-static"
 # make bench's peers in the exec and latency figures (issue 17)
 pkgs="$pkgs gearman-job-server gearman-tools beanstalkd"
 missing=""

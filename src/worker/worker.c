@@ -1236,6 +1236,11 @@ int worker_run(const struct worker_opts *opts)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Cgroups before the guard: a v2 worker alone in its cgroup moves into
+     * a child dtr-worker to give memory to task cgroups, which the kernel
+     * refuses (EBUSY) while another process, the guard, is still there. */
+    char why[CGROUP_PATH_MAX + 128], offer[512];
+    bool cg_on = cgroups_init(&n->cg, !opts->no_cgroups, "", why, sizeof(why));
     n->guard = guard_start(opts->log_dir, n->id, err, sizeof(err));
     if (!n->guard) {
         fprintf(stderr, "dtr worker: %s\n", err);
@@ -1259,9 +1264,8 @@ int worker_run(const struct worker_opts *opts)
     log_info("listening addr=%s slots=%" PRId64 " master=%s master_timeout_ms=%" PRId64 " tls=%s",
              n->addr, opts->slots, opts->master ? opts->master : "-", opts->master_timeout_ms,
              n->tls ? "on" : "off");
-    char why[CGROUP_PATH_MAX + 128], offer[512];
     res_describe(&n->res.total, offer, sizeof(offer));
-    if (cgroups_init(&n->cg, !opts->no_cgroups, "", why, sizeof(why)))
+    if (cg_on)
         log_info("offer=%s memory limits enforced with cgroups under %s (cgroup v%d%s)",
                  log_quote(offer), n->cg.base, n->cg.version,
                  n->cg.cpu ? ", cpu.max for fractional CPUs" : "");
