@@ -58,6 +58,11 @@ struct group {
     /* The newest leader's announcement (group_announce()). */
     uint64_t hint_id;
     char hint_addr[GROUP_ADDR_MAX];
+    /* This leader's own announcement, and its entry's index: announced
+     * again once a snapshot covers it, so that a member restored from the
+     * snapshot learns the leader from the entries after it. */
+    char announced[GROUP_ADDR_MAX];
+    raft_index announce_index;
 };
 
 /* ---- configuration --------------------------------------------------------- */
@@ -302,8 +307,11 @@ void group_announce(struct group *g, const char *client_addr)
     char note[GROUP_ADDR_MAX + 32];
     size_t len;
     snprintf(note, sizeof(note), "%" PRIu64 " %s", g->config.self, client_addr);
+    if (client_addr != g->announced)
+        snprintf(g->announced, sizeof(g->announced), "%s", client_addr);
     void *entry = entry_encode_note(ENTRY_LEADER, g->incarnation, note, &len);
     propose(g, entry, len);
+    g->announce_index = raft_last_index(&g->raft);
 }
 
 /* ---- membership -------------------------------------------------------------- */
@@ -411,6 +419,9 @@ static void watch_cb(uv_timer_t *h)
      * its journal no longer has. (A leader stops in tasks.c.) */
     if (!g->leading && !jwriter_done(g->writer, &done, err, sizeof(err)))
         fatal("journal write failed", err);
+    if (g->leading && state == RAFT_LEADER && g->announced[0] &&
+        g->raft.log.snapshot.last_index >= g->announce_index)
+        group_announce(g, g->announced);
     if (g->leading && state != RAFT_LEADER)
         start_over("a new leader was elected, or this one lost touch with the majority");
     if (!g->leading && !g->barrier_pending && state == RAFT_LEADER) {
