@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# A group member re-seeded from a snapshot (it came back with an empty state
+# dir) gets the journal from the snapshot and the output files of the
+# attempts before it from the leader, in the background: byte for byte the
+# leader's files (binary bytes, stderr, one output over 1 MiB). Then, with
+# the re-seeded member leading, `dtr result` prints those outputs exactly.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+export DTR_TOKEN=group-reseed-output-secret
+# Snapshots every 16 entries: the empty member is sent one, not the log.
+export DTR_GROUP_SNAPSHOT_EVERY=16
+# Ports below the ephemeral range and the other group tests' (see
+# t_group_failover.sh): 3 for replication, 3 for clients.
+RPORT=$((2000 + ($$ % 660) * 6))
+CPORT=$((RPORT + 2))
+GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
+LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
+export DTR_MASTER=$LIST
+
+start_member() {
+    local i=$1
+    # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
+    "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
+        --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS --verbose \
+        >>"$T/m$i.out" 2>>"$T/m$i.err" &
+    eval "M${i}_PID=$!"
+    PIDS+=("$!")
+}
+pid_of() { eval echo "\$M${1}_PID"; }
+# leader: the member whose master.addr is written and whose process lives.
+leader() {
+    local i
+    for i in 1 2 3; do
+        [ -s "$T/state-$i/master.addr" ] && ! is_dead "$(pid_of "$i")" && { echo "$i"; return 0; }
+    done
+    return 1
+}
+# A member killed and started again on its state dir (it follows).
+restart_member() {
+    kill -9 "$(pid_of "$1")"
+    wait "$(pid_of "$1")" 2>/dev/null
+    rm -f "$T/state-$1/master.addr"
+    start_member "$1"
+}
+
+for i in 1 2 3; do start_member "$i"; done
+wait_for "a leader elected" "leader" 20 || finish
+L=$(leader)
+pass "member $L leads"
+for i in 1 2 3; do [ "$i" != "$L" ] && { F=$i; break; }; done
+
+start_worker W1 --slots 2 --master "$LIST"
+wait_for "the worker registered" "workers_registered 1" 20 || finish
+
+# Outputs to compare: binary bytes (NUL, 0xff, no final newline) on both
+# streams, and 1.5 MiB of random bytes.
+printf 'a\000b\377c\r\n\001\002tail' >small.bin
+printf '\377\376err\000' >small-err.bin
+head -c 1572864 /dev/urandom >big.bin
+bin=$(dtr submit -- sh -c "cat '$T/small.bin'; cat '$T/small-err.bin' >&2") || die "submit bin"
+big=$(dtr submit -- cat "$T/big.bin") || die "submit big"
+dtr submit --array 1-30 --id fill -- echo fill >/dev/null || die "submit fill"
+dtr wait --all --timeout 60s >wait.out 2>&1 || die "tasks did not succeed: $(cat wait.out)"
+pass "32 tasks ran, one with binary output, one with 1.5 MiB"
+
+# Member F goes, and comes back with an empty state dir.
+kill -9 "$(pid_of "$F")"
+wait "$(pid_of "$F")" 2>/dev/null
+rm -rf "$T/state-$F"
+# More entries while it is away: the leader's log moves past its snapshot.
+dtr submit --array 1-20 --id more -- echo more >/dev/null && dtr wait --all --timeout 60s >/dev/null ||
+    die "second batch"
+start_member "$F"
+wait_for "member $F restored a snapshot" "grep -q 'journal restored from a group snapshot' logs-$F/master.log" 30 ||
+    finish
+pass "member $F, restarted empty, was re-seeded from a snapshot"
+wait_for "member $F's output catch-up done" "grep -q 'output catch-up done' logs-$F/master.log" 60 ||
+    finish
+grep 'output catch-up done' "logs-$F/master.log" | head -n 1
+grep -q 'output catch-up started' "logs-$F/master.log" && pass "member $F logged the catch-up's start" ||
+    fail "no start line"
+
+# Every output file of the leader is on F, byte for byte.
+n=0
+bad=0
+for f in "state-$L"/output/*; do
+    n=$((n + 1))
+    cmp -s "$f" "state-$F/output/${f##*/}" || { bad=$((bad + 1)); echo "differs: ${f##*/}"; }
+done
+[ "$n" -ge 50 ] && [ "$bad" -eq 0 ] && pass "member $F has all $n of the leader's output files, identical" ||
+    fail "$bad of $n output files missing or different on member $F"
+# Every attempt the journal records came whole (none shorter than its
+# record).
+grep -q 'output catch-up done.* incomplete=0' "logs-$F/master.log" && pass "nothing incomplete" ||
+    fail "$(grep 'output catch-up' "logs-$F/master.log")"
+
+# Make F lead: kill the leader (and start it again) until F is elected.
+for round in 1 2 3 4 5 6 7 8; do
+    L=$(leader)
+    [ "$L" = "$F" ] && break
+    restart_member "$L"
+    wait_for "a new leader (round $round)" "leader" 30 || finish
+done
+[ "$(leader)" = "$F" ] && pass "the re-seeded member $F leads" || die "member $F never led"
+
+dtr result "$bin" >bin.out 2>bin.err &&
+    cmp -s bin.out small.bin && pass "dtr result prints the binary stdout exactly" ||
+    fail "bin: $(od -c bin.out | head -n 3) $(cat bin.err)"
+dtr logs --stderr "$bin" >bin-err.out 2>&1 && cmp -s bin-err.out small-err.bin &&
+    pass "dtr logs --stderr prints the binary stderr exactly" || fail "stderr: $(od -c bin-err.out | head -n 3)"
+dtr result "$big" >big.out 2>big.err && cmp -s big.out big.bin &&
+    pass "dtr result prints the 1.5 MiB output exactly" ||
+    fail "big: $(wc -c <big.out) bytes, $(cat big.err)"
+[ "$(dtr result fill-7)" = fill ] && pass "fill-7's output is there" || fail "fill-7: $(dtr result fill-7 2>&1)"
+# SIGTERM stops the re-seeded leader cleanly (under ASan: its catch-up
+# freed, nothing leaked).
+kill -TERM "$(pid_of "$F")"
+wait "$(pid_of "$F")"
+rc=$?
+[ "$rc" -eq 0 ] && pass "the re-seeded leader stops on SIGTERM with status 0" || fail "member $F exited $rc"
+for i in 1 2 3; do
+    grep -q "cannot apply\|journal write failed" "logs-$i/master.log" &&
+        fail "member $i: $(grep "cannot apply\|journal write failed" "logs-$i/master.log" | tail -n 3)"
+done
+finish
