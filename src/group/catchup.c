@@ -200,7 +200,7 @@ static int write_piece(struct catchup *cu, const struct item *it, int fd[2], int
 /* Asks the leader for the attempt's output and writes it. Returns 0 (all of it
  * came), 1 (the leader has no such attempt: the task is gone), -1 (the
  * connection failed or the leader spoke nonsense: try again elsewhere),
- * -2 (stopping), -3 (a write failed: next attempt). */
+ * -2 (stopping), -3 (a write failed: the catch-up gives up). */
 static int fetch(struct catchup *cu, struct client *c, const struct item *it, uint64_t *got)
 {
     struct buf b = BUF_INIT;
@@ -216,6 +216,7 @@ static int fetch(struct catchup *cu, struct client *c, const struct item *it, ui
     if (rc)
         return -1;
     int fd[2] = {-1, -1}, ret;
+    bool dropped = false; /* pruned meanwhile: the rest is read, not written */
     int64_t last = clock_mono_ms();
     for (;;) {
         struct msg m;
@@ -238,7 +239,7 @@ static int fetch(struct catchup *cu, struct client *c, const struct item *it, ui
         last = clock_mono_ms();
         if (m.type == MSG_END) {
             msg_release(&m);
-            ret = 0;
+            ret = dropped ? 1 : 0;
             break;
         }
         if (m.type != MSG_OUTPUT) {
@@ -250,15 +251,21 @@ static int fetch(struct catchup *cu, struct client *c, const struct item *it, ui
         int s = k->stream == OUTPUT_STDERR;
         int w = 0;
         /* Only the attempt asked for (a leader reads it by its number). */
-        if (k->lease == it->lease && k->offset <= OFFSET_MAX && k->len <= OFFSET_MAX - k->offset)
+        if (!dropped && k->lease == it->lease && k->offset <= OFFSET_MAX &&
+            k->len <= OFFSET_MAX - k->offset)
             w = write_piece(cu, it, fd, s, k->offset, k->data, k->len);
-        if (w == 0 && k->lease == it->lease)
+        if (!dropped && w == 0 && k->lease == it->lease)
             *got += k->len;
         msg_release(&m);
-        if (w != 0) {
-            ret = w < 0 ? -3 : stopping(cu) ? -2 : 1;
+        if (w < 0) {
+            ret = -3;
             break;
         }
+        if (w > 0 && stopping(cu)) {
+            ret = -2;
+            break;
+        }
+        dropped |= w > 0;
     }
     for (int s = 0; s < 2; s++)
         if (fd[s] >= 0)
@@ -280,7 +287,8 @@ static void *run(void *arg)
     struct catchup *cu = arg;
     char why[600] = "";
     cli_error_capture(why, sizeof(why)); /* not the master's stderr */
-    size_t want = 0, running = 0, done = 0, skipped = 0, failed = 0, incomplete = 0;
+    size_t want = 0, running = 0, done = 0, skipped = 0, incomplete = 0;
+    bool write_failed = false;
     uint64_t want_bytes = 0, got = 0, missing;
     for (size_t i = 0; i < cu->n; i++)
         if (needed(cu, &cu->items[i], &missing)) {
@@ -303,6 +311,11 @@ static void *run(void *arg)
     size_t i = 0;
     while (i < cu->n && !stopping(cu)) {
         const struct item *it = &cu->items[i];
+        if (clock_mono_ms() - last_progress >= PROGRESS_MS) {
+            last_progress = clock_mono_ms();
+            log_info("output catch-up progress attempts=%zu/%zu bytes=%" PRIu64, done + skipped,
+                     want, got);
+        }
         if (is_dropped(it) || !needed(cu, it, &missing)) {
             i++;
             continue;
@@ -335,45 +348,40 @@ static void *run(void *arg)
         why[0] = '\0';
         int r = fetch(cu, &c, it, &bytes);
         got += bytes;
-        if (r == 0 || r == 1 || r == -3) {
+        if (r == 0) { /* the connection is in step: the next request */
             i++;
-            if (r == 0) {
-                done++;
-                if (it->known && needed(cu, it, &missing))
-                    incomplete++; /* the leader has less than its journal says */
-                backoff = BACKOFF_MIN_MS;
-            } else if (r == 1) {
-                skipped++; /* deleted or pruned on the leader */
-                log_debug("output catch-up skipped task=%s attempt=%d error=\"%s\"", it->id,
-                          it->attempt, clean(why));
-            } else {
-                failed++;
-            }
-            if (r == 0 || r == 1)
-                continue; /* the connection is in step: the next request */
+            done++;
+            if (it->known && needed(cu, it, &missing))
+                incomplete++; /* the leader has less than its journal says */
+            backoff = BACKOFF_MIN_MS;
+            continue;
+        }
+        if (r == 1) {
+            i++;
+            skipped++; /* deleted or pruned on the leader */
+            log_debug("output catch-up skipped task=%s attempt=%d error=\"%s\"", it->id,
+                      it->attempt, clean(why));
+            continue;
         }
         client_close(&c);
         connected = false;
+        if (r == -3) { /* logged: a full or broken disk, where the journal is too */
+            write_failed = true;
+            break;
+        }
         if (r == -2)
             break;
-        if (r == -1) {
-            log_info("output catch-up lost the leader addr=%s error=\"%s\" retry_ms=%" PRId64, addr,
-                     clean(why), backoff);
-            pause_ms(cu, backoff);
-            backoff = MIN(backoff * 2, BACKOFF_MAX_MS);
-        }
-        if (clock_mono_ms() - last_progress >= PROGRESS_MS) {
-            last_progress = clock_mono_ms();
-            log_info("output catch-up progress attempts=%zu/%zu bytes=%" PRIu64, done + skipped,
-                     want, got);
-        }
+        log_info("output catch-up lost the leader addr=%s error=\"%s\" retry_ms=%" PRId64, addr,
+                 clean(why), backoff);
+        pause_ms(cu, backoff);
+        backoff = MIN(backoff * 2, BACKOFF_MAX_MS);
     }
     if (connected)
         client_close(&c);
     pthread_mutex_lock(&mu);
     bool leading = cu->leading, stop = cu->stop;
     pthread_mutex_unlock(&mu);
-    if (leading || stop) {
+    if (leading || stop || write_failed) {
         size_t left = 0, unchecked = 0;
         uint64_t left_bytes = 0;
         for (; i < cu->n; i++)
@@ -390,14 +398,18 @@ static void *run(void *arg)
                       "attempts=%zu bytes=%" PRIu64 " unchecked=%zu fetched_attempts=%zu "
                       "fetched_bytes=%" PRIu64,
                       left, left_bytes, unchecked, done, got);
+        else if (write_failed)
+            log_warn("output catch-up gave up: cannot write an output file; output still missing "
+                     "attempts=%zu bytes=%" PRIu64 " unchecked=%zu fetched_attempts=%zu "
+                     "fetched_bytes=%" PRIu64,
+                     left, left_bytes, unchecked, done, got);
         else
             log_info("output catch-up stopped: the member is stopping attempts_left=%zu "
                      "fetched_attempts=%zu fetched_bytes=%" PRIu64,
                      left, done, got);
     } else {
-        log_info("output catch-up done attempts=%zu bytes=%" PRIu64
-                 " skipped=%zu failed=%zu incomplete=%zu",
-                 done, got, skipped, failed, incomplete);
+        log_info("output catch-up done attempts=%zu bytes=%" PRIu64 " skipped=%zu incomplete=%zu",
+                 done, got, skipped, incomplete);
     }
     cli_error_capture(NULL, 0);
     return NULL;

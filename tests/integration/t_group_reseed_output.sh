@@ -5,7 +5,6 @@
 # leader's files (binary bytes, stderr, one output over 1 MiB). Then, with
 # the re-seeded member leading, `dtr result` prints those outputs exactly.
 . "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
 export DTR_TOKEN=group-reseed-output-secret
 # Snapshots every 16 entries: the empty member is sent one, not the log.
 export DTR_GROUP_SNAPSHOT_EVERY=16
@@ -89,6 +88,8 @@ for f in "state-$L"/output/*; do
 done
 [ "$n" -ge 50 ] && [ "$bad" -eq 0 ] && pass "member $F has all $n of the leader's output files, identical" ||
     fail "$bad of $n output files missing or different on member $F"
+extra=$(cd "state-$F/output" && for f in *; do [ -e "$T/state-$L/output/$f" ] || echo "$f"; done)
+[ -z "$extra" ] && pass "member $F has no output file the leader lacks" || fail "extra files on $F: $extra"
 # Every attempt the journal records came whole (none shorter than its
 # record).
 grep -q 'output catch-up done.* incomplete=0' "logs-$F/master.log" && pass "nothing incomplete" ||
