@@ -331,11 +331,12 @@ static void *run(void *arg)
             why[0] = '\0';
             if (client_dial(&c, addr, cu->token, cu->tls_cert, cu->tls_key, cu->tls_ca) != 0) {
                 client_close(&c);
-                if (strcmp(why, last_why)) /* each new failure once */
+                const char *e = clean(why);
+                if (strcmp(e, last_why)) /* each new failure once */
                     log_warn("output catch-up cannot reach the leader addr=%s error=\"%s\" "
                              "retry_ms=%" PRId64,
-                             addr, clean(why), backoff);
-                memcpy(last_why, why, sizeof(last_why));
+                             addr, e, backoff);
+                snprintf(last_why, sizeof(last_why), "%s", e);
                 pause_ms(cu, backoff);
                 backoff = MIN(backoff * 2, BACKOFF_MAX_MS);
                 continue;
