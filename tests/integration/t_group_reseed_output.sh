@@ -4,6 +4,7 @@
 # attempts before it from the leader, in the background: byte for byte the
 # leader's files (binary bytes, stderr, one output over 1 MiB). Then, with
 # the re-seeded member leading, `dtr result` prints those outputs exactly.
+# Every connection but replication is TLS (and all need the token).
 . "$(dirname "$0")/lib.sh"
 export DTR_TOKEN=group-reseed-output-secret
 # Snapshots every 16 entries: the empty member is sent one, not the log.
@@ -16,12 +17,35 @@ GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
 LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
 export DTR_MASTER=$LIST
 
+# TLS on the client port too: the catch-up dials the leader with the
+# member's own token and TLS files.
+command -v openssl >/dev/null || die "the openssl command is needed (Debian package openssl)"
+make_ca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj "/CN=$1" -keyout "$T/$1.key" -out "$T/$1.pem" 2>>"$T/openssl.log"
+}
+make_cert() { # CA NAME
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+        -keyout "$T/$2.key" -out "$T/$2.csr" 2>>"$T/openssl.log" &&
+        openssl x509 -req -in "$T/$2.csr" -CA "$T/$1.pem" -CAkey "$T/$1.key" -CAcreateserial \
+            -days 30 -out "$T/$2.pem" 2>>"$T/openssl.log"
+}
+make_ca ca && make_cert ca master && make_cert ca worker && make_cert ca client ||
+    die "openssl could not make the certificates: $(tail -n 5 "$T/openssl.log")"
+tls_flags() { echo "--tls-ca=$T/ca.pem --tls-cert=$T/$1.pem --tls-key=$T/$1.key"; }
+dtr() {
+    local cmd=$1
+    shift
+    # shellcheck disable=SC2046 # several flags; $T has no spaces
+    "$DTR" "$cmd" $(tls_flags client) "$@"
+}
+
 start_member() {
     local i=$1
-    # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
+    # shellcheck disable=SC2086,SC2046 # lists of flags
     "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
         --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS --verbose \
-        >>"$T/m$i.out" 2>>"$T/m$i.err" &
+        $(tls_flags master) >>"$T/m$i.out" 2>>"$T/m$i.err" &
     eval "M${i}_PID=$!"
     PIDS+=("$!")
 }
@@ -48,7 +72,8 @@ L=$(leader)
 pass "member $L leads"
 for i in 1 2 3; do [ "$i" != "$L" ] && { F=$i; break; }; done
 
-start_worker W1 --slots 2 --master "$LIST"
+# shellcheck disable=SC2046 # several flags
+start_worker W1 --slots 2 --master "$LIST" $(tls_flags worker)
 wait_for "the worker registered" "workers_registered 1" 20 || finish
 
 # Outputs to compare: binary bytes (NUL, 0xff, no final newline) on both
