@@ -304,6 +304,11 @@ static void *run(void *arg)
     /* bytes: of the attempts that ended; the running ones' sizes are unknown */
     log_info("output catch-up started attempts=%zu bytes=%" PRIu64 " running=%zu", want, want_bytes,
              running);
+    /* DTR_GROUP_CATCHUP_DELAY_MS=N: wait N ms first (a test makes the
+     * member lead before its catch-up ends). */
+    const char *delay = getenv("DTR_GROUP_CATCHUP_DELAY_MS");
+    if (delay && atoi(delay) > 0)
+        pause_ms(cu, MIN(atoi(delay), 3600000));
     struct client c;
     bool connected = false;
     char addr[MSG_MAX_ADDR + 1], last_why[600] = "";

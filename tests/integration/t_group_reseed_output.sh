@@ -4,7 +4,9 @@
 # attempts before it from the leader, in the background: byte for byte the
 # leader's files (binary bytes, stderr, one output over 1 MiB). Then, with
 # the re-seeded member leading, `dtr result` prints those outputs exactly.
-# Every connection but replication is TLS (and all need the token).
+# Every connection but replication is TLS (and all need the token). A
+# re-seeded member that leads before its catch-up ran stops it and logs
+# what it lacks.
 . "$(dirname "$0")/lib.sh"
 export DTR_TOKEN=group-reseed-output-secret
 # Snapshots every 16 entries: the empty member is sent one, not the log.
@@ -144,6 +146,44 @@ kill -TERM "$(pid_of "$F")"
 wait "$(pid_of "$F")"
 rc=$?
 [ "$rc" -eq 0 ] && pass "the re-seeded leader stops on SIGTERM with status 0" || fail "member $F exited $rc"
+# A re-seeded member that comes to lead before its catch-up is done stops
+# it and logs what it lacks (DTR_GROUP_CATCHUP_DELAY_MS holds the catch-up
+# back). F comes back first: two members must stay up.
+start_member "$F"
+wait_for "a leader again" "leader" 30 || finish
+L=$(leader)
+for i in 1 2 3; do [ "$i" != "$L" ] && [ "$i" != "$F" ] && G=$i; done
+[ -z "${G:-}" ] && for i in 1 2 3; do [ "$i" != "$L" ] && G=$i; done
+kill -9 "$(pid_of "$G")"
+wait "$(pid_of "$G")" 2>/dev/null
+rm -rf "$T/state-$G" "$T/logs-$G"
+dtr submit --array 1-20 --id third -- echo third >/dev/null && dtr wait --all --timeout 60s >/dev/null ||
+    die "third batch"
+DTR_GROUP_CATCHUP_DELAY_MS=600000 start_member "$G"
+wait_for "member $G's catch-up started" "grep -q 'output catch-up started' logs-$G/master.log" 30 ||
+    finish
+# It follows the leader's entries (it learnt the leader from them).
+wait_for "member $G knows the leader" "grep -q 'group leader member=' logs-$G/master.log" 30 || finish
+for round in 1 2 3 4 5 6 7 8; do
+    L=$(leader)
+    [ "$L" = "$G" ] && break
+    restart_member "$L"
+    wait_for "a new leader (round $round)" "leader" 30 || finish
+done
+[ "$(leader)" = "$G" ] && pass "the re-seeded member $G leads before its catch-up ran" ||
+    die "member $G never led"
+wait_for "member $G stopped its catch-up" "grep -q 'output catch-up stopped: this member leads' logs-$G/master.log" 20 ||
+    finish
+grep -q 'output catch-up stopped: this member leads; output still missing attempts=[1-9]' \
+    "logs-$G/master.log" && pass "it logs the output it still lacks: $(grep -o 'still missing.*' "logs-$G/master.log")" ||
+    fail "$(grep 'output catch-up' "logs-$G/master.log")"
+dtr result "$big" >big2.out 2>&1
+[ "$(wc -c <big2.out)" -lt "$(wc -c <big.bin)" ] && pass "as documented, it lacks the big output" ||
+    fail "member $G has the big output after all?"
+kill -TERM "$(pid_of "$G")"
+wait "$(pid_of "$G")"
+rc=$?
+[ "$rc" -eq 0 ] && pass "that leader stops on SIGTERM with status 0" || fail "member $G exited $rc"
 for i in 1 2 3; do
     grep -q "cannot apply\|journal write failed" "logs-$i/master.log" &&
         fail "member $i: $(grep "cannot apply\|journal write failed" "logs-$i/master.log" | tail -n 3)"
