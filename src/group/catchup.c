@@ -27,6 +27,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "common/b64.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -443,6 +444,12 @@ struct catchup *catchup_start(struct journal *j, const char *output_dir,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&cu->wake, &ca);
     pthread_condattr_destroy(&ca);
+    /* base64's tables are built on first use, unguarded: here, on the loop,
+     * before the thread decodes output with them. */
+    char raw[96] = {0}, enc[B64_ENCODED_LEN(sizeof(raw))], dec[sizeof(raw)];
+    size_t declen;
+    b64_encode(enc, raw, sizeof(raw));
+    b64_decode(enc, sizeof(enc), dec, &declen);
     pthread_mutex_lock(&mu);
     active = cu;
     pthread_mutex_unlock(&mu);
