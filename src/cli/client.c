@@ -38,8 +38,14 @@
 
 /* While set, cli_error() writes here instead of stderr (one message: the
  * last), so that trying the members of a group says nothing until the end. */
-static char *captured;
-static size_t captured_len;
+static _Thread_local char *captured;
+static _Thread_local size_t captured_len;
+
+void cli_error_capture(char *buf, size_t len)
+{
+    captured = buf;
+    captured_len = len;
+}
 
 void cli_error(const char *fmt, ...)
 {
@@ -727,6 +733,22 @@ out:
     free(l);
     free(g);
     return rc;
+}
+
+int client_dial(struct client *c, const char *addr, const char *token, const char *tls_cert,
+                const char *tls_key, const char *tls_ca)
+{
+    char err[512];
+    struct redirect r;
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    frame_init(&c->rd, FRAME_MAX_LINE);
+    c->token = token ? xstrdup(token) : NULL;
+    if (tls_ctx_new(tls_cert, tls_key, tls_ca, &c->tls_ctx, err, sizeof(err)) != 0) {
+        cli_error("%s", err);
+        return EXIT_USAGE;
+    }
+    return open_one(c, addr, &r);
 }
 
 void client_close(struct client *c)

@@ -50,6 +50,16 @@ struct client_flags {
  * cli_exit code after printing what went wrong to stderr. */
 int client_open(struct client *c, const struct client_flags *f);
 void client_close(struct client *c);
+/* For a master's own background client (a group member fetching output,
+ * group/catchup.c): connects to the one master at addr and authenticates
+ * with token (NULL: none), TLS with the files given (all NULL: plaintext).
+ * Returns 0, or an exit code with the error told to cli_error(). Close
+ * with client_close(). */
+int client_dial(struct client *c, const char *addr, const char *token, const char *tls_cert,
+                const char *tls_key, const char *tls_ca);
+/* From now on this thread's cli_error() writes its message into buf (the
+ * last one only) instead of stderr; NULL: stderr again. */
+void cli_error_capture(char *buf, size_t len);
 /* Sends whole lines. Returns 0 or EXIT_UNREACHABLE (printed). */
 int client_send(struct client *c, const struct buf *b);
 /*

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "group/catchup.h"
 #include "group/transport.h"
 #include "journal/batch.h"
 
@@ -58,6 +59,14 @@ struct group {
     /* The newest leader's announcement (group_announce()). */
     uint64_t hint_id;
     char hint_addr[GROUP_ADDR_MAX];
+    /* This leader's own announcement, and its entry's index: announced
+     * again once a snapshot covers it, so that a member restored from the
+     * snapshot learns the leader from the entries after it. */
+    char announced[GROUP_ADDR_MAX];
+    raft_index announce_index;
+    /* Fetching the output files a restored snapshot lacks (catchup.h). */
+    struct catchup *catchup;
+    char *token;
 };
 
 /* ---- configuration --------------------------------------------------------- */
@@ -258,6 +267,12 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         fatal("cannot restore the journal from a group snapshot", err);
     log_info("journal restored from a group snapshot bytes=%zu", buf->len);
     raft_free(buf->base);
+    /* The snapshot has the journal, not the output files its attempts
+     * wrote: fetched from the leader in the background. */
+    struct catchup_creds cr = {g->token, g->config.tls_cert, g->config.tls_key, g->config.tls_ca};
+    catchup_free(g->catchup);
+    g->catchup = catchup_start(g->journal, g->output_dir, &cr);
+    catchup_leader(g->catchup, group_leader_hint(g));
     return 0;
 }
 
@@ -302,8 +317,11 @@ void group_announce(struct group *g, const char *client_addr)
     char note[GROUP_ADDR_MAX + 32];
     size_t len;
     snprintf(note, sizeof(note), "%" PRIu64 " %s", g->config.self, client_addr);
+    if (client_addr != g->announced)
+        snprintf(g->announced, sizeof(g->announced), "%s", client_addr);
     void *entry = entry_encode_note(ENTRY_LEADER, g->incarnation, note, &len);
     propose(g, entry, len);
+    g->announce_index = raft_last_index(&g->raft);
 }
 
 /* ---- membership -------------------------------------------------------------- */
@@ -395,6 +413,7 @@ static void barrier_cb(struct raft_barrier *req, int status)
     if (!jwriter_drain(g->writer, err, sizeof(err)))
         fatal("cannot commit the group's entries", err);
     g->leading = true;
+    catchup_lead(g->catchup); /* the master owns the output files now */
     log_info("leading the group member=%" PRIu64 " term=%" PRIu64, g->config.self,
              (uint64_t)g->raft.current_term);
     g->lead(g->lead_data);
@@ -411,6 +430,11 @@ static void watch_cb(uv_timer_t *h)
      * its journal no longer has. (A leader stops in tasks.c.) */
     if (!g->leading && !jwriter_done(g->writer, &done, err, sizeof(err)))
         fatal("journal write failed", err);
+    if (!g->leading)
+        catchup_leader(g->catchup, group_leader_hint(g));
+    if (g->leading && state == RAFT_LEADER && g->announced[0] &&
+        g->raft.log.snapshot.last_index >= g->announce_index)
+        group_announce(g, g->announced);
     if (g->leading && state != RAFT_LEADER)
         start_over("a new leader was elected, or this one lost touch with the majority");
     if (!g->leading && !g->barrier_pending && state == RAFT_LEADER) {
@@ -497,6 +521,7 @@ struct group *group_start(uv_loop_t *loop, const struct group_config *c, const c
         free(g);
         return NULL;
     }
+    g->token = token ? xstrdup(token) : NULL; /* freed by group_stop() or below */
     g->fsm = (struct raft_fsm){.version = 1,
                                .data = g,
                                .apply = fsm_apply,
@@ -550,6 +575,7 @@ fail_io:
     raft_uv_close(&g->io);
     group_transport_close(&g->transport);
     uv_run(loop, UV_RUN_NOWAIT);
+    free(g->token);
     free(g);
     return NULL;
 }
@@ -567,6 +593,8 @@ void group_close(struct group *g)
     if (!g || g->closing)
         return;
     g->closing = true;
+    catchup_free(g->catchup); /* waits for its thread: at most a connect's timeout */
+    g->catchup = NULL;
     if (g->watch.loop)
         uv_close((uv_handle_t *)&g->watch, NULL);
     raft_close(&g->raft, raft_closed_cb);
@@ -580,6 +608,7 @@ void group_stop(struct group *g)
     while (!g->closed)
         uv_run(g->loop, UV_RUN_ONCE);
     uv_run(g->loop, UV_RUN_NOWAIT);
+    free(g->token);
     free(g);
 }
 

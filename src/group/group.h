@@ -42,6 +42,9 @@ struct group_config {
     size_t n;
     uint64_t self; /* --group-id */
     bool join;     /* --group-join: joins a running group (dtr group add) */
+    /* The member's TLS files (NULL: plaintext), for its output catch-up,
+     * a client of the leader (group/catchup.h). */
+    const char *tls_cert, *tls_key, *tls_ca;
 };
 
 /* Parses `--group ID@HOST:PORT,...` and `--group-id ID` into c. Returns 0, or
@@ -57,7 +60,9 @@ struct group;
  * replication peers authenticated with token (NULL: none). Every committed
  * entry goes to w, which j belongs to. lead(data) is called once, when
  * this member has been elected and has applied and committed every earlier
- * entry. Returns NULL with err.
+ * entry. After a snapshot is restored, the output files of the attempts
+ * before it are fetched from the leader (group/catchup.h, with token and
+ * c's TLS files). Returns NULL with err.
  */
 struct group *group_start(uv_loop_t *loop, const struct group_config *c, const char *dir,
                           const char *output_dir, const char *token, struct journal *j,

@@ -1246,6 +1246,38 @@ int journal_pruned_leases(struct journal *j, int64_t cutoff_ms,
     return rc == SQLITE_DONE ? 0 : DTR_EIO;
 }
 
+int journal_each_output(struct journal *j,
+                        void (*fn)(void *arg, uint64_t lease, const char *id, int attempt,
+                                   uint64_t out_bytes, uint64_t err_bytes, bool known),
+                        void *arg)
+{
+    /* Running tasks as the rows and their newest unfolded change say (a
+     * restored image keeps its changes until the next commit folds them). */
+    static const char sql[] =
+        "SELECT lease, id, attempt, out_bytes, err_bytes, 1 FROM attempts "
+        "UNION ALL "
+        "SELECT COALESCE(c.lease, t.lease), t.id, COALESCE(c.attempts, t.attempts), 0, 0, 0 "
+        "FROM tasks t LEFT JOIN (SELECT seq, state, attempts, lease, MAX(n) FROM changes "
+        "GROUP BY seq) c ON c.seq = t.seq "
+        "WHERE COALESCE(c.state, t.state) = ?1 AND COALESCE(c.lease, t.lease) > 0 "
+        "AND COALESCE(c.lease, t.lease) NOT IN (SELECT lease FROM attempts) "
+        "ORDER BY 1";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int(st, 1, TASK_RUNNING);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *id = (const char *)sqlite3_column_text(st, 1);
+            if (id)
+                fn(arg, (uint64_t)sqlite3_column_int64(st, 0), id, sqlite3_column_int(st, 2),
+                   (uint64_t)sqlite3_column_int64(st, 3), (uint64_t)sqlite3_column_int64(st, 4),
+                   sqlite3_column_int(st, 5) != 0);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : DTR_EIO;
+}
+
 int journal_prune(struct journal *j, int64_t cutoff_ms, uint64_t *count)
 {
     *count = 0;

@@ -112,6 +112,15 @@ void journal_attempts_free(struct journal_attempt *a, size_t n);
  * cutoff_ms) will delete (before calling it): their output files go too. */
 int journal_pruned_leases(struct journal *j, int64_t cutoff_ms,
                           void (*fn)(void *arg, uint64_t lease), void *arg);
+/* For a group member re-seeded from a snapshot (group/catchup.c): calls
+ * fn for every attempt whose output the master keeps, oldest lease first:
+ * each attempt record (known: its sizes are final), then each running
+ * task's attempt (known false, sizes 0: still growing). Reads only (the
+ * caller owns the journal: the writer is settled). */
+int journal_each_output(struct journal *j,
+                        void (*fn)(void *arg, uint64_t lease, const char *id, int attempt,
+                                   uint64_t out_bytes, uint64_t err_bytes, bool known),
+                        void *arg);
 /* Stores the output of t's last attempt (replacing an earlier one). */
 int journal_save_output(struct journal *j, const char *task_id, const struct task_output *o);
 /* Deletes the task and its output. */

@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "group/catchup.h"
 #include "journal/journal.h"
 #include "journal/writer.h"
 #include "master/owriter.h"
@@ -365,6 +366,7 @@ void outputs_prune_lease(void *arg, uint64_t lease)
 void outputs_replica_drop(void *dir, uint64_t lease)
 {
     char path[4096];
+    catchup_dropped(lease); /* not fetched again (group/catchup.h) */
     for (int s = 0; s < 2; s++) {
         dir_file_path(dir, lease, s, path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT)

@@ -854,6 +854,70 @@ static void test_attempts(void **state)
     journal_close(j);
 }
 
+struct each_seen {
+    char line[8][64];
+    size_t n;
+};
+
+static void each_cb(void *arg, uint64_t lease, const char *id, int attempt, uint64_t out_bytes,
+                    uint64_t err_bytes, bool known)
+{
+    struct each_seen *e = arg;
+    assert_true(e->n < 8);
+    snprintf(e->line[e->n++], sizeof(e->line[0]), "%llu %s %d %llu %llu %d",
+             (unsigned long long)lease, id, attempt, (unsigned long long)out_bytes,
+             (unsigned long long)err_bytes, known);
+}
+
+/* journal_each_output() (a re-seeded group member's output catch-up): every
+ * attempt record, and the attempt of each running task as its newest
+ * state change says (folded or not), by lease. */
+static void test_each_output(void **state)
+{
+    struct fixture *f = *state;
+    struct journal *j = open_ok(f->state);
+    struct task *a = mk_task("a", 1), *r = mk_task("r", 2), *q = mk_task("q", 3),
+                *s = mk_task("s", 4), *u = mk_task("u", 5);
+    a->state = TASK_SUCCEEDED;
+    a->attempts = 2;
+    r->state = TASK_RUNNING;
+    r->attempts = 2;
+    r->lease = 9;
+    s->state = TASK_RUNNING;
+    s->attempts = 1;
+    s->lease = 11;
+    struct task *all[] = {a, r, q, s, u};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(journal_save_task(j, all[i]), 0);
+    struct journal_attempt in[] = {
+        {.lease = 7, .id = "a", .attempt = 2, .out_bytes = 2000000, .err_bytes = 3},
+        {.lease = 5, .id = "a", .attempt = 1, .out_bytes = 12},
+    };
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(journal_save_attempt(j, &in[i]), 0);
+    commit_ok(j);
+    /* Changes not folded yet: s ended, u started. */
+    s->state = TASK_SUCCEEDED;
+    s->lease = 0;
+    u->state = TASK_RUNNING;
+    u->attempts = 1;
+    u->lease = 12;
+    assert_int_equal(journal_update_task(j, s), 0);
+    assert_int_equal(journal_update_task(j, u), 0);
+    commit_ok(j);
+
+    struct each_seen e = {0};
+    assert_int_equal(journal_each_output(j, each_cb, &e), 0);
+    assert_int_equal(e.n, 4);
+    assert_string_equal(e.line[0], "5 a 1 12 0 1");
+    assert_string_equal(e.line[1], "7 a 2 2000000 3 1");
+    assert_string_equal(e.line[2], "9 r 2 0 0 0");
+    assert_string_equal(e.line[3], "12 u 1 0 0 0");
+    journal_close(j);
+    for (size_t i = 0; i < 5; i++)
+        free_task(all[i]);
+}
+
 static void test_delete_task(void **state)
 {
     struct fixture *f = *state;
@@ -1077,6 +1141,7 @@ int main(void)
         DIR_TEST(test_prune),
         DIR_TEST(test_fold),
         DIR_TEST(test_attempts),
+        DIR_TEST(test_each_output),
         DIR_TEST(test_delete_task),
         DIR_TEST(test_row),
         cmocka_unit_test(test_load_stops),
