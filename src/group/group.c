@@ -50,6 +50,7 @@ struct group {
     uv_timer_t watch;
     struct raft_barrier barrier;
     bool barrier_pending, leading, closing, closed;
+    uint64_t stuck_members; /* unstick_emptied_members(): seen stuck last turn */
     /* The membership change in flight (raft allows one at a time). */
     struct raft_change change;
     bool changing, promoting;
@@ -419,6 +420,45 @@ static void barrier_cb(struct raft_barrier *req, int status)
     g->lead(g->lead_data);
 }
 
+/*
+ * A member brought back with an empty state dir has lost entries this
+ * leader recorded as stored there (its match index). C-Raft 0.15 sends it a
+ * snapshot, and then takes the member's answer, which reports less than
+ * that match index, for a stale message: it waits in its snapshot state for
+ * good and the member never gets another entry (a new leader would start
+ * afresh). A member in the snapshot state whose match index is at or past
+ * the snapshot sent can only be such a member; seen so on two watch turns
+ * in a row, its match index is forgotten and it is probed from the
+ * snapshot on, as Raft does with any follower. Lowering a match index only
+ * delays commits, never hastens one.
+ */
+#define PROGRESS_PROBE 0 /* C-Raft's progress states (src/progress.h) */
+#define PROGRESS_SNAPSHOT 2
+static void unstick_emptied_members(struct group *g)
+{
+    struct raft_progress *progress = g->raft.leader_state.progress;
+    uint64_t suspects = 0;
+    for (unsigned i = 0; i < g->raft.configuration.n && i < 64; i++) {
+        struct raft_progress *p = &progress[i];
+        if (p->state != PROGRESS_SNAPSHOT || p->snapshot_index == 0 ||
+            p->match_index < p->snapshot_index)
+            continue;
+        suspects |= 1ull << i;
+        if (!(g->stuck_members & (1ull << i)))
+            continue;
+        log_warn("group member came back without entries it had stored; probing it again "
+                 "member=%" PRIu64 " had=%" PRIu64 " snapshot=%" PRIu64,
+                 (uint64_t)g->raft.configuration.servers[i].id, (uint64_t)p->match_index,
+                 (uint64_t)p->snapshot_index);
+        p->match_index = 0;
+        p->next_index = p->snapshot_index + 1;
+        p->snapshot_index = 0;
+        p->state = PROGRESS_PROBE;
+        suspects &= ~(1ull << i);
+    }
+    g->stuck_members = suspects;
+}
+
 static void watch_cb(uv_timer_t *h)
 {
     struct group *g = h->data;
@@ -432,6 +472,8 @@ static void watch_cb(uv_timer_t *h)
         fatal("journal write failed", err);
     if (!g->leading)
         catchup_leader(g->catchup, group_leader_hint(g));
+    if (g->leading && state == RAFT_LEADER)
+        unstick_emptied_members(g);
     if (g->leading && state == RAFT_LEADER && g->announced[0] &&
         g->raft.log.snapshot.last_index >= g->announce_index)
         group_announce(g, g->announced);

@@ -12,8 +12,8 @@ export DTR_TOKEN=group-reseed-output-secret
 # Snapshots every 16 entries: the empty member is sent one, not the log.
 export DTR_GROUP_SNAPSHOT_EVERY=16
 # Ports below the ephemeral range and the other group tests' (see
-# t_group_failover.sh): 3 for replication, 3 for clients.
-RPORT=$((2000 + ($$ % 660) * 6))
+# t_group_failover.sh): 3 for replication, 3 for clients, in 1100-1549.
+RPORT=$((1100 + ($$ % 75) * 6))
 CPORT=$((RPORT + 2))
 GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
 LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
@@ -122,8 +122,9 @@ extra=$(cd "state-$F/output" && for f in *; do [ -e "$T/state-$L/output/$f" ] ||
 grep -q 'output catch-up done.* incomplete=0' "logs-$F/master.log" && pass "nothing incomplete" ||
     fail "$(grep 'output catch-up' "logs-$F/master.log")"
 
-# Make F lead: kill the leader (and start it again) until F is elected.
-for round in 1 2 3 4 5 6 7 8; do
+# Make F lead: kill the leader (and start it again) until F is elected (each
+# election is a race F may lose, so up to 20 rounds).
+for round in $(seq 20); do
     L=$(leader)
     [ "$L" = "$F" ] && break
     restart_member "$L"
@@ -164,7 +165,7 @@ wait_for "member $G's catch-up started" "grep -q 'output catch-up started' logs-
     finish
 # It follows the leader's entries (it learnt the leader from them).
 wait_for "member $G knows the leader" "grep -q 'group leader member=' logs-$G/master.log" 30 || finish
-for round in 1 2 3 4 5 6 7 8; do
+for round in $(seq 20); do
     L=$(leader)
     [ "$L" = "$G" ] && break
     restart_member "$L"
