@@ -37,11 +37,16 @@ struct group_member {
     char addr[GROUP_ADDR_MAX]; /* replication HOST:PORT */
 };
 
+struct tls_ctx;
+
 struct group_config {
     struct group_member members[GROUP_MAX_MEMBERS];
     size_t n;
     uint64_t self; /* --group-id */
     bool join;     /* --group-join: joins a running group (dtr group add) */
+    /* The master's TLS context (--tls-*), or NULL: replication runs in TLS
+     * with it (group/transport.h). Set by the master, not parsed. */
+    struct tls_ctx *tls;
 };
 
 /* Parses `--group ID@HOST:PORT,...` and `--group-id ID` into c. Returns 0, or

@@ -412,6 +412,7 @@ static int follow_group(struct master *m, char *err, size_t errlen)
         m->writer,
         &(struct jwriter_files){outputs_replica_write, outputs_replica_drop, m->group_output_dir});
     snprintf(dir, sizeof(dir), "%s/raft", m->opts.state_dir);
+    m->opts.group_config.tls = m->tls;
     m->group = group_start(m->loop, &m->opts.group_config, dir, m->group_output_dir, m->token,
                            m->journal, m->writer, group_lead_cb, m, err, errlen);
     if (!m->group || start_listening(m, err, errlen) != 0)
