@@ -15,7 +15,26 @@ command -v openssl >/dev/null || die "the openssl command is needed (Debian pack
 export DTR_TOKEN=group-tls-secret
 # Ports below the ephemeral range and below the other group tests' blocks
 # (see t_group_failover.sh for why): 3 replication, 3 client.
-RPORT=$((2000 + ($$ % 600) * 6))
+# A block none of whose ports is taken (some host services listen here).
+ports_free() { # FIRST COUNT
+    "$PY" -c '
+import socket, sys
+first, n = int(sys.argv[1]), int(sys.argv[2])
+for p in range(first, first + n):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()' "$1" "$2"
+}
+slot=$(($$ % 600))
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    RPORT=$((2000 + slot * 6))
+    ports_free "$RPORT" 6 && break
+    slot=$(((slot + 1) % 600))
+done
 CPORT=$((RPORT + 2))
 GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
 
