@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The group's replication transport (group/transport.h): plain libuv TCP,
- * and dtr's handshake on every connection before raft gets the stream.
+ * The group's replication transport (group/transport.h): libuv TCP (in
+ * TLS when the master has it, see below), and dtr's handshake on every
+ * connection before raft gets the stream.
  *
  * One connection, dialer D (raft's sending side) and acceptor A (its
  * receiving side), with a token:
