@@ -556,6 +556,7 @@ struct group *group_start(uv_loop_t *loop, const struct group_config *c, const c
         free(g);
         return NULL;
     }
+    group_transport_set_tls(&g->transport, c->tls);
     if ((rv = raft_uv_init(&g->io, loop, dir, &g->transport)) != 0) {
         snprintf(err, errlen, "cannot open the group's log in '%s': %s", dir,
                  g->io.errmsg[0] ? g->io.errmsg : raft_strerror(rv));

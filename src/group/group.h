@@ -37,6 +37,8 @@ struct group_member {
     char addr[GROUP_ADDR_MAX]; /* replication HOST:PORT */
 };
 
+struct tls_ctx;
+
 struct group_config {
     struct group_member members[GROUP_MAX_MEMBERS];
     size_t n;
@@ -45,6 +47,9 @@ struct group_config {
     /* The member's TLS files (NULL: plaintext), for its output catch-up,
      * a client of the leader (group/catchup.h). */
     const char *tls_cert, *tls_key, *tls_ca;
+    /* The master's TLS context (--tls-*), or NULL: replication runs in TLS
+     * with it (group/transport.h). Set by the master, not parsed. */
+    struct tls_ctx *tls;
 };
 
 /* Parses `--group ID@HOST:PORT,...` and `--group-id ID` into c. Returns 0, or

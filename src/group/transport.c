@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The group's replication transport (group/transport.h): plain libuv TCP,
- * and dtr's handshake on every connection before raft gets the stream.
+ * The group's replication transport (group/transport.h): libuv TCP (in
+ * TLS when the master has it, see below), and dtr's handshake on every
+ * connection before raft gets the stream.
  *
  * One connection, dialer D (raft's sending side) and acceptor A (its
  * receiving side), with a token:
@@ -34,9 +35,22 @@
  * unacknowledged one). Everything read before the handshake completes is
  * bounded (GROUP_TRANSPORT_MAX_LINE per line, the handshake deadline,
  * GROUP_TRANSPORT_MAX_PENDING incoming handshakes) and parsed by msg_parse.
+ *
+ * With TLS (the master's --tls-* context, group_transport_set_tls), every
+ * connection is mutual TLS first (the dialer is the TLS client), verified
+ * against the CA exactly as worker and client connections are, and the
+ * handshake above runs inside it, its proofs bound to the session's channel
+ * binding (tls_conn_binding) as in net/conn.c. The socket then never goes
+ * to raft: raft gets one end of an AF_UNIX socketpair, and the pump (below)
+ * encrypts what raft writes there to the peer and decrypts what the peer
+ * sends to raft. So the handshake reads ahead freely (what follows the last
+ * line is the pump's first bytes for raft). A TLS record where a plain
+ * member expects a hello, or a hello where a TLS member expects a record,
+ * is refused with a log line naming the mismatch.
  */
 #include "group/transport.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -45,6 +59,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/auth.h"
 #include "common/buf.h"
@@ -53,11 +69,13 @@
 #include "common/parse.h"
 #include "common/util.h"
 #include "net/handshake.h"
+#include "net/tls.h"
 #include "proto/msg.h"
 
 #define ADDR_MAX 320
 #define LOG_WINDOW_MS 10000
 #define LOG_PER_WINDOW 10
+#define READ_CHUNK 65536
 
 struct gt {
     struct raft_uv_transport *t;
@@ -79,6 +97,10 @@ struct gt {
     uint64_t log_window; /* uv_now() when the current log window began */
     unsigned logged;     /* refusals logged in it */
     uint64_t suppressed; /* refusals not logged in it */
+    struct tls_ctx *tls; /* NULL: plain TCP */
+    struct list pumps;   /* struct pump, while open or closing */
+    size_t pump_limit;   /* GROUP_TRANSPORT_PUMP_MAX, or a test's */
+    uint64_t pauses;     /* times a pump stopped reading a side */
 };
 
 /* One connection in its handshake. */
@@ -98,7 +120,12 @@ struct hs {
     char line[GROUP_TRANSPORT_MAX_LINE];
     size_t len;
     char byte;
+    bool got_byte; /* any byte read yet (plain) */
     char peer[80]; /* "IP:PORT" for the log */
+    /* TLS */
+    struct tls_conn *tls; /* NULL: plain */
+    bool tls_up;          /* the TLS handshake is complete */
+    struct buf rest;      /* plaintext after the last handshake line: raft's */
     /* dialer */
     struct raft_uv_connect *req;
     raft_id target;
@@ -114,10 +141,17 @@ struct wr {
 };
 
 static void hs_finish(struct hs *h);
+static uv_stream_t *pump_start(struct hs *h);
+
+/* Reads from a socket (TLS, the pump) go here: each is used up before the
+ * next read (one thread, one loop). */
+static char rd_buf[READ_CHUNK];
+static char plain_buf[READ_CHUNK];
 
 static void maybe_closed(struct gt *g)
 {
-    if (!g->closing || g->listener_open || g->tearing || !list_empty(&g->pending) || !g->close_cb)
+    if (!g->closing || g->listener_open || g->tearing || !list_empty(&g->pending) ||
+        !list_empty(&g->pumps) || !g->close_cb)
         return;
     raft_uv_transport_close_cb cb = g->close_cb;
     g->close_cb = NULL;
@@ -159,6 +193,8 @@ static void hs_freed(struct hs *h)
     struct gt *g = h->gt;
     if (h->started)
         handshake_release(&h->hs);
+    tls_conn_free(h->tls);
+    buf_release(&h->rest);
     free(h);
     g->tearing--;
     maybe_closed(g);
@@ -243,8 +279,8 @@ static void on_write(uv_write_t *req, int status)
         hs_finish(h);
 }
 
-/* Sends out's bytes (if any); false when h was aborted. */
-static bool hs_send(struct hs *h, const struct buf *out)
+/* Sends out's bytes as they are (if any); false when h was aborted. */
+static bool hs_send_raw(struct hs *h, const struct buf *out)
 {
     if (!out->len)
         return true;
@@ -264,11 +300,47 @@ static bool hs_send(struct hs *h, const struct buf *out)
     return true;
 }
 
+/* Sends what the TLS session has for the peer; false when h was aborted. */
+static bool tls_flush(struct hs *h)
+{
+    struct buf b = BUF_INIT;
+    tls_conn_take(h->tls, &b);
+    bool sent = hs_send_raw(h, &b);
+    buf_release(&b);
+    return sent;
+}
+
+/* Sends handshake lines: inside the TLS session when there is one. */
+static bool hs_send(struct hs *h, const struct buf *out)
+{
+    char err[256];
+    if (!h->tls)
+        return hs_send_raw(h, out);
+    if (tls_conn_write(h->tls, out->data, out->len, err, sizeof(err)) != 0) {
+        refused(h, "TLS session failed: %s", err);
+        hs_abort(h);
+        return false;
+    }
+    return tls_flush(h);
+}
+
 /* Tells the peer why, if the socket takes it now, then hangs up. */
 static void hs_refuse(struct hs *h, const char *text)
 {
     struct buf b = BUF_INIT;
-    msg_encode_error(&b, text);
+    char err[256];
+    if (h->tls) {
+        /* Inside the session once it is up; else the alert, if any. */
+        if (h->tls_up) {
+            struct buf line = BUF_INIT;
+            msg_encode_error(&line, text);
+            (void)tls_conn_write(h->tls, line.data, line.len, err, sizeof(err));
+            buf_release(&line);
+        }
+        tls_conn_take(h->tls, &b);
+    } else {
+        msg_encode_error(&b, text);
+    }
     uv_buf_t ub = uv_buf_init(b.data, (unsigned)b.len);
     (void)uv_try_write((uv_stream_t *)h->tcp, &ub, 1);
     buf_release(&b);
@@ -280,19 +352,338 @@ static void on_timer_closed(uv_handle_t *handle)
     hs_freed(handle->data);
 }
 
-/* The handshake passed and our lines are out: the stream is raft's. */
+/* ---- the pump (TLS) -------------------------------------------------------- */
+
+/*
+ * With TLS, raft gets one end of a socketpair and the pump serves the
+ * other: what raft writes is encrypted to the peer, what the peer sends is
+ * decrypted to raft. Each direction holds at most GROUP_TRANSPORT_PUMP_MAX bytes
+ * that its destination has not taken (plus one read's worth): beyond that
+ * the pump stops reading the source until half of it has left. When either
+ * side ends or fails, the pump closes both, so raft sees its stream end
+ * (and dials again) and the peer sees the connection end.
+ */
+
+struct pump {
+    struct gt *g;
+    struct list node;
+    uv_tcp_t *tcp;        /* the peer: ciphertext (raft_malloc'ed by hs_new) */
+    uv_pipe_t pipe;       /* raft's socketpair: plaintext */
+    struct tls_conn *tls; /* the session */
+    char peer[80];
+    size_t to_peer, to_raft; /* bytes written, not yet taken by the kernel */
+    bool tcp_paused, pipe_paused;
+    bool closing;
+    unsigned handles; /* open of tcp and pipe */
+};
+
+struct pw {
+    uv_write_t req;
+    struct pump *p;
+    bool to_peer;
+    size_t len;
+    char *data; /* malloc'ed */
+};
+
+static void pump_closed(uv_handle_t *handle)
+{
+    struct pump *p = handle->data;
+    if (--p->handles)
+        return;
+    struct gt *g = p->g;
+    raft_free(p->tcp);
+    tls_conn_free(p->tls);
+    list_del(&p->node);
+    free(p);
+    maybe_closed(g);
+}
+
+static void pump_close(struct pump *p)
+{
+    if (p->closing)
+        return;
+    p->closing = true;
+    uv_close((uv_handle_t *)p->tcp, pump_closed);
+    uv_close((uv_handle_t *)&p->pipe, pump_closed);
+}
+
+/* The TLS session failed, or a write to the peer did: logged (the peer
+ * passed the handshake, so it is a member and not rate-limited). */
+static void pump_fail(struct pump *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pump_fail(struct pump *p, const char *fmt, ...)
+{
+    char why[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    log_warn("group transport: replication connection failed peer=%s error=%s", p->peer,
+             log_quote(why));
+    pump_close(p);
+}
+
+static void pump_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *b)
+{
+    (void)handle;
+    (void)suggested;
+    *b = uv_buf_init(rd_buf, sizeof(rd_buf));
+}
+
+static void pump_resume(struct pump *p);
+
+static void pump_written(uv_write_t *req, int status)
+{
+    struct pw *w = req->data;
+    struct pump *p = w->p;
+    if (w->to_peer)
+        p->to_peer -= w->len;
+    else
+        p->to_raft -= w->len;
+    bool to_peer = w->to_peer;
+    free(w->data);
+    free(w);
+    if (p->closing)
+        return;
+    if (status < 0) {
+        if (to_peer)
+            pump_fail(p, "write failed: %s", uv_strerror(status));
+        else /* raft closed its end */
+            pump_close(p);
+        return;
+    }
+    pump_resume(p);
+}
+
+/* Writes len bytes of data (malloc'ed; now the pump's) to the peer or to
+ * raft. False when the pump is closing. */
+static bool pump_write(struct pump *p, bool to_peer, char *data, size_t len)
+{
+    if (!len) {
+        free(data);
+        return true;
+    }
+    struct pw *w = xmalloc(sizeof(*w));
+    w->p = p;
+    w->to_peer = to_peer;
+    w->len = len;
+    w->data = data;
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    uv_stream_t *s = to_peer ? (uv_stream_t *)p->tcp : (uv_stream_t *)&p->pipe;
+    int rc = uv_write(&w->req, s, &b, 1, pump_written);
+    if (rc < 0) {
+        free(data);
+        free(w);
+        if (to_peer)
+            pump_fail(p, "write failed: %s", uv_strerror(rc));
+        else
+            pump_close(p);
+        return false;
+    }
+    if (to_peer)
+        p->to_peer += len;
+    else
+        p->to_raft += len;
+    return true;
+}
+
+/* Sends the session's ciphertext to the peer. */
+static bool pump_flush(struct pump *p)
+{
+    struct buf b = BUF_INIT;
+    size_t len;
+    tls_conn_take(p->tls, &b);
+    if (!b.len) {
+        buf_release(&b);
+        return true;
+    }
+    char *data = buf_detach(&b, &len);
+    return pump_write(p, true, data, len);
+}
+
+static void pump_read_peer(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static void pump_read_raft(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+/* Back-pressure: each source reads while its destination has room. */
+static void pump_resume(struct pump *p)
+{
+    size_t limit = p->g->pump_limit;
+    if (p->tcp_paused && p->to_raft <= limit / 2) {
+        p->tcp_paused = false;
+        uv_read_start((uv_stream_t *)p->tcp, pump_alloc, pump_read_peer);
+    }
+    if (p->pipe_paused && p->to_peer <= limit / 2) {
+        p->pipe_paused = false;
+        uv_read_start((uv_stream_t *)&p->pipe, pump_alloc, pump_read_raft);
+    }
+}
+
+static void pump_throttle(struct pump *p)
+{
+    size_t limit = p->g->pump_limit;
+    if (!p->tcp_paused && p->to_raft > limit) {
+        p->tcp_paused = true;
+        p->g->pauses++;
+        uv_read_stop((uv_stream_t *)p->tcp);
+    }
+    if (!p->pipe_paused && p->to_peer > limit) {
+        p->pipe_paused = true;
+        p->g->pauses++;
+        uv_read_stop((uv_stream_t *)&p->pipe);
+    }
+}
+
+/* Decrypts what the session holds to raft. False when the pump closes. */
+static bool pump_decrypt(struct pump *p)
+{
+    char why[256];
+    for (;;) {
+        ssize_t r = tls_conn_read(p->tls, plain_buf, sizeof(plain_buf), why, sizeof(why));
+        if (r == 0)
+            return pump_flush(p); /* anything OpenSSL answered */
+        if (r == -ECONNRESET) {
+            log_debug("group transport: the peer ended the TLS session peer=%s", p->peer);
+            pump_close(p);
+            return false;
+        }
+        if (r < 0) {
+            pump_fail(p, "TLS session failed: %s", why);
+            return false;
+        }
+        char *data = xmalloc((size_t)r);
+        memcpy(data, plain_buf, (size_t)r);
+        if (!pump_write(p, false, data, (size_t)r))
+            return false;
+    }
+}
+
+/* Ciphertext from the peer. */
+static void pump_read_peer(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct pump *p = s->data;
+    if (p->closing || n == 0)
+        return;
+    if (n < 0) {
+        if (n == UV_EOF)
+            log_debug("group transport: replication connection closed peer=%s", p->peer);
+        else
+            log_debug("group transport: replication connection failed peer=%s error=%s", p->peer,
+                      log_quote(uv_strerror((int)n)));
+        pump_close(p);
+        return;
+    }
+    tls_conn_feed(p->tls, b->base, (size_t)n);
+    if (pump_decrypt(p))
+        pump_throttle(p);
+}
+
+/* Plaintext from raft. */
+static void pump_read_raft(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct pump *p = s->data;
+    char why[256];
+    if (p->closing || n == 0)
+        return;
+    if (n < 0) { /* raft closed its stream (or it failed): so does the pump */
+        pump_close(p);
+        return;
+    }
+    if (tls_conn_write(p->tls, b->base, (size_t)n, why, sizeof(why)) != 0) {
+        pump_fail(p, "TLS session failed: %s", why);
+        return;
+    }
+    if (pump_flush(p))
+        pump_throttle(p);
+}
+
+static void raft_free_handle(uv_handle_t *handle)
+{
+    raft_free(handle);
+}
+
+/* A pump that never started: freed once its pipe handle closed. */
+static void free_handle_data(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+/* h's handshakes passed: makes the socketpair and the pump, and returns
+ * raft's end (raft_malloc'ed), or NULL with h aborted. */
+static uv_stream_t *pump_start(struct hs *h)
+{
+    struct gt *g = h->gt;
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+        refused(h, "cannot make a socketpair: %s", strerror(errno));
+        hs_abort(h);
+        return NULL;
+    }
+    uv_pipe_t *theirs = raft_malloc(sizeof(*theirs));
+    int rc = theirs ? 0 : UV_ENOMEM;
+    if (theirs) {
+        uv_pipe_init(g->loop, theirs, 0);
+        if ((rc = uv_pipe_open(theirs, fds[0])) < 0) {
+            close(fds[0]);
+            uv_close((uv_handle_t *)theirs, raft_free_handle);
+        }
+    } else {
+        close(fds[0]);
+    }
+    if (rc < 0) {
+        close(fds[1]);
+        refused(h, "cannot open a socketpair: %s", uv_strerror(rc));
+        hs_abort(h);
+        return NULL;
+    }
+    struct pump *p = xcalloc(1, sizeof(*p));
+    uv_pipe_init(g->loop, &p->pipe, 0);
+    if ((rc = uv_pipe_open(&p->pipe, fds[1])) < 0) {
+        close(fds[1]);
+        p->pipe.data = p;
+        uv_close((uv_handle_t *)&p->pipe, free_handle_data);
+        uv_close((uv_handle_t *)theirs, raft_free_handle);
+        refused(h, "cannot open a socketpair: %s", uv_strerror(rc));
+        hs_abort(h);
+        return NULL;
+    }
+    p->g = g;
+    p->tcp = h->tcp;
+    p->tls = h->tls;
+    p->tcp->data = p;
+    p->pipe.data = p;
+    snprintf(p->peer, sizeof(p->peer), "%s", h->peer);
+    p->handles = 2;
+    list_add_tail(&g->pumps, &p->node);
+    /* What came after the last handshake line is raft's, then the rest. */
+    size_t len;
+    char *rest = buf_detach(&h->rest, &len);
+    if (pump_write(p, false, rest, len)) {
+        uv_read_start((uv_stream_t *)p->tcp, pump_alloc, pump_read_peer);
+        uv_read_start((uv_stream_t *)&p->pipe, pump_alloc, pump_read_raft);
+        pump_throttle(p);
+    }
+    return (uv_stream_t *)theirs;
+}
+
+/* The handshake passed and our lines are out: the stream is raft's (with
+ * TLS, raft's end of a socketpair whose other end the pump serves). */
 static void hs_finish(struct hs *h)
 {
     struct gt *g = h->gt;
     uv_stream_t *stream = (uv_stream_t *)h->tcp;
+    if (h->tls && !(stream = pump_start(h)))
+        return;
     h->ended = true;
     list_del(&h->node);
     if (!h->dialer)
         g->pending_in--;
     g->tearing++;
-    uv_read_stop(stream);
-    stream->data = NULL;
+    if (!h->tls) {
+        uv_read_stop(stream);
+        stream->data = NULL;
+    }
     h->tcp = NULL;
+    h->tls = NULL;
     uv_timer_stop(&h->timer);
     /* h (and peer_addr) lives until the timer's close callback. */
     uv_close((uv_handle_t *)&h->timer, on_timer_closed);
@@ -372,7 +763,8 @@ static void on_line(struct hs *h)
     }
     bool sent = hs_send(h, &out);
     buf_release(&out);
-    if (sent && h->ok && !h->writes)
+    /* With TLS, on_read_tls() finishes once it has kept the rest. */
+    if (sent && h->ok && !h->writes && !h->tls)
         hs_finish(h);
 }
 
@@ -380,22 +772,17 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *b)
 {
     struct hs *h = handle->data;
     (void)suggested;
-    *b = uv_buf_init(&h->byte, 1);
+    /* With TLS the stream never goes to raft, so it may read ahead. */
+    if (h->tls)
+        *b = uv_buf_init(rd_buf, sizeof(rd_buf));
+    else
+        *b = uv_buf_init(&h->byte, 1);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+/* One byte of a handshake line. */
+static void hs_byte(struct hs *h, char c)
 {
-    struct hs *h = stream->data;
-    (void)b;
-    if (h->ended || h->ok || n == 0)
-        return;
-    if (n < 0) {
-        refused(h, "%s during the handshake",
-                n == UV_EOF ? "connection closed" : uv_strerror((int)n));
-        hs_abort(h);
-        return;
-    }
-    if (h->byte == '\n') {
+    if (c == '\n') {
         on_line(h);
         return;
     }
@@ -404,7 +791,100 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
         hs_refuse(h, "handshake line too long");
         return;
     }
-    h->line[h->len++] = h->byte;
+    h->line[h->len++] = c;
+}
+
+/* The TLS handshake completed: dtr's starts inside it, bound to it. */
+static bool tls_established(struct hs *h)
+{
+    unsigned char channel[AUTH_HASH_BYTES];
+    h->tls_up = true;
+    if (tls_conn_binding(h->tls, channel) != 0) {
+        refused(h, "TLS handshake failed: no channel binding from the TLS session");
+        hs_abort(h);
+        return false;
+    }
+    handshake_set_channel(&h->hs, channel);
+    log_debug("group transport: TLS established peer=%s", h->peer);
+    if (!h->dialer)
+        return true;
+    struct buf out = BUF_INIT;
+    handshake_start(&h->hs, &out);
+    bool sent = hs_send(h, &out);
+    buf_release(&out);
+    return sent;
+}
+
+/* Ciphertext from the peer during the handshakes. Plaintext after the last
+ * handshake line is raft's: kept in h->rest for the pump. */
+static void on_read_tls(struct hs *h, const char *data, size_t n)
+{
+    char why[256];
+    tls_conn_feed(h->tls, data, n);
+    if (!h->tls_up) {
+        int rc = tls_conn_handshake(h->tls, why, sizeof(why));
+        if (rc < 0) {
+            refused(h, "TLS handshake failed: %s", why);
+            hs_refuse(h, why); /* sends OpenSSL's alert */
+            return;
+        }
+        if (!tls_flush(h) || rc == 0)
+            return;
+        if (!tls_established(h))
+            return;
+    }
+    /* At most what was fed comes out, so h->rest stays within a read. */
+    for (;;) {
+        ssize_t r = tls_conn_read(h->tls, plain_buf, sizeof(plain_buf), why, sizeof(why));
+        if (r == 0)
+            break;
+        if (r < 0) {
+            refused(h, "%s during the handshake",
+                    r == -ECONNRESET ? "TLS session closed" : "TLS session failed");
+            hs_abort(h);
+            return;
+        }
+        for (ssize_t i = 0; i < r; i++) {
+            if (h->ok) {
+                buf_add(&h->rest, plain_buf + i, (size_t)(r - i));
+                break;
+            }
+            hs_byte(h, plain_buf[i]);
+            if (h->ended)
+                return;
+        }
+    }
+    if (!tls_flush(h))
+        return;
+    if (h->ok && !h->writes)
+        hs_finish(h);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+{
+    struct hs *h = stream->data;
+    if (h->ended || h->ok || n == 0)
+        return;
+    if (n < 0) {
+        refused(h, "%s during the %s", n == UV_EOF ? "connection closed" : uv_strerror((int)n),
+                h->tls && !h->tls_up ? "TLS handshake (does the peer run without --tls-ca?)"
+                                     : "handshake");
+        hs_abort(h);
+        return;
+    }
+    if (h->tls) {
+        on_read_tls(h, b->base, (size_t)n);
+        return;
+    }
+    /* A TLS record (handshake 0x16, alert 0x15) where a hello should be:
+     * the peer runs with TLS and we do not. */
+    if (!h->got_byte && (h->byte == 0x16 || h->byte == 0x15)) {
+        refused(h, "the peer speaks TLS but this member runs without --tls-ca");
+        hs_abort(h);
+        return;
+    }
+    h->got_byte = true;
+    hs_byte(h, h->byte);
 }
 
 static void fill_hello(struct msg *hello, void *data)
@@ -541,6 +1021,8 @@ static void on_connection(uv_stream_t *listener, int status)
     peer_name(h);
     uv_tcp_nodelay(h->tcp, 1);
     hs_start(h);
+    if (g->tls)
+        h->tls = tls_conn_new(g->tls, true);
     rc = uv_read_start((uv_stream_t *)h->tcp, on_alloc, on_read);
     if (rc < 0) {
         refused(h, "cannot read: %s", uv_strerror(rc));
@@ -586,12 +1068,25 @@ static void on_connected(uv_connect_t *req, int status)
     peer_name(h);
     uv_tcp_nodelay(h->tcp, 1);
     hs_start(h);
-    struct buf out = BUF_INIT;
-    handshake_start(&h->hs, &out);
-    bool sent = hs_send(h, &out);
-    buf_release(&out);
-    if (!sent)
-        return;
+    if (h->gt->tls) {
+        /* TLS first (our ClientHello); our hello once it is up. */
+        char why[256];
+        h->tls = tls_conn_new(h->gt->tls, false);
+        if (tls_conn_handshake(h->tls, why, sizeof(why)) < 0) {
+            refused(h, "TLS handshake failed: %s", why);
+            hs_abort(h);
+            return;
+        }
+        if (!tls_flush(h))
+            return;
+    } else {
+        struct buf out = BUF_INIT;
+        handshake_start(&h->hs, &out);
+        bool sent = hs_send(h, &out);
+        buf_release(&out);
+        if (!sent)
+            return;
+    }
     int rc = uv_read_start((uv_stream_t *)h->tcp, on_alloc, on_read);
     if (rc < 0) {
         refused(h, "cannot read: %s", uv_strerror(rc));
@@ -645,6 +1140,8 @@ static void gt_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
     g->close_cb = cb;
     while (!list_empty(&g->pending))
         hs_abort(list_entry(g->pending.next, struct hs, node));
+    for (struct list *q = g->pumps.next; q != &g->pumps; q = q->next)
+        pump_close(list_entry(q, struct pump, node));
     if (g->listener_open && !uv_is_closing((uv_handle_t *)&g->listener))
         uv_close((uv_handle_t *)&g->listener, on_listener_closed);
     maybe_closed(g);
@@ -667,7 +1164,9 @@ int group_transport_init(struct raft_uv_transport *t, uv_loop_t *loop, const cha
     g->loop = loop;
     g->token = token ? xstrdup(token) : NULL;
     g->timeout_ms = GROUP_TRANSPORT_TIMEOUT_MS;
+    g->pump_limit = GROUP_TRANSPORT_PUMP_MAX;
     list_init(&g->pending);
+    list_init(&g->pumps);
     t->impl = g;
     t->init = gt_init;
     t->listen = gt_listen;
@@ -688,6 +1187,12 @@ void group_transport_close(struct raft_uv_transport *t)
     t->impl = NULL;
 }
 
+void group_transport_set_tls(struct raft_uv_transport *t, struct tls_ctx *tls)
+{
+    struct gt *g = t->impl;
+    g->tls = tls;
+}
+
 void group_transport_set_timeout(struct raft_uv_transport *t, unsigned ms)
 {
     struct gt *g = t->impl;
@@ -698,4 +1203,16 @@ uint64_t group_transport_refused(const struct raft_uv_transport *t)
 {
     const struct gt *g = t->impl;
     return g->refused;
+}
+
+void group_transport_set_pump_limit(struct raft_uv_transport *t, size_t bytes)
+{
+    struct gt *g = t->impl;
+    g->pump_limit = bytes ? bytes : 1;
+}
+
+uint64_t group_transport_pauses(const struct raft_uv_transport *t)
+{
+    const struct gt *g = t->impl;
+    return g->pauses;
 }

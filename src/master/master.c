@@ -416,6 +416,7 @@ static int follow_group(struct master *m, char *err, size_t errlen)
     m->opts.group_config.tls_cert = m->opts.tls_cert;
     m->opts.group_config.tls_key = m->opts.tls_key;
     m->opts.group_config.tls_ca = m->opts.tls_ca;
+    m->opts.group_config.tls = m->tls;
     m->group = group_start(m->loop, &m->opts.group_config, dir, m->group_output_dir, m->token,
                            m->journal, m->writer, group_lead_cb, m, err, errlen);
     if (!m->group || start_listening(m, err, errlen) != 0)

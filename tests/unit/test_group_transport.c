@@ -4,6 +4,9 @@
  * authenticated transport on 127.0.0.1; then peers that must not get in: a
  * fourth raft member with the wrong token that campaigns, a raw C-Raft
  * preamble, a hello in the wrong role, an endless line, a silent socket.
+ * With TLS: the same group replicates (a large entry too, through the
+ * pump's back-pressure), and a member whose certificate another CA signed,
+ * or one without TLS, gets nowhere.
  * Waits are for events, bounded by a timer on the loop, never a sleep. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,10 @@
 
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -25,6 +32,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "group/transport.h"
+#include "net/tls.h"
 #include "net/handshake.h"
 #include "proto/msg.h"
 
@@ -46,6 +54,7 @@ struct member {
 static uv_loop_t loop;
 static struct member members[4]; /* [3]: the intruder */
 static int ports[4];
+static struct tls_ctx *member_tls[4]; /* for member i+1; NULL: plain */
 
 /* ---- the FSM: counts entries and sums their values ---- */
 
@@ -53,8 +62,12 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
     struct member *m = fsm->data;
     uint64_t v;
-    assert_int_equal(buf->len, sizeof(v));
+    assert_true(buf->len >= sizeof(v));
     memcpy(&v, buf->base, sizeof(v));
+    /* a large entry: v then a pattern, all of it intact */
+    for (size_t i = sizeof(v); i < buf->len; i++)
+        if (((const unsigned char *)buf->base)[i] != (unsigned char)(i * 7))
+            fail_msg("entry byte %zu of %zu is wrong", i, buf->len);
     m->applied++;
     m->sum += v;
     *result = NULL;
@@ -140,6 +153,7 @@ static void member_start(struct member *m, raft_id id, const char *token, int nv
     snprintf(m->dir, sizeof(m->dir), "/tmp/dtr-test-raft-XXXXXX");
     assert_non_null(mkdtemp(m->dir));
     assert_int_equal(group_transport_init(&m->t, &loop, token, err, sizeof(err)), 0);
+    group_transport_set_tls(&m->t, member_tls[id - 1]);
     assert_int_equal(raft_uv_init(&m->io, &loop, m->dir, &m->t), 0);
     raft_uv_set_connect_retry_delay(&m->io, 50);
     m->fsm = (struct raft_fsm){
@@ -251,18 +265,26 @@ static void on_applied(struct raft_apply *req, int status, void *result)
     free(req);
 }
 
-static void apply_value(uint64_t v)
+/* Applies an entry of len bytes (at least 8): v, then a pattern. */
+static void apply_entry(uint64_t v, size_t len)
 {
     struct member *l = leader();
     assert_non_null(l);
-    struct raft_buffer buf = {.len = sizeof(v), .base = raft_malloc(sizeof(v))};
+    struct raft_buffer buf = {.len = len, .base = raft_malloc(len)};
     memcpy(buf.base, &v, sizeof(v));
+    for (size_t i = sizeof(v); i < len; i++)
+        ((unsigned char *)buf.base)[i] = (unsigned char)(i * 7);
     struct raft_apply *req = calloc(1, sizeof(*req));
     apply_status = -1;
     assert_int_equal(raft_apply(&l->raft, req, &buf, 1, on_applied), 0);
     want_applied++;
     assert_true(run_until(all_applied));
     assert_int_equal(apply_status, 0);
+}
+
+static void apply_value(uint64_t v)
+{
+    apply_entry(v, sizeof(v));
 }
 
 static void start_group(const char *token)
@@ -753,6 +775,172 @@ static void test_pending_capped(void **state)
     tr_teardown();
 }
 
+/* ---- TLS ---- */
+
+static char tlsdir[] = "/tmp/dtr-test-gtls-XXXXXX";
+
+static const char *tls_path(const char *name)
+{
+    static char bufs[4][128];
+    static int next;
+    char *p = bufs[next++ % 4];
+    snprintf(p, 128, "%s/%s", tlsdir, name);
+    return p;
+}
+
+/* Writes NAME.pem and NAME.key: a CA when issuer is NULL, else signed by it. */
+static void make_pair(const char *name, X509 *issuer, EVP_PKEY *issuer_key, X509 **xo,
+                      EVP_PKEY **ko)
+{
+    static long serial = 1;
+    char n[64];
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(k);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509_NAME *xn = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(xn, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : xn);
+    if (!issuer) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx_nodb(&ctx);
+        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+        X509_EXTENSION *ext =
+            X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    X509_sign(x, issuer_key ? issuer_key : k, EVP_sha256());
+    snprintf(n, sizeof(n), "%s.pem", name);
+    FILE *f = fopen(tls_path(n), "we");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_X509(f, x), 1);
+    fclose(f);
+    snprintf(n, sizeof(n), "%s.key", name);
+    f = fopen(tls_path(n), "we");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+    fclose(f);
+    *xo = x;
+    *ko = k;
+}
+
+static const char *const tls_files[] = {"ca.pem",    "ca.key",    "node.pem",  "node.key",
+                                        "other.pem", "other.key", "rogue.pem", "rogue.key"};
+
+/* Members 1-3 get a certificate the group's CA signed; member 4 gets the
+ * rogue one when rogue, else none. */
+static int setup_tls(void **state)
+{
+    X509 *ca, *other, *node, *rogue;
+    EVP_PKEY *cak, *otherk, *nodek, *roguek;
+    char err[256];
+    if (!mkdtemp(tlsdir))
+        return -1;
+    make_pair("ca", NULL, NULL, &ca, &cak);
+    make_pair("other", NULL, NULL, &other, &otherk);
+    make_pair("node", ca, cak, &node, &nodek);
+    make_pair("rogue", other, otherk, &rogue, &roguek);
+    X509_free(ca);
+    X509_free(other);
+    X509_free(node);
+    X509_free(rogue);
+    EVP_PKEY_free(cak);
+    EVP_PKEY_free(otherk);
+    EVP_PKEY_free(nodek);
+    EVP_PKEY_free(roguek);
+    struct tls_ctx *t;
+    assert_int_equal(tls_ctx_new(tls_path("node.pem"), tls_path("node.key"), tls_path("ca.pem"), &t,
+                                 err, sizeof(err)),
+                     0);
+    member_tls[0] = member_tls[1] = member_tls[2] = t;
+    assert_int_equal(tls_ctx_new(tls_path("rogue.pem"), tls_path("rogue.key"),
+                                 tls_path("other.pem"), &member_tls[3], err, sizeof(err)),
+                     0);
+    return setup(state);
+}
+
+static int teardown_tls(void **state)
+{
+    int rc = teardown(state);
+    tls_ctx_free(member_tls[0]);
+    tls_ctx_free(member_tls[3]);
+    memset(member_tls, 0, sizeof(member_tls));
+    for (size_t i = 0; i < sizeof(tls_files) / sizeof(tls_files[0]); i++)
+        unlink(tls_path(tls_files[i]));
+    rmdir(tlsdir);
+    memcpy(tlsdir + strlen(tlsdir) - 6, "XXXXXX", 6);
+    return rc;
+}
+
+static bool member4_refused(void)
+{
+    if (group_transport_refused(&members[3].t) < 2)
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (group_transport_refused(&members[i].t) < 1)
+            return false;
+    return true;
+}
+
+/* The group replicates inside TLS: small entries, and entries far larger
+ * than the pump's bound (so both of its directions pause and resume). */
+static void test_tls_replicates(void **state)
+{
+    (void)state;
+    start_group(TOKEN);
+    apply_value(42);
+    /* a bound far below an entry: the pumps pause and resume all along */
+    uint64_t pauses = 0;
+    for (int i = 0; i < 3; i++)
+        group_transport_set_pump_limit(&members[i].t, 4096);
+    apply_entry(8, 3u << 20);
+    apply_entry(50, 1u << 20);
+    apply_value(0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(members[i].applied, 4);
+        assert_int_equal(members[i].sum, 100);
+        assert_int_equal(group_transport_refused(&members[i].t), 0);
+        pauses += group_transport_pauses(&members[i].t);
+    }
+    assert_true(pauses > 0);
+}
+
+/* A member whose certificate another CA signed campaigns: every TLS
+ * handshake fails both ways, and it never gets an entry. */
+static void test_tls_rogue_refused(void **state)
+{
+    (void)state;
+    start_group(TOKEN);
+    apply_value(1);
+    member_start(&members[3], 4, TOKEN, 4, 50);
+    assert_true(run_until(member4_refused));
+    apply_value(2);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(members[i].sum, 3);
+    assert_int_equal(members[3].applied, 0);
+}
+
+/* A member without TLS beside TLS ones: refused both ways. */
+static void test_tls_plain_refused(void **state)
+{
+    (void)state;
+    tls_ctx_free(member_tls[3]);
+    member_tls[3] = NULL;
+    start_group(TOKEN);
+    apply_value(1);
+    member_start(&members[3], 4, TOKEN, 4, 50);
+    assert_true(run_until(member4_refused));
+    apply_value(2);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(members[i].sum, 3);
+    assert_int_equal(members[3].applied, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -764,6 +952,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_wrong_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_cancels_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_replicates, setup_tls, teardown_tls),
+        cmocka_unit_test_setup_teardown(test_tls_rogue_refused, setup_tls, teardown_tls),
+        cmocka_unit_test_setup_teardown(test_tls_plain_refused, setup_tls, teardown_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
