@@ -72,6 +72,57 @@ finish() {
     [ "$FAILED" -eq 0 ]
     exit $?
 }
+# ---- TLS: a CA and certificates made with openssl (the README's recipe) ----
+# make_ca NAME: a CA's key and self-signed certificate, $T/NAME.key and .pem.
+make_ca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj "/CN=$1" -keyout "$T/$1.key" -out "$T/$1.pem" 2>>"$T/openssl.log"
+}
+# make_cert CA NAME: a key and a certificate for NAME signed by CA.
+make_cert() {
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+        -keyout "$T/$2.key" -out "$T/$2.csr" 2>>"$T/openssl.log" &&
+        openssl x509 -req -in "$T/$2.csr" -CA "$T/$1.pem" -CAkey "$T/$1.key" -CAcreateserial \
+            -days 30 -out "$T/$2.pem" 2>>"$T/openssl.log"
+}
+# tls_flags CA NAME: the --tls-* flags for NAME's certificate under CA.
+tls_flags() { echo "--tls-ca=$T/$1.pem --tls-cert=$T/$2.pem --tls-key=$T/$2.key"; }
+
+# ---- a master group of 3 on loopback (the t_group_* tests) ----------------
+# group_at RPORT: members 1-3 replicate on RPORT..RPORT+2 and serve clients
+# on RPORT+3..RPORT+5 (a test picks RPORT below the kernel's ephemeral range,
+# in a window of its own: see t_group_failover.sh); sets CPORT, GROUP, LIST
+# and DTR_MASTER (every member: followers send clients on).
+group_at() {
+    RPORT=$1
+    CPORT=$((RPORT + 2))
+    GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
+    LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
+    export DTR_MASTER=$LIST
+}
+# start_member I [FLAGS...]: member I of the group, its own state dir, logs
+# (logs-I, mI.out, mI.err) and client port; its PID in MI_PID.
+start_member() {
+    local i=$1
+    shift
+    # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
+    "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
+        --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS --verbose "$@" \
+        >>"$T/m$i.out" 2>>"$T/m$i.err" &
+    eval "M${i}_PID=$!"
+    PIDS+=("$!")
+}
+pid_of() { eval echo "\$M${1}_PID"; }
+# leader: the member whose master.addr is written and whose process lives.
+leader() {
+    local i pid
+    for i in 1 2 3; do
+        pid=$(eval echo "\${M${i}_PID:-}")
+        [ -n "$pid" ] && [ -s "$T/state-$i/master.addr" ] && ! is_dead "$pid" && { echo "$i"; return 0; }
+    done
+    return 1
+}
+
 # Stops the test at once (a precondition failed).
 die() { fail "$*"; finish; }
 # Ends a test that cannot run here, saying why.

@@ -13,28 +13,7 @@ export DTR_TOKEN=group-empty-follower-secret
 export DTR_GROUP_SNAPSHOT_EVERY=16
 # Ports below the ephemeral range and the other group tests' (see
 # t_group_failover.sh): 3 for replication, 3 for clients, in 1550-1999.
-RPORT=$((1550 + ($$ % 75) * 6))
-CPORT=$((RPORT + 2))
-GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
-export DTR_MASTER="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
-
-start_member() {
-    local i=$1
-    # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
-    "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
-        --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS --verbose \
-        >>"$T/m$i.out" 2>>"$T/m$i.err" &
-    eval "M${i}_PID=$!"
-    PIDS+=("$!")
-}
-pid_of() { eval echo "\$M${1}_PID"; }
-leader() {
-    local i
-    for i in 1 2 3; do
-        [ -s "$T/state-$i/master.addr" ] && ! is_dead "$(pid_of "$i")" && { echo "$i"; return 0; }
-    done
-    return 1
-}
+group_at $((1550 + ($$ % 75) * 6))
 
 for i in 1 2 3; do start_member "$i"; done
 wait_for "a leader elected" "leader" 20 || finish

@@ -18,36 +18,11 @@ export DTR_GROUP_SNAPSHOT_EVERY=64
 # on): a port in the ephemeral range may be some connection's source port
 # when a member comes to listen on it (a member dialing one nobody listens
 # on yet can even be given that very port: a TCP self-connect).
-RPORT=$((10000 + ($$ % 800) * 6))
-CPORT=$((RPORT + 2))
-GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
+group_at $((10000 + ($$ % 800) * 6))
 
-# start_member I: member I of the group, its own state dir and client port.
-start_member() {
-    local i=$1
-    # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
-    "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
-        --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS \
-        --verbose \
-        >>"$T/m$i.out" 2>>"$T/m$i.err" &
-    eval "M${i}_PID=$!"
-    PIDS+=("$!")
-}
-# leader: the member whose master.addr is written and whose process lives.
-leader() {
-    local i pid
-    for i in 1 2 3; do
-        pid=$(eval echo "\$M${i}_PID")
-        [ -s "$T/state-$i/master.addr" ] && ! is_dead "$pid" && { echo "$i"; return 0; }
-    done
-    return 1
-}
 use_leader() {
     L=$(leader)
 }
-# Workers and clients are given every member; the followers send them on.
-LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
-export DTR_MASTER=$LIST
 
 for i in 1 2 3; do start_member "$i"; done
 wait_for "a leader elected" "leader" 20 || finish

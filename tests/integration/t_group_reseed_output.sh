@@ -13,69 +13,41 @@ export DTR_TOKEN=group-reseed-output-secret
 export DTR_GROUP_SNAPSHOT_EVERY=16
 # Ports below the ephemeral range and the other group tests' (see
 # t_group_failover.sh): 3 for replication, 3 for clients, in 1100-1549.
-RPORT=$((1100 + ($$ % 75) * 6))
-CPORT=$((RPORT + 2))
-GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
-LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
-export DTR_MASTER=$LIST
+group_at $((1100 + ($$ % 75) * 6))
 
 # TLS on the client port too: the catch-up dials the leader with the
 # member's own token and TLS files.
 command -v openssl >/dev/null || die "the openssl command is needed (Debian package openssl)"
-make_ca() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-        -subj "/CN=$1" -keyout "$T/$1.key" -out "$T/$1.pem" 2>>"$T/openssl.log"
-}
-make_cert() { # CA NAME
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
-        -keyout "$T/$2.key" -out "$T/$2.csr" 2>>"$T/openssl.log" &&
-        openssl x509 -req -in "$T/$2.csr" -CA "$T/$1.pem" -CAkey "$T/$1.key" -CAcreateserial \
-            -days 30 -out "$T/$2.pem" 2>>"$T/openssl.log"
-}
 make_ca ca && make_cert ca master && make_cert ca worker && make_cert ca client ||
     die "openssl could not make the certificates: $(tail -n 5 "$T/openssl.log")"
-tls_flags() { echo "--tls-ca=$T/ca.pem --tls-cert=$T/$1.pem --tls-key=$T/$1.key"; }
 dtr() {
     local cmd=$1
     shift
     # shellcheck disable=SC2046 # several flags; $T has no spaces
-    "$DTR" "$cmd" $(tls_flags client) "$@"
+    "$DTR" "$cmd" $(tls_flags ca client) "$@"
 }
 
-start_member() {
-    local i=$1
-    # shellcheck disable=SC2086,SC2046 # lists of flags
-    "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
-        --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS --verbose \
-        $(tls_flags master) >>"$T/m$i.out" 2>>"$T/m$i.err" &
-    eval "M${i}_PID=$!"
-    PIDS+=("$!")
-}
-pid_of() { eval echo "\$M${1}_PID"; }
-# leader: the member whose master.addr is written and whose process lives.
-leader() {
-    local i
-    for i in 1 2 3; do
-        [ -s "$T/state-$i/master.addr" ] && ! is_dead "$(pid_of "$i")" && { echo "$i"; return 0; }
-    done
-    return 1
+# member I: member I with the masters' certificate.
+member() {
+    # shellcheck disable=SC2046 # a list of flags; $T has no spaces
+    start_member "$1" $(tls_flags ca master)
 }
 # A member killed and started again on its state dir (it follows).
 restart_member() {
     kill -9 "$(pid_of "$1")"
     wait "$(pid_of "$1")" 2>/dev/null
     rm -f "$T/state-$1/master.addr"
-    start_member "$1"
+    member "$1"
 }
 
-for i in 1 2 3; do start_member "$i"; done
+for i in 1 2 3; do member "$i"; done
 wait_for "a leader elected" "leader" 20 || finish
 L=$(leader)
 pass "member $L leads"
 for i in 1 2 3; do [ "$i" != "$L" ] && { F=$i; break; }; done
 
 # shellcheck disable=SC2046 # several flags
-start_worker W1 --slots 2 --master "$LIST" $(tls_flags worker)
+start_worker W1 --slots 2 --master "$LIST" $(tls_flags ca worker)
 wait_for "the worker registered" "workers_registered 1" 20 || finish
 
 # Outputs to compare: binary bytes (NUL, 0xff, no final newline) on both
@@ -96,7 +68,7 @@ rm -rf "$T/state-$F"
 # More entries while it is away: the leader's log moves past its snapshot.
 dtr submit --array 1-20 --id more -- echo more >/dev/null && dtr wait --all --timeout 60s >/dev/null ||
     die "second batch"
-start_member "$F"
+member "$F"
 wait_for "member $F restored a snapshot" "grep -q 'journal restored from a group snapshot' logs-$F/master.log" 30 ||
     finish
 pass "member $F, restarted empty, was re-seeded from a snapshot"
@@ -150,7 +122,7 @@ rc=$?
 # A re-seeded member that comes to lead before its catch-up is done stops
 # it and logs what it lacks (DTR_GROUP_CATCHUP_DELAY_MS holds the catch-up
 # back). F comes back first: two members must stay up.
-start_member "$F"
+member "$F"
 wait_for "a leader again" "leader" 30 || finish
 L=$(leader)
 for i in 1 2 3; do [ "$i" != "$L" ] && [ "$i" != "$F" ] && G=$i; done
@@ -160,7 +132,7 @@ wait "$(pid_of "$G")" 2>/dev/null
 rm -rf "$T/state-$G" "$T/logs-$G"
 dtr submit --array 1-20 --id third -- echo third >/dev/null && dtr wait --all --timeout 60s >/dev/null ||
     die "third batch"
-DTR_GROUP_CATCHUP_DELAY_MS=600000 start_member "$G"
+DTR_GROUP_CATCHUP_DELAY_MS=600000 member "$G"
 wait_for "member $G's catch-up started" "grep -q 'output catch-up started' logs-$G/master.log" 30 ||
     finish
 # It follows the leader's entries (it learnt the leader from them).

@@ -35,25 +35,11 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
     ports_free "$RPORT" 6 && break
     slot=$(((slot + 1) % 600))
 done
-CPORT=$((RPORT + 2))
-GROUP="1@127.0.0.1:$RPORT,2@127.0.0.1:$((RPORT + 1)),3@127.0.0.1:$((RPORT + 2))"
+group_at "$RPORT"
 
-make_ca() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-        -subj "/CN=$1" -keyout "$T/$1.key" -out "$T/$1.pem" 2>>"$T/openssl.log"
-}
-make_cert() { # CA NAME
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
-        -keyout "$T/$2.key" -out "$T/$2.csr" 2>>"$T/openssl.log" &&
-        openssl x509 -req -in "$T/$2.csr" -CA "$T/$1.pem" -CAkey "$T/$1.key" -CAcreateserial \
-            -days 30 -out "$T/$2.pem" 2>>"$T/openssl.log"
-}
 make_ca ca && make_cert ca m1 && make_cert ca m2 && make_cert ca m3 && make_cert ca worker &&
     make_cert ca client && make_ca otherca && make_cert otherca rogue ||
     die "openssl could not make the certificates: $(tail -n 5 "$T/openssl.log")"
-tls_flags() { # CA NAME
-    echo "--tls-ca=$T/$1.pem --tls-cert=$T/$2.pem --tls-key=$T/$2.key"
-}
 CLIENT=$(tls_flags ca client)
 dtr() {
     local cmd=$1
@@ -106,32 +92,18 @@ else
     echo "NOTE: no CAP_NET_RAW: the replication traffic is not captured"
 fi
 
-# start_member I CERTNAME [CA]: member I with its certificate; "none": no TLS.
-start_member() {
+# tls_member I NAME [CA]: member I with NAME's certificate (none: no TLS).
+tls_member() {
     local i=$1 tls=""
     [ "$2" = none ] || tls=$(tls_flags "${3:-ca}" "$2")
-    # shellcheck disable=SC2086 # MASTER_BEATS and tls are lists of flags
-    "$DTR" master --group "$GROUP" --group-id "$i" --port $((CPORT + i)) --http off \
-        --state-dir "$T/state-$i" --log-dir "$T/logs-$i" $MASTER_BEATS $tls --verbose \
-        >>"$T/m$i.out" 2>>"$T/m$i.err" &
-    eval "M${i}_PID=$!"
-    PIDS+=("$!")
-}
-leader() {
-    local i pid
-    for i in 1 2 3; do
-        pid=$(eval echo "\$M${i}_PID")
-        [ -s "$T/state-$i/master.addr" ] && ! is_dead "$pid" && { echo "$i"; return 0; }
-    done
-    return 1
+    # shellcheck disable=SC2086 # tls is a list of flags
+    start_member "$i" $tls
 }
 use_leader() {
     L=$(leader)
 }
-LIST="127.0.0.1:$((CPORT + 1)),127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 3))"
-export DTR_MASTER=$LIST
 
-for i in 1 2 3; do start_member "$i" "m$i"; done
+for i in 1 2 3; do tls_member "$i" "m$i"; done
 wait_for "a leader elected" "leader" 30 || finish
 use_leader
 pass "member $L leads the TLS group"
@@ -180,7 +152,7 @@ if [ "$CAPTURE" = yes ]; then
 fi
 
 # The killed member comes back with a certificate from another CA.
-start_member "$OLD" rogue otherca
+tls_member "$OLD" rogue otherca
 wait_for "the leader refuses the rogue member's certificate" \
     "grep -q 'refused a replication connection.*TLS handshake failed: the peer.s certificate was refused' logs-$L/master.log" 30 &&
     pass "leader: $(grep -o 'refused a replication connection.*the peer.s certificate was refused.*' "logs-$L/master.log" | head -n 1)"
@@ -201,7 +173,7 @@ wait "$(eval echo "\$M${OLD}_PID")" 2>/dev/null
 
 # And without TLS: a plaintext member and the TLS members refuse each other.
 : >"logs-$OLD/master.log"
-start_member "$OLD" none
+tls_member "$OLD" none
 wait_for "the plaintext member refuses the TLS ones" \
     "grep -q 'the peer speaks TLS but this member runs without --tls-ca' logs-$OLD/master.log" 30 &&
     pass "plaintext member: $(grep -o 'refused a replication connection.*' "logs-$OLD/master.log" | head -n 1)"

@@ -13,23 +13,10 @@ PY=/usr/bin/python3
 command -v openssl >/dev/null || die "the openssl command is needed (Debian package openssl)"
 
 # The README's recipe: a CA, then a key and a CA-signed certificate per node.
-make_ca() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-        -subj "/CN=$1" -keyout "$T/$1.key" -out "$T/$1.pem" 2>>"$T/openssl.log"
-}
-make_cert() { # CA NAME
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
-        -keyout "$T/$2.key" -out "$T/$2.csr" 2>>"$T/openssl.log" &&
-        openssl x509 -req -in "$T/$2.csr" -CA "$T/$1.pem" -CAkey "$T/$1.key" -CAcreateserial \
-            -days 30 -out "$T/$2.pem" 2>>"$T/openssl.log"
-}
 make_ca ca && make_cert ca master && make_cert ca worker && make_cert ca client &&
     make_ca otherca && make_cert otherca rogue ||
     die "openssl could not make the certificates: $(tail -n 5 "$T/openssl.log")"
 
-tls_flags() { # CA NAME
-    echo "--tls-ca=$T/$1.pem --tls-cert=$T/$2.pem --tls-key=$T/$2.key"
-}
 MTLS=$(tls_flags ca master)
 WTLS=$(tls_flags ca worker)
 CTLS=$(tls_flags ca client)
