@@ -35,6 +35,7 @@
 #include "net/tls.h"
 #include "net/handshake.h"
 #include "proto/msg.h"
+#include "tls_test.h"
 
 #define WAIT_MS 30000
 #define TOKEN "the group's token"
@@ -788,47 +789,6 @@ static const char *tls_path(const char *name)
     return p;
 }
 
-/* Writes NAME.pem and NAME.key: a CA when issuer is NULL, else signed by it. */
-static void make_pair(const char *name, X509 *issuer, EVP_PKEY *issuer_key, X509 **xo,
-                      EVP_PKEY **ko)
-{
-    static long serial = 1;
-    char n[64];
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    assert_non_null(k);
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, k);
-    X509_NAME *xn = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(xn, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : xn);
-    if (!issuer) {
-        X509V3_CTX ctx;
-        X509V3_set_ctx_nodb(&ctx);
-        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-        X509_EXTENSION *ext =
-            X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
-        X509_add_ext(x, ext, -1);
-        X509_EXTENSION_free(ext);
-    }
-    X509_sign(x, issuer_key ? issuer_key : k, EVP_sha256());
-    snprintf(n, sizeof(n), "%s.pem", name);
-    FILE *f = fopen(tls_path(n), "we");
-    assert_non_null(f);
-    assert_int_equal(PEM_write_X509(f, x), 1);
-    fclose(f);
-    snprintf(n, sizeof(n), "%s.key", name);
-    f = fopen(tls_path(n), "we");
-    assert_non_null(f);
-    assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-    fclose(f);
-    *xo = x;
-    *ko = k;
-}
-
 static const char *const tls_files[] = {"ca.pem",    "ca.key",    "node.pem",  "node.key",
                                         "other.pem", "other.key", "rogue.pem", "rogue.key"};
 
@@ -836,23 +796,10 @@ static const char *const tls_files[] = {"ca.pem",    "ca.key",    "node.pem",  "
  * rogue one when rogue, else none. */
 static int setup_tls(void **state)
 {
-    X509 *ca, *other, *node, *rogue;
-    EVP_PKEY *cak, *otherk, *nodek, *roguek;
     char err[256];
     if (!mkdtemp(tlsdir))
         return -1;
-    make_pair("ca", NULL, NULL, &ca, &cak);
-    make_pair("other", NULL, NULL, &other, &otherk);
-    make_pair("node", ca, cak, &node, &nodek);
-    make_pair("rogue", other, otherk, &rogue, &roguek);
-    X509_free(ca);
-    X509_free(other);
-    X509_free(node);
-    X509_free(rogue);
-    EVP_PKEY_free(cak);
-    EVP_PKEY_free(otherk);
-    EVP_PKEY_free(nodek);
-    EVP_PKEY_free(roguek);
+    write_test_pairs(tlsdir);
     struct tls_ctx *t;
     assert_int_equal(tls_ctx_new(tls_path("node.pem"), tls_path("node.key"), tls_path("ca.pem"), &t,
                                  err, sizeof(err)),

@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "net/tls.h"
+#include "tls_test.h"
 
 static char tmpdir[] = "/tmp/dtr-test-tls-XXXXXX";
 static const char *const files[] = {"ca.pem",    "ca.key",    "node.pem",  "node.key", "other.pem",
@@ -36,85 +37,14 @@ static const char *path(const char *name)
     return p;
 }
 
-static void write_key(const char *name, EVP_PKEY *k)
-{
-    FILE *f = fopen(path(name), "we");
-    assert_non_null(f);
-    assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-    fclose(f);
-}
-
-static void write_cert(const char *name, X509 *x)
-{
-    FILE *f = fopen(path(name), "we");
-    assert_non_null(f);
-    assert_int_equal(PEM_write_X509(f, x), 1);
-    fclose(f);
-}
-
-/* A certificate for key named cn, signed by issuer (self-signed CA when NULL). */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key)
-{
-    static long serial = 1;
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-    if (!issuer) {
-        X509V3_CTX ctx;
-        X509V3_set_ctx_nodb(&ctx);
-        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-        X509_EXTENSION *ext =
-            X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
-        X509_add_ext(x, ext, -1);
-        X509_EXTENSION_free(ext);
-    }
-    X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
-    return x;
-}
-
-/* Writes NAME.pem and NAME.key; a CA when issuer is NULL. */
-static void make_pair(const char *name, X509 *issuer, EVP_PKEY *issuer_key, X509 **xo,
-                      EVP_PKEY **ko)
-{
-    char n[64];
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    assert_non_null(k);
-    X509 *x = make_cert(k, name, issuer, issuer_key);
-    snprintf(n, sizeof(n), "%s.pem", name);
-    write_cert(n, x);
-    snprintf(n, sizeof(n), "%s.key", name);
-    write_key(n, k);
-    *xo = x;
-    *ko = k;
-}
-
 static int setup(void **state UNUSED)
 {
-    X509 *ca, *other, *node, *rogue;
-    EVP_PKEY *cak, *otherk, *nodek, *roguek;
     if (!mkdtemp(tmpdir))
         return -1;
-    make_pair("ca", NULL, NULL, &ca, &cak);
-    make_pair("other", NULL, NULL, &other, &otherk);
-    make_pair("node", ca, cak, &node, &nodek);
-    make_pair("rogue", other, otherk, &rogue, &roguek);
+    write_test_pairs(tmpdir);
     FILE *f = fopen(path("junk.pem"), "we");
     fputs("not a certificate\n", f);
     fclose(f);
-    X509_free(ca);
-    X509_free(other);
-    X509_free(node);
-    X509_free(rogue);
-    EVP_PKEY_free(cak);
-    EVP_PKEY_free(otherk);
-    EVP_PKEY_free(nodek);
-    EVP_PKEY_free(roguek);
     return 0;
 }
 
