@@ -359,7 +359,7 @@ int client_recv(struct client *c, struct msg *m, int64_t timeout_ms)
         cli_error("bad reply from the master at %s: %s", c->addr, err);
         return EXIT_UNREACHABLE;
     }
-    if (m->type == MSG_OUTPUT && !m->chunk.data) { /* raw bytes: only workers send them */
+    if (msg_wants_payload(m)) { /* raw bytes: only workers send them */
         msg_release(m);
         cli_error("bad reply from the master at %s: output with raw bytes", c->addr);
         return EXIT_UNREACHABLE;

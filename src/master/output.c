@@ -224,7 +224,7 @@ void outputs_chunk(struct outputs *os, const char *worker_id, struct output_chun
     snprintf(what, sizeof(what), "%" PRIu64 ".%s", f->lease, suffix[s]);
     if (jwriter_replicated(os->ts->writer)) /* a group: every member keeps it */
         jwriter_save_output_data(os->ts->writer, f->lease, s, f->size[s], p, keep);
-    owriter_write_owned(os->ow, f->fd[s], what, c->data, p, keep);
+    owriter_write_owned(os->ow, f->fd[s], what, c->data, p, keep, f->size[s] + keep);
     c->data = NULL; /* the writer's now: no copy of every byte on the loop */
     f->size[s] += keep;
 }

@@ -24,6 +24,7 @@ struct oop {
     char what[64];    /* the file, for a failure's message */
     const char *data; /* OOP_WRITE: in buf, or in owned */
     void *owned;      /* freed with the operation (owriter_write_owned) */
+    uint64_t end;     /* OOP_WRITE: the file's size after it, or 0 if unknown */
     char buf[];
 };
 
@@ -67,13 +68,10 @@ static int run_op(const struct oop *o, bool failed)
     int e = 0;
     switch (o->kind) {
     case OOP_WRITE:
-        if (!failed && !write_all(o->fd, o->data, o->len)) {
+        if (!failed && !write_all(o->fd, o->data, o->len))
             e = errno;
-        } else if (!failed) {
-            off_t end = lseek(o->fd, 0, SEEK_CUR); /* O_APPEND: the file's end */
-            if (end >= 0)
-                file_drop_behind(o->fd, (uint64_t)end, o->len);
-        }
+        else if (!failed && o->end)
+            file_drop_behind(o->fd, o->end, o->len);
         break;
     case OOP_SYNC_CLOSE:
         if (!failed && fdatasync(o->fd) < 0)
@@ -198,6 +196,7 @@ static struct oop *new_op(enum oop_kind kind, int fd, const char *what, size_t l
     o->next = NULL;
     o->data = o->buf;
     o->owned = NULL;
+    o->end = 0;
     snprintf(o->what, sizeof(o->what), "%s", what ? what : "?");
     return o;
 }
@@ -210,10 +209,11 @@ uint64_t owriter_write(struct owriter *w, int fd, const char *what, const void *
 }
 
 uint64_t owriter_write_owned(struct owriter *w, int fd, const char *what, void *mem,
-                             const char *data, size_t len)
+                             const char *data, size_t len, uint64_t end)
 {
     struct oop *o = new_op(OOP_WRITE, fd, what, 0);
     o->len = len;
+    o->end = end;
     o->data = data;
     o->owned = mem;
     return enqueue(w, o);

@@ -50,9 +50,11 @@ void owriter_stop(struct owriter *w);
  * queued. Returns the operation's sequence number. */
 uint64_t owriter_write(struct owriter *w, int fd, const char *what, const void *data, size_t len);
 /* The same without a copy: takes mem (malloc()ed; freed once written),
- * and appends data[0..len), which lies in it. */
+ * and appends data[0..len), which lies in it, ending the file at offset
+ * end (the caller keeps the size: what lies far behind it leaves the page
+ * cache, file_drop_behind()). */
 uint64_t owriter_write_owned(struct owriter *w, int fd, const char *what, void *mem,
-                             const char *data, size_t len);
+                             const char *data, size_t len, uint64_t end);
 /* Whether the loop has a use for wake() (it sets this before it looks at
  * what is queued): a wake-up per write otherwise costs the loop a turn. */
 void owriter_want_wake(struct owriter *w, bool want);

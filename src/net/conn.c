@@ -802,7 +802,7 @@ static bool handle_line(struct conn *c, const char *line, size_t len)
         conn_fail(c, "%s", err);
         return true;
     }
-    if (m.type == MSG_OUTPUT && !m.chunk.data) { /* "size": raw bytes follow */
+    if (msg_wants_payload(&m)) {
         const char *p;
         if (c->state != CONN_READY) {
             msg_release(&m);

@@ -405,6 +405,11 @@ void msg_encode_output(struct buf *b, const struct output_chunk *c);
 /* The same with the bytes raw after the line ("size"): a worker's output
  * to its master, whose connection reader takes them (frame_payload()). */
 void msg_encode_output_raw(struct buf *b, const struct output_chunk *c);
+/* Whether raw bytes follow m's line (an output message with "size"). */
+static inline bool msg_wants_payload(const struct msg *m)
+{
+    return m->type == MSG_OUTPUT && !m->chunk.data;
+}
 /* Makes the m->payload bytes at p the output chunk's data. */
 void msg_take_payload(struct msg *m, const char *p);
 
