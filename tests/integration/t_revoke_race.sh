@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The revoke race, from the master's side, with a hand-made worker (1 slot)
-# that answers each revoke as it chooses (issue 17). After one short task
-# its prefetch is 1: a low task is leased past its slot; a high task then
+# that answers each revoke as it chooses (issue 17). Its prefetch is 1
+# (--prefetch 1): a low task is leased past its slot; a high task then
 # takes its place: the master sends revoke [low] before run [high]. Handed
 # back ("returned"): the low task is queued again with no attempt spent and
 # later leased anew under a new lease. Started: the same revoke answered
@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
-start_master M
+start_master M --prefetch 1
 
 "$PY" - "$M_ADDR" "$DTR" >fake.out 2>fake.err <<'PYEOF'
 import json, subprocess, sys, time
@@ -84,7 +84,7 @@ def only(run):
     assert run["type"] == "run" and len(run["tasks"]) == 1, run
     return run["tasks"][0]
 
-# One short task: the master learns this worker's pace (prefetch 1).
+# One short task first.
 submit("w0", "medium")
 result(next_of("run"))
 submit("b", "low")
