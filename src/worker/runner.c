@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Runs one exec task: posix_spawn()s it into a new process group with stdout
+ * Runs one exec task: spawns it (spawn.c) into a new process group with stdout
  * and stderr on pipes that libuv reads, watches its exit through a pidfd (or
  * a waitpid timer where the kernel has none), enforces the timeout with
  * SIGTERM then SIGKILL to the group, and reports once every handle is closed.
@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "common/util.h"
 #include "worker/cgroup.h"
 #include "worker/guard.h"
+#include "worker/spawn.h"
 
 extern char **environ;
 
@@ -73,7 +73,7 @@ struct runner {
 static void finish(struct runner *r);
 
 /*
- * The spawn file actions dup2 onto 0, 1 and 2 in turn; a pipe end that sits
+ * The child dup2()s onto 0, 1 and 2 in turn; a pipe end that sits
  * on one of those (the worker started with a standard fd closed) would be
  * overwritten before its own dup2, so move such ends above stdio.
  */
@@ -144,54 +144,15 @@ static char **build_env(const char *const *extra)
     return envp;
 }
 
-/* Returns 0 with *pid set, or the errno value of the failed step; with glibc
- * that includes the child's chdir() and exec() failures. */
-static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid)
+/* Returns 0 with *pid and *pidfd set (see spawn_task()), or the errno value
+ * of the failed step, the child's chdir() and exec() included. */
+static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid,
+                       int *pidfd)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t mask, defaults;
     char **envp = environ;
-    int e;
+    int e = 0;
 
-    e = posix_spawn_file_actions_init(&fa);
-    if (e)
-        return e;
-    e = posix_spawnattr_init(&attr);
-    if (e) {
-        posix_spawn_file_actions_destroy(&fa);
-        return e;
-    }
-
-    e = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    if (!e)
-        e = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-    if (!e)
-        e = posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
-    if (!e && spec->cwd)
-        e = posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
-
-    /* A group of its own, so the timeout reaches its grandchildren too; the
-     * worker may block or ignore signals (SIGPIPE) that the task must not. */
-    sigemptyset(&mask);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGCHLD);
-    sigaddset(&defaults, SIGHUP);
-    sigaddset(&defaults, SIGQUIT);
-    if (!e)
-        e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                POSIX_SPAWN_SETSIGDEF);
-    if (!e)
-        e = posix_spawnattr_setpgroup(&attr, 0);
-    if (!e)
-        e = posix_spawnattr_setsigmask(&attr, &mask);
-    if (!e)
-        e = posix_spawnattr_setsigdefault(&attr, &defaults);
-
-    if (!e && spec->env && spec->env[0])
+    if (spec->env && spec->env[0])
         envp = build_env(spec->env);
 
     /* --pin: the child inherits the affinity of the thread that spawns it,
@@ -199,8 +160,7 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
      * own back (no window in which the task runs elsewhere). */
     cpu_set_t old, pin;
     bool pinned = false;
-    if (!e && spec->pin_cpus && spec->npin_cpus > 0 &&
-        sched_getaffinity(0, sizeof(old), &old) == 0) {
+    if (spec->pin_cpus && spec->npin_cpus > 0 && sched_getaffinity(0, sizeof(old), &old) == 0) {
         CPU_ZERO(&pin);
         for (int i = 0; i < spec->npin_cpus; i++)
             if (spec->pin_cpus[i] >= 0 && spec->pin_cpus[i] < CPU_SETSIZE)
@@ -218,12 +178,17 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
         in_cgroup = !e;
     }
     if (!e) {
-        if (spec->argv) {
-            e = posix_spawnp(pid, spec->argv[0], &fa, &attr, (char *const *)spec->argv, envp);
-        } else {
-            const char *sh_argv[] = {"/bin/sh", "-c", spec->cmd, NULL};
-            e = posix_spawn(pid, sh_argv[0], &fa, &attr, (char *const *)sh_argv, envp);
-        }
+        const char *sh_argv[] = {"/bin/sh", "-c", spec->cmd, NULL};
+        char *const *argv = (char *const *)(spec->argv ? spec->argv : sh_argv);
+        struct spawn_req req = {
+            .file = argv[0],
+            .argv = argv,
+            .envp = envp,
+            .out_fd = out_fd,
+            .err_fd = err_fd,
+            .cwd = spec->cwd,
+        };
+        e = spawn_task(&req, pid, pidfd);
     }
 
     if (pinned)
@@ -232,8 +197,6 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
         cgroup_leave(spec->cgroups);
     if (envp != environ)
         free(envp);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
     return e;
 }
 
@@ -458,11 +421,11 @@ static void open_stream(uv_loop_t *loop, struct runner *r, struct stream *s, int
         s->eof = true;
 }
 
-/* Watches the exit through a pidfd, or by polling where pidfd_open() is
- * missing (ENOSYS before Linux 5.3) or fails for another reason. */
-static void watch_exit(uv_loop_t *loop, struct runner *r)
+/* Watches the exit through the pidfd the spawn made, or one pidfd_open()
+ * makes, or by polling where both are missing (before Linux 5.2 and 5.3). */
+static void watch_exit(uv_loop_t *loop, struct runner *r, int pidfd)
 {
-    r->pidfd = pidfd_open(r->pid, 0);
+    r->pidfd = pidfd >= 0 ? pidfd : pidfd_open(r->pid, 0);
     if (r->pidfd >= 0 && uv_poll_init(loop, &r->exit_poll, r->pidfd) < 0) {
         close(r->pidfd);
         r->pidfd = -1;
@@ -481,6 +444,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
 {
     int out_fds[2], err_fds[2];
     pid_t pid;
+    int pidfd = -1;
     int e;
 
     if (!loop || !spec || !done)
@@ -511,7 +475,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     }
 
     int64_t t0 = spec->guard ? guard_now() : 0;
-    e = spawn_child(spec, out_fds[1], err_fds[1], &pid);
+    e = spawn_child(spec, out_fds[1], err_fds[1], &pid, &pidfd);
     if (!e)
         guard_task_started(spec->guard, pid, t0, spec->guard ? guard_now() : 0);
     close(out_fds[1]);
@@ -545,7 +509,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
     r->open_handles += 2;
-    watch_exit(loop, r);
+    watch_exit(loop, r, pidfd);
     if (spec->timeout_ms > 0)
         uv_timer_start(&r->timer, timeout_timer_cb, (uint64_t)spec->timeout_ms, 0);
     return r;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Runs one exec task as a child process: posix_spawn (not uv_spawn, which
+ * Runs one exec task as a child process: spawn_task() (not uv_spawn, which
  * forks and slows with the parent's size) into a new process group, its
  * stdout and stderr pipes read by libuv, its exit watched through a pidfd.
  * Output is captured up to a limit per stream; a timeout or runner_kill()

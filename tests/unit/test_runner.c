@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -272,6 +273,64 @@ static void test_missing_program(void **state)
     assert_non_null(strstr(err, strerror(ENOENT)));
 }
 
+/* stdin is /dev/null and the task leads a process group of its own. */
+static void test_stdin_and_group(void **state)
+{
+    const char *argv[] = {"sh", "-c",
+                          "cat; readlink /proc/self/fd/0; "
+                          "[ \"$(cut -d' ' -f5 /proc/$$/stat)\" = $$ ] && echo own-group",
+                          NULL};
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_string_equal(o.res.out, "/dev/null\nown-group\n");
+    outcome_free(&o);
+}
+
+/* The spawn's stack grows with argv (a script's argv is copied onto it). */
+static void test_many_args(void **state)
+{
+    enum { N = 50000 };
+    const char **argv = xcalloc(N + 5, sizeof(char *));
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    struct outcome o;
+
+    argv[0] = "sh";
+    argv[1] = "-c";
+    argv[2] = "echo $# \"$1\" \"${50000}\"";
+    argv[3] = "sh";
+    for (int i = 0; i < N; i++)
+        argv[4 + i] = i == N - 1 ? "last" : "a";
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_string_equal(o.res.out, "50000 a last\n");
+    outcome_free(&o);
+    free(argv);
+}
+
+/* A script without "#!" runs under /bin/sh, as execvp() and a shell run it. */
+static void test_script_without_shebang(void **state)
+{
+    char path[] = "/tmp/dtr-test-script-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char body[] = "echo from-script \"$1\"\n";
+    assert_int_equal(write(fd, body, sizeof(body) - 1), (ssize_t)sizeof(body) - 1);
+    close(fd);
+    assert_int_equal(chmod(path, 0700), 0);
+    const char *argv[] = {path, "arg", NULL};
+    struct runner_spec spec = {.argv = argv, .capture_max = 4096};
+    struct outcome o;
+
+    run_spec(*state, &spec, &o);
+    unlink(path);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_string_equal(o.res.out, "from-script arg\n");
+    outcome_free(&o);
+}
+
 static void test_bad_cwd(void **state)
 {
     const char *argv[] = {"true", NULL};
@@ -514,14 +573,24 @@ static void test_many_concurrent(void **state)
     assert_int_equal(t.ok, CONCURRENT);
 }
 
-/* libuv opens a few fds for good on its first loop: let that happen before
- * the tests count fds. */
+/* libuv opens a few fds for good on its first loop, and the first spawn
+ * keeps /dev/null open for the ones after it: let that happen before the
+ * tests count fds. */
 static int group_setup(void **state UNUSED)
 {
     uv_loop_t loop;
+    const char *argv[] = {"true", NULL};
+    struct runner_spec spec = {.argv = argv};
+    struct outcome o = {0};
+    char err[256];
 
     if (uv_loop_init(&loop) != 0)
         return -1;
+    if (!runner_start(&loop, &spec, done_cb, &o, err, sizeof(err)))
+        return -1;
+    while (!o.calls)
+        uv_run(&loop, UV_RUN_ONCE);
+    outcome_free(&o);
     return uv_loop_close(&loop) == 0 ? 0 : -1;
 }
 
@@ -536,6 +605,9 @@ int main(void)
         T(test_cwd),
         T(test_missing_program),
         T(test_bad_cwd),
+        T(test_stdin_and_group),
+        T(test_many_args),
+        T(test_script_without_shebang),
         T(test_capture_limit),
         T(test_capture_exact_limit),
         T(test_binary_output),
