@@ -1,16 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The task guard (see guard.h for why): the worker's side (subreaper, the
- * pipe to the guard, reaping adopted children, killing what a previous
- * instance left behind) and the guard process, 'dtr __guard'. It does not
- * contain tasks that leave their process group (setsid): cgroups would.
+ * table of running task groups, reaping adopted children, killing what a
+ * previous instance left behind) and the guard process, 'dtr __guard'. It
+ * does not contain tasks that leave their process group (setsid): cgroups
+ * would.
  *
- * Pipe lines, worker to guard: "+ PGID LO HI\n" when a task starts (LO..HI:
- * the clock ticks since boot within which its leader started, as in field 22
- * of /proc/PID/stat), "- PGID\n" when it has ended. The pids file is the
- * header "dtr-pids 1 BOOT_ID\n" then the same lines, appended by the guard
- * and compacted when dead lines outnumber live ones. It is not fsynced: it
- * only has to outlive processes, not the machine (a reboot ends the tasks).
+ * The table is the pids file, LOG_DIR/worker-ID.pids, mapped shared by the
+ * worker: the header "dtr-pids 1 BOOT_ID\n", then slots of SLOT_LEN bytes,
+ * each a line. A slot in use reads "+ PGID LO HI" (LO..HI: the clock ticks
+ * since boot within which its leader started, as in field 22 of
+ * /proc/PID/stat), padded with spaces; a free one starts with '#'. The
+ * worker fills a slot behind its '#' and writes the '+' last, and frees it
+ * by writing the '#' back, so a reader never takes a half-written line: a
+ * task costs the worker two stores, not a system call. The guard reads the
+ * table only once the worker has died (its pipe's EOF), and kills what it
+ * lists. The file is not fsynced: it only has to outlive processes, not the
+ * machine (a reboot ends the tasks). Where another instance holds the file,
+ * the table is a memfd, which the guard still reads.
  */
 #include "worker/guard.h"
 
@@ -26,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -39,17 +47,21 @@
 extern char **environ;
 
 #define PIDS_HEADER "dtr-pids 1"
-/* The most of a pids file read at start: 1024 slots of live lines fit many
- * times over; a longer file is cut, never trusted blindly (see leader_is). */
-#define PIDS_READ_MAX (1 << 20)
+/* The most of a pids file read: 65,536 slots; a longer file is cut, never
+ * trusted blindly (see kill_leftovers). */
+#define PIDS_READ_MAX (4 << 20)
+/* A slot: "+ PGID LO HI" (at most 2 + 10 + 1 + 19 + 1 + 19 bytes), spaces,
+ * '\n'. The table starts with SLOTS_MIN and doubles when full. */
+#define SLOT_LEN 64
+#define SLOTS_MIN 64
 /* How long a starting worker waits for the lock of a previous instance's
  * guard, which releases it once it has killed that instance's tasks. */
 #define LOCK_WAIT_MS 3000
 /* Children reaped per call at most (memcached's reqs_per_event). */
 #define REAP_MAX 256
-/* The pipe and the file sit above stdio and the guard's fd 3. */
+/* The pipe and the table sit above stdio and the guard's fd 3. */
 #define FD_MIN 4
-#define GUARD_FD_RECORD 3
+#define GUARD_FD_TABLE 3
 
 struct entry {
     pid_t pgid;
@@ -62,13 +74,18 @@ struct set {
 };
 
 struct guard {
-    pid_t pid;  /* the guard process, or 0 when it has to be (re)started */
-    int wfd;    /* our end of its pipe, or -1 */
-    int rec_fd; /* the locked pids file, or -1 when another instance holds it */
+    pid_t pid;         /* the guard process, or 0 when it has to be (re)started */
+    int wfd;           /* our end of its pipe (its EOF: we died), or -1 */
+    int table_fd;      /* the locked pids file, or a memfd; -1 when neither works */
+    bool recorded;     /* table_fd is the pids file */
+    char *table;       /* table_fd mapped shared, or NULL */
+    size_t header_len; /* the slots start here */
+    size_t nslots;     /* in the table */
+    pid_t *slot_pgid;  /* which group each slot holds, 0 when free */
     char *log_dir, *id;
     char boot[64];
     bool restart_failed; /* logged once, retried every tick */
-    struct set tasks;    /* running task groups, to replay to a restarted guard */
+    bool full_logged;    /* a task went unrecorded: said once */
 };
 
 /* ---- small helpers shared by both sides ---------------------------------- */
@@ -166,53 +183,135 @@ int64_t guard_now(void)
 
 /* ---- the worker's side ------------------------------------------------------- */
 
-static void send_line(struct guard *g, const char *line, size_t len)
+static char *slot_at(const struct guard *g, size_t i)
 {
-    /* Blocking: the guard reads as fast as it can, and a line is shorter
-     * than PIPE_BUF, so it arrives whole. */
-    while (g->wfd >= 0 && len) {
-        ssize_t w = write(g->wfd, line, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            /* EPIPE: the guard died; guard_reap() restarts it and replays */
-            close(g->wfd);
-            g->wfd = -1;
-            return;
-        }
-        line += w;
-        len -= (size_t)w;
+    return g->table + g->header_len + i * SLOT_LEN;
+}
+
+static void blank_slots(struct guard *g, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        char *p = slot_at(g, i);
+        memset(p, ' ', SLOT_LEN - 1);
+        p[0] = '#';
+        p[SLOT_LEN - 1] = '\n';
     }
 }
 
-static void send_entry(struct guard *g, const struct entry *e)
+/* Maps table_fd with n empty slots after the header. Returns 0 or an errno
+ * value. */
+static int table_map(struct guard *g, size_t n)
 {
-    char line[96];
-    int len =
-        snprintf(line, sizeof(line), "+ %d %" PRId64 " %" PRId64 "\n", (int)e->pgid, e->lo, e->hi);
-    send_line(g, line, (size_t)len);
+    char header[128];
+    g->header_len = (size_t)snprintf(header, sizeof(header), PIDS_HEADER " %s\n", g->boot);
+    size_t len = g->header_len + n * SLOT_LEN;
+    /* Blocks allocated now: a store into a hole of a full disk is a SIGBUS. */
+    int e = ftruncate(g->table_fd, 0) < 0 ? errno : posix_fallocate(g->table_fd, 0, (off_t)len);
+    if (e)
+        return e;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, g->table_fd, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    g->table = p;
+    g->nslots = n;
+    memcpy(g->table, header, g->header_len);
+    blank_slots(g, 0, n);
+    g->slot_pgid = xcalloc(n, sizeof(*g->slot_pgid));
+    return 0;
+}
+
+/* The table: the pids file when we hold it, else (or when it cannot be
+ * mapped) a memfd, which a restarted worker cannot find but the guard reads. */
+static void table_open(struct guard *g)
+{
+    if (g->table_fd >= 0) {
+        int e = table_map(g, SLOTS_MIN);
+        if (!e) {
+            g->recorded = true;
+            return;
+        }
+        log_warn("cannot map the pids file error=%s; a restarted worker will not find this "
+                 "one's tasks",
+                 log_quote(strerror(e)));
+        close(g->table_fd);
+    }
+    g->table_fd = fd_above(memfd_create("dtr-pids", MFD_CLOEXEC));
+    if (g->table_fd >= 0 && table_map(g, SLOTS_MIN) != 0) {
+        close(g->table_fd);
+        g->table_fd = -1;
+    }
+    if (g->table_fd < 0)
+        log_error("cannot make the task table error=%s; tasks will outlive a killed worker",
+                  log_quote(strerror(errno)));
+}
+
+/* Doubles the table. Returns false when it cannot. */
+static bool table_grow(struct guard *g)
+{
+    size_t n = g->nslots * 2, old_len = g->header_len + g->nslots * SLOT_LEN;
+    size_t len = g->header_len + n * SLOT_LEN;
+    int e = posix_fallocate(g->table_fd, 0, (off_t)len);
+    if (e) {
+        errno = e;
+        return false;
+    }
+    void *p = mremap(g->table, old_len, len, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED)
+        return false;
+    g->table = p;
+    g->slot_pgid = xrealloc(g->slot_pgid, n * sizeof(*g->slot_pgid));
+    memset(g->slot_pgid + g->nslots, 0, (n - g->nslots) * sizeof(*g->slot_pgid));
+    blank_slots(g, g->nslots, n);
+    g->nslots = n;
+    return true;
+}
+
+static ssize_t slot_of(const struct guard *g, pid_t pgid)
+{
+    for (size_t i = 0; i < g->nslots; i++)
+        if (g->slot_pgid[i] == pgid)
+            return (ssize_t)i;
+    return -1;
 }
 
 void guard_task_started(struct guard *g, pid_t pgid, int64_t t0, int64_t t1)
 {
-    if (!g)
+    if (!g || !g->table)
         return;
+    ssize_t i = slot_of(g, 0);
+    if (i < 0 && table_grow(g))
+        i = slot_of(g, 0);
+    if (i < 0) {
+        if (!g->full_logged)
+            log_error("cannot grow the task table past %zu slots error=%s; tasks beyond "
+                      "them will outlive a killed worker",
+                      g->nslots, log_quote(strerror(errno)));
+        g->full_logged = true;
+        return;
+    }
     int64_t per = 1000000000 / ticks_per_sec();
     /* /proc's start time is the fork's boot-time clock rounded down to a
      * tick; t0 <= fork <= t1, so it falls in [t0/per, t1/per]. */
-    struct entry e = {.pgid = pgid, .lo = t0 / per, .hi = t1 / per};
-    set_add(&g->tasks, e);
-    send_entry(g, &e);
+    char line[SLOT_LEN];
+    int n =
+        snprintf(line, sizeof(line), "+ %d %" PRId64 " %" PRId64, (int)pgid, t0 / per, t1 / per);
+    memset(line + n, ' ', SLOT_LEN - 1 - (size_t)n);
+    line[SLOT_LEN - 1] = '\n';
+    char *slot = slot_at(g, (size_t)i);
+    memcpy(slot + 1, line + 1, SLOT_LEN - 1); /* behind the slot's '#' */
+    __atomic_store_n(slot, '+', __ATOMIC_RELEASE);
+    g->slot_pgid[i] = pgid;
 }
 
 void guard_task_ended(struct guard *g, pid_t pgid)
 {
-    if (!g)
+    if (!g || !g->table)
         return;
-    char line[32];
-    int len = snprintf(line, sizeof(line), "- %d\n", (int)pgid);
-    set_del(&g->tasks, pgid);
-    send_line(g, line, (size_t)len);
+    ssize_t i = slot_of(g, pgid);
+    if (i < 0)
+        return;
+    __atomic_store_n(slot_at(g, (size_t)i), '#', __ATOMIC_RELEASE);
+    g->slot_pgid[i] = 0;
 }
 
 /* Starts the guard process. Returns 0 or an errno value. */
@@ -238,15 +337,15 @@ static int spawn_guard(struct guard *g)
     }
     snprintf(wpid, sizeof(wpid), "%d", (int)getpid());
     const char *argv[] = {
-        "dtr", "__guard", wpid, g->log_dir, g->id, g->boot, g->rec_fd >= 0 ? "1" : "0", NULL};
+        "dtr", "__guard", wpid, g->log_dir, g->id, g->boot, g->table_fd >= 0 ? "1" : "0", NULL};
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     sigemptyset(&none);
     e = posix_spawn_file_actions_adddup2(&fa, p[0], STDIN_FILENO);
     if (!e)
         e = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    if (!e && g->rec_fd >= 0)
-        e = posix_spawn_file_actions_adddup2(&fa, g->rec_fd, GUARD_FD_RECORD);
+    if (!e && g->table_fd >= 0)
+        e = posix_spawn_file_actions_adddup2(&fa, g->table_fd, GUARD_FD_TABLE);
     if (!e)
         e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     if (!e)
@@ -262,8 +361,6 @@ static int spawn_guard(struct guard *g)
         return e;
     }
     g->wfd = p[1];
-    for (size_t i = 0; i < g->tasks.n; i++)
-        send_entry(g, &g->tasks.v[i]);
     return 0;
 }
 
@@ -316,15 +413,15 @@ static bool environ_has(pid_t pid, const char *want)
 }
 
 /*
- * Kills the groups in s left by a previous instance. A group whose leader
- * lives is killed only when the leader's start time is the recorded one: a
- * pid number is not reused while any process of its group lives, so a live
- * process with that pid and another start time means the group is gone. A
- * group whose leader has exited is found by scanning /proc, and only those
- * of its processes that started after the leader and still carry this
- * worker's DTR_WORKER_ID are killed.
+ * Kills the groups in s, saying why in the log. A group whose leader lives
+ * (or is a zombie) is killed only when the leader's start time is the
+ * recorded one: a pid number is not reused while any process of its group
+ * lives, so a process with that pid and another start time means the group
+ * is gone. A group whose leader has been reaped is found by scanning /proc,
+ * and only those of its processes that started after the leader and still
+ * carry this worker's DTR_WORKER_ID are killed.
  */
-static void kill_leftovers(struct set *s, const char *id)
+static void kill_leftovers(struct set *s, const char *id, const char *why)
 {
     struct set leaderless = {0};
     char state;
@@ -337,7 +434,7 @@ static void kill_leftovers(struct set *s, const char *id)
             set_add(&leaderless, *e);
         } else if (pgrp == e->pgid && start >= e->lo && start <= e->hi) {
             kill(-e->pgid, SIGKILL);
-            log_warn("killed a task group left by a previous instance pgid=%d", (int)e->pgid);
+            log_warn("%s pgid=%d", why, (int)e->pgid);
         } else {
             log_debug("not killing pgid=%d: its pid now belongs to another process", (int)e->pgid);
         }
@@ -358,9 +455,7 @@ static void kill_leftovers(struct set *s, const char *id)
         struct entry *e = set_find(&leaderless, pgrp);
         if (e && start >= e->lo && environ_has((pid_t)pid, want)) {
             kill((pid_t)pid, SIGKILL);
-            log_warn("killed a task group left by a previous instance pgid=%d pid=%ld "
-                     "(its leader had exited)",
-                     (int)pgrp, pid);
+            log_warn("%s pgid=%d pid=%ld (its leader had exited)", why, (int)pgrp, pid);
         }
     }
     if (d)
@@ -368,17 +463,16 @@ static void kill_leftovers(struct set *s, const char *id)
     free(leaderless.v);
 }
 
-/* Reads the pids file a previous instance left and kills what it lists. */
-static void clean_previous(struct guard *g)
+/* The groups a table lists (read from fd), when its header names this boot. */
+static void read_table(int fd, const char *boot, struct set *s)
 {
     struct buf b = BUF_INIT;
-    struct set s = {0};
     char chunk[4096];
     ssize_t n;
-    while (b.len < PIDS_READ_MAX && (n = pread(g->rec_fd, chunk, sizeof(chunk), (off_t)b.len)) > 0)
+    while (b.len < PIDS_READ_MAX && (n = pread(fd, chunk, sizeof(chunk), (off_t)b.len)) > 0)
         buf_add(&b, chunk, (size_t)n);
     char header[128];
-    snprintf(header, sizeof(header), PIDS_HEADER " %s\n", g->boot);
+    snprintf(header, sizeof(header), PIDS_HEADER " %s\n", boot);
     if (b.len > strlen(header) && !strncmp(b.data, header, strlen(header))) {
         char *line = b.data + strlen(header);
         while (*line) {
@@ -386,13 +480,20 @@ static void clean_previous(struct guard *g)
             if (!nl)
                 break; /* torn */
             *nl = '\0';
-            apply_line(&s, line);
+            apply_line(s, line);
             line = nl + 1;
         }
     }
-    kill_leftovers(&s, g->id);
-    free(s.v);
     buf_release(&b);
+}
+
+/* Reads the pids file a previous instance left and kills what it lists. */
+static void clean_previous(struct guard *g)
+{
+    struct set s = {0};
+    read_table(g->table_fd, g->boot, &s);
+    kill_leftovers(&s, g->id, "killed a task group left by a previous instance");
+    free(s.v);
 }
 
 /* Opens and locks LOG_DIR/worker-ID.pids; -1 when another live worker with
@@ -434,6 +535,7 @@ struct guard *guard_start(const char *log_dir, const char *id, char *err, size_t
 {
     struct guard *g = xcalloc(1, sizeof(*g));
     g->wfd = -1;
+    g->table_fd = -1;
     g->log_dir = xstrdup(log_dir);
     g->id = xstrdup(id);
     read_boot_id(g->boot, sizeof(g->boot));
@@ -441,9 +543,10 @@ struct guard *guard_start(const char *log_dir, const char *id, char *err, size_t
      * live: still in their task's group, and reaped by guard_reap(). */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         log_warn("cannot become a child subreaper: %s", strerror(errno));
-    g->rec_fd = lock_record(log_dir, id);
-    if (g->rec_fd >= 0)
+    g->table_fd = lock_record(log_dir, id);
+    if (g->table_fd >= 0)
         clean_previous(g);
+    table_open(g);
     int e = spawn_guard(g);
     if (e) {
         err_set(err, errlen, "cannot start the task guard '/proc/self/exe __guard': %s",
@@ -451,7 +554,7 @@ struct guard *guard_start(const char *log_dir, const char *id, char *err, size_t
         guard_free(g);
         return NULL;
     }
-    log_debug("task guard started pid=%d record=%s", (int)g->pid, g->rec_fd >= 0 ? "yes" : "no");
+    log_debug("task guard started pid=%d record=%s", (int)g->pid, g->recorded ? "yes" : "no");
     return g;
 }
 
@@ -461,9 +564,11 @@ void guard_free(struct guard *g)
         return;
     if (g->wfd >= 0)
         close(g->wfd);
-    if (g->rec_fd >= 0)
-        close(g->rec_fd);
-    free(g->tasks.v);
+    if (g->table)
+        munmap(g->table, g->header_len + g->nslots * SLOT_LEN);
+    if (g->table_fd >= 0)
+        close(g->table_fd);
+    free(g->slot_pgid);
     free(g->log_dir);
     free(g->id);
     free(g);
@@ -478,7 +583,7 @@ void guard_reap(struct guard *g)
         memset(&si, 0, sizeof(si));
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
             break;
-        if (set_find(&g->tasks, si.si_pid))
+        if (g->table && slot_of(g, si.si_pid) >= 0)
             break; /* a task leader: its runner reaps it, and then we go on */
         waitpid(si.si_pid, NULL, WNOHANG);
         if (si.si_pid == g->pid) {
@@ -503,40 +608,6 @@ void guard_reap(struct guard *g)
 
 /* ---- the guard process ----------------------------------------------------- */
 
-struct record {
-    int fd;
-    off_t end;
-    size_t lines; /* entry lines in the file, live or dead */
-    char header[128];
-};
-
-static void record_rewrite(struct record *rec, const struct set *s)
-{
-    struct buf b = BUF_INIT;
-    buf_addstr(&b, rec->header);
-    for (size_t i = 0; i < s->n; i++)
-        buf_addf(&b, "+ %d %" PRId64 " %" PRId64 "\n", (int)s->v[i].pgid, s->v[i].lo, s->v[i].hi);
-    /* Written over the old content, then cut: a guard killed in between
-     * leaves old lines after the new ones, which replay to a superset. */
-    if (pwrite(rec->fd, b.data, b.len, 0) == (ssize_t)b.len &&
-        ftruncate(rec->fd, (off_t)b.len) == 0)
-        rec->end = (off_t)b.len;
-    rec->lines = s->n;
-    buf_release(&b);
-}
-
-static void record_line(struct record *rec, const struct set *s, const char *line, size_t len)
-{
-    if (rec->fd < 0)
-        return;
-    if (++rec->lines > 2 * s->n + 64) {
-        record_rewrite(rec, s);
-        return;
-    }
-    if (pwrite(rec->fd, line, len, rec->end) == (ssize_t)len)
-        rec->end += (off_t)len;
-}
-
 int guard_main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -544,8 +615,7 @@ int guard_main(int argc, char **argv)
         return 2;
     }
     pid_t worker = (pid_t)atoi(argv[1]);
-    struct record rec = {.fd = !strcmp(argv[5], "1") ? GUARD_FD_RECORD : -1};
-    struct set s = {0};
+    int table_fd = !strcmp(argv[5], "1") ? GUARD_FD_TABLE : -1;
     char err[512], file[400], node[300];
 
     /* Signals aimed at the worker's process group (^C, a shell's kill %1)
@@ -567,13 +637,8 @@ int guard_main(int argc, char **argv)
     snprintf(node, sizeof(node), "worker-%s", argv[3]);
     if (log_open(argv[2], file, node, err, sizeof(err)) != 0)
         fprintf(stderr, "dtr __guard: %s\n", err);
-    if (rec.fd >= 0) {
-        snprintf(rec.header, sizeof(rec.header), PIDS_HEADER " %s\n", argv[4]);
-        record_rewrite(&rec, &s);
-    }
 
-    char in[4096];
-    size_t have = 0;
+    /* Nothing to do until the worker dies: the table is read only then. */
     bool alive = getppid() == worker;
     while (alive) {
         struct pollfd pf[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
@@ -590,39 +655,25 @@ int guard_main(int argc, char **argv)
         }
         if (!pf[0].revents)
             continue;
-        ssize_t n = read(STDIN_FILENO, in + have, sizeof(in) - have);
+        char in[256];
+        ssize_t n = read(STDIN_FILENO, in, sizeof(in));
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
             break; /* EOF: the worker is gone */
-        have += (size_t)n;
-        char *line = in, *nl;
-        while ((nl = memchr(line, '\n', have - (size_t)(line - in)))) {
-            *nl = '\0';
-            if (apply_line(&s, line)) {
-                *nl = '\n';
-                record_line(&rec, &s, line, (size_t)(nl - line) + 1);
-            }
-            line = nl + 1;
-        }
-        have -= (size_t)(line - in);
-        memmove(in, line, have);
-        if (have == sizeof(in))
-            have = 0; /* no line is this long: drop the garbage */
     }
 
-    struct buf killed = BUF_INIT;
-    for (size_t i = 0; i < s.n; i++) {
-        if (kill(-s.v[i].pgid, SIGKILL) == 0)
-            buf_addf(&killed, "%s%d", killed.len ? "," : "", (int)s.v[i].pgid);
+    if (table_fd >= 0) {
+        struct set s = {0};
+        char why[96];
+        snprintf(why, sizeof(why), "guard killed a task group of a dead worker worker_pid=%d",
+                 (int)worker);
+        read_table(table_fd, argv[4], &s);
+        kill_leftovers(&s, argv[3], why);
+        free(s.v);
+        if (ftruncate(table_fd, 0) < 0)
+            log_warn("cannot empty the pids file error=%s", log_quote(strerror(errno)));
     }
-    if (killed.len)
-        log_warn("guard killed task groups of a dead worker worker_pid=%d pgids=%s", (int)worker,
-                 killed.data);
-    if (rec.fd >= 0 && ftruncate(rec.fd, 0) < 0)
-        log_warn("cannot empty the pids file error=%s", log_quote(strerror(errno)));
-    buf_release(&killed);
-    free(s.v);
     log_close();
     return 0;
 }

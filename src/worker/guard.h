@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Makes a worker's tasks die with it, however it dies. A worker cannot run
- * prctl(PR_SET_PDEATHSIG) in a posix_spawn()ed child, and that would only
- * reach the child, not its process group; so the worker starts a small guard
- * process ('dtr __guard') and tells it, over a pipe, the process group of
- * every task it starts and ends. When the pipe reaches EOF (the worker died,
- * even by SIGKILL), the guard kills every group still listed, and exits.
- *
- * The guard also keeps the list in LOG_DIR/worker-ID.pids (locked with
- * flock() while the worker or its guard lives), so that a worker restarted
- * with the same id kills what a previous instance left behind when the
- * guard died with it. A task that leaves its process group (setsid, a
+ * prctl(PR_SET_PDEATHSIG) in a spawned child, and that would only reach the
+ * child, not its process group; so the worker starts a small guard process
+ * ('dtr __guard') and lists the process group of every task it runs in a
+ * table the two share: LOG_DIR/worker-ID.pids, mapped (locked with flock()
+ * while the worker or its guard lives). When the pipe between them reaches
+ * EOF (the worker died, even by SIGKILL), the guard kills every group still
+ * listed, and exits. A worker restarted with the same id reads the same file
+ * and kills what a previous instance left behind when the guard died with
+ * it. A task that leaves its process group (setsid, a
  * daemon) escapes both: only cgroups would catch it.
  */
 #ifndef DTR_WORKER_GUARD_H
@@ -37,7 +36,8 @@ void guard_free(struct guard *g);
  * in ns); read it right before and right after spawning a task. */
 int64_t guard_now(void);
 /* Records a task's process group (its leader's pid), spawned between the
- * guard_now() readings t0 and t1. Costs one write() to a pipe. g may be NULL. */
+ * guard_now() readings t0 and t1: a store into the table, no system call
+ * (but for the table's doubling). g may be NULL. */
 void guard_task_started(struct guard *g, pid_t pgid, int64_t t0, int64_t t1);
 /* The group's leader has exited and the group was killed; call it before
  * the leader is reaped, so that its pid cannot have been reused. */

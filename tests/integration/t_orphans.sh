@@ -120,4 +120,24 @@ else
     pass "no DTR_TOKEN in the task's environment nor in its worker's /proc/PID/environ"
 fi
 
+# ---- 4: more tasks than the task table's first 64 slots ------------------
+# The table doubles when full; every task group past the first 64 is still
+# killed with its worker.
+kill "$B_PID" # C alone runs them
+wait "$B_PID" 2>/dev/null
+start_worker C --master "$M_ADDR" --slots 80
+wait_for "worker C registered" "dtr status --json | grep -q '\"id\":\"C\"'" || finish
+dtr submit --array 1-80 --job-name many --retries 0 -- \
+    sh -c "echo \$\$ >>'$T/pids-many'; exec sleep 300" >/dev/null || die "submit many"
+wait_for "80 tasks wrote their pids" "[ \$(wc -l <'$T/pids-many' 2>/dev/null || echo 0) -ge 80 ]" 30 ||
+    finish
+cp pids-many snap-many
+none_dead snap-many || die "the 80 sleeps died early"
+kill -9 "$C_PID"
+wait "$C_PID" 2>/dev/null
+dtr cancel --job many >/dev/null 2>&1
+if wait_for "the 80 sleeps to die with worker C" "all_dead '$T/snap-many'" 10; then
+    pass "kill -9 of a worker running 80 tasks killed all 80 (the table grew past 64 slots)"
+fi
+
 finish
