@@ -171,6 +171,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "" && a != "-") pri
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
 # CPU ticks (user + system) of a process
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat 2>/dev/null || echo 0; }
+# worker_ticks PID: cpu_ticks of a worker and of its task guard (its child
+# 'dtr-guard', which runs beside it; the tasks' CPU is in neither)
+worker_ticks() {
+    _wt_t=$(cpu_ticks "$1")
+    for _wt_d in /proc/[0-9]*; do
+        [ "$(cat "$_wt_d/comm" 2>/dev/null)" = dtr-guard ] || continue
+        [ "$(cut -d' ' -f4 "$_wt_d/stat" 2>/dev/null)" = "$1" ] || continue
+        _wt_t=$((_wt_t + $(cpu_ticks "${_wt_d#/proc/}")))
+    done
+    echo "$_wt_t"
+}
 # ns spent waiting to run (runnable, but the CPUs were busy): 0 without schedstats
 runq_ns() { awk '{ print $2 }' /proc/"$1"/schedstat 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status 2>/dev/null || echo 0; }
@@ -443,11 +454,11 @@ exec_dtr() {
     start_master "$_ed_d" $_ed_mf
     start_workers 1 "$_ed_slots" "$_ed_d"
     _ed_w0=0
-    for _ed_p in $WPIDS; do _ed_w0=$((_ed_w0 + $(cpu_ticks "$_ed_p"))); done
+    for _ed_p in $WPIDS; do _ed_w0=$((_ed_w0 + $(worker_ticks "$_ed_p"))); done
     _ed_m0=$(cpu_ticks "$MPID")
     if submit_wait "$_ed_n" "$_ed_d" "$@"; then
         _ed_w1=0
-        for _ed_p in $WPIDS; do _ed_w1=$((_ed_w1 + $(cpu_ticks "$_ed_p"))); done
+        for _ed_p in $WPIDS; do _ed_w1=$((_ed_w1 + $(worker_ticks "$_ed_p"))); done
         _ed_m1=$(cpu_ticks "$MPID")
         _ed_mu=$(tick_us $((_ed_m1 - _ed_m0)) "$_ed_n") _ed_wu=$(tick_us $((_ed_w1 - _ed_w0)) "$_ed_n")
         _ed_r=$(rate "$_ed_n" "$T_TOTAL")
