@@ -595,6 +595,16 @@ void http_hold(struct http *hs, uint64_t epoch)
     }
 }
 
+bool http_waits(const struct http *hs)
+{
+    if (!hs)
+        return false;
+    for (const struct list *p = hs->pending.next; p != &hs->pending; p = p->next)
+        if (!list_entry(p, struct req, node)->epoch_set)
+            return true;
+    return false;
+}
+
 static void resume(struct req *r)
 {
     list_del(&r->node);

@@ -41,6 +41,8 @@ struct http *http_start(struct master *m, const char *spec, char *url, size_t ur
 int http_check(const char *spec, bool has_token, bool insecure, char *err, size_t errlen);
 /* The turn's journal batch is epoch: replies made this turn wait for it. */
 void http_hold(struct http *hs, uint64_t epoch);
+/* Whether a request made this turn waits for the turn's batch (hs may be NULL). */
+bool http_waits(const struct http *hs);
 /* Lets out the replies whose epoch is durable; new_events: the event log
  * has more durable events (events_durable()) for the streams. */
 void http_release(struct http *hs, uint64_t done, bool new_events);

@@ -385,6 +385,17 @@ uint64_t jwriter_handoff(struct jwriter *w)
     return epoch;
 }
 
+/* handed is written by the loop thread only, which also calls these. */
+bool jwriter_pending(const struct jwriter *w)
+{
+    return w->open && w->open->n;
+}
+
+uint64_t jwriter_open_epoch(const struct jwriter *w)
+{
+    return jwriter_pending(w) ? w->handed + 1 : w->handed;
+}
+
 bool jwriter_done(struct jwriter *w, uint64_t *epoch, char *err, size_t errlen)
 {
     pthread_mutex_lock(&w->mu);

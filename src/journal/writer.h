@@ -68,6 +68,11 @@ void jwriter_save_alloc(struct jwriter *w, const char *id, const char *record);
  * behind (backpressure on the loop).
  */
 uint64_t jwriter_handoff(struct jwriter *w);
+/* Whether the open batch holds writes, and the epoch jwriter_handoff() will
+ * give it: replies held for that epoch before the handoff leave once it is
+ * on disk, like those of its last turn. */
+bool jwriter_pending(const struct jwriter *w);
+uint64_t jwriter_open_epoch(const struct jwriter *w);
 /* The newest epoch on disk; false with a message in err once a commit has
  * failed (nothing after the last good epoch will ever be). */
 bool jwriter_done(struct jwriter *w, uint64_t *epoch, char *err, size_t errlen);

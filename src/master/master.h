@@ -67,7 +67,9 @@ struct master {
     uv_prepare_t prepare;
     uv_check_t check; /* right after each poll for I/O: advances the listening clock */
     uv_timer_t tick;
-    uv_idle_t output_idle; /* active while logs sessions have more to send */
+    uv_timer_t commit_timer;  /* ends a commit's wait (commit_may_wait()) */
+    uint64_t last_handoff_us; /* when a batch last went to the journal writer */
+    uv_idle_t output_idle;    /* active while logs sessions have more to send */
     uv_signal_t sigint, sigterm, sighup;
 
     struct tasks tasks;       /* the task table: the only writer of tasks */

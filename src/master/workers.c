@@ -834,7 +834,9 @@ static size_t revoke_behind(struct workers *ws, struct worker *w, struct run_out
 /* Leases t to w (placed by the caller), after asking back what it passes. */
 static void lease_to(struct workers *ws, struct worker *w, struct run_out *o, struct task *t)
 {
-    if (w->running >= w->slots) {
+    if (w->running < w->slots) {
+        ws->run_starts_now = true;
+    } else {
         revoke_behind(ws, w, o, t);
         if (!ws->pf_bound_set ||
             comes_first(ws->pf_bound_prio, ws->pf_bound_seq, t->priority, t->seq)) {

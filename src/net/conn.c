@@ -594,6 +594,14 @@ void conn_hub_hold(struct conn_hub *hub, uint64_t epoch)
     }
 }
 
+bool conn_hub_client_waits(const struct conn_hub *hub)
+{
+    for (const struct list *pos = hub->dirty.next; pos != &hub->dirty; pos = pos->next)
+        if (list_entry(pos, struct conn, dirty_node)->paced) /* a client's */
+            return true;
+    return false;
+}
+
 void conn_hub_release(struct conn_hub *hub, uint64_t done)
 {
     struct list *pos, *tmp;

@@ -277,6 +277,9 @@ void conn_hub_flush(struct conn_hub *hub);
  * out everything held for epochs up to `done`. Epochs only grow.
  */
 void conn_hub_hold(struct conn_hub *hub, uint64_t epoch);
+/* Whether a client (not a worker or a master) has bytes queued since the
+ * last conn_hub_hold(): a reply someone is waiting for. */
+bool conn_hub_client_waits(const struct conn_hub *hub);
 void conn_hub_release(struct conn_hub *hub, uint64_t done);
 /* The connections open now (for /metrics). */
 size_t conn_hub_count(const struct conn_hub *hub);
