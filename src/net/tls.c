@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TLS with OpenSSL: the context built from --tls-cert/--tls-key/--tls-ca,
+ * TLS with OpenSSL (loaded by the first context, see ossl.h): the context
+ * built from --tls-cert/--tls-key/--tls-ca,
  * sessions on memory BIOs for the libuv connections, and sessions on a
  * socket for the CLI. It turns OpenSSL's error queue into one line a person
  * can act on. It does no socket I/O for the loop and never logs.
@@ -16,6 +17,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include "net/ossl.h" /* after OpenSSL's headers: calls go through pointers */
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -100,6 +103,8 @@ int tls_ctx_new(const char *cert, const char *key, const char *ca, struct tls_ct
     if (rc || !on)
         return rc;
     rc = DTR_EINVAL;
+    if (ossl_load(err, errlen))
+        goto out;
     if (check_readable("--tls-cert", cert, err, errlen) ||
         check_readable("--tls-key", key, err, errlen) ||
         check_readable("--tls-ca", ca, err, errlen))
@@ -159,7 +164,8 @@ int tls_ctx_new(const char *cert, const char *key, const char *ca, struct tls_ct
     ctx = NULL;
     rc = 0;
 out:
-    SSL_CTX_free(ctx);
+    if (ctx)
+        SSL_CTX_free(ctx);
     return rc;
 }
 

@@ -63,6 +63,9 @@ grep -q '^dtr [0-9]' v.out && grep -q "^commit: $head" v.out &&
 # package names it in Depends, since the binary does not link it).
 dpkg-query -W -f '${Depends}' dtr | grep -q 'libmicrohttpd12' &&
     pass "the package depends on libmicrohttpd12" || fail "Depends: $(dpkg-query -W -f '${Depends}' dtr)"
+# And libssl, which it loads when TLS is turned on.
+dpkg-query -W -f '${Depends}' dtr | grep -q 'libssl3' &&
+    pass "the package depends on libssl3" || fail "Depends: $(dpkg-query -W -f '${Depends}' dtr)"
 DTR=/usr/bin/dtr start_master P
 U=$(cat "$T/state-P/http.addr" 2>/dev/null)
 code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${U}api/v1/status")
