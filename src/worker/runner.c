@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Runs one exec task: spawns it (spawn.c) into a new process group with stdout
- * and stderr on pipes that libuv reads, watches its exit through a pidfd (or
- * a waitpid timer where the kernel has none), enforces the timeout with
+ * and stderr on pipes that libuv reads, notices its exit at their EOF or
+ * through a pidfd (or a waitpid timer where the kernel has none), enforces
+ * the timeout with
  * SIGTERM then SIGKILL to the group, and reports once every handle is closed.
  * The group's start and end go to the worker's guard (guard.c), which kills
  * the group if the worker dies first.
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -36,6 +36,14 @@ extern char **environ;
  * the group (setsid) can still hold the pipes, and it must not stall the task. */
 #define DRAIN_MAX_MS 1000
 #define REAP_POLL_MS 10
+/*
+ * The exit is watched (a pidfd in the loop: five epoll_ctl and an ioctl a
+ * task) only once the task has run this long, or its output ends first
+ * without its exit: most tasks close their output as they exit, and a
+ * waitid() at the EOF finds them gone. Only a leader that exits while a
+ * grandchild holds its output is then noticed up to this late.
+ */
+#define WATCH_AFTER_MS 10
 
 struct stream {
     uv_pipe_t pipe;
@@ -45,8 +53,9 @@ struct stream {
 };
 
 struct runner {
-    pid_t pid; /* also the process group id */
-    int pidfd; /* -1 when reap_timer watches the exit instead */
+    pid_t pid;     /* also the process group id */
+    int pidfd;     /* from the spawn, or -1 (polled with reap_timer) */
+    bool watching; /* exit_poll is set up on pidfd (a handle to close) */
     size_t capture_max;
     uint64_t grace_ms;
     struct guard *guard; /* told when the group starts and ends, or NULL */
@@ -58,7 +67,7 @@ struct runner {
     struct stream out;
     struct stream err;
     uv_poll_t exit_poll;   /* the pidfd turns readable when the child exits */
-    uv_timer_t reap_timer; /* without a pidfd: polls waitid() */
+    uv_timer_t reap_timer; /* WATCH_AFTER_MS, then without a pidfd: polls waitid() */
     uv_timer_t timer;      /* the timeout, then the kill grace, then the drain limit */
     int open_handles;      /* done runs when the last one has closed */
 
@@ -71,6 +80,7 @@ struct runner {
 };
 
 static void finish(struct runner *r);
+static void watch_exit(struct runner *r);
 
 /*
  * The child dup2()s onto 0, 1 and 2 in turn; a pipe end that sits
@@ -272,7 +282,7 @@ static void drain_timer_cb(uv_timer_t *t)
 static void child_exited(struct runner *r)
 {
     r->exited = true;
-    if (r->pidfd >= 0)
+    if (r->watching)
         uv_poll_stop(&r->exit_poll);
     uv_timer_stop(&r->reap_timer);
     if (output_done(r)) {
@@ -360,15 +370,21 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     /* EOF, or a read error: nothing more will come either way */
     uv_read_stop(h);
     s->eof = true;
-    if (r->exited && output_done(r))
+    if (!output_done(r))
+        return;
+    if (r->exited)
         finish(r);
+    else if (reap(r)) /* the usual end: its output closed as it exited */
+        child_exited(r);
+    else if (!r->watching)
+        watch_exit(r); /* it closed its output and runs on */
 }
 
 static void close_cb(uv_handle_t *h)
 {
     struct runner *r = h->data;
 
-    if (h == (uv_handle_t *)&r->exit_poll) {
+    if (h == (uv_handle_t *)&r->exit_poll && r->pidfd >= 0) {
         /* Only now: closing it earlier could let libuv, still holding the
          * number, unregister another handle's fd that reused it. */
         close(r->pidfd);
@@ -398,8 +414,12 @@ static void finish(struct runner *r)
     r->finishing = true;
     close_handle((uv_handle_t *)&r->out.pipe);
     close_handle((uv_handle_t *)&r->err.pipe);
-    if (r->pidfd >= 0)
+    if (r->watching) {
         close_handle((uv_handle_t *)&r->exit_poll);
+    } else if (r->pidfd >= 0) {
+        close(r->pidfd);
+        r->pidfd = -1;
+    }
     close_handle((uv_handle_t *)&r->reap_timer);
     close_handle((uv_handle_t *)&r->timer);
 }
@@ -421,22 +441,29 @@ static void open_stream(uv_loop_t *loop, struct runner *r, struct stream *s, int
         s->eof = true;
 }
 
-/* Watches the exit through the pidfd the spawn made, or one pidfd_open()
- * makes, or by polling where both are missing (before Linux 5.2 and 5.3). */
-static void watch_exit(uv_loop_t *loop, struct runner *r, int pidfd)
+/* Watches the exit through the pidfd, or by polling where the kernel gave
+ * none (before Linux 5.2) or libuv refuses it. */
+static void watch_exit(struct runner *r)
 {
-    r->pidfd = pidfd >= 0 ? pidfd : pidfd_open(r->pid, 0);
-    if (r->pidfd >= 0 && uv_poll_init(loop, &r->exit_poll, r->pidfd) < 0) {
-        close(r->pidfd);
-        r->pidfd = -1;
-    }
-    if (r->pidfd >= 0) {
+    uv_loop_t *loop = r->reap_timer.loop;
+    uv_timer_stop(&r->reap_timer);
+    if (r->pidfd >= 0 && uv_poll_init(loop, &r->exit_poll, r->pidfd) == 0) {
         r->exit_poll.data = r;
         r->open_handles++;
+        r->watching = true;
         if (uv_poll_start(&r->exit_poll, UV_READABLE, exit_poll_cb) == 0)
             return;
     }
     uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+}
+
+static void watch_timer_cb(uv_timer_t *t)
+{
+    struct runner *r = t->data;
+    if (reap(r))
+        child_exited(r);
+    else
+        watch_exit(r);
 }
 
 struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, runner_done_fn done,
@@ -509,7 +536,11 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
     r->open_handles += 2;
-    watch_exit(loop, r, pidfd);
+    r->pidfd = pidfd;
+    if (pidfd >= 0)
+        uv_timer_start(&r->reap_timer, watch_timer_cb, WATCH_AFTER_MS, 0);
+    else
+        uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
     if (spec->timeout_ms > 0)
         uv_timer_start(&r->timer, timeout_timer_cb, (uint64_t)spec->timeout_ms, 0);
     return r;
