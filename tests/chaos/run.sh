@@ -819,7 +819,12 @@ elif [ "$MODE" = short ]; then
     submit_batch 40 disk
     wait_exec_on w3 15
     fault_start 5 disk_full w3
-    sleep 5
+    # More disk tasks once the disk is full: the first batch's may all have
+    # started before it (on a busy machine, with prefetch), and the check
+    # needs one to start on w3 while its disk is full.
+    sleep 0.3
+    submit_batch 20 disk
+    sleep 4.7
     fault_end 5
     FINAL_WAIT=150
 else
