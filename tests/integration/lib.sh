@@ -26,9 +26,22 @@ PASSED=0
 FAILED=0
 cd "$T" || exit 1
 
-# A private port block per test so parallel tests never meet: derived from
-# the test's PID, inside 20000-59999, 200 ports wide.
-PORT_BASE=$((20000 + ($$ % 200) * 200))
+# A private port block per test so parallel tests never meet: one of 200
+# blocks of 200 ports in 20000-59999, the first free one from the test's PID
+# on. A block is claimed by an flock() on its file, held on fd 9 by the test
+# and by every process it starts (they inherit the fd), so a block stays
+# taken while anything of the test lives. Two tests whose PIDs matched
+# modulo 200 once shared a block: a worker of one, redialing its killed
+# master, joined the other's master on the same port.
+PORT_DIR=${TMPDIR:-/tmp}/dtr-test-ports
+mkdir -p "$PORT_DIR"
+for ((_pb = 0; _pb < 200; _pb++)); do
+    PORT_BASE=$((20000 + (($$ + _pb) % 200) * 200))
+    exec 9>"$PORT_DIR/$PORT_BASE"
+    flock -n 9 && break
+    exec 9>&-
+done
+[ "$_pb" -lt 200 ] || PORT_BASE=$((20000 + ($$ % 200) * 200)) # all taken: share
 MPORT=$PORT_BASE                  # masters try MPORT..MPORT+99
 WLO=$((PORT_BASE + 100))          # workers bind in WLO..WHI
 WHI=$((PORT_BASE + 199))
