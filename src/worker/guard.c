@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,9 +79,10 @@ struct guard {
     int wfd;           /* our end of its pipe (its EOF: we died), or -1 */
     int table_fd;      /* the locked pids file, or a memfd; -1 when neither works */
     bool recorded;     /* table_fd is the pids file */
-    char *table;       /* table_fd mapped shared, or NULL */
+    char *table;       /* table_fd mapped shared (see may_map()), or NULL */
     size_t header_len; /* the slots start here */
-    size_t nslots;     /* in the table */
+    size_t file_slots; /* slots in table_fd */
+    size_t nslots;     /* slots in slot_pgid: file_slots, or more if the file cannot grow */
     pid_t *slot_pgid;  /* which group each slot holds, 0 when free */
     char *log_dir, *id;
     char boot[64];
@@ -183,87 +185,120 @@ int64_t guard_now(void)
 
 /* ---- the worker's side ------------------------------------------------------- */
 
-static char *slot_at(const struct guard *g, size_t i)
+/* Unmaps and closes the table file (no slot is written after). */
+static void table_close(struct guard *g)
 {
-    return g->table + g->header_len + i * SLOT_LEN;
+    if (g->table)
+        munmap(g->table, g->header_len + g->file_slots * SLOT_LEN);
+    g->table = NULL;
+    g->file_slots = 0;
+    if (g->table_fd >= 0)
+        close(g->table_fd);
+    g->table_fd = -1;
 }
 
-static void blank_slots(struct guard *g, size_t from, size_t to)
+static off_t slot_off(const struct guard *g, size_t i)
 {
-    for (size_t i = from; i < to; i++) {
-        char *p = slot_at(g, i);
-        memset(p, ' ', SLOT_LEN - 1);
-        p[0] = '#';
-        p[SLOT_LEN - 1] = '\n';
-    }
+    return (off_t)(g->header_len + i * SLOT_LEN);
 }
 
-/* Maps table_fd with n empty slots after the header. Returns 0 or an errno
- * value. */
-static int table_map(struct guard *g, size_t n)
+static void blank_line(char line[SLOT_LEN])
 {
-    char header[128];
-    g->header_len = (size_t)snprintf(header, sizeof(header), PIDS_HEADER " %s\n", g->boot);
-    size_t len = g->header_len + n * SLOT_LEN;
+    memset(line, ' ', SLOT_LEN - 1);
+    line[0] = '#';
+    line[SLOT_LEN - 1] = '\n';
+}
+
+/*
+ * Whether stores into a mapping of fd are safe once its blocks are
+ * allocated: where a block is overwritten in place (ext4, xfs, tmpfs and
+ * memfds). A copy-on-write file system (btrfs) allocates anew for every
+ * write-back, and a store into a full one is a SIGBUS: there the worker
+ * writes its slots with pwrite(), which fails with ENOSPC instead.
+ */
+static bool may_map(int fd)
+{
+    struct statfs st;
+    if (fstatfs(fd, &st) != 0)
+        return false;
+    return st.f_type == 0xEF53 /* ext2/3/4 */ || st.f_type == 0x58465342 /* xfs */ ||
+           st.f_type == 0x01021994 /* tmpfs, memfd */;
+}
+
+/* Gives the file slots from..to, blank; mapped or not. Returns 0 or an
+ * errno value. */
+static int file_extend(struct guard *g, size_t to)
+{
+    size_t len = g->header_len + to * SLOT_LEN, from = g->file_slots;
     /* Blocks allocated now: a store into a hole of a full disk is a SIGBUS. */
-    int e = ftruncate(g->table_fd, 0) < 0 ? errno : posix_fallocate(g->table_fd, 0, (off_t)len);
+    int e = posix_fallocate(g->table_fd, 0, (off_t)len);
     if (e)
         return e;
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, g->table_fd, 0);
-    if (p == MAP_FAILED)
-        return errno;
-    g->table = p;
-    g->nslots = n;
-    memcpy(g->table, header, g->header_len);
-    blank_slots(g, 0, n);
-    g->slot_pgid = xcalloc(n, sizeof(*g->slot_pgid));
+    if (g->table) {
+        void *p = mremap(g->table, g->header_len + from * SLOT_LEN, len, MREMAP_MAYMOVE);
+        if (p == MAP_FAILED)
+            return errno;
+        g->table = p;
+        for (size_t i = from; i < to; i++)
+            blank_line(g->table + slot_off(g, i));
+    } else {
+        char line[SLOT_LEN];
+        blank_line(line);
+        for (size_t i = from; i < to; i++)
+            if (pwrite(g->table_fd, line, SLOT_LEN, slot_off(g, i)) != SLOT_LEN)
+                return errno ? errno : ENOSPC;
+    }
+    g->file_slots = to;
     return 0;
 }
 
+/* Writes the header and SLOTS_MIN blank slots to table_fd, and maps it
+ * where that is safe. Returns 0 or an errno value. */
+static int table_init(struct guard *g)
+{
+    char header[128];
+    g->header_len = (size_t)snprintf(header, sizeof(header), PIDS_HEADER " %s\n", g->boot);
+    if (ftruncate(g->table_fd, 0) < 0)
+        return errno;
+    int e = posix_fallocate(g->table_fd, 0, (off_t)g->header_len);
+    if (e)
+        return e;
+    if (pwrite(g->table_fd, header, g->header_len, 0) != (ssize_t)g->header_len)
+        return errno ? errno : ENOSPC;
+    if (may_map(g->table_fd)) {
+        void *p = mmap(NULL, g->header_len, PROT_READ | PROT_WRITE, MAP_SHARED, g->table_fd, 0);
+        if (p != MAP_FAILED)
+            g->table = p;
+    }
+    return file_extend(g, SLOTS_MIN);
+}
+
 /* The table: the pids file when we hold it, else (or when it cannot be
- * mapped) a memfd, which a restarted worker cannot find but the guard reads. */
+ * written) a memfd, which a restarted worker cannot find but the guard
+ * reads. Which slot holds which group is kept in memory as well
+ * (slot_pgid), whatever becomes of the file. */
 static void table_open(struct guard *g)
 {
+    g->nslots = SLOTS_MIN;
+    g->slot_pgid = xcalloc(g->nslots, sizeof(*g->slot_pgid));
     if (g->table_fd >= 0) {
-        int e = table_map(g, SLOTS_MIN);
+        int e = table_init(g);
         if (!e) {
             g->recorded = true;
             return;
         }
-        log_warn("cannot map the pids file error=%s; a restarted worker will not find this "
+        log_warn("cannot write the pids file error=%s; a restarted worker will not find this "
                  "one's tasks",
                  log_quote(strerror(e)));
-        close(g->table_fd);
+        table_close(g);
     }
     g->table_fd = fd_above(memfd_create("dtr-pids", MFD_CLOEXEC));
-    if (g->table_fd >= 0 && table_map(g, SLOTS_MIN) != 0) {
-        close(g->table_fd);
-        g->table_fd = -1;
-    }
-    if (g->table_fd < 0)
-        log_error("cannot make the task table error=%s; tasks will outlive a killed worker",
-                  log_quote(strerror(errno)));
-}
-
-/* Doubles the table. Returns false when it cannot. */
-static bool table_grow(struct guard *g)
-{
-    size_t n = g->nslots * 2, old_len = g->header_len + g->nslots * SLOT_LEN;
-    size_t len = g->header_len + n * SLOT_LEN;
-    int e = posix_fallocate(g->table_fd, 0, (off_t)len);
+    int e = g->table_fd < 0 ? errno : table_init(g);
     if (e) {
-        errno = e;
-        return false;
+        log_error("cannot make the task table error=%s; tasks will outlive a killed worker",
+                  log_quote(strerror(e)));
+        table_close(g);
     }
-    void *p = mremap(g->table, old_len, len, MREMAP_MAYMOVE);
-    if (p == MAP_FAILED)
-        return false;
-    g->table = p;
-    g->slot_pgid = xrealloc(g->slot_pgid, n * sizeof(*g->slot_pgid));
-    memset(g->slot_pgid + g->nslots, 0, (n - g->nslots) * sizeof(*g->slot_pgid));
-    blank_slots(g, g->nslots, n);
-    g->nslots = n;
-    return true;
 }
 
 static ssize_t slot_of(const struct guard *g, pid_t pgid)
@@ -274,21 +309,50 @@ static ssize_t slot_of(const struct guard *g, pid_t pgid)
     return -1;
 }
 
-void guard_task_started(struct guard *g, pid_t pgid, int64_t t0, int64_t t1)
+/* Writes slot i's line: the mapped slot filled behind its '#', then the '+'
+ * stored last, so that a reader never takes a half-written line. */
+static void slot_write(struct guard *g, size_t i, const char line[SLOT_LEN])
 {
-    if (!g || !g->table)
-        return;
-    ssize_t i = slot_of(g, 0);
-    if (i < 0 && table_grow(g))
-        i = slot_of(g, 0);
-    if (i < 0) {
+    if (i >= g->file_slots) {
         if (!g->full_logged)
-            log_error("cannot grow the task table past %zu slots error=%s; tasks beyond "
-                      "them will outlive a killed worker",
-                      g->nslots, log_quote(strerror(errno)));
+            log_error("the task table holds only %zu slots; tasks beyond them will outlive a "
+                      "killed worker",
+                      g->file_slots);
         g->full_logged = true;
         return;
     }
+    if (g->table) {
+        char *slot = g->table + slot_off(g, i);
+        memcpy(slot + 1, line + 1, SLOT_LEN - 1);
+        __atomic_store_n(slot, line[0], __ATOMIC_RELEASE);
+    } else if (pwrite(g->table_fd, line, SLOT_LEN, slot_off(g, i)) != SLOT_LEN && !g->full_logged) {
+        log_error("cannot write the task table error=%s; a task may outlive a killed worker",
+                  log_quote(strerror(errno)));
+        g->full_logged = true;
+    }
+}
+
+void guard_task_started(struct guard *g, pid_t pgid, int64_t t0, int64_t t1)
+{
+    if (!g)
+        return;
+    ssize_t i = slot_of(g, 0);
+    if (i < 0) { /* full: twice the slots, in memory and (if it can) in the file */
+        i = (ssize_t)g->nslots;
+        g->nslots *= 2;
+        g->slot_pgid = xrealloc(g->slot_pgid, g->nslots * sizeof(*g->slot_pgid));
+        memset(g->slot_pgid + i, 0, (g->nslots - (size_t)i) * sizeof(*g->slot_pgid));
+        int e = g->table_fd >= 0 ? file_extend(g, g->nslots) : 0;
+        if (e && !g->full_logged) {
+            log_error("cannot grow the task table past %zu slots error=%s; tasks beyond them "
+                      "will outlive a killed worker",
+                      g->file_slots, log_quote(strerror(e)));
+            g->full_logged = true;
+        }
+    }
+    g->slot_pgid[i] = pgid; /* guard_reap() leaves it to its runner */
+    if (g->table_fd < 0)
+        return;
     int64_t per = 1000000000 / ticks_per_sec();
     /* /proc's start time is the fork's boot-time clock rounded down to a
      * tick; t0 <= fork <= t1, so it falls in [t0/per, t1/per]. */
@@ -297,21 +361,25 @@ void guard_task_started(struct guard *g, pid_t pgid, int64_t t0, int64_t t1)
         snprintf(line, sizeof(line), "+ %d %" PRId64 " %" PRId64, (int)pgid, t0 / per, t1 / per);
     memset(line + n, ' ', SLOT_LEN - 1 - (size_t)n);
     line[SLOT_LEN - 1] = '\n';
-    char *slot = slot_at(g, (size_t)i);
-    memcpy(slot + 1, line + 1, SLOT_LEN - 1); /* behind the slot's '#' */
-    __atomic_store_n(slot, '+', __ATOMIC_RELEASE);
-    g->slot_pgid[i] = pgid;
+    slot_write(g, (size_t)i, line);
 }
 
 void guard_task_ended(struct guard *g, pid_t pgid)
 {
-    if (!g || !g->table)
+    if (!g)
         return;
     ssize_t i = slot_of(g, pgid);
     if (i < 0)
         return;
-    __atomic_store_n(slot_at(g, (size_t)i), '#', __ATOMIC_RELEASE);
     g->slot_pgid[i] = 0;
+    if (g->table_fd < 0)
+        return;
+    char line[SLOT_LEN];
+    blank_line(line);
+    if (g->table && (size_t)i < g->file_slots)
+        __atomic_store_n(g->table + slot_off(g, (size_t)i), '#', __ATOMIC_RELEASE);
+    else
+        slot_write(g, (size_t)i, line);
 }
 
 /* Starts the guard process. Returns 0 or an errno value. */
@@ -564,10 +632,7 @@ void guard_free(struct guard *g)
         return;
     if (g->wfd >= 0)
         close(g->wfd);
-    if (g->table)
-        munmap(g->table, g->header_len + g->nslots * SLOT_LEN);
-    if (g->table_fd >= 0)
-        close(g->table_fd);
+    table_close(g);
     free(g->slot_pgid);
     free(g->log_dir);
     free(g->id);
@@ -583,7 +648,7 @@ void guard_reap(struct guard *g)
         memset(&si, 0, sizeof(si));
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
             break;
-        if (g->table && slot_of(g, si.si_pid) >= 0)
+        if (slot_of(g, si.si_pid) >= 0)
             break; /* a task leader: its runner reaps it, and then we go on */
         waitpid(si.si_pid, NULL, WNOHANG);
         if (si.si_pid == g->pid) {
