@@ -119,13 +119,14 @@ static void master_prepare_cb(uv_prepare_t *h)
     events_pump(&m->events);
     tasks_save_counters(&m->tasks);
     uint64_t now_us = uv_hrtime() / 1000, epoch;
-    if (jwriter_pending(m->writer) && commit_may_wait(m, now_us)) {
+    bool pending = jwriter_pending(m->writer);
+    if (pending && commit_may_wait(m, now_us)) {
         epoch = jwriter_open_epoch(m->writer);
         if (!uv_is_active((uv_handle_t *)&m->commit_timer))
             uv_timer_start(&m->commit_timer, commit_timer_cb,
                            (m->last_handoff_us + COMMIT_GAP_US - now_us + 999) / 1000, 0);
     } else {
-        if (jwriter_pending(m->writer))
+        if (pending)
             m->last_handoff_us = now_us;
         epoch = jwriter_handoff(m->writer);
         uv_timer_stop(&m->commit_timer);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Runs one exec task: spawns it (spawn.c) into a new process group with stdout
- * and stderr on pipes that libuv reads, notices its exit at their EOF or
- * through a pidfd (or a waitpid timer where the kernel has none), enforces
- * the timeout with
- * SIGTERM then SIGKILL to the group, and reports once every handle is closed.
+ * Runs one exec task: spawns it (spawn.c) into a new process group with
+ * stdout and stderr on pipes that libuv reads, notices its exit at their EOF
+ * or through a pidfd (or a waitpid timer where the kernel has none),
+ * enforces the timeout with SIGTERM then SIGKILL to the group, and reports
+ * once every handle is closed.
  * The group's start and end go to the worker's guard (guard.c), which kills
  * the group if the worker dies first.
  */
@@ -80,7 +80,7 @@ struct runner {
 };
 
 static void finish(struct runner *r);
-static void watch_exit(struct runner *r);
+static void exited_or_watch(struct runner *r);
 
 /*
  * The child dup2()s onto 0, 1 and 2 in turn; a pipe end that sits
@@ -374,10 +374,8 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
         return;
     if (r->exited)
         finish(r);
-    else if (reap(r)) /* the usual end: its output closed as it exited */
-        child_exited(r);
     else if (!r->watching)
-        watch_exit(r); /* it closed its output and runs on */
+        exited_or_watch(r); /* usually gone: its output closed as it exited */
 }
 
 static void close_cb(uv_handle_t *h)
@@ -457,13 +455,19 @@ static void watch_exit(struct runner *r)
     uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
 }
 
-static void watch_timer_cb(uv_timer_t *t)
+/* At its output's EOF or after WATCH_AFTER_MS: the task has exited, or its
+ * exit is watched from now on. */
+static void exited_or_watch(struct runner *r)
 {
-    struct runner *r = t->data;
     if (reap(r))
         child_exited(r);
     else
         watch_exit(r);
+}
+
+static void watch_timer_cb(uv_timer_t *t)
+{
+    exited_or_watch(t->data);
 }
 
 struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, runner_done_fn done,
