@@ -72,7 +72,8 @@
  * DURABILITY
  *
  * The database runs in WAL mode with synchronous=FULL: every COMMIT appends
- * its pages to journal.db-wal and fsyncs it before returning. Writes are
+ * its pages to journal.db-wal and fsyncs it before returning (into blocks
+ * written ahead with zeros, see wal_write_ahead()). Writes are
  * grouped: the first journal_save_*(), journal_update_*(),
  * journal_delete_task(), journal_set_counter() or journal_prune() after a
  * commit runs BEGIN IMMEDIATE, and journal_commit() runs COMMIT. A write
@@ -138,6 +139,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -177,6 +179,12 @@
 /* State changes appended before they are folded into the tasks table in
  * one pass (see journal_commit()). */
 #define JOURNAL_FOLD_AT 50000
+/* SQLite checkpoints once the WAL holds this many pages, and then writes it
+ * again from its head (SQLite's default, set in make_durable() so that
+ * wal_write_ahead() knows it). */
+#define JOURNAL_CHECKPOINT_PAGES 1000
+/* What wal_write_ahead() adds to the WAL per commit. */
+#define JOURNAL_WAL_STEP (1024 * 1024)
 /* KiB of page cache (see configure()). */
 #define JOURNAL_CACHE_KIB "16384"
 /* Bytes per page of a new journal file (see configure()). */
@@ -461,6 +469,9 @@ struct journal {
     long nchanges;     /* rows in the changes table (about: see journal_commit()) */
     long fault_commit; /* DTR_FAULT_JOURNAL_COMMIT, 0 = off */
     long commits;      /* journal_commit() calls that found a transaction */
+
+    off_t wal_ahead;     /* length wal_write_ahead() gives the WAL; 0 = none */
+    bool wal_ahead_done; /* it has, or it cannot */
 };
 
 static int fold_changes(struct journal *j);
@@ -750,6 +761,7 @@ static int configure(struct journal *j, char *err, size_t errlen)
 static int make_durable(struct journal *j, char *err, size_t errlen)
 {
     char sql[128];
+    int64_t page_size = 0;
 
     if (j->lock_fd < 0)
         return 0; /* in memory: nothing to make durable */
@@ -764,11 +776,53 @@ static int make_durable(struct journal *j, char *err, size_t errlen)
         return DTR_EIO;
     snprintf(sql, sizeof(sql), "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=%d",
              JOURNAL_WAL_LIMIT);
-    if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_wal_autocheckpoint(j->db, JOURNAL_CHECKPOINT_PAGES) != SQLITE_OK ||
+        query_int(j, "PRAGMA page_size", &page_size) != SQLITE_OK) {
         open_error(j, "configure", err, errlen);
         return DTR_EIO;
     }
+    /* The WAL's header, the pages after which SQLite checkpoints, and the
+     * commit that crosses that line (a few pages; a bigger one grows it). */
+    j->wal_ahead = 32 + (JOURNAL_CHECKPOINT_PAGES + 64) * (page_size + 24);
     return 0;
+}
+
+/*
+ * Writes the WAL ahead of SQLite, with zeros, one JOURNAL_WAL_STEP after
+ * each commit, until it is as long as SQLite lets it grow before it
+ * checkpoints and writes it again from its head. Until then every commit of
+ * a fresh master appends to the file, and an fdatasync() of a file that grew
+ * also writes its inode and block maps: on ext4 here, 70 us and a third more
+ * CPU per commit than frames written over blocks already on disk. Zeros
+ * after SQLite's last frame are no valid frame: its recovery stops there, as
+ * at the old frames of a WAL it reuses. Only on file systems that overwrite
+ * blocks in place (ext4, xfs), and never into the last of a small disk's
+ * space.
+ */
+static void wal_write_ahead(struct journal *j)
+{
+    static const char zeros[JOURNAL_WAL_STEP];
+    const char *wal = sqlite3_filename_wal(sqlite3_db_filename(j->db, "main"));
+    struct statfs fs;
+    struct stat sb;
+    int fd;
+
+    fd = wal ? open(wal, O_WRONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        j->wal_ahead_done = true;
+        return;
+    }
+    if (fstat(fd, &sb) != 0 || sb.st_size >= j->wal_ahead || fstatfs(fd, &fs) != 0 ||
+        (fs.f_type != 0xEF53 /* ext2/3/4 */ && fs.f_type != 0x58465342 /* xfs */) ||
+        (uint64_t)fs.f_bavail * (uint64_t)fs.f_bsize < 8 * (uint64_t)j->wal_ahead) {
+        j->wal_ahead_done = true;
+    } else {
+        size_t n = (size_t)MIN((off_t)sizeof(zeros), j->wal_ahead - sb.st_size);
+        if (pwrite(fd, zeros, n, sb.st_size) != (ssize_t)n)
+            j->wal_ahead_done = true;
+    }
+    close(fd);
 }
 
 /*
@@ -1326,6 +1380,8 @@ int journal_commit(struct journal *j, char *err, size_t errlen)
         ret = DTR_EIO;
         goto rollback;
     }
+    if (j->wal_ahead && !j->wal_ahead_done)
+        wal_write_ahead(j);
     return 0;
 
 rollback:
