@@ -46,6 +46,10 @@
  * loses a few percent to the wait at most. */
 #define PREFETCH_COVER_MS 10.0
 #define PREFETCH_LONG_MS 250.0
+/* A run its worker starts within this long, at its tasks' pace, must not
+ * wait for a shared commit: more than the master holds one back
+ * (master.c, COMMIT_GAP_US) plus a slow commit. */
+#define RUN_SOON_MS 5.0
 /* The most the adaptive prefetch leases past a worker's slots: its slots,
  * or this many for a worker of few slots. Capped at its 2 slots, a 2-slot
  * worker of 1 ms tasks left a CPU idle 20% of the time (9-12% with 10 to
@@ -831,12 +835,22 @@ static size_t revoke_behind(struct workers *ws, struct worker *w, struct run_out
     return n;
 }
 
+/* Whether w starts a task leased to it now within RUN_SOON_MS: a slot is
+ * free, or the tasks ahead of it, at w's pace, end that soon. */
+static bool starts_soon(const struct worker *w)
+{
+    if (w->running < w->slots || !w->dur_samples)
+        return true;
+    double ahead = (double)(w->running - w->slots + 1);
+    return ahead * MAX(w->dur_ms, 0.5) / w->slots < RUN_SOON_MS;
+}
+
 /* Leases t to w (placed by the caller), after asking back what it passes. */
 static void lease_to(struct workers *ws, struct worker *w, struct run_out *o, struct task *t)
 {
-    if (w->running < w->slots) {
-        ws->run_starts_now = true;
-    } else {
+    if (starts_soon(w))
+        ws->run_starts_soon = true;
+    if (w->running >= w->slots) {
         revoke_behind(ws, w, o, t);
         if (!ws->pf_bound_set ||
             comes_first(ws->pf_bound_prio, ws->pf_bound_seq, t->priority, t->seq)) {

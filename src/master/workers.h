@@ -115,9 +115,10 @@ struct workers {
     int64_t pf_bound_prio;
     uint64_t pf_bound_seq;
     uint64_t revokes_sent, revokes_returned; /* leases asked back, handed back */
-    /* A run leased this turn starts at once (a free slot waits for it), so
-     * the turn's commit must not wait (master.c); the loop clears it. */
-    bool run_starts_now;
+    /* A run leased this turn starts soon (a free slot waits for it, or the
+     * worker's prefetch runs dry within RUN_SOON_MS), so the turn's commit
+     * must not wait (master.c); the loop clears it. */
+    bool run_starts_soon;
     struct outputs *outputs; /* set by the master after workers_init() */
     size_t output_held;      /* workers whose input is held (output_held) */
 };
