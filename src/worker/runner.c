@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,8 +38,9 @@ extern char **environ;
 #define DRAIN_MAX_MS 1000
 #define REAP_POLL_MS 10
 /*
- * The exit is watched (a pidfd in the loop: five epoll_ctl and an ioctl a
- * task) only once the task has run this long, or its output ends first
+ * The exit is watched (a pidfd opened and polled in the loop: a pidfd_open,
+ * five epoll_ctl, an ioctl and a close a task) only once the task has run
+ * this long, or its output ends first
  * without its exit: most tasks close their output as they exit, and a
  * waitid() at the EOF finds them gone. Only a leader that exits while a
  * grandchild holds its output is then noticed up to this late.
@@ -54,7 +56,7 @@ struct stream {
 
 struct runner {
     pid_t pid;     /* also the process group id */
-    int pidfd;     /* from the spawn, or -1 (polled with reap_timer) */
+    int pidfd;     /* opened by watch_exit(), or -1 (none yet, or polled) */
     bool watching; /* exit_poll is set up on pidfd (a handle to close) */
     size_t capture_max;
     uint64_t grace_ms;
@@ -154,10 +156,9 @@ static char **build_env(const char *const *extra)
     return envp;
 }
 
-/* Returns 0 with *pid and *pidfd set (see spawn_task()), or the errno value
- * of the failed step, the child's chdir() and exec() included. */
-static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid,
-                       int *pidfd)
+/* Returns 0 with *pid set (see spawn_task()), or the errno value of the
+ * failed step, the child's chdir() and exec() included. */
+static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid)
 {
     char **envp = environ;
     int e = 0;
@@ -198,7 +199,7 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
             .err_fd = err_fd,
             .cwd = spec->cwd,
         };
-        e = spawn_task(&req, pid, pidfd);
+        e = spawn_task(&req, pid);
     }
 
     if (pinned)
@@ -439,12 +440,17 @@ static void open_stream(uv_loop_t *loop, struct runner *r, struct stream *s, int
         s->eof = true;
 }
 
-/* Watches the exit through the pidfd, or by polling where the kernel gave
- * none (before Linux 5.2) or libuv refuses it. */
+/* Watches the exit through a pidfd, or by polling where the kernel gives
+ * none (before Linux 5.3) or libuv refuses it. The pid cannot have been
+ * reused: only this runner reaps its child (guard_reap() leaves it). */
 static void watch_exit(struct runner *r)
 {
     uv_loop_t *loop = r->reap_timer.loop;
     uv_timer_stop(&r->reap_timer);
+#ifdef SYS_pidfd_open
+    if (r->pidfd < 0)
+        r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+#endif
     if (r->pidfd >= 0 && uv_poll_init(loop, &r->exit_poll, r->pidfd) == 0) {
         r->exit_poll.data = r;
         r->open_handles++;
@@ -475,7 +481,6 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
 {
     int out_fds[2], err_fds[2];
     pid_t pid;
-    int pidfd = -1;
     int e;
 
     if (!loop || !spec || !done)
@@ -506,7 +511,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     }
 
     int64_t t0 = spec->guard ? guard_now() : 0;
-    e = spawn_child(spec, out_fds[1], err_fds[1], &pid, &pidfd);
+    e = spawn_child(spec, out_fds[1], err_fds[1], &pid);
     if (!e)
         guard_task_started(spec->guard, pid, t0, spec->guard ? guard_now() : 0);
     close(out_fds[1]);
@@ -540,11 +545,8 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
     r->open_handles += 2;
-    r->pidfd = pidfd;
-    if (pidfd >= 0)
-        uv_timer_start(&r->reap_timer, watch_timer_cb, WATCH_AFTER_MS, 0);
-    else
-        uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+    r->pidfd = -1;
+    uv_timer_start(&r->reap_timer, watch_timer_cb, WATCH_AFTER_MS, 0);
     if (spec->timeout_ms > 0)
         uv_timer_start(&r->timer, timeout_timer_cb, (uint64_t)spec->timeout_ms, 0);
     return r;
