@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Runs one exec task: spawns it (spawn.c) into a new process group with
- * stdout and stderr on pipes that libuv reads, notices its exit at their EOF
- * or through a pidfd (or a waitpid timer where the kernel has none),
- * enforces the timeout with SIGTERM then SIGKILL to the group, and reports
- * once every handle is closed.
+ * stdout and stderr on pipes, notices its exit through its pidfd, which
+ * waits in one epoll set with those of the loop's other tasks (struct
+ * runners), enforces the timeout with SIGTERM then SIGKILL to the group,
+ * and reports once every handle is closed. A short task's pipes never join
+ * the loop: at its exit they hold all its output and are read in one go;
+ * only a task that runs past STREAM_AFTER_MS has them read by libuv as its
+ * output comes. Where the kernel has no pidfd, the pipes are read from the
+ * start and a timer polls waitid().
  * The group's start and end go to the worker's guard (guard.c), which kills
  * the group if the worker dies first.
  */
@@ -12,14 +16,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,26 +43,29 @@ extern char **environ;
 #define DRAIN_MAX_MS 1000
 #define REAP_POLL_MS 10
 /*
- * The exit is watched (a pidfd opened and polled in the loop: a pidfd_open,
- * five epoll_ctl, an ioctl and a close a task) only once the task has run
- * this long, or its output ends first
- * without its exit: most tasks close their output as they exit, and a
- * waitid() at the EOF finds them gone. Only a leader that exits while a
- * grandchild holds its output is then noticed up to this late.
+ * A task's pipes join the loop once it has run this long. Before, they
+ * cost nothing a task (libuv's open of a pipe is an fcntl, an ioctl and an
+ * epoll_ctl to add and one to remove it, and the exiting child woke the
+ * worker at each close); a task that fills a pipe (64 KiB) sooner waits
+ * for the rest of this time once.
  */
-#define WATCH_AFTER_MS 10
+#define STREAM_AFTER_MS 10
+/* Exits handled per epoll_wait() in exits_cb(). */
+#define EXITS_BATCH 64
 
 struct stream {
-    uv_pipe_t pipe;
+    int fd;         /* the read end until the stream joins the loop; then -1 */
+    uv_pipe_t pipe; /* once it has joined (r->streaming) */
     struct buf buf;
     bool eof;
     bool truncated;
 };
 
 struct runner {
-    pid_t pid;     /* also the process group id */
-    int pidfd;     /* opened by watch_exit(), or -1 (none yet, or polled) */
-    bool watching; /* exit_poll is set up on pidfd (a handle to close) */
+    struct runners *rs;
+    pid_t pid;      /* also the process group id */
+    int pidfd;      /* in rs->epfd until the exit; -1 after it, or when polled */
+    bool streaming; /* the pipes are libuv handles, read as output comes */
     size_t capture_max;
     uint64_t grace_ms;
     struct guard *guard; /* told when the group starts and ends, or NULL */
@@ -68,8 +76,7 @@ struct runner {
 
     struct stream out;
     struct stream err;
-    uv_poll_t exit_poll;   /* the pidfd turns readable when the child exits */
-    uv_timer_t reap_timer; /* WATCH_AFTER_MS, then without a pidfd: polls waitid() */
+    uv_timer_t reap_timer; /* STREAM_AFTER_MS; without a pidfd, polls waitid() */
     uv_timer_t timer;      /* the timeout, then the kill grace, then the drain limit */
     int open_handles;      /* done runs when the last one has closed */
 
@@ -82,7 +89,6 @@ struct runner {
 };
 
 static void finish(struct runner *r);
-static void exited_or_watch(struct runner *r);
 
 /*
  * The child dup2()s onto 0, 1 and 2 in turn; a pipe end that sits
@@ -156,9 +162,10 @@ static char **build_env(const char *const *extra)
     return envp;
 }
 
-/* Returns 0 with *pid set (see spawn_task()), or the errno value of the
- * failed step, the child's chdir() and exec() included. */
-static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid)
+/* Returns 0 with *pid and *pidfd set (see spawn_task()), or the errno value
+ * of the failed step, the child's chdir() and exec() included. */
+static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid,
+                       int *pidfd)
 {
     char **envp = environ;
     int e = 0;
@@ -199,7 +206,7 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
             .err_fd = err_fd,
             .cwd = spec->cwd,
         };
-        e = spawn_task(&req, pid);
+        e = spawn_task(&req, pid, pidfd);
     }
 
     if (pinned)
@@ -280,12 +287,147 @@ static void drain_timer_cb(uv_timer_t *t)
     finish(r);
 }
 
+/* Keeps what the capture limit allows of a piece of s's output. */
+static void take(struct runner *r, struct stream *s, const char *p, size_t n)
+{
+    if (r->output)
+        r->output(r, s == &r->err, p, n, r->data);
+    /* Past the limit keep reading, so the child never blocks on a full pipe */
+    size_t keep = MIN(n, r->capture_max - s->buf.len);
+    if (keep)
+        buf_add(&s->buf, p, keep);
+    if (n > keep)
+        s->truncated = true;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested UNUSED, uv_buf_t *b)
+{
+    struct runner *r = h->data;
+
+    *b = uv_buf_init(r->scratch, sizeof(r->scratch));
+}
+
+static void child_exited(struct runner *r);
+
+static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
+{
+    struct runner *r = h->data;
+    struct stream *s = container_of((uv_pipe_t *)h, struct stream, pipe);
+
+    if (nread > 0) {
+        take(r, s, b->base, (size_t)nread);
+        return;
+    }
+    if (nread == 0)
+        return; /* EAGAIN */
+    /* EOF, or a read error: nothing more will come either way */
+    uv_read_stop(h);
+    s->eof = true;
+    if (!output_done(r))
+        return;
+    if (r->exited)
+        finish(r);
+    else if (r->pidfd < 0 && reap(r))
+        child_exited(r); /* polled: usually gone, its output closed as it exited */
+}
+
+/* Takes s's read end into the loop. A failure here loses the stream's
+ * output but not the task, which runs on: the stream just counts as
+ * finished. */
+static void stream_start(uv_loop_t *loop, struct runner *r, struct stream *s)
+{
+    int fd = s->fd;
+    s->fd = -1;
+    uv_pipe_init(loop, &s->pipe, 0);
+    s->pipe.data = r;
+    r->open_handles++;
+    if (s->eof) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    /* uv_pipe_open() makes fd non-blocking itself (one ioctl) */
+    if (uv_pipe_open(&s->pipe, fd) < 0) {
+        close(fd);
+        s->eof = true;
+        return;
+    }
+    if (!r->paused && uv_read_start((uv_stream_t *)&s->pipe, alloc_cb, read_cb) < 0)
+        s->eof = true;
+}
+
+/* From now on the pipes are read as output comes. */
+static void start_streaming(struct runner *r)
+{
+    if (r->streaming || r->finishing)
+        return;
+    r->streaming = true;
+    uv_loop_t *loop = r->reap_timer.loop;
+    stream_start(loop, r, &r->out);
+    stream_start(loop, r, &r->err);
+}
+
+static void stream_eof(struct stream *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    s->eof = true;
+}
+
+/*
+ * Reads what an exited task left in its pipes, without the loop: a poll()
+ * says which hold data or have no writer left, and a read() of one that
+ * does cannot block. A task without output costs one poll(). Stops at a
+ * pause, or at a pipe that a process which left the group still holds.
+ */
+static void read_left(struct runner *r)
+{
+    struct stream *ss[2] = {&r->out, &r->err};
+
+    while (!r->paused) {
+        struct pollfd pfd[2];
+        struct stream *which[2];
+        nfds_t n = 0;
+        for (int i = 0; i < 2; i++) {
+            if (ss[i]->eof || ss[i]->fd < 0)
+                continue;
+            pfd[n] = (struct pollfd){.fd = ss[i]->fd, .events = POLLIN};
+            which[n++] = ss[i];
+        }
+        if (n == 0 || poll(pfd, n, 0) <= 0)
+            return;
+        bool more = false;
+        for (nfds_t i = 0; i < n; i++) {
+            struct stream *s = which[i];
+            if (pfd[i].revents & POLLIN) {
+                ssize_t got = read(s->fd, r->scratch, sizeof(r->scratch));
+                if (got > 0) {
+                    take(r, s, r->scratch, (size_t)got);
+                    more = true;
+                } else if (got == 0 || errno != EINTR) {
+                    stream_eof(s);
+                } else {
+                    more = true;
+                }
+            } else if (pfd[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+                stream_eof(s);
+            }
+        }
+        if (!more)
+            return;
+    }
+}
+
 static void child_exited(struct runner *r)
 {
     r->exited = true;
-    if (r->watching)
-        uv_poll_stop(&r->exit_poll);
     uv_timer_stop(&r->reap_timer);
+    if (!r->streaming) {
+        read_left(r);
+        if (!output_done(r))
+            start_streaming(r); /* paused, or a pipe still held */
+    }
     if (output_done(r)) {
         finish(r);
         return;
@@ -302,17 +444,34 @@ static void reap_timer_cb(uv_timer_t *t)
         child_exited(r);
 }
 
-static void exit_poll_cb(uv_poll_t *h, int status, int events UNUSED)
+/* Closes r's pidfd, whose exit the set has reported (see watch_exit()). */
+static void pidfd_drop(struct runner *r)
 {
-    struct runner *r = h->data;
+    if (r->pidfd < 0)
+        return;
+    close(r->pidfd);
+    r->pidfd = -1;
+    if (--r->rs->live == 0)
+        uv_unref((uv_handle_t *)&r->rs->poll);
+}
 
-    if (status < 0) {
-        /* libuv stopped watching the pidfd after an error: poll instead */
-        uv_poll_stop(h);
-        uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+/* The exits set is readable: some tasks have exited. */
+static void exits_cb(uv_poll_t *h, int status, int events UNUSED)
+{
+    struct runners *rs = h->data;
+    struct epoll_event ev[EXITS_BATCH];
+
+    if (status < 0)
+        return;
+    int n = epoll_wait(rs->epfd, ev, EXITS_BATCH, 0);
+    for (int i = 0; i < n; i++) {
+        struct runner *r = ev[i].data.ptr;
+        pidfd_drop(r);
+        if (reap(r))
+            child_exited(r);
+        else /* cannot be: its pidfd said it exited */
+            uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
     }
-    if (reap(r))
-        child_exited(r);
 }
 
 static void grace_timer_cb(uv_timer_t *t)
@@ -343,52 +502,10 @@ static void timeout_timer_cb(uv_timer_t *t)
     terminate(r);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested UNUSED, uv_buf_t *b)
-{
-    struct runner *r = h->data;
-
-    *b = uv_buf_init(r->scratch, sizeof(r->scratch));
-}
-
-static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
-{
-    struct runner *r = h->data;
-    struct stream *s = container_of((uv_pipe_t *)h, struct stream, pipe);
-
-    if (nread > 0) {
-        if (r->output)
-            r->output(r, s == &r->err, b->base, (size_t)nread, r->data);
-        /* Past the limit keep reading, so the child never blocks on a full pipe */
-        size_t keep = MIN((size_t)nread, r->capture_max - s->buf.len);
-        if (keep)
-            buf_add(&s->buf, b->base, keep);
-        if ((size_t)nread > keep)
-            s->truncated = true;
-        return;
-    }
-    if (nread == 0)
-        return; /* EAGAIN */
-    /* EOF, or a read error: nothing more will come either way */
-    uv_read_stop(h);
-    s->eof = true;
-    if (!output_done(r))
-        return;
-    if (r->exited)
-        finish(r);
-    else if (!r->watching)
-        exited_or_watch(r); /* usually gone: its output closed as it exited */
-}
-
 static void close_cb(uv_handle_t *h)
 {
     struct runner *r = h->data;
 
-    if (h == (uv_handle_t *)&r->exit_poll && r->pidfd >= 0) {
-        /* Only now: closing it earlier could let libuv, still holding the
-         * number, unregister another handle's fd that reused it. */
-        close(r->pidfd);
-        r->pidfd = -1;
-    }
     if (--r->open_handles > 0)
         return;
 
@@ -411,80 +528,84 @@ static void finish(struct runner *r)
     if (r->finishing)
         return;
     r->finishing = true;
-    close_handle((uv_handle_t *)&r->out.pipe);
-    close_handle((uv_handle_t *)&r->err.pipe);
-    if (r->watching) {
-        close_handle((uv_handle_t *)&r->exit_poll);
-    } else if (r->pidfd >= 0) {
-        close(r->pidfd);
-        r->pidfd = -1;
+    pidfd_drop(r);
+    if (r->streaming) {
+        close_handle((uv_handle_t *)&r->out.pipe);
+        close_handle((uv_handle_t *)&r->err.pipe);
+    } else {
+        stream_eof(&r->out);
+        stream_eof(&r->err);
     }
     close_handle((uv_handle_t *)&r->reap_timer);
     close_handle((uv_handle_t *)&r->timer);
 }
 
-/* Takes ownership of fd. A failure here loses the stream's output but not
- * the task, which already runs: the stream just counts as finished. */
-static void open_stream(uv_loop_t *loop, struct runner *r, struct stream *s, int fd)
+static void stream_timer_cb(uv_timer_t *t)
 {
-    uv_pipe_init(loop, &s->pipe, 0);
-    s->pipe.data = r;
-    r->open_handles++;
-    /* uv_pipe_open() makes fd non-blocking itself (one ioctl) */
-    if (uv_pipe_open(&s->pipe, fd) < 0) {
-        close(fd);
-        s->eof = true;
+    start_streaming(t->data);
+}
+
+/*
+ * Puts r's exit in rs's set; false where there is no set or no pidfd. Once:
+ * closing the pidfd does not always take it out of the set at once. A
+ * child between its clone and its exec holds a copy of every fd, and its
+ * exec closes them only after it has let the worker go on; the set, level-
+ * triggered, would then report an exit already handled, of a runner maybe
+ * freed. EPOLLONESHOT reports it once, and r is not freed before that.
+ */
+static bool watch_exit(struct runners *rs, struct runner *r, int pidfd)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = r};
+
+    if (pidfd < 0 || rs->epfd < 0 || epoll_ctl(rs->epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0)
+        return false;
+    r->pidfd = pidfd;
+    if (rs->live++ == 0)
+        uv_ref((uv_handle_t *)&rs->poll);
+    return true;
+}
+
+void runners_init(struct runners *rs, uv_loop_t *loop)
+{
+    memset(rs, 0, sizeof(*rs));
+    rs->loop = loop;
+    rs->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (rs->epfd < 0)
+        return;
+    if (uv_poll_init(loop, &rs->poll, rs->epfd) != 0 ||
+        uv_poll_start(&rs->poll, UV_READABLE, exits_cb) != 0) {
+        close(rs->epfd);
+        rs->epfd = -1;
         return;
     }
-    if (uv_read_start((uv_stream_t *)&s->pipe, alloc_cb, read_cb) < 0)
-        s->eof = true;
+    rs->poll.data = rs;
+    /* the loop is kept alive by live tasks only */
+    uv_unref((uv_handle_t *)&rs->poll);
 }
 
-/* Watches the exit through a pidfd, or by polling where the kernel gives
- * none (before Linux 5.3) or libuv refuses it. The pid cannot have been
- * reused: only this runner reaps its child (guard_reap() leaves it). */
-static void watch_exit(struct runner *r)
+static void runners_closed_cb(uv_handle_t *h)
 {
-    uv_loop_t *loop = r->reap_timer.loop;
-    uv_timer_stop(&r->reap_timer);
-#ifdef SYS_pidfd_open
-    if (r->pidfd < 0)
-        r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
-#endif
-    if (r->pidfd >= 0 && uv_poll_init(loop, &r->exit_poll, r->pidfd) == 0) {
-        r->exit_poll.data = r;
-        r->open_handles++;
-        r->watching = true;
-        if (uv_poll_start(&r->exit_poll, UV_READABLE, exit_poll_cb) == 0)
-            return;
-    }
-    uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+    struct runners *rs = h->data;
+    close(rs->epfd);
+    rs->epfd = -1;
 }
 
-/* At its output's EOF or after WATCH_AFTER_MS: the task has exited, or its
- * exit is watched from now on. */
-static void exited_or_watch(struct runner *r)
+void runners_close(struct runners *rs)
 {
-    if (reap(r))
-        child_exited(r);
-    else
-        watch_exit(r);
+    if (rs->epfd >= 0 && !uv_is_closing((uv_handle_t *)&rs->poll))
+        uv_close((uv_handle_t *)&rs->poll, runners_closed_cb);
 }
 
-static void watch_timer_cb(uv_timer_t *t)
-{
-    exited_or_watch(t->data);
-}
-
-struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, runner_done_fn done,
+struct runner *runner_start(struct runners *rs, const struct runner_spec *spec, runner_done_fn done,
                             void *data, char *err, size_t errlen)
 {
     int out_fds[2], err_fds[2];
     pid_t pid;
+    int pidfd = -1;
     int e;
 
-    if (!loop || !spec || !done)
-        DTR_BUG("runner_start: loop, spec and done are required");
+    if (!rs || !rs->loop || !spec || !done)
+        DTR_BUG("runner_start: runners, spec and done are required");
     const char *prog = spec->argv ? spec->argv[0] : spec->cmd ? "/bin/sh" : NULL;
     if (!prog) {
         err_set(err, errlen, "no command to run");
@@ -511,7 +632,7 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     }
 
     int64_t t0 = spec->guard ? guard_now() : 0;
-    e = spawn_child(spec, out_fds[1], err_fds[1], &pid);
+    e = spawn_child(spec, out_fds[1], err_fds[1], &pid, &pidfd);
     if (!e)
         guard_task_started(spec->guard, pid, t0, spec->guard ? guard_now() : 0);
     close(out_fds[1]);
@@ -528,7 +649,9 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     }
 
     struct runner *r = xcalloc(1, sizeof(*r));
+    r->rs = rs;
     r->pid = pid;
+    r->pidfd = -1;
     r->capture_max = spec->capture_max;
     r->grace_ms = spec->kill_grace_ms > 0 ? (uint64_t)spec->kill_grace_ms : DEFAULT_GRACE_MS;
     r->guard = spec->guard;
@@ -537,16 +660,22 @@ struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, run
     r->data = data;
     buf_init(&r->out.buf);
     buf_init(&r->err.buf);
+    r->out.fd = out_fds[0];
+    r->err.fd = err_fds[0];
 
-    open_stream(loop, r, &r->out, out_fds[0]);
-    open_stream(loop, r, &r->err, err_fds[0]);
-    uv_timer_init(loop, &r->reap_timer);
+    uv_timer_init(rs->loop, &r->reap_timer);
     r->reap_timer.data = r;
-    uv_timer_init(loop, &r->timer);
+    uv_timer_init(rs->loop, &r->timer);
     r->timer.data = r;
     r->open_handles += 2;
-    r->pidfd = -1;
-    uv_timer_start(&r->reap_timer, watch_timer_cb, WATCH_AFTER_MS, 0);
+    if (watch_exit(rs, r, pidfd)) {
+        uv_timer_start(&r->reap_timer, stream_timer_cb, STREAM_AFTER_MS, 0);
+    } else {
+        if (pidfd >= 0)
+            close(pidfd);
+        start_streaming(r);
+        uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+    }
     if (spec->timeout_ms > 0)
         uv_timer_start(&r->timer, timeout_timer_cb, (uint64_t)spec->timeout_ms, 0);
     return r;
@@ -565,6 +694,8 @@ void runner_pause(struct runner *r)
     if (r->paused || r->finishing)
         return;
     r->paused = true;
+    if (!r->streaming)
+        return;
     if (!r->out.eof)
         uv_read_stop((uv_stream_t *)&r->out.pipe);
     if (!r->err.eof)
@@ -576,7 +707,7 @@ void runner_resume(struct runner *r)
     if (!r->paused)
         return;
     r->paused = false;
-    if (r->finishing)
+    if (r->finishing || !r->streaming)
         return;
     if (!r->out.eof && uv_read_start((uv_stream_t *)&r->out.pipe, alloc_cb, read_cb) < 0)
         r->out.eof = true;

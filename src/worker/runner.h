@@ -2,7 +2,8 @@
 /*
  * Runs one exec task as a child process: spawn_task() (not uv_spawn, which
  * forks and slows with the parent's size) into a new process group, its
- * stdout and stderr pipes read by libuv, its exit watched through a pidfd.
+ * stdout and stderr on pipes, its exit watched through a pidfd (struct
+ * runners).
  * Output is captured up to a limit per stream; a timeout or runner_kill()
  * sends SIGTERM to the whole group, then SIGKILL after a grace period, so no
  * grandchild outlives its task.
@@ -17,6 +18,23 @@
 
 struct runner;
 struct guard;
+
+/*
+ * The tasks running on one loop: their exits are watched together, each
+ * task's pidfd in one epoll set that the loop polls. Set up once per loop
+ * (runners_init()) and closed (runners_close()) once no task is left; the
+ * handle keeps the loop alive only while tasks run.
+ */
+struct runners {
+    uv_loop_t *loop;
+    int epfd; /* the set, or -1: each task's exit is polled instead */
+    uv_poll_t poll;
+    int live; /* tasks whose exit is in the set */
+};
+
+void runners_init(struct runners *rs, uv_loop_t *loop);
+/* The handle closes in the loop's next turn. */
+void runners_close(struct runners *rs);
 
 struct runner_spec {
     const char *const *argv; /* program and arguments, NULL-terminated; or NULL with cmd */
@@ -64,7 +82,7 @@ typedef void (*runner_done_fn)(struct runner *r, struct runner_result *res, void
  * started, with a message in err ("cannot run 'prog': No such file or
  * directory"). The spec's strings are copied or no longer needed on return.
  */
-struct runner *runner_start(uv_loop_t *loop, const struct runner_spec *spec, runner_done_fn done,
+struct runner *runner_start(struct runners *rs, const struct runner_spec *spec, runner_done_fn done,
                             void *data, char *err, size_t errlen);
 /* Ends the task early: SIGTERM to its group, SIGKILL after the grace period.
  * done is still called, with killed set. */

@@ -20,6 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
 /* The child's stack: its own frames, and execvpe()'s path buffer (at most
  * PATH_MAX + NAME_MAX) and, for a script without '#!', its copy of argv. */
 #define STACK_BASE (64 * 1024)
@@ -147,7 +151,7 @@ fail:
     _exit(127);
 }
 
-int spawn_task(const struct spawn_req *req, pid_t *pid)
+int spawn_task(const struct spawn_req *req, pid_t *pid, int *pidfd)
 {
     size_t argc = 0;
     while (req->argv[argc])
@@ -162,7 +166,13 @@ int spawn_task(const struct spawn_req *req, pid_t *pid)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    pid_t p = clone(child_main, stack + stack_len, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+    int fd = -1;
+    pid_t p = clone(child_main, stack + stack_len, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                    &c, &fd);
+    if (p < 0 && errno == EINVAL) { /* no CLONE_PIDFD before Linux 5.2 */
+        fd = -1;
+        p = clone(child_main, stack + stack_len, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+    }
     e = p < 0 ? errno : 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)
@@ -171,8 +181,11 @@ int spawn_task(const struct spawn_req *req, pid_t *pid)
         /* it has exited already: CLONE_VFORK resumed us at its _exit() */
         while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
             ;
+        if (fd >= 0)
+            close(fd);
         return c.err;
     }
     *pid = p;
+    *pidfd = fd;
     return 0;
 }

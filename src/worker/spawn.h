@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Starts a task's process the cheap way: clone(CLONE_VM | CLONE_VFORK) on
- * a stack kept from one spawn to the next, as glibc's posix_spawn does
- * inside, minus what a worker pays for on every task there: a fresh stack
- * mapped and unmapped (the unmap shoots down the TLB of every CPU), a
- * getrlimit per file action, a query and reset of all 64 signal handlers in
- * the child, and an open of /dev/null. No pidfd: most tasks end before
- * anyone watches their exit (runner.c opens one for those that do not). The child gets its own process group, /dev/null on stdin,
+ * Starts a task's process the cheap way: clone(CLONE_VM | CLONE_VFORK |
+ * CLONE_PIDFD) on a stack kept from one spawn to the next, as glibc's
+ * posix_spawn does inside, minus what a worker pays for on every task
+ * there: a fresh stack mapped and unmapped (the unmap shoots down the TLB
+ * of every CPU), a getrlimit per file action, a query and reset of all 64
+ * signal handlers in the child, an open of /dev/null, and a pidfd_open()
+ * afterwards. The child gets its own process group, /dev/null on stdin,
  * the given fds on stdout and stderr, default handlers and an empty signal
  * mask, and the parent resumes once it has exec'd (or failed to).
  *
@@ -31,9 +31,11 @@ struct spawn_req {
 };
 
 /*
- * Returns 0 with *pid set, or the errno value of the step that failed, the
- * child's chdir() and exec() included, with nothing left behind.
+ * Returns 0 with *pid set, and *pidfd set to a pidfd of the child (close-on-
+ * exec) or to -1 where the kernel has no CLONE_PIDFD (before Linux 5.2); or
+ * the errno value of the step that failed, the child's chdir() and exec()
+ * included, with nothing left behind.
  */
-int spawn_task(const struct spawn_req *req, pid_t *pid);
+int spawn_task(const struct spawn_req *req, pid_t *pid, int *pidfd);
 
 #endif

@@ -104,7 +104,8 @@ struct pending {
 
 struct node {
     uv_loop_t *loop;
-    int exit_code; /* what worker_run returns once the tick stopped the loop */
+    struct runners runners; /* its exec tasks, their exits watched together */
+    int exit_code;          /* what worker_run returns once the tick stopped the loop */
     struct worker_opts opts;
     char *token;
     struct tls_ctx *tls; /* NULL: plaintext */
@@ -467,7 +468,7 @@ static void start_exec(struct attempt *a)
         .cgroups = &n->cg,
         .output = output_cb,
     };
-    a->runner = runner_start(n->loop, &rs, runner_done_cb, a, err, sizeof(err));
+    a->runner = runner_start(&n->runners, &rs, runner_done_cb, a, err, sizeof(err));
     if (!a->runner && a->cgroup) {
         cgroup_task_remove(a->cgroup);
         free(a->cgroup);
@@ -1160,6 +1161,7 @@ int worker_run(const struct worker_opts *opts)
     int lo, hi, rc = 1;
     n->opts = *opts;
     n->loop = uv_default_loop();
+    runners_init(&n->runners, n->loop);
     list_init(&n->attempts);
     list_init(&n->waiting);
     hmap_init(&n->by_lease, attempt_key);
@@ -1252,7 +1254,7 @@ int worker_run(const struct worker_opts *opts)
     n->hub.fill_hello = fill_hello;
     n->hub.owner = n;
     n->hub.max_conns = 64;
-    /* each running task holds two to three descriptors (two pipes; a pidfd after 10 ms) */
+    /* each running task holds three descriptors (two pipes, a pidfd) */
     conn_hub_fit_fd_limit(&n->hub, 64 + 4 * (size_t)opts->slots);
     if (conn_listen(&n->hub, &n->listener, opts->host, lo, hi, &master_ops, CONN_ROLE_MASTER, err,
                     sizeof(err)) != 0) {

@@ -88,21 +88,29 @@ static int open_fds(void)
 
 static int fds_at_setup;
 
+/* *state: the runners of a loop of the test's own (rs->loop). */
+struct fixture {
+    uv_loop_t loop;
+    struct runners rs;
+};
+
 static int setup(void **state)
 {
-    uv_loop_t *loop = xmalloc(sizeof(*loop));
+    struct fixture *f = xmalloc(sizeof(*f));
 
     fds_at_setup = open_fds();
-    if (uv_loop_init(loop) != 0)
+    if (uv_loop_init(&f->loop) != 0)
         return -1;
-    *state = loop;
+    runners_init(&f->rs, &f->loop);
+    *state = &f->rs;
     return 0;
 }
 
 /* Every runner must have closed all of its handles and fds by the time done ran. */
 static int teardown(void **state)
 {
-    uv_loop_t *loop = *state;
+    struct fixture *f = container_of((struct runners *)*state, struct fixture, rs);
+    uv_loop_t *loop = &f->loop;
     uv_timer_t guard;
     bool expired = false;
 
@@ -114,11 +122,12 @@ static int teardown(void **state)
     uv_unref((uv_handle_t *)&guard);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&guard, NULL);
+    runners_close(&f->rs);
     uv_run(loop, UV_RUN_NOWAIT);
     int rc = uv_loop_close(loop);
     if (rc != 0)
         return -1; /* leaked on purpose: a runner may still use the loop */
-    free(loop);
+    free(f);
     if (open_fds() != fds_at_setup) {
         fprintf(stderr, "teardown: %d fds open, %d before\n", open_fds(), fds_at_setup);
         return -1;
@@ -127,16 +136,16 @@ static int teardown(void **state)
 }
 
 /* Starts spec and runs the loop until it is done; asserts the start worked. */
-static void run_spec(uv_loop_t *loop, const struct runner_spec *spec, struct outcome *o)
+static void run_spec(struct runners *rs, const struct runner_spec *spec, struct outcome *o)
 {
     char err[256] = "";
 
     memset(o, 0, sizeof(*o));
-    struct runner *r = runner_start(loop, spec, done_cb, o, err, sizeof(err));
+    struct runner *r = runner_start(rs, spec, done_cb, o, err, sizeof(err));
     if (!r)
         fail_msg("runner_start: %s", err);
     assert_true(runner_pid(r) > 0);
-    run_until(loop, &o->calls, 1);
+    run_until(rs->loop, &o->calls, 1);
     assert_int_equal(o->calls, 1);
     assert_non_null(o->res.out);
     assert_non_null(o->res.err);
@@ -389,7 +398,7 @@ static void test_binary_output(void **state)
 /* The shell writes its background grandchild's pid to a file, then waits. With
  * term_proof the grandchild shrugs off SIGTERM: the SIGKILL sent to the group
  * once the shell has died must still reach it. */
-static void check_timeout_kills_group(uv_loop_t *loop, bool term_proof)
+static void check_timeout_kills_group(struct runners *rs, bool term_proof)
 {
     char *path = temp_path();
     char cmd[256];
@@ -400,7 +409,7 @@ static void check_timeout_kills_group(uv_loop_t *loop, bool term_proof)
         snprintf(cmd, sizeof(cmd), "(trap '' TERM; exec sleep 100) & echo $! > %s; wait", path);
     else
         snprintf(cmd, sizeof(cmd), "sleep 100 & echo $! > %s; wait", path);
-    run_spec(loop, &spec, &o);
+    run_spec(rs, &spec, &o);
     assert_true(o.res.timed_out);
     assert_false(o.res.killed);
     assert_int_equal(o.res.exit_code, -1);
@@ -502,7 +511,7 @@ static void test_runner_kill(void **state)
         fail_msg("runner_start: %s", err);
     runner_kill(r);
     runner_kill(r); /* a second call changes nothing */
-    run_until(*state, &o.calls, 1);
+    run_until(((struct runners *)*state)->loop, &o.calls, 1);
     assert_int_equal(o.calls, 1);
     assert_true(o.res.killed);
     assert_false(o.res.timed_out);
@@ -568,7 +577,7 @@ static void test_many_concurrent(void **state)
         if (!runner_start(*state, &spec, tally_cb, &t, err, sizeof(err)))
             fail_msg("runner_start #%d: %s", i, err);
     }
-    run_until(*state, &t.calls, CONCURRENT);
+    run_until(((struct runners *)*state)->loop, &t.calls, CONCURRENT);
     assert_int_equal(t.calls, CONCURRENT);
     assert_int_equal(t.ok, CONCURRENT);
 }
@@ -579,6 +588,7 @@ static void test_many_concurrent(void **state)
 static int group_setup(void **state UNUSED)
 {
     uv_loop_t loop;
+    struct runners rs;
     const char *argv[] = {"true", NULL};
     struct runner_spec spec = {.argv = argv};
     struct outcome o = {0};
@@ -586,11 +596,14 @@ static int group_setup(void **state UNUSED)
 
     if (uv_loop_init(&loop) != 0)
         return -1;
-    if (!runner_start(&loop, &spec, done_cb, &o, err, sizeof(err)))
+    runners_init(&rs, &loop);
+    if (!runner_start(&rs, &spec, done_cb, &o, err, sizeof(err)))
         return -1;
     while (!o.calls)
         uv_run(&loop, UV_RUN_ONCE);
     outcome_free(&o);
+    runners_close(&rs);
+    uv_run(&loop, UV_RUN_NOWAIT);
     return uv_loop_close(&loop) == 0 ? 0 : -1;
 }
 
