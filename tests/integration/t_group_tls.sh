@@ -57,6 +57,14 @@ ports = set(int(p) for p in sys.argv[1].split(","))
 out = open(sys.argv[2], "wb")
 first = open(sys.argv[3], "w")
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
+# A loaded machine (the suite runs two tests at once) can leave this
+# reader behind a burst: with the default buffer the kernel then drops
+# segments, a handshake's first among them, and a stream seems to start
+# mid-way. SO_RCVBUFFORCE passes rmem_max (we have CAP_NET_ADMIN here).
+try:
+    s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
+except OSError:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
 s.bind(("lo", 0))
 open(sys.argv[4], "w").close()  # ready
 seen = set()
