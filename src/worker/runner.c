@@ -46,10 +46,12 @@ extern char **environ;
  * A task's pipes join the loop once it has run this long. Before, they
  * cost nothing a task (libuv's open of a pipe is an fcntl, an ioctl and an
  * epoll_ctl to add and one to remove it, and the exiting child woke the
- * worker at each close); a task that fills a pipe (64 KiB) sooner waits
- * for the rest of this time once.
+ * worker at each close). A task that fills a pipe sooner would wait for
+ * the rest of this time: after a task that wrote LOUD_BYTES or more, the
+ * next ones stream from their start.
  */
 #define STREAM_AFTER_MS 10
+#define LOUD_BYTES (64u * 1024)
 /* Exits handled per epoll_wait() in exits_cb(). */
 #define EXITS_BATCH 64
 
@@ -66,6 +68,7 @@ struct runner {
     pid_t pid;      /* also the process group id */
     int pidfd;      /* in rs->epfd until the exit; -1 after it, or when polled */
     bool streaming; /* the pipes are libuv handles, read as output comes */
+    size_t written; /* bytes of output read, both streams */
     size_t capture_max;
     uint64_t grace_ms;
     struct guard *guard; /* told when the group starts and ends, or NULL */
@@ -290,6 +293,7 @@ static void drain_timer_cb(uv_timer_t *t)
 /* Keeps what the capture limit allows of a piece of s's output. */
 static void take(struct runner *r, struct stream *s, const char *p, size_t n)
 {
+    r->written += n;
     if (r->output)
         r->output(r, s == &r->err, p, n, r->data);
     /* Past the limit keep reading, so the child never blocks on a full pipe */
@@ -528,6 +532,7 @@ static void finish(struct runner *r)
     if (r->finishing)
         return;
     r->finishing = true;
+    r->rs->loud = r->written >= LOUD_BYTES;
     pidfd_drop(r);
     if (r->streaming) {
         close_handle((uv_handle_t *)&r->out.pipe);
@@ -669,7 +674,10 @@ struct runner *runner_start(struct runners *rs, const struct runner_spec *spec, 
     r->timer.data = r;
     r->open_handles += 2;
     if (watch_exit(rs, r, pidfd)) {
-        uv_timer_start(&r->reap_timer, stream_timer_cb, STREAM_AFTER_MS, 0);
+        if (rs->loud)
+            start_streaming(r);
+        else
+            uv_timer_start(&r->reap_timer, stream_timer_cb, STREAM_AFTER_MS, 0);
     } else {
         if (pidfd >= 0)
             close(pidfd);

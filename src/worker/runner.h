@@ -29,7 +29,8 @@ struct runners {
     uv_loop_t *loop;
     int epfd; /* the set, or -1: each task's exit is polled instead */
     uv_poll_t poll;
-    int live; /* tasks whose exit is in the set */
+    int live;  /* tasks whose exit is in the set */
+    bool loud; /* the last task to end wrote much: stream the next at once */
 };
 
 void runners_init(struct runners *rs, uv_loop_t *loop);

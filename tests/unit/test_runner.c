@@ -372,6 +372,38 @@ static void test_capture_limit(void **state)
     outcome_free(&o);
 }
 
+/* Output read at the exit, in one go, is whole; a task that fills a pipe
+ * makes the next ones stream from their start, and a quiet one ends that. */
+static void test_output_at_exit_and_loud(void **state)
+{
+    struct runners *rs = *state;
+    struct runner_spec small = {.cmd = "printf out; printf err >&2", .capture_max = 1 << 20};
+    struct runner_spec loud = {.cmd = "head -c 300000 /dev/zero", .capture_max = 1 << 20};
+    struct outcome o;
+
+    run_spec(rs, &small, &o);
+    assert_int_equal(o.res.out_len, 3);
+    assert_string_equal(o.res.out, "out");
+    assert_string_equal(o.res.err, "err");
+    assert_false(rs->loud);
+    outcome_free(&o);
+
+    run_spec(rs, &loud, &o);
+    assert_int_equal(o.res.out_len, 300000);
+    assert_false(o.res.out_truncated);
+    assert_true(rs->loud);
+    outcome_free(&o);
+
+    run_spec(rs, &loud, &o); /* streamed from its start */
+    assert_int_equal(o.res.out_len, 300000);
+    outcome_free(&o);
+
+    run_spec(rs, &small, &o);
+    assert_string_equal(o.res.out, "out");
+    assert_false(rs->loud);
+    outcome_free(&o);
+}
+
 static void test_capture_exact_limit(void **state)
 {
     struct runner_spec spec = {.cmd = "printf 12345", .capture_max = 5};
@@ -623,6 +655,7 @@ int main(void)
         T(test_script_without_shebang),
         T(test_capture_limit),
         T(test_capture_exact_limit),
+        T(test_output_at_exit_and_loud),
         T(test_binary_output),
         T(test_timeout_kills_group),
         T(test_timeout_kills_term_ignoring_grandchild),
