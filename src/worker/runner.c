@@ -52,6 +52,9 @@ extern char **environ;
  */
 #define STREAM_AFTER_MS 10
 #define LOUD_BYTES (64u * 1024)
+/* Reads of each pipe at a task's exit, RUNNER_READ_MAX each (see
+ * read_left()): four times what a pipe holds by default. */
+#define READ_LEFT_ROUNDS 4
 /* Exits handled per epoll_wait() in exits_cb(). */
 #define EXITS_BATCH 64
 
@@ -383,13 +386,16 @@ static void stream_eof(struct stream *s)
  * Reads what an exited task left in its pipes, without the loop: a poll()
  * says which hold data or have no writer left, and a read() of one that
  * does cannot block. A task without output costs one poll(). Stops at a
- * pause, or at a pipe that a process which left the group still holds.
+ * pause, at a pipe that a process which left the group still holds, and
+ * after READ_LEFT_ROUNDS reads of each pipe (more than a pipe holds): such
+ * a process may write on without end, and the loop must go on; the rest
+ * is streamed, within the drain limit.
  */
 static void read_left(struct runner *r)
 {
     struct stream *ss[2] = {&r->out, &r->err};
 
-    while (!r->paused) {
+    for (int round = 0; round < READ_LEFT_ROUNDS && !r->paused; round++) {
         struct pollfd pfd[2];
         struct stream *which[2];
         nfds_t n = 0;
@@ -402,7 +408,7 @@ static void read_left(struct runner *r)
         if (n == 0 || poll(pfd, n, 0) <= 0)
             return;
         bool more = false;
-        for (nfds_t i = 0; i < n; i++) {
+        for (nfds_t i = 0; i < n && !r->paused; i++) {
             struct stream *s = which[i];
             if (pfd[i].revents & POLLIN) {
                 ssize_t got = read(s->fd, r->scratch, sizeof(r->scratch));
@@ -465,16 +471,18 @@ static void exits_cb(uv_poll_t *h, int status, int events UNUSED)
     struct runners *rs = h->data;
     struct epoll_event ev[EXITS_BATCH];
 
-    if (status < 0)
-        return;
+    if (status < 0) /* libuv stopped the handle; the set still works */
+        uv_poll_start(h, UV_READABLE, exits_cb);
     int n = epoll_wait(rs->epfd, ev, EXITS_BATCH, 0);
     for (int i = 0; i < n; i++) {
         struct runner *r = ev[i].data.ptr;
         pidfd_drop(r);
-        if (reap(r))
+        if (reap(r)) {
             child_exited(r);
-        else /* cannot be: its pidfd said it exited */
+        } else { /* cannot be: its pidfd said it exited */
+            start_streaming(r);
             uv_timer_start(&r->reap_timer, reap_timer_cb, REAP_POLL_MS, REAP_POLL_MS);
+        }
     }
 }
 
@@ -574,16 +582,22 @@ void runners_init(struct runners *rs, uv_loop_t *loop)
 {
     memset(rs, 0, sizeof(*rs));
     rs->loop = loop;
+    rs->stream_after_ms = STREAM_AFTER_MS;
     rs->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (rs->epfd < 0)
         return;
-    if (uv_poll_init(loop, &rs->poll, rs->epfd) != 0 ||
-        uv_poll_start(&rs->poll, UV_READABLE, exits_cb) != 0) {
+    if (uv_poll_init(loop, &rs->poll, rs->epfd) != 0) {
         close(rs->epfd);
         rs->epfd = -1;
         return;
     }
     rs->poll.data = rs;
+    if (uv_poll_start(&rs->poll, UV_READABLE, exits_cb) != 0) {
+        uv_close((uv_handle_t *)&rs->poll, NULL);
+        close(rs->epfd);
+        rs->epfd = -1;
+        return;
+    }
     /* the loop is kept alive by live tasks only */
     uv_unref((uv_handle_t *)&rs->poll);
 }
@@ -677,7 +691,7 @@ struct runner *runner_start(struct runners *rs, const struct runner_spec *spec, 
         if (rs->loud)
             start_streaming(r);
         else
-            uv_timer_start(&r->reap_timer, stream_timer_cb, STREAM_AFTER_MS, 0);
+            uv_timer_start(&r->reap_timer, stream_timer_cb, rs->stream_after_ms, 0);
     } else {
         if (pidfd >= 0)
             close(pidfd);

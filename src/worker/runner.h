@@ -31,6 +31,9 @@ struct runners {
     uv_poll_t poll;
     int live;  /* tasks whose exit is in the set */
     bool loud; /* the last task to end wrote much: stream the next at once */
+    /* A task's pipes join the loop after it has run this long (runners_init:
+     * 10; the unit tests set more to test the read at the exit). */
+    uint64_t stream_after_ms;
 };
 
 void runners_init(struct runners *rs, uv_loop_t *loop);

@@ -1254,7 +1254,7 @@ int worker_run(const struct worker_opts *opts)
     n->hub.fill_hello = fill_hello;
     n->hub.owner = n;
     n->hub.max_conns = 64;
-    /* each running task holds three descriptors (two pipes, a pidfd) */
+    /* each running task holds three descriptors (two pipes, a pidfd); one to spare */
     conn_hub_fit_fd_limit(&n->hub, 64 + 4 * (size_t)opts->slots);
     if (conn_listen(&n->hub, &n->listener, opts->host, lo, hi, &master_ops, CONN_ROLE_MASTER, err,
                     sizeof(err)) != 0) {

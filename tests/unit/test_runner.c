@@ -514,6 +514,33 @@ static void test_escaped_holder(void **state)
     outcome_free(&o);
 }
 
+/* A holder that left the group and writes without end, the task's output
+ * read at its exit: the task still ends (that read stops when the pipe is
+ * empty for a moment, or after a few pipefuls when the holder keeps it
+ * full; the rest is streamed within the drain limit). */
+static void test_writing_holder(void **state)
+{
+    char *path = temp_path();
+    char cmd[256];
+    struct runner_spec spec = {.cmd = cmd, .capture_max = 4096};
+    struct outcome o;
+
+    snprintf(cmd, sizeof(cmd),
+             "echo before; setsid sh -c 'echo $$ > %s; exec yes' & "
+             "while [ ! -s %s ]; do :; done",
+             path, path);
+    ((struct runners *)*state)->stream_after_ms = 60000; /* read at the exit */
+    run_spec(*state, &spec, &o);
+    /* Usually dead already: the closed pipe's SIGPIPE ended it. */
+    kill(read_pid(path), SIGKILL);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_true(o.res.out_truncated);
+    assert_memory_equal(o.res.out, "before\ny\ny\n", 11);
+    unlink(path);
+    free(path);
+    outcome_free(&o);
+}
+
 static void test_term_ignored_gets_kill(void **state)
 {
     struct runner_spec spec = {
@@ -661,6 +688,7 @@ int main(void)
         T(test_timeout_kills_term_ignoring_grandchild),
         T(test_exit_kills_group),
         T(test_escaped_holder),
+        T(test_writing_holder),
         T(test_term_ignored_gets_kill),
         T(test_runner_kill),
         T(test_signals_reset),
