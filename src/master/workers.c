@@ -836,13 +836,17 @@ static size_t revoke_behind(struct workers *ws, struct worker *w, struct run_out
 }
 
 /* Whether w starts a task leased to it now within RUN_SOON_MS: a slot is
- * free, or the tasks ahead of it, at w's pace, end that soon. */
+ * free, or the tasks ahead of it, at w's pace, end that soon. The pace is
+ * the tasks' own duration, without the cost of starting them: it errs
+ * towards "soon", where a commit is not held back, never towards a worker
+ * that runs dry. The floor only keeps noops (0 ms) from counting as
+ * free. */
 static bool starts_soon(const struct worker *w)
 {
     if (w->running < w->slots || !w->dur_samples)
         return true;
     double ahead = (double)(w->running - w->slots + 1);
-    return ahead * MAX(w->dur_ms, 0.5) / w->slots < RUN_SOON_MS;
+    return ahead * MAX(w->dur_ms, 0.1) / w->slots < RUN_SOON_MS;
 }
 
 /* Leases t to w (placed by the caller), after asking back what it passes. */
