@@ -1,7 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <dlfcn.h>
-#include <stdio.h>
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -9,29 +6,23 @@
 #define DTR_OSSL_LOADER /* the real names here, for __typeof__ */
 #include "net/ossl.h"
 
+#include "common/dl.h"
+#include "common/util.h"
+
 struct ossl_api ossl;
 
 int ossl_load(char *err, size_t errlen)
 {
     static void *lib;
-    if (lib)
-        return 0;
     /* libssl's handle finds libcrypto's symbols too: it depends on it. */
-    void *h = dlopen(DTR_SSL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(err, errlen, "cannot load %s for TLS (%s): install OpenSSL's libssl",
-                 DTR_SSL_SONAME, dlerror());
-        return -1;
-    }
-    /* POSIX's way to turn dlsym()'s object pointer into a function's. */
-#define OSSL_LOAD(name)                                                                            \
-    if (!(*(void **)&ossl.name = dlsym(h, #name))) {                                               \
-        snprintf(err, errlen, "%s has no " #name ": install OpenSSL 3", DTR_SSL_SONAME);           \
-        dlclose(h);                                                                                \
-        return -1;                                                                                 \
-    }
-    OSSL_FUNCTIONS(OSSL_LOAD)
-#undef OSSL_LOAD
-    lib = h;
-    return 0;
+#define OSSL_NAME(name) #name,
+#define OSSL_SLOT(name) (void **)&ossl.name,
+    static const char *const names[] = {OSSL_FUNCTIONS(OSSL_NAME)};
+    void **const slots[] = {OSSL_FUNCTIONS(OSSL_SLOT)};
+#undef OSSL_NAME
+#undef OSSL_SLOT
+    if (!lib)
+        lib = dl_load(DTR_SSL_SONAME, "TLS", "install OpenSSL's libssl", "install OpenSSL 3", names,
+                      slots, ARRAY_SIZE(names), err, errlen);
+    return lib ? 0 : -1;
 }

@@ -341,11 +341,11 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
 /* Takes s's read end into the loop. A failure here loses the stream's
  * output but not the task, which runs on: the stream just counts as
  * finished. */
-static void stream_start(uv_loop_t *loop, struct runner *r, struct stream *s)
+static void stream_start(struct runner *r, struct stream *s)
 {
     int fd = s->fd;
     s->fd = -1;
-    uv_pipe_init(loop, &s->pipe, 0);
+    uv_pipe_init(r->rs->loop, &s->pipe, 0);
     s->pipe.data = r;
     r->open_handles++;
     if (s->eof) {
@@ -369,9 +369,8 @@ static void start_streaming(struct runner *r)
     if (r->streaming || r->finishing)
         return;
     r->streaming = true;
-    uv_loop_t *loop = r->reap_timer.loop;
-    stream_start(loop, r, &r->out);
-    stream_start(loop, r, &r->err);
+    stream_start(r, &r->out);
+    stream_start(r, &r->err);
 }
 
 static void stream_eof(struct stream *s)

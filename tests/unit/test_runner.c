@@ -487,30 +487,41 @@ static void test_exit_kills_group(void **state)
     outcome_free(&o);
 }
 
-/* A process that left the group holds stdout open: done must still come,
- * after the bounded drain, with what was written before. */
-static void test_escaped_holder(void **state)
+/* Runs a task that prints "before" and starts a holder: a process in a
+ * session of its own that keeps the task's output open and runs HOLDER.
+ * The task ends once the holder has left its group (the shell waits for
+ * its pid, polling with WAIT), or the group kill could catch it first.
+ * Returns the holder's pid. */
+static pid_t run_with_holder(struct runners *rs, const char *holder, const char *wait,
+                             struct outcome *o)
 {
     char *path = temp_path();
     char cmd[256];
     struct runner_spec spec = {.cmd = cmd, .capture_max = 4096};
+
+    snprintf(cmd, sizeof(cmd),
+             "echo before; setsid sh -c 'echo $$ > %s; exec %s' & "
+             "while [ ! -s %s ]; do %s; done",
+             path, holder, path, wait);
+    run_spec(rs, &spec, o);
+    pid_t pid = read_pid(path);
+    unlink(path);
+    free(path);
+    return pid;
+}
+
+/* A process that left the group holds stdout open: done must still come,
+ * after the bounded drain, with what was written before. */
+static void test_escaped_holder(void **state)
+{
     struct outcome o;
 
-    /* The shell waits until the holder has left its group, or the group kill
-     * could catch it first. */
-    snprintf(cmd, sizeof(cmd),
-             "echo before; setsid sh -c 'echo $$ > %s; exec sleep 30' & "
-             "while [ ! -s %s ]; do sleep 0.01; done",
-             path, path);
-    run_spec(*state, &spec, &o);
-    pid_t pid = read_pid(path);
+    pid_t pid = run_with_holder(*state, "sleep 30", "sleep 0.01", &o);
     bool escaped = !pid_dead(pid);
     kill(pid, SIGKILL);
     assert_true(escaped);
     assert_int_equal(o.res.exit_code, 0);
     assert_string_equal(o.res.out, "before\n");
-    unlink(path);
-    free(path);
     outcome_free(&o);
 }
 
@@ -520,24 +531,15 @@ static void test_escaped_holder(void **state)
  * full; the rest is streamed within the drain limit). */
 static void test_writing_holder(void **state)
 {
-    char *path = temp_path();
-    char cmd[256];
-    struct runner_spec spec = {.cmd = cmd, .capture_max = 4096};
     struct outcome o;
 
-    snprintf(cmd, sizeof(cmd),
-             "echo before; setsid sh -c 'echo $$ > %s; exec yes' & "
-             "while [ ! -s %s ]; do :; done",
-             path, path);
     ((struct runners *)*state)->stream_after_ms = 60000; /* read at the exit */
-    run_spec(*state, &spec, &o);
+    pid_t pid = run_with_holder(*state, "yes", ":", &o);
     /* Usually dead already: the closed pipe's SIGPIPE ended it. */
-    kill(read_pid(path), SIGKILL);
+    kill(pid, SIGKILL);
     assert_int_equal(o.res.exit_code, 0);
     assert_true(o.res.out_truncated);
     assert_memory_equal(o.res.out, "before\ny\ny\n", 11);
-    unlink(path);
-    free(path);
     outcome_free(&o);
 }
 
