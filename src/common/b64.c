@@ -91,6 +91,7 @@ static const uint32_t (*dec_tables(void))[256]
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <sys/platform/x86.h>
 #define B64_AVX2 1
 
 /*
@@ -140,12 +141,13 @@ __attribute__((target("avx2"))) static size_t decode_avx2(const unsigned char *s
     return i;
 }
 
+/* Asks glibc, which read the CPU's features at start-up anyway: GCC's
+ * __builtin_cpu_supports() links a constructor that runs a dozen `cpuid`
+ * in every dtr process, each a trap to the hypervisor on a VM, 70 us of
+ * every command's start-up here. */
 static bool have_avx2(void)
 {
-    static int have = -1;
-    if (have < 0)
-        have = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return have;
+    return CPU_FEATURE_ACTIVE(AVX2);
 }
 #endif
 
