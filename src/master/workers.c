@@ -1039,8 +1039,11 @@ void workers_dispatch(struct workers *ws)
         if (!outs[i].b)
             continue;
         run_break(&outs[i]);
+        /* Debug: at info, a line a pass was a write and a clock read for
+         * every task or two of a busy worker; the events ring keeps each
+         * start (started) for the API and the dashboard anyway. */
         if (outs[i].n)
-            log_info("dispatched worker=%s tasks=%d", bw[i]->id, outs[i].n);
+            log_debug("dispatched worker=%s tasks=%d", bw[i]->id, outs[i].n);
     }
     free(totals);
     free(back);
