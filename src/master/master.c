@@ -82,12 +82,13 @@ static void output_idle_cb(uv_idle_t *h UNUSED)
  * commit: while commits come at least every COMMIT_GAP_US anyway, and
  * nobody waits for this one: no client reply, no run that its worker
  * starts soon (workers.c, run_starts_soon). Results (whose workers keep
- * them until the ack) and runs deep in a worker's prefetch can wait; a busy
- * 2-slot worker of 1 ms tasks then cost 0.16 commits a task, not 0.36 with
- * a 1 ms gap, and the master's CPU per task fell by a quarter. A lone task
- * never waits.
+ * them until the ack) and runs deep in a worker's prefetch can wait. A busy
+ * 2-slot worker of 1 ms tasks cost 0.36 commits a task with a 1 ms gap,
+ * 0.16 with 3 ms and 0.06 with this one, and the master's CPU per task went
+ * 84 -> 60 -> 43 us; the prefetch then covers the gap (workers.c). A lone
+ * task never waits.
  */
-#define COMMIT_GAP_US 3000
+#define COMMIT_GAP_US 10000
 
 static void commit_timer_cb(uv_timer_t *h UNUSED)
 {

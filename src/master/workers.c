@@ -39,17 +39,18 @@
  * tasks to end) before it stops: the rest of the queue is not scanned. */
 #define PLACE_SCAN_MAX 32
 /* Adaptive prefetch: what a worker's queue beyond its slots should cover,
- * one round trip to the master and one journal commit (loopback and a
- * local disk: a few ms, several times that on a loaded machine, where 5 ms
- * left 8-slot workers of 10 ms tasks short), and the attempt duration
+ * a commit held back (master.c, COMMIT_GAP_US), one round trip to the
+ * master and one journal commit (loopback and a local disk: a few ms,
+ * several times that on a loaded machine, where 5 ms left 8-slot workers
+ * of 10 ms tasks short), and the attempt duration
  * (moving average) past which nothing is prefetched: a task that long
  * loses a few percent to the wait at most. */
-#define PREFETCH_COVER_MS 10.0
+#define PREFETCH_COVER_MS 20.0
 #define PREFETCH_LONG_MS 250.0
 /* A run its worker starts within this long, at its tasks' pace, must not
  * wait for a shared commit: more than the master holds one back
  * (master.c, COMMIT_GAP_US) plus a slow commit. */
-#define RUN_SOON_MS 5.0
+#define RUN_SOON_MS 12.0
 /* The most the adaptive prefetch leases past a worker's slots: its slots,
  * or this many for a worker of few slots. Capped at its 2 slots, a 2-slot
  * worker of 1 ms tasks left a CPU idle 20% of the time (9-12% with 10 to
