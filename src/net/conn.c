@@ -557,6 +557,11 @@ static bool take_dirty(struct conn *c)
     return false;
 }
 
+bool conn_hub_dirty(const struct conn_hub *hub)
+{
+    return !list_empty(&hub->dirty);
+}
+
 void conn_hub_flush(struct conn_hub *hub)
 {
     struct list *pos, *tmp;

@@ -155,6 +155,9 @@ struct node {
     int64_t redial_at, backoff_ms;
     uv_timer_t tick;
     uv_prepare_t prepare;
+    uv_timer_t send_timer; /* ends a hold (send_may_wait()) */
+    int64_t held_since;    /* loop ms since sends are held; 0: not held */
+    bool send_now;         /* a reply the master waits for (pong, revoke) */
     uv_signal_t sigint, sigterm, sighup;
     struct wres res;         /* what it offers, and the ids its attempts hold */
     struct cgroups cg;       /* per-task memory limits, when cg.on */
@@ -852,6 +855,7 @@ static void master_message_cb(struct conn *c, struct msg *m)
         struct buf *b = conn_out(c);
         if (b)
             msg_encode_pong(b, n->nrunning, 0);
+        n->send_now = true;
         break;
     }
     case MSG_PONG: /* the answer to our ping, naming the heartbeat from now on */
@@ -890,6 +894,7 @@ static void master_message_cb(struct conn *c, struct msg *m)
         break;
     case MSG_REVOKE:
         revoke_attempts(n, c, m);
+        n->send_now = true;
         break;
     case MSG_ERROR:
         break;
@@ -1137,12 +1142,46 @@ static void scrub_env(const char *name)
         memset(found[i], 0, strlen(found[i]));
 }
 
+/*
+ * Whether what this turn queued for the master (results, mostly) may wait
+ * up to SEND_HOLD_MS for the next turns' and leave in one write: while a
+ * round of slots' worth of tasks waits here, the master needs no result to
+ * keep us busy. A busy 2-slot worker of /bin/true wrote once, and woke its
+ * master once, per task: each loopback write also runs the master's side
+ * of TCP on our CPU. A worker near idle, draining or with its pipes
+ * paused sends at once, and so does every lone task's result.
+ */
+#define SEND_HOLD_MS 2
+
+static bool send_may_wait(const struct node *n, int64_t now)
+{
+    if (!n->master || n->send_now || n->draining || n->output_paused || n->nwaiting < n->opts.slots)
+        return false;
+    return !n->held_since || now - n->held_since < SEND_HOLD_MS;
+}
+
+static void send_timer_cb(uv_timer_t *h UNUSED)
+{
+    /* nothing: the turn it ends runs worker_prepare_cb(), which sends */
+}
+
 static void worker_prepare_cb(uv_prepare_t *p)
 {
     struct node *n = p->data;
     while (!list_empty(&n->held_output))
         emit_held(list_entry(n->held_output.next, struct attempt, held_link));
     resume_output(n);
+    int64_t now = (int64_t)uv_now(n->loop);
+    if (conn_hub_dirty(&n->hub) && send_may_wait(n, now)) {
+        if (!n->held_since) {
+            n->held_since = now;
+            uv_timer_start(&n->send_timer, send_timer_cb, SEND_HOLD_MS, 0);
+        }
+        return;
+    }
+    n->held_since = 0;
+    n->send_now = false;
+    uv_timer_stop(&n->send_timer);
     conn_hub_flush(&n->hub);
     /* A turn that read a lot pauses the pipes (OUTPUT_HIGH queued) before
      * the flush; when the flush handed it all to the kernel at once, nothing
@@ -1289,6 +1328,7 @@ int worker_run(const struct worker_opts *opts)
     uv_prepare_init(n->loop, &n->prepare);
     n->prepare.data = n;
     uv_prepare_start(&n->prepare, worker_prepare_cb);
+    uv_timer_init(n->loop, &n->send_timer);
     uv_signal_init(n->loop, &n->sigint);
     uv_signal_init(n->loop, &n->sigterm);
     n->sigint.data = n->sigterm.data = n;
