@@ -90,8 +90,6 @@ struct runner {
     bool terminating;
     bool finishing;
     struct runner_result res;
-    /* libuv reads synchronously after alloc_cb, so both streams can share it */
-    char scratch[RUNNER_READ_MAX];
 };
 
 static void finish(struct runner *r);
@@ -311,7 +309,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested UNUSED, uv_buf_t *b)
 {
     struct runner *r = h->data;
 
-    *b = uv_buf_init(r->scratch, sizeof(r->scratch));
+    *b = uv_buf_init(r->rs->scratch, sizeof(r->rs->scratch));
 }
 
 static void child_exited(struct runner *r);
@@ -410,9 +408,9 @@ static void read_left(struct runner *r)
         for (nfds_t i = 0; i < n && !r->paused; i++) {
             struct stream *s = which[i];
             if (pfd[i].revents & POLLIN) {
-                ssize_t got = read(s->fd, r->scratch, sizeof(r->scratch));
+                ssize_t got = read(s->fd, r->rs->scratch, sizeof(r->rs->scratch));
                 if (got > 0) {
-                    take(r, s, r->scratch, (size_t)got);
+                    take(r, s, r->rs->scratch, (size_t)got);
                     more = true;
                 } else if (got == 0 || errno != EINTR) {
                     stream_eof(s);
