@@ -91,7 +91,11 @@ static const uint32_t (*dec_tables(void))[256]
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#include <sys/platform/x86.h>
+#if defined(__has_include)
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h> /* glibc 2.33 on; CPU_FEATURE_ACTIVE from 2.34 */
+#endif
+#endif
 #define B64_AVX2 1
 
 /*
@@ -143,11 +147,18 @@ __attribute__((target("avx2"))) static size_t decode_avx2(const unsigned char *s
 
 /* Asks glibc, which read the CPU's features at start-up anyway: GCC's
  * __builtin_cpu_supports() links a constructor that runs a dozen `cpuid`
- * in every dtr process, each a trap to the hypervisor on a VM, 70 us of
+ * in every dtr process, each a trap to the hypervisor on a VM, 85 us of
  * every command's start-up here. */
 static bool have_avx2(void)
 {
+#ifdef CPU_FEATURE_ACTIVE
     return CPU_FEATURE_ACTIVE(AVX2);
+#else
+    static int have = -1;
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return have;
+#endif
 }
 #endif
 

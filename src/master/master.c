@@ -83,7 +83,7 @@ static void output_idle_cb(uv_idle_t *h UNUSED)
  * nobody waits for this one: no client reply, no run that its worker
  * starts soon (workers.c, run_starts_soon). Results (whose workers keep
  * them until the ack) and runs deep in a worker's prefetch can wait. A busy
- * 2-slot worker of 1 ms tasks cost 0.36 commits a task with a 1 ms gap,
+ * 2-slot worker of 1 ms tasks cost 0.33-0.36 commits a task with a 1 ms gap,
  * 0.16 with 3 ms and 0.06 with this one, and the master's CPU per task went
  * 84 -> 60 -> 43 us; the prefetch then covers the gap (workers.c). A lone
  * task never waits.

@@ -559,7 +559,12 @@ static bool take_dirty(struct conn *c)
 
 bool conn_hub_dirty(const struct conn_hub *hub)
 {
-    return !list_empty(&hub->dirty);
+    for (const struct list *pos = hub->dirty.next; pos != &hub->dirty; pos = pos->next) {
+        const struct conn *c = list_entry(pos, struct conn, dirty_node);
+        if (c->out.len > c->out_ready)
+            return true;
+    }
+    return false;
 }
 
 void conn_hub_flush(struct conn_hub *hub)

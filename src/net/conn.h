@@ -313,7 +313,8 @@ struct conn *conn_dial(struct conn_hub *hub, const char *host, int port, unsigne
 /* The output buffer to append whole lines to; the conn is flushed at the
  * next conn_hub_flush(). NULL when the conn is closing (drop the bytes). */
 struct buf *conn_out(struct conn *c);
-/* Whether any connection has bytes queued that conn_hub_flush() would send. */
+/* Whether any connection has bytes queued since the last conn_hub_flush()
+ * (conn_out() alone marks a connection without queuing anything). */
 bool conn_hub_dirty(const struct conn_hub *hub);
 /* Queues an error message and stops reading; the connection closes once the
  * error is written at the next flush (or soon after, if the peer does not read). */
