@@ -21,6 +21,14 @@ L=$(leader)
 start_worker W1 --slots 2 --master "$DTR_MASTER"
 dtr submit --array 1-40 --id fill -- echo fill >/dev/null || die "submit failed"
 dtr wait --all --timeout 60s >/dev/null || die "the first tasks did not finish"
+# The empty member must be sent a snapshot, so the leader must have taken
+# one: how many entries 40 tasks make depends on how the worker batches its
+# results (fewer on a slow machine), and each further submission makes one.
+for _ in $(seq 64); do
+    grep -q 'group snapshot bytes=' "logs-$L/master.log" && break
+    dtr submit --wait -- true >/dev/null || die "a further task failed"
+done
+grep -q 'group snapshot bytes=' "logs-$L/master.log" || die "the leader took no snapshot"
 for i in 1 2 3; do [ "$i" != "$L" ] && F=$i; done
 for i in 1 2 3; do [ "$i" != "$L" ] && [ "$i" != "$F" ] && X=$i; done
 

@@ -87,6 +87,15 @@ rm -rf "$T/state-$F"
 # More entries while it is away: the leader's log moves past its snapshot.
 dtr submit --array 1-20 --id more -- echo more >/dev/null && dtr wait --all --timeout 60s >/dev/null ||
     die "second batch"
+# The empty member must be sent a snapshot, so the leader must have taken
+# one: how many entries these tasks make depends on how the worker batches
+# its results (fewer on a slow machine), and each further submission makes
+# one.
+for _ in $(seq 64); do
+    grep -q 'group snapshot bytes=' "logs-$L/master.log" && break
+    dtr submit --wait -- true >/dev/null || die "a further task failed"
+done
+grep -q 'group snapshot bytes=' "logs-$L/master.log" || die "the leader took no snapshot"
 member "$F"
 wait_for "member $F restored a snapshot" "grep -q 'journal restored from a group snapshot' logs-$F/master.log" 30 ||
     finish
