@@ -60,7 +60,7 @@ int cmd_master(int argc, char **argv)
          "lease N tasks per worker beyond its slots, so a freed slot need not wait "
          "for the master; such tasks show as running, and one that comes first takes "
          "the place of those not started (default: sized per worker from its task "
-         "durations, at most its slots or 32, whichever is more; 0: none)",
+         "durations, at most its slots or 64, whichever is more; 0: none)",
          0, 100000},
         {"output-dir", 0, OPT_STRING, &o.output_dir, "DIR",
          "tasks' stdout and stderr files go here (default STATE_DIR/output)", 0, 0},

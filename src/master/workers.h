@@ -81,7 +81,7 @@ struct workers_opts {
     int64_t worker_timeout_ms;
     int64_t scan_interval_ms;
     /* Tasks leased to a worker beyond its slots: -1 (the default) sizes it
-     * per worker from its task durations (at most its slots or 32), 0 is none, N
+     * per worker from its task durations (at most its slots or 64), 0 is none, N
      * is N. A prefetched task is revoked when one that comes first arrives. */
     int64_t prefetch;
 };

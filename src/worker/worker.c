@@ -74,6 +74,7 @@ struct attempt {
     uv_timer_t timer; /* sleep kind, and its timeout */
     bool timer_used;
     int64_t started_at;
+    uint64_t started_ns; /* uv_hrtime() at the start: its run time feeds n->pace_ms */
     int64_t sleep_ms;
     struct wres_grant grant; /* its CPU and GPU ids, while started */
     char *cgroup;            /* its memory cgroup (worker/cgroup.h), or NULL */
@@ -157,6 +158,7 @@ struct node {
     uv_prepare_t prepare;
     uv_timer_t send_timer; /* ends a hold (send_may_wait()) */
     int64_t held_since;    /* loop ms since sends are held; 0: not held */
+    double pace_ms;        /* moving average of an attempt's run time (send_hold_ms()) */
     bool send_now;         /* a reply the master waits for (pong, revoke) */
     uv_signal_t sigint, sigterm, sighup;
     struct wres res;         /* what it offers, and the ids its attempts hold */
@@ -225,6 +227,10 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
     if (out)
         m.result.out = *out;
     emit_held(a); /* the output's last bytes go before the result */
+    if (a->started_ns) {
+        double ms = (double)(uv_hrtime() - a->started_ns) / 1e6;
+        n->pace_ms = n->pace_ms > 0 ? n->pace_ms + (ms - n->pace_ms) / 8 : ms;
+    }
     m.result.started_at = a->started_at;
     m.result.finished_at = clock_wall_ms();
     m.result.out_bytes = a->written[0];
@@ -523,6 +529,7 @@ static void start_attempt(struct node *n, struct attempt *a)
 {
     wres_take(&n->res, attempt_req(a), &a->grant);
     a->started_at = clock_wall_ms();
+    a->started_ns = uv_hrtime();
     list_add_tail(&n->attempts, &a->link);
     n->nrunning++;
     log_debug("attempt started task=%s attempt=%d lease=%" PRIu64 " kind=%s", a->spec.id, a->number,
@@ -1143,21 +1150,39 @@ static void scrub_env(const char *name)
 }
 
 /*
- * Whether what this turn queued for the master (results, mostly) may wait
- * up to SEND_HOLD_MS for the next turns' and leave in one write: while a
- * round of slots' worth of tasks waits here, the master needs no result to
- * keep us busy. A busy 2-slot worker of /bin/true wrote once, and woke its
- * master once, per task: each loopback write also runs the master's side
- * of TCP on our CPU. A worker near idle, draining or with its pipes
- * paused sends at once, and so does every lone task's result.
+ * How long a busy worker may hold what it sends: half the time that the
+ * tasks waiting here keep every slot busy, at their recent pace (the rest
+ * leaves the master time to lease more and commit before the queue runs
+ * dry), and at most SEND_HOLD_MS. On 2 slots of /bin/true, a hold of up
+ * to 2 ms ran 1,970-2,070 tasks/s with a CPU idle 13-14% of the time;
+ * this one (and the master's 40 ms of prefetch, workers.c) 2,080-2,200 at
+ * 8-9%, with 20 us of the master's CPU a task rather than 28 and 70 of the
+ * worker's rather than 77.
  */
-#define SEND_HOLD_MS 2
+#define SEND_HOLD_MS 10
 
+static int64_t send_hold_ms(const struct node *n)
+{
+    double ms = n->nwaiting * n->pace_ms / (double)n->opts.slots / 2;
+    return (int64_t)MIN(ms, (double)SEND_HOLD_MS);
+}
+
+/*
+ * Whether what this turn queued for the master (results, mostly) may wait
+ * for the next turns' and leave in one write: while a round of slots' worth
+ * of tasks waits here, the master needs no result to keep us busy, for up
+ * to send_hold_ms(). A busy 2-slot worker of /bin/true wrote once, and
+ * woke its master once, per task: each loopback write also runs the
+ * master's side of TCP on our CPU, and each wake-up of the master takes a
+ * CPU from the tasks. A worker near idle, draining or with its pipes paused
+ * sends at once, and so does every lone task's result.
+ */
 static bool send_may_wait(const struct node *n, int64_t now)
 {
     if (!n->master || n->send_now || n->draining || n->output_paused || n->nwaiting < n->opts.slots)
         return false;
-    return !n->held_since || now - n->held_since < SEND_HOLD_MS;
+    int64_t hold = send_hold_ms(n);
+    return hold > 0 && (!n->held_since || now - n->held_since < hold);
 }
 
 static void send_timer_cb(uv_timer_t *h UNUSED)
@@ -1175,7 +1200,7 @@ static void worker_prepare_cb(uv_prepare_t *p)
     if (conn_hub_dirty(&n->hub) && send_may_wait(n, now)) {
         if (!n->held_since) {
             n->held_since = now;
-            uv_timer_start(&n->send_timer, send_timer_cb, SEND_HOLD_MS, 0);
+            uv_timer_start(&n->send_timer, send_timer_cb, (uint64_t)send_hold_ms(n), 0);
         }
         return;
     }

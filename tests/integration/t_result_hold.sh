@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A busy worker holds what it sends the master for up to 2 ms, so that
+# A busy worker holds what it sends the master for a few ms, so that
 # several results leave in one write (issue 17, send_may_wait() in
 # worker/worker.c). The hold must end on its own, even when nothing else
 # happens on the worker. A 1-slot worker gets a short task with three long
