@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void dtr_bug(const char *file, int line, const char *fmt, ...)
 {
@@ -93,4 +95,19 @@ void file_drop_behind(int fd, uint64_t end, size_t len)
     /* Some steps back too: pages still under writeback the last time. */
     uint64_t from = to > 4 * (uint64_t)DROP_STEP ? to - 4 * (uint64_t)DROP_STEP : 0;
     (void)posix_fadvise(fd, (off_t)from, (off_t)(to - from), POSIX_FADV_DONTNEED);
+}
+
+uint64_t file_whole_bytes(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint64_t n = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    /* A file system that knows no holes answers the size. */
+    off_t hole = n ? lseek(fd, 0, SEEK_HOLE) : 0;
+    if (hole >= 0 && (uint64_t)hole < n)
+        n = (uint64_t)hole;
+    close(fd);
+    return n;
 }

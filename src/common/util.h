@@ -43,4 +43,12 @@ void heap_tune_for_bursts(void);
  */
 void file_drop_behind(int fd, uint64_t end, size_t len);
 
+/*
+ * How many bytes of the file at path, from its start, were written: its
+ * size, or where its first hole starts when pieces were written at their
+ * offsets before the ones ahead of them (a hole reads as zeros, and counts
+ * in the size). 0 when it cannot be opened.
+ */
+uint64_t file_whole_bytes(const char *path);
+
 #endif

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,7 +136,10 @@ static void file_path(const struct catchup *cu, uint64_t lease, int s, char *out
 }
 
 /* Whether the member lacks some of its output: *missing is the bytes
- * lacking (0 for a running attempt, whose size is unknown: fetched). */
+ * lacking (0 for a running attempt, whose size is unknown: fetched). Not
+ * the file's size: the entries applied after the snapshot may have written
+ * an attempt's last pieces, at their offsets, over a hole where the pieces
+ * before the snapshot belong. */
 static bool needed(const struct catchup *cu, const struct item *it, uint64_t *missing)
 {
     char path[4096];
@@ -145,9 +147,8 @@ static bool needed(const struct catchup *cu, const struct item *it, uint64_t *mi
     if (!it->known)
         return true;
     for (int s = 0; s < 2; s++) {
-        struct stat st;
         file_path(cu, it->lease, s, path, sizeof(path));
-        uint64_t have = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+        uint64_t have = file_whole_bytes(path);
         if (have < it->bytes[s])
             *missing += it->bytes[s] - have;
     }
