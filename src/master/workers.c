@@ -45,9 +45,10 @@
  * disk: a few ms, several times that on a loaded machine, where 5 ms left
  * 8-slot workers of 10 ms tasks short), and the attempt duration
  * (moving average) past which nothing is prefetched: a task that long
- * loses a few percent to the wait at most. Covering 40 ms rather than 20
- * lets a busy worker hold its results twice as long: on 2 slots of
- * /bin/true, 2,130-2,200 tasks/s rather than 2,050-2,110, and 20 us of
+ * loses a few percent to the wait at most. With 40 ms rather than 20 (and
+ * 64 tasks rather than 32, below), the queue of a 2-slot worker of
+ * /bin/true covers about 30 ms rather than 15, so its hold reaches its
+ * 10 ms cap: 2,080-2,160 tasks/s rather than 2,050-2,110, and 20 us of
  * the master's CPU a task rather than 28. */
 #define PREFETCH_COVER_MS 40.0
 #define PREFETCH_LONG_MS 250.0

@@ -158,6 +158,7 @@ struct node {
     uv_prepare_t prepare;
     uv_timer_t send_timer; /* ends a hold (send_may_wait()) */
     int64_t held_since;    /* loop ms since sends are held; 0: not held */
+    int64_t hold_ms;       /* for how long, fixed as the hold starts (send_hold_ms()) */
     double pace_ms;        /* moving average of an attempt's run time (send_hold_ms()) */
     bool send_now;         /* a reply the master waits for (pong, revoke) */
     uv_signal_t sigint, sigterm, sighup;
@@ -1181,8 +1182,8 @@ static bool send_may_wait(const struct node *n, int64_t now)
 {
     if (!n->master || n->send_now || n->draining || n->output_paused || n->nwaiting < n->opts.slots)
         return false;
-    int64_t hold = send_hold_ms(n);
-    return hold > 0 && (!n->held_since || now - n->held_since < hold);
+    /* A hold keeps the length it started with: its timer ends it. */
+    return n->held_since ? now - n->held_since < n->hold_ms : send_hold_ms(n) > 0;
 }
 
 static void send_timer_cb(uv_timer_t *h UNUSED)
@@ -1200,7 +1201,8 @@ static void worker_prepare_cb(uv_prepare_t *p)
     if (conn_hub_dirty(&n->hub) && send_may_wait(n, now)) {
         if (!n->held_since) {
             n->held_since = now;
-            uv_timer_start(&n->send_timer, send_timer_cb, (uint64_t)send_hold_ms(n), 0);
+            n->hold_ms = send_hold_ms(n);
+            uv_timer_start(&n->send_timer, send_timer_cb, (uint64_t)n->hold_ms, 0);
         }
         return;
     }
