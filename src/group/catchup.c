@@ -64,6 +64,11 @@ struct catchup {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct catchup *active; /* the running catch-up, for catchup_dropped() (under mu) */
+/* Leases whose file had a piece written past its end (catchup_gap()), until
+ * fetched whole (under mu). Few: only entries applied after a snapshot make
+ * them. */
+static uint64_t *gaps;
+static size_t ngaps, gaps_cap;
 
 static const char *const suffix[2] = {"out", "err"};
 
@@ -135,17 +140,51 @@ static void file_path(const struct catchup *cu, uint64_t lease, int s, char *out
     snprintf(out, n, "%s/%" PRIu64 ".%s", cu->dir, lease, suffix[s]);
 }
 
+/* Where lease is in gaps, or -1 (under mu). */
+static ssize_t gap_of(uint64_t lease)
+{
+    for (size_t i = 0; i < ngaps; i++)
+        if (gaps[i] == lease)
+            return (ssize_t)i;
+    return -1;
+}
+
+static bool gapped(uint64_t lease)
+{
+    pthread_mutex_lock(&mu);
+    bool v = gap_of(lease) >= 0;
+    pthread_mutex_unlock(&mu);
+    return v;
+}
+
+/* The attempt was fetched whole: pieces that came past the end of its file
+ * before are in place now. */
+static void gap_filled(uint64_t lease)
+{
+    pthread_mutex_lock(&mu);
+    ssize_t i = gap_of(lease);
+    if (i >= 0)
+        gaps[i] = gaps[--ngaps];
+    pthread_mutex_unlock(&mu);
+}
+
 /* Whether the member lacks some of its output: *missing is the bytes
  * lacking (0 for a running attempt, whose size is unknown: fetched). Not
- * the file's size: the entries applied after the snapshot may have written
- * an attempt's last pieces, at their offsets, over a hole where the pieces
- * before the snapshot belong. */
+ * the file's size alone: the entries applied after the snapshot may have
+ * written an attempt's last pieces, at their offsets, past the end of a
+ * file that lacks the pieces before the snapshot. Such a file is fetched
+ * whole: catchup_gap() marked it, and a hole of whole blocks also tells
+ * (file_whole_bytes()), after a restart too. */
 static bool needed(const struct catchup *cu, const struct item *it, uint64_t *missing)
 {
     char path[4096];
     *missing = 0;
     if (!it->known)
         return true;
+    if (gapped(it->lease)) {
+        *missing = it->bytes[0] + it->bytes[1];
+        return *missing > 0;
+    }
     for (int s = 0; s < 2; s++) {
         file_path(cu, it->lease, s, path, sizeof(path));
         uint64_t have = file_whole_bytes(path);
@@ -357,6 +396,7 @@ static void *run(void *arg)
         int r = fetch(cu, &c, it, &bytes);
         got += bytes;
         if (r == 0) { /* the connection is in step: the next request */
+            gap_filled(it->lease);
             i++;
             done++;
             if (it->known && needed(cu, it, &missing))
@@ -520,6 +560,19 @@ void catchup_dropped(uint64_t lease)
         struct item *it = bsearch(&key, active->items, active->n, sizeof(key), by_lease);
         if (it)
             it->dropped = true;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void catchup_gap(uint64_t lease)
+{
+    pthread_mutex_lock(&mu);
+    if (gap_of(lease) < 0) {
+        if (ngaps == gaps_cap) {
+            gaps_cap = gaps_cap ? 2 * gaps_cap : 16;
+            gaps = xrealloc(gaps, gaps_cap * sizeof(*gaps));
+        }
+        gaps[ngaps++] = lease;
     }
     pthread_mutex_unlock(&mu);
 }

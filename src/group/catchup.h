@@ -47,5 +47,10 @@ void catchup_free(struct catchup *cu);
 /* From outputs_replica_drop() (the journal writer's thread), before the
  * files go: an attempt pruned meanwhile is not fetched (or written) again. */
 void catchup_dropped(uint64_t lease);
+/* From outputs_replica_write() (the journal writer's thread): a piece of
+ * the attempt's output was written past the end of its file, so the
+ * pieces before it are missing here (they were in a snapshot): the
+ * catch-up fetches that attempt whole, whatever its file's size. */
+void catchup_gap(uint64_t lease);
 
 #endif
