@@ -381,9 +381,11 @@ int outputs_replica_write(void *dir, uint64_t lease, int stream, uint64_t offset
     char path[4096];
     dir_file_path(dir, lease, stream, path, sizeof(path));
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    /* Past the file's end, the pieces before it are missing: fetched. A
+     * piece at 0 leaves no gap, and costs no fstat(). */
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && offset > (uint64_t)st.st_size)
-        catchup_gap(lease); /* the pieces before it are missing: fetched */
+    if (fd >= 0 && offset > 0 && fstat(fd, &st) == 0 && offset > (uint64_t)st.st_size)
+        catchup_gap(lease);
     /* At its offset: an entry applied again (a member restarted) writes
      * the same bytes to the same place. */
     for (size_t done = 0; fd >= 0 && done < len;) {
