@@ -55,6 +55,7 @@ static void release_durable(struct master *m)
     uint64_t done;
     if (!jwriter_done(m->writer, &done, err, sizeof(err)))
         tasks_journal_failed(err);
+    tasks_committed(&m->tasks, done);
     conn_hub_release(&m->hub, done);
     http_release(m->http, done, events_durable(&m->events, done));
 }

@@ -23,6 +23,8 @@
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS (60 * 1000)
+/* Leases reserved in the journal at a time (struct tasks, lease_bound). */
+#define LEASE_BLOCK 4096
 
 static const char *task_key(const void *item)
 {
@@ -291,6 +293,7 @@ int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t l
     ts->writer = w;
     if (journal_get_counter(ts->journal, "lease", &v) == 0 && v > ts->next_lease)
         ts->next_lease = v;
+    ts->lease_bound = ts->lease_durable = ts->next_lease;
     if (journal_get_counter(ts->journal, "seq", &v) == 0 && v > ts->next_seq)
         ts->next_seq = v;
     if (journal_get_counter(ts->journal, "job", &v) == 0 && v > ts->next_job)
@@ -815,13 +818,27 @@ void tasks_save_counters(struct tasks *ts)
         jwriter_set_counter(ts->writer, "seq", ts->next_seq);
         ts->saved_seq = ts->next_seq;
     }
-    if (ts->next_lease != ts->saved_lease) {
-        jwriter_set_counter(ts->writer, "lease", ts->next_lease);
-        ts->saved_lease = ts->next_lease;
+    if (ts->next_lease + LEASE_BLOCK / 2 > ts->lease_bound) {
+        ts->lease_bound = ts->next_lease + LEASE_BLOCK;
+        jwriter_set_counter(ts->writer, "lease", ts->lease_bound);
+        ts->lease_bound_epoch = jwriter_open_epoch(ts->writer);
     }
     if (ts->next_job != ts->saved_job) {
         jwriter_set_counter(ts->writer, "job", ts->next_job);
         ts->saved_job = ts->next_job;
+    }
+}
+
+bool tasks_lease_durable(const struct tasks *ts, uint64_t l)
+{
+    return l < ts->lease_durable;
+}
+
+void tasks_committed(struct tasks *ts, uint64_t done)
+{
+    if (ts->lease_bound_epoch && done >= ts->lease_bound_epoch) {
+        ts->lease_durable = ts->lease_bound;
+        ts->lease_bound_epoch = 0;
     }
 }
 

@@ -69,10 +69,17 @@ struct tasks {
     struct queue queue;
     struct deadlines deadlines; /* running attempts with a timeout */
     uint64_t next_lease;
-    uint64_t saved_seq, saved_lease, saved_job; /* last journaled by tasks_save_counters */
-    struct list ended;     /* through task->worker_node: see tasks_take_ended */
-    bool prune_kept;       /* the last prune left ended tasks in memory */
-    int64_t pruned_before; /* the journal holds no task that ended before this */
+    uint64_t saved_seq, saved_job; /* last journaled by tasks_save_counters */
+    /* Leases are reserved in the journal LEASE_BLOCK at a time: the
+     * counter holds a bound that no lease given out reaches, so a restarted
+     * master never gives out again one that a worker may hold, durable or
+     * not. lease_durable is the bound known committed (every lease under it
+     * is safe to send before its own record is: tasks_lease_durable()). */
+    uint64_t lease_bound, lease_durable;
+    uint64_t lease_bound_epoch; /* the commit that makes lease_bound durable; 0: none due */
+    struct list ended;          /* through task->worker_node: see tasks_take_ended */
+    bool prune_kept;            /* the last prune left ended tasks in memory */
+    int64_t pruned_before;      /* the journal holds no task that ended before this */
     int64_t grace_ms;
     struct journal *journal;
     struct jwriter *writer;
@@ -101,6 +108,11 @@ struct tasks {
  * timeout before its deadline passes (workers_timeout_grace_ms()).
  */
 void tasks_init(struct tasks *ts, int64_t grace_ms);
+/* Whether lease l lies under a bound known committed, so that a run for
+ * it may leave before its attempt's record is durable (workers.c). */
+bool tasks_lease_durable(const struct tasks *ts, uint64_t l);
+/* The journal has committed up to epoch done (master.c, release_durable). */
+void tasks_committed(struct tasks *ts, uint64_t done);
 /* Frees every task in the table. Workers must have unlinked theirs. */
 void tasks_release(struct tasks *ts);
 
