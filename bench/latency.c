@@ -37,7 +37,7 @@ static int round_trip(struct client *c, double *submit_ms, double *total_ms)
     struct buf req = BUF_INIT;
     struct msg reply;
     double t0 = now_ms();
-    buf_addstr(&req, "{\"type\":\"submit\",\"tasks\":[{\"kind\":\"noop\"}]}\n");
+    buf_addstr(&req, "{\"type\":\"submit\",\"tasks\":[{\"kind\":\"noop\"}],\"wait\":true}\n");
     int rc = client_call(c, &req, MSG_SUBMITTED, &reply);
     buf_release(&req);
     if (rc)

@@ -216,7 +216,7 @@ int cmd_demo(int argc, char **argv)
         specs[i].kind = i < 10 ? KIND_COMPUTE : KIND_TRANSFORM;
         priority_parse(t->priority, &specs[i].priority);
     }
-    msg_encode_submit(&b, specs, 15, NULL, NULL, 0);
+    msg_encode_submit(&b, specs, 15, NULL, NULL, 0, false);
     if (client_call(&c, &b, MSG_SUBMITTED, &m) != 0)
         goto out_ids;
     msg_release(&m);

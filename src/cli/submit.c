@@ -382,10 +382,10 @@ out:
     return rc;
 }
 
-/* Batch k: the first makes the call's job (named job_name, or j-N), the
+/* Batch k: the first makes the call's job (named --job-name, or j-N), the
  * others join it (job, from the first reply). */
 static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_t k,
-                         const char *job, const char *job_name, uint32_t throttle)
+                         const char *job, const struct submit_flags *f)
 {
     struct msg m;
     memset(&m, 0, sizeof(m));
@@ -393,8 +393,9 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
     m.specs = specs + k * SUBMIT_BATCH;
     m.nspecs = MIN(n - k * SUBMIT_BATCH, SUBMIT_BATCH);
     m.job = k ? (char *)job : NULL;
-    m.job_name = k ? NULL : (char *)job_name;
-    m.throttle = throttle; /* the job's: every batch says it, the master checks */
+    m.job_name = k ? NULL : (char *)f->job_name;
+    m.throttle = f->throttle; /* the job's: every batch says it, the master checks */
+    m.wait = f->wait;
     buf_reset(b);
     msg_encode(b, &m);
 }
@@ -408,8 +409,8 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
  * sent, but batches already on their way may still be accepted: their ids
  * are printed all the same (unless json: the caller prints them).
  */
-static int send_batches(struct client *c, struct task_spec *specs, size_t n, const char *job_name,
-                        uint32_t throttle, bool json, char **job, char ***ids, size_t *nids)
+static int send_batches(struct client *c, struct task_spec *specs, size_t n,
+                        const struct submit_flags *f, char **job, char ***ids, size_t *nids)
 {
     struct buf b = BUF_INIT;
     size_t nbatches = (n + SUBMIT_BATCH - 1) / SUBMIT_BATCH, sent = 0;
@@ -417,7 +418,7 @@ static int send_batches(struct client *c, struct task_spec *specs, size_t n, con
     *ids = xcalloc(n + 1, sizeof(char *));
     for (size_t k = 0; k < nbatches; k++) {
         while (rc == 0 && sent < nbatches && sent < k + (*job ? SUBMIT_WINDOW : 1)) {
-            encode_batch(&b, specs, n, sent, *job, job_name, throttle);
+            encode_batch(&b, specs, n, sent, *job, f);
             if ((rc = client_send(c, &b)))
                 break;
             sent++;
@@ -433,7 +434,7 @@ static int send_batches(struct client *c, struct task_spec *specs, size_t n, con
         if (!*job && reply.job)
             *job = xstrdup(reply.job);
         for (size_t i = 0; i < reply.nids; i++) {
-            if (!json)
+            if (!f->json)
                 printf("%s\n", reply.ids[i]);
             (*ids)[(*nids)++] = xstrdup(reply.ids[i]);
         }
@@ -587,7 +588,7 @@ int cmd_submit(int argc, char **argv)
     }
     if ((rc = client_open(&c, &f.c)))
         goto out;
-    rc = send_batches(&c, specs, nspecs, f.job_name, f.throttle, f.json, &job, &ids, &nids);
+    rc = send_batches(&c, specs, nspecs, &f, &job, &ids, &nids);
     if (f.json && (nids || job)) {
         struct buf j = BUF_INIT;
         buf_addstr(&j, "{\"job\":");

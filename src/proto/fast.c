@@ -530,7 +530,7 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
     int64_t throttle = 0;
     char *job = NULL;
     const char *p;
-    bool job_name = false;
+    bool job_name = false, wait = false;
     do {
         if (n == MSG_MAX_BATCH)
             goto fail;
@@ -572,6 +572,7 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
     }
     if (!run && scan_lit(&s, ",\"throttle\":") && !scan_int(&s, 1, MSG_MAX_THROTTLE, &throttle))
         goto fail;
+    wait = !run && scan_lit(&s, ",\"wait\":true");
     if (!scan_lit(&s, "}") || s.p != s.end)
         goto fail;
     if (run) {
@@ -583,6 +584,7 @@ static bool parse_specs_fast(const char *line, size_t len, struct msg *m)
         m->specs = specs;
         m->nspecs = n;
         m->throttle = (uint32_t)throttle;
+        m->wait = wait;
         if (job_name)
             m->job_name = job;
         else
@@ -601,7 +603,7 @@ fail:
 /* The writing side of parse_specs_fast() for submit; run is written by
  * msg_run_*() below. */
 void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, const char *job,
-                       const char *job_name, uint32_t throttle)
+                       const char *job_name, uint32_t throttle, bool wait)
 {
     buf_addstr(b, "{\"type\":\"submit\",\"tasks\":[");
     for (size_t i = 0; i < n; i++) {
@@ -616,6 +618,8 @@ void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, c
     }
     if (throttle)
         buf_addf(b, ",\"throttle\":%" PRIu32, throttle);
+    if (wait)
+        buf_addstr(b, ",\"wait\":true");
     buf_addstr(b, "}\n");
 }
 

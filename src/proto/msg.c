@@ -316,7 +316,8 @@ static int get_job(json_object *o, const char *key, char **out, char *err, size_
 
 static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"type", "tasks", "job", "job_name", "throttle", NULL};
+    static const char *const keys[] = {"type",     "tasks", "job", "job_name",
+                                       "throttle", "wait",  NULL};
     json_object *a;
     size_t n;
     int64_t throttle = 0;
@@ -324,7 +325,8 @@ static int parse_submit(json_object *o, struct msg *m, char *err, size_t errlen)
     if ((rc = pjson_check_keys(o, keys, "submit", err, errlen)) ||
         (rc = get_job(o, "job", &m->job, err, errlen)) ||
         (rc = get_job(o, "job_name", &m->job_name, err, errlen)) ||
-        (rc = pjson_get_int(o, "throttle", false, 1, MSG_MAX_THROTTLE, &throttle, err, errlen)))
+        (rc = pjson_get_int(o, "throttle", false, 1, MSG_MAX_THROTTLE, &throttle, err, errlen)) ||
+        (rc = pjson_get_bool(o, "wait", &m->wait, err, errlen)))
         return rc;
     m->throttle = (uint32_t)throttle;
     if (m->job && m->job_name)
@@ -1254,7 +1256,7 @@ void msg_encode(struct buf *b, const struct msg *m)
         msg_encode_result(b, &m->result);
         return;
     case MSG_SUBMIT:
-        msg_encode_submit(b, m->specs, m->nspecs, m->job, m->job_name, m->throttle);
+        msg_encode_submit(b, m->specs, m->nspecs, m->job, m->job_name, m->throttle, m->wait);
         return;
     case MSG_OUTPUT:
         msg_encode_output(b, &m->chunk);

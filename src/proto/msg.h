@@ -281,6 +281,10 @@ struct msg {
     /* submit: the throttle of the job it makes (at most this many of its
      * tasks running at once), or the same as the job's it joins; 0: none */
     uint32_t throttle;
+    /* submit: its client waits for these tasks to end (`dtr submit
+     * --wait`), so the master may hold their acceptance a moment to share
+     * one commit with their results (docs/protocol.md, "submit") */
+    bool wait;
     /* status: jobs with a task left to end, and jobs whose tasks all ended */
     uint64_t jobs_active, jobs_ended;
     uint64_t unschedulable; /* status: queued tasks that fit no connected worker */
@@ -382,7 +386,7 @@ void msg_encode_pong(struct buf *b, int busy, int64_t heartbeat_ms);
 void msg_encode_result(struct buf *b, const struct attempt_result *r);
 /* {"type":"submit","tasks":[SPEC,...]} with spec_encode()'s spelling */
 void msg_encode_submit(struct buf *b, const struct task_spec *specs, size_t n, const char *job,
-                       const char *job_name, uint32_t throttle);
+                       const char *job_name, uint32_t throttle, bool wait);
 /* A run message built from canonical spec JSON held by the master:
  * msg_run_begin(), msg_run_add() per attempt (first for the first),
  * msg_run_end(). */

@@ -562,28 +562,32 @@ static void test_pair_submit(void **state UNUSED)
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < 4; i++)
         specs[i] = pair_specs(i);
-    msg_encode_submit(&b, specs, 3, NULL, NULL, 0);
+    msg_encode_submit(&b, specs, 3, NULL, NULL, 0, false);
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, "j-7", NULL, 0); /* a later batch of a call */
+    msg_encode_submit(&b, specs, 3, "j-7", NULL, 0, false); /* a later batch of a call */
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, NULL, "nightly.1", 0); /* a first batch with --job-name */
+    msg_encode_submit(&b, specs, 3, NULL, "nightly.1", 0,
+                      false); /* a first batch with --job-name */
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
     msg_encode(&b, &(struct msg){.type = MSG_SUBMIT, .specs = specs, .nspecs = 3});
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 4, NULL, NULL, 0);
+    msg_encode_submit(&b, specs, 4, NULL, NULL, 0, false);
     assert_pair(&b, MSG_SUBMIT, false);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, NULL, "arr", 10); /* --array A-B%10 */
+    msg_encode_submit(&b, specs, 3, NULL, "arr", 10, false); /* --array A-B%10 */
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
     msg_encode(&b, &(struct msg){.type = MSG_SUBMIT, .specs = specs, .nspecs = 3, .throttle = 3});
     assert_pair(&b, MSG_SUBMIT, true);
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, "j-7", NULL, 10000000); /* a later batch, the largest */
+    msg_encode_submit(&b, specs, 3, "j-7", NULL, 10000000, false); /* a later batch, the largest */
+    assert_pair(&b, MSG_SUBMIT, true);
+    buf_reset(&b);
+    msg_encode_submit(&b, specs, 3, NULL, NULL, 3, true); /* submit --wait */
     assert_pair(&b, MSG_SUBMIT, true);
     /* Resource requests take the shortcut too, as the CLI writes them. */
     struct request reqs[3];
@@ -602,7 +606,7 @@ static void test_pair_submit(void **state UNUSED)
     for (size_t i = 0; i < 3; i++)
         specs[i].req = &reqs[i];
     buf_reset(&b);
-    msg_encode_submit(&b, specs, 3, NULL, NULL, 0);
+    msg_encode_submit(&b, specs, 3, NULL, NULL, 0, false);
     assert_pair(&b, MSG_SUBMIT, true);
     buf_release(&b);
 }

@@ -487,7 +487,8 @@ static void test_submit_malformed(void **state UNUSED)
     parse_bad("{\"type\":\"submit\",\"tasks\":[]}", "'tasks'");
     parse_bad("{\"type\":\"submit\",\"tasks\":{\"cmd\":\"x\"}}", "'tasks'");
     parse_bad("{\"type\":\"submit\",\"tasks\":[1]}", "object");
-    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"x\"}],\"wait\":true}", "'wait'");
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"x\"}],\"wait\":1}", "'wait'");
+    parse_bad("{\"type\":\"submit\",\"tasks\":[{\"cmd\":\"x\"}],\"watch\":true}", "'watch'");
 }
 
 static void test_spec_too_big(void **state UNUSED)
