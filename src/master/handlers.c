@@ -425,6 +425,8 @@ static struct job *submit_batch(struct handlers *h, struct sink *r, struct msg *
         tasks_set_job(h->tasks, t, job);
         if (deps)
             blocked[nblocked++] = t;
+        else if (msg->wait && msg->nspecs <= WORKERS_AWAIT_MAX)
+            workers_await(h->workers, t);
         if (i)
             buf_addch(ids, ',');
         buf_add_json_cstr(ids, t->id);

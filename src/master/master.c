@@ -79,8 +79,17 @@ static void output_idle_cb(uv_idle_t *h UNUSED)
 }
 
 /*
+ * A batch that records a waited-for submission whose runs already left
+ * (workers.c, send_runs_now()) waits up to this long for their results, so
+ * that the acceptance and the result share one commit: on a lone short
+ * task's path, one commit instead of two.
+ */
+#define AWAIT_HOLD_US 2000
+
+/*
  * Whether this turn's writes may wait for the next turns' and share their
- * commit: while commits come at least every COMMIT_GAP_US anyway, and
+ * commit: while waited-for runs are out (AWAIT_HOLD_US, above); or while
+ * commits come at least every COMMIT_GAP_US anyway, and
  * nobody waits for this one: no client reply, no run that its worker
  * starts soon (workers.c, run_starts_soon). Results (whose workers keep
  * them until the ack) and runs deep in a worker's prefetch can wait. A busy
@@ -98,8 +107,26 @@ static void commit_timer_cb(uv_timer_t *h UNUSED)
 
 static bool commit_may_wait(struct master *m, uint64_t now_us)
 {
-    return !m->group && !m->stopping && now_us - m->last_handoff_us < COMMIT_GAP_US &&
-           !m->workers.run_starts_soon && !conn_hub_client_waits(&m->hub) && !http_waits(m->http);
+    if (m->group || m->stopping)
+        return false;
+    if (conn_hub_client_waits(&m->hub) || http_waits(m->http))
+        m->open_answers = true;
+    if (m->workers.nholding) {
+        if (!m->hold_since_us)
+            m->hold_since_us = now_us;
+        if (now_us - m->hold_since_us < AWAIT_HOLD_US)
+            return true;
+    }
+    return now_us - m->last_handoff_us < COMMIT_GAP_US && !m->workers.run_starts_soon &&
+           !m->open_answers;
+}
+
+/* When the commit timer ends a batch's wait (commit_may_wait()), in ms. */
+static uint64_t commit_wait_ms(const struct master *m, uint64_t now_us)
+{
+    uint64_t until =
+        m->workers.nholding ? m->hold_since_us + AWAIT_HOLD_US : m->last_handoff_us + COMMIT_GAP_US;
+    return until > now_us ? (until - now_us + 999) / 1000 : 1;
 }
 
 /* Runs once per loop turn, just before the loop blocks: everything handled
@@ -126,14 +153,16 @@ static void master_prepare_cb(uv_prepare_t *h)
     bool pending = jwriter_pending(m->writer);
     if (pending && commit_may_wait(m, now_us)) {
         epoch = jwriter_open_epoch(m->writer);
-        if (!uv_is_active((uv_handle_t *)&m->commit_timer))
-            uv_timer_start(&m->commit_timer, commit_timer_cb,
-                           (m->last_handoff_us + COMMIT_GAP_US - now_us + 999) / 1000, 0);
+        if (!uv_is_active((uv_handle_t *)&m->commit_timer) || m->workers.nholding)
+            uv_timer_start(&m->commit_timer, commit_timer_cb, commit_wait_ms(m, now_us), 0);
     } else {
         if (pending)
             m->last_handoff_us = now_us;
         epoch = jwriter_handoff(m->writer);
         uv_timer_stop(&m->commit_timer);
+        workers_batch_handed(&m->workers);
+        m->open_answers = false;
+        m->hold_since_us = 0;
     }
     m->workers.run_starts_soon = false;
     conn_hub_hold(&m->hub, epoch);
@@ -523,6 +552,7 @@ int master_run(const struct master_opts *opts)
         .worker_timeout_ms = opts->worker_timeout_ms,
         .scan_interval_ms = opts->scan_interval_ms,
         .prefetch = opts->prefetch,
+        .runs_before_commit = opts->group_config.n == 0,
     };
     tasks_init(&m->tasks, workers_timeout_grace_ms(&wopts));
     workers_init(&m->workers, &wopts, &m->tasks, (int64_t)uv_now(m->loop));

@@ -69,7 +69,11 @@ struct master {
     uv_timer_t tick;
     uv_timer_t commit_timer;  /* ends a commit's wait (commit_may_wait()) */
     uint64_t last_handoff_us; /* when a batch last went to the journal writer */
-    uv_idle_t output_idle;    /* active while logs sessions have more to send */
+    /* The open batch (one that waits, commit_may_wait()): it holds replies
+     * a client waits for; since when it is held for workers.holding. */
+    bool open_answers;
+    uint64_t hold_since_us;
+    uv_idle_t output_idle; /* active while logs sessions have more to send */
     uv_signal_t sigint, sigterm, sighup;
 
     struct tasks tasks;       /* the task table: the only writer of tasks */

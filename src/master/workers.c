@@ -497,6 +497,11 @@ void workers_conn_closed(struct workers *ws, struct worker *w, const char *reaso
 
 static void handle_result(struct workers *ws, struct worker *w, struct attempt_result *r)
 {
+    for (size_t k = 0; k < ws->nholding; k++)
+        if (ws->holding[k] == r->lease) {
+            ws->holding[k] = ws->holding[--ws->nholding];
+            break;
+        }
     struct task *t = tasks_find(ws->tasks, r->id);
     add_lease(ws, w, &w->acks, &w->nacks, r->lease);
     if (!t || t->state != TASK_RUNNING || t->lease != r->lease || !t->worker ||
@@ -765,16 +770,26 @@ static int cmp_load(const void *a, const void *b)
 }
 
 /* The run line being built for one worker in a dispatch pass. */
+/* What one dispatch pass writes to one worker: its run lines (and the
+ * revokes before them), from `from` in its connection's output. */
 struct run_out {
     struct buf *b;
-    size_t start;
+    size_t from, start;
     int in_msg, n;
+    bool waits; /* some of it must wait for the commit (send_runs_now()) */
 };
+
+static void run_open(struct worker *w, struct run_out *o)
+{
+    if (!o->b) {
+        o->b = conn_out(w->conn);
+        o->from = o->b->len;
+    }
+}
 
 static void run_add(struct worker *w, struct run_out *o, struct task *t)
 {
-    if (!o->b)
-        o->b = conn_out(w->conn);
+    run_open(w, o);
     if (o->in_msg == 0) {
         o->start = o->b->len;
         msg_run_begin(o->b);
@@ -833,8 +848,8 @@ static size_t revoke_behind(struct workers *ws, struct worker *w, struct run_out
     }
     if (n) {
         run_break(o);
-        if (!o->b)
-            o->b = conn_out(w->conn);
+        run_open(w, o);
+        o->waits = true;
         msg_encode_leases(o->b, MSG_REVOKE, list.data);
         ws->revokes_sent += n;
         log_info("revoking prefetched attempts for one that comes first task=%s worker=%s "
@@ -859,6 +874,28 @@ static bool starts_soon(const struct worker *w)
     return ahead * MAX(w->dur_ms, 0.1) / w->slots < RUN_SOON_MS;
 }
 
+/*
+ * Whether t's run may leave before the commit that records its attempt
+ * (send_runs_now()): t is one of this turn's waited-for tasks, accepted in
+ * that same commit, so a master killed before it never accepted t (its
+ * client got no reply, as if the submit had been lost) and cannot start t
+ * again as the same attempt; and its lease lies under the durable bound,
+ * so a restarted master never gives it out again (a result for a lease it
+ * does not know is discarded and acked, as for a superseded attempt).
+ * Notes which run_out carries it, for ws->holding.
+ */
+static bool may_run_early(struct workers *ws, const struct run_out *o, const struct task *t)
+{
+    for (size_t k = 0; k < ws->nawaited; k++)
+        if (ws->awaited[k] == t) {
+            if (!tasks_lease_durable(ws->tasks, t->lease))
+                return false;
+            ws->awaited_out[k] = o;
+            return true;
+        }
+    return false;
+}
+
 /* Leases t to w (placed by the caller), after asking back what it passes. */
 static void lease_to(struct workers *ws, struct worker *w, struct run_out *o, struct task *t)
 {
@@ -874,8 +911,36 @@ static void lease_to(struct workers *ws, struct worker *w, struct run_out *o, st
         }
     }
     tasks_dispatch_taken(ws->tasks, t, w->id, ws->listen_ms);
+    if (!may_run_early(ws, o, t))
+        o->waits = true;
     attach(w, t);
     run_add(w, o, t);
+}
+
+void workers_await(struct workers *ws, const struct task *t)
+{
+    if (ws->nawaited < WORKERS_AWAIT_MAX) {
+        ws->awaited_out[ws->nawaited] = NULL;
+        ws->awaited[ws->nawaited++] = t;
+    }
+}
+
+void workers_batch_handed(struct workers *ws)
+{
+    ws->nholding = 0;
+}
+
+/*
+ * Sends o's lines to w now, before the commit of the batch that records
+ * them, where that keeps every guarantee (may_run_early() for each run):
+ * a single master (runs_before_commit), no revoke among them (a worker
+ * that handed an attempt back must not meet a master that forgot asking),
+ * and nothing held before them on the connection. Returns whether they
+ * left.
+ */
+static bool send_runs_now(struct workers *ws, struct worker *w, const struct run_out *o)
+{
+    return ws->opts.runs_before_commit && o->n && !o->waits && conn_send_now(w->conn, o->from);
 }
 
 /* The last task waiting on w past its slots and not being revoked, or NULL. */
@@ -947,7 +1012,7 @@ static void set_reservation(struct workers *ws, const struct task *t, const stru
  * worker; after PLACE_SCAN_MAX such tasks, or once no worker has room, the
  * pass stops. Tasks looked at and not placed go back to the queue.
  */
-void workers_dispatch(struct workers *ws)
+static void dispatch_pass(struct workers *ws)
 {
     ws->tasks->dispatch_needed = false;
     if (!tasks_ready(ws->tasks))
@@ -1049,6 +1114,10 @@ void workers_dispatch(struct workers *ws)
         if (!outs[i].b)
             continue;
         run_break(&outs[i]);
+        if (send_runs_now(ws, bw[i], &outs[i]))
+            for (size_t k = 0; k < ws->nawaited; k++)
+                if (ws->awaited_out[k] == &outs[i] && ws->nholding < WORKERS_AWAIT_MAX)
+                    ws->holding[ws->nholding++] = ws->awaited[k]->lease;
         /* Debug: at info, a line a pass was a write and a clock read for
          * every task or two of a busy worker; the events ring keeps each
          * start (started) for the API and the dashboard anyway. */
@@ -1060,4 +1129,10 @@ void workers_dispatch(struct workers *ws)
     free(outs);
     free(bins);
     free(bw);
+}
+
+void workers_dispatch(struct workers *ws)
+{
+    dispatch_pass(ws);
+    ws->nawaited = 0;
 }

@@ -84,7 +84,14 @@ struct workers_opts {
      * per worker from its task durations (at most its slots or 64), 0 is none, N
      * is N. A prefetched task is revoked when one that comes first arrives. */
     int64_t prefetch;
+    /* A run may leave before its attempt's record is durable (a single
+     * master; never in a group, where the record is a Raft entry first). */
+    bool runs_before_commit;
 };
+
+/* At most this many tasks of waited-for submissions are held for at once
+ * (workers_await()); a submission of more is not held. */
+#define WORKERS_AWAIT_MAX 16
 
 struct workers {
     /* Read-only outside workers.c. */
@@ -119,6 +126,16 @@ struct workers {
      * worker's prefetch runs dry within RUN_SOON_MS), so the turn's commit
      * must not wait (master.c); the loop clears it. */
     bool run_starts_soon;
+    /* The tasks of this turn's waited-for submissions (workers_await());
+     * and the leases of those of them whose runs left before the open
+     * batch's commit, results not in yet: while any is, the master may hold
+     * the batch (master.c, commit_may_wait()) so that the acceptance and
+     * the result share one commit. Reset by workers_batch_handed(). */
+    const struct task *awaited[WORKERS_AWAIT_MAX];
+    const void *awaited_out[WORKERS_AWAIT_MAX]; /* during a dispatch: where it went */
+    size_t nawaited;
+    uint64_t holding[WORKERS_AWAIT_MAX];
+    size_t nholding;
     struct outputs *outputs; /* set by the master after workers_init() */
     size_t output_held;      /* workers whose input is held (output_held) */
 };
@@ -152,6 +169,11 @@ void workers_tick(struct workers *ws);
 void workers_expire(struct workers *ws);
 /* Hands ready tasks to workers with free slots, least loaded first. */
 void workers_dispatch(struct workers *ws);
+/* Task t, just queued, has a client waiting for it (a submit with `wait`);
+ * this turn's dispatch may then count its run in ws->holding. */
+void workers_await(struct workers *ws, const struct task *t);
+/* The open batch went to the journal writer: nothing is held for any more. */
+void workers_batch_handed(struct workers *ws);
 /* Queues the per-worker acks and kills gathered this turn. */
 void workers_flush_control(struct workers *ws);
 /* Once a turn: reads the workers held for output again once the output

@@ -588,6 +588,8 @@ void conn_hub_hold(struct conn_hub *hub, uint64_t epoch)
         struct conn *c = list_entry(pos, struct conn, dirty_node);
         if (!take_dirty(c))
             continue;
+        if (c->out_ready == c->out.len)
+            continue; /* all of it released (conn_send_now) */
         uint64_t end = c->out_taken + c->out.len;
         int last = c->nmarks - 1;
         if (last >= 0 && c->mark_pos[last] == end)
@@ -610,6 +612,15 @@ bool conn_hub_client_waits(const struct conn_hub *hub)
         if (list_entry(pos, struct conn, dirty_node)->paced) /* a client's */
             return true;
     return false;
+}
+
+bool conn_send_now(struct conn *c, size_t from)
+{
+    if (c->nmarks || c->out_ready != from || c->state != CONN_READY)
+        return false;
+    c->out_ready = c->out.len;
+    start_write(c);
+    return true;
 }
 
 void conn_hub_release(struct conn_hub *hub, uint64_t done)

@@ -281,6 +281,13 @@ void conn_hub_hold(struct conn_hub *hub, uint64_t epoch);
  * last conn_hub_hold(): a reply someone is waiting for. */
 bool conn_hub_client_waits(const struct conn_hub *hub);
 void conn_hub_release(struct conn_hub *hub, uint64_t done);
+/*
+ * Sends c's queued bytes from `from` (an offset in conn_out(c), taken this
+ * turn) on now, without waiting for a commit: only when every byte before
+ * them has been released already, so nothing held is overtaken. Returns
+ * whether it did.
+ */
+bool conn_send_now(struct conn *c, size_t from);
 /* The connections open now (for /metrics). */
 size_t conn_hub_count(const struct conn_hub *hub);
 /* Closes connections whose handshake missed its deadline. */
