@@ -84,7 +84,7 @@ static void output_idle_cb(uv_idle_t *h UNUSED)
  * that the acceptance and the result share one commit: on a lone short
  * task's path, one commit instead of two.
  */
-#define AWAIT_HOLD_US 2000
+#define AWAIT_HOLD_US (WORKERS_AWAIT_HOLD_MS * 1000)
 
 /*
  * Whether this turn's writes may wait for the next turns' and share their
@@ -124,8 +124,9 @@ static bool commit_may_wait(struct master *m, uint64_t now_us)
 /* When the commit timer ends a batch's wait (commit_may_wait()), in ms. */
 static uint64_t commit_wait_ms(const struct master *m, uint64_t now_us)
 {
-    uint64_t until =
-        m->workers.nholding ? m->hold_since_us + AWAIT_HOLD_US : m->last_handoff_us + COMMIT_GAP_US;
+    uint64_t until = m->last_handoff_us + COMMIT_GAP_US;
+    if (m->workers.nholding && m->hold_since_us + AWAIT_HOLD_US > now_us)
+        until = m->hold_since_us + AWAIT_HOLD_US;
     return until > now_us ? (until - now_us + 999) / 1000 : 1;
 }
 

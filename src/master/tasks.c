@@ -834,6 +834,11 @@ bool tasks_lease_durable(const struct tasks *ts, uint64_t l)
     return l < ts->lease_durable;
 }
 
+uint64_t tasks_open_epoch(const struct tasks *ts)
+{
+    return jwriter_open_epoch(ts->writer);
+}
+
 void tasks_committed(struct tasks *ts, uint64_t done)
 {
     if (ts->lease_bound_epoch && done >= ts->lease_bound_epoch) {

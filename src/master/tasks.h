@@ -113,6 +113,8 @@ void tasks_init(struct tasks *ts, int64_t grace_ms);
 bool tasks_lease_durable(const struct tasks *ts, uint64_t l);
 /* The journal has committed up to epoch done (master.c, release_durable). */
 void tasks_committed(struct tasks *ts, uint64_t done);
+/* The epoch of the journal batch that what is recorded now goes into. */
+uint64_t tasks_open_epoch(const struct tasks *ts);
 /* Frees every task in the table. Workers must have unlinked theirs. */
 void tasks_release(struct tasks *ts);
 

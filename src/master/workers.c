@@ -877,20 +877,25 @@ static bool starts_soon(const struct worker *w)
 /*
  * Whether t's run may leave before the commit that records its attempt
  * (send_runs_now()): t is one of this turn's waited-for tasks, accepted in
- * that same commit, so a master killed before it never accepted t (its
- * client got no reply, as if the submit had been lost) and cannot start t
- * again as the same attempt; and its lease lies under the durable bound,
- * so a restarted master never gives it out again (a result for a lease it
- * does not know is discarded and acked, as for a superseded attempt).
- * Notes which run_out carries it, for ws->holding.
+ * the batch that records its attempt too (no commit came between, such as
+ * a tasks_sync()), so a master killed before that commit never accepted t
+ * (its client got no reply, as if the submit had been lost) and cannot
+ * start t again as the same attempt; and its lease lies under the durable
+ * bound, so a restarted master never gives it out again (a result for a
+ * lease it does not know is discarded and acked, as for a superseded
+ * attempt). Where t starts at once on w, on a worker of short tasks, notes
+ * which run_out carries it, for ws->holding.
  */
-static bool may_run_early(struct workers *ws, const struct run_out *o, const struct task *t)
+static bool may_run_early(struct workers *ws, const struct worker *w, const struct run_out *o,
+                          const struct task *t)
 {
     for (size_t k = 0; k < ws->nawaited; k++)
         if (ws->awaited[k] == t) {
-            if (!tasks_lease_durable(ws->tasks, t->lease))
+            if (ws->awaited_epoch[k] != tasks_open_epoch(ws->tasks) ||
+                !tasks_lease_durable(ws->tasks, t->lease))
                 return false;
-            ws->awaited_out[k] = o;
+            if (w->running < w->slots && (!w->dur_samples || w->dur_ms < WORKERS_AWAIT_HOLD_MS))
+                ws->awaited_out[k] = o;
             return true;
         }
     return false;
@@ -911,7 +916,7 @@ static void lease_to(struct workers *ws, struct worker *w, struct run_out *o, st
         }
     }
     tasks_dispatch_taken(ws->tasks, t, w->id, ws->listen_ms);
-    if (!may_run_early(ws, o, t))
+    if (!may_run_early(ws, w, o, t))
         o->waits = true;
     attach(w, t);
     run_add(w, o, t);
@@ -921,6 +926,7 @@ void workers_await(struct workers *ws, const struct task *t)
 {
     if (ws->nawaited < WORKERS_AWAIT_MAX) {
         ws->awaited_out[ws->nawaited] = NULL;
+        ws->awaited_epoch[ws->nawaited] = tasks_open_epoch(ws->tasks);
         ws->awaited[ws->nawaited++] = t;
     }
 }

@@ -92,6 +92,10 @@ struct workers_opts {
 /* At most this many tasks of waited-for submissions are held for at once
  * (workers_await()); a submission of more is not held. */
 #define WORKERS_AWAIT_MAX 16
+/* How long the master holds a batch for the results of waited-for runs
+ * (master.c, commit_may_wait()); a worker whose tasks take longer is not
+ * waited for. */
+#define WORKERS_AWAIT_HOLD_MS 2
 
 struct workers {
     /* Read-only outside workers.c. */
@@ -132,6 +136,7 @@ struct workers {
      * the batch (master.c, commit_may_wait()) so that the acceptance and
      * the result share one commit. Reset by workers_batch_handed(). */
     const struct task *awaited[WORKERS_AWAIT_MAX];
+    uint64_t awaited_epoch[WORKERS_AWAIT_MAX];  /* the journal batch that accepts it */
     const void *awaited_out[WORKERS_AWAIT_MAX]; /* during a dispatch: where it went */
     size_t nawaited;
     uint64_t holding[WORKERS_AWAIT_MAX];
