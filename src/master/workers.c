@@ -769,7 +769,6 @@ static int cmp_load(const void *a, const void *b)
     return l < r ? -1 : l > r;
 }
 
-/* The run line being built for one worker in a dispatch pass. */
 /* What one dispatch pass writes to one worker: its run lines (and the
  * revokes before them), from `from` in its connection's output. */
 struct run_out {
