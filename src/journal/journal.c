@@ -144,6 +144,8 @@
 
 #include <sqlite3.h>
 
+#include "journal/sqlite.h"
+
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -1001,6 +1003,8 @@ static void journal_free(struct journal *j)
 
 struct journal *journal_open(const char *dir, char *err, size_t errlen)
 {
+    if (sqlite_load(err, errlen) != 0)
+        return NULL;
     struct journal *j = xcalloc(1, sizeof(*j));
     const char *fault;
     int rc;

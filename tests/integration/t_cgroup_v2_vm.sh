@@ -65,8 +65,10 @@ mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root}
 cp "$DTR" "$R/bin/dtr"
 cp "$BUSYBOX" "$R/bin/busybox"
 # (Debian's busybox-static has none; its dynamic busybox has a few)
+# The master loads libsqlite3 when it opens its journal (ldd does not list it).
 libs=$( (ldd "$DTR"; ldd "$BUSYBOX") 2>/dev/null |
     awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $2 ~ /^\(/ { print $1 }' | sort -u)
+libs="$libs $(ldconfig -p | awk '$1 == "libsqlite3.so.0" && /x86-64/ { print $NF; exit }')"
 for lib in $libs; do
     mkdir -p "$R$(dirname "$lib")"
     cp -L "$lib" "$R$lib"

@@ -66,6 +66,8 @@ dpkg-query -W -f '${Depends}' dtr | grep -q 'libmicrohttpd12' &&
 # And libssl, which it loads when TLS is turned on.
 dpkg-query -W -f '${Depends}' dtr | grep -q 'libssl3' &&
     pass "the package depends on libssl3" || fail "Depends: $(dpkg-query -W -f '${Depends}' dtr)"
+dpkg-query -W -f '${Depends}' dtr | grep -q 'libsqlite3-0' &&
+    pass "the package depends on libsqlite3-0" || fail "Depends: $(dpkg-query -W -f '${Depends}' dtr)"
 DTR=/usr/bin/dtr start_master P
 U=$(cat "$T/state-P/http.addr" 2>/dev/null)
 code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${U}api/v1/status")
