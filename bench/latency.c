@@ -3,15 +3,15 @@
  * End-to-end latency of one task: submit one `noop`, wait for its final
  * progress, N times in sequence, over one client connection made with the
  * CLI's own code (cli/client.h). Each round is what `dtr submit --wait`
- * does, without the process start: submit -> submitted (durable), then
- * wait -> progress ... final (the task ran on a worker and its result is
- * durable).
+ * does, without the process start: a submit with "wait":true ->
+ * submitted (durable), then the progress that follows it ... final (the
+ * task ran on a worker and its result is durable).
  *
  *   latency --master HOST:PORT [-n N] [--warmup W]
  *
  * Prints "n=N p50_ms=.. p99_ms=.. min_ms=.. max_ms=.. mean_ms=..
  * submit_p50_ms=.. run_p50_ms=.." where submit_* is submit -> submitted and
- * run_* is the rest (wait -> final). Bounded: N <= 100,000 and an alarm
+ * run_* is the rest (submitted -> final). Bounded: N <= 100,000 and an alarm
  * after 600 s; a round that gets no final progress within 60 s fails.
  */
 #include <errno.h>
@@ -48,15 +48,8 @@ static int round_trip(struct client *c, double *submit_ms, double *total_ms)
         msg_release(&reply);
         return 1;
     }
-    struct msg w;
-    memset(&w, 0, sizeof(w));
-    w.type = MSG_WAIT;
-    w.ids = reply.ids;
-    w.nids = 1;
-    msg_encode(&req, &w);
     msg_release(&reply);
-    rc = client_send(c, &req);
-    buf_release(&req);
+    /* The submit said "wait": its progress follows, as dtr submit --wait reads it. */
     while (rc == 0) {
         struct msg p;
         rc = client_recv(c, &p, 60000);

@@ -809,7 +809,7 @@ bench_latency() {
     show lat.p50 "dtr submit -> final progress, p50" ms lat.base "baseline"
     show lat.p99 "dtr submit -> final progress, p99" ms lat.base "baseline"
     show lat.submit "  of which submit -> submitted, p50" ms lat.commit "commit"
-    show lat.run "  of which wait -> final, p50" ms lat.commit "commit"
+    show lat.run "  of which submitted -> final, p50" ms lat.commit "commit"
     show lat.bs.noop "beanstalkd, one connection, noop job, p50" ms
     show lat.gm.noop "Gearman, one connection, noop job, p50" ms
     show lat.p50 "dtr one connection against beanstalkd" ms lat.bs.noop "beanstalkd"
@@ -1077,8 +1077,8 @@ bench_group() {
     show glat.group.p50 "group against the budget" ms glat.budget "budget"
     show glat.single.submit "  single: submit -> submitted (1 write), p50" ms
     show glat.group.submit "  group: submit -> submitted (1 entry), p50" ms glat.single.submit "single"
-    show glat.single.run "  single: wait -> final (run, result), p50" ms
-    show glat.group.run "  group: wait -> final (run, result), p50" ms glat.single.run "single"
+    show glat.single.run "  single: submitted -> final (run, result), p50" ms
+    show glat.group.run "  group: submitted -> final (run, result), p50" ms glat.single.run "single"
     show glat.single.p99 "single: one connection, p99" ms
     show glat.group.p99 "group: one connection, p99" ms glat.single.p99 "single"
     show glat.single.cli "single: dtr submit --wait -- /bin/true, p50" ms

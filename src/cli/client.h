@@ -96,6 +96,9 @@ int cli_parse(const char *cmd, const char *usage, const char *summary, const str
  * any failed or was cancelled or the timeout passed, or a connection error.
  */
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms);
+/* cli_wait() without asking: the progress of a wait asked for already (a
+ * submit with `wait`, which the master follows with it). */
+int cli_follow(struct client *c, int64_t timeout_ms);
 /* --quiet of wait and submit: cli_wait() shows no progress and no summary. */
 extern bool cli_quiet;
 /* wait --json (and submit --wait --json): the summary is one JSON object

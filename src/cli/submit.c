@@ -394,8 +394,8 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
     m.nspecs = MIN(n - k * SUBMIT_BATCH, SUBMIT_BATCH);
     m.job = k ? (char *)job : NULL;
     m.job_name = k ? NULL : (char *)f->job_name;
-    m.throttle = f->throttle; /* the job's: every batch says it, the master checks */
-    m.wait = f->wait;
+    m.throttle = f->throttle;              /* the job's: every batch says it, the master checks */
+    m.wait = f->wait && n <= SUBMIT_BATCH; /* one batch: its progress follows it */
     buf_reset(b);
     msg_encode(b, &m);
 }
@@ -608,7 +608,7 @@ int cmd_submit(int argc, char **argv)
         goto out;
     if (f.wait) {
         cli_wait_json = f.json;
-        rc = cli_wait(&c, ids, nids, false, NULL, -1);
+        rc = nspecs <= SUBMIT_BATCH ? cli_follow(&c, -1) : cli_wait(&c, ids, nids, false, NULL, -1);
     }
 out:
     client_close(&c);

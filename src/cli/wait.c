@@ -54,15 +54,7 @@ static void draw(const struct msg *p, int64_t started, bool final)
 int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, int64_t timeout_ms)
 {
     struct buf b = BUF_INIT;
-    struct msg req, m;
-    int rc;
-    /* Progress only for a person watching: a terminal, and not --quiet. */
-    bool tty = !cli_quiet && isatty(STDERR_FILENO);
-    int64_t started = clock_mono_ms();
-    struct {
-        uint64_t total, done, failed;
-    } last = {0, 0, 0}; /* the latest progress, for --json after a timeout */
-    int64_t deadline = timeout_ms >= 0 ? started + timeout_ms : -1;
+    struct msg req;
     memset(&req, 0, sizeof(req));
     req.type = MSG_WAIT;
     req.ids = ids;
@@ -70,8 +62,22 @@ int cli_wait(struct client *c, char **ids, size_t n, bool all, const char *job, 
     req.all = all;
     req.job = (char *)job;
     msg_encode(&b, &req);
-    rc = client_send(c, &b);
+    int rc = client_send(c, &b);
     buf_release(&b);
+    return rc ? rc : cli_follow(c, timeout_ms);
+}
+
+int cli_follow(struct client *c, int64_t timeout_ms)
+{
+    struct msg m;
+    int rc = 0;
+    /* Progress only for a person watching: a terminal, and not --quiet. */
+    bool tty = !cli_quiet && isatty(STDERR_FILENO);
+    int64_t started = clock_mono_ms();
+    struct {
+        uint64_t total, done, failed;
+    } last = {0, 0, 0}; /* the latest progress, for --json after a timeout */
+    int64_t deadline = timeout_ms >= 0 ? started + timeout_ms : -1;
     while (rc == 0) {
         int64_t left = deadline >= 0 ? deadline - clock_mono_ms() : -1;
         if (deadline >= 0 && left <= 0) {

@@ -444,6 +444,8 @@ out:
     return job;
 }
 
+static void handle_wait(struct handlers *h, struct conn *c, struct msg *msg);
+
 static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
 {
     struct client_session *cs = c->data;
@@ -464,6 +466,16 @@ static void handle_submit(struct handlers *h, struct conn *c, struct msg *msg)
         cs->job = xstrdup(job->id);
     }
     buf_release(&ids);
+    if (job && msg->wait) {
+        /* As a wait for the batch's ids sent right after it: its progress
+         * follows `submitted` without another round trip. */
+        struct msg w = {.type = MSG_WAIT, .nids = msg->nspecs};
+        w.ids = xcalloc(msg->nspecs, sizeof(*w.ids));
+        for (size_t i = 0; i < msg->nspecs; i++)
+            w.ids[i] = msg->specs[i].id;
+        handle_wait(h, c, &w);
+        free(w.ids);
+    }
 }
 
 struct job *handlers_submit(struct handlers *h, struct msg *msg, const char *peer, struct buf *ids,

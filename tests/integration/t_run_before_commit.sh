@@ -76,4 +76,23 @@ leases=$(sed -n 's/.*attempt started task=t-2 attempt=1 lease=\([0-9]*\).*/\1/p'
     pass "the new t-2 ran under a lease above the unaccepted one's: $leases" ||
     fail "t-2's leases on the worker: $leases (want $early_lease, then a larger one)"
 [ "$(cat ran)" = "$(printf 'ran\nagain')" ] && pass "each ran once" || fail "ran: $(cat ran)"
+
+# On the wire: a submit with "wait" is followed by its progress, unasked.
+/usr/bin/python3 - "$M_ADDR" >wire.out 2>&1 <<'EOF' &&
+import sys, dtrwire
+p = dtrwire.Peer(sys.argv[1])
+dtrwire.dial(p, "client", "wire-client")
+p.send({"type": "submit", "tasks": [{"id": "w-1", "kind": "noop"}, {"id": "w-2", "kind": "noop"}], "wait": True})
+r = p.msg()
+assert r and r.get("type") == "submitted" and r.get("ids") == ["w-1", "w-2"], r
+while True:
+    r = p.msg(10)
+    assert r and r.get("type") == "progress" and r.get("total") == 2, r
+    if r.get("final"):
+        assert r.get("done") == 2 and r.get("failed") == 0, r
+        break
+p.close()
+EOF
+    pass "a submit with wait is answered by submitted, then its progress to the final one" ||
+    fail "wire: $(cat wire.out)"
 finish
