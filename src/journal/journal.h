@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The master's durable record of every task, on SQLite in WAL mode. The only
- * module that includes sqlite3.h.
+ * module that uses SQLite (journal/sqlite.c loads it).
  *
  * Writes are grouped: journal_save_*() open a transaction on first use and
  * journal_commit() ends it. The master's journal writer thread (writer.h)

@@ -20,6 +20,6 @@ int sqlite_load(char *err, size_t errlen)
 #undef SQLITE_SLOT
     if (!lib)
         lib = dl_load(DTR_SQLITE_SONAME, "the journal", "install SQLite's libsqlite3",
-                      "install SQLite 3.36 or later", names, slots, ARRAY_SIZE(names), err, errlen);
+                      "install SQLite 3.37 or later", names, slots, ARRAY_SIZE(names), err, errlen);
     return lib ? 0 : -1;
 }

@@ -68,7 +68,9 @@ cp "$BUSYBOX" "$R/bin/busybox"
 # The master loads libsqlite3 when it opens its journal (ldd does not list it).
 libs=$( (ldd "$DTR"; ldd "$BUSYBOX") 2>/dev/null |
     awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $2 ~ /^\(/ { print $1 }' | sort -u)
-libs="$libs $(ldconfig -p | awk '$1 == "libsqlite3.so.0" && /x86-64/ { print $NF; exit }')"
+sqlite=$(/sbin/ldconfig -p | awk '$1 == "libsqlite3.so.0" && /x86-64/ { print $NF; exit }')
+[ -n "$sqlite" ] || die "ldconfig -p does not list libsqlite3.so.0 (Debian: libsqlite3-0)"
+libs="$libs $sqlite"
 for lib in $libs; do
     mkdir -p "$R$(dirname "$lib")"
     cp -L "$lib" "$R$lib"
