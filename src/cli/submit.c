@@ -382,6 +382,13 @@ out:
     return rc;
 }
 
+/* A submission of one batch asks in its submit for the progress that
+ * --wait reads (`wait`); a larger one sends a wait request after it. */
+static bool submit_follows(size_t n)
+{
+    return n <= SUBMIT_BATCH;
+}
+
 /* Batch k: the first makes the call's job (named --job-name, or j-N), the
  * others join it (job, from the first reply). */
 static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_t k,
@@ -394,8 +401,8 @@ static void encode_batch(struct buf *b, struct task_spec *specs, size_t n, size_
     m.nspecs = MIN(n - k * SUBMIT_BATCH, SUBMIT_BATCH);
     m.job = k ? (char *)job : NULL;
     m.job_name = k ? NULL : (char *)f->job_name;
-    m.throttle = f->throttle;              /* the job's: every batch says it, the master checks */
-    m.wait = f->wait && n <= SUBMIT_BATCH; /* one batch: its progress follows it */
+    m.throttle = f->throttle; /* the job's: every batch says it, the master checks */
+    m.wait = f->wait && submit_follows(n);
     buf_reset(b);
     msg_encode(b, &m);
 }
@@ -608,7 +615,7 @@ int cmd_submit(int argc, char **argv)
         goto out;
     if (f.wait) {
         cli_wait_json = f.json;
-        rc = nspecs <= SUBMIT_BATCH ? cli_follow(&c, -1) : cli_wait(&c, ids, nids, false, NULL, -1);
+        rc = submit_follows(nspecs) ? cli_follow(&c, -1) : cli_wait(&c, ids, nids, false, NULL, -1);
     }
 out:
     client_close(&c);

@@ -109,16 +109,15 @@ static bool commit_may_wait(struct master *m, uint64_t now_us)
 {
     if (m->group || m->stopping)
         return false;
+    if (m->workers.nholding && !m->hold_since_us)
+        m->hold_since_us = now_us;
+    bool holding = m->workers.nholding && now_us - m->hold_since_us < AWAIT_HOLD_US;
+    if (!holding && (now_us - m->last_handoff_us >= COMMIT_GAP_US || m->workers.run_starts_soon ||
+                     m->open_answers))
+        return false; /* without walking the connections: the common case */
     if (conn_hub_client_waits(&m->hub) || http_waits(m->http))
         m->open_answers = true;
-    if (m->workers.nholding) {
-        if (!m->hold_since_us)
-            m->hold_since_us = now_us;
-        if (now_us - m->hold_since_us < AWAIT_HOLD_US)
-            return true;
-    }
-    return now_us - m->last_handoff_us < COMMIT_GAP_US && !m->workers.run_starts_soon &&
-           !m->open_answers;
+    return holding || !m->open_answers;
 }
 
 /* When the commit timer ends a batch's wait (commit_may_wait()), in ms. */

@@ -89,6 +89,8 @@ struct workers_opts {
     bool runs_before_commit;
 };
 
+struct run_out; /* workers.c: what a dispatch writes to one worker */
+
 /* At most this many tasks of waited-for submissions are held for at once
  * (workers_await()); a submission of more is not held. */
 #define WORKERS_AWAIT_MAX 16
@@ -136,8 +138,8 @@ struct workers {
      * the batch (master.c, commit_may_wait()) so that the acceptance and
      * the result share one commit. Reset by workers_batch_handed(). */
     const struct task *awaited[WORKERS_AWAIT_MAX];
-    uint64_t awaited_epoch[WORKERS_AWAIT_MAX];  /* the journal batch that accepts it */
-    const void *awaited_out[WORKERS_AWAIT_MAX]; /* during a dispatch: where it went */
+    uint64_t awaited_epoch[WORKERS_AWAIT_MAX];            /* the journal batch that accepts it */
+    const struct run_out *awaited_out[WORKERS_AWAIT_MAX]; /* during a dispatch: where it went */
     size_t nawaited;
     uint64_t holding[WORKERS_AWAIT_MAX];
     size_t nholding;
