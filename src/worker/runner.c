@@ -68,7 +68,10 @@ struct stream {
 
 struct runner {
     struct runners *rs;
-    pid_t pid;      /* also the process group id */
+    pid_t pid;     /* also the process group id */
+    int spawn_err; /* the child's errno when its chdir() or exec() failed */
+    char *prog;    /* what it runs, and where: for that error */
+    char *cwd;
     int pidfd;      /* in rs->epfd until the exit; -1 after it, or when polled */
     bool streaming; /* the pipes are libuv handles, read as output comes */
     size_t written; /* bytes of output read, both streams */
@@ -76,6 +79,7 @@ struct runner {
     uint64_t grace_ms;
     struct guard *guard; /* told when the group starts and ends, or NULL */
     void (*output)(struct runner *r, int stream, const char *p, size_t n, void *data);
+    void (*exited_cb)(struct runner *r, void *data);
     bool paused;
     runner_done_fn done;
     void *data;
@@ -167,9 +171,9 @@ static char **build_env(const char *const *extra)
 }
 
 /* Returns 0 with *pid and *pidfd set (see spawn_task()), or the errno value
- * of the failed step, the child's chdir() and exec() included. */
+ * of the failed step; the child's chdir() and exec() report in *child_err. */
 static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, pid_t *pid,
-                       int *pidfd)
+                       int *pidfd, int *child_err)
 {
     char **envp = environ;
     int e = 0;
@@ -210,7 +214,7 @@ static int spawn_child(const struct runner_spec *spec, int out_fd, int err_fd, p
             .err_fd = err_fd,
             .cwd = spec->cwd,
         };
-        e = spawn_task(&req, pid, pidfd);
+        e = spawn_task(&req, pid, pidfd, child_err);
     }
 
     if (pinned)
@@ -235,6 +239,16 @@ static int dir_error(const char *dir)
     if (access(dir, X_OK) < 0)
         return errno;
     return 0;
+}
+
+/* Why prog did not start (errno e), as the caller reads it. */
+static void start_error(const char *prog, const char *cwd, int e, char *err, size_t errlen)
+{
+    int de = cwd ? dir_error(cwd) : 0;
+    if (de)
+        err_set(err, errlen, "cannot change directory to '%s': %s", cwd, strerror(de));
+    else
+        err_set(err, errlen, "cannot run '%s': %s", prog, strerror(e));
 }
 
 /*
@@ -430,6 +444,8 @@ static void child_exited(struct runner *r)
 {
     r->exited = true;
     uv_timer_stop(&r->reap_timer);
+    if (r->exited_cb)
+        r->exited_cb(r, r->data);
     if (!r->streaming) {
         read_left(r);
         if (!output_done(r))
@@ -517,6 +533,14 @@ static void close_cb(uv_handle_t *h)
 
     if (--r->open_handles > 0)
         return;
+    if (r->spawn_err) { /* it never ran: its exit status is ours, not the task's */
+        char msg[512];
+        start_error(r->prog, r->cwd, r->spawn_err, msg, sizeof(msg));
+        r->res.error = xstrdup(msg);
+        r->res.exit_code = 127;
+    }
+    free(r->prog);
+    free(r->cwd);
 
     r->res.out = buf_detach(&r->out.buf, &r->res.out_len);
     r->res.out_truncated = r->out.truncated;
@@ -647,31 +671,31 @@ struct runner *runner_start(struct runners *rs, const struct runner_spec *spec, 
         return NULL;
     }
 
+    struct runner *r = xcalloc(1, sizeof(*r));
     int64_t t0 = spec->guard ? guard_now() : 0;
-    e = spawn_child(spec, out_fds[1], err_fds[1], &pid, &pidfd);
+    e = spawn_child(spec, out_fds[1], err_fds[1], &pid, &pidfd, &r->spawn_err);
     if (!e)
         guard_task_started(spec->guard, pid, t0, spec->guard ? guard_now() : 0);
     close(out_fds[1]);
     close(err_fds[1]);
     if (e) {
+        free(r);
         close(out_fds[0]);
         close(err_fds[0]);
-        int de = spec->cwd ? dir_error(spec->cwd) : 0;
-        if (de)
-            err_set(err, errlen, "cannot change directory to '%s': %s", spec->cwd, strerror(de));
-        else
-            err_set(err, errlen, "cannot run '%s': %s", prog, strerror(e));
+        start_error(prog, spec->cwd, e, err, errlen);
         return NULL;
     }
 
-    struct runner *r = xcalloc(1, sizeof(*r));
     r->rs = rs;
     r->pid = pid;
     r->pidfd = -1;
+    r->prog = xstrdup(prog);
+    r->cwd = spec->cwd ? xstrdup(spec->cwd) : NULL;
     r->capture_max = spec->capture_max;
     r->grace_ms = spec->kill_grace_ms > 0 ? (uint64_t)spec->kill_grace_ms : DEFAULT_GRACE_MS;
     r->guard = spec->guard;
     r->output = spec->output;
+    r->exited_cb = spec->exited;
     r->done = done;
     r->data = data;
     buf_init(&r->out.buf);

@@ -65,6 +65,10 @@ struct runner_spec {
      * to RUNNER_READ_MAX bytes, as it arrives; may be NULL. It may call
      * runner_pause(). */
     void (*output)(struct runner *r, int stream, const char *p, size_t n, void *data);
+    /* Called once the process has ended and its group has been killed,
+     * before the rest of its output is read and done is called; may be
+     * NULL. It may start other tasks. */
+    void (*exited)(struct runner *r, void *data);
 };
 
 struct runner_result {
@@ -78,17 +82,23 @@ struct runner_result {
     char *err;
     size_t err_len;
     bool err_truncated;
+    /* Why the task never ran ("cannot run 'prog': No such file or
+     * directory"), or NULL: its exec fails after runner_start() returned. */
+    char *error;
 };
 
 /* Called once, after the process has exited and its output is drained.
- * res->out and res->err belong to the callee (free them, or take them). The
+ * res->out, res->err and res->error belong to the callee (free them, or
+ * take them). The
  * runner frees itself after the callback returns; do not touch it again. */
 typedef void (*runner_done_fn)(struct runner *r, struct runner_result *res, void *data);
 
 /*
  * Starts spec. Returns the runner, or NULL when the process could not be
- * started, with a message in err ("cannot run 'prog': No such file or
- * directory"). The spec's strings are copied or no longer needed on return.
+ * created, with a message in err; a program that cannot be run (no such
+ * file, a bad cwd) is reported through done instead, with res->error set:
+ * the child finds out after runner_start() has returned. The spec's strings
+ * are copied or no longer needed on return.
  */
 struct runner *runner_start(struct runners *rs, const struct runner_spec *spec, runner_done_fn done,
                             void *data, char *err, size_t errlen);

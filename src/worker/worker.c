@@ -77,6 +77,7 @@ struct attempt {
     uint64_t started_ns; /* uv_hrtime() at the start: its run time feeds n->pace_ms */
     int64_t sleep_ms;
     struct wres_grant grant; /* its CPU and GPU ids, while started */
+    bool exited;             /* its process has ended: slot and grant are free */
     char *cgroup;            /* its memory cgroup (worker/cgroup.h), or NULL */
     uint64_t written[2];     /* bytes of stdout and stderr the task wrote */
     uint64_t sent[2];        /* of those, bytes streamed (the rest: past --max-output) */
@@ -123,6 +124,7 @@ struct node {
     char master_id[300];
     struct list attempts; /* started */
     int nrunning;
+    int nexited;          /* of those, ended but not finished: their slots are free */
     struct list waiting;  /* received, not started yet */
     struct hmap by_lease; /* every attempt in attempts or waiting */
     int nwaiting;
@@ -259,7 +261,10 @@ static void finish(struct attempt *a, bool ok, int exit_code, int sig, const cha
     list_del(&a->link);
     hmap_del(&n->by_lease, a->key);
     n->nrunning--;
-    wres_give_back(&n->res, &a->grant);
+    if (a->exited)
+        n->nexited--;
+    else
+        wres_give_back(&n->res, &a->grant);
     if (n->nwaiting)
         uv_idle_start(&n->pump, pump_cb);
     if (a->timer_used)
@@ -275,6 +280,18 @@ static void runner_done_cb(struct runner *r, struct runner_result *res, void *da
     (void)r;
     a->runner = NULL;
     bool oom = false;
+    if (res->error) { /* it never ran: no such program, or a bad cwd */
+        if (a->cgroup) {
+            cgroup_task_remove(a->cgroup);
+            free(a->cgroup);
+            a->cgroup = NULL;
+        }
+        finish(a, false, 127, 0, res->error, NULL);
+        free(res->error);
+        free(res->out);
+        free(res->err);
+        return;
+    }
     if (a->cgroup) {
         oom = res->term_signal == SIGKILL && !res->killed && !res->timed_out &&
               a->spec.req->mem > 0 && cgroup_task_oom(a->cgroup);
@@ -427,6 +444,21 @@ static void output_cb(struct runner *r, int stream, const char *p, size_t len, v
         runner_pause(r); /* a->runner is not set yet during runner_start() */
 }
 
+/* The task's process has ended and its group is gone: its slot takes the
+ * next task now, before its output is read and its result sent (on two
+ * slots of /bin/true that bookkeeping left a slot empty a tenth of the
+ * time). */
+static void runner_exited_cb(struct runner *r UNUSED, void *data)
+{
+    struct attempt *a = data;
+    struct node *n = a->node;
+    a->exited = true;
+    n->nexited++;
+    wres_give_back(&n->res, &a->grant);
+    if (n->nwaiting)
+        pump_cb(&n->pump);
+}
+
 static void start_exec(struct attempt *a)
 {
     struct node *n = a->node;
@@ -477,6 +509,7 @@ static void start_exec(struct attempt *a)
         .cgroup = a->cgroup,
         .cgroups = &n->cg,
         .output = output_cb,
+        .exited = runner_exited_cb,
     };
     a->runner = runner_start(&n->runners, &rs, runner_done_cb, a, err, sizeof(err));
     if (!a->runner && a->cgroup) {
@@ -584,11 +617,16 @@ static struct attempt *find_attempt(struct node *n, uint64_t lease)
     return hmap_get(&n->by_lease, key);
 }
 
+static int slots_busy(const struct node *n)
+{
+    return n->nrunning - n->nexited;
+}
+
 /* Starts waiting attempts while slots are free, a bounded number per turn. */
 static void pump_cb(uv_idle_t *h)
 {
     struct node *n = h->data;
-    for (int k = 0; k < STARTS_PER_TURN && n->nwaiting && n->nrunning < n->opts.slots; k++) {
+    for (int k = 0; k < STARTS_PER_TURN && n->nwaiting && slots_busy(n) < n->opts.slots; k++) {
         struct attempt *a = list_entry(n->waiting.next, struct attempt, link);
         /* The master leases only what fits; with --prefetch an attempt
          * waits here, in order, until what it needs is free. */
@@ -598,7 +636,7 @@ static void pump_cb(uv_idle_t *h)
         n->nwaiting--;
         start_attempt(n, a);
     }
-    if (!n->nwaiting || n->nrunning >= n->opts.slots ||
+    if (!n->nwaiting || slots_busy(n) >= n->opts.slots ||
         !wres_fits(&n->res, attempt_req(list_entry(n->waiting.next, struct attempt, link))))
         uv_idle_stop(&n->pump);
 }

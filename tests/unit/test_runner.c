@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ static void outcome_free(struct outcome *o)
 {
     free(o->res.out);
     free(o->res.err);
+    free(o->res.error);
 }
 
 static void guard_cb(uv_timer_t *t)
@@ -271,15 +273,57 @@ static void test_cwd(void **state)
     outcome_free(&o);
 }
 
+/* The child finds out, after runner_start(): done says why, with 127. */
 static void test_missing_program(void **state)
 {
     const char *argv[] = {"dtr-no-such-program", NULL};
     struct runner_spec spec = {.argv = argv, .capture_max = 4096};
-    char err[256] = "";
+    struct outcome o;
 
-    assert_null(runner_start(*state, &spec, done_cb, NULL, err, sizeof(err)));
-    assert_non_null(strstr(err, "'dtr-no-such-program'"));
-    assert_non_null(strstr(err, strerror(ENOENT)));
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 127);
+    assert_non_null(o.res.error);
+    assert_non_null(strstr(o.res.error, "cannot run 'dtr-no-such-program'"));
+    assert_non_null(strstr(o.res.error, strerror(ENOENT)));
+    outcome_free(&o);
+}
+
+/* PATH is searched past entries that do not hold the program, and one that
+ * holds it but may not run it (EACCES) is reported over "not found". */
+static void test_path_search(void **state)
+{
+    char dir[] = "/tmp/dtr-test-path-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char prog[64], path[256];
+    snprintf(prog, sizeof(prog), "%s/dtr-not-executable", dir);
+    int fd = open(prog, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *old = getenv("PATH");
+    char *saved = old ? xstrdup(old) : NULL;
+    snprintf(path, sizeof(path), "/dtr-no-such-dir:%s:/usr/bin:/bin", dir);
+    setenv("PATH", path, 1);
+    const char *argv1[] = {"true", NULL};
+    struct runner_spec spec = {.argv = argv1, .capture_max = 4096};
+    struct outcome o;
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_null(o.res.error);
+    outcome_free(&o);
+    const char *argv2[] = {"dtr-not-executable", NULL};
+    spec.argv = argv2;
+    run_spec(*state, &spec, &o);
+    if (saved)
+        setenv("PATH", saved, 1);
+    else
+        unsetenv("PATH");
+    free(saved);
+    unlink(prog);
+    rmdir(dir);
+    assert_int_equal(o.res.exit_code, 127);
+    assert_non_null(o.res.error);
+    assert_non_null(strstr(o.res.error, strerror(EACCES)));
+    outcome_free(&o);
 }
 
 /* stdin is /dev/null and the task leads a process group of its own. */
@@ -344,11 +388,14 @@ static void test_bad_cwd(void **state)
 {
     const char *argv[] = {"true", NULL};
     struct runner_spec spec = {.argv = argv, .cwd = "/dtr-no-such-dir", .capture_max = 4096};
-    char err[256] = "";
+    struct outcome o;
 
-    assert_null(runner_start(*state, &spec, done_cb, NULL, err, sizeof(err)));
-    assert_non_null(strstr(err, "cannot change directory to '/dtr-no-such-dir'"));
-    assert_non_null(strstr(err, strerror(ENOENT)));
+    run_spec(*state, &spec, &o);
+    assert_int_equal(o.res.exit_code, 127);
+    assert_non_null(o.res.error);
+    assert_non_null(strstr(o.res.error, "cannot change directory to '/dtr-no-such-dir'"));
+    assert_non_null(strstr(o.res.error, strerror(ENOENT)));
+    outcome_free(&o);
 }
 
 static void test_capture_limit(void **state)
@@ -678,6 +725,7 @@ int main(void)
         T(test_env),
         T(test_cwd),
         T(test_missing_program),
+        T(test_path_search),
         T(test_bad_cwd),
         T(test_stdin_and_group),
         T(test_many_args),
