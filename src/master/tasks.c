@@ -812,20 +812,21 @@ struct task *tasks_expired(struct tasks *ts, int64_t now)
 
 /* ---- the journal ---------------------------------------------------------- */
 
+/*
+ * The next seq (t-N) and job (j-N) are not journaled as they move: a
+ * restart finds them past every task loaded (load_task_cb()), and each
+ * submit's commit wrote one page more for them (a quarter of a lone
+ * task's commit). Only a prune can take away the tasks that hold the
+ * highest numbers, so it records both first, in its own transaction
+ * (tasks_prune()). Leases are another matter: a worker may hold one whose
+ * task record never reached the disk.
+ */
 void tasks_save_counters(struct tasks *ts)
 {
-    if (ts->next_seq != ts->saved_seq) {
-        jwriter_set_counter(ts->writer, "seq", ts->next_seq);
-        ts->saved_seq = ts->next_seq;
-    }
     if (ts->next_lease + LEASE_BLOCK / 2 > ts->lease_bound) {
         ts->lease_bound = ts->next_lease + LEASE_BLOCK;
         jwriter_set_counter(ts->writer, "lease", ts->lease_bound);
         ts->lease_bound_epoch = jwriter_open_epoch(ts->writer);
-    }
-    if (ts->next_job != ts->saved_job) {
-        jwriter_set_counter(ts->writer, "job", ts->next_job);
-        ts->saved_job = ts->next_job;
     }
 }
 
@@ -877,12 +878,17 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
     if (ts->prune_lease &&
         journal_pruned_leases(ts->journal, cutoff, ts->prune_lease, ts->prune_arg) != 0)
         tasks_journal_failed("cannot list the attempts of pruned tasks");
+    /* The numbers the pruned tasks held are never given out again. */
     if (jwriter_replicated(ts->writer)) {
         /* In a group every member prunes alike, in log order. */
+        jwriter_set_counter(ts->writer, "seq", ts->next_seq);
+        jwriter_set_counter(ts->writer, "job", ts->next_job);
         jwriter_prune(ts->writer, cutoff);
         n = 1; /* how many is not known here: look */
     } else {
-        if (journal_prune(ts->journal, cutoff, &n) != 0)
+        if (journal_set_counter(ts->journal, "seq", ts->next_seq) != 0 ||
+            journal_set_counter(ts->journal, "job", ts->next_job) != 0 ||
+            journal_prune(ts->journal, cutoff, &n) != 0)
             tasks_journal_failed("cannot prune finished tasks");
         if (journal_commit(ts->journal, err, sizeof(err)) != 0)
             tasks_journal_failed(err);

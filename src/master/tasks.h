@@ -69,7 +69,6 @@ struct tasks {
     struct queue queue;
     struct deadlines deadlines; /* running attempts with a timeout */
     uint64_t next_lease;
-    uint64_t saved_seq, saved_job; /* last journaled by tasks_save_counters */
     /* Leases are reserved in the journal LEASE_BLOCK at a time: the
      * counter holds a bound that no lease given out reaches, so a restarted
      * master never gives out again one that a worker may hold, durable or
@@ -246,7 +245,7 @@ struct task *tasks_take_ended(struct tasks *ts);
  * and from memory. Runs on the loop thread after draining the writer. */
 void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms);
 
-/* Journals the sequence numbers if they moved (once a turn). */
+/* Journals a new lease bound when the leases near it (once a turn). */
 void tasks_save_counters(struct tasks *ts);
 /* Fills *o with t's stored output, once everything recorded is on disk;
  * all empty when there is none. The caller releases *o. */

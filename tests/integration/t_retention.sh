@@ -197,6 +197,9 @@ wait_for "W1 back, adopting R1 and R3" "grep -q 'worker reconciled id=W1 .* adop
     fail "after the restart: R1=$(state_of R1) R3=$(state_of R3) q1=$(state_of q1) q2=$(state_of q2)"
 
 # ---- phase 3: the long-lived tasks end, and then they expire too
+# A task with an id of the master's choosing (t-N), pruned with the rest:
+# its number is never given out again, even by a restarted master.
+early=$(dtr submit --retries 0 -- true | head -n 1) || die "submit without --id failed"
 : >release-R1
 : >release-R3
 t_rel=$(now_ms)
@@ -222,6 +225,10 @@ if wait_for "every task to be pruned" "[ -z \"\$(ids)\" ] && [ -n \"\$(dtr statu
         '"tasks":{"queued":0,"running":0,"succeeded":0,"failed":0,"cancelled":0,"blocked":0}' ] &&
         pass "after SIGKILL and restart the journal holds no pruned task" ||
         fail "after SIGKILL and restart: listed '$(ids)', status $(dtr status --json)"
+    late=$(dtr submit --retries 0 -- true | head -n 1)
+    [ -n "$late" ] && [ "${late#t-}" -gt "${early#t-}" ] &&
+        pass "a task submitted after the restart is $late, past the pruned $early" ||
+        fail "a task submitted after the restart got '$late'; $early was given out before"
 else
     echo "  still listed: $(ids)"
 fi
