@@ -107,7 +107,19 @@ static inline long raw4(long n, long a, long b, long c, long d)
 }
 #endif
 
-/* The kernel's struct sigaction: SIG_DFL is a zero handler. */
+/* No instrumentation in the child: a sanitizer's or a fuzzer's runtime
+ * keeps state in the parent thread's TLS. */
+#if defined(__clang__)
+#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined", "coverage")))
+#elif defined(__GNUC__) && __GNUC__ >= 12
+#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined"), no_sanitize_coverage))
+#else
+#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+#endif
+
+#if !CLONE_WAIT
+/* The kernel's struct sigaction on x86-64 and arm64 (SIG_DFL is a zero
+ * handler), and its 64-signal set. */
 struct ksigaction {
     uintptr_t handler;
     unsigned long flags;
@@ -115,7 +127,29 @@ struct ksigaction {
     uint64_t mask;
 };
 
-#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+/* Handlers back to SIG_DFL, then an empty mask. Returns 0 or -errno. */
+NO_SANITIZE static long child_signals(const struct slot *s)
+{
+    struct ksigaction dfl = {0};
+    uint64_t none = 0;
+    for (int i = 0; i < s->nreset; i++)
+        raw4(SYS_rt_sigaction, s->reset[i], (long)&dfl, 0, sizeof(uint64_t));
+    return raw4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));
+}
+#else
+/* Under CLONE_VFORK libc is safe (and knows this kernel's sigset). */
+static long child_signals(const struct slot *s)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int i = 0; i < s->nreset; i++)
+        sigaction(s->reset[i], &dfl, NULL);
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? -errno : 0;
+}
+#endif
 
 /* execve(), and the shell for a file the kernel will not run. Returns the
  * negative errno. */
@@ -130,8 +164,8 @@ NO_SANITIZE static long child_exec(struct slot *s, const char *file)
 }
 
 /* What execvpe() does, in the child's own memory: each PATH entry in turn
- * (an empty one is the working directory); EACCES from any of them wins
- * over ENOENT, and any other error ends the search. */
+ * (an empty one is the working directory, one too long is skipped); EACCES
+ * from any of them wins over ENOENT, and any other error ends the search. */
 NO_SANITIZE static long child_exec_path(struct slot *s)
 {
     const char *f = s->file;
@@ -165,7 +199,7 @@ NO_SANITIZE static long child_exec_path(struct slot *s)
             if (r == -EACCES)
                 eacces = true;
             else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENODEV &&
-                     r != -ETIMEDOUT && r != -ELOOP)
+                     r != -ETIMEDOUT)
                 return r;
         }
         if (!*end)
@@ -178,20 +212,15 @@ NO_SANITIZE static long child_exec_path(struct slot *s)
 NO_SANITIZE static int child_main(void *arg)
 {
     struct slot *s = arg;
-    struct ksigaction dfl = {0};
-    uint64_t none = 0;
     long r;
 
-    for (int i = 0; i < s->nreset; i++)
-        raw4(SYS_rt_sigaction, s->reset[i], (long)&dfl, 0, sizeof(uint64_t));
     /* A group of its own, so that a timeout reaches its grandchildren. */
     if ((r = raw4(SYS_setpgid, 0, 0, 0, 0)) < 0 ||
         (r = raw4(SYS_dup3, s->null_fd, STDIN_FILENO, 0, 0)) < 0 ||
         (r = raw4(SYS_dup3, s->out_fd, STDOUT_FILENO, 0, 0)) < 0 ||
         (r = raw4(SYS_dup3, s->err_fd, STDERR_FILENO, 0, 0)) < 0 ||
-        (s->cwd && (r = raw4(SYS_chdir, (long)s->cwd, 0, 0, 0)) < 0))
+        (s->cwd && (r = raw4(SYS_chdir, (long)s->cwd, 0, 0, 0)) < 0) || (r = child_signals(s)) < 0)
         goto fail;
-    raw4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));
     r = child_exec_path(s);
 fail:
     *(volatile int *)s->err = r < 0 ? (int)-r : ENOEXEC;
@@ -385,14 +414,6 @@ int spawn_task(const struct spawn_req *req, pid_t *pid, int *pidfd, int *child_e
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)
         return e;
-    if (CLONE_WAIT && *child_err) {
-        /* it has exited already: CLONE_VFORK resumed us at its exit */
-        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (fd >= 0)
-            close(fd);
-        return *child_err;
-    }
     *pid = p;
     *pidfd = fd;
     return 0;

@@ -39,8 +39,8 @@ struct spawn_req {
  * the errno value of the step that failed, with nothing left behind. The
  * child's own steps (chdir(), exec()) fail later: it stores their errno in
  * *child_err and exits with status 127, so *child_err must stay valid until
- * its exit has been seen; it is 0 if the child exec'd. (Where the parent
- * waits for the exec, their failure is returned here instead.)
+ * its exit has been seen; it is 0 if the child exec'd (also where the
+ * parent waits for the exec: one way to report it everywhere).
  */
 int spawn_task(const struct spawn_req *req, pid_t *pid, int *pidfd, int *child_err);
 

@@ -1064,7 +1064,7 @@ static void kill_all_now(struct node *n)
 {
     for (struct list *p = n->attempts.next; p != &n->attempts; p = p->next) {
         struct attempt *a = list_entry(p, struct attempt, link);
-        if (a->runner)
+        if (a->runner && !a->exited) /* an exited one's group is gone, its pid maybe reused */
             kill(-runner_pid(a->runner), SIGKILL);
     }
 }
