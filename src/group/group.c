@@ -508,13 +508,18 @@ static int rebuild_journal(const char *dir, struct journal *j, char *err, size_t
     }
     if (d)
         closedir(d);
-    uint64_t seq = 0;
+    uint64_t ntasks = 0, seq = 0;
     if (!has_log) {
-        if (journal_get_counter(j, "seq", &seq) == 0 && seq > 0) {
+        /* Its tasks, or a counter left by the prune of all of them. */
+        if ((journal_count_tasks(j, &ntasks) == 0 && ntasks > 0) ||
+            (journal_get_counter(j, "seq", &seq) == 0 && seq > 0)) {
+            char held[48] = "";
+            if (ntasks)
+                snprintf(held, sizeof(held), " (%" PRIu64 " tasks)", ntasks);
             snprintf(err, errlen,
-                     "the state dir holds the journal of a master that ran alone (%" PRIu64
-                     " tasks); a group member starts from an empty state dir",
-                     seq);
+                     "the state dir holds the journal of a master that ran alone%s; a group "
+                     "member starts from an empty state dir",
+                     held);
             return -1;
         }
         return 0;

@@ -58,8 +58,10 @@
  *       bytes live in those files, never here; see master/output.c).
  *       Pruned with its task.
  *   counters(name TEXT PRIMARY KEY, value INTEGER)
- *       Small durable counters, e.g. the next lease and the next seq, so
- *       that neither is ever handed out twice across restarts.
+ *       Small durable counters, so that nothing is handed out twice
+ *       across restarts: the bound of the leases reserved ("lease"), and
+ *       the next seq and job number as of the last prune ("seq", "job";
+ *       a restart takes the tasks' own past that).
  *   allocs(id TEXT PRIMARY KEY, record TEXT)
  *       One allocation queue (master/alloc.c): its record as JSON, a
  *       newline, and the ids of its Slurm jobs not known to have ended.
@@ -1566,6 +1568,15 @@ void journal_attempts_free(struct journal_attempt *a, size_t n)
         free((char *)a[i].error);
     }
     free(a);
+}
+
+int journal_count_tasks(struct journal *j, uint64_t *n)
+{
+    int64_t v = 0;
+    if (query_int(j, "SELECT count(*) FROM tasks", &v) != SQLITE_OK)
+        return DTR_EIO;
+    *n = (uint64_t)v;
+    return 0;
 }
 
 int journal_get_counter(struct journal *j, const char *name, uint64_t *value)

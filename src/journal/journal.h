@@ -141,7 +141,10 @@ int journal_load(struct journal *j, journal_load_fn fn, void *data);
  * Returns 0 or DTR_ENOENT. The caller releases *o. */
 int journal_get_output(struct journal *j, const char *task_id, struct task_output *o);
 
-/* Small durable counters (the next lease, the next seq). */
+/* How many tasks the journal holds, in *n. Returns 0 or DTR_EIO. */
+int journal_count_tasks(struct journal *j, uint64_t *n);
+/* Small durable counters: the lease bound; the next seq and job as of the
+ * last prune (tasks_prune()). */
 int journal_get_counter(struct journal *j, const char *name, uint64_t *value);
 int journal_set_counter(struct journal *j, const char *name, uint64_t value);
 

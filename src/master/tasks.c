@@ -296,8 +296,10 @@ int tasks_load(struct tasks *ts, struct journal *j, struct jwriter *w, int64_t l
     ts->lease_bound = ts->lease_durable = ts->next_lease;
     if (journal_get_counter(ts->journal, "seq", &v) == 0 && v > ts->next_seq)
         ts->next_seq = v;
+    ts->saved_seq = v; /* 0 (none yet) when the row is missing */
     if (journal_get_counter(ts->journal, "job", &v) == 0 && v > ts->next_job)
         ts->next_job = v;
+    ts->saved_job = v;
     if (journal_load(ts->journal, load_task_cb, &ctx) != 0)
         return -1;
     /* Now that every running task is counted against its job's throttle. */
@@ -878,21 +880,27 @@ void tasks_prune(struct tasks *ts, int64_t now_wall, int64_t keep_ms)
     if (ts->prune_lease &&
         journal_pruned_leases(ts->journal, cutoff, ts->prune_lease, ts->prune_arg) != 0)
         tasks_journal_failed("cannot list the attempts of pruned tasks");
-    /* The numbers the pruned tasks held are never given out again. */
+    /* The numbers the pruned tasks held are never given out again; written
+     * only when they moved, so that an idle master's prune writes nothing. */
+    bool moved = ts->next_seq != ts->saved_seq || ts->next_job != ts->saved_job;
     if (jwriter_replicated(ts->writer)) {
         /* In a group every member prunes alike, in log order. */
-        jwriter_set_counter(ts->writer, "seq", ts->next_seq);
-        jwriter_set_counter(ts->writer, "job", ts->next_job);
+        if (moved) {
+            jwriter_set_counter(ts->writer, "seq", ts->next_seq);
+            jwriter_set_counter(ts->writer, "job", ts->next_job);
+        }
         jwriter_prune(ts->writer, cutoff);
         n = 1; /* how many is not known here: look */
     } else {
-        if (journal_set_counter(ts->journal, "seq", ts->next_seq) != 0 ||
-            journal_set_counter(ts->journal, "job", ts->next_job) != 0 ||
+        if ((moved && (journal_set_counter(ts->journal, "seq", ts->next_seq) != 0 ||
+                       journal_set_counter(ts->journal, "job", ts->next_job) != 0)) ||
             journal_prune(ts->journal, cutoff, &n) != 0)
             tasks_journal_failed("cannot prune finished tasks");
         if (journal_commit(ts->journal, err, sizeof(err)) != 0)
             tasks_journal_failed(err);
     }
+    ts->saved_seq = ts->next_seq;
+    ts->saved_job = ts->next_job;
     ts->pruned_before = MAX(ts->pruned_before, cutoff);
     if (n == 0 && !ts->prune_kept)
         return;

@@ -69,6 +69,7 @@ struct tasks {
     struct queue queue;
     struct deadlines deadlines; /* running attempts with a timeout */
     uint64_t next_lease;
+    uint64_t saved_seq, saved_job; /* as the journal's counters hold them (tasks_prune) */
     /* Leases are reserved in the journal LEASE_BLOCK at a time: the
      * counter holds a bound that no lease given out reaches, so a restarted
      * master never gives out again one that a worker may hold, durable or

@@ -212,6 +212,9 @@ MASTER_BEATS=${MASTER_BEATS-"--heartbeat 200ms --worker-timeout 3s"}
 start_master() {
     local name=$1
     shift
+    # Emptied here, not by the redirect below: that runs in the child, maybe
+    # after read_listen has read a restarted master's old line.
+    : >"$T/$name.out"
     # shellcheck disable=SC2086 # MASTER_BEATS is a list of flags
     "$DTR" master --port "$MPORT" --http 127.0.0.1:0 --state-dir "$T/state-$name" --log-dir "$T/logs" \
         $MASTER_BEATS --scan-interval 500ms --verbose "$@" \
@@ -228,6 +231,7 @@ start_master() {
 start_worker() {
     local name=$1
     shift
+    : >"$T/$name.out" # as in start_master
     "$DTR" worker --id "$name" --port-range "$WLO-$WHI" --log-dir "$T/logs" --verbose "$@" \
         >"$T/$name.out" 2>"$T/$name.err" &
     local pid=$!

@@ -197,9 +197,12 @@ wait_for "W1 back, adopting R1 and R3" "grep -q 'worker reconciled id=W1 .* adop
     fail "after the restart: R1=$(state_of R1) R3=$(state_of R3) q1=$(state_of q1) q2=$(state_of q2)"
 
 # ---- phase 3: the long-lived tasks end, and then they expire too
-# A task with an id of the master's choosing (t-N), pruned with the rest:
-# its number is never given out again, even by a restarted master.
-early=$(dtr submit --retries 0 -- true | head -n 1) || die "submit without --id failed"
+# A task and a job with ids of the master's choosing (t-N, j-N), pruned
+# with the rest: their numbers are never given out again, even by a
+# restarted master. numbers REPLY: "TASK JOB", their numbers.
+numbers() { "$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tasks"][0][2:], r["job"][2:])' "$1"; }
+early=$(dtr submit --json --retries 0 -- true) && early=$(numbers "$early") ||
+    die "submit without --id failed: $early"
 : >release-R1
 : >release-R3
 t_rel=$(now_ms)
@@ -225,10 +228,12 @@ if wait_for "every task to be pruned" "[ -z \"\$(ids)\" ] && [ -n \"\$(dtr statu
         '"tasks":{"queued":0,"running":0,"succeeded":0,"failed":0,"cancelled":0,"blocked":0}' ] &&
         pass "after SIGKILL and restart the journal holds no pruned task" ||
         fail "after SIGKILL and restart: listed '$(ids)', status $(dtr status --json)"
-    late=$(dtr submit --retries 0 -- true | head -n 1)
-    [ -n "$late" ] && [ "${late#t-}" -gt "${early#t-}" ] &&
-        pass "a task submitted after the restart is $late, past the pruned $early" ||
-        fail "a task submitted after the restart got '$late'; $early was given out before"
+    late=$(dtr submit --json --retries 0 -- true) && late=$(numbers "$late") || late="- -"
+    read -r et ej <<<"$early"
+    read -r lt lj <<<"$late"
+    [ "$lt" != - ] && [ "$lt" -gt "$et" ] && [ "$lj" -gt "$ej" ] &&
+        pass "a task submitted after the restart is t-$lt of j-$lj, past the pruned t-$et of j-$ej" ||
+        fail "a task submitted after the restart got t-$lt of j-$lj; t-$et and j-$ej were given out before"
 else
     echo "  still listed: $(ids)"
 fi
