@@ -888,15 +888,16 @@ static bool starts_soon(const struct worker *w)
 static bool may_run_early(struct workers *ws, const struct worker *w, const struct run_out *o,
                           const struct task *t)
 {
-    for (size_t k = 0; k < ws->nawaited; k++)
-        if (ws->awaited[k] == t) {
-            if (ws->awaited_epoch[k] != tasks_open_epoch(ws->tasks) ||
-                !tasks_lease_durable(ws->tasks, t->lease))
-                return false;
-            if (w->running < w->slots && (!w->dur_samples || w->dur_ms < WORKERS_AWAIT_HOLD_MS))
-                ws->awaited_out[k] = o;
-            return true;
-        }
+    for (size_t k = 0; k < ws->nawaited; k++) {
+        struct awaited *aw = &ws->awaited[k];
+        if (aw->task != t)
+            continue;
+        if (aw->epoch != tasks_open_epoch(ws->tasks) || !tasks_lease_durable(ws->tasks, t->lease))
+            return false;
+        if (w->running < w->slots && (!w->dur_samples || w->dur_ms < WORKERS_AWAIT_HOLD_MS))
+            aw->out = o;
+        return true;
+    }
     return false;
 }
 
@@ -923,11 +924,9 @@ static void lease_to(struct workers *ws, struct worker *w, struct run_out *o, st
 
 void workers_await(struct workers *ws, const struct task *t)
 {
-    if (ws->nawaited < WORKERS_AWAIT_MAX) {
-        ws->awaited_out[ws->nawaited] = NULL;
-        ws->awaited_epoch[ws->nawaited] = tasks_open_epoch(ws->tasks);
-        ws->awaited[ws->nawaited++] = t;
-    }
+    if (ws->nawaited < WORKERS_AWAIT_MAX)
+        ws->awaited[ws->nawaited++] =
+            (struct awaited){.task = t, .epoch = tasks_open_epoch(ws->tasks)};
 }
 
 void workers_batch_handed(struct workers *ws)
@@ -1121,8 +1120,8 @@ static void dispatch_pass(struct workers *ws)
         run_break(&outs[i]);
         if (send_runs_now(ws, bw[i], &outs[i]))
             for (size_t k = 0; k < ws->nawaited; k++)
-                if (ws->awaited_out[k] == &outs[i] && ws->nholding < WORKERS_AWAIT_MAX)
-                    ws->holding[ws->nholding++] = ws->awaited[k]->lease;
+                if (ws->awaited[k].out == &outs[i] && ws->nholding < WORKERS_AWAIT_MAX)
+                    ws->holding[ws->nholding++] = ws->awaited[k].task->lease;
         /* Debug: at info, a line a pass was a write and a clock read for
          * every task or two of a busy worker; the events ring keeps each
          * start (started) for the API and the dashboard anyway. */

@@ -137,9 +137,11 @@ struct workers {
      * batch's commit, results not in yet: while any is, the master may hold
      * the batch (master.c, commit_may_wait()) so that the acceptance and
      * the result share one commit. Reset by workers_batch_handed(). */
-    const struct task *awaited[WORKERS_AWAIT_MAX];
-    uint64_t awaited_epoch[WORKERS_AWAIT_MAX];            /* the journal batch that accepts it */
-    const struct run_out *awaited_out[WORKERS_AWAIT_MAX]; /* during a dispatch: where it went */
+    struct awaited {
+        const struct task *task;
+        uint64_t epoch;            /* the journal batch that accepts it */
+        const struct run_out *out; /* during a dispatch: where it went */
+    } awaited[WORKERS_AWAIT_MAX];
     size_t nawaited;
     uint64_t holding[WORKERS_AWAIT_MAX];
     size_t nholding;

@@ -378,7 +378,7 @@ static void fill_slot(struct slot *s, const struct spawn_req *req, const char *p
     s->out_fd = req->out_fd;
     s->err_fd = req->err_fd;
     s->nreset = nreset;
-    memcpy(s->reset, reset_list, sizeof(s->reset));
+    memcpy(s->reset, reset_list, (size_t)nreset * sizeof(*s->reset));
     s->err = err;
 }
 

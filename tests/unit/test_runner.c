@@ -273,6 +273,18 @@ static void test_cwd(void **state)
     outcome_free(&o);
 }
 
+/* The task never ran: done said why (naming what, when not NULL, and the
+ * errno e), with status 127; frees o. */
+static void assert_never_ran(struct outcome *o, const char *what, int e)
+{
+    assert_int_equal(o->res.exit_code, 127);
+    assert_non_null(o->res.error);
+    if (what)
+        assert_non_null(strstr(o->res.error, what));
+    assert_non_null(strstr(o->res.error, strerror(e)));
+    outcome_free(o);
+}
+
 /* The child finds out, after runner_start(): done says why, with 127. */
 static void test_missing_program(void **state)
 {
@@ -281,11 +293,7 @@ static void test_missing_program(void **state)
     struct outcome o;
 
     run_spec(*state, &spec, &o);
-    assert_int_equal(o.res.exit_code, 127);
-    assert_non_null(o.res.error);
-    assert_non_null(strstr(o.res.error, "cannot run 'dtr-no-such-program'"));
-    assert_non_null(strstr(o.res.error, strerror(ENOENT)));
-    outcome_free(&o);
+    assert_never_ran(&o, "cannot run 'dtr-no-such-program'", ENOENT);
 }
 
 /* PATH is searched past entries that do not hold the program, and one that
@@ -320,10 +328,7 @@ static void test_path_search(void **state)
     free(saved);
     unlink(prog);
     rmdir(dir);
-    assert_int_equal(o.res.exit_code, 127);
-    assert_non_null(o.res.error);
-    assert_non_null(strstr(o.res.error, strerror(EACCES)));
-    outcome_free(&o);
+    assert_never_ran(&o, NULL, EACCES);
 }
 
 /* stdin is /dev/null and the task leads a process group of its own. */
@@ -391,11 +396,7 @@ static void test_bad_cwd(void **state)
     struct outcome o;
 
     run_spec(*state, &spec, &o);
-    assert_int_equal(o.res.exit_code, 127);
-    assert_non_null(o.res.error);
-    assert_non_null(strstr(o.res.error, "cannot change directory to '/dtr-no-such-dir'"));
-    assert_non_null(strstr(o.res.error, strerror(ENOENT)));
-    outcome_free(&o);
+    assert_never_ran(&o, "cannot change directory to '/dtr-no-such-dir'", ENOENT);
 }
 
 static void test_capture_limit(void **state)
